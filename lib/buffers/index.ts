@@ -1,0 +1,2 @@
+export { BufferPool, type BufferPoolOptions, type BufferPoolStats } from './buffer-pool';
+export { IoBuffer } from './io-buffer';

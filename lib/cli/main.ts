@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+/** The `rdmagate` command. */
+import { RdmagateError } from '../errors';
+import * as rdma from '../rdma';
+import { parseArgs } from './args';
+import { printDemo, runDemo } from './demo';
+
+const USAGE = `usage: rdmagate <command> [options]
+
+commands:
+  demo [--address IP] [-o|--output-format normal|json]
+      zero-copy buffers and, with an RDMA device, a loopback SEND/WRITE/READ
+  devices [-o|--output-format normal|json]
+      the RDMA devices of this machine
+  help`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command = 'help', ...rest] = argv;
+  const args = parseArgs(rest, [
+    { name: 'output-format', short: 'o' },
+    { name: 'address', short: 'a' },
+  ]);
+  const json = args.flags.get('output-format') === 'json';
+  switch (command) {
+    case 'demo': {
+      const address = args.flags.get('address');
+      const report = await runDemo(typeof address === 'string' ? address : undefined);
+      if (json) console.log(JSON.stringify(report, null, 2));
+      else printDemo(report);
+      return report.rdma.available && (!report.rdma.writeReadOk || !report.rdma.sendRecvOk) ? 1 : 0;
+    }
+    case 'devices': {
+      const devs = rdma.devices();
+      if (json) console.log(JSON.stringify(devs, null, 2));
+      else if (devs.length === 0) console.log('no RDMA devices');
+      else for (const d of devs) {
+        console.log(`${d.name}  guid ${d.guid}  ${d.transport}`);
+        for (const p of d.ports) console.log(`  port ${p.number}: ${p.state}, ${p.linkLayer}, mtu ${p.activeMtu}, gids ${p.gids.join(' ')}`);
+      }
+      return 0;
+    }
+    case 'help':
+    case '--help':
+    case '-h':
+      console.log(USAGE);
+      return 0;
+    default:
+      console.error(`rdmagate: unknown command '${command}'\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (e: unknown) => {
+    if (e instanceof RdmagateError) console.error(`rdmagate: ${e.message} (${e.code})`);
+    else console.error(e);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,66 @@
+/** Loads the addon (a prebuild or build/Release) and the shape lib/ expects of it. */
+import * as path from 'node:path';
+import { errorFromNative } from './errors';
+
+export interface NativeBufferPool {
+  acquire(): [number, ArrayBuffer] | null;
+  release(index: number, arrayBuffer: ArrayBuffer): void;
+  stats(): import('./buffers/buffer-pool').BufferPoolStats;
+  destroy(): void;
+  address(index: number): bigint;
+  inflight(index: number): number;
+}
+
+export interface NativeRdmaConnection {
+  post(kind: number, opId: number, pool: NativeBufferPool, index: number, offset: number,
+    length: number, remoteAddress?: bigint, remoteKey?: number): void;
+  remoteKey(pool: NativeBufferPool, index: number): number;
+  disconnect(): void;
+  addresses(): { local: string; peer: string };
+  counters(): import('./rdma/connection').RdmaConnectionCounters;
+}
+
+export interface NativeRdmaListener {
+  readonly id: number;
+  readonly port: number;
+  close(): void;
+}
+
+export type NativeRdmaEvent =
+  | { type: 'completions'; connection: number; completions: number[] }
+  | { type: 'established' | 'disconnected' | 'failed'; connection: number; status: number;
+      message: string; privateData: Uint8Array }
+  | { type: 'accepted'; listener: number; connection: number; handle: NativeRdmaConnection };
+
+export interface NativeConnectionOptions {
+  sendDepth: number;
+  receiveDepth: number;
+  inlineSize: number;
+  timeoutMs: number;
+  privateData?: Uint8Array;
+}
+
+export interface NativeAddon {
+  setErrorFactory(factory: (code: string, message: string, errno: number) => Error): void;
+  NativeBufferPool: new (chunkSize: number, regionSize: number, capacity: number,
+    hugepages: string) => NativeBufferPool;
+  NativeRdmaListener: new (host: string, port: number, backlog: number,
+    options: NativeConnectionOptions) => NativeRdmaListener;
+  rdmaAvailable(): { available: boolean; reason: string; libibverbs: string; librdmacm: string };
+  rdmaDevices(): import('./rdma/devices').RdmaDevice[];
+  rdmaResources(): import('./rdma/devices').RdmaResourceCounts;
+  rdmaConnect(host: string, port: number, options: NativeConnectionOptions):
+    { id: number; handle: NativeRdmaConnection };
+  setRdmaEventDispatcher(dispatch: (events: NativeRdmaEvent[]) => void): void;
+}
+
+function load(): NativeAddon {
+  // dist/lib/native.js -> package root
+  const root = path.resolve(__dirname, '..', '..');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const addon = require('node-gyp-build')(root) as NativeAddon;
+  addon.setErrorFactory(errorFromNative);
+  return addon;
+}
+
+export const native: NativeAddon = load();

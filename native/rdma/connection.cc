@@ -1,0 +1,404 @@
+#include "rdma/connection.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "rdma/listener.h"
+#include "rdma/loader.h"
+#include "rdma/resources.h"
+#include "util/error.h"
+
+namespace rdmagate::rdma {
+
+namespace {
+
+[[noreturn]] void throw_errno(const char* what) {
+  int e = errno;
+  throw Error("ERR_RDMA_VERBS", std::string(what) + ": " + strerror(e), e);
+}
+
+void set_nonblocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
+
+}  // namespace
+
+uint64_t next_object_id() {
+  static std::atomic<uint64_t> next{1};
+  return next++;
+}
+
+sockaddr_storage resolve_address(const std::string& host, uint16_t port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_flags = AI_NUMERICSERV | (host.empty() ? AI_PASSIVE : 0);
+  addrinfo* res = nullptr;
+  std::string service = std::to_string(port);
+  int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &res);
+  if (rc != 0 || !res)
+    throw Error("ERR_INVALID_ARG", "cannot resolve address '" + host + "': " + gai_strerror(rc));
+  sockaddr_storage ss{};
+  memcpy(&ss, res->ai_addr, res->ai_addrlen);
+  freeaddrinfo(res);
+  return ss;
+}
+
+std::string address_text(const sockaddr* sa) {
+  char host[INET6_ADDRSTRLEN] = "";
+  uint16_t port = 0;
+  if (sa->sa_family == AF_INET) {
+    auto* in = reinterpret_cast<const sockaddr_in*>(sa);
+    inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+    port = ntohs(in->sin_port);
+  } else if (sa->sa_family == AF_INET6) {
+    auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
+    inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+    return std::string("[") + host + "]:" + std::to_string(ntohs(in6->sin6_port));
+  } else {
+    return "";
+  }
+  return std::string(host) + ":" + std::to_string(port);
+}
+
+Connection::Connection(Reactor& reactor, std::shared_ptr<EventSink> sink, ConnectionOptions options)
+    : id_(next_object_id()), reactor_(reactor), sink_(std::move(sink)), options_(std::move(options)) {
+  uint32_t n = options_.send_depth + options_.recv_depth;
+  slots_.resize(n);
+  free_slots_.reserve(n);
+  for (uint32_t i = n; i-- > 0;) free_slots_.push_back(i);
+}
+
+Connection::~Connection() = default;  // teardown() has run on the reactor
+
+std::shared_ptr<Connection> Connection::connect(Reactor& reactor, std::shared_ptr<EventSink> sink,
+                                                const sockaddr_storage& destination,
+                                                ConnectionOptions options) {
+  require_api();
+  std::shared_ptr<Connection> c(new Connection(reactor, std::move(sink), std::move(options)));
+  reactor.post([c, destination] {
+    try {
+      const Api& a = *api();
+      c->open_channel();
+      rdma_cm_id* id = nullptr;
+      if (a.rdma_create_id(c->channel_, &id, c.get(), RDMA_PS_TCP) != 0) throw_errno("rdma_create_id");
+      c->attach_id(id);
+      sockaddr_storage dst = destination;
+      if (a.rdma_resolve_addr(id, nullptr, reinterpret_cast<sockaddr*>(&dst), c->options_.timeout_ms) != 0)
+        throw_errno("rdma_resolve_addr");
+    } catch (const Error& e) {
+      c->fail(e.errnum(), e.what());
+    }
+  });
+  return c;
+}
+
+void Connection::open_channel() {
+  const Api& a = *api();
+  channel_ = a.rdma_create_event_channel();
+  if (!channel_) throw_errno("rdma_create_event_channel");
+  ++resources().channels;
+  set_nonblocking(channel_->fd);
+  auto self = shared_from_this();
+  reactor_.add_fd(channel_->fd, EPOLLIN, [self](uint32_t) { self->on_cm_events(); });
+}
+
+void Connection::attach_id(rdma_cm_id* id) {
+  cm_id_ = id;
+  cm_id_->context = this;
+  ++resources().cm_ids;
+}
+
+void Connection::create_queue_pair() {
+  const Api& a = *api();
+  domain_ = ProtectionDomain::for_context(cm_id_->verbs);
+  comp_channel_ = a.ibv_create_comp_channel(cm_id_->verbs);
+  if (!comp_channel_) throw_errno("ibv_create_comp_channel");
+  set_nonblocking(comp_channel_->fd);
+  auto self = shared_from_this();
+  reactor_.add_fd(comp_channel_->fd, EPOLLIN, [self](uint32_t) { self->on_cq_event(); });
+  cq_ = a.ibv_create_cq(cm_id_->verbs, int(options_.send_depth + options_.recv_depth), nullptr,
+                        comp_channel_, 0);
+  if (!cq_) throw_errno("ibv_create_cq");
+  ++resources().cqs;
+  if (ibv_req_notify_cq(cq_, 0) != 0) throw_errno("ibv_req_notify_cq");
+
+  ibv_qp_init_attr init{};
+  init.send_cq = cq_;
+  init.recv_cq = cq_;
+  init.qp_type = IBV_QPT_RC;
+  init.sq_sig_all = 1;
+  init.cap.max_send_wr = options_.send_depth;
+  init.cap.max_recv_wr = options_.recv_depth;
+  init.cap.max_send_sge = 1;
+  init.cap.max_recv_sge = 1;
+  init.cap.max_inline_data = options_.inline_size;
+  if (a.rdma_create_qp(cm_id_, domain_->pd(), &init) != 0) throw_errno("rdma_create_qp");
+  ++resources().qps;
+  std::lock_guard<std::mutex> lock(qp_mutex_);
+  qp_ = cm_id_->qp;
+  postable_ = true;  // receives may be posted before the connection is established
+}
+
+rdma_conn_param Connection::conn_param() const {
+  rdma_conn_param p{};
+  p.responder_resources = 16;
+  p.initiator_depth = 16;
+  p.retry_count = 7;
+  p.rnr_retry_count = 7;  // retry forever while the peer has no receive posted
+  p.private_data = options_.private_data.empty() ? nullptr : options_.private_data.data();
+  p.private_data_len = uint8_t(options_.private_data.size());
+  return p;
+}
+
+void Connection::on_cm_events() {
+  const Api& a = *api();
+  rdma_cm_event* ev = nullptr;
+  while (channel_ && a.rdma_get_cm_event(channel_, &ev) == 0) {
+    // Copy what is needed and ack first: destroying an id waits for its events' acks.
+    rdma_cm_event_type type = ev->event;
+    int status = ev->status;
+    std::vector<uint8_t> pdata;
+    if (ev->param.conn.private_data && ev->param.conn.private_data_len) {
+      auto* p = static_cast<const uint8_t*>(ev->param.conn.private_data);
+      pdata.assign(p, p + ev->param.conn.private_data_len);
+    }
+    a.rdma_ack_cm_event(ev);
+    handle_cm_event(type, status, std::move(pdata));
+  }
+}
+
+void Connection::handle_cm_event(rdma_cm_event_type type, int status, std::vector<uint8_t> pdata) {
+  const Api& a = *api();
+  try {
+    switch (type) {
+      case RDMA_CM_EVENT_ADDR_RESOLVED:
+        create_queue_pair();
+        if (a.rdma_resolve_route(cm_id_, options_.timeout_ms) != 0) throw_errno("rdma_resolve_route");
+        break;
+      case RDMA_CM_EVENT_ROUTE_RESOLVED: {
+        state_ = State::kConnecting;
+        rdma_conn_param p = conn_param();
+        if (a.rdma_connect(cm_id_, &p) != 0) throw_errno("rdma_connect");
+        break;
+      }
+      case RDMA_CM_EVENT_ESTABLISHED: {
+        state_ = State::kConnected;
+        std::lock_guard<std::mutex> lock(qp_mutex_);
+        local_address_ = address_text(&cm_id_->route.addr.src_addr);
+        peer_address_ = address_text(&cm_id_->route.addr.dst_addr);
+      }
+        sink_->on_connection_event(id_, {ConnectionEvent::Type::kEstablished, 0, "", std::move(pdata)});
+        break;
+      case RDMA_CM_EVENT_REJECTED:
+        fail(status, "connection rejected by the peer", std::move(pdata));
+        break;
+      case RDMA_CM_EVENT_ADDR_ERROR:
+      case RDMA_CM_EVENT_ROUTE_ERROR:
+      case RDMA_CM_EVENT_UNREACHABLE:
+      case RDMA_CM_EVENT_CONNECT_ERROR:
+        fail(status, std::string(a.rdma_event_str(type)) + " (" + strerror(status < 0 ? -status : status) + ")");
+        break;
+      case RDMA_CM_EVENT_DISCONNECTED:
+      case RDMA_CM_EVENT_DEVICE_REMOVAL:
+        if (state_ == State::kConnected) a.rdma_disconnect(cm_id_);
+        teardown();
+        break;
+      default:
+        break;  // TIMEWAIT_EXIT, ADDR_CHANGE: nothing to do
+    }
+  } catch (const Error& e) {
+    fail(e.errnum(), e.what());
+  }
+}
+
+void Connection::fail(int status, const std::string& message, std::vector<uint8_t> pdata) {
+  bool was_connected = state_ == State::kConnected || state_ == State::kClosing;
+  teardown();
+  if (!was_connected)
+    sink_->on_connection_event(id_, {ConnectionEvent::Type::kFailed, status, message, std::move(pdata)});
+}
+
+void Connection::on_cq_event() {
+  ibv_cq* cq = nullptr;
+  void* ctx = nullptr;
+  if (!comp_channel_ || api()->ibv_get_cq_event(comp_channel_, &cq, &ctx) != 0) return;
+  api()->ibv_ack_cq_events(cq, 1);
+  // Re-arm before draining, so a completion that lands in between raises a new event.
+  ibv_req_notify_cq(cq_, 0);
+  while (poll_cq() > 0) {
+  }
+}
+
+int Connection::poll_cq() {
+  ibv_wc wc[32];
+  int n = ibv_poll_cq(cq_, 32, wc);
+  if (n <= 0) return 0;
+  std::vector<Completion> batch;
+  batch.reserve(size_t(n));
+  {
+    std::lock_guard<std::mutex> lock(qp_mutex_);
+    for (int i = 0; i < n; ++i) {
+      Slot& s = slots_[wc[i].wr_id];
+      uint32_t bytes = s.kind == OpKind::kRecv ? wc[i].byte_len : s.length;
+      if (wc[i].status == IBV_WC_SUCCESS) {
+        switch (s.kind) {
+          case OpKind::kSend: counters_.bytes_sent += bytes; break;
+          case OpKind::kRecv: counters_.bytes_received += bytes; break;
+          case OpKind::kWrite: counters_.bytes_written += bytes; break;
+          case OpKind::kRead: counters_.bytes_read += bytes; break;
+        }
+      }
+      (s.kind == OpKind::kRecv ? recvs_outstanding_ : sends_outstanding_)--;
+      s.chunk->inflight--;
+      batch.push_back({s.op_id, int(wc[i].status), s.kind, bytes});
+      free_slots_.push_back(uint32_t(wc[i].wr_id));
+    }
+  }
+  sink_->on_completions(id_, std::move(batch));
+  return n;
+}
+
+uint32_t Connection::lkey_for(BufferPool& pool, BufferPool::Chunk* chunk) {
+  uint32_t lkey, rkey;
+  if (!pool.keys(chunk, domain_.get(), &lkey, &rkey)) {
+    pool.register_with(domain_.get(), domain_);
+    pool.keys(chunk, domain_.get(), &lkey, &rkey);
+  }
+  return lkey;
+}
+
+uint32_t Connection::remote_key(BufferPool& pool, BufferPool::Chunk* chunk) {
+  std::lock_guard<std::mutex> lock(qp_mutex_);
+  if (!postable_) throw Error("ERR_RDMA_NOT_CONNECTED", "the connection is not open");
+  uint32_t lkey, rkey;
+  lkey_for(pool, chunk);
+  pool.keys(chunk, domain_.get(), &lkey, &rkey);
+  return rkey;
+}
+
+void Connection::post(OpKind kind, uint64_t op_id, BufferPool& pool, BufferPool::Chunk* chunk,
+                      uint32_t offset, uint32_t length, uint64_t remote_addr, uint32_t rkey) {
+  std::lock_guard<std::mutex> lock(qp_mutex_);
+  if (!postable_) throw Error("ERR_RDMA_NOT_CONNECTED", "the connection is not open");
+  bool recv = kind == OpKind::kRecv;
+  uint32_t& outstanding = recv ? recvs_outstanding_ : sends_outstanding_;
+  if (outstanding >= (recv ? options_.recv_depth : options_.send_depth))
+    throw Error("ERR_RDMA_QUEUE_FULL", std::string(recv ? "receive" : "send") + " queue is full (" +
+                                           std::to_string(outstanding) + " outstanding)");
+  ibv_sge sge{reinterpret_cast<uint64_t>(chunk->data + offset), length, lkey_for(pool, chunk)};
+  uint32_t slot = free_slots_.back();
+  int rc;
+  if (recv) {
+    ibv_recv_wr wr{}, *bad = nullptr;
+    wr.wr_id = slot;
+    wr.sg_list = &sge;
+    wr.num_sge = 1;
+    rc = ibv_post_recv(qp_, &wr, &bad);
+  } else {
+    ibv_send_wr wr{}, *bad = nullptr;
+    wr.wr_id = slot;
+    wr.sg_list = &sge;
+    wr.num_sge = 1;
+    wr.send_flags = IBV_SEND_SIGNALED;
+    if (kind == OpKind::kSend) {
+      wr.opcode = IBV_WR_SEND;
+      if (length <= options_.inline_size) wr.send_flags |= IBV_SEND_INLINE;
+    } else {
+      wr.opcode = kind == OpKind::kWrite ? IBV_WR_RDMA_WRITE : IBV_WR_RDMA_READ;
+      wr.wr.rdma.remote_addr = remote_addr;
+      wr.wr.rdma.rkey = rkey;
+    }
+    rc = ibv_post_send(qp_, &wr, &bad);
+  }
+  if (rc != 0) throw Error("ERR_RDMA_VERBS", std::string("ibv_post: ") + strerror(rc), rc);
+  free_slots_.pop_back();
+  slots_[slot] = {op_id, chunk, kind, length};
+  chunk->inflight++;
+  outstanding++;
+}
+
+void Connection::disconnect() {
+  auto self = shared_from_this();
+  reactor_.post([self] {
+    if (self->state_ == State::kConnected) {
+      self->state_ = State::kClosing;
+      // DISCONNECTED follows, and tears down; the peer may never answer, so bound it.
+      api()->rdma_disconnect(self->cm_id_);
+      self->reactor_.add_timer(2000000, [self] { self->teardown(); });
+    } else if (self->state_ != State::kClosed && self->state_ != State::kClosing) {
+      self->fail(ECANCELED, "connect aborted by close()");
+    }
+  });
+}
+
+std::string Connection::local_address() const {
+  std::lock_guard<std::mutex> lock(qp_mutex_);
+  return local_address_;
+}
+
+std::string Connection::peer_address() const {
+  std::lock_guard<std::mutex> lock(qp_mutex_);
+  return peer_address_;
+}
+
+void Connection::teardown() {
+  if (state_ == State::kClosed) return;
+  bool announce = state_ == State::kConnected || state_ == State::kClosing;
+  state_ = State::kClosed;
+  const Api& a = *api();
+  std::vector<Completion> flushed;
+  {
+    std::lock_guard<std::mutex> lock(qp_mutex_);
+    postable_ = false;
+  }
+  if (cq_) {
+    while (poll_cq() > 0) {
+    }
+  }
+  {
+    // Work requests the device never completed fail as flushed, so no caller waits forever.
+    std::lock_guard<std::mutex> lock(qp_mutex_);
+    std::vector<bool> free(slots_.size(), false);
+    for (uint32_t i : free_slots_) free[i] = true;
+    for (uint32_t i = 0; i < slots_.size(); ++i) {
+      if (free[i]) continue;
+      slots_[i].chunk->inflight--;
+      flushed.push_back({slots_[i].op_id, IBV_WC_WR_FLUSH_ERR, slots_[i].kind, 0});
+      free_slots_.push_back(i);
+    }
+    sends_outstanding_ = recvs_outstanding_ = 0;
+    if (qp_) {
+      a.rdma_destroy_qp(cm_id_);
+      --resources().qps;
+      qp_ = nullptr;
+    }
+  }
+  if (!flushed.empty()) sink_->on_completions(id_, std::move(flushed));
+  if (cq_) {
+    a.ibv_destroy_cq(cq_);
+    --resources().cqs;
+    cq_ = nullptr;
+  }
+  if (comp_channel_) {
+    reactor_.remove_fd(comp_channel_->fd);
+    a.ibv_destroy_comp_channel(comp_channel_);
+    comp_channel_ = nullptr;
+  }
+  if (cm_id_) {
+    a.rdma_destroy_id(cm_id_);
+    --resources().cm_ids;
+    cm_id_ = nullptr;
+  }
+  if (channel_) {
+    reactor_.remove_fd(channel_->fd);
+    a.rdma_destroy_event_channel(channel_);
+    --resources().channels;
+    channel_ = nullptr;
+  }
+  domain_.reset();
+  if (announce) sink_->on_connection_event(id_, {ConnectionEvent::Type::kDisconnected, 0, "", {}});
+}
+
+}  // namespace rdmagate::rdma

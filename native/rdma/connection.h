@@ -1,0 +1,137 @@
+// A reliable-connected queue pair set up through rdma_cm: the verbs connection that
+// rdmagate's users embed, and that the NVMe/RDMA transport is built on.
+//
+// Connection management runs on a reactor thread. Work requests may be posted from any
+// thread; each takes a preallocated slot, so posting allocates nothing. Completions
+// are polled on the reactor and handed to the sink in batches.
+#pragma once
+
+#include <infiniband/verbs.h>
+#include <rdma/rdma_cma.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "mem/buffer_pool.h"
+#include "rdma/protection_domain.h"
+#include "reactor/reactor.h"
+
+namespace rdmagate::rdma {
+
+enum class OpKind : uint8_t { kSend, kRecv, kWrite, kRead };
+
+struct Completion {
+  uint64_t op_id;
+  int status;  // ibv_wc_status; IBV_WC_SUCCESS is 0
+  OpKind kind;
+  uint32_t byte_len;
+};
+
+struct ConnectionEvent {
+  enum class Type { kEstablished, kDisconnected, kFailed } type;
+  int status = 0;  // rdma_cm event status (errno-like, or the peer's reject reason)
+  std::string message;
+  std::vector<uint8_t> private_data;  // the peer's, on kEstablished and on rejects
+};
+
+class Connection;
+
+// Receives everything that happens on connections and listeners. Called on reactor
+// threads; implementations queue and wake their consumer once per batch.
+class EventSink {
+ public:
+  virtual ~EventSink() = default;
+  virtual void on_completions(uint64_t connection_id, std::vector<Completion>&& batch) = 0;
+  virtual void on_connection_event(uint64_t connection_id, ConnectionEvent&& event) = 0;
+  virtual void on_accepted(uint64_t listener_id, std::shared_ptr<Connection> connection) = 0;
+};
+
+struct ConnectionOptions {
+  uint32_t send_depth = 64;
+  uint32_t recv_depth = 64;
+  uint32_t inline_size = 64;
+  std::vector<uint8_t> private_data;
+  int timeout_ms = 2000;  // address and route resolution
+};
+
+struct ConnectionCounters {
+  std::atomic<uint64_t> bytes_sent{0}, bytes_received{0}, bytes_written{0}, bytes_read{0};
+};
+
+// Resolves "host" and port to a socket address; throws ERR_INVALID_ARG.
+sockaddr_storage resolve_address(const std::string& host, uint16_t port);
+std::string address_text(const sockaddr* sa);
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  static std::shared_ptr<Connection> connect(Reactor& reactor, std::shared_ptr<EventSink> sink,
+                                             const sockaddr_storage& destination,
+                                             ConnectionOptions options);
+  ~Connection();
+
+  uint64_t id() const { return id_; }
+  // Posts one work request. `remote_addr`/`rkey` are used by kWrite and kRead. Throws
+  // ERR_RDMA_NOT_CONNECTED, ERR_RDMA_QUEUE_FULL, ERR_RDMA_VERBS.
+  void post(OpKind kind, uint64_t op_id, BufferPool& pool, BufferPool::Chunk* chunk,
+            uint32_t offset, uint32_t length, uint64_t remote_addr = 0, uint32_t rkey = 0);
+  // The rkey that lets the peer reach `chunk`; registers the pool with this device once.
+  uint32_t remote_key(BufferPool& pool, BufferPool::Chunk* chunk);
+  // Disconnects (or aborts a connect); kDisconnected follows once resources are freed.
+  void disconnect();
+
+  std::string local_address() const;
+  std::string peer_address() const;
+  const ConnectionCounters& counters() const { return counters_; }
+
+ private:
+  friend class Listener;
+  enum class State { kResolving, kConnecting, kConnected, kClosing, kClosed };
+  struct Slot {
+    uint64_t op_id;
+    BufferPool::Chunk* chunk;
+    OpKind kind;
+    uint32_t length;
+  };
+
+  Connection(Reactor& reactor, std::shared_ptr<EventSink> sink, ConnectionOptions options);
+  void open_channel();
+  void attach_id(rdma_cm_id* id);
+  void create_queue_pair();
+  rdma_conn_param conn_param() const;
+  void on_cm_events();
+  void handle_cm_event(rdma_cm_event_type type, int status, std::vector<uint8_t> private_data);
+  void on_cq_event();
+  int poll_cq();
+  void fail(int status, const std::string& message, std::vector<uint8_t> private_data = {});
+  void teardown();
+  uint32_t lkey_for(BufferPool& pool, BufferPool::Chunk* chunk);
+
+  const uint64_t id_;
+  Reactor& reactor_;
+  std::shared_ptr<EventSink> sink_;
+  const ConnectionOptions options_;
+  State state_ = State::kResolving;  // reactor thread
+
+  rdma_event_channel* channel_ = nullptr;
+  rdma_cm_id* cm_id_ = nullptr;
+  std::shared_ptr<ProtectionDomain> domain_;
+  ibv_comp_channel* comp_channel_ = nullptr;
+  ibv_cq* cq_ = nullptr;
+
+  // Guards the QP against teardown while another thread posts, and the slots.
+  mutable std::mutex qp_mutex_;
+  ibv_qp* qp_ = nullptr;
+  bool postable_ = false;
+  std::vector<Slot> slots_;
+  std::vector<uint32_t> free_slots_;
+  uint32_t sends_outstanding_ = 0, recvs_outstanding_ = 0;
+  ConnectionCounters counters_;
+  std::string local_address_, peer_address_;  // guarded by qp_mutex_
+};
+
+}  // namespace rdmagate::rdma

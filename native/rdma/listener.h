@@ -1,0 +1,39 @@
+// Accepts RC connections through rdma_cm on one address. Each accepted connection gets
+// its own event channel (rdma_migrate_id), so it outlives the listener if need be.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "rdma/connection.h"
+
+namespace rdmagate::rdma {
+
+class Listener : public std::enable_shared_from_this<Listener> {
+ public:
+  static std::shared_ptr<Listener> listen(Reactor& reactor, std::shared_ptr<EventSink> sink,
+                                          const sockaddr_storage& address, int backlog,
+                                          ConnectionOptions accept_options);
+  ~Listener();
+  uint64_t id() const { return id_; }
+  uint16_t port() const { return port_; }
+  // Stops accepting; established connections are unaffected.
+  void close();
+
+ private:
+  Listener(Reactor& reactor, std::shared_ptr<EventSink> sink, ConnectionOptions options);
+  void on_cm_events();
+  void accept(rdma_cm_id* child, std::vector<uint8_t> private_data);
+
+  const uint64_t id_;
+  Reactor& reactor_;
+  std::shared_ptr<EventSink> sink_;
+  const ConnectionOptions options_;
+  rdma_event_channel* channel_ = nullptr;
+  rdma_cm_id* cm_id_ = nullptr;
+  uint16_t port_ = 0;
+};
+
+uint64_t next_object_id();
+
+}  // namespace rdmagate::rdma

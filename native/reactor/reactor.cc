@@ -1,0 +1,195 @@
+#include "reactor/reactor.h"
+
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "util/error.h"
+
+namespace rdmagate {
+
+uint64_t Reactor::now_us() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1000000u + uint64_t(ts.tv_nsec) / 1000u;
+}
+
+Reactor::Reactor(std::string name, IdleMode mode, uint32_t spin_loops)
+    : name_(std::move(name)), mode_(mode), spin_loops_(spin_loops) {
+  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (epoll_fd_ < 0 || wake_fd_ < 0) {
+    int e = errno;
+    if (epoll_fd_ >= 0) close(epoll_fd_);
+    if (wake_fd_ >= 0) close(wake_fd_);
+    throw Error("ERR_SYSTEM", std::string("reactor setup: ") + strerror(e), e);
+  }
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = wake_fd_;
+  epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
+}
+
+Reactor::~Reactor() {
+  stop();
+  close(wake_fd_);
+  close(epoll_fd_);
+}
+
+void Reactor::start() {
+  if (thread_.joinable()) return;
+  thread_ = std::thread([this] { run(); });
+}
+
+void Reactor::stop() {
+  if (!thread_.joinable()) return;
+  stopping_ = true;
+  uint64_t one = 1;
+  ssize_t unused = write(wake_fd_, &one, sizeof one);
+  (void)unused;
+  thread_.join();
+}
+
+void Reactor::post(Task task) {
+  bool was_empty;
+  {
+    std::lock_guard<std::mutex> lock(tasks_mutex_);
+    was_empty = tasks_.empty();
+    tasks_.push_back(std::move(task));
+  }
+  // One wake-up per batch of tasks, and only when the reactor may be asleep.
+  if (was_empty && (mode_ == IdleMode::kEvent || sleeping_.load())) {
+    uint64_t one = 1;
+    ssize_t unused = write(wake_fd_, &one, sizeof one);
+    (void)unused;
+  }
+}
+
+void Reactor::add_fd(int fd, uint32_t events, FdHandler handler) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.fd = fd;
+  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    int e = errno;
+    throw Error("ERR_SYSTEM", std::string("epoll_ctl add: ") + strerror(e), e);
+  }
+  fds_[fd] = std::make_shared<FdHandler>(std::move(handler));
+}
+
+void Reactor::remove_fd(int fd) {
+  epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+  fds_.erase(fd);
+}
+
+Reactor::PollerId Reactor::add_poller(Poller poller) {
+  PollerId id = next_poller_id_++;
+  pollers_.emplace_back(id, std::make_shared<Poller>(std::move(poller)));
+  return id;
+}
+
+void Reactor::remove_poller(PollerId id) {
+  pollers_.erase(std::remove_if(pollers_.begin(), pollers_.end(),
+                                [id](const auto& p) { return p.first == id; }),
+                 pollers_.end());
+}
+
+Reactor::TimerId Reactor::add_timer(uint64_t delay_us, Task task) {
+  TimerId id = next_timer_id_++;
+  timers_.emplace(id, std::move(task));
+  timer_heap_.push_back({now_us() + delay_us, id});
+  std::push_heap(timer_heap_.begin(), timer_heap_.end(), std::greater<Timer>());
+  return id;
+}
+
+void Reactor::cancel_timer(TimerId id) { timers_.erase(id); }  // its heap entry expires unused
+
+int Reactor::drain_tasks() {
+  std::vector<Task> batch;
+  {
+    std::lock_guard<std::mutex> lock(tasks_mutex_);
+    batch.swap(tasks_);
+  }
+  for (auto& t : batch) t();
+  return int(batch.size());
+}
+
+int Reactor::run_timers() {
+  int fired = 0;
+  uint64_t now = now_us();
+  while (!timer_heap_.empty() && timer_heap_.front().deadline_us <= now) {
+    std::pop_heap(timer_heap_.begin(), timer_heap_.end(), std::greater<Timer>());
+    TimerId id = timer_heap_.back().id;
+    timer_heap_.pop_back();
+    auto it = timers_.find(id);
+    if (it == timers_.end()) continue;
+    Task task = std::move(it->second);
+    timers_.erase(it);
+    task();
+    ++fired;
+  }
+  return fired;
+}
+
+int Reactor::next_timeout_ms() const {
+  if (timer_heap_.empty()) return -1;
+  uint64_t now = now_us();
+  uint64_t deadline = timer_heap_.front().deadline_us;
+  return deadline <= now ? 0 : int((deadline - now + 999) / 1000);
+}
+
+int Reactor::wait_events(int timeout_ms) {
+  epoll_event events[64];
+  int n = epoll_wait(epoll_fd_, events, 64, timeout_ms);
+  int work = 0;
+  for (int i = 0; i < n; ++i) {
+    int fd = events[i].data.fd;
+    if (fd == wake_fd_) {
+      uint64_t v;
+      ssize_t unused = read(wake_fd_, &v, sizeof v);
+      (void)unused;
+      continue;
+    }
+    auto it = fds_.find(fd);
+    if (it == fds_.end()) continue;
+    auto handler = it->second;  // keeps the handler alive if it removes itself
+    (*handler)(events[i].events);
+    ++work;
+  }
+  return work;
+}
+
+void Reactor::run() {
+  thread_id_ = std::this_thread::get_id();
+  uint32_t idle = 0;
+  uint32_t loops_since_check = 0;
+  while (!stopping_.load(std::memory_order_relaxed)) {
+    int work = drain_tasks() + run_timers();
+    for (size_t i = 0; i < pollers_.size(); ++i) {
+      auto poller = pollers_[i].second;
+      work += (*poller)();
+    }
+    idle = work ? 0 : idle + 1;
+    if (mode_ == IdleMode::kEvent && idle >= spin_loops_) {
+      sleeping_ = true;
+      {
+        std::lock_guard<std::mutex> lock(tasks_mutex_);
+        if (!tasks_.empty()) {
+          sleeping_ = false;
+          continue;
+        }
+      }
+      work = wait_events(next_timeout_ms());
+      sleeping_ = false;
+      idle = 0;
+    } else if (idle || (++loops_since_check & 63) == 0) {
+      wait_events(0);  // busy mode still notices fds, but not with a syscall per loop
+    }
+  }
+  drain_tasks();
+}
+
+}  // namespace rdmagate

@@ -1,0 +1,92 @@
+// A reactor is one thread that owns connections and polls them: registered pollers,
+// file descriptors (epoll), timers, and a queue of closures sent from other threads.
+// Everything registered with a reactor is touched only on its thread, so the data path
+// needs no locks.
+#pragma once
+
+#include <sys/epoll.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+namespace rdmagate {
+
+enum class IdleMode {
+  kBusyPoll,  // never sleeps: lowest latency, one core per reactor
+  kEvent,     // sleeps in epoll after `spin_loops` empty iterations: no CPU when idle
+};
+
+class Reactor {
+ public:
+  using Task = std::function<void()>;
+  using FdHandler = std::function<void(uint32_t events)>;
+  using Poller = std::function<int()>;  // returns the amount of work done, 0 when idle
+  using TimerId = uint64_t;
+  using PollerId = uint64_t;
+
+  Reactor(std::string name, IdleMode mode, uint32_t spin_loops = 256);
+  ~Reactor();
+  Reactor(const Reactor&) = delete;
+  Reactor& operator=(const Reactor&) = delete;
+
+  void start();
+  // Runs queued tasks, then joins the thread. Idempotent.
+  void stop();
+
+  // Any thread.
+  void post(Task task);
+  bool on_thread() const { return std::this_thread::get_id() == thread_id_.load(); }
+  const std::string& name() const { return name_; }
+
+  // Reactor thread only.
+  void add_fd(int fd, uint32_t events, FdHandler handler);
+  void remove_fd(int fd);
+  PollerId add_poller(Poller poller);
+  void remove_poller(PollerId id);
+  TimerId add_timer(uint64_t delay_us, Task task);
+  void cancel_timer(TimerId id);
+
+  static uint64_t now_us();
+
+ private:
+  struct Timer {
+    uint64_t deadline_us;
+    TimerId id;
+    bool operator>(const Timer& o) const { return deadline_us > o.deadline_us; }
+  };
+
+  void run();
+  int drain_tasks();
+  int run_timers();
+  int wait_events(int timeout_ms);
+  int next_timeout_ms() const;
+
+  const std::string name_;
+  const IdleMode mode_;
+  const uint32_t spin_loops_;
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;
+  std::thread thread_;
+  std::atomic<std::thread::id> thread_id_{};
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> sleeping_{false};
+
+  std::mutex tasks_mutex_;
+  std::vector<Task> tasks_;
+
+  std::unordered_map<int, std::shared_ptr<FdHandler>> fds_;
+  std::vector<std::pair<PollerId, std::shared_ptr<Poller>>> pollers_;
+  PollerId next_poller_id_ = 1;
+  std::vector<Timer> timer_heap_;
+  std::unordered_map<TimerId, Task> timers_;
+  TimerId next_timer_id_ = 1;
+};
+
+}  // namespace rdmagate

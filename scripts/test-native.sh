@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Builds and runs the native C++ unit tests (test/native/test_*.cc) under
+# ASan/UBSan, one compiler process at a time. With FUZZ_SECONDS > 0 and a
+# clang++ that links -fsanitize=fuzzer, also runs the NVMe/TCP PDU fuzzer.
+#
+#   CXX=clang++ scripts/test-native.sh
+#   FUZZ_SECONDS=60 scripts/test-native.sh
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+CXX="${CXX:-g++}"
+FUZZ_SECONDS="${FUZZ_SECONDS:-0}"
+OUT=build/native-tests
+# UBSan only reports by default; make any finding fail the test binary.
+SAN=(-fsanitize=address,undefined -fno-sanitize-recover=undefined)
+CXXFLAGS=(-std=c++17 -O1 -g -Wall -Wextra -Werror "${SAN[@]}" -Inative)
+
+mkdir -p "$OUT/obj"
+passed=0
+failed=0
+
+# Shared sources are compiled once; a build failure fails every test binary.
+objs=()
+lib_ok=1
+for src in native/util/*.cc; do
+  obj="$OUT/obj/$(basename "${src%.cc}").o"
+  if ! "$CXX" "${CXXFLAGS[@]}" -c "$src" -o "$obj"; then
+    echo "BUILD FAILED: $src"
+    lib_ok=0
+  fi
+  objs+=("$obj")
+done
+
+for src in test/native/test_*.cc; do
+  name="$(basename "${src%.cc}")"
+  echo "== $name"
+  if [[ $lib_ok -eq 1 ]] && "$CXX" "${CXXFLAGS[@]}" "$src" "${objs[@]}" -o "$OUT/$name"; then
+    if "$OUT/$name"; then
+      passed=$((passed + 1))
+    else
+      echo "FAILED: $name"
+      failed=$((failed + 1))
+    fi
+  else
+    echo "BUILD FAILED: $name"
+    failed=$((failed + 1))
+  fi
+done
+
+have_libfuzzer() {
+  command -v clang++ >/dev/null 2>&1 && clang++ --version >/dev/null 2>&1 || return 1
+  local probe="$OUT/libfuzzer-probe"
+  printf 'extern "C" int LLVMFuzzerTestOneInput(const unsigned char*, unsigned long) { return 0; }\n' \
+    >"$probe.cc"
+  clang++ -fsanitize=fuzzer "$probe.cc" -o "$probe" >/dev/null 2>&1
+}
+
+if [[ "$FUZZ_SECONDS" -gt 0 ]]; then
+  if have_libfuzzer; then
+    echo "== fuzz_tcp_pdu (${FUZZ_SECONDS}s)"
+    fuzz="$OUT/fuzz_tcp_pdu"
+    mkdir -p "$OUT/fuzz-corpus"
+    if clang++ -std=c++17 -O1 -g -Wall -Wextra -Werror -fsanitize=fuzzer,address,undefined \
+      -fno-sanitize-recover=undefined -Inative test/native/fuzz_tcp_pdu.cc -o "$fuzz" &&
+      "$fuzz" -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 "$OUT/fuzz-corpus"; then
+      passed=$((passed + 1))
+    else
+      echo "FAILED: fuzz_tcp_pdu"
+      failed=$((failed + 1))
+    fi
+  else
+    echo "== fuzz_tcp_pdu skipped: clang++ with libFuzzer not available"
+  fi
+fi
+
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 ]]
