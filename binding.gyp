@@ -13,7 +13,21 @@
         "native/rdma/protection_domain.cc",
         "native/rdma/connection.cc",
         "native/rdma/listener.cc",
-        "native/reactor/reactor.cc"
+        "native/reactor/reactor.cc",
+        "native/napi/target_binding.cc",
+        "native/bdev/ram_bdevs.cc",
+        "native/bdev/bdev_registry.cc",
+        "native/target/subsystem.cc",
+        "native/target/controller.cc",
+        "native/target/target.cc",
+        "native/target/qpair.cc",
+        "native/target/fabrics_commands.cc",
+        "native/target/admin_commands.cc",
+        "native/target/io_commands.cc",
+        "native/target/discovery_log.cc",
+        "native/transport/tcp/tcp_listener.cc",
+        "native/transport/tcp/tcp_qpair.cc",
+        "native/util/crc32c.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -82,6 +82,23 @@ export class RdmaDisconnectedError extends RdmagateError {
   }
 }
 
+/** The named object (subsystem, namespace, bdev, listener) does not exist: ERR_NOT_FOUND. */
+export class NotFoundError extends RdmagateError {
+  constructor(message: string) {
+    super('ERR_NOT_FOUND', message);
+  }
+}
+
+/** The object exists already (ERR_ALREADY_EXISTS), or is in use (ERR_BUSY). */
+export class ConflictError extends RdmagateError {}
+
+/** The object was closed (ERR_CLOSED). */
+export class ClosedError extends RdmagateError {
+  constructor(message: string) {
+    super('ERR_CLOSED', message);
+  }
+}
+
 /** Builds the typed error for a code reported by native code. */
 export function errorFromNative(code: string, message: string, errno: number): RdmagateError {
   switch (code) {
@@ -101,6 +118,13 @@ export function errorFromNative(code: string, message: string, errno: number): R
     case 'ERR_NO_HUGEPAGES':
     case 'ERR_NO_MEMORY':
       return new BufferPoolError(code, message, errno);
+    case 'ERR_NOT_FOUND':
+      return new NotFoundError(message);
+    case 'ERR_ALREADY_EXISTS':
+    case 'ERR_BUSY':
+      return new ConflictError(code, message, errno);
+    case 'ERR_CLOSED':
+      return new ClosedError(message);
     case 'ERR_RDMA_NOT_CONNECTED':
       return new RdmaDisconnectedError(message);
     case 'ERR_RDMA_VERBS':

@@ -2,3 +2,4 @@ export * from './errors';
 export * from './buffers';
 export * as rdma from './rdma';
 export { RdmaConnection, RdmaListener } from './rdma';
+export * from './nvmf';

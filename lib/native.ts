@@ -40,7 +40,36 @@ export interface NativeConnectionOptions {
   privateData?: Uint8Array;
 }
 
+export interface NativeTarget {
+  createBdev(type: string, name: string, numBlocks: number, blockSize: number): void;
+  deleteBdev(name: string): void;
+  bdevs(): import('./nvmf/target/types').BdevInfo[];
+  addSubsystem(nqn: string, serial: string, model: string, maxNamespaces: number): void;
+  removeSubsystem(nqn: string): void;
+  addNamespace(nqn: string, bdev: string, nsid: number, nguid: Uint8Array, uuid: Uint8Array): number;
+  removeNamespace(nqn: string, nsid: number): void;
+  setAllowAnyHost(nqn: string, allow: boolean): void;
+  addHost(nqn: string, hostnqn: string): void;
+  removeHost(nqn: string, hostnqn: string): void;
+  subsystems(): import('./nvmf/target/types').NativeSubsystemInfo[];
+  listen(trtype: string, traddr: string, trsvcid: number): import('./nvmf/target/types').ListenerInfo;
+  removeListener(trtype: string, traddr: string, trsvcid: number): void;
+  listeners(): import('./nvmf/target/types').ListenerInfo[];
+  controllers(): import('./nvmf/target/types').ControllerInfo[];
+  close(): void;
+}
+
+export interface NativeTargetOptions {
+  reactors: number;
+  pollMode: boolean;
+  maxIoSize: number;
+  inCapsuleDataSize: number;
+  maxQueueDepth: number;
+  maxIoQueues: number;
+}
+
 export interface NativeAddon {
+  NativeTarget: new (options: NativeTargetOptions) => NativeTarget;
   setErrorFactory(factory: (code: string, message: string, errno: number) => Error): void;
   NativeBufferPool: new (chunkSize: number, regionSize: number, capacity: number,
     hugepages: string) => NativeBufferPool;

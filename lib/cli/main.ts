@@ -4,6 +4,7 @@ import { RdmagateError } from '../errors';
 import * as rdma from '../rdma';
 import { parseArgs } from './args';
 import { printDemo, runDemo } from './demo';
+import { TARGET_FLAGS, runTarget } from './target';
 
 const USAGE = `usage: rdmagate <command> [options]
 
@@ -12,13 +13,15 @@ commands:
       zero-copy buffers and, with an RDMA device, a loopback SEND/WRITE/READ
   devices [-o|--output-format normal|json]
       the RDMA devices of this machine
+  target [-t tcp] [-a TRADDR] [-s TRSVCID] [-n NQN] [-r REACTORS] [--size-mib N] [-c CONFIG.json]
+      an NVMe-oF target; with no arguments, a 64 MiB RAM namespace on tcp 127.0.0.1:4420
   help`;
 
 async function main(argv: string[]): Promise<number> {
   const [command = 'help', ...rest] = argv;
   const args = parseArgs(rest, [
     { name: 'output-format', short: 'o' },
-    { name: 'address', short: 'a' },
+    ...(command === 'target' ? TARGET_FLAGS : [{ name: 'address', short: 'a' }]),
   ]);
   const json = args.flags.get('output-format') === 'json';
   switch (command) {
@@ -39,6 +42,8 @@ async function main(argv: string[]): Promise<number> {
       }
       return 0;
     }
+    case 'target':
+      return runTarget(args, json);
     case 'help':
     case '--help':
     case '-h':

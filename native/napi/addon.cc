@@ -5,6 +5,7 @@
 #include "napi/buffer_pool_binding.h"
 #include "napi/errors.h"
 #include "napi/rdma_binding.h"
+#include "napi/target_binding.h"
 
 namespace rdmagate::napi {
 
@@ -13,6 +14,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("setErrorFactory", Napi::Function::New(env, set_error_factory));
   BufferPoolBinding::init(env, exports);
   init_rdma(env, exports);
+  init_target(env, exports);
   return exports;
 }
 

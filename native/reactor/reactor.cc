@@ -80,6 +80,13 @@ void Reactor::add_fd(int fd, uint32_t events, FdHandler handler) {
   fds_[fd] = std::make_shared<FdHandler>(std::move(handler));
 }
 
+void Reactor::modify_fd(int fd, uint32_t events) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.fd = fd;
+  epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev);
+}
+
 void Reactor::remove_fd(int fd) {
   epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
   fds_.erase(fd);

@@ -47,6 +47,7 @@ class Reactor {
 
   // Reactor thread only.
   void add_fd(int fd, uint32_t events, FdHandler handler);
+  void modify_fd(int fd, uint32_t events);
   void remove_fd(int fd);
   PollerId add_poller(Poller poller);
   void remove_poller(PollerId id);

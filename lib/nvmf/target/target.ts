@@ -1,0 +1,252 @@
+import { ClosedError, InvalidArgumentError } from '../../errors';
+import { native, type NativeTarget } from '../../native';
+import * as v from '../../validate';
+import { nguidBytes, nguidText, uuidBytes, uuidText } from './ids';
+import type { BdevInfo, ControllerInfo, ListenerInfo, SubsystemInfo, TransportType } from './types';
+
+export interface TargetOptions {
+  /** Native reactor threads; connections are spread over them. Default 1. */
+  reactors?: number;
+  /** Busy-poll (lowest latency, a core per reactor) instead of sleeping when idle. Default false. */
+  pollMode?: boolean;
+  /** Largest transfer per command (MDTS). Default 128 KiB. */
+  maxIoSize?: number;
+  /** In-capsule data accepted on I/O queues. Default 8 KiB. */
+  inCapsuleDataSize?: number;
+  /** Queue entries per queue (CAP.MQES + 1). Default 128. */
+  maxQueueDepth?: number;
+  /** I/O queues per controller. Default 64. */
+  maxIoQueues?: number;
+}
+
+export interface BdevOptions {
+  type: 'malloc' | 'null';
+  name: string;
+  /** Size in bytes (a multiple of blockSize), or give numBlocks. */
+  sizeBytes?: number;
+  numBlocks?: number;
+  /** Default 512. */
+  blockSize?: number;
+}
+
+export interface SubsystemOptions {
+  nqn: string;
+  /** Up to 20 characters. Default: derived from the NQN. */
+  serialNumber?: string;
+  /** Up to 40 characters. Default 'rdmagate'. */
+  modelNumber?: string;
+  /** Default 32. */
+  maxNamespaces?: number;
+  /** Default true. With false, only `hosts` may connect. */
+  allowAnyHost?: boolean;
+  hosts?: string[];
+}
+
+export interface NamespaceOptions {
+  /** The bdev's name. */
+  bdev: string;
+  /** Default: the lowest free nsid. */
+  nsid?: number;
+  /** 32 hex digits; default random. */
+  nguid?: string;
+  /** Default random. */
+  uuid?: string;
+}
+
+export interface ListenOptions {
+  transport?: TransportType;
+  address: string;
+  /** Default 4420; 0 picks a free port. */
+  port?: number;
+}
+
+/** A namespace of a subsystem. */
+export class Namespace {
+  constructor(readonly subsystem: Subsystem, readonly nsid: number, readonly bdev: string,
+    readonly nguid: string, readonly uuid: string) {}
+
+  /** Detaches the namespace; connected hosts get a namespace-change notice. */
+  remove(): void {
+    this.subsystem.removeNamespace(this.nsid);
+  }
+}
+
+/** An NVM subsystem of a Target. */
+export class Subsystem {
+  /** @internal */
+  constructor(private readonly target: Target, readonly nqn: string) {}
+
+  addNamespace(options: NamespaceOptions): Namespace {
+    const o = v.object<NamespaceOptions>(options, 'options');
+    const bdev = v.string(o.bdev, 'bdev');
+    const nsid = v.optionalInteger(o.nsid, 'nsid', 1, 0xfffffffe, 0);
+    const nguid = nguidBytes(o.nguid);
+    const uuid = uuidBytes(o.uuid);
+    const id = this.target.nativeHandle.addNamespace(this.nqn, bdev, nsid, nguid, uuid);
+    return new Namespace(this, id, bdev, nguidText(nguid), uuidText(uuid));
+  }
+
+  removeNamespace(nsid: number): void {
+    this.target.nativeHandle.removeNamespace(this.nqn, v.integer(nsid, 'nsid', 1, 0xfffffffe));
+  }
+
+  addHost(hostnqn: string): void {
+    this.target.nativeHandle.addHost(this.nqn, v.string(hostnqn, 'hostnqn'));
+  }
+
+  removeHost(hostnqn: string): void {
+    this.target.nativeHandle.removeHost(this.nqn, v.string(hostnqn, 'hostnqn'));
+  }
+
+  allowAnyHost(allow: boolean): void {
+    if (typeof allow !== 'boolean') throw new InvalidArgumentError('allow must be a boolean');
+    this.target.nativeHandle.setAllowAnyHost(this.nqn, allow);
+  }
+
+  info(): SubsystemInfo {
+    const s = this.target.subsystems().find((x) => x.nqn === this.nqn);
+    if (!s) throw new ClosedError(`subsystem ${this.nqn} was removed`);
+    return s;
+  }
+}
+
+/** A transport listener of a Target. Every subsystem is reachable through every listener. */
+export class Listener {
+  /** @internal */
+  constructor(private readonly target: Target, readonly info: ListenerInfo) {}
+
+  get transport(): TransportType { return this.info.trtype; }
+  get address(): string { return this.info.traddr; }
+  get port(): number { return this.info.trsvcid; }
+
+  close(): void {
+    this.target.nativeHandle.removeListener(this.info.trtype, this.info.traddr, this.info.trsvcid);
+  }
+}
+
+const NQN_MAX = 223;
+
+/**
+ * An NVMe-oF target: bdevs, subsystems with namespaces, and listeners. The data path runs
+ * in native reactor threads; nothing per I/O reaches JavaScript. The discovery subsystem
+ * (nqn.2014-08.org.nvmexpress.discovery) is always present.
+ */
+export class Target {
+  #native: NativeTarget | undefined;
+
+  constructor(options: TargetOptions = {}) {
+    const o = v.object<TargetOptions>(options, 'options');
+    if (o.pollMode !== undefined && typeof o.pollMode !== 'boolean') throw new InvalidArgumentError('pollMode must be a boolean');
+    this.#native = new native.NativeTarget({
+      reactors: v.optionalInteger(o.reactors, 'reactors', 1, 64, 1),
+      pollMode: o.pollMode ?? false,
+      maxIoSize: v.optionalInteger(o.maxIoSize, 'maxIoSize', 4096, 1 << 20, 128 * 1024),
+      inCapsuleDataSize: v.optionalInteger(o.inCapsuleDataSize, 'inCapsuleDataSize', 0, 1 << 20, 8192),
+      maxQueueDepth: v.optionalInteger(o.maxQueueDepth, 'maxQueueDepth', 2, 1024, 128),
+      maxIoQueues: v.optionalInteger(o.maxIoQueues, 'maxIoQueues', 1, 1024, 64),
+    });
+  }
+
+  /** @internal */
+  get nativeHandle(): NativeTarget {
+    if (!this.#native) throw new ClosedError('the target is closed');
+    return this.#native;
+  }
+
+  createBdev(options: BdevOptions): BdevInfo {
+    const o = v.object<BdevOptions>(options, 'options');
+    const type = v.oneOf(o.type, 'type', ['malloc', 'null'] as const, 'malloc');
+    const name = v.string(o.name, 'name');
+    const blockSize = v.optionalInteger(o.blockSize, 'blockSize', 512, 65536, 512);
+    let numBlocks: number;
+    if (o.numBlocks !== undefined) {
+      numBlocks = v.integer(o.numBlocks, 'numBlocks', 1, Number.MAX_SAFE_INTEGER);
+    } else {
+      const bytes = v.integer(o.sizeBytes, 'sizeBytes', blockSize, Number.MAX_SAFE_INTEGER);
+      if (bytes % blockSize !== 0) throw new InvalidArgumentError(`sizeBytes must be a multiple of blockSize (${blockSize})`);
+      numBlocks = bytes / blockSize;
+    }
+    this.nativeHandle.createBdev(type, name, numBlocks, blockSize);
+    return { name, blockSize, numBlocks };
+  }
+
+  deleteBdev(name: string): void {
+    this.nativeHandle.deleteBdev(v.string(name, 'name'));
+  }
+
+  bdevs(): BdevInfo[] {
+    return this.nativeHandle.bdevs();
+  }
+
+  addSubsystem(options: SubsystemOptions): Subsystem {
+    const o = v.object<SubsystemOptions>(options, 'options');
+    const nqn = v.string(o.nqn, 'nqn');
+    if (nqn.length > NQN_MAX) throw new InvalidArgumentError(`nqn is longer than ${NQN_MAX} bytes`);
+    const serial = o.serialNumber === undefined ? defaultSerial(nqn) : v.string(o.serialNumber, 'serialNumber');
+    const model = o.modelNumber === undefined ? 'rdmagate' : v.string(o.modelNumber, 'modelNumber');
+    const maxNamespaces = v.optionalInteger(o.maxNamespaces, 'maxNamespaces', 1, 1024, 32);
+    if (o.allowAnyHost !== undefined && typeof o.allowAnyHost !== 'boolean') {
+      throw new InvalidArgumentError('allowAnyHost must be a boolean');
+    }
+    const hosts = o.hosts ?? [];
+    if (!Array.isArray(hosts)) throw new InvalidArgumentError('hosts must be an array of host NQNs');
+    hosts.forEach((h, i) => v.string(h, `hosts[${i}]`));
+    this.nativeHandle.addSubsystem(nqn, serial, model, maxNamespaces);
+    const s = new Subsystem(this, nqn);
+    s.allowAnyHost(o.allowAnyHost ?? hosts.length === 0);
+    for (const h of hosts) s.addHost(h);
+    return s;
+  }
+
+  removeSubsystem(nqn: string): void {
+    this.nativeHandle.removeSubsystem(v.string(nqn, 'nqn'));
+  }
+
+  /** The subsystem with this NQN, if it exists. */
+  subsystem(nqn: string): Subsystem | undefined {
+    return this.subsystems().some((s) => s.nqn === nqn && s.subtype === 'NVMe') ? new Subsystem(this, nqn) : undefined;
+  }
+
+  subsystems(): SubsystemInfo[] {
+    return this.nativeHandle.subsystems().map((s) => ({
+      ...s,
+      namespaces: s.namespaces.map((n) => ({ nsid: n.nsid, bdevName: n.bdevName, nguid: nguidText(n.nguid), uuid: uuidText(n.uuid) })),
+    }));
+  }
+
+  listen(options: ListenOptions): Listener {
+    const o = v.object<ListenOptions>(options, 'options');
+    const transport = v.oneOf(o.transport, 'transport', ['tcp', 'rdma'] as const, 'tcp');
+    const address = v.string(o.address, 'address');
+    const port = v.optionalInteger(o.port, 'port', 0, 65535, 4420);
+    return new Listener(this, this.nativeHandle.listen(transport, address, port));
+  }
+
+  listeners(): ListenerInfo[] {
+    return this.nativeHandle.listeners();
+  }
+
+  controllers(): ControllerInfo[] {
+    return this.nativeHandle.controllers();
+  }
+
+  get closed(): boolean {
+    return this.#native === undefined;
+  }
+
+  /** Stops listeners, disconnects every host and stops the reactors. */
+  close(): void {
+    this.#native?.close();
+    this.#native = undefined;
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+function defaultSerial(nqn: string): string {
+  let h = 2166136261;
+  for (let i = 0; i < nqn.length; i++) h = Math.imul(h ^ nqn.charCodeAt(i), 16777619) >>> 0;
+  return `RDMAGATE${h.toString(16).padStart(8, '0')}`;
+}

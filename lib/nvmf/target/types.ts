@@ -1,0 +1,52 @@
+/** Plain data the target reports: what `rdmagate rpc` and the CLI print. */
+
+export type TransportType = 'tcp' | 'rdma';
+
+export interface BdevInfo {
+  name: string;
+  blockSize: number;
+  numBlocks: number;
+}
+
+export interface ListenerInfo {
+  trtype: TransportType;
+  adrfam: 'IPv4' | 'IPv6';
+  traddr: string;
+  trsvcid: number;
+  portid: number;
+}
+
+export interface ControllerInfo {
+  cntlid: number;
+  subnqn: string;
+  hostnqn: string;
+  /** The admin queue's peer address. */
+  peer: string;
+  queues: number;
+  /** Keep-alive timeout in ms; 0 when disabled. */
+  kato: number;
+}
+
+export interface NamespaceInfo {
+  nsid: number;
+  bdevName: string;
+  /** 32 hex digits. */
+  nguid: string;
+  uuid: string;
+}
+
+export interface SubsystemInfo {
+  nqn: string;
+  subtype: 'NVMe' | 'Discovery';
+  serialNumber: string;
+  modelNumber: string;
+  maxNamespaces: number;
+  allowAnyHost: boolean;
+  hosts: string[];
+  namespaces: NamespaceInfo[];
+}
+
+/** @internal */
+export interface NativeSubsystemInfo extends Omit<SubsystemInfo, 'namespaces'> {
+  namespaces: { nsid: number; bdevName: string; nguid: Uint8Array; uuid: Uint8Array }[];
+}

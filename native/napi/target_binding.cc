@@ -1,0 +1,257 @@
+#include "napi/target_binding.h"
+
+#include <cstring>
+
+#include "bdev/bdev_registry.h"
+#include "napi/errors.h"
+#include "target/qpair.h"
+#include "target/target.h"
+
+namespace rdmagate::napi {
+
+namespace {
+
+std::string str(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (!info[i].IsString()) throw make_error(info.Env(), "ERR_INVALID_ARG", std::string(name) + " must be a string");
+  return info[i].As<Napi::String>().Utf8Value();
+}
+
+void id16(const Napi::CallbackInfo& info, size_t i, const char* name, uint8_t out[16]) {
+  if (!info[i].IsTypedArray() || info[i].As<Napi::Uint8Array>().ByteLength() != 16)
+    throw make_error(info.Env(), "ERR_INVALID_ARG", std::string(name) + " must be 16 bytes");
+  memcpy(out, info[i].As<Napi::Uint8Array>().Data(), 16);
+}
+
+Napi::Buffer<uint8_t> bytes(Napi::Env env, const uint8_t* p, size_t n) { return Napi::Buffer<uint8_t>::Copy(env, p, n); }
+
+class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
+ public:
+  static void init(Napi::Env env, Napi::Object exports) {
+    exports.Set("NativeTarget",
+                DefineClass(env, "NativeTarget",
+                            {InstanceMethod("createBdev", &TargetBinding::create_bdev),
+                             InstanceMethod("deleteBdev", &TargetBinding::delete_bdev),
+                             InstanceMethod("bdevs", &TargetBinding::bdevs),
+                             InstanceMethod("addSubsystem", &TargetBinding::add_subsystem),
+                             InstanceMethod("removeSubsystem", &TargetBinding::remove_subsystem),
+                             InstanceMethod("addNamespace", &TargetBinding::add_namespace),
+                             InstanceMethod("removeNamespace", &TargetBinding::remove_namespace),
+                             InstanceMethod("setAllowAnyHost", &TargetBinding::set_allow_any_host),
+                             InstanceMethod("addHost", &TargetBinding::add_host),
+                             InstanceMethod("removeHost", &TargetBinding::remove_host),
+                             InstanceMethod("subsystems", &TargetBinding::subsystems),
+                             InstanceMethod("listen", &TargetBinding::listen),
+                             InstanceMethod("removeListener", &TargetBinding::remove_listener),
+                             InstanceMethod("listeners", &TargetBinding::listeners),
+                             InstanceMethod("controllers", &TargetBinding::controllers),
+                             InstanceMethod("close", &TargetBinding::close)}));
+  }
+
+  // new NativeTarget({ reactors, pollMode, maxIoSize, inCapsuleDataSize, maxQueueDepth, maxIoQueues })
+  explicit TargetBinding(const Napi::CallbackInfo& info) : ObjectWrap(info) {
+    Napi::Env env = info.Env();
+    target::TargetOptions o;
+    if (info[0].IsObject()) {
+      Napi::Object obj = info[0].As<Napi::Object>();
+      auto u32 = [&](const char* k, auto& out) {
+        if (obj.Get(k).IsNumber()) out = decltype(+out)(obj.Get(k).As<Napi::Number>().Uint32Value());
+      };
+      u32("reactors", o.reactors);
+      u32("maxIoSize", o.max_io_size);
+      u32("inCapsuleDataSize", o.in_capsule_data_size);
+      u32("maxQueueDepth", o.max_queue_depth);
+      u32("maxIoQueues", o.max_io_queues);
+      if (obj.Get("pollMode").IsBoolean() && obj.Get("pollMode").As<Napi::Boolean>().Value())
+        o.idle_mode = IdleMode::kBusyPoll;
+    }
+    target_ = guarded(env, [&] { return std::make_unique<target::Target>(o); });
+  }
+
+ private:
+  target::Target& t(Napi::Env env) {
+    if (!target_) throw make_error(env, "ERR_CLOSED", "the target is closed");
+    return *target_;
+  }
+
+  // createBdev(type, name, blocks, blockSize)
+  Napi::Value create_bdev(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string type = str(info, 0, "type"), name = str(info, 1, "name");
+    double blocks = info[2].IsNumber() ? info[2].As<Napi::Number>().DoubleValue() : -1;
+    uint32_t bs = arg_u32(info, 3, "blockSize");
+    if (!(blocks >= 1 && blocks <= 9007199254740991.0)) throw make_error(env, "ERR_INVALID_ARG", "blocks must be a positive integer");
+    t(env);
+    guarded(env, [&] {
+      std::shared_ptr<bdev::Bdev> b;
+      if (type == "malloc") b = bdev::make_malloc_bdev(name, uint64_t(blocks), bs);
+      else if (type == "null") b = bdev::make_null_bdev(name, uint64_t(blocks), bs);
+      else throw Error("ERR_INVALID_ARG", "unknown bdev type '" + type + "'");
+      bdevs_.add(b);
+    });
+    return env.Undefined();
+  }
+  void delete_bdev(const Napi::CallbackInfo& info) {
+    std::string name = str(info, 0, "name");
+    guarded(info.Env(), [&] { bdevs_.remove(name); });
+  }
+  Napi::Value bdevs(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto list = bdevs_.list();
+    Napi::Array out = Napi::Array::New(env, list.size());
+    for (uint32_t i = 0; i < list.size(); ++i) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("name", list[i]->name());
+      o.Set("blockSize", list[i]->block_size());
+      o.Set("numBlocks", double(list[i]->num_blocks()));
+      out.Set(i, o);
+    }
+    return out;
+  }
+
+  // addSubsystem(nqn, serial, model, maxNamespaces)
+  void add_subsystem(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string nqn = str(info, 0, "nqn"), serial = str(info, 1, "serial"), model = str(info, 2, "model");
+    uint32_t max_ns = arg_u32(info, 3, "maxNamespaces");
+    guarded(env, [&] { t(env).add_subsystem(nqn, serial, model, max_ns); });
+  }
+  void remove_subsystem(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string nqn = str(info, 0, "nqn");
+    guarded(env, [&] { t(env).remove_subsystem(nqn); });
+  }
+  std::shared_ptr<target::Subsystem> subsystem(Napi::Env env, const std::string& nqn) {
+    auto s = t(env).find_subsystem(nqn);
+    if (!s || s->type() == target::Subsystem::Type::kDiscovery)
+      throw make_error(env, "ERR_NOT_FOUND", "no subsystem " + nqn);
+    return s;
+  }
+  // addNamespace(nqn, bdevName, nsid, nguid, uuid) -> nsid
+  Napi::Value add_namespace(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string nqn = str(info, 0, "nqn"), bdev_name = str(info, 1, "bdev");
+    uint32_t nsid = arg_u32(info, 2, "nsid");
+    uint8_t nguid[16], uuid[16];
+    id16(info, 3, "nguid", nguid);
+    id16(info, 4, "uuid", uuid);
+    auto s = subsystem(env, nqn);
+    auto b = bdevs_.find(bdev_name);
+    if (!b) throw make_error(env, "ERR_NOT_FOUND", "no bdev " + bdev_name);
+    uint32_t id = guarded(env, [&] { return s->add_namespace(nsid, b, nguid, uuid); });
+    t(env).namespaces_changed(s, id);
+    return Napi::Number::New(env, id);
+  }
+  void remove_namespace(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto s = subsystem(env, str(info, 0, "nqn"));
+    uint32_t nsid = arg_u32(info, 1, "nsid");
+    guarded(env, [&] { s->remove_namespace(nsid); });
+    t(env).namespaces_changed(s, nsid);
+  }
+  void set_allow_any_host(const Napi::CallbackInfo& info) {
+    auto s = subsystem(info.Env(), str(info, 0, "nqn"));
+    s->set_allow_any_host(info[1].ToBoolean().Value());
+  }
+  void add_host(const Napi::CallbackInfo& info) {
+    auto s = subsystem(info.Env(), str(info, 0, "nqn"));
+    s->add_host(str(info, 1, "hostnqn"));
+  }
+  void remove_host(const Napi::CallbackInfo& info) {
+    auto s = subsystem(info.Env(), str(info, 0, "nqn"));
+    s->remove_host(str(info, 1, "hostnqn"));
+  }
+  Napi::Value subsystems(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto list = t(env).subsystems();
+    Napi::Array out = Napi::Array::New(env);
+    uint32_t n = 0;
+    for (auto& s : list) {
+      Napi::Object o = Napi::Object::New(env);
+      bool disc = s->type() == target::Subsystem::Type::kDiscovery;
+      o.Set("nqn", s->nqn());
+      o.Set("subtype", disc ? "Discovery" : "NVMe");
+      o.Set("serialNumber", s->serial());
+      o.Set("modelNumber", s->model());
+      o.Set("maxNamespaces", s->max_namespaces());
+      o.Set("allowAnyHost", s->allow_any_host());
+      auto hosts = s->hosts();
+      Napi::Array h = Napi::Array::New(env, hosts.size());
+      for (uint32_t i = 0; i < hosts.size(); ++i) h.Set(i, hosts[i]);
+      o.Set("hosts", h);
+      Napi::Array nss = Napi::Array::New(env);
+      uint32_t k = 0;
+      for (auto& [nsid, ns] : *s->namespaces()) {
+        Napi::Object x = Napi::Object::New(env);
+        x.Set("nsid", nsid);
+        x.Set("bdevName", ns->bdev->name());
+        x.Set("nguid", bytes(env, ns->nguid, 16));
+        x.Set("uuid", bytes(env, ns->uuid, 16));
+        nss.Set(k++, x);
+      }
+      o.Set("namespaces", nss);
+      out.Set(n++, o);
+    }
+    return out;
+  }
+  // listen(trtype, address, port) -> { trtype, traddr, trsvcid, adrfam, portid }
+  Napi::Value listen(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string trtype = str(info, 0, "trtype"), addr = str(info, 1, "traddr");
+    uint32_t port = arg_u32(info, 2, "trsvcid");
+    if (port > 65535) throw make_error(env, "ERR_INVALID_ARG", "trsvcid must be a port in [0, 65535]");
+    if (trtype != "tcp") throw make_error(env, "ERR_TRANSPORT_UNSUPPORTED", "transport '" + trtype + "' is not available in the target yet");
+    target::ListenerInfo l = guarded(env, [&] { return t(env).add_tcp_listener(addr, uint16_t(port)); });
+    return listener_object(env, l);
+  }
+  void remove_listener(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string trtype = str(info, 0, "trtype"), addr = str(info, 1, "traddr");
+    uint32_t port = arg_u32(info, 2, "trsvcid");
+    guarded(env, [&] { t(env).remove_listener(trtype, addr, uint16_t(port)); });
+  }
+  static Napi::Object listener_object(Napi::Env env, const target::ListenerInfo& l) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("trtype", l.trtype);
+    o.Set("adrfam", l.ipv6 ? "IPv6" : "IPv4");
+    o.Set("traddr", l.traddr);
+    o.Set("trsvcid", l.trsvcid);
+    o.Set("portid", l.portid);
+    return o;
+  }
+  Napi::Value listeners(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto list = t(env).listeners();
+    Napi::Array out = Napi::Array::New(env, list.size());
+    for (uint32_t i = 0; i < list.size(); ++i) out.Set(i, listener_object(env, list[i]));
+    return out;
+  }
+  Napi::Value controllers(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto list = t(env).controllers();
+    Napi::Array out = Napi::Array::New(env, list.size());
+    for (uint32_t i = 0; i < list.size(); ++i) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("cntlid", list[i].cntlid);
+      o.Set("subnqn", list[i].subnqn);
+      o.Set("hostnqn", list[i].hostnqn);
+      o.Set("peer", list[i].peer);
+      o.Set("queues", double(list[i].queues));
+      o.Set("kato", list[i].kato_ms);
+      out.Set(i, o);
+    }
+    return out;
+  }
+  void close(const Napi::CallbackInfo&) {
+    if (target_) target_->close();
+    target_.reset();
+  }
+
+  std::unique_ptr<target::Target> target_;
+  bdev::BdevRegistry bdevs_;
+};
+
+}  // namespace
+
+void init_target(Napi::Env env, Napi::Object exports) { TargetBinding::init(env, exports); }
+
+}  // namespace rdmagate::napi

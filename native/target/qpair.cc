@@ -1,0 +1,176 @@
+#include "target/qpair.h"
+
+#include "spec/fabrics.h"
+#include "target/commands.h"
+#include "target/controller.h"
+#include "target/target.h"
+
+namespace rdmagate::target {
+
+using namespace spec;
+
+namespace {
+
+// The data a command moves, as its SGL says. Fabrics commands encode the
+// direction in fctype, the others in the opcode.
+DataDirection direction_of(const SubmissionEntry& cmd) {
+  if (cmd.opcode == kOpcodeFabrics) {
+    uint8_t fctype = reinterpret_cast<const FabricsCommand&>(cmd).fctype;
+    return static_cast<DataDirection>(fctype & 0x3);
+  }
+  return opcode_direction(cmd.opcode);
+}
+
+}  // namespace
+
+Qpair::Qpair(Target& target, Reactor& reactor) : target_(target), reactor_(reactor) {}
+
+Qpair::~Qpair() = default;
+
+uint32_t Qpair::in_capsule_limit() const {
+  return qid_ == 0 ? 8192 : target_.options().in_capsule_data_size;
+}
+
+void Qpair::bind(std::shared_ptr<Controller> controller, uint16_t qid, uint16_t sq_size, bool sq_flow_disabled) {
+  controller_ = std::move(controller);
+  qid_ = qid;
+  sq_size_ = sq_size;
+  sq_flow_disabled_ = sq_flow_disabled;
+  connected_ = true;
+}
+
+void Qpair::unbind() {
+  if (controller_) controller_->detach(this);
+  controller_.reset();
+  connected_ = false;
+  waiting_for_buffer_.clear();
+}
+
+void Qpair::disconnect_async() {
+  std::weak_ptr<Qpair> weak = shared_from_this();
+  reactor_.post([weak] {
+    if (auto q = weak.lock()) q->disconnect();
+  });
+}
+
+const Namespace* Qpair::find_namespace(uint32_t nsid) {
+  Subsystem& s = controller_->subsystem();
+  uint64_t v = s.namespace_version();
+  if (v != ns_version_) {  // one atomic load per command; the table is re-read only on change
+    ns_table_ = s.namespaces();
+    ns_version_ = v;
+  }
+  auto it = ns_table_->find(nsid);
+  return it == ns_table_->end() ? nullptr : it->second.get();
+}
+
+// NEW: a capsule has arrived.
+void Qpair::on_capsule(Request* req) {
+  counters_.commands++;
+  if (sq_size_) sq_head_ = uint16_t((sq_head_ + 1) % sq_size_);
+  req->rsp = CompletionEntry{};
+  req->rsp.cid = req->cmd.cid;
+  req->dir = direction_of(req->cmd);
+  req->length = 0;
+  if (req->dir != kXferNone) {
+    DataSgl sgl = decode_data_sgl(req->cmd.dptr.sgl);
+    if (sqe_psdt(req->cmd.flags) != kPsdtSglMptrBuffer && req->cmd.opcode != kOpcodeFabrics) {
+      return complete(req, status::kInvalidField, true);
+    }
+    if (sgl.kind == DataSglKind::InCapsule) {
+      if (req->dir != kXferHostToController) return complete(req, status::kSglDescriptorTypeInvalid, true);
+      Status s = check_incapsule_sgl(sgl, req->in_capsule);
+      if (s.sc != 0) return complete(req, s, true);
+      if (sgl.addr != 0) return complete(req, status::kSglOffsetInvalid, true);
+    } else if (sgl.kind != DataSglKind::TcpTransport || req->in_capsule != 0) {
+      return complete(req, status::kSglDescriptorTypeInvalid, true);
+    }
+    req->length = sgl.length;
+    uint32_t limit = std::max<uint32_t>(target_.options().max_io_size, 8192);
+    if (req->length > limit) return complete(req, status::kInvalidField, true);  // over MDTS
+  }
+  start(req);
+}
+
+void Qpair::start(Request* req) {
+  if (req->length == 0 || req->data) {
+    if (req->dir == kXferHostToController && req->in_capsule < req->length) {
+      req->state = RequestState::kTransferIn;
+      return transfer_in(req);
+    }
+    return execute(req);
+  }
+  if (!acquire_buffer(req)) {
+    req->state = RequestState::kNeedBuffer;
+    waiting_for_buffer_.push_back(req);
+    retry_buffers();
+    return;
+  }
+  start(req);
+}
+
+bool Qpair::acquire_buffer(Request* req) {
+  BufferPool::Chunk* c = target_.pool().acquire();
+  if (!c) return false;
+  req->chunk = c;
+  req->data = c->data;
+  return true;
+}
+
+void Qpair::retry_buffers() {
+  if (retry_scheduled_) return;
+  retry_scheduled_ = true;
+  std::weak_ptr<Qpair> weak = shared_from_this();
+  reactor_.add_timer(50, [weak] {
+    auto q = weak.lock();
+    if (!q) return;
+    q->retry_scheduled_ = false;
+    std::vector<Request*> waiting;
+    waiting.swap(q->waiting_for_buffer_);
+    for (size_t i = 0; i < waiting.size(); ++i) {
+      if (!q->acquire_buffer(waiting[i])) {
+        q->waiting_for_buffer_.insert(q->waiting_for_buffer_.end(), waiting.begin() + long(i), waiting.end());
+        q->retry_buffers();
+        return;
+      }
+      q->start(waiting[i]);
+    }
+  });
+}
+
+// TRANSFER_IN done.
+void Qpair::on_data_in(Request* req) { execute(req); }
+
+// EXECUTING: the command set handlers.
+void Qpair::execute(Request* req) {
+  req->state = RequestState::kExecuting;
+  if (req->cmd.opcode == kOpcodeFabrics) return execute_fabrics(*this, req);
+  if (!connected_) return complete(req, status::kCmdSeqError, true);
+  // Until CC.EN and CSTS.RDY, only fabrics commands are allowed.
+  if (!controller_->ready()) return complete(req, status::kCmdSeqError, true);
+  if (qid_ == 0) return execute_admin(*this, req);
+  execute_io(*this, req);
+}
+
+// Handlers end here; TRANSFER_OUT follows.
+void Qpair::complete(Request* req, Status status, bool dnr) {
+  req->rsp.cid = req->cmd.cid;
+  req->rsp.sqid = qid_;
+  req->rsp.sqhd = sq_flow_disabled_ ? 0xffff : sq_head_;
+  req->rsp.set_status(status, dnr);
+  if (status.sc != 0 || status.sct != 0) counters_.errors++;
+  req->state = RequestState::kTransferOut;
+  send_response(req);
+}
+
+// Back to FREE.
+void Qpair::on_response_sent(Request* req) {
+  if (req->chunk) {
+    target_.pool().release(req->chunk);
+    req->chunk = nullptr;
+    req->data = nullptr;
+  }
+  req->state = RequestState::kFree;
+}
+
+}  // namespace rdmagate::target

@@ -1,0 +1,90 @@
+// The transport-independent half of a target queue pair: Connect, the queue's NVMe state
+// (qid, size, SQ head) and the request life cycle. A transport (tcp, rdma) derives from it,
+// moves bytes, and calls back into on_capsule() and on_data_in().
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "reactor/reactor.h"
+#include "target/request.h"
+#include "target/subsystem.h"
+
+namespace rdmagate::target {
+
+class Controller;
+class Target;
+
+struct QpairCounters {
+  uint64_t commands = 0, bytes_read = 0, bytes_written = 0, errors = 0;
+  uint64_t bytes_copied = 0;  // CPU copies of I/O data made by the transport
+};
+
+class Qpair : public std::enable_shared_from_this<Qpair> {
+ public:
+  Qpair(Target& target, Reactor& reactor);
+  virtual ~Qpair();
+
+  // Transport -> core. The capsule (and any in-capsule data, in req->data) is in req.
+  void on_capsule(Request* req);
+  // Transport -> core: all host data of req has arrived in req->data.
+  void on_data_in(Request* req);
+  // Transport -> core: the response of req is on the wire; the slot is free again.
+  void on_response_sent(Request* req);
+
+  // Core -> transport.
+  virtual void transfer_in(Request* req) = 0;       // fetch req->length - req->in_capsule bytes
+  virtual void send_response(Request* req) = 0;     // C2H data (reads) then the response
+  virtual void disconnect() = 0;                    // tear down (reactor thread)
+  virtual const char* transport_name() const = 0;
+  virtual std::string peer_address() const = 0;
+
+  // Handlers complete a request here, on the reactor thread.
+  void complete(Request* req, spec::Status status, bool dnr = false);
+
+  // Disconnect from any thread.
+  void disconnect_async();
+
+  uint16_t qid() const { return qid_; }
+  bool connected() const { return connected_; }
+  uint16_t sq_size() const { return sq_size_; }
+  Controller* controller() const { return controller_.get(); }
+  std::shared_ptr<Controller> controller_ref() const { return controller_; }
+  Target& target() { return target_; }
+  Reactor& reactor() { return reactor_; }
+  const QpairCounters& counters() const { return counters_; }
+  QpairCounters& counters() { return counters_; }
+  // Largest in-capsule data this queue accepts.
+  uint32_t in_capsule_limit() const;
+  // Namespace nsid of the controller's subsystem, or nullptr.
+  const Namespace* find_namespace(uint32_t nsid);
+
+  // Set by the Connect handler.
+  void bind(std::shared_ptr<Controller> controller, uint16_t qid, uint16_t sq_size, bool sq_flow_disabled);
+
+ protected:
+  // Called by the transport before it frees its requests.
+  void unbind();
+  bool sq_flow_disabled_ = false;
+
+ private:
+  void start(Request* req);
+  void execute(Request* req);
+  bool acquire_buffer(Request* req);
+  void retry_buffers();
+
+  Target& target_;
+  Reactor& reactor_;
+  std::shared_ptr<Controller> controller_;
+  uint16_t qid_ = 0;
+  uint16_t sq_size_ = 0;
+  uint16_t sq_head_ = 0;
+  bool connected_ = false;
+  std::shared_ptr<const NamespaceTable> ns_table_;
+  uint64_t ns_version_ = 0;
+  std::vector<Request*> waiting_for_buffer_;
+  bool retry_scheduled_ = false;
+  QpairCounters counters_;
+};
+
+}  // namespace rdmagate::target

@@ -1,0 +1,37 @@
+// A target request: one per queue slot, preallocated by the transport's qpair. It moves
+// through the states below; every transition happens in target/qpair.cc (the core) or in
+// the transport's own file, so one command can be followed from the wire to the bdev.
+#pragma once
+
+#include <cstdint>
+
+#include "mem/buffer_pool.h"
+#include "spec/nvme.h"
+
+namespace rdmagate::target {
+
+enum class RequestState : uint8_t {
+  kFree,
+  kNew,          // capsule received (with any in-capsule data)
+  kNeedBuffer,   // waiting for a data buffer from the target's pool
+  kTransferIn,   // host data on its way (R2T + H2CData, or RDMA READ)
+  kExecuting,    // in a command handler or the bdev
+  kTransferOut,  // controller-to-host data and response being sent
+};
+
+class Qpair;
+
+struct Request {
+  spec::SubmissionEntry cmd;
+  spec::CompletionEntry rsp;
+  RequestState state = RequestState::kFree;
+  spec::DataDirection dir = spec::kXferNone;
+  uint16_t slot = 0;
+  uint32_t length = 0;        // data bytes the command transfers
+  uint32_t in_capsule = 0;    // of which arrived in the capsule
+  BufferPool::Chunk* chunk = nullptr;
+  uint8_t* data = nullptr;    // chunk->data, when the command has data
+  Qpair* qpair = nullptr;
+};
+
+}  // namespace rdmagate::target

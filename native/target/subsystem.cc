@@ -1,0 +1,82 @@
+#include "target/subsystem.h"
+
+#include <cstring>
+
+#include "util/error.h"
+
+namespace rdmagate::target {
+
+Subsystem::Subsystem(std::string nqn, Type type, std::string serial, std::string model, uint32_t max_namespaces)
+    : nqn_(std::move(nqn)), type_(type), serial_(std::move(serial)), model_(std::move(model)),
+      max_namespaces_(max_namespaces), table_(std::make_shared<NamespaceTable>()) {}
+
+uint32_t Subsystem::add_namespace(uint32_t nsid, std::shared_ptr<bdev::Bdev> bdev, const uint8_t* nguid,
+                                  const uint8_t* uuid) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (type_ == Type::kDiscovery) throw Error("ERR_INVALID_ARG", "a discovery subsystem has no namespaces");
+  if (table_->size() >= max_namespaces_)
+    throw Error("ERR_INVALID_ARG", nqn_ + " already has its maximum of " + std::to_string(max_namespaces_) + " namespaces");
+  if (nsid == 0) {
+    nsid = 1;
+    while (table_->count(nsid)) ++nsid;
+  }
+  if (nsid > max_namespaces_)
+    throw Error("ERR_INVALID_ARG", "nsid " + std::to_string(nsid) + " exceeds max_namespaces " + std::to_string(max_namespaces_));
+  if (table_->count(nsid)) throw Error("ERR_ALREADY_EXISTS", "nsid " + std::to_string(nsid) + " is in use in " + nqn_);
+  auto ns = std::make_shared<Namespace>();
+  ns->nsid = nsid;
+  ns->bdev = std::move(bdev);
+  memcpy(ns->nguid, nguid, 16);
+  memcpy(ns->uuid, uuid, 16);
+  auto next = std::make_shared<NamespaceTable>(*table_);
+  (*next)[nsid] = std::move(ns);
+  table_ = std::move(next);
+  ns_version_.fetch_add(1, std::memory_order_release);
+  return nsid;
+}
+
+void Subsystem::remove_namespace(uint32_t nsid) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!table_->count(nsid)) throw Error("ERR_NOT_FOUND", "no namespace " + std::to_string(nsid) + " in " + nqn_);
+  auto next = std::make_shared<NamespaceTable>(*table_);
+  next->erase(nsid);
+  table_ = std::move(next);
+  ns_version_.fetch_add(1, std::memory_order_release);
+}
+
+std::shared_ptr<const NamespaceTable> Subsystem::namespaces() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return table_;
+}
+
+void Subsystem::set_allow_any_host(bool allow) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  allow_any_host_ = allow;
+}
+
+void Subsystem::add_host(const std::string& hostnqn) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  hosts_.insert(hostnqn);
+}
+
+void Subsystem::remove_host(const std::string& hostnqn) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  hosts_.erase(hostnqn);
+}
+
+bool Subsystem::allow_any_host() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return allow_any_host_;
+}
+
+std::vector<std::string> Subsystem::hosts() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return {hosts_.begin(), hosts_.end()};
+}
+
+bool Subsystem::host_allowed(const std::string& hostnqn) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return type_ == Type::kDiscovery || allow_any_host_ || hosts_.count(hostnqn) > 0;
+}
+
+}  // namespace rdmagate::target

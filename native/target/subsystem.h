@@ -1,0 +1,66 @@
+// An NVM subsystem: its identity, namespaces and the hosts allowed in. Changed by the
+// control plane (any thread, under a mutex); read by the data path through an immutable
+// namespace table whose version a qpair checks per command with one atomic load.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "bdev/bdev.h"
+
+namespace rdmagate::target {
+
+struct Namespace {
+  uint32_t nsid;
+  std::shared_ptr<bdev::Bdev> bdev;
+  uint8_t nguid[16];
+  uint8_t uuid[16];
+};
+
+using NamespaceTable = std::map<uint32_t, std::shared_ptr<const Namespace>>;
+
+class Subsystem {
+ public:
+  enum class Type { kNvm, kDiscovery };
+
+  Subsystem(std::string nqn, Type type, std::string serial, std::string model, uint32_t max_namespaces);
+
+  const std::string& nqn() const { return nqn_; }
+  Type type() const { return type_; }
+  const std::string& serial() const { return serial_; }
+  const std::string& model() const { return model_; }
+  uint32_t max_namespaces() const { return max_namespaces_; }
+
+  // Control plane. add_namespace picks the lowest free nsid when nsid is 0.
+  uint32_t add_namespace(uint32_t nsid, std::shared_ptr<bdev::Bdev> bdev, const uint8_t* nguid, const uint8_t* uuid);
+  void remove_namespace(uint32_t nsid);
+  void set_allow_any_host(bool allow);
+  void add_host(const std::string& hostnqn);
+  void remove_host(const std::string& hostnqn);
+  bool allow_any_host() const;
+  std::vector<std::string> hosts() const;
+  bool host_allowed(const std::string& hostnqn) const;
+
+  // Data path: the current table and its version.
+  uint64_t namespace_version() const { return ns_version_.load(std::memory_order_acquire); }
+  std::shared_ptr<const NamespaceTable> namespaces() const;
+
+ private:
+  const std::string nqn_;
+  const Type type_;
+  const std::string serial_, model_;
+  const uint32_t max_namespaces_;
+  mutable std::mutex mutex_;
+  std::shared_ptr<const NamespaceTable> table_;
+  std::atomic<uint64_t> ns_version_{1};
+  bool allow_any_host_ = true;
+  std::set<std::string> hosts_;
+};
+
+}  // namespace rdmagate::target

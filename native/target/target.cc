@@ -1,0 +1,180 @@
+#include "target/target.h"
+
+#include "spec/fabrics.h"
+#include "target/qpair.h"
+#include "transport/tcp/tcp_listener.h"
+#include "util/error.h"
+
+namespace rdmagate::target {
+
+Target::Target(const TargetOptions& options) : options_(options) {
+  if (options.reactors == 0 || options.reactors > 64) throw Error("ERR_INVALID_ARG", "reactors must be in [1, 64]");
+  if (options.max_io_size < 4096 || options.max_io_size > (1u << 20) || (options.max_io_size & (options.max_io_size - 1)))
+    throw Error("ERR_INVALID_ARG", "maxIoSize must be a power of two in [4 KiB, 1 MiB]");
+  if (options.in_capsule_data_size > options.max_io_size || options.in_capsule_data_size % 16)
+    throw Error("ERR_INVALID_ARG", "inCapsuleDataSize must be a multiple of 16, at most maxIoSize");
+  if (options.max_queue_depth < 2 || options.max_queue_depth > 1024)
+    throw Error("ERR_INVALID_ARG", "maxQueueDepth must be in [2, 1024]");
+  BufferPoolOptions po;
+  po.chunk_size = options.max_io_size;
+  po.region_size = std::max<size_t>(2u << 20, options.max_io_size);
+  po.capacity = std::max<size_t>(options.buffer_pool_bytes, po.region_size);
+  pool_ = BufferPool::create(po);
+  subsystems_[std::string(spec::kDiscoveryNqn)] =
+      std::make_shared<Subsystem>(std::string(spec::kDiscoveryNqn), Subsystem::Type::kDiscovery, "", "", 0);
+  for (uint32_t i = 0; i < options.reactors; ++i) {
+    reactors_.push_back(std::make_unique<Reactor>("nvmf-tgt-" + std::to_string(i), options.idle_mode));
+    reactors_.back()->start();
+  }
+}
+
+Target::~Target() { close(); }
+
+void Target::close() {
+  std::vector<std::unique_ptr<TransportListener>> listeners;
+  std::vector<std::shared_ptr<Controller>> controllers;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (closed_) return;
+    closed_ = true;
+    listeners.swap(listeners_);
+    for (auto& [id, w] : controllers_)
+      if (auto c = w.lock()) controllers.push_back(c);
+  }
+  for (auto& l : listeners) l->stop();
+  for (auto& c : controllers) c->shutdown("target closed");
+  // Stopping a reactor runs its queued tasks (the disconnects) before joining.
+  for (auto& r : reactors_) r->stop();
+}
+
+std::shared_ptr<Subsystem> Target::add_subsystem(const std::string& nqn, const std::string& serial,
+                                                 const std::string& model, uint32_t max_namespaces) {
+  if (!spec::valid_nqn(nqn)) throw Error("ERR_INVALID_ARG", "invalid NQN '" + nqn + "'");
+  if (nqn == spec::kDiscoveryNqn) throw Error("ERR_ALREADY_EXISTS", "the discovery subsystem always exists");
+  if (serial.empty() || serial.size() > 20) throw Error("ERR_INVALID_ARG", "serial number must be 1 to 20 characters");
+  if (model.empty() || model.size() > 40) throw Error("ERR_INVALID_ARG", "model number must be 1 to 40 characters");
+  if (max_namespaces == 0 || max_namespaces > 1024) throw Error("ERR_INVALID_ARG", "max_namespaces must be in [1, 1024]");
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (subsystems_.count(nqn)) throw Error("ERR_ALREADY_EXISTS", "subsystem " + nqn + " exists");
+  auto s = std::make_shared<Subsystem>(nqn, Subsystem::Type::kNvm, serial, model, max_namespaces);
+  subsystems_[nqn] = s;
+  discovery_genctr_++;
+  return s;
+}
+
+void Target::remove_subsystem(const std::string& nqn) {
+  std::vector<std::shared_ptr<Controller>> affected;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = subsystems_.find(nqn);
+    if (it == subsystems_.end() || it->second->type() == Subsystem::Type::kDiscovery)
+      throw Error("ERR_NOT_FOUND", "no subsystem " + nqn);
+    for (auto& [id, w] : controllers_)
+      if (auto c = w.lock(); c && &c->subsystem() == it->second.get()) affected.push_back(c);
+    subsystems_.erase(it);
+    discovery_genctr_++;
+  }
+  for (auto& c : affected) c->shutdown("subsystem removed");
+}
+
+std::shared_ptr<Subsystem> Target::find_subsystem(const std::string& nqn) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = subsystems_.find(nqn);
+  return it == subsystems_.end() ? nullptr : it->second;
+}
+
+std::vector<std::shared_ptr<Subsystem>> Target::subsystems() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<std::shared_ptr<Subsystem>> out;
+  for (auto& [n, s] : subsystems_) out.push_back(s);
+  return out;
+}
+
+void Target::namespaces_changed(const std::shared_ptr<Subsystem>& subsystem, uint32_t nsid) {
+  std::vector<std::shared_ptr<Controller>> affected;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto& [id, w] : controllers_)
+      if (auto c = w.lock(); c && &c->subsystem() == subsystem.get()) affected.push_back(c);
+  }
+  for (auto& c : affected) c->post_to_admin([c, nsid] { c->notify_namespace_changed(nsid); });
+}
+
+const ListenerInfo& Target::add_tcp_listener(const std::string& address, uint16_t port) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (closed_) throw Error("ERR_CLOSED", "the target is closed");
+  for (auto& l : listeners_)
+    if (l->info().trtype == "tcp" && l->info().traddr == address && l->info().trsvcid == port && port != 0)
+      throw Error("ERR_ALREADY_EXISTS", "already listening on tcp " + address + ":" + std::to_string(port));
+  listeners_.push_back(std::make_unique<tcp::TcpListener>(*this, address, port, next_portid_++));
+  discovery_genctr_++;
+  return listeners_.back()->info();
+}
+
+void Target::remove_listener(const std::string& trtype, const std::string& address, uint16_t port) {
+  std::unique_ptr<TransportListener> gone;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto it = listeners_.begin(); it != listeners_.end(); ++it) {
+      const ListenerInfo& i = (*it)->info();
+      if (i.trtype == trtype && i.traddr == address && i.trsvcid == port) {
+        gone = std::move(*it);
+        listeners_.erase(it);
+        discovery_genctr_++;
+        break;
+      }
+    }
+  }
+  if (!gone) throw Error("ERR_NOT_FOUND", "no " + trtype + " listener on " + address + ":" + std::to_string(port));
+  gone->stop();
+}
+
+std::vector<ListenerInfo> Target::listeners() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<ListenerInfo> out;
+  for (auto& l : listeners_) out.push_back(l->info());
+  return out;
+}
+
+std::shared_ptr<Controller> Target::create_controller(std::shared_ptr<Subsystem> subsystem, const std::string& hostnqn,
+                                                      const uint8_t hostid[16], uint32_t kato_ms) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  // Dynamic controller model: the lowest free id, scanning from where the last ended.
+  for (uint32_t tries = 0; tries < spec::kCntlidMax; ++tries) {
+    uint16_t id = next_cntlid_;
+    next_cntlid_ = next_cntlid_ >= spec::kCntlidMax ? spec::kCntlidMin : uint16_t(next_cntlid_ + 1);
+    auto it = controllers_.find(id);
+    if (it != controllers_.end() && !it->second.expired()) continue;
+    uint16_t ioq = subsystem->type() == Subsystem::Type::kDiscovery ? 0 : options_.max_io_queues;
+    auto c = std::make_shared<Controller>(id, std::move(subsystem), hostnqn, hostid, kato_ms, ioq);
+    controllers_[id] = c;
+    return c;
+  }
+  return nullptr;
+}
+
+std::shared_ptr<Controller> Target::find_controller(uint16_t cntlid) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = controllers_.find(cntlid);
+  return it == controllers_.end() ? nullptr : it->second.lock();
+}
+
+void Target::forget_controller(uint16_t cntlid) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  controllers_.erase(cntlid);
+}
+
+std::vector<ControllerInfo> Target::controllers() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<ControllerInfo> out;
+  for (auto& [id, w] : controllers_) {
+    auto c = w.lock();
+    if (!c || c->shut_down()) continue;
+    out.push_back({id, c->subsystem().nqn(), c->hostnqn(), c->admin_peer(), c->queue_count(), c->kato_ms()});
+  }
+  return out;
+}
+
+Reactor& Target::next_reactor() { return *reactors_[next_reactor_++ % reactors_.size()]; }
+
+}  // namespace rdmagate::target

@@ -1,0 +1,106 @@
+// The NVMe-oF target: reactors, subsystems (the discovery subsystem among them),
+// listeners and controllers. Control-plane calls come from the JS thread; connections
+// live on reactors, spread round-robin.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "mem/buffer_pool.h"
+#include "reactor/reactor.h"
+#include "target/controller.h"
+#include "target/subsystem.h"
+
+namespace rdmagate::target {
+
+struct TargetOptions {
+  uint32_t reactors = 1;
+  IdleMode idle_mode = IdleMode::kEvent;
+  uint32_t max_io_size = 128 * 1024;      // MDTS
+  uint32_t in_capsule_data_size = 8192;   // I/O queues; admin queues always take 8 KiB
+  uint16_t max_queue_depth = 128;         // CAP.MQES + 1
+  uint16_t max_io_queues = 64;
+  uint64_t buffer_pool_bytes = 256ull << 20;
+};
+
+struct ListenerInfo {
+  std::string trtype;  // "tcp"
+  std::string traddr;
+  uint16_t trsvcid;
+  bool ipv6;
+  uint16_t portid;
+};
+
+struct ControllerInfo {
+  uint16_t cntlid;
+  std::string subnqn, hostnqn, peer;
+  size_t queues;
+  uint32_t kato_ms;
+};
+
+// A transport's listener as the target sees it.
+class TransportListener {
+ public:
+  virtual ~TransportListener() = default;
+  virtual const ListenerInfo& info() const = 0;
+  virtual void stop() = 0;
+};
+
+class Target {
+ public:
+  explicit Target(const TargetOptions& options);
+  ~Target();
+  void close();
+
+  const TargetOptions& options() const { return options_; }
+
+  // Subsystems. Throws ERR_INVALID_ARG, ERR_ALREADY_EXISTS, ERR_NOT_FOUND.
+  std::shared_ptr<Subsystem> add_subsystem(const std::string& nqn, const std::string& serial,
+                                           const std::string& model, uint32_t max_namespaces);
+  void remove_subsystem(const std::string& nqn);
+  std::shared_ptr<Subsystem> find_subsystem(const std::string& nqn) const;
+  std::vector<std::shared_ptr<Subsystem>> subsystems() const;
+  // After a namespace change: tells the subsystem's controllers (AEN + changed list).
+  void namespaces_changed(const std::shared_ptr<Subsystem>& subsystem, uint32_t nsid);
+
+  // Listeners.
+  const ListenerInfo& add_tcp_listener(const std::string& address, uint16_t port);
+  void remove_listener(const std::string& trtype, const std::string& address, uint16_t port);
+  std::vector<ListenerInfo> listeners() const;
+  uint64_t discovery_generation() const { return discovery_genctr_.load(); }
+
+  // Controllers.
+  std::shared_ptr<Controller> create_controller(std::shared_ptr<Subsystem> subsystem, const std::string& hostnqn,
+                                                const uint8_t hostid[16], uint32_t kato_ms);
+  std::shared_ptr<Controller> find_controller(uint16_t cntlid) const;
+  void forget_controller(uint16_t cntlid);
+  std::vector<ControllerInfo> controllers() const;
+
+  // Reactors and memory.
+  Reactor& reactor(size_t i) { return *reactors_[i]; }
+  size_t reactor_count() const { return reactors_.size(); }
+  Reactor& next_reactor();
+  BufferPool& pool() { return *pool_; }
+
+ private:
+  const TargetOptions options_;
+  std::vector<std::unique_ptr<Reactor>> reactors_;
+  std::atomic<size_t> next_reactor_{0};
+  std::shared_ptr<BufferPool> pool_;
+
+  mutable std::mutex mutex_;
+  std::map<std::string, std::shared_ptr<Subsystem>> subsystems_;
+  std::vector<std::unique_ptr<TransportListener>> listeners_;
+  uint16_t next_portid_ = 1;
+  std::map<uint16_t, std::weak_ptr<Controller>> controllers_;
+  uint16_t next_cntlid_ = 1;
+  std::atomic<uint64_t> discovery_genctr_{1};
+  bool closed_ = false;
+};
+
+}  // namespace rdmagate::target

@@ -1,0 +1,26 @@
+// A listening NVMe/TCP socket. Accepts on the target's first reactor and hands each
+// connection to the next reactor, round-robin, for its whole life.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "target/target.h"
+
+namespace rdmagate::tcp {
+
+class TcpListener final : public target::TransportListener {
+ public:
+  // Binds and listens at once, so address errors reach the caller. Port 0 picks one.
+  TcpListener(target::Target& target, const std::string& address, uint16_t port, uint16_t portid);
+  ~TcpListener() override;
+  const target::ListenerInfo& info() const override { return info_; }
+  void stop() override;
+
+ private:
+  struct State;
+  std::shared_ptr<State> state_;
+  target::ListenerInfo info_;
+};
+
+}  // namespace rdmagate::tcp

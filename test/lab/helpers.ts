@@ -1,0 +1,63 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+
+/** Lab suites need root and the kernel's NVMe-oF modules: they run in the lab guest. */
+export function inLab(): boolean {
+  return process.getuid?.() === 0 && existsSync('/sys/module/nvme_tcp') && existsSync('/usr/sbin/nvme');
+}
+
+export function run(cmd: string, args: string[], timeoutMs = 120000): string {
+  return execFileSync(cmd, args, { encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+export function tryRun(cmd: string, args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 60000 });
+  return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
+/** The /dev/nvmeN controller connected to `subnqn`, if any. */
+export function controllerFor(subnqn: string): string | undefined {
+  for (const c of readdirSync('/sys/class/nvme')) {
+    try {
+      if (readFileSync(`/sys/class/nvme/${c}/subsysnqn`, 'utf8').trim() === subnqn) return c;
+    } catch {
+      // the controller went away while we looked
+    }
+  }
+  return undefined;
+}
+
+/** The block device of `subnqn`'s first namespace, once udev-less devtmpfs shows it. */
+export async function namespaceDevice(subnqn: string, timeoutMs = 20000): Promise<string> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    const c = controllerFor(subnqn);
+    if (c) {
+      const ns = readdirSync(`/sys/class/nvme/${c}`).find((n) => /^nvme\d+c?\d*n\d+$/.test(n));
+      if (ns) {
+        const dev = `/dev/${ns.replace(/c\d+/, '')}`;
+        if (existsSync(dev)) return dev;
+      }
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no namespace device for ${subnqn}`);
+}
+
+export function disconnectAll(subnqn: string): void {
+  tryRun('nvme', ['disconnect', '-n', subnqn]);
+}
+
+export interface FioJob {
+  jobname: string;
+  error: number;
+  read: { io_bytes: number };
+  write: { io_bytes: number };
+}
+
+/** Runs fio with JSON output; throws with fio's own words on failure. */
+export function fio(args: string[], timeoutMs = 600000): FioJob[] {
+  const r = spawnSync('fio', [...args, '--output-format=json'], { encoding: 'utf8', timeout: timeoutMs });
+  if (r.status !== 0) throw new Error(`fio failed (${r.status}): ${r.stderr}\n${r.stdout.slice(-2000)}`);
+  return (JSON.parse(r.stdout.slice(r.stdout.indexOf('{'))) as { jobs: FioJob[] }).jobs;
+}
