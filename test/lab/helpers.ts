@@ -57,7 +57,7 @@ export interface FioJob {
 
 /** Runs fio with JSON output; throws with fio's own words on failure. */
 export function fio(args: string[], timeoutMs = 600000): FioJob[] {
-  const r = spawnSync('fio', [...args, '--output-format=json'], { encoding: 'utf8', timeout: timeoutMs });
+  const r = spawnSync('fio', [...args, '--verify_state_save=0', '--output-format=json'], { encoding: 'utf8', timeout: timeoutMs });
   if (r.status !== 0) throw new Error(`fio failed (${r.status}): ${r.stderr}\n${r.stdout.slice(-2000)}`);
   return (JSON.parse(r.stdout.slice(r.stdout.indexOf('{'))) as { jobs: FioJob[] }).jobs;
 }
