@@ -27,6 +27,8 @@
         "native/target/discovery_log.cc",
         "native/transport/tcp/tcp_listener.cc",
         "native/transport/tcp/tcp_qpair.cc",
+        "native/transport/rdma/rdma_listener.cc",
+        "native/transport/rdma/rdma_qpair.cc",
         "native/util/crc32c.cc"
       ],
       "include_dirs": [

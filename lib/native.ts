@@ -56,6 +56,7 @@ export interface NativeTarget {
   removeListener(trtype: string, traddr: string, trsvcid: number): void;
   listeners(): import('./nvmf/target/types').ListenerInfo[];
   controllers(): import('./nvmf/target/types').ControllerInfo[];
+  qpairs(): import('./nvmf/target/types').QpairInfo[];
   close(): void;
 }
 

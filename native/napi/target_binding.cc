@@ -44,6 +44,7 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
                              InstanceMethod("removeListener", &TargetBinding::remove_listener),
                              InstanceMethod("listeners", &TargetBinding::listeners),
                              InstanceMethod("controllers", &TargetBinding::controllers),
+                             InstanceMethod("qpairs", &TargetBinding::qpairs),
                              InstanceMethod("close", &TargetBinding::close)}));
   }
 
@@ -199,8 +200,7 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
     std::string trtype = str(info, 0, "trtype"), addr = str(info, 1, "traddr");
     uint32_t port = arg_u32(info, 2, "trsvcid");
     if (port > 65535) throw make_error(env, "ERR_INVALID_ARG", "trsvcid must be a port in [0, 65535]");
-    if (trtype != "tcp") throw make_error(env, "ERR_TRANSPORT_UNSUPPORTED", "transport '" + trtype + "' is not available in the target yet");
-    target::ListenerInfo l = guarded(env, [&] { return t(env).add_tcp_listener(addr, uint16_t(port)); });
+    target::ListenerInfo l = guarded(env, [&] { return t(env).add_listener(trtype, addr, uint16_t(port)); });
     return listener_object(env, l);
   }
   void remove_listener(const Napi::CallbackInfo& info) {
@@ -237,6 +237,29 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
       o.Set("peer", list[i].peer);
       o.Set("queues", double(list[i].queues));
       o.Set("kato", list[i].kato_ms);
+      out.Set(i, o);
+    }
+    return out;
+  }
+  Napi::Value qpairs(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto list = t(env).qpairs();
+    Napi::Array out = Napi::Array::New(env, list.size());
+    for (uint32_t i = 0; i < list.size(); ++i) {
+      const auto& q = list[i];
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("cntlid", q.cntlid);
+      o.Set("qid", q.qid);
+      o.Set("transport", q.transport);
+      o.Set("peer", q.peer);
+      o.Set("commands", double(q.counters.commands));
+      o.Set("errors", double(q.counters.errors));
+      o.Set("bytesRead", double(q.counters.bytes_read));
+      o.Set("bytesWritten", double(q.counters.bytes_written));
+      o.Set("inCapsuleBytes", double(q.counters.in_capsule_bytes));
+      o.Set("rdmaReadBytes", double(q.counters.rdma_read_bytes));
+      o.Set("rdmaWriteBytes", double(q.counters.rdma_write_bytes));
+      o.Set("bytesCopied", double(q.counters.bytes_copied));
       out.Set(i, o);
     }
     return out;

@@ -279,7 +279,8 @@ uint32_t Connection::remote_key(BufferPool& pool, BufferPool::Chunk* chunk) {
 }
 
 void Connection::post(OpKind kind, uint64_t op_id, BufferPool& pool, BufferPool::Chunk* chunk,
-                      uint32_t offset, uint32_t length, uint64_t remote_addr, uint32_t rkey) {
+                      uint32_t offset, uint32_t length, uint64_t remote_addr, uint32_t rkey,
+                      uint32_t invalidate_rkey) {
   std::lock_guard<std::mutex> lock(qp_mutex_);
   if (!postable_) throw Error("ERR_RDMA_NOT_CONNECTED", "the connection is not open");
   bool recv = kind == OpKind::kRecv;
@@ -303,7 +304,8 @@ void Connection::post(OpKind kind, uint64_t op_id, BufferPool& pool, BufferPool:
     wr.num_sge = 1;
     wr.send_flags = IBV_SEND_SIGNALED;
     if (kind == OpKind::kSend) {
-      wr.opcode = IBV_WR_SEND;
+      wr.opcode = invalidate_rkey ? IBV_WR_SEND_WITH_INV : IBV_WR_SEND;
+      wr.invalidate_rkey = invalidate_rkey;
       if (length <= options_.inline_size) wr.send_flags |= IBV_SEND_INLINE;
     } else {
       wr.opcode = kind == OpKind::kWrite ? IBV_WR_RDMA_WRITE : IBV_WR_RDMA_READ;

@@ -75,10 +75,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   ~Connection();
 
   uint64_t id() const { return id_; }
-  // Posts one work request. `remote_addr`/`rkey` are used by kWrite and kRead. Throws
+  const ConnectionOptions& options() const { return options_; }
+  // Posts one work request. `remote_addr`/`rkey` are used by kWrite and kRead; a kSend
+  // with `invalidate_rkey` set invalidates that key at the peer (SEND_WITH_INV). Throws
   // ERR_RDMA_NOT_CONNECTED, ERR_RDMA_QUEUE_FULL, ERR_RDMA_VERBS.
   void post(OpKind kind, uint64_t op_id, BufferPool& pool, BufferPool::Chunk* chunk,
-            uint32_t offset, uint32_t length, uint64_t remote_addr = 0, uint32_t rkey = 0);
+            uint32_t offset, uint32_t length, uint64_t remote_addr = 0, uint32_t rkey = 0,
+            uint32_t invalidate_rkey = 0);
   // The rkey that lets the peer reach `chunk`; registers the pool with this device once.
   uint32_t remote_key(BufferPool& pool, BufferPool::Chunk* chunk);
   // Disconnects (or aborts a connect); kDisconnected follows once resources are freed.

@@ -12,16 +12,17 @@
 
 namespace rdmagate::rdma {
 
-Listener::Listener(Reactor& reactor, std::shared_ptr<EventSink> sink, ConnectionOptions options)
-    : id_(next_object_id()), reactor_(reactor), sink_(std::move(sink)), options_(std::move(options)) {}
+Listener::Listener(Reactor& reactor, std::shared_ptr<EventSink> sink, ConnectionOptions options, AcceptPolicy policy)
+    : id_(next_object_id()), reactor_(reactor), sink_(std::move(sink)), options_(std::move(options)),
+      policy_(std::move(policy)) {}
 
 Listener::~Listener() = default;  // close() has run on the reactor
 
 std::shared_ptr<Listener> Listener::listen(Reactor& reactor, std::shared_ptr<EventSink> sink,
                                            const sockaddr_storage& address, int backlog,
-                                           ConnectionOptions accept_options) {
+                                           ConnectionOptions accept_options, AcceptPolicy policy) {
   const Api& a = require_api();
-  std::shared_ptr<Listener> l(new Listener(reactor, std::move(sink), std::move(accept_options)));
+  std::shared_ptr<Listener> l(new Listener(reactor, std::move(sink), std::move(accept_options), std::move(policy)));
   // Bind synchronously so that address errors reach the caller of listen().
   auto fail = [&](const char* what) {
     int e = errno;
@@ -64,9 +65,19 @@ void Listener::on_cm_events() {
   }
 }
 
-void Listener::accept(rdma_cm_id* child, std::vector<uint8_t> /*request private data*/) {
+void Listener::accept(rdma_cm_id* child, std::vector<uint8_t> request) {
   const Api& a = *api();
-  std::shared_ptr<Connection> c(new Connection(reactor_, sink_, options_));
+  ConnectionOptions options = options_;
+  if (policy_) {
+    AcceptDecision d = policy_(request);
+    if (!d.accept) {
+      a.rdma_reject(child, d.private_data.data(), uint8_t(d.private_data.size()));
+      a.rdma_destroy_id(child);
+      return;
+    }
+    options = std::move(d.options);
+  }
+  std::shared_ptr<Connection> c(new Connection(reactor_, sink_, std::move(options)));
   try {
     c->open_channel();
     // Move the id to the connection's own channel before it can see more events.
@@ -77,21 +88,21 @@ void Listener::accept(rdma_cm_id* child, std::vector<uint8_t> /*request private 
     c->attach_id(child);
     c->create_queue_pair();
     c->state_ = Connection::State::kConnecting;
+    // The sink learns of the connection before the host can send, so that it can post
+    // its receives first.
+    sink_->on_accepted(id_, c);
     rdma_conn_param p = c->conn_param();
     if (a.rdma_accept(child, &p) != 0) {
       int e = errno;
       throw Error("ERR_RDMA_VERBS", std::string("rdma_accept: ") + strerror(e), e);
     }
-  } catch (const Error&) {
+  } catch (const Error& e) {
     if (!c->cm_id_) {  // not yet owned by the connection
       a.rdma_reject(child, nullptr, 0);
       a.rdma_destroy_id(child);
     }
-    c->teardown();
-    return;
+    c->fail(e.errnum(), e.what());
   }
-  // The connection reports ESTABLISHED on its own channel; the sink learns of it first.
-  sink_->on_accepted(id_, c);
 }
 
 void Listener::close() {

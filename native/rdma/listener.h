@@ -2,6 +2,7 @@
 // its own event channel (rdma_migrate_id), so it outlives the listener if need be.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -9,11 +10,21 @@
 
 namespace rdmagate::rdma {
 
+// Decides on a connect request from its private data: accept with these options (whose
+// private_data goes back in the accept), or reject with `private_data` as the reason.
+struct AcceptDecision {
+  bool accept;
+  ConnectionOptions options;
+  std::vector<uint8_t> private_data;  // the reject's, when !accept
+};
+using AcceptPolicy = std::function<AcceptDecision(const std::vector<uint8_t>& request_private_data)>;
+
 class Listener : public std::enable_shared_from_this<Listener> {
  public:
+  // Without a policy every request is accepted with `accept_options`.
   static std::shared_ptr<Listener> listen(Reactor& reactor, std::shared_ptr<EventSink> sink,
                                           const sockaddr_storage& address, int backlog,
-                                          ConnectionOptions accept_options);
+                                          ConnectionOptions accept_options, AcceptPolicy policy = nullptr);
   ~Listener();
   uint64_t id() const { return id_; }
   uint16_t port() const { return port_; }
@@ -21,7 +32,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
   void close();
 
  private:
-  Listener(Reactor& reactor, std::shared_ptr<EventSink> sink, ConnectionOptions options);
+  Listener(Reactor& reactor, std::shared_ptr<EventSink> sink, ConnectionOptions options, AcceptPolicy policy);
   void on_cm_events();
   void accept(rdma_cm_id* child, std::vector<uint8_t> private_data);
 
@@ -29,6 +40,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
   Reactor& reactor_;
   std::shared_ptr<EventSink> sink_;
   const ConnectionOptions options_;
+  const AcceptPolicy policy_;
   rdma_event_channel* channel_ = nullptr;
   rdma_cm_id* cm_id_ = nullptr;
   uint16_t port_ = 0;

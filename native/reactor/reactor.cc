@@ -12,6 +12,12 @@
 
 namespace rdmagate {
 
+namespace {
+thread_local Reactor* current_reactor = nullptr;
+}  // namespace
+
+Reactor* Reactor::current() { return current_reactor; }
+
 uint64_t Reactor::now_us() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -171,6 +177,7 @@ int Reactor::wait_events(int timeout_ms) {
 
 void Reactor::run() {
   thread_id_ = std::this_thread::get_id();
+  current_reactor = this;
   uint32_t idle = 0;
   uint32_t loops_since_check = 0;
   while (!stopping_.load(std::memory_order_relaxed)) {

@@ -55,6 +55,9 @@ class Reactor {
   void cancel_timer(TimerId id);
 
   static uint64_t now_us();
+  // The reactor whose thread is calling, or nullptr off reactor threads. Lets per-thread
+  // resources (an io_uring, a CQ) be found without passing the reactor everywhere.
+  static Reactor* current();
 
  private:
   struct Timer {

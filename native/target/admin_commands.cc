@@ -64,6 +64,8 @@ void identify_controller(Qpair& q, Request* req) {
   id.oncs = discovery ? 0 : kOncsDsm | kOncsWriteZeroes;
   id.vwc = discovery ? 0 : kVwcPresent;
   id.sgls = kSglsSupported | 1u << 20;  // bit 20: SGL offsets (in-capsule data)
+  // Keyed SGLs are how NVMe/RDMA moves data; Linux refuses an RDMA controller without them.
+  if (q.data_sgl_kind() == DataSglKind::Keyed) id.sgls |= kSglsKeyedDataBlock;
   set_field(id.subnqn, s.nqn());
   id.ioccsz = uint32_t((sizeof(SubmissionEntry) + o.in_capsule_data_size) / 16);
   id.iorcsz = sizeof(CompletionEntry) / 16;

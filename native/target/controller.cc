@@ -134,6 +134,15 @@ size_t Controller::queue_count() const {
   return n;
 }
 
+std::vector<std::shared_ptr<Qpair>> Controller::qpairs() const {
+  std::lock_guard<std::mutex> lock(queues_mutex_);
+  std::vector<std::shared_ptr<Qpair>> out;
+  if (auto a = admin_.lock()) out.push_back(a);
+  for (auto& w : io_)
+    if (auto q = w.lock()) out.push_back(q);
+  return out;
+}
+
 std::string Controller::admin_peer() const {
   std::lock_guard<std::mutex> lock(queues_mutex_);
   auto a = admin_.lock();

@@ -61,6 +61,7 @@ class Controller : public std::enable_shared_from_this<Controller> {
   void shutdown(const char* why);
   bool shut_down() const { return shut_down_.load(); }
   size_t queue_count() const;
+  std::vector<std::shared_ptr<Qpair>> qpairs() const;
   std::string admin_peer() const;
 
   // Starts the keep-alive timer on the admin reactor.

@@ -72,6 +72,10 @@ void Qpair::on_capsule(Request* req) {
   req->rsp.cid = req->cmd.cid;
   req->dir = direction_of(req->cmd);
   req->length = 0;
+  // A slot is reused: nothing of the previous command's SGL may leak into this one.
+  req->remote_addr = 0;
+  req->rkey = 0;
+  req->invalidate = false;
   if (req->dir != kXferNone) {
     DataSgl sgl = decode_data_sgl(req->cmd.dptr.sgl);
     if (sqe_psdt(req->cmd.flags) != kPsdtSglMptrBuffer && req->cmd.opcode != kOpcodeFabrics) {
@@ -82,10 +86,13 @@ void Qpair::on_capsule(Request* req) {
       Status s = check_incapsule_sgl(sgl, req->in_capsule);
       if (s.sc != 0) return complete(req, s, true);
       if (sgl.addr != 0) return complete(req, status::kSglOffsetInvalid, true);
-    } else if (sgl.kind != DataSglKind::TcpTransport || req->in_capsule != 0) {
+    } else if (sgl.kind != data_sgl_kind() || req->in_capsule != 0) {
       return complete(req, status::kSglDescriptorTypeInvalid, true);
     }
     req->length = sgl.length;
+    req->remote_addr = sgl.addr;
+    req->rkey = sgl.key;
+    req->invalidate = sgl.invalidate;
     uint32_t limit = std::max<uint32_t>(target_.options().max_io_size, 8192);
     if (req->length > limit) return complete(req, status::kInvalidField, true);  // over MDTS
   }

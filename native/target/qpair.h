@@ -17,6 +17,8 @@ class Target;
 
 struct QpairCounters {
   uint64_t commands = 0, bytes_read = 0, bytes_written = 0, errors = 0;
+  uint64_t in_capsule_bytes = 0;  // host data that came inside command capsules
+  uint64_t rdma_read_bytes = 0, rdma_write_bytes = 0;
   uint64_t bytes_copied = 0;  // CPU copies of I/O data made by the transport
 };
 
@@ -37,6 +39,8 @@ class Qpair : public std::enable_shared_from_this<Qpair> {
   virtual void send_response(Request* req) = 0;     // C2H data (reads) then the response
   virtual void disconnect() = 0;                    // tear down (reactor thread)
   virtual const char* transport_name() const = 0;
+  // The SGL this transport moves data with (besides in-capsule data).
+  virtual spec::DataSglKind data_sgl_kind() const = 0;
   virtual std::string peer_address() const = 0;
 
   // Handlers complete a request here, on the reactor thread.

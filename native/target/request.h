@@ -29,6 +29,10 @@ struct Request {
   uint16_t slot = 0;
   uint32_t length = 0;        // data bytes the command transfers
   uint32_t in_capsule = 0;    // of which arrived in the capsule
+  // Keyed SGL (RDMA): where the host's buffer is, and whether to invalidate its key.
+  uint64_t remote_addr = 0;
+  uint32_t rkey = 0;
+  bool invalidate = false;
   BufferPool::Chunk* chunk = nullptr;
   uint8_t* data = nullptr;    // chunk->data, when the command has data
   Qpair* qpair = nullptr;

@@ -2,6 +2,7 @@
 
 #include "spec/fabrics.h"
 #include "target/qpair.h"
+#include "transport/rdma/rdma_listener.h"
 #include "transport/tcp/tcp_listener.h"
 #include "util/error.h"
 
@@ -100,13 +101,18 @@ void Target::namespaces_changed(const std::shared_ptr<Subsystem>& subsystem, uin
   for (auto& c : affected) c->post_to_admin([c, nsid] { c->notify_namespace_changed(nsid); });
 }
 
-const ListenerInfo& Target::add_tcp_listener(const std::string& address, uint16_t port) {
+const ListenerInfo& Target::add_listener(const std::string& trtype, const std::string& address, uint16_t port) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (closed_) throw Error("ERR_CLOSED", "the target is closed");
+  if (trtype != "tcp" && trtype != "rdma") throw Error("ERR_INVALID_ARG", "unknown transport '" + trtype + "'");
   for (auto& l : listeners_)
-    if (l->info().trtype == "tcp" && l->info().traddr == address && l->info().trsvcid == port && port != 0)
-      throw Error("ERR_ALREADY_EXISTS", "already listening on tcp " + address + ":" + std::to_string(port));
-  listeners_.push_back(std::make_unique<tcp::TcpListener>(*this, address, port, next_portid_++));
+    if (l->info().trtype == trtype && l->info().traddr == address && l->info().trsvcid == port && port != 0)
+      throw Error("ERR_ALREADY_EXISTS", "already listening on " + trtype + " " + address + ":" + std::to_string(port));
+  if (trtype == "tcp")
+    listeners_.push_back(std::make_unique<tcp::TcpListener>(*this, address, port, next_portid_));
+  else
+    listeners_.push_back(std::make_unique<rdma_transport::RdmaTargetListener>(*this, address, port, next_portid_));
+  next_portid_++;
   discovery_genctr_++;
   return listeners_.back()->info();
 }
@@ -172,6 +178,19 @@ std::vector<ControllerInfo> Target::controllers() const {
     if (!c || c->shut_down()) continue;
     out.push_back({id, c->subsystem().nqn(), c->hostnqn(), c->admin_peer(), c->queue_count(), c->kato_ms()});
   }
+  return out;
+}
+
+std::vector<QpairInfo> Target::qpairs() const {
+  std::vector<std::shared_ptr<Controller>> list;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto& [id, w] : controllers_)
+      if (auto c = w.lock()) list.push_back(c);
+  }
+  std::vector<QpairInfo> out;
+  for (auto& c : list)
+    for (auto& q : c->qpairs()) out.push_back({c->cntlid(), q->qid(), q->transport_name(), q->peer_address(), q->counters()});
   return out;
 }
 

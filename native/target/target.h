@@ -14,6 +14,7 @@
 #include "mem/buffer_pool.h"
 #include "reactor/reactor.h"
 #include "target/controller.h"
+#include "target/qpair.h"
 #include "target/subsystem.h"
 
 namespace rdmagate::target {
@@ -34,6 +35,12 @@ struct ListenerInfo {
   uint16_t trsvcid;
   bool ipv6;
   uint16_t portid;
+};
+
+struct QpairInfo {
+  uint16_t cntlid, qid;
+  std::string transport, peer;
+  QpairCounters counters;  // read while reactors run: a snapshot, not a transaction
 };
 
 struct ControllerInfo {
@@ -69,7 +76,8 @@ class Target {
   void namespaces_changed(const std::shared_ptr<Subsystem>& subsystem, uint32_t nsid);
 
   // Listeners.
-  const ListenerInfo& add_tcp_listener(const std::string& address, uint16_t port);
+  // trtype "tcp" or "rdma". Throws ERR_RDMA_UNAVAILABLE for rdma without rdma-core.
+  const ListenerInfo& add_listener(const std::string& trtype, const std::string& address, uint16_t port);
   void remove_listener(const std::string& trtype, const std::string& address, uint16_t port);
   std::vector<ListenerInfo> listeners() const;
   uint64_t discovery_generation() const { return discovery_genctr_.load(); }
@@ -80,6 +88,7 @@ class Target {
   std::shared_ptr<Controller> find_controller(uint16_t cntlid) const;
   void forget_controller(uint16_t cntlid);
   std::vector<ControllerInfo> controllers() const;
+  std::vector<QpairInfo> qpairs() const;
 
   // Reactors and memory.
   Reactor& reactor(size_t i) { return *reactors_[i]; }

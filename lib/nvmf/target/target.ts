@@ -2,7 +2,7 @@ import { ClosedError, InvalidArgumentError } from '../../errors';
 import { native, type NativeTarget } from '../../native';
 import * as v from '../../validate';
 import { nguidBytes, nguidText, uuidBytes, uuidText } from './ids';
-import type { BdevInfo, ControllerInfo, ListenerInfo, SubsystemInfo, TransportType } from './types';
+import type { BdevInfo, ControllerInfo, ListenerInfo, QpairInfo, SubsystemInfo, TransportType } from './types';
 
 export interface TargetOptions {
   /** Native reactor threads; connections are spread over them. Default 1. */
@@ -228,6 +228,11 @@ export class Target {
 
   controllers(): ControllerInfo[] {
     return this.nativeHandle.controllers();
+  }
+
+  /** Every queue pair with its counters. */
+  qpairs(): QpairInfo[] {
+    return this.nativeHandle.qpairs();
   }
 
   get closed(): boolean {

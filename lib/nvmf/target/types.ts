@@ -27,6 +27,26 @@ export interface ControllerInfo {
   kato: number;
 }
 
+/** One queue pair's counters: what nvmf_subsystem_get_qpairs and the metrics report. */
+export interface QpairInfo {
+  cntlid: number;
+  qid: number;
+  transport: TransportType;
+  peer: string;
+  commands: number;
+  errors: number;
+  /** Bytes read from and written to namespaces. */
+  bytesRead: number;
+  bytesWritten: number;
+  /** Host data that arrived inside command capsules. */
+  inCapsuleBytes: number;
+  /** Bytes moved by RDMA READ (host to target) and RDMA WRITE (target to host). */
+  rdmaReadBytes: number;
+  rdmaWriteBytes: number;
+  /** Bytes the CPU copied; only in-capsule data is ever copied. */
+  bytesCopied: number;
+}
+
 export interface NamespaceInfo {
   nsid: number;
   bdevName: string;

@@ -24,6 +24,7 @@ class TcpQpair final : public target::Qpair {
   void send_response(target::Request* req) override;
   void disconnect() override;
   const char* transport_name() const override { return "tcp"; }
+  spec::DataSglKind data_sgl_kind() const override { return spec::DataSglKind::TcpTransport; }
   std::string peer_address() const override { return peer_; }
 
  private:

@@ -1,0 +1,121 @@
+#include "transport/rdma/rdma_listener.h"
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <numeric>
+
+#include "rdma/listener.h"
+#include "spec/rdma_cm.h"
+#include "transport/rdma/rdma_qpair.h"
+#include "util/error.h"
+
+namespace rdmagate::rdma_transport {
+
+using namespace spec;
+
+namespace {
+
+rdma::AcceptDecision reject(uint16_t sts) {
+  RdmaCmReject r{kRdmaCmRecfmt, sts};
+  std::vector<uint8_t> pd(sizeof r);
+  memcpy(pd.data(), &r, sizeof r);
+  return {false, {}, std::move(pd)};
+}
+
+}  // namespace
+
+// Routes the listener's connections to their queue pairs. Everything here runs on the
+// listener's reactor, where its connections live.
+class RdmaTargetListener::Sink : public rdma::EventSink {
+ public:
+  Sink(target::Target& target, std::shared_ptr<CapsulePools> pools) : target_(target), pools_(std::move(pools)) {}
+
+  rdma::AcceptDecision decide(const std::vector<uint8_t>& pdata) const {
+    if (pdata.size() < sizeof(RdmaCmRequest)) return reject(kRdmaCmInvalidPrivateDataLen);
+    RdmaCmRequest r;
+    memcpy(&r, pdata.data(), sizeof r);
+    const auto& o = target_.options();
+    if (r.recfmt != kRdmaCmRecfmt) return reject(kRdmaCmInvalidRecfmt);
+    if (r.qid > o.max_io_queues) return reject(kRdmaCmInvalidQid);
+    uint32_t depth = uint32_t(r.hsqsize) + 1;
+    if (r.hsqsize == 0 || depth > o.max_queue_depth) return reject(kRdmaCmInvalidHsqsize);
+    if (r.hrqsize == 0 || r.hrqsize > 2 * o.max_queue_depth) return reject(kRdmaCmInvalidHrqsize);
+    rdma::ConnectionOptions c;
+    c.recv_depth = depth;
+    c.send_depth = 2 * depth + 1;  // an RDMA WRITE and a SEND per request, at most
+    c.inline_size = sizeof(CompletionEntry);
+    RdmaCmAccept a{kRdmaCmRecfmt, uint16_t(depth), {}};
+    c.private_data.resize(sizeof a);
+    memcpy(c.private_data.data(), &a, sizeof a);
+    return {true, std::move(c), {}};
+  }
+
+  void on_accepted(uint64_t, std::shared_ptr<rdma::Connection> connection) override {
+    try {
+      auto q = std::make_shared<RdmaQpair>(target_, target_.reactor(0), connection, pools_,
+                                           connection->options().recv_depth);
+      q->start_receiving();
+      qpairs_[connection->id()] = q;
+    } catch (const Error&) {
+      connection->disconnect();  // no buffers: the host sees the connection fail
+    }
+  }
+
+  void on_completions(uint64_t id, std::vector<rdma::Completion>&& batch) override {
+    auto it = qpairs_.find(id);
+    if (it != qpairs_.end()) it->second->on_completions(batch);
+  }
+
+  void on_connection_event(uint64_t id, rdma::ConnectionEvent&& event) override {
+    if (event.type == rdma::ConnectionEvent::Type::kEstablished) return;
+    auto it = qpairs_.find(id);
+    if (it == qpairs_.end()) return;
+    auto q = it->second;
+    qpairs_.erase(it);
+    q->on_disconnected();
+  }
+
+  std::shared_ptr<rdma::Listener> listener;
+
+ private:
+  target::Target& target_;
+  std::shared_ptr<CapsulePools> pools_;
+  std::map<uint64_t, std::shared_ptr<RdmaQpair>> qpairs_;
+};
+
+RdmaTargetListener::RdmaTargetListener(target::Target& target, const std::string& address, uint16_t port,
+                                       uint16_t portid) {
+  auto pools = std::make_shared<CapsulePools>();
+  // A receive buffer holds the SQE and the largest in-capsule data, in whole 512-byte units.
+  uint32_t capsule = uint32_t(sizeof(SubmissionEntry)) + target.options().in_capsule_data_size;
+  pools->capsule_size = capsule;
+  BufferPoolOptions co;
+  co.chunk_size = (capsule + 511) / 512 * 512;
+  co.region_size = co.chunk_size * 4096 / std::gcd(co.chunk_size, size_t(4096)) * 8;  // page multiple
+  co.capacity = std::max<size_t>(co.region_size * 64, 64u << 20);
+  pools->capsules = BufferPool::create(co);
+  BufferPoolOptions ro;
+  ro.chunk_size = 512;
+  ro.region_size = 256 * 1024;
+  ro.capacity = 16u << 20;
+  pools->responses = BufferPool::create(ro);
+  sink_ = std::make_shared<Sink>(target, pools);
+  std::weak_ptr<Sink> weak = sink_;
+  sink_->listener = rdma::Listener::listen(
+      target.reactor(0), sink_, rdma::resolve_address(address, port), 128, rdma::ConnectionOptions{},
+      [weak](const std::vector<uint8_t>& pdata) {
+        auto s = weak.lock();
+        return s ? s->decide(pdata) : reject(kRdmaCmNoResources);
+      });
+  bool v6 = address.find(':') != std::string::npos;
+  info_ = {"rdma", address, sink_->listener->port(), v6, portid};
+}
+
+RdmaTargetListener::~RdmaTargetListener() { stop(); }
+
+void RdmaTargetListener::stop() {
+  if (sink_ && sink_->listener) sink_->listener->close();
+}
+
+}  // namespace rdmagate::rdma_transport

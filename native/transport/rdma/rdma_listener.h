@@ -1,0 +1,27 @@
+// An NVMe/RDMA listener of the target: one rdma_cm listener on one IP address (the IP
+// selects the device, so hosts with differently named interfaces just work). It checks
+// the NVMe/RDMA private data of each connect request and accepts or rejects with the
+// spec's status.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "target/target.h"
+
+namespace rdmagate::rdma_transport {
+
+class RdmaTargetListener final : public target::TransportListener {
+ public:
+  RdmaTargetListener(target::Target& target, const std::string& address, uint16_t port, uint16_t portid);
+  ~RdmaTargetListener() override;
+  const target::ListenerInfo& info() const override { return info_; }
+  void stop() override;
+
+ private:
+  class Sink;
+  std::shared_ptr<Sink> sink_;
+  target::ListenerInfo info_;
+};
+
+}  // namespace rdmagate::rdma_transport

@@ -1,0 +1,60 @@
+// The target side of one NVMe/RDMA queue pair. Command capsules arrive in pre-posted,
+// registered receive buffers; host data is fetched with RDMA READ into the request's
+// buffer, and controller data is pushed with RDMA WRITE before the response SEND. The
+// bdev works in that same buffer: nothing is copied but in-capsule data.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "rdma/connection.h"
+#include "target/qpair.h"
+
+namespace rdmagate::rdma_transport {
+
+// Registered memory shared by a listener's queue pairs.
+struct CapsulePools {
+  std::shared_ptr<BufferPool> capsules;   // receive buffers: SQE + in-capsule data
+  std::shared_ptr<BufferPool> responses;  // 16-byte response capsules
+  uint32_t capsule_size;
+};
+
+class RdmaQpair final : public target::Qpair {
+ public:
+  RdmaQpair(target::Target& target, Reactor& reactor, std::shared_ptr<rdma::Connection> connection,
+            std::shared_ptr<CapsulePools> pools, uint32_t queue_depth);
+  ~RdmaQpair() override;
+
+  // Posts every receive buffer; called before the connection is accepted.
+  void start_receiving();
+  void on_completions(const std::vector<rdma::Completion>& batch);
+  // The connection is gone and every work request has completed or been flushed.
+  void on_disconnected();
+
+  void transfer_in(target::Request* req) override;
+  void send_response(target::Request* req) override;
+  void disconnect() override;
+  const char* transport_name() const override { return "rdma"; }
+  spec::DataSglKind data_sgl_kind() const override { return spec::DataSglKind::Keyed; }
+  std::string peer_address() const override { return connection_->peer_address(); }
+
+ private:
+  struct RdmaRequest : target::Request {
+    BufferPool::Chunk* response = nullptr;
+  };
+  enum Tag : uint64_t { kRecv = 1, kRead = 2, kWrite = 3, kSend = 4 };
+  static uint64_t op(Tag tag, uint32_t index) { return uint64_t(tag) << 32 | index; }
+
+  void on_capsule_received(uint32_t index, uint32_t bytes);
+  void post_receive(uint32_t index);
+  void fail_connection();
+
+  std::shared_ptr<rdma::Connection> connection_;
+  std::shared_ptr<CapsulePools> pools_;
+  std::vector<RdmaRequest> requests_;
+  std::vector<uint16_t> free_slots_;
+  std::vector<BufferPool::Chunk*> receives_;
+  bool closed_ = false;
+};
+
+}  // namespace rdmagate::rdma_transport
