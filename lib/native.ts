@@ -49,6 +49,9 @@ export interface NativeTarget {
   addNamespace(nqn: string, bdev: string, nsid: number, nguid: Uint8Array, uuid: Uint8Array): number;
   removeNamespace(nqn: string, nsid: number): void;
   setAllowAnyHost(nqn: string, allow: boolean): void;
+  subsystemAddListener(nqn: string, trtype: string, traddr: string, trsvcid: number): import('./nvmf/target/types').ListenerInfo;
+  subsystemRemoveListener(nqn: string, trtype: string, traddr: string, trsvcid: number): void;
+  setAllowAnyListener(nqn: string, allow: boolean): void;
   addHost(nqn: string, hostnqn: string): void;
   removeHost(nqn: string, hostnqn: string): void;
   subsystems(): import('./nvmf/target/types').NativeSubsystemInfo[];

@@ -40,6 +40,9 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
                              InstanceMethod("addHost", &TargetBinding::add_host),
                              InstanceMethod("removeHost", &TargetBinding::remove_host),
                              InstanceMethod("subsystems", &TargetBinding::subsystems),
+                             InstanceMethod("subsystemAddListener", &TargetBinding::subsystem_add_listener),
+                             InstanceMethod("subsystemRemoveListener", &TargetBinding::subsystem_remove_listener),
+                             InstanceMethod("setAllowAnyListener", &TargetBinding::set_allow_any_listener),
                              InstanceMethod("listen", &TargetBinding::listen),
                              InstanceMethod("removeListener", &TargetBinding::remove_listener),
                              InstanceMethod("listeners", &TargetBinding::listeners),
@@ -161,6 +164,30 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
     auto s = subsystem(info.Env(), str(info, 0, "nqn"));
     s->remove_host(str(info, 1, "hostnqn"));
   }
+  // subsystemAddListener(nqn, trtype, traddr, trsvcid) -> listener info
+  Napi::Value subsystem_add_listener(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto s = subsystem(env, str(info, 0, "nqn"));
+    std::string trtype = str(info, 1, "trtype"), addr = str(info, 2, "traddr");
+    uint32_t port = arg_u32(info, 3, "trsvcid");
+    if (port == 0 || port > 65535) throw make_error(env, "ERR_INVALID_ARG", "trsvcid must be a port in [1, 65535]");
+    target::ListenerInfo l = guarded(env, [&] { return t(env).ensure_listener(trtype, addr, uint16_t(port)); });
+    s->add_listener(l.portid);
+    return listener_object(env, l);
+  }
+  void subsystem_remove_listener(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto s = subsystem(env, str(info, 0, "nqn"));
+    std::string trtype = str(info, 1, "trtype"), addr = str(info, 2, "traddr");
+    uint32_t port = arg_u32(info, 3, "trsvcid");
+    auto l = t(env).find_listener(trtype, addr, uint16_t(port));
+    if (!l || port > 65535) throw make_error(env, "ERR_NOT_FOUND", "no " + trtype + " listener on " + addr + ":" + std::to_string(port));
+    guarded(env, [&] { s->remove_listener(l->portid); });
+  }
+  void set_allow_any_listener(const Napi::CallbackInfo& info) {
+    auto s = subsystem(info.Env(), str(info, 0, "nqn"));
+    s->set_allow_any_listener(info[1].ToBoolean().Value());
+  }
   Napi::Value subsystems(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto list = t(env).subsystems();
@@ -190,6 +217,14 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
         nss.Set(k++, x);
       }
       o.Set("namespaces", nss);
+      o.Set("allowAnyListener", s->allow_any_listener());
+      auto all = t(env).listeners();
+      Napi::Array ls = Napi::Array::New(env);
+      uint32_t m = 0;
+      for (uint16_t portid : s->listener_ports())
+        for (auto& l : all)
+          if (l.portid == portid) ls.Set(m++, listener_object(env, l));
+      o.Set("listeners", ls);
       out.Set(n++, o);
     }
     return out;

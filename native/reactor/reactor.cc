@@ -42,6 +42,17 @@ Reactor::Reactor(std::string name, IdleMode mode, uint32_t spin_loops)
 
 Reactor::~Reactor() {
   stop();
+  // Handlers may own the objects they serve, and those may call remove_fd() or post()
+  // as they are destroyed: take them out of the maps before they go.
+  auto fds = std::move(fds_);
+  fds_.clear();
+  auto pollers = std::move(pollers_);
+  pollers_.clear();
+  auto timers = std::move(timers_);
+  timers_.clear();
+  fds.clear();
+  pollers.clear();
+  timers.clear();
   close(wake_fd_);
   close(epoll_fd_);
 }

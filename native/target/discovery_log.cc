@@ -49,7 +49,8 @@ std::vector<uint8_t> build_discovery_log(const Target& target, const std::string
   for (auto& s : target.subsystems()) {
     if (s->type() == Subsystem::Type::kDiscovery) continue;
     if (!s->host_allowed(hostnqn)) continue;
-    for (auto& l : listeners) entries.push_back(entry(l, s->nqn(), kSubtypeNvme));
+    for (auto& l : listeners)
+      if (s->listener_allowed(l.portid)) entries.push_back(entry(l, s->nqn(), kSubtypeNvme));
   }
   for (auto& l : listeners) entries.push_back(entry(l, std::string(kDiscoveryNqn), kSubtypeCurrentDiscovery));
 

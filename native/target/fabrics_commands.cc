@@ -40,7 +40,7 @@ void connect(Qpair& q, Request* req) {
   auto subsystem = target.find_subsystem(subnqn);
   if (!subsystem)
     return reject_connect(q, req, status::kConnectInvalidParam, connect_invalid_data_field(offsetof(ConnectData, subnqn)));
-  if (!subsystem->host_allowed(hostnqn))
+  if (!subsystem->host_allowed(hostnqn) || !subsystem->listener_allowed(q.portid()))
     return reject_connect(q, req, status::kConnectInvalidHost, connect_invalid_data_field(offsetof(ConnectData, hostnqn)));
   uint32_t queue_entries = uint32_t(cmd.sqsize) + 1;
   if (cmd.sqsize == 0 || queue_entries > target.options().max_queue_depth)

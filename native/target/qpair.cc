@@ -23,7 +23,7 @@ DataDirection direction_of(const SubmissionEntry& cmd) {
 
 }  // namespace
 
-Qpair::Qpair(Target& target, Reactor& reactor) : target_(target), reactor_(reactor) {}
+Qpair::Qpair(Target& target, Reactor& reactor, uint16_t portid) : target_(target), reactor_(reactor), portid_(portid) {}
 
 Qpair::~Qpair() = default;
 

@@ -24,7 +24,7 @@ struct QpairCounters {
 
 class Qpair : public std::enable_shared_from_this<Qpair> {
  public:
-  Qpair(Target& target, Reactor& reactor);
+  Qpair(Target& target, Reactor& reactor, uint16_t portid);
   virtual ~Qpair();
 
   // Transport -> core. The capsule (and any in-capsule data, in req->data) is in req.
@@ -50,6 +50,8 @@ class Qpair : public std::enable_shared_from_this<Qpair> {
   void disconnect_async();
 
   uint16_t qid() const { return qid_; }
+  // The listener (discovery portid) the host came in through.
+  uint16_t portid() const { return portid_; }
   bool connected() const { return connected_; }
   uint16_t sq_size() const { return sq_size_; }
   Controller* controller() const { return controller_.get(); }
@@ -79,6 +81,7 @@ class Qpair : public std::enable_shared_from_this<Qpair> {
 
   Target& target_;
   Reactor& reactor_;
+  const uint16_t portid_;
   std::shared_ptr<Controller> controller_;
   uint16_t qid_ = 0;
   uint16_t sq_size_ = 0;

@@ -79,4 +79,35 @@ bool Subsystem::host_allowed(const std::string& hostnqn) const {
   return type_ == Type::kDiscovery || allow_any_host_ || hosts_.count(hostnqn) > 0;
 }
 
+void Subsystem::add_listener(uint16_t portid) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  allow_any_listener_ = false;
+  listeners_.insert(portid);
+}
+
+void Subsystem::remove_listener(uint16_t portid) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!listeners_.erase(portid)) throw Error("ERR_NOT_FOUND", nqn_ + " has no such listener");
+}
+
+void Subsystem::set_allow_any_listener(bool allow) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  allow_any_listener_ = allow;
+}
+
+bool Subsystem::listener_allowed(uint16_t portid) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return type_ == Type::kDiscovery || allow_any_listener_ || listeners_.count(portid) > 0;
+}
+
+bool Subsystem::allow_any_listener() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return allow_any_listener_;
+}
+
+std::vector<uint16_t> Subsystem::listener_ports() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return {listeners_.begin(), listeners_.end()};
+}
+
 }  // namespace rdmagate::target

@@ -47,6 +47,15 @@ class Subsystem {
   std::vector<std::string> hosts() const;
   bool host_allowed(const std::string& hostnqn) const;
 
+  // Listener access, by portid. By default a subsystem is offered on every listener;
+  // once one is added explicitly (SPDK's nvmf_subsystem_add_listener), only on those.
+  void add_listener(uint16_t portid);
+  void remove_listener(uint16_t portid);
+  void set_allow_any_listener(bool allow);
+  bool listener_allowed(uint16_t portid) const;
+  bool allow_any_listener() const;
+  std::vector<uint16_t> listener_ports() const;
+
   // Data path: the current table and its version.
   uint64_t namespace_version() const { return ns_version_.load(std::memory_order_acquire); }
   std::shared_ptr<const NamespaceTable> namespaces() const;
@@ -61,6 +70,8 @@ class Subsystem {
   std::atomic<uint64_t> ns_version_{1};
   bool allow_any_host_ = true;
   std::set<std::string> hosts_;
+  bool allow_any_listener_ = true;
+  std::set<uint16_t> listeners_;
 };
 
 }  // namespace rdmagate::target

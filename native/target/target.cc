@@ -44,8 +44,11 @@ void Target::close() {
   }
   for (auto& l : listeners) l->stop();
   for (auto& c : controllers) c->shutdown("target closed");
-  // Stopping a reactor runs its queued tasks (the disconnects) before joining.
+  // Stopping a reactor runs its queued tasks (the disconnects) before joining. Then the
+  // reactors go, with whatever connections they still hold, while the buffer pool those
+  // connections return buffers to is still alive.
   for (auto& r : reactors_) r->stop();
+  reactors_.clear();
 }
 
 std::shared_ptr<Subsystem> Target::add_subsystem(const std::string& nqn, const std::string& serial,
@@ -133,6 +136,20 @@ void Target::remove_listener(const std::string& trtype, const std::string& addre
   }
   if (!gone) throw Error("ERR_NOT_FOUND", "no " + trtype + " listener on " + address + ":" + std::to_string(port));
   gone->stop();
+}
+
+std::optional<ListenerInfo> Target::find_listener(const std::string& trtype, const std::string& address,
+                                                  uint16_t port) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (auto& l : listeners_)
+    if (l->info().trtype == trtype && l->info().traddr == address && l->info().trsvcid == port) return l->info();
+  return std::nullopt;
+}
+
+ListenerInfo Target::ensure_listener(const std::string& trtype, const std::string& address, uint16_t port) {
+  if (port == 0) throw Error("ERR_INVALID_ARG", "a subsystem listener needs an explicit port");
+  if (auto l = find_listener(trtype, address, port)) return *l;
+  return add_listener(trtype, address, port);
 }
 
 std::vector<ListenerInfo> Target::listeners() const {

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -79,6 +80,9 @@ class Target {
   // trtype "tcp" or "rdma". Throws ERR_RDMA_UNAVAILABLE for rdma without rdma-core.
   const ListenerInfo& add_listener(const std::string& trtype, const std::string& address, uint16_t port);
   void remove_listener(const std::string& trtype, const std::string& address, uint16_t port);
+  // The listener on this address, started if there is none yet (port 0 is not allowed).
+  ListenerInfo ensure_listener(const std::string& trtype, const std::string& address, uint16_t port);
+  std::optional<ListenerInfo> find_listener(const std::string& trtype, const std::string& address, uint16_t port) const;
   std::vector<ListenerInfo> listeners() const;
   uint64_t discovery_generation() const { return discovery_genctr_.load(); }
 

@@ -275,6 +275,34 @@ describe('NVMe/TCP target on the wire', function () {
     assert.equal(changed.data.readUInt32LE(4), 0);
   });
 
+  it('offers a subsystem only on its own listeners once it has some', async () => {
+    const other = 'nqn.2026-11.io.rdmagate:wire-other';
+    target.createBdev({ type: 'null', name: 'Null0', numBlocks: 1024 });
+    const s = target.addSubsystem({ nqn: other });
+    s.addNamespace({ bdev: 'Null0' });
+    const own = s.addListener({ transport: 'tcp', address: '127.0.0.1', port: 24000 + (process.pid % 2000) });
+    assert.deepEqual(target.subsystems().find((x) => x.nqn === other)?.listeners.map((l) => l.trsvcid), [own.trsvcid]);
+    // Through the shared listener: neither listed nor connectable.
+    const d = await client();
+    assert.equal((await d.connectQueue({ subnqn: DISCOVERY_NQN })).sc, 0);
+    const log = sqe(0x02, { cdw10: 0x70 | (((4 * 1024) / 4 - 1) << 16) });
+    setSgl(log, 'transport', 4 * 1024);
+    const page = (await d.execute(log)).data;
+    const text = (b: Buffer) => b.toString('ascii').replace(/\0+$/, '');
+    const entries = Array.from({ length: Number(page.readBigUInt64LE(8)) }, (_, i) => {
+      const e = page.subarray(1024 * (i + 1), 1024 * (i + 2));
+      return `${text(e.subarray(256, 512))}@${text(e.subarray(32, 64))}`;
+    });
+    assert.ok(entries.includes(`${other}@${own.trsvcid}`), entries.join(', '));
+    assert.ok(!entries.includes(`${other}@${port}`), `not offered on the shared listener: ${entries.join(', ')}`);
+    const denied = await client();
+    assert.deepEqual([(await denied.connectQueue({ subnqn: other })).sc], [0x84]);
+    // Through its own listener: yes.
+    const c = await WireClient.open(own.trsvcid);
+    clients.push(c);
+    assert.equal((await c.connectQueue({ subnqn: other })).sc, 0);
+  });
+
   it('serves the discovery log page to a discovery controller', async () => {
     const d = await client();
     const rsp = await d.connectQueue({ subnqn: DISCOVERY_NQN });

@@ -98,6 +98,30 @@ export class Subsystem {
     this.target.nativeHandle.removeHost(this.nqn, v.string(hostnqn, 'hostnqn'));
   }
 
+  /**
+   * Offers the subsystem on this address, starting a listener there if needed. After the
+   * first call the subsystem is offered only on the listeners added this way.
+   */
+  addListener(options: ListenOptions): ListenerInfo {
+    const o = v.object<ListenOptions>(options, 'options');
+    const transport = v.oneOf(o.transport, 'transport', ['tcp', 'rdma'] as const, 'tcp');
+    return this.target.nativeHandle.subsystemAddListener(this.nqn, transport, v.string(o.address, 'address'),
+      v.optionalInteger(o.port, 'port', 1, 65535, 4420));
+  }
+
+  removeListener(options: ListenOptions): void {
+    const o = v.object<ListenOptions>(options, 'options');
+    const transport = v.oneOf(o.transport, 'transport', ['tcp', 'rdma'] as const, 'tcp');
+    this.target.nativeHandle.subsystemRemoveListener(this.nqn, transport, v.string(o.address, 'address'),
+      v.optionalInteger(o.port, 'port', 1, 65535, 4420));
+  }
+
+  /** Offers the subsystem on every listener (true) or only on those added (false). */
+  allowAnyListener(allow: boolean): void {
+    if (typeof allow !== 'boolean') throw new InvalidArgumentError('allow must be a boolean');
+    this.target.nativeHandle.setAllowAnyListener(this.nqn, allow);
+  }
+
   allowAnyHost(allow: boolean): void {
     if (typeof allow !== 'boolean') throw new InvalidArgumentError('allow must be a boolean');
     this.target.nativeHandle.setAllowAnyHost(this.nqn, allow);

@@ -64,6 +64,9 @@ export interface SubsystemInfo {
   allowAnyHost: boolean;
   hosts: string[];
   namespaces: NamespaceInfo[];
+  /** True: offered on every listener of the target; false: only on `listeners`. */
+  allowAnyListener: boolean;
+  listeners: ListenerInfo[];
 }
 
 /** @internal */

@@ -29,7 +29,8 @@ rdma::AcceptDecision reject(uint16_t sts) {
 // listener's reactor, where its connections live.
 class RdmaTargetListener::Sink : public rdma::EventSink {
  public:
-  Sink(target::Target& target, std::shared_ptr<CapsulePools> pools) : target_(target), pools_(std::move(pools)) {}
+  Sink(target::Target& target, std::shared_ptr<CapsulePools> pools, uint16_t portid)
+      : target_(target), pools_(std::move(pools)), portid_(portid) {}
 
   rdma::AcceptDecision decide(const std::vector<uint8_t>& pdata) const {
     if (pdata.size() < sizeof(RdmaCmRequest)) return reject(kRdmaCmInvalidPrivateDataLen);
@@ -53,7 +54,7 @@ class RdmaTargetListener::Sink : public rdma::EventSink {
 
   void on_accepted(uint64_t, std::shared_ptr<rdma::Connection> connection) override {
     try {
-      auto q = std::make_shared<RdmaQpair>(target_, target_.reactor(0), connection, pools_,
+      auto q = std::make_shared<RdmaQpair>(target_, target_.reactor(0), portid_, connection, pools_,
                                            connection->options().recv_depth);
       q->start_receiving();
       qpairs_[connection->id()] = q;
@@ -81,6 +82,7 @@ class RdmaTargetListener::Sink : public rdma::EventSink {
  private:
   target::Target& target_;
   std::shared_ptr<CapsulePools> pools_;
+  const uint16_t portid_;
   std::map<uint64_t, std::shared_ptr<RdmaQpair>> qpairs_;
 };
 
@@ -100,7 +102,7 @@ RdmaTargetListener::RdmaTargetListener(target::Target& target, const std::string
   ro.region_size = 256 * 1024;
   ro.capacity = 16u << 20;
   pools->responses = BufferPool::create(ro);
-  sink_ = std::make_shared<Sink>(target, pools);
+  sink_ = std::make_shared<Sink>(target, pools, portid);
   std::weak_ptr<Sink> weak = sink_;
   sink_->listener = rdma::Listener::listen(
       target.reactor(0), sink_, rdma::resolve_address(address, port), 128, rdma::ConnectionOptions{},
@@ -115,7 +117,9 @@ RdmaTargetListener::RdmaTargetListener(target::Target& target, const std::string
 RdmaTargetListener::~RdmaTargetListener() { stop(); }
 
 void RdmaTargetListener::stop() {
-  if (sink_ && sink_->listener) sink_->listener->close();
+  if (stopped_) return;
+  stopped_ = true;
+  sink_->listener->close();
 }
 
 }  // namespace rdmagate::rdma_transport

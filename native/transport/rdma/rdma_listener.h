@@ -21,6 +21,7 @@ class RdmaTargetListener final : public target::TransportListener {
  private:
   class Sink;
   std::shared_ptr<Sink> sink_;
+  bool stopped_ = false;
   target::ListenerInfo info_;
 };
 

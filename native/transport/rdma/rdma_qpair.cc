@@ -11,9 +11,10 @@ using namespace spec;
 using target::Request;
 using target::RequestState;
 
-RdmaQpair::RdmaQpair(target::Target& target, Reactor& reactor, std::shared_ptr<rdma::Connection> connection,
-                     std::shared_ptr<CapsulePools> pools, uint32_t queue_depth)
-    : Qpair(target, reactor), connection_(std::move(connection)), pools_(std::move(pools)), requests_(queue_depth) {
+RdmaQpair::RdmaQpair(target::Target& target, Reactor& reactor, uint16_t portid,
+                     std::shared_ptr<rdma::Connection> connection, std::shared_ptr<CapsulePools> pools,
+                     uint32_t queue_depth)
+    : Qpair(target, reactor, portid), connection_(std::move(connection)), pools_(std::move(pools)), requests_(queue_depth) {
   for (uint32_t i = 0; i < queue_depth; ++i) {
     requests_[i].slot = uint16_t(i);
     requests_[i].qpair = this;

@@ -21,7 +21,7 @@ struct CapsulePools {
 
 class RdmaQpair final : public target::Qpair {
  public:
-  RdmaQpair(target::Target& target, Reactor& reactor, std::shared_ptr<rdma::Connection> connection,
+  RdmaQpair(target::Target& target, Reactor& reactor, uint16_t portid, std::shared_ptr<rdma::Connection> connection,
             std::shared_ptr<CapsulePools> pools, uint32_t queue_depth);
   ~RdmaQpair() override;
 

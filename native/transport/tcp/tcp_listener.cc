@@ -18,9 +18,10 @@
 namespace rdmagate::tcp {
 
 struct TcpListener::State {
-  State(target::Target& t, int f) : target(t), fd(f) {}
+  State(target::Target& t, int f, uint16_t p) : target(t), fd(f), portid(p) {}
   target::Target& target;
   int fd;
+  uint16_t portid;
   std::atomic<bool> stopped{false};
 };
 
@@ -51,7 +52,7 @@ TcpListener::TcpListener(target::Target& target, const std::string& address, uin
   uint16_t bound_port = ntohs(v6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
                                  : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
   info_ = {"tcp", address, bound_port, v6, portid};
-  state_ = std::make_shared<State>(target, fd);
+  state_ = std::make_shared<State>(target, fd, portid);
 
   auto st = state_;
   Reactor& acceptor = target.reactor(0);
@@ -65,7 +66,8 @@ TcpListener::TcpListener(target::Target& target, const std::string& address, uin
         setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
         Reactor& r = st->target.next_reactor();
         target::Target* t = &st->target;
-        r.post([t, &r, c] { TcpQpair::start(*t, r, c); });
+        uint16_t portid = st->portid;
+        r.post([t, &r, c, portid] { TcpQpair::start(*t, r, c, portid); });
       }
     });
   });

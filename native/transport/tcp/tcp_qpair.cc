@@ -50,13 +50,13 @@ std::string peer_of(int fd) {
 
 }  // namespace
 
-void TcpQpair::start(target::Target& target, Reactor& reactor, int fd) {
-  std::shared_ptr<TcpQpair> q(new TcpQpair(target, reactor, fd));
+void TcpQpair::start(target::Target& target, Reactor& reactor, int fd, uint16_t portid) {
+  std::shared_ptr<TcpQpair> q(new TcpQpair(target, reactor, fd, portid));
   reactor.add_fd(fd, EPOLLIN, [q](uint32_t events) { q->on_events(events); });
 }
 
-TcpQpair::TcpQpair(target::Target& target, Reactor& reactor, int fd)
-    : Qpair(target, reactor), fd_(fd), peer_(peer_of(fd)), maxh2cdata_(target.options().max_io_size),
+TcpQpair::TcpQpair(target::Target& target, Reactor& reactor, int fd, uint16_t portid)
+    : Qpair(target, reactor, portid), fd_(fd), peer_(peer_of(fd)), maxh2cdata_(target.options().max_io_size),
       requests_(target.options().max_queue_depth), rbuf_(kReceiveBuffer) {
   for (uint16_t i = 0; i < requests_.size(); ++i) {
     requests_[i].slot = i;

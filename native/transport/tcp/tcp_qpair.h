@@ -17,7 +17,7 @@ namespace rdmagate::tcp {
 class TcpQpair final : public target::Qpair {
  public:
   // On `reactor`'s thread: takes ownership of the connected socket.
-  static void start(target::Target& target, Reactor& reactor, int fd);
+  static void start(target::Target& target, Reactor& reactor, int fd, uint16_t portid);
   ~TcpQpair() override;
 
   void transfer_in(target::Request* req) override;
@@ -42,7 +42,7 @@ class TcpQpair final : public target::Qpair {
     TcpRequest* completes;  // its response is fully sent with this item
   };
 
-  TcpQpair(target::Target& target, Reactor& reactor, int fd);
+  TcpQpair(target::Target& target, Reactor& reactor, int fd, uint16_t portid);
   void on_events(uint32_t events);
   void receive();
   bool fill(size_t bytes);
