@@ -29,7 +29,10 @@
         "native/transport/tcp/tcp_qpair.cc",
         "native/transport/rdma/rdma_listener.cc",
         "native/transport/rdma/rdma_qpair.cc",
-        "native/util/crc32c.cc"
+        "native/util/crc32c.cc",
+        "native/bdev/file_bdev.cc",
+        "native/util/uring.cc",
+        "native/util/thread_pool.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -41,7 +41,8 @@ export interface NativeConnectionOptions {
 }
 
 export interface NativeTarget {
-  createBdev(type: string, name: string, numBlocks: number, blockSize: number): void;
+  createBdev(type: string, name: string, numBlocks: number, blockSize: number): import('./nvmf/target/types').BdevInfo;
+  createFileBdev(name: string, path: string, blockSize: number, direct: boolean): import('./nvmf/target/types').BdevInfo;
   deleteBdev(name: string): void;
   bdevs(): import('./nvmf/target/types').BdevInfo[];
   addSubsystem(nqn: string, serial: string, model: string, maxNamespaces: number): void;

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "bdev/bdev_registry.h"
+#include "bdev/file_bdev.h"
 #include "napi/errors.h"
 #include "target/qpair.h"
 #include "target/target.h"
@@ -30,6 +31,7 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
     exports.Set("NativeTarget",
                 DefineClass(env, "NativeTarget",
                             {InstanceMethod("createBdev", &TargetBinding::create_bdev),
+                             InstanceMethod("createFileBdev", &TargetBinding::create_file_bdev),
                              InstanceMethod("deleteBdev", &TargetBinding::delete_bdev),
                              InstanceMethod("bdevs", &TargetBinding::bdevs),
                              InstanceMethod("addSubsystem", &TargetBinding::add_subsystem),
@@ -77,7 +79,8 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
     return *target_;
   }
 
-  // createBdev(type, name, blocks, blockSize)
+  // createBdev(type, name, blocks, blockSize) for malloc and null; createFileBdev(name, path,
+  // blockSize, direct) for files and block devices. Both return { numBlocks, blockSize }.
   Napi::Value create_bdev(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     std::string type = str(info, 0, "type"), name = str(info, 1, "name");
@@ -85,14 +88,39 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
     uint32_t bs = arg_u32(info, 3, "blockSize");
     if (!(blocks >= 1 && blocks <= 9007199254740991.0)) throw make_error(env, "ERR_INVALID_ARG", "blocks must be a positive integer");
     t(env);
-    guarded(env, [&] {
-      std::shared_ptr<bdev::Bdev> b;
-      if (type == "malloc") b = bdev::make_malloc_bdev(name, uint64_t(blocks), bs);
-      else if (type == "null") b = bdev::make_null_bdev(name, uint64_t(blocks), bs);
-      else throw Error("ERR_INVALID_ARG", "unknown bdev type '" + type + "'");
-      bdevs_.add(b);
+    return add_bdev(env, [&]() -> std::shared_ptr<bdev::Bdev> {
+      if (type == "malloc") return bdev::make_malloc_bdev(name, uint64_t(blocks), bs);
+      if (type == "null") return bdev::make_null_bdev(name, uint64_t(blocks), bs);
+      throw Error("ERR_INVALID_ARG", "unknown bdev type '" + type + "'");
     });
-    return env.Undefined();
+  }
+  Napi::Value create_file_bdev(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string name = str(info, 0, "name"), path = str(info, 1, "path");
+    uint32_t bs = arg_u32(info, 2, "blockSize");
+    bool direct = info[3].ToBoolean().Value();
+    t(env);
+    return add_bdev(env, [&] { return bdev::make_file_bdev(name, path, bs, direct); });
+  }
+  template <typename Make>
+  Napi::Value add_bdev(Napi::Env env, Make make) {
+    auto b = guarded(env, [&] {
+      auto made = make();
+      bdevs_.add(made);
+      return made;
+    });
+    return bdev_object(env, *b);
+  }
+  static Napi::Object bdev_object(Napi::Env env, const bdev::Bdev& b) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("name", b.name());
+    o.Set("blockSize", b.block_size());
+    o.Set("numBlocks", double(b.num_blocks()));
+    if (auto f = bdev::file_bdev_info(b)) {
+      o.Set("engine", f->engine);
+      o.Set("direct", f->direct);
+    }
+    return o;
   }
   void delete_bdev(const Napi::CallbackInfo& info) {
     std::string name = str(info, 0, "name");
@@ -102,13 +130,7 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
     Napi::Env env = info.Env();
     auto list = bdevs_.list();
     Napi::Array out = Napi::Array::New(env, list.size());
-    for (uint32_t i = 0; i < list.size(); ++i) {
-      Napi::Object o = Napi::Object::New(env);
-      o.Set("name", list[i]->name());
-      o.Set("blockSize", list[i]->block_size());
-      o.Set("numBlocks", double(list[i]->num_blocks()));
-      out.Set(i, o);
-    }
+    for (uint32_t i = 0; i < list.size(); ++i) out.Set(i, bdev_object(env, *list[i]));
     return out;
   }
 

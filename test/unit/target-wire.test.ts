@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Target } from '../../lib';
 import { DISCOVERY_NQN, HOSTNQN, PDU, WireClient, rw, setSgl, sqe } from '../support/nvme-tcp-wire';
 
@@ -273,6 +276,41 @@ describe('NVMe/TCP target on the wire', function () {
     const changed = await admin.execute(log);
     assert.equal(changed.data.readUInt32LE(0), 2);
     assert.equal(changed.data.readUInt32LE(4), 0);
+  });
+
+  for (const engine of ['auto', 'threads']) {
+    it(`serves a file bdev (${engine} engine): writes land in the file, reads come from it`, async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'rdmagate-file-'));
+      const path = join(dir, 'disk.img');
+      writeFileSync(path, Buffer.alloc(0));
+      truncateSync(path, 4 << 20);
+      process.env.RDMAGATE_FILE_BDEV_ENGINE = engine;
+      try {
+        const info = target.createBdev({ type: 'file', name: 'File0', path, blockSize: 512 });
+        assert.equal(info.numBlocks, (4 << 20) / 512);
+        assert.equal(info.engine, engine === 'threads' ? 'threads' : info.engine);
+        target.subsystem(NQN)!.addNamespace({ bdev: 'File0', nsid: 3 });
+        const { io } = await controller();
+        const data = pattern(64 * 1024, 9);
+        assert.equal((await io.execute(rw(0x01, 3, 1024, 128), { writeData: data })).cqe.sc, 0);
+        assert.equal((await io.execute(sqe(0x00, { nsid: 3 }))).cqe.sc, 0, 'flush');
+        const onDisk = readFileSync(path).subarray(1024 * 512, 1024 * 512 + data.length);
+        assert.ok(onDisk.equals(data), 'the bytes are in the file');
+        const r = await io.execute(rw(0x02, 3, 1024, 128));
+        assert.ok(r.data.equals(data));
+        assert.equal((await io.execute(sqe(0x08, { nsid: 3, cdw10: 1024, cdw12: 15 }))).cqe.sc, 0, 'write zeroes');
+        assert.ok(readFileSync(path).subarray(1024 * 512, 1040 * 512).equals(Buffer.alloc(16 * 512)));
+        assert.deepEqual([(await io.execute(rw(0x02, 3, 8192, 1))).cqe.sc], [0x80], 'LBA out of range');
+      } finally {
+        delete process.env.RDMAGATE_FILE_BDEV_ENGINE;
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
+
+  it('refuses a file bdev that does not exist, with a typed error', () => {
+    assert.throws(() => target.createBdev({ type: 'file', name: 'Nope', path: '/nonexistent/disk.img' }), { code: 'ERR_NOT_FOUND' });
+    assert.throws(() => target.createBdev({ type: 'file', name: 'Nope' }), { code: 'ERR_INVALID_ARG' });
   });
 
   it('offers a subsystem only on its own listeners once it has some', async () => {

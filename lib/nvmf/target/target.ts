@@ -20,12 +20,17 @@ export interface TargetOptions {
 }
 
 export interface BdevOptions {
-  type: 'malloc' | 'null';
+  /** malloc: RAM; null: discards, for benchmarks; file: a file or block device (io_uring, O_DIRECT). */
+  type: 'malloc' | 'null' | 'file';
   name: string;
+  /** file: the path of the file or block device. */
+  path?: string;
+  /** file: bypass the page cache (default true). */
+  direct?: boolean;
   /** Size in bytes (a multiple of blockSize), or give numBlocks. */
   sizeBytes?: number;
   numBlocks?: number;
-  /** Default 512. */
+  /** Default 512; for files, 0 reads a block device's logical block size. */
   blockSize?: number;
 }
 
@@ -179,8 +184,14 @@ export class Target {
 
   createBdev(options: BdevOptions): BdevInfo {
     const o = v.object<BdevOptions>(options, 'options');
-    const type = v.oneOf(o.type, 'type', ['malloc', 'null'] as const, 'malloc');
+    const type = v.oneOf(o.type, 'type', ['malloc', 'null', 'file'] as const, 'malloc');
     const name = v.string(o.name, 'name');
+    if (type === 'file') {
+      const path = v.string(o.path, 'path');
+      if (o.direct !== undefined && typeof o.direct !== 'boolean') throw new InvalidArgumentError('direct must be a boolean');
+      const bs = v.optionalInteger(o.blockSize, 'blockSize', 0, 65536, 0);
+      return this.nativeHandle.createFileBdev(name, path, bs, o.direct ?? true);
+    }
     const blockSize = v.optionalInteger(o.blockSize, 'blockSize', 512, 65536, 512);
     let numBlocks: number;
     if (o.numBlocks !== undefined) {
@@ -190,8 +201,7 @@ export class Target {
       if (bytes % blockSize !== 0) throw new InvalidArgumentError(`sizeBytes must be a multiple of blockSize (${blockSize})`);
       numBlocks = bytes / blockSize;
     }
-    this.nativeHandle.createBdev(type, name, numBlocks, blockSize);
-    return { name, blockSize, numBlocks };
+    return this.nativeHandle.createBdev(type, name, numBlocks, blockSize);
   }
 
   deleteBdev(name: string): void {

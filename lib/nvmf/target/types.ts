@@ -6,6 +6,10 @@ export interface BdevInfo {
   name: string;
   blockSize: number;
   numBlocks: number;
+  /** File bdevs: 'io_uring', or 'threads' where io_uring is unavailable. */
+  engine?: 'io_uring' | 'threads';
+  /** File bdevs: opened with O_DIRECT. */
+  direct?: boolean;
 }
 
 export interface ListenerInfo {
