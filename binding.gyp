@@ -32,7 +32,13 @@
         "native/util/crc32c.cc",
         "native/bdev/file_bdev.cc",
         "native/util/uring.cc",
-        "native/util/thread_pool.cc"
+        "native/util/thread_pool.cc",
+        "native/host/options.cc",
+        "native/host/tcp_connection.cc",
+        "native/host/queue_pair.cc",
+        "native/host/controller.cc",
+        "native/host/discovery.cc",
+        "native/napi/host_binding.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -3,3 +3,4 @@ export * from './buffers';
 export * as rdma from './rdma';
 export { RdmaConnection, RdmaListener } from './rdma';
 export * from './nvmf';
+export * as nvmf from './nvmf';

@@ -60,19 +60,22 @@ have_libfuzzer() {
 
 if [[ "$FUZZ_SECONDS" -gt 0 ]]; then
   if have_libfuzzer; then
-    echo "== fuzz_tcp_pdu (${FUZZ_SECONDS}s)"
-    fuzz="$OUT/fuzz_tcp_pdu"
-    mkdir -p "$OUT/fuzz-corpus"
-    if clang++ -std=c++17 -O1 -g -Wall -Wextra -Werror -fsanitize=fuzzer,address,undefined \
-      -fno-sanitize-recover=undefined -Inative test/native/fuzz_tcp_pdu.cc -o "$fuzz" &&
-      "$fuzz" -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 "$OUT/fuzz-corpus"; then
-      passed=$((passed + 1))
-    else
-      echo "FAILED: fuzz_tcp_pdu"
-      failed=$((failed + 1))
-    fi
+    for src in test/native/fuzz_*.cc; do
+      name="$(basename "${src%.cc}")"
+      echo "== $name (${FUZZ_SECONDS}s)"
+      read -r -a extra <<< "$(sed -n 's|^// test-sources: ||p' "$src")"
+      mkdir -p "$OUT/corpus-$name"
+      if clang++ -std=c++17 -O1 -g -Wall -Wextra -Werror -fsanitize=fuzzer,address,undefined \
+        -fno-sanitize-recover=undefined -Inative "$src" "${extra[@]}" native/util/*.cc -ldl -lpthread -o "$OUT/$name" &&
+        "$OUT/$name" -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 -timeout=10 "$OUT/corpus-$name"; then
+        passed=$((passed + 1))
+      else
+        echo "FAILED: $name"
+        failed=$((failed + 1))
+      fi
+    done
   else
-    echo "== fuzz_tcp_pdu skipped: clang++ with libFuzzer not available"
+    echo "== fuzzing skipped: clang++ with libFuzzer not available"
   fi
 fi
 

@@ -1,1 +1,3 @@
 export * from './target';
+export * from './errors';
+export * from './host';

@@ -4,6 +4,7 @@
 #include "napi/addon_data.h"
 #include "napi/buffer_pool_binding.h"
 #include "napi/errors.h"
+#include "napi/host_binding.h"
 #include "napi/rdma_binding.h"
 #include "napi/target_binding.h"
 
@@ -15,6 +16,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   BufferPoolBinding::init(env, exports);
   init_rdma(env, exports);
   init_target(env, exports);
+  init_host(env, exports);
   return exports;
 }
 

@@ -43,6 +43,7 @@ std::string peer_of(int fd) {
     port = ntohs(in->sin_port);
     return std::string(host) + ":" + std::to_string(port);
   }
+  if (ss.ss_family != AF_INET6) return "";  // a unix socket, in tests
   auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
   inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
   return "[" + std::string(host) + "]:" + std::to_string(ntohs(in6->sin6_port));

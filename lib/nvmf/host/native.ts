@@ -1,0 +1,106 @@
+/** The host part of the addon (native/napi/host_binding.cc), as lib/nvmf/host uses it. */
+import { native, type NativeBufferPool } from '../../native';
+
+/** Options after validation, in the units native code takes. */
+export interface NativeHostOptions {
+  traddr: string;
+  trsvcid: number;
+  subnqn: string;
+  hostnqn: string;
+  hostid: Uint8Array;
+  nrIoQueues: number;
+  queueSize: number;
+  keepAliveTmoMs: number;
+  reconnectDelayMs: number;
+  /** -1: reconnect forever. */
+  ctrlLossTmoMs: number;
+  headerDigest: boolean;
+  dataDigest: boolean;
+  disableSqFlow: boolean;
+  ioFailureMode: 'fail' | 'retry';
+  timeoutMs: number;
+  reactors: number;
+}
+
+export interface NativeControllerInfo {
+  cntlid: number;
+  cap: bigint;
+  vs: number;
+  ioQueues: number;
+  queueSize: number;
+  maxTransfer: number;
+  incapsuleMax: number;
+  maxh2cdata: number;
+  headerDigest: boolean;
+  dataDigest: boolean;
+  identify: Buffer;
+}
+
+export interface NativeFailure {
+  code: string;
+  message: string;
+  errno: number;
+  /** Status word when an NVMe status caused the failure, else 0. */
+  status: number;
+}
+
+export interface NativeDiscoveryEntry {
+  trtype: number;
+  adrfam: number;
+  subtype: number;
+  treq: number;
+  portid: number;
+  cntlid: number;
+  asqsz: number;
+  eflags: number;
+  trsvcid: string;
+  subnqn: string;
+  traddr: string;
+  sectype: number;
+}
+
+export type NativeHostEvent =
+  | { type: 'io'; id: number; completions: Uint32Array }
+  | { type: 'connected'; id: number; info: NativeControllerInfo }
+  | ({ type: 'connectFailed' | 'disconnect' | 'removed'; id: number; reconnecting: boolean } & NativeFailure)
+  | { type: 'reconnect' | 'closed'; id: number }
+  | { type: 'admin'; id: number; opId: number; status: number; dw0: number; data: Buffer }
+  | ({ type: 'discovered'; opId: number; ok: boolean; genctr: bigint; entries: NativeDiscoveryEntry[] }
+      & Partial<NativeFailure>);
+
+export interface HostCounters {
+  bytesSent: number;
+  bytesReceived: number;
+  /** Bytes the CPU copied outside the kernel's socket copy: 0, data lands in place. */
+  bytesCopied: number;
+  pdusSent: number;
+  pdusReceived: number;
+  digestErrors: number;
+  commands: number;
+  completions: number;
+  r2ts: number;
+  /** Commands that outlived timeoutMs (each then got an Abort). */
+  timeouts: number;
+  /** Commands resent after a reconnect. */
+  retries: number;
+  reconnects: number;
+}
+
+export interface NativeNvmeController {
+  submit(queue: number, opcode: number, nsid: number, slba: number, nlb: number,
+    pool: NativeBufferPool | undefined, index: number, offset: number, length: number, opId: number): void;
+  identify(opId: number, cns: number, nsid: number): void;
+  close(): void;
+  counters(): HostCounters;
+}
+
+export interface NativeHostAddon {
+  nvmeConnect(options: NativeHostOptions): { id: number; handle: NativeNvmeController };
+  nvmeDiscover(opId: number, options: NativeHostOptions): void;
+  nvmeResources(): { sockets: number };
+  nvmeStatusName(sct: number, sc: number): string;
+  setNvmeEventDispatcher(dispatch: (events: NativeHostEvent[]) => void): void;
+}
+
+/** lib/native.ts types the shared addon; the host functions are typed here. */
+export const hostNative = native as unknown as NativeHostAddon;

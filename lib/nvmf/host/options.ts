@@ -1,0 +1,171 @@
+/** Host options, validated once at the boundary and turned into what native code takes. */
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { InvalidArgumentError } from '../../errors';
+import * as v from '../../validate';
+import { TransportUnsupportedError } from '../errors';
+import type { NativeHostOptions } from './native';
+
+/** 'rdma' is accepted by the type, and refused (ERR_TRANSPORT_UNSUPPORTED) until the NVMe/RDMA host exists. */
+export type HostTransport = 'tcp' | 'rdma';
+/** What happens to I/O in flight when the connection is lost: fail it, or resend it after the reconnect. */
+export type IoFailureMode = 'fail' | 'retry';
+
+/** Where and as whom to connect. Names and units are nvme-cli's (`nvme connect`). */
+export interface ConnectOptions {
+  transport?: HostTransport;
+  /** Numeric IPv4 or IPv6 address of the controller. */
+  traddr: string;
+  /** Port. Default 4420. */
+  trsvcid?: number;
+  subnqn: string;
+  /** Default: /etc/nvme/hostnqn, else a UUID NQN generated once per process. */
+  hostnqn?: string;
+  /** UUID text. Default: /etc/nvme/hostid, else the UUID of a UUID hostnqn, else generated. */
+  hostid?: string;
+  /** I/O queues (each its own TCP connection). Default 1. */
+  nrIoQueues?: number;
+  /** Depth of each I/O queue; clamped to what the controller allows. Default 128. */
+  queueSize?: number;
+  /** Keep-alive timeout in seconds; Keep Alive is sent every half of it; 0 disables. Default 5. */
+  keepAliveTmo?: number;
+  /** Seconds between reconnect attempts. Default 10. */
+  reconnectDelay?: number;
+  /** Seconds of reconnecting before the controller is given up; -1 forever, 0 never reconnect. Default 600. */
+  ctrlLossTmo?: number;
+  headerDigest?: boolean;
+  dataDigest?: boolean;
+  /** Ask the controller to turn SQ flow control off (reads may then complete without a response capsule). */
+  disableSqFlow?: boolean;
+  /** Native reactor threads for this controller's queues. Default 1. */
+  reactors?: number;
+  /** Default 'fail'. */
+  ioFailureMode?: IoFailureMode;
+  /** Per command, and for each connect step. Default 30000. */
+  timeoutMs?: number;
+}
+
+/** Where the discovery controller is. Default port 8009, NVMe/TCP's discovery port. */
+export interface DiscoverOptions {
+  transport?: HostTransport;
+  traddr: string;
+  trsvcid?: number;
+  /** Default: the well-known discovery NQN. */
+  subnqn?: string;
+  hostnqn?: string;
+  hostid?: string;
+  headerDigest?: boolean;
+  dataDigest?: boolean;
+  timeoutMs?: number;
+}
+
+const DISCOVERY_SUBNQN = 'nqn.2014-08.org.nvmexpress.discovery';
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const MAX_NQN_BYTES = 223;
+
+let defaultHost: { hostnqn: string; hostid: string } | undefined;
+
+function readConfig(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8').trim() || undefined;
+  } catch {
+    return undefined;  // no nvme-cli configuration on this machine
+  }
+}
+
+/** nvme-cli's files when present, else one generated identity for the process. */
+function hostIdentity(): { hostnqn: string; hostid: string } {
+  if (!defaultHost) {
+    const nqn = readConfig('/etc/nvme/hostnqn');
+    const id = readConfig('/etc/nvme/hostid');
+    const uuid = randomUUID();
+    const hostnqn = nqn?.startsWith('nqn.') ? nqn : `nqn.2014-08.org.nvmexpress:uuid:${uuid}`;
+    const fromNqn = /:uuid:([0-9a-f-]{36})$/i.exec(hostnqn)?.[1];
+    defaultHost = { hostnqn, hostid: id && UUID_RE.test(id) ? id : fromNqn ?? uuid };
+  }
+  return defaultHost;
+}
+
+function nqn(value: unknown, name: string): string {
+  const s = v.string(value, name);
+  if (!s.startsWith('nqn.') || Buffer.byteLength(s) > MAX_NQN_BYTES) {
+    throw new InvalidArgumentError(`${name} must be an NQN ("nqn.yyyy-mm.<domain>:<name>", at most ${MAX_NQN_BYTES} bytes)`);
+  }
+  return s;
+}
+
+function uuidBytes(value: unknown, name: string): Uint8Array {
+  if (typeof value !== 'string' || !UUID_RE.test(value)) {
+    throw new InvalidArgumentError(`${name} must be a UUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)`);
+  }
+  return Uint8Array.from(Buffer.from(value.replace(/-/g, ''), 'hex'));
+}
+
+function flag(value: unknown, name: string): boolean {
+  if (value === undefined) return false;
+  if (typeof value !== 'boolean') throw new InvalidArgumentError(`${name} must be a boolean`);
+  return value;
+}
+
+/** Seconds (fractions allowed) to whole milliseconds. */
+function seconds(value: unknown, name: string, min: number, max: number, fallback: number): number {
+  if (value === undefined) return Math.round(fallback * 1000);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+    throw new InvalidArgumentError(`${name} must be a number of seconds in [${min}, ${max}]`);
+  }
+  return Math.round(value * 1000);
+}
+
+function common(o: Partial<DiscoverOptions>, defaultPort: number) {
+  const transport = v.oneOf(o.transport, 'transport', ['tcp', 'rdma'] as const, 'tcp');
+  const traddr = v.string(o.traddr, 'traddr');
+  if (isIP(traddr) === 0) throw new InvalidArgumentError(`traddr must be a numeric IPv4 or IPv6 address, got ${JSON.stringify(traddr.slice(0, 64))}`);
+  const trsvcid = v.optionalInteger(o.trsvcid, 'trsvcid', 1, 65535, defaultPort);
+  const host = hostIdentity();
+  const hostnqn = o.hostnqn === undefined ? host.hostnqn : nqn(o.hostnqn, 'hostnqn');
+  const hostid = uuidBytes(o.hostid ?? host.hostid, 'hostid');
+  const headerDigest = flag(o.headerDigest, 'headerDigest');
+  const dataDigest = flag(o.dataDigest, 'dataDigest');
+  const timeoutMs = v.optionalInteger(o.timeoutMs, 'timeoutMs', 1, 2 ** 31 - 1, 30000);
+  // Checked last, so that a bad option is reported as such even with transport 'rdma'.
+  if (transport === 'rdma') {
+    throw new TransportUnsupportedError('the NVMe/RDMA host is not implemented yet; use transport \'tcp\'');
+  }
+  return { traddr, trsvcid, hostnqn, hostid, headerDigest, dataDigest, timeoutMs };
+}
+
+export function connectOptions(options: ConnectOptions): NativeHostOptions {
+  const o = v.object<ConnectOptions>(options, 'options');
+  const subnqn = nqn(o.subnqn, 'subnqn');
+  const base = common(o, 4420);
+  return {
+    ...base,
+    subnqn,
+    nrIoQueues: v.optionalInteger(o.nrIoQueues, 'nrIoQueues', 1, 1024, 1),
+    queueSize: v.optionalInteger(o.queueSize, 'queueSize', 2, 1024, 128),
+    keepAliveTmoMs: seconds(o.keepAliveTmo, 'keepAliveTmo', 0, 65535, 5),
+    reconnectDelayMs: seconds(o.reconnectDelay, 'reconnectDelay', 0.001, 86400, 10),
+    ctrlLossTmoMs: o.ctrlLossTmo === -1 ? -1 : seconds(o.ctrlLossTmo, 'ctrlLossTmo', 0, 2 ** 31, 600),
+    disableSqFlow: flag(o.disableSqFlow, 'disableSqFlow'),
+    reactors: v.optionalInteger(o.reactors, 'reactors', 1, 64, 1),
+    ioFailureMode: v.oneOf(o.ioFailureMode, 'ioFailureMode', ['fail', 'retry'] as const, 'fail'),
+  };
+}
+
+export function discoverOptions(options: DiscoverOptions): NativeHostOptions {
+  const o = v.object<DiscoverOptions>(options, 'options');
+  const subnqn = o.subnqn === undefined ? DISCOVERY_SUBNQN : nqn(o.subnqn, 'subnqn');
+  return {
+    ...common(o, 8009),
+    subnqn,
+    nrIoQueues: 0,
+    queueSize: 2,
+    keepAliveTmoMs: 0,
+    reconnectDelayMs: 0,
+    ctrlLossTmoMs: 0,
+    disableSqFlow: false,
+    reactors: 1,
+    ioFailureMode: 'fail',
+  };
+}

@@ -1,0 +1,194 @@
+/**
+ * One I/O queue of a connected controller. Commands go into the queue's native ring
+ * (no round trip per command); completions come back in batches. Up to `depth` commands
+ * are outstanding; more wait here, in order.
+ */
+import { IoBuffer } from '../../buffers/io-buffer';
+import { InvalidArgumentError, OutOfRangeError, type RdmagateError } from '../../errors';
+import * as v from '../../validate';
+import type { NamespaceIdentity } from './identify';
+import type { NativeNvmeController } from './native';
+import { errorFromStatus, isSuccess } from './status';
+
+const OP_FLUSH = 0x00;
+const OP_WRITE = 0x01;
+const OP_READ = 0x02;
+const OP_WRITE_ZEROES = 0x08;
+const OP_DSM = 0x09;
+
+/** NLB is 16 bits, 0's based; a DSM range's length is 32 bits. */
+const MAX_BLOCKS = 65536;
+const MAX_DSM_BLOCKS = 0xffffffff;
+
+/** Operation ids carry their queue index in the low bits, so a completion finds its queue. */
+export const QUEUE_INDEX_BITS = 10;
+const QUEUE_INDEX_MASK = (1 << QUEUE_INDEX_BITS) - 1;
+
+/** @internal What a queue pair needs from its controller. */
+export interface QueueHost {
+  readonly handle: NativeNvmeController;
+  readonly maxTransfer: number;
+  /** The namespace, or a typed error when it is not active. */
+  namespace(nsid: number): NamespaceIdentity;
+  /** Null while commands may be submitted, else the reason they may not. */
+  refusal(): RdmagateError | null;
+}
+
+interface Op {
+  opcode: number;
+  name: string;
+  nsid: number;
+  lba: number;
+  blocks: number;
+  /** Held until completion: the device writes into it, so it must not be collected. */
+  buffer: IoBuffer | undefined;
+  offset: number;
+  length: number;
+  resolve(): void;
+  reject(err: Error): void;
+}
+
+/** @internal */
+export const kComplete = Symbol('complete');
+/** @internal */
+export const kFailAll = Symbol('failAll');
+
+export class QueuePair {
+  /** NVMe queue id (1-based). */
+  readonly qid: number;
+  /** Most commands outstanding at the controller. */
+  readonly depth: number;
+  readonly #index: number;
+  readonly #host: QueueHost;
+  readonly #pending = new Map<number, Op>();
+  readonly #waiting: Op[] = [];
+  #seq = 0;
+
+  /** @internal Controllers make their queue pairs. */
+  constructor(host: QueueHost, index: number, depth: number) {
+    this.#host = host;
+    this.#index = index;
+    this.qid = index + 1;
+    this.depth = depth;
+  }
+
+  /** Commands submitted and not yet completed, plus those waiting for a free slot. */
+  get outstanding(): number {
+    return this.#pending.size + this.#waiting.length;
+  }
+
+  /** Reads `blocks` blocks at `lba` into buffer[offset ...]. */
+  read(nsid: number, lba: number | bigint, blocks: number, buffer: IoBuffer, offset = 0): Promise<void> {
+    return this.#io(OP_READ, 'read', nsid, lba, blocks, buffer, offset);
+  }
+
+  /** Writes buffer[offset ...] to `blocks` blocks at `lba`. */
+  write(nsid: number, lba: number | bigint, blocks: number, buffer: IoBuffer, offset = 0): Promise<void> {
+    return this.#io(OP_WRITE, 'write', nsid, lba, blocks, buffer, offset);
+  }
+
+  /** Commits the namespace's volatile write cache. */
+  flush(nsid: number): Promise<void> {
+    return this.#io(OP_FLUSH, 'flush', nsid, 0, 0);
+  }
+
+  /** Sets `blocks` blocks at `lba` to zeroes without sending data. */
+  writeZeroes(nsid: number, lba: number | bigint, blocks: number): Promise<void> {
+    return this.#io(OP_WRITE_ZEROES, 'write zeroes', nsid, lba, blocks);
+  }
+
+  /** Deallocates (trims) `blocks` blocks at `lba` with Dataset Management. */
+  deallocate(nsid: number, lba: number | bigint, blocks: number): Promise<void> {
+    return this.#io(OP_DSM, 'deallocate', nsid, lba, blocks);
+  }
+
+  #io(opcode: number, name: string, nsid: number, lba: number | bigint, blocks: number,
+    buffer?: IoBuffer, offset = 0): Promise<void> {
+    let op: Op;
+    try {
+      op = this.#check(opcode, name, nsid, lba, blocks, buffer, offset);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return new Promise<void>((resolve, reject) => {
+      op.resolve = resolve;
+      op.reject = reject;
+      if (this.#pending.size < this.depth) this.#submit(op);
+      else this.#waiting.push(op);
+    });
+  }
+
+  #check(opcode: number, name: string, nsidArg: unknown, lbaArg: unknown, blocksArg: unknown,
+    buffer: unknown, offsetArg: unknown): Op {
+    const refusal = this.#host.refusal();
+    if (refusal) throw refusal;
+    const nsid = v.integer(nsidArg, 'nsid', 1, 0xfffffffe);
+    const ns = this.#host.namespace(nsid);
+    const op: Op = { opcode, name, nsid, lba: 0, blocks: 0, buffer: undefined, offset: 0, length: 0,
+      resolve: () => undefined, reject: () => undefined };
+    if (opcode === OP_FLUSH) return op;
+    op.lba = lbaNumber(lbaArg);
+    op.blocks = v.integer(blocksArg, 'blocks', 1, opcode === OP_DSM ? MAX_DSM_BLOCKS : MAX_BLOCKS);
+    if (op.lba + op.blocks > ns.blocks) {
+      throw new OutOfRangeError(`blocks ${op.lba}..${op.lba + op.blocks - 1} are outside namespace ${nsid} (${ns.blocks} blocks)`);
+    }
+    if (opcode !== OP_READ && opcode !== OP_WRITE) return op;
+    if (!(buffer instanceof IoBuffer)) throw new InvalidArgumentError('an IoBuffer from a BufferPool is required');
+    buffer.nativeRef();  // throws BufferReleasedError for a released buffer
+    op.offset = v.integer(offsetArg, 'offset', 0, buffer.length);
+    op.length = op.blocks * ns.blockSize;
+    if (op.offset + op.length > buffer.length) {
+      throw new OutOfRangeError(`${op.blocks} blocks of ${ns.blockSize} bytes at offset ${op.offset} exceed the buffer's ${buffer.length} bytes`);
+    }
+    const max = this.#host.maxTransfer;
+    if (max && op.length > max) {
+      throw new InvalidArgumentError(`${op.length} bytes exceed the controller's transfer size of ${max} bytes (MDTS)`);
+    }
+    op.buffer = buffer;
+    return op;
+  }
+
+  #submit(op: Op): void {
+    this.#seq = (this.#seq + 1) & 0x3fffff;
+    const opId = ((this.#seq << QUEUE_INDEX_BITS) | this.#index) >>> 0;
+    try {
+      const ref = op.buffer?.nativeRef();
+      this.#host.handle.submit(this.#index, op.opcode, op.nsid, op.lba, op.blocks, ref?.pool, ref?.index ?? 0,
+        op.offset, op.length, opId);
+    } catch (e) {
+      op.reject(e as Error);
+      return;
+    }
+    this.#pending.set(opId, op);
+  }
+
+  /** @internal A completion from the native batch. */
+  [kComplete](opId: number, status: number): void {
+    const op = this.#pending.get(opId);
+    if (!op) return;
+    this.#pending.delete(opId);
+    if (isSuccess(status)) op.resolve();
+    else op.reject(errorFromStatus(status, `${op.name} of nsid ${op.nsid} (LBA ${op.lba}, ${op.blocks} blocks, queue ${this.qid})`));
+    while (this.#waiting.length > 0 && this.#pending.size < this.depth) this.#submit(this.#waiting.shift()!);
+  }
+
+  /** @internal Fails what native code can no longer complete (the controller is closed). */
+  [kFailAll](error: RdmagateError): void {
+    for (const op of this.#pending.values()) op.reject(error);
+    this.#pending.clear();
+    for (const op of this.#waiting.splice(0)) op.reject(error);
+  }
+}
+
+function lbaNumber(value: unknown): number {
+  if (typeof value === 'bigint') {
+    if (value < 0n || value > BigInt(Number.MAX_SAFE_INTEGER)) throw new InvalidArgumentError(`lba must be in [0, 2^53), got ${value}n`);
+    return Number(value);
+  }
+  return v.integer(value, 'lba', 0, Number.MAX_SAFE_INTEGER);
+}
+
+/** @internal Which queue an operation id belongs to. */
+export function queueIndexOf(opId: number): number {
+  return opId & QUEUE_INDEX_MASK;
+}

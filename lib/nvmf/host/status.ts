@@ -1,0 +1,59 @@
+/**
+ * Status words from native code: bits 14:0 are the CQE status field (SC, SCT, CRD, More,
+ * DNR); values from 0x10000 up are host-side outcomes with no CQE (native/host/failure.h).
+ */
+import type { RdmagateError } from '../../errors';
+import {
+  NvmeConnectError, NvmeDisconnectedError, NvmeError, NvmeTimeoutError, NvmeTransportError, type NvmeStatus,
+} from '../errors';
+import { hostNative, type NativeFailure } from './native';
+
+const STATUS_TIMEOUT = 0x10001;
+const STATUS_DISCONNECTED = 0x10002;
+const STATUS_TRANSPORT = 0x10003;
+
+/** SC and SCT zero; CRD, More and DNR do not make a success an error. */
+export function isSuccess(word: number): boolean {
+  return (word & ~0x7800) === 0;
+}
+
+export function decodeStatus(word: number): NvmeStatus {
+  const sc = word & 0xff;
+  const sct = (word >> 8) & 0x7;
+  return {
+    sct, sc,
+    crd: (word >> 11) & 0x3,
+    more: (word & 0x2000) !== 0,
+    dnr: (word & 0x4000) !== 0,
+    statusName: hostNative.nvmeStatusName(sct, sc),
+  };
+}
+
+/** The error a command with status `word` rejects with. */
+export function errorFromStatus(word: number, operation: string): RdmagateError {
+  switch (word) {
+    case STATUS_TIMEOUT:
+      return new NvmeTimeoutError(`${operation} timed out, and Abort did not end it`);
+    case STATUS_DISCONNECTED:
+      return new NvmeDisconnectedError(`${operation} failed: the controller is disconnected`);
+    case STATUS_TRANSPORT:
+      return new NvmeTransportError(`${operation} failed: the NVMe/TCP connection broke the protocol`);
+  }
+  return new NvmeError(operation, decodeStatus(word));
+}
+
+/** The error for a failed connect, a lost association or a failed discovery. */
+export function errorFromFailure(f: NativeFailure): RdmagateError {
+  switch (f.code) {
+    case 'ERR_NVME_CONNECT':
+      return new NvmeConnectError(f.message, f.errno, f.status ? decodeStatus(f.status) : undefined);
+    case 'ERR_NVME_TIMEOUT':
+      return new NvmeTimeoutError(f.message, f.errno);
+    case 'ERR_NVME_TRANSPORT':
+      return new NvmeTransportError(f.message, f.errno);
+    case 'ERR_NVME_STATUS':
+      return new NvmeError(f.message.split(':')[0], decodeStatus(f.status));
+    default:
+      return new NvmeDisconnectedError(f.message, f.errno);
+  }
+}

@@ -1,0 +1,545 @@
+#include "host/controller.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "spec/fabrics.h"
+#include "spec/identify.h"
+
+namespace rdmagate::host {
+
+namespace {
+
+using spec::CompletionEntry;
+using spec::SubmissionEntry;
+
+constexpr uint16_t kAdminDepth = 32;          // NVMe's usual admin queue size (Linux's too)
+constexpr uint32_t kAdminIncapsule = 8192;    // NVMe/TCP admin queues take 8 KiB in-capsule
+constexpr uint64_t kReadyPollUs = 20 * 1000;  // CSTS poll interval while enabling
+constexpr uint64_t kShutdownUs = 5 * 1000 * 1000;  // Linux's default shutdown_timeout
+
+SubmissionEntry admin_sqe(uint8_t opcode) {
+  SubmissionEntry s{};
+  s.opcode = opcode;
+  return s;
+}
+
+}  // namespace
+
+std::shared_ptr<Controller> Controller::create(uint64_t id, std::vector<Reactor*> reactors,
+                                               ControllerOptions options,
+                                               std::shared_ptr<ControllerEvents> events) {
+  std::shared_ptr<Controller> c(
+      new Controller(id, std::move(reactors), std::move(options), std::move(events)));
+  QueueConfig admin;
+  admin.qid = 0;
+  admin.depth = kAdminDepth;
+  admin.traddr = c->options_.traddr;
+  admin.trsvcid = c->options_.trsvcid;
+  admin.subnqn = c->options_.subnqn;
+  admin.hostnqn = c->options_.hostnqn;
+  admin.hostid = c->options_.hostid;
+  admin.hdgst = c->options_.hdgst;
+  admin.ddgst = c->options_.ddgst;
+  admin.disable_sqflow = c->options_.disable_sqflow;
+  admin.kato_ms = c->options_.kato_ms;
+  admin.timeout_ms = c->options_.timeout_ms;
+  admin.controller_id = id;
+  c->admin_ = std::make_shared<QueuePair>(c->reactor_, admin, c->weak_from_this(), c->events_);
+  c->io_.reserve(c->options_.nr_io_queues);
+  return c;
+}
+
+Controller::Controller(uint64_t id, std::vector<Reactor*> reactors, ControllerOptions options,
+                       std::shared_ptr<ControllerEvents> events)
+    : id_(id),
+      reactors_(std::move(reactors)),
+      reactor_(*reactors_.front()),
+      options_(std::move(options)),
+      events_(std::move(events)) {}
+
+Controller::~Controller() = default;
+
+void Controller::start() {
+  auto self = shared_from_this();
+  reactor_.post([self] { self->attempt(); });
+}
+
+QueuePair* Controller::io_queue(uint32_t index) const {
+  return index < io_published_.load(std::memory_order_acquire) ? io_[index].get() : nullptr;
+}
+
+ControllerCounters Controller::counters() const {
+  ControllerCounters t;
+  auto add = [&t](const QueueCounters& q) {
+    t.bytes_sent += q.tcp.bytes_sent;
+    t.bytes_received += q.tcp.bytes_received;
+    t.bytes_copied += q.tcp.bytes_copied;
+    t.pdus_sent += q.tcp.pdus_sent;
+    t.pdus_received += q.tcp.pdus_received;
+    t.digest_errors += q.tcp.digest_errors;
+    t.commands += q.commands;
+    t.completions += q.completions;
+    t.r2ts += q.r2ts;
+    t.timeouts += q.timeouts;
+    t.retries += q.retries;
+  };
+  add(admin_->counters());
+  for (uint32_t i = 0, n = io_published_.load(std::memory_order_acquire); i < n; ++i)
+    add(io_[i]->counters());
+  t.reconnects = reconnects_.load();
+  return t;
+}
+
+// --- the connect sequence ----------------------------------------------------------------
+
+void Controller::attempt() {
+  if (state_ != State::kIdle && state_ != State::kResetting) return;
+  ++gen_;
+  state_ = State::kConnecting;
+  io_connected_ = 0;
+  admin_->connect(QueueConnect{gen_, spec::kCntlidDynamic, kAdminIncapsule});
+}
+
+void Controller::on_queue_connected(uint16_t qid, uint64_t gen, uint16_t cntlid) {
+  auto self = shared_from_this();
+  reactor_.post([self, qid, gen, cntlid] { self->queue_connected(qid, gen, cntlid); });
+}
+
+void Controller::queue_connected(uint16_t qid, uint64_t gen, uint16_t cntlid) {
+  if (gen != gen_ || state_ != State::kConnecting) return;
+  if (qid == 0) {
+    info_.cntlid = cntlid;
+    read_cap(gen);
+  } else if (++io_connected_ == io_count_) {
+    go_live();
+  }
+}
+
+void Controller::step(uint64_t gen, const std::string& what, const SubmissionEntry& sqe,
+                      spec::DataDirection dir, std::vector<uint8_t> data, Then then) {
+  auto self = shared_from_this();
+  admin_->submit_internal(
+      sqe, dir, std::move(data), options_.timeout_ms,
+      [self, gen, what, then = std::move(then)](uint32_t status, const CompletionEntry& cqe,
+                                               std::vector<uint8_t>& d) {
+        if (gen != self->gen_ || self->state_ != State::kConnecting) return;
+        // A host status means the admin queue went down, and it reports why itself.
+        if (status >= kHostStatusBase) return;
+        if (!status_ok(status)) {
+          self->attempt_failed(gen, status_failure(kErrConnect, what + " failed", status));
+          return;
+        }
+        then(cqe, d);
+      });
+}
+
+void Controller::property_get(uint64_t gen, uint32_t offset, Then then) {
+  spec::PropertyGetCommand c{};
+  c.opcode = spec::kOpcodeFabrics;
+  c.fctype = spec::kFctPropertyGet;
+  c.attrib = spec::property_width(offset) == 8 ? spec::kPropSize8 : spec::kPropSize4;
+  c.offset = offset;
+  SubmissionEntry sqe;
+  std::memcpy(&sqe, &c, sizeof sqe);
+  step(gen, "Property Get 0x" + std::to_string(offset), sqe, spec::kXferNone, {}, std::move(then));
+}
+
+void Controller::property_set(uint64_t gen, uint32_t offset, uint32_t value, Then then) {
+  spec::PropertySetCommand c{};
+  c.opcode = spec::kOpcodeFabrics;
+  c.fctype = spec::kFctPropertySet;
+  c.attrib = spec::kPropSize4;
+  c.offset = offset;
+  c.value = value;
+  SubmissionEntry sqe;
+  std::memcpy(&sqe, &c, sizeof sqe);
+  step(gen, "Property Set 0x" + std::to_string(offset), sqe, spec::kXferNone, {}, std::move(then));
+}
+
+void Controller::read_cap(uint64_t gen) {
+  property_get(gen, spec::kPropCap, [this, gen](const CompletionEntry& cqe, std::vector<uint8_t>&) {
+    info_.cap = uint64_t(cqe.dw1) << 32 | cqe.dw0;
+    property_get(gen, spec::kPropVs, [this, gen](const CompletionEntry& vs, std::vector<uint8_t>&) {
+      info_.vs = vs.dw0;
+      enable(gen);
+    });
+  });
+}
+
+void Controller::enable(uint64_t gen) {
+  // NVM command set, round robin, the smallest page size the controller allows.
+  cc_ = spec::kCcEnable | uint32_t(spec::cap_mpsmin(info_.cap)) << 7 |
+        uint32_t(spec::kSqesLog2) << 16 | uint32_t(spec::kCqesLog2) << 20;
+  // CAP.TO is in 500 ms units: how long CSTS.RDY may take to follow CC.EN.
+  uint64_t deadline = Reactor::now_us() + std::max<uint64_t>(1, spec::cap_to(info_.cap)) * 500000;
+  property_set(gen, spec::kPropCc, cc_, [this, gen, deadline](const CompletionEntry&, std::vector<uint8_t>&) {
+    wait_ready(gen, deadline);
+  });
+}
+
+void Controller::wait_ready(uint64_t gen, uint64_t deadline_us) {
+  property_get(gen, spec::kPropCsts, [this, gen, deadline_us](const CompletionEntry& cqe, std::vector<uint8_t>&) {
+    if (cqe.dw0 & spec::kCstsCfs) {
+      attempt_failed(gen, Failure{kErrConnect, "the controller reports a fatal status (CSTS.CFS)", 0, 0});
+    } else if (cqe.dw0 & spec::kCstsRdy) {
+      identify_controller(gen);
+    } else if (Reactor::now_us() > deadline_us) {
+      attempt_failed(gen, Failure{kErrTimeout, "the controller did not become ready within CAP.TO", ETIMEDOUT, 0});
+    } else {
+      std::weak_ptr<Controller> weak = weak_from_this();
+      reactor_.add_timer(kReadyPollUs, [weak, gen, deadline_us] {
+        auto c = weak.lock();
+        if (c && gen == c->gen_ && c->state_ == State::kConnecting) c->wait_ready(gen, deadline_us);
+      });
+    }
+  });
+}
+
+void Controller::identify_controller(uint64_t gen) {
+  SubmissionEntry sqe = admin_sqe(spec::kAdminIdentify);
+  sqe.cdw10 = spec::kCnsController;
+  step(gen, "Identify Controller", sqe, spec::kXferControllerToHost,
+       std::vector<uint8_t>(spec::kIdentifyDataSize),
+       [this, gen](const CompletionEntry&, std::vector<uint8_t>& data) {
+         spec::IdentifyController id;
+         std::memcpy(&id, data.data(), sizeof id);
+         const bool io = options_.nr_io_queues > 0;
+         if (io && id.icdoff != 0) {
+           attempt_failed(gen, Failure{kErrConnect, "the controller asks for an in-capsule data offset (ICDOFF), which this host does not support", 0, 0});
+           return;
+         }
+         if (io && !(id.sgls & 0x3)) {
+           attempt_failed(gen, Failure{kErrConnect, "the controller does not support SGLs", 0, 0});
+           return;
+         }
+         // MDTS is a power of two in units of the minimum page size.
+         uint64_t page = 4096ull << spec::cap_mpsmin(info_.cap);
+         uint64_t mdts = id.mdts ? std::min<uint64_t>(page << id.mdts, 1ull << 31) : 0;
+         info_.max_transfer = uint32_t(mdts);
+         uint64_t ccsz = uint64_t(id.ioccsz) * 16;
+         info_.incapsule_max = ccsz > sizeof(SubmissionEntry) ? uint32_t(ccsz - sizeof(SubmissionEntry)) : 0;
+         uint32_t depth = std::min<uint32_t>(options_.queue_size, uint32_t(spec::cap_mqes(info_.cap)) + 1);
+         if (id.maxcmd) depth = std::min<uint32_t>(depth, id.maxcmd);
+         if (!connected_once_) info_.queue_size = uint16_t(std::max<uint32_t>(depth, 2));
+         info_.identify = data;
+         if (io) set_queue_count(gen);
+         else go_live();
+       });
+}
+
+void Controller::set_queue_count(uint64_t gen) {
+  uint16_t want = connected_once_ ? io_count_ : options_.nr_io_queues;
+  SubmissionEntry sqe = admin_sqe(spec::kAdminSetFeatures);
+  sqe.cdw10 = spec::kFeatNumQueues;
+  sqe.cdw11 = spec::make_num_queues(want, want);
+  step(gen, "Set Features (Number of Queues)", sqe, spec::kXferNone, {},
+       [this, gen, want](const CompletionEntry& cqe, std::vector<uint8_t>&) {
+         uint32_t nsq = (cqe.dw0 & 0xffff) + 1, ncq = (cqe.dw0 >> 16) + 1;
+         uint16_t granted = uint16_t(std::min<uint32_t>({want, nsq, ncq}));
+         if (connected_once_ && granted < io_count_) {
+           attempt_failed(gen, Failure{kErrConnect, "the controller now grants " + std::to_string(granted) +
+                                                        " I/O queues, fewer than the " +
+                                                        std::to_string(io_count_) + " in use", 0, 0});
+           return;
+         }
+         io_count_ = granted;
+         connect_io_queues(gen);
+       });
+}
+
+void Controller::connect_io_queues(uint64_t gen) {
+  if (!connected_once_) {
+    for (uint16_t i = 0; i < io_count_; ++i) {
+      QueueConfig q;
+      q.qid = uint16_t(i + 1);
+      q.depth = info_.queue_size;
+      q.traddr = options_.traddr;
+      q.trsvcid = options_.trsvcid;
+      q.subnqn = options_.subnqn;
+      q.hostnqn = options_.hostnqn;
+      q.hostid = options_.hostid;
+      q.hdgst = options_.hdgst;
+      q.ddgst = options_.ddgst;
+      q.disable_sqflow = options_.disable_sqflow;
+      q.timeout_ms = options_.timeout_ms;
+      q.io_failure = options_.io_failure;
+      q.controller_id = id_;
+      Reactor& r = *reactors_[(i + 1) % reactors_.size()];
+      io_.push_back(std::make_shared<QueuePair>(r, q, weak_from_this(), events_));
+    }
+  }
+  QueueConnect c{gen, info_.cntlid, info_.incapsule_max};
+  for (uint16_t i = 0; i < io_count_; ++i) {
+    std::shared_ptr<QueuePair> q = io_[i];
+    q->reactor().post([q, c] { q->connect(c); });
+  }
+}
+
+void Controller::go_live() {
+  state_ = State::kLive;
+  nr_reconnects_ = 0;
+  start_keep_alive();
+  if (connected_once_) {
+    reconnects_.fetch_add(1);
+    events_->on_reconnected(id_);
+    return;
+  }
+  connected_once_ = true;
+  info_.io_queues = io_count_;
+  info_.maxh2cdata = admin_->tcp_params().maxh2cdata;
+  info_.hdgst = admin_->tcp_params().hdgst;
+  info_.ddgst = admin_->tcp_params().ddgst;
+  max_transfer_.store(info_.max_transfer, std::memory_order_release);
+  io_published_.store(io_count_, std::memory_order_release);
+  events_->on_connected(id_, info_);
+}
+
+// --- losing the controller ---------------------------------------------------------------
+
+void Controller::on_queue_failed(uint16_t, uint64_t gen, const Failure& failure) {
+  auto self = shared_from_this();
+  reactor_.post([self, gen, failure] { self->queue_failed(gen, failure); });
+}
+
+void Controller::queue_failed(uint64_t gen, const Failure& failure) {
+  if (gen != gen_) return;
+  if (state_ == State::kConnecting) attempt_failed(gen, failure);
+  else if (state_ == State::kLive) error_recovery(failure);
+}
+
+void Controller::attempt_failed(uint64_t gen, Failure failure) {
+  if (gen != gen_ || state_ != State::kConnecting) return;
+  ++gen_;
+  reactor_.cancel_timer(ka_timer_);
+  if (!connected_once_) {
+    state_ = State::kFailed;
+    kill_queues(failure);
+    // A connection that drops before the association exists is a failed connect.
+    if (failure.code == kErrDisconnected) failure.code = kErrConnect;
+    events_->on_connect_failed(id_, failure);
+    return;
+  }
+  shutdown_queues(failure);
+  ++nr_reconnects_;
+  state_ = State::kResetting;
+  if (should_reconnect()) schedule_reconnect();
+  else remove(failure);
+}
+
+void Controller::error_recovery(const Failure& failure) {
+  state_ = State::kResetting;
+  ++gen_;
+  reactor_.cancel_timer(ka_timer_);
+  shutdown_queues(failure);
+  bool again = should_reconnect();
+  events_->on_disconnected(id_, failure, again);
+  if (again) schedule_reconnect();
+  else remove(failure);
+}
+
+// Linux's rule: at most ceil(ctrl_loss_tmo / reconnect_delay) attempts, one every
+// reconnect_delay; a negative ctrl_loss_tmo retries forever, 0 never.
+bool Controller::should_reconnect() const {
+  if (options_.ctrl_loss_tmo_ms < 0) return true;
+  uint64_t delay = std::max<uint64_t>(1, options_.reconnect_delay_ms);
+  uint64_t attempts = (uint64_t(options_.ctrl_loss_tmo_ms) + delay - 1) / delay;
+  return nr_reconnects_ < attempts;
+}
+
+void Controller::schedule_reconnect() {
+  std::weak_ptr<Controller> weak = weak_from_this();
+  reconnect_timer_ = reactor_.add_timer(uint64_t(options_.reconnect_delay_ms) * 1000, [weak] {
+    if (auto c = weak.lock()) {
+      c->reconnect_timer_ = 0;
+      c->attempt();
+    }
+  });
+}
+
+void Controller::remove(const Failure& failure) {
+  state_ = State::kRemoved;
+  ++gen_;
+  kill_queues(Failure{kErrDisconnected, "gave up reconnecting: " + failure.message, failure.errnum, 0});
+  events_->on_removed(id_, failure);
+}
+
+void Controller::shutdown_queues(const Failure& why) {
+  admin_->shutdown(why);
+  for (auto& q : io_) q->reactor().post([q, why] { q->shutdown(why); });
+}
+
+void Controller::kill_queues(const Failure& why) {
+  admin_->kill(why);
+  for (auto& q : io_) q->reactor().post([q, why] { q->kill(why); });
+}
+
+// --- keep-alive and abort ----------------------------------------------------------------
+
+void Controller::start_keep_alive() {
+  if (options_.kato_ms == 0) return;
+  std::weak_ptr<Controller> weak = weak_from_this();
+  // Half of KATO, as Linux does, so one late Keep Alive does not expire the controller.
+  ka_timer_ = reactor_.add_timer(uint64_t(options_.kato_ms) * 500, [weak] {
+    if (auto c = weak.lock()) {
+      c->ka_timer_ = 0;
+      c->keep_alive();
+    }
+  });
+}
+
+void Controller::keep_alive() {
+  if (state_ != State::kLive) return;
+  if (!ka_outstanding_) {
+    ka_outstanding_ = true;
+    auto self = shared_from_this();
+    uint64_t gen = gen_;
+    // An unanswered Keep Alive times out after KATO and takes the admin queue down.
+    admin_->submit_internal(admin_sqe(spec::kAdminKeepAlive), spec::kXferNone, {}, options_.kato_ms,
+                            [self, gen](uint32_t status, const CompletionEntry&, std::vector<uint8_t>&) {
+                              self->ka_outstanding_ = false;
+                              if (gen != self->gen_ || self->state_ != State::kLive) return;
+                              if (status < kHostStatusBase && !status_ok(status))
+                                self->error_recovery(status_failure(kErrDisconnected, "Keep Alive failed", status));
+                            });
+  }
+  start_keep_alive();
+}
+
+void Controller::on_request_timeout(uint16_t qid, uint64_t gen, uint16_t cid) {
+  auto self = shared_from_this();
+  reactor_.post([self, qid, gen, cid] {
+    if (gen == self->gen_ && self->state_ == State::kLive) self->abort_command(qid, cid);
+  });
+}
+
+void Controller::abort_command(uint16_t qid, uint16_t cid) {
+  SubmissionEntry sqe = admin_sqe(spec::kAdminAbort);
+  sqe.cdw10 = uint32_t(qid) | uint32_t(cid) << 16;
+  // Whatever Abort answers, the command's own completion or its second timeout decides.
+  admin_->submit_internal(sqe, spec::kXferNone, {}, options_.timeout_ms,
+                          [](uint32_t, const CompletionEntry&, std::vector<uint8_t>&) {});
+}
+
+// --- admin commands from outside -----------------------------------------------------------
+
+void Controller::admin_command(const SubmissionEntry& sqe, spec::DataDirection dir,
+                               std::vector<uint8_t> data, QueuePair::InternalDone done) {
+  if (state_ != State::kLive) {
+    CompletionEntry c{};
+    done(kStatusDisconnected, c, data);
+    return;
+  }
+  admin_->submit_internal(sqe, dir, std::move(data), options_.timeout_ms, std::move(done));
+}
+
+void Controller::identify(uint32_t op_id, uint8_t cns, uint32_t nsid) {
+  auto self = shared_from_this();
+  reactor_.post([self, op_id, cns, nsid] {
+    SubmissionEntry sqe = admin_sqe(spec::kAdminIdentify);
+    sqe.nsid = nsid;
+    sqe.cdw10 = cns;
+    self->admin_command(sqe, spec::kXferControllerToHost, std::vector<uint8_t>(spec::kIdentifyDataSize),
+                        [self, op_id](uint32_t status, const CompletionEntry& cqe, std::vector<uint8_t>& data) {
+                          self->events_->on_admin_done(self->id_, op_id, status, cqe.dw0, std::move(data));
+                        });
+  });
+}
+
+// --- close ---------------------------------------------------------------------------------
+
+void Controller::close() {
+  auto self = shared_from_this();
+  reactor_.post([self] { self->do_close(); });
+}
+
+void Controller::do_close() {
+  if (state_ == State::kClosing) return;
+  if (state_ == State::kClosed || state_ == State::kFailed) {
+    state_ = State::kClosed;
+    events_->on_closed(id_);
+    return;
+  }
+  bool live = state_ == State::kLive;
+  state_ = State::kClosing;
+  uint64_t gen = ++gen_;
+  reactor_.cancel_timer(ka_timer_);
+  reactor_.cancel_timer(reconnect_timer_);
+  Failure closed{kErrDisconnected, "the controller was closed", 0, 0};
+  closing_io_ = io_.size();
+  closing_admin_ = true;
+  auto self = shared_from_this();
+  for (auto& q : io_) {
+    q->reactor().post([self, q, closed] {
+      q->kill(closed);
+      self->reactor_.post([self] { self->io_queue_closed(); });
+    });
+  }
+  if (live) shutdown_controller(gen);
+  else admin_closed();
+}
+
+void Controller::shutdown_controller(uint64_t gen) {
+  // Normal shutdown (CC.SHN), then wait for CSTS.SHST to say complete, as Linux does on delete.
+  spec::PropertySetCommand c{};
+  c.opcode = spec::kOpcodeFabrics;
+  c.fctype = spec::kFctPropertySet;
+  c.attrib = spec::kPropSize4;
+  c.offset = spec::kPropCc;
+  c.value = (cc_ & ~(0x3u << 14)) | uint32_t(spec::kShnNormal) << 14;
+  SubmissionEntry sqe;
+  std::memcpy(&sqe, &c, sizeof sqe);
+  auto self = shared_from_this();
+  uint64_t deadline = Reactor::now_us() + kShutdownUs;
+  admin_->submit_internal(sqe, spec::kXferNone, {}, options_.timeout_ms,
+                          [self, gen, deadline](uint32_t status, const CompletionEntry&, std::vector<uint8_t>&) {
+                            if (gen != self->gen_) return;
+                            if (status_ok(status)) self->wait_shutdown(gen, deadline);
+                            else self->admin_closed();
+                          });
+}
+
+void Controller::wait_shutdown(uint64_t gen, uint64_t deadline_us) {
+  spec::PropertyGetCommand c{};
+  c.opcode = spec::kOpcodeFabrics;
+  c.fctype = spec::kFctPropertyGet;
+  c.attrib = spec::kPropSize4;
+  c.offset = spec::kPropCsts;
+  SubmissionEntry sqe;
+  std::memcpy(&sqe, &c, sizeof sqe);
+  auto self = shared_from_this();
+  admin_->submit_internal(
+      sqe, spec::kXferNone, {}, options_.timeout_ms,
+      [self, gen, deadline_us](uint32_t status, const CompletionEntry& cqe, std::vector<uint8_t>&) {
+        if (gen != self->gen_) return;
+        bool done = !status_ok(status) || spec::csts_shst(cqe.dw0) == spec::kShstComplete ||
+                    Reactor::now_us() > deadline_us;
+        if (done) {
+          self->admin_closed();
+          return;
+        }
+        std::weak_ptr<Controller> weak = self;
+        self->reactor_.add_timer(kReadyPollUs, [weak, gen, deadline_us] {
+          if (auto c = weak.lock(); c && gen == c->gen_) c->wait_shutdown(gen, deadline_us);
+        });
+      });
+}
+
+void Controller::admin_closed() {
+  if (!closing_admin_) return;
+  closing_admin_ = false;
+  admin_->kill(Failure{kErrDisconnected, "the controller was closed", 0, 0});
+  if (closing_io_ == 0) {
+    state_ = State::kClosed;
+    events_->on_closed(id_);
+  }
+}
+
+void Controller::io_queue_closed() {
+  if (--closing_io_ == 0 && !closing_admin_) {
+    state_ = State::kClosed;
+    events_->on_closed(id_);
+  }
+}
+
+}  // namespace rdmagate::host

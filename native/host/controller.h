@@ -1,0 +1,165 @@
+// A host's association with one NVMe-oF controller: the admin queue and its connect
+// sequence (Connect, CAP/VS, CC.EN, CSTS.RDY, Identify, Number of Queues), the I/O
+// queues, keep-alive, Abort of timed-out commands, error recovery with reconnects
+// (reconnect_delay / ctrl_loss_tmo as Linux has them), and shutdown on close.
+//
+// The state machine runs on the admin queue's reactor. I/O queues run on their own
+// reactors and report back through posted tasks; a generation number, bumped whenever
+// an attempt ends, makes late reports from an older attempt harmless.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "host/failure.h"
+#include "host/options.h"
+#include "host/queue_pair.h"
+#include "reactor/reactor.h"
+
+namespace rdmagate::host {
+
+// What connecting settled.
+struct ControllerInfo {
+  uint16_t cntlid = 0;
+  uint64_t cap = 0;
+  uint32_t vs = 0;
+  uint16_t io_queues = 0;       // granted by Number of Queues, at most what was asked
+  uint16_t queue_size = 0;      // I/O queue depth in effect
+  uint32_t max_transfer = 0;    // bytes per command from MDTS; 0 when unlimited
+  uint32_t incapsule_max = 0;   // writes up to this many bytes go in the command capsule
+  uint32_t maxh2cdata = 0;
+  bool hdgst = false;
+  bool ddgst = false;
+  std::vector<uint8_t> identify;  // the Identify Controller data (4096 bytes)
+};
+
+// What a controller reports, on its reactor threads. Implementations queue and return.
+class ControllerEvents : public IoCompletionSink {
+ public:
+  virtual void on_connected(uint64_t id, const ControllerInfo& info) = 0;
+  virtual void on_connect_failed(uint64_t id, const Failure& failure) = 0;
+  // The association was lost; `reconnecting` says whether a reconnect is scheduled.
+  virtual void on_disconnected(uint64_t id, const Failure& failure, bool reconnecting) = 0;
+  virtual void on_reconnected(uint64_t id) = 0;
+  // Reconnecting was given up (ctrl_loss_tmo); everything held has failed.
+  virtual void on_removed(uint64_t id, const Failure& failure) = 0;
+  virtual void on_closed(uint64_t id) = 0;
+  virtual void on_admin_done(uint64_t id, uint32_t op_id, uint32_t status, uint32_t dw0,
+                             std::vector<uint8_t>&& data) = 0;
+};
+
+struct ControllerCounters {
+  uint64_t bytes_sent = 0, bytes_received = 0, bytes_copied = 0;
+  uint64_t pdus_sent = 0, pdus_received = 0, digest_errors = 0;
+  uint64_t commands = 0, completions = 0, r2ts = 0, timeouts = 0, retries = 0;
+  uint64_t reconnects = 0;
+};
+
+class Controller final : public QueueOwner, public std::enable_shared_from_this<Controller> {
+ public:
+  // reactors[0] runs the admin queue and this state machine; I/O queues are spread
+  // over all of them.
+  static std::shared_ptr<Controller> create(uint64_t id, std::vector<Reactor*> reactors,
+                                            ControllerOptions options,
+                                            std::shared_ptr<ControllerEvents> events);
+  ~Controller() override;
+
+  // Any thread.
+  void start();
+  // Shuts the controller down (CC.SHN) when connected and closes every queue; I/O
+  // outstanding or held fails. on_closed follows.
+  void close();
+  // Identify with `cns` and `nsid`; on_admin_done(op_id) brings the 4096 bytes.
+  void identify(uint32_t op_id, uint8_t cns, uint32_t nsid);
+  ControllerCounters counters() const;
+
+  // JS thread, after on_connected: I/O queue `index` (qid index + 1), or nullptr.
+  QueuePair* io_queue(uint32_t index) const;
+  uint32_t max_transfer() const { return max_transfer_.load(std::memory_order_acquire); }
+
+  // Admin reactor thread: runs an admin command while connected; `done` runs there.
+  void admin_command(const spec::SubmissionEntry& sqe, spec::DataDirection dir,
+                     std::vector<uint8_t> data, QueuePair::InternalDone done);
+
+ private:
+  enum class State : uint8_t {
+    kIdle, kConnecting, kLive, kResetting, kRemoved, kFailed, kClosing, kClosed
+  };
+  using Then = std::function<void(const spec::CompletionEntry& cqe, std::vector<uint8_t>& data)>;
+
+  Controller(uint64_t id, std::vector<Reactor*> reactors, ControllerOptions options,
+             std::shared_ptr<ControllerEvents> events);
+
+  // QueueOwner: post to this controller's reactor.
+  void on_queue_connected(uint16_t qid, uint64_t generation, uint16_t cntlid) override;
+  void on_queue_failed(uint16_t qid, uint64_t generation, const Failure& failure) override;
+  void on_request_timeout(uint16_t qid, uint64_t generation, uint16_t cid) override;
+
+  // The connect sequence, one admin command per step.
+  void attempt();
+  void step(uint64_t gen, const std::string& what, const spec::SubmissionEntry& sqe,
+            spec::DataDirection dir, std::vector<uint8_t> data, Then then);
+  void property_get(uint64_t gen, uint32_t offset, Then then);
+  void property_set(uint64_t gen, uint32_t offset, uint32_t value, Then then);
+  void read_cap(uint64_t gen);
+  void enable(uint64_t gen);
+  void wait_ready(uint64_t gen, uint64_t deadline_us);
+  void identify_controller(uint64_t gen);
+  void set_queue_count(uint64_t gen);
+  void connect_io_queues(uint64_t gen);
+  void queue_connected(uint16_t qid, uint64_t gen, uint16_t cntlid);
+  void go_live();
+
+  // Losing and giving up.
+  void attempt_failed(uint64_t gen, Failure failure);
+  void queue_failed(uint64_t gen, const Failure& failure);
+  void error_recovery(const Failure& failure);
+  bool should_reconnect() const;
+  void schedule_reconnect();
+  void remove(const Failure& failure);
+  void shutdown_queues(const Failure& why);
+  void kill_queues(const Failure& why);
+
+  void start_keep_alive();
+  void keep_alive();
+  void abort_command(uint16_t qid, uint16_t cid);
+
+  void do_close();
+  void shutdown_controller(uint64_t gen);
+  void wait_shutdown(uint64_t gen, uint64_t deadline_us);
+  void admin_closed();
+  void io_queue_closed();
+
+  const uint64_t id_;
+  const std::vector<Reactor*> reactors_;
+  Reactor& reactor_;
+  const ControllerOptions options_;
+  const std::shared_ptr<ControllerEvents> events_;
+
+  // Admin reactor thread.
+  State state_ = State::kIdle;
+  uint64_t gen_ = 0;
+  bool connected_once_ = false;
+  uint32_t nr_reconnects_ = 0;  // failed attempts since the association was lost
+  uint32_t cc_ = 0;
+  uint16_t io_connected_ = 0;
+  uint16_t io_count_ = 0;
+  bool ka_outstanding_ = false;
+  Reactor::TimerId ka_timer_ = 0;
+  Reactor::TimerId reconnect_timer_ = 0;
+  size_t closing_io_ = 0;
+  bool closing_admin_ = false;
+  ControllerInfo info_;
+
+  std::shared_ptr<QueuePair> admin_;
+  // Grown once, during the first connect, with capacity reserved up front so that the
+  // JS thread may read the entries published through io_published_.
+  std::vector<std::shared_ptr<QueuePair>> io_;
+  std::atomic<uint32_t> io_published_{0};
+  std::atomic<uint32_t> max_transfer_{0};
+  std::atomic<uint64_t> reconnects_{0};
+};
+
+}  // namespace rdmagate::host

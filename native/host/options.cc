@@ -1,0 +1,30 @@
+#include "host/options.h"
+
+#include <netdb.h>
+
+#include "spec/fabrics.h"
+#include "util/error.h"
+
+namespace rdmagate::host {
+
+namespace {
+[[noreturn]] void invalid(const std::string& message) { throw Error("ERR_INVALID_ARG", message); }
+}  // namespace
+
+void validate(const ControllerOptions& o) {
+  addrinfo hints{};
+  hints.ai_flags = AI_NUMERICHOST;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  // Numeric only: a name lookup would block the reactor, and NVMe/TCP addresses are IPs.
+  if (o.traddr.empty() || getaddrinfo(o.traddr.c_str(), nullptr, &hints, &res) != 0)
+    invalid("traddr must be a numeric IPv4 or IPv6 address, got '" + o.traddr + "'");
+  freeaddrinfo(res);
+  if (o.trsvcid == 0) invalid("trsvcid must be in [1, 65535]");
+  if (!spec::valid_nqn(o.subnqn)) invalid("subnqn is not a valid NQN: '" + o.subnqn + "'");
+  if (!spec::valid_nqn(o.hostnqn)) invalid("hostnqn is not a valid NQN: '" + o.hostnqn + "'");
+  if (o.queue_size < 2) invalid("queueSize must be at least 2");
+  if (o.timeout_ms == 0) invalid("timeoutMs must be positive");
+}
+
+}  // namespace rdmagate::host

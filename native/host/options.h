@@ -1,0 +1,40 @@
+// What a host controller connection is asked for: where, as whom, how many queues, and
+// how it behaves when the controller goes away.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+
+#include "spec/tcp_pdu.h"
+
+namespace rdmagate::host {
+
+// What happens to I/O in flight when the connection is lost.
+enum class IoFailureMode : uint8_t {
+  kFail,   // fail it at once with kStatusDisconnected
+  kRetry,  // hold it and resend it after the reconnect; fail it only when the controller is given up
+};
+
+struct ControllerOptions {
+  std::string traddr;  // numeric IPv4 or IPv6 address
+  uint16_t trsvcid = spec::kTcpPort;
+  std::string subnqn;
+  std::string hostnqn;
+  std::array<uint8_t, 16> hostid{};
+  uint16_t nr_io_queues = 1;  // 0: admin queue only (discovery)
+  uint16_t queue_size = 128;  // I/O queue depth; clamped to CAP.MQES + 1
+  uint32_t kato_ms = 5000;    // keep-alive timeout; 0 disables keep-alive
+  uint32_t reconnect_delay_ms = 10000;
+  int64_t ctrl_loss_tmo_ms = 600000;  // < 0: reconnect forever; 0: never reconnect
+  bool hdgst = false;
+  bool ddgst = false;
+  bool disable_sqflow = false;  // ask for SQ flow control off (then C2HData may carry SUCCESS)
+  IoFailureMode io_failure = IoFailureMode::kFail;
+  uint32_t timeout_ms = 30000;  // per command, and for each connect step
+};
+
+// Throws Error("ERR_INVALID_ARG") naming the first bad field.
+void validate(const ControllerOptions& o);
+
+}  // namespace rdmagate::host

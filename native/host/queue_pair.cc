@@ -1,0 +1,544 @@
+#include "host/queue_pair.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "spec/fabrics.h"
+
+namespace rdmagate::host {
+
+namespace {
+
+using spec::CompletionEntry;
+using spec::PduError;
+
+// NVMe/TCP admin queues take at least 8 KiB of in-capsule data, and Connect's 1 KiB of
+// data always travels in the capsule, on every queue.
+constexpr uint32_t kConnectIncapsule = 8192;
+constexpr uint64_t kTickMinUs = 100 * 1000;
+constexpr uint64_t kTickMaxUs = 1000 * 1000;
+
+CompletionEntry synthetic_cqe(uint16_t cid) {
+  CompletionEntry c{};
+  c.cid = cid;
+  return c;
+}
+
+std::string command_name(const spec::SubmissionEntry& sqe, uint16_t qid) {
+  std::string name = "opcode 0x";
+  static const char* hex = "0123456789abcdef";
+  name += hex[sqe.opcode >> 4];
+  name += hex[sqe.opcode & 0xf];
+  return name + " (cid " + std::to_string(sqe.cid) + ") on queue " + std::to_string(qid);
+}
+
+}  // namespace
+
+QueuePair::QueuePair(Reactor& reactor, QueueConfig config, std::weak_ptr<QueueOwner> owner,
+                     std::shared_ptr<IoCompletionSink> sink)
+    : reactor_(reactor),
+      config_(std::move(config)),
+      owner_(std::move(owner)),
+      sink_(std::move(sink)),
+      slots_(size_t(config_.depth) + 1),
+      ring_(config_.depth) {
+  free_.reserve(config_.depth);
+  for (uint16_t i = config_.depth; i-- > 0;) free_.push_back(i);
+  for (uint16_t i = 0; i < slots_.size(); ++i) {
+    slots_[i].cid = i;
+    slots_[i].tx.tag = i;
+  }
+  completions_.reserve(size_t(config_.depth) * 2);
+}
+
+QueuePair::~QueuePair() = default;
+
+const TcpParams& QueuePair::tcp_params() const {
+  static const TcpParams none;
+  return conn_ ? conn_->params() : none;
+}
+
+// --- connect -------------------------------------------------------------------------
+
+void QueuePair::connect(const QueueConnect& c) {
+  if (state_ == State::kDead) return;
+  generation_ = c.generation;
+  incapsule_max_ = kConnectIncapsule;
+  conn_ = std::make_unique<TcpConnection>(reactor_, *this, counters_.tcp);
+  state_ = State::kConnecting;
+
+  auto weak = weak_from_this();
+  uint64_t gen = generation_;
+  connect_timer_ = reactor_.add_timer(uint64_t(config_.timeout_ms) * 1000, [weak, gen] {
+    auto q = weak.lock();
+    if (!q || q->generation_ != gen || q->state_ != State::kConnecting) return;
+    q->connect_timer_ = 0;
+    q->conn_->fail(Failure{kErrConnect,
+                           "timed out connecting queue " + std::to_string(q->config_.qid) +
+                               " to " + q->config_.traddr + ":" + std::to_string(q->config_.trsvcid) +
+                               " after " + std::to_string(q->config_.timeout_ms) + " ms",
+                           ETIMEDOUT});
+  });
+
+  spec::ConnectData d{};
+  std::memcpy(d.hostid, config_.hostid.data(), sizeof d.hostid);
+  d.cntlid = c.cntlid;
+  spec::set_field(d.subnqn, config_.subnqn);  // lengths checked by validate()
+  spec::set_field(d.hostnqn, config_.hostnqn);
+  connect_data_.assign(reinterpret_cast<const uint8_t*>(&d),
+                       reinterpret_cast<const uint8_t*>(&d) + sizeof d);
+  connected_incapsule_ = c.incapsule_max;
+  conn_->connect(config_.traddr, config_.trsvcid, config_.hdgst, config_.ddgst);
+}
+
+void QueuePair::on_established() {
+  spec::ConnectCommand c{};
+  c.opcode = spec::kOpcodeFabrics;
+  c.fctype = spec::kFctConnect;
+  c.recfmt = spec::kConnectRecfmt;
+  c.qid = config_.qid;
+  c.sqsize = uint16_t(config_.depth - 1);
+  c.cattr = config_.disable_sqflow ? spec::kConnectCattrDisableSqFlow : 0;
+  c.kato = config_.qid == 0 ? config_.kato_ms : 0;
+  spec::SubmissionEntry sqe;
+  std::memcpy(&sqe, &c, sizeof sqe);
+
+  Request& r = slots_[config_.depth];  // the Connect slot: nothing else is outstanding
+  prepare_internal(r, sqe, spec::kXferHostToController, connect_data_, config_.timeout_ms,
+                   [this](uint32_t status, const CompletionEntry& cqe, std::vector<uint8_t>&) {
+                     on_connect_done(status, cqe);
+                   });
+  start(r);
+  conn_->flush();
+}
+
+void QueuePair::on_connect_done(uint32_t status, const CompletionEntry& cqe) {
+  if (status >= kHostStatusBase) return;  // the connection failed; on_failed reports it
+  std::string queue = "queue " + std::to_string(config_.qid);
+  Failure failure;
+  if (!status_ok(status)) {
+    failure = status_failure(kErrConnect, "Connect of " + queue + " rejected", status);
+    if (status_sct(status) == spec::kSctCommandSpecific &&
+        status_sc(status) == spec::status::kConnectInvalidParam.sc) {
+      failure.message += std::string(": bad field at byte ") +
+                         std::to_string(spec::connect_invalid_offset(cqe.dw0)) + " of the " +
+                         (spec::connect_invalid_in_data(cqe.dw0) ? "Connect data" : "command");
+    }
+  } else if (cqe.dw0 & (spec::kConnectAuthreqAtr | spec::kConnectAuthreqAscr)) {
+    failure = Failure{kErrConnect, "the controller requires in-band authentication, which this host does not support", 0, 0};
+  } else {
+    reactor_.cancel_timer(connect_timer_);
+    connect_timer_ = 0;
+    state_ = State::kLive;
+    incapsule_max_ = connected_incapsule_;
+    arm_tick();
+    resend_parked();
+    start_waiting();
+    if (auto o = owner_.lock()) o->on_queue_connected(config_.qid, generation_, spec::connect_result_cntlid(cqe.dw0));
+    return;
+  }
+  conn_->close();
+  state_ = State::kDown;
+  go_down(kStatusDisconnected);
+  flush_completions();
+  report_failure(failure);
+}
+
+// --- submission ----------------------------------------------------------------------
+
+void QueuePair::kick() {
+  if (drain_scheduled_.exchange(true, std::memory_order_acq_rel)) return;
+  auto self = shared_from_this();
+  reactor_.post([self] { self->drain(); });
+}
+
+void QueuePair::drain() {
+  // An exchange, not a store: it reads the producer's exchange, so every entry pushed
+  // before that is visible to the pops below; one pushed after it schedules a new drain.
+  drain_scheduled_.exchange(false, std::memory_order_acq_rel);
+  pop_ring();
+  if (conn_) conn_->flush();
+  flush_completions();
+}
+
+void QueuePair::pop_ring() {
+  SubmitEntry e;
+  // JS keeps at most `depth` commands outstanding, so a slot is free for each entry.
+  while (!free_.empty() && ring_.pop(e)) {
+    Request& r = *take_slot();
+    prepare_io(r, e);
+    dispatch(r);
+  }
+}
+
+void QueuePair::submit_internal(const spec::SubmissionEntry& sqe, spec::DataDirection dir,
+                                std::vector<uint8_t> data, uint32_t timeout_ms, InternalDone done) {
+  Request* r = state_ == State::kLive ? take_slot() : nullptr;
+  if (!r) {
+    if (state_ != State::kLive) {
+      CompletionEntry c = synthetic_cqe(0);
+      done(kStatusDisconnected, c, data);
+      return;
+    }
+    waiting_.push_back(WaitingInternal{sqe, dir, std::move(data), timeout_ms, std::move(done)});
+    return;
+  }
+  prepare_internal(*r, sqe, dir, std::move(data), timeout_ms, std::move(done));
+  start(*r);
+  conn_->flush();
+}
+
+void QueuePair::start_waiting() {
+  while (!waiting_.empty() && !free_.empty() && state_ == State::kLive) {
+    WaitingInternal w = std::move(waiting_.front());
+    waiting_.pop_front();
+    Request& r = *take_slot();
+    prepare_internal(r, w.sqe, w.dir, std::move(w.data), w.timeout_ms, std::move(w.done));
+    start(r);
+  }
+  if (conn_) conn_->flush();
+}
+
+QueuePair::Request* QueuePair::take_slot() {
+  if (free_.empty()) return nullptr;
+  Request& r = slots_[free_.back()];
+  free_.pop_back();
+  r.internal = false;
+  r.op_id = 0;
+  r.chunk = nullptr;
+  r.data = nullptr;
+  r.length = 0;
+  r.done = nullptr;
+  r.buf.clear();
+  return &r;
+}
+
+void QueuePair::prepare_internal(Request& r, const spec::SubmissionEntry& sqe,
+                                 spec::DataDirection dir, std::vector<uint8_t> data,
+                                 uint32_t timeout_ms, InternalDone done) {
+  r.internal = true;
+  r.sqe = sqe;
+  r.buf = std::move(data);
+  r.dir = r.buf.empty() ? spec::kXferNone : dir;
+  r.data = r.buf.data();
+  r.length = uint32_t(r.buf.size());
+  r.timeout_ms = timeout_ms;
+  r.done = std::move(done);
+}
+
+void QueuePair::prepare_io(Request& r, const SubmitEntry& e) {
+  r.op_id = e.op_id;
+  r.chunk = e.chunk;
+  r.timeout_ms = config_.timeout_ms;
+  spec::SubmissionEntry& s = r.sqe;
+  s = spec::SubmissionEntry{};
+  s.opcode = e.opcode;
+  s.nsid = e.nsid;
+  switch (e.opcode) {
+    case spec::kIoRead:
+    case spec::kIoWrite:
+    case spec::kIoWriteZeroes:
+      s.cdw10 = uint32_t(e.slba);
+      s.cdw11 = uint32_t(e.slba >> 32);
+      s.cdw12 = e.nlb - 1;  // 0's based
+      r.data = e.data;
+      r.length = e.opcode == spec::kIoWriteZeroes ? 0 : e.length;
+      break;
+    case spec::kIoDsm:
+      r.dsm = spec::DsmRange{0, e.nlb, e.slba};
+      s.cdw10 = 0;  // one range
+      s.cdw11 = spec::kDsmDeallocate;
+      r.data = reinterpret_cast<uint8_t*>(&r.dsm);
+      r.length = sizeof r.dsm;
+      break;
+    default:  // flush
+      r.length = 0;
+      break;
+  }
+  r.dir = r.length ? spec::opcode_direction(e.opcode) : spec::kXferNone;
+}
+
+void QueuePair::dispatch(Request& r) {
+  if (state_ == State::kLive) {
+    start(r);
+  } else if (state_ == State::kDead || r.internal || config_.io_failure == IoFailureMode::kFail) {
+    finish(r, kStatusDisconnected, nullptr);
+  } else {
+    r.state = Request::State::kParked;
+  }
+}
+
+void QueuePair::start(Request& r) {
+  r.state = Request::State::kActive;
+  r.abort_requested = false;
+  r.cqe_pending = false;
+  r.h2c_offset = r.r2t_end = r.c2h_received = 0;
+  r.status_override = 0;
+  r.deadline_us = r.timeout_ms ? Reactor::now_us() + uint64_t(r.timeout_ms) * 1000 : 0;
+  r.incapsule = r.dir == spec::kXferHostToController && r.length <= incapsule_max_;
+
+  spec::SubmissionEntry sqe = r.sqe;
+  sqe.cid = r.cid;
+  // Fabrics commands describe data with SGLs only.
+  sqe.flags = uint8_t((sqe.flags & ~spec::kPsdtMask) | spec::kPsdtSglMptrBuffer << spec::kPsdtShift);
+  sqe.dptr.sgl = r.incapsule ? spec::make_incapsule_sgl(0, r.length)
+                             : spec::make_tcp_transport_sgl(r.length);
+  std::memcpy(r.tx.hdr + sizeof(spec::CommonHeader), &sqe, sizeof sqe);
+  conn_->frame(r.tx, spec::kPduCapsuleCmd, 0, r.incapsule ? r.data : nullptr,
+               r.incapsule ? r.length : 0);
+  conn_->send(r.tx);
+  counters_.commands.fetch_add(1, std::memory_order_relaxed);
+}
+
+void QueuePair::resend_parked() {
+  for (Request& r : slots_) {
+    if (r.state != Request::State::kParked) continue;
+    counters_.retries.fetch_add(1, std::memory_order_relaxed);
+    start(r);
+  }
+  conn_->flush();
+}
+
+// --- data transfer and completion ----------------------------------------------------
+
+QueuePair::Request* QueuePair::active(uint16_t cid) {
+  if (cid >= slots_.size() || slots_[cid].state != Request::State::kActive) return nullptr;
+  return &slots_[cid];
+}
+
+void QueuePair::on_r2t(const spec::R2tPdu& p) {
+  Request* r = active(p.cccid);
+  if (!r || r->dir != spec::kXferHostToController || r->incapsule) {
+    conn_->protocol_error(PduError{spec::kFesInvalidHeaderField, offsetof(spec::R2tPdu, cccid)},
+                          "R2T for command id " + std::to_string(p.cccid) + ", which has no data to send");
+    return;
+  }
+  if (r->h2c_offset < r->r2t_end || r->tx.queued) {
+    conn_->protocol_error(PduError{spec::kFesR2tLimitExceeded, 0},
+                          "R2T while the previous one is being served");
+    return;
+  }
+  if (p.r2to != r->h2c_offset || p.r2tl > r->length - p.r2to) {
+    conn_->protocol_error(PduError{spec::kFesInvalidHeaderField, offsetof(spec::R2tPdu, r2to)},
+                          "R2T for bytes " + std::to_string(p.r2to) + "+" + std::to_string(p.r2tl) +
+                              " when " + std::to_string(r->h2c_offset) + " of " +
+                              std::to_string(r->length) + " are sent");
+    return;
+  }
+  counters_.r2ts.fetch_add(1, std::memory_order_relaxed);
+  r->ttag = p.ttag;
+  r->r2t_end = p.r2to + p.r2tl;
+  send_h2c(*r);
+}
+
+void QueuePair::send_h2c(Request& r) {
+  uint32_t chunk = std::min(conn_->params().maxh2cdata, r.r2t_end - r.h2c_offset);
+  spec::DataPdu d{};
+  d.cccid = r.cid;
+  d.ttag = r.ttag;
+  d.datao = r.h2c_offset;
+  d.datal = chunk;
+  std::memcpy(r.tx.hdr, &d, sizeof d);
+  bool last = r.h2c_offset + chunk == r.r2t_end;  // last PDU of this R2T
+  conn_->frame(r.tx, spec::kPduH2CData, last ? spec::kPduFlagDataLast : 0, r.data + r.h2c_offset, chunk);
+  r.h2c_offset += chunk;
+  conn_->send(r.tx);
+}
+
+void QueuePair::on_sent(TxPdu& pdu) {
+  Request& r = slots_[pdu.tag];
+  if (r.state != Request::State::kActive) return;
+  if (r.h2c_offset < r.r2t_end) {
+    send_h2c(r);
+  } else if (r.cqe_pending) {
+    CompletionEntry cqe = r.cqe;
+    uint32_t status = status_word(cqe);
+    finish(r, status_ok(status) && r.status_override ? r.status_override : status, &cqe);
+  }
+}
+
+void QueuePair::on_capsule_resp(const CompletionEntry& cqe) {
+  Request* r = active(cqe.cid);
+  if (!r) {
+    conn_->protocol_error(
+        PduError{spec::kFesInvalidHeaderField,
+                 offsetof(spec::CapsuleRespPdu, cqe) + offsetof(CompletionEntry, cid)},
+        "CapsuleResp for command id " + std::to_string(cqe.cid) + ", which is not outstanding");
+    return;
+  }
+  if (r->tx.queued) {
+    // The controller may answer before it has all our data (an error); our PDU cannot
+    // be taken back from the stream, so the request ends once it is written.
+    r->cqe = cqe;
+    r->cqe_pending = true;
+    return;
+  }
+  uint32_t status = status_word(cqe);
+  finish(*r, status_ok(status) && r->status_override ? r->status_override : status, &cqe);
+}
+
+uint8_t* QueuePair::on_c2h_data(const spec::DataPdu& p) {
+  Request* r = active(p.cccid);
+  if (!r || r->dir != spec::kXferControllerToHost) {
+    conn_->protocol_error(PduError{spec::kFesInvalidHeaderField, offsetof(spec::DataPdu, cccid)},
+                          "C2HData for command id " + std::to_string(p.cccid) + ", which expects none");
+    return nullptr;
+  }
+  if (p.datao != r->c2h_received || p.datal > r->length - p.datao) {
+    conn_->protocol_error(PduError{spec::kFesDataOutOfRange, 0},
+                          "C2HData for bytes " + std::to_string(p.datao) + "+" + std::to_string(p.datal) +
+                              " when " + std::to_string(r->c2h_received) + " of " +
+                              std::to_string(r->length) + " are in");
+    return nullptr;
+  }
+  if ((p.hdr.flags & spec::kPduFlagDataSuccess) && p.datao + p.datal != r->length) {
+    conn_->protocol_error(PduError{spec::kFesInvalidHeaderField, offsetof(spec::CommonHeader, flags)},
+                          "C2HData with SUCCESS before all data");
+    return nullptr;
+  }
+  return r->data + p.datao;
+}
+
+void QueuePair::on_c2h_data_done(const spec::DataPdu& p, bool digest_ok) {
+  Request& r = slots_[p.cccid];  // on_c2h_data checked it
+  r.c2h_received += p.datal;
+  // Like Linux: a data digest error fails the command, not the connection.
+  if (!digest_ok) r.status_override = status_word(spec::status::kDataXferError);
+  if (p.hdr.flags & spec::kPduFlagDataSuccess) {
+    CompletionEntry cqe = synthetic_cqe(r.cid);  // SQ flow control is off: no CapsuleResp
+    finish(r, r.status_override, &cqe);
+  }
+}
+
+void QueuePair::finish(Request& r, uint32_t status, const CompletionEntry* cqe) {
+  CompletionEntry c = cqe ? *cqe : synthetic_cqe(r.cid);
+  // The buffer is ours no more: JS may release it as soon as it hears of this.
+  if (r.chunk) r.chunk->inflight.fetch_sub(1, std::memory_order_acq_rel);
+  r.chunk = nullptr;
+  r.state = Request::State::kFree;
+  if (r.cid < config_.depth) free_.push_back(r.cid);
+  if (r.internal) {
+    InternalDone done = std::move(r.done);
+    r.done = nullptr;
+    std::vector<uint8_t> data = std::move(r.buf);
+    r.buf.clear();
+    done(status, c, data);
+    start_waiting();
+    return;
+  }
+  completions_.push_back(r.op_id);
+  completions_.push_back(status);
+  counters_.completions.fetch_add(1, std::memory_order_relaxed);
+}
+
+void QueuePair::on_burst_end() {
+  if (!ring_.empty()) pop_ring();  // entries that found no free slot earlier
+  flush_completions();
+}
+
+void QueuePair::flush_completions() {
+  if (completions_.empty()) return;
+  sink_->on_io_completions(config_.controller_id, completions_.data(), completions_.size() / 2);
+  completions_.clear();
+}
+
+// --- timeouts --------------------------------------------------------------------------
+
+void QueuePair::arm_tick() {
+  uint64_t us = std::clamp<uint64_t>(uint64_t(config_.timeout_ms) * 1000 / 4, kTickMinUs, kTickMaxUs);
+  auto weak = weak_from_this();
+  tick_timer_ = reactor_.add_timer(us, [weak] {
+    if (auto q = weak.lock()) q->on_tick();
+  });
+}
+
+void QueuePair::on_tick() {
+  tick_timer_ = 0;
+  if (state_ != State::kLive) return;
+  uint64_t now = Reactor::now_us();
+  for (Request& r : slots_) {
+    if (r.state != Request::State::kActive || !r.deadline_us || now < r.deadline_us) continue;
+    if (!r.internal && !r.abort_requested && config_.qid != 0) {
+      // First expiry: ask the controller to abort it, and give the Abort as long again.
+      r.abort_requested = true;
+      r.deadline_us = now + uint64_t(r.timeout_ms) * 1000;
+      counters_.timeouts.fetch_add(1, std::memory_order_relaxed);
+      if (auto o = owner_.lock()) o->on_request_timeout(config_.qid, generation_, r.cid);
+      continue;
+    }
+    timed_out(r);
+    return;
+  }
+  arm_tick();
+}
+
+void QueuePair::timed_out(Request& r) {
+  spec::SubmissionEntry sqe = r.sqe;
+  sqe.cid = r.cid;
+  Failure failure{kErrTimeout,
+                  "command " + command_name(sqe, config_.qid) + " timed out after " +
+                      std::to_string(r.timeout_ms) + " ms" +
+                      (r.abort_requested ? ", and Abort did not end it" : ""),
+                  ETIMEDOUT};
+  if (!r.abort_requested) counters_.timeouts.fetch_add(1, std::memory_order_relaxed);
+  conn_->close();
+  state_ = State::kDown;
+  finish(r, kStatusTimeout, nullptr);
+  go_down(kStatusDisconnected);
+  flush_completions();
+  report_failure(failure);
+}
+
+// --- going down ------------------------------------------------------------------------
+
+void QueuePair::go_down(uint32_t status) {
+  reactor_.cancel_timer(connect_timer_);
+  reactor_.cancel_timer(tick_timer_);
+  connect_timer_ = tick_timer_ = 0;
+  for (Request& r : slots_) {
+    if (r.state != Request::State::kActive) continue;
+    if (r.internal || state_ == State::kDead || config_.io_failure == IoFailureMode::kFail) {
+      finish(r, status, nullptr);
+    } else {
+      r.state = Request::State::kParked;  // resent from the start after the reconnect
+    }
+  }
+  while (!waiting_.empty()) {
+    WaitingInternal w = std::move(waiting_.front());
+    waiting_.pop_front();
+    CompletionEntry c = synthetic_cqe(0);
+    w.done(status, c, w.data);
+  }
+}
+
+void QueuePair::on_failed(const Failure& failure) {
+  state_ = State::kDown;
+  go_down(failure.request_status());
+  flush_completions();
+  report_failure(failure);
+}
+
+void QueuePair::shutdown(const Failure& why) {
+  if (state_ == State::kDead) return;
+  if (conn_) conn_->close();
+  state_ = State::kDown;
+  go_down(why.request_status());
+  flush_completions();
+}
+
+void QueuePair::kill(const Failure& why) {
+  if (conn_) conn_->close();
+  state_ = State::kDead;
+  go_down(why.request_status());
+  for (Request& r : slots_) {
+    if (r.state == Request::State::kParked) finish(r, kStatusDisconnected, nullptr);
+  }
+  pop_ring();  // anything JS pushed meanwhile fails now rather than on a later drain
+  flush_completions();
+}
+
+void QueuePair::report_failure(const Failure& failure) {
+  if (auto o = owner_.lock()) o->on_queue_failed(config_.qid, generation_, failure);
+}
+
+}  // namespace rdmagate::host

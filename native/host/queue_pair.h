@@ -1,0 +1,221 @@
+// One NVMe queue pair over NVMe/TCP: request slots (cid = slot index), the Fabrics
+// Connect of its queue, command submission and completion, data transfer (in-capsule,
+// R2T/H2CData, C2HData), command timeouts, and what happens to requests when the
+// connection goes away.
+//
+// A queue pair lives on one reactor. Its connection is replaced on each (re)connect;
+// its slots are not, so that requests held for a retry keep their place.
+//
+// A request moves through these states, all changed in this file:
+//   FREE -> ACTIVE (capsule sent; R2T/H2CData or C2HData; CapsuleResp) -> FREE
+//   FREE or ACTIVE -> PARKED (the connection is down, retry mode) -> ACTIVE after a reconnect
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "host/failure.h"
+#include "host/options.h"
+#include "host/submit_ring.h"
+#include "host/tcp_connection.h"
+#include "mem/buffer_pool.h"
+#include "reactor/reactor.h"
+#include "spec/nvme.h"
+
+namespace rdmagate::host {
+
+// An I/O command from JS, as pushed into a queue pair's ring.
+struct SubmitEntry {
+  uint32_t op_id = 0;
+  uint8_t opcode = 0;  // read, write, flush, write zeroes, dataset management (deallocate)
+  uint32_t nsid = 0;
+  uint64_t slba = 0;
+  uint32_t nlb = 0;     // blocks, 1's based
+  uint8_t* data = nullptr;
+  uint32_t length = 0;  // bytes at data
+  BufferPool::Chunk* chunk = nullptr;  // its inflight count was raised by the submitter
+};
+
+// Receives finished I/O: [op_id, status word] pairs, once per burst, on reactor threads.
+class IoCompletionSink {
+ public:
+  virtual ~IoCompletionSink() = default;
+  virtual void on_io_completions(uint64_t controller_id, const uint32_t* pairs, size_t count) = 0;
+};
+
+// The controller a queue pair reports to. Called on the queue pair's reactor thread.
+class QueueOwner {
+ public:
+  virtual ~QueueOwner() = default;
+  virtual void on_queue_connected(uint16_t qid, uint64_t generation, uint16_t cntlid) = 0;
+  // The connection failed by itself (not by shutdown()/kill()).
+  virtual void on_queue_failed(uint16_t qid, uint64_t generation, const Failure& failure) = 0;
+  // An I/O command outlived its timeout: the owner may Abort it on the admin queue.
+  virtual void on_request_timeout(uint16_t qid, uint64_t generation, uint16_t cid) = 0;
+};
+
+struct QueueConfig {
+  uint16_t qid = 0;
+  uint16_t depth = 32;  // command slots; SQSIZE is depth - 1
+  std::string traddr;
+  uint16_t trsvcid = 0;
+  std::string subnqn;
+  std::string hostnqn;
+  std::array<uint8_t, 16> hostid{};
+  bool hdgst = false;
+  bool ddgst = false;
+  bool disable_sqflow = false;
+  uint32_t kato_ms = 0;  // admin queue only
+  uint32_t timeout_ms = 30000;
+  IoFailureMode io_failure = IoFailureMode::kFail;
+  uint64_t controller_id = 0;
+};
+
+// What a connect attempt needs that only the controller knows at the time.
+struct QueueConnect {
+  uint64_t generation = 0;
+  uint16_t cntlid = 0;          // for the ConnectData: dynamic on the admin queue
+  uint32_t incapsule_max = 0;   // in-capsule data limit in bytes once connected
+};
+
+struct QueueCounters {
+  TcpCounters tcp;
+  std::atomic<uint64_t> commands{0};
+  std::atomic<uint64_t> completions{0};
+  std::atomic<uint64_t> r2ts{0};
+  std::atomic<uint64_t> timeouts{0};
+  std::atomic<uint64_t> retries{0};
+};
+
+class QueuePair final : public TcpConnection::Handler,
+                        public std::enable_shared_from_this<QueuePair> {
+ public:
+  // Status word, the CQE (synthesized when there was none), and the command's data.
+  using InternalDone =
+      std::function<void(uint32_t status, const spec::CompletionEntry& cqe, std::vector<uint8_t>& data)>;
+
+  QueuePair(Reactor& reactor, QueueConfig config, std::weak_ptr<QueueOwner> owner,
+            std::shared_ptr<IoCompletionSink> sink);
+  ~QueuePair() override;
+
+  Reactor& reactor() const { return reactor_; }
+  const QueueCounters& counters() const { return counters_; }
+
+  // Reactor thread.
+  // Opens a new connection and sends Connect; on_queue_connected or on_queue_failed follows.
+  void connect(const QueueConnect& c);
+  // Closes the connection. Internal commands fail; I/O is parked (retry mode) or fails
+  // with `why`'s status.
+  void shutdown(const Failure& why);
+  // shutdown(), and parked I/O fails too; later submissions fail at once. Final.
+  void kill(const Failure& why);
+  const TcpParams& tcp_params() const;
+  // An admin or fabrics command. `data` holds the bytes to send (host to controller) or
+  // is sized for the bytes to receive. `done` runs on this reactor.
+  void submit_internal(const spec::SubmissionEntry& sqe, spec::DataDirection dir,
+                       std::vector<uint8_t> data, uint32_t timeout_ms, InternalDone done);
+
+  // JS thread (the single producer).
+  bool push(const SubmitEntry& e) { return ring_.push(e); }
+  // Has the reactor drain the ring; at most one wake-up is pending at a time.
+  void kick();
+
+ private:
+  enum class State : uint8_t { kDown, kConnecting, kLive, kDead };
+  struct Request {
+    enum class State : uint8_t { kFree, kParked, kActive };
+    State state = State::kFree;
+    bool internal = false;
+    bool abort_requested = false;
+    bool incapsule = false;
+    bool cqe_pending = false;  // the CapsuleResp came while our PDU was still queued
+    spec::DataDirection dir = spec::kXferNone;
+    uint16_t cid = 0;
+    uint16_t ttag = 0;
+    uint32_t op_id = 0;
+    uint8_t* data = nullptr;
+    uint32_t length = 0;
+    uint32_t h2c_offset = 0;  // data sent so far
+    uint32_t r2t_end = 0;     // end of the data the current R2T asks for
+    uint32_t c2h_received = 0;
+    uint32_t status_override = 0;  // a data digest error turns success into this
+    uint32_t timeout_ms = 0;
+    uint64_t deadline_us = 0;
+    BufferPool::Chunk* chunk = nullptr;
+    spec::SubmissionEntry sqe{};
+    spec::CompletionEntry cqe{};
+    spec::DsmRange dsm{};          // the one range of a deallocate
+    std::vector<uint8_t> buf;      // internal commands' data
+    InternalDone done;
+    TxPdu tx;
+  };
+  struct WaitingInternal {
+    spec::SubmissionEntry sqe;
+    spec::DataDirection dir;
+    std::vector<uint8_t> data;
+    uint32_t timeout_ms;
+    InternalDone done;
+  };
+
+  // TcpConnection::Handler
+  void on_established() override;
+  void on_capsule_resp(const spec::CompletionEntry& cqe) override;
+  uint8_t* on_c2h_data(const spec::DataPdu& pdu) override;
+  void on_c2h_data_done(const spec::DataPdu& pdu, bool digest_ok) override;
+  void on_r2t(const spec::R2tPdu& pdu) override;
+  void on_sent(TxPdu& pdu) override;
+  void on_burst_end() override;
+  void on_failed(const Failure& failure) override;
+
+  void on_connect_done(uint32_t status, const spec::CompletionEntry& cqe);
+  void drain();
+  void pop_ring();
+  Request* take_slot();
+  void prepare_internal(Request& r, const spec::SubmissionEntry& sqe, spec::DataDirection dir,
+                        std::vector<uint8_t> data, uint32_t timeout_ms, InternalDone done);
+  void prepare_io(Request& r, const SubmitEntry& e);
+  void dispatch(Request& r);
+  void start(Request& r);
+  void send_h2c(Request& r);
+  void finish(Request& r, uint32_t status, const spec::CompletionEntry* cqe);
+  Request* active(uint16_t cid);
+  void go_down(uint32_t status);
+  void resend_parked();
+  void start_waiting();
+  void arm_tick();
+  void on_tick();
+  void timed_out(Request& r);
+  void flush_completions();
+  void report_failure(const Failure& failure);
+
+  Reactor& reactor_;
+  const QueueConfig config_;
+  const std::weak_ptr<QueueOwner> owner_;
+  const std::shared_ptr<IoCompletionSink> sink_;
+  QueueCounters counters_;
+
+  State state_ = State::kDown;
+  uint64_t generation_ = 0;
+  uint32_t incapsule_max_ = 0;        // in effect now
+  uint32_t connected_incapsule_ = 0;  // in effect once Connect succeeds
+  std::vector<uint8_t> connect_data_;
+  std::unique_ptr<TcpConnection> conn_;
+  // depth_ command slots, then one for Connect, which goes out alone on a new connection.
+  std::vector<Request> slots_;
+  std::vector<uint16_t> free_;
+  std::deque<WaitingInternal> waiting_;  // internal commands with no free slot yet
+  std::vector<uint32_t> completions_;    // [op_id, status] for the sink
+  Reactor::TimerId connect_timer_ = 0;
+  Reactor::TimerId tick_timer_ = 0;
+
+  SpscRing<SubmitEntry> ring_;
+  std::atomic<bool> drain_scheduled_{false};
+};
+
+}  // namespace rdmagate::host

@@ -1,0 +1,527 @@
+#include "napi/host_binding.h"
+
+#include <cmath>
+#include <cstring>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <unordered_set>
+#include <variant>
+
+#include "host/controller.h"
+#include "host/discovery.h"
+#include "host/tcp_connection.h"
+#include "napi/buffer_pool_binding.h"
+#include "napi/errors.h"
+#include "spec/status.h"
+
+namespace rdmagate::napi {
+
+namespace {
+
+using host::ControllerInfo;
+using host::Failure;
+
+constexpr uint32_t kMaxReactors = 64;
+constexpr uint32_t kMaxIoQueues = 1024;
+constexpr uint32_t kMaxBlocksPerCommand = 65536;  // NLB is a 16-bit 0's based field
+
+// Queues what the host reports and wakes the JS thread once per batch; lib/ takes the
+// whole batch in one call. I/O completions from one controller that arrive back to back
+// share one flat array.
+class JsHostSink : public host::ControllerEvents {
+ public:
+  struct Connected { uint64_t id; ControllerInfo info; };
+  struct Lost { uint64_t id; const char* type; Failure failure; bool reconnecting; };
+  struct Plain { uint64_t id; const char* type; };
+  struct Admin { uint64_t id; uint32_t op_id, status, dw0; std::vector<uint8_t> data; };
+  struct Io { uint64_t id; std::vector<uint32_t> pairs; };
+  struct Discovered { uint32_t op_id; host::DiscoveryResult result; };
+  using Item = std::variant<Connected, Lost, Plain, Admin, Io, Discovered>;
+
+  void on_connected(uint64_t id, const ControllerInfo& info) override { push(Connected{id, info}); }
+  void on_connect_failed(uint64_t id, const Failure& f) override {
+    push(Lost{id, "connectFailed", f, false});
+  }
+  void on_disconnected(uint64_t id, const Failure& f, bool reconnecting) override {
+    push(Lost{id, "disconnect", f, reconnecting});
+  }
+  void on_reconnected(uint64_t id) override { push(Plain{id, "reconnect"}); }
+  void on_removed(uint64_t id, const Failure& f) override { push(Lost{id, "removed", f, false}); }
+  void on_closed(uint64_t id) override { push(Plain{id, "closed"}); }
+  void on_admin_done(uint64_t id, uint32_t op_id, uint32_t status, uint32_t dw0,
+                     std::vector<uint8_t>&& data) override {
+    push(Admin{id, op_id, status, dw0, std::move(data)});
+  }
+  void on_io_completions(uint64_t id, const uint32_t* pairs, size_t count) override {
+    bool wake;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      wake = queue_.empty();
+      Io* last = queue_.empty() ? nullptr : std::get_if<Io>(&queue_.back());
+      if (last && last->id == id) {
+        last->pairs.insert(last->pairs.end(), pairs, pairs + 2 * count);
+      } else {
+        queue_.push_back(Io{id, std::vector<uint32_t>(pairs, pairs + 2 * count)});
+      }
+    }
+    if (wake) notify();
+  }
+  void on_discovered(uint32_t op_id, host::DiscoveryResult&& result) {
+    push(Discovered{op_id, std::move(result)});
+  }
+
+  void start(Napi::Env env, Napi::Function dispatch) {
+    tsfn_ = Napi::ThreadSafeFunction::New(env, dispatch, "rdmagate-nvme-host", 0, 1);
+    tsfn_.Unref(env);
+    started_ = true;
+  }
+  bool started() const { return started_; }
+  // Keeps the process alive while controllers or discoveries are under way.
+  void hold(Napi::Env env, int delta) {
+    live_ += delta;
+    if (live_ > 0) tsfn_.Ref(env);
+    else tsfn_.Unref(env);
+  }
+  std::deque<Item> drain() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::deque<Item> out;
+    out.swap(queue_);
+    return out;
+  }
+  void shutdown() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (started_) tsfn_.Release();
+    started_ = false;
+  }
+
+ private:
+  void push(Item item) {
+    bool wake;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      wake = queue_.empty();
+      queue_.push_back(std::move(item));
+    }
+    if (wake) notify();
+  }
+  void notify() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (started_) tsfn_.NonBlockingCall();
+  }
+
+  std::mutex mutex_;
+  std::deque<Item> queue_;
+  Napi::ThreadSafeFunction tsfn_;
+  bool started_ = false;
+  int live_ = 0;
+};
+
+struct HostRuntime {
+  // Never destroyed: a controller finalized after the environment's teardown still
+  // unregisters its sockets from a (stopped) reactor.
+  std::vector<Reactor*> reactors;
+  std::shared_ptr<JsHostSink> sink = std::make_shared<JsHostSink>();
+  uint64_t next_id = 1;
+  std::unordered_set<uint64_t> held;  // controllers that keep the process alive (JS thread)
+  Napi::FunctionReference dispatcher;
+};
+
+HostRuntime& runtime() {
+  static HostRuntime* rt = new HostRuntime();
+  return *rt;
+}
+
+std::vector<Reactor*> host_reactors(uint32_t count) {
+  auto& rt = runtime();
+  while (rt.reactors.size() < count) {
+    auto* r = new Reactor("nvme-host-" + std::to_string(rt.reactors.size()), IdleMode::kEvent, 64);
+    r->start();
+    rt.reactors.push_back(r);
+  }
+  // Spread controllers: each starts at the next reactor, so admin queues do not pile up.
+  static uint32_t next = 0;
+  std::vector<Reactor*> out;
+  for (uint32_t i = 0; i < count; ++i) out.push_back(rt.reactors[(next + i) % count]);
+  ++next;
+  return out;
+}
+
+void require_sink(Napi::Env env) {
+  if (!runtime().sink->started())
+    throw make_error(env, "ERR_INTERNAL", "the NVMe host event dispatcher is not installed");
+}
+
+[[noreturn]] void invalid(Napi::Env env, const std::string& message) {
+  throw make_error(env, "ERR_INVALID_ARG", message);
+}
+
+// Options as lib/nvmf/host/options.ts builds them; checked again here so that no call
+// reaches the host with a wrong type.
+struct ParsedOptions {
+  host::ControllerOptions controller;
+  uint32_t reactors = 1;
+};
+
+ParsedOptions parse_options(Napi::Env env, Napi::Value value) {
+  if (!value.IsObject()) invalid(env, "options must be an object");
+  Napi::Object o = value.As<Napi::Object>();
+  auto str = [&](const char* key) {
+    Napi::Value v = o.Get(key);
+    if (!v.IsString()) invalid(env, std::string(key) + " must be a string");
+    return v.As<Napi::String>().Utf8Value();
+  };
+  auto num = [&](const char* key, double min, double max) {
+    Napi::Value v = o.Get(key);
+    double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
+    if (!(d >= min && d <= max && d == std::floor(d)))
+      invalid(env, std::string(key) + " must be an integer in [" + std::to_string(int64_t(min)) + ", " +
+                       std::to_string(int64_t(max)) + "]");
+    return d;
+  };
+  auto flag = [&](const char* key) {
+    Napi::Value v = o.Get(key);
+    if (!v.IsBoolean()) invalid(env, std::string(key) + " must be a boolean");
+    return v.As<Napi::Boolean>().Value();
+  };
+  ParsedOptions p;
+  host::ControllerOptions& c = p.controller;
+  c.traddr = str("traddr");
+  c.trsvcid = uint16_t(num("trsvcid", 1, 65535));
+  c.subnqn = str("subnqn");
+  c.hostnqn = str("hostnqn");
+  Napi::Value hostid = o.Get("hostid");
+  if (!hostid.IsTypedArray() || hostid.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
+      hostid.As<Napi::Uint8Array>().ByteLength() != c.hostid.size())
+    invalid(env, "hostid must be a Uint8Array of 16 bytes");
+  std::memcpy(c.hostid.data(), hostid.As<Napi::Uint8Array>().Data(), c.hostid.size());
+  c.nr_io_queues = uint16_t(num("nrIoQueues", 0, kMaxIoQueues));
+  c.queue_size = uint16_t(num("queueSize", 2, 65535));
+  c.kato_ms = uint32_t(num("keepAliveTmoMs", 0, 4294967295.0));
+  c.reconnect_delay_ms = uint32_t(num("reconnectDelayMs", 0, 4294967295.0));
+  c.ctrl_loss_tmo_ms = int64_t(num("ctrlLossTmoMs", -1, 1e15));
+  c.hdgst = flag("headerDigest");
+  c.ddgst = flag("dataDigest");
+  c.disable_sqflow = flag("disableSqFlow");
+  std::string mode = str("ioFailureMode");
+  if (mode != "fail" && mode != "retry") invalid(env, "ioFailureMode must be 'fail' or 'retry'");
+  c.io_failure = mode == "retry" ? host::IoFailureMode::kRetry : host::IoFailureMode::kFail;
+  c.timeout_ms = uint32_t(num("timeoutMs", 1, 4294967295.0));
+  p.reactors = uint32_t(num("reactors", 1, kMaxReactors));
+  guarded(env, [&] { host::validate(c); });
+  return p;
+}
+
+class ControllerBinding : public Napi::ObjectWrap<ControllerBinding> {
+ public:
+  // Heap allocated and reset by a cleanup hook: a static's destructor would run after
+  // the environment is gone.
+  static Napi::FunctionReference& constructor() {
+    static auto* ref = new Napi::FunctionReference();
+    return *ref;
+  }
+  static void init(Napi::Env env) {
+    Napi::Function cls = DefineClass(env, "NativeNvmeController",
+                                     {InstanceMethod("submit", &ControllerBinding::submit),
+                                      InstanceMethod("identify", &ControllerBinding::identify),
+                                      InstanceMethod("close", &ControllerBinding::close),
+                                      InstanceMethod("counters", &ControllerBinding::counters)});
+    constructor() = Napi::Persistent(cls);
+  }
+  static Napi::Object wrap(std::shared_ptr<host::Controller> c) {
+    Napi::Object o = constructor().New({});
+    Unwrap(o)->controller_ = std::move(c);
+    return o;
+  }
+  explicit ControllerBinding(const Napi::CallbackInfo& info) : ObjectWrap(info) {}
+  // Collected without close(): close it, so that its sockets do not outlive it.
+  ~ControllerBinding() override {
+    if (controller_ && !closed_) controller_->close();
+  }
+
+ private:
+  // submit(queue, opcode, nsid, slba, nlb, pool, index, offset, length, opId): one I/O
+  // into the queue's ring. Cheap: no allocation, and a reactor wake-up only when no
+  // drain is pending already. The completion comes back in a batch.
+  Napi::Value submit(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    uint32_t queue = arg_u32(info, 0, "queue");
+    uint32_t opcode = arg_u32(info, 1, "opcode");
+    host::SubmitEntry e;
+    e.opcode = uint8_t(opcode);
+    e.nsid = arg_u32(info, 2, "nsid");
+    double slba = info[3].IsNumber() ? info[3].As<Napi::Number>().DoubleValue() : NAN;
+    if (!(slba >= 0 && slba <= 9007199254740991.0 && slba == std::floor(slba)))
+      invalid(env, "slba must be an integer in [0, 2^53)");
+    e.slba = uint64_t(slba);
+    e.nlb = arg_u32(info, 4, "nlb");
+    e.op_id = arg_u32(info, 9, "opId");
+    if (closed_) throw make_error(env, "ERR_NVME_DISCONNECTED", "the controller is closed");
+    host::QueuePair* q = controller_->io_queue(queue);
+    if (!q) invalid(env, "there is no I/O queue " + std::to_string(queue));
+    if (e.nsid == 0 || e.nsid == 0xffffffff) invalid(env, "nsid must name one namespace");
+    switch (opcode) {
+      case spec::kIoRead:
+      case spec::kIoWrite: {
+        if (e.nlb == 0 || e.nlb > kMaxBlocksPerCommand) invalid(env, "nlb must be in [1, 65536]");
+        BufferPool& pool = BufferPoolBinding::unwrap(env, info[5]);
+        BufferPool::Chunk* chunk = BufferPoolBinding::chunk_out(env, pool, arg_u32(info, 6, "index"));
+        uint32_t offset = arg_u32(info, 7, "offset");
+        uint32_t length = arg_u32(info, 8, "length");
+        if (length == 0 || uint64_t(offset) + length > pool.options().chunk_size)
+          throw make_error(env, "ERR_OUT_OF_RANGE", "offset + length exceed the buffer");
+        uint32_t max = controller_->max_transfer();
+        if (max && length > max)
+          invalid(env, "length " + std::to_string(length) + " exceeds the controller's transfer size " + std::to_string(max));
+        e.chunk = chunk;
+        e.data = chunk->data + offset;
+        e.length = length;
+        break;
+      }
+      case spec::kIoWriteZeroes:
+        if (e.nlb == 0 || e.nlb > kMaxBlocksPerCommand) invalid(env, "nlb must be in [1, 65536]");
+        break;
+      case spec::kIoDsm:
+        if (e.nlb == 0) invalid(env, "nlb must be at least 1");
+        break;
+      case spec::kIoFlush:
+        break;
+      default:
+        invalid(env, "opcode must be read, write, flush, write zeroes or dataset management");
+    }
+    if (e.chunk) e.chunk->inflight.fetch_add(1, std::memory_order_acq_rel);
+    if (!q->push(e)) {
+      if (e.chunk) e.chunk->inflight.fetch_sub(1, std::memory_order_acq_rel);
+      throw make_error(env, "ERR_NVME_QUEUE_FULL", "the I/O queue is full");
+    }
+    q->kick();
+    return env.Undefined();
+  }
+
+  // identify(opId, cns, nsid): the 4096 bytes come back as an 'admin' event.
+  Napi::Value identify(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    uint32_t op_id = arg_u32(info, 0, "opId");
+    uint32_t cns = arg_u32(info, 1, "cns");
+    uint32_t nsid = arg_u32(info, 2, "nsid");
+    if (cns > 0xff) invalid(env, "cns must be in [0, 255]");
+    if (closed_) throw make_error(env, "ERR_NVME_DISCONNECTED", "the controller is closed");
+    controller_->identify(op_id, uint8_t(cns), nsid);
+    return env.Undefined();
+  }
+
+  void close(const Napi::CallbackInfo&) {
+    if (closed_) return;
+    closed_ = true;
+    controller_->close();
+  }
+
+  Napi::Value counters(const Napi::CallbackInfo& info) {
+    host::ControllerCounters c = controller_->counters();
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("bytesSent", double(c.bytes_sent));
+    o.Set("bytesReceived", double(c.bytes_received));
+    o.Set("bytesCopied", double(c.bytes_copied));
+    o.Set("pdusSent", double(c.pdus_sent));
+    o.Set("pdusReceived", double(c.pdus_received));
+    o.Set("digestErrors", double(c.digest_errors));
+    o.Set("commands", double(c.commands));
+    o.Set("completions", double(c.completions));
+    o.Set("r2ts", double(c.r2ts));
+    o.Set("timeouts", double(c.timeouts));
+    o.Set("retries", double(c.retries));
+    o.Set("reconnects", double(c.reconnects));
+    return o;
+  }
+
+  std::shared_ptr<host::Controller> controller_;
+  bool closed_ = false;
+};
+
+void set_failure(Napi::Object r, const Failure& f) {
+  r.Set("code", f.code);
+  r.Set("message", f.message);
+  r.Set("errno", f.errnum);
+  r.Set("status", f.status);
+}
+
+Napi::Object info_object(Napi::Env env, const ControllerInfo& i) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("cntlid", i.cntlid);
+  o.Set("cap", Napi::BigInt::New(env, i.cap));
+  o.Set("vs", i.vs);
+  o.Set("ioQueues", i.io_queues);
+  o.Set("queueSize", i.queue_size);
+  o.Set("maxTransfer", i.max_transfer);
+  o.Set("incapsuleMax", i.incapsule_max);
+  o.Set("maxh2cdata", i.maxh2cdata);
+  o.Set("headerDigest", i.hdgst);
+  o.Set("dataDigest", i.ddgst);
+  o.Set("identify", Napi::Buffer<uint8_t>::Copy(env, i.identify.data(), i.identify.size()));
+  return o;
+}
+
+Napi::Object discovered_object(Napi::Env env, uint32_t op_id, const host::DiscoveryResult& d) {
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("type", "discovered");
+  r.Set("opId", op_id);
+  r.Set("ok", d.ok);
+  if (!d.ok) set_failure(r, d.failure);
+  r.Set("genctr", Napi::BigInt::New(env, d.genctr));
+  Napi::Array entries = Napi::Array::New(env, d.entries.size());
+  for (uint32_t i = 0; i < d.entries.size(); ++i) {
+    const host::DiscoveryEntry& e = d.entries[i];
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("trtype", e.trtype);
+    o.Set("adrfam", e.adrfam);
+    o.Set("subtype", e.subtype);
+    o.Set("treq", e.treq);
+    o.Set("portid", e.portid);
+    o.Set("cntlid", e.cntlid);
+    o.Set("asqsz", e.asqsz);
+    o.Set("eflags", e.eflags);
+    o.Set("trsvcid", e.trsvcid);
+    o.Set("subnqn", e.subnqn);
+    o.Set("traddr", e.traddr);
+    o.Set("sectype", e.sectype);
+    entries.Set(i, o);
+  }
+  r.Set("entries", entries);
+  return r;
+}
+
+// The first terminal event of a controller lets the process exit again.
+void release_hold(Napi::Env env, uint64_t id) {
+  auto& rt = runtime();
+  if (rt.held.erase(id)) rt.sink->hold(env, -1);
+}
+
+Napi::Value dispatch_batch(Napi::Env env) {
+  auto& rt = runtime();
+  std::deque<JsHostSink::Item> items = rt.sink->drain();
+  Napi::Array out = Napi::Array::New(env, items.size());
+  uint32_t n = 0;
+  for (auto& item : items) {
+    Napi::Object r = Napi::Object::New(env);
+    if (auto* io = std::get_if<JsHostSink::Io>(&item)) {
+      r.Set("type", "io");
+      r.Set("id", double(io->id));
+      // Flat [opId, status] pairs in one typed array: no object per I/O.
+      Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, io->pairs.size() * sizeof(uint32_t));
+      std::memcpy(ab.Data(), io->pairs.data(), io->pairs.size() * sizeof(uint32_t));
+      r.Set("completions", Napi::Uint32Array::New(env, io->pairs.size(), ab, 0));
+    } else if (auto* c = std::get_if<JsHostSink::Connected>(&item)) {
+      r.Set("type", "connected");
+      r.Set("id", double(c->id));
+      r.Set("info", info_object(env, c->info));
+    } else if (auto* l = std::get_if<JsHostSink::Lost>(&item)) {
+      r.Set("type", l->type);
+      r.Set("id", double(l->id));
+      set_failure(r, l->failure);
+      r.Set("reconnecting", l->reconnecting);
+      if (std::strcmp(l->type, "disconnect") != 0) release_hold(env, l->id);
+    } else if (auto* p = std::get_if<JsHostSink::Plain>(&item)) {
+      r.Set("type", p->type);
+      r.Set("id", double(p->id));
+      if (std::strcmp(p->type, "closed") == 0) release_hold(env, p->id);
+    } else if (auto* a = std::get_if<JsHostSink::Admin>(&item)) {
+      r.Set("type", "admin");
+      r.Set("id", double(a->id));
+      r.Set("opId", a->op_id);
+      r.Set("status", a->status);
+      r.Set("dw0", a->dw0);
+      r.Set("data", Napi::Buffer<uint8_t>::Copy(env, a->data.data(), a->data.size()));
+    } else if (auto* d = std::get_if<JsHostSink::Discovered>(&item)) {
+      r = discovered_object(env, d->op_id, d->result);
+      rt.sink->hold(env, -1);
+    }
+    out.Set(n++, r);
+  }
+  return out;
+}
+
+// nvmeConnect(options) -> { id, handle }: connecting starts now; 'connected' or
+// 'connectFailed' follows for `id`.
+Napi::Value connect(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  require_sink(env);
+  ParsedOptions p = parse_options(env, info[0]);
+  auto& rt = runtime();
+  uint64_t id = rt.next_id++;
+  auto controller = guarded(env, [&] {
+    return host::Controller::create(id, host_reactors(p.reactors), p.controller, rt.sink);
+  });
+  Napi::Object handle = ControllerBinding::wrap(controller);
+  rt.held.insert(id);
+  rt.sink->hold(env, +1);
+  controller->start();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("id", double(id));
+  out.Set("handle", handle);
+  return out;
+}
+
+// nvmeDiscover(opId, options): a 'discovered' event with opId follows.
+Napi::Value discover(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  require_sink(env);
+  uint32_t op_id = arg_u32(info, 0, "opId");
+  ParsedOptions p = parse_options(env, info[1]);
+  auto& rt = runtime();
+  uint64_t id = rt.next_id++;
+  std::shared_ptr<JsHostSink> sink = rt.sink;
+  rt.sink->hold(env, +1);
+  guarded(env, [&] {
+    host::discover(id, host_reactors(p.reactors), p.controller,
+                   [sink, op_id](host::DiscoveryResult&& r) { sink->on_discovered(op_id, std::move(r)); });
+  });
+  return env.Undefined();
+}
+
+Napi::Value resources(const Napi::CallbackInfo& info) {
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("sockets", double(host::TcpConnection::open_sockets()));
+  return o;
+}
+
+Napi::Value status_name(const Napi::CallbackInfo& info) {
+  uint32_t sct = arg_u32(info, 0, "sct");
+  uint32_t sc = arg_u32(info, 1, "sc");
+  return Napi::String::New(info.Env(), spec::status_name(uint8_t(sct), uint8_t(sc)));
+}
+
+// nvmeSetEventDispatcher(fn): fn(records[]) runs once per batch on the JS thread.
+void set_event_dispatcher(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsFunction()) invalid(env, "dispatcher must be a function");
+  auto& rt = runtime();
+  if (rt.sink->started()) return;
+  rt.dispatcher = Napi::Persistent(info[0].As<Napi::Function>());
+  Napi::Function trampoline = Napi::Function::New(env, [](const Napi::CallbackInfo& ci) {
+    Napi::Env e = ci.Env();
+    Napi::Value batch = dispatch_batch(e);
+    runtime().dispatcher.Call({batch});
+    return e.Undefined();
+  });
+  rt.sink->start(env, trampoline);
+  env.AddCleanupHook([] {
+    auto& r = runtime();
+    for (Reactor* reactor : r.reactors) reactor->stop();
+    r.sink->shutdown();
+    r.dispatcher.Reset();
+  });
+}
+
+}  // namespace
+
+void init_host(Napi::Env env, Napi::Object exports) {
+  ControllerBinding::init(env);
+  env.AddCleanupHook([] { ControllerBinding::constructor().Reset(); });
+  exports.Set("nvmeConnect", Napi::Function::New(env, connect));
+  exports.Set("nvmeDiscover", Napi::Function::New(env, discover));
+  exports.Set("nvmeResources", Napi::Function::New(env, resources));
+  exports.Set("nvmeStatusName", Napi::Function::New(env, status_name));
+  exports.Set("setNvmeEventDispatcher", Napi::Function::New(env, set_event_dispatcher));
+}
+
+}  // namespace rdmagate::napi

@@ -1,0 +1,207 @@
+/**
+ * Our NVMe/TCP host against the Linux kernel target (nvmet-tcp over a brd ramdisk) in
+ * the lab guest. Skips itself elsewhere (not root, or no nvmet).
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { readdirSync, readlinkSync } from 'node:fs';
+import {
+  BufferPool, connect, discover, hostResources, type Controller, type IoBuffer,
+} from '../../lib';
+import { kernelNvmetAvailable, ramDisk, startKernelTarget, type KernelTarget } from './kernel-nvmet';
+
+const NQN = 'nqn.2026-11.io.rdmagate:host-lab';
+const PORT = 4420;
+const DISK_MIB = 64;
+
+function pattern(b: Uint8Array, length: number, seed: number): void {
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    b[i] = x & 0xff;
+  }
+}
+
+function openSockets(): number {
+  return readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`).startsWith('socket:');
+    } catch {
+      return false;  // closed while we looked
+    }
+  }).length;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('our NVMe/TCP host against the Linux kernel target (lab)', function () {
+  this.timeout(300000);
+  let target: KernelTarget;
+  let pool: BufferPool;
+  let src: IoBuffer;
+  let dst: IoBuffer;
+  let c: Controller;
+  let baselineSockets = 0;
+  const options = () => ({ traddr: '127.0.0.1', trsvcid: PORT, subnqn: NQN });
+
+  before(function () {
+    if (!kernelNvmetAvailable()) this.skip();
+    target = startKernelTarget({ nqn: NQN, device: ramDisk(DISK_MIB), port: PORT });
+    pool = new BufferPool({ chunkSize: 128 * 1024, capacity: 16 << 20 });
+    src = pool.acquire();
+    dst = pool.acquire();
+    baselineSockets = openSockets();
+  });
+
+  after(async () => {
+    await c?.close();
+    src?.release();
+    dst?.release();
+    pool?.close();
+    target?.close();
+  });
+
+  it('discovers the subsystem', async () => {
+    const entries = await discover({ traddr: '127.0.0.1', trsvcid: PORT });
+    const e = entries.find((x) => x.subnqn === NQN);
+    assert.ok(e, `discovery log: ${JSON.stringify(entries)}`);
+    assert.equal(e.trtype, 'tcp');
+    assert.equal(e.adrfam, 'ipv4');
+    assert.equal(e.subtype, 'nvme subsystem');
+    assert.equal(e.traddr, '127.0.0.1');
+    assert.equal(e.trsvcid, String(PORT));
+    assert.equal(hostResources().sockets, 0, 'discovery disconnected');
+  });
+
+  it('connects with 2 I/O queues and identifies controller and namespace', async () => {
+    c = await connect({ ...options(), nrIoQueues: 2 });
+    assert.equal(c.state, 'live');
+    assert.equal(c.queuePairs.length, 2);
+    const id = await c.identify();
+    assert.equal(id.subnqn, NQN);
+    assert.equal(id.cntrltype, 1, 'an I/O controller');
+    assert.equal(id.cntlid, c.cntlid);
+    assert.match(id.mn, /Linux/);
+    assert.ok(id.nn >= 1);
+    assert.ok(id.ioccsz * 16 > 64, 'in-capsule data supported');
+    assert.equal(c.namespaces.length, 1);
+    const ns = c.namespaces[0];
+    assert.equal(ns.nsid, 1);
+    assert.equal(ns.blockSize, 512);
+    assert.equal(ns.size, DISK_MIB << 20);
+    assert.ok(ns.uuid, 'nvmet gives every namespace a UUID');
+    const again = await c.identifyNamespace(1);
+    assert.deepEqual(again, ns);
+    console.log(`      cntlid ${c.cntlid}, ${id.mn} ${id.fr}, queue size ${c.queueSize}, in-capsule ${c.inCapsuleDataSize} B, ` +
+      `mdts ${c.maxTransfer || 'none'}, uuid ${ns.uuid}`);
+  });
+
+  it('writes 512 B .. 128 KiB (in-capsule and R2T) and reads them back on the other queue', async () => {
+    const before = c.counters();
+    let lba = 0;
+    for (const bytes of [512, 1024, 4096, 8192, 16384, 32768, 65536, 131072]) {
+      pattern(src, bytes, bytes);
+      dst.fill(0);
+      await c.queuePairs[0].write(1, lba, bytes / 512, src);
+      await c.queuePairs[1].read(1, lba, bytes / 512, dst);
+      assert.ok(Buffer.from(src.buffer, src.byteOffset, bytes).equals(Buffer.from(dst.buffer, dst.byteOffset, bytes)), `${bytes} bytes read back`);
+      lba += bytes / 512;
+    }
+    const after = c.counters();
+    assert.ok(after.r2ts > before.r2ts, 'writes above the in-capsule size went through R2T');
+    assert.equal(after.bytesCopied, 0, 'data moved without a CPU copy of ours');
+  });
+
+  it('keeps many commands in flight on both queues', async () => {
+    const bufs = Array.from({ length: 32 }, () => pool.acquire());
+    try {
+      await Promise.all(bufs.map((b, i) => {
+        pattern(b, 4096, 1000 + i);
+        return c.queuePairs[i % 2].write(1, 4096 + i * 8, 8, b);
+      }));
+      await Promise.all(bufs.map((b) => b.fill(0)).map((b, i) => c.queuePairs[(i + 1) % 2].read(1, 4096 + i * 8, 8, b)));
+      const check = new Uint8Array(4096);
+      bufs.forEach((b, i) => {
+        pattern(check, 4096, 1000 + i);
+        assert.ok(Buffer.from(check).equals(Buffer.from(b.buffer, b.byteOffset, 4096)), `buffer ${i}`);
+      });
+    } finally {
+      for (const b of bufs) b.release();
+    }
+  });
+
+  it('flush, write zeroes (reads back zeros) and deallocate', async () => {
+    await c.queuePairs[0].flush(1);
+    pattern(src, 65536, 7);
+    await c.queuePairs[0].write(1, 8192, 128, src);
+    await c.queuePairs[1].writeZeroes(1, 8192, 128);
+    dst.fill(0xff);
+    await c.queuePairs[0].read(1, 8192, 128, dst);
+    assert.ok(dst.subarray(0, 65536).every((x) => x === 0), 'zeros after Write Zeroes');
+    await c.queuePairs[1].deallocate(1, 8192, 128);
+    await c.queuePairs[0].flush(1);
+  });
+
+  it('keep-alive keeps an idle controller alive', async () => {
+    const k = await connect({ ...options(), keepAliveTmo: 2 });
+    let lost = false;
+    k.on('disconnect', () => { lost = true; });
+    await sleep(5000);
+    assert.equal(lost, false);
+    await k.queuePairs[0].read(1, 0, 1, dst);
+    await k.close();
+  });
+
+  it('header and data digests', async () => {
+    const d = await connect({ ...options(), headerDigest: true, dataDigest: true });
+    assert.equal(d.headerDigest, true);
+    assert.equal(d.dataDigest, true);
+    for (const bytes of [512, 16384, 131072]) {
+      pattern(src, bytes, bytes + 1);
+      dst.fill(0);
+      await d.queuePairs[0].write(1, 16384, bytes / 512, src);
+      await d.queuePairs[0].read(1, 16384, bytes / 512, dst);
+      assert.ok(Buffer.from(src.buffer, src.byteOffset, bytes).equals(Buffer.from(dst.buffer, dst.byteOffset, bytes)), `${bytes} bytes with digests`);
+    }
+    assert.equal(d.counters().digestErrors, 0);
+    await d.close();
+  });
+
+  it('reads complete from C2HData SUCCESS when SQ flow control is off', async () => {
+    const s = await connect({ ...options(), disableSqFlow: true });
+    pattern(src, 8192, 99);
+    await s.queuePairs[0].write(1, 20000, 16, src);
+    dst.fill(0);
+    await s.queuePairs[0].read(1, 20000, 16, dst);
+    assert.ok(Buffer.from(src.buffer, src.byteOffset, 8192).equals(Buffer.from(dst.buffer, dst.byteOffset, 8192)));
+    await s.close();
+  });
+
+  it('reconnects when the subsystem leaves the port and comes back, resending held I/O', async () => {
+    const r = await connect({ ...options(), ioFailureMode: 'retry', reconnectDelay: 1, ctrlLossTmo: 60 });
+    const events: string[] = [];
+    r.on('disconnect', (_e: Error, reconnecting: boolean) => events.push(`disconnect ${reconnecting}`));
+    r.on('reconnect', () => events.push('reconnect'));
+    const lost = once(r, 'disconnect');
+    target.unlink();
+    await lost;
+    pattern(src, 4096, 4242);
+    const held = r.queuePairs[0].write(1, 30000, 8, src);
+    await sleep(2500);  // some reconnect attempts fail meanwhile
+    target.link();
+    await held;
+    assert.deepEqual(events, ['disconnect true', 'reconnect']);
+    dst.fill(0);
+    await r.queuePairs[0].read(1, 30000, 8, dst);
+    assert.ok(Buffer.from(src.buffer, src.byteOffset, 4096).equals(Buffer.from(dst.buffer, dst.byteOffset, 4096)));
+    await r.close();
+  });
+
+  it('close leaves no socket behind', async () => {
+    await c.close();
+    assert.equal(c.state, 'closed');
+    await assert.rejects(c.queuePairs[0].read(1, 0, 1, dst), { code: 'ERR_NVME_DISCONNECTED' });
+    assert.equal(hostResources().sockets, 0);
+    assert.equal(openSockets(), baselineSockets);
+  });
+});

@@ -1,0 +1,92 @@
+/**
+ * The Linux kernel NVMe-oF target (nvmet) set up through configfs, for lab suites that
+ * need a real controller: one subsystem with one namespace on a block device, exported
+ * on one NVMe/TCP port. Same steps as lab.sh's selftest.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmdirSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+
+const NVMET = '/sys/kernel/config/nvmet';
+
+function modprobe(...args: string[]): void {
+  spawnSync('modprobe', args, { stdio: 'ignore' });
+}
+
+/** Root, and nvmet's configfs tree: true in the lab guest, which loads nvmet at boot. */
+export function kernelNvmetAvailable(): boolean {
+  return process.getuid?.() === 0 && existsSync(NVMET);
+}
+
+/** A RAM block device (brd), so data written through the target is kept and read back. */
+export function ramDisk(mib = 64): string {
+  if (!existsSync('/dev/ram0')) modprobe('brd', 'rd_nr=1', `rd_size=${mib * 1024}`);
+  if (!existsSync('/dev/ram0')) throw new Error('brd did not create /dev/ram0');
+  return '/dev/ram0';
+}
+
+export interface KernelTargetOptions {
+  nqn: string;
+  device: string;
+  address?: string;
+  port?: number;
+  /** configfs port directory name; distinct per concurrent target. */
+  portId?: number;
+}
+
+export interface KernelTarget {
+  readonly nqn: string;
+  readonly address: string;
+  readonly port: number;
+  /** Takes the subsystem off the port: nvmet drops its controllers, and the port closes. */
+  unlink(): void;
+  /** Puts it back. */
+  link(): void;
+  /** Removes everything this target created; safe to call twice. */
+  close(): void;
+}
+
+function tryDo(f: () => void): void {
+  try {
+    f();
+  } catch {
+    // teardown goes on: whatever is left is reported by the next setup's mkdir
+  }
+}
+
+export function startKernelTarget(o: KernelTargetOptions): KernelTarget {
+  const address = o.address ?? '127.0.0.1';
+  const port = o.port ?? 4420;
+  const sub = `${NVMET}/subsystems/${o.nqn}`;
+  const ns = `${sub}/namespaces/1`;
+  const portDir = `${NVMET}/ports/${o.portId ?? 1}`;
+  const link = `${portDir}/subsystems/${o.nqn}`;
+  modprobe('nvmet-tcp');  // a port of type tcp needs it; loaded already in the lab
+  mkdirSync(sub);
+  writeFileSync(`${sub}/attr_allow_any_host`, '1');
+  mkdirSync(ns);
+  writeFileSync(`${ns}/device_path`, o.device);
+  writeFileSync(`${ns}/enable`, '1');
+  mkdirSync(portDir);
+  writeFileSync(`${portDir}/addr_trtype`, 'tcp');
+  writeFileSync(`${portDir}/addr_adrfam`, isIP(address) === 6 ? 'ipv6' : 'ipv4');
+  writeFileSync(`${portDir}/addr_traddr`, address);
+  writeFileSync(`${portDir}/addr_trsvcid`, String(port));
+  symlinkSync(sub, link);
+  return {
+    nqn: o.nqn,
+    address,
+    port,
+    unlink: () => unlinkSync(link),
+    link: () => symlinkSync(sub, link),
+    close: () => {
+      if (existsSync(link)) tryDo(() => unlinkSync(link));
+      if (existsSync(portDir)) tryDo(() => rmdirSync(portDir));
+      if (existsSync(ns)) {
+        tryDo(() => writeFileSync(`${ns}/enable`, '0'));
+        tryDo(() => rmdirSync(ns));
+      }
+      if (existsSync(sub)) tryDo(() => rmdirSync(sub));
+    },
+  };
+}
