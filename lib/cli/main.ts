@@ -4,6 +4,7 @@ import { RdmagateError } from '../errors';
 import * as rdma from '../rdma';
 import { parseArgs } from './args';
 import { printDemo, runDemo } from './demo';
+import { NVME_FLAGS, runDiscover, runIdentify } from './nvme';
 import { TARGET_FLAGS, runTarget } from './target';
 
 const USAGE = `usage: rdmagate <command> [options]
@@ -15,13 +16,18 @@ commands:
       the RDMA devices of this machine
   target [-t tcp] [-a TRADDR] [-s TRSVCID] [-n NQN] [-r REACTORS] [--size-mib N] [-c CONFIG.json]
       an NVMe-oF target; with no arguments, a 64 MiB RAM namespace on tcp 127.0.0.1:4420
+  discover -t tcp -a TRADDR [-s TRSVCID] [-q HOSTNQN] [-o normal|json]
+  id-ctrl -t tcp -a TRADDR [-s TRSVCID] -n NQN [-q HOSTNQN] [-o normal|json]
+  id-ns -t tcp -a TRADDR [-s TRSVCID] -n NQN [--namespace-id NSID] [-o normal|json]
+      nvme-cli's commands, through rdmagate's own NVMe/TCP host
   help`;
 
 async function main(argv: string[]): Promise<number> {
   const [command = 'help', ...rest] = argv;
   const args = parseArgs(rest, [
     { name: 'output-format', short: 'o' },
-    ...(command === 'target' ? TARGET_FLAGS : [{ name: 'address', short: 'a' }]),
+    ...(command === 'target' ? TARGET_FLAGS
+      : ['discover', 'id-ctrl', 'id-ns'].includes(command) ? NVME_FLAGS : [{ name: 'address', short: 'a' }]),
   ]);
   const json = args.flags.get('output-format') === 'json';
   switch (command) {
@@ -44,6 +50,11 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'target':
       return runTarget(args, json);
+    case 'discover':
+      return runDiscover(args, json);
+    case 'id-ctrl':
+    case 'id-ns':
+      return runIdentify(command, args, json);
     case 'help':
     case '--help':
     case '-h':

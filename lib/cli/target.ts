@@ -66,10 +66,13 @@ export async function runTarget(args: ParsedArgs, json: boolean): Promise<number
     }
     console.log('Ctrl-C stops the target');
   }
+  // The reactors are native threads: something must keep Node's event loop alive.
+  const alive = setInterval(() => undefined, 1 << 30);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
+  clearInterval(alive);
   target.close();
   return 0;
 }

@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict';
+import { BufferPool, Target, nvmf } from '../../lib';
+
+const NQN = 'nqn.2026-11.io.rdmagate:loopback';
+
+function fill(buf: Uint8Array, seed: number): void {
+  for (let i = 0; i < buf.length; i++) buf[i] = (i * 131 + seed * 7 + (i >> 12)) & 0xff;
+}
+
+describe('our host against our target (loopback TCP)', function () {
+  this.timeout(30000);
+  let target: Target;
+  let port: number;
+  let pool: BufferPool;
+
+  beforeEach(() => {
+    target = new Target({ reactors: 2 });
+    target.createBdev({ type: 'malloc', name: 'Malloc0', sizeBytes: 16 << 20 });
+    target.addSubsystem({ nqn: NQN, serialNumber: 'LOOP0001', modelNumber: 'rdmagate loopback' })
+      .addNamespace({ bdev: 'Malloc0', nsid: 1, uuid: '6e4f5d40-1c1f-4b7b-9d8f-3a3c2b1a0f99' });
+    port = target.listen({ transport: 'tcp', address: '127.0.0.1', port: 0 }).port;
+    pool = new BufferPool({ chunkSize: 128 * 1024 });
+  });
+
+  afterEach(() => {
+    target.close();
+  });
+
+  it('discovers the subsystem', async () => {
+    const entries = await nvmf.discover({ traddr: '127.0.0.1', trsvcid: port });
+    const e = entries.find((x) => x.subnqn === NQN);
+    assert.ok(e, JSON.stringify(entries));
+    assert.equal(e.trtype, 'tcp');
+    assert.equal(e.trsvcid, String(port));
+  });
+
+  for (const digests of [false, true]) {
+    it(`connects with 2 I/O queues and moves 512 B .. 128 KiB both ways${digests ? ' with digests' : ''}`, async () => {
+      const c = await nvmf.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: NQN, nrIoQueues: 2,
+        headerDigest: digests, dataDigest: digests });
+      try {
+        assert.equal(c.identity.sn, 'LOOP0001');
+        assert.equal(c.identity.mn, 'rdmagate loopback');
+        assert.equal(c.queuePairs.length, 2);
+        assert.equal(c.namespaces[0].blockSize, 512);
+        assert.equal(c.namespaces[0].uuid, '6e4f5d40-1c1f-4b7b-9d8f-3a3c2b1a0f99');
+        const [q0, q1] = c.queuePairs;
+        let lba = 0;
+        for (const bytes of [512, 4096, 8192, 8704, 65536, 131072]) {
+          const w = pool.acquire();
+          fill(w, bytes);
+          await q0.write(1, lba, bytes / 512, w);
+          const r = pool.acquire();
+          r.fill(0);
+          await q1.read(1, lba, bytes / 512, r);
+          assert.ok(Buffer.from(r.buffer, r.byteOffset, bytes).equals(Buffer.from(w.buffer, w.byteOffset, bytes)), `${bytes} B`);
+          w.release();
+          r.release();
+          lba += 256;
+        }
+        assert.equal(c.counters().bytesCopied, 0, 'reads land in the IoBuffer');
+      } finally {
+        await c.close();
+      }
+    });
+  }
+
+  it('flush, write zeroes and deallocate', async () => {
+    const c = await nvmf.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: NQN });
+    const q = c.queuePairs[0];
+    const b = pool.acquire();
+    fill(b, 3);
+    await q.write(1, 0, 64, b);
+    await q.flush(1);
+    await q.writeZeroes(1, 0, 8);
+    await q.deallocate(1, 16, 8);
+    const r = pool.acquire();
+    await q.read(1, 0, 32, r);
+    assert.ok(Buffer.from(r.buffer, r.byteOffset, 4096).equals(Buffer.alloc(4096)));
+    assert.ok(Buffer.from(r.buffer, r.byteOffset + 4096, 4096).equals(Buffer.from(b.buffer, b.byteOffset + 4096, 4096)));
+    assert.ok(Buffer.from(r.buffer, r.byteOffset + 8192, 4096).equals(Buffer.alloc(4096)));
+    b.release();
+    r.release();
+    await c.close();
+  });
+
+  it('refuses out-of-range I/O before sending it, and surfaces NVMe errors as typed errors', async () => {
+    const c = await nvmf.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: NQN });
+    const b = pool.acquire();
+    await assert.rejects(c.queuePairs[0].read(1, (16 << 20) / 512 - 1, 8, b), { code: 'ERR_OUT_OF_RANGE' });
+    // The namespace goes away on the target: the next read gets Invalid Namespace back.
+    target.subsystem(NQN)!.removeNamespace(1);
+    await assert.rejects(c.queuePairs[0].read(1, 0, 8, b), (e: Error & { code: string; sc: number; sct: number }) =>
+      e.code === 'ERR_NVME_STATUS' && e.sct === 0 && e.sc === 0x0b);
+    b.release();
+    await c.close();
+  });
+
+  it('sees a namespace added on the target after a rescan', async () => {
+    const c = await nvmf.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: NQN });
+    target.createBdev({ type: 'null', name: 'Null1', numBlocks: 2048 });
+    target.subsystem(NQN)!.addNamespace({ bdev: 'Null1', nsid: 2 });
+    const ns = await c.rescanNamespaces();
+    assert.deepEqual(ns.map((n) => n.nsid), [1, 2]);
+    await c.close();
+  });
+
+  it('is rejected by a target that does not allow its host NQN', async () => {
+    target.subsystem(NQN)!.allowAnyHost(false);
+    await assert.rejects(nvmf.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: NQN, ctrlLossTmo: 0 }),
+      (e: Error & { code: string }) => /ERR_NVME/.test(e.code));
+  });
+});
