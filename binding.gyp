@@ -31,6 +31,7 @@
         "native/transport/rdma/rdma_qpair.cc",
         "native/util/crc32c.cc",
         "native/bdev/file_bdev.cc",
+        "native/bdev/nvmf_bdev.cc",
         "native/util/uring.cc",
         "native/util/thread_pool.cc",
         "native/host/options.cc",

@@ -41,10 +41,14 @@ export interface NativeConnectionOptions {
 }
 
 export interface NativeTarget {
-  createBdev(type: string, name: string, numBlocks: number, blockSize: number): import('./nvmf/target/types').BdevInfo;
-  createFileBdev(name: string, path: string, blockSize: number, direct: boolean): import('./nvmf/target/types').BdevInfo;
+  createBdev(type: string, name: string, numBlocks: number, blockSize: number): import('./nvmf/target/types').NativeBdevInfo;
+  createFileBdev(name: string, path: string, blockSize: number, direct: boolean): import('./nvmf/target/types').NativeBdevInfo;
   deleteBdev(name: string): void;
-  bdevs(): import('./nvmf/target/types').BdevInfo[];
+  attachNvmeController(name: string, options: import('./nvmf/host/native').NativeHostOptions, timeoutMs: number):
+    Promise<import('./nvmf/target/types').NativeBdevInfo[]>;
+  detachNvmeController(name: string): void;
+  nvmeControllers(): import('./nvmf/target/types').NvmeControllerInfo[];
+  bdevs(): import('./nvmf/target/types').NativeBdevInfo[];
   addSubsystem(nqn: string, serial: string, model: string, maxNamespaces: number): void;
   removeSubsystem(nqn: string): void;
   addNamespace(nqn: string, bdev: string, nsid: number, nguid: Uint8Array, uuid: Uint8Array): number;

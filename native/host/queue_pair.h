@@ -125,6 +125,14 @@ class QueuePair final : public TcpConnection::Handler,
   bool push(const SubmitEntry& e) { return ring_.push(e); }
   // Has the reactor drain the ring; at most one wake-up is pending at a time.
   void kick();
+  // Reactor thread, when this thread is the ring's only producer (the gateway's
+  // forwarding): submits at once, with no hop through the task queue.
+  void submit_now(const SubmitEntry& e) {
+    ring_.push(e);
+    drain();
+  }
+  // Free command slots: what submit_now() may use now.
+  size_t free_slots() const { return free_.size(); }
 
  private:
   enum class State : uint8_t { kDown, kConnecting, kLive, kDead };

@@ -440,16 +440,17 @@ Napi::Value dispatch_batch(Napi::Env env) {
   return out;
 }
 
-// nvmeConnect(options) -> { id, handle }: connecting starts now; 'connected' or
-// 'connectFailed' follows for `id`.
-Napi::Value connect(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
+}  // namespace
+
+ConnectedController connect_controller(Napi::Env env, Napi::Value options, const WrapEvents& wrap) {
   require_sink(env);
-  ParsedOptions p = parse_options(env, info[0]);
+  ParsedOptions p = parse_options(env, options);
   auto& rt = runtime();
   uint64_t id = rt.next_id++;
+  std::shared_ptr<host::ControllerEvents> events = rt.sink;
+  if (wrap) events = wrap(events);
   auto controller = guarded(env, [&] {
-    return host::Controller::create(id, host_reactors(p.reactors), p.controller, rt.sink);
+    return host::Controller::create(id, host_reactors(p.reactors), p.controller, events);
   });
   Napi::Object handle = ControllerBinding::wrap(controller);
   rt.held.insert(id);
@@ -458,7 +459,15 @@ Napi::Value connect(const Napi::CallbackInfo& info) {
   Napi::Object out = Napi::Object::New(env);
   out.Set("id", double(id));
   out.Set("handle", handle);
-  return out;
+  return {out, controller};
+}
+
+namespace {
+
+// nvmeConnect(options) -> { id, handle }: connecting starts now; 'connected' or
+// 'connectFailed' follows for `id`.
+Napi::Value connect(const Napi::CallbackInfo& info) {
+  return connect_controller(info.Env(), info[0], nullptr).js;
 }
 
 // nvmeDiscover(opId, options): a 'discovered' event with opId follows.
@@ -513,6 +522,10 @@ void set_event_dispatcher(const Napi::CallbackInfo& info) {
 }
 
 }  // namespace
+
+host::ControllerOptions parse_host_options(Napi::Env env, Napi::Value value) {
+  return parse_options(env, value).controller;
+}
 
 void init_host(Napi::Env env, Napi::Object exports) {
   ControllerBinding::init(env);

@@ -1,9 +1,12 @@
 #include "napi/target_binding.h"
 
 #include <cstring>
+#include <map>
 
 #include "bdev/bdev_registry.h"
 #include "bdev/file_bdev.h"
+#include "bdev/nvmf_bdev.h"
+#include "napi/host_binding.h"
 #include "napi/errors.h"
 #include "target/qpair.h"
 #include "target/target.h"
@@ -33,6 +36,9 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
                             {InstanceMethod("createBdev", &TargetBinding::create_bdev),
                              InstanceMethod("createFileBdev", &TargetBinding::create_file_bdev),
                              InstanceMethod("deleteBdev", &TargetBinding::delete_bdev),
+                             InstanceMethod("attachNvmeController", &TargetBinding::attach_nvme_controller),
+                             InstanceMethod("detachNvmeController", &TargetBinding::detach_nvme_controller),
+                             InstanceMethod("nvmeControllers", &TargetBinding::nvme_controllers),
                              InstanceMethod("bdevs", &TargetBinding::bdevs),
                              InstanceMethod("addSubsystem", &TargetBinding::add_subsystem),
                              InstanceMethod("removeSubsystem", &TargetBinding::remove_subsystem),
@@ -72,6 +78,7 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
     }
     target_ = guarded(env, [&] { return std::make_unique<target::Target>(o); });
   }
+  ~TargetBinding() override { shutdown(); }
 
  private:
   target::Target& t(Napi::Env env) {
@@ -116,12 +123,121 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
     o.Set("name", b.name());
     o.Set("blockSize", b.block_size());
     o.Set("numBlocks", double(b.num_blocks()));
+    if (auto* n = dynamic_cast<const bdev::NvmfBdev*>(&b)) {
+      o.Set("nvmeController", n->backend().name());
+      o.Set("nsid", n->remote().nsid);
+      o.Set("nguid", bytes(env, n->remote().nguid, 16));
+      o.Set("uuid", bytes(env, n->remote().uuid, 16));
+    }
     if (auto f = bdev::file_bdev_info(b)) {
       o.Set("engine", f->engine);
       o.Set("direct", f->direct);
     }
     return o;
   }
+  // attachNvmeController(name, hostOptions, timeoutMs) -> Promise<bdev info[]>: the
+  // remote controller's namespaces become bdevs "<name>n<nsid>".
+  Napi::Value attach_nvme_controller(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string name = str(info, 0, "name");
+    host::ControllerOptions o = parse_host_options(env, info[1]);
+    uint32_t timeout = arg_u32(info, 2, "timeoutMs");
+    if (backends_.count(name)) throw make_error(env, "ERR_ALREADY_EXISTS", "an NVMe controller named " + name + " is attached");
+    std::vector<Reactor*> reactors;
+    for (size_t i = 0; i < t(env).reactor_count(); ++i) reactors.push_back(&t(env).reactor(i));
+    auto backend = guarded(env, [&] { return bdev::NvmfBackend::create(name, o, reactors); });
+    backends_[name] = backend;  // reserved while attaching
+    auto* worker = new AttachWorker(env, this, name, backend, timeout);
+    Napi::Promise p = worker->promise();
+    worker->Queue();
+    return p;
+  }
+
+  class AttachWorker : public Napi::AsyncWorker {
+   public:
+    AttachWorker(Napi::Env env, TargetBinding* owner, std::string name, std::shared_ptr<bdev::NvmfBackend> backend,
+                 uint32_t timeout)
+        : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), owner_(owner), name_(std::move(name)),
+          backend_(std::move(backend)), timeout_(timeout) {
+      owner_->Ref();
+    }
+    ~AttachWorker() override { owner_->Unref(); }
+    Napi::Promise promise() { return deferred_.Promise(); }
+    void Execute() override {
+      try {
+        namespaces_ = backend_->attach(timeout_);
+      } catch (const Error& e) {
+        code_ = e.code();
+        SetError(e.what());
+      }
+    }
+    void OnOK() override {
+      Napi::Env env = Env();
+      Napi::Array out = Napi::Array::New(env, namespaces_.size());
+      for (uint32_t i = 0; i < namespaces_.size(); ++i) {
+        const auto& ns = namespaces_[i];
+        auto b = std::make_shared<bdev::NvmfBdev>(name_ + "n" + std::to_string(ns.nsid), backend_, ns);
+        try {
+          owner_->bdevs_.add(b);
+        } catch (const Error& e) {
+          owner_->drop_backend(name_);
+          deferred_.Reject(make_error(env, e.code(), e.what()).Value());
+          return;
+        }
+        out.Set(i, bdev_object(env, *b));
+      }
+      deferred_.Resolve(out);
+    }
+    void OnError(const Napi::Error& e) override {
+      owner_->drop_backend(name_);
+      deferred_.Reject(make_error(Env(), code_.empty() ? "ERR_NVME_CONNECT" : code_, e.Message()).Value());
+    }
+
+   private:
+    Napi::Promise::Deferred deferred_;
+    TargetBinding* owner_;
+    std::string name_;
+    std::shared_ptr<bdev::NvmfBackend> backend_;
+    uint32_t timeout_;
+    std::vector<bdev::RemoteNamespace> namespaces_;
+    std::string code_;
+  };
+
+  void drop_backend(const std::string& name) {
+    auto it = backends_.find(name);
+    if (it == backends_.end()) return;
+    it->second->close();
+    backends_.erase(it);
+  }
+
+  // detachNvmeController(name): its bdevs go (ERR_BUSY while a namespace uses one).
+  void detach_nvme_controller(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string name = str(info, 0, "name");
+    if (!backends_.count(name)) throw make_error(env, "ERR_NOT_FOUND", "no NVMe controller named " + name);
+    auto backend = backends_[name];
+    std::vector<std::string> mine;
+    for (auto& b : bdevs_.list()) {
+      auto* n = dynamic_cast<bdev::NvmfBdev*>(b.get());
+      if (n && &n->backend() == backend.get()) mine.push_back(b->name());
+    }
+    for (auto& b : mine) guarded(env, [&] { bdevs_.remove(b); });
+    drop_backend(name);
+  }
+
+  Napi::Value nvme_controllers(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Array out = Napi::Array::New(env);
+    uint32_t n = 0;
+    for (auto& [name, backend] : backends_) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("name", name);
+      o.Set("state", backend->state_name());
+      out.Set(n++, o);
+    }
+    return out;
+  }
+
   void delete_bdev(const Napi::CallbackInfo& info) {
     std::string name = str(info, 0, "name");
     guarded(info.Env(), [&] { bdevs_.remove(name); });
@@ -321,13 +437,20 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
     }
     return out;
   }
-  void close(const Napi::CallbackInfo&) {
+  void close(const Napi::CallbackInfo&) { shutdown(); }
+
+  // Backends run on the target's reactors: they close before the reactors stop.
+  void shutdown() {
+    for (auto& [name, backend] : backends_) backend->close();
+    for (auto& [name, backend] : backends_) backend->wait_closed(5000);
+    backends_.clear();
     if (target_) target_->close();
     target_.reset();
   }
 
   std::unique_ptr<target::Target> target_;
   bdev::BdevRegistry bdevs_;
+  std::map<std::string, std::shared_ptr<bdev::NvmfBackend>> backends_;
 };
 
 }  // namespace

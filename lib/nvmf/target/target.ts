@@ -1,8 +1,11 @@
 import { ClosedError, InvalidArgumentError } from '../../errors';
 import { native, type NativeTarget } from '../../native';
 import * as v from '../../validate';
+import { connectOptions } from '../host/options';
+import type { ConnectOptions } from '../host/options';
 import { nguidBytes, nguidText, uuidBytes, uuidText } from './ids';
-import type { BdevInfo, ControllerInfo, ListenerInfo, QpairInfo, SubsystemInfo, TransportType } from './types';
+import type { BdevInfo, ControllerInfo, ListenerInfo, NativeBdevInfo, NvmeControllerInfo, QpairInfo, SubsystemInfo,
+  TransportType } from './types';
 
 export interface TargetOptions {
   /** Native reactor threads; connections are spread over them. Default 1. */
@@ -32,6 +35,13 @@ export interface BdevOptions {
   numBlocks?: number;
   /** Default 512; for files, 0 reads a block device's logical block size. */
   blockSize?: number;
+}
+
+export interface NvmeAttachOptions extends ConnectOptions {
+  /** Bdevs are named `${name}n${nsid}`, as SPDK's bdev_nvme names them. */
+  name: string;
+  /** Connect and identify must finish within this. Default 30000. */
+  attachTimeoutMs?: number;
 }
 
 export interface SubsystemOptions {
@@ -190,7 +200,7 @@ export class Target {
       const path = v.string(o.path, 'path');
       if (o.direct !== undefined && typeof o.direct !== 'boolean') throw new InvalidArgumentError('direct must be a boolean');
       const bs = v.optionalInteger(o.blockSize, 'blockSize', 0, 65536, 0);
-      return this.nativeHandle.createFileBdev(name, path, bs, o.direct ?? true);
+      return bdevInfo(this.nativeHandle.createFileBdev(name, path, bs, o.direct ?? true));
     }
     const blockSize = v.optionalInteger(o.blockSize, 'blockSize', 512, 65536, 512);
     let numBlocks: number;
@@ -201,7 +211,7 @@ export class Target {
       if (bytes % blockSize !== 0) throw new InvalidArgumentError(`sizeBytes must be a multiple of blockSize (${blockSize})`);
       numBlocks = bytes / blockSize;
     }
-    return this.nativeHandle.createBdev(type, name, numBlocks, blockSize);
+    return bdevInfo(this.nativeHandle.createBdev(type, name, numBlocks, blockSize));
   }
 
   deleteBdev(name: string): void {
@@ -209,7 +219,32 @@ export class Target {
   }
 
   bdevs(): BdevInfo[] {
-    return this.nativeHandle.bdevs();
+    return this.nativeHandle.bdevs().map(bdevInfo);
+  }
+
+  /**
+   * Connects to a remote NVMe/TCP controller through rdmagate's host, with one I/O queue
+   * per target reactor, and makes each of its namespaces a bdev. I/O to those bdevs is
+   * forwarded in the reactors; while the backend reconnects it is held, and it fails with
+   * a path error once `ctrlLossTmo` has passed.
+   */
+  async attachNvmeController(options: NvmeAttachOptions): Promise<BdevInfo[]> {
+    const o = v.object<NvmeAttachOptions>(options, 'options');
+    const name = v.string(o.name, 'name');
+    if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new InvalidArgumentError('name may hold letters, digits, _ . - only');
+    const timeout = v.optionalInteger(o.attachTimeoutMs, 'attachTimeoutMs', 1, 600000, 30000);
+    const { name: _n, attachTimeoutMs: _t, ...connect } = o as NvmeAttachOptions;
+    const native = connectOptions(connect);
+    return (await this.nativeHandle.attachNvmeController(name, native, timeout)).map(bdevInfo);
+  }
+
+  /** Detaches a backend; refused (ERR_BUSY) while a namespace uses one of its bdevs. */
+  detachNvmeController(name: string): void {
+    this.nativeHandle.detachNvmeController(v.string(name, 'name'));
+  }
+
+  nvmeControllers(): NvmeControllerInfo[] {
+    return this.nativeHandle.nvmeControllers();
   }
 
   addSubsystem(options: SubsystemOptions): Subsystem {
@@ -282,6 +317,11 @@ export class Target {
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+function bdevInfo(b: NativeBdevInfo): BdevInfo {
+  const { nguid, uuid, ...rest } = b;
+  return { ...rest, ...(nguid ? { nguid: nguidText(nguid) } : {}), ...(uuid ? { uuid: uuidText(uuid) } : {}) };
 }
 
 function defaultSerial(nqn: string): string {

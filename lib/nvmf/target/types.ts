@@ -10,6 +10,24 @@ export interface BdevInfo {
   engine?: 'io_uring' | 'threads';
   /** File bdevs: opened with O_DIRECT. */
   direct?: boolean;
+  /** NVMe bdevs: the attached controller, and the remote namespace's id and identifiers. */
+  nvmeController?: string;
+  nsid?: number;
+  nguid?: string;
+  uuid?: string;
+}
+
+/** @internal */
+export interface NativeBdevInfo extends Omit<BdevInfo, 'nguid' | 'uuid'> {
+  nguid?: Uint8Array;
+  uuid?: Uint8Array;
+}
+
+/** A backend controller attached with attachNvmeController (SPDK's bdev_nvme). */
+export interface NvmeControllerInfo {
+  name: string;
+  /** connecting | enabled | resetting (reconnecting) | failed | deleting */
+  state: string;
 }
 
 export interface ListenerInfo {

@@ -251,6 +251,7 @@ void TcpQpair::handle_capsule() {
   req->chunk = c;
   req->data = c->data;
   req->in_capsule = icd;
+  counters().in_capsule_bytes += icd;
   data_is_capsule_ = true;
   expect_data(req, req->data, icd);
 }

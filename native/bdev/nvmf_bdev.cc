@@ -1,0 +1,275 @@
+#include "bdev/nvmf_bdev.h"
+
+#include <chrono>
+#include <cstring>
+
+#include "host/failure.h"
+#include "spec/identify.h"
+#include "util/error.h"
+
+namespace rdmagate::bdev {
+
+using namespace spec;
+
+namespace {
+
+constexpr uint32_t kSlotBits = 20;
+
+// What the frontend sees of a backend outcome. NVMe statuses pass through; a backend
+// the host could not reach (timeout, lost connection, given up) is a pathing error of
+// this controller, which hosts may retry on another path.
+Status frontend_status(uint32_t word) {
+  if (host::status_ok(word)) return status::kSuccess;
+  if (word < host::kHostStatusBase) return Status{host::status_sct(word), host::status_sc(word)};
+  return status::kControllerPathingError;
+}
+
+uint64_t next_backend_id() {
+  static std::atomic<uint64_t> id{1u << 20};  // apart from the JS host's controller ids
+  return id++;
+}
+
+}  // namespace
+
+NvmfBackend::NvmfBackend(std::string name, std::vector<Reactor*> reactors)
+    : name_(std::move(name)), reactors_(std::move(reactors)), lanes_(reactors_.size()) {
+  for (size_t i = 0; i < reactors_.size(); ++i) lanes_[i].reactor = reactors_[i];
+}
+
+NvmfBackend::~NvmfBackend() = default;
+
+std::shared_ptr<NvmfBackend> NvmfBackend::create(const std::string& name, host::ControllerOptions options,
+                                                 std::vector<Reactor*> reactors) {
+  options.nr_io_queues = uint16_t(reactors.size());
+  options.io_failure = host::IoFailureMode::kRetry;  // held through a reconnect, failed after ctrl_loss_tmo
+  host::validate(options);
+  std::shared_ptr<NvmfBackend> b(new NvmfBackend(name, reactors));
+  b->controller_ = host::Controller::create(next_backend_id(), reactors, options, b);
+  b->controller_->start();
+  return b;
+}
+
+const char* NvmfBackend::state_name() const {
+  switch (state_.load()) {
+    case State::kConnecting: return "connecting";
+    case State::kLive: return "enabled";
+    case State::kReconnecting: return "resetting";
+    case State::kFailed: return "failed";
+    case State::kClosed: return "deleting";
+  }
+  return "unknown";
+}
+
+// ---- control path -------------------------------------------------------------
+
+std::vector<RemoteNamespace> NvmfBackend::attach(uint32_t timeout_ms) {
+  {
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (!cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [this] { return connect_done_; }))
+      throw Error("ERR_NVME_TIMEOUT", "backend " + name_ + ": no connection within " + std::to_string(timeout_ms) + " ms");
+    if (!connect_failure_.code.empty())
+      throw Error(connect_failure_.code, "backend " + name_ + ": " + connect_failure_.message, connect_failure_.errnum);
+  }
+  std::vector<RemoteNamespace> out;
+  std::vector<uint8_t> list = identify(kCnsActiveNsList, 0, timeout_ms);
+  for (size_t i = 0; i + 4 <= list.size(); i += 4) {
+    uint32_t nsid;
+    memcpy(&nsid, list.data() + i, 4);
+    if (nsid == 0) break;
+    std::vector<uint8_t> raw = identify(kCnsNamespace, nsid, timeout_ms);
+    IdentifyNamespace id;
+    memcpy(&id, raw.data(), sizeof id);
+    RemoteNamespace ns{};
+    ns.nsid = nsid;
+    ns.num_blocks = id.nsze;
+    ns.block_size = 1u << id.lbaf[flbas_index(id.flbas)].lbads;
+    memcpy(ns.nguid, id.nguid, 16);
+    // The UUID is only in the descriptor list; a controller without one leaves it zero.
+    try {
+      std::vector<uint8_t> d = identify(kCnsNsDescList, nsid, timeout_ms);
+      for (size_t at = 0; at + 4 <= d.size() && d[at] != 0;) {
+        uint8_t type = d[at], len = d[at + 1];
+        if (type == kNidtUuid && len == 16 && at + 20 <= d.size()) memcpy(ns.uuid, d.data() + at + 4, 16);
+        at += 4 + len;
+      }
+    } catch (const Error&) {
+    }
+    if (ns.num_blocks && ns.block_size >= 512) out.push_back(ns);
+  }
+  return out;
+}
+
+std::vector<uint8_t> NvmfBackend::identify(uint8_t cns, uint32_t nsid, uint32_t timeout_ms) {
+  uint32_t op;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    op = next_admin_op_++;
+  }
+  controller_->identify(op, cns, nsid);
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (!cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] { return admin_results_.count(op) > 0; }))
+    throw Error("ERR_NVME_TIMEOUT", "backend " + name_ + ": Identify timed out");
+  auto [status, data] = std::move(admin_results_[op]);
+  admin_results_.erase(op);
+  if (!host::status_ok(status))
+    throw Error("ERR_NVME_STATUS", "backend " + name_ + ": Identify (CNS " + std::to_string(cns) + ") failed");
+  return data;
+}
+
+void NvmfBackend::close() {
+  state_ = State::kClosed;
+  controller_->close();
+}
+
+void NvmfBackend::wait_closed(uint32_t timeout_ms) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [this] { return closed_; });
+}
+
+void NvmfBackend::on_connected(uint64_t, const host::ControllerInfo& info) {
+  // The queues exist from here on, and never change: give each reactor its own.
+  for (uint32_t i = 0; i < info.io_queues; ++i) {
+    host::QueuePair* q = controller_->io_queue(i);
+    for (auto& lane : lanes_) {
+      if (q && &q->reactor() == lane.reactor && !lane.queue) {
+        lane.queue = q;
+        lane.slots.resize(q->free_slots());
+        for (uint32_t s = uint32_t(lane.slots.size()); s-- > 0;) lane.free.push_back(s);
+      }
+    }
+  }
+  state_.store(State::kLive, std::memory_order_release);
+  std::lock_guard<std::mutex> lock(mutex_);
+  connect_done_ = true;
+  cv_.notify_all();
+}
+
+void NvmfBackend::on_connect_failed(uint64_t, const host::Failure& failure) {
+  state_ = State::kFailed;
+  std::lock_guard<std::mutex> lock(mutex_);
+  connect_done_ = true;
+  connect_failure_ = failure;
+  if (connect_failure_.code.empty()) connect_failure_.code = host::kErrConnect;
+  cv_.notify_all();
+}
+
+void NvmfBackend::on_disconnected(uint64_t, const host::Failure&, bool reconnecting) {
+  if (state_ != State::kClosed) state_ = reconnecting ? State::kReconnecting : State::kFailed;
+}
+
+void NvmfBackend::on_reconnected(uint64_t) {
+  if (state_ != State::kClosed) state_ = State::kLive;
+}
+
+void NvmfBackend::on_removed(uint64_t, const host::Failure&) {
+  if (state_ != State::kClosed) state_ = State::kFailed;
+}
+
+void NvmfBackend::on_closed(uint64_t) {
+  state_ = State::kClosed;
+  std::lock_guard<std::mutex> lock(mutex_);
+  closed_ = true;
+  cv_.notify_all();
+}
+
+void NvmfBackend::on_admin_done(uint64_t, uint32_t op_id, uint32_t status, uint32_t, std::vector<uint8_t>&& data) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  admin_results_[op_id] = {status, std::move(data)};
+  cv_.notify_all();
+}
+
+// ---- data path (reactor threads) ----------------------------------------------
+
+NvmfBackend::Lane* NvmfBackend::lane_here() {
+  Reactor* r = Reactor::current();
+  for (auto& lane : lanes_)
+    if (lane.reactor == r) return &lane;
+  return nullptr;
+}
+
+void NvmfBackend::submit(uint32_t nsid, const IoRequest& io, uint32_t block_size, IoDone done, void* ctx) {
+  State s = state_.load(std::memory_order_acquire);
+  Lane* lane = lane_here();
+  // Connected at least once: while reconnecting the host holds the I/O for the retry.
+  if (!lane || !lane->queue || s == State::kFailed || s == State::kClosed || s == State::kConnecting)
+    return done(ctx, status::kControllerPathingError);
+  if (lane->free.empty()) {
+    lane->waiting.push_back({nsid, io, block_size, done, ctx});
+    return;
+  }
+  start(*lane, nsid, io, block_size, done, ctx);
+}
+
+bool NvmfBackend::start(Lane& lane, uint32_t nsid, const IoRequest& io, uint32_t bs, IoDone done, void* ctx) {
+  uint32_t slot = lane.free.back();
+  lane.free.pop_back();
+  InFlight& f = lane.slots[slot];
+  f = InFlight{done, ctx, nullptr, 0, nsid, bs};
+  uint32_t nlb = uint32_t(io.num_blocks);
+  switch (io.type) {
+    case IoType::kRead: send(lane, slot, kIoRead, nsid, io.offset_blocks, nlb, io.buf, nlb * bs); break;
+    case IoType::kWrite: send(lane, slot, kIoWrite, nsid, io.offset_blocks, nlb, io.buf, nlb * bs); break;
+    case IoType::kWriteZeroes: send(lane, slot, kIoWriteZeroes, nsid, io.offset_blocks, nlb, nullptr, 0); break;
+    case IoType::kFlush: send(lane, slot, kIoFlush, nsid, 0, 0, nullptr, 0); break;
+    case IoType::kUnmap:
+      if (io.nr_ranges == 0) {
+        lane.free.push_back(slot);
+        done(ctx, status::kSuccess);
+        return false;
+      }
+      f.ranges = io.ranges;
+      f.ranges_left = io.nr_ranges;
+      send(lane, slot, kIoDsm, nsid, io.ranges[0].slba, io.ranges[0].nlb, nullptr, 0);
+      break;
+  }
+  return true;
+}
+
+void NvmfBackend::send(Lane& lane, uint32_t slot, uint8_t opcode, uint32_t nsid, uint64_t slba, uint32_t nlb,
+                       uint8_t* data, uint32_t length) {
+  host::SubmitEntry e;
+  e.op_id = uint32_t(&lane - lanes_.data()) << kSlotBits | slot;
+  e.opcode = opcode;
+  e.nsid = nsid;
+  e.slba = slba;
+  e.nlb = nlb;
+  e.data = data;
+  e.length = length;
+  lane.queue->submit_now(e);
+}
+
+void NvmfBackend::on_io_completions(uint64_t, const uint32_t* pairs, size_t count) {
+  Lane* touched = nullptr;
+  for (size_t i = 0; i < count; ++i) {
+    uint32_t op = pairs[2 * i], word = pairs[2 * i + 1];
+    Lane& lane = lanes_[op >> kSlotBits];
+    uint32_t slot = op & ((1u << kSlotBits) - 1);
+    InFlight& f = lane.slots[slot];
+    touched = &lane;
+    if (f.ranges_left > 1 && host::status_ok(word)) {  // the next range of a deallocate
+      --f.ranges_left;
+      ++f.ranges;
+      send(lane, slot, kIoDsm, f.nsid, f.ranges->slba, f.ranges->nlb, nullptr, 0);
+      continue;
+    }
+    IoDone done = f.done;
+    void* ctx = f.ctx;
+    lane.free.push_back(slot);
+    done(ctx, frontend_status(word));
+  }
+  // Completions free slots: send what was waiting for one.
+  while (touched && !touched->free.empty() && !touched->waiting.empty()) {
+    Waiting w = touched->waiting.front();
+    touched->waiting.pop_front();
+    start(*touched, w.nsid, w.io, w.block_size, w.done, w.ctx);
+  }
+}
+
+NvmfBdev::NvmfBdev(const std::string& name, std::shared_ptr<NvmfBackend> backend, const RemoteNamespace& ns)
+    : Bdev(name, ns.block_size, ns.num_blocks), backend_(std::move(backend)), ns_(ns) {}
+
+void NvmfBdev::submit(const IoRequest& io, IoDone done, void* ctx) {
+  backend_->submit(ns_.nsid, io, block_size(), done, ctx);
+}
+
+}  // namespace rdmagate::bdev

@@ -1,0 +1,125 @@
+// A remote NVMe-oF controller attached through our host, whose namespaces become bdevs:
+// the gateway's backends (SPDK's bdev_nvme). The host controller is given the target's
+// reactors, one I/O queue each, so a frontend command becomes a backend command on the
+// reactor that received it, with no thread hop and no copy: the backend reads into and
+// writes from the frontend request's own buffer.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "bdev/bdev.h"
+#include "host/controller.h"
+
+namespace rdmagate::bdev {
+
+struct RemoteNamespace {
+  uint32_t nsid;
+  uint64_t num_blocks;
+  uint32_t block_size;
+  uint8_t nguid[16];
+  uint8_t uuid[16];
+};
+
+class NvmfBackend : public host::ControllerEvents, public std::enable_shared_from_this<NvmfBackend> {
+ public:
+  enum class State { kConnecting, kLive, kReconnecting, kFailed, kClosed };
+
+  // Starts connecting; I/O held during a reconnect fails after ctrl_loss_tmo.
+  static std::shared_ptr<NvmfBackend> create(const std::string& name, host::ControllerOptions options,
+                                             std::vector<Reactor*> reactors);
+  ~NvmfBackend() override;
+
+  // Blocking (not on a reactor): waits for the connection, then identifies the
+  // namespaces. Throws the connect failure.
+  std::vector<RemoteNamespace> attach(uint32_t timeout_ms);
+  void close();
+  // Blocking: waits until close() has finished, at most `timeout_ms`.
+  void wait_closed(uint32_t timeout_ms);
+  const std::string& name() const { return name_; }
+  State state() const { return state_.load(); }
+  const char* state_name() const;
+
+  // Reactor thread.
+  void submit(uint32_t nsid, const IoRequest& io, uint32_t block_size, IoDone done, void* ctx);
+
+  // host::ControllerEvents
+  void on_io_completions(uint64_t controller_id, const uint32_t* pairs, size_t count) override;
+  void on_connected(uint64_t id, const host::ControllerInfo& info) override;
+  void on_connect_failed(uint64_t id, const host::Failure& failure) override;
+  void on_disconnected(uint64_t id, const host::Failure& failure, bool reconnecting) override;
+  void on_reconnected(uint64_t id) override;
+  void on_removed(uint64_t id, const host::Failure& failure) override;
+  void on_closed(uint64_t id) override;
+  void on_admin_done(uint64_t id, uint32_t op_id, uint32_t status, uint32_t dw0, std::vector<uint8_t>&& data) override;
+
+ private:
+  struct InFlight {
+    IoDone done = nullptr;
+    void* ctx = nullptr;
+    // Deallocate of several ranges goes one range per command, in a chain.
+    const spec::DsmRange* ranges = nullptr;
+    uint32_t ranges_left = 0;
+    uint32_t nsid = 0;
+    uint32_t block_size = 0;
+  };
+  struct Waiting {
+    uint32_t nsid;
+    IoRequest io;
+    uint32_t block_size;
+    IoDone done;
+    void* ctx;
+  };
+  // One per reactor: its backend queue and the context of what is in flight on it.
+  struct Lane {
+    Reactor* reactor = nullptr;
+    host::QueuePair* queue = nullptr;
+    std::vector<InFlight> slots;
+    std::vector<uint32_t> free;
+    std::deque<Waiting> waiting;  // no slot free: sent as completions free some
+  };
+
+  NvmfBackend(std::string name, std::vector<Reactor*> reactors);
+  Lane* lane_here();
+  void send(Lane& lane, uint32_t slot, uint8_t opcode, uint32_t nsid, uint64_t slba, uint32_t nlb, uint8_t* data,
+            uint32_t length);
+  bool start(Lane& lane, uint32_t nsid, const IoRequest& io, uint32_t block_size, IoDone done, void* ctx);
+  std::vector<uint8_t> identify(uint8_t cns, uint32_t nsid, uint32_t timeout_ms);
+
+  const std::string name_;
+  const std::vector<Reactor*> reactors_;
+  std::shared_ptr<host::Controller> controller_;
+  std::vector<Lane> lanes_;
+  std::atomic<State> state_{State::kConnecting};
+
+  std::mutex mutex_;  // control path: connect and identify results
+  std::condition_variable cv_;
+  bool connect_done_ = false;
+  bool closed_ = false;
+  host::Failure connect_failure_;
+  std::map<uint32_t, std::pair<uint32_t, std::vector<uint8_t>>> admin_results_;
+  uint32_t next_admin_op_ = 1;
+};
+
+// One namespace of a backend.
+class NvmfBdev final : public Bdev {
+ public:
+  NvmfBdev(const std::string& name, std::shared_ptr<NvmfBackend> backend, const RemoteNamespace& ns);
+  void submit(const IoRequest& io, IoDone done, void* ctx) override;
+  bool volatile_cache() const override { return true; }  // flushes are forwarded, so hosts should send them
+  const RemoteNamespace& remote() const { return ns_; }
+  NvmfBackend& backend() const { return *backend_; }
+
+ private:
+  std::shared_ptr<NvmfBackend> backend_;
+  RemoteNamespace ns_;
+};
+
+}  // namespace rdmagate::bdev

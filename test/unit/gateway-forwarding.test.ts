@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BufferPool, Target, nvmf } from '../../lib';
+
+const BACKEND_NQN = 'nqn.2026-11.io.rdmagate:backend';
+const FRONT_NQN = 'nqn.2026-11.io.rdmagate:gateway';
+
+function fill(buf: Uint8Array, seed: number): void {
+  for (let i = 0; i < buf.length; i++) buf[i] = (i * 29 + seed * 11 + (i >> 9)) & 0xff;
+}
+
+describe('gateway forwarding: an NVMe/TCP backend re-exported by the target', function () {
+  this.timeout(60000);
+  let dir: string;
+  let image: string;
+  let backend: Target;
+  let gateway: Target;
+  let backendPort: number;
+  let frontPort: number;
+  const pool = new BufferPool({ chunkSize: 128 * 1024 });
+
+  function startBackend(port = 0): number {
+    backend = new Target({ reactors: 1 });
+    backend.createBdev({ type: 'file', name: 'Disk0', path: image, blockSize: 512 });
+    backend.addSubsystem({ nqn: BACKEND_NQN, serialNumber: 'BACKEND1' })
+      .addNamespace({ bdev: 'Disk0', nsid: 1, uuid: '0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9' });
+    return backend.listen({ transport: 'tcp', address: '127.0.0.1', port }).port;
+  }
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'rdmagate-gw-'));
+    image = join(dir, 'backend.img');
+    writeFileSync(image, Buffer.alloc(0));
+    truncateSync(image, 8 << 20);
+    backendPort = startBackend();
+    gateway = new Target({ reactors: 2 });
+    const bdevs = await gateway.attachNvmeController({ name: 'Nvme0', traddr: '127.0.0.1', trsvcid: backendPort,
+      subnqn: BACKEND_NQN, reconnectDelay: 1, ctrlLossTmo: 20 });
+    assert.deepEqual(bdevs.map((b) => [b.name, b.numBlocks, b.blockSize, b.uuid]),
+      [['Nvme0n1', (8 << 20) / 512, 512, '0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9']]);
+    gateway.addSubsystem({ nqn: FRONT_NQN, serialNumber: 'GATEWAY1' })
+      .addNamespace({ bdev: 'Nvme0n1', nsid: 1, uuid: bdevs[0].uuid });
+    frontPort = gateway.listen({ transport: 'tcp', address: '127.0.0.1', port: 0 }).port;
+  });
+
+  afterEach(() => {
+    gateway?.close();
+    backend?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('forwards writes and reads, 512 B to 128 KiB, and the data lands on the backend', async () => {
+    const front = await nvmf.connect({ traddr: '127.0.0.1', trsvcid: frontPort, subnqn: FRONT_NQN, nrIoQueues: 2 });
+    const direct = await nvmf.connect({ traddr: '127.0.0.1', trsvcid: backendPort, subnqn: BACKEND_NQN });
+    try {
+      let lba = 0;
+      for (const bytes of [512, 4096, 16384, 65536, 131072]) {
+        const w = pool.acquire();
+        fill(w, bytes);
+        await front.queuePairs[lba % 2].write(1, lba, bytes / 512, w);
+        const viaGateway = pool.acquire();
+        await front.queuePairs[(lba + 1) % 2].read(1, lba, bytes / 512, viaGateway);
+        const onBackend = pool.acquire();
+        await direct.queuePairs[0].read(1, lba, bytes / 512, onBackend);
+        const expect = Buffer.from(w.buffer, w.byteOffset, bytes);
+        assert.ok(Buffer.from(viaGateway.buffer, viaGateway.byteOffset, bytes).equals(expect), `${bytes} B through the gateway`);
+        assert.ok(Buffer.from(onBackend.buffer, onBackend.byteOffset, bytes).equals(expect), `${bytes} B on the backend`);
+        for (const b of [w, viaGateway, onBackend]) b.release();
+        lba += 512;
+      }
+      await front.queuePairs[0].writeZeroes(1, 0, 8);
+      await front.queuePairs[0].deallocate(1, 512, 8);
+      await front.queuePairs[0].flush(1);
+      const z = pool.acquire();
+      await direct.queuePairs[0].read(1, 0, 8, z);
+      assert.ok(Buffer.from(z.buffer, z.byteOffset, 4096).equals(Buffer.alloc(4096)), 'write zeroes reached the backend');
+      await direct.queuePairs[0].read(1, 512, 8, z);
+      assert.ok(Buffer.from(z.buffer, z.byteOffset, 4096).equals(Buffer.alloc(4096)), 'deallocate reached the backend');
+      z.release();
+    } finally {
+      await front.close();
+      await direct.close();
+    }
+  });
+
+  it('passes backend NVMe errors through, and refuses to detach a backend in use', async () => {
+    assert.throws(() => gateway.detachNvmeController('Nvme0'), { code: 'ERR_BUSY' });
+    assert.deepEqual(gateway.nvmeControllers(), [{ name: 'Nvme0', state: 'enabled' }]);
+    await assert.rejects(gateway.attachNvmeController({ name: 'Nvme0', traddr: '127.0.0.1', trsvcid: backendPort, subnqn: BACKEND_NQN }),
+      { code: 'ERR_ALREADY_EXISTS' });
+    await assert.rejects(gateway.attachNvmeController({ name: 'Nvme1', traddr: '127.0.0.1', trsvcid: 1, subnqn: BACKEND_NQN, ctrlLossTmo: 0 }),
+      (e: Error & { code: string }) => /ERR_NVME/.test(e.code));
+    assert.deepEqual(gateway.nvmeControllers().map((c) => c.name), ['Nvme0'], 'a failed attach leaves nothing behind');
+  });
+
+  it('holds I/O while the backend restarts, then completes it; the frontend never reconnects', async () => {
+    const front = await nvmf.connect({ traddr: '127.0.0.1', trsvcid: frontPort, subnqn: FRONT_NQN, timeoutMs: 30000 });
+    let frontDisconnects = 0;
+    front.on('disconnect', () => frontDisconnects++);
+    const before = pool.acquire();
+    fill(before, 1);
+    await front.queuePairs[0].write(1, 100, 64, before);
+    backend.close();                         // the backend goes away...
+    const during = pool.acquire();
+    fill(during, 2);
+    const held = front.queuePairs[0].write(1, 200, 64, during);  // ...this write waits for it
+    await new Promise((r) => setTimeout(r, 1500));
+    startBackend(backendPort);               // it comes back on the same address, same disk
+    await held;                              // acknowledged only once the backend has it
+    const back = pool.acquire();
+    await front.queuePairs[0].read(1, 200, 64, back);
+    assert.ok(Buffer.from(back.buffer, back.byteOffset, 32768).equals(Buffer.from(during.buffer, during.byteOffset, 32768)));
+    await front.queuePairs[0].read(1, 100, 64, back);
+    assert.ok(Buffer.from(back.buffer, back.byteOffset, 32768).equals(Buffer.from(before.buffer, before.byteOffset, 32768)));
+    assert.equal(frontDisconnects, 0);
+    for (const b of [before, during, back]) b.release();
+    await front.close();
+  });
+});
