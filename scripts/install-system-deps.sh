@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs the system packages rdmagate builds and tests with, on Debian or Ubuntu:
 # a C++ toolchain for the addon, rdma-core's headers (the libraries themselves are
-# optional at run time), liburing, and the tools the tests use.
+# optional at run time), and the tools the tests use (clang with libFuzzer for fuzzing).
 set -euo pipefail
-pkgs=(build-essential python3 pkg-config binutils libibverbs-dev librdmacm-dev liburing-dev
-      rdma-core ibverbs-utils iproute2)
+pkgs=(build-essential python3 pkg-config binutils libibverbs-dev librdmacm-dev
+      rdma-core ibverbs-utils iproute2 clang libclang-rt-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
