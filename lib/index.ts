@@ -4,3 +4,4 @@ export * as rdma from './rdma';
 export { RdmaConnection, RdmaListener } from './rdma';
 export * from './nvmf';
 export * as nvmf from './nvmf';
+export * from './gateway';

@@ -4,7 +4,9 @@ import { RdmagateError } from '../errors';
 import * as rdma from '../rdma';
 import { parseArgs } from './args';
 import { printDemo, runDemo } from './demo';
+import { runGateway } from './gateway';
 import { NVME_FLAGS, runDiscover, runIdentify } from './nvme';
+import { runRpc } from './rpc';
 import { TARGET_FLAGS, runTarget } from './target';
 
 const USAGE = `usage: rdmagate <command> [options]
@@ -20,10 +22,18 @@ commands:
   id-ctrl -t tcp -a TRADDR [-s TRSVCID] -n NQN [-q HOSTNQN] [-o normal|json]
   id-ns -t tcp -a TRADDR [-s TRSVCID] -n NQN [--namespace-id NSID] [-o normal|json]
       nvme-cli's commands, through rdmagate's own NVMe/TCP host
+  gateway [-s SOCK] [--config PATH] [--reactors N]
+      an NVMe-oF target managed by SPDK-style JSON-RPC on a unix socket (default /var/tmp/rdmagate.sock),
+      its config saved to PATH (default /var/lib/rdmagate/config.json) and replayed at start
+  rpc [-s SOCK] [-r RETRIES] [-t TIMEOUT_S] METHOD ['{"json":"params"}' | --key value ...]
+      one JSON-RPC call to a gateway, as SPDK's rpc.py; --a.b value nests; values parse as JSON when they can
   help`;
 
 async function main(argv: string[]): Promise<number> {
   const [command = 'help', ...rest] = argv;
+  // These two parse their own arguments: rpc's params are free-form --key value pairs.
+  if (command === 'rpc') return runRpc(rest);
+  if (command === 'gateway') return runGateway(rest);
   const args = parseArgs(rest, [
     { name: 'output-format', short: 'o' },
     ...(command === 'target' ? TARGET_FLAGS

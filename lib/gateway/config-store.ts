@@ -1,0 +1,86 @@
+/**
+ * The gateway's durable config: save_config's JSON in one file, replaced atomically after
+ * each change (a temporary file in the same directory, fsync, rename, fsync of the
+ * directory), so a crash leaves either the old file or the new one, never a torn one.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { InvalidArgumentError, RdmagateError } from '../errors';
+import type { JsonValue } from './rpc/json';
+
+export class ConfigStore {
+  /** Writes in order, one at a time: a later write never lands before an earlier one. */
+  #chain: Promise<void> = Promise.resolve();
+
+  constructor(readonly path: string) {}
+
+  /** Creates the directory (mode 0700), so that a start fails early where saving would fail. */
+  async prepare(): Promise<void> {
+    try {
+      await mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
+    } catch (e) {
+      throw writeError(this.path, e);
+    }
+  }
+
+  /** The saved config, or undefined when there is no file yet. */
+  async load(): Promise<unknown> {
+    let text: string;
+    try {
+      text = await readFile(this.path, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new RdmagateError('ERR_CONFIG_READ', `cannot read config ${this.path}: ${(e as Error).message}`);
+    }
+    try {
+      return JSON.parse(text);
+    } catch (e) {
+      throw new InvalidArgumentError(`config ${this.path} is not valid JSON: ${(e as Error).message}`);
+    }
+  }
+
+  /**
+   * Queues a write of `snapshot()`. The snapshot is taken when the write starts, so a write
+   * queued behind others carries every change made before it.
+   */
+  save(snapshot: () => JsonValue): Promise<void> {
+    const run = this.#chain.then(() => this.#write(JSON.stringify(snapshot(), null, 2) + '\n'));
+    this.#chain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Resolves when every queued write has finished. */
+  idle(): Promise<void> {
+    return this.#chain;
+  }
+
+  async #write(text: string): Promise<void> {
+    const dir = dirname(this.path);
+    const tmp = join(dir, `.${basename(this.path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    try {
+      const file = await open(tmp, 'wx', 0o600);
+      try {
+        await file.writeFile(text);
+        await file.sync();
+      } finally {
+        await file.close();
+      }
+      await rename(tmp, this.path);
+      // The rename is durable only once the directory entry is.
+      const d = await open(dir, 'r');
+      try {
+        await d.sync();
+      } finally {
+        await d.close();
+      }
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw writeError(this.path, e);
+    }
+  }
+}
+
+function writeError(path: string, e: unknown): RdmagateError {
+  return new RdmagateError('ERR_CONFIG_WRITE', `cannot save config ${path}: ${(e as Error).message}`);
+}

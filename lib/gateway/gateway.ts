@@ -1,0 +1,130 @@
+/**
+ * The gateway: a Target driven by SPDK-style JSON-RPC on a unix socket, with its config
+ * saved after every change and replayed at start.
+ */
+import { ClosedError, InvalidArgumentError, RdmagateError } from '../errors';
+import { Target, type TargetOptions } from '../nvmf/target';
+import * as v from '../validate';
+import { ConfigStore } from './config-store';
+import { Logger, stderrSink, type LogSink } from './logger';
+import { RpcDispatcher } from './rpc/dispatcher';
+import { JsonRpcError, toJsonRpcError } from './rpc/errors';
+import type { JsonObject, JsonValue } from './rpc/json';
+import { saveConfig } from './rpc/methods/config';
+import { gatewayMethods } from './rpc/methods';
+import { RpcServer } from './rpc/server';
+import { GatewayState, type TargetLimits } from './state';
+
+/** Where SPDK has /var/tmp/spdk.sock. */
+export const DEFAULT_SOCKET_PATH = '/var/tmp/rdmagate.sock';
+export const DEFAULT_CONFIG_PATH = '/var/lib/rdmagate/config.json';
+
+export interface GatewayOptions {
+  /** The JSON-RPC socket. Default /var/tmp/rdmagate.sock; null: none, rpc() only. */
+  socketPath?: string | null;
+  /** File mode of the socket. Default 0o600: only this user may drive the gateway. */
+  socketMode?: number;
+  /** The durable config. Default /var/lib/rdmagate/config.json; null: nothing saved or loaded. */
+  configPath?: string | null;
+  target?: TargetOptions;
+  /** Receives the structured log entries. Default: JSON lines on stderr, info and up. */
+  log?: LogSink;
+}
+
+/**
+ * The Target's defaults, passed explicitly, so that the limits nvmf_create_transport checks
+ * and nvmf_get_transports reports are the ones the Target runs with.
+ */
+const TARGET_LIMITS: TargetLimits = { maxIoSize: 128 * 1024, inCapsuleDataSize: 8192, maxQueueDepth: 128, maxIoQueues: 64 };
+
+export class Gateway {
+  readonly target: Target;
+  readonly #log: Logger;
+  readonly #dispatcher: RpcDispatcher;
+  readonly #store: ConfigStore | undefined;
+  readonly #socketPath: string | undefined;
+  readonly #socketMode: number;
+  #server: RpcServer | undefined;
+  #started = false;
+  #closed = false;
+
+  constructor(options: GatewayOptions = {}) {
+    const o = v.object<GatewayOptions>(options, 'options');
+    this.#socketPath = o.socketPath === null ? undefined : v.string(o.socketPath ?? DEFAULT_SOCKET_PATH, 'socketPath');
+    this.#socketMode = v.optionalInteger(o.socketMode, 'socketMode', 0, 0o777, 0o600);
+    const configPath = o.configPath === null ? undefined : v.string(o.configPath ?? DEFAULT_CONFIG_PATH, 'configPath');
+    if (o.log !== undefined && typeof o.log !== 'function') throw new InvalidArgumentError('log must be a function');
+    this.#log = new Logger(o.log ?? stderrSink());
+    const targetOptions = v.object<TargetOptions>(o.target, 'target');
+    const limits: TargetLimits = { ...TARGET_LIMITS };
+    for (const k of Object.keys(limits) as (keyof TargetLimits)[]) {
+      if (targetOptions[k] !== undefined) limits[k] = targetOptions[k];
+    }
+    this.target = new Target({ ...targetOptions, ...limits });
+    const state = new GatewayState(this.target, limits);
+    const store = configPath === undefined ? undefined : new ConfigStore(configPath);
+    this.#store = store;
+    this.#dispatcher = new RpcDispatcher({
+      state,
+      methods: gatewayMethods(),
+      save: () => store?.save(() => saveConfig(state)) ?? Promise.resolve(),
+      log: this.#log,
+    });
+  }
+
+  /** The socket path, once started with one. */
+  get socketPath(): string | undefined {
+    return this.#server?.socketPath;
+  }
+
+  /** Replays the saved config, if there is one, then opens the RPC socket. On failure, closes. */
+  async start(): Promise<void> {
+    if (this.#closed) throw new ClosedError('the gateway is closed');
+    if (this.#started) throw new RdmagateError('ERR_ALREADY_STARTED', 'the gateway is already started');
+    this.#started = true;
+    try {
+      const store = this.#store;
+      if (store) {
+        await store.prepare();
+        const saved = await store.load();
+        if (saved !== undefined) {
+          await this.#dispatcher.call('load_config', saved, { save: false }).catch((e: unknown) => {
+            const err = toJsonRpcError(e);
+            throw new JsonRpcError(err.rpcCode, `cannot load ${store.path}: ${err.message}`);
+          });
+          this.#log.info('config loaded', { path: store.path });
+        }
+      }
+      if (this.#socketPath !== undefined) {
+        this.#server = await RpcServer.listen({
+          socketPath: this.#socketPath, mode: this.#socketMode, dispatcher: this.#dispatcher, log: this.#log,
+        });
+      }
+    } catch (e) {
+      this.#log.error('gateway start failed', { error: (e as Error).message });
+      await this.close();
+      throw e;
+    }
+    this.#log.info('gateway started', { socket: this.#socketPath ?? null, config: this.#store?.path ?? null });
+  }
+
+  /** Calls an RPC method in process, exactly as a socket client would; throws JsonRpcError. */
+  rpc(method: string, params?: JsonObject): Promise<JsonValue> {
+    if (this.#closed) return Promise.reject(new ClosedError('the gateway is closed'));
+    return this.#dispatcher.call(method, params);
+  }
+
+  /** Closes the RPC socket, waits for the config to be written, and closes the Target. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#server?.close();
+    await this.#store?.idle();
+    this.target.close();
+    this.#log.info('gateway closed');
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * Backends: SPDK's bdev_nvme_attach_controller, bdev_nvme_detach_controller and
+ * bdev_nvme_get_controllers. A remote NVMe/TCP controller is attached through rdmagate's
+ * host; each of its namespaces becomes a bdev "<name>n<nsid>" that subsystems can export.
+ */
+import { randomUUID } from 'node:crypto';
+import { InvalidArgumentError, NotFoundError, RdmagateError } from '../../../errors';
+import type { ConfigEntry } from '../../state';
+import type { JsonObject } from '../json';
+import { method, type MethodTable } from '../method';
+import * as p from '../params';
+
+const NVME_IO_TYPES: Record<string, boolean> = {
+  read: true, write: true, unmap: true, flush: true, reset: false, nvme_admin: false, nvme_io: false,
+  compare: false, compare_and_write: false, write_zeroes: true, abort: false, zcopy: false,
+};
+
+// Reconnect defaults for a gateway: keep trying for a minute, every two seconds, so a
+// backend restart is ridden out (SPDK's own defaults never reconnect).
+const DEFAULT_CTRLR_LOSS_SEC = 60;
+const DEFAULT_RECONNECT_DELAY_SEC = 2;
+
+const attachShape = {
+  name: p.string({ maxLength: 64 }),
+  trtype: p.string(),
+  traddr: p.string(),
+  adrfam: p.optional(p.string()),
+  trsvcid: p.optional(p.string()),
+  subnqn: p.string({ maxLength: 223 }),
+  hostnqn: p.optional(p.string({ maxLength: 223 })),
+  hdgst: p.optional(p.boolean()),
+  ddgst: p.optional(p.boolean()),
+  fabrics_connect_timeout_us: p.optional(p.integer(1000, 600_000_000)),
+  ctrlr_loss_timeout_sec: p.optional(p.integer(-1, 86400)),
+  reconnect_delay_sec: p.optional(p.integer(0, 3600)),
+  disable_sq_flow_control: p.optional(p.boolean()),
+};
+
+export const bdevNvmeMethods: MethodTable = {
+  bdev_nvme_attach_controller: method(attachShape, { mutates: true }).handle(async (a, { state }) => {
+    const trtype = a.trtype.toLowerCase();
+    if (trtype === 'rdma') {
+      throw new RdmagateError('ERR_RDMA_UNAVAILABLE', 'RDMA backends are not supported yet: attach the backend over TCP');
+    }
+    if (trtype !== 'tcp') throw new InvalidArgumentError(`trtype: unknown transport '${a.trtype}'`);
+    if (a.trsvcid !== undefined && !/^\d{1,5}$/.test(a.trsvcid)) throw new InvalidArgumentError('trsvcid: a port number is expected');
+    if (a.reconnect_delay_sec === 0 && (a.ctrlr_loss_timeout_sec ?? 0) !== 0) {
+      throw new InvalidArgumentError('reconnect_delay_sec: 0 means no reconnect, so ctrlr_loss_timeout_sec must be 0 too');
+    }
+    const ctrlLoss = a.ctrlr_loss_timeout_sec ?? DEFAULT_CTRLR_LOSS_SEC;
+    const bdevs = await state.target.attachNvmeController({
+      name: a.name,
+      transport: 'tcp',
+      traddr: a.traddr,
+      trsvcid: a.trsvcid === undefined ? 4420 : Number(a.trsvcid),
+      subnqn: a.subnqn,
+      hostnqn: a.hostnqn,
+      headerDigest: a.hdgst ?? false,
+      dataDigest: a.ddgst ?? false,
+      disableSqFlow: a.disable_sq_flow_control ?? false,
+      ctrlLossTmo: ctrlLoss,
+      reconnectDelay: ctrlLoss === 0 ? 1 : (a.reconnect_delay_sec ?? DEFAULT_RECONNECT_DELAY_SEC),
+      attachTimeoutMs: a.fabrics_connect_timeout_us === undefined ? 30000 : Math.ceil(a.fabrics_connect_timeout_us / 1000),
+    });
+    // One config entry for the controller and all its bdevs: save_config writes it once.
+    const createdBy: ConfigEntry = { method: 'bdev_nvme_attach_controller', params: stripUndefined(a) };
+    for (const b of bdevs) {
+      state.bdevs.set(b.name, {
+        module: 'nvme',
+        productName: 'NVMe disk',
+        // The remote namespace's UUID is what hosts must see through the gateway too.
+        uuid: b.uuid && !/^0{8}-/.test(b.uuid) ? b.uuid : randomUUID(),
+        supportedIoTypes: NVME_IO_TYPES,
+        createdBy,
+      });
+    }
+    state.nvmeControllers.set(a.name, createdBy.params);
+    return bdevs.map((b) => b.name);
+  }),
+
+  bdev_nvme_detach_controller: method({ name: p.string(), trtype: p.optional(p.string()), traddr: p.optional(p.string()),
+    adrfam: p.optional(p.string()), trsvcid: p.optional(p.string()), subnqn: p.optional(p.string()) }, { mutates: true })
+    .handle(({ name }, { state }) => {
+      if (!state.nvmeControllers.has(name)) throw new NotFoundError(`No such device: no NVMe controller ${name}`);
+      state.target.detachNvmeController(name);  // ERR_BUSY while a namespace uses one of its bdevs
+      for (const [bdev, r] of state.bdevs) if (r.module === 'nvme' && bdev.startsWith(`${name}n`)) state.bdevs.delete(bdev);
+      state.nvmeControllers.delete(name);
+      return true;
+    }),
+
+  bdev_nvme_get_controllers: method({ name: p.optional(p.string()) }, { mutates: false })
+    .handle(({ name }, { state }) => {
+      const live = new Map(state.target.nvmeControllers().map((c) => [c.name, c.state]));
+      const names = name === undefined ? [...state.nvmeControllers.keys()] : [name];
+      if (name !== undefined && !state.nvmeControllers.has(name)) throw new NotFoundError(`No such device: no NVMe controller ${name}`);
+      return names.map((n) => {
+        const a = state.nvmeControllers.get(n)!;
+        const trid: JsonObject = { trtype: 'TCP', adrfam: String(a.adrfam ?? 'IPv4'), traddr: String(a.traddr),
+          trsvcid: String(a.trsvcid ?? '4420'), subnqn: String(a.subnqn) };
+        return { name: n, ctrlrs: [{ state: live.get(n) ?? 'deleting', trid }] };
+      });
+    }),
+};
+
+function stripUndefined(o: object): JsonObject {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as JsonObject;
+}

@@ -1,0 +1,77 @@
+/**
+ * The config as a whole: save_config and load_config in SPDK's JSON config shape, the two
+ * framework methods rpc.py's own save_config and load_config are built on, and
+ * rpc_get_methods.
+ */
+import { InvalidArgumentError } from '../../../errors';
+import type { ConfigEntry, GatewayState } from '../../state';
+import { JsonRpcError, toJsonRpcError } from '../errors';
+import type { JsonObject } from '../json';
+import { method, type MethodTable } from '../method';
+import * as p from '../params';
+import { bdevConfig } from './bdev';
+import { nvmfConfig } from './nvmf';
+
+export type SpdkConfig = {
+  subsystems: { subsystem: string; config: ConfigEntry[] }[];
+};
+
+/** Config sections in the order they must be replayed: namespaces need their bdevs. */
+const SECTIONS: { subsystem: string; dependsOn: string[]; entries: (state: GatewayState) => ConfigEntry[] }[] = [
+  { subsystem: 'bdev', dependsOn: [], entries: bdevConfig },
+  { subsystem: 'nvmf', dependsOn: ['bdev'], entries: nvmfConfig },
+];
+
+export function saveConfig(state: GatewayState): SpdkConfig {
+  return { subsystems: SECTIONS.map((s) => ({ subsystem: s.subsystem, config: s.entries(state) })) };
+}
+
+const jsonObject: p.Check<JsonObject> = (value, path) => {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new InvalidArgumentError(`${path} must be an object`);
+  }
+  return value as JsonObject;
+};
+
+const configShape = {
+  subsystems: p.array(p.object({
+    subsystem: p.string(),
+    config: p.array(p.object({ method: p.string(), params: p.optional(jsonObject) })),
+  })),
+};
+
+export const configMethods: MethodTable = {
+  save_config: method({}, { mutates: false })
+    .handle((_, { state }) => saveConfig(state)),
+  load_config: method(configShape, { mutates: true })
+    .handle(async ({ subsystems }, ctx) => {
+      // Entries run in file order and stop at the first failure, whose error is answered
+      // with its own code and the entry's place in the file.
+      for (const [i, section] of subsystems.entries()) {
+        for (const [j, entry] of section.config.entries()) {
+          try {
+            await ctx.replay(entry.method, entry.params);
+          } catch (e) {
+            const err = toJsonRpcError(e);
+            throw new JsonRpcError(err.rpcCode, `subsystems[${i}].config[${j}] (${entry.method}): ${err.message}`);
+          }
+        }
+      }
+      return true;
+    }),
+  framework_get_subsystems: method({}, { mutates: false })
+    .handle(() => SECTIONS.map((s) => ({ subsystem: s.subsystem, depends_on: s.dependsOn }))),
+  // We never batch config entries, so with_batches changes nothing.
+  framework_get_config: method({ name: p.string(), with_batches: p.optional(p.boolean()) }, { mutates: false })
+    .handle(({ name }, { state }) => {
+      const section = SECTIONS.find((s) => s.subsystem === name);
+      if (!section) {
+        const known = SECTIONS.map((s) => s.subsystem).join(', ');
+        throw new InvalidArgumentError(`Subsystem '${name}' not found; this gateway has ${known}`);
+      }
+      return section.entries(state);
+    }),
+  // Every method is callable at any time and none has an alias, so neither flag changes the list.
+  rpc_get_methods: method({ current: p.optional(p.boolean()), include_aliases: p.optional(p.boolean()) }, { mutates: false })
+    .handle((_, ctx) => ctx.methodNames()),
+};

@@ -1,0 +1,18 @@
+/**
+ * The method table: name → params, handler. Adding a method is adding an entry; a group of
+ * methods lives in one file and is spread here.
+ */
+import type { MethodTable } from '../method';
+import { bdevMethods } from './bdev';
+import { bdevNvmeMethods } from './bdev-nvme';
+import { configMethods } from './config';
+import { nvmfMethods } from './nvmf';
+
+export function gatewayMethods(): MethodTable {
+  return {
+    ...bdevMethods,
+    ...bdevNvmeMethods,
+    ...nvmfMethods,
+    ...configMethods,
+  };
+}

@@ -1,0 +1,333 @@
+/**
+ * NVMe-oF target: SPDK's nvmf_* methods over the Target API. Subsystems made here are
+ * reachable only on their own listeners, as SPDK's are.
+ */
+import { isIP } from 'node:net';
+import { ConflictError, InvalidArgumentError, NotFoundError } from '../../../errors';
+import * as rdma from '../../../rdma';
+import {
+  Listener, type ListenerInfo, type QpairInfo, type Subsystem, type SubsystemInfo, type TransportType,
+} from '../../../nvmf/target';
+import { listenerKey, type ConfigEntry, type GatewayState } from '../../state';
+import type { JsonObject } from '../json';
+import { method, type MethodTable } from '../method';
+import * as p from '../params';
+
+const TRTYPES = ['TCP', 'RDMA'] as const;
+type Trtype = (typeof TRTYPES)[number];
+const toTransport = (t: Trtype): TransportType => (t === 'TCP' ? 'tcp' : 'rdma');
+const toTrtype = (t: TransportType): Trtype => (t === 'tcp' ? 'TCP' : 'RDMA');
+
+const NQN = p.string({ maxLength: 223 });
+const NSID_MAX = 0xfffffffe;
+
+const listenAddress = p.object({
+  trtype: p.oneOf(TRTYPES),
+  adrfam: p.optional(p.oneOf(['IPv4', 'IPv6'] as const)),
+  traddr: p.string(),
+  trsvcid: p.port(),
+});
+type ListenAddress = ReturnType<typeof listenAddress>;
+
+function subsystemOf(state: GatewayState, nqn: string): Subsystem {
+  const s = state.target.subsystem(nqn);
+  if (!s) throw new NotFoundError(`No such device: no subsystem ${nqn}`);
+  return s;
+}
+
+function addressText(l: { trtype: Trtype; traddr: string; trsvcid: number }): string {
+  return `${l.trtype} ${l.traddr}:${l.trsvcid}`;
+}
+
+/** Checks a listen address against its transport and address family. */
+function checkListenAddress(state: GatewayState, la: ListenAddress): void {
+  if (!state.transports.has(toTransport(la.trtype))) {
+    // SPDK answers Invalid Parameters when the transport was not created first.
+    throw new InvalidArgumentError(`transport ${la.trtype} does not exist: create it first with nvmf_create_transport`);
+  }
+  const family = isIP(la.traddr);
+  if (family === 0) throw new InvalidArgumentError(`listen_address.traddr must be an IPv4 or IPv6 address, got "${la.traddr}"`);
+  if (la.adrfam !== undefined && la.adrfam !== `IPv${family}`) {
+    throw new InvalidArgumentError(`listen_address.adrfam is ${la.adrfam}, but traddr ${la.traddr} is an IPv${family} address`);
+  }
+}
+
+const sameAddress = (la: ListenAddress) => (l: ListenerInfo) =>
+  l.trtype === toTransport(la.trtype) && l.traddr === la.traddr && l.trsvcid === la.trsvcid;
+
+/** Closes the listeners the gateway opened that no subsystem uses any more, freeing their ports. */
+function closeUnusedListeners(state: GatewayState): void {
+  const used = new Set(state.target.subsystems().flatMap((s) => s.listeners.map((l) => listenerKey(l.trtype, l.traddr, l.trsvcid))));
+  for (const l of state.target.listeners()) {
+    const key = listenerKey(l.trtype, l.traddr, l.trsvcid);
+    if (state.ownedListeners.has(key) && !used.has(key)) {
+      // A Listener over the Target's info is how the Target closes a listener by address.
+      new Listener(state.target, l).close();
+      state.ownedListeners.delete(key);
+    }
+  }
+}
+
+function listenAddressJson(l: ListenerInfo): JsonObject {
+  return { trtype: toTrtype(l.trtype), adrfam: l.adrfam, traddr: l.traddr, trsvcid: String(l.trsvcid) };
+}
+
+/** A qpair's peer ("10.0.0.1:4420" or "[fe80::1]:4420") as SPDK's peer_address. */
+function peerAddressJson(q: QpairInfo): JsonObject | undefined {
+  const m = /^\[?([^\]]*)\]?:(\d+)$/.exec(q.peer);
+  if (!m) return undefined;
+  return { trtype: toTrtype(q.transport), adrfam: isIP(m[1]) === 6 ? 'IPv6' : 'IPv4', traddr: m[1], trsvcid: m[2] };
+}
+
+function subsystemJson(s: SubsystemInfo): JsonObject {
+  const common = {
+    nqn: s.nqn,
+    subtype: s.subtype,
+    listen_addresses: s.listeners.map(listenAddressJson),
+    allow_any_host: s.allowAnyHost,
+    hosts: s.hosts.map((h) => ({ nqn: h })),
+  };
+  if (s.subtype === 'Discovery') return common;
+  return {
+    ...common,
+    serial_number: s.serialNumber,
+    model_number: s.modelNumber,
+    max_namespaces: s.maxNamespaces,
+    namespaces: s.namespaces.map((n) => ({
+      nsid: n.nsid, bdev_name: n.bdevName, name: n.bdevName, nguid: n.nguid.toUpperCase(), uuid: n.uuid,
+    })),
+  };
+}
+
+/** The transport params the Target has; every transport shares them. */
+function transportParams(state: GatewayState, trtype: Trtype): JsonObject {
+  const l = state.limits;
+  return {
+    trtype,
+    max_queue_depth: l.maxQueueDepth,
+    max_io_qpairs_per_ctrlr: l.maxIoQueues,
+    in_capsule_data_size: l.inCapsuleDataSize,
+    max_io_size: l.maxIoSize,
+    // Data buffers are one max_io_size chunk each, so that is the unit of allocation.
+    io_unit_size: l.maxIoSize,
+  };
+}
+
+/**
+ * The Target's limits are fixed when the gateway starts (TargetOptions). A transport
+ * asking for other values cannot have them: a host would be told the Target's values, so
+ * a smaller one would not hold either.
+ */
+function mustMatch(param: string, asked: number | undefined, actual: number, option: string): void {
+  if (asked !== undefined && asked !== actual) {
+    throw new InvalidArgumentError(`${param} ${asked} cannot be honoured: this target serves ${actual} ` +
+      `(TargetOptions.${option}, fixed when the gateway starts)`);
+  }
+}
+
+/** The nvmf section of save_config: transports, then each subsystem with its listeners, hosts and namespaces. */
+export function nvmfConfig(state: GatewayState): ConfigEntry[] {
+  const out: ConfigEntry[] = [...state.transports.values()].map((t) => ({ method: 'nvmf_create_transport', params: t.params }));
+  for (const s of state.target.subsystems()) {
+    if (s.subtype !== 'NVMe') continue;
+    const nqn = s.nqn;
+    out.push({ method: 'nvmf_create_subsystem', params: {
+      nqn, serial_number: s.serialNumber, model_number: s.modelNumber, max_namespaces: s.maxNamespaces,
+      allow_any_host: s.allowAnyHost,
+    } });
+    for (const l of s.listeners) {
+      out.push({ method: 'nvmf_subsystem_add_listener', params: { nqn, listen_address: listenAddressJson(l) } });
+    }
+    for (const host of s.hosts) out.push({ method: 'nvmf_subsystem_add_host', params: { nqn, host } });
+    for (const n of s.namespaces) {
+      const namespace = { nsid: n.nsid, bdev_name: n.bdevName, nguid: n.nguid, uuid: n.uuid };
+      out.push({ method: 'nvmf_subsystem_add_ns', params: { nqn, namespace } });
+    }
+  }
+  return out;
+}
+
+export const nvmfMethods: MethodTable = {
+  nvmf_create_transport: method({
+    trtype: p.oneOf(TRTYPES),
+    max_queue_depth: p.optional(p.integer(1, 65535)),
+    max_io_qpairs_per_ctrlr: p.optional(p.integer(1, 65535)),
+    in_capsule_data_size: p.optional(p.integer(0, 0xffffffff)),
+    max_io_size: p.optional(p.integer(1, 0xffffffff)),
+    // Deprecated in SPDK and invisible to hosts: any unit up to max_io_size is accepted.
+    io_unit_size: p.optional(p.integer(512, 0xffffffff)),
+  }, { mutates: true })
+    .handle((a, { state }) => {
+      const l = state.limits;
+      if (state.transports.has(toTransport(a.trtype))) {
+        throw new ConflictError('ERR_ALREADY_EXISTS', `Transport type '${a.trtype}' already exists`);
+      }
+      mustMatch('max_queue_depth', a.max_queue_depth, l.maxQueueDepth, 'maxQueueDepth');
+      mustMatch('max_io_qpairs_per_ctrlr', a.max_io_qpairs_per_ctrlr, l.maxIoQueues, 'maxIoQueues');
+      mustMatch('in_capsule_data_size', a.in_capsule_data_size, l.inCapsuleDataSize, 'inCapsuleDataSize');
+      mustMatch('max_io_size', a.max_io_size, l.maxIoSize, 'maxIoSize');
+      if (a.io_unit_size !== undefined && a.io_unit_size > l.maxIoSize) {
+        throw new InvalidArgumentError(`io_unit_size ${a.io_unit_size} is larger than max_io_size ${l.maxIoSize}`);
+      }
+      if (a.trtype === 'RDMA') rdma.requireRdma(); // RdmaUnavailableError: -95
+      state.transports.set(toTransport(a.trtype), { trtype: a.trtype, params: transportParams(state, a.trtype) });
+      return true;
+    }),
+  nvmf_get_transports: method({ trtype: p.optional(p.oneOf(TRTYPES)) }, { mutates: false })
+    .handle(({ trtype }, { state }) => {
+      const list = [...state.transports.values()].filter((t) => trtype === undefined || t.trtype === trtype);
+      if (trtype !== undefined && list.length === 0) throw new NotFoundError(`No such device: transport ${trtype} does not exist`);
+      return list.map((t) => t.params);
+    }),
+  nvmf_create_subsystem: method({
+    nqn: NQN,
+    serial_number: p.optional(p.string({ maxLength: 20 })),
+    model_number: p.optional(p.string({ maxLength: 40 })),
+    allow_any_host: p.optional(p.boolean()),
+    max_namespaces: p.optional(p.integer(1, 1024)),
+  }, { mutates: true })
+    .handle((a, { state }) => {
+      const s = state.target.addSubsystem({
+        nqn: a.nqn, serialNumber: a.serial_number, modelNumber: a.model_number, maxNamespaces: a.max_namespaces,
+        // SPDK's default: only the hosts added with nvmf_subsystem_add_host.
+        allowAnyHost: a.allow_any_host ?? false,
+      });
+      s.allowAnyListener(false);
+      return true;
+    }),
+  nvmf_delete_subsystem: method({ nqn: NQN }, { mutates: true })
+    .handle(({ nqn }, { state }) => {
+      subsystemOf(state, nqn);
+      state.target.removeSubsystem(nqn);
+      closeUnusedListeners(state);
+      return true;
+    }),
+  nvmf_get_subsystems: method({ nqn: p.optional(NQN) }, { mutates: false })
+    .handle(({ nqn }, { state }) => {
+      const list = state.target.subsystems().filter((s) => nqn === undefined || s.nqn === nqn);
+      if (nqn !== undefined && list.length === 0) throw new NotFoundError(`No such device: no subsystem ${nqn}`);
+      return list.map(subsystemJson);
+    }),
+  nvmf_subsystem_add_listener: method({ nqn: NQN, listen_address: listenAddress }, { mutates: true })
+    .handle(({ nqn, listen_address: la }, { state }) => {
+      const s = subsystemOf(state, nqn);
+      checkListenAddress(state, la);
+      if (s.info().listeners.some(sameAddress(la))) {
+        throw new ConflictError('ERR_ALREADY_EXISTS', `${nqn} already has listener ${addressText(la)}`);
+      }
+      const existed = state.target.listeners().some(sameAddress(la));
+      s.addListener({ transport: toTransport(la.trtype), address: la.traddr, port: la.trsvcid });
+      if (!existed) state.ownedListeners.add(listenerKey(toTransport(la.trtype), la.traddr, la.trsvcid));
+      return true;
+    }),
+  nvmf_subsystem_remove_listener: method({ nqn: NQN, listen_address: listenAddress }, { mutates: true })
+    .handle(({ nqn, listen_address: la }, { state }) => {
+      const s = subsystemOf(state, nqn);
+      if (!s.info().listeners.some(sameAddress(la))) {
+        throw new NotFoundError(`No such device: ${nqn} has no listener ${addressText(la)}`);
+      }
+      s.removeListener({ transport: toTransport(la.trtype), address: la.traddr, port: la.trsvcid });
+      closeUnusedListeners(state);
+      return true;
+    }),
+  nvmf_subsystem_add_ns: method({
+    nqn: NQN,
+    namespace: p.object({
+      bdev_name: p.string(),
+      // 0 asks for the lowest free nsid, as leaving it out does (SPDK).
+      nsid: p.optional(p.integer(0, NSID_MAX)),
+      nguid: p.optional(p.string()),
+      uuid: p.optional(p.uuid()),
+    }),
+  }, { mutates: true })
+    .handle(({ nqn, namespace: ns }, { state }) => {
+      const s = subsystemOf(state, nqn);
+      for (const other of state.target.subsystems()) {
+        const user = other.namespaces.find((n) => n.bdevName === ns.bdev_name);
+        if (user) throw new ConflictError('ERR_BUSY', `bdev ${ns.bdev_name} is already claimed by ${other.nqn} nsid ${user.nsid}`);
+      }
+      // As SPDK: the namespace's UUID defaults to the bdev's, and its NGUID to the same 16 bytes.
+      const uuid = ns.uuid ?? state.bdevs.get(ns.bdev_name)?.uuid;
+      const nguid = ns.nguid ?? uuid?.replace(/-/g, '');
+      return s.addNamespace({ bdev: ns.bdev_name, nsid: ns.nsid || undefined, nguid, uuid }).nsid;
+    }),
+  nvmf_subsystem_remove_ns: method({ nqn: NQN, nsid: p.integer(1, NSID_MAX) }, { mutates: true })
+    .handle(({ nqn, nsid }, { state }) => {
+      subsystemOf(state, nqn).removeNamespace(nsid);
+      return true;
+    }),
+  nvmf_subsystem_add_host: method({ nqn: NQN, host: NQN }, { mutates: true })
+    .handle(({ nqn, host }, { state }) => {
+      const s = subsystemOf(state, nqn);
+      if (s.info().hosts.includes(host)) throw new ConflictError('ERR_ALREADY_EXISTS', `${host} is already allowed on ${nqn}`);
+      s.addHost(host);
+      return true;
+    }),
+  nvmf_subsystem_remove_host: method({ nqn: NQN, host: NQN }, { mutates: true })
+    .handle(({ nqn, host }, { state }) => {
+      const s = subsystemOf(state, nqn);
+      if (!s.info().hosts.includes(host)) throw new NotFoundError(`No such device: ${host} is not on the host list of ${nqn}`);
+      s.removeHost(host);
+      return true;
+    }),
+  nvmf_subsystem_allow_any_host: method({ nqn: NQN, allow_any_host: p.boolean() }, { mutates: true })
+    .handle(({ nqn, allow_any_host }, { state }) => {
+      subsystemOf(state, nqn).allowAnyHost(allow_any_host);
+      return true;
+    }),
+  nvmf_subsystem_get_controllers: method({ nqn: NQN }, { mutates: false })
+    .handle(({ nqn }, { state }) => {
+      subsystemOf(state, nqn);
+      const qpairs = state.target.qpairs();
+      return state.target.controllers().filter((c) => c.subnqn === nqn).map((c) => ({
+        cntlid: c.cntlid,
+        hostnqn: c.hostnqn,
+        num_io_qpairs: qpairs.filter((q) => q.cntlid === c.cntlid && q.qid > 0).length,
+      }));
+    }),
+  nvmf_subsystem_get_qpairs: method({ nqn: NQN }, { mutates: false })
+    .handle(({ nqn }, { state }) => {
+      subsystemOf(state, nqn);
+      const controllers = new Map(state.target.controllers().filter((c) => c.subnqn === nqn).map((c) => [c.cntlid, c]));
+      // The Target lists only qpairs that completed Connect and belong to a live controller.
+      // It does not say which listener a qpair came in through, so there is no listen_address.
+      return state.target.qpairs().filter((q) => controllers.has(q.cntlid)).map((q) => {
+        const peer = peerAddressJson(q);
+        return {
+          cntlid: q.cntlid, qid: q.qid, state: 'active', hostnqn: controllers.get(q.cntlid)!.hostnqn,
+          ...(peer ? { peer_address: peer } : {}),
+        };
+      });
+    }),
+  nvmf_get_stats: method({}, { mutates: false })
+    .handle((_, { state }) => {
+      // The Target counts per qpair, not per reactor, and forgets a qpair's counters when
+      // it disconnects: one poll group for all reactors, over the connected qpairs only.
+      // No tick_rate: nothing here is measured in ticks.
+      const qpairs = state.target.qpairs();
+      const trtypes = new Set<TransportType>([...state.transports.keys(), ...qpairs.map((q) => q.transport)]);
+      const sum = (list: QpairInfo[], f: (q: QpairInfo) => number) => list.reduce((n, q) => n + f(q), 0);
+      return {
+        poll_groups: [{
+          name: 'all_reactors',
+          current_admin_qpairs: qpairs.filter((q) => q.qid === 0).length,
+          current_io_qpairs: qpairs.filter((q) => q.qid > 0).length,
+          transports: [...trtypes].map((t) => {
+            const list = qpairs.filter((q) => q.transport === t);
+            return {
+              trtype: toTrtype(t),
+              // rdmagate's own counters, beyond SPDK's fields.
+              commands: sum(list, (q) => q.commands),
+              errors: sum(list, (q) => q.errors),
+              bytes_read: sum(list, (q) => q.bytesRead),
+              bytes_written: sum(list, (q) => q.bytesWritten),
+              in_capsule_bytes: sum(list, (q) => q.inCapsuleBytes),
+              rdma_read_bytes: sum(list, (q) => q.rdmaReadBytes),
+              rdma_write_bytes: sum(list, (q) => q.rdmaWriteBytes),
+              bytes_copied: sum(list, (q) => q.bytesCopied),
+            };
+          }),
+        }],
+      };
+    }),
+};

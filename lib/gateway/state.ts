@@ -1,0 +1,65 @@
+/**
+ * What the gateway knows beyond its Target: the facts SPDK's RPCs report that the Target
+ * does not keep (a bdev's module, UUID and product name; the transports created), and the
+ * listeners it opened for subsystems, so that it can close them again.
+ */
+import type { Target, TransportType } from '../nvmf/target';
+import type { JsonObject } from './rpc/json';
+
+/** One RPC call of a saved config: save_config writes these, load_config replays them. */
+// A type, not an interface, so that it is a JsonObject too.
+export type ConfigEntry = {
+  method: string;
+  params: JsonObject;
+};
+
+export interface BdevRecord {
+  /** The bdev module; a module's delete RPC deletes only its own bdevs, as in SPDK. */
+  module: string;
+  /** SPDK's product_name, e.g. "Malloc disk". */
+  productName: string;
+  uuid: string;
+  /** The I/O types the bdev serves, as bdev_get_bdevs reports them. */
+  supportedIoTypes: Record<string, boolean>;
+  /**
+   * The call that recreates this bdev. Bdevs made by one call (a controller's namespaces)
+   * share one entry object, and save_config writes it once.
+   */
+  createdBy: ConfigEntry;
+}
+
+/** The Target's limits that hosts see, which nvmf_create_transport must agree with. */
+export interface TargetLimits {
+  maxIoSize: number;
+  inCapsuleDataSize: number;
+  maxQueueDepth: number;
+  maxIoQueues: number;
+}
+
+export interface TransportRecord {
+  trtype: 'TCP' | 'RDMA';
+  /** The params as nvmf_get_transports reports them and save_config replays them. */
+  params: JsonObject;
+}
+
+export class GatewayState {
+  /** Bdevs created through RPCs, in creation order. */
+  readonly bdevs = new Map<string, BdevRecord>();
+  readonly transports = new Map<TransportType, TransportRecord>();
+  /**
+   * Target listeners opened by nvmf_subsystem_add_listener (key: listenerKey()). They close
+   * when no subsystem uses them any more, freeing the port as SPDK does; listeners the
+   * embedder opened with target.listen() are not ours to close.
+   */
+  readonly ownedListeners = new Set<string>();
+  /** Backend controllers attached by bdev_nvme_attach_controller: name → its call's params. */
+  readonly nvmeControllers = new Map<string, JsonObject>();
+  /** Malloc bdevs created so far: SPDK names unnamed ones Malloc<count>. */
+  mallocCount = 0;
+
+  constructor(readonly target: Target, readonly limits: TargetLimits) {}
+}
+
+export function listenerKey(trtype: TransportType, traddr: string, trsvcid: number): string {
+  return `${trtype} ${traddr} ${trsvcid}`;
+}

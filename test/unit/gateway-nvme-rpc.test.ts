@@ -1,0 +1,117 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BufferPool, Gateway, Target, nvmf } from '../../lib';
+import type { JsonRpcError } from '../../lib/gateway/rpc/errors';
+
+const BACKEND_NQN = 'nqn.2026-11.io.rdmagate:rpc-backend';
+const FRONT_NQN = 'nqn.2026-11.io.rdmagate:rpc-front';
+
+async function rpcRejects(p: Promise<unknown>, code: number): Promise<void> {
+  await assert.rejects(p, (e: JsonRpcError) => {
+    assert.equal(e.rpcCode, code, e.message);
+    return true;
+  });
+}
+
+describe('gateway JSON-RPC: bdev_nvme_* backends', function () {
+  this.timeout(60000);
+  let dir: string;
+  let backend: Target;
+  let backendPort: number;
+  let frontPort: number;
+  const gateways: Gateway[] = [];
+  const pool = new BufferPool({ chunkSize: 64 * 1024 });
+
+  async function gateway(): Promise<Gateway> {
+    const g = new Gateway({ socketPath: null, configPath: join(dir, 'config.json'), log: () => undefined });
+    await g.start();
+    gateways.push(g);
+    return g;
+  }
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'rdmagate-nvme-rpc-'));
+    backend = new Target();
+    backend.createBdev({ type: 'malloc', name: 'Malloc0', sizeBytes: 4 << 20 });
+    backend.addSubsystem({ nqn: BACKEND_NQN }).addNamespace({ bdev: 'Malloc0', uuid: '11111111-2222-4333-8444-555555555555' });
+    backendPort = backend.listen({ transport: 'tcp', address: '127.0.0.1', port: 0 }).port;
+    frontPort = 31000 + (process.pid % 3000);
+  });
+
+  afterEach(async () => {
+    for (const g of gateways.splice(0)) await g.close();
+    backend.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function exportBackend(g: Gateway): Promise<void> {
+    assert.deepEqual(await g.rpc('bdev_nvme_attach_controller', { name: 'Nvme0', trtype: 'TCP', traddr: '127.0.0.1',
+      adrfam: 'IPv4', trsvcid: String(backendPort), subnqn: BACKEND_NQN }), ['Nvme0n1']);
+    await g.rpc('nvmf_create_transport', { trtype: 'TCP' });
+    await g.rpc('nvmf_create_subsystem', { nqn: FRONT_NQN, allow_any_host: true });
+    await g.rpc('nvmf_subsystem_add_ns', { nqn: FRONT_NQN, namespace: { bdev_name: 'Nvme0n1' } });
+    await g.rpc('nvmf_subsystem_add_listener', { nqn: FRONT_NQN,
+      listen_address: { trtype: 'TCP', adrfam: 'IPv4', traddr: '127.0.0.1', trsvcid: String(frontPort) } });
+  }
+
+  it('attaches a backend, exports its namespace, and I/O through the export reaches the backend', async () => {
+    const g = await gateway();
+    await exportBackend(g);
+    const bdevs = await g.rpc('bdev_get_bdevs', { name: 'Nvme0n1' }) as { product_name: string; uuid: string; claimed: boolean; num_blocks: number }[];
+    assert.equal(bdevs[0].product_name, 'NVMe disk');
+    assert.equal(bdevs[0].uuid, '11111111-2222-4333-8444-555555555555', 'the backend namespace UUID carries through');
+    assert.equal(bdevs[0].claimed, true);
+    assert.equal(bdevs[0].num_blocks, (4 << 20) / 512);
+    const ctrls = await g.rpc('bdev_nvme_get_controllers', {}) as { name: string; ctrlrs: { state: string; trid: { subnqn: string } }[] }[];
+    assert.deepEqual(ctrls.map((c) => [c.name, c.ctrlrs[0].state, c.ctrlrs[0].trid.subnqn]), [['Nvme0', 'enabled', BACKEND_NQN]]);
+
+    const front = await nvmf.connect({ traddr: '127.0.0.1', trsvcid: frontPort, subnqn: FRONT_NQN });
+    const direct = await nvmf.connect({ traddr: '127.0.0.1', trsvcid: backendPort, subnqn: BACKEND_NQN });
+    const w = pool.acquire();
+    w.fill(0x5a);
+    await front.queuePairs[0].write(1, 40, 128, w);
+    const r = pool.acquire();
+    await direct.queuePairs[0].read(1, 40, 128, r);
+    assert.ok(Buffer.from(r.buffer, r.byteOffset, 65536).equals(Buffer.from(w.buffer, w.byteOffset, 65536)));
+    w.release();
+    r.release();
+    await front.close();
+    await direct.close();
+
+    await rpcRejects(g.rpc('bdev_nvme_detach_controller', { name: 'Nvme0' }), -16);
+    const saved = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { subsystems: { subsystem: string; config: { method: string }[] }[] };
+    const bdevSection = saved.subsystems.find((s) => s.subsystem === 'bdev')!;
+    assert.deepEqual(bdevSection.config.map((c) => c.method), ['bdev_nvme_attach_controller']);
+  });
+
+  it('a restarted gateway re-attaches the backend and serves the same export from its saved config', async () => {
+    const g1 = await gateway();
+    await exportBackend(g1);
+    await g1.close();
+    gateways.splice(0);
+    const g2 = await gateway();
+    const subsystems = await g2.rpc('nvmf_get_subsystems', { nqn: FRONT_NQN }) as { namespaces: { bdev_name: string }[] }[];
+    assert.equal(subsystems[0].namespaces[0].bdev_name, 'Nvme0n1');
+    const front = await nvmf.connect({ traddr: '127.0.0.1', trsvcid: frontPort, subnqn: FRONT_NQN });
+    assert.equal(front.namespaces[0].uuid, '11111111-2222-4333-8444-555555555555');
+    await front.close();
+  });
+
+  it('detaches an unused backend, and answers bad calls with JSON-RPC error codes', async () => {
+    const g = await gateway();
+    await g.rpc('bdev_nvme_attach_controller', { name: 'Nvme1', trtype: 'tcp', traddr: '127.0.0.1', trsvcid: String(backendPort), subnqn: BACKEND_NQN });
+    await rpcRejects(g.rpc('bdev_nvme_attach_controller', { name: 'Nvme1', trtype: 'tcp', traddr: '127.0.0.1', trsvcid: String(backendPort), subnqn: BACKEND_NQN }), -17);
+    assert.equal(await g.rpc('bdev_nvme_detach_controller', { name: 'Nvme1' }), true);
+    await rpcRejects(g.rpc('bdev_nvme_detach_controller', { name: 'Nvme1' }), -19);
+    await rpcRejects(g.rpc('bdev_get_bdevs', { name: 'Nvme1n1' }), -19);
+    await rpcRejects(g.rpc('bdev_nvme_attach_controller', { name: 'Nvme2', trtype: 'tcp', traddr: '127.0.0.1' }), -32602);
+    await rpcRejects(g.rpc('bdev_nvme_attach_controller', { name: 'Nvme2', trtype: 'tcp', traddr: '127.0.0.1', subnqn: BACKEND_NQN, trsvcid: 'x' }), -32602);
+    await rpcRejects(g.rpc('bdev_nvme_attach_controller', { name: 'Nvme2', trtype: 'tcp', traddr: '127.0.0.1', subnqn: BACKEND_NQN, bogus: 1 }), -32602);
+    await rpcRejects(g.rpc('bdev_nvme_attach_controller', { name: 'Nvme2', trtype: 'RDMA', traddr: '127.0.0.1', subnqn: BACKEND_NQN }), -95);
+    await assert.rejects(g.rpc('bdev_nvme_attach_controller', { name: 'Nvme3', trtype: 'tcp', traddr: '127.0.0.1', trsvcid: '1',
+      subnqn: BACKEND_NQN, ctrlr_loss_timeout_sec: 0 }));
+    assert.deepEqual(await g.rpc('bdev_nvme_get_controllers', {}), [], 'a failed attach leaves nothing');
+  });
+});
