@@ -2,6 +2,7 @@
  * The gateway: a Target driven by SPDK-style JSON-RPC on a unix socket, with its config
  * saved after every change and replayed at start.
  */
+import type { Server } from 'node:http';
 import { ClosedError, InvalidArgumentError, RdmagateError } from '../errors';
 import { Target, type TargetOptions } from '../nvmf/target';
 import * as v from '../validate';
@@ -11,6 +12,7 @@ import { RpcDispatcher } from './rpc/dispatcher';
 import { JsonRpcError, toJsonRpcError } from './rpc/errors';
 import type { JsonObject, JsonValue } from './rpc/json';
 import { saveConfig } from './rpc/methods/config';
+import { serveMetrics } from './metrics';
 import { gatewayMethods } from './rpc/methods';
 import { RpcServer } from './rpc/server';
 import { GatewayState, type TargetLimits } from './state';
@@ -29,6 +31,8 @@ export interface GatewayOptions {
   target?: TargetOptions;
   /** Receives the structured log entries. Default: JSON lines on stderr, info and up. */
   log?: LogSink;
+  /** Prometheus metrics at http://address:port/metrics. Default: none. */
+  metrics?: { address?: string; port: number };
 }
 
 /**
@@ -45,6 +49,9 @@ export class Gateway {
   readonly #socketPath: string | undefined;
   readonly #socketMode: number;
   #server: RpcServer | undefined;
+  #metrics: Server | undefined;
+  #metricsPort: number | undefined;
+  readonly #metricsOptions: { address: string; port: number } | undefined;
   #started = false;
   #closed = false;
 
@@ -55,6 +62,11 @@ export class Gateway {
     const configPath = o.configPath === null ? undefined : v.string(o.configPath ?? DEFAULT_CONFIG_PATH, 'configPath');
     if (o.log !== undefined && typeof o.log !== 'function') throw new InvalidArgumentError('log must be a function');
     this.#log = new Logger(o.log ?? stderrSink());
+    if (o.metrics !== undefined) {
+      const m = v.object<{ address?: string; port: number }>(o.metrics, 'metrics');
+      this.#metricsOptions = { address: m.address === undefined ? '127.0.0.1' : v.string(m.address, 'metrics.address'),
+        port: v.integer(m.port, 'metrics.port', 0, 65535) };
+    }
     const targetOptions = v.object<TargetOptions>(o.target, 'target');
     const limits: TargetLimits = { ...TARGET_LIMITS };
     for (const k of Object.keys(limits) as (keyof TargetLimits)[]) {
@@ -70,6 +82,11 @@ export class Gateway {
       save: () => store?.save(() => saveConfig(state)) ?? Promise.resolve(),
       log: this.#log,
     });
+  }
+
+  /** The metrics HTTP port, once started with metrics. */
+  get metricsPort(): number | undefined {
+    return this.#metricsPort;
   }
 
   /** The socket path, once started with one. */
@@ -95,6 +112,11 @@ export class Gateway {
           this.#log.info('config loaded', { path: store.path });
         }
       }
+      if (this.#metricsOptions) {
+        const m = await serveMetrics(this.target, this.#metricsOptions.address, this.#metricsOptions.port);
+        this.#metrics = m.server;
+        this.#metricsPort = m.port;
+      }
       if (this.#socketPath !== undefined) {
         this.#server = await RpcServer.listen({
           socketPath: this.#socketPath, mode: this.#socketMode, dispatcher: this.#dispatcher, log: this.#log,
@@ -119,6 +141,7 @@ export class Gateway {
     if (this.#closed) return;
     this.#closed = true;
     await this.#server?.close();
+    await new Promise<void>((resolve) => (this.#metrics ? this.#metrics.close(() => resolve()) : resolve()));
     await this.#store?.idle();
     this.target.close();
     this.#log.info('gateway closed');

@@ -5,3 +5,4 @@ export { JsonRpcError, RpcErrorCode } from './rpc/errors';
 export type { JsonObject, JsonValue } from './rpc/json';
 export type { SpdkConfig } from './rpc/methods/config';
 export type { ConfigEntry } from './state';
+export { renderMetrics, serveMetrics } from './metrics';

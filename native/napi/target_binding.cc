@@ -433,6 +433,10 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
       o.Set("rdmaReadBytes", double(q.counters.rdma_read_bytes));
       o.Set("rdmaWriteBytes", double(q.counters.rdma_write_bytes));
       o.Set("bytesCopied", double(q.counters.bytes_copied));
+      o.Set("latencyUsSum", double(q.counters.latency_us_sum));
+      Napi::Array hist = Napi::Array::New(env, target::kLatencyBuckets);
+      for (uint32_t b = 0; b < target::kLatencyBuckets; ++b) hist.Set(b, double(q.counters.latency[b]));
+      o.Set("latencyBuckets", hist);
       out.Set(i, o);
     }
     return out;

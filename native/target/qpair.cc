@@ -67,6 +67,7 @@ const Namespace* Qpair::find_namespace(uint32_t nsid) {
 // NEW: a capsule has arrived.
 void Qpair::on_capsule(Request* req) {
   counters_.commands++;
+  req->start_us = Reactor::now_us();
   if (sq_size_) sq_head_ = uint16_t((sq_head_ + 1) % sq_size_);
   req->rsp = CompletionEntry{};
   req->rsp.cid = req->cmd.cid;
@@ -172,6 +173,11 @@ void Qpair::complete(Request* req, Status status, bool dnr) {
 
 // Back to FREE.
 void Qpair::on_response_sent(Request* req) {
+  uint64_t us = Reactor::now_us() - req->start_us;
+  counters_.latency_us_sum += us;
+  size_t bucket = 0;
+  while (bucket + 1 < kLatencyBuckets && (uint64_t(1) << bucket) < us) ++bucket;
+  counters_.latency[bucket]++;
   if (req->chunk) {
     target_.pool().release(req->chunk);
     req->chunk = nullptr;

@@ -15,8 +15,14 @@ namespace rdmagate::target {
 class Controller;
 class Target;
 
+// Latency from capsule received to response sent, in log2 microsecond buckets: bucket i
+// counts commands of at most 2^i us; the last one counts everything slower.
+inline constexpr size_t kLatencyBuckets = 24;
+
 struct QpairCounters {
   uint64_t commands = 0, bytes_read = 0, bytes_written = 0, errors = 0;
+  uint64_t latency_us_sum = 0;
+  uint64_t latency[kLatencyBuckets] = {};
   uint64_t in_capsule_bytes = 0;  // host data that came inside command capsules
   uint64_t rdma_read_bytes = 0, rdma_write_bytes = 0;
   uint64_t bytes_copied = 0;  // CPU copies of I/O data made by the transport

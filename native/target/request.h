@@ -29,6 +29,7 @@ struct Request {
   uint16_t slot = 0;
   uint32_t length = 0;        // data bytes the command transfers
   uint32_t in_capsule = 0;    // of which arrived in the capsule
+  uint64_t start_us = 0;      // when the capsule arrived, for the latency histogram
   // Keyed SGL (RDMA): where the host's buffer is, and whether to invalidate its key.
   uint64_t remote_addr = 0;
   uint32_t rkey = 0;

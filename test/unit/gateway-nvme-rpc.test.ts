@@ -99,6 +99,28 @@ describe('gateway JSON-RPC: bdev_nvme_* backends', function () {
     await front.close();
   });
 
+  it('serves Prometheus metrics: per-qpair counters, latency histogram, backend state', async () => {
+    const g = new Gateway({ socketPath: null, configPath: null, log: () => undefined, metrics: { port: 0 } });
+    await g.start();
+    gateways.push(g);
+    await exportBackend(g);
+    const front = await nvmf.connect({ traddr: '127.0.0.1', trsvcid: frontPort, subnqn: FRONT_NQN });
+    const b = pool.acquire();
+    for (let i = 0; i < 10; i++) await front.queuePairs[0].read(1, i * 8, 8, b);
+    b.release();
+    const text = await (await fetch(`http://127.0.0.1:${g.metricsPort}/metrics`)).text();
+    await front.close();
+    const line = (re: RegExp) => Number(text.match(re)?.[1] ?? NaN);
+    const io = `subnqn="${FRONT_NQN}",cntlid="\\d+",qid="1",transport="tcp"`;
+    // Ten reads, and the queue's own Connect.
+    assert.equal(line(new RegExp(`rdmagate_qpair_commands_total\\{${io}\\} (\\d+)`)), 11);
+    assert.equal(line(new RegExp(`rdmagate_qpair_read_bytes_total\\{${io}\\} (\\d+)`)), 10 * 4096);
+    assert.equal(line(new RegExp(`rdmagate_qpair_latency_seconds_count\\{${io}\\} (\\d+)`)), 11);
+    assert.equal(line(new RegExp(`rdmagate_qpair_latency_seconds_bucket\\{${io},le="\\+Inf"\\} (\\d+)`)), 11);
+    assert.match(text, /rdmagate_backend_up\{name="Nvme0",state="enabled"\} 1/);
+    assert.equal((await fetch(`http://127.0.0.1:${g.metricsPort}/nope`)).status, 404);
+  });
+
   it('detaches an unused backend, and answers bad calls with JSON-RPC error codes', async () => {
     const g = await gateway();
     await g.rpc('bdev_nvme_attach_controller', { name: 'Nvme1', trtype: 'tcp', traddr: '127.0.0.1', trsvcid: String(backendPort), subnqn: BACKEND_NQN });

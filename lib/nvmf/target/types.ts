@@ -67,6 +67,10 @@ export interface QpairInfo {
   rdmaWriteBytes: number;
   /** Bytes the CPU copied; only in-capsule data is ever copied. */
   bytesCopied: number;
+  /** Sum of command latencies (capsule in to response out), in microseconds. */
+  latencyUsSum: number;
+  /** Commands by latency: bucket i counts those of at most 2^i us; the last, all slower. */
+  latencyBuckets: number[];
 }
 
 export interface NamespaceInfo {

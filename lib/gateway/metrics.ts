@@ -1,0 +1,86 @@
+/**
+ * Prometheus metrics of a Target, in the text exposition format: per queue pair (labelled
+ * with its subsystem, controller, queue id and transport) the commands, bytes, errors, RDMA
+ * and copied bytes and a latency histogram; per backend controller its state. Rates (IOPS,
+ * MiB/s) are Prometheus's rate() over these counters.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Target } from '../nvmf/target';
+
+const COUNTERS: [keyof CounterFields, string, string][] = [
+  ['commands', 'rdmagate_qpair_commands_total', 'Commands received.'],
+  ['errors', 'rdmagate_qpair_errors_total', 'Commands completed with an error status.'],
+  ['bytesRead', 'rdmagate_qpair_read_bytes_total', 'Bytes read from namespaces.'],
+  ['bytesWritten', 'rdmagate_qpair_written_bytes_total', 'Bytes written to namespaces.'],
+  ['inCapsuleBytes', 'rdmagate_qpair_in_capsule_bytes_total', 'Host data received inside command capsules.'],
+  ['rdmaReadBytes', 'rdmagate_qpair_rdma_read_bytes_total', 'Bytes fetched from hosts by RDMA READ.'],
+  ['rdmaWriteBytes', 'rdmagate_qpair_rdma_write_bytes_total', 'Bytes pushed to hosts by RDMA WRITE.'],
+  ['bytesCopied', 'rdmagate_qpair_copied_bytes_total', 'Bytes copied by the CPU.'],
+];
+
+interface CounterFields {
+  commands: number; errors: number; bytesRead: number; bytesWritten: number; inCapsuleBytes: number;
+  rdmaReadBytes: number; rdmaWriteBytes: number; bytesCopied: number;
+}
+
+function label(v: string | number): string {
+  return String(v).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+/** The metrics of `target` now, as Prometheus scrapes them. */
+export function renderMetrics(target: Target): string {
+  const subnqnOf = new Map(target.controllers().map((c) => [c.cntlid, c.subnqn]));
+  const qpairs = target.qpairs().map((q) => ({
+    q,
+    labels: `subnqn="${label(subnqnOf.get(q.cntlid) ?? '')}",cntlid="${q.cntlid}",qid="${q.qid}",transport="${q.transport}"`,
+  }));
+  const out: string[] = [];
+  for (const [field, name, help] of COUNTERS) {
+    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
+    for (const { q, labels } of qpairs) out.push(`${name}{${labels}} ${q[field]}`);
+  }
+  const h = 'rdmagate_qpair_latency_seconds';
+  out.push(`# HELP ${h} Command latency, capsule received to response sent.`, `# TYPE ${h} histogram`);
+  for (const { q, labels } of qpairs) {
+    let cumulative = 0;
+    q.latencyBuckets.forEach((n, i) => {
+      cumulative += n;
+      const le = i === q.latencyBuckets.length - 1 ? '+Inf' : String(2 ** i / 1e6);
+      out.push(`${h}_bucket{${labels},le="${le}"} ${cumulative}`);
+    });
+    out.push(`${h}_sum{${labels}} ${q.latencyUsSum / 1e6}`, `${h}_count{${labels}} ${cumulative}`);
+  }
+  out.push('# HELP rdmagate_backend_up Whether a backend controller is connected (1) or not (0).', '# TYPE rdmagate_backend_up gauge');
+  for (const c of target.nvmeControllers()) {
+    out.push(`rdmagate_backend_up{name="${label(c.name)}",state="${label(c.state)}"} ${c.state === 'enabled' ? 1 : 0}`);
+  }
+  out.push('# HELP rdmagate_subsystem_namespaces Namespaces of a subsystem.', '# TYPE rdmagate_subsystem_namespaces gauge');
+  for (const s of target.subsystems()) {
+    if (s.subtype === 'NVMe') out.push(`rdmagate_subsystem_namespaces{subnqn="${label(s.nqn)}"} ${s.namespaces.length}`);
+  }
+  out.push('# HELP rdmagate_controllers Connected controllers.', '# TYPE rdmagate_controllers gauge',
+    `rdmagate_controllers ${target.controllers().length}`);
+  return out.join('\n') + '\n';
+}
+
+/** Serves GET /metrics on address:port (port 0 picks one). */
+export async function serveMetrics(target: Target, address: string, port: number): Promise<{ server: Server; port: number }> {
+  const server = createServer((req, res) => {
+    if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
+      res.writeHead(404).end();
+      return;
+    }
+    try {
+      const body = renderMetrics(target);
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(body);
+    } catch (e) {
+      res.writeHead(503).end(`${(e as Error).message}\n`);
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, address, () => resolve());
+  });
+  return { server, port: (server.address() as AddressInfo).port };
+}
