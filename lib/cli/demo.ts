@@ -94,6 +94,9 @@ async function loopback(pool: BufferPool, device: string, address: string): Prom
     await client.close();
     await new Promise<void>((r) => (server.state === 'closed' ? r() : server.once('disconnect', () => r())));
     listener.close();
+    // The listener's cm id goes on the reactor thread: give teardown a moment to finish.
+    const end = Date.now() + 3000;
+    while (!sameQpsCqs(before, rdma.resources()) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
     return {
       available: true, device, address, sendRecvOk, writeReadOk, bytes: tx.length,
       writeMiBps: Math.round((tx.length / MiB) / (writeNs / 1e9)),
