@@ -39,7 +39,9 @@
         "native/host/queue_pair.cc",
         "native/host/controller.cc",
         "native/host/discovery.cc",
-        "native/napi/host_binding.cc"
+        "native/napi/host_binding.cc",
+        "native/perf/perf_engine.cc",
+        "native/napi/perf_binding.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

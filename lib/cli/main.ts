@@ -6,6 +6,7 @@ import { parseArgs } from './args';
 import { printDemo, runDemo } from './demo';
 import { runGateway } from './gateway';
 import { NVME_FLAGS, runDiscover, runIdentify } from './nvme';
+import { PERF_FLAGS, PERF_USAGE, runPerfCommand } from './perf';
 import { runRpc } from './rpc';
 import { TARGET_FLAGS, runTarget } from './target';
 
@@ -27,6 +28,7 @@ commands:
       its config saved to PATH (default /var/lib/rdmagate/config.json) and replayed at start
   rpc [-s SOCK] [-r RETRIES] [-t TIMEOUT_S] METHOD ['{"json":"params"}' | --key value ...]
       one JSON-RPC call to a gateway, as SPDK's rpc.py; --a.b value nests; values parse as JSON when they can
+${PERF_USAGE}
   help`;
 
 async function main(argv: string[]): Promise<number> {
@@ -36,7 +38,7 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'gateway') return runGateway(rest);
   const args = parseArgs(rest, [
     { name: 'output-format', short: 'o' },
-    ...(command === 'target' ? TARGET_FLAGS
+    ...(command === 'target' ? TARGET_FLAGS : command === 'perf' ? PERF_FLAGS
       : ['discover', 'id-ctrl', 'id-ns'].includes(command) ? NVME_FLAGS : [{ name: 'address', short: 'a' }]),
   ]);
   const json = args.flags.get('output-format') === 'json';
@@ -60,6 +62,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'target':
       return runTarget(args, json);
+    case 'perf':
+      return runPerfCommand(args);
     case 'discover':
       return runDiscover(args, json);
     case 'id-ctrl':

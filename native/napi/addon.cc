@@ -5,6 +5,7 @@
 #include "napi/buffer_pool_binding.h"
 #include "napi/errors.h"
 #include "napi/host_binding.h"
+#include "napi/perf_binding.h"
 #include "napi/rdma_binding.h"
 #include "napi/target_binding.h"
 
@@ -17,6 +18,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   init_rdma(env, exports);
   init_target(env, exports);
   init_host(env, exports);
+  init_perf(env, exports);
   return exports;
 }
 

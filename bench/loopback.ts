@@ -1,0 +1,112 @@
+/**
+ * `npm run bench:loopback`: host to target over loopback TCP in one process, 1 target
+ * reactor and 1 host reactor, the native engine. 4 KiB random reads at QD1 and QD64,
+ * 4 KiB random writes at QD64, 128 KiB sequential reads and writes at QD16, each 5 s
+ * after 1 s of ramp, on a null bdev; then 4 KiB randread QD64 on a malloc bdev, and on
+ * the js engine for the js/native ratio. CPU is the whole process's (target, host and
+ * engine), so CPU-seconds per million I/O is the cost of both ends together.
+ * Writes bench/results/loopback.json and loopback.md.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { cpuPerMillion, perfOptions, runPerf, type PerfEngineName, type PerfOptionsInput, type PerfReport } from '../lib/perf';
+import { machine, RESULTS_DIR } from './machine';
+
+interface Case {
+  name: string;
+  options: PerfOptionsInput;
+}
+
+interface Row {
+  name: string;
+  engine: PerfEngineName;
+  bdev: string;
+  rw: string;
+  bs: number;
+  iodepth: number;
+  iops: number;
+  mibPerS: number;
+  meanUs: number;
+  p99Us: number;
+  /** Percent of one core, over the counted window. */
+  usrCpu: number;
+  sysCpu: number;
+  cpuSecondsPerMillionIos: number;
+}
+
+const COMMON: PerfOptionsInput = { target: 'local', targetReactors: 1, hostReactors: 1, runtime: 5, rampTime: 1 };
+const RATIO_CASE = '4k randread QD64';
+
+const CASES: Case[] = [
+  { name: '4k randread QD1', options: { rw: 'randread', bs: '4k', iodepth: 1 } },
+  { name: RATIO_CASE, options: { rw: 'randread', bs: '4k', iodepth: 64 } },
+  { name: '4k randwrite QD64', options: { rw: 'randwrite', bs: '4k', iodepth: 64 } },
+  { name: '128k read QD16', options: { rw: 'read', bs: '128k', iodepth: 16 } },
+  { name: '128k write QD16', options: { rw: 'write', bs: '128k', iodepth: 16 } },
+  { name: `${RATIO_CASE} (malloc)`, options: { rw: 'randread', bs: '4k', iodepth: 64, bdev: 'malloc' } },
+  { name: `${RATIO_CASE} (js engine)`, options: { rw: 'randread', bs: '4k', iodepth: 64, engine: 'js' } },
+];
+
+function row(name: string, r: PerfReport): Row {
+  const o = r.options;
+  const d = o.readPercent > 0 ? r.read : r.write;
+  const s = d.runtimeNs / 1e9;
+  const wall = r.cpu.wallS;
+  return {
+    name,
+    engine: r.engine,
+    bdev: r.target.local?.bdev ?? 'remote',
+    rw: o.rw,
+    bs: o.bs,
+    iodepth: o.iodepth,
+    iops: Math.round(d.ios / s),
+    mibPerS: Math.round((d.bytes / s / 2 ** 20) * 10) / 10,
+    meanUs: Math.round(d.latency.mean() / 100) / 10,
+    p99Us: Math.round(d.latency.percentile(99) / 100) / 10,
+    usrCpu: Math.round((r.cpu.userS / wall) * 1000) / 10,
+    sysCpu: Math.round((r.cpu.systemS / wall) * 1000) / 10,
+    cpuSecondsPerMillionIos: cpuPerMillion(r),
+  };
+}
+
+function markdown(rows: Row[], m: ReturnType<typeof machine>, ratio: { iops: number; cpu: number } | undefined): string {
+  const lines = [
+    '# Loopback NVMe/TCP: host to target in one process',
+    '',
+    `${m.cpu}, ${m.nproc} CPUs, ${m.kernel}, Node ${m.node}, ${m.date}`,
+    '',
+    '1 target reactor, 1 host reactor, one job; 5 s counted after 1 s ramp. CPU is the whole process',
+    '(target + host + engine), in percent of one core.',
+    '',
+    '| case | engine | bdev | IOPS | MiB/s | mean µs | p99 µs | usr % | sys % | CPU-s / M I/O |',
+    '|---|---|---|---:|---:|---:|---:|---:|---:|---:|',
+    ...rows.map((r) => `| ${r.name} | ${r.engine} | ${r.bdev} | ${r.iops.toLocaleString('en-US')} | ${r.mibPerS} | ${r.meanUs} | ${r.p99Us} | ` +
+      `${r.usrCpu} | ${r.sysCpu} | ${r.cpuSecondsPerMillionIos} |`),
+  ];
+  if (ratio) {
+    lines.push('', `js/native, ${RATIO_CASE} on null: IOPS ${ratio.iops.toFixed(2)}x, CPU-s per million I/O ${ratio.cpu.toFixed(2)}x.`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+async function main(): Promise<void> {
+  const rows: Row[] = [];
+  for (const c of CASES) {
+    console.error(`running ${c.name} ...`);
+    rows.push(row(c.name, await runPerf(perfOptions({ ...COMMON, ...c.options }))));
+  }
+  const native = rows.find((r) => r.name === RATIO_CASE);
+  const js = rows.find((r) => r.engine === 'js');
+  const ratio = native && js ? { iops: js.iops / native.iops, cpu: js.cpuSecondsPerMillionIos / native.cpuSecondsPerMillionIos } : undefined;
+  const m = machine();
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  writeFileSync(path.join(RESULTS_DIR, 'loopback.json'), `${JSON.stringify({ machine: m, rows, jsNativeRatio: ratio ?? null }, null, 2)}\n`);
+  const md = markdown(rows, m, ratio);
+  writeFileSync(path.join(RESULTS_DIR, 'loopback.md'), md);
+  console.log(md);
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exitCode = 1;
+});

@@ -1,0 +1,105 @@
+/**
+ * The log-linear latency histogram of native/perf/latency_histogram.h, in TypeScript:
+ * the JS engine records into it, and the native engine's counts are read into it, so
+ * that both report percentiles the same way. Values below 2^(SUB_BITS+1) have a bucket
+ * each; above, each power of two has 2^SUB_BITS buckets (at most 1/32 relative width).
+ */
+export const SUB_BITS = 5;
+export const BUCKETS = (64 - SUB_BITS + 1) << SUB_BITS;
+
+const TWO_32 = 2 ** 32;
+
+function bitLength(v: number): number {
+  return v < TWO_32 ? 32 - Math.clz32(v) : 64 - Math.clz32(Math.floor(v / TWO_32));
+}
+
+/** The bucket of a non-negative integer below 2^53. */
+export function bucketOf(v: number): number {
+  const shift = Math.max(0, bitLength(v) - SUB_BITS - 1);
+  return shift * (1 << SUB_BITS) + Math.floor(v / 2 ** shift);
+}
+
+/** The smallest and largest value that fall into bucket `i`. */
+export function bucketRange(i: number): [number, number] {
+  const shift = Math.max(0, (i >> SUB_BITS) - 1);
+  const low = (i - shift * (1 << SUB_BITS)) * 2 ** shift;
+  return [low, low + 2 ** shift - 1];
+}
+
+/** The fields the native engine reports for one direction (perf_binding.cc). */
+export interface NativeLatency {
+  count: number;
+  min: number;
+  max: number;
+  sum: number;
+  sumSquares: number;
+  counts: Float64Array;
+}
+
+export class LatencyHistogram {
+  readonly counts = new Float64Array(BUCKETS);
+  count = 0;
+  min = Infinity;
+  max = 0;
+  sum = 0;
+  sumSquares = 0;
+
+  static fromNative(n: NativeLatency): LatencyHistogram {
+    const h = new LatencyHistogram();
+    h.counts.set(n.counts);
+    h.count = n.count;
+    h.min = n.count > 0 ? n.min : Infinity;
+    h.max = n.max;
+    h.sum = n.sum;
+    h.sumSquares = n.sumSquares;
+    return h;
+  }
+
+  record(ns: number): void {
+    const v = Math.max(0, Math.round(ns));
+    this.counts[bucketOf(v)]++;
+    this.count++;
+    if (v < this.min) this.min = v;
+    if (v > this.max) this.max = v;
+    this.sum += v;
+    this.sumSquares += v * v;
+  }
+
+  add(other: LatencyHistogram): void {
+    for (let i = 0; i < BUCKETS; i++) this.counts[i] += other.counts[i];
+    this.count += other.count;
+    this.min = Math.min(this.min, other.min);
+    this.max = Math.max(this.max, other.max);
+    this.sum += other.sum;
+    this.sumSquares += other.sumSquares;
+  }
+
+  mean(): number {
+    return this.count > 0 ? this.sum / this.count : 0;
+  }
+
+  /** Population standard deviation, as fio reports it. */
+  stddev(): number {
+    if (this.count < 2) return 0;
+    const m = this.mean();
+    return Math.sqrt(Math.max(0, this.sumSquares / this.count - m * m));
+  }
+
+  /**
+   * The value at percentile `p` (0-100): the middle of the bucket holding that rank,
+   * kept within the observed min and max. 0 when empty.
+   */
+  percentile(p: number): number {
+    if (this.count === 0) return 0;
+    const rank = Math.max(1, Math.ceil((p / 100) * this.count));
+    let seen = 0;
+    for (let i = 0; i < BUCKETS; i++) {
+      seen += this.counts[i];
+      if (seen >= rank) {
+        const [low, high] = bucketRange(i);
+        return Math.min(this.max, Math.max(this.min, Math.round((low + high) / 2)));
+      }
+    }
+    return this.max;
+  }
+}

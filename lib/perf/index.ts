@@ -1,0 +1,10 @@
+export { runPerf, type PerfHooks } from './run';
+export { perfOptions, READ_WRITE, type LocalBdev, type PerfEngineName, type PerfOptions, type PerfOptionsInput,
+  type PerfTarget, type ReadWrite } from './options';
+export { cpuPerMillion, fioJson, formatNormal, PERCENTILES, type FioDirection, type FioJob, type FioLatency, type PerfJson,
+  type PerfReport } from './report';
+export { ProgressLine, type PerfProgress } from './progress';
+export { PerfQueueFullError, PerfVerifyError } from './errors';
+export { LatencyHistogram } from './histogram';
+export type { DirectionStats } from './engine';
+export type { VerifyFailure } from './verify';

@@ -1,0 +1,134 @@
+/**
+ * The native engine (native/perf/perf_engine.cc through native/napi/perf_binding.cc): the
+ * I/O loop runs in C++, one thread per job, as spdk_nvme_perf does, so its numbers are
+ * the host's and the target's without the JS API in the way.
+ *
+ * A controller reports I/O completions to the sink it was created with, so the engine
+ * needs a controller of its own: connectForNativeEngine() connects one with the engine
+ * as its sink. It is an ordinary Controller otherwise, but while a run goes nothing else
+ * may submit I/O to it.
+ */
+import { RdmagateError } from '../errors';
+import { native } from '../native';
+import { Controller } from '../nvmf/host/controller';
+import { ensureDispatcher } from '../nvmf/host/dispatcher';
+import type { NativeHostOptions, NativeNvmeController } from '../nvmf/host/native';
+import { connectOptions, type ConnectOptions } from '../nvmf/host/options';
+import { errorFromStatus } from '../nvmf/host/status';
+import type { DirectionStats, EnginePlan, EngineResult, EngineRun } from './engine';
+import { PerfQueueFullError } from './errors';
+import { LatencyHistogram, SUB_BITS, type NativeLatency } from './histogram';
+
+/** native/perf/perf_engine.h: kHostStatusBase + 0x100. */
+const STATUS_SUBMIT_RING_FULL = 0x10100;
+const OP_READ = 0x02;
+
+interface NativePerfConfig {
+  queues: number;
+  iodepth: number;
+  nsid: number;
+  blockSize: number;
+  ioBlocks: number;
+  firstLba: number;
+  regionIos: number;
+  random: boolean;
+  readPercent: number;
+  rampNs: number;
+  runNs: number;
+  seed: number;
+}
+
+interface NativeDirection {
+  ios: number;
+  bytes: number;
+  latency: NativeLatency;
+}
+
+interface NativeJobResult {
+  read: NativeDirection;
+  write: NativeDirection;
+  /** The first failed command, when `failed`. */
+  failed: boolean;
+  status: number;
+  opcode: number;
+  lba: number;
+}
+
+interface NativePerfResult {
+  runtimeNs: number;
+  subBucketBits: number;
+  jobs: NativeJobResult[];
+}
+
+interface NativePerfRun {
+  done: Promise<NativePerfResult>;
+  progress(): { ios: number; bytes: number };
+  stop(): void;
+}
+
+/** @internal */
+export interface NativePerfEngine {
+  run(config: NativePerfConfig): NativePerfRun;
+}
+
+interface NativePerfAddon {
+  perfConnect(options: NativeHostOptions): { id: number; handle: NativeNvmeController; engine: NativePerfEngine };
+}
+
+const perfNative = native as unknown as NativePerfAddon;
+
+/** connect(), with the native engine between the controller and JS. */
+export async function connectForNativeEngine(options: ConnectOptions): Promise<{ controller: Controller; engine: NativePerfEngine }> {
+  const o = connectOptions(options);
+  ensureDispatcher();
+  const { id, handle, engine } = perfNative.perfConnect(o);
+  const controller = Controller.create(id, handle, o);
+  await controller.ready();
+  return { controller, engine };
+}
+
+function direction(jobs: NativeJobResult[], pick: (j: NativeJobResult) => NativeDirection, runtimeNs: number): DirectionStats {
+  const latency = new LatencyHistogram();
+  let ios = 0;
+  let bytes = 0;
+  for (const j of jobs) {
+    const d = pick(j);
+    ios += d.ios;
+    bytes += d.bytes;
+    latency.add(LatencyHistogram.fromNative(d.latency));
+  }
+  return { ios, bytes, runtimeNs, latency };
+}
+
+function result(r: NativePerfResult, plan: EnginePlan): EngineResult {
+  if (r.subBucketBits !== SUB_BITS) {
+    throw new RdmagateError('ERR_INTERNAL', `the addon's latency histogram has ${r.subBucketBits} sub-bucket bits, lib/perf expects ${SUB_BITS}: rebuild the addon`);
+  }
+  for (const [i, j] of r.jobs.entries()) {
+    if (!j.failed) continue;
+    if (j.status === STATUS_SUBMIT_RING_FULL) {
+      throw new PerfQueueFullError(`perf job ${i}: iodepth ${plan.iodepth} does not fit the I/O queue`);
+    }
+    const op = j.opcode === OP_READ ? 'read' : 'write';
+    throw errorFromStatus(j.status, `perf job ${i}: ${op} of nsid ${plan.nsid} (LBA ${j.lba}, ${plan.region.ioBlocks} blocks, queue ${i + 1})`);
+  }
+  return { read: direction(r.jobs, (j) => j.read, r.runtimeNs), write: direction(r.jobs, (j) => j.write, r.runtimeNs) };
+}
+
+export function startNativeEngine(engine: NativePerfEngine, plan: EnginePlan): EngineRun {
+  const run = engine.run({
+    queues: plan.numjobs,
+    iodepth: plan.iodepth,
+    nsid: plan.nsid,
+    blockSize: plan.blockSize,
+    ioBlocks: plan.region.ioBlocks,
+    firstLba: plan.region.firstLba,
+    regionIos: plan.region.units,
+    random: plan.random,
+    readPercent: plan.readPercent,
+    rampNs: Math.round(plan.rampMs * 1e6),
+    runNs: Math.round(plan.runMs * 1e6),
+    seed: plan.seed,
+  });
+  return { done: run.done.then((r) => result(r, plan)), progress: () => run.progress(), stop: () => run.stop() };
+}

@@ -1,0 +1,140 @@
+/**
+ * What `rdmagate perf` is asked to do, with fio's option names for the workload and
+ * nvme-cli's for the target. perfOptions() checks everything once, up front; the
+ * engines trust what it returns.
+ */
+import { InvalidArgumentError } from '../errors';
+import { parseCount, parseSeconds, parseSize } from './units';
+
+export const READ_WRITE = ['read', 'write', 'randread', 'randwrite', 'randrw'] as const;
+export type ReadWrite = (typeof READ_WRITE)[number];
+export type PerfEngineName = 'native' | 'js';
+export type LocalBdev = 'null' | 'malloc';
+
+/** Options as the command line (strings) or a program (numbers) gives them. */
+export interface PerfOptionsInput {
+  rw?: string;
+  /** Percentage of reads in randrw; default 50. */
+  rwmixread?: number | string;
+  /** Bytes per I/O; default 4k. */
+  bs?: number | string;
+  /** I/Os in flight per job; default 1. */
+  iodepth?: number | string;
+  /** Jobs, one I/O queue pair each; default 1. */
+  numjobs?: number | string;
+  /** Seconds counted; default 10. */
+  runtime?: number | string;
+  /** Seconds run first and not counted; default 0. */
+  rampTime?: number | string;
+  /** Bytes of the namespace the jobs use, from `offset`; default: the rest of the namespace. */
+  size?: number | string;
+  offset?: number | string;
+  verify?: string;
+  engine?: string;
+  /** 'local': start an in-process target and run against it over loopback TCP. */
+  target?: string;
+  /** nvme-cli's -t, -a, -s, -n. */
+  transport?: string;
+  traddr?: string;
+  trsvcid?: number | string;
+  nqn?: string;
+  nsid?: number | string;
+  /** --target local: the namespace's bdev; default null. */
+  bdev?: string;
+  targetReactors?: number | string;
+  hostReactors?: number | string;
+}
+
+export type PerfTarget =
+  | { kind: 'remote'; transport: 'tcp' | 'rdma'; traddr: string; trsvcid: number; subnqn: string }
+  | { kind: 'local'; bdev: LocalBdev; reactors: number };
+
+export interface PerfOptions {
+  rw: ReadWrite;
+  /** Share of reads, in percent: 100 for read/randread, 0 for write/randwrite. */
+  readPercent: number;
+  random: boolean;
+  bs: number;
+  iodepth: number;
+  numjobs: number;
+  runtimeS: number;
+  rampTimeS: number;
+  /** Undefined: to the end of the namespace. */
+  size: number | undefined;
+  offset: number;
+  verify: 'crc32c' | undefined;
+  engine: PerfEngineName;
+  target: PerfTarget;
+  nsid: number;
+  hostReactors: number;
+}
+
+const MAX_QUEUES = 1024;
+const MAX_DEPTH = 1024;
+/** The largest transfer NVMe can describe in one command is 64 Ki blocks; 16 MiB is plenty here. */
+const MAX_BS = 16 << 20;
+
+function oneOf<T extends string>(value: string | undefined, name: string, allowed: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback;
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new InvalidArgumentError(`--${name} must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
+  }
+  return value as T;
+}
+
+function target(o: PerfOptionsInput): PerfTarget {
+  const remoteFlags = [o.transport, o.traddr, o.trsvcid, o.nqn].some((x) => x !== undefined);
+  if (o.target !== undefined) {
+    if (o.target !== 'local') throw new InvalidArgumentError(`--target must be 'local', got ${JSON.stringify(o.target)}`);
+    if (remoteFlags) throw new InvalidArgumentError('--target local starts its own target: -t, -a, -s and -n do not apply');
+    return {
+      kind: 'local',
+      bdev: oneOf(o.bdev, 'bdev', ['null', 'malloc'] as const, 'null'),
+      reactors: parseCount(o.targetReactors ?? 1, 'target-reactors', 1, 64),
+    };
+  }
+  if (o.bdev !== undefined || o.targetReactors !== undefined) {
+    throw new InvalidArgumentError('--bdev and --target-reactors apply to --target local only');
+  }
+  // -t rdma is refused by the host's own check when connecting, with its typed error.
+  const transport = oneOf(o.transport, 'transport', ['tcp', 'rdma'] as const, 'tcp');
+  if (o.traddr === undefined || o.nqn === undefined) {
+    throw new InvalidArgumentError('give the target with -t tcp -a TRADDR -s TRSVCID -n NQN, or use --target local');
+  }
+  return { kind: 'remote', transport, traddr: o.traddr, trsvcid: parseCount(o.trsvcid ?? 4420, 'trsvcid', 1, 65535), subnqn: o.nqn };
+}
+
+export function perfOptions(input: PerfOptionsInput = {}): PerfOptions {
+  if (input === null || typeof input !== 'object') throw new InvalidArgumentError('perf options must be an object');
+  const o = input;
+  const rw = oneOf(o.rw, 'rw', READ_WRITE, 'read');
+  // Checked for any rw, used by randrw only: fio ignores it elsewhere too.
+  const rwmixread = parseCount(o.rwmixread ?? 50, 'rwmixread', 0, 100);
+  const bs = parseSize(o.bs ?? 4096, 'bs');
+  if (bs < 512 || bs > MAX_BS || bs % 512 !== 0) {
+    throw new InvalidArgumentError(`--bs must be a multiple of 512 in [512, ${MAX_BS}], got ${bs}`);
+  }
+  const offset = parseSize(o.offset ?? 0, 'offset');
+  if (offset % 512 !== 0) throw new InvalidArgumentError(`--offset must be a multiple of 512, got ${offset}`);
+  const size = o.size === undefined ? undefined : parseSize(o.size, 'size');
+  if (size !== undefined && size < bs) throw new InvalidArgumentError(`--size (${size}) must hold at least one I/O of --bs (${bs})`);
+  const runtimeS = parseSeconds(o.runtime ?? 10, 'runtime');
+  if (runtimeS <= 0) throw new InvalidArgumentError('--runtime must be more than 0 seconds');
+  return {
+    rw,
+    readPercent: rw === 'randrw' ? rwmixread : rw.endsWith('read') ? 100 : 0,
+    random: rw.startsWith('rand'),
+    bs,
+    iodepth: parseCount(o.iodepth ?? 1, 'iodepth', 1, MAX_DEPTH),
+    numjobs: parseCount(o.numjobs ?? 1, 'numjobs', 1, MAX_QUEUES),
+    runtimeS,
+    rampTimeS: parseSeconds(o.rampTime ?? 0, 'ramp_time'),
+    size,
+    offset,
+    verify: o.verify === undefined ? undefined : oneOf(o.verify, 'verify', ['crc32c'] as const, 'crc32c'),
+    engine: oneOf(o.engine, 'engine', ['native', 'js'] as const, 'native'),
+    target: target(o),
+    nsid: parseCount(o.nsid ?? 1, 'nsid', 1, 0xfffffffe),
+    hostReactors: parseCount(o.hostReactors ?? 1, 'host-reactors', 1, 64),
+  };
+}

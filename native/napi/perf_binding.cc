@@ -1,0 +1,177 @@
+#include "napi/perf_binding.h"
+
+#include <cmath>
+#include <memory>
+#include <string>
+
+#include "napi/errors.h"
+#include "napi/host_binding.h"
+#include "perf/perf_engine.h"
+
+namespace rdmagate::napi {
+
+namespace {
+
+using perf::PerfConfig;
+using perf::PerfEngine;
+using perf::PerfResult;
+
+[[noreturn]] void invalid(Napi::Env env, const std::string& message) {
+  throw make_error(env, "ERR_INVALID_ARG", message);
+}
+
+// The config as lib/perf/native-engine.ts builds it; the engine checks the ranges.
+PerfConfig parse_config(Napi::Env env, Napi::Value value) {
+  if (!value.IsObject()) invalid(env, "config must be an object");
+  Napi::Object o = value.As<Napi::Object>();
+  auto num = [&](const char* key) {
+    Napi::Value v = o.Get(key);
+    double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
+    if (!(d >= 0 && d <= 9007199254740991.0 && d == std::floor(d)))
+      invalid(env, std::string(key) + " must be an integer in [0, 2^53)");
+    return uint64_t(d);
+  };
+  auto u32 = [&](const char* key) {
+    uint64_t v = num(key);
+    if (v > UINT32_MAX) invalid(env, std::string(key) + " must be an integer in [0, 2^32)");
+    return uint32_t(v);
+  };
+  Napi::Value random = o.Get("random");
+  if (!random.IsBoolean()) invalid(env, "random must be a boolean");
+  PerfConfig c;
+  c.queues = u32("queues");
+  c.iodepth = u32("iodepth");
+  c.nsid = u32("nsid");
+  c.block_size = u32("blockSize");
+  c.io_blocks = u32("ioBlocks");
+  c.first_lba = num("firstLba");
+  c.region_ios = num("regionIos");
+  c.random = random.As<Napi::Boolean>().Value();
+  c.read_percent = u32("readPercent");
+  c.ramp_ns = num("rampNs");
+  c.run_ns = num("runNs");
+  c.seed = num("seed");
+  return c;
+}
+
+Napi::Object direction_object(Napi::Env env, const perf::DirectionResult& d) {
+  const perf::LatencyHistogram& h = d.latency;
+  Napi::Float64Array counts = Napi::Float64Array::New(env, perf::LatencyHistogram::kBuckets);
+  for (size_t i = 0; i < perf::LatencyHistogram::kBuckets; ++i) counts[i] = double(h.counts()[i]);
+  Napi::Object latency = Napi::Object::New(env);
+  latency.Set("count", double(h.count()));
+  latency.Set("min", h.count() ? double(h.min()) : 0);
+  latency.Set("max", double(h.max()));
+  latency.Set("sum", h.sum());
+  latency.Set("sumSquares", h.sum_squares());
+  latency.Set("counts", counts);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("ios", double(d.ios));
+  o.Set("bytes", double(d.bytes));
+  o.Set("latency", latency);
+  return o;
+}
+
+Napi::Object result_object(Napi::Env env, const PerfResult& r) {
+  Napi::Array jobs = Napi::Array::New(env, r.jobs.size());
+  for (uint32_t i = 0; i < r.jobs.size(); ++i) {
+    const perf::JobResult& j = r.jobs[i];
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("read", direction_object(env, j.read));
+    o.Set("write", direction_object(env, j.write));
+    o.Set("failed", j.failed);
+    o.Set("status", j.status);
+    o.Set("opcode", j.opcode);
+    o.Set("lba", double(j.lba));
+    jobs.Set(i, o);
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("runtimeNs", double(r.runtime_ns));
+  o.Set("subBucketBits", perf::LatencyHistogram::kSubBits);
+  o.Set("jobs", jobs);
+  return o;
+}
+
+// Runs the engine on a libuv pool thread, which only waits for the job threads.
+class RunWorker : public Napi::AsyncWorker {
+ public:
+  RunWorker(Napi::Env env, std::shared_ptr<PerfEngine> engine,
+            std::shared_ptr<host::Controller> controller, const PerfConfig& config)
+      : Napi::AsyncWorker(env, "rdmagate-perf"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        engine_(std::move(engine)),
+        controller_(std::move(controller)),
+        config_(config) {}
+
+  Napi::Promise promise() const { return deferred_.Promise(); }
+
+  void Execute() override {
+    try {
+      result_ = engine_->run(*controller_, config_);
+    } catch (const Error& e) {
+      code_ = e.code();
+      message_ = e.what();
+    } catch (const std::bad_alloc&) {
+      code_ = "ERR_NO_MEMORY";
+      message_ = "perf: out of memory";
+    }
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (code_.empty()) deferred_.Resolve(result_object(env, result_));
+    else deferred_.Reject(make_error(env, code_, message_).Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  const std::shared_ptr<PerfEngine> engine_;
+  const std::shared_ptr<host::Controller> controller_;
+  const PerfConfig config_;
+  PerfResult result_;
+  std::string code_;
+  std::string message_;
+};
+
+Napi::Object start_run(const Napi::CallbackInfo& info, const std::shared_ptr<PerfEngine>& engine,
+                       const std::shared_ptr<host::Controller>& controller) {
+  Napi::Env env = info.Env();
+  auto* worker = new RunWorker(env, engine, controller, parse_config(env, info[0]));
+  Napi::Object run = Napi::Object::New(env);
+  run.Set("done", worker->promise());
+  run.Set("progress", Napi::Function::New(env, [engine](const Napi::CallbackInfo& ci) {
+    uint64_t ios = 0, bytes = 0;
+    engine->progress(&ios, &bytes);
+    Napi::Object o = Napi::Object::New(ci.Env());
+    o.Set("ios", double(ios));
+    o.Set("bytes", double(bytes));
+    return o;
+  }));
+  run.Set("stop", Napi::Function::New(env, [engine](const Napi::CallbackInfo&) { engine->stop(); }));
+  worker->Queue();
+  return run;
+}
+
+// perfConnect(options) -> { id, handle, engine }.
+Napi::Value perf_connect(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::shared_ptr<PerfEngine> engine;
+  ConnectedController c = connect_controller(env, info[0], [&engine](std::shared_ptr<host::ControllerEvents> js) {
+    engine = std::make_shared<PerfEngine>(std::move(js));
+    return engine;
+  });
+  Napi::Object runner = Napi::Object::New(env);
+  runner.Set("run", Napi::Function::New(env, [engine, controller = c.controller](const Napi::CallbackInfo& ci) {
+    return start_run(ci, engine, controller);
+  }));
+  c.js.Set("engine", runner);
+  return c.js;
+}
+
+}  // namespace
+
+void init_perf(Napi::Env env, Napi::Object exports) {
+  exports.Set("perfConnect", Napi::Function::New(env, perf_connect));
+}
+
+}  // namespace rdmagate::napi
