@@ -41,7 +41,9 @@
         "native/host/discovery.cc",
         "native/napi/host_binding.cc",
         "native/perf/perf_engine.cc",
-        "native/napi/perf_binding.cc"
+        "native/napi/perf_binding.cc",
+        "native/host/tcp_queue_transport.cc",
+        "native/host/rdma_queue_transport.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -14,7 +14,9 @@ using spec::CompletionEntry;
 using spec::SubmissionEntry;
 
 constexpr uint16_t kAdminDepth = 32;          // NVMe's usual admin queue size (Linux's too)
-constexpr uint32_t kAdminIncapsule = 8192;    // NVMe/TCP admin queues take 8 KiB in-capsule
+// NVMe/TCP admin queues take 8 KiB in-capsule; an NVMe/RDMA queue pair allows its admin
+// queue none, whatever is offered.
+constexpr uint32_t kAdminIncapsule = 8192;
 constexpr uint64_t kReadyPollUs = 20 * 1000;  // CSTS poll interval while enabling
 constexpr uint64_t kShutdownUs = 5 * 1000 * 1000;  // Linux's default shutdown_timeout
 
@@ -32,6 +34,7 @@ std::shared_ptr<Controller> Controller::create(uint64_t id, std::vector<Reactor*
   std::shared_ptr<Controller> c(
       new Controller(id, std::move(reactors), std::move(options), std::move(events)));
   QueueConfig admin;
+  admin.transport = c->options_.transport;
   admin.qid = 0;
   admin.depth = kAdminDepth;
   admin.traddr = c->options_.traddr;
@@ -72,15 +75,15 @@ QueuePair* Controller::io_queue(uint32_t index) const {
 ControllerCounters Controller::counters() const {
   ControllerCounters t;
   auto add = [&t](const QueueCounters& q) {
-    t.bytes_sent += q.tcp.bytes_sent;
-    t.bytes_received += q.tcp.bytes_received;
-    t.bytes_copied += q.tcp.bytes_copied;
-    t.pdus_sent += q.tcp.pdus_sent;
-    t.pdus_received += q.tcp.pdus_received;
-    t.digest_errors += q.tcp.digest_errors;
+    t.bytes_sent += q.transport.bytes_sent;
+    t.bytes_received += q.transport.bytes_received;
+    t.bytes_copied += q.transport.bytes_copied;
+    t.pdus_sent += q.transport.pdus_sent;
+    t.pdus_received += q.transport.pdus_received;
+    t.digest_errors += q.transport.digest_errors;
     t.commands += q.commands;
     t.completions += q.completions;
-    t.r2ts += q.r2ts;
+    t.r2ts += q.transport.r2ts;
     t.timeouts += q.timeouts;
     t.retries += q.retries;
   };
@@ -218,7 +221,8 @@ void Controller::identify_controller(uint64_t gen) {
          uint64_t mdts = id.mdts ? std::min<uint64_t>(page << id.mdts, 1ull << 31) : 0;
          info_.max_transfer = uint32_t(mdts);
          uint64_t ccsz = uint64_t(id.ioccsz) * 16;
-         info_.incapsule_max = ccsz > sizeof(SubmissionEntry) ? uint32_t(ccsz - sizeof(SubmissionEntry)) : 0;
+         uint64_t icd = ccsz > sizeof(SubmissionEntry) ? ccsz - sizeof(SubmissionEntry) : 0;
+         info_.incapsule_max = uint32_t(std::min<uint64_t>(icd, admin_->incapsule_capacity()));
          uint32_t depth = std::min<uint32_t>(options_.queue_size, uint32_t(spec::cap_mqes(info_.cap)) + 1);
          if (id.maxcmd) depth = std::min<uint32_t>(depth, id.maxcmd);
          if (!connected_once_) info_.queue_size = uint16_t(std::max<uint32_t>(depth, 2));
@@ -252,6 +256,7 @@ void Controller::connect_io_queues(uint64_t gen) {
   if (!connected_once_) {
     for (uint16_t i = 0; i < io_count_; ++i) {
       QueueConfig q;
+      q.transport = options_.transport;
       q.qid = uint16_t(i + 1);
       q.depth = info_.queue_size;
       q.traddr = options_.traddr;
@@ -466,13 +471,12 @@ void Controller::do_close() {
   reactor_.cancel_timer(ka_timer_);
   reactor_.cancel_timer(reconnect_timer_);
   Failure closed{kErrDisconnected, "the controller was closed", 0, 0};
-  closing_io_ = io_.size();
+  closing_queues_ = io_.size() + 1;
   closing_admin_ = true;
   auto self = shared_from_this();
   for (auto& q : io_) {
     q->reactor().post([self, q, closed] {
-      q->kill(closed);
-      self->reactor_.post([self] { self->io_queue_closed(); });
+      q->kill(closed, [self] { self->reactor_.post([self] { self->queue_closed(); }); });
     });
   }
   if (live) shutdown_controller(gen);
@@ -528,15 +532,17 @@ void Controller::wait_shutdown(uint64_t gen, uint64_t deadline_us) {
 void Controller::admin_closed() {
   if (!closing_admin_) return;
   closing_admin_ = false;
-  admin_->kill(Failure{kErrDisconnected, "the controller was closed", 0, 0});
-  if (closing_io_ == 0) {
-    state_ = State::kClosed;
-    events_->on_closed(id_);
-  }
+  // Posted, as the I/O queues' are: a release may come from wherever an RDMA
+  // connection's last reference goes.
+  auto self = shared_from_this();
+  admin_->kill(Failure{kErrDisconnected, "the controller was closed", 0, 0},
+               [self] { self->reactor_.post([self] { self->queue_closed(); }); });
 }
 
-void Controller::io_queue_closed() {
-  if (--closing_io_ == 0 && !closing_admin_) {
+// Closed once every queue's connection has released what it held, so that a caller
+// checking for leaks after close() finds none.
+void Controller::queue_closed() {
+  if (--closing_queues_ == 0) {
     state_ = State::kClosed;
     events_->on_closed(id_);
   }

@@ -130,7 +130,7 @@ class Controller final : public QueueOwner, public std::enable_shared_from_this<
   void shutdown_controller(uint64_t gen);
   void wait_shutdown(uint64_t gen, uint64_t deadline_us);
   void admin_closed();
-  void io_queue_closed();
+  void queue_closed();
 
   const uint64_t id_;
   const std::vector<Reactor*> reactors_;
@@ -149,8 +149,8 @@ class Controller final : public QueueOwner, public std::enable_shared_from_this<
   bool ka_outstanding_ = false;
   Reactor::TimerId ka_timer_ = 0;
   Reactor::TimerId reconnect_timer_ = 0;
-  size_t closing_io_ = 0;
-  bool closing_admin_ = false;
+  size_t closing_queues_ = 0;  // queues whose connections are not released yet
+  bool closing_admin_ = false;  // the admin queue is still to be killed
   ControllerInfo info_;
 
   std::shared_ptr<QueuePair> admin_;

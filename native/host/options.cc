@@ -2,6 +2,7 @@
 
 #include <netdb.h>
 
+#include "rdma/loader.h"
 #include "spec/fabrics.h"
 #include "util/error.h"
 
@@ -25,6 +26,10 @@ void validate(const ControllerOptions& o) {
   if (!spec::valid_nqn(o.hostnqn)) invalid("hostnqn is not a valid NQN: '" + o.hostnqn + "'");
   if (o.queue_size < 2) invalid("queueSize must be at least 2");
   if (o.timeout_ms == 0) invalid("timeoutMs must be positive");
+  if (o.transport == Transport::kRdma) {
+    if (o.hdgst || o.ddgst) invalid("headerDigest and dataDigest are NVMe/TCP's; NVMe/RDMA has none");
+    rdma::require_api();
+  }
 }
 
 }  // namespace rdmagate::host

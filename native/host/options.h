@@ -10,6 +10,8 @@
 
 namespace rdmagate::host {
 
+enum class Transport : uint8_t { kTcp, kRdma };
+
 // What happens to I/O in flight when the connection is lost.
 enum class IoFailureMode : uint8_t {
   kFail,   // fail it at once with kStatusDisconnected
@@ -17,8 +19,9 @@ enum class IoFailureMode : uint8_t {
 };
 
 struct ControllerOptions {
+  Transport transport = Transport::kTcp;
   std::string traddr;  // numeric IPv4 or IPv6 address
-  uint16_t trsvcid = spec::kTcpPort;
+  uint16_t trsvcid = spec::kTcpPort;  // NVMe/RDMA's port is 4420 too
   std::string subnqn;
   std::string hostnqn;
   std::array<uint8_t, 16> hostid{};
@@ -27,14 +30,15 @@ struct ControllerOptions {
   uint32_t kato_ms = 5000;    // keep-alive timeout; 0 disables keep-alive
   uint32_t reconnect_delay_ms = 10000;
   int64_t ctrl_loss_tmo_ms = 600000;  // < 0: reconnect forever; 0: never reconnect
-  bool hdgst = false;
-  bool ddgst = false;
+  bool hdgst = false;  // NVMe/TCP only
+  bool ddgst = false;  // NVMe/TCP only
   bool disable_sqflow = false;  // ask for SQ flow control off (then C2HData may carry SUCCESS)
   IoFailureMode io_failure = IoFailureMode::kFail;
   uint32_t timeout_ms = 30000;  // per command, and for each connect step
 };
 
-// Throws Error("ERR_INVALID_ARG") naming the first bad field.
+// Throws Error("ERR_INVALID_ARG") naming the first bad field, and ERR_RDMA_UNAVAILABLE
+// for NVMe/RDMA without rdma-core.
 void validate(const ControllerOptions& o);
 
 }  // namespace rdmagate::host

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "host/rdma_queue_transport.h"
+#include "host/tcp_queue_transport.h"
 #include "spec/fabrics.h"
 
 namespace rdmagate::host {
@@ -10,11 +12,7 @@ namespace rdmagate::host {
 namespace {
 
 using spec::CompletionEntry;
-using spec::PduError;
 
-// NVMe/TCP admin queues take at least 8 KiB of in-capsule data, and Connect's 1 KiB of
-// data always travels in the capsule, on every queue.
-constexpr uint32_t kConnectIncapsule = 8192;
 constexpr uint64_t kTickMinUs = 100 * 1000;
 constexpr uint64_t kTickMaxUs = 1000 * 1000;
 
@@ -44,27 +42,22 @@ QueuePair::QueuePair(Reactor& reactor, QueueConfig config, std::weak_ptr<QueueOw
       ring_(config_.depth) {
   free_.reserve(config_.depth);
   for (uint16_t i = config_.depth; i-- > 0;) free_.push_back(i);
-  for (uint16_t i = 0; i < slots_.size(); ++i) {
-    slots_[i].cid = i;
-    slots_[i].tx.tag = i;
-  }
+  for (uint16_t i = 0; i < slots_.size(); ++i) slots_[i].cid = i;
   completions_.reserve(size_t(config_.depth) * 2);
+  QueueEndpoint at{config_.traddr, config_.trsvcid, config_.qid, config_.depth, config_.hdgst, config_.ddgst};
+  if (config_.transport == Transport::kRdma)
+    transport_ = std::make_unique<RdmaQueueTransport>(reactor_, std::move(at), *this, counters_.transport);
+  else
+    transport_ = std::make_unique<TcpQueueTransport>(reactor_, std::move(at), *this, counters_.transport);
 }
 
 QueuePair::~QueuePair() = default;
-
-const TcpParams& QueuePair::tcp_params() const {
-  static const TcpParams none;
-  return conn_ ? conn_->params() : none;
-}
 
 // --- connect -------------------------------------------------------------------------
 
 void QueuePair::connect(const QueueConnect& c) {
   if (state_ == State::kDead) return;
   generation_ = c.generation;
-  incapsule_max_ = kConnectIncapsule;
-  conn_ = std::make_unique<TcpConnection>(reactor_, *this, counters_.tcp);
   state_ = State::kConnecting;
 
   auto weak = weak_from_this();
@@ -73,11 +66,11 @@ void QueuePair::connect(const QueueConnect& c) {
     auto q = weak.lock();
     if (!q || q->generation_ != gen || q->state_ != State::kConnecting) return;
     q->connect_timer_ = 0;
-    q->conn_->fail(Failure{kErrConnect,
-                           "timed out connecting queue " + std::to_string(q->config_.qid) +
-                               " to " + q->config_.traddr + ":" + std::to_string(q->config_.trsvcid) +
-                               " after " + std::to_string(q->config_.timeout_ms) + " ms",
-                           ETIMEDOUT});
+    q->transport_->fail(Failure{kErrConnect,
+                                "timed out connecting queue " + std::to_string(q->config_.qid) +
+                                    " to " + q->config_.traddr + ":" + std::to_string(q->config_.trsvcid) +
+                                    " after " + std::to_string(q->config_.timeout_ms) + " ms",
+                                ETIMEDOUT});
   });
 
   spec::ConnectData d{};
@@ -88,7 +81,7 @@ void QueuePair::connect(const QueueConnect& c) {
   connect_data_.assign(reinterpret_cast<const uint8_t*>(&d),
                        reinterpret_cast<const uint8_t*>(&d) + sizeof d);
   connected_incapsule_ = c.incapsule_max;
-  conn_->connect(config_.traddr, config_.trsvcid, config_.hdgst, config_.ddgst);
+  transport_->connect(c.cntlid);
 }
 
 void QueuePair::on_established() {
@@ -109,7 +102,7 @@ void QueuePair::on_established() {
                      on_connect_done(status, cqe);
                    });
   start(r);
-  conn_->flush();
+  transport_->flush();
 }
 
 void QueuePair::on_connect_done(uint32_t status, const CompletionEntry& cqe) {
@@ -130,14 +123,14 @@ void QueuePair::on_connect_done(uint32_t status, const CompletionEntry& cqe) {
     reactor_.cancel_timer(connect_timer_);
     connect_timer_ = 0;
     state_ = State::kLive;
-    incapsule_max_ = connected_incapsule_;
+    transport_->enable_incapsule(connected_incapsule_);
     arm_tick();
     resend_parked();
     start_waiting();
     if (auto o = owner_.lock()) o->on_queue_connected(config_.qid, generation_, spec::connect_result_cntlid(cqe.dw0));
     return;
   }
-  conn_->close();
+  transport_->close();
   state_ = State::kDown;
   go_down(kStatusDisconnected);
   flush_completions();
@@ -157,7 +150,7 @@ void QueuePair::drain() {
   // before that is visible to the pops below; one pushed after it schedules a new drain.
   drain_scheduled_.exchange(false, std::memory_order_acq_rel);
   pop_ring();
-  if (conn_) conn_->flush();
+  transport_->flush();
   flush_completions();
 }
 
@@ -185,7 +178,7 @@ void QueuePair::submit_internal(const spec::SubmissionEntry& sqe, spec::DataDire
   }
   prepare_internal(*r, sqe, dir, std::move(data), timeout_ms, std::move(done));
   start(*r);
-  conn_->flush();
+  transport_->flush();
 }
 
 void QueuePair::start_waiting() {
@@ -196,7 +189,7 @@ void QueuePair::start_waiting() {
     prepare_internal(r, w.sqe, w.dir, std::move(w.data), w.timeout_ms, std::move(w.done));
     start(r);
   }
-  if (conn_) conn_->flush();
+  transport_->flush();
 }
 
 QueuePair::Request* QueuePair::take_slot() {
@@ -205,6 +198,7 @@ QueuePair::Request* QueuePair::take_slot() {
   free_.pop_back();
   r.internal = false;
   r.op_id = 0;
+  r.pool = nullptr;
   r.chunk = nullptr;
   r.data = nullptr;
   r.length = 0;
@@ -228,6 +222,7 @@ void QueuePair::prepare_internal(Request& r, const spec::SubmissionEntry& sqe,
 
 void QueuePair::prepare_io(Request& r, const SubmitEntry& e) {
   r.op_id = e.op_id;
+  r.pool = e.pool;
   r.chunk = e.chunk;
   r.timeout_ms = config_.timeout_ms;
   spec::SubmissionEntry& s = r.sqe;
@@ -271,23 +266,21 @@ void QueuePair::dispatch(Request& r) {
 void QueuePair::start(Request& r) {
   r.state = Request::State::kActive;
   r.abort_requested = false;
-  r.cqe_pending = false;
-  r.h2c_offset = r.r2t_end = r.c2h_received = 0;
-  r.status_override = 0;
   r.deadline_us = r.timeout_ms ? Reactor::now_us() + uint64_t(r.timeout_ms) * 1000 : 0;
-  r.incapsule = r.dir == spec::kXferHostToController && r.length <= incapsule_max_;
 
-  spec::SubmissionEntry sqe = r.sqe;
-  sqe.cid = r.cid;
+  TransportCommand cmd;
+  cmd.sqe = r.sqe;
+  cmd.sqe.cid = r.cid;
   // Fabrics commands describe data with SGLs only.
-  sqe.flags = uint8_t((sqe.flags & ~spec::kPsdtMask) | spec::kPsdtSglMptrBuffer << spec::kPsdtShift);
-  sqe.dptr.sgl = r.incapsule ? spec::make_incapsule_sgl(0, r.length)
-                             : spec::make_tcp_transport_sgl(r.length);
-  std::memcpy(r.tx.hdr + sizeof(spec::CommonHeader), &sqe, sizeof sqe);
-  conn_->frame(r.tx, spec::kPduCapsuleCmd, 0, r.incapsule ? r.data : nullptr,
-               r.incapsule ? r.length : 0);
-  conn_->send(r.tx);
+  cmd.sqe.flags = uint8_t((cmd.sqe.flags & ~spec::kPsdtMask) | spec::kPsdtSglMptrBuffer << spec::kPsdtShift);
+  cmd.dir = r.dir;
+  cmd.data = r.data;
+  cmd.length = r.length;
+  cmd.pool = r.pool;
+  cmd.chunk = r.chunk;
   counters_.commands.fetch_add(1, std::memory_order_relaxed);
+  // Last: a command the transport cannot carry ends here, and its slot may be reused.
+  if (uint32_t refused = transport_->send(cmd)) finish(r, refused, nullptr);
 }
 
 void QueuePair::resend_parked() {
@@ -296,118 +289,13 @@ void QueuePair::resend_parked() {
     counters_.retries.fetch_add(1, std::memory_order_relaxed);
     start(r);
   }
-  conn_->flush();
+  transport_->flush();
 }
 
-// --- data transfer and completion ----------------------------------------------------
+// --- completion ------------------------------------------------------------------------
 
-QueuePair::Request* QueuePair::active(uint16_t cid) {
-  if (cid >= slots_.size() || slots_[cid].state != Request::State::kActive) return nullptr;
-  return &slots_[cid];
-}
-
-void QueuePair::on_r2t(const spec::R2tPdu& p) {
-  Request* r = active(p.cccid);
-  if (!r || r->dir != spec::kXferHostToController || r->incapsule) {
-    conn_->protocol_error(PduError{spec::kFesInvalidHeaderField, offsetof(spec::R2tPdu, cccid)},
-                          "R2T for command id " + std::to_string(p.cccid) + ", which has no data to send");
-    return;
-  }
-  if (r->h2c_offset < r->r2t_end || r->tx.queued) {
-    conn_->protocol_error(PduError{spec::kFesR2tLimitExceeded, 0},
-                          "R2T while the previous one is being served");
-    return;
-  }
-  if (p.r2to != r->h2c_offset || p.r2tl > r->length - p.r2to) {
-    conn_->protocol_error(PduError{spec::kFesInvalidHeaderField, offsetof(spec::R2tPdu, r2to)},
-                          "R2T for bytes " + std::to_string(p.r2to) + "+" + std::to_string(p.r2tl) +
-                              " when " + std::to_string(r->h2c_offset) + " of " +
-                              std::to_string(r->length) + " are sent");
-    return;
-  }
-  counters_.r2ts.fetch_add(1, std::memory_order_relaxed);
-  r->ttag = p.ttag;
-  r->r2t_end = p.r2to + p.r2tl;
-  send_h2c(*r);
-}
-
-void QueuePair::send_h2c(Request& r) {
-  uint32_t chunk = std::min(conn_->params().maxh2cdata, r.r2t_end - r.h2c_offset);
-  spec::DataPdu d{};
-  d.cccid = r.cid;
-  d.ttag = r.ttag;
-  d.datao = r.h2c_offset;
-  d.datal = chunk;
-  std::memcpy(r.tx.hdr, &d, sizeof d);
-  bool last = r.h2c_offset + chunk == r.r2t_end;  // last PDU of this R2T
-  conn_->frame(r.tx, spec::kPduH2CData, last ? spec::kPduFlagDataLast : 0, r.data + r.h2c_offset, chunk);
-  r.h2c_offset += chunk;
-  conn_->send(r.tx);
-}
-
-void QueuePair::on_sent(TxPdu& pdu) {
-  Request& r = slots_[pdu.tag];
-  if (r.state != Request::State::kActive) return;
-  if (r.h2c_offset < r.r2t_end) {
-    send_h2c(r);
-  } else if (r.cqe_pending) {
-    CompletionEntry cqe = r.cqe;
-    uint32_t status = status_word(cqe);
-    finish(r, status_ok(status) && r.status_override ? r.status_override : status, &cqe);
-  }
-}
-
-void QueuePair::on_capsule_resp(const CompletionEntry& cqe) {
-  Request* r = active(cqe.cid);
-  if (!r) {
-    conn_->protocol_error(
-        PduError{spec::kFesInvalidHeaderField,
-                 offsetof(spec::CapsuleRespPdu, cqe) + offsetof(CompletionEntry, cid)},
-        "CapsuleResp for command id " + std::to_string(cqe.cid) + ", which is not outstanding");
-    return;
-  }
-  if (r->tx.queued) {
-    // The controller may answer before it has all our data (an error); our PDU cannot
-    // be taken back from the stream, so the request ends once it is written.
-    r->cqe = cqe;
-    r->cqe_pending = true;
-    return;
-  }
-  uint32_t status = status_word(cqe);
-  finish(*r, status_ok(status) && r->status_override ? r->status_override : status, &cqe);
-}
-
-uint8_t* QueuePair::on_c2h_data(const spec::DataPdu& p) {
-  Request* r = active(p.cccid);
-  if (!r || r->dir != spec::kXferControllerToHost) {
-    conn_->protocol_error(PduError{spec::kFesInvalidHeaderField, offsetof(spec::DataPdu, cccid)},
-                          "C2HData for command id " + std::to_string(p.cccid) + ", which expects none");
-    return nullptr;
-  }
-  if (p.datao != r->c2h_received || p.datal > r->length - p.datao) {
-    conn_->protocol_error(PduError{spec::kFesDataOutOfRange, 0},
-                          "C2HData for bytes " + std::to_string(p.datao) + "+" + std::to_string(p.datal) +
-                              " when " + std::to_string(r->c2h_received) + " of " +
-                              std::to_string(r->length) + " are in");
-    return nullptr;
-  }
-  if ((p.hdr.flags & spec::kPduFlagDataSuccess) && p.datao + p.datal != r->length) {
-    conn_->protocol_error(PduError{spec::kFesInvalidHeaderField, offsetof(spec::CommonHeader, flags)},
-                          "C2HData with SUCCESS before all data");
-    return nullptr;
-  }
-  return r->data + p.datao;
-}
-
-void QueuePair::on_c2h_data_done(const spec::DataPdu& p, bool digest_ok) {
-  Request& r = slots_[p.cccid];  // on_c2h_data checked it
-  r.c2h_received += p.datal;
-  // Like Linux: a data digest error fails the command, not the connection.
-  if (!digest_ok) r.status_override = status_word(spec::status::kDataXferError);
-  if (p.hdr.flags & spec::kPduFlagDataSuccess) {
-    CompletionEntry cqe = synthetic_cqe(r.cid);  // SQ flow control is off: no CapsuleResp
-    finish(r, r.status_override, &cqe);
-  }
+void QueuePair::on_command_done(uint16_t cid, uint32_t status, const CompletionEntry& cqe) {
+  finish(slots_[cid], status, &cqe);
 }
 
 void QueuePair::finish(Request& r, uint32_t status, const CompletionEntry* cqe) {
@@ -481,7 +369,7 @@ void QueuePair::timed_out(Request& r) {
                       (r.abort_requested ? ", and Abort did not end it" : ""),
                   ETIMEDOUT};
   if (!r.abort_requested) counters_.timeouts.fetch_add(1, std::memory_order_relaxed);
-  conn_->close();
+  transport_->close();
   state_ = State::kDown;
   finish(r, kStatusTimeout, nullptr);
   go_down(kStatusDisconnected);
@@ -520,14 +408,14 @@ void QueuePair::on_failed(const Failure& failure) {
 
 void QueuePair::shutdown(const Failure& why) {
   if (state_ == State::kDead) return;
-  if (conn_) conn_->close();
+  transport_->close();
   state_ = State::kDown;
   go_down(why.request_status());
   flush_completions();
 }
 
-void QueuePair::kill(const Failure& why) {
-  if (conn_) conn_->close();
+void QueuePair::kill(const Failure& why, std::function<void()> released) {
+  transport_->close();
   state_ = State::kDead;
   go_down(why.request_status());
   for (Request& r : slots_) {
@@ -535,6 +423,7 @@ void QueuePair::kill(const Failure& why) {
   }
   pop_ring();  // anything JS pushed meanwhile fails now rather than on a later drain
   flush_completions();
+  if (released) transport_->when_released(std::move(released));
 }
 
 void QueuePair::report_failure(const Failure& failure) {

@@ -1,13 +1,13 @@
-// One NVMe queue pair over NVMe/TCP: request slots (cid = slot index), the Fabrics
-// Connect of its queue, command submission and completion, data transfer (in-capsule,
-// R2T/H2CData, C2HData), command timeouts, and what happens to requests when the
-// connection goes away.
+// One NVMe queue pair over a fabric transport (NVMe/TCP or NVMe/RDMA, see
+// queue_transport.h): request slots (cid = slot index), the Fabrics Connect of its
+// queue, command submission and completion, command timeouts, and what happens to
+// requests when the connection goes away. How data moves is the transport's.
 //
 // A queue pair lives on one reactor. Its connection is replaced on each (re)connect;
 // its slots are not, so that requests held for a retry keep their place.
 //
 // A request moves through these states, all changed in this file:
-//   FREE -> ACTIVE (capsule sent; R2T/H2CData or C2HData; CapsuleResp) -> FREE
+//   FREE -> ACTIVE (capsule sent; the transport moves data; it reports the end) -> FREE
 //   FREE or ACTIVE -> PARKED (the connection is down, retry mode) -> ACTIVE after a reconnect
 #pragma once
 
@@ -22,8 +22,8 @@
 
 #include "host/failure.h"
 #include "host/options.h"
+#include "host/queue_transport.h"
 #include "host/submit_ring.h"
-#include "host/tcp_connection.h"
 #include "mem/buffer_pool.h"
 #include "reactor/reactor.h"
 #include "spec/nvme.h"
@@ -40,6 +40,9 @@ struct SubmitEntry {
   uint8_t* data = nullptr;
   uint32_t length = 0;  // bytes at data
   BufferPool::Chunk* chunk = nullptr;  // its inflight count was raised by the submitter
+  // The pool of `chunk`: NVMe/RDMA points the controller straight at it. Without one,
+  // RDMA bounces the data through registered memory of its own, and counts the copy.
+  BufferPool* pool = nullptr;
 };
 
 // Receives finished I/O: [op_id, status word] pairs, once per burst, on reactor threads.
@@ -61,6 +64,7 @@ class QueueOwner {
 };
 
 struct QueueConfig {
+  Transport transport = Transport::kTcp;
   uint16_t qid = 0;
   uint16_t depth = 32;  // command slots; SQSIZE is depth - 1
   std::string traddr;
@@ -85,15 +89,14 @@ struct QueueConnect {
 };
 
 struct QueueCounters {
-  TcpCounters tcp;
+  TransportCounters transport;
   std::atomic<uint64_t> commands{0};
   std::atomic<uint64_t> completions{0};
-  std::atomic<uint64_t> r2ts{0};
   std::atomic<uint64_t> timeouts{0};
   std::atomic<uint64_t> retries{0};
 };
 
-class QueuePair final : public TcpConnection::Handler,
+class QueuePair final : public QueueTransport::Handler,
                         public std::enable_shared_from_this<QueuePair> {
  public:
   // Status word, the CQE (synthesized when there was none), and the command's data.
@@ -114,8 +117,12 @@ class QueuePair final : public TcpConnection::Handler,
   // with `why`'s status.
   void shutdown(const Failure& why);
   // shutdown(), and parked I/O fails too; later submissions fail at once. Final.
-  void kill(const Failure& why);
-  const TcpParams& tcp_params() const;
+  // `released`, when given, runs once the connection's resources are freed: at once over
+  // TCP; over RDMA after the QP's teardown, where its last reference went (normally here).
+  void kill(const Failure& why, std::function<void()> released = nullptr);
+  const TcpParams& tcp_params() const { return transport_->tcp_params(); }
+  // The most in-capsule data an I/O queue of this queue's transport carries.
+  uint32_t incapsule_capacity() const { return transport_->incapsule_capacity(); }
   // An admin or fabrics command. `data` holds the bytes to send (host to controller) or
   // is sized for the bytes to receive. `done` runs on this reactor.
   void submit_internal(const spec::SubmissionEntry& sqe, spec::DataDirection dir,
@@ -141,27 +148,19 @@ class QueuePair final : public TcpConnection::Handler,
     State state = State::kFree;
     bool internal = false;
     bool abort_requested = false;
-    bool incapsule = false;
-    bool cqe_pending = false;  // the CapsuleResp came while our PDU was still queued
     spec::DataDirection dir = spec::kXferNone;
     uint16_t cid = 0;
-    uint16_t ttag = 0;
     uint32_t op_id = 0;
     uint8_t* data = nullptr;
     uint32_t length = 0;
-    uint32_t h2c_offset = 0;  // data sent so far
-    uint32_t r2t_end = 0;     // end of the data the current R2T asks for
-    uint32_t c2h_received = 0;
-    uint32_t status_override = 0;  // a data digest error turns success into this
     uint32_t timeout_ms = 0;
     uint64_t deadline_us = 0;
+    BufferPool* pool = nullptr;
     BufferPool::Chunk* chunk = nullptr;
     spec::SubmissionEntry sqe{};
-    spec::CompletionEntry cqe{};
     spec::DsmRange dsm{};          // the one range of a deallocate
     std::vector<uint8_t> buf;      // internal commands' data
     InternalDone done;
-    TxPdu tx;
   };
   struct WaitingInternal {
     spec::SubmissionEntry sqe;
@@ -171,13 +170,9 @@ class QueuePair final : public TcpConnection::Handler,
     InternalDone done;
   };
 
-  // TcpConnection::Handler
+  // QueueTransport::Handler
   void on_established() override;
-  void on_capsule_resp(const spec::CompletionEntry& cqe) override;
-  uint8_t* on_c2h_data(const spec::DataPdu& pdu) override;
-  void on_c2h_data_done(const spec::DataPdu& pdu, bool digest_ok) override;
-  void on_r2t(const spec::R2tPdu& pdu) override;
-  void on_sent(TxPdu& pdu) override;
+  void on_command_done(uint16_t cid, uint32_t status, const spec::CompletionEntry& cqe) override;
   void on_burst_end() override;
   void on_failed(const Failure& failure) override;
 
@@ -190,9 +185,7 @@ class QueuePair final : public TcpConnection::Handler,
   void prepare_io(Request& r, const SubmitEntry& e);
   void dispatch(Request& r);
   void start(Request& r);
-  void send_h2c(Request& r);
   void finish(Request& r, uint32_t status, const spec::CompletionEntry* cqe);
-  Request* active(uint16_t cid);
   void go_down(uint32_t status);
   void resend_parked();
   void start_waiting();
@@ -210,10 +203,9 @@ class QueuePair final : public TcpConnection::Handler,
 
   State state_ = State::kDown;
   uint64_t generation_ = 0;
-  uint32_t incapsule_max_ = 0;        // in effect now
   uint32_t connected_incapsule_ = 0;  // in effect once Connect succeeds
   std::vector<uint8_t> connect_data_;
-  std::unique_ptr<TcpConnection> conn_;
+  std::unique_ptr<QueueTransport> transport_;
   // depth_ command slots, then one for Connect, which goes out alone on a new connection.
   std::vector<Request> slots_;
   std::vector<uint16_t> free_;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -56,7 +57,7 @@ uint32_t load_le32(const uint8_t* p) {
 
 uint64_t TcpConnection::open_sockets() { return g_open_sockets.load(); }
 
-TcpConnection::TcpConnection(Reactor& reactor, Handler& handler, TcpCounters& counters)
+TcpConnection::TcpConnection(Reactor& reactor, Handler& handler, TransportCounters& counters)
     : reactor_(reactor), handler_(handler), counters_(counters) {}
 
 TcpConnection::~TcpConnection() { close(); }

@@ -9,11 +9,11 @@
 // sendmsg per burst.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <string>
 
 #include "host/failure.h"
+#include "host/queue_transport.h"
 #include "reactor/reactor.h"
 #include "spec/tcp_pdu.h"
 
@@ -41,23 +41,6 @@ struct TxPdu {
   uint32_t total() const { return hdr_len + data_len + ddgst_len; }
 };
 
-// What ICReq/ICResp settled.
-struct TcpParams {
-  bool hdgst = false;
-  bool ddgst = false;
-  uint8_t cpda = 0;             // controller's data alignment for PDUs we send
-  uint32_t maxh2cdata = 0;      // most data bytes in one H2CData PDU
-};
-
-struct TcpCounters {
-  std::atomic<uint64_t> bytes_sent{0};
-  std::atomic<uint64_t> bytes_received{0};
-  std::atomic<uint64_t> bytes_copied{0};  // by the CPU outside the kernel; stays 0
-  std::atomic<uint64_t> pdus_sent{0};
-  std::atomic<uint64_t> pdus_received{0};
-  std::atomic<uint64_t> digest_errors{0};
-};
-
 class TcpConnection {
  public:
   // Called on the reactor thread. A handler may fail the connection from any callback;
@@ -79,7 +62,7 @@ class TcpConnection {
     virtual void on_failed(const Failure& failure) = 0;
   };
 
-  TcpConnection(Reactor& reactor, Handler& handler, TcpCounters& counters);
+  TcpConnection(Reactor& reactor, Handler& handler, TransportCounters& counters);
   ~TcpConnection();  // closes without callbacks; reactor thread only
   TcpConnection(const TcpConnection&) = delete;
   TcpConnection& operator=(const TcpConnection&) = delete;
@@ -130,7 +113,7 @@ class TcpConnection {
 
   Reactor& reactor_;
   Handler& handler_;
-  TcpCounters& counters_;
+  TransportCounters& counters_;  // bytes_copied stays 0: data lands in place
   int fd_ = -1;
   State state_ = State::kIdle;
   std::string peer_;

@@ -186,6 +186,9 @@ ParsedOptions parse_options(Napi::Env env, Napi::Value value) {
   };
   ParsedOptions p;
   host::ControllerOptions& c = p.controller;
+  std::string transport = str("transport");
+  if (transport != "tcp" && transport != "rdma") invalid(env, "transport must be 'tcp' or 'rdma'");
+  c.transport = transport == "rdma" ? host::Transport::kRdma : host::Transport::kTcp;
   c.traddr = str("traddr");
   c.trsvcid = uint16_t(num("trsvcid", 1, 65535));
   c.subnqn = str("subnqn");
@@ -273,6 +276,7 @@ class ControllerBinding : public Napi::ObjectWrap<ControllerBinding> {
         uint32_t max = controller_->max_transfer();
         if (max && length > max)
           invalid(env, "length " + std::to_string(length) + " exceeds the controller's transfer size " + std::to_string(max));
+        e.pool = &pool;  // alive while the chunk is out, which it is until completion
         e.chunk = chunk;
         e.data = chunk->data + offset;
         e.length = length;

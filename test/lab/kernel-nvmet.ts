@@ -1,7 +1,7 @@
 /**
  * The Linux kernel NVMe-oF target (nvmet) set up through configfs, for lab suites that
  * need a real controller: one subsystem with one namespace on a block device, exported
- * on one NVMe/TCP port. Same steps as lab.sh's selftest.
+ * on one NVMe/TCP (or NVMe/RDMA) port. Same steps as lab.sh's selftest.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmdirSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -32,6 +32,8 @@ export interface KernelTargetOptions {
   port?: number;
   /** configfs port directory name; distinct per concurrent target. */
   portId?: number;
+  /** Default 'tcp'. 'rdma' needs an RDMA device on `address` (scripts/lab-rdma-env.sh). */
+  trtype?: 'tcp' | 'rdma';
 }
 
 export interface KernelTarget {
@@ -61,14 +63,15 @@ export function startKernelTarget(o: KernelTargetOptions): KernelTarget {
   const ns = `${sub}/namespaces/1`;
   const portDir = `${NVMET}/ports/${o.portId ?? 1}`;
   const link = `${portDir}/subsystems/${o.nqn}`;
-  modprobe('nvmet-tcp');  // a port of type tcp needs it; loaded already in the lab
+  const trtype = o.trtype ?? 'tcp';
+  modprobe(`nvmet-${trtype}`);  // a port of that type needs it; loaded already in the lab
   mkdirSync(sub);
   writeFileSync(`${sub}/attr_allow_any_host`, '1');
   mkdirSync(ns);
   writeFileSync(`${ns}/device_path`, o.device);
   writeFileSync(`${ns}/enable`, '1');
   mkdirSync(portDir);
-  writeFileSync(`${portDir}/addr_trtype`, 'tcp');
+  writeFileSync(`${portDir}/addr_trtype`, trtype);
   writeFileSync(`${portDir}/addr_adrfam`, isIP(address) === 6 ? 'ipv6' : 'ipv4');
   writeFileSync(`${portDir}/addr_traddr`, address);
   writeFileSync(`${portDir}/addr_trsvcid`, String(port));

@@ -1,7 +1,10 @@
 /** Bad input to the NVMe/TCP host: every wrong option or argument is a typed error, never a crash. */
 import assert from 'node:assert/strict';
-import { BufferPool, NvmeConnectError, connect, discover, hostResources, type ConnectOptions, type Controller, type IoBuffer } from '../../lib';
+import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
+import { BufferPool, NvmeConnectError, connect, discover, hostResources, rdma, type ConnectOptions, type Controller, type IoBuffer } from '../../lib';
 import { hostNative, type NativeHostOptions } from '../../lib/nvmf/host/native';
+import { connectOptions, discoverOptions } from '../../lib/nvmf/host/options';
 import { BLOCKS, SUBNQN, FakeController, settle } from './host-fake-controller';
 
 const WRONG = [null, -1, 1.5, 2 ** 53, Number.NaN, Infinity, '4420', {}, [], 10n, () => 0];
@@ -56,9 +59,43 @@ describe('NVMe/TCP host: bad input', function () {
       }
     });
 
-    it("transport 'rdma' is accepted by the type and refused as not implemented yet", async () => {
-      await assert.rejects(connect({ ...BASE, transport: 'rdma' }), code('ERR_TRANSPORT_UNSUPPORTED'));
-      await assert.rejects(discover({ traddr: '127.0.0.1', transport: 'rdma' }), code('ERR_TRANSPORT_UNSUPPORTED'));
+    it("transport 'rdma': accepted, port 4420 by default (discovery too), and no digests", () => {
+      const o = connectOptions({ traddr: '192.0.2.1', subnqn: SUBNQN, transport: 'rdma' });
+      assert.equal(o.transport, 'rdma');
+      assert.equal(o.trsvcid, 4420);
+      assert.equal(discoverOptions({ traddr: '192.0.2.1', transport: 'rdma' }).trsvcid, 4420);
+      assert.equal(discoverOptions({ traddr: '192.0.2.1' }).trsvcid, 8009);
+      assert.equal(connectOptions({ traddr: '192.0.2.1', subnqn: SUBNQN }).transport, 'tcp');
+      for (const digest of ['headerDigest', 'dataDigest']) {
+        assert.throws(() => connectOptions({ ...BASE, transport: 'rdma', [digest]: true }), code('ERR_INVALID_ARG'), digest);
+      }
+    });
+
+    it("transport 'rdma' where RDMA cannot reach the address is a typed error, and frees what it took", async function () {
+      // With a device (test:rdma, the lab) nothing listens on port 1: the connect is refused.
+      if (!rdma.available().available) this.skip();
+      const before = rdma.resources();
+      const typed = (e: unknown) => {
+        const err = e as { code?: string; message?: string };
+        assert.ok(err.code === 'ERR_NVME_CONNECT' || err.code === 'ERR_RDMA_UNAVAILABLE', `${err.code}: ${err.message}`);
+        return true;
+      };
+      await assert.rejects(connect({ ...BASE, transport: 'rdma' }), typed);
+      await assert.rejects(discover({ traddr: '127.0.0.1', trsvcid: 1, transport: 'rdma', timeoutMs: 2000 }), typed);
+      assert.deepEqual(rdma.resources(), before);
+    });
+
+    it("transport 'rdma' without rdma-core is RdmaUnavailableError, before anything starts", () => {
+      const root = path.resolve(__dirname, '..', '..', '..');
+      const out = execFileSync(process.execPath, ['-e', `
+        const r = require('./dist/lib');
+        r.connect({ traddr: '127.0.0.1', subnqn: '${SUBNQN}', transport: 'rdma' }).then(
+          () => console.log('{}'), (e) => console.log(JSON.stringify({ name: e.name, code: e.code, message: e.message })));
+      `], { cwd: root, encoding: 'utf8', env: { ...process.env, RDMAGATE_LIBIBVERBS: 'libibverbs-not-installed.so.1' } });
+      const e = JSON.parse(out) as { name: string; code: string; message: string };
+      assert.equal(e.name, 'RdmaUnavailableError');
+      assert.equal(e.code, 'ERR_RDMA_UNAVAILABLE');
+      assert.match(e.message, /libibverbs-not-installed/);
     });
 
     it('a closed port is NvmeConnectError with ECONNREFUSED, over IPv4 and IPv6', async () => {
@@ -152,7 +189,7 @@ describe('NVMe/TCP host: bad input', function () {
 
     it('the native binding checks its arguments too', async () => {
       const opts: NativeHostOptions = {
-        traddr: '127.0.0.1', trsvcid: 1, subnqn: SUBNQN, hostnqn: 'nqn.2014-08.org.nvmexpress:uuid:6f1f3c1e-8d0b-4b53-9d2e-0c6b1f0a7a11',
+        transport: 'tcp', traddr: '127.0.0.1', trsvcid: 1, subnqn: SUBNQN, hostnqn: 'nqn.2014-08.org.nvmexpress:uuid:6f1f3c1e-8d0b-4b53-9d2e-0c6b1f0a7a11',
         hostid: new Uint8Array(16), nrIoQueues: 1, queueSize: 8, keepAliveTmoMs: 0, reconnectDelayMs: 1000,
         ctrlLossTmoMs: 0, headerDigest: false, dataDigest: false, disableSqFlow: false, ioFailureMode: 'fail',
         timeoutMs: 1000, reactors: 1,
@@ -160,7 +197,7 @@ describe('NVMe/TCP host: bad input', function () {
       const bad: Partial<Record<keyof NativeHostOptions, unknown>>[] = [
         { traddr: 5 }, { traddr: 'host.example' }, { trsvcid: 0 }, { hostid: new Uint8Array(3) }, { hostid: 'x' },
         { queueSize: 1 }, { ctrlLossTmoMs: -5 }, { ioFailureMode: 'x' }, { reactors: 1000 }, { headerDigest: 1 },
-        { subnqn: 'nqn.' }, { hostnqn: '' },
+        { subnqn: 'nqn.' }, { hostnqn: '' }, { transport: 'fc' }, { transport: 1 }, { transport: undefined },
       ];
       for (const b of bad) {
         assert.throws(() => hostNative.nvmeConnect({ ...opts, ...b } as NativeHostOptions), code('ERR_INVALID_ARG'), JSON.stringify(b));

@@ -15,7 +15,7 @@ import {
 } from './identify';
 import { hostNative, type HostCounters, type NativeControllerInfo, type NativeFailure, type NativeHostOptions,
   type NativeNvmeController } from './native';
-import { connectOptions, type ConnectOptions } from './options';
+import { connectOptions, type ConnectOptions, type HostTransport } from './options';
 import { QueuePair, kComplete, kFailAll, queueIndexOf, type QueueHost } from './queue-pair';
 import { errorFromFailure, errorFromStatus, isSuccess } from './status';
 
@@ -36,6 +36,7 @@ interface AdminOp {
 }
 
 export class Controller extends EventEmitter {
+  readonly transport: HostTransport;
   readonly traddr: string;
   readonly trsvcid: number;
   readonly subnqn: string;
@@ -58,6 +59,7 @@ export class Controller extends EventEmitter {
     if (token !== constructing) throw new TypeError('Controller is created by connect()');
     super();
     this.#handle = handle;
+    this.transport = options.transport;
     this.traddr = options.traddr;
     this.trsvcid = options.trsvcid;
     this.subnqn = options.subnqn;
@@ -120,7 +122,7 @@ export class Controller extends EventEmitter {
     return this.#info?.maxTransfer ?? 0;
   }
 
-  /** Writes up to this many bytes travel inside the command capsule; larger ones wait for R2T. */
+  /** Writes up to this many bytes travel inside the command capsule; larger ones move by R2T (TCP) or RDMA READ (RDMA). */
   get inCapsuleDataSize(): number {
     return this.#info?.incapsuleMax ?? 0;
   }
@@ -308,10 +310,11 @@ export class Controller extends EventEmitter {
 }
 
 /**
- * Connects to an NVMe-oF controller (NVMe/TCP): admin queue, controller enable,
- * Identify, the I/O queues, and the namespaces. Rejects with a typed error:
- * NvmeConnectError, NvmeTransportError, NvmeTimeoutError, InvalidArgumentError,
- * TransportUnsupportedError.
+ * Connects to an NVMe-oF controller (NVMe/TCP or NVMe/RDMA): admin queue, controller
+ * enable, Identify, the I/O queues, and the namespaces. Rejects with a typed error:
+ * NvmeConnectError (an NVMe/RDMA reject names its reason), NvmeTransportError,
+ * NvmeTimeoutError, InvalidArgumentError, RdmaUnavailableError (transport 'rdma'
+ * without rdma-core).
  */
 export async function connect(options: ConnectOptions): Promise<Controller> {
   const o = connectOptions(options);

@@ -3,6 +3,7 @@ import { native, type NativeBufferPool } from '../../native';
 
 /** Options after validation, in the units native code takes. */
 export interface NativeHostOptions {
+  transport: 'tcp' | 'rdma';
   traddr: string;
   trsvcid: number;
   subnqn: string;
@@ -71,9 +72,15 @@ export type NativeHostEvent =
 export interface HostCounters {
   bytesSent: number;
   bytesReceived: number;
-  /** Bytes the CPU copied outside the kernel's socket copy: 0, data lands in place. */
+  /**
+   * Bytes the CPU copied outside the kernel's socket copy. NVMe/TCP: 0, data lands in place.
+   * NVMe/RDMA: in-capsule write data, and internal commands' data (Identify, log pages);
+   * I/O above the in-capsule size moves by RDMA, uncopied.
+   */
   bytesCopied: number;
+  /** PDUs (TCP), command capsules (RDMA). */
   pdusSent: number;
+  /** PDUs (TCP), response capsules (RDMA). */
   pdusReceived: number;
   digestErrors: number;
   commands: number;

@@ -4,10 +4,9 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { InvalidArgumentError } from '../../errors';
 import * as v from '../../validate';
-import { TransportUnsupportedError } from '../errors';
 import type { NativeHostOptions } from './native';
 
-/** 'rdma' is accepted by the type, and refused (ERR_TRANSPORT_UNSUPPORTED) until the NVMe/RDMA host exists. */
+/** NVMe/TCP, or NVMe/RDMA (rdma_cm; needs rdma-core and an RDMA device with an IP address). */
 export type HostTransport = 'tcp' | 'rdma';
 /** What happens to I/O in flight when the connection is lost: fail it, or resend it after the reconnect. */
 export type IoFailureMode = 'fail' | 'retry';
@@ -24,7 +23,7 @@ export interface ConnectOptions {
   hostnqn?: string;
   /** UUID text. Default: /etc/nvme/hostid, else the UUID of a UUID hostnqn, else generated. */
   hostid?: string;
-  /** I/O queues (each its own TCP connection). Default 1. */
+  /** I/O queues (each its own TCP connection or RDMA queue pair). Default 1. */
   nrIoQueues?: number;
   /** Depth of each I/O queue; clamped to what the controller allows. Default 128. */
   queueSize?: number;
@@ -34,7 +33,9 @@ export interface ConnectOptions {
   reconnectDelay?: number;
   /** Seconds of reconnecting before the controller is given up; -1 forever, 0 never reconnect. Default 600. */
   ctrlLossTmo?: number;
+  /** NVMe/TCP only. */
   headerDigest?: boolean;
+  /** NVMe/TCP only. */
   dataDigest?: boolean;
   /** Ask the controller to turn SQ flow control off (reads may then complete without a response capsule). */
   disableSqFlow?: boolean;
@@ -46,7 +47,7 @@ export interface ConnectOptions {
   timeoutMs?: number;
 }
 
-/** Where the discovery controller is. Default port 8009, NVMe/TCP's discovery port. */
+/** Where the discovery controller is. Default port: 8009 (NVMe/TCP's discovery port), 4420 over RDMA (as nvme-cli). */
 export interface DiscoverOptions {
   transport?: HostTransport;
   traddr: string;
@@ -117,22 +118,23 @@ function seconds(value: unknown, name: string, min: number, max: number, fallbac
   return Math.round(value * 1000);
 }
 
-function common(o: Partial<DiscoverOptions>, defaultPort: number) {
+const RDMA_PORT = 4420;
+
+function common(o: Partial<DiscoverOptions>, defaultTcpPort: number) {
   const transport = v.oneOf(o.transport, 'transport', ['tcp', 'rdma'] as const, 'tcp');
   const traddr = v.string(o.traddr, 'traddr');
   if (isIP(traddr) === 0) throw new InvalidArgumentError(`traddr must be a numeric IPv4 or IPv6 address, got ${JSON.stringify(traddr.slice(0, 64))}`);
-  const trsvcid = v.optionalInteger(o.trsvcid, 'trsvcid', 1, 65535, defaultPort);
+  const trsvcid = v.optionalInteger(o.trsvcid, 'trsvcid', 1, 65535, transport === 'rdma' ? RDMA_PORT : defaultTcpPort);
   const host = hostIdentity();
   const hostnqn = o.hostnqn === undefined ? host.hostnqn : nqn(o.hostnqn, 'hostnqn');
   const hostid = uuidBytes(o.hostid ?? host.hostid, 'hostid');
   const headerDigest = flag(o.headerDigest, 'headerDigest');
   const dataDigest = flag(o.dataDigest, 'dataDigest');
-  const timeoutMs = v.optionalInteger(o.timeoutMs, 'timeoutMs', 1, 2 ** 31 - 1, 30000);
-  // Checked last, so that a bad option is reported as such even with transport 'rdma'.
-  if (transport === 'rdma') {
-    throw new TransportUnsupportedError('the NVMe/RDMA host is not implemented yet; use transport \'tcp\'');
+  if (transport === 'rdma' && (headerDigest || dataDigest)) {
+    throw new InvalidArgumentError('headerDigest and dataDigest are NVMe/TCP options; NVMe/RDMA has no digests');
   }
-  return { traddr, trsvcid, hostnqn, hostid, headerDigest, dataDigest, timeoutMs };
+  const timeoutMs = v.optionalInteger(o.timeoutMs, 'timeoutMs', 1, 2 ** 31 - 1, 30000);
+  return { transport, traddr, trsvcid, hostnqn, hostid, headerDigest, dataDigest, timeoutMs };
 }
 
 export function connectOptions(options: ConnectOptions): NativeHostOptions {

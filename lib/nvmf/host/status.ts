@@ -37,7 +37,7 @@ export function errorFromStatus(word: number, operation: string): RdmagateError 
     case STATUS_DISCONNECTED:
       return new NvmeDisconnectedError(`${operation} failed: the controller is disconnected`);
     case STATUS_TRANSPORT:
-      return new NvmeTransportError(`${operation} failed: the NVMe/TCP connection broke the protocol`);
+      return new NvmeTransportError(`${operation} failed: the connection broke the protocol, or could not carry the command`);
   }
   return new NvmeError(operation, decodeStatus(word));
 }
