@@ -325,10 +325,10 @@ void Connection::disconnect() {
   auto self = shared_from_this();
   reactor_.post([self] {
     if (self->state_ == State::kConnected) {
+      // The peer learns of it from the DREQ; nothing here needs to wait for its answer.
       self->state_ = State::kClosing;
-      // DISCONNECTED follows, and tears down; the peer may never answer, so bound it.
       api()->rdma_disconnect(self->cm_id_);
-      self->reactor_.add_timer(2000000, [self] { self->teardown(); });
+      self->teardown();
     } else if (self->state_ != State::kClosed && self->state_ != State::kClosing) {
       self->fail(ECANCELED, "connect aborted by close()");
     }

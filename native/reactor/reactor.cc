@@ -214,7 +214,10 @@ void Reactor::run() {
       wait_events(0);  // busy mode still notices fds, but not with a syscall per loop
     }
   }
-  drain_tasks();
+  // Tasks queued by tasks (a disconnect that tears down) still run; bounded, in case
+  // some task keeps posting.
+  for (int rounds = 0; drain_tasks() > 0 && rounds < 1000; ++rounds) {
+  }
 }
 
 }  // namespace rdmagate

@@ -135,6 +135,15 @@ describe('the Linux kernel nvme-rdma host against our NVMe/RDMA target (lab, Sof
     assert.equal(now.cmIds - startCounts.cmIds, 2, 'only the two listeners remain');
     assert.equal(tryRun('nvme', ['list-subsys']).status, 0);
   });
+
+  it('closing the target frees every verbs object it made: QPs, CQs, MRs, PDs, cm ids', async () => {
+    // A host that connected but never sent Connect must be torn down too.
+    const idle = await rdma.connect({ address: A1, port: PORT, privateData: pdata({}) });
+    target.close();
+    await new Promise<void>((r) => (idle.state === 'closed' ? r() : idle.once('disconnect', () => r())));
+    if (global.gc) global.gc();
+    assert.deepEqual(rdma.resources(), startCounts);
+  });
 });
 
 function pdata(o: { recfmt?: number; qid?: number; hrqsize?: number; hsqsize?: number }): Uint8Array {

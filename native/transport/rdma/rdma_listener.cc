@@ -77,6 +77,11 @@ class RdmaTargetListener::Sink : public rdma::EventSink {
     q->on_disconnected();
   }
 
+  // Connections that never joined a controller are not reached by controller shutdown.
+  void disconnect_all() {
+    for (auto& [id, q] : qpairs_) q->disconnect();
+  }
+
   std::shared_ptr<rdma::Listener> listener;
 
  private:
@@ -87,7 +92,8 @@ class RdmaTargetListener::Sink : public rdma::EventSink {
 };
 
 RdmaTargetListener::RdmaTargetListener(target::Target& target, const std::string& address, uint16_t port,
-                                       uint16_t portid) {
+                                       uint16_t portid)
+    : target_(target) {
   auto pools = std::make_shared<CapsulePools>();
   // A receive buffer holds the SQE and the largest in-capsule data, in whole 512-byte units.
   uint32_t capsule = uint32_t(sizeof(SubmissionEntry)) + target.options().in_capsule_data_size;
@@ -120,6 +126,12 @@ void RdmaTargetListener::stop() {
   if (stopped_) return;
   stopped_ = true;
   sink_->listener->close();
+  // The listener holds the sink as its EventSink: let go of it, or neither is ever freed.
+  sink_->listener.reset();
+  std::weak_ptr<Sink> weak = sink_;
+  target_.reactor(0).post([weak] {
+    if (auto s = weak.lock()) s->disconnect_all();
+  });
 }
 
 }  // namespace rdmagate::rdma_transport
