@@ -5,3 +5,4 @@ export { RdmaConnection, RdmaListener } from './rdma';
 export * from './nvmf';
 export * as nvmf from './nvmf';
 export * from './gateway';
+export * as csi from './csi';

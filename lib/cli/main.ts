@@ -3,6 +3,7 @@
 import { RdmagateError } from '../errors';
 import * as rdma from '../rdma';
 import { parseArgs } from './args';
+import { CSI_USAGE, runCsi } from './csi';
 import { printDemo, runDemo } from './demo';
 import { runGateway } from './gateway';
 import { NVME_FLAGS, runDiscover, runIdentify } from './nvme';
@@ -29,13 +30,15 @@ commands:
   rpc [-s SOCK] [-r RETRIES] [-t TIMEOUT_S] METHOD ['{"json":"params"}' | --key value ...]
       one JSON-RPC call to a gateway, as SPDK's rpc.py; --a.b value nests; values parse as JSON when they can
 ${PERF_USAGE}
+${CSI_USAGE}
   help`;
 
 async function main(argv: string[]): Promise<number> {
   const [command = 'help', ...rest] = argv;
-  // These two parse their own arguments: rpc's params are free-form --key value pairs.
+  // These parse their own arguments: rpc's params are free-form --key value pairs.
   if (command === 'rpc') return runRpc(rest);
   if (command === 'gateway') return runGateway(rest);
+  if (command === 'csi') return runCsi(rest);
   const args = parseArgs(rest, [
     { name: 'output-format', short: 'o' },
     ...(command === 'target' ? TARGET_FLAGS : command === 'perf' ? PERF_FLAGS

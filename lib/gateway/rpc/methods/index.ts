@@ -5,6 +5,7 @@
 import type { MethodTable } from '../method';
 import { bdevMethods } from './bdev';
 import { bdevNvmeMethods } from './bdev-nvme';
+import { bdevUringMethods } from './bdev-uring';
 import { configMethods } from './config';
 import { nvmfMethods } from './nvmf';
 
@@ -12,6 +13,7 @@ export function gatewayMethods(): MethodTable {
   return {
     ...bdevMethods,
     ...bdevNvmeMethods,
+    ...bdevUringMethods,
     ...nvmfMethods,
     ...configMethods,
   };

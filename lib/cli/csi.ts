@@ -1,0 +1,73 @@
+/**
+ * `rdmagate csi`: the Kubernetes CSI driver. Role `controller` serves Identity and
+ * Controller (volumes in a local pool, exported through the gateway's JSON-RPC socket);
+ * roles `default`, `host` and `dpu` serve Identity and Node. Runs until SIGINT or SIGTERM.
+ */
+import { isIP } from 'node:net';
+import { InvalidArgumentError } from '../errors';
+import { DEFAULT_SOCKET_PATH, stderrSink, type LogLevel } from '../gateway';
+import { ControllerService, CsiLogger, CsiServer, IdentityService, LocalPlugin, NODE_ROLES, NodeService, NvmfExporter,
+  socketGatewayRpc, type ListenAddress, type NodeRole } from '../csi';
+import { parseArgs } from './args';
+
+export const CSI_USAGE = `  csi --role controller|default|host|dpu [--endpoint unix:///csi/csi.sock] [--log-level debug|info|warn|error]
+      controller: [--pool-dir DIR] [--gateway-socket PATH] --tcp-listen IP:PORT [--rdma-listen IP:PORT]
+      node roles: [--node-id HOSTNQN]
+      the Kubernetes CSI driver (rdmagate.csi.io) on a unix socket; the endpoint defaults to $CSI_ENDPOINT`;
+
+const ROLES = ['controller', ...NODE_ROLES] as const;
+const DEFAULT_POOL_DIR = '/var/lib/rdmagate/csi';
+const DEFAULT_ENDPOINT = 'unix:///csi/csi.sock';
+
+export async function runCsi(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, [
+    { name: 'role' }, { name: 'endpoint' }, { name: 'pool-dir' }, { name: 'gateway-socket' }, { name: 'node-id' },
+    { name: 'tcp-listen' }, { name: 'rdma-listen' }, { name: 'log-level' },
+  ]);
+  if (args.positionals.length > 0) throw new InvalidArgumentError(`unexpected argument '${args.positionals[0]}'`);
+  const flag = (name: string) => {
+    const v = args.flags.get(name);
+    return typeof v === 'string' ? v : undefined;
+  };
+  const role = flag('role');
+  if (!role || !(ROLES as readonly string[]).includes(role)) throw new InvalidArgumentError(`--role must be one of ${ROLES.join(', ')}`);
+  const level = flag('log-level') ?? 'info';
+  if (!['debug', 'info', 'warn', 'error'].includes(level)) throw new InvalidArgumentError('--log-level must be debug, info, warn or error');
+  const log = new CsiLogger(stderrSink(level as LogLevel));
+  const endpoint = flag('endpoint') ?? process.env.CSI_ENDPOINT ?? DEFAULT_ENDPOINT;
+
+  let server: CsiServer;
+  if (role === 'controller') {
+    const tcp = flag('tcp-listen');
+    if (!tcp) throw new InvalidArgumentError('--tcp-listen IP:PORT is required: where nodes reach the gateway over NVMe/TCP');
+    const rdmaListen = flag('rdma-listen');
+    const plugin = new LocalPlugin({ poolDir: flag('pool-dir') ?? DEFAULT_POOL_DIR, log });
+    await plugin.open();
+    const rpc = socketGatewayRpc(flag('gateway-socket') ?? DEFAULT_SOCKET_PATH);
+    const exporter = new NvmfExporter({ rpc, tcp: listenAddress(tcp, '--tcp-listen'),
+      ...(rdmaListen ? { rdma: listenAddress(rdmaListen, '--rdma-listen') } : {}) });
+    const controller = new ControllerService({ plugins: [plugin], exporter, log });
+    // Healthy means the gateway answers: without it nothing can be published.
+    const identity = new IdentityService({ controller: true, manifest: { role }, probe: async () => { await rpc.call('nvmf_get_transports'); } });
+    server = await CsiServer.start({ endpoint, log, services: { Identity: identity.handlers(), Controller: controller.handlers() } });
+  } else {
+    const node = new NodeService({ role: role as NodeRole, log, ...(flag('node-id') ? { nodeId: flag('node-id') } : {}) });
+    const identity = new IdentityService({ controller: false, manifest: { role }, probe: () => node.probe() });
+    server = await CsiServer.start({ endpoint, log, services: { Identity: identity.handlers(), Node: node.handlers() } });
+  }
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await server.close();
+  return 0;
+}
+
+/** IP:PORT, with IPv6 addresses in brackets ([fd00::1]:4420). */
+function listenAddress(text: string, what: string): ListenAddress {
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:]+):(\d+)$/.exec(text);
+  if (!m || isIP(m[1]) === 0) throw new InvalidArgumentError(`${what} must be IP:PORT (IPv6 in brackets), got '${text}'`);
+  const port = Number(m[2]);
+  if (port < 1 || port > 65535) throw new InvalidArgumentError(`${what}: port ${port} is not in [1, 65535]`);
+  return { traddr: m[1], trsvcid: port };
+}

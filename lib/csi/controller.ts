@@ -1,0 +1,472 @@
+/**
+ * The CSI Controller service: volumes and snapshots through a storage plugin, exports
+ * through the gateway. Every RPC is idempotent (a retry with the same arguments succeeds
+ * and changes nothing more), and calls on one volume, snapshot or name do not overlap:
+ * a second one is answered ABORTED.
+ *
+ * Transport: a volume's transport is chosen when it is created and kept in its
+ * volume_context. RDMA volumes report accessible_topology {rdmagate.io/rdma: "true"}, so
+ * that the CO schedules their pods on nodes with RDMA; TCP volumes report none and go
+ * anywhere. With transport=auto (the default) a volume is RDMA when the gateway has an
+ * RDMA address and the node the CO prefers (WaitForFirstConsumer) reports rdma=true.
+ */
+import { isMultiNode, requireCapabilities, requireCapability, unsupportedReason } from './capabilities';
+import { aborted, alreadyExists, failedPrecondition, invalidArgument, notFound, outOfRange, resourceExhausted } from './errors';
+import type { NvmfExporter } from './export';
+import type { CsiLogger } from './log';
+import { OperationLocks } from './locks';
+import { parseVolumeParameters, RDMA_TOPOLOGY_KEY, volumeContext, type Transport, type VolumeParameters } from './parameters';
+import type { ContentSource, SnapshotRecord, StoragePlugin, VolumeRecord } from './plugins/plugin';
+import type {
+  CapacityRange, ControllerCapabilityName, ControllerExpandVolumeRequest, ControllerExpandVolumeResponse,
+  ControllerGetCapabilitiesResponse, ControllerPublishVolumeRequest, ControllerPublishVolumeResponse,
+  ControllerUnpublishVolumeRequest, CreateSnapshotRequest, CreateSnapshotResponse, CreateVolumeRequest,
+  CreateVolumeResponse, DeleteSnapshotRequest, DeleteVolumeRequest, Empty, GetCapacityRequest, GetCapacityResponse,
+  Int64, ListSnapshotsRequest, ListSnapshotsResponse, ListVolumesRequest, ListVolumesResponse, Snapshot, StringMap,
+  Topology, ValidateVolumeCapabilitiesRequest, ValidateVolumeCapabilitiesResponse, Volume,
+} from './types';
+import type { RpcHandlers } from './server';
+
+/** A volume created with no capacity_range. */
+export const DEFAULT_VOLUME_BYTES = 1 << 30;
+/** CSI's size limit for names and ids. */
+const MAX_ID_BYTES = 128;
+const NQN_MAX_BYTES = 223;
+
+const CAPABILITIES: ControllerCapabilityName[] = [
+  'CREATE_DELETE_VOLUME', 'PUBLISH_UNPUBLISH_VOLUME', 'LIST_VOLUMES', 'GET_CAPACITY', 'CREATE_DELETE_SNAPSHOT',
+  'LIST_SNAPSHOTS', 'CLONE_VOLUME', 'EXPAND_VOLUME', 'LIST_VOLUMES_PUBLISHED_NODES', 'SINGLE_NODE_MULTI_WRITER',
+];
+
+export interface ControllerServiceOptions {
+  /** The plugins volumes can be created with; a StorageClass picks one by name (default 'local'). */
+  plugins: StoragePlugin[];
+  exporter: NvmfExporter;
+  log: CsiLogger;
+}
+
+export class ControllerService {
+  readonly #plugins: Map<string, StoragePlugin>;
+  readonly #exporter: NvmfExporter;
+  readonly #log: CsiLogger;
+  readonly #locks = new OperationLocks();
+
+  constructor(options: ControllerServiceOptions) {
+    if (!options.plugins?.length) throw invalidArgument('the controller needs at least one storage plugin');
+    this.#plugins = new Map(options.plugins.map((p) => [p.name, p]));
+    this.#exporter = options.exporter;
+    this.#log = options.log;
+  }
+
+  /** The RPCs by their proto names, for the server. */
+  handlers(): RpcHandlers {
+    return {
+      CreateVolume: (r) => this.createVolume(r as CreateVolumeRequest),
+      DeleteVolume: (r) => this.deleteVolume(r as DeleteVolumeRequest),
+      ControllerPublishVolume: (r) => this.publishVolume(r as ControllerPublishVolumeRequest),
+      ControllerUnpublishVolume: (r) => this.unpublishVolume(r as ControllerUnpublishVolumeRequest),
+      ValidateVolumeCapabilities: (r) => this.validateVolumeCapabilities(r as ValidateVolumeCapabilitiesRequest),
+      ListVolumes: (r) => this.listVolumes(r as ListVolumesRequest),
+      GetCapacity: (r) => this.getCapacity(r as GetCapacityRequest),
+      ControllerGetCapabilities: async () => this.getCapabilities(),
+      CreateSnapshot: (r) => this.createSnapshot(r as CreateSnapshotRequest),
+      DeleteSnapshot: (r) => this.deleteSnapshot(r as DeleteSnapshotRequest),
+      ListSnapshots: (r) => this.listSnapshots(r as ListSnapshotsRequest),
+      ControllerExpandVolume: (r) => this.expandVolume(r as ControllerExpandVolumeRequest),
+    };
+  }
+
+  async createVolume(req: CreateVolumeRequest): Promise<CreateVolumeResponse> {
+    const name = requireName(req.name, 'name');
+    requireCapabilities(req.volume_capabilities);
+    const params = parseVolumeParameters(req.parameters);
+    const plugin = this.#plugin(params.plugin);
+    plugin.checkParameters(params);
+    const source = contentSource(req);
+    const transport = this.#transportFor(params, req.accessibility_requirements ?? undefined);
+    const lockKeys = [`volume name ${name}`, ...(source ? [`${source.kind} ${source.id}`] : [])];
+    return this.#locks.with(lockKeys, 'CreateVolume', async () => {
+      const existing = this.#volumeByName(name);
+      if (existing) {
+        const why = incompatibility(existing.volume, req.capacity_range ?? undefined, params, source);
+        if (why) throw alreadyExists(`volume "${name}" exists (${existing.volume.id}) with ${why}`);
+        return { volume: volumeJson(existing.volume) };
+      }
+      let sourceBytes: number | undefined;
+      let sourceInUse = false;
+      if (source?.kind === 'snapshot') {
+        const s = this.#snapshot(source.id);
+        if (!s) throw notFound(`snapshot ${source.id} does not exist`);
+        if (s.plugin !== plugin) throw invalidArgument(`snapshot ${source.id} belongs to plugin ${s.plugin.name}, not ${plugin.name}`);
+        sourceBytes = s.snapshot.sizeBytes;
+      } else if (source?.kind === 'volume') {
+        const v = this.#volume(source.id);
+        if (!v) throw notFound(`volume ${source.id} does not exist`);
+        if (v.plugin !== plugin) throw invalidArgument(`volume ${source.id} belongs to plugin ${v.plugin.name}, not ${plugin.name}`);
+        sourceBytes = v.volume.capacityBytes;
+        sourceInUse = await this.#exporter.isExported(source.id);
+      }
+      const capacity = await capacityFor(req.capacity_range ?? undefined, plugin, sourceBytes);
+      const volume = await plugin.createVolume({
+        name, capacityBytes: capacity, parameters: params.given, context: volumeContext(params, transport), thin: params.thin,
+        ...(source ? { source, sourceInUse } : {}),
+      });
+      this.#log.info('volume created', { volume: volume.id, name, capacity, plugin: plugin.name, transport, source: source ?? null });
+      return { volume: volumeJson(volume) };
+    });
+  }
+
+  async deleteVolume(req: DeleteVolumeRequest): Promise<Empty> {
+    const id = requireName(req.volume_id, 'volume_id');
+    return this.#locks.with([`volume ${id}`], 'DeleteVolume', async () => {
+      const found = this.#volume(id);
+      if (!found) return {};
+      if (await this.#exporter.isExported(id)) {
+        throw failedPrecondition(`volume ${id} is still published; ControllerUnpublishVolume it from every node first`);
+      }
+      await found.plugin.deleteVolume(id);
+      this.#log.info('volume deleted', { volume: id });
+      return {};
+    });
+  }
+
+  async publishVolume(req: ControllerPublishVolumeRequest): Promise<ControllerPublishVolumeResponse> {
+    const id = requireName(req.volume_id, 'volume_id');
+    const node = requireNodeId(req.node_id);
+    const cap = requireCapability(req.volume_capability);
+    return this.#locks.with([`volume ${id}`], 'ControllerPublishVolume', async () => {
+      const found = this.#volume(id);
+      if (!found) throw notFound(`volume ${id} does not exist`);
+      const v = found.volume;
+      if (!isMultiNode(cap.access_mode?.mode)) {
+        const others = ((await this.#exporter.exports()).get(id) ?? []).filter((h) => h !== node);
+        if (others.length > 0) {
+          throw failedPrecondition(`volume ${id} is published to ${others.join(', ')}, and access mode ${cap.access_mode?.mode} allows one node`);
+        }
+      }
+      // `readonly` is the node's business (a read-only mount): the target has no per-host
+      // read-only export, which is why PUBLISH_READONLY is not advertised.
+      const transport = (v.context.transport ?? 'tcp') as Transport;
+      const publish = await this.#exporter.publish({ volumeId: id, uuid: v.uuid, source: found.plugin.blockSource(id) }, node, transport);
+      this.#log.info('volume published', { volume: id, node, transport, traddr: publish.traddr, trsvcid: publish.trsvcid });
+      return { publish_context: { ...publish } };
+    });
+  }
+
+  async unpublishVolume(req: ControllerUnpublishVolumeRequest): Promise<Empty> {
+    const id = requireName(req.volume_id, 'volume_id');
+    // No node_id: unpublish from every node (CSI).
+    const node = req.node_id ? requireNodeId(req.node_id) : undefined;
+    return this.#locks.with([`volume ${id}`], 'ControllerUnpublishVolume', async () => {
+      // A volume this controller does not know may still be exported (its record lost):
+      // the export is cleaned up all the same.
+      if (node) await this.#exporter.unpublish(id, node);
+      else await this.#exporter.unexport(id);
+      this.#log.info('volume unpublished', { volume: id, node: node ?? 'all' });
+      return {};
+    });
+  }
+
+  async validateVolumeCapabilities(req: ValidateVolumeCapabilitiesRequest): Promise<ValidateVolumeCapabilitiesResponse> {
+    const id = requireName(req.volume_id, 'volume_id');
+    if (!req.volume_capabilities?.length) throw invalidArgument('volume_capabilities is required');
+    const found = this.#volume(id);
+    if (!found) throw notFound(`volume ${id} does not exist`);
+    const v = found.volume;
+    const unconfirmed = (message: string): ValidateVolumeCapabilitiesResponse => ({ confirmed: null, message });
+    for (const c of req.volume_capabilities) {
+      const why = unsupportedReason(c);
+      if (why) return unconfirmed(why);
+    }
+    const params = parseVolumeParameters(req.parameters);
+    if (Object.keys(req.parameters ?? {}).length > 0 && !sameMap(params.given, v.parameters)) {
+      return unconfirmed('the volume was created with other parameters');
+    }
+    if (Object.keys(req.volume_context ?? {}).length > 0 && !sameMap(req.volume_context, v.context)) {
+      return unconfirmed('volume_context is not this volume\'s');
+    }
+    return {
+      confirmed: { volume_context: req.volume_context ?? {}, volume_capabilities: req.volume_capabilities, parameters: req.parameters ?? {} },
+      message: '',
+    };
+  }
+
+  async listVolumes(req: ListVolumesRequest): Promise<ListVolumesResponse> {
+    const all = [...this.#plugins.values()].flatMap((p) => p.volumes()).sort(byId);
+    const page = paginate(all, req.max_entries, req.starting_token);
+    const exports = page.items.length > 0 ? await this.#exporter.exports() : new Map<string, string[]>();
+    return {
+      entries: page.items.map((v) => ({ volume: volumeJson(v), status: { published_node_ids: exports.get(v.id) ?? [] } })),
+      next_token: page.next,
+    };
+  }
+
+  async getCapacity(req: GetCapacityRequest): Promise<GetCapacityResponse> {
+    const params = parseVolumeParameters(req.parameters);
+    const plugin = this.#plugin(params.plugin);
+    // Volumes with capabilities we cannot honour have no capacity at all.
+    if ((req.volume_capabilities ?? []).some((c) => unsupportedReason(c) !== undefined)) {
+      return { available_capacity: 0, maximum_volume_size: null, minimum_volume_size: null };
+    }
+    // Topology does not restrict capacity: every node reaches the one pool (over TCP at least).
+    const c = await plugin.capacity();
+    return {
+      available_capacity: c.availableBytes,
+      maximum_volume_size: { value: params.thin ? c.maximumVolumeBytes : Math.min(c.maximumVolumeBytes, c.availableBytes) },
+      minimum_volume_size: { value: c.minimumVolumeBytes },
+    };
+  }
+
+  getCapabilities(): ControllerGetCapabilitiesResponse {
+    return { capabilities: CAPABILITIES.map((type) => ({ rpc: { type } })) };
+  }
+
+  async createSnapshot(req: CreateSnapshotRequest): Promise<CreateSnapshotResponse> {
+    const name = requireName(req.name, 'name');
+    const sourceId = requireName(req.source_volume_id, 'source_volume_id');
+    for (const k of Object.keys(req.parameters ?? {})) {
+      // The snapshotter's own keys (csi.storage.k8s.io/volumesnapshot/name, ...) are metadata.
+      if (!k.startsWith('csi.storage.k8s.io/')) throw invalidArgument(`unknown snapshot parameter "${k}": snapshots take none`);
+    }
+    return this.#locks.with([`snapshot name ${name}`, `volume ${sourceId}`], 'CreateSnapshot', async () => {
+      const existing = this.#snapshotByName(name);
+      if (existing) {
+        if (existing.sourceVolumeId !== sourceId) {
+          throw alreadyExists(`snapshot "${name}" exists (${existing.id}) of volume ${existing.sourceVolumeId}, not ${sourceId}`);
+        }
+        return { snapshot: snapshotJson(existing) };
+      }
+      const found = this.#volume(sourceId);
+      if (!found) throw notFound(`volume ${sourceId} does not exist`);
+      const inUse = await this.#exporter.isExported(sourceId);
+      const s = await found.plugin.createSnapshot({ name, sourceVolumeId: sourceId, inUse });
+      return { snapshot: snapshotJson(s) };
+    });
+  }
+
+  async deleteSnapshot(req: DeleteSnapshotRequest): Promise<Empty> {
+    const id = requireName(req.snapshot_id, 'snapshot_id');
+    return this.#locks.with([`snapshot ${id}`], 'DeleteSnapshot', async () => {
+      const found = this.#snapshot(id);
+      if (found) {
+        await found.plugin.deleteSnapshot(id);
+        this.#log.info('snapshot deleted', { snapshot: id });
+      }
+      return {};
+    });
+  }
+
+  async listSnapshots(req: ListSnapshotsRequest): Promise<ListSnapshotsResponse> {
+    let all = [...this.#plugins.values()].flatMap((p) => p.snapshots()).sort(byId);
+    if (req.snapshot_id) all = all.filter((s) => s.id === req.snapshot_id);
+    if (req.source_volume_id) all = all.filter((s) => s.sourceVolumeId === req.source_volume_id);
+    const page = paginate(all, req.max_entries, req.starting_token);
+    return { entries: page.items.map((s) => ({ snapshot: snapshotJson(s) })), next_token: page.next };
+  }
+
+  async expandVolume(req: ControllerExpandVolumeRequest): Promise<ControllerExpandVolumeResponse> {
+    const id = requireName(req.volume_id, 'volume_id');
+    if (!req.capacity_range) throw invalidArgument('capacity_range is required');
+    if (req.volume_capability) requireCapability(req.volume_capability);
+    // A raw block volume has no file system to grow.
+    const nodeExpansion = !req.volume_capability?.block;
+    return this.#locks.with([`volume ${id}`], 'ControllerExpandVolume', async () => {
+      const found = this.#volume(id);
+      if (!found) throw notFound(`volume ${id} does not exist`);
+      const { required, limit } = range(req.capacity_range ?? undefined);
+      const target = required || limit;
+      if (target === 0) throw invalidArgument('capacity_range needs required_bytes or limit_bytes');
+      const current = found.volume.capacityBytes;
+      if (current >= target) {
+        if (limit && current > limit) throw outOfRange(`volume ${id} is ${current} bytes already, above limit_bytes ${limit}`);
+        return { capacity_bytes: current, node_expansion_required: nodeExpansion };
+      }
+      const size = await capacityFor(req.capacity_range ?? undefined, found.plugin, undefined);
+      if (await this.#exporter.isExported(id)) {
+        throw failedPrecondition(`volume ${id} is published: this driver expands volumes offline; ControllerUnpublishVolume it first`);
+      }
+      const v = await found.plugin.expandVolume(id, size);
+      this.#log.info('volume expanded', { volume: id, from: current, to: v.capacityBytes });
+      return { capacity_bytes: v.capacityBytes, node_expansion_required: nodeExpansion };
+    });
+  }
+
+  #plugin(name: string): StoragePlugin {
+    const p = this.#plugins.get(name);
+    if (!p) throw invalidArgument(`plugin "${name}" is not available; this controller has ${[...this.#plugins.keys()].join(', ')}`);
+    return p;
+  }
+
+  #volume(id: string): { plugin: StoragePlugin; volume: VolumeRecord } | undefined {
+    for (const plugin of this.#plugins.values()) {
+      const volume = plugin.volume(id);
+      if (volume) return { plugin, volume };
+    }
+    return undefined;
+  }
+
+  #volumeByName(name: string): { plugin: StoragePlugin; volume: VolumeRecord } | undefined {
+    for (const plugin of this.#plugins.values()) {
+      const volume = plugin.volumeByName(name);
+      if (volume) return { plugin, volume };
+    }
+    return undefined;
+  }
+
+  #snapshot(id: string): { plugin: StoragePlugin; snapshot: SnapshotRecord } | undefined {
+    for (const plugin of this.#plugins.values()) {
+      const snapshot = plugin.snapshot(id);
+      if (snapshot) return { plugin, snapshot };
+    }
+    return undefined;
+  }
+
+  #snapshotByName(name: string): SnapshotRecord | undefined {
+    for (const plugin of this.#plugins.values()) {
+      const s = plugin.snapshotByName(name);
+      if (s) return s;
+    }
+    return undefined;
+  }
+
+  #transportFor(p: VolumeParameters, req: { requisite: Topology[]; preferred: Topology[] } | undefined): Transport {
+    const rdmaNode = (t: Topology) => t.segments?.[RDMA_TOPOLOGY_KEY] === 'true';
+    const requisite = req?.requisite ?? [];
+    if (p.transport === 'tcp') return 'tcp';
+    if (p.transport === 'rdma') {
+      if (!this.#exporter.hasRdma) throw invalidArgument('transport=rdma, but the gateway has no RDMA listen address configured');
+      if (requisite.length > 0 && !requisite.some(rdmaNode)) {
+        throw resourceExhausted(`transport=rdma, but none of the requisite topologies has ${RDMA_TOPOLOGY_KEY}=true`);
+      }
+      return 'rdma';
+    }
+    if (!this.#exporter.hasRdma) return 'tcp';
+    // The node the CO means to use comes first in `preferred`; without a preference,
+    // RDMA only when every allowed node has it.
+    const preferred = req?.preferred ?? [];
+    if (preferred.length > 0) return rdmaNode(preferred[0]) ? 'rdma' : 'tcp';
+    return requisite.length > 0 && requisite.every(rdmaNode) ? 'rdma' : 'tcp';
+  }
+}
+
+function requireName(value: string | undefined, what: string): string {
+  if (!value) throw invalidArgument(`${what} is required`);
+  if (Buffer.byteLength(value) > MAX_ID_BYTES) throw invalidArgument(`${what} is longer than ${MAX_ID_BYTES} bytes`);
+  // CSI bans the C0 and C1 control characters other than common whitespace.
+  if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/.test(value)) throw invalidArgument(`${what} holds control characters`);
+  return value;
+}
+
+/** Node ids are the nodes' host NQNs (NodeGetInfo). */
+function requireNodeId(value: string | undefined): string {
+  if (!value) throw invalidArgument('node_id is required');
+  if (!value.startsWith('nqn.') || Buffer.byteLength(value) > NQN_MAX_BYTES) {
+    throw notFound(`node_id "${value.slice(0, 64)}" is not a host NQN, so it is no node of this driver`);
+  }
+  return value;
+}
+
+function contentSource(req: CreateVolumeRequest): ContentSource | undefined {
+  const s = req.volume_content_source;
+  if (!s) return undefined;
+  if (s.snapshot) return { kind: 'snapshot', id: requireName(s.snapshot.snapshot_id, 'volume_content_source.snapshot.snapshot_id') };
+  if (s.volume) return { kind: 'volume', id: requireName(s.volume.volume_id, 'volume_content_source.volume.volume_id') };
+  throw invalidArgument('volume_content_source names neither a snapshot nor a volume');
+}
+
+function int64(v: Int64 | undefined, what: string): number {
+  const n = Number(v ?? 0);
+  if (!Number.isSafeInteger(n)) throw outOfRange(`${what} ${String(v)} is beyond what this driver handles`);
+  if (n < 0) throw invalidArgument(`${what} must not be negative`);
+  return n;
+}
+
+function range(r: CapacityRange | undefined): { required: number; limit: number } {
+  return { required: int64(r?.required_bytes, 'required_bytes'), limit: int64(r?.limit_bytes, 'limit_bytes') };
+}
+
+/**
+ * The size to create: at least required_bytes and the source's size, rounded up to the
+ * plugin's unit, at most limit_bytes; 1 GiB when nothing is asked.
+ */
+async function capacityFor(r: CapacityRange | undefined, plugin: StoragePlugin, sourceBytes: number | undefined): Promise<number> {
+  const { required, limit } = range(r);
+  const unit = plugin.allocationUnit;
+  if (limit && required > limit) throw outOfRange(`required_bytes ${required} is above limit_bytes ${limit}`);
+  let base = Math.max(required, sourceBytes ?? 0);
+  if (base === 0) base = limit ? Math.min(DEFAULT_VOLUME_BYTES, Math.floor(limit / unit) * unit) : DEFAULT_VOLUME_BYTES;
+  const c = await plugin.capacity();
+  const size = Math.max(Math.ceil(base / unit) * unit, c.minimumVolumeBytes);
+  if (limit && size > limit) {
+    throw outOfRange(sourceBytes !== undefined && sourceBytes > limit
+      ? `the source is ${sourceBytes} bytes, above limit_bytes ${limit}`
+      : `no size in [${required}, ${limit}] is a multiple of ${unit} bytes`);
+  }
+  if (size > c.maximumVolumeBytes) throw outOfRange(`${size} bytes is above the largest volume, ${c.maximumVolumeBytes} bytes`);
+  return size;
+}
+
+/** Why an existing volume does not answer a repeated CreateVolume, or undefined when it does. */
+function incompatibility(v: VolumeRecord, r: CapacityRange | undefined, p: VolumeParameters, source: ContentSource | undefined): string | undefined {
+  const { required, limit } = range(r);
+  if (v.capacityBytes < required) return `capacity ${v.capacityBytes}, below required_bytes ${required}`;
+  if (limit && v.capacityBytes > limit) return `capacity ${v.capacityBytes}, above limit_bytes ${limit}`;
+  if (!sameMap(v.parameters, p.given)) return 'other parameters';
+  if (v.source?.kind !== source?.kind || v.source?.id !== source?.id) return 'another content source';
+  return undefined;
+}
+
+function sameMap(a: StringMap, b: StringMap): boolean {
+  const ka = Object.keys(a ?? {});
+  return ka.length === Object.keys(b ?? {}).length && ka.every((k) => a[k] === b?.[k]);
+}
+
+function volumeJson(v: VolumeRecord): Volume {
+  return {
+    capacity_bytes: v.capacityBytes,
+    volume_id: v.id,
+    volume_context: v.context,
+    content_source: v.source?.kind === 'snapshot' ? { snapshot: { snapshot_id: v.source.id } }
+      : v.source?.kind === 'volume' ? { volume: { volume_id: v.source.id } } : null,
+    accessible_topology: v.context.transport === 'rdma' ? [{ segments: { [RDMA_TOPOLOGY_KEY]: 'true' } }] : [],
+  };
+}
+
+function snapshotJson(s: SnapshotRecord): Snapshot {
+  return {
+    size_bytes: s.sizeBytes,
+    snapshot_id: s.id,
+    source_volume_id: s.sourceVolumeId,
+    creation_time: { seconds: Math.floor(s.createdAtMs / 1000), nanos: (s.createdAtMs % 1000) * 1e6 },
+    // Snapshots are cut synchronously: once CreateSnapshot answers, they can be restored.
+    ready_to_use: true,
+  };
+}
+
+function byId(a: { id: string }, b: { id: string }): number {
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+const TOKEN_PREFIX = 'rdmagate-csi:1:';
+
+/**
+ * One page of `items` (sorted by id). The token names the id the next page starts at, so
+ * that entries created or deleted between pages shift nothing; a token we did not make is
+ * ABORTED, as CSI asks.
+ */
+function paginate<T extends { id: string }>(items: T[], maxEntries: number, token: string): { items: T[]; next: string } {
+  if (!Number.isInteger(maxEntries) || maxEntries < 0) throw invalidArgument('max_entries must not be negative');
+  let start = 0;
+  if (token) {
+    const text = Buffer.from(token, 'base64url').toString('utf8');
+    if (!text.startsWith(TOKEN_PREFIX) || Buffer.from(text, 'utf8').toString('base64url') !== token) {
+      throw aborted(`starting_token "${token.slice(0, 64)}" was not made by this driver; list again from the start`);
+    }
+    const from = text.slice(TOKEN_PREFIX.length);
+    start = items.findIndex((x) => x.id >= from);
+    if (start < 0) start = items.length;
+  }
+  const end = maxEntries > 0 ? Math.min(items.length, start + maxEntries) : items.length;
+  const next = end < items.length ? Buffer.from(TOKEN_PREFIX + items[end].id, 'utf8').toString('base64url') : '';
+  return { items: items.slice(start, end), next };
+}

@@ -1,0 +1,193 @@
+/**
+ * Exports volumes through the rdmagate gateway's SPDK-style JSON-RPC: one bdev and one
+ * subsystem per volume, with the namespace's UUID and NGUID fixed by the volume, and one
+ * allowed host per node it is published to. Every step first looks at what is there, so
+ * a publish or unpublish interrupted halfway (a controller restart, a lost reply) is
+ * finished by the CO's retry rather than failing on "already exists".
+ */
+import { isIP } from 'node:net';
+import { JsonRpcError, RpcErrorCode, rpcCall, type JsonObject, type JsonValue } from '../gateway';
+import { failedPrecondition, invalidArgument } from './errors';
+import { volumeNqn, VOLUME_NQN_PREFIX, type PublishContext, type Transport } from './parameters';
+import type { BlockSource } from './plugins/plugin';
+
+/** What the controller needs of the gateway: SPDK's method names and params. */
+export interface GatewayRpc {
+  call(method: string, params?: JsonObject): Promise<JsonValue>;
+}
+
+/**
+ * A GatewayRpc over the gateway's unix socket, with a connection per call, so that a
+ * gateway restart costs the calls in flight and nothing after.
+ */
+export function socketGatewayRpc(socketPath: string, timeoutMs = 30_000): GatewayRpc {
+  return { call: (method, params) => rpcCall(socketPath, method, params, { timeoutMs, retries: 2 }) };
+}
+
+export interface ListenAddress {
+  traddr: string;
+  trsvcid: number;
+}
+
+export interface NvmfExporterOptions {
+  rpc: GatewayRpc;
+  /** Where nodes reach the gateway over NVMe/TCP. Required: every node can use TCP. */
+  tcp: ListenAddress;
+  /** Where nodes with RDMA reach it; without it, every volume is exported over TCP. */
+  rdma?: ListenAddress;
+}
+
+export interface ExportSpec {
+  volumeId: string;
+  uuid: string;
+  source: BlockSource;
+}
+
+interface SubsystemJson {
+  nqn: string;
+  hosts?: { nqn: string }[];
+  namespaces?: { nsid: number; bdev_name: string; uuid?: string }[];
+  listen_addresses?: { trtype: string; traddr: string; trsvcid: string }[];
+}
+
+const TRTYPE: Record<Transport, string> = { tcp: 'TCP', rdma: 'RDMA' };
+
+export class NvmfExporter {
+  readonly #rpc: GatewayRpc;
+  readonly #listen: Partial<Record<Transport, ListenAddress>>;
+
+  constructor(options: NvmfExporterOptions) {
+    this.#rpc = options.rpc;
+    this.#listen = { tcp: checkAddress(options.tcp, 'tcp'), ...(options.rdma ? { rdma: checkAddress(options.rdma, 'rdma') } : {}) };
+  }
+
+  /** Whether the gateway has an RDMA listen address configured. */
+  get hasRdma(): boolean {
+    return this.#listen.rdma !== undefined;
+  }
+
+  static bdevName(volumeId: string): string {
+    return `csi_${volumeId}`;
+  }
+
+  /** Exports the volume to `hostnqn` over `transport`; returns what the node needs to connect. */
+  async publish(spec: ExportSpec, hostnqn: string, transport: Transport): Promise<PublishContext> {
+    const listen = this.#listen[transport];
+    if (!listen) throw failedPrecondition(`the volume uses ${transport}, and the gateway has no ${transport} listen address configured`);
+    const nqn = volumeNqn(spec.volumeId);
+    const bdev = NvmfExporter.bdevName(spec.volumeId);
+    const nguid = spec.uuid.replace(/-/g, '');
+    await this.#ensureTransport(transport);
+    if (!(await this.#exists('bdev_get_bdevs', { name: bdev }))) {
+      await this.#rpc.call('bdev_uring_create', { name: bdev, filename: spec.source.path, block_size: spec.source.blockSize, uuid: spec.uuid })
+        .catch(methodMissing('bdev_uring_create'));
+    }
+    let sub = await this.#subsystem(nqn);
+    if (!sub) {
+      await this.#rpc.call('nvmf_create_subsystem', {
+        nqn, serial_number: `RG${nguid.slice(0, 18)}`, model_number: 'rdmagate csi volume', allow_any_host: false, max_namespaces: 1,
+      });
+      sub = { nqn };
+    }
+    if (!sub.namespaces?.some((n) => n.bdev_name === bdev)) {
+      await this.#rpc.call('nvmf_subsystem_add_ns', { nqn, namespace: { bdev_name: bdev, nsid: 1, uuid: spec.uuid, nguid } });
+    }
+    const trsvcid = String(listen.trsvcid);
+    if (!sub.listen_addresses?.some((l) => l.trtype === TRTYPE[transport] && l.traddr === listen.traddr && l.trsvcid === trsvcid)) {
+      await this.#rpc.call('nvmf_subsystem_add_listener', {
+        nqn, listen_address: { trtype: TRTYPE[transport], adrfam: isIP(listen.traddr) === 6 ? 'IPv6' : 'IPv4', traddr: listen.traddr, trsvcid },
+      });
+    }
+    if (!sub.hosts?.some((h) => h.nqn === hostnqn)) {
+      await this.#rpc.call('nvmf_subsystem_add_host', { nqn, host: hostnqn });
+    }
+    return { transport, traddr: listen.traddr, trsvcid, subnqn: nqn, uuid: spec.uuid, nguid };
+  }
+
+  /**
+   * Takes `hostnqn` off the volume's subsystem; with no host left, unexports the volume.
+   */
+  async unpublish(volumeId: string, hostnqn: string): Promise<void> {
+    const nqn = volumeNqn(volumeId);
+    const sub = await this.#subsystem(nqn);
+    const hosts = (sub?.hosts ?? []).map((h) => h.nqn);
+    if (hosts.includes(hostnqn)) await this.#rpc.call('nvmf_subsystem_remove_host', { nqn, host: hostnqn });
+    if (hosts.some((h) => h !== hostnqn)) return;
+    await this.unexport(volumeId);
+  }
+
+  /**
+   * Deletes the volume's subsystem, whoever it still allows, and its bdev, so that the
+   * file is closed and the volume may be expanded or deleted.
+   */
+  async unexport(volumeId: string): Promise<void> {
+    const nqn = volumeNqn(volumeId);
+    if (await this.#subsystem(nqn)) await this.#rpc.call('nvmf_delete_subsystem', { nqn });
+    const bdev = NvmfExporter.bdevName(volumeId);
+    if (await this.#exists('bdev_get_bdevs', { name: bdev })) {
+      await this.#rpc.call('bdev_uring_delete', { name: bdev }).catch(methodMissing('bdev_uring_delete'));
+    }
+  }
+
+  /** The nodes (host NQNs) each exported volume is published to, by volume_id. */
+  async exports(): Promise<Map<string, string[]>> {
+    const list = (await this.#rpc.call('nvmf_get_subsystems')) as unknown as SubsystemJson[];
+    const out = new Map<string, string[]>();
+    for (const s of list) {
+      if (s.nqn.startsWith(VOLUME_NQN_PREFIX)) out.set(s.nqn.slice(VOLUME_NQN_PREFIX.length), (s.hosts ?? []).map((h) => h.nqn));
+    }
+    return out;
+  }
+
+  /** Whether the gateway still serves the volume (to anyone): then it may not be deleted or resized. */
+  async isExported(volumeId: string): Promise<boolean> {
+    if (await this.#subsystem(volumeNqn(volumeId))) return true;
+    return this.#exists('bdev_get_bdevs', { name: NvmfExporter.bdevName(volumeId) });
+  }
+
+  async #subsystem(nqn: string): Promise<SubsystemJson | undefined> {
+    try {
+      const list = (await this.#rpc.call('nvmf_get_subsystems', { nqn })) as unknown as SubsystemJson[];
+      return list[0];
+    } catch (e) {
+      if (e instanceof JsonRpcError && e.rpcCode === RpcErrorCode.ENODEV) return undefined;
+      throw e;
+    }
+  }
+
+  async #exists(method: string, params: JsonObject): Promise<boolean> {
+    try {
+      await this.#rpc.call(method, params);
+      return true;
+    } catch (e) {
+      if (e instanceof JsonRpcError && e.rpcCode === RpcErrorCode.ENODEV) return false;
+      throw e;
+    }
+  }
+
+  async #ensureTransport(transport: Transport): Promise<void> {
+    if (await this.#exists('nvmf_get_transports', { trtype: TRTYPE[transport] })) return;
+    try {
+      await this.#rpc.call('nvmf_create_transport', { trtype: TRTYPE[transport] });
+    } catch (e) {
+      // Another publish created it in between.
+      if (!(e instanceof JsonRpcError && e.rpcCode === RpcErrorCode.EEXIST)) throw e;
+    }
+  }
+}
+
+function checkAddress(a: ListenAddress, transport: Transport): ListenAddress {
+  if (!a || isIP(a.traddr) === 0) throw invalidArgument(`the ${transport} listen address must be a numeric IP address, got ${JSON.stringify(a?.traddr)}`);
+  if (!Number.isInteger(a.trsvcid) || a.trsvcid < 1 || a.trsvcid > 65535) throw invalidArgument(`the ${transport} listen port must be in [1, 65535]`);
+  return a;
+}
+
+/** A gateway without file bdevs over RPC cannot serve local volumes: say so instead of "internal error". */
+function methodMissing(method: string): (e: unknown) => never {
+  return (e) => {
+    if (e instanceof JsonRpcError && e.rpcCode === RpcErrorCode.METHOD_NOT_FOUND) {
+      throw failedPrecondition(`the gateway has no ${method} method: it cannot serve file-backed volumes`);
+    }
+    throw e;
+  };
+}

@@ -1,0 +1,286 @@
+/**
+ * The CSI Node service. NodeStageVolume attaches the volume (VolumeAttacher: the kernel
+ * NVMe-oF host for role `default`) and, for a mount volume, makes its file system on
+ * first use and mounts it at the staging path; NodePublishVolume bind-mounts that (or,
+ * for a raw block volume, the device node) at the pod's target path. Each RPC is
+ * idempotent: it looks at what is mounted and connected before changing anything.
+ *
+ * node_id is the node's host NQN, which the controller puts on the volume's allow list.
+ */
+import { lstat, mkdir, open, rmdir, stat, statfs, unlink } from 'node:fs/promises';
+import { basename, dirname, isAbsolute } from 'node:path';
+import * as rdma from '../rdma';
+import { attacherFor, type NodeRole, type VolumeAttacher } from './attach';
+import { requireCapability } from './capabilities';
+import { alreadyExists, failedPrecondition, invalidArgument, notFound } from './errors';
+import type { CsiLogger } from './log';
+import { OperationLocks } from './locks';
+import { blockDeviceBytes, deviceNumber, growFs, hostNqn, makeFs, mount, mountAt, mountsOf, probeFs, remountReadOnly, umount,
+  type MountEntry } from './node-system';
+import { fsType, parsePublishContext, RDMA_TOPOLOGY_KEY, tuningFromContext, type FsType } from './parameters';
+import type { RpcHandlers } from './server';
+import type {
+  Empty, NodeCapabilityName, NodeExpandVolumeRequest, NodeExpandVolumeResponse, NodeGetCapabilitiesResponse,
+  NodeGetInfoResponse, NodeGetVolumeStatsRequest, NodeGetVolumeStatsResponse, NodePublishVolumeRequest,
+  NodeStageVolumeRequest, NodeUnpublishVolumeRequest, NodeUnstageVolumeRequest, VolumeCapability,
+} from './types';
+
+const CAPABILITIES: NodeCapabilityName[] = ['STAGE_UNSTAGE_VOLUME', 'GET_VOLUME_STATS', 'EXPAND_VOLUME', 'VOLUME_CONDITION',
+  'SINGLE_NODE_MULTI_WRITER'];
+const DEFAULT_FS: FsType = 'ext4';
+
+export interface NodeServiceOptions {
+  role: NodeRole;
+  log: CsiLogger;
+  /** The node's host NQN; default /etc/nvme/hostnqn, generated and saved there when missing. */
+  nodeId?: string;
+  /** Where the host NQN is read from (and saved to) when nodeId is not given. */
+  hostnqnPath?: string;
+  /** Default: the role's attacher (attacherFor). */
+  attacher?: VolumeAttacher;
+  /** Whether this node can use NVMe/RDMA; default: it has an active RDMA port. */
+  rdma?: boolean;
+}
+
+export class NodeService {
+  readonly role: NodeRole;
+  readonly #log: CsiLogger;
+  readonly #attacher: VolumeAttacher;
+  readonly #locks = new OperationLocks();
+  readonly #nodeId: string | undefined;
+  readonly #hostnqnPath: string | undefined;
+  readonly #rdma: boolean;
+  #hostnqn: Promise<string> | undefined;
+
+  constructor(options: NodeServiceOptions) {
+    this.role = options.role;
+    this.#log = options.log;
+    this.#attacher = options.attacher ?? attacherFor(options.role);
+    if (options.nodeId !== undefined && !options.nodeId.startsWith('nqn.')) {
+      throw invalidArgument(`the node id must be the node's host NQN (nqn....), got "${options.nodeId}"`);
+    }
+    this.#nodeId = options.nodeId;
+    this.#hostnqnPath = options.hostnqnPath;
+    this.#rdma = options.rdma ?? hasActiveRdmaPort();
+  }
+
+  handlers(): RpcHandlers {
+    return {
+      NodeStageVolume: (r) => this.stageVolume(r as NodeStageVolumeRequest),
+      NodeUnstageVolume: (r) => this.unstageVolume(r as NodeUnstageVolumeRequest),
+      NodePublishVolume: (r) => this.publishVolume(r as NodePublishVolumeRequest),
+      NodeUnpublishVolume: (r) => this.unpublishVolume(r as NodeUnpublishVolumeRequest),
+      NodeGetVolumeStats: (r) => this.getVolumeStats(r as NodeGetVolumeStatsRequest),
+      NodeExpandVolume: (r) => this.expandVolume(r as NodeExpandVolumeRequest),
+      NodeGetCapabilities: async () => this.getCapabilities(),
+      NodeGetInfo: () => this.getInfo(),
+    };
+  }
+
+  /** Identity's Probe for a node endpoint. */
+  probe(): Promise<void> {
+    return this.#attacher.probe();
+  }
+
+  async stageVolume(req: NodeStageVolumeRequest): Promise<Empty> {
+    const id = requireId(req.volume_id);
+    const staging = requirePath(req.staging_target_path, 'staging_target_path');
+    const cap = requireCapability(req.volume_capability);
+    const ctx = parsePublishContext(req.publish_context);
+    const tuning = tuningFromContext(req.volume_context);
+    // The file system asked for: the capability's fs_type, else the StorageClass's fsType.
+    const askedFs = cap.mount ? askedFsType(cap, req.volume_context?.fsType) : undefined;
+    return this.#locks.with([id], 'NodeStageVolume', async () => {
+      const dev = await this.#attacher.attach(ctx, tuning, await this.hostnqn());
+      // A raw block volume needs nothing at the staging path: publish binds the device itself.
+      if (!cap.mount) return {};
+      const mounted = await mountAt(staging);
+      if (mounted) {
+        if (mounted.device !== (await deviceNumber(dev))) {
+          throw alreadyExists(`${staging} already has ${mounted.source} mounted, not ${dev}`);
+        }
+        return {};
+      }
+      const found = await probeFs(dev);
+      let fs: string;
+      if (found === undefined) {
+        const made = askedFs ?? DEFAULT_FS;
+        this.#log.info('making file system', { volume: id, device: dev, fs: made });
+        await makeFs(made, dev);
+        fs = made;
+      } else if (askedFs !== undefined && found !== askedFs) {
+        throw failedPrecondition(`${dev} (volume ${id}) holds a ${found} file system, and fs_type asks for ${askedFs}`);
+      } else {
+        // Unasked, a restored or pre-provisioned volume keeps the file system it has.
+        fs = found;
+      }
+      await mkdir(staging, { recursive: true });
+      await mount(dev, staging, { fsType: fs, flags: cap.mount?.mount_flags ?? [] });
+      this.#log.info('volume staged', { volume: id, device: dev, staging, transport: ctx.transport });
+      return {};
+    });
+  }
+
+  async unstageVolume(req: NodeUnstageVolumeRequest): Promise<Empty> {
+    const id = requireId(req.volume_id);
+    const staging = requirePath(req.staging_target_path, 'staging_target_path');
+    return this.#locks.with([id], 'NodeUnstageVolume', async () => {
+      const dev = await this.#attacher.device(id);
+      if (dev) {
+        // Disconnecting under a pod's mount would turn its file system's I/O into errors.
+        const inUse = await mountsOf(await deviceNumber(dev), basename(dev));
+        const others = inUse.filter((m) => m.mountPoint !== staging).map((m) => m.mountPoint);
+        if (others.length > 0) throw failedPrecondition(`volume ${id} is still published at ${others.join(', ')}: NodeUnpublishVolume first`);
+      }
+      if (await mountAt(staging)) await umount(staging);
+      await this.#attacher.detach(id);
+      this.#log.info('volume unstaged', { volume: id, staging });
+      return {};
+    });
+  }
+
+  async publishVolume(req: NodePublishVolumeRequest): Promise<Empty> {
+    const id = requireId(req.volume_id);
+    const target = requirePath(req.target_path, 'target_path');
+    const staging = requirePath(req.staging_target_path, 'staging_target_path');
+    const cap = requireCapability(req.volume_capability);
+    return this.#locks.with([id], 'NodePublishVolume', async () => {
+      const existing = await mountAt(target);
+      let source: string;
+      if (cap.block) {
+        const dev = await this.#attacher.device(id);
+        if (!dev) throw failedPrecondition(`volume ${id} is not staged on this node: no NVMe device for it`);
+        // A bind-mounted device node shows as devtmpfs with the node's name as its root.
+        if (existing) return checkSame(existing.root === `/${basename(dev)}`, existing, target, req.readonly);
+        await mkdir(dirname(target), { recursive: true });
+        // The target of a block bind mount is a file.
+        await (await open(target, 'a', 0o600)).close();
+        source = dev;
+      } else {
+        const staged = await mountAt(staging);
+        if (!staged) throw failedPrecondition(`volume ${id} is not staged: nothing is mounted at ${staging}`);
+        if (existing) return checkSame(existing.device === staged.device, existing, target, req.readonly);
+        await mkdir(target, { recursive: true });
+        source = staging;
+      }
+      await mount(source, target, { bind: true });
+      if (req.readonly) await remountReadOnly(target);
+      this.#log.info('volume published', { volume: id, target, readonly: req.readonly, block: Boolean(cap.block) });
+      return {};
+    });
+  }
+
+  async unpublishVolume(req: NodeUnpublishVolumeRequest): Promise<Empty> {
+    const id = requireId(req.volume_id);
+    const target = requirePath(req.target_path, 'target_path');
+    return this.#locks.with([id], 'NodeUnpublishVolume', async () => {
+      if (await mountAt(target)) await umount(target);
+      // CSI: the plugin removes the file or directory it made at target_path. rmdir, not
+      // a recursive rm: should the unmount not have happened, a volume's files stay put.
+      const st = await lstat(target).catch(() => undefined);
+      if (st?.isDirectory()) await rmdir(target);
+      else if (st) await unlink(target);
+      this.#log.info('volume unpublished', { volume: id, target });
+      return {};
+    });
+  }
+
+  async getVolumeStats(req: NodeGetVolumeStatsRequest): Promise<NodeGetVolumeStatsResponse> {
+    requireId(req.volume_id);
+    const path = requirePath(req.volume_path, 'volume_path');
+    const st = await stat(path).catch(() => undefined);
+    if (!st) throw notFound(`${path} does not exist`);
+    const mounted = await mountAt(path);
+    const volume_condition = mounted
+      ? { abnormal: false, message: '' }
+      : { abnormal: true, message: `${path} is not a mount point: the volume is not published there` };
+    if (mounted && !st.isDirectory()) {
+      // A raw block volume: its size is all there is to report.
+      const dev = await this.#attacher.device(req.volume_id);
+      const total = dev ? await blockDeviceBytes(dev) : 0;
+      return { usage: [{ total, available: 0, used: 0, unit: 'BYTES' }], volume_condition };
+    }
+    const s = await statfs(path);
+    return {
+      usage: [
+        { total: s.blocks * s.bsize, available: s.bavail * s.bsize, used: (s.blocks - s.bfree) * s.bsize, unit: 'BYTES' },
+        { total: s.files, available: s.ffree, used: s.files - s.ffree, unit: 'INODES' },
+      ],
+      volume_condition,
+    };
+  }
+
+  async expandVolume(req: NodeExpandVolumeRequest): Promise<NodeExpandVolumeResponse> {
+    const id = requireId(req.volume_id);
+    const path = requirePath(req.volume_path, 'volume_path');
+    if (req.volume_capability) requireCapability(req.volume_capability);
+    return this.#locks.with([id], 'NodeExpandVolume', async () => {
+      const dev = await this.#attacher.device(id);
+      if (!dev) throw notFound(`volume ${id} is not attached to this node`);
+      await this.#attacher.rescan(id);
+      const bytes = await blockDeviceBytes(dev);
+      if (req.volume_capability?.block) return { capacity_bytes: bytes };
+      const mounted = await mountAt(path);
+      if (!mounted) throw notFound(`nothing is mounted at ${path}`);
+      await growFs(mounted.fsType, dev, path);
+      this.#log.info('file system grown', { volume: id, device: dev, bytes, fs: mounted.fsType });
+      return { capacity_bytes: bytes };
+    });
+  }
+
+  getCapabilities(): NodeGetCapabilitiesResponse {
+    return { capabilities: CAPABILITIES.map((type) => ({ rpc: { type } })) };
+  }
+
+  async getInfo(): Promise<NodeGetInfoResponse> {
+    return {
+      node_id: await this.hostnqn(),
+      // No limit of our own: the kernel host takes as many controllers as it has memory for.
+      max_volumes_per_node: 0,
+      accessible_topology: { segments: { [RDMA_TOPOLOGY_KEY]: String(this.#rdma) } },
+    };
+  }
+
+  /** The node's host NQN: the id the controller allows on each volume. */
+  hostnqn(): Promise<string> {
+    this.#hostnqn ??= this.#nodeId !== undefined ? Promise.resolve(this.#nodeId) : hostNqn(this.#hostnqnPath);
+    // A failed read is not cached: the next call tries again.
+    this.#hostnqn.catch(() => { this.#hostnqn = undefined; });
+    return this.#hostnqn;
+  }
+}
+
+/** An RDMA port that is up: without rdma-core, or with no device, there is none. */
+function hasActiveRdmaPort(): boolean {
+  try {
+    return rdma.devices().some((d) => d.ports.some((p) => p.state === 'active'));
+  } catch {
+    return false;
+  }
+}
+
+function requireId(v: string | undefined): string {
+  if (!v) throw invalidArgument('volume_id is required');
+  return v;
+}
+
+function requirePath(v: string | undefined, what: string): string {
+  if (!v) throw invalidArgument(`${what} is required`);
+  if (!isAbsolute(v) || v.split('/').includes('..')) throw invalidArgument(`${what} must be an absolute path without "..", got "${v}"`);
+  return v.length > 1 ? v.replace(/\/+$/, '') : v;
+}
+
+/** The capability's fs_type, else the StorageClass's fsType; undefined when neither says. */
+function askedFsType(cap: VolumeCapability, contextFs: string | undefined): FsType | undefined {
+  const asked = cap.mount?.fs_type || contextFs;
+  return asked ? fsType(asked, 'fs_type') : undefined;
+}
+
+/** A repeated publish: fine when the same volume is there with the same read-only-ness. */
+function checkSame(sameVolume: boolean, existing: MountEntry, target: string, readonly: boolean): Empty {
+  if (!sameVolume) throw alreadyExists(`${target} already has another volume (${existing.source}) mounted`);
+  if (existing.options.includes('ro') !== readonly) {
+    throw alreadyExists(`${target} is already published ${readonly ? 'read-write' : 'read-only'}`);
+  }
+  return {};
+}

@@ -1,0 +1,143 @@
+/**
+ * StorageClass parameters, volume_context and publish_context: the strings the CO carries
+ * between our controller and our nodes. Parsed and checked here, once, for both sides.
+ */
+import { invalidArgument } from './errors';
+import type { StringMap } from './types';
+
+export type Transport = 'tcp' | 'rdma';
+export type FsType = 'ext4' | 'xfs';
+
+export const FS_TYPES: readonly FsType[] = ['ext4', 'xfs'];
+/** The topology key each node reports: whether it has an active RDMA port. */
+export const RDMA_TOPOLOGY_KEY = 'rdmagate.io/rdma';
+/** Every volume's subsystem NQN is this followed by its volume_id. */
+export const VOLUME_NQN_PREFIX = 'nqn.2026-11.io.rdmagate:vol:';
+
+export function volumeNqn(volumeId: string): string {
+  return VOLUME_NQN_PREFIX + volumeId;
+}
+
+/** The kernel host's connect options (nvme-cli's names and units). */
+export interface ConnectTuning {
+  nr_io_queues?: number;
+  /** Seconds; -1: reconnect forever. */
+  ctrl_loss_tmo?: number;
+  keep_alive_tmo?: number;
+  reconnect_delay?: number;
+}
+
+export interface VolumeParameters {
+  plugin: string;
+  transport: Transport | 'auto';
+  fsType?: FsType;
+  tuning: ConnectTuning;
+  replicas: number;
+  thin: boolean;
+  /** The parameters as given, less the CO's own keys: what idempotency compares. */
+  given: StringMap;
+}
+
+const TUNING: Record<keyof ConnectTuning, { min: number; max: number }> = {
+  nr_io_queues: { min: 1, max: 1024 },
+  ctrl_loss_tmo: { min: -1, max: 2 ** 31 - 1 },
+  keep_alive_tmo: { min: 0, max: 65535 },
+  reconnect_delay: { min: 1, max: 86400 },
+};
+
+/** Keys the Kubernetes sidecars add (csi.storage.k8s.io/pvc/name, .../fstype, ...); not ours to check. */
+const CO_PREFIX = 'csi.storage.k8s.io/';
+
+export function parseVolumeParameters(parameters: StringMap): VolumeParameters {
+  const given: StringMap = {};
+  for (const [k, v] of Object.entries(parameters ?? {})) if (!k.startsWith(CO_PREFIX)) given[k] = v;
+  const out: VolumeParameters = { plugin: 'local', transport: 'auto', tuning: {}, replicas: 1, thin: true, given };
+  for (const [k, v] of Object.entries(given)) {
+    switch (k) {
+      case 'plugin':
+        if (!/^[a-z][a-z0-9-]*$/.test(v)) throw invalidArgument(`parameter plugin must be a plugin name, got "${v}"`);
+        out.plugin = v;
+        break;
+      case 'transport':
+        if (v !== 'tcp' && v !== 'rdma' && v !== 'auto') throw invalidArgument(`parameter transport must be tcp, rdma or auto, got "${v}"`);
+        out.transport = v;
+        break;
+      case 'fsType':
+        out.fsType = fsType(v, 'parameter fsType');
+        break;
+      case 'replicas':
+        out.replicas = integer(v, 'parameter replicas', 1, 16);
+        break;
+      case 'thin':
+        if (v !== 'true' && v !== 'false') throw invalidArgument(`parameter thin must be true or false, got "${v}"`);
+        out.thin = v === 'true';
+        break;
+      default:
+        if (k in TUNING) {
+          const t = TUNING[k as keyof ConnectTuning];
+          out.tuning[k as keyof ConnectTuning] = integer(v, `parameter ${k}`, t.min, t.max);
+          break;
+        }
+        throw invalidArgument(`unknown parameter "${k}"; known: plugin, transport, fsType, ${Object.keys(TUNING).join(', ')}, replicas, thin`);
+    }
+  }
+  return out;
+}
+
+/** What the node needs to know about a volume, fixed at creation. */
+export function volumeContext(p: VolumeParameters, transport: Transport): StringMap {
+  const ctx: StringMap = { plugin: p.plugin, transport };
+  if (p.fsType) ctx.fsType = p.fsType;
+  for (const [k, v] of Object.entries(p.tuning)) ctx[k] = String(v);
+  return ctx;
+}
+
+/** The tuning a node reads back from volume_context; bad values are refused, not ignored. */
+export function tuningFromContext(ctx: StringMap): ConnectTuning {
+  const out: ConnectTuning = {};
+  for (const [k, range] of Object.entries(TUNING)) {
+    const v = ctx?.[k];
+    if (v !== undefined && v !== '') out[k as keyof ConnectTuning] = integer(v, `volume_context ${k}`, range.min, range.max);
+  }
+  return out;
+}
+
+export function fsType(v: string, what: string): FsType {
+  if (!(FS_TYPES as readonly string[]).includes(v)) throw invalidArgument(`${what} must be one of ${FS_TYPES.join(', ')}, got "${v}"`);
+  return v as FsType;
+}
+
+/** Where and how a node reaches a published volume: ControllerPublishVolume's answer. */
+export interface PublishContext {
+  transport: Transport;
+  traddr: string;
+  trsvcid: string;
+  subnqn: string;
+  /** The namespace's UUID and NGUID (32 hex digits), which name its block device on the node. */
+  uuid: string;
+  nguid: string;
+}
+
+export function parsePublishContext(ctx: StringMap): PublishContext {
+  const get = (k: keyof PublishContext) => {
+    const v = ctx?.[k];
+    if (typeof v !== 'string' || v === '') throw invalidArgument(`publish_context.${k} is missing: was the volume published by this driver?`);
+    return v;
+  };
+  const transport = get('transport');
+  if (transport !== 'tcp' && transport !== 'rdma') throw invalidArgument(`publish_context.transport must be tcp or rdma, got "${transport}"`);
+  const uuid = get('uuid');
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(uuid)) throw invalidArgument('publish_context.uuid is not a UUID');
+  const nguid = get('nguid');
+  if (!/^[0-9a-f]{32}$/i.test(nguid)) throw invalidArgument('publish_context.nguid is not 32 hex digits');
+  const trsvcid = get('trsvcid');
+  if (!/^\d{1,5}$/.test(trsvcid)) throw invalidArgument('publish_context.trsvcid is not a port');
+  return { transport, traddr: get('traddr'), trsvcid, subnqn: get('subnqn'), uuid: uuid.toLowerCase(), nguid: nguid.toLowerCase() };
+}
+
+function integer(v: string, what: string, min: number, max: number): number {
+  if (!/^-?\d+$/.test(v)) throw invalidArgument(`${what} must be an integer, got "${v}"`);
+  const n = Number(v);
+  if (n < min || n > max) throw invalidArgument(`${what} must be in [${min}, ${max}], got ${n}`);
+  return n;
+}

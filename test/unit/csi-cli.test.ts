@@ -1,0 +1,105 @@
+/**
+ * `rdmagate csi` as a process: a controller against a gateway's JSON-RPC socket and a node
+ * plugin, each answering CSI on its unix socket, and stopping cleanly on SIGTERM.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Gateway } from '../../lib';
+import { CsiClient } from '../../lib/csi';
+
+const MAIN = resolve(__dirname, '../../lib/cli/main.js');
+
+async function waitFor(path: string, child: ChildProcess, stderr: () => string): Promise<void> {
+  for (let i = 0; i < 200 && !existsSync(path); i++) {
+    if (child.exitCode !== null) throw new Error(`exited ${child.exitCode}: ${stderr()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.ok(existsSync(path), `no socket at ${path}: ${stderr()}`);
+}
+
+function run(args: string[]): { child: ChildProcess; stderr: () => string } {
+  const child = spawn(process.execPath, [MAIN, 'csi', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => { err += d; });
+  return { child, stderr: () => err };
+}
+
+describe('rdmagate csi (CLI)', function () {
+  this.timeout(30000);
+  let dir: string;
+  let gateway: Gateway;
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'rdmagate-csi-cli-'));
+    gateway = new Gateway({ socketPath: join(dir, 'gw.sock'), configPath: null, log: () => undefined });
+    await gateway.start();
+  });
+
+  afterEach(async () => {
+    await gateway.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('--role controller serves Identity and Controller until SIGTERM', async () => {
+    const sock = join(dir, 'csi.sock');
+    const { child, stderr } = run(['--role', 'controller', '--endpoint', `unix://${sock}`, '--pool-dir', join(dir, 'pool'),
+      '--gateway-socket', join(dir, 'gw.sock'), '--tcp-listen', '127.0.0.1:4420']);
+    try {
+      await waitFor(sock, child, stderr);
+      const c = new CsiClient(`unix://${sock}`);
+      try {
+        assert.equal((await c.call<{ name: string }>('Identity', 'GetPluginInfo')).name, 'rdmagate.csi.io');
+        assert.deepEqual(await c.call('Identity', 'Probe'), { ready: { value: true } });
+        const v = await c.call<{ volume: { volume_id: string } }>('Controller', 'CreateVolume', { name: 'cli',
+          capacity_range: { required_bytes: 1 << 20 }, volume_capabilities: [{ block: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' } }] });
+        assert.ok(existsSync(join(dir, 'pool', 'volumes', `${v.volume.volume_id}.img`)));
+      } finally {
+        c.close();
+      }
+      child.kill('SIGTERM');
+      const [code] = await once(child, 'exit');
+      assert.equal(code, 0, stderr());
+      assert.ok(!existsSync(sock), 'the socket is removed');
+      // Structured JSON lines on stderr.
+      const lines = stderr().trim().split('\n').map((l) => JSON.parse(l) as { msg: string });
+      assert.ok(lines.some((l) => l.msg === 'csi listening'));
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+
+  it('--role default answers NodeGetInfo with the given node id', async () => {
+    const sock = join(dir, 'node.sock');
+    const nqn = 'nqn.2014-08.org.nvmexpress:uuid:0e3c4a8e-7f61-4d2e-9b0a-2b6f7c9d1e42';
+    const { child, stderr } = run(['--role', 'default', '--endpoint', `unix://${sock}`, '--node-id', nqn]);
+    try {
+      await waitFor(sock, child, stderr);
+      const c = new CsiClient(`unix://${sock}`);
+      try {
+        assert.equal((await c.call<{ node_id: string }>('Node', 'NodeGetInfo')).node_id, nqn);
+      } finally {
+        c.close();
+      }
+    } finally {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    }
+  });
+
+  it('refuses bad arguments', () => {
+    for (const [args, message] of [
+      [['--role', 'worker'], /--role must be one of controller, default, host, dpu/],
+      [['--role', 'controller', '--endpoint', 'unix:///tmp/x.sock'], /--tcp-listen IP:PORT is required/],
+      [['--role', 'controller', '--tcp-listen', 'localhost:4420'], /must be IP:PORT/],
+      [['--role', 'default', '--endpoint', 'tcp://0.0.0.0:1'], /unix:/],
+    ] as const) {
+      const r = spawnSync(process.execPath, [MAIN, 'csi', ...args], { encoding: 'utf8', timeout: 10000 });
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(r.stderr, message);
+    }
+  });
+});

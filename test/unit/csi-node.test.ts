@@ -1,0 +1,183 @@
+/**
+ * The CSI Node service over gRPC, for what runs without root or a kernel NVMe-oF host:
+ * NodeGetInfo and the host NQN, capabilities, argument checks, the roles whose attach path
+ * is not built (UNIMPLEMENTED), stats, idempotent unpublish and unstage, and the
+ * mountinfo parser. Staging through the kernel (nvme connect, mkfs, mount) is
+ * test/lab/csi-lifecycle.test.ts.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CsiClient, CsiClientError, CsiLogger, CsiServer, GrpcStatus, IdentityService, NodeService, parseEndpoint,
+  type NodeRole } from '../../lib/csi';
+import { parseMountInfo } from '../../lib/csi/node-system';
+
+async function rejects(p: Promise<unknown>, code: GrpcStatus, message?: RegExp): Promise<void> {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(e instanceof CsiClientError, `expected a CSI error, got ${String(e)}`);
+    assert.equal(GrpcStatus[e.grpcCode], GrpcStatus[code], e.message);
+    if (message) assert.match(e.message, message);
+    return;
+  }
+  assert.fail(`expected ${GrpcStatus[code]}`);
+}
+
+const MOUNT = { mount: { fs_type: 'ext4' }, access_mode: { mode: 'SINGLE_NODE_WRITER' } };
+const ctxFor = (id: string) => ({
+  transport: 'tcp', traddr: '127.0.0.1', trsvcid: '4420', subnqn: `nqn.2026-11.io.rdmagate:vol:${id}`, uuid: id, nguid: id.replace(/-/g, ''),
+});
+
+describe('CSI node (gRPC, no root needed)', function () {
+  this.timeout(20000);
+  let dir: string;
+  const running: { server: CsiServer; client: CsiClient }[] = [];
+
+  async function start(role: NodeRole, extra: { nodeId?: string; rdma?: boolean } = {}): Promise<CsiClient> {
+    const log = new CsiLogger(() => undefined);
+    const node = new NodeService({ role, log, hostnqnPath: join(dir, 'etc-nvme', 'hostnqn'), ...extra });
+    const identity = new IdentityService({ controller: false, manifest: { role }, probe: () => node.probe() });
+    const endpoint = `unix://${join(dir, `${role}-${running.length}.sock`)}`;
+    const server = await CsiServer.start({ endpoint, log, services: { Identity: identity.handlers(), Node: node.handlers() } });
+    const client = new CsiClient(endpoint);
+    running.push({ server, client });
+    return client;
+  }
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'rdmagate-csi-node-'));
+  });
+
+  afterEach(async () => {
+    for (const r of running.splice(0)) {
+      r.client.close();
+      await r.server.close();
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('NodeGetInfo: the host NQN as node_id, generated once and kept; RDMA in the topology', async () => {
+    const c = await start('default', { rdma: false });
+    type Info = { node_id: string; max_volumes_per_node: string; accessible_topology: { segments: Record<string, string> } };
+    const info = await c.call<Info>('Node', 'NodeGetInfo');
+    assert.match(info.node_id, /^nqn\.2014-08\.org\.nvmexpress:uuid:[0-9a-f-]{36}$/);
+    assert.deepEqual(info.accessible_topology.segments, { 'rdmagate.io/rdma': 'false' });
+    assert.equal(readFileSync(join(dir, 'etc-nvme', 'hostnqn'), 'utf8').trim(), info.node_id, 'saved where nvme-cli reads it');
+    assert.equal(readFileSync(join(dir, 'etc-nvme', 'hostid'), 'utf8').trim(), info.node_id.split(':uuid:')[1]);
+    // Another instance (a restarted pod) reads the same identity.
+    const again = await (await start('default', { rdma: true })).call<Info>('Node', 'NodeGetInfo');
+    assert.equal(again.node_id, info.node_id);
+    assert.equal(again.accessible_topology.segments['rdmagate.io/rdma'], 'true');
+    // An explicit node id wins; it must be an NQN, since it is the host NQN the volume allows.
+    const fixed = 'nqn.2014-08.org.nvmexpress:uuid:11111111-2222-3333-4444-555555555555';
+    assert.equal((await (await start('default', { nodeId: fixed })).call<Info>('Node', 'NodeGetInfo')).node_id, fixed);
+    assert.throws(() => new NodeService({ role: 'default', log: new CsiLogger(() => undefined), nodeId: 'worker-1' }), /host NQN/);
+  });
+
+  it('NodeGetCapabilities, and Identity without the controller service', async () => {
+    const c = await start('default');
+    const caps = await c.call<{ capabilities: { rpc: { type: string } }[] }>('Node', 'NodeGetCapabilities');
+    assert.deepEqual(caps.capabilities.map((x) => x.rpc.type),
+      ['STAGE_UNSTAGE_VOLUME', 'GET_VOLUME_STATS', 'EXPAND_VOLUME', 'VOLUME_CONDITION', 'SINGLE_NODE_MULTI_WRITER']);
+    const pc = await c.call<{ capabilities: { service: { type: string } }[] }>('Identity', 'GetPluginCapabilities');
+    assert.deepEqual(pc.capabilities.map((x) => x.service.type), ['VOLUME_ACCESSIBILITY_CONSTRAINTS']);
+    await rejects(c.call('Controller', 'CreateVolume', { name: 'x' }), GrpcStatus.UNIMPLEMENTED);
+  });
+
+  it('INVALID_ARGUMENT for missing or malformed fields', async () => {
+    const c = await start('default');
+    const id = randomUUID();
+    const stage = (r: object) => c.call('Node', 'NodeStageVolume', { volume_id: id, staging_target_path: join(dir, 's'),
+      volume_capability: MOUNT, publish_context: ctxFor(id), ...r });
+    await rejects(stage({ volume_id: '' }), GrpcStatus.INVALID_ARGUMENT, /volume_id/);
+    await rejects(stage({ staging_target_path: 'relative/path' }), GrpcStatus.INVALID_ARGUMENT, /absolute/);
+    await rejects(stage({ staging_target_path: '/a/../etc' }), GrpcStatus.INVALID_ARGUMENT, /absolute/);
+    await rejects(stage({ volume_capability: null }), GrpcStatus.INVALID_ARGUMENT, /volume_capability/);
+    await rejects(stage({ publish_context: {} }), GrpcStatus.INVALID_ARGUMENT, /publish_context.transport is missing/);
+    await rejects(stage({ publish_context: { ...ctxFor(id), transport: 'fc' } }), GrpcStatus.INVALID_ARGUMENT, /tcp or rdma/);
+    await rejects(stage({ publish_context: { ...ctxFor(id), nguid: 'xyz' } }), GrpcStatus.INVALID_ARGUMENT, /nguid/);
+    await rejects(stage({ volume_context: { ctrl_loss_tmo: 'soon' } }), GrpcStatus.INVALID_ARGUMENT, /ctrl_loss_tmo/);
+    await rejects(stage({ volume_capability: { mount: { fs_type: 'btrfs' }, access_mode: { mode: 'SINGLE_NODE_WRITER' } } }),
+      GrpcStatus.INVALID_ARGUMENT, /btrfs/);
+    await rejects(c.call('Node', 'NodePublishVolume', { volume_id: id, target_path: join(dir, 't'), volume_capability: MOUNT }),
+      GrpcStatus.INVALID_ARGUMENT, /staging_target_path/);
+    await rejects(c.call('Node', 'NodeUnpublishVolume', { volume_id: id }), GrpcStatus.INVALID_ARGUMENT, /target_path/);
+    await rejects(c.call('Node', 'NodeUnstageVolume', { staging_target_path: join(dir, 's') }), GrpcStatus.INVALID_ARGUMENT);
+    await rejects(c.call('Node', 'NodeGetVolumeStats', { volume_id: id }), GrpcStatus.INVALID_ARGUMENT, /volume_path/);
+    await rejects(c.call('Node', 'NodeExpandVolume', { volume_id: id }), GrpcStatus.INVALID_ARGUMENT, /volume_path/);
+  });
+
+  it('NodePublishVolume of a volume that is not staged is FAILED_PRECONDITION', async () => {
+    const c = await start('default');
+    const id = randomUUID();
+    await rejects(c.call('Node', 'NodePublishVolume', { volume_id: id, staging_target_path: join(dir, 'not-staged'),
+      target_path: join(dir, 'target'), volume_capability: MOUNT, publish_context: ctxFor(id) }), GrpcStatus.FAILED_PRECONDITION, /not staged/);
+    assert.ok(!existsSync(join(dir, 'target')), 'nothing was made');
+  });
+
+  for (const role of ['host', 'dpu'] as const) {
+    it(`role ${role}: the attach path is UNIMPLEMENTED, never a pretend success`, async () => {
+      const c = await start(role);
+      const id = randomUUID();
+      await rejects(c.call('Node', 'NodeStageVolume', { volume_id: id, staging_target_path: join(dir, 's'), volume_capability: MOUNT,
+        publish_context: ctxFor(id) }), GrpcStatus.UNIMPLEMENTED, new RegExp(`node role ${role}: .* not implemented in this slice`));
+      await rejects(c.call('Node', 'NodeUnstageVolume', { volume_id: id, staging_target_path: join(dir, 's') }), GrpcStatus.UNIMPLEMENTED);
+      await rejects(c.call('Node', 'NodeExpandVolume', { volume_id: id, volume_path: join(dir, 's') }), GrpcStatus.UNIMPLEMENTED);
+      // The node still identifies itself, so that the CO can tell it apart.
+      const info = await c.call<{ node_id: string }>('Node', 'NodeGetInfo');
+      assert.match(info.node_id, /^nqn\./);
+      const pi = await c.call<{ manifest: Record<string, string> }>('Identity', 'GetPluginInfo');
+      assert.equal(pi.manifest.role, role);
+    });
+  }
+
+  it('NodeGetVolumeStats: bytes and inodes, and an abnormal condition where nothing is mounted', async () => {
+    const c = await start('default');
+    const path = join(dir, 'vol');
+    mkdirSync(path);
+    type Stats = { usage: { total: string; available: string; used: string; unit: string }[]; volume_condition: { abnormal: boolean; message: string } };
+    const s = await c.call<Stats>('Node', 'NodeGetVolumeStats', { volume_id: randomUUID(), volume_path: path });
+    assert.deepEqual(s.usage.map((u) => u.unit), ['BYTES', 'INODES']);
+    assert.ok(Number(s.usage[0].total) > 0 && Number(s.usage[0].available) <= Number(s.usage[0].total));
+    assert.equal(s.volume_condition.abnormal, true);
+    assert.match(s.volume_condition.message, /not a mount point/);
+    await rejects(c.call('Node', 'NodeGetVolumeStats', { volume_id: randomUUID(), volume_path: join(dir, 'missing') }), GrpcStatus.NOT_FOUND);
+  });
+
+  it('NodeUnpublishVolume and NodeUnstageVolume succeed for what is not there, and remove the target', async () => {
+    const c = await start('default');
+    const id = randomUUID();
+    const target = join(dir, 'pods', 'target');
+    mkdirSync(target, { recursive: true });
+    await c.call('Node', 'NodeUnpublishVolume', { volume_id: id, target_path: target });
+    assert.ok(!existsSync(target), 'the target directory is removed');
+    writeFileSync(join(dir, 'pods', 'blockdev'), '');
+    await c.call('Node', 'NodeUnpublishVolume', { volume_id: id, target_path: join(dir, 'pods', 'blockdev') });
+    assert.ok(!existsSync(join(dir, 'pods', 'blockdev')), 'a block target file too');
+    await c.call('Node', 'NodeUnpublishVolume', { volume_id: id, target_path: target });
+    // Not connected, not mounted: nothing to do, and that is success.
+    await c.call('Node', 'NodeUnstageVolume', { volume_id: id, staging_target_path: join(dir, 'staging') });
+  });
+
+  it('parses /proc/self/mountinfo, escapes included', () => {
+    const text = [
+      '36 35 98:0 / /mnt/with\\040space rw,noatime master:1 - ext4 /dev/nvme1n1 rw,errors=continue',
+      '40 22 0:5 /nvme1n1 /var/lib/kubelet/pods/x/volumeDevices/pv ro,relatime shared:2 - devtmpfs udev rw,size=1k',
+    ].join('\n');
+    assert.deepEqual(parseMountInfo(text), [
+      { device: '98:0', root: '/', mountPoint: '/mnt/with space', options: ['rw', 'noatime'], fsType: 'ext4', source: '/dev/nvme1n1' },
+      { device: '0:5', root: '/nvme1n1', mountPoint: '/var/lib/kubelet/pods/x/volumeDevices/pv', options: ['ro', 'relatime'],
+        fsType: 'devtmpfs', source: 'udev' },
+    ]);
+  });
+
+  it('endpoints are unix sockets', () => {
+    assert.equal(parseEndpoint('unix:///csi/csi.sock'), '/csi/csi.sock');
+    assert.equal(parseEndpoint('unix:/csi/csi.sock'), '/csi/csi.sock');
+    assert.throws(() => parseEndpoint('tcp://127.0.0.1:10000'), /unix:/);
+    assert.throws(() => parseEndpoint('unix://relative.sock'), /unix:/);
+  });
+});
