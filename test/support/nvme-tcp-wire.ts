@@ -3,7 +3,7 @@
  * both correct and malformed traffic to the target and look at every byte it answers.
  */
 import { Socket, connect as netConnect } from 'node:net';
-import { crc32c } from './crc32c';
+import { crc32c } from '../../lib/perf/crc32c';
 
 export const PDU = { IcReq: 0, IcResp: 1, H2CTermReq: 2, C2HTermReq: 3, Cmd: 4, Rsp: 5, H2CData: 6, C2HData: 7, R2T: 9 } as const;
 export const DISCOVERY_NQN = 'nqn.2014-08.org.nvmexpress.discovery';
