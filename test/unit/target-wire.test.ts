@@ -313,6 +313,24 @@ describe('NVMe/TCP target on the wire', function () {
     assert.throws(() => target.createBdev({ type: 'file', name: 'Nope' }), { code: 'ERR_INVALID_ARG' });
   });
 
+  it('listens on IPv6 too, and says so in the discovery log', async () => {
+    const l = target.listen({ transport: 'tcp', address: '::1', port: 0 });
+    assert.equal(l.info.adrfam, 'IPv6');
+    const c = await WireClient.open(l.port, '::1');
+    clients.push(c);
+    assert.equal((await c.connectQueue({ subnqn: NQN })).sc, 0);
+    const d = await WireClient.open(l.port, '::1');
+    clients.push(d);
+    assert.equal((await d.connectQueue({ subnqn: DISCOVERY_NQN })).sc, 0);
+    const log = sqe(0x02, { cdw10: 0x70 | (((4 * 1024) / 4 - 1) << 16) });
+    setSgl(log, 'transport', 4 * 1024);
+    const page = (await d.execute(log)).data;
+    const v6 = Array.from({ length: Number(page.readBigUInt64LE(8)) }, (_, i) => page.subarray(1024 * (i + 1), 1024 * (i + 2)))
+      .find((e) => e.subarray(512, 515).toString('ascii') === '::1');
+    assert.ok(v6, 'an entry with traddr ::1');
+    assert.equal(v6[1], 2, 'adrfam IPv6');
+  });
+
   it('offers a subsystem only on its own listeners once it has some', async () => {
     const other = 'nqn.2026-11.io.rdmagate:wire-other';
     target.createBdev({ type: 'null', name: 'Null0', numBlocks: 1024 });
