@@ -191,8 +191,12 @@ void Reactor::run() {
   current_reactor = this;
   uint32_t idle = 0;
   uint32_t loops_since_check = 0;
+  std::vector<Task> deferred;
   while (!stopping_.load(std::memory_order_relaxed)) {
-    int work = drain_tasks() + run_timers();
+    deferred.swap(deferred_);
+    for (auto& t : deferred) t();
+    int work = int(deferred.size()) + drain_tasks() + run_timers();
+    deferred.clear();
     for (size_t i = 0; i < pollers_.size(); ++i) {
       auto poller = pollers_[i].second;
       work += (*poller)();

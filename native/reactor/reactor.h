@@ -52,6 +52,9 @@ class Reactor {
   PollerId add_poller(Poller poller);
   void remove_poller(PollerId id);
   TimerId add_timer(uint64_t delay_us, Task task);
+  // Runs `task` at the start of the next loop iteration, before the reactor may sleep:
+  // work that many events in one iteration share (one send for a burst) goes there.
+  void defer(Task task) { deferred_.push_back(std::move(task)); }
   void cancel_timer(TimerId id);
 
   static uint64_t now_us();
@@ -88,6 +91,7 @@ class Reactor {
   std::unordered_map<int, std::shared_ptr<FdHandler>> fds_;
   std::vector<std::pair<PollerId, std::shared_ptr<Poller>>> pollers_;
   PollerId next_poller_id_ = 1;
+  std::vector<Task> deferred_;
   std::vector<Timer> timer_heap_;
   std::unordered_map<TimerId, Task> timers_;
   TimerId next_timer_id_ = 1;

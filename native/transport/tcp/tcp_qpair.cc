@@ -363,7 +363,19 @@ void TcpQpair::queue(const Out& out) {
     return;
   }
   out_.push_back(out);
-  if (!in_receive_) flush();  // completions outside the receive path go out now
+  // Completions outside the receive path (a backend's burst, the bdev's) leave together,
+  // in one send at the start of the reactor's next iteration.
+  if (!in_receive_ && !flush_deferred_) {
+    flush_deferred_ = true;
+    std::weak_ptr<Qpair> weak = shared_from_this();
+    reactor().defer([weak] {
+      if (auto q = weak.lock()) {
+        auto* self = static_cast<TcpQpair*>(q.get());
+        self->flush_deferred_ = false;
+        if (!self->closed_) self->flush();
+      }
+    });
+  }
 }
 
 void TcpQpair::flush() {

@@ -65,6 +65,7 @@ class TcpQpair final : public target::Qpair {
   bool closing_ = false;  // a TermReq is queued; read nothing more
   bool in_receive_ = false;
   bool want_write_ = false;
+  bool flush_deferred_ = false;
 
   // Negotiated by ICReq/ICResp.
   bool ic_done_ = false;
