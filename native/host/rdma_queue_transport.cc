@@ -102,7 +102,7 @@ class RdmaQueueTransport::Link final : public rdma::EventSink {
     return *scratch_;
   }
 
-  void on_completions(uint64_t, std::vector<rdma::Completion>&& batch) override {
+  void on_completions(uint64_t, const std::vector<rdma::Completion>& batch) override {
     for (const rdma::Completion& c : batch) {
       if (!owner) return;  // a completion closed the connection: the rest are moot
       owner->on_completion(c);

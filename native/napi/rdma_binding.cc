@@ -32,8 +32,8 @@ class JsEventSink : public rdma::EventSink {
   struct Accepted { uint64_t listener; std::shared_ptr<Connection> connection; };
   using Item = std::variant<CompletionBatch, Event, Accepted>;
 
-  void on_completions(uint64_t id, std::vector<Completion>&& batch) override {
-    push(CompletionBatch{id, std::move(batch)});
+  void on_completions(uint64_t id, const std::vector<Completion>& batch) override {
+    push(CompletionBatch{id, batch});  // JS takes it later, on its own thread
   }
   void on_connection_event(uint64_t id, ConnectionEvent&& event) override {
     push(Event{id, std::move(event)});

@@ -235,8 +235,7 @@ int Connection::poll_cq() {
   ibv_wc wc[32];
   int n = ibv_poll_cq(cq_, 32, wc);
   if (n <= 0) return 0;
-  std::vector<Completion> batch;
-  batch.reserve(size_t(n));
+  batch_.clear();
   {
     std::lock_guard<std::mutex> lock(qp_mutex_);
     for (int i = 0; i < n; ++i) {
@@ -252,11 +251,11 @@ int Connection::poll_cq() {
       }
       (s.kind == OpKind::kRecv ? recvs_outstanding_ : sends_outstanding_)--;
       s.chunk->inflight--;
-      batch.push_back({s.op_id, int(wc[i].status), s.kind, bytes});
+      batch_.push_back({s.op_id, int(wc[i].status), s.kind, bytes});
       free_slots_.push_back(uint32_t(wc[i].wr_id));
     }
   }
-  sink_->on_completions(id_, std::move(batch));
+  sink_->on_completions(id_, batch_);
   return n;
 }
 
@@ -377,7 +376,7 @@ void Connection::teardown() {
       qp_ = nullptr;
     }
   }
-  if (!flushed.empty()) sink_->on_completions(id_, std::move(flushed));
+  if (!flushed.empty()) sink_->on_completions(id_, flushed);
   if (cq_) {
     a.ibv_destroy_cq(cq_);
     --resources().cqs;

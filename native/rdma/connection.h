@@ -46,7 +46,8 @@ class Connection;
 class EventSink {
  public:
   virtual ~EventSink() = default;
-  virtual void on_completions(uint64_t connection_id, std::vector<Completion>&& batch) = 0;
+  // `batch` is the connection's own buffer, reused for the next poll: copy what outlives the call.
+  virtual void on_completions(uint64_t connection_id, const std::vector<Completion>& batch) = 0;
   virtual void on_connection_event(uint64_t connection_id, ConnectionEvent&& event) = 0;
   virtual void on_accepted(uint64_t listener_id, std::shared_ptr<Connection> connection) = 0;
 };
@@ -135,6 +136,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   uint32_t sends_outstanding_ = 0, recvs_outstanding_ = 0;
   ConnectionCounters counters_;
   std::string local_address_, peer_address_;  // guarded by qp_mutex_
+  std::vector<Completion> batch_;  // reactor thread: reused by every poll, so polling allocates nothing
 };
 
 }  // namespace rdmagate::rdma

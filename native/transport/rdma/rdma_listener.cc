@@ -63,7 +63,7 @@ class RdmaTargetListener::Sink : public rdma::EventSink {
     }
   }
 
-  void on_completions(uint64_t id, std::vector<rdma::Completion>&& batch) override {
+  void on_completions(uint64_t id, const std::vector<rdma::Completion>& batch) override {
     auto it = qpairs_.find(id);
     if (it != qpairs_.end()) it->second->on_completions(batch);
   }
