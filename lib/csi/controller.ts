@@ -109,7 +109,7 @@ export class ControllerService {
       const capacity = await capacityFor(req.capacity_range ?? undefined, plugin, sourceBytes);
       const volume = await plugin.createVolume({
         name, capacityBytes: capacity, parameters: params.given, context: volumeContext(params, transport), thin: params.thin,
-        ...(source ? { source, sourceInUse } : {}),
+        replicas: params.replicas, ...(source ? { source, sourceInUse } : {}),
       });
       this.#log.info('volume created', { volume: volume.id, name, capacity, plugin: plugin.name, transport, source: source ?? null });
       return { volume: volumeJson(volume) };
@@ -147,7 +147,8 @@ export class ControllerService {
       // `readonly` is the node's business (a read-only mount): the target has no per-host
       // read-only export, which is why PUBLISH_READONLY is not advertised.
       const transport = (v.context.transport ?? 'tcp') as Transport;
-      const publish = await this.#exporter.publish({ volumeId: id, uuid: v.uuid, source: found.plugin.blockSource(id) }, node, transport);
+      const source = await found.plugin.blockSource(id);
+      const publish = await this.#exporter.publish({ volumeId: id, uuid: v.uuid, source }, node, transport);
       this.#log.info('volume published', { volume: id, node, transport, traddr: publish.traddr, trsvcid: publish.trsvcid });
       return { publish_context: { ...publish } };
     });
@@ -160,8 +161,13 @@ export class ControllerService {
     return this.#locks.with([`volume ${id}`], 'ControllerUnpublishVolume', async () => {
       // A volume this controller does not know may still be exported (its record lost):
       // the export is cleaned up all the same.
-      if (node) await this.#exporter.unpublish(id, node);
+      let unexported = true;
+      if (node) unexported = await this.#exporter.unpublish(id, node);
       else await this.#exporter.unexport(id);
+      // Served to no one now: the plugin may take down what publish set up for the gateway
+      // (a Mayastor target). A retry after a failure here finds the export gone and retries this.
+      const plugin = unexported ? this.#volume(id)?.plugin : undefined;
+      if (plugin?.releaseSource) await plugin.releaseSource(id);
       this.#log.info('volume unpublished', { volume: id, node: node ?? 'all' });
       return {};
     });

@@ -21,6 +21,8 @@ const CODE_NAME: Partial<Record<status, string>> = {
   [status.UNAVAILABLE]: 'ERR_CSI_UNAVAILABLE',
   [status.DEADLINE_EXCEEDED]: 'ERR_CSI_DEADLINE_EXCEEDED',
   [status.INTERNAL]: 'ERR_CSI_INTERNAL',
+  [status.PERMISSION_DENIED]: 'ERR_CSI_PERMISSION_DENIED',
+  [status.UNAUTHENTICATED]: 'ERR_CSI_UNAUTHENTICATED',
 };
 
 /** A failure with the gRPC status code the CSI spec prescribes for it. */
@@ -41,6 +43,7 @@ export const aborted = (m: string) => new CsiError(status.ABORTED, m);
 export const resourceExhausted = (m: string) => new CsiError(status.RESOURCE_EXHAUSTED, m);
 export const unimplemented = (m: string) => new CsiError(status.UNIMPLEMENTED, m);
 export const deadlineExceeded = (m: string) => new CsiError(status.DEADLINE_EXCEEDED, m);
+export const unavailable = (m: string) => new CsiError(status.UNAVAILABLE, m);
 export const internal = (m: string) => new CsiError(status.INTERNAL, m);
 
 /** rdmagate's own error codes, as CSI codes. */

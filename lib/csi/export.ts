@@ -4,12 +4,17 @@
  * allowed host per node it is published to. Every step first looks at what is there, so
  * a publish or unpublish interrupted halfway (a controller restart, a lost reply) is
  * finished by the CO's retry rather than failing on "already exists".
+ *
+ * The bdev is a file bdev `csi_<volume_id>` for a file source, or, for an NVMe-oF source
+ * (a Mayastor target), the namespace bdev `csi_<volume_id>n1` of a backend controller
+ * named `csi_<volume_id>`: both names derive from the volume, so unexport finds either
+ * without a record of which it made.
  */
 import { isIP } from 'node:net';
 import { JsonRpcError, RpcErrorCode, rpcCall, type JsonObject, type JsonValue } from '../gateway';
 import { failedPrecondition, invalidArgument } from './errors';
 import { volumeNqn, VOLUME_NQN_PREFIX, type PublishContext, type Transport } from './parameters';
-import type { BlockSource } from './plugins/plugin';
+import type { BlockSource, NvmfBlockSource } from './plugins/plugin';
 
 /** What the controller needs of the gateway: SPDK's method names and params. */
 export interface GatewayRpc {
@@ -41,6 +46,11 @@ export interface ExportSpec {
   volumeId: string;
   uuid: string;
   source: BlockSource;
+}
+
+interface ControllerJson {
+  name: string;
+  ctrlrs?: { trid?: { traddr?: string; trsvcid?: string; subnqn?: string } }[];
 }
 
 interface SubsystemJson {
@@ -75,13 +85,9 @@ export class NvmfExporter {
     const listen = this.#listen[transport];
     if (!listen) throw failedPrecondition(`the volume uses ${transport}, and the gateway has no ${transport} listen address configured`);
     const nqn = volumeNqn(spec.volumeId);
-    const bdev = NvmfExporter.bdevName(spec.volumeId);
     const nguid = spec.uuid.replace(/-/g, '');
     await this.#ensureTransport(transport);
-    if (!(await this.#exists('bdev_get_bdevs', { name: bdev }))) {
-      await this.#rpc.call('bdev_uring_create', { name: bdev, filename: spec.source.path, block_size: spec.source.blockSize, uuid: spec.uuid })
-        .catch(methodMissing('bdev_uring_create'));
-    }
+    const bdev = await this.#ensureBdev(spec, nqn);
     let sub = await this.#subsystem(nqn);
     if (!sub) {
       await this.#rpc.call('nvmf_create_subsystem', {
@@ -106,19 +112,22 @@ export class NvmfExporter {
 
   /**
    * Takes `hostnqn` off the volume's subsystem; with no host left, unexports the volume.
+   * Resolves true when the gateway no longer serves the volume to anyone.
    */
-  async unpublish(volumeId: string, hostnqn: string): Promise<void> {
+  async unpublish(volumeId: string, hostnqn: string): Promise<boolean> {
     const nqn = volumeNqn(volumeId);
     const sub = await this.#subsystem(nqn);
     const hosts = (sub?.hosts ?? []).map((h) => h.nqn);
     if (hosts.includes(hostnqn)) await this.#rpc.call('nvmf_subsystem_remove_host', { nqn, host: hostnqn });
-    if (hosts.some((h) => h !== hostnqn)) return;
+    if (hosts.some((h) => h !== hostnqn)) return false;
     await this.unexport(volumeId);
+    return true;
   }
 
   /**
-   * Deletes the volume's subsystem, whoever it still allows, and its bdev, so that the
-   * file is closed and the volume may be expanded or deleted.
+   * Deletes the volume's subsystem, whoever it still allows, and its bdev (a file bdev is
+   * deleted, a backend controller detached), so that the file is closed, or the remote
+   * target no longer used, and the volume may be expanded or deleted.
    */
   async unexport(volumeId: string): Promise<void> {
     const nqn = volumeNqn(volumeId);
@@ -127,6 +136,7 @@ export class NvmfExporter {
     if (await this.#exists('bdev_get_bdevs', { name: bdev })) {
       await this.#rpc.call('bdev_uring_delete', { name: bdev }).catch(methodMissing('bdev_uring_delete'));
     }
+    if (await this.#controller(bdev)) await this.#detach(bdev);
   }
 
   /** The nodes (host NQNs) each exported volume is published to, by volume_id. */
@@ -142,7 +152,67 @@ export class NvmfExporter {
   /** Whether the gateway still serves the volume (to anyone): then it may not be deleted or resized. */
   async isExported(volumeId: string): Promise<boolean> {
     if (await this.#subsystem(volumeNqn(volumeId))) return true;
-    return this.#exists('bdev_get_bdevs', { name: NvmfExporter.bdevName(volumeId) });
+    const name = NvmfExporter.bdevName(volumeId);
+    if (await this.#exists('bdev_get_bdevs', { name })) return true;
+    return (await this.#controller(name)) !== undefined;
+  }
+
+  /** The bdev the volume's namespace is made of, created (or attached) unless it is there. */
+  async #ensureBdev(spec: ExportSpec, nqn: string): Promise<string> {
+    const name = NvmfExporter.bdevName(spec.volumeId);
+    const source = spec.source;
+    if (source.kind === 'file') {
+      if (!(await this.#exists('bdev_get_bdevs', { name }))) {
+        await this.#rpc.call('bdev_uring_create', { name, filename: source.path, block_size: source.blockSize, uuid: spec.uuid })
+          .catch(methodMissing('bdev_uring_create'));
+      }
+      return name;
+    }
+    const bdev = `${name}n1`;
+    const attached = await this.#controller(name);
+    if (attached && !sameTarget(attached, source)) {
+      // The backend moved (the storage system republished it elsewhere). Hosts connected
+      // through the old one would lose their I/O: only an unused export is re-attached.
+      const sub = await this.#subsystem(nqn);
+      if ((sub?.hosts ?? []).length > 0) {
+        throw failedPrecondition(`volume ${spec.volumeId} is served from ${describe(attached)}, and its source is now ` +
+          `${source.traddr}:${source.trsvcid} ${source.subnqn}; unpublish it from every node to move it`);
+      }
+      if (sub) await this.#rpc.call('nvmf_delete_subsystem', { nqn: sub.nqn });
+      await this.#detach(name);
+    }
+    if (!attached || !sameTarget(attached, source)) {
+      const made = await this.#rpc.call('bdev_nvme_attach_controller', {
+        name, trtype: source.transport, adrfam: isIP(source.traddr) === 6 ? 'IPv6' : 'IPv4', traddr: source.traddr,
+        trsvcid: source.trsvcid, subnqn: source.subnqn,
+      }).catch(methodMissing('bdev_nvme_attach_controller'));
+      if (Array.isArray(made) && !made.includes(bdev)) {
+        await this.#detach(name);
+        throw failedPrecondition(`${source.subnqn} at ${source.traddr}:${source.trsvcid} has no namespace 1 (the gateway got ` +
+          `${made.length ? made.join(', ') : 'no namespaces'})`);
+      }
+    }
+    return bdev;
+  }
+
+  /** The backend controller `name`, or undefined when none is attached. */
+  async #controller(name: string): Promise<ControllerJson | undefined> {
+    try {
+      const list = (await this.#rpc.call('bdev_nvme_get_controllers', { name })) as unknown as ControllerJson[];
+      return list[0];
+    } catch (e) {
+      if (e instanceof JsonRpcError && (e.rpcCode === RpcErrorCode.ENODEV || e.rpcCode === RpcErrorCode.METHOD_NOT_FOUND)) return undefined;
+      throw e;
+    }
+  }
+
+  async #detach(name: string): Promise<void> {
+    try {
+      await this.#rpc.call('bdev_nvme_detach_controller', { name });
+    } catch (e) {
+      // Detached in between (a concurrent retry): what was asked is done.
+      if (!(e instanceof JsonRpcError && e.rpcCode === RpcErrorCode.ENODEV)) throw e;
+    }
   }
 
   async #subsystem(nqn: string): Promise<SubsystemJson | undefined> {
@@ -182,12 +252,23 @@ function checkAddress(a: ListenAddress, transport: Transport): ListenAddress {
   return a;
 }
 
-/** A gateway without file bdevs over RPC cannot serve local volumes: say so instead of "internal error". */
+/** A gateway without the bdev method a source needs cannot serve it: say so instead of "internal error". */
 function methodMissing(method: string): (e: unknown) => never {
   return (e) => {
     if (e instanceof JsonRpcError && e.rpcCode === RpcErrorCode.METHOD_NOT_FOUND) {
-      throw failedPrecondition(`the gateway has no ${method} method: it cannot serve file-backed volumes`);
+      const what = method.startsWith('bdev_nvme') ? 'volumes backed by a remote NVMe-oF target' : 'file-backed volumes';
+      throw failedPrecondition(`the gateway has no ${method} method: it cannot serve ${what}`);
     }
     throw e;
   };
+}
+
+function sameTarget(c: ControllerJson, s: NvmfBlockSource): boolean {
+  const t = c.ctrlrs?.[0]?.trid;
+  return t?.traddr === s.traddr && t?.trsvcid === s.trsvcid && t?.subnqn === s.subnqn;
+}
+
+function describe(c: ControllerJson): string {
+  const t = c.ctrlrs?.[0]?.trid;
+  return t ? `${t.traddr}:${t.trsvcid} ${t.subnqn}` : `controller ${c.name}`;
 }

@@ -238,9 +238,9 @@ export class LocalPlugin implements StoragePlugin {
     };
   }
 
-  blockSource(id: string): BlockSource {
+  async blockSource(id: string): Promise<BlockSource> {
     this.#readyVolume(id);
-    return { path: this.volumePath(id), blockSize: BLOCK_SIZE };
+    return { kind: 'file', path: this.volumePath(id), blockSize: BLOCK_SIZE };
   }
 
   /** Removes what a create cut off by a crash left behind (see the file comment). */

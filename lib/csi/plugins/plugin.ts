@@ -38,9 +38,10 @@ export interface SnapshotRecord {
   /**
    * How the point-in-time image was made: 'reflink' shares the extents copy-on-write
    * (FICLONE, on XFS with reflink, btrfs, bcachefs), 'copy' read and wrote every
-   * allocated byte, leaving holes where the volume had zeros.
+   * allocated byte, leaving holes where the volume had zeros; 'backend' was cut by the
+   * storage system the plugin drives (Mayastor's copy-on-write replica snapshots).
    */
-  method: 'reflink' | 'copy';
+  method: 'reflink' | 'copy' | 'backend';
 }
 
 export interface CreateVolumeSpec {
@@ -53,6 +54,8 @@ export interface CreateVolumeSpec {
   source?: ContentSource;
   /** The source volume is exported: as CreateSnapshotSpec.inUse. */
   sourceInUse?: boolean;
+  /** Copies of the data the StorageClass asks for (parameter replicas; 1 when absent). */
+  replicas?: number;
 }
 
 export interface CreateSnapshotSpec {
@@ -65,10 +68,26 @@ export interface CreateSnapshotSpec {
   inUse: boolean;
 }
 
-/** What the gateway serves for a volume: a file or block device, as a bdev of type 'file'. */
-export interface BlockSource {
+/**
+ * What the gateway serves for a volume: a file or block device on the gateway's machine
+ * (a bdev of type 'file'), or a remote NVMe-oF subsystem the gateway attaches as a backend
+ * controller (bdev_nvme_attach_controller) and whose namespace 1 it re-exports.
+ */
+export type BlockSource = FileBlockSource | NvmfBlockSource;
+
+export interface FileBlockSource {
+  kind: 'file';
   path: string;
   blockSize: number;
+}
+
+export interface NvmfBlockSource {
+  kind: 'nvmf';
+  /** The gateway attaches backends over TCP only. */
+  transport: 'tcp';
+  traddr: string;
+  trsvcid: string;
+  subnqn: string;
 }
 
 export interface PoolCapacity {
@@ -112,5 +131,14 @@ export interface StoragePlugin {
   snapshots(): SnapshotRecord[];
 
   capacity(): Promise<PoolCapacity>;
-  blockSource(id: string): BlockSource;
+  /**
+   * What the gateway should serve for the volume. May have to ask the storage system to
+   * expose the volume first (a Mayastor target), hence async.
+   */
+  blockSource(id: string): Promise<BlockSource>;
+  /**
+   * The gateway no longer serves the volume to anyone: undo what blockSource set up
+   * outside the gateway. Idempotent; plugins that set up nothing leave it out.
+   */
+  releaseSource?(id: string): Promise<void>;
 }
