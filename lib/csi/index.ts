@@ -9,5 +9,10 @@ export { CsiLogger, REDACTED, redactSecrets } from './log';
 export { NodeService, type NodeServiceOptions } from './node';
 export { RDMA_TOPOLOGY_KEY, volumeNqn, type PublishContext } from './parameters';
 export { LocalPlugin, type LocalPluginOptions } from './plugins/local';
-export type { BlockSource, ContentSource, SnapshotRecord, StoragePlugin, VolumeRecord } from './plugins/plugin';
+export { MayastorApiError, MayastorUnreachableError } from './plugins/mayastor/errors';
+export { MayastorPlugin, type MayastorPluginOptions } from './plugins/mayastor/plugin';
+export { MayastorClient, type MayastorClientOptions } from './plugins/mayastor/rest-client';
+export type {
+  BlockSource, ContentSource, FileBlockSource, NvmfBlockSource, SnapshotRecord, StoragePlugin, VolumeRecord,
+} from './plugins/plugin';
 export { CsiServer, parseEndpoint, type CsiServerOptions, type RpcHandler, type RpcHandlers } from './server';
