@@ -1,17 +1,20 @@
 /**
  * `rdmagate csi`: the Kubernetes CSI driver. Role `controller` serves Identity and
- * Controller (volumes in a local pool, exported through the gateway's JSON-RPC socket);
- * roles `default`, `host` and `dpu` serve Identity and Node. Runs until SIGINT or SIGTERM.
+ * Controller (volumes in a local pool, and in Mayastor when given its REST endpoint,
+ * exported through the gateway's JSON-RPC socket); roles `default`, `host` and `dpu`
+ * serve Identity and Node. Runs until SIGINT or SIGTERM.
  */
 import { isIP } from 'node:net';
 import { InvalidArgumentError } from '../errors';
 import { DEFAULT_SOCKET_PATH, stderrSink, type LogLevel } from '../gateway';
-import { ControllerService, CsiLogger, CsiServer, IdentityService, LocalPlugin, NODE_ROLES, NodeService, NvmfExporter,
-  socketGatewayRpc, type ListenAddress, type NodeRole } from '../csi';
+import { join } from 'node:path';
+import { ControllerService, CsiLogger, CsiServer, IdentityService, LocalPlugin, MayastorPlugin, NODE_ROLES, NodeService,
+  NvmfExporter, socketGatewayRpc, type ListenAddress, type NodeRole, type StoragePlugin } from '../csi';
 import { parseArgs } from './args';
 
 export const CSI_USAGE = `  csi --role controller|default|host|dpu [--endpoint unix:///csi/csi.sock] [--log-level debug|info|warn|error]
       controller: [--pool-dir DIR] [--gateway-socket PATH] --tcp-listen IP:PORT [--rdma-listen IP:PORT]
+                  [--mayastor-endpoint http://HOST:PORT]  (or $MAYASTOR_ENDPOINT: adds plugin mayastor)
       node roles: [--node-id HOSTNQN]
       the Kubernetes CSI driver (rdmagate.csi.io) on a unix socket; the endpoint defaults to $CSI_ENDPOINT`;
 
@@ -22,7 +25,7 @@ const DEFAULT_ENDPOINT = 'unix:///csi/csi.sock';
 export async function runCsi(argv: string[]): Promise<number> {
   const args = parseArgs(argv, [
     { name: 'role' }, { name: 'endpoint' }, { name: 'pool-dir' }, { name: 'gateway-socket' }, { name: 'node-id' },
-    { name: 'tcp-listen' }, { name: 'rdma-listen' }, { name: 'log-level' },
+    { name: 'tcp-listen' }, { name: 'rdma-listen' }, { name: 'log-level' }, { name: 'mayastor-endpoint' },
   ]);
   if (args.positionals.length > 0) throw new InvalidArgumentError(`unexpected argument '${args.positionals[0]}'`);
   const flag = (name: string) => {
@@ -41,12 +44,16 @@ export async function runCsi(argv: string[]): Promise<number> {
     const tcp = flag('tcp-listen');
     if (!tcp) throw new InvalidArgumentError('--tcp-listen IP:PORT is required: where nodes reach the gateway over NVMe/TCP');
     const rdmaListen = flag('rdma-listen');
-    const plugin = new LocalPlugin({ poolDir: flag('pool-dir') ?? DEFAULT_POOL_DIR, log });
-    await plugin.open();
+    const poolDir = flag('pool-dir') ?? DEFAULT_POOL_DIR;
+    const plugins: StoragePlugin[] = [new LocalPlugin({ poolDir, log })];
+    // StorageClasses pick it with `plugin: mayastor`; its records live beside the local pool's.
+    const mayastor = flag('mayastor-endpoint') ?? process.env.MAYASTOR_ENDPOINT;
+    if (mayastor) plugins.push(new MayastorPlugin({ endpoint: mayastor, stateDir: join(poolDir, 'mayastor'), log }));
+    for (const p of plugins) await p.open();
     const rpc = socketGatewayRpc(flag('gateway-socket') ?? DEFAULT_SOCKET_PATH);
     const exporter = new NvmfExporter({ rpc, tcp: listenAddress(tcp, '--tcp-listen'),
       ...(rdmaListen ? { rdma: listenAddress(rdmaListen, '--rdma-listen') } : {}) });
-    const controller = new ControllerService({ plugins: [plugin], exporter, log });
+    const controller = new ControllerService({ plugins, exporter, log });
     // Healthy means the gateway answers: without it nothing can be published.
     const identity = new IdentityService({ controller: true, manifest: { role }, probe: async () => { await rpc.call('nvmf_get_transports'); } });
     server = await CsiServer.start({ endpoint, log, services: { Identity: identity.handlers(), Controller: controller.handlers() } });
