@@ -66,13 +66,16 @@ async function runMatrix(o: MatrixOptions, specs: CellSpec[], rdmaState: RdmaSta
   let toRun = specs.filter((c) => c.transport === 'tcp' || rdmaState.available).length;
   const report = (c: CellSpec, r: CellResult) => {
     results.push(r);
-    if (r.status !== 'skipped') toRun--;
+    toRun--;
     console.error(progressLine(results.length, specs.length, c, r, toRun * (o.runtimeS + o.rampS + CELL_OVERHEAD_S)));
   };
   for (const group of groups(specs)) {
     const { transport, reactors, path: where } = group[0];
     if (transport === 'rdma' && !rdmaState.available) {
-      for (const c of group) report(c, { ...keyOf(c), status: 'skipped', reason: rdmaState.reason });
+      // Recorded cell by cell, but one line for the lot.
+      results.push(...group.map((c): CellResult => ({ ...keyOf(c), status: 'skipped', reason: rdmaState.reason })));
+      console.error(`[${results.length - group.length + 1}-${results.length}/${specs.length}] ${transport} r${reactors} ${where}, ` +
+        `${group.length} cell${group.length === 1 ? '' : 's'}: skipped: ${rdmaState.reason}`);
       continue;
     }
     const address = transport === 'rdma' && rdmaState.available ? rdmaState.address : LOOPBACK;
@@ -140,7 +143,14 @@ async function main(argv: string[]): Promise<number> {
   const run: MatrixRun = { machine: machine(), options: recorded, command: commandLine(argv), rdma: rdmaState, cells };
   mkdirSync(outDir, { recursive: true });
   const files = [path.join(outDir, 'matrix.json'), path.join(outDir, 'matrix.md')];
-  writeFileSync(files[0], `${JSON.stringify({ ...run, workloads: WORKLOADS }, null, 2)}\n`);
+  const json = {
+    ...run,
+    // null rather than absent: the JSON says the flag was not given.
+    options: { ...recorded, only: recorded.only ?? null, rdmaAddress: recorded.rdmaAddress ?? null },
+    method: { bdev: 'null', engine: 'native', jobsPerReactor: 1, gatewayBackend: 'NVMe/TCP over loopback', process: 'one, all ends' },
+    workloads: WORKLOADS,
+  };
+  writeFileSync(files[0], `${JSON.stringify(json, null, 2)}\n`);
   const md = matrixMarkdown(run);
   writeFileSync(files[1], md);
   files.push(...writeChart(outDir, 'matrix-iops', iopsChart(run)));
