@@ -8,8 +8,8 @@
  * (its code from the RestJsonError kind), a control plane that cannot be reached is
  * UNAVAILABLE, one that does not answer in time DEADLINE_EXCEEDED.
  */
-import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { internal, invalidArgument } from '../../errors';
 import type {
   CreateVolumeBody, Pool, PublishVolumeBody, RestJsonError, Volume, Volumes, VolumeSnapshot, VolumeSnapshots,
@@ -20,6 +20,10 @@ import { MayastorApiError, MayastorUnreachableError } from './errors';
 const BASE_PATH = '/v0';
 const PAGE_SIZE = 256;
 const MAX_BODY_BYTES = 64 << 20;
+// A connection per request: CSI calls are few, and a kept-alive socket the server has
+// closed meanwhile would fail the next request with ECONNRESET (Node's global agents keep alive).
+const HTTP_AGENT = new HttpAgent({ keepAlive: false });
+const HTTPS_AGENT = new HttpsAgent({ keepAlive: false });
 
 export interface MayastorClientOptions {
   /** http(s)://host:port of the REST service, with or without the /v0 base path. */
@@ -162,10 +166,11 @@ export class MayastorClient {
       headers['content-length'] = String(payload.length);
     }
     if (this.#token) headers.authorization = `Bearer ${this.#token}`;
-    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    const https = url.protocol === 'https:';
+    const send = https ? httpsRequest : httpRequest;
     return new Promise((resolve, reject) => {
       let timedOut = false;
-      const req = send(url, { method, headers }, (res) => {
+      const req = send(url, { method, headers, agent: https ? HTTPS_AGENT : HTTP_AGENT }, (res) => {
         readBody(res).then((text) => {
           const status = res.statusCode ?? 0;
           if (status >= 200 && status < 300) {
