@@ -7,12 +7,14 @@
  * the volume life (expand, snapshot, restore, capacity, delete) goes through Mayastor.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
-  ControllerService, CsiError, CsiLogger, GrpcStatus, LocalPlugin, MayastorPlugin, NvmfExporter, volumeNqn,
+  ControllerService, CsiClient, CsiError, CsiLogger, GrpcStatus, LocalPlugin, MayastorPlugin, NvmfExporter, volumeNqn,
 } from '../../lib/csi';
 import type {
   ControllerPublishVolumeRequest, CreateVolumeRequest, VolumeCapability,
@@ -173,6 +175,40 @@ describe('CSI controller with the mayastor plugin (fake Mayastor, fake gateway)'
     assert.deepEqual(rpc.callsOf('bdev_nvme_attach_controller').map((c) => c.traddr), ['10.1.0.5', '10.1.0.6']);
     assert.deepEqual([...rpc.subsystems.get(volumeNqn(id))!.hosts], [NODE_B]);
   });
+
+  for (const how of ['--mayastor-endpoint', 'MAYASTOR_ENDPOINT'] as const) {
+    it(`rdmagate csi --role controller registers the plugin given ${how}`, async () => {
+      const sock = join(dir, 'csi.sock');
+      const args = [resolve(__dirname, '../../lib/cli/main.js'), 'csi', '--role', 'controller', '--endpoint', `unix://${sock}`,
+        '--pool-dir', join(dir, 'cli-pool'), '--gateway-socket', join(dir, 'no-gateway.sock'), '--tcp-listen', '127.0.0.1:4420',
+        ...(how === '--mayastor-endpoint' ? ['--mayastor-endpoint', fake.url] : [])];
+      const env = { ...process.env, MAYASTOR_ENDPOINT: how === 'MAYASTOR_ENDPOINT' ? fake.url : '' };
+      const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env });
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => { stderr += d; });
+      try {
+        for (let i = 0; i < 200 && !existsSync(sock); i++) {
+          if (child.exitCode !== null) break;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        assert.ok(existsSync(sock), stderr);
+        const c = new CsiClient(`unix://${sock}`);
+        try {
+          const v = await c.call<{ volume: { volume_id: string } }>('Controller', 'CreateVolume', {
+            name: 'pvc-cli', capacity_range: { required_bytes: 8 * MiB }, volume_capabilities: [SHARED], parameters: { plugin: 'mayastor' },
+          });
+          assert.ok(fake.volumes.has(v.volume.volume_id));
+          assert.ok(existsSync(join(dir, 'cli-pool', 'mayastor', 'state.json')));
+        } finally {
+          c.close();
+        }
+      } finally {
+        child.kill('SIGTERM');
+        if (child.exitCode === null) await once(child, 'exit');
+      }
+      assert.match(stderr, /mayastor plugin opened/);
+    });
+  }
 
   it('a Mayastor that is down fails publish UNAVAILABLE, with nothing left on the gateway; local volumes are unaffected', async () => {
     const id = (await controller.createVolume(createReq('pvc-4', { plugin: 'mayastor' }))).volume.volume_id;
