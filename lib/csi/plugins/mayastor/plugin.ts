@@ -258,14 +258,12 @@ export class MayastorPlugin implements StoragePlugin {
    * the largest pool's size as the largest volume (each replica lives in one pool).
    */
   async capacity(): Promise<PoolCapacity> {
-    const usable = (await this.client.pools())
-      .map((p) => p.state)
-      .filter((s) => s !== undefined && (s.status === 'Online' || s.status === 'Degraded'));
     let available = 0;
     let largest = 0;
-    for (const s of usable) {
-      available += Math.max(0, s!.capacity - s!.used);
-      largest = Math.max(largest, s!.capacity);
+    for (const { state: s } of await this.client.pools()) {
+      if (s?.status !== 'Online' && s?.status !== 'Degraded') continue;
+      available += Math.max(0, s.capacity - s.used);
+      largest = Math.max(largest, s.capacity);
     }
     return {
       availableBytes: available,
@@ -317,12 +315,13 @@ export class MayastorPlugin implements StoragePlugin {
     const v = await this.client.volume(id);
     const s = v.spec;
     if (s.status === 'Creating' || s.status === 'Deleting') throw aborted(`mayastor volume ${id} is ${s.status.toLowerCase()}; retry`);
-    const why = s.labels?.[NAME_LABEL] !== body.labels?.[NAME_LABEL] ? `labels naming ${JSON.stringify(s.labels?.[NAME_LABEL] ?? null)}`
-      : s.num_replicas !== body.replicas ? `${s.num_replicas} replicas`
-        : s.thin !== body.thin ? `thin=${s.thin}`
-          : s.size !== body.size && s.size !== requestedBytes ? `size ${s.size}`
-            : (s.content_source?.snapshot?.snapshot ?? undefined) !== snapshotId ? 'another content source'
-              : undefined;
+    let why: string | undefined;
+    if (s.labels?.[NAME_LABEL] !== body.labels?.[NAME_LABEL]) why = `labels naming ${JSON.stringify(s.labels?.[NAME_LABEL] ?? null)}`;
+    else if (s.num_replicas !== body.replicas) why = `${s.num_replicas} replicas`;
+    else if (s.thin !== body.thin) why = `thin=${s.thin}`;
+    // A restore is made at the snapshot's size and then resized: either size is this request's.
+    else if (s.size !== body.size && s.size !== requestedBytes) why = `size ${s.size}`;
+    else if (s.content_source?.snapshot?.snapshot !== snapshotId) why = 'another content source';
     if (why) throw alreadyExists(`mayastor has volume ${id} for "${body.labels?.[NAME_LABEL]}" already, with ${why}`);
     this.#log?.info('mayastor volume adopted', { volume: id });
     return v;
