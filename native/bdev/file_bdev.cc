@@ -378,7 +378,7 @@ bool ReactorIo::ring_queue(Op* op) {
 // Reaps completions, moves waiting I/O into the freed room, and submits everything queued
 // since the last call, so SQEs are batched into one io_uring_enter per reactor iteration.
 // I/O that a later poller submits goes in the next iteration, which an event-mode reactor
-// runs before sleeping when that poller reports its work (spin_loops > 0).
+// runs before sleeping, since an iteration with work never sleeps.
 int ReactorIo::ring_poll() {
   int work = int(ring_->drain([this](const io_uring_cqe& cqe) {
     --ring_ops_;

@@ -135,7 +135,7 @@ HostRuntime& runtime() {
 std::vector<Reactor*> host_reactors(uint32_t count) {
   auto& rt = runtime();
   while (rt.reactors.size() < count) {
-    auto* r = new Reactor("nvme-host-" + std::to_string(rt.reactors.size()), IdleMode::kEvent, 64);
+    auto* r = new Reactor("nvme-host-" + std::to_string(rt.reactors.size()), IdleMode::kEvent);
     r->start();
     rt.reactors.push_back(r);
   }

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <pthread.h>
+#include <sched.h>
 
 #include "util/error.h"
 
@@ -24,8 +26,8 @@ uint64_t Reactor::now_us() {
   return uint64_t(ts.tv_sec) * 1000000u + uint64_t(ts.tv_nsec) / 1000u;
 }
 
-Reactor::Reactor(std::string name, IdleMode mode, uint32_t spin_loops)
-    : name_(std::move(name)), mode_(mode), spin_loops_(spin_loops) {
+Reactor::Reactor(std::string name, IdleMode mode, uint32_t spin_us)
+    : name_(std::move(name)), mode_(mode), spin_us_(spin_us) {
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (epoll_fd_ < 0 || wake_fd_ < 0) {
@@ -189,7 +191,8 @@ int Reactor::wait_events(int timeout_ms) {
 void Reactor::run() {
   thread_id_ = std::this_thread::get_id();
   current_reactor = this;
-  uint32_t idle = 0;
+  pthread_setname_np(pthread_self(), name_.substr(0, 15).c_str());  // for top -H and perf
+  uint64_t last_work_us = now_us();
   uint32_t loops_since_check = 0;
   std::vector<Task> deferred;
   while (!stopping_.load(std::memory_order_relaxed)) {
@@ -201,8 +204,14 @@ void Reactor::run() {
       auto poller = pollers_[i].second;
       work += (*poller)();
     }
-    idle = work ? 0 : idle + 1;
-    if (mode_ == IdleMode::kEvent && idle >= spin_loops_) {
+    if (work) {
+      last_work_us = 0;  // read the clock again only once idle
+      if ((++loops_since_check & 63) == 0) wait_events(0);  // busy still notices fds, without a syscall per loop
+      continue;
+    }
+    uint64_t now = now_us();
+    if (last_work_us == 0) last_work_us = now;
+    if (mode_ == IdleMode::kEvent && now - last_work_us >= spin_us_) {
       sleeping_ = true;
       {
         std::lock_guard<std::mutex> lock(tasks_mutex_);
@@ -211,12 +220,16 @@ void Reactor::run() {
           continue;
         }
       }
-      work = wait_events(next_timeout_ms());
+      wait_events(next_timeout_ms());
       sleeping_ = false;
-      idle = 0;
-    } else if (idle || (++loops_since_check & 63) == 0) {
-      wait_events(0);  // busy mode still notices fds, but not with a syscall per loop
+      last_work_us = 0;
+      continue;
     }
+    // Idle and polling: let any other runnable thread have this core first. Where
+    // reactors outnumber cores (a gateway beside its backend and its hosts), the thread
+    // that has the next step of an I/O otherwise waits a time slice behind a spinner.
+    sched_yield();
+    if (wait_events(0)) last_work_us = 0;
   }
   // Tasks queued by tasks (a disconnect that tears down) still run; bounded, in case
   // some task keeps posting.
