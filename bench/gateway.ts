@@ -33,7 +33,8 @@ async function main(): Promise<void> {
   backend.addSubsystem({ nqn: BACKEND_NQN }).addNamespace({ bdev: 'Null0' });
   const backendPort = backend.listen({ transport: 'tcp', address: '127.0.0.1', port: 0 }).port;
   const gateway = new Target({ reactors: 1 });
-  await gateway.attachNvmeController({ name: 'Nvme0', traddr: '127.0.0.1', trsvcid: backendPort, subnqn: BACKEND_NQN });
+  await gateway.attachNvmeController({ name: 'Nvme0', traddr: '127.0.0.1', trsvcid: backendPort, subnqn: BACKEND_NQN,
+    disableSqFlow: true });
   gateway.addSubsystem({ nqn: GATEWAY_NQN }).addNamespace({ bdev: 'Nvme0n1' });
   const gatewayPort = gateway.listen({ transport: 'tcp', address: '127.0.0.1', port: 0 }).port;
 

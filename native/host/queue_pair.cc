@@ -154,6 +154,18 @@ void QueuePair::drain() {
   flush_completions();
 }
 
+void QueuePair::submit_now(const SubmitEntry& e) {
+  ring_.push(e);
+  if (drain_deferred_) return;
+  drain_deferred_ = true;
+  reactor_.defer([self = shared_from_this()] {
+    self->drain_deferred_ = false;
+    self->pop_ring();
+    self->transport_->flush();
+    self->flush_completions();
+  });
+}
+
 void QueuePair::pop_ring() {
   SubmitEntry e;
   // JS keeps at most `depth` commands outstanding, so a slot is free for each entry.

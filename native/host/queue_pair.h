@@ -133,11 +133,9 @@ class QueuePair final : public QueueTransport::Handler,
   // Has the reactor drain the ring; at most one wake-up is pending at a time.
   void kick();
   // Reactor thread, when this thread is the ring's only producer (the gateway's
-  // forwarding): submits at once, with no hop through the task queue.
-  void submit_now(const SubmitEntry& e) {
-    ring_.push(e);
-    drain();
-  }
+  // forwarding): no hop through the task queue, and the commands that one reactor
+  // iteration submits leave together, in one send, before the reactor next polls.
+  void submit_now(const SubmitEntry& e);
   // Free command slots: what submit_now() may use now.
   size_t free_slots() const { return free_.size(); }
 
@@ -215,6 +213,7 @@ class QueuePair final : public QueueTransport::Handler,
   Reactor::TimerId tick_timer_ = 0;
 
   SpscRing<SubmitEntry> ring_;
+  bool drain_deferred_ = false;  // reactor thread: submit_now() has a drain deferred
   std::atomic<bool> drain_scheduled_{false};
 };
 

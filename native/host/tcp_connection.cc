@@ -277,6 +277,8 @@ void TcpConnection::receive() {
       // The payload ends its PDU, so the next PDU's header may follow in the same read.
       if (lookahead_) iov[n++] = {hdr_, kMinPdu};
     }
+    size_t asked = 0;
+    for (int i = 0; i < n; ++i) asked += iov[i].iov_len;
     ssize_t r = readv(fd_, iov, n);
     if (r < 0) {
       if (errno == EINTR) continue;
@@ -293,10 +295,14 @@ void TcpConnection::receive() {
       return;
     }
     counters_.bytes_received.fetch_add(uint64_t(r), std::memory_order_relaxed);
+    // A short read emptied the socket: stop here rather than pay a syscall for EAGAIN.
+    // Safe with EPOLLET on a stream socket, since data that arrives later is a new edge.
+    const bool drained = size_t(r) < asked;
     uint32_t got = uint32_t(r);
     if (!in_payload_) {
       hdr_have_ += got;
       if (hdr_have_ == hdr_need_) on_header();
+      if (drained) return;
       continue;
     }
     while (got && cur_seg_ < nseg_) {
@@ -308,10 +314,14 @@ void TcpConnection::receive() {
         seg_off_ = 0;
       }
     }
-    if (cur_seg_ < nseg_) continue;
+    if (cur_seg_ < nseg_) {
+      if (drained) return;
+      continue;
+    }
     start_header(got);  // `got` lookahead bytes of the next header are in hdr_ already
     on_payload_done();
     if (open() && hdr_have_ == hdr_need_) on_header();
+    if (drained) return;
   }
 }
 

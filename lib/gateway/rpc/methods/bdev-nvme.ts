@@ -19,6 +19,10 @@ const NVME_IO_TYPES: Record<string, boolean> = {
 // backend restart is ridden out (SPDK's own defaults never reconnect).
 const DEFAULT_CTRLR_LOSS_SEC = 60;
 const DEFAULT_RECONNECT_DELAY_SEC = 2;
+// SQ flow control off by default: a backend read then completes with its last C2HData
+// PDU, which halves the PDUs the gateway receives for reads. nvmet-tcp and SPDK (so
+// Mayastor) both accept it; `disable_sq_flow_control: false` keeps it on for others.
+const DEFAULT_DISABLE_SQ_FLOW = true;
 
 const attachShape = {
   name: p.string({ maxLength: 64 }),
@@ -57,7 +61,7 @@ export const bdevNvmeMethods: MethodTable = {
       hostnqn: a.hostnqn,
       headerDigest: a.hdgst ?? false,
       dataDigest: a.ddgst ?? false,
-      disableSqFlow: a.disable_sq_flow_control ?? false,
+      disableSqFlow: a.disable_sq_flow_control ?? DEFAULT_DISABLE_SQ_FLOW,
       ctrlLossTmo: ctrlLoss,
       reconnectDelay: ctrlLoss === 0 ? 1 : (a.reconnect_delay_sec ?? DEFAULT_RECONNECT_DELAY_SEC),
       attachTimeoutMs: a.fabrics_connect_timeout_us === undefined ? 30000 : Math.ceil(a.fabrics_connect_timeout_us / 1000),
