@@ -229,7 +229,10 @@ describe('NVMe/TCP host against a fake controller', function () {
       const events: string[] = [];
       c.on('disconnect', (_e: Error, reconnecting: boolean) => events.push(`disconnect ${reconnecting}`));
       c.on('reconnect', () => events.push('reconnect'));
+      // The resent read and the 'reconnect' event come back on separate paths, in either order.
+      const reconnected = once(c, 'reconnect');
       await c.queuePairs[0].read(1, 0, 1, buf);
+      await reconnected;
       assert.deepEqual(events, ['disconnect true', 'reconnect']);
       assert.equal(c.state, 'live');
       assert.ok(c.counters().retries >= 1);
