@@ -154,9 +154,9 @@ void QueuePair::drain() {
   flush_completions();
 }
 
-void QueuePair::submit_now(const SubmitEntry& e) {
-  ring_.push(e);
-  if (drain_deferred_) return;
+bool QueuePair::submit_now(const SubmitEntry& e) {
+  if (!ring_.push(e)) return false;
+  if (drain_deferred_) return true;
   drain_deferred_ = true;
   reactor_.defer([self = shared_from_this()] {
     self->drain_deferred_ = false;
@@ -164,6 +164,7 @@ void QueuePair::submit_now(const SubmitEntry& e) {
     self->transport_->flush();
     self->flush_completions();
   });
+  return true;
 }
 
 void QueuePair::pop_ring() {

@@ -135,7 +135,8 @@ class QueuePair final : public QueueTransport::Handler,
   // Reactor thread, when this thread is the ring's only producer (the gateway's
   // forwarding): no hop through the task queue, and the commands that one reactor
   // iteration submits leave together, in one send, before the reactor next polls.
-  void submit_now(const SubmitEntry& e);
+  // False when the ring is full (more outstanding than the queue's depth).
+  bool submit_now(const SubmitEntry& e);
   // Free command slots: what submit_now() may use now.
   size_t free_slots() const { return free_.size(); }
 

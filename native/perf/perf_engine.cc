@@ -1,14 +1,11 @@
 #include "perf/perf_engine.h"
 
-#include <pthread.h>
 #include <time.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <string>
-#include <system_error>
-#include <thread>
 
 #include "host/failure.h"
 #include "spec/nvme.h"
@@ -69,15 +66,37 @@ void check(const PerfConfig& c) {
 
 }  // namespace
 
-// One job: the thread that drives one I/O queue.
+// Counts the jobs still running; run() waits on it.
+class JobLatch {
+ public:
+  explicit JobLatch(size_t jobs) : left_(jobs) {}
+  void done() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (--left_ == 0) all_done_.notify_all();
+  }
+  void wait() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    all_done_.wait(lock, [this] { return left_ == 0; });
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable all_done_;
+  size_t left_;
+};
+
+// One job drives one I/O queue, on that queue's reactor thread, as spdk_nvme_perf drives
+// a queue from the thread that polls it: a completion's next command is submitted in the
+// same reactor iteration, and the whole burst leaves in one send, with no thread hop.
 class PerfEngine::Job {
  public:
-  Job(uint32_t index, host::QueuePair& queue, const PerfConfig& c, const std::atomic<bool>& stop)
+  Job(uint32_t index, host::QueuePair& queue, const PerfConfig& c, const std::atomic<bool>& stop, JobLatch& latch)
       : index_(index),
         queue_(queue),
         config_(c),
         io_bytes_(c.io_blocks * c.block_size),
         stop_(stop),
+        latch_(latch),
         rng_(c.seed * 0x9e3779b97f4a7c15ull + index + 1),
         slots_(c.iodepth) {
     size_t bytes = (size_t(c.iodepth) * io_bytes_ + kPage - 1) / kPage * kPage;
@@ -88,71 +107,58 @@ class PerfEngine::Job {
       uint64_t v = rng_.next();
       std::memcpy(buffers_.get() + i, &v, sizeof v);
     }
-    incoming_.reserve(size_t(c.iodepth) * 2);
   }
 
-  // The job thread: keeps iodepth commands in flight until `end_ns`, then drains.
-  void loop(uint64_t measure_ns, uint64_t end_ns) {
-    std::string name = "rdmagate-perf" + std::to_string(index_);
-    pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
+  // Any thread: has the queue's reactor fill the queue to iodepth.
+  void start(uint64_t measure_ns, uint64_t end_ns) {
     measure_ns_ = measure_ns;
     end_ns_ = end_ns;
-    uint64_t now = now_ns();
-    for (uint32_t s = 0; s < config_.iodepth && !stopping_; ++s) submit(s, now);
-    queue_.kick();
-    std::vector<uint32_t> batch;
-    batch.reserve(size_t(config_.iodepth) * 2);
-    while (inflight_ > 0) {
-      take(batch);
-      now = now_ns();
-      if (!stopping_ && (now >= end_ns_ || stop_.load(std::memory_order_relaxed))) halt(now);
-      bool submitted = false;
-      uint64_t done = 0;
-      for (size_t i = 0; i + 1 < batch.size(); i += 2) {
-        uint32_t slot = batch[i] & kSlotMask;
-        uint32_t status = batch[i + 1];
-        const Slot& s = slots_[slot];
-        --inflight_;
-        if (!host::status_ok(status)) {
-          if (!result_.failed) {
-            result_.failed = true;
-            result_.status = status;
-            result_.opcode = s.opcode;
-            result_.lba = s.lba;
-          }
-          halt(now);
-          continue;
-        }
-        ++done;
-        if (now >= measure_ns_ && now < end_ns_) {
-          DirectionResult& d = s.opcode == spec::kIoRead ? result_.read : result_.write;
-          ++d.ios;
-          d.bytes += io_bytes_;
-          d.latency.record(now - s.start_ns);
-        }
-        if (!stopping_) {
-          submit(slot, now);
-          submitted = true;
-        }
-      }
-      batch.clear();
-      ios_.fetch_add(done, std::memory_order_relaxed);
-      bytes_.fetch_add(done * io_bytes_, std::memory_order_relaxed);
-      if (submitted) queue_.kick();  // one wake-up of the reactor per batch, not per command
-    }
+    queue_.reactor().post([this] {
+      uint64_t now = now_ns();
+      for (uint32_t s = 0; s < config_.iodepth && !stopping_; ++s) submit(s, now);
+      if (inflight_ == 0) latch_.done();
+    });
   }
 
-  // A reactor thread: one burst of this job's queue.
+  // Reactor thread: one burst of this job's completions; each frees its slot for the next
+  // command until the run ends, then the job drains.
   void deliver(const uint32_t* pairs, size_t count) {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      incoming_.insert(incoming_.end(), pairs, pairs + 2 * count);
+    uint64_t now = now_ns();
+    if (!stopping_ && (now >= end_ns_ || stop_.load(std::memory_order_relaxed))) halt(now);
+    uint64_t done = 0;
+    for (size_t i = 0; i < count; ++i) {
+      uint32_t slot = pairs[2 * i] & kSlotMask;
+      uint32_t status = pairs[2 * i + 1];
+      const Slot& s = slots_[slot];
+      --inflight_;
+      if (!host::status_ok(status)) {
+        if (!result_.failed) {
+          result_.failed = true;
+          result_.status = status;
+          result_.opcode = s.opcode;
+          result_.lba = s.lba;
+        }
+        halt(now);
+        continue;
+      }
+      ++done;
+      if (now >= measure_ns_ && now < end_ns_) {
+        DirectionResult& d = s.opcode == spec::kIoRead ? result_.read : result_.write;
+        ++d.ios;
+        d.bytes += io_bytes_;
+        d.latency.record(now - s.start_ns);
+      }
+      if (!stopping_) submit(slot, now);
     }
-    ready_.notify_one();
+    ios_.fetch_add(done, std::memory_order_relaxed);
+    bytes_.fetch_add(done * io_bytes_, std::memory_order_relaxed);
+    if (inflight_ == 0) latch_.done();
   }
 
+  // Read after the latch has opened.
   const JobResult& result() const { return result_; }
   uint64_t stopped_ns() const { return stopped_ns_; }
+  // Any thread.
   uint64_t ios() const { return ios_.load(std::memory_order_relaxed); }
   uint64_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
 
@@ -185,7 +191,7 @@ class PerfEngine::Job {
     e.nlb = config_.io_blocks;
     e.data = buffers_.get() + size_t(slot) * io_bytes_;
     e.length = io_bytes_;
-    if (!queue_.push(e)) {
+    if (!queue_.submit_now(e)) {
       // The ring holds the queue's depth; lib/perf keeps iodepth within it, so this is
       // a caller's mistake, reported rather than spun on.
       if (!result_.failed) {
@@ -200,12 +206,6 @@ class PerfEngine::Job {
     ++inflight_;
   }
 
-  void take(std::vector<uint32_t>& out) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    ready_.wait(lock, [this] { return !incoming_.empty(); });
-    out.swap(incoming_);  // both keep their capacity: no allocation after the first batches
-  }
-
   void halt(uint64_t now) {
     stopping_ = true;
     stopped_ns_ = now;
@@ -216,11 +216,12 @@ class PerfEngine::Job {
   const PerfConfig config_;
   const uint32_t io_bytes_;
   const std::atomic<bool>& stop_;
+  JobLatch& latch_;
   Random rng_;
   std::vector<Slot> slots_;
   std::unique_ptr<uint8_t, FreeDeleter> buffers_;  // iodepth commands' data, one after another
 
-  // Job thread.
+  // Reactor thread.
   uint64_t measure_ns_ = 0;
   uint64_t end_ns_ = 0;
   uint64_t stopped_ns_ = 0;
@@ -231,13 +232,11 @@ class PerfEngine::Job {
 
   std::atomic<uint64_t> ios_{0};
   std::atomic<uint64_t> bytes_{0};
-
-  std::mutex mutex_;
-  std::condition_variable ready_;
-  std::vector<uint32_t> incoming_;  // [op_id, status] pairs not yet taken by the job
 };
 
 struct PerfEngine::Run {
+  explicit Run(size_t jobs) : latch(jobs) {}
+  JobLatch latch;
   std::vector<std::unique_ptr<Job>> jobs;
   bool active = false;  // completions are routed here; guarded by run_mutex_
 };
@@ -248,13 +247,13 @@ PerfEngine::~PerfEngine() = default;
 
 PerfResult PerfEngine::run(host::Controller& controller, const PerfConfig& config) {
   check(config);
-  auto run = std::make_shared<Run>();
+  auto run = std::make_shared<Run>(config.queues);
   for (uint32_t q = 0; q < config.queues; ++q) {
     host::QueuePair* queue = controller.io_queue(q);
     if (!queue)
       throw Error("ERR_INVALID_ARG", "perf: the controller has no I/O queue " + std::to_string(q + 1) +
                                          " (it is not connected, or has fewer queues)");
-    run->jobs.push_back(std::make_unique<Job>(q, *queue, config, stop_));
+    run->jobs.push_back(std::make_unique<Job>(q, *queue, config, stop_, run->latch));
   }
   {
     std::lock_guard<std::mutex> lock(run_mutex_);
@@ -266,24 +265,12 @@ PerfResult PerfEngine::run(host::Controller& controller, const PerfConfig& confi
 
   uint64_t measure_ns = now_ns() + config.ramp_ns;
   uint64_t end_ns = measure_ns + config.run_ns;
-  std::vector<std::thread> threads;
-  threads.reserve(run->jobs.size());
-  bool started = true;
-  for (auto& job : run->jobs) {
-    try {
-      threads.emplace_back([j = job.get(), measure_ns, end_ns] { j->loop(measure_ns, end_ns); });
-    } catch (const std::system_error&) {
-      started = false;
-      stop();
-      break;
-    }
-  }
-  for (auto& t : threads) t.join();
+  for (auto& job : run->jobs) job->start(measure_ns, end_ns);
+  run->latch.wait();
   {
     std::lock_guard<std::mutex> lock(run_mutex_);
     run->active = false;
   }
-  if (!started) throw Error("ERR_NO_MEMORY", "perf: cannot start a job thread");
 
   PerfResult result;
   uint64_t stopped = measure_ns;

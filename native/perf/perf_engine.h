@@ -1,13 +1,14 @@
 // The I/O loop of `rdmagate perf --engine native`, as spdk_nvme_perf runs it: one job per
-// I/O queue of a connected host controller, each on its own thread, keeping `iodepth`
-// commands in flight and recording every command's latency into a LatencyHistogram.
+// I/O queue of a connected host controller, run on that queue's reactor thread, keeping
+// `iodepth` commands in flight and recording every command's latency into a
+// LatencyHistogram.
 //
 // A controller reports I/O completions to the IoCompletionSink it was created with, so
 // the engine is that sink: it is handed the events the bindings would have received and
 // passes everything on, except the completions of its own commands while a run is going.
 // Between runs the controller works for JS as any other.
 //
-// While a run goes, its job thread is the only producer of its queue's submission ring;
+// While a run goes, its job is the only producer of its queue's submission ring;
 // nothing else may submit to that controller's I/O queues.
 #pragma once
 
