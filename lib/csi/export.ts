@@ -13,7 +13,7 @@
 import { isIP } from 'node:net';
 import { JsonRpcError, RpcErrorCode, rpcCall, type JsonObject, type JsonValue } from '../gateway';
 import { failedPrecondition, invalidArgument } from './errors';
-import { volumeNqn, VOLUME_NQN_PREFIX, type PublishContext, type Transport } from './parameters';
+import { volumeNqn, volumeSerial, VOLUME_NQN_PREFIX, type PublishContext, type Transport } from './parameters';
 import type { BlockSource, NvmfBlockSource } from './plugins/plugin';
 
 /** What the controller needs of the gateway: SPDK's method names and params. */
@@ -91,7 +91,7 @@ export class NvmfExporter {
     let sub = await this.#subsystem(nqn);
     if (!sub) {
       await this.#rpc.call('nvmf_create_subsystem', {
-        nqn, serial_number: `RG${nguid.slice(0, 18)}`, model_number: 'rdmagate csi volume', allow_any_host: false, max_namespaces: 1,
+        nqn, serial_number: volumeSerial(nguid), model_number: 'rdmagate csi volume', allow_any_host: false, max_namespaces: 1,
       });
       sub = { nqn };
     }

@@ -1,5 +1,11 @@
 /** The Kubernetes CSI driver: Identity, Controller and Node services over gRPC. */
-export { attacherFor, KernelNvmeAttacher, NODE_ROLES, UnimplementedAttacher, type NodeRole, type VolumeAttacher } from './attach';
+export {
+  attacherFor, DpuAttacher, HostDiskAttacher, KernelNvmeAttacher, NODE_ROLES, UnimplementedAttacher, type AttacherOptions, type AttachOptions,
+  type DpuAttacherOptions, type HostDiskAttacherOptions, type KernelNvmeAttacherOptions, type NodeRole, type VolumeAttacher,
+} from './attach';
+export type { DpuFrontend, DpuSource, ExposedVolume } from './attachers/dpu-frontend';
+export { GatewayDpuFrontend, type GatewayDpuFrontendOptions } from './attachers/gateway-frontend';
+export { OpiBridgeFrontend } from './attachers/opi-bridge';
 export { CsiClient, CsiClientError } from './client';
 export { ControllerService, DEFAULT_VOLUME_BYTES, type ControllerServiceOptions } from './controller';
 export { CsiError, GrpcStatus } from './errors';
@@ -7,7 +13,7 @@ export { NvmfExporter, socketGatewayRpc, type GatewayRpc, type ListenAddress, ty
 export { DRIVER_NAME, IdentityService, type IdentityServiceOptions } from './identity';
 export { CsiLogger, REDACTED, redactSecrets } from './log';
 export { NodeService, type NodeServiceOptions } from './node';
-export { RDMA_TOPOLOGY_KEY, volumeNqn, type PublishContext } from './parameters';
+export { CONNECTION_MODES, RDMA_TOPOLOGY_KEY, volumeNqn, volumeSerial, type ConnectionMode, type PublishContext } from './parameters';
 export { LocalPlugin, type LocalPluginOptions } from './plugins/local';
 export { MayastorApiError, MayastorUnreachableError } from './plugins/mayastor/errors';
 export { MayastorPlugin, type MayastorPluginOptions } from './plugins/mayastor/plugin';

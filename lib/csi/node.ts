@@ -1,9 +1,14 @@
 /**
  * The CSI Node service. NodeStageVolume attaches the volume (VolumeAttacher: the kernel
- * NVMe-oF host for role `default`) and, for a mount volume, makes its file system on
- * first use and mounts it at the staging path; NodePublishVolume bind-mounts that (or,
- * for a raw block volume, the device node) at the pod's target path. Each RPC is
- * idempotent: it looks at what is mounted and connected before changing anything.
+ * NVMe-oF host for role `default`, the disk the DPU exposes for role `host`) and, for a
+ * mount volume, makes its file system on first use and mounts it at the staging path;
+ * NodePublishVolume bind-mounts that (or, for a raw block volume, the device node) at the
+ * pod's target path. Each RPC is idempotent: it looks at what is mounted and connected
+ * before changing anything.
+ *
+ * On a DPU (role `dpu`, an attacher that exposesToHost) staging is attach and expose only:
+ * the file system and the pods are the host's, so nothing is made or mounted, publishing
+ * is FAILED_PRECONDITION, and unstaging takes the volume back from the host and detaches.
  *
  * node_id is the node's host NQN, which the controller puts on the volume's allow list.
  */
@@ -17,7 +22,7 @@ import type { CsiLogger } from './log';
 import { OperationLocks } from './locks';
 import { blockDeviceBytes, deviceNumber, growFs, hostNqn, makeFs, mount, mountAt, mountsOf, probeFs, remountReadOnly, umount,
   type MountEntry } from './node-system';
-import { fsType, parsePublishContext, RDMA_TOPOLOGY_KEY, tuningFromContext, type FsType } from './parameters';
+import { connectionModeFromContext, fsType, parsePublishContext, RDMA_TOPOLOGY_KEY, tuningFromContext, type FsType } from './parameters';
 import type { RpcHandlers } from './server';
 import type {
   Empty, NodeCapabilityName, NodeExpandVolumeRequest, NodeExpandVolumeResponse, NodeGetCapabilitiesResponse,
@@ -88,10 +93,15 @@ export class NodeService {
     const cap = requireCapability(req.volume_capability);
     const ctx = parsePublishContext(req.publish_context);
     const tuning = tuningFromContext(req.volume_context);
+    const connectionMode = connectionModeFromContext(req.volume_context);
     // The file system asked for: the capability's fs_type, else the StorageClass's fsType.
     const askedFs = cap.mount ? askedFsType(cap, req.volume_context?.fsType) : undefined;
     return this.#locks.with([id], 'NodeStageVolume', async () => {
-      const dev = await this.#attacher.attach(ctx, tuning, await this.hostnqn());
+      const dev = await this.#attacher.attach(ctx, tuning, await this.hostnqn(), connectionMode ? { connectionMode } : {});
+      if (this.#attacher.exposesToHost) {
+        this.#log.info('volume exposed to the host', { volume: id, device: dev, transport: ctx.transport });
+        return {};
+      }
       // A raw block volume needs nothing at the staging path: publish binds the device itself.
       if (!cap.mount) return {};
       const mounted = await mountAt(staging);
@@ -144,6 +154,9 @@ export class NodeService {
     const target = requirePath(req.target_path, 'target_path');
     const staging = requirePath(req.staging_target_path, 'staging_target_path');
     const cap = requireCapability(req.volume_capability);
+    if (this.#attacher.exposesToHost) {
+      throw failedPrecondition(`node role ${this.role} exposes volumes to its host and runs no pods: publish volume ${id} on the host's node (role host)`);
+    }
     return this.#locks.with([id], 'NodePublishVolume', async () => {
       const existing = await mountAt(target);
       let source: string;
@@ -219,7 +232,8 @@ export class NodeService {
       if (!dev) throw notFound(`volume ${id} is not attached to this node`);
       await this.#attacher.rescan(id);
       const bytes = await blockDeviceBytes(dev);
-      if (req.volume_capability?.block) return { capacity_bytes: bytes };
+      // The file system to grow is on the host, which has its own NodeExpandVolume.
+      if (req.volume_capability?.block || this.#attacher.exposesToHost) return { capacity_bytes: bytes };
       const mounted = await mountAt(path);
       if (!mounted) throw notFound(`nothing is mounted at ${path}`);
       await growFs(mounted.fsType, dev, path);

@@ -7,8 +7,15 @@ import type { StringMap } from './types';
 
 export type Transport = 'tcp' | 'rdma';
 export type FsType = 'ext4' | 'xfs';
+/**
+ * How a DPU node (role dpu) hands the volume to its host: `aio` puts the block device the
+ * DPU connected to behind the host-facing NVMe function; `nvmf` has the DPU's storage
+ * stack connect to the gateway itself (the OPI storage API bridge).
+ */
+export type ConnectionMode = 'aio' | 'nvmf';
 
 export const FS_TYPES: readonly FsType[] = ['ext4', 'xfs'];
+export const CONNECTION_MODES: readonly ConnectionMode[] = ['aio', 'nvmf'];
 /** The topology key each node reports: whether it has an active RDMA port. */
 export const RDMA_TOPOLOGY_KEY = 'rdmagate.io/rdma';
 /** Every volume's subsystem NQN is this followed by its volume_id. */
@@ -16,6 +23,20 @@ export const VOLUME_NQN_PREFIX = 'nqn.2026-11.io.rdmagate:vol:';
 
 export function volumeNqn(volumeId: string): string {
   return VOLUME_NQN_PREFIX + volumeId;
+}
+
+/** The volume_id of a volume's subsystem NQN; undefined for any other NQN. */
+export function volumeIdOfNqn(nqn: string): string | undefined {
+  return nqn.startsWith(VOLUME_NQN_PREFIX) && nqn.length > VOLUME_NQN_PREFIX.length ? nqn.slice(VOLUME_NQN_PREFIX.length) : undefined;
+}
+
+/**
+ * The serial number that goes with a volume's NGUID (20 characters, NVMe's and
+ * virtio-blk's limit): the gateway's subsystem serial, and what a host matches a disk by
+ * where the disk reports no NGUID or UUID of its own.
+ */
+export function volumeSerial(nguid: string): string {
+  return `RG${nguid.slice(0, 18)}`;
 }
 
 /** The kernel host's connect options (nvme-cli's names and units). */
@@ -34,6 +55,8 @@ export interface VolumeParameters {
   tuning: ConnectTuning;
   replicas: number;
   thin: boolean;
+  /** For DPU nodes; unset: the node's default (--connection-mode, else aio). */
+  connectionMode?: ConnectionMode;
   /** The parameters as given, less the CO's own keys: what idempotency compares. */
   given: StringMap;
 }
@@ -72,13 +95,16 @@ export function parseVolumeParameters(parameters: StringMap): VolumeParameters {
         if (v !== 'true' && v !== 'false') throw invalidArgument(`parameter thin must be true or false, got "${v}"`);
         out.thin = v === 'true';
         break;
+      case 'connectionMode':
+        out.connectionMode = connectionMode(v, 'parameter connectionMode');
+        break;
       default:
         if (k in TUNING) {
           const t = TUNING[k as keyof ConnectTuning];
           out.tuning[k as keyof ConnectTuning] = integer(v, `parameter ${k}`, t.min, t.max);
           break;
         }
-        throw invalidArgument(`unknown parameter "${k}"; known: plugin, transport, fsType, ${Object.keys(TUNING).join(', ')}, replicas, thin`);
+        throw invalidArgument(`unknown parameter "${k}"; known: plugin, transport, fsType, ${Object.keys(TUNING).join(', ')}, replicas, thin, connectionMode`);
     }
   }
   return out;
@@ -88,6 +114,7 @@ export function parseVolumeParameters(parameters: StringMap): VolumeParameters {
 export function volumeContext(p: VolumeParameters, transport: Transport): StringMap {
   const ctx: StringMap = { plugin: p.plugin, transport };
   if (p.fsType) ctx.fsType = p.fsType;
+  if (p.connectionMode) ctx.connectionMode = p.connectionMode;
   for (const [k, v] of Object.entries(p.tuning)) ctx[k] = String(v);
   return ctx;
 }
@@ -100,6 +127,19 @@ export function tuningFromContext(ctx: StringMap): ConnectTuning {
     if (v !== undefined && v !== '') out[k as keyof ConnectTuning] = integer(v, `volume_context ${k}`, range.min, range.max);
   }
   return out;
+}
+
+/** The connection mode a StorageClass asked for (volume_context), or undefined when it did not say. */
+export function connectionModeFromContext(ctx: StringMap): ConnectionMode | undefined {
+  const v = ctx?.connectionMode;
+  return v === undefined || v === '' ? undefined : connectionMode(v, 'volume_context connectionMode');
+}
+
+export function connectionMode(v: string, what: string): ConnectionMode {
+  if (!(CONNECTION_MODES as readonly string[]).includes(v)) {
+    throw invalidArgument(`${what} must be one of ${CONNECTION_MODES.join(', ')}, got "${v}"`);
+  }
+  return v as ConnectionMode;
 }
 
 export function fsType(v: string, what: string): FsType {
