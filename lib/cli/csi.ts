@@ -2,20 +2,29 @@
  * `rdmagate csi`: the Kubernetes CSI driver. Role `controller` serves Identity and
  * Controller (volumes in a local pool, and in Mayastor when given its REST endpoint,
  * exported through the gateway's JSON-RPC socket); roles `default`, `host` and `dpu`
- * serve Identity and Node. Runs until SIGINT or SIGTERM.
+ * serve Identity and Node. A `dpu` node exposes volumes to its host through the
+ * host-facing subsystem of the gateway on the DPU (--dpu-subsystem, --dpu-rpc-socket);
+ * its --connection-mode is the default for StorageClasses that set no connectionMode.
+ * Runs until SIGINT or SIGTERM.
  */
 import { isIP } from 'node:net';
 import { InvalidArgumentError } from '../errors';
 import { DEFAULT_SOCKET_PATH, stderrSink, type LogLevel } from '../gateway';
 import { join } from 'node:path';
-import { ControllerService, CsiLogger, CsiServer, IdentityService, LocalPlugin, MayastorPlugin, NODE_ROLES, NodeService,
-  NvmfExporter, socketGatewayRpc, type ListenAddress, type NodeRole, type StoragePlugin } from '../csi';
+import { attacherFor, CONNECTION_MODES, ControllerService, CsiLogger, CsiServer, DpuAttacher, GatewayDpuFrontend, IdentityService,
+  LocalPlugin, MayastorPlugin, NODE_ROLES, NodeService, NvmfExporter, socketGatewayRpc, type ConnectionMode, type ListenAddress,
+  type NodeRole, type StoragePlugin, type VolumeAttacher } from '../csi';
 import { parseArgs } from './args';
 
 export const CSI_USAGE = `  csi --role controller|default|host|dpu [--endpoint unix:///csi/csi.sock] [--log-level debug|info|warn|error]
       controller: [--pool-dir DIR] [--gateway-socket PATH] --tcp-listen IP:PORT [--rdma-listen IP:PORT]
                   [--mayastor-endpoint http://HOST:PORT]  (or $MAYASTOR_ENDPOINT: adds plugin mayastor)
       node roles: [--node-id HOSTNQN]
+      host:       waits for the disk its DPU exposes (by NGUID/UUID or serial), formats and mounts it
+      dpu:        --dpu-subsystem NQN [--dpu-rpc-socket PATH] [--connection-mode aio|nvmf]
+                  connects to the gateway and exposes each volume as a namespace of the DPU gateway's
+                  host-facing subsystem (aio; nvmf, through the OPI bridge, is not implemented yet);
+                  give it --node-id with its host's NQN, the node the CO publishes volumes to
       the Kubernetes CSI driver (rdmagate.csi.io) on a unix socket; the endpoint defaults to $CSI_ENDPOINT`;
 
 const ROLES = ['controller', ...NODE_ROLES] as const;
@@ -26,6 +35,7 @@ export async function runCsi(argv: string[]): Promise<number> {
   const args = parseArgs(argv, [
     { name: 'role' }, { name: 'endpoint' }, { name: 'pool-dir' }, { name: 'gateway-socket' }, { name: 'node-id' },
     { name: 'tcp-listen' }, { name: 'rdma-listen' }, { name: 'log-level' }, { name: 'mayastor-endpoint' },
+    { name: 'dpu-subsystem' }, { name: 'dpu-rpc-socket' }, { name: 'connection-mode' },
   ]);
   if (args.positionals.length > 0) throw new InvalidArgumentError(`unexpected argument '${args.positionals[0]}'`);
   const flag = (name: string) => {
@@ -38,6 +48,10 @@ export async function runCsi(argv: string[]): Promise<number> {
   if (!['debug', 'info', 'warn', 'error'].includes(level)) throw new InvalidArgumentError('--log-level must be debug, info, warn or error');
   const log = new CsiLogger(stderrSink(level as LogLevel));
   const endpoint = flag('endpoint') ?? process.env.CSI_ENDPOINT ?? DEFAULT_ENDPOINT;
+
+  for (const f of ['dpu-subsystem', 'dpu-rpc-socket', 'connection-mode']) {
+    if (role !== 'dpu' && flag(f) !== undefined) throw new InvalidArgumentError(`--${f} is for --role dpu only`);
+  }
 
   let server: CsiServer;
   if (role === 'controller') {
@@ -58,7 +72,8 @@ export async function runCsi(argv: string[]): Promise<number> {
     const identity = new IdentityService({ controller: true, manifest: { role }, probe: async () => { await rpc.call('nvmf_get_transports'); } });
     server = await CsiServer.start({ endpoint, log, services: { Identity: identity.handlers(), Controller: controller.handlers() } });
   } else {
-    const node = new NodeService({ role: role as NodeRole, log, ...(flag('node-id') ? { nodeId: flag('node-id') } : {}) });
+    const attacher = role === 'dpu' ? dpuAttacher(flag) : attacherFor(role as NodeRole);
+    const node = new NodeService({ role: role as NodeRole, log, attacher, ...(flag('node-id') ? { nodeId: flag('node-id') } : {}) });
     const identity = new IdentityService({ controller: false, manifest: { role }, probe: () => node.probe() });
     server = await CsiServer.start({ endpoint, log, services: { Identity: identity.handlers(), Node: node.handlers() } });
   }
@@ -68,6 +83,22 @@ export async function runCsi(argv: string[]): Promise<number> {
   });
   await server.close();
   return 0;
+}
+
+/** The dpu role's attacher: AIO through the DPU gateway's host-facing subsystem, NVMe-oF through the OPI bridge. */
+function dpuAttacher(flag: (name: string) => string | undefined): VolumeAttacher {
+  const mode = flag('connection-mode') ?? 'aio';
+  if (!(CONNECTION_MODES as readonly string[]).includes(mode)) {
+    throw new InvalidArgumentError(`--connection-mode must be one of ${CONNECTION_MODES.join(', ')}, got '${mode}'`);
+  }
+  const subsystem = flag('dpu-subsystem');
+  if (subsystem === undefined && mode === 'aio') {
+    throw new InvalidArgumentError('--dpu-subsystem NQN is required for --role dpu: the host-facing subsystem volumes are exposed on');
+  }
+  if (subsystem !== undefined && !subsystem.startsWith('nqn.')) throw new InvalidArgumentError(`--dpu-subsystem must be an NQN, got '${subsystem}'`);
+  const aio = subsystem === undefined ? undefined
+    : new GatewayDpuFrontend({ rpc: socketGatewayRpc(flag('dpu-rpc-socket') ?? DEFAULT_SOCKET_PATH), subsystem });
+  return new DpuAttacher({ defaultMode: mode as ConnectionMode, ...(aio ? { aio } : {}) });
 }
 
 /** IP:PORT, with IPv6 addresses in brackets ([fd00::1]:4420). */

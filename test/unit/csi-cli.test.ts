@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Gateway } from '../../lib';
@@ -90,12 +90,40 @@ describe('rdmagate csi (CLI)', function () {
     }
   });
 
+  it('--role dpu takes back what its gateway exposed, through --dpu-rpc-socket', async () => {
+    const sock = join(dir, 'dpu.sock');
+    const subsystem = 'nqn.2026-11.io.rdmagate:dpu:host-facing';
+    const id = '3f0c1a52-8d4e-4b7a-9c61-0a2b3c4d5e6f';
+    await gateway.rpc('nvmf_create_subsystem', { nqn: subsystem, allow_any_host: true });
+    writeFileSync(join(dir, 'disk'), Buffer.alloc(1 << 20));
+    await gateway.rpc('bdev_uring_create', { name: `dpu_${id}`, filename: join(dir, 'disk') });
+    const { child, stderr } = run(['--role', 'dpu', '--endpoint', `unix://${sock}`, '--dpu-subsystem', subsystem,
+      '--dpu-rpc-socket', join(dir, 'gw.sock'), '--node-id', 'nqn.2014-08.org.nvmexpress:uuid:0e3c4a8e-7f61-4d2e-9b0a-2b6f7c9d1e42']);
+    try {
+      await waitFor(sock, child, stderr);
+      const c = new CsiClient(`unix://${sock}`);
+      try {
+        await c.call('Node', 'NodeUnstageVolume', { volume_id: id, staging_target_path: join(dir, 'staging') });
+        await assert.rejects(gateway.rpc('bdev_get_bdevs', { name: `dpu_${id}` }), /No such device/);
+      } finally {
+        c.close();
+      }
+    } finally {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    }
+  });
+
   it('refuses bad arguments', () => {
     for (const [args, message] of [
       [['--role', 'worker'], /--role must be one of controller, default, host, dpu/],
       [['--role', 'controller', '--endpoint', 'unix:///tmp/x.sock'], /--tcp-listen IP:PORT is required/],
       [['--role', 'controller', '--tcp-listen', 'localhost:4420'], /must be IP:PORT/],
       [['--role', 'default', '--endpoint', 'tcp://0.0.0.0:1'], /unix:/],
+      [['--role', 'dpu'], /--dpu-subsystem NQN is required/],
+      [['--role', 'dpu', '--dpu-subsystem', 'host-facing'], /--dpu-subsystem must be an NQN/],
+      [['--role', 'dpu', '--dpu-subsystem', 'nqn.2026-11.io.rdmagate:dpu', '--connection-mode', 'pcie'], /--connection-mode must be one of aio, nvmf/],
+      [['--role', 'host', '--dpu-subsystem', 'nqn.2026-11.io.rdmagate:dpu'], /--dpu-subsystem is for --role dpu only/],
     ] as const) {
       const r = spawnSync(process.execPath, [MAIN, 'csi', ...args], { encoding: 'utf8', timeout: 10000 });
       assert.equal(r.status, 1, r.stderr);
