@@ -5,7 +5,7 @@
  * namespace of that subsystem with the volume's NGUID and UUID, by which the host finds it.
  * Each step looks first, so that a retried NodeStageVolume finishes rather than fails.
  */
-import { JsonRpcError, RpcErrorCode, type JsonObject } from '../../gateway';
+import { JsonRpcError, RpcErrorCode } from '../../gateway';
 import { CsiError, failedPrecondition, GrpcStatus, invalidArgument } from '../errors';
 import type { GatewayRpc } from '../export';
 import type { DpuFrontend, DpuSource, ExposedVolume } from './dpu-frontend';
@@ -89,7 +89,7 @@ export class GatewayDpuFrontend implements DpuFrontend {
 
   async #hasBdev(name: string): Promise<boolean> {
     try {
-      await this.#rpc.call('bdev_get_bdevs', { name } satisfies JsonObject);
+      await this.#rpc.call('bdev_get_bdevs', { name });
       return true;
     } catch (e) {
       if (e instanceof JsonRpcError && e.rpcCode === RpcErrorCode.ENODEV) return false;
