@@ -65,6 +65,7 @@ export interface NativeTarget {
   listeners(): import('./nvmf/target/types').ListenerInfo[];
   controllers(): import('./nvmf/target/types').ControllerInfo[];
   qpairs(): import('./nvmf/target/types').QpairInfo[];
+  namespaceStats(): import('./nvmf/target/types').NamespaceStats[];
   close(): void;
 }
 

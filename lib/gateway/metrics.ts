@@ -1,12 +1,14 @@
 /**
- * Prometheus metrics of a Target, in the text exposition format: per queue pair (labelled
- * with its subsystem, controller, queue id and transport) the commands, bytes, errors, RDMA
- * and copied bytes and a latency histogram; per backend controller its state. Rates (IOPS,
- * MiB/s) are Prometheus's rate() over these counters.
+ * Prometheus metrics of a Target, in the text exposition format: per namespace (labelled
+ * with its subsystem, nsid and bdev) the reads, writes, bytes, errors and a latency
+ * histogram, counted since the namespace was added, across connections; per queue pair
+ * (labelled with its subsystem, controller, queue id and transport) the commands, bytes,
+ * errors, RDMA and copied bytes and a latency histogram; per backend controller its state.
+ * Rates (IOPS, MiB/s) are Prometheus's rate() over these counters.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Target } from '../nvmf/target';
+import type { NamespaceStats, Target } from '../nvmf/target';
 
 const COUNTERS: [keyof CounterFields, string, string][] = [
   ['commands', 'rdmagate_qpair_commands_total', 'Commands received.'],
@@ -24,6 +26,26 @@ interface CounterFields {
   rdmaReadBytes: number; rdmaWriteBytes: number; bytesCopied: number;
 }
 
+const NAMESPACE_COUNTERS: [keyof NamespaceStats, string, string][] = [
+  ['reads', 'rdmagate_namespace_reads_total', 'Read commands.'],
+  ['writes', 'rdmagate_namespace_writes_total', 'Write commands.'],
+  ['otherOps', 'rdmagate_namespace_other_ops_total', 'Flush, Write Zeroes and Dataset Management commands.'],
+  ['bytesRead', 'rdmagate_namespace_read_bytes_total', 'Bytes read.'],
+  ['bytesWritten', 'rdmagate_namespace_written_bytes_total', 'Bytes written.'],
+  ['errors', 'rdmagate_namespace_errors_total', 'I/O commands completed with an error status.'],
+];
+
+/** A Prometheus histogram in seconds from log2 microsecond buckets. */
+function latencyHistogram(out: string[], name: string, labels: string, buckets: number[], sumUs: number): void {
+  let cumulative = 0;
+  buckets.forEach((n, i) => {
+    cumulative += n;
+    const le = i === buckets.length - 1 ? '+Inf' : String(2 ** i / 1e6);
+    out.push(`${name}_bucket{${labels},le="${le}"} ${cumulative}`);
+  });
+  out.push(`${name}_sum{${labels}} ${sumUs / 1e6}`, `${name}_count{${labels}} ${cumulative}`);
+}
+
 function label(v: string | number): string {
   return String(v).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }
@@ -36,21 +58,23 @@ export function renderMetrics(target: Target): string {
     labels: `subnqn="${label(subnqnOf.get(q.cntlid) ?? '')}",cntlid="${q.cntlid}",qid="${q.qid}",transport="${q.transport}"`,
   }));
   const out: string[] = [];
+  const namespaces = target.namespaceStats().map((n) => ({
+    n, labels: `subnqn="${label(n.subnqn)}",nsid="${n.nsid}",bdev="${label(n.bdevName)}"`,
+  }));
+  for (const [field, name, help] of NAMESPACE_COUNTERS) {
+    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
+    for (const { n, labels } of namespaces) out.push(`${name}{${labels}} ${n[field]}`);
+  }
+  const nh = 'rdmagate_namespace_latency_seconds';
+  out.push(`# HELP ${nh} I/O command latency, capsule received to response sent.`, `# TYPE ${nh} histogram`);
+  for (const { n, labels } of namespaces) latencyHistogram(out, nh, labels, n.latencyBuckets, n.latencyUsSum);
   for (const [field, name, help] of COUNTERS) {
     out.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
     for (const { q, labels } of qpairs) out.push(`${name}{${labels}} ${q[field]}`);
   }
   const h = 'rdmagate_qpair_latency_seconds';
   out.push(`# HELP ${h} Command latency, capsule received to response sent.`, `# TYPE ${h} histogram`);
-  for (const { q, labels } of qpairs) {
-    let cumulative = 0;
-    q.latencyBuckets.forEach((n, i) => {
-      cumulative += n;
-      const le = i === q.latencyBuckets.length - 1 ? '+Inf' : String(2 ** i / 1e6);
-      out.push(`${h}_bucket{${labels},le="${le}"} ${cumulative}`);
-    });
-    out.push(`${h}_sum{${labels}} ${q.latencyUsSum / 1e6}`, `${h}_count{${labels}} ${cumulative}`);
-  }
+  for (const { q, labels } of qpairs) latencyHistogram(out, h, labels, q.latencyBuckets, q.latencyUsSum);
   out.push('# HELP rdmagate_backend_up Whether a backend controller is connected (1) or not (0).', '# TYPE rdmagate_backend_up gauge');
   for (const c of target.nvmeControllers()) {
     out.push(`rdmagate_backend_up{name="${label(c.name)}",state="${label(c.state)}"} ${c.state === 'enabled' ? 1 : 0}`);

@@ -56,6 +56,7 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
                              InstanceMethod("listeners", &TargetBinding::listeners),
                              InstanceMethod("controllers", &TargetBinding::controllers),
                              InstanceMethod("qpairs", &TargetBinding::qpairs),
+                             InstanceMethod("namespaceStats", &TargetBinding::namespace_stats),
                              InstanceMethod("close", &TargetBinding::close)}));
   }
 
@@ -436,6 +437,30 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
       o.Set("latencyUsSum", double(q.counters.latency_us_sum));
       Napi::Array hist = Napi::Array::New(env, target::kLatencyBuckets);
       for (uint32_t b = 0; b < target::kLatencyBuckets; ++b) hist.Set(b, double(q.counters.latency[b]));
+      o.Set("latencyBuckets", hist);
+      out.Set(i, o);
+    }
+    return out;
+  }
+  Napi::Value namespace_stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto list = t(env).namespace_stats();
+    Napi::Array out = Napi::Array::New(env, list.size());
+    for (uint32_t i = 0; i < list.size(); ++i) {
+      const auto& n = list[i];
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("subnqn", n.subnqn);
+      o.Set("nsid", n.nsid);
+      o.Set("bdevName", n.bdev);
+      o.Set("reads", double(n.counters.reads));
+      o.Set("writes", double(n.counters.writes));
+      o.Set("otherOps", double(n.counters.other));
+      o.Set("bytesRead", double(n.counters.bytes_read));
+      o.Set("bytesWritten", double(n.counters.bytes_written));
+      o.Set("errors", double(n.counters.errors));
+      o.Set("latencyUsSum", double(n.counters.latency_us_sum));
+      Napi::Array hist = Napi::Array::New(env, target::kLatencyBuckets);
+      for (uint32_t b = 0; b < target::kLatencyBuckets; ++b) hist.Set(b, double(n.counters.latency[b]));
       o.Set("latencyBuckets", hist);
       out.Set(i, o);
     }

@@ -27,6 +27,9 @@ void read_write(Qpair& q, Request* req, const Namespace& ns, bool write) {
   uint64_t bytes = uint64_t(nlb) * b.block_size();
   if (bytes != req->length) return q.complete(req, status::kDataSglLengthInvalid, true);
   (write ? q.counters().bytes_written : q.counters().bytes_read) += bytes;
+  NamespaceCounters& n = q.namespace_counters(req->cmd.nsid);
+  ++(write ? n.writes : n.reads);
+  (write ? n.bytes_written : n.bytes_read) += bytes;
   bdev::IoRequest io{write ? bdev::IoType::kWrite : bdev::IoType::kRead, slba, nlb, req->data, nullptr, 0};
   b.submit(io, bdev_done, req);
 }
@@ -64,6 +67,8 @@ void execute_io(Qpair& q, Request* req) {
     bool known = op == kIoRead || op == kIoWrite || op == kIoFlush || op == kIoWriteZeroes || op == kIoDsm;
     return q.complete(req, known ? status::kInvalidNs : status::kInvalidOpcode, true);
   }
+  req->namespace_io = true;
+  if (op != kIoRead && op != kIoWrite) q.namespace_counters(req->cmd.nsid).other++;
   switch (op) {
     case kIoRead: return read_write(q, req, *ns, false);
     case kIoWrite: return read_write(q, req, *ns, true);

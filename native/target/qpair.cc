@@ -40,7 +40,16 @@ void Qpair::bind(std::shared_ptr<Controller> controller, uint16_t qid, uint16_t 
 }
 
 void Qpair::unbind() {
-  if (controller_) controller_->detach(this);
+  if (controller_) {
+    controller_->detach(this);
+    NamespaceCounterList gone;
+    {
+      std::lock_guard<std::mutex> lock(ns_counters_mutex_);
+      gone = std::move(ns_counters_);
+      ns_counters_ = NamespaceCounterList();
+    }
+    controller_->subsystem().retire_counters(gone);
+  }
   controller_.reset();
   connected_ = false;
   waiting_for_buffer_.clear();
@@ -68,6 +77,7 @@ const Namespace* Qpair::find_namespace(uint32_t nsid) {
 void Qpair::on_capsule(Request* req) {
   counters_.commands++;
   req->start_us = Reactor::now_us();
+  req->namespace_io = false;
   if (sq_size_) sq_head_ = uint16_t((sq_head_ + 1) % sq_size_);
   req->rsp = CompletionEntry{};
   req->rsp.cid = req->cmd.cid;
@@ -166,7 +176,10 @@ void Qpair::complete(Request* req, Status status, bool dnr) {
   req->rsp.sqid = qid_;
   req->rsp.sqhd = sq_flow_disabled_ ? 0xffff : sq_head_;
   req->rsp.set_status(status, dnr);
-  if (status.sc != 0 || status.sct != 0) counters_.errors++;
+  if (status.sc != 0 || status.sct != 0) {
+    counters_.errors++;
+    if (req->namespace_io) namespace_counters(req->cmd.nsid).errors++;
+  }
   req->state = RequestState::kTransferOut;
   send_response(req);
 }
@@ -174,10 +187,15 @@ void Qpair::complete(Request* req, Status status, bool dnr) {
 // Back to FREE.
 void Qpair::on_response_sent(Request* req) {
   uint64_t us = Reactor::now_us() - req->start_us;
+  size_t bucket = latency_bucket(us);
   counters_.latency_us_sum += us;
-  size_t bucket = 0;
-  while (bucket + 1 < kLatencyBuckets && (uint64_t(1) << bucket) < us) ++bucket;
   counters_.latency[bucket]++;
+  if (req->namespace_io) {
+    req->namespace_io = false;
+    NamespaceCounters& n = namespace_counters(req->cmd.nsid);
+    n.latency_us_sum += us;
+    n.latency[bucket]++;
+  }
   if (req->chunk) {
     target_.pool().release(req->chunk);
     req->chunk = nullptr;

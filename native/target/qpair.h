@@ -5,8 +5,10 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 
 #include "reactor/reactor.h"
+#include "target/namespace_counters.h"
 #include "target/request.h"
 #include "target/subsystem.h"
 
@@ -14,10 +16,6 @@ namespace rdmagate::target {
 
 class Controller;
 class Target;
-
-// Latency from capsule received to response sent, in log2 microsecond buckets: bucket i
-// counts commands of at most 2^i us; the last one counts everything slower.
-inline constexpr size_t kLatencyBuckets = 24;
 
 struct QpairCounters {
   uint64_t commands = 0, bytes_read = 0, bytes_written = 0, errors = 0;
@@ -66,6 +64,17 @@ class Qpair : public std::enable_shared_from_this<Qpair> {
   Reactor& reactor() { return reactor_; }
   const QpairCounters& counters() const { return counters_; }
   QpairCounters& counters() { return counters_; }
+  // I/O queues only: what this queue did on each namespace. Reactor thread.
+  NamespaceCounters& namespace_counters(uint32_t nsid) {
+    if (NamespaceCounters* c = ns_counters_.find(nsid)) return *c;
+    std::lock_guard<std::mutex> lock(ns_counters_mutex_);  // the list grows: not under a reader
+    return ns_counters_.of(nsid);
+  }
+  // Any thread: the values are a snapshot, read as counters() is.
+  NamespaceCounterList namespace_counters_snapshot() const {
+    std::lock_guard<std::mutex> lock(ns_counters_mutex_);
+    return ns_counters_;
+  }
   // Largest in-capsule data this queue accepts.
   uint32_t in_capsule_limit() const;
   // Namespace nsid of the controller's subsystem, or nullptr.
@@ -98,6 +107,8 @@ class Qpair : public std::enable_shared_from_this<Qpair> {
   std::vector<Request*> waiting_for_buffer_;
   bool retry_scheduled_ = false;
   QpairCounters counters_;
+  NamespaceCounterList ns_counters_;
+  mutable std::mutex ns_counters_mutex_;
 };
 
 }  // namespace rdmagate::target

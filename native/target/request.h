@@ -34,6 +34,7 @@ struct Request {
   uint64_t remote_addr = 0;
   uint32_t rkey = 0;
   bool invalidate = false;
+  bool namespace_io = false;  // an I/O command on an existing namespace: counted for it
   BufferPool::Chunk* chunk = nullptr;
   uint8_t* data = nullptr;    // chunk->data, when the command has data
   Qpair* qpair = nullptr;

@@ -110,4 +110,14 @@ std::vector<uint16_t> Subsystem::listener_ports() const {
   return {listeners_.begin(), listeners_.end()};
 }
 
+void Subsystem::retire_counters(const NamespaceCounterList& counters) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  retired_.add(counters);
+}
+
+NamespaceCounterList Subsystem::retired_counters() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return retired_;
+}
+
 }  // namespace rdmagate::target

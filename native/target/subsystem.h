@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "bdev/bdev.h"
+#include "target/namespace_counters.h"
 
 namespace rdmagate::target {
 
@@ -60,6 +61,11 @@ class Subsystem {
   uint64_t namespace_version() const { return ns_version_.load(std::memory_order_acquire); }
   std::shared_ptr<const NamespaceTable> namespaces() const;
 
+  // Per-namespace counts of the queue pairs that are gone (Target::namespace_stats adds
+  // the live ones).
+  void retire_counters(const NamespaceCounterList& counters);
+  NamespaceCounterList retired_counters() const;
+
  private:
   const std::string nqn_;
   const Type type_;
@@ -72,6 +78,7 @@ class Subsystem {
   std::set<std::string> hosts_;
   bool allow_any_listener_ = true;
   std::set<uint16_t> listeners_;
+  NamespaceCounterList retired_;
 };
 
 }  // namespace rdmagate::target

@@ -211,6 +211,28 @@ std::vector<QpairInfo> Target::qpairs() const {
   return out;
 }
 
+std::vector<NamespaceStats> Target::namespace_stats() const {
+  std::vector<std::shared_ptr<Controller>> list;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto& [id, w] : controllers_)
+      if (auto c = w.lock()) list.push_back(c);
+  }
+  std::map<const Subsystem*, NamespaceCounterList> live;
+  for (auto& c : list) {
+    NamespaceCounterList& sum = live[&c->subsystem()];
+    for (auto& q : c->qpairs()) sum.add(q->namespace_counters_snapshot());
+  }
+  std::vector<NamespaceStats> out;
+  for (auto& s : subsystems()) {
+    if (s->type() != Subsystem::Type::kNvm) continue;
+    NamespaceCounterList sum = s->retired_counters();
+    if (auto it = live.find(s.get()); it != live.end()) sum.add(it->second);
+    for (auto& [nsid, ns] : *s->namespaces()) out.push_back({s->nqn(), nsid, ns->bdev->name(), sum.of(nsid)});
+  }
+  return out;
+}
+
 Reactor& Target::next_reactor() { return *reactors_[next_reactor_++ % reactors_.size()]; }
 
 }  // namespace rdmagate::target

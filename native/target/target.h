@@ -44,6 +44,13 @@ struct QpairInfo {
   QpairCounters counters;  // read while reactors run: a snapshot, not a transaction
 };
 
+struct NamespaceStats {
+  std::string subnqn;
+  uint32_t nsid;
+  std::string bdev;
+  NamespaceCounters counters;  // a snapshot, as QpairInfo::counters
+};
+
 struct ControllerInfo {
   uint16_t cntlid;
   std::string subnqn, hostnqn, peer;
@@ -93,6 +100,9 @@ class Target {
   void forget_controller(uint16_t cntlid);
   std::vector<ControllerInfo> controllers() const;
   std::vector<QpairInfo> qpairs() const;
+  // Every namespace of every NVM subsystem, with its I/O since it was added (the
+  // counts of its nsid, should one be removed and re-added, carry on).
+  std::vector<NamespaceStats> namespace_stats() const;
 
   // Reactors and memory.
   Reactor& reactor(size_t i) { return *reactors_[i]; }

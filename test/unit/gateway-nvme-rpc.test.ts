@@ -99,24 +99,38 @@ describe('gateway JSON-RPC: bdev_nvme_* backends', function () {
     await front.close();
   });
 
-  it('serves Prometheus metrics: per-qpair counters, latency histogram, backend state', async () => {
+  it('serves Prometheus metrics: per-namespace and per-qpair counters, latency histograms, backend state', async () => {
     const g = new Gateway({ socketPath: null, configPath: null, log: () => undefined, metrics: { port: 0 } });
     await g.start();
     gateways.push(g);
     await exportBackend(g);
-    const front = await nvmf.connect({ traddr: '127.0.0.1', trsvcid: frontPort, subnqn: FRONT_NQN });
+    const scrape = async () => (await fetch(`http://127.0.0.1:${g.metricsPort}/metrics`)).text();
     const b = pool.acquire();
+    // A first host writes 3 times and goes away: its counts stay with the namespace.
+    const first = await nvmf.connect({ traddr: '127.0.0.1', trsvcid: frontPort, subnqn: FRONT_NQN });
+    for (let i = 0; i < 3; i++) await first.queuePairs[0].write(1, i * 8, 8, b);
+    await first.close();
+    const front = await nvmf.connect({ traddr: '127.0.0.1', trsvcid: frontPort, subnqn: FRONT_NQN });
     for (let i = 0; i < 10; i++) await front.queuePairs[0].read(1, i * 8, 8, b);
+    await front.queuePairs[0].flush(1);
     b.release();
-    const text = await (await fetch(`http://127.0.0.1:${g.metricsPort}/metrics`)).text();
+    const text = await scrape();
     await front.close();
     const line = (re: RegExp) => Number(text.match(re)?.[1] ?? NaN);
+    const ns = `subnqn="${FRONT_NQN}",nsid="1",bdev="Nvme0n1"`;
+    assert.equal(line(new RegExp(`rdmagate_namespace_reads_total\\{${ns}\\} (\\d+)`)), 10);
+    assert.equal(line(new RegExp(`rdmagate_namespace_writes_total\\{${ns}\\} (\\d+)`)), 3);
+    assert.equal(line(new RegExp(`rdmagate_namespace_read_bytes_total\\{${ns}\\} (\\d+)`)), 10 * 4096);
+    assert.equal(line(new RegExp(`rdmagate_namespace_written_bytes_total\\{${ns}\\} (\\d+)`)), 3 * 4096);
+    assert.equal(line(new RegExp(`rdmagate_namespace_other_ops_total\\{${ns}\\} (\\d+)`)), 1);
+    assert.equal(line(new RegExp(`rdmagate_namespace_errors_total\\{${ns}\\} (\\d+)`)), 0);
+    assert.equal(line(new RegExp(`rdmagate_namespace_latency_seconds_count\\{${ns}\\} (\\d+)`)), 14);
     const io = `subnqn="${FRONT_NQN}",cntlid="\\d+",qid="1",transport="tcp"`;
-    // Ten reads, and the queue's own Connect.
-    assert.equal(line(new RegExp(`rdmagate_qpair_commands_total\\{${io}\\} (\\d+)`)), 11);
+    // Ten reads, a flush, and the queue's own Connect.
+    assert.equal(line(new RegExp(`rdmagate_qpair_commands_total\\{${io}\\} (\\d+)`)), 12);
     assert.equal(line(new RegExp(`rdmagate_qpair_read_bytes_total\\{${io}\\} (\\d+)`)), 10 * 4096);
-    assert.equal(line(new RegExp(`rdmagate_qpair_latency_seconds_count\\{${io}\\} (\\d+)`)), 11);
-    assert.equal(line(new RegExp(`rdmagate_qpair_latency_seconds_bucket\\{${io},le="\\+Inf"\\} (\\d+)`)), 11);
+    assert.equal(line(new RegExp(`rdmagate_qpair_latency_seconds_count\\{${io}\\} (\\d+)`)), 12);
+    assert.equal(line(new RegExp(`rdmagate_qpair_latency_seconds_bucket\\{${io},le="\\+Inf"\\} (\\d+)`)), 12);
     assert.match(text, /rdmagate_backend_up\{name="Nvme0",state="enabled"\} 1/);
     assert.equal((await fetch(`http://127.0.0.1:${g.metricsPort}/nope`)).status, 404);
   });

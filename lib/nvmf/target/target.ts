@@ -4,7 +4,7 @@ import * as v from '../../validate';
 import { connectOptions } from '../host/options';
 import type { ConnectOptions } from '../host/options';
 import { nguidBytes, nguidText, uuidBytes, uuidText } from './ids';
-import type { BdevInfo, ControllerInfo, ListenerInfo, NativeBdevInfo, NvmeControllerInfo, QpairInfo, SubsystemInfo,
+import type { BdevInfo, ControllerInfo, ListenerInfo, NamespaceStats, NativeBdevInfo, NvmeControllerInfo, QpairInfo, SubsystemInfo,
   TransportType } from './types';
 
 export interface TargetOptions {
@@ -302,6 +302,11 @@ export class Target {
   /** Every queue pair with its counters. */
   qpairs(): QpairInfo[] {
     return this.nativeHandle.qpairs();
+  }
+
+  /** Every namespace with its I/O counters; they never go back, also when hosts disconnect. */
+  namespaceStats(): NamespaceStats[] {
+    return this.nativeHandle.namespaceStats();
   }
 
   get closed(): boolean {

@@ -73,6 +73,25 @@ export interface QpairInfo {
   latencyBuckets: number[];
 }
 
+/** A namespace's I/O since it was added, over every queue pair (gone ones included). */
+export interface NamespaceStats {
+  subnqn: string;
+  nsid: number;
+  bdevName: string;
+  reads: number;
+  writes: number;
+  /** Flush, Write Zeroes and Dataset Management. */
+  otherOps: number;
+  bytesRead: number;
+  bytesWritten: number;
+  /** I/O commands completed with an error status. */
+  errors: number;
+  /** Sum of latencies (capsule in to response out), in microseconds. */
+  latencyUsSum: number;
+  /** Commands by latency: bucket i counts those of at most 2^i us; the last, all slower. */
+  latencyBuckets: number[];
+}
+
 export interface NamespaceInfo {
   nsid: number;
   bdevName: string;

@@ -1,0 +1,65 @@
+// I/O counters of one namespace as one queue pair saw them. A qpair keeps its own (on its
+// reactor, so without atomics); the target sums them per namespace, and a qpair that goes
+// away hands its counts to the subsystem, so that a namespace's totals never go back.
+#pragma once
+
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+namespace rdmagate::target {
+
+// Latency from capsule received to response sent, in log2 microsecond buckets: bucket i
+// counts commands of at most 2^i us; the last one counts everything slower.
+inline constexpr size_t kLatencyBuckets = 24;
+
+inline size_t latency_bucket(uint64_t us) {
+  size_t bucket = 0;
+  while (bucket + 1 < kLatencyBuckets && (uint64_t(1) << bucket) < us) ++bucket;
+  return bucket;
+}
+
+struct NamespaceCounters {
+  uint64_t reads = 0, writes = 0, other = 0;  // other: flush, write zeroes, deallocate
+  uint64_t bytes_read = 0, bytes_written = 0, errors = 0;
+  uint64_t latency_us_sum = 0;
+  uint64_t latency[kLatencyBuckets] = {};
+
+  void add(const NamespaceCounters& o) {
+    reads += o.reads;
+    writes += o.writes;
+    other += o.other;
+    bytes_read += o.bytes_read;
+    bytes_written += o.bytes_written;
+    errors += o.errors;
+    latency_us_sum += o.latency_us_sum;
+    for (size_t i = 0; i < kLatencyBuckets; ++i) latency[i] += o.latency[i];
+  }
+};
+
+// By nsid. A queue pair mostly serves one or two namespaces: a short vector beats a map.
+class NamespaceCounterList {
+ public:
+  NamespaceCounters* find(uint32_t nsid) {
+    if (last_ < list_.size() && list_[last_].first == nsid) return &list_[last_].second;
+    for (size_t i = 0; i < list_.size(); ++i)
+      if (list_[i].first == nsid) return &list_[last_ = i].second;
+    return nullptr;
+  }
+  NamespaceCounters& of(uint32_t nsid) {
+    if (NamespaceCounters* c = find(nsid)) return *c;
+    list_.emplace_back(nsid, NamespaceCounters{});
+    last_ = list_.size() - 1;
+    return list_.back().second;
+  }
+  void add(const NamespaceCounterList& o) {
+    for (const auto& [nsid, c] : o.list_) of(nsid).add(c);
+  }
+  const std::vector<std::pair<uint32_t, NamespaceCounters>>& entries() const { return list_; }
+
+ private:
+  std::vector<std::pair<uint32_t, NamespaceCounters>> list_;
+  size_t last_ = 0;
+};
+
+}  // namespace rdmagate::target
