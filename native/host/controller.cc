@@ -334,6 +334,7 @@ void Controller::attempt_failed(uint64_t gen, Failure failure) {
 
 void Controller::error_recovery(const Failure& failure) {
   state_ = State::kResetting;
+  lost_at_us_ = Reactor::now_us();
   ++gen_;
   reactor_.cancel_timer(ka_timer_);
   shutdown_queues(failure);
@@ -344,9 +345,12 @@ void Controller::error_recovery(const Failure& failure) {
 }
 
 // Linux's rule: at most ceil(ctrl_loss_tmo / reconnect_delay) attempts, one every
-// reconnect_delay; a negative ctrl_loss_tmo retries forever, 0 never.
+// reconnect_delay; a negative ctrl_loss_tmo retries forever, 0 never. With backoff the
+// delays vary, so the limit is the time since the loss instead.
 bool Controller::should_reconnect() const {
   if (options_.ctrl_loss_tmo_ms < 0) return true;
+  if (options_.ctrl_loss_tmo_ms == 0) return false;
+  if (backoff()) return Reactor::now_us() - lost_at_us_ < uint64_t(options_.ctrl_loss_tmo_ms) * 1000;
   uint64_t delay = std::max<uint64_t>(1, options_.reconnect_delay_ms);
   uint64_t attempts = (uint64_t(options_.ctrl_loss_tmo_ms) + delay - 1) / delay;
   return nr_reconnects_ < attempts;
@@ -354,7 +358,7 @@ bool Controller::should_reconnect() const {
 
 void Controller::schedule_reconnect() {
   std::weak_ptr<Controller> weak = weak_from_this();
-  reconnect_timer_ = reactor_.add_timer(uint64_t(options_.reconnect_delay_ms) * 1000, [weak] {
+  reconnect_timer_ = reactor_.add_timer(reconnect_delay_ms(options_, nr_reconnects_) * 1000, [weak] {
     if (auto c = weak.lock()) {
       c->reconnect_timer_ = 0;
       c->attempt();

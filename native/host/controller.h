@@ -116,6 +116,7 @@ class Controller final : public QueueOwner, public std::enable_shared_from_this<
   void attempt_failed(uint64_t gen, Failure failure);
   void queue_failed(uint64_t gen, const Failure& failure);
   void error_recovery(const Failure& failure);
+  bool backoff() const { return options_.first_reconnect_delay_ms < options_.reconnect_delay_ms; }
   bool should_reconnect() const;
   void schedule_reconnect();
   void remove(const Failure& failure);
@@ -143,6 +144,7 @@ class Controller final : public QueueOwner, public std::enable_shared_from_this<
   uint64_t gen_ = 0;
   bool connected_once_ = false;
   uint32_t nr_reconnects_ = 0;  // failed attempts since the association was lost
+  uint64_t lost_at_us_ = 0;      // when it was lost
   uint32_t cc_ = 0;
   uint16_t io_connected_ = 0;
   uint16_t io_count_ = 0;

@@ -2,6 +2,8 @@
 
 #include <netdb.h>
 
+#include <algorithm>
+
 #include "rdma/loader.h"
 #include "spec/fabrics.h"
 #include "util/error.h"
@@ -11,6 +13,13 @@ namespace rdmagate::host {
 namespace {
 [[noreturn]] void invalid(const std::string& message) { throw Error("ERR_INVALID_ARG", message); }
 }  // namespace
+
+uint64_t reconnect_delay_ms(const ControllerOptions& o, uint32_t failed_attempts) {
+  if (o.first_reconnect_delay_ms >= o.reconnect_delay_ms) return o.reconnect_delay_ms;
+  uint64_t delay = std::max<uint64_t>(1, o.first_reconnect_delay_ms);
+  for (uint32_t i = 0; i < failed_attempts && delay < o.reconnect_delay_ms; ++i) delay *= 2;
+  return std::min<uint64_t>(delay, o.reconnect_delay_ms);
+}
 
 void validate(const ControllerOptions& o) {
   addrinfo hints{};
@@ -26,6 +35,8 @@ void validate(const ControllerOptions& o) {
   if (!spec::valid_nqn(o.hostnqn)) invalid("hostnqn is not a valid NQN: '" + o.hostnqn + "'");
   if (o.queue_size < 2) invalid("queueSize must be at least 2");
   if (o.timeout_ms == 0) invalid("timeoutMs must be positive");
+  if (o.first_reconnect_delay_ms > o.reconnect_delay_ms)
+    invalid("firstReconnectDelay must be at most reconnectDelay");
   if (o.transport == Transport::kRdma) {
     if (o.hdgst || o.ddgst) invalid("headerDigest and dataDigest are NVMe/TCP's; NVMe/RDMA has none");
     rdma::require_api();

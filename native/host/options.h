@@ -29,6 +29,11 @@ struct ControllerOptions {
   uint16_t queue_size = 128;  // I/O queue depth; clamped to CAP.MQES + 1
   uint32_t kato_ms = 5000;    // keep-alive timeout; 0 disables keep-alive
   uint32_t reconnect_delay_ms = 10000;
+  // Below reconnect_delay_ms: the first reconnect comes after this, and each next delay
+  // doubles up to reconnect_delay_ms, so a short outage is ridden out quickly and a long
+  // one is not hammered. Then ctrl_loss_tmo counts time since the loss, not attempts.
+  // Equal (the default, as Linux): every attempt waits reconnect_delay_ms.
+  uint32_t first_reconnect_delay_ms = 10000;
   int64_t ctrl_loss_tmo_ms = 600000;  // < 0: reconnect forever; 0: never reconnect
   bool hdgst = false;  // NVMe/TCP only
   bool ddgst = false;  // NVMe/TCP only
@@ -36,6 +41,9 @@ struct ControllerOptions {
   IoFailureMode io_failure = IoFailureMode::kFail;
   uint32_t timeout_ms = 30000;  // per command, and for each connect step
 };
+
+// The wait before reconnect attempt `failed_attempts` + 1 after the association was lost.
+uint64_t reconnect_delay_ms(const ControllerOptions& o, uint32_t failed_attempts);
 
 // Throws Error("ERR_INVALID_ARG") naming the first bad field, and ERR_RDMA_UNAVAILABLE
 // for NVMe/RDMA without rdma-core.

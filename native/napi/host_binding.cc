@@ -202,6 +202,7 @@ ParsedOptions parse_options(Napi::Env env, Napi::Value value) {
   c.queue_size = uint16_t(num("queueSize", 2, 65535));
   c.kato_ms = uint32_t(num("keepAliveTmoMs", 0, 4294967295.0));
   c.reconnect_delay_ms = uint32_t(num("reconnectDelayMs", 0, 4294967295.0));
+  c.first_reconnect_delay_ms = uint32_t(num("firstReconnectDelayMs", 0, 4294967295.0));
   c.ctrl_loss_tmo_ms = int64_t(num("ctrlLossTmoMs", -1, 1e15));
   c.hdgst = flag("headerDigest");
   c.ddgst = flag("dataDigest");

@@ -22,7 +22,7 @@ describe('NVMe/TCP host: bad input', function () {
 
     it('connect() options: wrong types, negative and huge values', async () => {
       const integers = ['trsvcid', 'nrIoQueues', 'queueSize', 'timeoutMs', 'reactors'];
-      const seconds = ['keepAliveTmo', 'reconnectDelay', 'ctrlLossTmo'];  // fractions allowed
+      const seconds = ['keepAliveTmo', 'reconnectDelay', 'firstReconnectDelay', 'ctrlLossTmo'];  // fractions allowed
       for (const key of [...integers, ...seconds]) {
         for (const w of WRONG.filter((x) => (x !== 1.5 || integers.includes(key)) && !(x === -1 && key === 'ctrlLossTmo'))) {
           await assert.rejects(connect({ ...BASE, [key]: w }), code('ERR_INVALID_ARG'), `${key}=${String(w)}`);
@@ -31,7 +31,8 @@ describe('NVMe/TCP host: bad input', function () {
       const ranges: [string, unknown][] = [
         ['trsvcid', 0], ['trsvcid', 65536], ['nrIoQueues', 0], ['nrIoQueues', 1025], ['queueSize', 1],
         ['queueSize', 4096], ['keepAliveTmo', -1], ['reconnectDelay', 0], ['ctrlLossTmo', -2],
-        ['timeoutMs', 0], ['reactors', 0], ['reactors', 65],
+        ['timeoutMs', 0], ['reactors', 0], ['reactors', 65], ['firstReconnectDelay', 0],
+        ['firstReconnectDelay', 11],  // more than reconnectDelay (10 s by default)
       ];
       for (const [key, value] of ranges) {
         await assert.rejects(connect({ ...BASE, [key]: value }), code('ERR_INVALID_ARG'), `${key}=${String(value)}`);
@@ -191,12 +192,12 @@ describe('NVMe/TCP host: bad input', function () {
       const opts: NativeHostOptions = {
         transport: 'tcp', traddr: '127.0.0.1', trsvcid: 1, subnqn: SUBNQN, hostnqn: 'nqn.2014-08.org.nvmexpress:uuid:6f1f3c1e-8d0b-4b53-9d2e-0c6b1f0a7a11',
         hostid: new Uint8Array(16), nrIoQueues: 1, queueSize: 8, keepAliveTmoMs: 0, reconnectDelayMs: 1000,
-        ctrlLossTmoMs: 0, headerDigest: false, dataDigest: false, disableSqFlow: false, ioFailureMode: 'fail',
+        firstReconnectDelayMs: 1000, ctrlLossTmoMs: 0, headerDigest: false, dataDigest: false, disableSqFlow: false, ioFailureMode: 'fail',
         timeoutMs: 1000, reactors: 1,
       };
       const bad: Partial<Record<keyof NativeHostOptions, unknown>>[] = [
         { traddr: 5 }, { traddr: 'host.example' }, { trsvcid: 0 }, { hostid: new Uint8Array(3) }, { hostid: 'x' },
-        { queueSize: 1 }, { ctrlLossTmoMs: -5 }, { ioFailureMode: 'x' }, { reactors: 1000 }, { headerDigest: 1 },
+        { queueSize: 1 }, { ctrlLossTmoMs: -5 }, { firstReconnectDelayMs: 2000 }, { ioFailureMode: 'x' }, { reactors: 1000 }, { headerDigest: 1 },
         { subnqn: 'nqn.' }, { hostnqn: '' }, { transport: 'fc' }, { transport: 1 }, { transport: undefined },
       ];
       for (const b of bad) {

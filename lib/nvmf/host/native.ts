@@ -13,6 +13,7 @@ export interface NativeHostOptions {
   queueSize: number;
   keepAliveTmoMs: number;
   reconnectDelayMs: number;
+  firstReconnectDelayMs: number;
   /** -1: reconnect forever. */
   ctrlLossTmoMs: number;
   headerDigest: boolean;

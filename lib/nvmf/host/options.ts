@@ -31,6 +31,12 @@ export interface ConnectOptions {
   keepAliveTmo?: number;
   /** Seconds between reconnect attempts. Default 10. */
   reconnectDelay?: number;
+  /**
+   * Seconds before the first reconnect attempt, each next one waiting twice as long, up to
+   * reconnectDelay; ctrlLossTmo then counts time since the loss. Default: reconnectDelay
+   * (every attempt waits reconnectDelay, as Linux does).
+   */
+  firstReconnectDelay?: number;
   /** Seconds of reconnecting before the controller is given up; -1 forever, 0 never reconnect. Default 600. */
   ctrlLossTmo?: number;
   /** NVMe/TCP only. */
@@ -45,6 +51,16 @@ export interface ConnectOptions {
   ioFailureMode?: IoFailureMode;
   /** Per command, and for each connect step. Default 30000. */
   timeoutMs?: number;
+}
+
+function reconnectDelays(o: Partial<ConnectOptions>): { reconnectDelayMs: number; firstReconnectDelayMs: number } {
+  const reconnectDelayMs = seconds(o.reconnectDelay, 'reconnectDelay', 0.001, 86400, 10);
+  const firstReconnectDelayMs = o.firstReconnectDelay === undefined ? reconnectDelayMs
+    : seconds(o.firstReconnectDelay, 'firstReconnectDelay', 0.001, 86400, 10);
+  if (firstReconnectDelayMs > reconnectDelayMs) {
+    throw new InvalidArgumentError(`firstReconnectDelay (${o.firstReconnectDelay} s) must be at most reconnectDelay (${reconnectDelayMs / 1000} s)`);
+  }
+  return { reconnectDelayMs, firstReconnectDelayMs };
 }
 
 /** Where the discovery controller is. Default port: 8009 (NVMe/TCP's discovery port), 4420 over RDMA (as nvme-cli). */
@@ -147,7 +163,7 @@ export function connectOptions(options: ConnectOptions): NativeHostOptions {
     nrIoQueues: v.optionalInteger(o.nrIoQueues, 'nrIoQueues', 1, 1024, 1),
     queueSize: v.optionalInteger(o.queueSize, 'queueSize', 2, 1024, 128),
     keepAliveTmoMs: seconds(o.keepAliveTmo, 'keepAliveTmo', 0, 65535, 5),
-    reconnectDelayMs: seconds(o.reconnectDelay, 'reconnectDelay', 0.001, 86400, 10),
+    ...reconnectDelays(o),
     ctrlLossTmoMs: o.ctrlLossTmo === -1 ? -1 : seconds(o.ctrlLossTmo, 'ctrlLossTmo', 0, 2 ** 31, 600),
     disableSqFlow: flag(o.disableSqFlow, 'disableSqFlow'),
     reactors: v.optionalInteger(o.reactors, 'reactors', 1, 64, 1),
@@ -165,6 +181,7 @@ export function discoverOptions(options: DiscoverOptions): NativeHostOptions {
     queueSize: 2,
     keepAliveTmoMs: 0,
     reconnectDelayMs: 0,
+    firstReconnectDelayMs: 0,
     ctrlLossTmoMs: 0,
     disableSqFlow: false,
     reactors: 1,

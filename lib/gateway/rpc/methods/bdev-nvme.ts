@@ -15,10 +15,13 @@ const NVME_IO_TYPES: Record<string, boolean> = {
   compare: false, compare_and_write: false, write_zeroes: true, abort: false, zcopy: false,
 };
 
-// Reconnect defaults for a gateway: keep trying for a minute, every two seconds, so a
-// backend restart is ridden out (SPDK's own defaults never reconnect).
+// Reconnect defaults for a gateway: keep trying for a minute, so a backend restart is
+// ridden out (SPDK's own defaults never reconnect). The first attempt comes after 100 ms
+// and each next one waits twice as long, up to reconnect_delay_sec: a blip costs the
+// frontend a fraction of a second, a long outage a try every two seconds.
 const DEFAULT_CTRLR_LOSS_SEC = 60;
 const DEFAULT_RECONNECT_DELAY_SEC = 2;
+const FIRST_RECONNECT_DELAY_SEC = 0.1;
 // SQ flow control off by default: a backend read then completes with its last C2HData
 // PDU, which halves the PDUs the gateway receives for reads. nvmet-tcp and SPDK (so
 // Mayastor) both accept it; `disable_sq_flow_control: false` keeps it on for others.
@@ -52,6 +55,7 @@ export const bdevNvmeMethods: MethodTable = {
       throw new InvalidArgumentError('reconnect_delay_sec: 0 means no reconnect, so ctrlr_loss_timeout_sec must be 0 too');
     }
     const ctrlLoss = a.ctrlr_loss_timeout_sec ?? DEFAULT_CTRLR_LOSS_SEC;
+    const reconnectDelay = ctrlLoss === 0 ? 1 : Math.max(a.reconnect_delay_sec ?? DEFAULT_RECONNECT_DELAY_SEC, 0.001);
     const bdevs = await state.target.attachNvmeController({
       name: a.name,
       transport: 'tcp',
@@ -63,7 +67,8 @@ export const bdevNvmeMethods: MethodTable = {
       dataDigest: a.ddgst ?? false,
       disableSqFlow: a.disable_sq_flow_control ?? DEFAULT_DISABLE_SQ_FLOW,
       ctrlLossTmo: ctrlLoss,
-      reconnectDelay: ctrlLoss === 0 ? 1 : (a.reconnect_delay_sec ?? DEFAULT_RECONNECT_DELAY_SEC),
+      reconnectDelay,
+      firstReconnectDelay: Math.min(FIRST_RECONNECT_DELAY_SEC, reconnectDelay),
       attachTimeoutMs: a.fabrics_connect_timeout_us === undefined ? 30000 : Math.ceil(a.fabrics_connect_timeout_us / 1000),
     });
     // One config entry for the controller and all its bdevs: save_config writes it once.
