@@ -294,6 +294,7 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
   void set_allow_any_host(const Napi::CallbackInfo& info) {
     auto s = subsystem(info.Env(), str(info, 0, "nqn"));
     s->set_allow_any_host(info[1].ToBoolean().Value());
+    t(info.Env()).enforce_access(s);
   }
   void add_host(const Napi::CallbackInfo& info) {
     auto s = subsystem(info.Env(), str(info, 0, "nqn"));
@@ -302,6 +303,7 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
   void remove_host(const Napi::CallbackInfo& info) {
     auto s = subsystem(info.Env(), str(info, 0, "nqn"));
     s->remove_host(str(info, 1, "hostnqn"));
+    t(info.Env()).enforce_access(s);
   }
   // subsystemAddListener(nqn, trtype, traddr, trsvcid) -> listener info
   Napi::Value subsystem_add_listener(const Napi::CallbackInfo& info) {
@@ -322,10 +324,12 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
     auto l = t(env).find_listener(trtype, addr, uint16_t(port));
     if (!l || port > 65535) throw make_error(env, "ERR_NOT_FOUND", "no " + trtype + " listener on " + addr + ":" + std::to_string(port));
     guarded(env, [&] { s->remove_listener(l->portid); });
+    t(env).enforce_access(s);
   }
   void set_allow_any_listener(const Napi::CallbackInfo& info) {
     auto s = subsystem(info.Env(), str(info, 0, "nqn"));
     s->set_allow_any_listener(info[1].ToBoolean().Value());
+    t(info.Env()).enforce_access(s);
   }
   Napi::Value subsystems(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();

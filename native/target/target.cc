@@ -211,6 +211,24 @@ std::vector<QpairInfo> Target::qpairs() const {
   return out;
 }
 
+size_t Target::enforce_access(const std::shared_ptr<Subsystem>& subsystem) {
+  std::vector<std::shared_ptr<Controller>> list;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto& [id, w] : controllers_)
+      if (auto c = w.lock(); c && &c->subsystem() == subsystem.get() && !c->shut_down()) list.push_back(c);
+  }
+  size_t n = 0;
+  for (auto& c : list) {
+    bool allowed = subsystem->host_allowed(c->hostnqn());
+    for (auto& q : c->qpairs()) allowed = allowed && subsystem->listener_allowed(q->portid());
+    if (allowed) continue;
+    c->shutdown("host or listener removed from the subsystem");
+    ++n;
+  }
+  return n;
+}
+
 std::vector<NamespaceStats> Target::namespace_stats() const {
   std::vector<std::shared_ptr<Controller>> list;
   {

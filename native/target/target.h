@@ -82,6 +82,10 @@ class Target {
   std::vector<std::shared_ptr<Subsystem>> subsystems() const;
   // After a namespace change: tells the subsystem's controllers (AEN + changed list).
   void namespaces_changed(const std::shared_ptr<Subsystem>& subsystem, uint32_t nsid);
+  // After a host or listener was taken off the subsystem (or allow-any turned off):
+  // disconnects its controllers whose host, or whose queues' listener, is no longer
+  // allowed, as SPDK does. Returns how many were disconnected.
+  size_t enforce_access(const std::shared_ptr<Subsystem>& subsystem);
 
   // Listeners.
   // trtype "tcp" or "rdma". Throws ERR_RDMA_UNAVAILABLE for rdma without rdma-core.

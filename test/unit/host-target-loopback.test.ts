@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { BufferPool, Target, nvmf } from '../../lib';
 
 const NQN = 'nqn.2026-11.io.rdmagate:loopback';
@@ -103,6 +104,33 @@ describe('our host against our target (loopback TCP)', function () {
     const ns = await c.rescanNamespaces();
     assert.deepEqual(ns.map((n) => n.nsid), [1, 2]);
     await c.close();
+  });
+
+  it('disconnects a host once it is taken off the subsystem, or its listener is', async () => {
+    const A = 'nqn.2014-08.org.nvmexpress:uuid:0a0a0a0a-0000-4000-8000-000000000001';
+    const B = 'nqn.2014-08.org.nvmexpress:uuid:0b0b0b0b-0000-4000-8000-000000000002';
+    const s = target.subsystem(NQN)!;
+    s.addHost(A);
+    s.addHost(B);
+    const second = target.listen({ transport: 'tcp', address: '127.0.0.1', port: 0 }).port;
+    s.addListener({ address: '127.0.0.1', port });
+    s.addListener({ address: '127.0.0.1', port: second });
+    s.allowAnyHost(false);
+    const opts = { traddr: '127.0.0.1', subnqn: NQN, ctrlLossTmo: 0 };
+    const a = await nvmf.connect({ ...opts, trsvcid: port, hostnqn: A });
+    const b = await nvmf.connect({ ...opts, trsvcid: second, hostnqn: B });
+    const aLost = once(a, 'disconnect');
+    s.removeHost(A);
+    await aLost;
+    const buf = pool.acquire();
+    await b.queuePairs[0].read(1, 0, 8, buf);  // B is still allowed, on its listener
+    const bLost = once(b, 'disconnect');
+    s.removeListener({ address: '127.0.0.1', port: second });
+    await bLost;
+    buf.release();
+    await a.close();
+    await b.close();
+    assert.equal(target.controllers().length, 0);
   });
 
   it('is rejected by a target that does not allow its host NQN', async () => {
