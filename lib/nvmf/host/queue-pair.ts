@@ -7,6 +7,7 @@ import { IoBuffer } from '../../buffers/io-buffer';
 import { InvalidArgumentError, OutOfRangeError, type RdmagateError } from '../../errors';
 import * as v from '../../validate';
 import type { NamespaceIdentity } from './identify';
+import type { NativeBufferPool } from '../../native';
 import type { NativeNvmeController } from './native';
 import { errorFromStatus, isSuccess } from './status';
 
@@ -23,6 +24,12 @@ const MAX_DSM_BLOCKS = 0xffffffff;
 /** Operation ids carry their queue index in the low bits, so a completion finds its queue. */
 export const QUEUE_INDEX_BITS = 10;
 const QUEUE_INDEX_MASK = (1 << QUEUE_INDEX_BITS) - 1;
+/** A queue holds at most 1024 commands (connect()'s queueSize limit). */
+const SLOT_BITS = 10;
+const SLOT_MASK = (1 << SLOT_BITS) - 1;
+const SEQ_MASK = (1 << (32 - SLOT_BITS - QUEUE_INDEX_BITS)) - 1;
+
+function noop(): void {}
 
 /** @internal What a queue pair needs from its controller. */
 export interface QueueHost {
@@ -42,6 +49,10 @@ interface Op {
   blocks: number;
   /** Held until completion: the device writes into it, so it must not be collected. */
   buffer: IoBuffer | undefined;
+  /** The buffer's native pool and chunk, read once when the command is checked. */
+  pool: NativeBufferPool | undefined;
+  chunk: number;
+  opId: number;
   offset: number;
   length: number;
   resolve(): void;
@@ -60,7 +71,13 @@ export class QueuePair {
   readonly depth: number;
   readonly #index: number;
   readonly #host: QueueHost;
-  readonly #pending = new Map<number, Op>();
+  /**
+   * Outstanding commands by slot: an array and a free list, not a Map, since this runs for
+   * every command and a Map's churn shows up as garbage collection.
+   */
+  readonly #pending: (Op | undefined)[] = [];
+  readonly #freeSlots: number[] = [];
+  #outstanding = 0;
   readonly #waiting: Op[] = [];
   #seq = 0;
 
@@ -70,11 +87,15 @@ export class QueuePair {
     this.#index = index;
     this.qid = index + 1;
     this.depth = depth;
+    for (let s = depth - 1; s >= 0; s--) {
+      this.#pending.push(undefined);
+      this.#freeSlots.push(s);
+    }
   }
 
   /** Commands submitted and not yet completed, plus those waiting for a free slot. */
   get outstanding(): number {
-    return this.#pending.size + this.#waiting.length;
+    return this.#outstanding + this.#waiting.length;
   }
 
   /** Reads `blocks` blocks at `lba` into buffer[offset ...]. */
@@ -113,7 +134,7 @@ export class QueuePair {
     return new Promise<void>((resolve, reject) => {
       op.resolve = resolve;
       op.reject = reject;
-      if (this.#pending.size < this.depth) this.#submit(op);
+      if (this.#freeSlots.length > 0) this.#submit(op);
       else this.#waiting.push(op);
     });
   }
@@ -124,8 +145,8 @@ export class QueuePair {
     if (refusal) throw refusal;
     const nsid = v.integer(nsidArg, 'nsid', 1, 0xfffffffe);
     const ns = this.#host.namespace(nsid);
-    const op: Op = { opcode, name, nsid, lba: 0, blocks: 0, buffer: undefined, offset: 0, length: 0,
-      resolve: () => undefined, reject: () => undefined };
+    const op: Op = { opcode, name, nsid, lba: 0, blocks: 0, buffer: undefined, pool: undefined, chunk: 0, offset: 0,
+      length: 0, opId: 0, resolve: noop, reject: noop };
     if (opcode === OP_FLUSH) return op;
     op.lba = lbaNumber(lbaArg);
     op.blocks = v.integer(blocksArg, 'blocks', 1, opcode === OP_DSM ? MAX_DSM_BLOCKS : MAX_BLOCKS);
@@ -134,7 +155,9 @@ export class QueuePair {
     }
     if (opcode !== OP_READ && opcode !== OP_WRITE) return op;
     if (!(buffer instanceof IoBuffer)) throw new InvalidArgumentError('an IoBuffer from a BufferPool is required');
-    buffer.nativeRef();  // throws BufferReleasedError for a released buffer
+    const ref = buffer.nativeRef();  // throws BufferReleasedError for a released buffer
+    op.pool = ref.pool;
+    op.chunk = ref.index;
     op.offset = v.integer(offsetArg, 'offset', 0, buffer.length);
     op.length = op.blocks * ns.blockSize;
     if (op.offset + op.length > buffer.length) {
@@ -148,34 +171,48 @@ export class QueuePair {
     return op;
   }
 
+  // An operation id is [sequence | slot | queue index]: the slot finds the command, and the
+  // sequence makes sure a late completion cannot complete the slot's next command.
   #submit(op: Op): void {
-    this.#seq = (this.#seq + 1) & 0x3fffff;
-    const opId = ((this.#seq << QUEUE_INDEX_BITS) | this.#index) >>> 0;
+    const slot = this.#freeSlots.pop()!;
+    this.#seq = (this.#seq + 1) & SEQ_MASK;
+    op.opId = (((this.#seq << SLOT_BITS) | slot) << QUEUE_INDEX_BITS | this.#index) >>> 0;
     try {
-      const ref = op.buffer?.nativeRef();
-      this.#host.handle.submit(this.#index, op.opcode, op.nsid, op.lba, op.blocks, ref?.pool, ref?.index ?? 0,
-        op.offset, op.length, opId);
+      if (op.buffer) op.buffer.nativeRef();  // released while it waited: BufferReleasedError
+      this.#host.handle.submit(this.#index, op.opcode, op.nsid, op.lba, op.blocks, op.pool, op.chunk,
+        op.offset, op.length, op.opId);
     } catch (e) {
+      this.#freeSlots.push(slot);
       op.reject(e as Error);
       return;
     }
-    this.#pending.set(opId, op);
+    this.#pending[slot] = op;
+    this.#outstanding++;
   }
 
   /** @internal A completion from the native batch. */
   [kComplete](opId: number, status: number): void {
-    const op = this.#pending.get(opId);
-    if (!op) return;
-    this.#pending.delete(opId);
+    const slot = (opId >>> QUEUE_INDEX_BITS) & SLOT_MASK;
+    const op = this.#pending[slot];
+    if (!op || op.opId !== opId) return;
+    this.#pending[slot] = undefined;
+    this.#freeSlots.push(slot);
+    this.#outstanding--;
     if (isSuccess(status)) op.resolve();
     else op.reject(errorFromStatus(status, `${op.name} of nsid ${op.nsid} (LBA ${op.lba}, ${op.blocks} blocks, queue ${this.qid})`));
-    while (this.#waiting.length > 0 && this.#pending.size < this.depth) this.#submit(this.#waiting.shift()!);
+    while (this.#waiting.length > 0 && this.#freeSlots.length > 0) this.#submit(this.#waiting.shift()!);
   }
 
   /** @internal Fails what native code can no longer complete (the controller is closed). */
   [kFailAll](error: RdmagateError): void {
-    for (const op of this.#pending.values()) op.reject(error);
-    this.#pending.clear();
+    for (let s = 0; s < this.#pending.length; s++) {
+      const op = this.#pending[s];
+      if (!op) continue;
+      this.#pending[s] = undefined;
+      this.#freeSlots.push(s);
+      op.reject(error);
+    }
+    this.#outstanding = 0;
     for (const op of this.#waiting.splice(0)) op.reject(error);
   }
 }
