@@ -28,6 +28,14 @@ void id16(const Napi::CallbackInfo& info, size_t i, const char* name, uint8_t ou
 
 Napi::Buffer<uint8_t> bytes(Napi::Env env, const uint8_t* p, size_t n) { return Napi::Buffer<uint8_t>::Copy(env, p, n); }
 
+// latencyUsSum and latencyBuckets, as lib/nvmf/target/types.ts names them.
+void set_latency(Napi::Env env, Napi::Object& o, uint64_t sum_us, const uint64_t (&buckets)[target::kLatencyBuckets]) {
+  o.Set("latencyUsSum", double(sum_us));
+  Napi::Array hist = Napi::Array::New(env, target::kLatencyBuckets);
+  for (uint32_t b = 0; b < target::kLatencyBuckets; ++b) hist.Set(b, double(buckets[b]));
+  o.Set("latencyBuckets", hist);
+}
+
 class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
  public:
   static void init(Napi::Env env, Napi::Object exports) {
@@ -438,10 +446,7 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
       o.Set("rdmaReadBytes", double(q.counters.rdma_read_bytes));
       o.Set("rdmaWriteBytes", double(q.counters.rdma_write_bytes));
       o.Set("bytesCopied", double(q.counters.bytes_copied));
-      o.Set("latencyUsSum", double(q.counters.latency_us_sum));
-      Napi::Array hist = Napi::Array::New(env, target::kLatencyBuckets);
-      for (uint32_t b = 0; b < target::kLatencyBuckets; ++b) hist.Set(b, double(q.counters.latency[b]));
-      o.Set("latencyBuckets", hist);
+      set_latency(env, o, q.counters.latency_us_sum, q.counters.latency);
       out.Set(i, o);
     }
     return out;
@@ -462,10 +467,7 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
       o.Set("bytesRead", double(n.counters.bytes_read));
       o.Set("bytesWritten", double(n.counters.bytes_written));
       o.Set("errors", double(n.counters.errors));
-      o.Set("latencyUsSum", double(n.counters.latency_us_sum));
-      Napi::Array hist = Napi::Array::New(env, target::kLatencyBuckets);
-      for (uint32_t b = 0; b < target::kLatencyBuckets; ++b) hist.Set(b, double(n.counters.latency[b]));
-      o.Set("latencyBuckets", hist);
+      set_latency(env, o, n.counters.latency_us_sum, n.counters.latency);
       out.Set(i, o);
     }
     return out;
