@@ -22,11 +22,11 @@ import { constants as fsc } from 'node:fs';
 import { copyFile, mkdir, open, statfs, truncate, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { failedPrecondition, invalidArgument, notFound, resourceExhausted } from '../errors';
+import { failedPrecondition, invalidArgument, resourceExhausted } from '../errors';
 import type { CsiLogger } from '../log';
 import type { BlockSource, CreateSnapshotSpec, CreateVolumeSpec, PoolCapacity, SnapshotRecord, StoragePlugin,
   VolumeRecord } from './plugin';
-import { StateFile } from './state-file';
+import { PluginRecords, publicSnapshot, publicVolume, type RecordKind, type StoredSnapshot, type StoredVolume } from './records';
 
 const run = promisify(execFile);
 
@@ -35,23 +35,9 @@ const MAX_VOLUME_BYTES = 2 ** 48;
 /** Volumes are served with 4 KiB blocks, so sizes are multiples of it. */
 const BLOCK_SIZE = 4096;
 const COPY_CHUNK = 1 << 20;
-const STATE_VERSION = 1;
 
-type Status = 'creating' | 'ready';
-
-interface StoredVolume extends VolumeRecord {
-  status: Status;
+interface LocalVolume extends StoredVolume {
   thin: boolean;
-}
-
-interface StoredSnapshot extends SnapshotRecord {
-  status: Status;
-}
-
-interface PoolState {
-  version: number;
-  volumes: Record<string, StoredVolume>;
-  snapshots: Record<string, StoredSnapshot>;
 }
 
 export interface LocalPluginOptions {
@@ -67,29 +53,21 @@ export class LocalPlugin implements StoragePlugin {
   readonly allocationUnit = BLOCK_SIZE;
   readonly poolDir: string;
   readonly #log: CsiLogger | undefined;
-  readonly #store: StateFile<PoolState>;
-  #state: PoolState = { version: STATE_VERSION, volumes: {}, snapshots: {} };
+  readonly #records: PluginRecords<LocalVolume>;
 
   constructor(options: LocalPluginOptions) {
     if (typeof options?.poolDir !== 'string' || options.poolDir === '') throw invalidArgument('poolDir must be a directory path');
     this.poolDir = options.poolDir;
     this.#log = options.log;
-    this.#store = new StateFile<PoolState>(join(this.poolDir, 'state.json'));
+    this.#records = new PluginRecords<LocalVolume>(join(this.poolDir, 'state.json'));
   }
 
   async open(): Promise<void> {
     await mkdir(join(this.poolDir, 'volumes'), { recursive: true });
     await mkdir(join(this.poolDir, 'snapshots'), { recursive: true });
-    const saved = await this.#store.load();
-    if (saved !== undefined) {
-      if (saved.version !== STATE_VERSION) {
-        throw failedPrecondition(`${this.#store.path} has state version ${saved.version}; this driver reads version ${STATE_VERSION}`);
-      }
-      this.#state = saved;
-    }
+    await this.#records.load();
     await this.#purgeHalfMade();
-    const count = (o: Record<string, { status: Status }>) => Object.values(o).filter((x) => x.status === 'ready').length;
-    this.#log?.info('local pool opened', { pool: this.poolDir, volumes: count(this.#state.volumes), snapshots: count(this.#state.snapshots) });
+    this.#log?.info('local pool opened', { pool: this.poolDir, ...this.#records.readyCounts() });
   }
 
   checkParameters(p: { replicas: number; thin: boolean }): void {
@@ -111,22 +89,17 @@ export class LocalPlugin implements StoragePlugin {
     if (spec.capacityBytes % BLOCK_SIZE !== 0) throw invalidArgument(`capacity ${spec.capacityBytes} is not a multiple of ${BLOCK_SIZE}`);
     let sourcePath: string | undefined;
     if (spec.source?.kind === 'snapshot') {
-      const s = this.snapshot(spec.source.id);
-      if (!s) throw notFound(`snapshot ${spec.source.id} does not exist`);
-      sourcePath = this.snapshotPath(s.id);
+      sourcePath = this.snapshotPath(this.#records.readySnapshot(spec.source.id).id);
     } else if (spec.source?.kind === 'volume') {
-      const v = this.volume(spec.source.id);
-      if (!v) throw notFound(`volume ${spec.source.id} does not exist`);
-      sourcePath = this.volumePath(v.id);
+      sourcePath = this.volumePath(this.#records.readyVolume(spec.source.id).id);
     }
     if (!spec.thin) await this.#reserve(spec.capacityBytes);
 
-    const record: StoredVolume = {
+    const record: LocalVolume = {
       id, name: spec.name, capacityBytes: spec.capacityBytes, parameters: spec.parameters, context: spec.context,
       ...(spec.source ? { source: spec.source } : {}), uuid: id, createdAt: new Date().toISOString(), status: 'creating', thin: spec.thin,
     };
-    this.#state.volumes[id] = record;
-    await this.#save();
+    await this.#records.addVolume(record);
 
     const path = this.volumePath(id);
     try {
@@ -148,51 +121,46 @@ export class LocalPlugin implements StoragePlugin {
       throw e;
     }
     record.status = 'ready';
-    await this.#save();
+    await this.#records.save();
     return publicVolume(record);
   }
 
   async deleteVolume(id: string): Promise<void> {
-    if (!this.#state.volumes[id]) return;
-    await unlinkIfThere(this.volumePath(id));
-    delete this.#state.volumes[id];
-    await this.#save();
+    if (!this.#records.has('volumes', id)) return;
+    await this.#forget('volumes', id, this.volumePath(id));
   }
 
   async expandVolume(id: string, bytes: number): Promise<VolumeRecord> {
-    const v = this.#readyVolume(id);
+    const v = this.#records.readyVolume(id);
     const size = roundUp(bytes, BLOCK_SIZE);
     if (size <= v.capacityBytes) return publicVolume(v);
     if (!v.thin) await this.#reserve(size - v.capacityBytes);
     await truncate(this.volumePath(id), size);
     if (!v.thin) await fallocate(this.volumePath(id), size);
     v.capacityBytes = size;
-    await this.#save();
+    await this.#records.save();
     return publicVolume(v);
   }
 
   volume(id: string): VolumeRecord | undefined {
-    const v = this.#state.volumes[id];
-    return v?.status === 'ready' ? publicVolume(v) : undefined;
+    return this.#records.volume(id);
   }
 
   volumeByName(name: string): VolumeRecord | undefined {
-    const v = Object.values(this.#state.volumes).find((x) => x.name === name && x.status === 'ready');
-    return v ? publicVolume(v) : undefined;
+    return this.#records.volumeByName(name);
   }
 
   volumes(): VolumeRecord[] {
-    return Object.values(this.#state.volumes).filter((v) => v.status === 'ready').sort(byId).map(publicVolume);
+    return this.#records.volumes();
   }
 
   async createSnapshot(spec: CreateSnapshotSpec): Promise<SnapshotRecord> {
-    const v = this.#readyVolume(spec.sourceVolumeId);
+    const v = this.#records.readyVolume(spec.sourceVolumeId);
     const id = randomUUID();
     const record: StoredSnapshot = {
       id, name: spec.name, sourceVolumeId: v.id, sizeBytes: v.capacityBytes, createdAtMs: Date.now(), method: 'reflink', status: 'creating',
     };
-    this.#state.snapshots[id] = record;
-    await this.#save();
+    await this.#records.addSnapshot(record);
     try {
       record.method = await this.#pointInTimeCopy(this.volumePath(v.id), this.snapshotPath(id), spec.inUse, `volume ${v.id}`);
     } catch (e) {
@@ -201,30 +169,26 @@ export class LocalPlugin implements StoragePlugin {
     }
     record.status = 'ready';
     record.createdAtMs = Date.now();
-    await this.#save();
+    await this.#records.save();
     this.#log?.info('snapshot created', { snapshot: id, volume: v.id, method: record.method });
     return publicSnapshot(record);
   }
 
   async deleteSnapshot(id: string): Promise<void> {
-    if (!this.#state.snapshots[id]) return;
-    await unlinkIfThere(this.snapshotPath(id));
-    delete this.#state.snapshots[id];
-    await this.#save();
+    if (!this.#records.has('snapshots', id)) return;
+    await this.#forget('snapshots', id, this.snapshotPath(id));
   }
 
   snapshot(id: string): SnapshotRecord | undefined {
-    const s = this.#state.snapshots[id];
-    return s?.status === 'ready' ? publicSnapshot(s) : undefined;
+    return this.#records.snapshot(id);
   }
 
   snapshotByName(name: string): SnapshotRecord | undefined {
-    const s = Object.values(this.#state.snapshots).find((x) => x.name === name && x.status === 'ready');
-    return s ? publicSnapshot(s) : undefined;
+    return this.#records.snapshotByName(name);
   }
 
   snapshots(): SnapshotRecord[] {
-    return Object.values(this.#state.snapshots).filter((s) => s.status === 'ready').sort(byId).map(publicSnapshot);
+    return this.#records.snapshots();
   }
 
   async capacity(): Promise<PoolCapacity> {
@@ -239,32 +203,22 @@ export class LocalPlugin implements StoragePlugin {
   }
 
   async blockSource(id: string): Promise<BlockSource> {
-    this.#readyVolume(id);
+    this.#records.readyVolume(id);
     return { kind: 'file', path: this.volumePath(id), blockSize: BLOCK_SIZE };
   }
 
   /** Removes what a create cut off by a crash left behind (see the file comment). */
   async #purgeHalfMade(): Promise<void> {
-    const half = [
-      ...Object.values(this.#state.volumes).filter((v) => v.status === 'creating').map((v) => ['volumes', v.id, this.volumePath(v.id)] as const),
-      ...Object.values(this.#state.snapshots).filter((x) => x.status === 'creating').map((x) => ['snapshots', x.id, this.snapshotPath(x.id)] as const),
-    ];
-    for (const [kind, id, path] of half) {
+    for (const { kind, id } of this.#records.halfMade()) {
       this.#log?.warn('removing a half-made entry left by a crash', { kind, id });
-      await this.#forget(kind, id, path);
+      await this.#forget(kind, id, kind === 'volumes' ? this.volumePath(id) : this.snapshotPath(id));
     }
   }
 
-  async #forget(kind: 'volumes' | 'snapshots', id: string, path: string): Promise<void> {
+  /** Removes the file, then the record: a crash in between leaves a record whose delete is retried. */
+  async #forget(kind: RecordKind, id: string, path: string): Promise<void> {
     await unlinkIfThere(path);
-    delete this.#state[kind][id];
-    await this.#save();
-  }
-
-  #readyVolume(id: string): StoredVolume {
-    const v = this.#state.volumes[id];
-    if (v?.status !== 'ready') throw notFound(`volume ${id} does not exist`);
-    return v;
+    await this.#records.forget(kind, id);
   }
 
   /**
@@ -290,10 +244,6 @@ export class LocalPlugin implements StoragePlugin {
     if (bytes > availableBytes) {
       throw resourceExhausted(`${bytes} bytes do not fit in ${this.poolDir}: ${availableBytes} bytes free (thin=false reserves the whole volume)`);
     }
-  }
-
-  #save(): Promise<void> {
-    return this.#store.save(this.#state);
   }
 }
 
@@ -367,18 +317,4 @@ async function unlinkIfThere(path: string): Promise<void> {
 
 function roundUp(n: number, unit: number): number {
   return Math.ceil(n / unit) * unit;
-}
-
-function byId(a: { id: string }, b: { id: string }): number {
-  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
-}
-
-function publicVolume(v: StoredVolume): VolumeRecord {
-  const { status: _s, thin: _t, ...rest } = v;
-  return structuredClone(rest);
-}
-
-function publicSnapshot(s: StoredSnapshot): SnapshotRecord {
-  const { status: _s, ...rest } = s;
-  return structuredClone(rest);
 }

@@ -18,10 +18,10 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { aborted, alreadyExists, CsiError, failedPrecondition, GrpcStatus, invalidArgument, notFound, unavailable } from '../../errors';
+import { aborted, alreadyExists, CsiError, GrpcStatus, invalidArgument, unavailable } from '../../errors';
 import type { CsiLogger } from '../../log';
 import type { BlockSource, CreateSnapshotSpec, CreateVolumeSpec, PoolCapacity, SnapshotRecord, StoragePlugin, VolumeRecord } from '../plugin';
-import { StateFile } from '../state-file';
+import { PluginRecords, publicSnapshot, publicVolume, type RecordKind, type StoredSnapshot, type StoredVolume } from '../records';
 import type { CreateVolumeBody, Volume, VolumeSnapshot } from './api';
 import { nvmfSourceFromUri } from './device-uri';
 import { isKind, isNotFound } from './errors';
@@ -33,28 +33,14 @@ import { MayastorClient } from './rest-client';
  * allocates whole clusters anyway, and a multiple of it is a multiple of any block size.
  */
 const ALLOCATION_UNIT = 4 << 20;
-const STATE_VERSION = 1;
 /** Labels on the volumes we make: who made it, and for which CSI name. */
 const CREATED_BY_LABEL = 'rdmagate.io/created-by';
 const CREATED_BY = 'rdmagate-csi';
 const NAME_LABEL = 'rdmagate.io/csi-name';
 
-type Status = 'creating' | 'ready';
-
-interface StoredVolume extends VolumeRecord {
-  status: Status;
+interface MayastorVolume extends StoredVolume {
   thin: boolean;
   replicas: number;
-}
-
-interface StoredSnapshot extends SnapshotRecord {
-  status: Status;
-}
-
-interface PluginState {
-  version: number;
-  volumes: Record<string, StoredVolume>;
-  snapshots: Record<string, StoredSnapshot>;
 }
 
 export interface MayastorPluginOptions {
@@ -77,9 +63,8 @@ export class MayastorPlugin implements StoragePlugin {
   readonly client: MayastorClient;
   readonly stateDir: string;
   readonly #log: CsiLogger | undefined;
-  readonly #store: StateFile<PluginState>;
+  readonly #records: PluginRecords<MayastorVolume>;
   readonly #targetNode: string | undefined;
-  #state: PluginState = { version: STATE_VERSION, volumes: {}, snapshots: {} };
 
   constructor(options: MayastorPluginOptions) {
     if (typeof options?.stateDir !== 'string' || options.stateDir === '') throw invalidArgument('stateDir must be a directory path');
@@ -91,7 +76,7 @@ export class MayastorPlugin implements StoragePlugin {
     this.stateDir = options.stateDir;
     this.#log = options.log;
     this.#targetNode = options.targetNode;
-    this.#store = new StateFile<PluginState>(join(this.stateDir, 'state.json'));
+    this.#records = new PluginRecords<MayastorVolume>(join(this.stateDir, 'state.json'));
   }
 
   /**
@@ -102,13 +87,7 @@ export class MayastorPlugin implements StoragePlugin {
    */
   async open(): Promise<void> {
     await mkdir(this.stateDir, { recursive: true });
-    const saved = await this.#store.load();
-    if (saved !== undefined) {
-      if (saved.version !== STATE_VERSION) {
-        throw failedPrecondition(`${this.#store.path} has state version ${saved.version}; this driver reads version ${STATE_VERSION}`);
-      }
-      this.#state = saved;
-    }
+    await this.#records.load();
     try {
       await this.#purgeHalfMade();
       await this.#checkAgainstMayastor();
@@ -117,8 +96,7 @@ export class MayastorPlugin implements StoragePlugin {
         endpoint: this.client.endpoint, error: (e as Error).message,
       });
     }
-    const count = (o: Record<string, { status: Status }>) => Object.values(o).filter((x) => x.status === 'ready').length;
-    this.#log?.info('mayastor plugin opened', { endpoint: this.client.endpoint, volumes: count(this.#state.volumes), snapshots: count(this.#state.snapshots) });
+    this.#log?.info('mayastor plugin opened', { endpoint: this.client.endpoint, ...this.#records.readyCounts() });
   }
 
   checkParameters(_p: { replicas: number; thin: boolean }): void {
@@ -132,18 +110,17 @@ export class MayastorPlugin implements StoragePlugin {
         'take a VolumeSnapshot of it and create the volume from the snapshot');
     }
     if (spec.capacityBytes % ALLOCATION_UNIT !== 0) throw invalidArgument(`capacity ${spec.capacityBytes} is not a multiple of ${ALLOCATION_UNIT}`);
-    const snapshot = spec.source?.kind === 'snapshot' ? this.#readySnapshot(spec.source.id) : undefined;
+    const snapshot = spec.source?.kind === 'snapshot' ? this.#records.readySnapshot(spec.source.id) : undefined;
     const id = volumeIdFor(spec.name);
-    const other = this.#state.volumes[id];
-    if (other?.status === 'ready') throw alreadyExists(`volume ${id} exists already, as "${other.name}"`);
+    const other = this.#records.volume(id);
+    if (other) throw alreadyExists(`volume ${id} exists already, as "${other.name}"`);
     const replicas = spec.replicas ?? 1;
-    const record: StoredVolume = {
+    const record: MayastorVolume = {
       id, name: spec.name, capacityBytes: spec.capacityBytes, parameters: spec.parameters, context: spec.context,
       ...(spec.source ? { source: spec.source } : {}), uuid: id, createdAt: new Date().toISOString(), status: 'creating',
       thin: spec.thin, replicas,
     };
-    this.#state.volumes[id] = record;
-    await this.#save();
+    await this.#records.addVolume(record);
 
     const body: CreateVolumeBody = {
       policy: { self_heal: true }, replicas, size: snapshot ? snapshot.sizeBytes : spec.capacityBytes, thin: spec.thin,
@@ -160,58 +137,54 @@ export class MayastorPlugin implements StoragePlugin {
     }
     record.capacityBytes = v.spec.size;
     record.status = 'ready';
-    await this.#save();
+    await this.#records.save();
     this.#log?.info('mayastor volume created', { volume: id, size: v.spec.size, replicas, thin: spec.thin, from: snapshot?.id ?? null });
     return publicVolume(record);
   }
 
   async deleteVolume(id: string): Promise<void> {
-    if (!this.#state.volumes[id]) return;
+    if (!this.#records.has('volumes', id)) return;
     try {
       await this.client.deleteVolume(id);
     } catch (e) {
       if (!isNotFound(e)) throw e;
     }
-    delete this.#state.volumes[id];
-    await this.#save();
+    await this.#records.forget('volumes', id);
   }
 
   async expandVolume(id: string, bytes: number): Promise<VolumeRecord> {
-    const v = this.#readyVolume(id);
+    const v = this.#records.readyVolume(id);
     const size = Math.ceil(bytes / ALLOCATION_UNIT) * ALLOCATION_UNIT;
     if (size <= v.capacityBytes) return publicVolume(v);
     const resized = await this.client.resizeVolume(id, size);
     v.capacityBytes = resized.spec.size;
-    await this.#save();
+    await this.#records.save();
     return publicVolume(v);
   }
 
   volume(id: string): VolumeRecord | undefined {
-    const v = this.#state.volumes[id];
-    return v?.status === 'ready' ? publicVolume(v) : undefined;
+    return this.#records.volume(id);
   }
 
   volumeByName(name: string): VolumeRecord | undefined {
-    const v = Object.values(this.#state.volumes).find((x) => x.name === name && x.status === 'ready');
-    return v ? publicVolume(v) : undefined;
+    return this.#records.volumeByName(name);
   }
 
   volumes(): VolumeRecord[] {
-    return Object.values(this.#state.volumes).filter((v) => v.status === 'ready').sort(byId).map(publicVolume);
+    return this.#records.volumes();
   }
 
   async createSnapshot(spec: CreateSnapshotSpec): Promise<SnapshotRecord> {
     // Mayastor snapshots are point-in-time while the volume is written (I/O is paused on
     // the nexus while the replicas snapshot), so `inUse` needs nothing more.
-    const v = this.#readyVolume(spec.sourceVolumeId);
+    const v = this.#records.readyVolume(spec.sourceVolumeId);
     const id = snapshotIdFor(spec.name);
-    const other = this.#state.snapshots[id];
-    if (other?.status === 'ready') throw alreadyExists(`snapshot ${id} exists already, as "${other.name}"`);
+    const other = this.#records.snapshot(id);
+    if (other) throw alreadyExists(`snapshot ${id} exists already, as "${other.name}"`);
     const record: StoredSnapshot = {
       id, name: spec.name, sourceVolumeId: v.id, sizeBytes: v.capacityBytes, createdAtMs: Date.now(), method: 'backend', status: 'creating',
     };
-    this.#state.snapshots[id] = record;
-    await this.#save();
+    await this.#records.addSnapshot(record);
     let s: VolumeSnapshot;
     try {
       s = await this.#snapshotOrAdopt(v.id, id);
@@ -223,34 +196,31 @@ export class MayastorPlugin implements StoragePlugin {
     const taken = Date.parse(s.state.timestamp ?? s.definition.metadata.timestamp ?? '');
     if (Number.isFinite(taken)) record.createdAtMs = taken;
     record.status = 'ready';
-    await this.#save();
+    await this.#records.save();
     this.#log?.info('mayastor snapshot created', { snapshot: id, volume: v.id, size: record.sizeBytes });
     return publicSnapshot(record);
   }
 
   async deleteSnapshot(id: string): Promise<void> {
-    if (!this.#state.snapshots[id]) return;
+    if (!this.#records.has('snapshots', id)) return;
     try {
       await this.client.deleteSnapshot(id);
     } catch (e) {
       if (!isNotFound(e)) throw e;
     }
-    delete this.#state.snapshots[id];
-    await this.#save();
+    await this.#records.forget('snapshots', id);
   }
 
   snapshot(id: string): SnapshotRecord | undefined {
-    const s = this.#state.snapshots[id];
-    return s?.status === 'ready' ? publicSnapshot(s) : undefined;
+    return this.#records.snapshot(id);
   }
 
   snapshotByName(name: string): SnapshotRecord | undefined {
-    const s = Object.values(this.#state.snapshots).find((x) => x.name === name && x.status === 'ready');
-    return s ? publicSnapshot(s) : undefined;
+    return this.#records.snapshotByName(name);
   }
 
   snapshots(): SnapshotRecord[] {
-    return Object.values(this.#state.snapshots).filter((s) => s.status === 'ready').sort(byId).map(publicSnapshot);
+    return this.#records.snapshots();
   }
 
   /**
@@ -274,7 +244,7 @@ export class MayastorPlugin implements StoragePlugin {
 
   /** Publishes the volume's Mayastor target over NVMe/TCP, unless it is published already. */
   async blockSource(id: string): Promise<BlockSource> {
-    this.#readyVolume(id);
+    this.#records.readyVolume(id);
     let v = await this.client.volume(id);
     if (!v.spec.target || !v.state.target?.deviceUri) {
       try {
@@ -345,7 +315,7 @@ export class MayastorPlugin implements StoragePlugin {
    * ALREADY_EXISTS: that one is not this request's), then the record. If Mayastor cannot
    * be reached, the record stays 'creating' and the next start removes both.
    */
-  async #undoCreate(kind: 'volumes' | 'snapshots', id: string, cause: unknown): Promise<void> {
+  async #undoCreate(kind: RecordKind, id: string, cause: unknown): Promise<void> {
     const theirs = cause instanceof CsiError && cause.grpcCode === GrpcStatus.ALREADY_EXISTS;
     if (!theirs) {
       try {
@@ -360,23 +330,19 @@ export class MayastorPlugin implements StoragePlugin {
         }
       }
     }
-    delete this.#state[kind][id];
-    await this.#save();
+    await this.#records.forget(kind, id);
   }
 
   async #purgeHalfMade(): Promise<void> {
-    for (const kind of ['volumes', 'snapshots'] as const) {
-      for (const x of Object.values(this.#state[kind]).filter((r) => r.status === 'creating')) {
-        this.#log?.warn('mayastor: removing a half-made entry left by a crash', { kind, id: x.id });
-        try {
-          if (kind === 'volumes') await this.client.deleteVolume(x.id);
-          else await this.client.deleteSnapshot(x.id);
-        } catch (e) {
-          if (!isNotFound(e)) throw e;
-        }
-        delete this.#state[kind][x.id];
-        await this.#save();
+    for (const { kind, id } of this.#records.halfMade()) {
+      this.#log?.warn('mayastor: removing a half-made entry left by a crash', { kind, id });
+      try {
+        if (kind === 'volumes') await this.client.deleteVolume(id);
+        else await this.client.deleteSnapshot(id);
+      } catch (e) {
+        if (!isNotFound(e)) throw e;
       }
+      await this.#records.forget(kind, id);
     }
   }
 
@@ -392,33 +358,4 @@ export class MayastorPlugin implements StoragePlugin {
     }
   }
 
-  #readyVolume(id: string): StoredVolume {
-    const v = this.#state.volumes[id];
-    if (v?.status !== 'ready') throw notFound(`volume ${id} does not exist`);
-    return v;
-  }
-
-  #readySnapshot(id: string): StoredSnapshot {
-    const s = this.#state.snapshots[id];
-    if (s?.status !== 'ready') throw notFound(`snapshot ${id} does not exist`);
-    return s;
-  }
-
-  #save(): Promise<void> {
-    return this.#store.save(this.#state);
-  }
-}
-
-function byId(a: { id: string }, b: { id: string }): number {
-  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
-}
-
-function publicVolume(v: StoredVolume): VolumeRecord {
-  const { status: _s, thin: _t, replicas: _r, ...rest } = v;
-  return structuredClone(rest);
-}
-
-function publicSnapshot(s: StoredSnapshot): SnapshotRecord {
-  const { status: _s, ...rest } = s;
-  return structuredClone(rest);
 }
