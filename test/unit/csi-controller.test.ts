@@ -11,9 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BufferPool, Gateway, nvmf, type JsonObject, type JsonValue, type LogEntry } from '../../lib';
 import {
-  ControllerService, CsiClient, CsiClientError, CsiLogger, CsiServer, GrpcStatus, IdentityService, LocalPlugin, NvmfExporter,
+  ControllerService, CsiClient, CsiLogger, CsiServer, GrpcStatus, IdentityService, LocalPlugin, NvmfExporter,
   REDACTED, socketGatewayRpc, volumeNqn, type GatewayRpc,
 } from '../../lib/csi';
+import { rejectsOverGrpc } from '../support/csi-assert';
 
 const NODE_A = `nqn.2014-08.org.nvmexpress:uuid:${randomUUID()}`;
 const NODE_B = `nqn.2014-08.org.nvmexpress:uuid:${randomUUID()}`;
@@ -49,18 +50,6 @@ class TestRpc implements GatewayRpc {
     }
     return this.gateway.rpc(method, params);
   }
-}
-
-async function rejects(p: Promise<unknown>, code: GrpcStatus, message?: RegExp): Promise<void> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof CsiClientError, `expected a CSI error, got ${String(e)}`);
-    assert.equal(GrpcStatus[e.grpcCode], GrpcStatus[code], e.message);
-    if (message) assert.match(e.message, message);
-    return;
-  }
-  assert.fail(`expected ${GrpcStatus[code]}`);
 }
 
 function pattern(n: number, seed: number): Buffer {
@@ -157,9 +146,9 @@ describe('CSI controller (gRPC, local pool, in-process gateway)', function () {
       const s = await CsiServer.start({ endpoint: `unix://${join(dir, 'probe.sock')}`, log, services: { Identity: identity.handlers() } });
       const c = new CsiClient(`unix://${join(dir, 'probe.sock')}`);
       try {
-        await rejects(c.call('Identity', 'Probe'), GrpcStatus.UNAVAILABLE, /is the gateway running/);
+        await rejectsOverGrpc(c.call('Identity', 'Probe'), GrpcStatus.UNAVAILABLE, /is the gateway running/);
         // A service this endpoint does not serve is UNIMPLEMENTED, not a hang or a success.
-        await rejects(c.call('Controller', 'ListVolumes'), GrpcStatus.UNIMPLEMENTED);
+        await rejectsOverGrpc(c.call('Controller', 'ListVolumes'), GrpcStatus.UNIMPLEMENTED);
       } finally {
         c.close();
         await s.close();
@@ -194,9 +183,9 @@ describe('CSI controller (gRPC, local pool, in-process gateway)', function () {
 
     it('ALREADY_EXISTS for the same name with another size or other parameters', async () => {
       await create('pvc-b');
-      await rejects(create('pvc-b', { capacity_range: { required_bytes: 64 * MiB } }), GrpcStatus.ALREADY_EXISTS, /below required_bytes/);
-      await rejects(create('pvc-b', { capacity_range: { required_bytes: MiB, limit_bytes: 2 * MiB } }), GrpcStatus.ALREADY_EXISTS, /above limit_bytes/);
-      await rejects(create('pvc-b', { parameters: { fsType: 'xfs' } }), GrpcStatus.ALREADY_EXISTS, /other parameters/);
+      await rejectsOverGrpc(create('pvc-b', { capacity_range: { required_bytes: 64 * MiB } }), GrpcStatus.ALREADY_EXISTS, /below required_bytes/);
+      await rejectsOverGrpc(create('pvc-b', { capacity_range: { required_bytes: MiB, limit_bytes: 2 * MiB } }), GrpcStatus.ALREADY_EXISTS, /above limit_bytes/);
+      await rejectsOverGrpc(create('pvc-b', { parameters: { fsType: 'xfs' } }), GrpcStatus.ALREADY_EXISTS, /other parameters/);
       // A smaller request that the existing volume satisfies is the same volume.
       assert.equal((await create('pvc-b', { capacity_range: { required_bytes: MiB } })).volume.capacity_bytes, String(16 * MiB));
     });
@@ -207,33 +196,33 @@ describe('CSI controller (gRPC, local pool, in-process gateway)', function () {
     });
 
     it('INVALID_ARGUMENT for what it cannot honour', async () => {
-      await rejects(ctl('CreateVolume', { volume_capabilities: [MOUNT] }), GrpcStatus.INVALID_ARGUMENT, /name is required/);
-      await rejects(ctl('CreateVolume', { name: 'x' }), GrpcStatus.INVALID_ARGUMENT, /volume_capabilities is required/);
-      await rejects(create('x', { parameters: { colour: 'blue' } }), GrpcStatus.INVALID_ARGUMENT, /unknown parameter "colour"/);
-      await rejects(create('x', { parameters: { plugin: 'mayastor' } }), GrpcStatus.INVALID_ARGUMENT, /plugin "mayastor" is not available/);
-      await rejects(create('x', { parameters: { replicas: '3' } }), GrpcStatus.INVALID_ARGUMENT, /one copy/);
-      await rejects(create('x', { parameters: { thin: 'maybe' } }), GrpcStatus.INVALID_ARGUMENT, /thin must be/);
-      await rejects(create('x', { parameters: { transport: 'rdma' } }), GrpcStatus.INVALID_ARGUMENT, /no RDMA listen address/);
-      await rejects(create('x', { parameters: { nr_io_queues: '0' } }), GrpcStatus.INVALID_ARGUMENT, /nr_io_queues must be in/);
-      await rejects(create('x', { volume_capabilities: [{ mount: { fs_type: 'ntfs' }, access_mode: { mode: 'SINGLE_NODE_WRITER' } }] }),
+      await rejectsOverGrpc(ctl('CreateVolume', { volume_capabilities: [MOUNT] }), GrpcStatus.INVALID_ARGUMENT, /name is required/);
+      await rejectsOverGrpc(ctl('CreateVolume', { name: 'x' }), GrpcStatus.INVALID_ARGUMENT, /volume_capabilities is required/);
+      await rejectsOverGrpc(create('x', { parameters: { colour: 'blue' } }), GrpcStatus.INVALID_ARGUMENT, /unknown parameter "colour"/);
+      await rejectsOverGrpc(create('x', { parameters: { plugin: 'mayastor' } }), GrpcStatus.INVALID_ARGUMENT, /plugin "mayastor" is not available/);
+      await rejectsOverGrpc(create('x', { parameters: { replicas: '3' } }), GrpcStatus.INVALID_ARGUMENT, /one copy/);
+      await rejectsOverGrpc(create('x', { parameters: { thin: 'maybe' } }), GrpcStatus.INVALID_ARGUMENT, /thin must be/);
+      await rejectsOverGrpc(create('x', { parameters: { transport: 'rdma' } }), GrpcStatus.INVALID_ARGUMENT, /no RDMA listen address/);
+      await rejectsOverGrpc(create('x', { parameters: { nr_io_queues: '0' } }), GrpcStatus.INVALID_ARGUMENT, /nr_io_queues must be in/);
+      await rejectsOverGrpc(create('x', { volume_capabilities: [{ mount: { fs_type: 'ntfs' }, access_mode: { mode: 'SINGLE_NODE_WRITER' } }] }),
         GrpcStatus.INVALID_ARGUMENT, /fs_type "ntfs"/);
-      await rejects(create('x', { volume_capabilities: [{ mount: {}, access_mode: { mode: 'MULTI_NODE_MULTI_WRITER' } }] }),
+      await rejectsOverGrpc(create('x', { volume_capabilities: [{ mount: {}, access_mode: { mode: 'MULTI_NODE_MULTI_WRITER' } }] }),
         GrpcStatus.INVALID_ARGUMENT, /cluster file system/);
-      await rejects(create('x\u0001'), GrpcStatus.INVALID_ARGUMENT, /control characters/);
+      await rejectsOverGrpc(create('x\u0001'), GrpcStatus.INVALID_ARGUMENT, /control characters/);
       // The sidecars' own keys are not ours to refuse.
       await create('ok', { parameters: { 'csi.storage.k8s.io/pvc/name': 'data', 'csi.storage.k8s.io/pvc/namespace': 'default' } });
       assert.equal(plugin.volumes().length, 1);
     });
 
     it('OUT_OF_RANGE for capacities it cannot give', async () => {
-      await rejects(create('r', { capacity_range: { required_bytes: 2 * MiB, limit_bytes: MiB } }), GrpcStatus.OUT_OF_RANGE, /above limit_bytes/);
-      await rejects(create('r', { capacity_range: { required_bytes: 4097, limit_bytes: 5000 } }), GrpcStatus.OUT_OF_RANGE, /multiple of 4096/);
-      await rejects(create('r', { capacity_range: { required_bytes: String(2 ** 49) } }), GrpcStatus.OUT_OF_RANGE, /largest volume/);
-      await rejects(create('r', { capacity_range: { required_bytes: '9223372036854775807' } }), GrpcStatus.OUT_OF_RANGE);
+      await rejectsOverGrpc(create('r', { capacity_range: { required_bytes: 2 * MiB, limit_bytes: MiB } }), GrpcStatus.OUT_OF_RANGE, /above limit_bytes/);
+      await rejectsOverGrpc(create('r', { capacity_range: { required_bytes: 4097, limit_bytes: 5000 } }), GrpcStatus.OUT_OF_RANGE, /multiple of 4096/);
+      await rejectsOverGrpc(create('r', { capacity_range: { required_bytes: String(2 ** 49) } }), GrpcStatus.OUT_OF_RANGE, /largest volume/);
+      await rejectsOverGrpc(create('r', { capacity_range: { required_bytes: '9223372036854775807' } }), GrpcStatus.OUT_OF_RANGE);
     });
 
     it('RESOURCE_EXHAUSTED for a thick volume larger than the pool', async () => {
-      await rejects(create('thick', { capacity_range: { required_bytes: String(2 ** 47) }, parameters: { thin: 'false' } }),
+      await rejectsOverGrpc(create('thick', { capacity_range: { required_bytes: String(2 ** 47) }, parameters: { thin: 'false' } }),
         GrpcStatus.RESOURCE_EXHAUSTED, /do not fit/);
       const t = await create('thick-ok', { capacity_range: { required_bytes: 4 * MiB }, parameters: { thin: 'false' } });
       assert.ok(statSync(plugin.volumePath(t.volume.volume_id)).blocks * 512 >= 4 * MiB, 'thick: the blocks are reserved');
@@ -245,7 +234,7 @@ describe('CSI controller (gRPC, local pool, in-process gateway)', function () {
       assert.ok(!existsSync(plugin.volumePath(id)));
       await ctl('DeleteVolume', { volume_id: id });
       await ctl('DeleteVolume', { volume_id: randomUUID() });
-      await rejects(ctl('DeleteVolume', {}), GrpcStatus.INVALID_ARGUMENT);
+      await rejectsOverGrpc(ctl('DeleteVolume', {}), GrpcStatus.INVALID_ARGUMENT);
     });
   });
 
@@ -300,7 +289,7 @@ describe('CSI controller (gRPC, local pool, in-process gateway)', function () {
       const id = (await create('share', { volume_capabilities: [MOUNT, BLOCK_SHARED] })).volume.volume_id;
       const first = await publish(id);
       assert.deepEqual(await publish(id), first);
-      await rejects(publish(id, NODE_B), GrpcStatus.FAILED_PRECONDITION, /allows one node/);
+      await rejectsOverGrpc(publish(id, NODE_B), GrpcStatus.FAILED_PRECONDITION, /allows one node/);
       await publish(id, NODE_B, BLOCK_SHARED);
       const list = await ctl<{ entries: { volume: { volume_id: string }; status: { published_node_ids: string[] } }[] }>('ListVolumes');
       assert.deepEqual(list.entries[0].status.published_node_ids.sort(), [NODE_A, NODE_B].sort());
@@ -326,14 +315,14 @@ describe('CSI controller (gRPC, local pool, in-process gateway)', function () {
 
     it('argument errors, NOT_FOUND and FAILED_PRECONDITION', async () => {
       const id = (await create('errs')).volume.volume_id;
-      await rejects(ctl('ControllerPublishVolume', { node_id: NODE_A, volume_capability: MOUNT }), GrpcStatus.INVALID_ARGUMENT);
-      await rejects(ctl('ControllerPublishVolume', { volume_id: id, volume_capability: MOUNT }), GrpcStatus.INVALID_ARGUMENT, /node_id/);
-      await rejects(ctl('ControllerPublishVolume', { volume_id: id, node_id: NODE_A }), GrpcStatus.INVALID_ARGUMENT, /volume_capability/);
-      await rejects(publish(randomUUID()), GrpcStatus.NOT_FOUND, /does not exist/);
-      await rejects(publish(id, 'worker-1'), GrpcStatus.NOT_FOUND, /not a host NQN/);
+      await rejectsOverGrpc(ctl('ControllerPublishVolume', { node_id: NODE_A, volume_capability: MOUNT }), GrpcStatus.INVALID_ARGUMENT);
+      await rejectsOverGrpc(ctl('ControllerPublishVolume', { volume_id: id, volume_capability: MOUNT }), GrpcStatus.INVALID_ARGUMENT, /node_id/);
+      await rejectsOverGrpc(ctl('ControllerPublishVolume', { volume_id: id, node_id: NODE_A }), GrpcStatus.INVALID_ARGUMENT, /volume_capability/);
+      await rejectsOverGrpc(publish(randomUUID()), GrpcStatus.NOT_FOUND, /does not exist/);
+      await rejectsOverGrpc(publish(id, 'worker-1'), GrpcStatus.NOT_FOUND, /not a host NQN/);
       await publish(id);
-      await rejects(ctl('DeleteVolume', { volume_id: id }), GrpcStatus.FAILED_PRECONDITION, /still published/);
-      await rejects(ctl('ControllerExpandVolume', { volume_id: id, capacity_range: { required_bytes: 64 * MiB } }),
+      await rejectsOverGrpc(ctl('DeleteVolume', { volume_id: id }), GrpcStatus.FAILED_PRECONDITION, /still published/);
+      await rejectsOverGrpc(ctl('ControllerExpandVolume', { volume_id: id, capacity_range: { required_bytes: 64 * MiB } }),
         GrpcStatus.FAILED_PRECONDITION, /offline/);
     });
 
@@ -345,7 +334,7 @@ describe('CSI controller (gRPC, local pool, in-process gateway)', function () {
       const s = await CsiServer.start({ endpoint: `unix://${join(dir, 'u.sock')}`, log, services: { Controller: controller.handlers() } });
       const c = new CsiClient(`unix://${join(dir, 'u.sock')}`);
       try {
-        await rejects(c.call('Controller', 'ControllerPublishVolume', { volume_id: id, node_id: NODE_A, volume_capability: MOUNT }),
+        await rejectsOverGrpc(c.call('Controller', 'ControllerPublishVolume', { volume_id: id, node_id: NODE_A, volume_capability: MOUNT }),
           GrpcStatus.UNAVAILABLE, /gateway/);
       } finally {
         c.close();
@@ -359,10 +348,10 @@ describe('CSI controller (gRPC, local pool, in-process gateway)', function () {
     const gate = rpc.hold();
     const first = publish(id);
     await gate.entered;
-    await rejects(ctl('ControllerExpandVolume', { volume_id: id, capacity_range: { required_bytes: 32 * MiB } }), GrpcStatus.ABORTED,
+    await rejectsOverGrpc(ctl('ControllerExpandVolume', { volume_id: id, capacity_range: { required_bytes: 32 * MiB } }), GrpcStatus.ABORTED,
       /in progress.*ControllerPublishVolume/);
-    await rejects(ctl('DeleteVolume', { volume_id: id }), GrpcStatus.ABORTED);
-    await rejects(ctl('CreateSnapshot', { name: 'snap-busy', source_volume_id: id }), GrpcStatus.ABORTED);
+    await rejectsOverGrpc(ctl('DeleteVolume', { volume_id: id }), GrpcStatus.ABORTED);
+    await rejectsOverGrpc(ctl('CreateSnapshot', { name: 'snap-busy', source_volume_id: id }), GrpcStatus.ABORTED);
     gate.release();
     assert.equal((await first).publish_context.uuid, id);
     // Once it is done, the volume takes the next operation.
@@ -381,8 +370,8 @@ describe('CSI controller (gRPC, local pool, in-process gateway)', function () {
     const other = await ctl<{ confirmed: unknown; message: string }>('ValidateVolumeCapabilities',
       { volume_id: v.volume_id, volume_capabilities: [MOUNT], parameters: { fsType: 'xfs' } });
     assert.equal(other.confirmed, null);
-    await rejects(ctl('ValidateVolumeCapabilities', { volume_id: randomUUID(), volume_capabilities: [MOUNT] }), GrpcStatus.NOT_FOUND);
-    await rejects(ctl('ValidateVolumeCapabilities', { volume_id: v.volume_id }), GrpcStatus.INVALID_ARGUMENT);
+    await rejectsOverGrpc(ctl('ValidateVolumeCapabilities', { volume_id: randomUUID(), volume_capabilities: [MOUNT] }), GrpcStatus.NOT_FOUND);
+    await rejectsOverGrpc(ctl('ValidateVolumeCapabilities', { volume_id: v.volume_id }), GrpcStatus.INVALID_ARGUMENT);
   });
 
   it('ListVolumes pages through every volume; a token it did not make is ABORTED', async () => {
@@ -407,8 +396,8 @@ describe('CSI controller (gRPC, local pool, in-process gateway)', function () {
     await ctl('DeleteVolume', { volume_id: seen[2] });
     const p2 = await ctl<Page>('ListVolumes', { max_entries: 2, starting_token: p1.next_token });
     assert.deepEqual(p2.entries.map((e) => e.volume.volume_id), [seen[3], seen[4]]);
-    await rejects(ctl('ListVolumes', { starting_token: 'garbage' }), GrpcStatus.ABORTED, /starting_token/);
-    await rejects(ctl('ListVolumes', { max_entries: -1 }), GrpcStatus.INVALID_ARGUMENT);
+    await rejectsOverGrpc(ctl('ListVolumes', { starting_token: 'garbage' }), GrpcStatus.ABORTED, /starting_token/);
+    await rejectsOverGrpc(ctl('ListVolumes', { max_entries: -1 }), GrpcStatus.INVALID_ARGUMENT);
   });
 
   it('GetCapacity reports the pool\'s free space and the volume size limits', async () => {
@@ -421,7 +410,7 @@ describe('CSI controller (gRPC, local pool, in-process gateway)', function () {
     assert.ok(Number(thick.maximum_volume_size.value) <= Number(thick.available_capacity));
     const none = await ctl<Cap>('GetCapacity', { volume_capabilities: [{ mount: {}, access_mode: { mode: 'MULTI_NODE_MULTI_WRITER' } }] });
     assert.equal(none.available_capacity, '0');
-    await rejects(ctl('GetCapacity', { parameters: { plugin: 'nope' } }), GrpcStatus.INVALID_ARGUMENT);
+    await rejectsOverGrpc(ctl('GetCapacity', { parameters: { plugin: 'nope' } }), GrpcStatus.INVALID_ARGUMENT);
   });
 
   describe('snapshots', () => {
@@ -452,9 +441,9 @@ describe('CSI controller (gRPC, local pool, in-process gateway)', function () {
       assert.ok(readAt(plugin.volumePath(rid), 8 * MiB, MiB).equals(Buffer.alloc(MiB)), 'the growth reads as zeros');
       assert.ok(statSync(plugin.volumePath(rid)).blocks * 512 < 6 * MiB, 'the copy stayed sparse');
       // Restoring into something smaller than the snapshot is not possible.
-      await rejects(create('too-small', { capacity_range: { limit_bytes: 4 * MiB },
+      await rejectsOverGrpc(create('too-small', { capacity_range: { limit_bytes: 4 * MiB },
         volume_content_source: { snapshot: { snapshot_id: s.snapshot.snapshot_id } } }), GrpcStatus.OUT_OF_RANGE, /source is/);
-      await rejects(create('no-snap', { volume_content_source: { snapshot: { snapshot_id: randomUUID() } } }), GrpcStatus.NOT_FOUND);
+      await rejectsOverGrpc(create('no-snap', { volume_content_source: { snapshot: { snapshot_id: randomUUID() } } }), GrpcStatus.NOT_FOUND);
     });
 
     it('clones a volume', async () => {
@@ -467,7 +456,7 @@ describe('CSI controller (gRPC, local pool, in-process gateway)', function () {
       const fsCanReflink = logs.some((l) => l.msg === 'volume cloned' && l.method === 'reflink');
       const p = create('clone-live', { capacity_range: { required_bytes: 4 * MiB }, volume_content_source: { volume: { volume_id: src } } });
       if (fsCanReflink) await p;
-      else await rejects(p, GrpcStatus.FAILED_PRECONDITION, /cannot reflink/);
+      else await rejectsOverGrpc(p, GrpcStatus.FAILED_PRECONDITION, /cannot reflink/);
     });
 
     it('errors, listing with filters and pagination, and deletion', async () => {
@@ -476,10 +465,10 @@ describe('CSI controller (gRPC, local pool, in-process gateway)', function () {
       const ids: string[] = [];
       for (let i = 0; i < 3; i++) ids.push((await ctl<Snap>('CreateSnapshot', { name: `s1-${i}`, source_volume_id: v1 })).snapshot.snapshot_id);
       const other = (await ctl<Snap>('CreateSnapshot', { name: 's2-0', source_volume_id: v2 })).snapshot.snapshot_id;
-      await rejects(ctl('CreateSnapshot', { name: 's1-0', source_volume_id: v2 }), GrpcStatus.ALREADY_EXISTS, /not/);
-      await rejects(ctl('CreateSnapshot', { name: 'x', source_volume_id: randomUUID() }), GrpcStatus.NOT_FOUND);
-      await rejects(ctl('CreateSnapshot', { source_volume_id: v1 }), GrpcStatus.INVALID_ARGUMENT);
-      await rejects(ctl('CreateSnapshot', { name: 'x', source_volume_id: v1, parameters: { speed: 'fast' } }), GrpcStatus.INVALID_ARGUMENT);
+      await rejectsOverGrpc(ctl('CreateSnapshot', { name: 's1-0', source_volume_id: v2 }), GrpcStatus.ALREADY_EXISTS, /not/);
+      await rejectsOverGrpc(ctl('CreateSnapshot', { name: 'x', source_volume_id: randomUUID() }), GrpcStatus.NOT_FOUND);
+      await rejectsOverGrpc(ctl('CreateSnapshot', { source_volume_id: v1 }), GrpcStatus.INVALID_ARGUMENT);
+      await rejectsOverGrpc(ctl('CreateSnapshot', { name: 'x', source_volume_id: v1, parameters: { speed: 'fast' } }), GrpcStatus.INVALID_ARGUMENT);
 
       type Page = { entries: { snapshot: { snapshot_id: string; source_volume_id: string } }[]; next_token: string };
       const all = await ctl<Page>('ListSnapshots');
@@ -494,7 +483,7 @@ describe('CSI controller (gRPC, local pool, in-process gateway)', function () {
       const second = await ctl<Page>('ListSnapshots', { source_volume_id: v1, max_entries: 2, starting_token: first.next_token });
       assert.equal(second.entries.length, 1);
       assert.equal(second.next_token, '');
-      await rejects(ctl('ListSnapshots', { starting_token: 'nope' }), GrpcStatus.ABORTED);
+      await rejectsOverGrpc(ctl('ListSnapshots', { starting_token: 'nope' }), GrpcStatus.ABORTED);
 
       // A snapshot outlives its volume, and deletes idempotently.
       await ctl('DeleteVolume', { volume_id: v2 });
@@ -502,7 +491,7 @@ describe('CSI controller (gRPC, local pool, in-process gateway)', function () {
       await ctl('DeleteSnapshot', { snapshot_id: other });
       await ctl('DeleteSnapshot', { snapshot_id: other });
       assert.ok(!existsSync(plugin.snapshotPath(other)));
-      await rejects(ctl('DeleteSnapshot', {}), GrpcStatus.INVALID_ARGUMENT);
+      await rejectsOverGrpc(ctl('DeleteSnapshot', {}), GrpcStatus.INVALID_ARGUMENT);
     });
   });
 
@@ -517,11 +506,11 @@ describe('CSI controller (gRPC, local pool, in-process gateway)', function () {
     const block = await ctl<Exp>('ControllerExpandVolume', { volume_id: id, capacity_range: { required_bytes: 48 * MiB },
       volume_capability: { block: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' } } });
     assert.equal(block.node_expansion_required, false, 'a block volume has no file system to grow');
-    await rejects(ctl('ControllerExpandVolume', { volume_id: id, capacity_range: { required_bytes: 64 * MiB, limit_bytes: 32 * MiB } }),
+    await rejectsOverGrpc(ctl('ControllerExpandVolume', { volume_id: id, capacity_range: { required_bytes: 64 * MiB, limit_bytes: 32 * MiB } }),
       GrpcStatus.OUT_OF_RANGE);
-    await rejects(ctl('ControllerExpandVolume', { volume_id: id, capacity_range: { required_bytes: String(2 ** 49) } }), GrpcStatus.OUT_OF_RANGE);
-    await rejects(ctl('ControllerExpandVolume', { volume_id: randomUUID(), capacity_range: { required_bytes: MiB } }), GrpcStatus.NOT_FOUND);
-    await rejects(ctl('ControllerExpandVolume', { volume_id: id }), GrpcStatus.INVALID_ARGUMENT);
+    await rejectsOverGrpc(ctl('ControllerExpandVolume', { volume_id: id, capacity_range: { required_bytes: String(2 ** 49) } }), GrpcStatus.OUT_OF_RANGE);
+    await rejectsOverGrpc(ctl('ControllerExpandVolume', { volume_id: randomUUID(), capacity_range: { required_bytes: MiB } }), GrpcStatus.NOT_FOUND);
+    await rejectsOverGrpc(ctl('ControllerExpandVolume', { volume_id: id }), GrpcStatus.INVALID_ARGUMENT);
   });
 
   it('a restarted controller knows its volumes and snapshots', async () => {
@@ -540,7 +529,7 @@ describe('CSI controller (gRPC, local pool, in-process gateway)', function () {
   it('logs requests with their secrets redacted', async () => {
     const secret = 'hunter2-do-not-log';
     await create('sec', { secrets: { password: secret } });
-    await rejects(ctl('DeleteVolume', { secrets: { password: secret } }), GrpcStatus.INVALID_ARGUMENT);
+    await rejectsOverGrpc(ctl('DeleteVolume', { secrets: { password: secret } }), GrpcStatus.INVALID_ARGUMENT);
     const text = JSON.stringify(logs);
     assert.ok(!text.includes(secret), 'the secret is not in any log entry');
     const failed = logs.find((l) => l.msg === 'rpc failed' && l.method === 'DeleteVolume');

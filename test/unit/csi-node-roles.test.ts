@@ -11,12 +11,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Gateway, type JsonObject, type JsonValue } from '../../lib';
 import {
-  CsiClient, CsiClientError, CsiError, CsiLogger, CsiServer, DpuAttacher, GatewayDpuFrontend, GrpcStatus, HostDiskAttacher,
+  CsiClient, CsiLogger, CsiServer, DpuAttacher, GatewayDpuFrontend, GrpcStatus, HostDiskAttacher,
   IdentityService, NodeService, volumeNqn, volumeSerial, type GatewayRpc, type VolumeAttacher,
 } from '../../lib/csi';
 import { attacherFor } from '../../lib/csi/attach';
 import { matches } from '../../lib/csi/attachers/disk-ids';
 import { parseVolumeParameters, volumeContext } from '../../lib/csi/parameters';
+import { rejectsWithCode } from '../support/csi-assert';
 
 const MOUNT = { mount: { fs_type: 'ext4' }, access_mode: { mode: 'SINGLE_NODE_WRITER' as const } };
 const BLOCK = { block: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' } };
@@ -26,19 +27,6 @@ const ctxFor = (id: string) => ({
   transport: 'tcp', traddr: '127.0.0.1', trsvcid: '4420', subnqn: volumeNqn(id), uuid: id, nguid: id.replace(/-/g, ''),
 });
 const parsedCtx = (id: string) => ({ ...ctxFor(id), transport: 'tcp' as const });
-
-async function rejectsCode(p: Promise<unknown>, code: GrpcStatus, message?: RegExp): Promise<void> {
-  try {
-    await p;
-  } catch (e) {
-    const got = e instanceof CsiClientError || e instanceof CsiError ? e.grpcCode : undefined;
-    assert.ok(got !== undefined, `expected a CSI error, got ${String(e)}`);
-    assert.equal(GrpcStatus[got], GrpcStatus[code], (e as Error).message);
-    if (message) assert.match((e as Error).message, message);
-    return;
-  }
-  assert.fail(`expected ${GrpcStatus[code]}`);
-}
 
 /** A fake sysfs and /dev: one disk per call, with what the kernel would show for it. */
 class FakeMachine {
@@ -166,7 +154,7 @@ describe('CSI node roles: host and dpu', function () {
       const id = randomUUID();
       const quick = new HostDiskAttacher({ sysfsRoot: m.sys, devRoot: m.dev, deviceTimeoutMs: 200, pollMs: 20 });
       const t0 = Date.now();
-      await rejectsCode(quick.attach(parsedCtx(id), {}, 'nqn.host'), GrpcStatus.DEADLINE_EXCEEDED, /no disk with NGUID .* within 200 ms.*dpu/);
+      await rejectsWithCode(quick.attach(parsedCtx(id), {}, 'nqn.host'), GrpcStatus.DEADLINE_EXCEEDED, /no disk with NGUID .* within 200 ms.*dpu/);
       assert.ok(Date.now() - t0 < 1000);
     });
 
@@ -180,7 +168,7 @@ describe('CSI node roles: host and dpu', function () {
       await host.rescan(c); // virtio-blk: nothing to write, nothing to fail
       assert.equal(readFileSync(join(m.sys, 'block', 'nvme0n1', 'device', 'rescan_controller'), 'utf8'), '1');
       assert.equal(readFileSync(join(m.sys, 'block', 'sda', 'device', 'rescan'), 'utf8'), '1');
-      await rejectsCode(host.rescan(randomUUID()), GrpcStatus.NOT_FOUND);
+      await rejectsWithCode(host.rescan(randomUUID()), GrpcStatus.NOT_FOUND);
       await host.probe();
       await host.detach(a);
       assert.ok(existsSync(join(m.dev, 'nvme0n1')), 'the disk is the DPU\'s to take away');
@@ -204,7 +192,7 @@ describe('CSI node roles: host and dpu', function () {
         const other = randomUUID();
         const quick = new NodeService({ role: 'host', log, nodeId: 'nqn.x', rdma: false,
           attacher: new HostDiskAttacher({ sysfsRoot: m.sys, devRoot: m.dev, deviceTimeoutMs: 100 }) });
-        await rejectsCode(quick.stageVolume({ volume_id: other, staging_target_path: join(dir, 's2'), volume_capability: MOUNT,
+        await rejectsWithCode(quick.stageVolume({ volume_id: other, staging_target_path: join(dir, 's2'), volume_capability: MOUNT,
           publish_context: ctxFor(other), secrets: {}, volume_context: {} }), GrpcStatus.DEADLINE_EXCEEDED);
         assert.ok(!existsSync(join(dir, 's2')), 'nothing made before the disk is there');
       } finally {
@@ -315,21 +303,21 @@ describe('CSI node roles: host and dpu', function () {
     it('publish is FAILED_PRECONDITION: pods run on the host', async () => {
       const id = randomUUID();
       await stage(id);
-      await rejectsCode(client.call('Node', 'NodePublishVolume', { volume_id: id, staging_target_path: join(dir, 'staging', id),
+      await rejectsWithCode(client.call('Node', 'NodePublishVolume', { volume_id: id, staging_target_path: join(dir, 'staging', id),
         target_path: join(dir, 'target'), volume_capability: MOUNT, publish_context: ctxFor(id) }), GrpcStatus.FAILED_PRECONDITION, /role host/);
       assert.ok(!existsSync(join(dir, 'target')));
     });
 
     it('a DPU gateway without the host-facing subsystem is FAILED_PRECONDITION, in Probe and stage', async () => {
       await gateway.rpc('nvmf_delete_subsystem', { nqn: DPU_NQN });
-      await rejectsCode(client.call('Identity', 'Probe'), GrpcStatus.FAILED_PRECONDITION, /no subsystem/);
-      await rejectsCode(stage(randomUUID()), GrpcStatus.FAILED_PRECONDITION, /--dpu-subsystem/);
+      await rejectsWithCode(client.call('Identity', 'Probe'), GrpcStatus.FAILED_PRECONDITION, /no subsystem/);
+      await rejectsWithCode(stage(randomUUID()), GrpcStatus.FAILED_PRECONDITION, /--dpu-subsystem/);
     });
 
     it('connectionMode nvmf is UNIMPLEMENTED (the OPI bridge) and connects nothing; a bad mode is INVALID_ARGUMENT', async () => {
       const id = randomUUID();
-      await rejectsCode(stage(id, { volume_context: { connectionMode: 'nvmf' } }), GrpcStatus.UNIMPLEMENTED, /OPI storage API bridge/);
-      await rejectsCode(stage(id, { volume_context: { connectionMode: 'pcie' } }), GrpcStatus.INVALID_ARGUMENT, /connectionMode/);
+      await rejectsWithCode(stage(id, { volume_context: { connectionMode: 'nvmf' } }), GrpcStatus.UNIMPLEMENTED, /OPI storage API bridge/);
+      await rejectsWithCode(stage(id, { volume_context: { connectionMode: 'pcie' } }), GrpcStatus.INVALID_ARGUMENT, /connectionMode/);
       assert.deepEqual(kernel.log, []);
       assert.deepEqual(rpc.mutations(), []);
       // Unstaging what nvmf never exposed is fine.
@@ -338,7 +326,7 @@ describe('CSI node roles: host and dpu', function () {
       client.close();
       await server.close();
       await startNode(new DpuAttacher({ kernel, defaultMode: 'nvmf' }));
-      await rejectsCode(stage(id), GrpcStatus.UNIMPLEMENTED, /later issue/);
+      await rejectsWithCode(stage(id), GrpcStatus.UNIMPLEMENTED, /later issue/);
       await client.call('Identity', 'Probe');
     });
 
@@ -346,7 +334,7 @@ describe('CSI node roles: host and dpu', function () {
       client.close();
       await server.close();
       await startNode(new DpuAttacher({ kernel }));
-      await rejectsCode(stage(randomUUID()), GrpcStatus.FAILED_PRECONDITION, /--dpu-subsystem/);
+      await rejectsWithCode(stage(randomUUID()), GrpcStatus.FAILED_PRECONDITION, /--dpu-subsystem/);
       assert.deepEqual(kernel.log, []);
     });
   });

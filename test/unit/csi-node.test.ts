@@ -10,21 +10,10 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CsiClient, CsiClientError, CsiLogger, CsiServer, GrpcStatus, IdentityService, NodeService, parseEndpoint,
+import { CsiClient, CsiLogger, CsiServer, GrpcStatus, IdentityService, NodeService, parseEndpoint,
   type NodeRole } from '../../lib/csi';
 import { parseMountInfo } from '../../lib/csi/node-system';
-
-async function rejects(p: Promise<unknown>, code: GrpcStatus, message?: RegExp): Promise<void> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof CsiClientError, `expected a CSI error, got ${String(e)}`);
-    assert.equal(GrpcStatus[e.grpcCode], GrpcStatus[code], e.message);
-    if (message) assert.match(e.message, message);
-    return;
-  }
-  assert.fail(`expected ${GrpcStatus[code]}`);
-}
+import { rejectsOverGrpc } from '../support/csi-assert';
 
 const MOUNT = { mount: { fs_type: 'ext4' }, access_mode: { mode: 'SINGLE_NODE_WRITER' } };
 const ctxFor = (id: string) => ({
@@ -84,7 +73,7 @@ describe('CSI node (gRPC, no root needed)', function () {
       ['STAGE_UNSTAGE_VOLUME', 'GET_VOLUME_STATS', 'EXPAND_VOLUME', 'VOLUME_CONDITION', 'SINGLE_NODE_MULTI_WRITER']);
     const pc = await c.call<{ capabilities: { service: { type: string } }[] }>('Identity', 'GetPluginCapabilities');
     assert.deepEqual(pc.capabilities.map((x) => x.service.type), ['VOLUME_ACCESSIBILITY_CONSTRAINTS']);
-    await rejects(c.call('Controller', 'CreateVolume', { name: 'x' }), GrpcStatus.UNIMPLEMENTED);
+    await rejectsOverGrpc(c.call('Controller', 'CreateVolume', { name: 'x' }), GrpcStatus.UNIMPLEMENTED);
   });
 
   it('INVALID_ARGUMENT for missing or malformed fields', async () => {
@@ -92,28 +81,28 @@ describe('CSI node (gRPC, no root needed)', function () {
     const id = randomUUID();
     const stage = (r: object) => c.call('Node', 'NodeStageVolume', { volume_id: id, staging_target_path: join(dir, 's'),
       volume_capability: MOUNT, publish_context: ctxFor(id), ...r });
-    await rejects(stage({ volume_id: '' }), GrpcStatus.INVALID_ARGUMENT, /volume_id/);
-    await rejects(stage({ staging_target_path: 'relative/path' }), GrpcStatus.INVALID_ARGUMENT, /absolute/);
-    await rejects(stage({ staging_target_path: '/a/../etc' }), GrpcStatus.INVALID_ARGUMENT, /absolute/);
-    await rejects(stage({ volume_capability: null }), GrpcStatus.INVALID_ARGUMENT, /volume_capability/);
-    await rejects(stage({ publish_context: {} }), GrpcStatus.INVALID_ARGUMENT, /publish_context.transport is missing/);
-    await rejects(stage({ publish_context: { ...ctxFor(id), transport: 'fc' } }), GrpcStatus.INVALID_ARGUMENT, /tcp or rdma/);
-    await rejects(stage({ publish_context: { ...ctxFor(id), nguid: 'xyz' } }), GrpcStatus.INVALID_ARGUMENT, /nguid/);
-    await rejects(stage({ volume_context: { ctrl_loss_tmo: 'soon' } }), GrpcStatus.INVALID_ARGUMENT, /ctrl_loss_tmo/);
-    await rejects(stage({ volume_capability: { mount: { fs_type: 'btrfs' }, access_mode: { mode: 'SINGLE_NODE_WRITER' } } }),
+    await rejectsOverGrpc(stage({ volume_id: '' }), GrpcStatus.INVALID_ARGUMENT, /volume_id/);
+    await rejectsOverGrpc(stage({ staging_target_path: 'relative/path' }), GrpcStatus.INVALID_ARGUMENT, /absolute/);
+    await rejectsOverGrpc(stage({ staging_target_path: '/a/../etc' }), GrpcStatus.INVALID_ARGUMENT, /absolute/);
+    await rejectsOverGrpc(stage({ volume_capability: null }), GrpcStatus.INVALID_ARGUMENT, /volume_capability/);
+    await rejectsOverGrpc(stage({ publish_context: {} }), GrpcStatus.INVALID_ARGUMENT, /publish_context.transport is missing/);
+    await rejectsOverGrpc(stage({ publish_context: { ...ctxFor(id), transport: 'fc' } }), GrpcStatus.INVALID_ARGUMENT, /tcp or rdma/);
+    await rejectsOverGrpc(stage({ publish_context: { ...ctxFor(id), nguid: 'xyz' } }), GrpcStatus.INVALID_ARGUMENT, /nguid/);
+    await rejectsOverGrpc(stage({ volume_context: { ctrl_loss_tmo: 'soon' } }), GrpcStatus.INVALID_ARGUMENT, /ctrl_loss_tmo/);
+    await rejectsOverGrpc(stage({ volume_capability: { mount: { fs_type: 'btrfs' }, access_mode: { mode: 'SINGLE_NODE_WRITER' } } }),
       GrpcStatus.INVALID_ARGUMENT, /btrfs/);
-    await rejects(c.call('Node', 'NodePublishVolume', { volume_id: id, target_path: join(dir, 't'), volume_capability: MOUNT }),
+    await rejectsOverGrpc(c.call('Node', 'NodePublishVolume', { volume_id: id, target_path: join(dir, 't'), volume_capability: MOUNT }),
       GrpcStatus.INVALID_ARGUMENT, /staging_target_path/);
-    await rejects(c.call('Node', 'NodeUnpublishVolume', { volume_id: id }), GrpcStatus.INVALID_ARGUMENT, /target_path/);
-    await rejects(c.call('Node', 'NodeUnstageVolume', { staging_target_path: join(dir, 's') }), GrpcStatus.INVALID_ARGUMENT);
-    await rejects(c.call('Node', 'NodeGetVolumeStats', { volume_id: id }), GrpcStatus.INVALID_ARGUMENT, /volume_path/);
-    await rejects(c.call('Node', 'NodeExpandVolume', { volume_id: id }), GrpcStatus.INVALID_ARGUMENT, /volume_path/);
+    await rejectsOverGrpc(c.call('Node', 'NodeUnpublishVolume', { volume_id: id }), GrpcStatus.INVALID_ARGUMENT, /target_path/);
+    await rejectsOverGrpc(c.call('Node', 'NodeUnstageVolume', { staging_target_path: join(dir, 's') }), GrpcStatus.INVALID_ARGUMENT);
+    await rejectsOverGrpc(c.call('Node', 'NodeGetVolumeStats', { volume_id: id }), GrpcStatus.INVALID_ARGUMENT, /volume_path/);
+    await rejectsOverGrpc(c.call('Node', 'NodeExpandVolume', { volume_id: id }), GrpcStatus.INVALID_ARGUMENT, /volume_path/);
   });
 
   it('NodePublishVolume of a volume that is not staged is FAILED_PRECONDITION', async () => {
     const c = await start('default');
     const id = randomUUID();
-    await rejects(c.call('Node', 'NodePublishVolume', { volume_id: id, staging_target_path: join(dir, 'not-staged'),
+    await rejectsOverGrpc(c.call('Node', 'NodePublishVolume', { volume_id: id, staging_target_path: join(dir, 'not-staged'),
       target_path: join(dir, 'target'), volume_capability: MOUNT, publish_context: ctxFor(id) }), GrpcStatus.FAILED_PRECONDITION, /not staged/);
     assert.ok(!existsSync(join(dir, 'target')), 'nothing was made');
   });
@@ -123,7 +112,7 @@ describe('CSI node (gRPC, no root needed)', function () {
       const c = await start(role);
       const id = randomUUID();
       await c.call('Node', 'NodeUnstageVolume', { volume_id: id, staging_target_path: join(dir, 's') });
-      await rejects(c.call('Node', 'NodeExpandVolume', { volume_id: id, volume_path: join(dir, 's') }), GrpcStatus.NOT_FOUND);
+      await rejectsOverGrpc(c.call('Node', 'NodeExpandVolume', { volume_id: id, volume_path: join(dir, 's') }), GrpcStatus.NOT_FOUND);
       // The node identifies itself, so that the CO can tell it apart.
       const info = await c.call<{ node_id: string }>('Node', 'NodeGetInfo');
       assert.match(info.node_id, /^nqn\./);
@@ -142,7 +131,7 @@ describe('CSI node (gRPC, no root needed)', function () {
     assert.ok(Number(s.usage[0].total) > 0 && Number(s.usage[0].available) <= Number(s.usage[0].total));
     assert.equal(s.volume_condition.abnormal, true);
     assert.match(s.volume_condition.message, /not a mount point/);
-    await rejects(c.call('Node', 'NodeGetVolumeStats', { volume_id: randomUUID(), volume_path: join(dir, 'missing') }), GrpcStatus.NOT_FOUND);
+    await rejectsOverGrpc(c.call('Node', 'NodeGetVolumeStats', { volume_id: randomUUID(), volume_path: join(dir, 'missing') }), GrpcStatus.NOT_FOUND);
   });
 
   it('NodeUnpublishVolume and NodeUnstageVolume succeed for what is not there, and remove the target', async () => {
