@@ -13,18 +13,14 @@ import { once } from 'node:events';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import {
-  ControllerService, CsiClient, CsiError, CsiLogger, GrpcStatus, LocalPlugin, MayastorPlugin, NvmfExporter, volumeNqn,
-} from '../../lib/csi';
+import { ControllerService, CsiClient, CsiLogger, GrpcStatus, LocalPlugin, NvmfExporter, volumeNqn } from '../../lib/csi';
 import type {
   ControllerPublishVolumeRequest, CreateVolumeRequest, VolumeCapability,
 } from '../../lib/csi/types';
+import { rejectsInProcess } from '../support/csi-assert';
 import { FakeGatewayRpc } from '../support/fake-gateway-rpc';
-import { MayastorFakeServer } from '../support/mayastor-fake-server';
-import { OpenApi } from '../support/openapi';
-
-const SPEC_PATH = resolve(__dirname, '../../..', '..', 'shared', 'reference', 'mayastor-rest-v0.openapi.yaml');
-const SPEC = existsSync(SPEC_PATH) ? OpenApi.load(SPEC_PATH) : undefined;
+import type { MayastorFakeServer } from '../support/mayastor-fake-server';
+import { closeFakeMayastor, openMayastorPlugin, startFakeMayastor } from '../support/mayastor-fixture';
 
 const NODE_A = `nqn.2014-08.org.nvmexpress:uuid:${randomUUID()}`;
 const NODE_B = `nqn.2014-08.org.nvmexpress:uuid:${randomUUID()}`;
@@ -32,18 +28,6 @@ const MiB = 1 << 20;
 const MOUNT: VolumeCapability = { mount: { fs_type: 'ext4', mount_flags: [], volume_mount_group: '' }, access_mode: { mode: 'SINGLE_NODE_WRITER' } };
 const SHARED: VolumeCapability = { block: {}, access_mode: { mode: 'MULTI_NODE_MULTI_WRITER' } };
 const GATEWAY = { traddr: '192.0.2.10', trsvcid: 4420 };
-
-async function rejectsWith(p: Promise<unknown>, code: GrpcStatus, message?: RegExp): Promise<void> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof CsiError, `expected a CsiError, got ${String(e)}`);
-    assert.equal(GrpcStatus[e.grpcCode], GrpcStatus[code], e.message);
-    if (message) assert.match(e.message, message);
-    return;
-  }
-  assert.fail(`expected ${GrpcStatus[code]}`);
-}
 
 describe('CSI controller with the mayastor plugin (fake Mayastor, fake gateway)', function () {
   this.timeout(20000);
@@ -63,19 +47,17 @@ describe('CSI controller with the mayastor plugin (fake Mayastor, fake gateway)'
 
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'rdmagate-csi-ctl-mayastor-'));
-    fake = await MayastorFakeServer.start({ ...(SPEC ? { spec: SPEC } : {}) });
+    fake = await startFakeMayastor();
     rpc = new FakeGatewayRpc();
     const log = new CsiLogger(() => undefined);
-    const mayastor = new MayastorPlugin({ endpoint: fake.url, stateDir: join(dir, 'mayastor'), log, timeoutMs: 2000 });
+    const mayastor = await openMayastorPlugin(fake.url, join(dir, 'mayastor'), log);
     const local = new LocalPlugin({ poolDir: join(dir, 'pool'), log });
-    await mayastor.open();
     await local.open();
     controller = new ControllerService({ plugins: [local, mayastor], exporter: new NvmfExporter({ rpc, tcp: GATEWAY }), log });
   });
 
   afterEach(async () => {
-    const violations = [...fake.violations];
-    await fake.close();
+    const violations = await closeFakeMayastor(fake);
     rmSync(dir, { recursive: true, force: true });
     assert.deepEqual(violations, [], 'every request to Mayastor and answer conforms to the v0 spec');
   });
@@ -89,7 +71,7 @@ describe('CSI controller with the mayastor plugin (fake Mayastor, fake gateway)'
     assert.deepEqual({ replicas: made?.replicas, thin: made?.thin, size: made?.size }, { replicas: 2, thin: false, size: 64 * MiB });
     // Idempotent by name; other parameters for the same name are not.
     assert.equal((await controller.createVolume(createReq('pvc-1', MAYASTOR))).volume.volume_id, id);
-    await rejectsWith(controller.createVolume(createReq('pvc-1', { ...MAYASTOR, replicas: '3' })), GrpcStatus.ALREADY_EXISTS, /other parameters/);
+    await rejectsInProcess(controller.createVolume(createReq('pvc-1', { ...MAYASTOR, replicas: '3' })), GrpcStatus.ALREADY_EXISTS, /other parameters/);
     assert.equal(fake.volumes.size, 1);
 
     const a = await controller.publishVolume(publishReq(id, NODE_A, SHARED));
@@ -112,7 +94,7 @@ describe('CSI controller with the mayastor plugin (fake Mayastor, fake gateway)'
     assert.deepEqual(listed.entries.map((e) => e.status?.published_node_ids?.sort()), [[NODE_A, NODE_B].sort()]);
 
     // Deleting or expanding a published volume is refused, as for any plugin.
-    await rejectsWith(controller.deleteVolume({ volume_id: id, secrets: {} }), GrpcStatus.FAILED_PRECONDITION, /still published/);
+    await rejectsInProcess(controller.deleteVolume({ volume_id: id, secrets: {} }), GrpcStatus.FAILED_PRECONDITION, /still published/);
 
     await unpublish(id, NODE_A);
     assert.equal(rpc.callsOf('bdev_nvme_detach_controller').length, 0, 'another node still uses it');
@@ -151,7 +133,7 @@ describe('CSI controller with the mayastor plugin (fake Mayastor, fake gateway)'
     assert.equal(restored.volume.capacity_bytes, 104 * MiB, 'at least the snapshot\'s size');
     assert.deepEqual(fake.volumes.get(restored.volume.volume_id)?.source, { snapshot: snapshot.snapshot_id, volume: id });
 
-    await rejectsWith(controller.createVolume(createReq('pvc-2-clone', { plugin: 'mayastor' }, { volume_content_source: { volume: { volume_id: id } } })),
+    await rejectsInProcess(controller.createVolume(createReq('pvc-2-clone', { plugin: 'mayastor' }, { volume_content_source: { volume: { volume_id: id } } })),
       GrpcStatus.INVALID_ARGUMENT, /no volume clone/);
 
     const cap = await controller.getCapacity({ volume_capabilities: [MOUNT], parameters: { plugin: 'mayastor' } });
@@ -168,7 +150,7 @@ describe('CSI controller with the mayastor plugin (fake Mayastor, fake gateway)'
     // Mayastor moved the nexus (its node failed) behind the gateway's back.
     delete fake.volumes.get(id)!.target;
     fake.targetAddress = '10.1.0.6:8420';
-    await rejectsWith(controller.publishVolume(publishReq(id, NODE_B, SHARED)), GrpcStatus.FAILED_PRECONDITION,
+    await rejectsInProcess(controller.publishVolume(publishReq(id, NODE_B, SHARED)), GrpcStatus.FAILED_PRECONDITION,
       /served from 10\.1\.0\.5:8420.*now 10\.1\.0\.6:8420/);
     await unpublish(id, NODE_A);
     await controller.publishVolume(publishReq(id, NODE_B, SHARED));
@@ -215,16 +197,16 @@ describe('CSI controller with the mayastor plugin (fake Mayastor, fake gateway)'
     const local = (await controller.createVolume(createReq('local-4', { plugin: 'local' }))).volume.volume_id;
     const url = fake.url;
     await fake.close();
-    await rejectsWith(controller.publishVolume(publishReq(id, NODE_A)), GrpcStatus.UNAVAILABLE, /ECONNREFUSED/);
+    await rejectsInProcess(controller.publishVolume(publishReq(id, NODE_A)), GrpcStatus.UNAVAILABLE, /ECONNREFUSED/);
     assert.equal(rpc.callsOf('bdev_nvme_attach_controller').length, 0);
     assert.equal(rpc.subsystems.size, 0);
-    await rejectsWith(controller.getCapacity({ volume_capabilities: [MOUNT], parameters: { plugin: 'mayastor' } }), GrpcStatus.UNAVAILABLE);
+    await rejectsInProcess(controller.getCapacity({ volume_capabilities: [MOUNT], parameters: { plugin: 'mayastor' } }), GrpcStatus.UNAVAILABLE);
 
     await controller.publishVolume(publishReq(local, NODE_A));
     assert.deepEqual(rpc.callsOf('bdev_uring_create').map((c) => c.name), [`csi_${local}`]);
     await unpublish(local, NODE_A);
     assert.equal(rpc.bdevs.size, 0);
     assert.ok(!url.endsWith('/'));
-    fake = await MayastorFakeServer.start({ ...(SPEC ? { spec: SPEC } : {}) });
+    fake = await startFakeMayastor();
   });
 });

@@ -7,36 +7,24 @@
  * source from the target's device URI, error mapping, and state across restarts.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { LogEntry } from '../../lib';
 import { CsiError, CsiLogger, GrpcStatus, MayastorApiError, MayastorClient, MayastorPlugin } from '../../lib/csi';
 import { nvmfSourceFromUri } from '../../lib/csi/plugins/mayastor/device-uri';
 import { snapshotIdFor, uuidV5, volumeIdFor } from '../../lib/csi/plugins/mayastor/ids';
-import { MayastorFakeServer } from '../support/mayastor-fake-server';
-import { OpenApi } from '../support/openapi';
+import { rejectsInProcess } from '../support/csi-assert';
+import type { MayastorFakeServer } from '../support/mayastor-fake-server';
+import {
+  closeFakeMayastor, MAYASTOR_SPEC as SPEC, MAYASTOR_SPEC_PATH, openMayastorPlugin, startFakeMayastor,
+} from '../support/mayastor-fixture';
 
-const REPO_ROOT = resolve(__dirname, '../../..');
-const SPEC_PATH = resolve(REPO_ROOT, '..', 'shared', 'reference', 'mayastor-rest-v0.openapi.yaml');
-const SPEC = existsSync(SPEC_PATH) ? OpenApi.load(SPEC_PATH) : undefined;
-const NO_SPEC = `the Mayastor v0 OpenAPI spec is not at ${SPEC_PATH} (it is reference material kept beside the repository, not in it)`;
+const NO_SPEC = `the Mayastor v0 OpenAPI spec is not at ${MAYASTOR_SPEC_PATH} (it is reference material kept beside the repository, not in it)`;
 
 const MiB = 1 << 20;
 const GiB = 1 << 30;
 const UNIT = 4 * MiB;
-
-async function rejectsWith(p: Promise<unknown>, code: GrpcStatus, message?: RegExp): Promise<CsiError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof CsiError, `expected a CsiError, got ${String(e)}`);
-    assert.equal(GrpcStatus[e.grpcCode], GrpcStatus[code], e.message);
-    if (message) assert.match(e.message, message);
-    return e;
-  }
-  assert.fail(`expected ${GrpcStatus[code]}`);
-}
 
 describe('CSI mayastor plugin', function () {
   this.timeout(20000);
@@ -49,22 +37,18 @@ describe('CSI mayastor plugin', function () {
     name, capacityBytes: 64 * MiB, parameters: { plugin: 'mayastor' }, context: { plugin: 'mayastor', transport: 'tcp' }, thin: true, ...extra,
   });
 
-  async function open(stateDir = join(dir, 'state'), endpoint = fake.url): Promise<MayastorPlugin> {
-    const p = new MayastorPlugin({ endpoint, stateDir, log: new CsiLogger((e) => logs.push(e)), timeoutMs: 2000 });
-    await p.open();
-    return p;
-  }
+  const open = (stateDir = join(dir, 'state'), endpoint = fake.url): Promise<MayastorPlugin> =>
+    openMayastorPlugin(endpoint, stateDir, new CsiLogger((e) => logs.push(e)));
 
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'rdmagate-csi-mayastor-'));
     logs = [];
-    fake = await MayastorFakeServer.start({ ...(SPEC ? { spec: SPEC } : {}) });
+    fake = await startFakeMayastor();
     plugin = await open();
   });
 
   afterEach(async () => {
-    const violations = [...fake.violations];
-    await fake.close();
+    const violations = await closeFakeMayastor(fake);
     rmSync(dir, { recursive: true, force: true });
     assert.deepEqual(violations, [], 'every request and answer conforms to the v0 spec');
   });
@@ -102,14 +86,14 @@ describe('CSI mayastor plugin', function () {
     it('an incompatible re-create is ALREADY_EXISTS, and leaves the existing volume alone', async () => {
       const first = await plugin.createVolume(spec('pvc-b', { replicas: 2 }));
       const other = await open(join(dir, 'other'));
-      await rejectsWith(other.createVolume(spec('pvc-b', { replicas: 3 })), GrpcStatus.ALREADY_EXISTS, /with 2 replicas/);
-      await rejectsWith(other.createVolume(spec('pvc-b', { replicas: 2, capacityBytes: 128 * MiB })), GrpcStatus.ALREADY_EXISTS, /size 67108864/);
-      await rejectsWith(other.createVolume(spec('pvc-b', { replicas: 2, thin: false })), GrpcStatus.ALREADY_EXISTS, /thin=true/);
+      await rejectsInProcess(other.createVolume(spec('pvc-b', { replicas: 3 })), GrpcStatus.ALREADY_EXISTS, /with 2 replicas/);
+      await rejectsInProcess(other.createVolume(spec('pvc-b', { replicas: 2, capacityBytes: 128 * MiB })), GrpcStatus.ALREADY_EXISTS, /size 67108864/);
+      await rejectsInProcess(other.createVolume(spec('pvc-b', { replicas: 2, thin: false })), GrpcStatus.ALREADY_EXISTS, /thin=true/);
       assert.ok(fake.volumes.has(first.id), 'not deleted');
       assert.equal(other.volumeByName('pvc-b'), undefined, 'no record kept');
       // The plugin's own record of a ready volume under that id: no request at all.
       const before = fake.requests.length;
-      await rejectsWith(plugin.createVolume(spec('pvc-b')), GrpcStatus.ALREADY_EXISTS);
+      await rejectsInProcess(plugin.createVolume(spec('pvc-b')), GrpcStatus.ALREADY_EXISTS);
       assert.equal(fake.requests.length, before);
     });
 
@@ -135,12 +119,12 @@ describe('CSI mayastor plugin', function () {
       assert.deepEqual(resize.map((r) => [r.method, r.body]), [['PUT', { size: 104 * MiB }]]);
       assert.equal((await plugin.expandVolume(v.id, 8 * MiB)).capacityBytes, 104 * MiB);
       assert.equal(fake.requests.filter((r) => r.path.endsWith('/size')).length, 1, 'no request to shrink');
-      await rejectsWith(plugin.expandVolume('00000000-0000-4000-8000-000000000000', GiB), GrpcStatus.NOT_FOUND);
+      await rejectsInProcess(plugin.expandVolume('00000000-0000-4000-8000-000000000000', GiB), GrpcStatus.NOT_FOUND);
     });
 
     it('refuses to clone a volume: the API has none', async () => {
       const v = await plugin.createVolume(spec('pvc-src'));
-      await rejectsWith(plugin.createVolume(spec('pvc-clone', { source: { kind: 'volume', id: v.id } })), GrpcStatus.INVALID_ARGUMENT,
+      await rejectsInProcess(plugin.createVolume(spec('pvc-clone', { source: { kind: 'volume', id: v.id } })), GrpcStatus.INVALID_ARGUMENT,
         /no volume clone.*snapshot/);
       assert.equal(fake.volumes.size, 1);
     });
@@ -167,7 +151,7 @@ describe('CSI mayastor plugin', function () {
       assert.ok(fake.calls().includes(`DELETE /v0/volumes/snapshots/${s.id}`));
       await plugin.deleteSnapshot(s.id);
       assert.deepEqual(plugin.snapshots(), []);
-      await rejectsWith(plugin.createSnapshot({ name: 'snap-2', sourceVolumeId: '00000000-0000-4000-8000-000000000000', inUse: false }),
+      await rejectsInProcess(plugin.createSnapshot({ name: 'snap-2', sourceVolumeId: '00000000-0000-4000-8000-000000000000', inUse: false }),
         GrpcStatus.NOT_FOUND);
     });
 
@@ -186,15 +170,14 @@ describe('CSI mayastor plugin', function () {
       assert.equal(bigger.capacityBytes, 256 * MiB);
       assert.equal(fake.volumes.get(bigger.id)?.size, 256 * MiB);
       assert.ok(fake.calls().includes(`PUT /v0/volumes/${bigger.id}/size`));
-      await rejectsWith(plugin.createVolume(spec('pvc-nosnap', { source: { kind: 'snapshot', id: snapshotIdFor('nope') } })),
+      await rejectsInProcess(plugin.createVolume(spec('pvc-nosnap', { source: { kind: 'snapshot', id: snapshotIdFor('nope') } })),
         GrpcStatus.NOT_FOUND);
     });
   });
 
   it('capacity comes from the pools that are up: free space, and the largest pool', async () => {
     await fake.close();
-    fake = await MayastorFakeServer.start({
-      ...(SPEC ? { spec: SPEC } : {}),
+    fake = await startFakeMayastor({
       pools: [
         { id: 'p1', node: 'n1', capacity: 8 * GiB, used: GiB },
         { id: 'p2', node: 'n2', capacity: 20 * GiB + 3 * MiB },
@@ -208,7 +191,7 @@ describe('CSI mayastor plugin', function () {
     assert.equal((await plugin.capacity()).availableBytes, 25 * GiB + 3 * MiB, 'a thick volume takes its size');
     await plugin.createVolume(spec('pvc-thin', { capacityBytes: 2 * GiB }));
     assert.equal((await plugin.capacity()).availableBytes, 25 * GiB + 3 * MiB, 'a thin one nothing yet');
-    await rejectsWith(plugin.createVolume(spec('pvc-huge', { thin: false, capacityBytes: 40 * GiB })), GrpcStatus.RESOURCE_EXHAUSTED,
+    await rejectsInProcess(plugin.createVolume(spec('pvc-huge', { thin: false, capacityBytes: 40 * GiB })), GrpcStatus.RESOURCE_EXHAUSTED,
       /507 ResourceExhausted: Not enough suitable pools/);
     assert.equal(plugin.volumeByName('pvc-huge'), undefined);
   });
@@ -227,7 +210,7 @@ describe('CSI mayastor plugin', function () {
       await plugin.releaseSource(v.id); // NotPublished: done already
       await plugin.deleteVolume(v.id);
       await plugin.releaseSource(v.id); // NotFound: done already
-      await rejectsWith(plugin.blockSource(v.id), GrpcStatus.NOT_FOUND);
+      await rejectsInProcess(plugin.blockSource(v.id), GrpcStatus.NOT_FOUND);
     });
 
     it('places targets on the configured node', async () => {
@@ -272,7 +255,7 @@ describe('CSI mayastor plugin', function () {
       ];
       for (const [status, body, code, message] of cases) {
         fake.inject({ method: 'PUT', path, status, ...(body !== undefined ? { body } : {}) });
-        const e = await rejectsWith(plugin.expandVolume(v.id, 128 * MiB), code, message);
+        const e = await rejectsInProcess(plugin.expandVolume(v.id, 128 * MiB), code, message);
         assert.ok(e instanceof MayastorApiError);
         assert.equal(e.httpStatus, status);
         assert.match(e.message, new RegExp(`^mayastor PUT /volumes/${v.id}/size: `));
@@ -283,15 +266,15 @@ describe('CSI mayastor plugin', function () {
     it('a control plane that cannot be reached is UNAVAILABLE, one too slow DEADLINE_EXCEEDED', async () => {
       const v = await plugin.createVolume(spec('pvc-down'));
       fake.inject({ method: 'GET', path: /\/pools$/, delayMs: 2500 });
-      await rejectsWith(plugin.capacity(), GrpcStatus.DEADLINE_EXCEEDED, /no answer in 2000 ms/);
+      await rejectsInProcess(plugin.capacity(), GrpcStatus.DEADLINE_EXCEEDED, /no answer in 2000 ms/);
       assert.deepEqual(fake.violations, []);
       await fake.close();
-      await rejectsWith(plugin.capacity(), GrpcStatus.UNAVAILABLE, /ECONNREFUSED/);
-      await rejectsWith(plugin.blockSource(v.id), GrpcStatus.UNAVAILABLE, /ECONNREFUSED/);
+      await rejectsInProcess(plugin.capacity(), GrpcStatus.UNAVAILABLE, /ECONNREFUSED/);
+      await rejectsInProcess(plugin.blockSource(v.id), GrpcStatus.UNAVAILABLE, /ECONNREFUSED/);
       // A failed create keeps a 'creating' record when it cannot clean up: invisible, purged at the next start.
-      await rejectsWith(plugin.createVolume(spec('pvc-while-down')), GrpcStatus.UNAVAILABLE);
+      await rejectsInProcess(plugin.createVolume(spec('pvc-while-down')), GrpcStatus.UNAVAILABLE);
       assert.equal(plugin.volumeByName('pvc-while-down'), undefined);
-      fake = await MayastorFakeServer.start({ ...(SPEC ? { spec: SPEC } : {}) });
+      fake = await startFakeMayastor();
     });
 
     it('refuses endpoints that are not http(s) URLs', () => {
@@ -337,7 +320,7 @@ describe('CSI mayastor plugin', function () {
       const offline = await open(join(dir, 'state'), url);
       assert.equal(offline.volume(v.id)?.name, 'pvc-x');
       assert.ok(logs.some((l) => l.msg === 'mayastor: could not check the recorded volumes against the control plane'));
-      fake = await MayastorFakeServer.start({ ...(SPEC ? { spec: SPEC } : {}) });
+      fake = await startFakeMayastor();
     });
 
     it('refuses a state file of another version', async () => {
