@@ -12,6 +12,7 @@
 #include "host/discovery.h"
 #include "host/tcp_connection.h"
 #include "napi/buffer_pool_binding.h"
+#include "napi/batch_channel.h"
 #include "napi/errors.h"
 #include "spec/status.h"
 
@@ -54,67 +55,20 @@ class JsHostSink : public host::ControllerEvents {
     push(Admin{id, op_id, status, dw0, std::move(data)});
   }
   void on_io_completions(uint64_t id, const uint32_t* pairs, size_t count) override {
-    bool wake;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      wake = queue_.empty();
-      Io* last = queue_.empty() ? nullptr : std::get_if<Io>(&queue_.back());
-      if (last && last->id == id) {
-        last->pairs.insert(last->pairs.end(), pairs, pairs + 2 * count);
-      } else {
-        queue_.push_back(Io{id, std::vector<uint32_t>(pairs, pairs + 2 * count)});
-      }
-    }
-    if (wake) notify();
+    channel.update([&](std::deque<Item>& queue) {
+      Io* last = queue.empty() ? nullptr : std::get_if<Io>(&queue.back());
+      if (last && last->id == id) last->pairs.insert(last->pairs.end(), pairs, pairs + 2 * count);
+      else queue.push_back(Io{id, std::vector<uint32_t>(pairs, pairs + 2 * count)});
+    });
   }
   void on_discovered(uint32_t op_id, host::DiscoveryResult&& result) {
     push(Discovered{op_id, std::move(result)});
   }
 
-  void start(Napi::Env env, Napi::Function dispatch) {
-    tsfn_ = Napi::ThreadSafeFunction::New(env, dispatch, "rdmagate-nvme-host", 0, 1);
-    tsfn_.Unref(env);
-    started_ = true;
-  }
-  bool started() const { return started_; }
-  // Keeps the process alive while controllers or discoveries are under way.
-  void hold(Napi::Env env, int delta) {
-    live_ += delta;
-    if (live_ > 0) tsfn_.Ref(env);
-    else tsfn_.Unref(env);
-  }
-  std::deque<Item> drain() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    std::deque<Item> out;
-    out.swap(queue_);
-    return out;
-  }
-  void shutdown() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (started_) tsfn_.Release();
-    started_ = false;
-  }
+  BatchChannel<Item> channel;
 
  private:
-  void push(Item item) {
-    bool wake;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      wake = queue_.empty();
-      queue_.push_back(std::move(item));
-    }
-    if (wake) notify();
-  }
-  void notify() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (started_) tsfn_.NonBlockingCall();
-  }
-
-  std::mutex mutex_;
-  std::deque<Item> queue_;
-  Napi::ThreadSafeFunction tsfn_;
-  bool started_ = false;
-  int live_ = 0;
+  void push(Item item) { channel.push(std::move(item)); }
 };
 
 struct HostRuntime {
@@ -148,7 +102,7 @@ std::vector<Reactor*> host_reactors(uint32_t count) {
 }
 
 void require_sink(Napi::Env env) {
-  if (!runtime().sink->started())
+  if (!runtime().sink->channel.started())
     throw make_error(env, "ERR_INTERNAL", "the NVMe host event dispatcher is not installed");
 }
 
@@ -398,12 +352,12 @@ Napi::Object discovered_object(Napi::Env env, uint32_t op_id, const host::Discov
 // The first terminal event of a controller lets the process exit again.
 void release_hold(Napi::Env env, uint64_t id) {
   auto& rt = runtime();
-  if (rt.held.erase(id)) rt.sink->hold(env, -1);
+  if (rt.held.erase(id)) rt.sink->channel.hold(env, -1);
 }
 
 Napi::Value dispatch_batch(Napi::Env env) {
   auto& rt = runtime();
-  std::deque<JsHostSink::Item> items = rt.sink->drain();
+  std::deque<JsHostSink::Item> items = rt.sink->channel.drain();
   Napi::Array out = Napi::Array::New(env, items.size());
   uint32_t n = 0;
   for (auto& item : items) {
@@ -438,7 +392,7 @@ Napi::Value dispatch_batch(Napi::Env env) {
       r.Set("data", Napi::Buffer<uint8_t>::Copy(env, a->data.data(), a->data.size()));
     } else if (auto* d = std::get_if<JsHostSink::Discovered>(&item)) {
       r = discovered_object(env, d->op_id, d->result);
-      rt.sink->hold(env, -1);
+      rt.sink->channel.hold(env, -1);
     }
     out.Set(n++, r);
   }
@@ -459,7 +413,7 @@ ConnectedController connect_controller(Napi::Env env, Napi::Value options, const
   });
   Napi::Object handle = ControllerBinding::wrap(controller);
   rt.held.insert(id);
-  rt.sink->hold(env, +1);
+  rt.sink->channel.hold(env, +1);
   controller->start();
   Napi::Object out = Napi::Object::New(env);
   out.Set("id", double(id));
@@ -484,7 +438,7 @@ Napi::Value discover(const Napi::CallbackInfo& info) {
   auto& rt = runtime();
   uint64_t id = rt.next_id++;
   std::shared_ptr<JsHostSink> sink = rt.sink;
-  rt.sink->hold(env, +1);
+  rt.sink->channel.hold(env, +1);
   guarded(env, [&] {
     host::discover(id, host_reactors(p.reactors), p.controller,
                    [sink, op_id](host::DiscoveryResult&& r) { sink->on_discovered(op_id, std::move(r)); });
@@ -509,7 +463,7 @@ void set_event_dispatcher(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsFunction()) invalid(env, "dispatcher must be a function");
   auto& rt = runtime();
-  if (rt.sink->started()) return;
+  if (rt.sink->channel.started()) return;
   rt.dispatcher = Napi::Persistent(info[0].As<Napi::Function>());
   Napi::Function trampoline = Napi::Function::New(env, [](const Napi::CallbackInfo& ci) {
     Napi::Env e = ci.Env();
@@ -517,11 +471,11 @@ void set_event_dispatcher(const Napi::CallbackInfo& info) {
     runtime().dispatcher.Call({batch});
     return e.Undefined();
   });
-  rt.sink->start(env, trampoline);
+  rt.sink->channel.start(env, trampoline, "rdmagate-nvme-host");
   env.AddCleanupHook([] {
     auto& r = runtime();
     for (Reactor* reactor : r.reactors) reactor->stop();
-    r.sink->shutdown();
+    r.sink->channel.shutdown();
     r.dispatcher.Reset();
   });
 }

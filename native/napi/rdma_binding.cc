@@ -7,6 +7,7 @@
 
 #include "napi/addon_data.h"
 #include "napi/buffer_pool_binding.h"
+#include "napi/batch_channel.h"
 #include "napi/errors.h"
 #include "rdma/connection.h"
 #include "rdma/device.h"
@@ -42,44 +43,10 @@ class JsEventSink : public rdma::EventSink {
     push(Accepted{listener, std::move(connection)});
   }
 
-  void start(Napi::Env env, Napi::Function dispatch) {
-    tsfn_ = Napi::ThreadSafeFunction::New(env, dispatch, "rdmagate-rdma-events", 0, 1);
-    tsfn_.Unref(env);
-    started_ = true;
-  }
-  bool started() const { return started_; }
-  // Keeps the process alive while connections or listeners exist.
-  void hold(Napi::Env env, int delta) {
-    live_ += delta;
-    if (live_ > 0) tsfn_.Ref(env); else tsfn_.Unref(env);
-  }
-  std::deque<Item> drain() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    std::deque<Item> out;
-    out.swap(queue_);
-    return out;
-  }
-  void shutdown() {
-    if (started_) tsfn_.Release();
-    started_ = false;
-  }
+  BatchChannel<Item> channel;
 
  private:
-  void push(Item item) {
-    bool wake;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      wake = queue_.empty();
-      queue_.push_back(std::move(item));
-    }
-    if (wake && started_) tsfn_.NonBlockingCall();
-  }
-
-  std::mutex mutex_;
-  std::deque<Item> queue_;
-  Napi::ThreadSafeFunction tsfn_;
-  bool started_ = false;
-  int live_ = 0;
+  void push(Item item) { channel.push(std::move(item)); }
 };
 
 struct RdmaRuntime {
@@ -103,7 +70,7 @@ Reactor& verbs_reactor() {
 }
 
 void require_sink(Napi::Env env) {
-  if (!runtime().sink->started())
+  if (!runtime().sink->channel.started())
     throw make_error(env, "ERR_INTERNAL", "the RDMA event dispatcher is not installed");
 }
 
@@ -198,7 +165,7 @@ class ConnectionBinding : public Napi::ObjectWrap<ConnectionBinding> {
 
 Napi::Value dispatch_batch(Napi::Env env) {
   auto& rt = runtime();
-  std::deque<JsEventSink::Item> items = rt.sink->drain();
+  std::deque<JsEventSink::Item> items = rt.sink->channel.drain();
   Napi::Array out = Napi::Array::New(env);
   uint32_t n = 0;
   for (auto& item : items) {
@@ -223,13 +190,13 @@ Napi::Value dispatch_batch(Napi::Env env) {
       r.Set("message", e->event.message);
       r.Set("privateData", Napi::Buffer<uint8_t>::Copy(env, e->event.private_data.data(),
                                                       e->event.private_data.size()));
-      if (e->event.type != ConnectionEvent::Type::kEstablished) rt.sink->hold(env, -1);
+      if (e->event.type != ConnectionEvent::Type::kEstablished) rt.sink->channel.hold(env, -1);
     } else if (auto* a = std::get_if<JsEventSink::Accepted>(&item)) {
       r.Set("type", "accepted");
       r.Set("listener", double(a->listener));
       r.Set("connection", double(a->connection->id()));
       r.Set("handle", ConnectionBinding::wrap(env, a->connection));
-      rt.sink->hold(env, +1);
+      rt.sink->channel.hold(env, +1);
     }
     out.Set(n++, r);
   }
@@ -258,7 +225,7 @@ class ListenerBinding : public Napi::ObjectWrap<ListenerBinding> {
       return Listener::listen(verbs_reactor(), runtime().sink, rdma::resolve_address(host, uint16_t(port)),
                               int(backlog), connection_options(env, info[3]));
     });
-    runtime().sink->hold(env, +1);
+    runtime().sink->channel.hold(env, +1);
   }
 
  private:
@@ -266,7 +233,7 @@ class ListenerBinding : public Napi::ObjectWrap<ListenerBinding> {
     if (closed_) return;
     closed_ = true;
     listener_->close();
-    runtime().sink->hold(info.Env(), -1);
+    runtime().sink->channel.hold(info.Env(), -1);
   }
   Napi::Value id(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(listener_->id())); }
   Napi::Value port(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), listener_->port()); }
@@ -288,7 +255,7 @@ Napi::Value connect(const Napi::CallbackInfo& info) {
     return Connection::connect(verbs_reactor(), runtime().sink, rdma::resolve_address(host, uint16_t(port)),
                                connection_options(env, info[2]));
   });
-  runtime().sink->hold(env, +1);
+  runtime().sink->channel.hold(env, +1);
   Napi::Object out = Napi::Object::New(env);
   out.Set("id", double(c->id()));
   out.Set("handle", ConnectionBinding::wrap(env, c));
@@ -362,7 +329,7 @@ Napi::Value resources(const Napi::CallbackInfo& info) {
 void set_event_dispatcher(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsFunction()) throw make_error(env, "ERR_INVALID_ARG", "dispatcher must be a function");
-  if (runtime().sink->started()) return;
+  if (runtime().sink->channel.started()) return;
   static Napi::FunctionReference js_dispatcher;
   js_dispatcher = Napi::Persistent(info[0].As<Napi::Function>());
   Napi::Function trampoline = Napi::Function::New(env, [](const Napi::CallbackInfo& ci) {
@@ -371,11 +338,11 @@ void set_event_dispatcher(const Napi::CallbackInfo& info) {
     js_dispatcher.Call({batch});
     return e.Undefined();
   });
-  runtime().sink->start(env, trampoline);
+  runtime().sink->channel.start(env, trampoline, "rdmagate-rdma-events");
   env.AddCleanupHook([] {
     auto& rt = runtime();
     if (rt.reactor) rt.reactor->stop();
-    rt.sink->shutdown();
+    rt.sink->channel.shutdown();
     js_dispatcher.Reset();
   });
 }
