@@ -134,7 +134,7 @@ export class QueuePair {
     return new Promise<void>((resolve, reject) => {
       op.resolve = resolve;
       op.reject = reject;
-      if (this.#freeSlots.length > 0) this.#submit(op);
+      if (this.#freeSlots.length > 0) this.#submit(op, false);
       else this.#waiting.push(op);
     });
   }
@@ -173,12 +173,12 @@ export class QueuePair {
 
   // An operation id is [sequence | slot | queue index]: the slot finds the command, and the
   // sequence makes sure a late completion cannot complete the slot's next command.
-  #submit(op: Op): void {
+  #submit(op: Op, waited: boolean): void {
     const slot = this.#freeSlots.pop()!;
     this.#seq = (this.#seq + 1) & SEQ_MASK;
     op.opId = (((this.#seq << SLOT_BITS) | slot) << QUEUE_INDEX_BITS | this.#index) >>> 0;
     try {
-      if (op.buffer) op.buffer.nativeRef();  // released while it waited: BufferReleasedError
+      if (waited && op.buffer) op.buffer.nativeRef();  // released while it waited: BufferReleasedError
       this.#host.handle.submit(this.#index, op.opcode, op.nsid, op.lba, op.blocks, op.pool, op.chunk,
         op.offset, op.length, op.opId);
     } catch (e) {
@@ -200,7 +200,7 @@ export class QueuePair {
     this.#outstanding--;
     if (isSuccess(status)) op.resolve();
     else op.reject(errorFromStatus(status, `${op.name} of nsid ${op.nsid} (LBA ${op.lba}, ${op.blocks} blocks, queue ${this.qid})`));
-    while (this.#waiting.length > 0 && this.#freeSlots.length > 0) this.#submit(this.#waiting.shift()!);
+    while (this.#waiting.length > 0 && this.#freeSlots.length > 0) this.#submit(this.#waiting.shift()!, true);
   }
 
   /** @internal Fails what native code can no longer complete (the controller is closed). */
