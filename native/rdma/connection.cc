@@ -227,13 +227,25 @@ void Connection::on_cq_event() {
   api()->ibv_ack_cq_events(cq, 1);
   // Re-arm before draining, so a completion that lands in between raises a new event.
   ibv_req_notify_cq(cq_, 0);
-  while (poll_cq() > 0) {
-  }
+  drain_cq();
+}
+
+void Connection::drain_cq() {
+  // Bounded: a busy queue refills its CQ while it is drained (the responses it posts
+  // complete at once on Soft-RoCE, the host answers with new commands), and an
+  // unbounded loop would starve every other connection on the reactor, keep-alives
+  // included. What is left is polled again next iteration, after the other handlers.
+  for (int i = 0; i < kDrainBatches; ++i)
+    if (poll_cq() < kPollBatch) return;
+  auto self = shared_from_this();
+  reactor_.defer([self] {
+    if (self->cq_) self->drain_cq();
+  });
 }
 
 int Connection::poll_cq() {
-  ibv_wc wc[32];
-  int n = ibv_poll_cq(cq_, 32, wc);
+  ibv_wc wc[kPollBatch];
+  int n = ibv_poll_cq(cq_, kPollBatch, wc);
   if (n <= 0) return 0;
   batch_.clear();
   {

@@ -76,6 +76,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   ~Connection();
 
   uint64_t id() const { return id_; }
+  // The reactor its cm events and completions are handled on.
+  Reactor& reactor() const { return reactor_; }
   const ConnectionOptions& options() const { return options_; }
   // Posts one work request. `remote_addr`/`rkey` are used by kWrite and kRead; a kSend
   // with `invalidate_rkey` set invalidates that key at the peer (SEND_WITH_INV). Throws
@@ -95,6 +97,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
  private:
   friend class Listener;
   enum class State { kResolving, kConnecting, kConnected, kClosing, kClosed };
+  static constexpr int kPollBatch = 32;    // completions per ibv_poll_cq
+  static constexpr int kDrainBatches = 4;  // polls per turn before other handlers run
   struct Slot {
     uint64_t op_id;
     BufferPool::Chunk* chunk;
@@ -110,6 +114,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void on_cm_events();
   void handle_cm_event(rdma_cm_event_type type, int status, std::vector<uint8_t> private_data);
   void on_cq_event();
+  void drain_cq();
   int poll_cq();
   void fail(int status, const std::string& message, std::vector<uint8_t> private_data = {});
   void teardown();

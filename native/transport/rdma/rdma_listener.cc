@@ -25,12 +25,16 @@ rdma::AcceptDecision reject(uint16_t sts) {
 
 }  // namespace
 
-// Routes the listener's connections to their queue pairs. Everything here runs on the
-// listener's reactor, where its connections live.
+// Routes the listener's connections to their queue pairs. The listener accepts on
+// reactor 0 and hands each connection to the next reactor in turn, as TCP does; from then
+// on its events and completions arrive on that reactor, so each reactor has its own
+// table, touched by its thread alone.
 class RdmaTargetListener::Sink : public rdma::EventSink {
  public:
   Sink(target::Target& target, std::shared_ptr<CapsulePools> pools, uint16_t portid)
-      : target_(target), pools_(std::move(pools)), portid_(portid) {}
+      : target_(target), pools_(std::move(pools)), portid_(portid) {
+    for (size_t i = 0; i < target.reactor_count(); ++i) reactors_[&target.reactor(i)];
+  }
 
   rdma::AcceptDecision decide(const std::vector<uint8_t>& pdata) const {
     if (pdata.size() < sizeof(RdmaCmRequest)) return reject(kRdmaCmInvalidPrivateDataLen);
@@ -49,46 +53,65 @@ class RdmaTargetListener::Sink : public rdma::EventSink {
     RdmaCmAccept a{kRdmaCmRecfmt, uint16_t(depth), {}};
     c.private_data.resize(sizeof a);
     memcpy(c.private_data.data(), &a, sizeof a);
-    return {true, std::move(c), {}};
+    rdma::AcceptDecision d{true, std::move(c), {}};
+    d.reactor = &target_.next_reactor();  // admin queues too: each queue is a connection of its own
+    return d;
   }
 
   void on_accepted(uint64_t, std::shared_ptr<rdma::Connection> connection) override {
     try {
-      auto q = std::make_shared<RdmaQpair>(target_, target_.reactor(0), portid_, connection, pools_,
+      auto q = std::make_shared<RdmaQpair>(target_, connection->reactor(), portid_, connection, pools_,
                                            connection->options().recv_depth);
       q->start_receiving();
-      qpairs_[connection->id()] = q;
+      here().qpairs[connection->id()] = q;
     } catch (const Error&) {
       connection->disconnect();  // no buffers: the host sees the connection fail
     }
   }
 
   void on_completions(uint64_t id, const std::vector<rdma::Completion>& batch) override {
-    auto it = qpairs_.find(id);
-    if (it != qpairs_.end()) it->second->on_completions(batch);
+    auto& qpairs = here().qpairs;
+    auto it = qpairs.find(id);
+    if (it != qpairs.end()) it->second->on_completions(batch);
   }
 
   void on_connection_event(uint64_t id, rdma::ConnectionEvent&& event) override {
     if (event.type == rdma::ConnectionEvent::Type::kEstablished) return;
-    auto it = qpairs_.find(id);
-    if (it == qpairs_.end()) return;
+    auto& qpairs = here().qpairs;
+    auto it = qpairs.find(id);
+    if (it == qpairs.end()) return;
     auto q = it->second;
-    qpairs_.erase(it);
+    qpairs.erase(it);
     q->on_disconnected();
   }
 
   // Connections that never joined a controller are not reached by controller shutdown.
-  void disconnect_all() {
-    for (auto& [id, q] : qpairs_) q->disconnect();
+  // Each reactor disconnects its own.
+  void disconnect_all(const std::shared_ptr<Sink>& self) {
+    for (auto& [reactor, state] : reactors_) {
+      std::weak_ptr<Sink> weak = self;
+      reactor->post([weak, st = &state] {
+        auto alive = weak.lock();
+        if (!alive) return;
+        for (auto& [id, q] : st->qpairs) q->disconnect();
+      });
+    }
   }
 
   std::shared_ptr<rdma::Listener> listener;
 
  private:
+  struct PerReactor {
+    std::map<uint64_t, std::shared_ptr<RdmaQpair>> qpairs;  // by connection id
+  };
+  // The calling reactor's state. Sink callbacks run on the connection's reactor, which is
+  // one of the target's; the map itself never changes after construction.
+  PerReactor& here() { return reactors_.at(Reactor::current()); }
+
   target::Target& target_;
   std::shared_ptr<CapsulePools> pools_;
   const uint16_t portid_;
-  std::map<uint64_t, std::shared_ptr<RdmaQpair>> qpairs_;
+  std::map<Reactor*, PerReactor> reactors_;
 };
 
 RdmaTargetListener::RdmaTargetListener(target::Target& target, const std::string& address, uint16_t port,
@@ -128,10 +151,7 @@ void RdmaTargetListener::stop() {
   sink_->listener->close();
   // The listener holds the sink as its EventSink: let go of it, or neither is ever freed.
   sink_->listener.reset();
-  std::weak_ptr<Sink> weak = sink_;
-  target_.reactor(0).post([weak] {
-    if (auto s = weak.lock()) s->disconnect_all();
-  });
+  sink_->disconnect_all(sink_);
 }
 
 }  // namespace rdmagate::rdma_transport
