@@ -58,25 +58,51 @@ class RdmaTargetListener::Sink : public rdma::EventSink {
     return d;
   }
 
+  // One per device on each reactor, made with the reactor's first connection there.
+  std::shared_ptr<rdma::SharedReceiveQueue> shared_receive_queue(
+      const std::shared_ptr<rdma::ProtectionDomain>& domain) override {
+    PerReactor& r = here();
+    auto it = r.receive_queues.find(domain.get());
+    if (it == r.receive_queues.end())
+      it = r.receive_queues.emplace(domain.get(), CapsuleReceiveQueue::create(domain, pools_)).first;
+    return it->second ? it->second->srq() : nullptr;  // null: no SRQ on this device
+  }
+
   void on_accepted(uint64_t, std::shared_ptr<rdma::Connection> connection) override {
+    PerReactor& r = here();
+    std::shared_ptr<CapsuleReceiveQueue> shared;
+    for (auto& [pd, queue] : r.receive_queues)
+      if (queue && queue->srq() == connection->shared_receive_queue()) shared = queue;
     try {
       auto q = std::make_shared<RdmaQpair>(target_, connection->reactor(), portid_, connection, pools_,
-                                           connection->options().recv_depth);
+                                           connection->options().recv_depth, shared);
       q->start_receiving();
-      here().qpairs[connection->id()] = q;
+      r.qpairs[connection->id()] = q;
     } catch (const Error&) {
-      connection->disconnect();  // no buffers: the host sees the connection fail
+      // No buffers: the host sees the connection fail. A capsule it sent meanwhile took
+      // a shared buffer, which must still go back.
+      if (shared) r.orphans[connection->id()] = shared;
+      connection->disconnect();
     }
   }
 
   void on_completions(uint64_t id, const std::vector<rdma::Completion>& batch) override {
-    auto& qpairs = here().qpairs;
-    auto it = qpairs.find(id);
-    if (it != qpairs.end()) it->second->on_completions(batch);
+    PerReactor& r = here();
+    auto it = r.qpairs.find(id);
+    if (it != r.qpairs.end()) return it->second->on_completions(batch);
+    auto orphan = r.orphans.find(id);
+    if (orphan == r.orphans.end()) return;
+    for (const rdma::Completion& c : batch) {
+      try {
+        if (c.shared) orphan->second->repost(uint32_t(c.op_id));
+      } catch (const Error&) {
+      }
+    }
   }
 
   void on_connection_event(uint64_t id, rdma::ConnectionEvent&& event) override {
     if (event.type == rdma::ConnectionEvent::Type::kEstablished) return;
+    here().orphans.erase(id);
     auto& qpairs = here().qpairs;
     auto it = qpairs.find(id);
     if (it == qpairs.end()) return;
@@ -103,6 +129,10 @@ class RdmaTargetListener::Sink : public rdma::EventSink {
  private:
   struct PerReactor {
     std::map<uint64_t, std::shared_ptr<RdmaQpair>> qpairs;  // by connection id
+    // By protection domain (device); a null queue: the device has no SRQ.
+    std::map<const rdma::ProtectionDomain*, std::shared_ptr<CapsuleReceiveQueue>> receive_queues;
+    // Connections whose queue pair could not be made, by id: their shared receives go back.
+    std::map<uint64_t, std::shared_ptr<CapsuleReceiveQueue>> orphans;
   };
   // The calling reactor's state. Sink callbacks run on the connection's reactor, which is
   // one of the target's; the map itself never changes after construction.
