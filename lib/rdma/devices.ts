@@ -27,6 +27,8 @@ export interface RdmaResourceCounts {
   cqs: number;
   mrs: number;
   pds: number;
+  /** Shared receive queues (the NVMe/RDMA target makes one per device and reactor). */
+  srqs: number;
   cmIds: number;
   eventChannels: number;
 }

@@ -320,6 +320,7 @@ uint32_t RdmaQueueTransport::send(const TransportCommand& cmd) {
       // Zero copy: the controller reads or writes the caller's buffer itself. We never ask
       // it to invalidate the key: it is the pool region's, shared by every I/O.
       uint32_t rkey = connection_->remote_key(*cmd.pool, cmd.chunk);
+      s.rkey = rkey;
       sqe.dptr.sgl = spec::make_keyed_sgl(reinterpret_cast<uint64_t>(cmd.data), cmd.length, rkey, false);
     } else {
       BufferPool& scratch = link_->scratch();
@@ -330,6 +331,7 @@ uint32_t RdmaQueueTransport::send(const TransportCommand& cmd) {
         counters_.bytes_copied.fetch_add(cmd.length, std::memory_order_relaxed);
       }
       uint32_t rkey = connection_->remote_key(scratch, s.bounce);
+      s.rkey = rkey;
       sqe.dptr.sgl = spec::make_keyed_sgl(reinterpret_cast<uint64_t>(s.bounce->data), cmd.length, rkey, false);
     }
     std::memcpy(capsule->data, &sqe, sizeof sqe);
@@ -352,10 +354,9 @@ void RdmaQueueTransport::on_completion(const rdma::Completion& c) {
     return;
   }
   if (c.status != IBV_WC_SUCCESS) {
-    // rdma::Completion carries no wc_flags, so a receive that invalidated a key cannot
-    // be told apart when it succeeds. We never ask for invalidation, and our keys are
-    // plain MRs, which a SEND_WITH_INVALIDATE cannot take: an invalidating controller
-    // shows up here, as a failed receive.
+    // We never ask for invalidation and our keys are plain MRs, which a
+    // SEND_WITH_INVALIDATE cannot take (only memory windows and fast-registered MRs
+    // can): on Soft-RoCE an invalidating controller shows up here, as a failed receive.
     fail(Failure{kErrTransport,
                  std::string(tag == kSend ? "a command SEND" : "a response receive") + " on " + where() +
                      " failed: " + rdma::api()->ibv_wc_status_str(ibv_wc_status(c.status)) + " (ibv_wc_status " +
@@ -363,7 +364,7 @@ void RdmaQueueTransport::on_completion(const rdma::Completion& c) {
                  EIO});
     return;
   }
-  if (tag == kRecv) on_response(index, c.byte_len);
+  if (tag == kRecv) on_response(c);
   else on_sent(uint16_t(index), c.byte_len);
 }
 
@@ -376,7 +377,9 @@ void RdmaQueueTransport::on_sent(uint16_t cid, uint32_t bytes) {
   if (s.answered) complete(cid);
 }
 
-void RdmaQueueTransport::on_response(uint32_t index, uint32_t bytes) {
+void RdmaQueueTransport::on_response(const rdma::Completion& rc) {
+  const uint32_t index = uint32_t(rc.op_id);
+  const uint32_t bytes = rc.byte_len;
   if (bytes < sizeof(CompletionEntry)) {
     fail(Failure{kErrTransport, "a response capsule of " + std::to_string(bytes) + " bytes on " + where(), EPROTO});
     return;
@@ -399,6 +402,18 @@ void RdmaQueueTransport::on_response(uint32_t index, uint32_t bytes) {
                  "a response for command id " + std::to_string(cqe.cid) + ", which is not outstanding, on " + where(),
                  EPROTO});
     return;
+  }
+  if (rc.wc_flags & IBV_WC_WITH_INV) {
+    // The controller invalidated a key with its response. It may only be the one this
+    // command handed it; that key is dead now, and nothing here invalidates it again.
+    if (rc.invalidated_rkey != s->rkey || s->rkey == 0) {
+      fail(Failure{kErrTransport,
+                   "the response to command id " + std::to_string(cqe.cid) + " on " + where() +
+                       " invalidated key " + std::to_string(rc.invalidated_rkey) + ", which it was not given",
+                   EPROTO});
+      return;
+    }
+    s->key_invalidated = true;
   }
   s->cqe = cqe;
   s->answered = true;

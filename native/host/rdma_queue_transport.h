@@ -32,7 +32,10 @@ class RdmaQueueTransport final : public QueueTransport {
   void enable_incapsule(uint32_t max) override;
   uint32_t incapsule_capacity() const override;
   uint32_t send(const TransportCommand& cmd) override;
-  void flush() override {}  // capsules are posted as they come
+  // The capsules sent since the last flush go to the device in one chained post.
+  void flush() override {
+    if (connection_) connection_->flush_posts();
+  }
   void fail(const Failure& failure) override;
   void close() override;
   void when_released(std::function<void()> done) override;
@@ -50,6 +53,8 @@ class RdmaQueueTransport final : public QueueTransport {
     uint8_t* data = nullptr;
     uint32_t length = 0;
     BufferPool::Chunk* bounce = nullptr;  // scratch holding the data, when it is not registered
+    uint32_t rkey = 0;             // the key its keyed SGL names; 0 without one
+    bool key_invalidated = false;  // the response came by SEND_WITH_INVALIDATE of that key
     spec::CompletionEntry cqe{};
   };
 
@@ -59,7 +64,7 @@ class RdmaQueueTransport final : public QueueTransport {
   void on_link_failed(const rdma::ConnectionEvent& event);
   void on_link_down();
 
-  void on_response(uint32_t index, uint32_t bytes);
+  void on_response(const rdma::Completion& c);
   void on_sent(uint16_t cid, uint32_t bytes);
   void complete(uint16_t cid);
   void post_receive(uint32_t index);

@@ -320,6 +320,7 @@ Napi::Value resources(const Napi::CallbackInfo& info) {
   o.Set("cqs", double(r.cqs));
   o.Set("mrs", double(r.mrs));
   o.Set("pds", double(r.pds));
+  o.Set("srqs", double(r.srqs));
   o.Set("cmIds", double(r.cm_ids));
   o.Set("eventChannels", double(r.channels));
   return o;

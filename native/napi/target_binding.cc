@@ -438,6 +438,7 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
       o.Set("qid", q.qid);
       o.Set("transport", q.transport);
       o.Set("peer", q.peer);
+      o.Set("reactor", q.reactor);
       o.Set("commands", double(q.counters.commands));
       o.Set("errors", double(q.counters.errors));
       o.Set("bytesRead", double(q.counters.bytes_read));

@@ -124,13 +124,15 @@ void Connection::create_queue_pair() {
   ++resources().cqs;
   if (ibv_req_notify_cq(cq_, 0) != 0) throw_errno("ibv_req_notify_cq");
 
+  srq_ = sink_->shared_receive_queue(domain_);
   ibv_qp_init_attr init{};
   init.send_cq = cq_;
   init.recv_cq = cq_;
+  init.srq = srq_ ? srq_->srq() : nullptr;
   init.qp_type = IBV_QPT_RC;
   init.sq_sig_all = 1;
   init.cap.max_send_wr = options_.send_depth;
-  init.cap.max_recv_wr = options_.recv_depth;
+  init.cap.max_recv_wr = srq_ ? 0 : options_.recv_depth;
   init.cap.max_send_sge = 1;
   init.cap.max_recv_sge = 1;
   init.cap.max_inline_data = options_.inline_size;
@@ -227,18 +229,40 @@ void Connection::on_cq_event() {
   api()->ibv_ack_cq_events(cq, 1);
   // Re-arm before draining, so a completion that lands in between raises a new event.
   ibv_req_notify_cq(cq_, 0);
-  while (poll_cq() > 0) {
-  }
+  drain_cq();
 }
 
-int Connection::poll_cq() {
-  ibv_wc wc[32];
-  int n = ibv_poll_cq(cq_, 32, wc);
+void Connection::drain_cq() {
+  // Bounded: a busy queue refills its CQ while it is drained (the responses it posts
+  // complete at once on Soft-RoCE, the host answers with new commands), and an
+  // unbounded loop would starve every other connection on the reactor, keep-alives
+  // included. What is left is polled again next iteration, after the other handlers.
+  for (int i = 0; i < kDrainBatches; ++i)
+    if (poll_cq() < kPollBatch) return;
+  auto self = shared_from_this();
+  reactor_.defer([self] {
+    if (self->cq_) self->drain_cq();
+  });
+}
+
+int Connection::poll_cq(bool shared_only) {
+  ibv_wc wc[kPollBatch];
+  int n = ibv_poll_cq(cq_, kPollBatch, wc);
   if (n <= 0) return 0;
   batch_.clear();
   {
     std::lock_guard<std::mutex> lock(qp_mutex_);
     for (int i = 0; i < n; ++i) {
+      if (wc[i].wr_id & kSharedReceiveBit) {
+        // The SRQ's buffer, not ours: its owner reposts it, whatever the status.
+        bool ok = wc[i].status == IBV_WC_SUCCESS;
+        if (ok) counters_.bytes_received += wc[i].byte_len;
+        batch_.push_back({wc[i].wr_id & ~kSharedReceiveBit, int(wc[i].status), OpKind::kRecv, ok ? wc[i].byte_len : 0,
+                          ok ? uint32_t(wc[i].wc_flags) : 0, ok && (wc[i].wc_flags & IBV_WC_WITH_INV) ? wc[i].invalidated_rkey : 0,
+                          wc[i].qp_num, true});
+        continue;
+      }
+      if (shared_only) continue;  // its slot was reported flushed already
       Slot& s = slots_[wc[i].wr_id];
       uint32_t bytes = s.kind == OpKind::kRecv ? wc[i].byte_len : s.length;
       if (wc[i].status == IBV_WC_SUCCESS) {
@@ -251,11 +275,14 @@ int Connection::poll_cq() {
       }
       (s.kind == OpKind::kRecv ? recvs_outstanding_ : sends_outstanding_)--;
       s.chunk->inflight--;
-      batch_.push_back({s.op_id, int(wc[i].status), s.kind, bytes});
+      bool with_inv = wc[i].status == IBV_WC_SUCCESS && s.kind == OpKind::kRecv && (wc[i].wc_flags & IBV_WC_WITH_INV);
+      batch_.push_back({s.op_id, int(wc[i].status), s.kind, bytes,
+                        wc[i].status == IBV_WC_SUCCESS ? uint32_t(wc[i].wc_flags) : 0,
+                        with_inv ? wc[i].invalidated_rkey : 0, wc[i].qp_num, false});
       free_slots_.push_back(uint32_t(wc[i].wr_id));
     }
   }
-  sink_->on_completions(id_, batch_);
+  if (!batch_.empty()) sink_->on_completions(id_, batch_);
   return n;
 }
 
@@ -283,41 +310,82 @@ void Connection::post(OpKind kind, uint64_t op_id, BufferPool& pool, BufferPool:
   std::lock_guard<std::mutex> lock(qp_mutex_);
   if (!postable_) throw Error("ERR_RDMA_NOT_CONNECTED", "the connection is not open");
   bool recv = kind == OpKind::kRecv;
+  if (recv && srq_) throw Error("ERR_RDMA_VERBS", "this connection receives from a shared receive queue");
   uint32_t& outstanding = recv ? recvs_outstanding_ : sends_outstanding_;
   if (outstanding >= (recv ? options_.recv_depth : options_.send_depth))
     throw Error("ERR_RDMA_QUEUE_FULL", std::string(recv ? "receive" : "send") + " queue is full (" +
                                            std::to_string(outstanding) + " outstanding)");
   ibv_sge sge{reinterpret_cast<uint64_t>(chunk->data + offset), length, lkey_for(pool, chunk)};
   uint32_t slot = free_slots_.back();
-  int rc;
   if (recv) {
     ibv_recv_wr wr{}, *bad = nullptr;
     wr.wr_id = slot;
     wr.sg_list = &sge;
     wr.num_sge = 1;
-    rc = ibv_post_recv(qp_, &wr, &bad);
+    int rc = ibv_post_recv(qp_, &wr, &bad);
+    if (rc != 0) throw Error("ERR_RDMA_VERBS", std::string("ibv_post_recv: ") + strerror(rc), rc);
   } else {
-    ibv_send_wr wr{}, *bad = nullptr;
+    ibv_send_wr wr{};
     wr.wr_id = slot;
-    wr.sg_list = &sge;
     wr.num_sge = 1;
     wr.send_flags = IBV_SEND_SIGNALED;
     if (kind == OpKind::kSend) {
       wr.opcode = invalidate_rkey ? IBV_WR_SEND_WITH_INV : IBV_WR_SEND;
       wr.invalidate_rkey = invalidate_rkey;
+      // Inline data is copied when the device takes the request, at the flush: the
+      // caller keeps the buffer unchanged until the completion anyway.
       if (length <= options_.inline_size) wr.send_flags |= IBV_SEND_INLINE;
     } else {
       wr.opcode = kind == OpKind::kWrite ? IBV_WR_RDMA_WRITE : IBV_WR_RDMA_READ;
       wr.wr.rdma.remote_addr = remote_addr;
       wr.wr.rdma.rkey = rkey;
     }
-    rc = ibv_post_send(qp_, &wr, &bad);
+    if (reactor_.on_thread()) {
+      // One doorbell per reactor iteration: an RDMA WRITE and its response SEND, and
+      // every response of a burst, go to the device in one chained ibv_post_send.
+      pending_.push_back({wr, sge});
+      if (!flush_scheduled_) {
+        flush_scheduled_ = true;
+        reactor_.defer([self = shared_from_this()] { self->flush_posts(); });
+      }
+    } else {
+      ibv_send_wr* bad = nullptr;
+      wr.sg_list = &sge;
+      int rc = ibv_post_send(qp_, &wr, &bad);
+      if (rc != 0) throw Error("ERR_RDMA_VERBS", std::string("ibv_post_send: ") + strerror(rc), rc);
+    }
   }
-  if (rc != 0) throw Error("ERR_RDMA_VERBS", std::string("ibv_post: ") + strerror(rc), rc);
   free_slots_.pop_back();
   slots_[slot] = {op_id, chunk, kind, length};
   chunk->inflight++;
   outstanding++;
+}
+
+void Connection::flush_posts() {
+  flush_scheduled_ = false;
+  std::vector<Completion> failed;
+  {
+    std::lock_guard<std::mutex> lock(qp_mutex_);
+    if (pending_.empty() || !postable_) return;  // a teardown flushes the slots itself
+    for (size_t i = 0; i < pending_.size(); ++i) {
+      pending_[i].wr.sg_list = &pending_[i].sge;
+      pending_[i].wr.next = i + 1 < pending_.size() ? &pending_[i + 1].wr : nullptr;
+    }
+    ibv_send_wr* bad = nullptr;
+    int rc = ibv_post_send(qp_, &pending_[0].wr, &bad);
+    if (rc != 0) {
+      // Those from `bad` on never reached the device: they complete here, as failed.
+      for (ibv_send_wr* w = bad; w; w = w->next) {
+        Slot& s = slots_[w->wr_id];
+        s.chunk->inflight--;
+        sends_outstanding_--;
+        failed.push_back({s.op_id, IBV_WC_GENERAL_ERR, s.kind, 0});
+        free_slots_.push_back(uint32_t(w->wr_id));
+      }
+    }
+    pending_.clear();
+  }
+  if (!failed.empty()) sink_->on_completions(id_, failed);
 }
 
 void Connection::disconnect() {
@@ -353,6 +421,7 @@ void Connection::teardown() {
   {
     std::lock_guard<std::mutex> lock(qp_mutex_);
     postable_ = false;
+    pending_.clear();  // their slots are flushed below with the rest
   }
   if (cq_) {
     while (poll_cq() > 0) {
@@ -377,6 +446,13 @@ void Connection::teardown() {
     }
   }
   if (!flushed.empty()) sink_->on_completions(id_, flushed);
+  if (cq_ && srq_) {
+    // A shared receive that completed after the drain is the SRQ owner's buffer: hand
+    // it over, or that buffer is never posted again.
+    while (poll_cq(true) > 0) {
+    }
+  }
+  srq_.reset();  // after the QP: an SRQ outlives the QPs attached to it
   if (cq_) {
     a.ibv_destroy_cq(cq_);
     --resources().cqs;

@@ -19,6 +19,7 @@
 
 #include "mem/buffer_pool.h"
 #include "rdma/protection_domain.h"
+#include "rdma/shared_receive_queue.h"
 #include "reactor/reactor.h"
 
 namespace rdmagate::rdma {
@@ -30,6 +31,10 @@ struct Completion {
   int status;  // ibv_wc_status; IBV_WC_SUCCESS is 0
   OpKind kind;
   uint32_t byte_len;
+  uint32_t wc_flags = 0;  // ibv_wc_flags: IBV_WC_WITH_INV on a receive whose SEND invalidated a key
+  uint32_t invalidated_rkey = 0;  // that key, with IBV_WC_WITH_INV
+  uint32_t qp_num = 0;
+  bool shared = false;  // a receive from the shared receive queue: op_id is the SRQ's
 };
 
 struct ConnectionEvent {
@@ -50,6 +55,12 @@ class EventSink {
   virtual void on_completions(uint64_t connection_id, const std::vector<Completion>& batch) = 0;
   virtual void on_connection_event(uint64_t connection_id, ConnectionEvent&& event) = 0;
   virtual void on_accepted(uint64_t listener_id, std::shared_ptr<Connection> connection) = 0;
+  // The shared receive queue an accepted connection on the calling reactor should take
+  // its receives from, or null for a receive queue of its own (clients, devices without
+  // SRQs). Called on the connection's reactor, before its QP exists.
+  virtual std::shared_ptr<SharedReceiveQueue> shared_receive_queue(const std::shared_ptr<ProtectionDomain>&) {
+    return nullptr;
+  }
 };
 
 struct ConnectionOptions {
@@ -76,13 +87,21 @@ class Connection : public std::enable_shared_from_this<Connection> {
   ~Connection();
 
   uint64_t id() const { return id_; }
+  // The reactor its cm events and completions are handled on.
+  Reactor& reactor() const { return reactor_; }
   const ConnectionOptions& options() const { return options_; }
-  // Posts one work request. `remote_addr`/`rkey` are used by kWrite and kRead; a kSend
+  // Posts one work request. On the reactor thread, sends, writes and reads are chained
+  // and handed to the device in one ibv_post_send per reactor iteration (one doorbell);
+  // from other threads they go at once. `remote_addr`/`rkey` are used by kWrite and kRead; a kSend
   // with `invalidate_rkey` set invalidates that key at the peer (SEND_WITH_INV). Throws
   // ERR_RDMA_NOT_CONNECTED, ERR_RDMA_QUEUE_FULL, ERR_RDMA_VERBS.
   void post(OpKind kind, uint64_t op_id, BufferPool& pool, BufferPool::Chunk* chunk,
             uint32_t offset, uint32_t length, uint64_t remote_addr = 0, uint32_t rkey = 0,
             uint32_t invalidate_rkey = 0);
+  // Hands the chained work requests to the device now (reactor thread).
+  void flush_posts();
+  // Whether receives come from a shared receive queue (post(kRecv) is then refused).
+  const std::shared_ptr<SharedReceiveQueue>& shared_receive_queue() const { return srq_; }
   // The rkey that lets the peer reach `chunk`; registers the pool with this device once.
   uint32_t remote_key(BufferPool& pool, BufferPool::Chunk* chunk);
   // Disconnects (or aborts a connect); kDisconnected follows once resources are freed.
@@ -95,6 +114,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
  private:
   friend class Listener;
   enum class State { kResolving, kConnecting, kConnected, kClosing, kClosed };
+  static constexpr int kPollBatch = 32;    // completions per ibv_poll_cq
+  static constexpr int kDrainBatches = 4;  // polls per turn before other handlers run
   struct Slot {
     uint64_t op_id;
     BufferPool::Chunk* chunk;
@@ -110,7 +131,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void on_cm_events();
   void handle_cm_event(rdma_cm_event_type type, int status, std::vector<uint8_t> private_data);
   void on_cq_event();
-  int poll_cq();
+  void drain_cq();
+  // Hands completions to the sink; `shared_only` (after teardown) skips all but SRQ receives.
+  int poll_cq(bool shared_only = false);
   void fail(int status, const std::string& message, std::vector<uint8_t> private_data = {});
   void teardown();
   uint32_t lkey_for(BufferPool& pool, BufferPool::Chunk* chunk);
@@ -137,6 +160,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   ConnectionCounters counters_;
   std::string local_address_, peer_address_;  // guarded by qp_mutex_
   std::vector<Completion> batch_;  // reactor thread: reused by every poll, so polling allocates nothing
+  std::shared_ptr<SharedReceiveQueue> srq_;  // set before the QP exists; kept until it is destroyed
+  // Sends, writes and reads posted this reactor iteration, not yet handed to the device.
+  struct Pending {
+    ibv_send_wr wr;
+    ibv_sge sge;
+  };
+  std::vector<Pending> pending_;  // guarded by qp_mutex_
+  bool flush_scheduled_ = false;  // reactor thread
 };
 
 }  // namespace rdmagate::rdma

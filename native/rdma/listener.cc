@@ -68,6 +68,7 @@ void Listener::on_cm_events() {
 void Listener::accept(rdma_cm_id* child, std::vector<uint8_t> request) {
   const Api& a = *api();
   ConnectionOptions options = options_;
+  Reactor* home = &reactor_;
   if (policy_) {
     AcceptDecision d = policy_(request);
     if (!d.accept) {
@@ -76,8 +77,18 @@ void Listener::accept(rdma_cm_id* child, std::vector<uint8_t> request) {
       return;
     }
     options = std::move(d.options);
+    if (d.reactor) home = d.reactor;
   }
-  std::shared_ptr<Connection> c(new Connection(reactor_, sink_, std::move(options)));
+  std::shared_ptr<Connection> c(new Connection(*home, sink_, std::move(options)));
+  if (home == &reactor_) return complete_accept(c, child);
+  // Events for `child` that come before the migration land on our channel, acked and
+  // ignored: the migration waits for no unacked event.
+  auto self = shared_from_this();
+  home->post([self, c, child] { self->complete_accept(c, child); });
+}
+
+void Listener::complete_accept(const std::shared_ptr<Connection>& c, rdma_cm_id* child) {
+  const Api& a = *api();
   try {
     c->open_channel();
     // Move the id to the connection's own channel before it can see more events.

@@ -1,5 +1,6 @@
 // Accepts RC connections through rdma_cm on one address. Each accepted connection gets
-// its own event channel (rdma_migrate_id), so it outlives the listener if need be.
+// its own event channel (rdma_migrate_id), so it outlives the listener if need be, and
+// lives on the reactor the accept policy names.
 #pragma once
 
 #include <functional>
@@ -16,6 +17,9 @@ struct AcceptDecision {
   bool accept;
   ConnectionOptions options;
   std::vector<uint8_t> private_data;  // the reject's, when !accept
+  // The reactor the connection lives on (its cm events and CQ), or null for the
+  // listener's: servers spread connections over their reactors.
+  Reactor* reactor = nullptr;
 };
 using AcceptPolicy = std::function<AcceptDecision(const std::vector<uint8_t>& request_private_data)>;
 
@@ -35,6 +39,8 @@ class Listener : public std::enable_shared_from_this<Listener> {
   Listener(Reactor& reactor, std::shared_ptr<EventSink> sink, ConnectionOptions options, AcceptPolicy policy);
   void on_cm_events();
   void accept(rdma_cm_id* child, std::vector<uint8_t> private_data);
+  // On the connection's reactor: takes `child` over and accepts it.
+  void complete_accept(const std::shared_ptr<Connection>& connection, rdma_cm_id* child);
 
   const uint64_t id_;
   Reactor& reactor_;

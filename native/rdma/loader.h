@@ -28,6 +28,8 @@ struct Api {
   RDMAGATE_FN(ibv_destroy_comp_channel);
   RDMAGATE_FN(ibv_create_cq);
   RDMAGATE_FN(ibv_destroy_cq);
+  RDMAGATE_FN(ibv_create_srq);
+  RDMAGATE_FN(ibv_destroy_srq);
   RDMAGATE_FN(ibv_get_cq_event);
   RDMAGATE_FN(ibv_ack_cq_events);
   RDMAGATE_FN(ibv_wc_status_str);

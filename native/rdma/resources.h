@@ -8,7 +8,7 @@
 namespace rdmagate::rdma {
 
 struct ResourceCounters {
-  std::atomic<int64_t> qps{0}, cqs{0}, mrs{0}, pds{0}, cm_ids{0}, channels{0};
+  std::atomic<int64_t> qps{0}, cqs{0}, mrs{0}, pds{0}, srqs{0}, cm_ids{0}, channels{0};
 };
 
 inline ResourceCounters& resources() {

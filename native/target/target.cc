@@ -207,7 +207,7 @@ std::vector<QpairInfo> Target::qpairs() const {
   }
   std::vector<QpairInfo> out;
   for (auto& c : list)
-    for (auto& q : c->qpairs()) out.push_back({c->cntlid(), q->qid(), q->transport_name(), q->peer_address(), q->counters()});
+    for (auto& q : c->qpairs()) out.push_back({c->cntlid(), q->qid(), q->transport_name(), q->peer_address(), q->reactor().name(), q->counters()});
   return out;
 }
 

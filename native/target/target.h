@@ -41,6 +41,7 @@ struct ListenerInfo {
 struct QpairInfo {
   uint16_t cntlid, qid;
   std::string transport, peer;
+  std::string reactor;     // the name of the reactor thread that serves it
   QpairCounters counters;  // read while reactors run: a snapshot, not a transaction
 };
 

@@ -4,11 +4,14 @@
  * (on rxe1). Skips itself elsewhere (not root, no nvmet, no RDMA devices).
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { join } from 'node:path';
 import {
   BufferPool, NvmeConnectError, Target, connect, discover, rdma, type Controller, type IoBuffer,
 } from '../../lib';
 import { kernelNvmetAvailable, ramDisk, startKernelTarget, type KernelTarget } from './kernel-nvmet';
+import { kernelResources } from '../rdma/helpers';
 
 const KERNEL_NQN = 'nqn.2026-11.io.rdmagate:host-rdma-kernel';
 const OUR_NQN = 'nqn.2026-11.io.rdmagate:host-rdma-ours';
@@ -239,6 +242,53 @@ describe('our NVMe/RDMA host (lab, Soft-RoCE)', function () {
       await c.close();
       await settled(before);
       assert.deepEqual(rdma.resources(), before);
+    });
+
+    it('a host killed mid-transfer: the target frees its queue pairs, and QPs, CQs and MRs return to the baseline', async () => {
+      const ours = () => target.qpairs().filter((q) => q.transport === 'rdma').length;
+      const until = async (cond: () => boolean, what: string) => {
+        const end = Date.now() + 30000;
+        while (!cond()) {
+          if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+          await sleep(100);
+        }
+      };
+      await until(() => ours() === 0, 'earlier hosts to be gone');
+      const kernelBefore = kernelResources();
+      const oursBefore = rdma.resources();
+      const child = spawn(process.execPath, [join(__dirname, 'fixtures', 'rdma-io-child.js'), A2, OUR_NQN],
+        { stdio: ['ignore', 'pipe', 'inherit'] });
+      const exited = once(child, 'exit');
+      try {
+        await new Promise<void>((resolve, reject) => {
+          child.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('io')) resolve(); });
+          child.once('exit', (code) => reject(new Error(`the child host exited (${code}) before its I/O began`)));
+        });
+        assert.equal(ours(), 3, 'admin and 2 I/O queues while the host runs');
+        assert.ok(kernelResources().qp > kernelBefore.qp, 'the host QPs exist');
+      } finally {
+        child.kill('SIGKILL');
+      }
+      const [, signal] = await exited;
+      assert.equal(signal, 'SIGKILL');
+      // The kernel tears down the dead host's QPs; the target sees the disconnects.
+      await until(() => ours() === 0, 'the target to drop the dead host\'s queue pairs');
+      await until(() => rdma.resources().qps === oursBefore.qps, 'the target to destroy its QPs');
+      const kernelAfter = kernelResources();
+      const oursAfter = rdma.resources();
+      assert.equal(kernelAfter.qp, kernelBefore.qp);
+      assert.equal(kernelAfter.cq, kernelBefore.cq);
+      assert.equal(oursAfter.cqs, oursBefore.cqs);
+      // Our target may have grown its own pools meanwhile (registered once, kept); every
+      // other MR change would be the dead host's.
+      assert.equal(kernelAfter.mr - kernelBefore.mr, oursAfter.mrs - oursBefore.mrs, 'the host\'s MRs are gone');
+      // And the target serves the next host.
+      const c = await connect({ transport: 'rdma', traddr: A2, subnqn: OUR_NQN, nrIoQueues: 1 });
+      pattern(src, 65536, 21);
+      await c.queuePairs[0].write(1, 60000, 128, src);
+      await c.queuePairs[0].read(1, 60000, 128, dst);
+      assert.ok(same(src, dst, 65536));
+      await c.close();
     });
 
     it('a controller that rejects the connect request: NvmeConnectError naming the NVMe/RDMA reason', async () => {

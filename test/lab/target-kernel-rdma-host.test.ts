@@ -52,6 +52,13 @@ describe('the Linux kernel nvme-rdma host against our NVMe/RDMA target (lab, Sof
       assert.ok(j.read.io_bytes > 0);
     }
     assert.equal(target.controllers()[0].queues, 3);
+    // Each queue is a connection of its own, handed to the target's reactors in turn.
+    const reactors = target.qpairs().filter((q) => q.transport === 'rdma').map((q) => q.reactor);
+    assert.equal(reactors.length, 3);
+    assert.deepEqual([...new Set(reactors)].sort(), ['nvmf-tgt-0', 'nvmf-tgt-1'], 'queues on both reactors');
+    // Capsules land in one shared receive queue per device and reactor: one device here, two reactors.
+    const srqSupported = rdma.devices().every((d) => d.limits.maxSrq > 0);
+    assert.equal(rdma.resources().srqs - startCounts.srqs, srqSupported ? 2 : 0);
   });
 
   it('moves I/O data by RDMA READ/WRITE with no CPU copies beyond in-capsule data', async () => {

@@ -55,6 +55,8 @@ export interface QpairInfo {
   qid: number;
   transport: TransportType;
   peer: string;
+  /** The reactor thread that serves the queue pair ("nvmf-tgt-0", ...). */
+  reactor: string;
   commands: number;
   errors: number;
   /** Bytes read from and written to namespaces. */

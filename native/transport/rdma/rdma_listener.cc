@@ -25,12 +25,16 @@ rdma::AcceptDecision reject(uint16_t sts) {
 
 }  // namespace
 
-// Routes the listener's connections to their queue pairs. Everything here runs on the
-// listener's reactor, where its connections live.
+// Routes the listener's connections to their queue pairs. The listener accepts on
+// reactor 0 and hands each connection to the next reactor in turn, as TCP does; from then
+// on its events and completions arrive on that reactor, so each reactor has its own
+// table, touched by its thread alone.
 class RdmaTargetListener::Sink : public rdma::EventSink {
  public:
   Sink(target::Target& target, std::shared_ptr<CapsulePools> pools, uint16_t portid)
-      : target_(target), pools_(std::move(pools)), portid_(portid) {}
+      : target_(target), pools_(std::move(pools)), portid_(portid) {
+    for (size_t i = 0; i < target.reactor_count(); ++i) reactors_[&target.reactor(i)];
+  }
 
   rdma::AcceptDecision decide(const std::vector<uint8_t>& pdata) const {
     if (pdata.size() < sizeof(RdmaCmRequest)) return reject(kRdmaCmInvalidPrivateDataLen);
@@ -49,46 +53,95 @@ class RdmaTargetListener::Sink : public rdma::EventSink {
     RdmaCmAccept a{kRdmaCmRecfmt, uint16_t(depth), {}};
     c.private_data.resize(sizeof a);
     memcpy(c.private_data.data(), &a, sizeof a);
-    return {true, std::move(c), {}};
+    rdma::AcceptDecision d{true, std::move(c), {}};
+    d.reactor = &target_.next_reactor();  // admin queues too: each queue is a connection of its own
+    return d;
+  }
+
+  // One per device on each reactor, made with the reactor's first connection there.
+  std::shared_ptr<rdma::SharedReceiveQueue> shared_receive_queue(
+      const std::shared_ptr<rdma::ProtectionDomain>& domain) override {
+    PerReactor& r = here();
+    auto it = r.receive_queues.find(domain.get());
+    if (it == r.receive_queues.end())
+      it = r.receive_queues.emplace(domain.get(), CapsuleReceiveQueue::create(domain, pools_)).first;
+    return it->second ? it->second->srq() : nullptr;  // null: no SRQ on this device
   }
 
   void on_accepted(uint64_t, std::shared_ptr<rdma::Connection> connection) override {
+    PerReactor& r = here();
+    std::shared_ptr<CapsuleReceiveQueue> shared;
+    for (auto& [pd, queue] : r.receive_queues)
+      if (queue && queue->srq() == connection->shared_receive_queue()) shared = queue;
     try {
-      auto q = std::make_shared<RdmaQpair>(target_, target_.reactor(0), portid_, connection, pools_,
-                                           connection->options().recv_depth);
+      auto q = std::make_shared<RdmaQpair>(target_, connection->reactor(), portid_, connection, pools_,
+                                           connection->options().recv_depth, shared);
       q->start_receiving();
-      qpairs_[connection->id()] = q;
+      r.qpairs[connection->id()] = q;
     } catch (const Error&) {
-      connection->disconnect();  // no buffers: the host sees the connection fail
+      // No buffers: the host sees the connection fail. A capsule it sent meanwhile took
+      // a shared buffer, which must still go back.
+      if (shared) r.orphans[connection->id()] = shared;
+      connection->disconnect();
     }
   }
 
   void on_completions(uint64_t id, const std::vector<rdma::Completion>& batch) override {
-    auto it = qpairs_.find(id);
-    if (it != qpairs_.end()) it->second->on_completions(batch);
+    PerReactor& r = here();
+    auto it = r.qpairs.find(id);
+    if (it != r.qpairs.end()) return it->second->on_completions(batch);
+    auto orphan = r.orphans.find(id);
+    if (orphan == r.orphans.end()) return;
+    for (const rdma::Completion& c : batch) {
+      try {
+        if (c.shared) orphan->second->repost(uint32_t(c.op_id));
+      } catch (const Error&) {
+      }
+    }
   }
 
   void on_connection_event(uint64_t id, rdma::ConnectionEvent&& event) override {
     if (event.type == rdma::ConnectionEvent::Type::kEstablished) return;
-    auto it = qpairs_.find(id);
-    if (it == qpairs_.end()) return;
+    here().orphans.erase(id);
+    auto& qpairs = here().qpairs;
+    auto it = qpairs.find(id);
+    if (it == qpairs.end()) return;
     auto q = it->second;
-    qpairs_.erase(it);
+    qpairs.erase(it);
     q->on_disconnected();
   }
 
   // Connections that never joined a controller are not reached by controller shutdown.
-  void disconnect_all() {
-    for (auto& [id, q] : qpairs_) q->disconnect();
+  // Each reactor disconnects its own.
+  void disconnect_all(const std::shared_ptr<Sink>& self) {
+    for (auto& [reactor, state] : reactors_) {
+      std::weak_ptr<Sink> weak = self;
+      reactor->post([weak, st = &state] {
+        auto alive = weak.lock();
+        if (!alive) return;
+        for (auto& [id, q] : st->qpairs) q->disconnect();
+      });
+    }
   }
 
   std::shared_ptr<rdma::Listener> listener;
 
  private:
+  struct PerReactor {
+    std::map<uint64_t, std::shared_ptr<RdmaQpair>> qpairs;  // by connection id
+    // By protection domain (device); a null queue: the device has no SRQ.
+    std::map<const rdma::ProtectionDomain*, std::shared_ptr<CapsuleReceiveQueue>> receive_queues;
+    // Connections whose queue pair could not be made, by id: their shared receives go back.
+    std::map<uint64_t, std::shared_ptr<CapsuleReceiveQueue>> orphans;
+  };
+  // The calling reactor's state. Sink callbacks run on the connection's reactor, which is
+  // one of the target's; the map itself never changes after construction.
+  PerReactor& here() { return reactors_.at(Reactor::current()); }
+
   target::Target& target_;
   std::shared_ptr<CapsulePools> pools_;
   const uint16_t portid_;
-  std::map<uint64_t, std::shared_ptr<RdmaQpair>> qpairs_;
+  std::map<Reactor*, PerReactor> reactors_;
 };
 
 RdmaTargetListener::RdmaTargetListener(target::Target& target, const std::string& address, uint16_t port,
@@ -128,10 +181,7 @@ void RdmaTargetListener::stop() {
   sink_->listener->close();
   // The listener holds the sink as its EventSink: let go of it, or neither is ever freed.
   sink_->listener.reset();
-  std::weak_ptr<Sink> weak = sink_;
-  target_.reactor(0).post([weak] {
-    if (auto s = weak.lock()) s->disconnect_all();
-  });
+  sink_->disconnect_all(sink_);
 }
 
 }  // namespace rdmagate::rdma_transport

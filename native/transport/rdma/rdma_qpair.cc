@@ -13,14 +13,21 @@ using target::RequestState;
 
 RdmaQpair::RdmaQpair(target::Target& target, Reactor& reactor, uint16_t portid,
                      std::shared_ptr<rdma::Connection> connection, std::shared_ptr<CapsulePools> pools,
-                     uint32_t queue_depth)
-    : Qpair(target, reactor, portid), connection_(std::move(connection)), pools_(std::move(pools)), requests_(queue_depth) {
+                     uint32_t queue_depth, std::shared_ptr<CapsuleReceiveQueue> shared_receives)
+    : Qpair(target, reactor, portid),
+      connection_(std::move(connection)),
+      pools_(std::move(pools)),
+      requests_(queue_depth),
+      shared_(std::move(shared_receives)),
+      depth_(queue_depth) {
   for (uint32_t i = 0; i < queue_depth; ++i) {
     requests_[i].slot = uint16_t(i);
     requests_[i].qpair = this;
     requests_[i].response = pools_->responses->acquire();
+    if (!requests_[i].response) throw Error("ERR_NO_MEMORY", "no response buffers left for an RDMA queue pair");
+    if (shared_) continue;
     BufferPool::Chunk* c = pools_->capsules->acquire();
-    if (!requests_[i].response || !c) throw Error("ERR_NO_MEMORY", "no capsule buffers left for an RDMA queue pair");
+    if (!c) throw Error("ERR_NO_MEMORY", "no capsule buffers left for an RDMA queue pair");
     receives_.push_back(c);
   }
   for (uint32_t i = queue_depth; i-- > 0;) free_slots_.push_back(uint16_t(i));
@@ -37,6 +44,11 @@ void RdmaQpair::post_receive(uint32_t index) {
 }
 
 void RdmaQpair::start_receiving() {
+  if (shared_) {
+    shared_->add_queue(depth_);
+    joined_shared_ = true;
+    return;
+  }
   for (uint32_t i = 0; i < receives_.size(); ++i) post_receive(i);
 }
 
@@ -45,8 +57,8 @@ void RdmaQpair::on_completions(const std::vector<rdma::Completion>& batch) {
     Tag tag = Tag(c.op_id >> 32);
     uint32_t index = uint32_t(c.op_id);
     bool ok = c.status == IBV_WC_SUCCESS;
-    if (tag == kRecv) {
-      if (ok && !closed_) on_capsule_received(index, c.byte_len);
+    if (c.kind == rdma::OpKind::kRecv) {
+      on_receive(c);
       continue;
     }
     RdmaRequest& req = requests_[index];
@@ -75,9 +87,28 @@ void RdmaQpair::on_completions(const std::vector<rdma::Completion>& batch) {
   }
 }
 
-void RdmaQpair::on_capsule_received(uint32_t index, uint32_t bytes) {
-  const uint8_t* buf = receives_[index]->data;
-  if (bytes < sizeof(SubmissionEntry) || free_slots_.empty()) return fail_connection();
+void RdmaQpair::on_receive(const rdma::Completion& c) {
+  if (c.shared && !shared_) return;  // cannot be: a connection takes from the SRQ its queue pair was given
+  const uint32_t index = uint32_t(c.op_id);  // the SRQ's buffer index, or our own op's
+  const uint8_t* buf = shared_ && c.shared ? shared_->capsule(index) : receives_[index]->data;
+  RdmaRequest* req = c.status == IBV_WC_SUCCESS && !closed_ ? take_capsule(buf, c.byte_len) : nullptr;
+  // The capsule is copied out: its buffer goes back to the device before the command runs.
+  try {
+    // A shared buffer goes back whatever happened here: other connections need it.
+    if (c.shared) shared_->repost(index);
+    else if (req) post_receive(index);
+  } catch (const Error&) {
+    if (!closed_) fail_connection();
+    return;
+  }
+  if (req) on_capsule(req);
+}
+
+RdmaQpair::RdmaRequest* RdmaQpair::take_capsule(const uint8_t* buf, uint32_t bytes) {
+  if (bytes < sizeof(SubmissionEntry) || free_slots_.empty()) {
+    fail_connection();
+    return nullptr;
+  }
   RdmaRequest& req = requests_[free_slots_.back()];
   free_slots_.pop_back();
   memcpy(&req.cmd, buf, sizeof req.cmd);
@@ -85,20 +116,19 @@ void RdmaQpair::on_capsule_received(uint32_t index, uint32_t bytes) {
   req.in_capsule = bytes - uint32_t(sizeof(SubmissionEntry));
   if (req.in_capsule) {
     // In-capsule data is the one copy: small writes, by design.
-    BufferPool::Chunk* c = target().pool().acquire();
-    if (!c || req.in_capsule > target().options().max_io_size) return fail_connection();
+    BufferPool::Chunk* c = req.in_capsule <= target().options().max_io_size ? target().pool().acquire() : nullptr;
+    if (!c) {
+      free_slots_.push_back(req.slot);
+      fail_connection();
+      return nullptr;
+    }
     req.chunk = c;
     req.data = c->data;
     memcpy(req.data, buf + sizeof(SubmissionEntry), req.in_capsule);
     counters().in_capsule_bytes += req.in_capsule;
     counters().bytes_copied += req.in_capsule;
   }
-  try {
-    post_receive(index);
-  } catch (const Error&) {
-    return fail_connection();
-  }
-  on_capsule(&req);
+  return &req;
 }
 
 void RdmaQpair::transfer_in(Request* r) {
@@ -145,6 +175,7 @@ void RdmaQpair::disconnect() { connection_->disconnect(); }
 void RdmaQpair::on_disconnected() {
   if (closed_) return;
   closed_ = true;
+  if (joined_shared_) shared_->remove_queue(depth_);
   unbind();
   for (auto& r : requests_) {
     if (r.chunk) {

@@ -1,5 +1,6 @@
 // The target side of one NVMe/RDMA queue pair. Command capsules arrive in pre-posted,
-// registered receive buffers; host data is fetched with RDMA READ into the request's
+// registered receive buffers (the reactor's shared receive queue for the device, or the
+// queue pair's own where the device has none); host data is fetched with RDMA READ into the request's
 // buffer, and controller data is pushed with RDMA WRITE before the response SEND. The
 // bdev works in that same buffer: nothing is copied but in-capsule data.
 #pragma once
@@ -8,24 +9,21 @@
 #include <vector>
 
 #include "rdma/connection.h"
+#include "transport/rdma/capsule_pools.h"
+#include "transport/rdma/capsule_receive_queue.h"
 #include "target/qpair.h"
 
 namespace rdmagate::rdma_transport {
 
-// Registered memory shared by a listener's queue pairs.
-struct CapsulePools {
-  std::shared_ptr<BufferPool> capsules;   // receive buffers: SQE + in-capsule data
-  std::shared_ptr<BufferPool> responses;  // 16-byte response capsules
-  uint32_t capsule_size;
-};
-
 class RdmaQpair final : public target::Qpair {
  public:
   RdmaQpair(target::Target& target, Reactor& reactor, uint16_t portid, std::shared_ptr<rdma::Connection> connection,
-            std::shared_ptr<CapsulePools> pools, uint32_t queue_depth);
+            std::shared_ptr<CapsulePools> pools, uint32_t queue_depth,
+            std::shared_ptr<CapsuleReceiveQueue> shared_receives);
   ~RdmaQpair() override;
 
-  // Posts every receive buffer; called before the connection is accepted.
+  // Posts its receive buffers (or its share of the shared queue's); called before the
+  // connection is accepted.
   void start_receiving();
   void on_completions(const std::vector<rdma::Completion>& batch);
   // The connection is gone and every work request has completed or been flushed.
@@ -45,7 +43,10 @@ class RdmaQpair final : public target::Qpair {
   enum Tag : uint64_t { kRecv = 1, kRead = 2, kWrite = 3, kSend = 4 };
   static uint64_t op(Tag tag, uint32_t index) { return uint64_t(tag) << 32 | index; }
 
-  void on_capsule_received(uint32_t index, uint32_t bytes);
+  // Takes a request slot for the capsule in `buf` and copies it out; null when the
+  // connection fails instead.
+  RdmaRequest* take_capsule(const uint8_t* buf, uint32_t bytes);
+  void on_receive(const rdma::Completion& c);
   void post_receive(uint32_t index);
   void fail_connection();
 
@@ -53,7 +54,10 @@ class RdmaQpair final : public target::Qpair {
   std::shared_ptr<CapsulePools> pools_;
   std::vector<RdmaRequest> requests_;
   std::vector<uint16_t> free_slots_;
-  std::vector<BufferPool::Chunk*> receives_;
+  std::vector<BufferPool::Chunk*> receives_;  // its own receive buffers, without a shared queue
+  const std::shared_ptr<CapsuleReceiveQueue> shared_;
+  const uint32_t depth_;
+  bool joined_shared_ = false;
   bool closed_ = false;
 };
 

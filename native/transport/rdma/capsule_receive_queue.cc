@@ -1,0 +1,41 @@
+#include "transport/rdma/capsule_receive_queue.h"
+
+#include <algorithm>
+
+namespace rdmagate::rdma_transport {
+
+std::shared_ptr<CapsuleReceiveQueue> CapsuleReceiveQueue::create(std::shared_ptr<rdma::ProtectionDomain> domain,
+                                                                 std::shared_ptr<CapsulePools> pools) {
+  auto srq = rdma::SharedReceiveQueue::create(std::move(domain), kMaxCapsules);
+  if (!srq) return nullptr;
+  return std::shared_ptr<CapsuleReceiveQueue>(new CapsuleReceiveQueue(std::move(srq), std::move(pools)));
+}
+
+CapsuleReceiveQueue::~CapsuleReceiveQueue() {
+  // Every QP on the SRQ is gone (each connection holds the sink that holds us), so the
+  // device writes into none of these any more.
+  for (auto* c : buffers_) pools_->capsules->release(c);
+}
+
+void CapsuleReceiveQueue::add_queue(uint32_t depth) {
+  served_ += depth;
+  uint32_t want = std::min(served_, srq_->capacity());
+  while (buffers_.size() < want) {
+    BufferPool::Chunk* c = pools_->capsules->acquire();
+    if (!c) return;  // the pool is spent: hosts meet RNR NAKs sooner, nothing worse
+    buffers_.push_back(c);
+    try {
+      repost(uint32_t(buffers_.size() - 1));
+    } catch (...) {
+      buffers_.pop_back();
+      pools_->capsules->release(c);
+      throw;
+    }
+  }
+}
+
+void CapsuleReceiveQueue::repost(uint32_t index) {
+  srq_->post(index, *pools_->capsules, buffers_[index], 0, pools_->capsule_size);
+}
+
+}  // namespace rdmagate::rdma_transport
