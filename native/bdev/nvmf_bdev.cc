@@ -235,7 +235,15 @@ void NvmfBackend::send(Lane& lane, uint32_t slot, uint8_t opcode, uint32_t nsid,
   e.nlb = nlb;
   e.data = data;
   e.length = length;
-  lane.queue->submit_now(e);
+  if (!lane.queue->submit_now(e)) {
+    // Cannot be while lanes hold no more than the queue's depth; if it ever is, the
+    // command fails rather than hang.
+    InFlight& f = lane.slots[slot];
+    IoDone done = f.done;
+    void* ctx = f.ctx;
+    lane.free.push_back(slot);
+    done(ctx, status::kInternal);
+  }
 }
 
 void NvmfBackend::on_io_completions(uint64_t, const uint32_t* pairs, size_t count) {

@@ -404,16 +404,13 @@ void RdmaQueueTransport::on_response(const rdma::Completion& rc) {
     return;
   }
   if (rc.wc_flags & IBV_WC_WITH_INV) {
-    // The controller invalidated a key with its response. It may only be the one this
-    // command handed it; that key is dead now, and nothing here invalidates it again.
-    if (rc.invalidated_rkey != s->rkey || s->rkey == 0) {
-      fail(Failure{kErrTransport,
-                   "the response to command id " + std::to_string(cqe.cid) + " on " + where() +
-                       " invalidated key " + std::to_string(rc.invalidated_rkey) + ", which it was not given",
-                   EPROTO});
-      return;
-    }
-    s->key_invalidated = true;
+    // A controller may invalidate a key only when the command's SGL asks for it (sub type
+    // Invalidate Key), and ours never do: the key is the pool region's, shared by all I/O.
+    fail(Failure{kErrTransport,
+                 "the response to command id " + std::to_string(cqe.cid) + " on " + where() +
+                     " invalidated key " + std::to_string(rc.invalidated_rkey) + ", which this host never offers",
+                 EPROTO});
+    return;
   }
   s->cqe = cqe;
   s->answered = true;

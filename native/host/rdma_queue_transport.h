@@ -54,7 +54,6 @@ class RdmaQueueTransport final : public QueueTransport {
     uint32_t length = 0;
     BufferPool::Chunk* bounce = nullptr;  // scratch holding the data, when it is not registered
     uint32_t rkey = 0;             // the key its keyed SGL names; 0 without one
-    bool key_invalidated = false;  // the response came by SEND_WITH_INVALIDATE of that key
     spec::CompletionEntry cqe{};
   };
 

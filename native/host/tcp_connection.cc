@@ -119,7 +119,8 @@ void TcpConnection::on_events(uint32_t events) {
     if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
     on_connect_done();
   }
-  if (open() && (events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP))) receive();
+  if (open() && (events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)))
+    receive(events & (EPOLLERR | EPOLLHUP | EPOLLRDHUP));
   if (open()) flush();
   if (open()) handler_.on_burst_end();
 }
@@ -263,7 +264,7 @@ void TcpConnection::start_payload(Payload kind, bool lookahead) {
   }
 }
 
-void TcpConnection::receive() {
+void TcpConnection::receive(bool hangup) {
   while (open()) {
     iovec iov[4];
     int n = 0;
@@ -296,8 +297,9 @@ void TcpConnection::receive() {
     }
     counters_.bytes_received.fetch_add(uint64_t(r), std::memory_order_relaxed);
     // A short read emptied the socket: stop here rather than pay a syscall for EAGAIN.
-    // Safe with EPOLLET on a stream socket, since data that arrives later is a new edge.
-    const bool drained = size_t(r) < asked;
+    // Safe with EPOLLET on a stream socket, since data that arrives later is a new edge;
+    // but not when this edge also brought the end of the stream, which no edge follows.
+    const bool drained = size_t(r) < asked && !hangup;
     uint32_t got = uint32_t(r);
     if (!in_payload_) {
       hdr_have_ += got;

@@ -103,7 +103,8 @@ class TcpConnection {
   void on_connect_done();
   void send_icreq();
   void send_queued();
-  void receive();
+  // `hangup`: the peer closed or reset as well, so read on to the end of the stream.
+  void receive(bool hangup);
   void start_header(uint32_t have);
   void on_header();
   void on_icresp();

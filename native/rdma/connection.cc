@@ -94,12 +94,15 @@ std::shared_ptr<Connection> Connection::connect(Reactor& reactor, std::shared_pt
   return c;
 }
 
-void Connection::open_channel() {
+void Connection::create_channel() {
   const Api& a = *api();
   channel_ = a.rdma_create_event_channel();
   if (!channel_) throw_errno("rdma_create_event_channel");
   ++resources().channels;
   set_nonblocking(channel_->fd);
+}
+
+void Connection::watch_channel() {
   auto self = shared_from_this();
   reactor_.add_fd(channel_->fd, EPOLLIN, [self](uint32_t) { self->on_cm_events(); });
 }
@@ -254,10 +257,13 @@ int Connection::poll_cq(bool shared_only) {
     std::lock_guard<std::mutex> lock(qp_mutex_);
     for (int i = 0; i < n; ++i) {
       if (wc[i].wr_id & kSharedReceiveBit) {
-        // The SRQ's buffer, not ours: its owner reposts it, whatever the status.
-        bool ok = wc[i].status == IBV_WC_SUCCESS;
+        // The SRQ's buffer, not ours: its owner reposts it, whatever the status. Once the
+        // teardown has begun, a capsule that did arrive is reported flushed: its command
+        // must not start on a connection whose buffers are being taken back.
+        bool ok = wc[i].status == IBV_WC_SUCCESS && postable_;
+        int status = ok || wc[i].status != IBV_WC_SUCCESS ? int(wc[i].status) : int(IBV_WC_WR_FLUSH_ERR);
         if (ok) counters_.bytes_received += wc[i].byte_len;
-        batch_.push_back({wc[i].wr_id & ~kSharedReceiveBit, int(wc[i].status), OpKind::kRecv, ok ? wc[i].byte_len : 0,
+        batch_.push_back({wc[i].wr_id & ~kSharedReceiveBit, status, OpKind::kRecv, ok ? wc[i].byte_len : 0,
                           ok ? uint32_t(wc[i].wc_flags) : 0, ok && (wc[i].wc_flags & IBV_WC_WITH_INV) ? wc[i].invalidated_rkey : 0,
                           wc[i].qp_num, true});
         continue;

@@ -124,7 +124,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   };
 
   Connection(Reactor& reactor, std::shared_ptr<EventSink> sink, ConnectionOptions options);
-  void open_channel();
+  void open_channel() {
+    create_channel();
+    watch_channel();
+  }
+  // Any thread, before the connection is shared: its own rdma_cm event channel.
+  void create_channel();
+  // The connection's reactor: its events are handled there from now on.
+  void watch_channel();
   void attach_id(rdma_cm_id* id);
   void create_queue_pair();
   rdma_conn_param conn_param() const;

@@ -80,9 +80,24 @@ void Listener::accept(rdma_cm_id* child, std::vector<uint8_t> request) {
     if (d.reactor) home = d.reactor;
   }
   std::shared_ptr<Connection> c(new Connection(*home, sink_, std::move(options)));
+  // Here, on our own reactor: the id moves to the connection's channel before it can see
+  // more events, and before close() can destroy our channel under it.
+  try {
+    c->create_channel();
+    if (a.rdma_migrate_id(child, c->channel_) != 0) {
+      int e = errno;
+      throw Error("ERR_RDMA_VERBS", std::string("rdma_migrate_id: ") + strerror(e), e);
+    }
+    c->attach_id(child);
+  } catch (const Error& e) {
+    if (!c->cm_id_) {
+      a.rdma_reject(child, nullptr, 0);
+      a.rdma_destroy_id(child);
+    }
+    home->post([c, err = e.errnum(), what = std::string(e.what())] { c->fail(err, what); });
+    return;
+  }
   if (home == &reactor_) return complete_accept(c, child);
-  // Events for `child` that come before the migration land on our channel, acked and
-  // ignored: the migration waits for no unacked event.
   auto self = shared_from_this();
   home->post([self, c, child] { self->complete_accept(c, child); });
 }
@@ -90,13 +105,8 @@ void Listener::accept(rdma_cm_id* child, std::vector<uint8_t> request) {
 void Listener::complete_accept(const std::shared_ptr<Connection>& c, rdma_cm_id* child) {
   const Api& a = *api();
   try {
-    c->open_channel();
-    // Move the id to the connection's own channel before it can see more events.
-    if (a.rdma_migrate_id(child, c->channel_) != 0) {
-      int e = errno;
-      throw Error("ERR_RDMA_VERBS", std::string("rdma_migrate_id: ") + strerror(e), e);
-    }
-    c->attach_id(child);
+    if (closed_.load()) throw Error("ERR_RDMA_NOT_CONNECTED", "the listener closed before the connection was accepted", 0);
+    c->watch_channel();
     c->create_queue_pair();
     c->state_ = Connection::State::kConnecting;
     // The sink learns of the connection before the host can send, so that it can post
@@ -108,15 +118,13 @@ void Listener::complete_accept(const std::shared_ptr<Connection>& c, rdma_cm_id*
       throw Error("ERR_RDMA_VERBS", std::string("rdma_accept: ") + strerror(e), e);
     }
   } catch (const Error& e) {
-    if (!c->cm_id_) {  // not yet owned by the connection
-      a.rdma_reject(child, nullptr, 0);
-      a.rdma_destroy_id(child);
-    }
+    a.rdma_reject(child, nullptr, 0);  // the host hears no, rather than waiting; the id is the connection's
     c->fail(e.errnum(), e.what());
   }
 }
 
 void Listener::close() {
+  closed_ = true;
   auto self = shared_from_this();
   reactor_.post([self] {
     const Api& a = *api();

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -39,7 +40,8 @@ class Listener : public std::enable_shared_from_this<Listener> {
   Listener(Reactor& reactor, std::shared_ptr<EventSink> sink, ConnectionOptions options, AcceptPolicy policy);
   void on_cm_events();
   void accept(rdma_cm_id* child, std::vector<uint8_t> private_data);
-  // On the connection's reactor: takes `child` over and accepts it.
+  // On the connection's reactor, with `child` already moved to its channel: accepts it,
+  // unless the listener closed in the meantime.
   void complete_accept(const std::shared_ptr<Connection>& connection, rdma_cm_id* child);
 
   const uint64_t id_;
@@ -49,6 +51,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
   const AcceptPolicy policy_;
   rdma_event_channel* channel_ = nullptr;
   rdma_cm_id* cm_id_ = nullptr;
+  std::atomic<bool> closed_{false};
   uint16_t port_ = 0;
 };
 

@@ -212,6 +212,7 @@ void Reactor::run() {
     uint64_t now = now_us();
     if (last_work_us == 0) last_work_us = now;
     if (mode_ == IdleMode::kEvent && now - last_work_us >= spin_us_) {
+      if (!deferred_.empty()) continue;  // deferred by an idle poller: runs before any sleep
       sleeping_ = true;
       {
         std::lock_guard<std::mutex> lock(tasks_mutex_);
@@ -233,7 +234,11 @@ void Reactor::run() {
   }
   // Tasks queued by tasks (a disconnect that tears down) still run; bounded, in case
   // some task keeps posting.
-  for (int rounds = 0; drain_tasks() > 0 && rounds < 1000; ++rounds) {
+  for (int rounds = 0; rounds < 1000; ++rounds) {
+    std::vector<Task> last;
+    last.swap(deferred_);
+    for (auto& t : last) t();
+    if (drain_tasks() == 0 && deferred_.empty()) break;
   }
 }
 

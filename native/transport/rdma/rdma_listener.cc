@@ -63,8 +63,15 @@ class RdmaTargetListener::Sink : public rdma::EventSink {
       const std::shared_ptr<rdma::ProtectionDomain>& domain) override {
     PerReactor& r = here();
     auto it = r.receive_queues.find(domain.get());
-    if (it == r.receive_queues.end())
-      it = r.receive_queues.emplace(domain.get(), CapsuleReceiveQueue::create(domain, pools_)).first;
+    if (it == r.receive_queues.end()) {
+      std::shared_ptr<CapsuleReceiveQueue> queue;
+      try {
+        queue = CapsuleReceiveQueue::create(domain, pools_);
+      } catch (const Error&) {
+        // Out of SRQs or locked memory: this reactor's queue pairs post their own receives.
+      }
+      it = r.receive_queues.emplace(domain.get(), std::move(queue)).first;
+    }
     return it->second ? it->second->srq() : nullptr;  // null: no SRQ on this device
   }
 
@@ -145,8 +152,7 @@ class RdmaTargetListener::Sink : public rdma::EventSink {
 };
 
 RdmaTargetListener::RdmaTargetListener(target::Target& target, const std::string& address, uint16_t port,
-                                       uint16_t portid)
-    : target_(target) {
+                                       uint16_t portid) {
   auto pools = std::make_shared<CapsulePools>();
   // A receive buffer holds the SQE and the largest in-capsule data, in whole 512-byte units.
   uint32_t capsule = uint32_t(sizeof(SubmissionEntry)) + target.options().in_capsule_data_size;

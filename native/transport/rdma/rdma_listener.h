@@ -20,7 +20,6 @@ class RdmaTargetListener final : public target::TransportListener {
 
  private:
   class Sink;
-  target::Target& target_;
   std::shared_ptr<Sink> sink_;
   bool stopped_ = false;
   target::ListenerInfo info_;
