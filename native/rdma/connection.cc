@@ -369,7 +369,7 @@ void Connection::post(OpKind kind, uint64_t op_id, BufferPool& pool, BufferPool:
 
 void Connection::flush_posts() {
   flush_scheduled_ = false;
-  std::vector<Completion> failed;
+  int rc = 0;
   {
     std::lock_guard<std::mutex> lock(qp_mutex_);
     if (pending_.empty() || !postable_) return;  // a teardown flushes the slots itself
@@ -378,20 +378,13 @@ void Connection::flush_posts() {
       pending_[i].wr.next = i + 1 < pending_.size() ? &pending_[i + 1].wr : nullptr;
     }
     ibv_send_wr* bad = nullptr;
-    int rc = ibv_post_send(qp_, &pending_[0].wr, &bad);
-    if (rc != 0) {
-      // Those from `bad` on never reached the device: they complete here, as failed.
-      for (ibv_send_wr* w = bad; w; w = w->next) {
-        Slot& s = slots_[w->wr_id];
-        s.chunk->inflight--;
-        sends_outstanding_--;
-        failed.push_back({s.op_id, IBV_WC_GENERAL_ERR, s.kind, 0});
-        free_slots_.push_back(uint32_t(w->wr_id));
-      }
-    }
+    rc = ibv_post_send(qp_, &pending_[0].wr, &bad);
     pending_.clear();
   }
-  if (!failed.empty()) sink_->on_completions(id_, failed);
+  // Part of a chain reached the device and part did not (a response's SEND without its
+  // WRITE, say): failing single requests could free a buffer the device still reads.
+  // The connection goes instead; its teardown flushes every slot once the QP is gone.
+  if (rc != 0) fail(rc, std::string("ibv_post_send: ") + strerror(rc));
 }
 
 void Connection::disconnect() {

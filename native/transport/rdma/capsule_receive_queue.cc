@@ -18,24 +18,43 @@ CapsuleReceiveQueue::~CapsuleReceiveQueue() {
 }
 
 void CapsuleReceiveQueue::add_queue(uint32_t depth) {
-  served_ += depth;
-  uint32_t want = std::min(served_, srq_->capacity());
+  uint32_t want = std::min(served_ + depth, srq_->capacity());
   while (buffers_.size() < want) {
     BufferPool::Chunk* c = pools_->capsules->acquire();
-    if (!c) return;  // the pool is spent: hosts meet RNR NAKs sooner, nothing worse
+    if (!c) break;  // the pool is spent: hosts meet RNR NAKs sooner, nothing worse
     buffers_.push_back(c);
     try {
-      repost(uint32_t(buffers_.size() - 1));
+      post(uint32_t(buffers_.size() - 1));
     } catch (...) {
       buffers_.pop_back();
       pools_->capsules->release(c);
       throw;
     }
   }
+  served_ += depth;  // only once joined: remove_queue() undoes it only for a queue that joined
+}
+
+void CapsuleReceiveQueue::post(uint32_t index) {
+  srq_->post(index, *pools_->capsules, buffers_[index], 0, pools_->capsule_size);
 }
 
 void CapsuleReceiveQueue::repost(uint32_t index) {
-  srq_->post(index, *pools_->capsules, buffers_[index], 0, pools_->capsule_size);
+  try {
+    post(index);
+  } catch (...) {
+    unposted_.push_back(index);
+    throw;
+  }
+  while (!unposted_.empty()) {
+    uint32_t i = unposted_.back();
+    unposted_.pop_back();
+    try {
+      post(i);
+    } catch (...) {
+      unposted_.push_back(i);
+      return;
+    }
+  }
 }
 
 }  // namespace rdmagate::rdma_transport

@@ -40,17 +40,21 @@ class CapsuleReceiveQueue {
   // The capsule in buffer `index` (a completion's op_id).
   const uint8_t* capsule(uint32_t index) const { return buffers_[index]->data; }
   // Gives buffer `index` back to the device. Throws ERR_RDMA_VERBS.
+  // A buffer that could not be posted is kept and posted again with the next one, so
+  // the SRQ does not shrink by one at each failure.
   void repost(uint32_t index);
   uint32_t posted() const { return uint32_t(buffers_.size()); }
 
  private:
   CapsuleReceiveQueue(std::shared_ptr<rdma::SharedReceiveQueue> srq, std::shared_ptr<CapsulePools> pools)
       : srq_(std::move(srq)), pools_(std::move(pools)) {}
+  void post(uint32_t index);
 
   std::shared_ptr<rdma::SharedReceiveQueue> srq_;
   std::shared_ptr<CapsulePools> pools_;
   std::vector<BufferPool::Chunk*> buffers_;  // by index
   uint32_t served_ = 0;  // command slots of the queue pairs using it
+  std::vector<uint32_t> unposted_;  // buffers a repost failed for
 };
 
 }  // namespace rdmagate::rdma_transport

@@ -20,23 +20,33 @@ RdmaQpair::RdmaQpair(target::Target& target, Reactor& reactor, uint16_t portid,
       requests_(queue_depth),
       shared_(std::move(shared_receives)),
       depth_(queue_depth) {
-  for (uint32_t i = 0; i < queue_depth; ++i) {
-    requests_[i].slot = uint16_t(i);
-    requests_[i].qpair = this;
-    requests_[i].response = pools_->responses->acquire();
-    if (!requests_[i].response) throw Error("ERR_NO_MEMORY", "no response buffers left for an RDMA queue pair");
-    if (shared_) continue;
-    BufferPool::Chunk* c = pools_->capsules->acquire();
-    if (!c) throw Error("ERR_NO_MEMORY", "no capsule buffers left for an RDMA queue pair");
-    receives_.push_back(c);
+  try {
+    for (uint32_t i = 0; i < queue_depth; ++i) {
+      requests_[i].slot = uint16_t(i);
+      requests_[i].qpair = this;
+      requests_[i].response = pools_->responses->acquire();
+      if (!requests_[i].response) throw Error("ERR_NO_MEMORY", "no response buffers left for an RDMA queue pair");
+      if (shared_) continue;
+      BufferPool::Chunk* c = pools_->capsules->acquire();
+      if (!c) throw Error("ERR_NO_MEMORY", "no capsule buffers left for an RDMA queue pair");
+      receives_.push_back(c);
+    }
+  } catch (...) {
+    release_buffers();  // no destructor runs for a constructor that throws
+    throw;
   }
   for (uint32_t i = queue_depth; i-- > 0;) free_slots_.push_back(uint16_t(i));
 }
 
-RdmaQpair::~RdmaQpair() {
-  for (auto& r : requests_)
+RdmaQpair::~RdmaQpair() { release_buffers(); }
+
+void RdmaQpair::release_buffers() {
+  for (auto& r : requests_) {
     if (r.response) pools_->responses->release(r.response);
+    r.response = nullptr;
+  }
   for (auto* c : receives_) pools_->capsules->release(c);
+  receives_.clear();
 }
 
 void RdmaQpair::post_receive(uint32_t index) {

@@ -37,6 +37,7 @@ class RdmaQpair final : public target::Qpair {
   std::string peer_address() const override { return connection_->peer_address(); }
 
  private:
+  void release_buffers();
   struct RdmaRequest : target::Request {
     BufferPool::Chunk* response = nullptr;
   };
