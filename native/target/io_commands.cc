@@ -12,7 +12,12 @@ namespace {
 void bdev_done(void* ctx, Status status) {
   auto* req = static_cast<Request*>(ctx);
   bool failed = status.sc != 0 || status.sct != 0;
-  req->qpair->complete(req, status, failed && status.sct != kSctPath);  // path errors may be retried
+  req->qpair->bdev_io_done(req, status, failed && status.sct != kSctPath);  // path errors may be retried
+}
+
+void submit(Qpair& q, bdev::Bdev& b, const bdev::IoRequest& io, Request* req) {
+  q.bdev_io_started(req);
+  b.submit(io, bdev_done, req);
 }
 
 bool in_range(const bdev::Bdev& b, uint64_t slba, uint64_t nlb) {
@@ -31,7 +36,7 @@ void read_write(Qpair& q, Request* req, const Namespace& ns, bool write) {
   ++(write ? n.writes : n.reads);
   (write ? n.bytes_written : n.bytes_read) += bytes;
   bdev::IoRequest io{write ? bdev::IoType::kWrite : bdev::IoType::kRead, slba, nlb, req->data, nullptr, 0};
-  b.submit(io, bdev_done, req);
+  submit(q, b, io, req);
 }
 
 void write_zeroes(Qpair& q, Request* req, const Namespace& ns) {
@@ -39,7 +44,7 @@ void write_zeroes(Qpair& q, Request* req, const Namespace& ns) {
   uint32_t nlb = rw_nlb(req->cmd);
   if (!in_range(*ns.bdev, slba, nlb)) return q.complete(req, status::kLbaRange, true);
   bdev::IoRequest io{bdev::IoType::kWriteZeroes, slba, nlb, nullptr, nullptr, 0};
-  ns.bdev->submit(io, bdev_done, req);
+  submit(q, *ns.bdev, io, req);
 }
 
 void dataset_management(Qpair& q, Request* req, const Namespace& ns) {
@@ -51,7 +56,7 @@ void dataset_management(Qpair& q, Request* req, const Namespace& ns) {
   // Only deallocate changes anything; the other attributes are hints.
   if (!(req->cmd.cdw11 & kDsmDeallocate)) return q.complete(req, status::kSuccess);
   bdev::IoRequest io{bdev::IoType::kUnmap, 0, 0, nullptr, ranges, n};
-  ns.bdev->submit(io, bdev_done, req);
+  submit(q, *ns.bdev, io, req);
 }
 
 }  // namespace
@@ -76,7 +81,7 @@ void execute_io(Qpair& q, Request* req) {
     case kIoDsm: return dataset_management(q, req, *ns);
     case kIoFlush: {
       bdev::IoRequest io{bdev::IoType::kFlush, 0, 0, nullptr, nullptr, 0};
-      return ns->bdev->submit(io, bdev_done, req);
+      return submit(q, *ns->bdev, io, req);
     }
   }
   q.complete(req, status::kInvalidOpcode, true);

@@ -184,6 +184,27 @@ void Qpair::complete(Request* req, Status status, bool dnr) {
   send_response(req);
 }
 
+void Qpair::bdev_io_done(Request* req, Status status, bool dnr) {
+  req->in_bdev = false;
+  --in_bdev_;
+  if (connected_) return complete(req, status, dnr);
+  // The host is gone: the result has nowhere to go.
+  release_request(*req);
+  if (in_bdev_ == 0 && draining_self_) {
+    auto last = std::move(draining_self_);  // may be the last reference: `this` goes with it
+  }
+}
+
+void Qpair::release_request(Request& r) {
+  if (r.in_bdev) return;
+  if (r.chunk) {
+    target_.pool().release(r.chunk);
+    r.chunk = nullptr;
+    r.data = nullptr;
+  }
+  r.state = RequestState::kFree;
+}
+
 // Back to FREE.
 void Qpair::on_response_sent(Request* req) {
   uint64_t us = Reactor::now_us() - req->start_us;

@@ -83,9 +83,25 @@ class Qpair : public std::enable_shared_from_this<Qpair> {
   // Set by the Connect handler.
   void bind(std::shared_ptr<Controller> controller, uint16_t qid, uint16_t sq_size, bool sq_flow_disabled);
 
+  // I/O handlers: a command goes to a bdev, and its completion comes back. A queue pair
+  // that disconnects with commands still in a bdev lives on, and so do their buffers,
+  // until the bdev is done with them: the bdev may still write into them.
+  void bdev_io_started(Request* req) {
+    req->in_bdev = true;
+    ++in_bdev_;
+  }
+  void bdev_io_done(Request* req, spec::Status status, bool dnr);
+
  protected:
   // Called by the transport before it frees its requests.
   void unbind();
+  // The transport's teardown, after unbind(): frees every request (and its buffer) but
+  // those still in a bdev, which bdev_io_done() frees once they come back.
+  template <class R>
+  void release_requests(std::vector<R>& requests) {
+    for (Request& r : requests) release_request(r);
+    if (in_bdev_) draining_self_ = shared_from_this();
+  }
   bool sq_flow_disabled_ = false;
 
  private:
@@ -93,6 +109,7 @@ class Qpair : public std::enable_shared_from_this<Qpair> {
   void execute(Request* req);
   bool acquire_buffer(Request* req);
   void retry_buffers();
+  void release_request(Request& r);
 
   Target& target_;
   Reactor& reactor_;
@@ -106,6 +123,8 @@ class Qpair : public std::enable_shared_from_this<Qpair> {
   uint64_t ns_version_ = 0;
   std::vector<Request*> waiting_for_buffer_;
   bool retry_scheduled_ = false;
+  uint32_t in_bdev_ = 0;                 // requests handed to a bdev and not yet back
+  std::shared_ptr<Qpair> draining_self_;  // held while a torn-down queue waits for them
   QpairCounters counters_;
   NamespaceCounterList ns_counters_;
   mutable std::mutex ns_counters_mutex_;

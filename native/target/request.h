@@ -35,6 +35,7 @@ struct Request {
   uint32_t rkey = 0;
   bool invalidate = false;
   bool namespace_io = false;  // an I/O command on an existing namespace: counted for it
+  bool in_bdev = false;       // handed to a bdev, whose completion has not come back yet
   BufferPool::Chunk* chunk = nullptr;
   uint8_t* data = nullptr;    // chunk->data, when the command has data
   Qpair* qpair = nullptr;

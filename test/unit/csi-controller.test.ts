@@ -24,7 +24,8 @@ const GiB = 1 << 30;
 const MOUNT = { mount: { fs_type: 'ext4' }, access_mode: { mode: 'SINGLE_NODE_WRITER' } };
 const BLOCK_SHARED = { block: {}, access_mode: { mode: 'MULTI_NODE_MULTI_WRITER' } };
 
-let nextPort = 20000 + Math.floor(Math.random() * 20000);
+// Below Linux's ephemeral range (32768-60999), where outgoing connections take their ports.
+let nextPort = 10000 + Math.floor(Math.random() * 10000);
 
 /** The gateway's RPCs, in process. Every call can be held at a gate, to keep an operation in flight. */
 class TestRpc implements GatewayRpc {

@@ -118,4 +118,30 @@ describe('gateway forwarding: an NVMe/TCP backend re-exported by the target', fu
     for (const b of [before, during, back]) b.release();
     await front.close();
   });
+
+  it('a host that leaves while its write waits in the backend: the write lands later, and the gateway serves on', async () => {
+    const front = await nvmf.connect({ traddr: '127.0.0.1', trsvcid: frontPort, subnqn: FRONT_NQN, ctrlLossTmo: 0 });
+    const data = pool.acquire();
+    fill(data, 3);
+    backend.close();
+    const held = front.queuePairs[0].write(1, 300, 64, data).catch((e: Error) => e);
+    await new Promise((r) => setTimeout(r, 200));
+    await front.close();                     // the gateway tears the queue down with the write in its bdev
+    assert.ok(await held instanceof Error, 'the leaving host sees its write fail');
+    for (let i = 0; i < 50 && gateway.qpairs().length > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(gateway.qpairs().length, 0, 'the gateway let go of the queues');
+    startBackend(backendPort);               // the backend returns and acknowledges the held write
+    const again = await nvmf.connect({ traddr: '127.0.0.1', trsvcid: frontPort, subnqn: FRONT_NQN, timeoutMs: 30000 });
+    const back = pool.acquire();
+    const same = () => Buffer.from(back.buffer, back.byteOffset, 32768).equals(Buffer.from(data.buffer, data.byteOffset, 32768));
+    // The held write and this read are resent after the backend's reconnect in no set order.
+    for (let i = 0; i < 50; i++) {
+      await again.queuePairs[0].read(1, 300, 64, back);
+      if (same()) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(same(), 'the write that outlived its host reached the backend');
+    for (const b of [data, back]) b.release();
+    await again.close();
+  });
 });

@@ -16,8 +16,9 @@ const OTHER_HOST = 'nqn.2014-08.org.nvmexpress:uuid:00000000-0000-0000-0000-0000
 const MAIN = resolve(__dirname, '../../lib/cli/main.js');
 
 // Subsystem listeners need a real port (0 is refused); start somewhere random so that
-// concurrent runs on this machine do not collide.
-let nextPort = 30000 + Math.floor(Math.random() * 20000);
+// concurrent runs on this machine do not collide, and below Linux's ephemeral range
+// (32768-60999), where the tests' own outgoing connections take their ports.
+let nextPort = 20000 + Math.floor(Math.random() * 10000);
 const port = () => nextPort++;
 
 const tcp = (p: number): JsonObject => ({ trtype: 'tcp', traddr: '127.0.0.1', trsvcid: String(p) });

@@ -187,14 +187,7 @@ void RdmaQpair::on_disconnected() {
   closed_ = true;
   if (joined_shared_) shared_->remove_queue(depth_);
   unbind();
-  for (auto& r : requests_) {
-    if (r.chunk) {
-      target().pool().release(r.chunk);
-      r.chunk = nullptr;
-      r.data = nullptr;
-    }
-    r.state = RequestState::kFree;
-  }
+  release_requests(requests_);
 }
 
 }  // namespace rdmagate::rdma_transport

@@ -448,14 +448,7 @@ void TcpQpair::close_connection() {
   ::close(fd_);
   out_.clear();
   unbind();
-  for (auto& r : requests_) {
-    if (r.chunk) {
-      target().pool().release(r.chunk);
-      r.chunk = nullptr;
-      r.data = nullptr;
-    }
-    r.state = RequestState::kFree;
-  }
+  release_requests(requests_);
 }
 
 }  // namespace rdmagate::tcp
