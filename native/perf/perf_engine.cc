@@ -132,13 +132,7 @@ class PerfEngine::Job {
       const Slot& s = slots_[slot];
       --inflight_;
       if (!host::status_ok(status)) {
-        if (!result_.failed) {
-          result_.failed = true;
-          result_.status = status;
-          result_.opcode = s.opcode;
-          result_.lba = s.lba;
-        }
-        halt(now);
+        fail(status, s, now);
         continue;
       }
       ++done;
@@ -194,16 +188,21 @@ class PerfEngine::Job {
     if (!queue_.submit_now(e)) {
       // The ring holds the queue's depth; lib/perf keeps iodepth within it, so this is
       // a caller's mistake, reported rather than spun on.
-      if (!result_.failed) {
-        result_.failed = true;
-        result_.status = kStatusSubmitRingFull;
-        result_.opcode = s.opcode;
-        result_.lba = s.lba;
-      }
-      halt(now);
+      fail(kStatusSubmitRingFull, s, now);
       return;
     }
     ++inflight_;
+  }
+
+  // The first failed command is the one reported; the job stops there.
+  void fail(uint32_t status, const Slot& s, uint64_t now) {
+    if (!result_.failed) {
+      result_.failed = true;
+      result_.status = status;
+      result_.opcode = s.opcode;
+      result_.lba = s.lba;
+    }
+    halt(now);
   }
 
   void halt(uint64_t now) {
