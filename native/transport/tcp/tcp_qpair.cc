@@ -79,6 +79,7 @@ void TcpQpair::on_events(uint32_t events) {
   }
   if (events & EPOLLIN) {
     in_receive_ = true;
+    drained_ = false;
     receive();
     in_receive_ = false;
   }
@@ -95,9 +96,12 @@ bool TcpQpair::fill(size_t bytes) {
     rpos_ = 0;
   }
   while (rlen_ < bytes) {
-    ssize_t n = recv(fd_, rbuf_.data() + rlen_, rbuf_.size() - rlen_, 0);
+    if (drained_) return false;
+    size_t room = rbuf_.size() - rlen_;
+    ssize_t n = recv(fd_, rbuf_.data() + rlen_, room, 0);
     if (n > 0) {
       rlen_ += size_t(n);
+      drained_ = size_t(n) < room;
       continue;
     }
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return false;
@@ -125,8 +129,10 @@ size_t TcpQpair::read_into(uint8_t* dst, size_t len) {
       got += skip;
       continue;
     }
+    if (drained_) return got;
     ssize_t n = recv(fd_, dst + got, len - got, 0);
     if (n > 0) {
+      drained_ = size_t(n) < len - got;
       got += size_t(n);
       continue;
     }

@@ -79,6 +79,9 @@ class TcpQpair final : public target::Qpair {
   // Receive state. Headers are staged in rbuf_; data goes straight to its buffer.
   std::vector<uint8_t> rbuf_;
   size_t rpos_ = 0, rlen_ = 0;
+  // A recv returned less than it asked for: the socket is empty until the next EPOLLIN
+  // (level-triggered), so asking again would only cost a syscall for EAGAIN.
+  bool drained_ = false;
   Rx rx_ = Rx::kHeader;
   uint8_t hdr_[256];
   spec::CommonHeader ch_{};
