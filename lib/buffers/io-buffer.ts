@@ -14,6 +14,8 @@ const constructing = Symbol('IoBuffer.constructing');
 export class IoBuffer extends Uint8Array {
   readonly #native: NativeBufferPool;
   readonly #index: number;
+  // Made once: every I/O on the buffer asks for it, and it never changes.
+  readonly #ref: Readonly<{ pool: NativeBufferPool; index: number }>;
   readonly #arrayBuffer: ArrayBuffer;
   #released = false;
 
@@ -23,6 +25,7 @@ export class IoBuffer extends Uint8Array {
     super(arrayBuffer);
     this.#native = native;
     this.#index = index;
+    this.#ref = Object.freeze({ pool: native, index });
     this.#arrayBuffer = arrayBuffer;
   }
 
@@ -62,9 +65,9 @@ export class IoBuffer extends Uint8Array {
   }
 
   /** @internal The native pool and chunk index, for I/O entry points. */
-  nativeRef(): { pool: NativeBufferPool; index: number } {
+  nativeRef(): Readonly<{ pool: NativeBufferPool; index: number }> {
     this.#check();
-    return { pool: this.#native, index: this.#index };
+    return this.#ref;
   }
 
   #check(): void {

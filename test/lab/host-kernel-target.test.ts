@@ -3,24 +3,16 @@
  * the lab guest. Skips itself elsewhere (not root, or no nvmet).
  */
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { readdirSync, readlinkSync } from 'node:fs';
 import {
   BufferPool, connect, discover, hostResources, type Controller, type IoBuffer,
 } from '../../lib';
+import { heldWriteSurvivesReconnect, pattern, sleep } from './helpers';
 import { kernelNvmetAvailable, ramDisk, startKernelTarget, type KernelTarget } from './kernel-nvmet';
 
 const NQN = 'nqn.2026-11.io.rdmagate:host-lab';
 const PORT = 4420;
 const DISK_MIB = 64;
-
-function pattern(b: Uint8Array, length: number, seed: number): void {
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
-    b[i] = x & 0xff;
-  }
-}
 
 function openSockets(): number {
   return readdirSync('/proc/self/fd').filter((fd) => {
@@ -31,8 +23,6 @@ function openSockets(): number {
     }
   }).length;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('our NVMe/TCP host against the Linux kernel target (lab)', function () {
   this.timeout(300000);
@@ -179,21 +169,7 @@ describe('our NVMe/TCP host against the Linux kernel target (lab)', function () 
 
   it('reconnects when the subsystem leaves the port and comes back, resending held I/O', async () => {
     const r = await connect({ ...options(), ioFailureMode: 'retry', reconnectDelay: 1, ctrlLossTmo: 60 });
-    const events: string[] = [];
-    r.on('disconnect', (_e: Error, reconnecting: boolean) => events.push(`disconnect ${reconnecting}`));
-    r.on('reconnect', () => events.push('reconnect'));
-    const lost = once(r, 'disconnect');
-    target.unlink();
-    await lost;
-    pattern(src, 4096, 4242);
-    const held = r.queuePairs[0].write(1, 30000, 8, src);
-    await sleep(2500);  // some reconnect attempts fail meanwhile
-    target.link();
-    await held;
-    assert.deepEqual(events, ['disconnect true', 'reconnect']);
-    dst.fill(0);
-    await r.queuePairs[0].read(1, 30000, 8, dst);
-    assert.ok(Buffer.from(src.buffer, src.byteOffset, 4096).equals(Buffer.from(dst.buffer, dst.byteOffset, 4096)));
+    await heldWriteSurvivesReconnect(r, target, src, dst);
     await r.close();
   });
 
