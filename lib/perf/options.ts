@@ -39,7 +39,7 @@ export interface PerfOptionsInput {
   trsvcid?: number | string;
   nqn?: string;
   nsid?: number | string;
-  /** --target local: the namespace's bdev; default null. */
+  /** --target local: the namespace's bdev; default null, or malloc with --verify. */
   bdev?: string;
   targetReactors?: number | string;
   hostReactors?: number | string;
@@ -89,7 +89,8 @@ function target(o: PerfOptionsInput): PerfTarget {
     if (remoteFlags) throw new InvalidArgumentError('--target local starts its own target: -t, -a, -s and -n do not apply');
     return {
       kind: 'local',
-      bdev: oneOf(o.bdev, 'bdev', ['null', 'malloc'] as const, 'null'),
+      // A null bdev drops writes, so a verify run defaults to malloc (asked for, null fails it).
+      bdev: oneOf(o.bdev, 'bdev', ['null', 'malloc'] as const, o.verify === undefined ? 'null' : 'malloc'),
       reactors: parseCount(o.targetReactors ?? 1, 'target-reactors', 1, 64),
     };
   }

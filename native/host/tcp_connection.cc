@@ -31,6 +31,9 @@ static_assert(sizeof(spec::DataPdu) >= kMinPdu && sizeof(spec::R2tPdu) >= kMinPd
 
 // C2HData length is bounded per request by the queue pair, not here.
 constexpr uint32_t kNoDataLimit = UINT32_MAX;
+// A C2HData payload up to this size is copied out of the staging buffer when it was
+// staged; a larger one makes the connection stage headers only (large_payloads_).
+constexpr uint32_t kMaxCopiedPayload = 8 * 1024;
 constexpr int kMaxIov = 64;
 
 std::atomic<uint64_t> g_open_sockets{0};
@@ -134,7 +137,7 @@ void TcpConnection::on_connect_done() {
     return;
   }
   state_ = State::kIcReq;
-  start_header(0);
+  start_header();
   send_icreq();
 }
 
@@ -245,41 +248,36 @@ void TcpConnection::send_queued() {
   }
 }
 
-void TcpConnection::start_header(uint32_t have) {
+void TcpConnection::start_header() {
   in_payload_ = false;
-  hdr_have_ = have;
+  hdr_have_ = 0;
   hdr_need_ = kMinPdu;
 }
 
-void TcpConnection::start_payload(Payload kind, bool lookahead) {
+void TcpConnection::start_payload(Payload kind) {
   in_payload_ = true;
   payload_ = kind;
-  lookahead_ = lookahead;
   cur_seg_ = 0;
   seg_off_ = 0;
-  if (nseg_ == 0) {
-    in_payload_ = false;
-    start_header(0);
-    on_payload_done();
-  }
 }
 
 void TcpConnection::receive(bool hangup) {
   while (open()) {
+    // consume_staged() left the staging buffer empty: what is still owed to the current
+    // payload goes straight to its destination, and what follows it is staged.
     iovec iov[4];
     int n = 0;
-    if (!in_payload_) {
-      iov[n++] = {hdr_ + hdr_have_, hdr_need_ - hdr_have_};
-    } else {
+    size_t asked = 0;
+    if (in_payload_) {
       for (uint32_t i = cur_seg_; i < nseg_; ++i) {
         uint32_t off = i == cur_seg_ ? seg_off_ : 0;
         iov[n++] = {seg_[i].p + off, seg_[i].len - off};
+        asked += seg_[i].len - off;
       }
-      // The payload ends its PDU, so the next PDU's header may follow in the same read.
-      if (lookahead_) iov[n++] = {hdr_, kMinPdu};
     }
-    size_t asked = 0;
-    for (int i = 0; i < n; ++i) asked += iov[i].iov_len;
+    const uint32_t staged = !large_payloads_ ? kRxStaging : in_payload_ ? kMinPdu : hdr_need_ - hdr_have_;
+    iov[n++] = {rx_, staged};
+    asked += staged;
     ssize_t r = readv(fd_, iov, n);
     if (r < 0) {
       if (errno == EINTR) continue;
@@ -301,29 +299,49 @@ void TcpConnection::receive(bool hangup) {
     // but not when this edge also brought the end of the stream, which no edge follows.
     const bool drained = size_t(r) < asked && !hangup;
     uint32_t got = uint32_t(r);
-    if (!in_payload_) {
-      hdr_have_ += got;
-      if (hdr_have_ == hdr_need_) on_header();
-      if (drained) return;
-      continue;
-    }
-    while (got && cur_seg_ < nseg_) {
-      uint32_t take = std::min(got, seg_[cur_seg_].len - seg_off_);
+    for (uint32_t i = cur_seg_; in_payload_ && got && i < nseg_; ++i) {
+      uint32_t take = std::min(got, seg_[i].len - seg_off_);
       seg_off_ += take;
       got -= take;
-      if (seg_off_ == seg_[cur_seg_].len) {
+      if (seg_off_ < seg_[i].len) break;
+      cur_seg_ = i + 1;
+      seg_off_ = 0;
+    }
+    rx_head_ = 0;
+    rx_tail_ = got;
+    consume_staged();
+    if (drained) return;
+  }
+}
+
+void TcpConnection::consume_staged() {
+  while (open()) {
+    if (in_payload_) {
+      while (cur_seg_ < nseg_ && seg_off_ == seg_[cur_seg_].len) {
         ++cur_seg_;
         seg_off_ = 0;
       }
-    }
-    if (cur_seg_ < nseg_) {
-      if (drained) return;
+      if (cur_seg_ == nseg_) {
+        start_header();
+        on_payload_done();
+        continue;
+      }
+      Segment& seg = seg_[cur_seg_];
+      uint32_t take = std::min(rx_tail_ - rx_head_, seg.len - seg_off_);
+      if (take == 0) break;
+      std::memcpy(seg.p + seg_off_, rx_ + rx_head_, take);
+      if (payload_ == Payload::kC2HData && cur_seg_ == data_seg_)
+        counters_.bytes_copied.fetch_add(take, std::memory_order_relaxed);
+      rx_head_ += take;
+      seg_off_ += take;
       continue;
     }
-    start_header(got);  // `got` lookahead bytes of the next header are in hdr_ already
-    on_payload_done();
-    if (open() && hdr_have_ == hdr_need_) on_header();
-    if (drained) return;
+    uint32_t take = std::min(rx_tail_ - rx_head_, hdr_need_ - hdr_have_);
+    if (take == 0) break;
+    std::memcpy(hdr_ + hdr_have_, rx_ + rx_head_, take);
+    rx_head_ += take;
+    hdr_have_ += take;
+    if (hdr_have_ == hdr_need_) on_header();
   }
 }
 
@@ -362,14 +380,14 @@ void TcpConnection::on_header() {
     case spec::kPduCapsuleResp: {
       spec::CapsuleRespPdu p;
       std::memcpy(&p, hdr_, sizeof p);
-      start_header(0);
+      start_header();
       handler_.on_capsule_resp(p.cqe);
       return;
     }
     case spec::kPduR2T: {
       spec::R2tPdu p;
       std::memcpy(&p, hdr_, sizeof p);
-      start_header(0);
+      start_header();
       handler_.on_r2t(p);
       return;
     }
@@ -381,18 +399,20 @@ void TcpConnection::on_header() {
         protocol_error(PduError{spec::kFesDataOutOfRange, 0}, "C2HData the host cannot place");
         return;
       }
+      large_payloads_ = c2h_.datal > kMaxCopiedPayload;
       nseg_ = 0;
       if (ch.pdo > header_len) seg_[nseg_++] = {pad_, ch.pdo - header_len};
+      data_seg_ = nseg_;
       seg_[nseg_++] = {dest, c2h_.datal};
       if (params_.ddgst) seg_[nseg_++] = {rx_ddgst_, spec::kTcpDigestLen};
-      start_payload(Payload::kC2HData, true);
+      start_payload(Payload::kC2HData);
       return;
     }
     case spec::kPduC2HTermReq:
       // The error data (the header the controller rejected) lands after the TermReq header.
       nseg_ = 0;
       if (ch.plen > ch.hlen) seg_[nseg_++] = {hdr_ + ch.hlen, ch.plen - ch.hlen};
-      start_payload(Payload::kTermReq, false);
+      start_payload(Payload::kTermReq);
       return;
   }
 }
@@ -416,7 +436,7 @@ void TcpConnection::on_icresp() {
   }
   params_ = TcpParams{hd, dd, p.cpda, p.maxh2cdata};
   state_ = State::kEstablished;
-  start_header(0);
+  start_header();
   handler_.on_established();
 }
 
@@ -424,7 +444,7 @@ void TcpConnection::on_payload_done() {
   if (payload_ == Payload::kC2HData) {
     bool ok = true;
     if (params_.ddgst) {
-      const uint8_t* data = seg_[nseg_ - 2].p;  // the segment before the digest
+      const uint8_t* data = seg_[data_seg_].p;
       ok = util::crc32c_digest(data, c2h_.datal) == load_le32(rx_ddgst_);
       if (!ok) counters_.digest_errors.fetch_add(1, std::memory_order_relaxed);
     }

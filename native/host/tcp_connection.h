@@ -3,10 +3,12 @@
 // validation). It knows PDUs, not commands: what a PDU means for a request is the
 // Handler's business (queue_pair).
 //
-// Receive is zero-copy: headers are read into a small header buffer, and C2HData
-// payloads straight into the destination the Handler names, so the kernel's socket copy
-// is the only one. Send gathers queued PDUs (header, caller's data, digest) into one
-// sendmsg per burst.
+// Receive reads the socket into a staging buffer and parses PDUs out of it, copying the
+// small payloads it holds to the destination the Handler names: one readv then serves
+// many small PDUs, where a read per PDU costs more than the copy. A payload that has not
+// arrived yet is read straight into its destination, and after a large C2HData the
+// connection reads headers alone, so large transfers stay zero-copy. Send gathers queued
+// PDUs (header, caller's data, digest) into one sendmsg per burst.
 #pragma once
 
 #include <cstdint>
@@ -105,16 +107,19 @@ class TcpConnection {
   void send_queued();
   // `hangup`: the peer closed or reset as well, so read on to the end of the stream.
   void receive(bool hangup);
-  void start_header(uint32_t have);
+  // Moves staged bytes into the header or payload being received, handling each PDU
+  // as it completes; stops when the staging buffer is empty or the connection closed.
+  void consume_staged();
+  void start_header();
   void on_header();
   void on_icresp();
-  void start_payload(Payload kind, bool lookahead);
+  void start_payload(Payload kind);
   void on_payload_done();
   Failure socket_failure(const char* what, int err) const;
 
   Reactor& reactor_;
   Handler& handler_;
-  TransportCounters& counters_;  // bytes_copied stays 0: data lands in place
+  TransportCounters& counters_;
   int fd_ = -1;
   State state_ = State::kIdle;
   std::string peer_;
@@ -128,8 +133,14 @@ class TcpConnection {
   Payload payload_ = Payload::kC2HData;
   Segment seg_[3];
   uint32_t nseg_ = 0, cur_seg_ = 0, seg_off_ = 0;
-  bool lookahead_ = false;  // read the next PDU's first header bytes with this payload
-  spec::DataPdu c2h_{};     // the C2HData whose payload is being received
+  uint32_t data_seg_ = 0;  // which segment is the C2HData's data
+  spec::DataPdu c2h_{};  // the C2HData whose payload is being received
+  // Staged socket bytes not yet consumed: [rx_head_, rx_tail_) of rx_.
+  static constexpr uint32_t kRxStaging = 32 * 1024;
+  alignas(64) uint8_t rx_[kRxStaging];
+  uint32_t rx_head_ = 0, rx_tail_ = 0;
+  // The last C2HData was too large to copy: stage only what a header needs.
+  bool large_payloads_ = false;
   uint8_t pad_[256];        // PDO padding is read here and dropped
   uint8_t rx_ddgst_[spec::kTcpDigestLen];
 

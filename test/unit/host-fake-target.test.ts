@@ -43,7 +43,9 @@ describe('NVMe/TCP host against a fake controller', function () {
       assert.equal(c.queuePairs.length, 2);
       assert.deepEqual(c.namespaces.map((n) => [n.nsid, n.blocks, n.blockSize, n.uuid]),
         [[1, BLOCKS, BLOCK, '00112233-4455-6677-8899-aabbccddeeff']]);
+      let copiedBeforeLast = -1;
       for (const bytes of [512, 4096, 16384, 65536]) {
+        if (bytes === 65536) copiedBeforeLast = c.counters().bytesCopied;
         for (let i = 0; i < bytes; i++) buf[i] = (i * 31 + bytes) & 0xff;
         const expect = Buffer.from(buf.subarray(0, bytes));
         await c.queuePairs[0].write(1, 16, bytes / BLOCK, buf);
@@ -54,7 +56,9 @@ describe('NVMe/TCP host against a fake controller', function () {
       }
       assert.ok(fake.h2cPdus >= 2, 'the large writes went through R2T');
       const counters = c.counters();
-      assert.equal(counters.bytesCopied, 0);
+      // Small payloads may be copied out of the host's staging buffer; after a large one
+      // it stages headers only, so the last (64 KiB) read landed in place.
+      assert.equal(counters.bytesCopied, copiedBeforeLast);
       assert.ok(counters.r2ts >= 2);
       await c.close();
       assert.equal(c.state, 'closed');

@@ -105,6 +105,16 @@ describe('rdmagate perf', function () {
       assert.throws(() => perfOptions({ transport: 'fc', traddr: '1.2.3.4', nqn: 'nqn.x' }), /--transport/);
     });
 
+    it('gives a local verify run a bdev that keeps data', () => {
+      const bdevOf = (o: Parameters<typeof perfOptions>[0]) => {
+        const t = perfOptions(o).target;
+        return t.kind === 'local' ? t.bdev : undefined;
+      };
+      assert.equal(bdevOf({ target: 'local' }), 'null');
+      assert.equal(bdevOf({ target: 'local', verify: 'crc32c' }), 'malloc');
+      assert.equal(bdevOf({ target: 'local', verify: 'crc32c', bdev: 'null' }), 'null', 'as asked: the verify then fails');
+    });
+
     it('refuses what does not fit the namespace', async () => {
       await assert.rejects(runPerf(local({ nsid: 2 })), (e: Error & { code?: string }) =>
         e.code === 'ERR_INVALID_ARG' && /namespace 2 is not active/.test(e.message));
