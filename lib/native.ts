@@ -3,6 +3,8 @@ import * as path from 'node:path';
 import { errorFromNative } from './errors';
 
 export interface NativeBufferPool {
+  /** Names the pool in batched I/O submissions. */
+  readonly id: number;
   acquire(): [number, ArrayBuffer] | null;
   release(index: number, arrayBuffer: ArrayBuffer): void;
   stats(): import('./buffers/buffer-pool').BufferPoolStats;

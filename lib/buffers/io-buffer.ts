@@ -15,7 +15,7 @@ export class IoBuffer extends Uint8Array {
   readonly #native: NativeBufferPool;
   readonly #index: number;
   // Made once: every I/O on the buffer asks for it, and it never changes.
-  readonly #ref: Readonly<{ pool: NativeBufferPool; index: number }>;
+  readonly #ref: Readonly<{ pool: NativeBufferPool; poolId: number; index: number }>;
   readonly #arrayBuffer: ArrayBuffer;
   #released = false;
 
@@ -25,7 +25,7 @@ export class IoBuffer extends Uint8Array {
     super(arrayBuffer);
     this.#native = native;
     this.#index = index;
-    this.#ref = Object.freeze({ pool: native, index });
+    this.#ref = Object.freeze({ pool: native, poolId: native.id, index });
     this.#arrayBuffer = arrayBuffer;
   }
 
@@ -64,8 +64,8 @@ export class IoBuffer extends Uint8Array {
     if (!this.#released) this.release();
   }
 
-  /** @internal The native pool and chunk index, for I/O entry points. */
-  nativeRef(): Readonly<{ pool: NativeBufferPool; index: number }> {
+  /** @internal The native pool (and its id) and chunk index, for I/O entry points. */
+  nativeRef(): Readonly<{ pool: NativeBufferPool; poolId: number; index: number }> {
     this.#check();
     return this.#ref;
   }

@@ -51,12 +51,14 @@ void BufferPoolBinding::init(Napi::Env env, Napi::Object exports) {
                                     InstanceMethod("stats", &BufferPoolBinding::stats),
                                     InstanceMethod("destroy", &BufferPoolBinding::destroy),
                                     InstanceMethod("address", &BufferPoolBinding::address),
-                                    InstanceMethod("inflight", &BufferPoolBinding::inflight)});
+                                    InstanceMethod("inflight", &BufferPoolBinding::inflight),
+                                    InstanceAccessor("id", &BufferPoolBinding::id, nullptr)});
   exports.Set("NativeBufferPool", cls);
   addon_data(env).pool_ctor = Napi::Persistent(cls);
 }
 
-BufferPoolBinding::BufferPoolBinding(const Napi::CallbackInfo& info) : ObjectWrap(info) {
+BufferPoolBinding::BufferPoolBinding(const Napi::CallbackInfo& info)
+    : ObjectWrap(info), registry_(addon_data(info.Env()).pools), id_(registry_->next_id++) {
   Napi::Env env = info.Env();
   BufferPoolOptions o;
   o.chunk_size = arg_u32(info, 0, "chunkSize");
@@ -65,14 +67,29 @@ BufferPoolBinding::BufferPoolBinding(const Napi::CallbackInfo& info) : ObjectWra
   o.hugepages = hugepage_mode(info[3].IsString() ? info[3].As<Napi::String>().Utf8Value() : "auto");
   state_ = std::make_shared<State>();
   state_->pool = guarded(env, [&] { return BufferPool::create(o); });
+  registry_->by_id[id_] = this;
+}
+
+BufferPoolBinding::~BufferPoolBinding() { registry_->by_id.erase(id_); }
+
+Napi::Value BufferPoolBinding::id(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), id_); }
+
+BufferPool& BufferPoolBinding::live(Napi::Env env, State& st) {
+  if (st.pool->destroyed()) throw make_error(env, "ERR_POOL_DESTROYED", "the buffer pool has been destroyed");
+  return *st.pool;
+}
+
+BufferPool& BufferPoolBinding::by_id(Napi::Env env, uint32_t id) {
+  auto& pools = addon_data(env).pools->by_id;
+  auto it = pools.find(id);
+  if (it == pools.end()) throw make_error(env, "ERR_INVALID_ARG", "no buffer pool has id " + std::to_string(id));
+  return live(env, *it->second->state_);
 }
 
 BufferPool& BufferPoolBinding::unwrap(Napi::Env env, Napi::Value value) {
   if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(addon_data(env).pool_ctor.Value()))
     throw make_error(env, "ERR_INVALID_ARG", "not a buffer pool");
-  auto& st = *Unwrap(value.As<Napi::Object>())->state_;
-  if (st.pool->destroyed()) throw make_error(env, "ERR_POOL_DESTROYED", "the buffer pool has been destroyed");
-  return *st.pool;
+  return live(env, *Unwrap(value.As<Napi::Object>())->state_);
 }
 
 BufferPool::Chunk* BufferPoolBinding::chunk_out(Napi::Env env, BufferPool& pool, uint32_t index) {

@@ -27,6 +27,12 @@ constexpr uint32_t kMaxReactors = 64;
 constexpr uint32_t kMaxIoQueues = 1024;
 constexpr uint32_t kMaxBlocksPerCommand = 65536;  // NLB is a 16-bit 0's based field
 
+// The words of one I/O submission entry, as lib/nvmf/host/submission-batch.ts writes them.
+enum SubmissionWord : uint32_t {
+  kSubQueue, kSubOpcode, kSubNsid, kSubSlbaLow, kSubSlbaHigh, kSubNlb,
+  kSubPool, kSubChunk, kSubOffset, kSubLength, kSubOpId, kSubmissionWords
+};
+
 // Queues what the host reports and wakes the JS thread once per batch; lib/ takes the
 // whole batch in one call. I/O completions from one controller that arrive back to back
 // share one flat array.
@@ -180,7 +186,8 @@ class ControllerBinding : public Napi::ObjectWrap<ControllerBinding> {
   }
   static void init(Napi::Env env) {
     Napi::Function cls = DefineClass(env, "NativeNvmeController",
-                                     {InstanceMethod("submit", &ControllerBinding::submit),
+                                     {InstanceMethod("setSubmissionBuffer", &ControllerBinding::set_submission_buffer),
+                                      InstanceMethod("submitBatch", &ControllerBinding::submit_batch),
                                       InstanceMethod("identify", &ControllerBinding::identify),
                                       InstanceMethod("close", &ControllerBinding::close),
                                       InstanceMethod("counters", &ControllerBinding::counters)});
@@ -198,34 +205,62 @@ class ControllerBinding : public Napi::ObjectWrap<ControllerBinding> {
   }
 
  private:
-  // submit(queue, opcode, nsid, slba, nlb, pool, index, offset, length, opId): one I/O
-  // into the queue's ring. Cheap: no allocation, and a reactor wake-up only when no
-  // drain is pending already. The completion comes back in a batch.
-  Napi::Value submit(const Napi::CallbackInfo& info) {
+  // setSubmissionBuffer(words): the Uint32Array that JS writes I/O submissions into,
+  // kSubmissionWords words each (lib/nvmf/host/submission-batch.ts has the same layout).
+  void set_submission_buffer(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    uint32_t queue = arg_u32(info, 0, "queue");
-    uint32_t opcode = arg_u32(info, 1, "opcode");
+    if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
+      invalid(env, "the submission buffer must be a Uint32Array");
+    auto words = info[0].As<Napi::Uint32Array>();
+    submissions_ = Napi::Persistent(words);
+    submission_entries_ = uint32_t(words.ElementLength() / kSubmissionWords);
+  }
+
+  // submitBatch(first, end): entries [first, end) of the submission buffer, in order, into
+  // their queues' rings; then one reactor wake-up per queue at most. A bad entry throws
+  // with `entry` set to its index, after the entries before it went in.
+  void submit_batch(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    uint32_t first = arg_u32(info, 0, "first");
+    uint32_t end = arg_u32(info, 1, "end");
+    if (submissions_.IsEmpty() || first > end || end > submission_entries_)
+      invalid(env, "entries " + std::to_string(first) + ".." + std::to_string(end) + " are not in the submission buffer");
+    const uint32_t* words = submissions_.Value().Data();
+    touched_.clear();
+    for (uint32_t i = first; i < end; ++i) {
+      try {
+        host::QueuePair* q = submit(env, words + size_t(i) * kSubmissionWords);
+        if (touched_.empty() || touched_.back() != q) touched_.push_back(q);
+      } catch (Napi::Error& e) {
+        for (host::QueuePair* q : touched_) q->kick();
+        e.Value().Set("entry", i);
+        throw;
+      }
+    }
+    for (host::QueuePair* q : touched_) q->kick();  // kick() itself skips a queue already due
+  }
+
+  // One submission entry into its queue's ring; returns the queue.
+  host::QueuePair* submit(Napi::Env env, const uint32_t* w) {
     host::SubmitEntry e;
+    uint32_t opcode = w[kSubOpcode];
     e.opcode = uint8_t(opcode);
-    e.nsid = arg_u32(info, 2, "nsid");
-    double slba = info[3].IsNumber() ? info[3].As<Napi::Number>().DoubleValue() : NAN;
-    if (!(slba >= 0 && slba <= 9007199254740991.0 && slba == std::floor(slba)))
-      invalid(env, "slba must be an integer in [0, 2^53)");
-    e.slba = uint64_t(slba);
-    e.nlb = arg_u32(info, 4, "nlb");
-    e.op_id = arg_u32(info, 9, "opId");
+    e.nsid = w[kSubNsid];
+    e.slba = uint64_t(w[kSubSlbaHigh]) << 32 | w[kSubSlbaLow];
+    e.nlb = w[kSubNlb];
+    e.op_id = w[kSubOpId];
     if (closed_) throw make_error(env, "ERR_NVME_DISCONNECTED", "the controller is closed");
-    host::QueuePair* q = controller_->io_queue(queue);
-    if (!q) invalid(env, "there is no I/O queue " + std::to_string(queue));
+    host::QueuePair* q = controller_->io_queue(w[kSubQueue]);
+    if (!q) invalid(env, "there is no I/O queue " + std::to_string(w[kSubQueue]));
     if (e.nsid == 0 || e.nsid == 0xffffffff) invalid(env, "nsid must name one namespace");
     switch (opcode) {
       case spec::kIoRead:
       case spec::kIoWrite: {
         if (e.nlb == 0 || e.nlb > kMaxBlocksPerCommand) invalid(env, "nlb must be in [1, 65536]");
-        BufferPool& pool = BufferPoolBinding::unwrap(env, info[5]);
-        BufferPool::Chunk* chunk = BufferPoolBinding::chunk_out(env, pool, arg_u32(info, 6, "index"));
-        uint32_t offset = arg_u32(info, 7, "offset");
-        uint32_t length = arg_u32(info, 8, "length");
+        BufferPool& pool = BufferPoolBinding::by_id(env, w[kSubPool]);
+        BufferPool::Chunk* chunk = BufferPoolBinding::chunk_out(env, pool, w[kSubChunk]);
+        uint32_t offset = w[kSubOffset];
+        uint32_t length = w[kSubLength];
         if (length == 0 || uint64_t(offset) + length > pool.options().chunk_size)
           throw make_error(env, "ERR_OUT_OF_RANGE", "offset + length exceed the buffer");
         uint32_t max = controller_->max_transfer();
@@ -253,8 +288,7 @@ class ControllerBinding : public Napi::ObjectWrap<ControllerBinding> {
       if (e.chunk) e.chunk->inflight.fetch_sub(1, std::memory_order_acq_rel);
       throw make_error(env, "ERR_NVME_QUEUE_FULL", "the I/O queue is full");
     }
-    q->kick();
-    return env.Undefined();
+    return q;
   }
 
   // identify(opId, cns, nsid): the 4096 bytes come back as an 'admin' event.
@@ -295,6 +329,9 @@ class ControllerBinding : public Napi::ObjectWrap<ControllerBinding> {
 
   std::shared_ptr<host::Controller> controller_;
   bool closed_ = false;
+  Napi::Reference<Napi::Uint32Array> submissions_;
+  uint32_t submission_entries_ = 0;
+  std::vector<host::QueuePair*> touched_;  // submit_batch's queues, in order of first use
 };
 
 void set_failure(Napi::Object r, const Failure& f) {

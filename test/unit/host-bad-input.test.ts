@@ -211,8 +211,16 @@ describe('NVMe/TCP host: bad input', function () {
       // A handle whose controller never connects (closed port): no I/O queue exists.
       const { handle } = hostNative.nvmeConnect(opts);
       const ref = buf.nativeRef();
-      assert.throws(() => handle.submit(0, 2, 1, 0, 1, ref.pool, ref.index, 0, 512, 1), code('ERR_INVALID_ARG'));
-      assert.throws(() => handle.submit(-1, 2, 1, 0, 1, ref.pool, ref.index, 0, 512, 1), code('ERR_INVALID_ARG'));
+      assert.throws(() => handle.submitBatch(0, 1), code('ERR_INVALID_ARG'), 'no submission buffer yet');
+      assert.throws(() => handle.setSubmissionBuffer(new Int32Array(11) as unknown as Uint32Array), code('ERR_INVALID_ARG'));
+      const words = new Uint32Array(11 * 2);
+      handle.setSubmissionBuffer(words);
+      // queue 0, read, nsid 1, LBA 0 (low, high), 1 block, the buffer's pool and chunk, offset 0, 512 bytes, opId 1
+      words.set([0, 2, 1, 0, 0, 1, ref.poolId, ref.index, 0, 512, 1]);
+      assert.throws(() => handle.submitBatch(0, 1), (e: Error & { code?: string; entry?: number }) =>
+        e.code === 'ERR_INVALID_ARG' && /no I\/O queue 0/.test(e.message) && e.entry === 0);
+      assert.throws(() => handle.submitBatch(1, 3), code('ERR_INVALID_ARG'), 'past the buffer');
+      assert.throws(() => handle.submitBatch(1, 0), code('ERR_INVALID_ARG'));
       assert.throws(() => handle.identify(1, 300, 0), code('ERR_INVALID_ARG'));
       handle.close();
       assert.throws(() => handle.identify(1, 1, 0), code('ERR_NVME_DISCONNECTED'));

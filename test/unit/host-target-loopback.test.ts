@@ -101,6 +101,28 @@ describe('our host against our target (loopback TCP)', function () {
     await c.close();
   });
 
+  it('submits a tick\'s commands as one batch, and fails only the one native code refuses', async () => {
+    const c = await nvmf.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: NQN });
+    const q = c.queuePairs[0];
+    const [a, b, d] = [pool.acquire(), pool.acquire(), pool.acquire()];
+    fill(a, 1);
+    fill(d, 2);
+    const ops = [q.write(1, 0, 8, a), q.read(1, 0, 8, b), q.write(1, 8, 8, d)];
+    // Checked and queued, not yet submitted: released now, b's chunk is gone when the batch goes in.
+    b.release();
+    const [first, second, third] = await Promise.allSettled(ops);
+    assert.equal(first.status, 'fulfilled');
+    assert.ok(second.status === 'rejected' && (second.reason as { code?: string }).code === 'ERR_BUFFER_RELEASED');
+    assert.equal(third.status, 'fulfilled', 'the entry after the refused one went in');
+    assert.equal(q.outstanding, 0);
+    const r = pool.acquire();
+    await q.read(1, 0, 16, r);
+    assert.ok(Buffer.from(r.buffer, r.byteOffset, 4096).equals(Buffer.from(a.buffer, a.byteOffset, 4096)));
+    assert.ok(Buffer.from(r.buffer, r.byteOffset + 4096, 4096).equals(Buffer.from(d.buffer, d.byteOffset, 4096)));
+    for (const x of [a, d, r]) x.release();
+    await c.close();
+  });
+
   it('sees a namespace added on the target after a rescan', async () => {
     const c = await nvmf.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: NQN });
     target.createBdev({ type: 'null', name: 'Null1', numBlocks: 2048 });

@@ -16,7 +16,8 @@ import {
 import { hostNative, type HostCounters, type NativeControllerInfo, type NativeFailure, type NativeHostOptions,
   type NativeNvmeController } from './native';
 import { connectOptions, type ConnectOptions, type HostTransport } from './options';
-import { QueuePair, kComplete, kFailAll, queueIndexOf, type QueueHost } from './queue-pair';
+import { QueuePair, kComplete, kFailAll, kRefused, queueIndexOf, type QueueHost, type QueuedCommand } from './queue-pair';
+import { SubmissionBatch } from './submission-batch';
 import { errorFromFailure, errorFromStatus, isSuccess } from './status';
 
 export type ControllerState = 'connecting' | 'live' | 'reconnecting' | 'removed' | 'closing' | 'closed';
@@ -264,7 +265,8 @@ export class Controller extends EventEmitter {
     this.#info = info;
     this.#identity = parseIdentifyController(info.identify);
     const host: QueueHost = {
-      handle: this.#handle,
+      submissions: new SubmissionBatch<QueuedCommand>(this.#handle, info.ioQueues * info.queueSize,
+        (command, error) => this.#queuePairs[command.queue]?.[kRefused](command, error)),
       maxTransfer: info.maxTransfer,
       namespace: (nsid) => {
         const ns = this.#byNsid.get(nsid);

@@ -1,5 +1,5 @@
 /** The host part of the addon (native/napi/host_binding.cc), as lib/nvmf/host uses it. */
-import { native, type NativeBufferPool } from '../../native';
+import { native } from '../../native';
 
 /** Options after validation, in the units native code takes. */
 export interface NativeHostOptions {
@@ -95,8 +95,10 @@ export interface HostCounters {
 }
 
 export interface NativeNvmeController {
-  submit(queue: number, opcode: number, nsid: number, slba: number, nlb: number,
-    pool: NativeBufferPool | undefined, index: number, offset: number, length: number, opId: number): void;
+  /** The Uint32Array that submitBatch reads entries from (lib/nvmf/host/submission-batch.ts). */
+  setSubmissionBuffer(words: Uint32Array): void;
+  /** Submits entries [first, end); a refused entry throws with `entry` set to its index. */
+  submitBatch(first: number, end: number): void;
   identify(opId: number, cns: number, nsid: number): void;
   close(): void;
   counters(): HostCounters;

@@ -7,9 +7,8 @@ import { IoBuffer } from '../../buffers/io-buffer';
 import { InvalidArgumentError, OutOfRangeError, type RdmagateError } from '../../errors';
 import * as v from '../../validate';
 import type { NamespaceIdentity } from './identify';
-import type { NativeBufferPool } from '../../native';
-import type { NativeNvmeController } from './native';
 import { errorFromStatus, isSuccess } from './status';
+import type { BatchedCommand, SubmissionBatch } from './submission-batch';
 
 const OP_FLUSH = 0x00;
 const OP_WRITE = 0x01;
@@ -33,7 +32,8 @@ function noop(): void {}
 
 /** @internal What a queue pair needs from its controller. */
 export interface QueueHost {
-  readonly handle: NativeNvmeController;
+  /** Where commands go: the controller's batch, shared by its queues. */
+  readonly submissions: SubmissionBatch<QueuedCommand>;
   readonly maxTransfer: number;
   /** The namespace, or a typed error when it is not active. */
   namespace(nsid: number): NamespaceIdentity;
@@ -41,28 +41,23 @@ export interface QueueHost {
   refusal(): RdmagateError | null;
 }
 
-interface Op {
-  opcode: number;
-  name: string;
-  nsid: number;
-  lba: number;
-  blocks: number;
+/** @internal A command from check to completion. */
+export interface QueuedCommand extends BatchedCommand {
+  readonly name: string;
   /** Held until completion: the device writes into it, so it must not be collected. */
-  buffer: IoBuffer | undefined;
-  /** The buffer's native pool and chunk, read once when the command is checked. */
-  pool: NativeBufferPool | undefined;
-  chunk: number;
-  opId: number;
-  offset: number;
-  length: number;
+  readonly buffer: IoBuffer | undefined;
   resolve(): void;
   reject(err: Error): void;
 }
+
+type Op = { -readonly [K in keyof QueuedCommand]: QueuedCommand[K] };
 
 /** @internal */
 export const kComplete = Symbol('complete');
 /** @internal */
 export const kFailAll = Symbol('failAll');
+/** @internal */
+export const kRefused = Symbol('refused');
 
 export class QueuePair {
   /** NVMe queue id (1-based). */
@@ -145,8 +140,8 @@ export class QueuePair {
     if (refusal) throw refusal;
     const nsid = v.integer(nsidArg, 'nsid', 1, 0xfffffffe);
     const ns = this.#host.namespace(nsid);
-    const op: Op = { opcode, name, nsid, lba: 0, blocks: 0, buffer: undefined, pool: undefined, chunk: 0, offset: 0,
-      length: 0, opId: 0, resolve: noop, reject: noop };
+    const op: Op = { queue: this.#index, opcode, name, nsid, lba: 0, blocks: 0, buffer: undefined, poolId: 0, chunk: 0,
+      offset: 0, length: 0, opId: 0, resolve: noop, reject: noop };
     if (opcode === OP_FLUSH) return op;
     op.lba = lbaNumber(lbaArg);
     op.blocks = v.integer(blocksArg, 'blocks', 1, opcode === OP_DSM ? MAX_DSM_BLOCKS : MAX_BLOCKS);
@@ -156,7 +151,7 @@ export class QueuePair {
     if (opcode !== OP_READ && opcode !== OP_WRITE) return op;
     if (!(buffer instanceof IoBuffer)) throw new InvalidArgumentError('an IoBuffer from a BufferPool is required');
     const ref = buffer.nativeRef();  // throws BufferReleasedError for a released buffer
-    op.pool = ref.pool;
+    op.poolId = ref.poolId;
     op.chunk = ref.index;
     op.offset = v.integer(offsetArg, 'offset', 0, buffer.length);
     op.length = op.blocks * ns.blockSize;
@@ -174,33 +169,50 @@ export class QueuePair {
   // An operation id is [sequence | slot | queue index]: the slot finds the command, and the
   // sequence makes sure a late completion cannot complete the slot's next command.
   #submit(op: Op, waited: boolean): void {
+    if (waited && op.buffer) {
+      try {
+        op.buffer.nativeRef();  // released while it waited: BufferReleasedError
+      } catch (e) {
+        op.reject(e as Error);
+        return;
+      }
+    }
     const slot = this.#freeSlots.pop()!;
     this.#seq = (this.#seq + 1) & SEQ_MASK;
     op.opId = (((this.#seq << SLOT_BITS) | slot) << QUEUE_INDEX_BITS | this.#index) >>> 0;
-    try {
-      if (waited && op.buffer) op.buffer.nativeRef();  // released while it waited: BufferReleasedError
-      this.#host.handle.submit(this.#index, op.opcode, op.nsid, op.lba, op.blocks, op.pool, op.chunk,
-        op.offset, op.length, op.opId);
-    } catch (e) {
-      this.#freeSlots.push(slot);
-      op.reject(e as Error);
-      return;
-    }
     this.#pending[slot] = op;
     this.#outstanding++;
+    this.#host.submissions.add(op);
+  }
+
+  #submitWaiting(): void {
+    while (this.#waiting.length > 0 && this.#freeSlots.length > 0) this.#submit(this.#waiting.shift()!, true);
+  }
+
+  /** @internal Native code refused a batched command (the controller closed, say). */
+  [kRefused](command: QueuedCommand, error: Error): void {
+    this.#finish(command.opId)?.reject(error);
+    this.#submitWaiting();
+  }
+
+  /** The command `opId` names, off its slot; undefined when it is no longer outstanding. */
+  #finish(opId: number): Op | undefined {
+    const slot = (opId >>> QUEUE_INDEX_BITS) & SLOT_MASK;
+    const op = this.#pending[slot];
+    if (!op || op.opId !== opId) return undefined;
+    this.#pending[slot] = undefined;
+    this.#freeSlots.push(slot);
+    this.#outstanding--;
+    return op;
   }
 
   /** @internal A completion from the native batch. */
   [kComplete](opId: number, status: number): void {
-    const slot = (opId >>> QUEUE_INDEX_BITS) & SLOT_MASK;
-    const op = this.#pending[slot];
-    if (!op || op.opId !== opId) return;
-    this.#pending[slot] = undefined;
-    this.#freeSlots.push(slot);
-    this.#outstanding--;
+    const op = this.#finish(opId);
+    if (!op) return;
     if (isSuccess(status)) op.resolve();
     else op.reject(errorFromStatus(status, `${op.name} of nsid ${op.nsid} (LBA ${op.lba}, ${op.blocks} blocks, queue ${this.qid})`));
-    while (this.#waiting.length > 0 && this.#freeSlots.length > 0) this.#submit(this.#waiting.shift()!, true);
+    this.#submitWaiting();
   }
 
   /** @internal Fails what native code can no longer complete (the controller is closed). */
