@@ -43,6 +43,7 @@
         "native/host/discovery.cc",
         "native/napi/host_binding.cc",
         "native/perf/perf_engine.cc",
+        "native/perf/tcp_round_trip.cc",
         "native/napi/perf_binding.cc",
         "native/host/tcp_queue_transport.cc",
         "native/host/rdma_queue_transport.cc"

@@ -4,12 +4,15 @@
  * 4 KiB random writes at QD64, 128 KiB sequential reads and writes at QD16, each 5 s
  * after 1 s of ramp, on a null bdev; then 4 KiB randread QD64 on a malloc bdev, and on
  * the js engine for the js/native ratio. CPU is the whole process's (target, host and
- * engine), so CPU-seconds per million I/O is the cost of both ends together.
+ * engine), so CPU-seconds per million I/O is the cost of both ends together. Last, the
+ * kernel's floor under the QD1 latency: the same bytes as a 4 KiB read (a 72-byte command
+ * capsule out, a 24-byte C2HData header and 4 KiB back) between two busy-polling threads.
  * Writes bench/results/loopback.json and loopback.md.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { cpuPerMillion, perfOptions, runPerf, type PerfEngineName, type PerfOptionsInput, type PerfReport } from '../lib/perf';
+import { cpuPerMillion, perfOptions, runPerf, tcpRoundTrip, type PerfEngineName, type PerfOptionsInput, type PerfReport,
+  type TcpRoundTrip } from '../lib/perf';
 import { machine, RESULTS_DIR } from './machine';
 
 interface Case {
@@ -33,6 +36,9 @@ interface Row {
   sysCpu: number;
   cpuSecondsPerMillionIos: number;
 }
+
+/** A command capsule out; a C2HData header with 4 KiB of data back. */
+const FLOOR = { requestBytes: 72, responseBytes: 24 + 4096, roundTrips: 100000 };
 
 const COMMON: PerfOptionsInput = { target: 'local', targetReactors: 1, hostReactors: 1, runtime: 5, rampTime: 1 };
 const RATIO_CASE = '4k randread QD64';
@@ -69,7 +75,8 @@ function row(name: string, r: PerfReport): Row {
   };
 }
 
-function markdown(rows: Row[], m: ReturnType<typeof machine>, ratio: { iops: number; cpu: number } | undefined): string {
+function markdown(rows: Row[], m: ReturnType<typeof machine>, ratio: { iops: number; cpu: number } | undefined,
+  floor: TcpRoundTrip): string {
   const lines = [
     '# Loopback NVMe/TCP: host to target in one process',
     '',
@@ -86,6 +93,8 @@ function markdown(rows: Row[], m: ReturnType<typeof machine>, ratio: { iops: num
   if (ratio) {
     lines.push('', `js/native, ${RATIO_CASE} on null: IOPS ${ratio.iops.toFixed(2)}x, CPU-s per million I/O ${ratio.cpu.toFixed(2)}x.`);
   }
+  lines.push('', `Kernel floor under QD1: ${FLOOR.requestBytes} B out and ${FLOOR.responseBytes} B back over loopback TCP between two ` +
+    `busy-polling threads, no NVMe: mean ${floor.meanUs.toFixed(1)} µs, best ${floor.minUs.toFixed(1)} µs.`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -98,10 +107,12 @@ async function main(): Promise<void> {
   const native = rows.find((r) => r.name === RATIO_CASE);
   const js = rows.find((r) => r.engine === 'js');
   const ratio = native && js ? { iops: js.iops / native.iops, cpu: js.cpuSecondsPerMillionIos / native.cpuSecondsPerMillionIos } : undefined;
+  console.error('timing the loopback TCP floor ...');
+  const floor = await tcpRoundTrip(FLOOR.roundTrips, FLOOR.requestBytes, FLOOR.responseBytes);
   const m = machine();
   mkdirSync(RESULTS_DIR, { recursive: true });
-  writeFileSync(path.join(RESULTS_DIR, 'loopback.json'), `${JSON.stringify({ machine: m, rows, jsNativeRatio: ratio ?? null }, null, 2)}\n`);
-  const md = markdown(rows, m, ratio);
+  writeFileSync(path.join(RESULTS_DIR, 'loopback.json'), `${JSON.stringify({ machine: m, rows, jsNativeRatio: ratio ?? null, tcpFloor: { ...FLOOR, ...floor } }, null, 2)}\n`);
+  const md = markdown(rows, m, ratio, floor);
   writeFileSync(path.join(RESULTS_DIR, 'loopback.md'), md);
   console.log(md);
 }

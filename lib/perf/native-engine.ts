@@ -71,11 +71,26 @@ export interface NativePerfEngine {
   run(config: NativePerfConfig): NativePerfRun;
 }
 
+/** The loopback TCP round trip without NVMe: the floor under a QD1 read's latency. */
+export interface TcpRoundTrip {
+  meanUs: number;
+  minUs: number;
+}
+
 interface NativePerfAddon {
   perfConnect(options: NativeHostOptions): { id: number; handle: NativeNvmeController; engine: NativePerfEngine };
+  tcpRoundTrip(roundTrips: number, requestBytes: number, responseBytes: number): Promise<TcpRoundTrip>;
 }
 
 const perfNative = native as unknown as NativePerfAddon;
+
+/**
+ * Times `roundTrips` exchanges of `requestBytes` out and `responseBytes` back over loopback
+ * TCP between two busy-polling native threads, as a reactor pair would, with no NVMe.
+ */
+export function tcpRoundTrip(roundTrips: number, requestBytes: number, responseBytes: number): Promise<TcpRoundTrip> {
+  return perfNative.tcpRoundTrip(roundTrips, requestBytes, responseBytes);
+}
 
 /** connect(), with the native engine between the controller and JS. */
 export async function connectForNativeEngine(options: ConnectOptions): Promise<{ controller: Controller; engine: NativePerfEngine }> {

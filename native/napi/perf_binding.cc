@@ -7,6 +7,7 @@
 #include "napi/errors.h"
 #include "napi/host_binding.h"
 #include "perf/perf_engine.h"
+#include "perf/tcp_round_trip.h"
 
 namespace rdmagate::napi {
 
@@ -168,10 +169,59 @@ Napi::Value perf_connect(const Napi::CallbackInfo& info) {
   return c.js;
 }
 
+// Measures off the JS thread; resolves with { meanUs, minUs }.
+class RoundTripWorker : public Napi::AsyncWorker {
+ public:
+  RoundTripWorker(Napi::Env env, uint32_t round_trips, uint32_t request_bytes, uint32_t response_bytes)
+      : Napi::AsyncWorker(env, "rdmagate.tcpRoundTrip"), deferred_(Napi::Promise::Deferred::New(env)),
+        round_trips_(round_trips), request_bytes_(request_bytes), response_bytes_(response_bytes) {}
+  Napi::Promise promise() const { return deferred_.Promise(); }
+  void Execute() override {
+    try {
+      result_ = perf::tcp_round_trip(round_trips_, request_bytes_, response_bytes_);
+    } catch (const Error& e) {
+      code_ = e.code();
+      SetError(e.what());
+    }
+  }
+  void OnOK() override {
+    Napi::Object o = Napi::Object::New(Env());
+    o.Set("meanUs", result_.mean_us);
+    o.Set("minUs", result_.min_us);
+    deferred_.Resolve(o);
+  }
+  void OnError(const Napi::Error& e) override {
+    deferred_.Reject(make_error(Env(), code_, e.Message()).Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  uint32_t round_trips_, request_bytes_, response_bytes_;
+  perf::RoundTripResult result_;
+  std::string code_;
+};
+
+// tcpRoundTrip(roundTrips, requestBytes, responseBytes): the loopback TCP floor (perf/tcp_round_trip.h).
+Napi::Value tcp_round_trip(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto count = [&](size_t i, const char* name, uint32_t max) {
+    double d = info[i].IsNumber() ? info[i].As<Napi::Number>().DoubleValue() : NAN;
+    if (!(d >= 1 && d <= max && d == std::floor(d)))
+      invalid(env, std::string(name) + " must be an integer in [1, " + std::to_string(max) + "]");
+    return uint32_t(d);
+  };
+  auto* worker = new RoundTripWorker(env, count(0, "roundTrips", 10000000), count(1, "requestBytes", 1 << 20),
+                                     count(2, "responseBytes", 1 << 20));
+  Napi::Promise p = worker->promise();
+  worker->Queue();
+  return p;
+}
+
 }  // namespace
 
 void init_perf(Napi::Env env, Napi::Object exports) {
   exports.Set("perfConnect", Napi::Function::New(env, perf_connect));
+  exports.Set("tcpRoundTrip", Napi::Function::New(env, tcp_round_trip));
 }
 
 }  // namespace rdmagate::napi

@@ -12,7 +12,7 @@ import {
   type PerfReport,
 } from '../../lib/perf';
 import { bucketOf, bucketRange, BUCKETS } from '../../lib/perf/histogram';
-import { connectForNativeEngine, startNativeEngine } from '../../lib/perf/native-engine';
+import { connectForNativeEngine, startNativeEngine, tcpRoundTrip } from '../../lib/perf/native-engine';
 import { UnitOrder } from '../../lib/perf/workload';
 
 const code = (c: string) => ({ code: c });
@@ -36,6 +36,13 @@ describe('rdmagate perf', function () {
   afterEach(async () => {
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(hostResources().sockets, 0, 'every host socket is closed');
+  });
+
+  it('times the loopback TCP floor that bench:loopback prints under QD1', async () => {
+    const r = await tcpRoundTrip(2000, 72, 24 + 4096);
+    assert.ok(r.minUs > 0 && r.minUs <= r.meanUs, JSON.stringify(r));
+    assert.throws(() => tcpRoundTrip(0, 72, 4120), code('ERR_INVALID_ARG'));
+    assert.throws(() => tcpRoundTrip(10, 72, 2 ** 21), code('ERR_INVALID_ARG'));
   });
 
   describe('options', () => {
