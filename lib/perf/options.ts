@@ -43,6 +43,8 @@ export interface PerfOptionsInput {
   bdev?: string;
   targetReactors?: number | string;
   hostReactors?: number | string;
+  /** NVMe/TCP's receive pipe (ConnectOptions.recvPipe): 1 (default) or 0. */
+  recvPipe?: boolean | string;
 }
 
 export type PerfTarget =
@@ -67,6 +69,7 @@ export interface PerfOptions {
   target: PerfTarget;
   nsid: number;
   hostReactors: number;
+  recvPipe: boolean;
 }
 
 const MAX_QUEUES = 1024;
@@ -137,5 +140,6 @@ export function perfOptions(input: PerfOptionsInput = {}): PerfOptions {
     target: target(o),
     nsid: parseCount(o.nsid ?? 1, 'nsid', 1, 0xfffffffe),
     hostReactors: parseCount(o.hostReactors ?? 1, 'host-reactors', 1, 64),
+    recvPipe: typeof o.recvPipe === 'boolean' ? o.recvPipe : oneOf(o.recvPipe, 'recv-pipe', ['0', '1'] as const, '1') === '1',
   };
 }

@@ -147,7 +147,7 @@ export async function runPerf(o: PerfOptions, hooks: PerfHooks = {}): Promise<Pe
     const options: ConnectOptions = {
       transport: o.target.kind === 'remote' ? o.target.transport : 'tcp',
       traddr: where.traddr, trsvcid: where.trsvcid, subnqn: where.subnqn,
-      nrIoQueues: o.numjobs, queueSize, reactors: o.hostReactors,
+      nrIoQueues: o.numjobs, queueSize, reactors: o.hostReactors, recvPipe: o.recvPipe,
       // Reads then complete with their last C2HData PDU (its SUCCESS flag): one PDU per read
       // instead of two. Every target that lists the option in its discovery log takes it.
       disableSqFlow: true,

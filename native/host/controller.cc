@@ -45,6 +45,7 @@ std::shared_ptr<Controller> Controller::create(uint64_t id, std::vector<Reactor*
   admin.hdgst = c->options_.hdgst;
   admin.ddgst = c->options_.ddgst;
   admin.disable_sqflow = c->options_.disable_sqflow;
+  admin.recv_pipe = c->options_.recv_pipe;
   admin.kato_ms = c->options_.kato_ms;
   admin.timeout_ms = c->options_.timeout_ms;
   admin.controller_id = id;
@@ -267,6 +268,7 @@ void Controller::connect_io_queues(uint64_t gen) {
       q.hdgst = options_.hdgst;
       q.ddgst = options_.ddgst;
       q.disable_sqflow = options_.disable_sqflow;
+      q.recv_pipe = options_.recv_pipe;
       q.timeout_ms = options_.timeout_ms;
       q.io_failure = options_.io_failure;
       q.controller_id = id_;

@@ -38,6 +38,7 @@ struct ControllerOptions {
   bool hdgst = false;  // NVMe/TCP only
   bool ddgst = false;  // NVMe/TCP only
   bool disable_sqflow = false;  // ask for SQ flow control off (then C2HData may carry SUCCESS)
+  bool recv_pipe = true;  // NVMe/TCP: read small PDUs through a staging buffer (TcpConnection)
   IoFailureMode io_failure = IoFailureMode::kFail;
   uint32_t timeout_ms = 30000;  // per command, and for each connect step
 };

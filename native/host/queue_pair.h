@@ -75,6 +75,7 @@ struct QueueConfig {
   bool hdgst = false;
   bool ddgst = false;
   bool disable_sqflow = false;
+  bool recv_pipe = true;
   uint32_t kato_ms = 0;  // admin queue only
   uint32_t timeout_ms = 30000;
   IoFailureMode io_failure = IoFailureMode::kFail;

@@ -46,6 +46,7 @@ struct QueueEndpoint {
   uint16_t depth = 0;  // command slots; cids run from 0 to depth (the last is Connect's)
   bool hdgst = false;
   bool ddgst = false;
+  bool recv_pipe = true;  // NVMe/TCP only
 };
 
 // One command as the queue pair hands it over. The queue pair keeps `data` unchanged

@@ -31,8 +31,8 @@ static_assert(sizeof(spec::DataPdu) >= kMinPdu && sizeof(spec::R2tPdu) >= kMinPd
 
 // C2HData length is bounded per request by the queue pair, not here.
 constexpr uint32_t kNoDataLimit = UINT32_MAX;
-// A C2HData payload up to this size is copied out of the staging buffer when it was
-// staged; a larger one makes the connection stage headers only (large_payloads_).
+// With the receive pipe, a C2HData payload up to this size is copied out of the staging
+// buffer when it was staged; a larger one makes the connection stage headers only.
 constexpr uint32_t kMaxCopiedPayload = 8 * 1024;
 constexpr int kMaxIov = 64;
 
@@ -71,9 +71,11 @@ Failure TcpConnection::socket_failure(const char* what, int err) const {
                  std::string(what) + " " + peer_ + ": " + strerror(err), err};
 }
 
-void TcpConnection::connect(const std::string& traddr, uint16_t port, bool hdgst, bool ddgst) {
+void TcpConnection::connect(const std::string& traddr, uint16_t port, bool hdgst, bool ddgst, bool recv_pipe) {
   want_hdgst_ = hdgst;
   want_ddgst_ = ddgst;
+  recv_pipe_ = recv_pipe;
+  headers_only_ = !recv_pipe;
   bool v6 = traddr.find(':') != std::string::npos;
   peer_ = (v6 ? "[" + traddr + "]" : traddr) + ":" + std::to_string(port);
   state_ = State::kConnecting;
@@ -275,7 +277,7 @@ void TcpConnection::receive(bool hangup) {
         asked += seg_[i].len - off;
       }
     }
-    const uint32_t staged = !large_payloads_ ? kRxStaging : in_payload_ ? kMinPdu : hdr_need_ - hdr_have_;
+    const uint32_t staged = !headers_only_ ? kRxStaging : in_payload_ ? kMinPdu : hdr_need_ - hdr_have_;
     iov[n++] = {rx_, staged};
     asked += staged;
     ssize_t r = readv(fd_, iov, n);
@@ -399,7 +401,7 @@ void TcpConnection::on_header() {
         protocol_error(PduError{spec::kFesDataOutOfRange, 0}, "C2HData the host cannot place");
         return;
       }
-      large_payloads_ = c2h_.datal > kMaxCopiedPayload;
+      headers_only_ = !recv_pipe_ || c2h_.datal > kMaxCopiedPayload;
       nseg_ = 0;
       if (ch.pdo > header_len) seg_[nseg_++] = {pad_, ch.pdo - header_len};
       data_seg_ = nseg_;

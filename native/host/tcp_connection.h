@@ -3,12 +3,14 @@
 // validation). It knows PDUs, not commands: what a PDU means for a request is the
 // Handler's business (queue_pair).
 //
-// Receive reads the socket into a staging buffer and parses PDUs out of it, copying the
-// small payloads it holds to the destination the Handler names: one readv then serves
-// many small PDUs, where a read per PDU costs more than the copy. A payload that has not
-// arrived yet is read straight into its destination, and after a large C2HData the
-// connection reads headers alone, so large transfers stay zero-copy. Send gathers queued
-// PDUs (header, caller's data, digest) into one sendmsg per burst.
+// Receive, with the receive pipe (SPDK's name; the default), reads the socket into a
+// staging buffer and parses PDUs out of it, copying the small payloads it holds to the
+// destination the Handler names: one readv then serves many small PDUs, where a read per
+// PDU costs more than the copy. A payload that has not arrived yet is read straight into
+// its destination, and after a large C2HData the connection stages headers alone, so
+// large transfers stay zero-copy. Without the pipe, every read stops at the end of a
+// header and every payload lands in place: no CPU copy, one read per PDU. Send gathers
+// queued PDUs (header, caller's data, digest) into one sendmsg per burst.
 #pragma once
 
 #include <cstdint>
@@ -70,7 +72,7 @@ class TcpConnection {
   TcpConnection& operator=(const TcpConnection&) = delete;
 
   // Reactor thread. Starts connecting; on_established or on_failed follows.
-  void connect(const std::string& traddr, uint16_t port, bool hdgst, bool ddgst);
+  void connect(const std::string& traddr, uint16_t port, bool hdgst, bool ddgst, bool recv_pipe = true);
   bool open() const { return fd_ >= 0; }
   const TcpParams& params() const { return params_; }
 
@@ -139,8 +141,10 @@ class TcpConnection {
   static constexpr uint32_t kRxStaging = 32 * 1024;
   alignas(64) uint8_t rx_[kRxStaging];
   uint32_t rx_head_ = 0, rx_tail_ = 0;
-  // The last C2HData was too large to copy: stage only what a header needs.
-  bool large_payloads_ = false;
+  bool recv_pipe_ = true;
+  // Stage only what a header needs, so that payloads land in place: always without the
+  // receive pipe, and after a C2HData too large to copy with it.
+  bool headers_only_ = false;
   uint8_t pad_[256];        // PDO padding is read here and dropped
   uint8_t rx_ddgst_[spec::kTcpDigestLen];
 

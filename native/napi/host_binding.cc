@@ -167,6 +167,7 @@ ParsedOptions parse_options(Napi::Env env, Napi::Value value) {
   c.hdgst = flag("headerDigest");
   c.ddgst = flag("dataDigest");
   c.disable_sqflow = flag("disableSqFlow");
+  c.recv_pipe = flag("recvPipe");
   std::string mode = str("ioFailureMode");
   if (mode != "fail" && mode != "retry") invalid(env, "ioFailureMode must be 'fail' or 'retry'");
   c.io_failure = mode == "retry" ? host::IoFailureMode::kRetry : host::IoFailureMode::kFail;

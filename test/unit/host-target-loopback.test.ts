@@ -35,10 +35,11 @@ describe('our host against our target (loopback TCP)', function () {
     assert.equal(e.trsvcid, String(port));
   });
 
-  for (const digests of [false, true]) {
-    it(`connects with 2 I/O queues and moves 512 B .. 128 KiB both ways${digests ? ' with digests' : ''}`, async () => {
+  for (const [digests, recvPipe] of [[false, true], [true, true], [false, false], [true, false]]) {
+    it(`connects with 2 I/O queues and moves 512 B .. 128 KiB both ways${digests ? ' with digests' : ''}` +
+      `${recvPipe ? '' : ', without the receive pipe'}`, async () => {
       const c = await nvmf.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: NQN, nrIoQueues: 2,
-        headerDigest: digests, dataDigest: digests });
+        headerDigest: digests, dataDigest: digests, recvPipe });
       try {
         assert.equal(c.identity.sn, 'LOOP0001');
         assert.equal(c.identity.mn, 'rdmagate loopback');
@@ -61,9 +62,11 @@ describe('our host against our target (loopback TCP)', function () {
           r.release();
           lba += 256;
         }
-        // Small payloads may be copied out of the host's staging buffer; once a large one
-        // has arrived, the host stages headers only, so the last (128 KiB) read landed in place.
+        // With the receive pipe, small payloads may be copied out of the host's staging buffer;
+        // once a large one has arrived it stages headers only, so the 128 KiB read landed in
+        // place. Without it, every read did.
         assert.equal(c.counters().bytesCopied, copiedBeforeLast, 'the 128 KiB read is not copied');
+        if (!recvPipe) assert.equal(copiedBeforeLast, 0, 'no read is copied without the receive pipe');
       } finally {
         await c.close();
       }

@@ -100,6 +100,7 @@ describe('rdmagate perf', function () {
         [{ targetReactors: '0' }, /--target-reactors/],
         [{ hostReactors: '65' }, /--host-reactors/],
         [{ nsid: '0' }, /--nsid/],
+        [{ recvPipe: 'off' }, /--recv-pipe/],
       ];
       for (const [input, message] of bad) {
         assert.throws(() => perfOptions({ target: 'local', ...input }), (e: Error & { code?: string }) =>
@@ -112,11 +113,13 @@ describe('rdmagate perf', function () {
       assert.throws(() => perfOptions({ transport: 'fc', traddr: '1.2.3.4', nqn: 'nqn.x' }), /--transport/);
     });
 
-    it('gives a local verify run a bdev that keeps data', () => {
+    it('defaults: a null bdev (malloc for a verify run, which needs the data kept), the receive pipe on', () => {
       const bdevOf = (o: Parameters<typeof perfOptions>[0]) => {
         const t = perfOptions(o).target;
         return t.kind === 'local' ? t.bdev : undefined;
       };
+      assert.equal(perfOptions({ target: 'local' }).recvPipe, true);
+      assert.equal(perfOptions({ target: 'local', recvPipe: '0' }).recvPipe, false);
       assert.equal(bdevOf({ target: 'local' }), 'null');
       assert.equal(bdevOf({ target: 'local', verify: 'crc32c' }), 'malloc');
       assert.equal(bdevOf({ target: 'local', verify: 'crc32c', bdev: 'null' }), 'null', 'as asked: the verify then fails');

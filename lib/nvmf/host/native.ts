@@ -19,6 +19,7 @@ export interface NativeHostOptions {
   headerDigest: boolean;
   dataDigest: boolean;
   disableSqFlow: boolean;
+  recvPipe: boolean;
   ioFailureMode: 'fail' | 'retry';
   timeoutMs: number;
   reactors: number;

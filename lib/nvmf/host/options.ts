@@ -45,6 +45,12 @@ export interface ConnectOptions {
   dataDigest?: boolean;
   /** Ask the controller to turn SQ flow control off (reads may then complete without a response capsule). */
   disableSqFlow?: boolean;
+  /**
+   * NVMe/TCP: read small PDUs through a staging buffer, as SPDK's `enable_recv_pipe` does:
+   * one read serves many PDUs, and payloads up to 8 KiB are copied once by the CPU (counted
+   * in `bytesCopied`). false: every payload lands in the IoBuffer, one read per PDU. Default true.
+   */
+  recvPipe?: boolean;
   /** Native reactor threads for this controller's queues. Default 1. */
   reactors?: number;
   /** Default 'fail'. */
@@ -166,6 +172,7 @@ export function connectOptions(options: ConnectOptions): NativeHostOptions {
     ...reconnectDelays(o),
     ctrlLossTmoMs: o.ctrlLossTmo === -1 ? -1 : seconds(o.ctrlLossTmo, 'ctrlLossTmo', 0, 2 ** 31, 600),
     disableSqFlow: flag(o.disableSqFlow, 'disableSqFlow'),
+    recvPipe: o.recvPipe === undefined ? true : flag(o.recvPipe, 'recvPipe'),
     reactors: v.optionalInteger(o.reactors, 'reactors', 1, 64, 1),
     ioFailureMode: v.oneOf(o.ioFailureMode, 'ioFailureMode', ['fail', 'retry'] as const, 'fail'),
   };
@@ -184,6 +191,7 @@ export function discoverOptions(options: DiscoverOptions): NativeHostOptions {
     firstReconnectDelayMs: 0,
     ctrlLossTmoMs: 0,
     disableSqFlow: false,
+    recvPipe: true,
     reactors: 1,
     ioFailureMode: 'fail',
   };
