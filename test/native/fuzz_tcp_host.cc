@@ -7,6 +7,7 @@
 // The first input byte picks the digests (bits 0 and 1), how the rest is written (bits
 // 2-4: at once, or in pieces that the host reads one at a time) and what it is (bit 5):
 // the stream as it is, or 24-byte headers that frame() makes into PDUs the host accepts.
+// Bit 6 turns the receive pipe off, so that both ways of receiving are fuzzed.
 // Header validation leaves the fuzzer little to follow towards a valid header, so raw
 // streams rarely get past it; framed ones reach payload placement, and unless a header
 // asks to be corrupted the test knows what the host must report for them.
@@ -257,7 +258,7 @@ void check_answer(const std::vector<uint8_t>& answer, bool protocol_error) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
-  const bool hd = data[0] & 1, dd = data[0] & 2, framed = data[0] & 0x20;
+  const bool hd = data[0] & 1, dd = data[0] & 2, framed = data[0] & 0x20, recv_pipe = !(data[0] & 0x40);
   const unsigned cut = (data[0] >> 2) & 7;
   Framed f;
   if (framed) f = frame(data + 1, size - 1, hd, dd);
@@ -270,7 +271,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto conn = std::make_unique<TcpConnection>(fx.reactor, handler, counters);
   TcpConnection* c = conn.get();
   const uint16_t port = fx.listener.port();
-  fx.reactor.post([c, port, hd, dd] { c->connect("127.0.0.1", port, hd, dd); });
+  fx.reactor.post([c, port, hd, dd, recv_pipe] { c->connect("127.0.0.1", port, hd, dd, recv_pipe); });
 
   const int fd = fx.listener.accept();
   require(fd >= 0 && tcp_controller::read_icreq(fd, hd, dd), "no ICReq");

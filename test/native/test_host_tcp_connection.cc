@@ -274,12 +274,15 @@ class Recorder : public TcpConnection::Handler {
 // reactor, and reads what the Recorder holds once stop() has joined the reactor.
 class Harness {
  public:
-  Harness(bool hdgst, bool ddgst, Buffers destinations) : buffers(std::move(destinations)) {
+  Harness(bool hdgst, bool ddgst, Buffers destinations, bool recv_pipe = true)
+      : buffers(std::move(destinations)) {
     reactor_.start();
     conn_ = std::make_unique<TcpConnection>(reactor_, rec, counters);
     rec.conn = conn_.get();
     const uint16_t port = listener_.port();
-    reactor_.post([this, port, hdgst, ddgst] { conn_->connect("127.0.0.1", port, hdgst, ddgst); });
+    reactor_.post([this, port, hdgst, ddgst, recv_pipe] {
+      conn_->connect("127.0.0.1", port, hdgst, ddgst, recv_pipe);
+    });
     fd = listener_.accept();
     CHECK(fd >= 0);
     CHECK(tcp_controller::read_icreq(fd, hdgst, ddgst));
@@ -430,26 +433,30 @@ void mixed_stream(Stream& s, uint8_t digest) {
 void test_streams() {
   for (int digest = 0; digest < 4; ++digest) {
     for (Write mode : {Write::kWhole, Write::kPieces}) {
-      const bool hd = digest & spec::kIcDigestHeader, dd = digest & spec::kIcDigestData;
-      Stream s(hd, dd);
-      mixed_stream(s, uint8_t(digest));
-      Harness h(hd, dd, s.buffers());
-      std::mt19937 rng(uint32_t(digest * 2 + int(mode)));
-      write_stream(h, s, mode, rng);
-      const size_t n = s.expected().size();
-      CHECK(h.wait([&] { return h.rec.events.size() >= n; }));
-      h.stop();
-      check_events(h.rec.events, s.expected());
-      CHECK(h.rec.failures.empty());
-      for (auto& [cid, want] : s.data()) CHECK(h.buffers[cid] == want);
-      CHECK_EQ(h.counters.digest_errors.load(), 0u);
-      // After a large payload the host stages headers only, so the next large one lands in place.
-      CHECK_EQ(copied_for(h.rec.events, 5, 65536), 0u);
-      CHECK_EQ(copied_for(h.rec.events, 6, 0), 0u);
-      for (const Event& e : h.rec.events)
-        if (e.kind == Event::kData) CHECK(copied_for(h.rec.events, e.id, e.offset) <= e.length);
-      // The first payload came in the host's first read, with the ICResp: copied from staging.
-      if (mode == Write::kWhole) CHECK_EQ(copied_for(h.rec.events, 1, 0), 512u);
+      for (bool recv_pipe : {true, false}) {
+        const bool hd = digest & spec::kIcDigestHeader, dd = digest & spec::kIcDigestData;
+        Stream s(hd, dd);
+        mixed_stream(s, uint8_t(digest));
+        Harness h(hd, dd, s.buffers(), recv_pipe);
+        std::mt19937 rng(uint32_t(digest * 2 + int(mode)));
+        write_stream(h, s, mode, rng);
+        const size_t n = s.expected().size();
+        CHECK(h.wait([&] { return h.rec.events.size() >= n; }));
+        h.stop();
+        check_events(h.rec.events, s.expected());
+        CHECK(h.rec.failures.empty());
+        for (auto& [cid, want] : s.data()) CHECK(h.buffers[cid] == want);
+        CHECK_EQ(h.counters.digest_errors.load(), 0u);
+        // After a large payload the host stages headers only, so the next large one lands in place.
+        CHECK_EQ(copied_for(h.rec.events, 5, 65536), 0u);
+        CHECK_EQ(copied_for(h.rec.events, 6, 0), 0u);
+        for (const Event& e : h.rec.events)
+          if (e.kind == Event::kData) CHECK(copied_for(h.rec.events, e.id, e.offset) <= e.length);
+        // The first payload came in the host's first read, with the ICResp: copied from staging.
+        if (mode == Write::kWhole && recv_pipe) CHECK_EQ(copied_for(h.rec.events, 1, 0), 512u);
+        // Without the receive pipe every payload lands in place.
+        if (!recv_pipe) CHECK_EQ(h.counters.bytes_copied.load(), 0u);
+      }
     }
   }
 }
