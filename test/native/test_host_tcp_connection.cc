@@ -430,6 +430,17 @@ void mixed_stream(Stream& s, uint8_t digest) {
   s.resp(9);
 }
 
+// Writes `s` to the host, waits until it has reported every PDU, and checks the reports:
+// all of them, in wire order, and no failure.
+void receive_all(Harness& h, Stream& s, Write mode, std::mt19937& rng) {
+  write_stream(h, s, mode, rng);
+  const size_t n = s.expected().size();
+  CHECK(h.wait([&] { return h.rec.events.size() >= n; }));
+  h.stop();
+  check_events(h.rec.events, s.expected());
+  CHECK(h.rec.failures.empty());
+}
+
 void test_streams() {
   for (int digest = 0; digest < 4; ++digest) {
     for (Write mode : {Write::kWhole, Write::kPieces}) {
@@ -439,12 +450,7 @@ void test_streams() {
         mixed_stream(s, uint8_t(digest));
         Harness h(hd, dd, s.buffers(), recv_pipe);
         std::mt19937 rng(uint32_t(digest * 2 + int(mode)));
-        write_stream(h, s, mode, rng);
-        const size_t n = s.expected().size();
-        CHECK(h.wait([&] { return h.rec.events.size() >= n; }));
-        h.stop();
-        check_events(h.rec.events, s.expected());
-        CHECK(h.rec.failures.empty());
+        receive_all(h, s, mode, rng);
         for (auto& [cid, want] : s.data()) CHECK(h.buffers[cid] == want);
         CHECK_EQ(h.counters.digest_errors.load(), 0u);
         // After a large payload the host stages headers only, so the next large one lands in place.
@@ -474,12 +480,7 @@ void test_data_digest_errors() {
     s.data(4, 0, 4096, kLast | kSuccess);
     Harness h(true, true, s.buffers());
     std::mt19937 rng(7);
-    write_stream(h, s, mode, rng);
-    const size_t n = s.expected().size();
-    CHECK(h.wait([&] { return h.rec.events.size() >= n; }));
-    h.stop();
-    check_events(h.rec.events, s.expected());
-    CHECK(h.rec.failures.empty());
+    receive_all(h, s, mode, rng);
     CHECK_EQ(h.counters.digest_errors.load(), 2u);
     for (auto& [cid, want] : s.data()) CHECK(h.buffers[cid] == want);
   }
