@@ -7,7 +7,7 @@ import { readdirSync, readlinkSync } from 'node:fs';
 import {
   BufferPool, connect, discover, hostResources, type Controller, type IoBuffer,
 } from '../../lib';
-import { heldWriteSurvivesReconnect, pattern, sleep } from './helpers';
+import { heldWriteSurvivesReconnect, pattern, same, sleep } from './helpers';
 import { kernelNvmetAvailable, ramDisk, startKernelTarget, type KernelTarget } from './kernel-nvmet';
 
 const NQN = 'nqn.2026-11.io.rdmagate:host-lab';
@@ -97,7 +97,7 @@ describe('our NVMe/TCP host against the Linux kernel target (lab)', function () 
       const before = ctrl.counters().bytesCopied;
       await ctrl.queuePairs[1].read(1, lba, bytes / 512, dst);
       copied.set(bytes, ctrl.counters().bytesCopied - before);
-      assert.ok(Buffer.from(src.buffer, src.byteOffset, bytes).equals(Buffer.from(dst.buffer, dst.byteOffset, bytes)), `${bytes} bytes read back`);
+      assert.ok(same(src, dst, bytes), `${bytes} bytes read back`);
       lba += bytes / 512;
     }
     return copied;
@@ -173,7 +173,7 @@ describe('our NVMe/TCP host against the Linux kernel target (lab)', function () 
       dst.fill(0);
       await d.queuePairs[0].write(1, 16384, bytes / 512, src);
       await d.queuePairs[0].read(1, 16384, bytes / 512, dst);
-      assert.ok(Buffer.from(src.buffer, src.byteOffset, bytes).equals(Buffer.from(dst.buffer, dst.byteOffset, bytes)), `${bytes} bytes with digests`);
+      assert.ok(same(src, dst, bytes), `${bytes} bytes with digests`);
     }
     assert.equal(d.counters().digestErrors, 0);
     await d.close();
@@ -185,7 +185,7 @@ describe('our NVMe/TCP host against the Linux kernel target (lab)', function () 
     await s.queuePairs[0].write(1, 20000, 16, src);
     dst.fill(0);
     await s.queuePairs[0].read(1, 20000, 16, dst);
-    assert.ok(Buffer.from(src.buffer, src.byteOffset, 8192).equals(Buffer.from(dst.buffer, dst.byteOffset, 8192)));
+    assert.ok(same(src, dst, 8192));
     await s.close();
   });
 

@@ -45,10 +45,6 @@ export class PluginRecords<V extends StoredVolume> {
     this.#file = new StateFile<RecordState<V>>(path);
   }
 
-  get path(): string {
-    return this.#file.path;
-  }
-
   /** Reads the saved records, if any; a file of another version is refused rather than misread. */
   async load(): Promise<void> {
     const saved = await this.#file.load();

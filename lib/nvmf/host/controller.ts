@@ -265,7 +265,7 @@ export class Controller extends EventEmitter {
     this.#info = info;
     this.#identity = parseIdentifyController(info.identify);
     const host: QueueHost = {
-      submissions: new SubmissionBatch<QueuedCommand>(this.#handle, info.ioQueues * info.queueSize,
+      submissions: new SubmissionBatch<QueuedCommand>(this.#handle,
         (command, error) => this.#queuePairs[command.queue]?.[kRefused](command, error)),
       maxTransfer: info.maxTransfer,
       namespace: (nsid) => {

@@ -72,7 +72,6 @@ export class QueuePair {
    */
   readonly #pending: (Op | undefined)[] = [];
   readonly #freeSlots: number[] = [];
-  #outstanding = 0;
   readonly #waiting: Op[] = [];
   #seq = 0;
 
@@ -90,7 +89,7 @@ export class QueuePair {
 
   /** Commands submitted and not yet completed, plus those waiting for a free slot. */
   get outstanding(): number {
-    return this.#outstanding + this.#waiting.length;
+    return this.depth - this.#freeSlots.length + this.#waiting.length;
   }
 
   /** Reads `blocks` blocks at `lba` into buffer[offset ...]. */
@@ -129,7 +128,7 @@ export class QueuePair {
     return new Promise<void>((resolve, reject) => {
       op.resolve = resolve;
       op.reject = reject;
-      if (this.#freeSlots.length > 0) this.#submit(op, false);
+      if (this.#freeSlots.length > 0) this.#submit(op);
       else this.#waiting.push(op);
     });
   }
@@ -167,26 +166,18 @@ export class QueuePair {
   }
 
   // An operation id is [sequence | slot | queue index]: the slot finds the command, and the
-  // sequence makes sure a late completion cannot complete the slot's next command.
-  #submit(op: Op, waited: boolean): void {
-    if (waited && op.buffer) {
-      try {
-        op.buffer.nativeRef();  // released while it waited: BufferReleasedError
-      } catch (e) {
-        op.reject(e as Error);
-        return;
-      }
-    }
+  // sequence makes sure a late completion cannot complete the slot's next command. A buffer
+  // released while its command waits (here or in the batch) fails the command at the flush.
+  #submit(op: Op): void {
     const slot = this.#freeSlots.pop()!;
     this.#seq = (this.#seq + 1) & SEQ_MASK;
     op.opId = (((this.#seq << SLOT_BITS) | slot) << QUEUE_INDEX_BITS | this.#index) >>> 0;
     this.#pending[slot] = op;
-    this.#outstanding++;
     this.#host.submissions.add(op);
   }
 
   #submitWaiting(): void {
-    while (this.#waiting.length > 0 && this.#freeSlots.length > 0) this.#submit(this.#waiting.shift()!, true);
+    while (this.#waiting.length > 0 && this.#freeSlots.length > 0) this.#submit(this.#waiting.shift()!);
   }
 
   /** @internal Native code refused a batched command (the controller closed, say). */
@@ -202,7 +193,6 @@ export class QueuePair {
     if (!op || op.opId !== opId) return undefined;
     this.#pending[slot] = undefined;
     this.#freeSlots.push(slot);
-    this.#outstanding--;
     return op;
   }
 
@@ -217,14 +207,7 @@ export class QueuePair {
 
   /** @internal Fails what native code can no longer complete (the controller is closed). */
   [kFailAll](error: RdmagateError): void {
-    for (let s = 0; s < this.#pending.length; s++) {
-      const op = this.#pending[s];
-      if (!op) continue;
-      this.#pending[s] = undefined;
-      this.#freeSlots.push(s);
-      op.reject(error);
-    }
-    this.#outstanding = 0;
+    for (const op of this.#pending) if (op) this.#finish(op.opId)!.reject(error);
     for (const op of this.#waiting.splice(0)) op.reject(error);
   }
 }

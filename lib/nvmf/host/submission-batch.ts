@@ -5,6 +5,7 @@
  * completions resubmits in a few calls, not one N-API call (with its argument checks) per
  * command.
  */
+import { BufferReleasedError } from '../../errors';
 import type { NativeNvmeController } from './native';
 
 /**
@@ -32,6 +33,8 @@ export interface BatchedCommand {
   readonly offset: number;
   readonly length: number;
   readonly opId: number;
+  /** The command's buffer, if any: released while it waits here, the command fails. */
+  readonly buffer?: { readonly released: boolean };
 }
 
 export class SubmissionBatch<C extends BatchedCommand> {
@@ -43,20 +46,16 @@ export class SubmissionBatch<C extends BatchedCommand> {
   #scheduled = false;
   readonly #flushTask = (): void => this.flush();
 
-  /**
-   * @param capacity the most commands outstanding at once, over all queues
-   * @param onRefused a command native code refused; called after the batch went in
-   */
-  constructor(handle: NativeNvmeController, capacity: number, onRefused: (command: C, error: Error) => void) {
+  /** @param onRefused a command that could not go in; called after the rest of the batch went in */
+  constructor(handle: NativeNvmeController, onRefused: (command: C, error: Error) => void) {
     this.#handle = handle;
-    this.#words = new Uint32Array(capacity * Word.Count);
-    this.#commands = new Array<C | undefined>(capacity).fill(undefined);
+    this.#words = new Uint32Array(PIPELINE_FLUSH * Word.Count);
+    this.#commands = new Array<C | undefined>(PIPELINE_FLUSH).fill(undefined);
     this.#onRefused = onRefused;
     handle.setSubmissionBuffer(this.#words);
   }
 
   add(command: C): void {
-    if (this.#count === this.#commands.length) this.flush();
     const w = this.#words;
     const at = this.#count * Word.Count;
     w[at + Word.Queue] = command.queue;
@@ -85,20 +84,26 @@ export class SubmissionBatch<C extends BatchedCommand> {
     const end = this.#count;
     this.#count = 0;
     // Refusals are reported after the loop: a handler that submits again reuses the buffer.
-    const refused: [C, Error][] = [];
+    let refused: [C, Error][] | undefined;
     let first = 0;
     while (first < end) {
+      // A buffer released while its command waited here may be another owner's chunk by
+      // now, which native code cannot tell: that command ends the range and fails here.
+      let stop = first;
+      while (stop < end && !this.#commands[stop]!.buffer?.released) stop++;
       try {
-        this.#handle.submitBatch(first, end);
-        break;
+        if (stop > first) this.#handle.submitBatch(first, stop);
+        if (stop === end) break;
+        (refused ??= []).push([this.#commands[stop]!, new BufferReleasedError()]);
+        first = stop + 1;
       } catch (e) {
         const entry = (e as { entry?: unknown }).entry;
-        const at = typeof entry === 'number' && entry >= first && entry < end ? entry : first;
-        refused.push([this.#commands[at]!, e as Error]);
+        const at = typeof entry === 'number' && entry >= first && entry < stop ? entry : first;
+        (refused ??= []).push([this.#commands[at]!, e as Error]);
         first = at + 1;
       }
     }
     this.#commands.fill(undefined, 0, end);
-    for (const [command, error] of refused) this.#onRefused(command, error);
+    if (refused) for (const [command, error] of refused) this.#onRefused(command, error);
   }
 }
