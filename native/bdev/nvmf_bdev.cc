@@ -213,8 +213,7 @@ bool NvmfBackend::start(Lane& lane, uint32_t nsid, const IoRequest& io, uint32_t
     case IoType::kFlush: send(lane, slot, kIoFlush, nsid, 0, 0, nullptr, 0); break;
     case IoType::kUnmap:
       if (io.nr_ranges == 0) {
-        lane.free.push_back(slot);
-        done(ctx, status::kSuccess);
+        finish(lane, slot, status::kSuccess);
         return false;
       }
       f.ranges = io.ranges;
@@ -238,12 +237,16 @@ void NvmfBackend::send(Lane& lane, uint32_t slot, uint8_t opcode, uint32_t nsid,
   if (!lane.queue->submit_now(e)) {
     // Cannot be while lanes hold no more than the queue's depth; if it ever is, the
     // command fails rather than hang.
-    InFlight& f = lane.slots[slot];
-    IoDone done = f.done;
-    void* ctx = f.ctx;
-    lane.free.push_back(slot);
-    done(ctx, status::kInternal);
+    finish(lane, slot, status::kInternal);
   }
+}
+
+void NvmfBackend::finish(Lane& lane, uint32_t slot, spec::Status status) {
+  InFlight& f = lane.slots[slot];
+  IoDone done = f.done;
+  void* ctx = f.ctx;
+  lane.free.push_back(slot);
+  done(ctx, status);
 }
 
 void NvmfBackend::on_io_completions(uint64_t, const uint32_t* pairs, size_t count) {
@@ -260,10 +263,7 @@ void NvmfBackend::on_io_completions(uint64_t, const uint32_t* pairs, size_t coun
       send(lane, slot, kIoDsm, f.nsid, f.ranges->slba, f.ranges->nlb, nullptr, 0);
       continue;
     }
-    IoDone done = f.done;
-    void* ctx = f.ctx;
-    lane.free.push_back(slot);
-    done(ctx, frontend_status(word));
+    finish(lane, slot, frontend_status(word));
   }
   // Completions free slots: send what was waiting for one.
   while (touched && !touched->free.empty() && !touched->waiting.empty()) {

@@ -320,7 +320,6 @@ uint32_t RdmaQueueTransport::send(const TransportCommand& cmd) {
       // Zero copy: the controller reads or writes the caller's buffer itself. We never ask
       // it to invalidate the key: it is the pool region's, shared by every I/O.
       uint32_t rkey = connection_->remote_key(*cmd.pool, cmd.chunk);
-      s.rkey = rkey;
       sqe.dptr.sgl = spec::make_keyed_sgl(reinterpret_cast<uint64_t>(cmd.data), cmd.length, rkey, false);
     } else {
       BufferPool& scratch = link_->scratch();
@@ -331,7 +330,6 @@ uint32_t RdmaQueueTransport::send(const TransportCommand& cmd) {
         counters_.bytes_copied.fetch_add(cmd.length, std::memory_order_relaxed);
       }
       uint32_t rkey = connection_->remote_key(scratch, s.bounce);
-      s.rkey = rkey;
       sqe.dptr.sgl = spec::make_keyed_sgl(reinterpret_cast<uint64_t>(s.bounce->data), cmd.length, rkey, false);
     }
     std::memcpy(capsule->data, &sqe, sizeof sqe);

@@ -53,7 +53,6 @@ class RdmaQueueTransport final : public QueueTransport {
     uint8_t* data = nullptr;
     uint32_t length = 0;
     BufferPool::Chunk* bounce = nullptr;  // scratch holding the data, when it is not registered
-    uint32_t rkey = 0;             // the key its keyed SGL names; 0 without one
     spec::CompletionEntry cqe{};
   };
 

@@ -75,7 +75,6 @@ void TcpConnection::connect(const std::string& traddr, uint16_t port, bool hdgst
   want_hdgst_ = hdgst;
   want_ddgst_ = ddgst;
   recv_pipe_ = recv_pipe;
-  headers_only_ = !recv_pipe;
   bool v6 = traddr.find(':') != std::string::npos;
   peer_ = (v6 ? "[" + traddr + "]" : traddr) + ":" + std::to_string(port);
   state_ = State::kConnecting;
@@ -277,7 +276,10 @@ void TcpConnection::receive(bool hangup) {
         asked += seg_[i].len - off;
       }
     }
-    const uint32_t staged = !headers_only_ ? kRxStaging : in_payload_ ? kMinPdu : hdr_need_ - hdr_have_;
+    // Stage only what a header needs, so that payloads land in place: always without the
+    // receive pipe, and after a C2HData too large to copy with it (c2h_ keeps the last one).
+    const bool headers_only = !recv_pipe_ || c2h_.datal > kMaxCopiedPayload;
+    const uint32_t staged = !headers_only ? kRxStaging : in_payload_ ? kMinPdu : hdr_need_ - hdr_have_;
     iov[n++] = {rx_, staged};
     asked += staged;
     ssize_t r = readv(fd_, iov, n);
@@ -401,7 +403,6 @@ void TcpConnection::on_header() {
         protocol_error(PduError{spec::kFesDataOutOfRange, 0}, "C2HData the host cannot place");
         return;
       }
-      headers_only_ = !recv_pipe_ || c2h_.datal > kMaxCopiedPayload;
       nseg_ = 0;
       if (ch.pdo > header_len) seg_[nseg_++] = {pad_, ch.pdo - header_len};
       data_seg_ = nseg_;

@@ -142,9 +142,6 @@ class TcpConnection {
   alignas(64) uint8_t rx_[kRxStaging];
   uint32_t rx_head_ = 0, rx_tail_ = 0;
   bool recv_pipe_ = true;
-  // Stage only what a header needs, so that payloads land in place: always without the
-  // receive pipe, and after a C2HData too large to copy with it.
-  bool headers_only_ = false;
   uint8_t pad_[256];        // PDO padding is read here and dropped
   uint8_t rx_ddgst_[spec::kTcpDigestLen];
 

@@ -228,21 +228,33 @@ class ControllerBinding : public Napi::ObjectWrap<ControllerBinding> {
       invalid(env, "entries " + std::to_string(first) + ".." + std::to_string(end) + " are not in the submission buffer");
     const uint32_t* words = submissions_.Value().Data();
     touched_.clear();
+    // Whatever went in is kicked, also when an entry throws. kick() skips a queue already due.
+    struct KickTouched {
+      std::vector<host::QueuePair*>& queues;
+      ~KickTouched() {
+        for (host::QueuePair* q : queues) q->kick();
+      }
+    } kick_touched{touched_};
+    // No JS runs during the batch, so a pool found once stays valid for its entries.
+    CachedPool pool;
     for (uint32_t i = first; i < end; ++i) {
       try {
-        host::QueuePair* q = submit(env, words + size_t(i) * kSubmissionWords);
+        host::QueuePair* q = submit(env, words + size_t(i) * kSubmissionWords, pool);
         if (touched_.empty() || touched_.back() != q) touched_.push_back(q);
       } catch (Napi::Error& e) {
-        for (host::QueuePair* q : touched_) q->kick();
         e.Value().Set("entry", i);
         throw;
       }
     }
-    for (host::QueuePair* q : touched_) q->kick();  // kick() itself skips a queue already due
   }
 
+  struct CachedPool {
+    uint32_t id = 0;  // pool ids start at 1
+    BufferPool* pool = nullptr;
+  };
+
   // One submission entry into its queue's ring; returns the queue.
-  host::QueuePair* submit(Napi::Env env, const uint32_t* w) {
+  host::QueuePair* submit(Napi::Env env, const uint32_t* w, CachedPool& cached) {
     host::SubmitEntry e;
     uint32_t opcode = w[kSubOpcode];
     e.opcode = uint8_t(opcode);
@@ -258,7 +270,11 @@ class ControllerBinding : public Napi::ObjectWrap<ControllerBinding> {
       case spec::kIoRead:
       case spec::kIoWrite: {
         if (e.nlb == 0 || e.nlb > kMaxBlocksPerCommand) invalid(env, "nlb must be in [1, 65536]");
-        BufferPool& pool = BufferPoolBinding::by_id(env, w[kSubPool]);
+        if (w[kSubPool] != cached.id) {
+          cached.pool = &BufferPoolBinding::by_id(env, w[kSubPool]);
+          cached.id = w[kSubPool];
+        }
+        BufferPool& pool = *cached.pool;
         BufferPool::Chunk* chunk = BufferPoolBinding::chunk_out(env, pool, w[kSubChunk]);
         uint32_t offset = w[kSubOffset];
         uint32_t length = w[kSubLength];

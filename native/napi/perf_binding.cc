@@ -1,6 +1,7 @@
 #include "napi/perf_binding.h"
 
 #include <cmath>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -93,43 +94,45 @@ Napi::Object result_object(Napi::Env env, const PerfResult& r) {
   return o;
 }
 
-// Runs the engine on a libuv pool thread, which only waits for the job threads.
-class RunWorker : public Napi::AsyncWorker {
+// Runs `work` on a libuv pool thread and settles a promise with its result (`to_js`), or
+// with a typed error. The perf run only waits there for its reactors; the round trip
+// drives its two sockets there.
+template <class Result>
+class PromiseWorker : public Napi::AsyncWorker {
  public:
-  RunWorker(Napi::Env env, std::shared_ptr<PerfEngine> engine,
-            std::shared_ptr<host::Controller> controller, const PerfConfig& config)
-      : Napi::AsyncWorker(env, "rdmagate-perf"),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        engine_(std::move(engine)),
-        controller_(std::move(controller)),
-        config_(config) {}
+  using ToJs = Napi::Value (*)(Napi::Env, const Result&);
+  PromiseWorker(Napi::Env env, const char* name, std::function<Result()> work, ToJs to_js)
+      : Napi::AsyncWorker(env, name), deferred_(Napi::Promise::Deferred::New(env)), work_(std::move(work)),
+        to_js_(to_js) {}
 
   Napi::Promise promise() const { return deferred_.Promise(); }
 
   void Execute() override {
     try {
-      result_ = engine_->run(*controller_, config_);
+      result_ = work_();
     } catch (const Error& e) {
       code_ = e.code();
       message_ = e.what();
     } catch (const std::bad_alloc&) {
       code_ = "ERR_NO_MEMORY";
       message_ = "perf: out of memory";
+    } catch (const std::exception& e) {  // a thread that could not start, say
+      code_ = "ERR_PERF";
+      message_ = e.what();
     }
   }
 
   void OnOK() override {
     Napi::Env env = Env();
-    if (code_.empty()) deferred_.Resolve(result_object(env, result_));
+    if (code_.empty()) deferred_.Resolve(to_js_(env, result_));
     else deferred_.Reject(make_error(env, code_, message_).Value());
   }
 
  private:
   Napi::Promise::Deferred deferred_;
-  const std::shared_ptr<PerfEngine> engine_;
-  const std::shared_ptr<host::Controller> controller_;
-  const PerfConfig config_;
-  PerfResult result_;
+  const std::function<Result()> work_;
+  const ToJs to_js_;
+  Result result_;
   std::string code_;
   std::string message_;
 };
@@ -137,7 +140,10 @@ class RunWorker : public Napi::AsyncWorker {
 Napi::Object start_run(const Napi::CallbackInfo& info, const std::shared_ptr<PerfEngine>& engine,
                        const std::shared_ptr<host::Controller>& controller) {
   Napi::Env env = info.Env();
-  auto* worker = new RunWorker(env, engine, controller, parse_config(env, info[0]));
+  auto* worker = new PromiseWorker<PerfResult>(
+      env, "rdmagate-perf",
+      [engine, controller, config = parse_config(env, info[0])] { return engine->run(*controller, config); },
+      [](Napi::Env e, const PerfResult& r) -> Napi::Value { return result_object(e, r); });
   Napi::Object run = Napi::Object::New(env);
   run.Set("done", worker->promise());
   run.Set("progress", Napi::Function::New(env, [engine](const Napi::CallbackInfo& ci) {
@@ -169,38 +175,6 @@ Napi::Value perf_connect(const Napi::CallbackInfo& info) {
   return c.js;
 }
 
-// Measures off the JS thread; resolves with { meanUs, minUs }.
-class RoundTripWorker : public Napi::AsyncWorker {
- public:
-  RoundTripWorker(Napi::Env env, uint32_t round_trips, uint32_t request_bytes, uint32_t response_bytes)
-      : Napi::AsyncWorker(env, "rdmagate.tcpRoundTrip"), deferred_(Napi::Promise::Deferred::New(env)),
-        round_trips_(round_trips), request_bytes_(request_bytes), response_bytes_(response_bytes) {}
-  Napi::Promise promise() const { return deferred_.Promise(); }
-  void Execute() override {
-    try {
-      result_ = perf::tcp_round_trip(round_trips_, request_bytes_, response_bytes_);
-    } catch (const Error& e) {
-      code_ = e.code();
-      SetError(e.what());
-    }
-  }
-  void OnOK() override {
-    Napi::Object o = Napi::Object::New(Env());
-    o.Set("meanUs", result_.mean_us);
-    o.Set("minUs", result_.min_us);
-    deferred_.Resolve(o);
-  }
-  void OnError(const Napi::Error& e) override {
-    deferred_.Reject(make_error(Env(), code_, e.Message()).Value());
-  }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  uint32_t round_trips_, request_bytes_, response_bytes_;
-  perf::RoundTripResult result_;
-  std::string code_;
-};
-
 // tcpRoundTrip(roundTrips, requestBytes, responseBytes): the loopback TCP floor (perf/tcp_round_trip.h).
 Napi::Value tcp_round_trip(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -210,8 +184,17 @@ Napi::Value tcp_round_trip(const Napi::CallbackInfo& info) {
       invalid(env, std::string(name) + " must be an integer in [1, " + std::to_string(max) + "]");
     return uint32_t(d);
   };
-  auto* worker = new RoundTripWorker(env, count(0, "roundTrips", 10000000), count(1, "requestBytes", 1 << 20),
-                                     count(2, "responseBytes", 1 << 20));
+  uint32_t round_trips = count(0, "roundTrips", 10000000), request = count(1, "requestBytes", 1 << 20),
+           response = count(2, "responseBytes", 1 << 20);
+  // Resolves with { meanUs, minUs }.
+  auto* worker = new PromiseWorker<perf::RoundTripResult>(
+      env, "rdmagate.tcpRoundTrip", [=] { return perf::tcp_round_trip(round_trips, request, response); },
+      [](Napi::Env e, const perf::RoundTripResult& r) -> Napi::Value {
+        Napi::Object o = Napi::Object::New(e);
+        o.Set("meanUs", r.mean_us);
+        o.Set("minUs", r.min_us);
+        return o;
+      });
   Napi::Promise p = worker->promise();
   worker->Queue();
   return p;

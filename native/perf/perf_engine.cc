@@ -1,7 +1,5 @@
 #include "perf/perf_engine.h"
 
-#include <time.h>
-
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -9,6 +7,7 @@
 
 #include "host/failure.h"
 #include "spec/nvme.h"
+#include "util/clock.h"
 #include "util/error.h"
 
 namespace rdmagate::perf {
@@ -23,12 +22,6 @@ constexpr uint32_t kMaxQueues = 1024;
 constexpr uint32_t kMaxBlocksPerCommand = 65536;  // NLB is 16 bits, 0's based
 constexpr uint64_t kMaxBufferBytes = uint64_t(4) << 30;
 constexpr size_t kPage = 4096;
-
-uint64_t now_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
-}
 
 // xorshift64*: offsets and the read/write mix need speed, not cryptographic quality.
 class Random {
@@ -114,7 +107,7 @@ class PerfEngine::Job {
     measure_ns_ = measure_ns;
     end_ns_ = end_ns;
     queue_.reactor().post([this] {
-      uint64_t now = now_ns();
+      uint64_t now = util::monotonic_ns();
       for (uint32_t s = 0; s < config_.iodepth && !stopping_; ++s) submit(s, now);
       if (inflight_ == 0) latch_.done();
     });
@@ -123,7 +116,7 @@ class PerfEngine::Job {
   // Reactor thread: one burst of this job's completions; each frees its slot for the next
   // command until the run ends, then the job drains.
   void deliver(const uint32_t* pairs, size_t count) {
-    uint64_t now = now_ns();
+    uint64_t now = util::monotonic_ns();
     if (!stopping_ && (now >= end_ns_ || stop_.load(std::memory_order_relaxed))) halt(now);
     uint64_t done = 0;
     for (size_t i = 0; i < count; ++i) {
@@ -262,7 +255,7 @@ PerfResult PerfEngine::run(host::Controller& controller, const PerfConfig& confi
   }
   stop_.store(false, std::memory_order_relaxed);
 
-  uint64_t measure_ns = now_ns() + config.ramp_ns;
+  uint64_t measure_ns = util::monotonic_ns() + config.ramp_ns;
   uint64_t end_ns = measure_ns + config.run_ns;
   for (auto& job : run->jobs) job->start(measure_ns, end_ns);
   run->latch.wait();

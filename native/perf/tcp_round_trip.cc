@@ -5,7 +5,6 @@
 #include <netinet/tcp.h>
 #include <sched.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "util/clock.h"
 #include "util/error.h"
 
 namespace rdmagate::perf {
@@ -34,12 +34,6 @@ class Fd {
  private:
   int fd_;
 };
-
-uint64_t now_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
-}
 
 // Busy-polls until `len` bytes are in; false when the peer closed or failed. Yields
 // while it waits, as an idle reactor does, or a core shared with the peer would stall.
@@ -101,9 +95,9 @@ RoundTripResult tcp_round_trip(uint32_t round_trips, uint32_t request_bytes, uin
   uint64_t sum = 0, min = UINT64_MAX;
   bool ok = true;
   for (uint32_t i = 0; i < total && ok; ++i) {
-    uint64_t t0 = now_ns();
+    uint64_t t0 = util::monotonic_ns();
     ok = send_all(client.get(), req.data(), req.size()) && receive(client.get(), rsp.data(), rsp.size());
-    uint64_t dt = now_ns() - t0;
+    uint64_t dt = util::monotonic_ns() - t0;
     if (i < warmup) continue;
     sum += dt;
     min = std::min(min, dt);

@@ -265,7 +265,7 @@ int Connection::poll_cq(bool shared_only) {
         if (ok) counters_.bytes_received += wc[i].byte_len;
         batch_.push_back({wc[i].wr_id & ~kSharedReceiveBit, status, OpKind::kRecv, ok ? wc[i].byte_len : 0,
                           ok ? uint32_t(wc[i].wc_flags) : 0, ok && (wc[i].wc_flags & IBV_WC_WITH_INV) ? wc[i].invalidated_rkey : 0,
-                          wc[i].qp_num, true});
+                          true});
         continue;
       }
       if (shared_only) continue;  // its slot was reported flushed already
@@ -284,7 +284,7 @@ int Connection::poll_cq(bool shared_only) {
       bool with_inv = wc[i].status == IBV_WC_SUCCESS && s.kind == OpKind::kRecv && (wc[i].wc_flags & IBV_WC_WITH_INV);
       batch_.push_back({s.op_id, int(wc[i].status), s.kind, bytes,
                         wc[i].status == IBV_WC_SUCCESS ? uint32_t(wc[i].wc_flags) : 0,
-                        with_inv ? wc[i].invalidated_rkey : 0, wc[i].qp_num, false});
+                        with_inv ? wc[i].invalidated_rkey : 0, false});
       free_slots_.push_back(uint32_t(wc[i].wr_id));
     }
   }
@@ -292,20 +292,11 @@ int Connection::poll_cq(bool shared_only) {
   return n;
 }
 
-uint32_t Connection::lkey_for(BufferPool& pool, BufferPool::Chunk* chunk) {
-  uint32_t lkey, rkey;
-  if (!pool.keys(chunk, domain_.get(), &lkey, &rkey)) {
-    pool.register_with(domain_.get(), domain_);
-    pool.keys(chunk, domain_.get(), &lkey, &rkey);
-  }
-  return lkey;
-}
-
 uint32_t Connection::remote_key(BufferPool& pool, BufferPool::Chunk* chunk) {
   std::lock_guard<std::mutex> lock(qp_mutex_);
   if (!postable_) throw Error("ERR_RDMA_NOT_CONNECTED", "the connection is not open");
   uint32_t lkey, rkey;
-  lkey_for(pool, chunk);
+  local_key(pool, chunk, domain_);  // registers the pool on first use
   pool.keys(chunk, domain_.get(), &lkey, &rkey);
   return rkey;
 }
@@ -321,7 +312,7 @@ void Connection::post(OpKind kind, uint64_t op_id, BufferPool& pool, BufferPool:
   if (outstanding >= (recv ? options_.recv_depth : options_.send_depth))
     throw Error("ERR_RDMA_QUEUE_FULL", std::string(recv ? "receive" : "send") + " queue is full (" +
                                            std::to_string(outstanding) + " outstanding)");
-  ibv_sge sge{reinterpret_cast<uint64_t>(chunk->data + offset), length, lkey_for(pool, chunk)};
+  ibv_sge sge{reinterpret_cast<uint64_t>(chunk->data + offset), length, local_key(pool, chunk, domain_)};
   uint32_t slot = free_slots_.back();
   if (recv) {
     ibv_recv_wr wr{}, *bad = nullptr;
@@ -352,7 +343,10 @@ void Connection::post(OpKind kind, uint64_t op_id, BufferPool& pool, BufferPool:
       pending_.push_back({wr, sge});
       if (!flush_scheduled_) {
         flush_scheduled_ = true;
-        reactor_.defer([self = shared_from_this()] { self->flush_posts(); });
+        reactor_.defer([self = shared_from_this()] {
+          self->flush_scheduled_ = false;
+          self->flush_posts();
+        });
       }
     } else {
       ibv_send_wr* bad = nullptr;
@@ -368,7 +362,6 @@ void Connection::post(OpKind kind, uint64_t op_id, BufferPool& pool, BufferPool:
 }
 
 void Connection::flush_posts() {
-  flush_scheduled_ = false;
   int rc = 0;
   {
     std::lock_guard<std::mutex> lock(qp_mutex_);

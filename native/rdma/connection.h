@@ -33,7 +33,6 @@ struct Completion {
   uint32_t byte_len;
   uint32_t wc_flags = 0;  // ibv_wc_flags: IBV_WC_WITH_INV on a receive whose SEND invalidated a key
   uint32_t invalidated_rkey = 0;  // that key, with IBV_WC_WITH_INV
-  uint32_t qp_num = 0;
   bool shared = false;  // a receive from the shared receive queue: op_id is the SRQ's
 };
 
@@ -143,7 +142,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   int poll_cq(bool shared_only = false);
   void fail(int status, const std::string& message, std::vector<uint8_t> private_data = {});
   void teardown();
-  uint32_t lkey_for(BufferPool& pool, BufferPool::Chunk* chunk);
 
   const uint64_t id_;
   Reactor& reactor_;

@@ -51,4 +51,13 @@ void ProtectionDomain::deregister(void* handle) {
   --resources().mrs;
 }
 
+uint32_t local_key(BufferPool& pool, const BufferPool::Chunk* chunk, const std::shared_ptr<ProtectionDomain>& domain) {
+  uint32_t lkey, rkey;
+  if (!pool.keys(chunk, domain.get(), &lkey, &rkey)) {
+    pool.register_with(domain.get(), domain);
+    pool.keys(chunk, domain.get(), &lkey, &rkey);
+  }
+  return lkey;
+}
+
 }  // namespace rdmagate::rdma

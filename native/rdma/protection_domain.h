@@ -25,4 +25,8 @@ class ProtectionDomain : public MemoryRegistrar {
   ibv_pd* pd_;
 };
 
+// The local key of `chunk` in `domain`, registering `pool` with the domain on first use.
+// Takes the pool's lock: where a buffer is posted again and again, look it up once.
+uint32_t local_key(BufferPool& pool, const BufferPool::Chunk* chunk, const std::shared_ptr<ProtectionDomain>& domain);
+
 }  // namespace rdmagate::rdma

@@ -36,14 +36,8 @@ SharedReceiveQueue::~SharedReceiveQueue() {
   --resources().srqs;
 }
 
-void SharedReceiveQueue::post(uint64_t id, BufferPool& pool, BufferPool::Chunk* chunk, uint32_t offset,
-                              uint32_t length) {
-  uint32_t lkey, rkey;
-  if (!pool.keys(chunk, domain_.get(), &lkey, &rkey)) {
-    pool.register_with(domain_.get(), domain_);
-    pool.keys(chunk, domain_.get(), &lkey, &rkey);
-  }
-  ibv_sge sge{reinterpret_cast<uint64_t>(chunk->data + offset), length, lkey};
+void SharedReceiveQueue::post(uint64_t id, const uint8_t* addr, uint32_t length, uint32_t lkey) {
+  ibv_sge sge{reinterpret_cast<uint64_t>(addr), length, lkey};
   ibv_recv_wr wr{}, *bad = nullptr;
   wr.wr_id = id | kSharedReceiveBit;
   wr.sg_list = &sge;

@@ -31,10 +31,10 @@ class SharedReceiveQueue {
   ibv_srq* srq() const { return srq_; }
   // How many receives it can hold at once.
   uint32_t capacity() const { return capacity_; }
-  // Posts a receive into `length` bytes at `chunk->data + offset`; its completion has
-  // op_id `id` (below kSharedReceiveBit). Registers `pool` with the domain on first use.
-  // Throws ERR_RDMA_VERBS.
-  void post(uint64_t id, BufferPool& pool, BufferPool::Chunk* chunk, uint32_t offset, uint32_t length);
+  const std::shared_ptr<ProtectionDomain>& domain() const { return domain_; }
+  // Posts a receive into `length` bytes at `addr` (under `lkey` in this domain); its
+  // completion has op_id `id` (below kSharedReceiveBit). Throws ERR_RDMA_VERBS.
+  void post(uint64_t id, const uint8_t* addr, uint32_t length, uint32_t lkey);
 
  private:
   SharedReceiveQueue(std::shared_ptr<ProtectionDomain> domain, ibv_srq* srq, uint32_t capacity)

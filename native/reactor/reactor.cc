@@ -1,7 +1,6 @@
 #include "reactor/reactor.h"
 
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,6 +9,7 @@
 #include <pthread.h>
 #include <sched.h>
 
+#include "util/clock.h"
 #include "util/error.h"
 
 namespace rdmagate {
@@ -20,11 +20,7 @@ thread_local Reactor* current_reactor = nullptr;
 
 Reactor* Reactor::current() { return current_reactor; }
 
-uint64_t Reactor::now_us() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return uint64_t(ts.tv_sec) * 1000000u + uint64_t(ts.tv_nsec) / 1000u;
-}
+uint64_t Reactor::now_us() { return util::monotonic_ns() / 1000u; }
 
 Reactor::Reactor(std::string name, IdleMode mode, uint32_t spin_us)
     : name_(std::move(name)), mode_(mode), spin_us_(spin_us) {
@@ -204,7 +200,7 @@ void Reactor::run() {
       auto poller = pollers_[i].second;
       work += (*poller)();
     }
-    if (work) {
+    if (work || !deferred_.empty()) {  // deferred by an idle poller: runs before any yield or sleep
       last_work_us = 0;  // read the clock again only once idle
       if ((++loops_since_check & 63) == 0) wait_events(0);  // busy still notices fds, without a syscall per loop
       continue;
@@ -212,7 +208,6 @@ void Reactor::run() {
     uint64_t now = now_us();
     if (last_work_us == 0) last_work_us = now;
     if (mode_ == IdleMode::kEvent && now - last_work_us >= spin_us_) {
-      if (!deferred_.empty()) continue;  // deferred by an idle poller: runs before any sleep
       sleeping_ = true;
       {
         std::lock_guard<std::mutex> lock(tasks_mutex_);

@@ -196,7 +196,10 @@ void Qpair::bdev_io_done(Request* req, Status status, bool dnr) {
 }
 
 void Qpair::release_request(Request& r) {
-  if (r.in_bdev) return;
+  if (!r.in_bdev) free_request(r);
+}
+
+void Qpair::free_request(Request& r) {
   if (r.chunk) {
     target_.pool().release(r.chunk);
     r.chunk = nullptr;
@@ -217,12 +220,7 @@ void Qpair::on_response_sent(Request* req) {
     n.latency_us_sum += us;
     n.latency[bucket]++;
   }
-  if (req->chunk) {
-    target_.pool().release(req->chunk);
-    req->chunk = nullptr;
-    req->data = nullptr;
-  }
-  req->state = RequestState::kFree;
+  free_request(*req);
 }
 
 }  // namespace rdmagate::target

@@ -110,6 +110,8 @@ class Qpair : public std::enable_shared_from_this<Qpair> {
   bool acquire_buffer(Request* req);
   void retry_buffers();
   void release_request(Request& r);
+  // Its buffer back to the pool, and the request back to FREE.
+  void free_request(Request& r);
 
   Target& target_;
   Reactor& reactor_;

@@ -23,10 +23,13 @@ void CapsuleReceiveQueue::add_queue(uint32_t depth) {
     BufferPool::Chunk* c = pools_->capsules->acquire();
     if (!c) break;  // the pool is spent: hosts meet RNR NAKs sooner, nothing worse
     buffers_.push_back(c);
+    lkeys_.push_back(0);
     try {
+      lkeys_.back() = rdma::local_key(*pools_->capsules, c, srq_->domain());
       post(uint32_t(buffers_.size() - 1));
     } catch (...) {
       buffers_.pop_back();
+      lkeys_.pop_back();
       pools_->capsules->release(c);
       throw;
     }
@@ -35,7 +38,7 @@ void CapsuleReceiveQueue::add_queue(uint32_t depth) {
 }
 
 void CapsuleReceiveQueue::post(uint32_t index) {
-  srq_->post(index, *pools_->capsules, buffers_[index], 0, pools_->capsule_size);
+  srq_->post(index, buffers_[index]->data, pools_->capsule_size, lkeys_[index]);
 }
 
 void CapsuleReceiveQueue::repost(uint32_t index) {

@@ -43,7 +43,6 @@ class CapsuleReceiveQueue {
   // A buffer that could not be posted is kept and posted again with the next one, so
   // the SRQ does not shrink by one at each failure.
   void repost(uint32_t index);
-  uint32_t posted() const { return uint32_t(buffers_.size()); }
 
  private:
   CapsuleReceiveQueue(std::shared_ptr<rdma::SharedReceiveQueue> srq, std::shared_ptr<CapsulePools> pools)
@@ -53,6 +52,7 @@ class CapsuleReceiveQueue {
   std::shared_ptr<rdma::SharedReceiveQueue> srq_;
   std::shared_ptr<CapsulePools> pools_;
   std::vector<BufferPool::Chunk*> buffers_;  // by index
+  std::vector<uint32_t> lkeys_;              // theirs, looked up once
   uint32_t served_ = 0;  // command slots of the queue pairs using it
   std::vector<uint32_t> unposted_;  // buffers a repost failed for
 };
