@@ -50,7 +50,22 @@ export interface QueuedCommand extends BatchedCommand {
   reject(err: Error): void;
 }
 
-type Op = { -readonly [K in keyof QueuedCommand]: QueuedCommand[K] };
+/**
+ * A class, so that every command has one shape from its constructor: as an object literal
+ * filled in later with wider values (an opId above 2^30), each new command's shape was
+ * migrated by V8: about 15 % of the JS thread's profile samples at QD64.
+ */
+class Op implements QueuedCommand {
+  opId = 0;
+  resolve: () => void = noop;
+  reject: (err: Error) => void = noop;
+
+  constructor(
+    readonly queue: number, readonly opcode: number, readonly name: string, readonly nsid: number,
+    readonly lba = 0, readonly blocks = 0, readonly buffer: IoBuffer | undefined = undefined,
+    readonly poolId = 0, readonly chunk = 0, readonly offset = 0, readonly length = 0,
+  ) {}
+}
 
 /** @internal */
 export const kComplete = Symbol('complete');
@@ -139,30 +154,25 @@ export class QueuePair {
     if (refusal) throw refusal;
     const nsid = v.integer(nsidArg, 'nsid', 1, 0xfffffffe);
     const ns = this.#host.namespace(nsid);
-    const op: Op = { queue: this.#index, opcode, name, nsid, lba: 0, blocks: 0, buffer: undefined, poolId: 0, chunk: 0,
-      offset: 0, length: 0, opId: 0, resolve: noop, reject: noop };
-    if (opcode === OP_FLUSH) return op;
-    op.lba = lbaNumber(lbaArg);
-    op.blocks = v.integer(blocksArg, 'blocks', 1, opcode === OP_DSM ? MAX_DSM_BLOCKS : MAX_BLOCKS);
-    if (op.lba + op.blocks > ns.blocks) {
-      throw new OutOfRangeError(`blocks ${op.lba}..${op.lba + op.blocks - 1} are outside namespace ${nsid} (${ns.blocks} blocks)`);
+    if (opcode === OP_FLUSH) return new Op(this.#index, opcode, name, nsid);
+    const lba = lbaNumber(lbaArg);
+    const blocks = v.integer(blocksArg, 'blocks', 1, opcode === OP_DSM ? MAX_DSM_BLOCKS : MAX_BLOCKS);
+    if (lba + blocks > ns.blocks) {
+      throw new OutOfRangeError(`blocks ${lba}..${lba + blocks - 1} are outside namespace ${nsid} (${ns.blocks} blocks)`);
     }
-    if (opcode !== OP_READ && opcode !== OP_WRITE) return op;
+    if (opcode !== OP_READ && opcode !== OP_WRITE) return new Op(this.#index, opcode, name, nsid, lba, blocks);
     if (!(buffer instanceof IoBuffer)) throw new InvalidArgumentError('an IoBuffer from a BufferPool is required');
     const ref = buffer.nativeRef();  // throws BufferReleasedError for a released buffer
-    op.poolId = ref.poolId;
-    op.chunk = ref.index;
-    op.offset = v.integer(offsetArg, 'offset', 0, buffer.length);
-    op.length = op.blocks * ns.blockSize;
-    if (op.offset + op.length > buffer.length) {
-      throw new OutOfRangeError(`${op.blocks} blocks of ${ns.blockSize} bytes at offset ${op.offset} exceed the buffer's ${buffer.length} bytes`);
+    const offset = v.integer(offsetArg, 'offset', 0, buffer.length);
+    const length = blocks * ns.blockSize;
+    if (offset + length > buffer.length) {
+      throw new OutOfRangeError(`${blocks} blocks of ${ns.blockSize} bytes at offset ${offset} exceed the buffer's ${buffer.length} bytes`);
     }
     const max = this.#host.maxTransfer;
-    if (max && op.length > max) {
-      throw new InvalidArgumentError(`${op.length} bytes exceed the controller's transfer size of ${max} bytes (MDTS)`);
+    if (max && length > max) {
+      throw new InvalidArgumentError(`${length} bytes exceed the controller's transfer size of ${max} bytes (MDTS)`);
     }
-    op.buffer = buffer;
-    return op;
+    return new Op(this.#index, opcode, name, nsid, lba, blocks, buffer, ref.poolId, ref.index, offset, length);
   }
 
   // An operation id is [sequence | slot | queue index]: the slot finds the command, and the
