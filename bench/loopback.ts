@@ -2,9 +2,11 @@
  * `npm run bench:loopback`: host to target over loopback TCP in one process, 1 target
  * reactor and 1 host reactor, the native engine. 4 KiB random reads at QD1 and QD64,
  * 4 KiB random writes at QD64, 128 KiB sequential reads and writes at QD16, each 5 s
- * after 1 s of ramp, on a null bdev; then 4 KiB randread QD64 on a malloc bdev, and on
- * the js engine for the js/native ratio. CPU is the whole process's (target, host and
- * engine), so CPU-seconds per million I/O is the cost of both ends together. Last, the
+ * after 1 s of ramp, on a null bdev; then 4 KiB randread QD64 on a malloc bdev, and the
+ * js engine at QD1 and QD64 (its host polled by the JS thread, and at QD64 also by a
+ * reactor). The js/native ratio comes from RATIO_PAIRS alternating runs of both engines,
+ * since this machine's speed drifts within minutes. CPU is the whole process's (target,
+ * host and engine), so CPU-seconds per million I/O is the cost of both ends together. Last, the
  * kernel's floor under the QD1 latency: the same bytes as a 4 KiB read (a 72-byte command
  * capsule out, a 24-byte C2HData header and 4 KiB back) between two busy-polling threads.
  * Writes bench/results/loopback.json and loopback.md.
@@ -50,8 +52,19 @@ const CASES: Case[] = [
   { name: '128k read QD16', options: { rw: 'read', bs: '128k', iodepth: 16 } },
   { name: '128k write QD16', options: { rw: 'write', bs: '128k', iodepth: 16 } },
   { name: `${RATIO_CASE} (malloc)`, options: { rw: 'randread', bs: '4k', iodepth: 64, bdev: 'malloc' } },
+  { name: '4k randread QD1 (js engine)', options: { rw: 'randread', bs: '4k', iodepth: 1, engine: 'js' } },
   { name: `${RATIO_CASE} (js engine)`, options: { rw: 'randread', bs: '4k', iodepth: 64, engine: 'js' } },
+  { name: `${RATIO_CASE} (js engine, host reactor)`, options: { rw: 'randread', bs: '4k', iodepth: 64, engine: 'js', polling: 'reactor' } },
 ];
+
+/** Alternating native and js runs of RATIO_CASE for the ratio. */
+const RATIO_PAIRS = 3;
+
+interface RatioPair {
+  nativeIops: number;
+  jsIops: number;
+  ratio: number;
+}
 
 function row(name: string, r: PerfReport): Row {
   const o = r.options;
@@ -75,44 +88,56 @@ function row(name: string, r: PerfReport): Row {
   };
 }
 
-function markdown(rows: Row[], m: ReturnType<typeof machine>, ratio: { iops: number; cpu: number } | undefined,
-  floor: TcpRoundTrip): string {
+function markdown(rows: Row[], m: ReturnType<typeof machine>, pairs: RatioPair[], floor: TcpRoundTrip): string {
   const lines = [
     '# Loopback NVMe/TCP: host to target in one process',
     '',
     `${m.cpu}, ${m.nproc} CPUs, ${m.kernel}, Node ${m.node}, ${m.date}`,
     '',
-    '1 target reactor, 1 host reactor, one job; 5 s counted after 1 s ramp. CPU is the whole process',
-    '(target + host + engine), in percent of one core.',
+    '1 target reactor, 1 host reactor (the js engine: its host polled by the JS thread, unless the case says',
+    'otherwise), one job; 5 s counted after 1 s ramp. CPU is the whole process (target + host + engine), in',
+    'percent of one core.',
     '',
     '| case | engine | bdev | IOPS | MiB/s | mean µs | p99 µs | usr % | sys % | CPU-s / M I/O |',
     '|---|---|---|---:|---:|---:|---:|---:|---:|---:|',
     ...rows.map((r) => `| ${r.name} | ${r.engine} | ${r.bdev} | ${r.iops.toLocaleString('en-US')} | ${r.mibPerS} | ${r.meanUs} | ${r.p99Us} | ` +
       `${r.usrCpu} | ${r.sysCpu} | ${r.cpuSecondsPerMillionIos} |`),
   ];
-  if (ratio) {
-    lines.push('', `js/native, ${RATIO_CASE} on null: IOPS ${ratio.iops.toFixed(2)}x, CPU-s per million I/O ${ratio.cpu.toFixed(2)}x.`);
-  }
+  lines.push('', `js/native IOPS, ${RATIO_CASE} on null, ${pairs.length} alternating pairs of runs: ` +
+    `${pairs.map((p) => `${p.ratio.toFixed(2)}x (${kilo(p.jsIops)} / ${kilo(p.nativeIops)})`).join(', ')}; median ${median(pairs).toFixed(2)}x.`);
   lines.push('', `Kernel floor under QD1: ${FLOOR.requestBytes} B out and ${FLOOR.responseBytes} B back over loopback TCP between two ` +
     `busy-polling threads, no NVMe: mean ${floor.meanUs.toFixed(1)} µs, best ${floor.minUs.toFixed(1)} µs.`);
   return `${lines.join('\n')}\n`;
 }
 
+const kilo = (iops: number): string => `${Math.round(iops / 1000)}k`;
+
+function median(pairs: RatioPair[]): number {
+  const r = pairs.map((p) => p.ratio).sort((a, b) => a - b);
+  return r.length % 2 ? r[r.length >> 1] : (r[r.length / 2 - 1] + r[r.length / 2]) / 2;
+}
+
+async function run(c: Case): Promise<Row> {
+  console.error(`running ${c.name} ...`);
+  return row(c.name, await runPerf(perfOptions({ ...COMMON, ...c.options })));
+}
+
 async function main(): Promise<void> {
   const rows: Row[] = [];
-  for (const c of CASES) {
-    console.error(`running ${c.name} ...`);
-    rows.push(row(c.name, await runPerf(perfOptions({ ...COMMON, ...c.options }))));
+  for (const c of CASES) rows.push(await run(c));
+  const pairs: RatioPair[] = [];
+  const byName = (name: string) => CASES.find((c) => c.name === name)!;
+  for (let i = 0; i < RATIO_PAIRS; i++) {
+    const native = await run(byName(RATIO_CASE));
+    const js = await run(byName(`${RATIO_CASE} (js engine)`));
+    pairs.push({ nativeIops: native.iops, jsIops: js.iops, ratio: js.iops / native.iops });
   }
-  const native = rows.find((r) => r.name === RATIO_CASE);
-  const js = rows.find((r) => r.engine === 'js');
-  const ratio = native && js ? { iops: js.iops / native.iops, cpu: js.cpuSecondsPerMillionIos / native.cpuSecondsPerMillionIos } : undefined;
   console.error('timing the loopback TCP floor ...');
   const floor = await tcpRoundTrip(FLOOR.roundTrips, FLOOR.requestBytes, FLOOR.responseBytes);
   const m = machine();
   mkdirSync(RESULTS_DIR, { recursive: true });
-  writeFileSync(path.join(RESULTS_DIR, 'loopback.json'), `${JSON.stringify({ machine: m, rows, jsNativeRatio: ratio ?? null, tcpFloor: { ...FLOOR, ...floor } }, null, 2)}\n`);
-  const md = markdown(rows, m, ratio, floor);
+  writeFileSync(path.join(RESULTS_DIR, 'loopback.json'), `${JSON.stringify({ machine: m, rows, jsNativeRatio: { pairs, median: median(pairs) }, tcpFloor: { ...FLOOR, ...floor } }, null, 2)}\n`);
+  const md = markdown(rows, m, pairs, floor);
   writeFileSync(path.join(RESULTS_DIR, 'loopback.md'), md);
   console.log(md);
 }

@@ -29,6 +29,7 @@ const FLAGS: (FlagSpec & { key?: string })[] = [
   { name: 'target-reactors', key: 'targetReactors' },
   { name: 'host-reactors', key: 'hostReactors' },
   { name: 'recv-pipe', key: 'recvPipe' },
+  { name: 'polling' },
 ];
 
 export const PERF_FLAGS: FlagSpec[] = FLAGS.map(({ name, short }) => (short ? { name, short } : { name }));
@@ -36,7 +37,8 @@ export const PERF_FLAGS: FlagSpec[] = FLAGS.map(({ name, short }) => (short ? { 
 export const PERF_USAGE = `  perf (-t tcp -a TRADDR [-s TRSVCID] -n NQN | --target local [--bdev null|malloc] [--target-reactors N])
        [--nsid N] [--rw read|write|randread|randwrite|randrw] [--rwmixread PCT] [--bs 4k] [--iodepth N]
        [--numjobs N] [--runtime S] [--ramp_time S] [--size BYTES] [--offset BYTES] [--verify crc32c]
-       [--engine native|js] [--host-reactors N] [--recv-pipe 1|0] [-o|--output-format normal|json]
+       [--engine native|js] [--host-reactors N] [--recv-pipe 1|0]
+       [--polling reactor|event-loop] [-o|--output-format normal|json]
       an I/O workload (fio's options and JSON output); --verify writes, reads back and checks`;
 
 function print(report: PerfReport, json: boolean): void {

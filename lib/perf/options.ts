@@ -4,6 +4,7 @@
  * engines trust what it returns.
  */
 import { InvalidArgumentError } from '../errors';
+import type { HostPolling } from '../nvmf/host/options';
 import { parseCount, parseSeconds, parseSize } from './units';
 
 export const READ_WRITE = ['read', 'write', 'randread', 'randwrite', 'randrw'] as const;
@@ -45,6 +46,8 @@ export interface PerfOptionsInput {
   hostReactors?: number | string;
   /** NVMe/TCP's receive pipe (ConnectOptions.recvPipe): 1 (default) or 0. */
   recvPipe?: boolean | string;
+  /** The js engine: who polls the host's queues (ConnectOptions.polling); default event-loop. */
+  polling?: string;
 }
 
 export type PerfTarget =
@@ -70,6 +73,7 @@ export interface PerfOptions {
   nsid: number;
   hostReactors: number;
   recvPipe: boolean;
+  polling: HostPolling;
 }
 
 const MAX_QUEUES = 1024;
@@ -124,6 +128,17 @@ export function perfOptions(input: PerfOptionsInput = {}): PerfOptions {
   if (size !== undefined && size < bs) throw new InvalidArgumentError(`--size (${size}) must hold at least one I/O of --bs (${bs})`);
   const runtimeS = parseSeconds(o.runtime ?? 10, 'runtime');
   if (runtimeS <= 0) throw new InvalidArgumentError('--runtime must be more than 0 seconds');
+  const engine = oneOf(o.engine, 'engine', ['native', 'js'] as const, 'native');
+  // The native engine polls its queues in its own reactors; the js engine's host is
+  // polled by the JS thread itself unless asked otherwise.
+  if (o.polling !== undefined && engine === 'native' && o.verify === undefined) {
+    throw new InvalidArgumentError('--polling applies to the js engine (--engine js or --verify)');
+  }
+  const polling = oneOf(o.polling, 'polling', ['event-loop', 'reactor'] as const, 'event-loop');
+  const hostReactors = parseCount(o.hostReactors ?? 1, 'host-reactors', 1, 64);
+  if (hostReactors > 1 && (engine === 'js' || o.verify !== undefined) && polling === 'event-loop') {
+    throw new InvalidArgumentError('--host-reactors applies to the js engine with --polling reactor; with event-loop, the JS thread polls');
+  }
   return {
     rw,
     readPercent: rw === 'randrw' ? rwmixread : rw.endsWith('read') ? 100 : 0,
@@ -136,10 +151,11 @@ export function perfOptions(input: PerfOptionsInput = {}): PerfOptions {
     size,
     offset,
     verify: o.verify === undefined ? undefined : oneOf(o.verify, 'verify', ['crc32c'] as const, 'crc32c'),
-    engine: oneOf(o.engine, 'engine', ['native', 'js'] as const, 'native'),
+    engine,
     target: target(o),
     nsid: parseCount(o.nsid ?? 1, 'nsid', 1, 0xfffffffe),
-    hostReactors: parseCount(o.hostReactors ?? 1, 'host-reactors', 1, 64),
+    hostReactors,
     recvPipe: typeof o.recvPipe === 'boolean' ? o.recvPipe : oneOf(o.recvPipe, 'recv-pipe', ['0', '1'] as const, '1') === '1',
+    polling,
   };
 }

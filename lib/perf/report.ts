@@ -26,6 +26,7 @@ export interface PerfReport {
     /** Set for --target local. */
     local: { bdev: LocalBdev; reactors: number } | undefined;
   };
+  /** 0: the JS thread polled the host's queues (--polling event-loop). */
   hostReactors: number;
   read: DirectionStats;
   write: DirectionStats;
@@ -79,7 +80,7 @@ export interface PerfJson {
     fallback?: string;
     transport: 'tcp';
     target: { traddr: string; trsvcid: number; subnqn: string; nsid: number; bdev?: LocalBdev };
-    /** target: null when the target is not in this process. */
+    /** target: null when the target is not in this process; host: 0 when the JS thread polls the host (--polling event-loop). */
     reactors: { target: number | null; host: number };
     cpu_seconds_per_million_ios: number;
     verify?: { blocks: number; bad: number; failures: VerifyFailure[] };
@@ -202,7 +203,8 @@ export function formatNormal(r: PerfReport): string {
   lines.push(`  cpu          : usr=${((r.cpu.userS / wall) * 100).toFixed(2)}%, sys=${((r.cpu.systemS / wall) * 100).toFixed(2)}%, ctx=${r.cpu.ctx}` +
     ` (whole process), ${cpuPerMillion(r)} CPU-s per million I/O`);
   const where = t.local ? `local ${t.local.bdev} bdev, ${t.local.reactors} target reactor(s)` : 'remote';
-  lines.push(`  target       : ${t.transport} ${t.traddr}:${t.trsvcid} ${t.subnqn} nsid ${t.nsid} (${where}), ${r.hostReactors} host reactor(s)`);
+  lines.push(`  target       : ${t.transport} ${t.traddr}:${t.trsvcid} ${t.subnqn} nsid ${t.nsid} (${where}), ` +
+    (r.hostReactors > 0 ? `${r.hostReactors} host reactor(s)` : 'host polled by the JS thread'));
   if (r.verify) {
     lines.push(`  verify       : crc32c, ${r.verify.blocks} blocks checked, ${r.verify.bad} bad`);
     for (const f of r.verify.failures) lines.push(`    LBA ${f.lba}: ${f.reason}`);

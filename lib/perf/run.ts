@@ -159,7 +159,7 @@ export async function runPerf(o: PerfOptions, hooks: PerfHooks = {}): Promise<Pe
       controller = c.controller;
       start = (p) => startNativeEngine(c.engine, p);
     } else {
-      controller = await connect(options);
+      controller = await connect({ ...options, polling: o.polling });
       start = (p) => startJsEngine(controller, p);
     }
     try {
@@ -173,7 +173,7 @@ export async function runPerf(o: PerfOptions, hooks: PerfHooks = {}): Promise<Pe
           transport: 'tcp', traddr: where.traddr, trsvcid: where.trsvcid, subnqn: where.subnqn, nsid: o.nsid,
           local: o.target.kind === 'local' ? { bdev: o.target.bdev, reactors: o.target.reactors } : undefined,
         },
-        hostReactors: o.hostReactors,
+        hostReactors: engine === 'js' && o.polling === 'event-loop' ? 0 : o.hostReactors,
         read: result.read,
         write: result.write,
         cpu,

@@ -141,6 +141,8 @@ void QueuePair::on_connect_done(uint32_t status, const CompletionEntry& cqe) {
 // --- submission ----------------------------------------------------------------------
 
 void QueuePair::kick() {
+  // A queue polled by the thread that submits (IdleMode::kCaller) sends at once.
+  if (reactor_.on_thread()) return drain();
   if (drain_scheduled_.exchange(true, std::memory_order_acq_rel)) return;
   auto self = shared_from_this();
   reactor_.post([self] { self->drain(); });

@@ -8,6 +8,7 @@
 #include <unordered_set>
 #include <variant>
 
+#include "host/completion_groups.h"
 #include "host/controller.h"
 #include "host/discovery.h"
 #include "host/tcp_connection.h"
@@ -61,6 +62,10 @@ class JsHostSink : public host::ControllerEvents {
     push(Admin{id, op_id, status, dw0, std::move(data)});
   }
   void on_io_completions(uint64_t id, const uint32_t* pairs, size_t count) override {
+    if (caller && caller->on_thread()) {  // a controller the JS thread polls: no wake-up
+      polled.add(uint32_t(id), pairs, count);
+      return;
+    }
     channel.update([&](std::deque<Item>& queue) {
       Io* last = queue.empty() ? nullptr : std::get_if<Io>(&queue.back());
       if (last && last->id == id) last->pairs.insert(last->pairs.end(), pairs, pairs + 2 * count);
@@ -72,6 +77,10 @@ class JsHostSink : public host::ControllerEvents {
   }
 
   BatchChannel<Item> channel;
+  // The reactor the JS thread polls (ConnectOptions.polling 'event-loop'), and what its
+  // controllers completed since the last poll.
+  Reactor* caller = nullptr;
+  host::CompletionGroups polled;
 
  private:
   void push(Item item) { channel.push(std::move(item)); }
@@ -107,6 +116,14 @@ std::vector<Reactor*> host_reactors(uint32_t count) {
   return out;
 }
 
+// The reactor of the controllers that the JS thread polls; made on the JS thread, on
+// first use, so that it is that thread's.
+Reactor* caller_reactor() {
+  auto& rt = runtime();
+  if (!rt.sink->caller) rt.sink->caller = new Reactor("nvme-host-js", IdleMode::kCaller);
+  return rt.sink->caller;
+}
+
 void require_sink(Napi::Env env) {
   if (!runtime().sink->channel.started())
     throw make_error(env, "ERR_INTERNAL", "the NVMe host event dispatcher is not installed");
@@ -121,6 +138,7 @@ void require_sink(Napi::Env env) {
 struct ParsedOptions {
   host::ControllerOptions controller;
   uint32_t reactors = 1;
+  bool polled_by_js = false;  // polling 'event-loop'
 };
 
 ParsedOptions parse_options(Napi::Env env, Napi::Value value) {
@@ -173,6 +191,9 @@ ParsedOptions parse_options(Napi::Env env, Napi::Value value) {
   c.io_failure = mode == "retry" ? host::IoFailureMode::kRetry : host::IoFailureMode::kFail;
   c.timeout_ms = uint32_t(num("timeoutMs", 1, 4294967295.0));
   p.reactors = uint32_t(num("reactors", 1, kMaxReactors));
+  std::string polling = str("polling");
+  if (polling != "reactor" && polling != "event-loop") invalid(env, "polling must be 'reactor' or 'event-loop'");
+  p.polled_by_js = polling == "event-loop";
   guarded(env, [&] { host::validate(c); });
   return p;
 }
@@ -463,7 +484,8 @@ ConnectedController connect_controller(Napi::Env env, Napi::Value options, const
   std::shared_ptr<host::ControllerEvents> events = rt.sink;
   if (wrap) events = wrap(events);
   auto controller = guarded(env, [&] {
-    return host::Controller::create(id, host_reactors(p.reactors), p.controller, events);
+    std::vector<Reactor*> reactors = p.polled_by_js ? std::vector<Reactor*>{caller_reactor()} : host_reactors(p.reactors);
+    return host::Controller::create(id, std::move(reactors), p.controller, events);
   });
   Napi::Object handle = ControllerBinding::wrap(controller);
   rt.held.insert(id);
@@ -498,6 +520,19 @@ Napi::Value discover(const Napi::CallbackInfo& info) {
                    [sink, op_id](host::DiscoveryResult&& r) { sink->on_discovered(op_id, std::move(r)); });
   });
   return env.Undefined();
+}
+
+// nvmePoll(words): one turn of the polled controllers' reactor; their I/O completions go
+// into `words` as [controller id, n, (op id, status) × n] groups. Returns the words
+// written; what did not fit comes with the next poll.
+Napi::Value poll(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
+    invalid(env, "the completion buffer must be a Uint32Array");
+  auto words = info[0].As<Napi::Uint32Array>();
+  JsHostSink& sink = *runtime().sink;
+  if (sink.caller) sink.caller->poll();
+  return Napi::Number::New(env, double(sink.polled.take(words.Data(), words.ElementLength())));
 }
 
 Napi::Value resources(const Napi::CallbackInfo& info) {
@@ -545,6 +580,7 @@ void init_host(Napi::Env env, Napi::Object exports) {
   env.AddCleanupHook([] { ControllerBinding::constructor().Reset(); });
   exports.Set("nvmeConnect", Napi::Function::New(env, connect));
   exports.Set("nvmeDiscover", Napi::Function::New(env, discover));
+  exports.Set("nvmePoll", Napi::Function::New(env, poll));
   exports.Set("nvmeResources", Napi::Function::New(env, resources));
   exports.Set("nvmeStatusName", Napi::Function::New(env, status_name));
   exports.Set("setNvmeEventDispatcher", Napi::Function::New(env, set_event_dispatcher));

@@ -36,6 +36,7 @@ Reactor::Reactor(std::string name, IdleMode mode, uint32_t spin_us)
   ev.events = EPOLLIN;
   ev.data.fd = wake_fd_;
   epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
+  if (mode_ == IdleMode::kCaller) thread_id_ = std::this_thread::get_id();
 }
 
 Reactor::~Reactor() {
@@ -56,7 +57,7 @@ Reactor::~Reactor() {
 }
 
 void Reactor::start() {
-  if (thread_.joinable()) return;
+  if (thread_.joinable() || mode_ == IdleMode::kCaller) return;
   thread_ = std::thread([this] { run(); });
 }
 
@@ -184,22 +185,39 @@ int Reactor::wait_events(int timeout_ms) {
   return work;
 }
 
+// One loop iteration's work, without idling.
+int Reactor::run_ready() {
+  ready_.swap(deferred_);
+  for (auto& t : ready_) t();
+  int work = int(ready_.size()) + drain_tasks() + run_timers();
+  ready_.clear();
+  for (size_t i = 0; i < pollers_.size(); ++i) {
+    auto poller = pollers_[i].second;
+    work += (*poller)();
+  }
+  return work;
+}
+
+int Reactor::poll() {
+  Reactor* outer = current_reactor;
+  current_reactor = this;
+  // Ready fds are read on every turn: a caller polls once per pass of its own loop
+  // (an event-loop tick), not in a tight loop where a syscall per turn would show.
+  int work = run_ready() + wait_events(0);
+  // Sends for the burst just received go out before the caller returns to its own work.
+  if (!deferred_.empty()) work += run_ready();
+  current_reactor = outer;
+  return work;
+}
+
 void Reactor::run() {
   thread_id_ = std::this_thread::get_id();
   current_reactor = this;
   pthread_setname_np(pthread_self(), name_.substr(0, 15).c_str());  // for top -H and perf
   uint64_t last_work_us = now_us();
   uint32_t loops_since_check = 0;
-  std::vector<Task> deferred;
   while (!stopping_.load(std::memory_order_relaxed)) {
-    deferred.swap(deferred_);
-    for (auto& t : deferred) t();
-    int work = int(deferred.size()) + drain_tasks() + run_timers();
-    deferred.clear();
-    for (size_t i = 0; i < pollers_.size(); ++i) {
-      auto poller = pollers_[i].second;
-      work += (*poller)();
-    }
+    int work = run_ready();
     if (work || !deferred_.empty()) {  // deferred by an idle poller: runs before any yield or sleep
       last_work_us = 0;  // read the clock again only once idle
       if ((++loops_since_check & 63) == 0) wait_events(0);  // busy still notices fds, without a syscall per loop

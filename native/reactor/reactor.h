@@ -21,6 +21,7 @@ namespace rdmagate {
 enum class IdleMode {
   kBusyPoll,  // never sleeps: lowest latency, one core per reactor
   kEvent,     // sleeps in epoll after `spin_us` without work: no CPU when idle
+  kCaller,    // no thread of its own: the thread that creates it runs it by calling poll()
 };
 
 // How long an event-mode reactor keeps polling after its last work before it sleeps.
@@ -42,9 +43,13 @@ class Reactor {
   Reactor(const Reactor&) = delete;
   Reactor& operator=(const Reactor&) = delete;
 
+  // Not for kCaller, which has no thread.
   void start();
   // Runs queued tasks, then joins the thread. Idempotent.
   void stop();
+  // kCaller, on the creating thread: one turn of the loop (deferred work, tasks, timers,
+  // pollers, ready fds, then what they deferred); returns the amount of work done.
+  int poll();
 
   // Any thread.
   void post(Task task);
@@ -76,6 +81,7 @@ class Reactor {
   };
 
   void run();
+  int run_ready();
   int drain_tasks();
   int run_timers();
   int wait_events(int timeout_ms);
@@ -98,6 +104,7 @@ class Reactor {
   std::vector<std::pair<PollerId, std::shared_ptr<Poller>>> pollers_;
   PollerId next_poller_id_ = 1;
   std::vector<Task> deferred_;
+  std::vector<Task> ready_;  // deferred_ as run_ready() takes it, kept for its capacity
   std::vector<Timer> timer_heap_;
   std::unordered_map<TimerId, Task> timers_;
   TimerId next_timer_id_ = 1;

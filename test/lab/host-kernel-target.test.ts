@@ -124,6 +124,20 @@ describe('our NVMe/TCP host against the Linux kernel target (lab)', function () 
     }
   });
 
+  it("polled by the JS thread (polling 'event-loop'): the same transfers, and keep-alive while idle", async () => {
+    const polled = await connect({ ...options(), nrIoQueues: 2, polling: 'event-loop', keepAliveTmo: 1 });
+    try {
+      let lost = false;
+      polled.on('disconnect', () => { lost = true; });
+      await sleep(2500);
+      await writeAndReadBack(polled);
+      assert.equal(lost, false);
+      assert.equal(polled.counters().digestErrors, 0);
+    } finally {
+      await polled.close();
+    }
+  });
+
   it('keeps many commands in flight on both queues', async () => {
     const bufs = Array.from({ length: 32 }, () => pool.acquire());
     try {

@@ -142,6 +142,16 @@ describe('our NVMe/RDMA host (lab, Soft-RoCE)', function () {
       await assert.rejects(c.queuePairs[0].read(1, 0, 1, dst), { code: 'ERR_NVME_DISCONNECTED' });
     });
 
+    it("polled by the JS thread (polling 'event-loop'): the same I/O checks", async () => {
+      const c = await connect({ ...options(), nrIoQueues: 2, polling: 'event-loop' });
+      try {
+        await ioChecks(c, 16384);
+      } finally {
+        await c.close();
+      }
+      assert.equal(c.state, 'closed');
+    });
+
     it('reconnects when the subsystem leaves the port and comes back, resending held I/O', async () => {
       const r = await connect({ ...options(), ioFailureMode: 'retry', reconnectDelay: 1, ctrlLossTmo: 60, timeoutMs: 5000 });
       try {

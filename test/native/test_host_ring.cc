@@ -1,9 +1,14 @@
 // Unit tests for the host's header-only pieces: the SPSC submission ring (single
-// thread edges, then a producer and a consumer thread) and status words.
+// thread edges, then a producer and a consumer thread), status words, and the
+// completion groups that the JS thread's poll takes.
 #include <cstdint>
+#include <random>
 #include <thread>
+#include <tuple>
+#include <vector>
 
 #include "check.h"
+#include "host/completion_groups.h"
 #include "host/failure.h"
 #include "host/submit_ring.h"
 
@@ -71,7 +76,53 @@ void test_status_words() {
 
 }  // namespace
 
+// Whatever the buffer sizes, every completion comes out once, in order, under its
+// controller, and every group taken is well formed.
+void test_completion_groups() {
+  using Completion = std::tuple<uint32_t, uint32_t, uint32_t>;  // controller, op id, status
+  std::mt19937 rng(7);
+  host::CompletionGroups groups;
+  std::vector<Completion> added, taken;
+  uint32_t out[64];
+  uint32_t nonce = 1;
+  CHECK(groups.empty());
+  CHECK_EQ(groups.take(out, 64), 0);
+  for (int round = 0; round < 2000; ++round) {
+    if (rng() % 3 != 0) {
+      uint32_t id = 1 + rng() % 3;
+      std::vector<uint32_t> pairs;
+      for (uint32_t i = rng() % 40; i > 0; --i, ++nonce) {
+        pairs.push_back(nonce);
+        pairs.push_back(nonce * 7);
+        added.emplace_back(id, nonce, nonce * 7);
+      }
+      groups.add(id, pairs.data(), pairs.size() / 2);
+      continue;
+    }
+    size_t capacity = rng() % 65;
+    size_t n = groups.take(out, capacity);
+    CHECK(n <= capacity);
+    CHECK(capacity < 4 ? n == 0 : true);
+    for (size_t at = 0; at < n;) {
+      uint32_t count = out[at + 1];
+      CHECK(count >= 1);
+      CHECK(at + 2 + 2 * size_t(count) <= n);
+      for (uint32_t i = 0; i < count; ++i) taken.emplace_back(out[at], out[at + 2 + 2 * i], out[at + 3 + 2 * i]);
+      at += 2 + 2 * size_t(count);
+    }
+  }
+  while (!groups.empty()) {
+    size_t n = groups.take(out, 64);
+    CHECK(n > 0);
+    for (size_t at = 0; at < n; at += 2 + 2 * size_t(out[at + 1]))
+      for (uint32_t i = 0; i < out[at + 1]; ++i) taken.emplace_back(out[at], out[at + 2 + 2 * i], out[at + 3 + 2 * i]);
+  }
+  CHECK(added.size() > 1000);
+  CHECK(taken == added);
+}
+
 int main() {
+  test_completion_groups();
   test_ring_edges();
   test_ring_threads();
   test_status_words();

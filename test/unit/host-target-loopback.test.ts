@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
+import { join } from 'node:path';
 import { BufferPool, Target, nvmf } from '../../lib';
 
 const NQN = 'nqn.2026-11.io.rdmagate:loopback';
@@ -166,5 +168,90 @@ describe('our host against our target (loopback TCP)', function () {
     target.subsystem(NQN)!.allowAnyHost(false);
     await assert.rejects(nvmf.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: NQN, ctrlLossTmo: 0 }),
       (e: Error & { code: string }) => /ERR_NVME/.test(e.code));
+  });
+
+  describe("polled by the JS thread (polling 'event-loop')", () => {
+    it('moves data on many queues of two controllers at once, beside one polled by a reactor', async () => {
+      const opts = { traddr: '127.0.0.1', trsvcid: port, subnqn: NQN };
+      const controllers = [
+        await nvmf.connect({ ...opts, polling: 'event-loop', nrIoQueues: 3 }),
+        await nvmf.connect({ ...opts, polling: 'event-loop', dataDigest: true }),
+        await nvmf.connect({ ...opts, polling: 'reactor' }),
+      ];
+      const queues = controllers.flatMap((c) => c.queuePairs);
+      const BLOCKS = 16;  // 8 KiB a unit, 64 units per controller
+      // Each controller writes its own third of the namespace, 64 writes in flight, then
+      // every unit is read back through another of its queues and compared.
+      await Promise.all(controllers.map(async (c, ci) => {
+        const units = Array.from({ length: 64 }, (_, u) => (ci * 64 + u) * BLOCKS);
+        const written = units.map((lba, u) => {
+          const w = pool.acquire();
+          fill(w, ci * 100 + u);
+          return { lba, w };
+        });
+        await Promise.all(written.map(({ lba, w }, u) => c.queuePairs[u % c.queuePairs.length].write(1, lba, BLOCKS, w)));
+        await Promise.all(written.map(async ({ lba, w }, u) => {
+          const r = pool.acquire();
+          await c.queuePairs[(u + 1) % c.queuePairs.length].read(1, lba, BLOCKS, r);
+          assert.ok(Buffer.from(r.buffer, r.byteOffset, BLOCKS * 512).equals(Buffer.from(w.buffer, w.byteOffset, BLOCKS * 512)),
+            `controller ${ci}, LBA ${lba}`);
+          r.release();
+          w.release();
+        }));
+      }));
+      assert.equal(queues.length, 5);
+      for (const q of queues) assert.equal(q.outstanding, 0);
+      // A bad command completes with its NVMe status on the polled path too.
+      target.subsystem(NQN)!.removeNamespace(1);
+      const b = pool.acquire();
+      await assert.rejects(controllers[0].queuePairs[2].read(1, 0, 8, b), { code: 'ERR_NVME_STATUS', sc: 0x0b });
+      b.release();
+      await Promise.all(controllers.map((c) => c.close()));
+      assert.ok(controllers.every((c) => c.state === 'closed'));
+    });
+
+    it('keeps the association alive while idle, and hears of its loss', async () => {
+      target.subsystem(NQN)!.addListener({ address: '127.0.0.1', port });
+      const c = await nvmf.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: NQN, polling: 'event-loop',
+        keepAliveTmo: 1, ctrlLossTmo: 0 });
+      let lost = false;
+      c.on('disconnect', () => { lost = true; });
+      // Idle for 2.5 keep-alive timeouts: the poller slows down, and Keep Alive still goes out.
+      await new Promise((r) => setTimeout(r, 2500));
+      assert.equal(lost, false);
+      assert.equal(target.controllers().length, 1);
+      const b = pool.acquire();
+      await c.queuePairs[0].read(1, 0, 8, b);
+      const lostNow = once(c, 'disconnect');
+      target.subsystem(NQN)!.removeListener({ address: '127.0.0.1', port });
+      await lostNow;
+      await assert.rejects(c.queuePairs[0].read(1, 0, 8, b), { code: 'ERR_NVME_DISCONNECTED' });
+      b.release();
+      await c.close();
+    });
+
+    it('stops polling once its last controller is closed: the process exits by itself', () => {
+      const lib = join(__dirname, '../../lib');
+      const script = `
+        const { BufferPool, Target, nvmf } = require(${JSON.stringify(lib)});
+        (async () => {
+          const target = new Target({ reactors: 1 });
+          target.createBdev({ type: 'malloc', name: 'M', sizeBytes: 1 << 20 });
+          target.addSubsystem({ nqn: '${NQN}' }).addNamespace({ bdev: 'M', nsid: 1 });
+          const port = target.listen({ transport: 'tcp', address: '127.0.0.1', port: 0 }).port;
+          const c = await nvmf.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: '${NQN}', polling: 'event-loop' });
+          const pool = new BufferPool({ chunkSize: 4096 });
+          const b = pool.acquire();
+          await c.queuePairs[0].read(1, 0, 8, b);
+          b.release();
+          await c.close();
+          target.close();
+          console.log('closed');
+        })();`;
+      const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 20000 });
+      assert.equal(r.signal, null, 'the process was still running after 20 s');
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout.trim(), 'closed');
+    });
   });
 });

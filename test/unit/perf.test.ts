@@ -101,6 +101,9 @@ describe('rdmagate perf', function () {
         [{ hostReactors: '65' }, /--host-reactors/],
         [{ nsid: '0' }, /--nsid/],
         [{ recvPipe: 'off' }, /--recv-pipe/],
+        [{ engine: 'js', polling: 'spin' }, /--polling/],
+        [{ polling: 'reactor' }, /--polling applies to the js engine/],
+        [{ engine: 'js', hostReactors: '2' }, /--host-reactors applies/],
       ];
       for (const [input, message] of bad) {
         assert.throws(() => perfOptions({ target: 'local', ...input }), (e: Error & { code?: string }) =>
@@ -113,13 +116,15 @@ describe('rdmagate perf', function () {
       assert.throws(() => perfOptions({ transport: 'fc', traddr: '1.2.3.4', nqn: 'nqn.x' }), /--transport/);
     });
 
-    it('defaults: a null bdev (malloc for a verify run, which needs the data kept), the receive pipe on', () => {
+    it('defaults: a null bdev (malloc for a verify run, which needs the data kept), the receive pipe on, the js engine polled by the JS thread', () => {
       const bdevOf = (o: Parameters<typeof perfOptions>[0]) => {
         const t = perfOptions(o).target;
         return t.kind === 'local' ? t.bdev : undefined;
       };
       assert.equal(perfOptions({ target: 'local' }).recvPipe, true);
       assert.equal(perfOptions({ target: 'local', recvPipe: '0' }).recvPipe, false);
+      assert.equal(perfOptions({ target: 'local', engine: 'js' }).polling, 'event-loop');
+      assert.equal(perfOptions({ target: 'local', engine: 'js', polling: 'reactor', hostReactors: '2' }).hostReactors, 2);
       assert.equal(bdevOf({ target: 'local' }), 'null');
       assert.equal(bdevOf({ target: 'local', verify: 'crc32c' }), 'malloc');
       assert.equal(bdevOf({ target: 'local', verify: 'crc32c', bdev: 'null' }), 'null', 'as asked: the verify then fails');
@@ -202,12 +207,15 @@ describe('rdmagate perf', function () {
       assert.doesNotThrow(() => JSON.parse(JSON.stringify(j)));
     });
 
-    it('js engine: a 1-second randrw', async () => {
-      const r = await runPerf(local({ engine: 'js', rw: 'randrw', iodepth: 4, bdev: 'malloc', size: '16m' }));
-      assert.equal(r.engine, 'js');
-      checkDirection(r.read, 'read');
-      checkDirection(r.write, 'write');
-    });
+    for (const polling of ['event-loop', 'reactor']) {
+      it(`js engine, host polled by ${polling === 'reactor' ? 'a reactor' : 'the JS thread'}: a 1-second randrw`, async () => {
+        const r = await runPerf(local({ engine: 'js', rw: 'randrw', iodepth: 4, bdev: 'malloc', size: '16m', polling }));
+        assert.equal(r.engine, 'js');
+        assert.equal(r.hostReactors, polling === 'reactor' ? 1 : 0);
+        checkDirection(r.read, 'read');
+        checkDirection(r.write, 'write');
+      });
+    }
 
     it('the perf controller serves JS I/O again after a native run', async () => {
       const target = new Target();

@@ -9,6 +9,7 @@ import { InvalidArgumentError, type RdmagateError } from '../../errors';
 import * as v from '../../validate';
 import { NvmeDisconnectedError, NvmeError } from '../errors';
 import { allocateOpId, ensureDispatcher, registerController } from './dispatcher';
+import { eventLoopPoller } from './event-loop-poller';
 import {
   parseActiveNamespaceList, parseIdentifyController, parseIdentifyNamespace, parseNamespaceDescriptors,
   type ControllerIdentity, type NamespaceIdentity, type NamespaceIds,
@@ -54,6 +55,8 @@ export class Controller extends EventEmitter {
   #readyDone!: (err?: Error) => void;
   readonly #closed: Promise<void>;
   #onClosed!: () => void;
+  /** polling 'event-loop', until closed. */
+  #polled: boolean;
 
   /** @internal Use connect(). */
   constructor(token: symbol, id: number, handle: NativeNvmeController, options: NativeHostOptions) {
@@ -69,6 +72,8 @@ export class Controller extends EventEmitter {
       this.#readyDone = (err) => (err ? reject(err) : resolve());
     });
     this.#closed = new Promise((resolve) => { this.#onClosed = resolve; });
+    this.#polled = options.polling === 'event-loop';
+    if (this.#polled) eventLoopPoller.add();
     registerController(id, {
       onConnected: (info) => this.#connected(info),
       onConnectFailed: (f) => this.#connectFailed(f),
@@ -80,7 +85,7 @@ export class Controller extends EventEmitter {
       onRemoved: (f) => this.#removed(f),
       onClosed: () => this.#finish(),
       onAdmin: (opId, status, data) => this.#adminDone(opId, status, data),
-      onIo: (completions) => this.#completions(completions),
+      onIo: (completions, from, to) => this.#completions(completions, from, to),
     });
   }
 
@@ -243,8 +248,8 @@ export class Controller extends EventEmitter {
     else op.reject(errorFromStatus(status, op.what));
   }
 
-  #completions(flat: Uint32Array): void {
-    for (let i = 0; i < flat.length; i += 2) {
+  #completions(flat: Uint32Array, from: number, to: number): void {
+    for (let i = from; i < to; i += 2) {
       this.#queuePairs[queueIndexOf(flat[i])]?.[kComplete](flat[i], flat[i + 1]);
     }
   }
@@ -266,7 +271,8 @@ export class Controller extends EventEmitter {
     this.#identity = parseIdentifyController(info.identify);
     const host: QueueHost = {
       submissions: new SubmissionBatch<QueuedCommand>(this.#handle,
-        (command, error) => this.#queuePairs[command.queue]?.[kRefused](command, error)),
+        (command, error) => this.#queuePairs[command.queue]?.[kRefused](command, error),
+        this.#polled ? () => eventLoopPoller.wake() : undefined),
       maxTransfer: info.maxTransfer,
       namespace: (nsid) => {
         const ns = this.#byNsid.get(nsid);
@@ -285,6 +291,7 @@ export class Controller extends EventEmitter {
 
   #connectFailed(f: NativeFailure): void {
     this.#state = 'closed';
+    this.#stopPolling();
     this.#readyDone(errorFromFailure(f));
     this.#onClosed();
   }
@@ -300,8 +307,14 @@ export class Controller extends EventEmitter {
     if (this.listenerCount('error') > 0) this.emit('error', error);
   }
 
+  #stopPolling(): void {
+    if (this.#polled) eventLoopPoller.remove();
+    this.#polled = false;
+  }
+
   #finish(): void {
     this.#state = 'closed';
+    this.#stopPolling();
     const error = new NvmeDisconnectedError('the controller is closed');
     for (const op of this.#admin.values()) op.reject(error);
     this.#admin.clear();

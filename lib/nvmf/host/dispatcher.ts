@@ -12,8 +12,8 @@ export interface ControllerSink {
   onRemoved(failure: NativeFailure): void;
   onClosed(): void;
   onAdmin(opId: number, status: number, data: Buffer): void;
-  /** Flat [opId, status] pairs. */
-  onIo(completions: Uint32Array): void;
+  /** Flat [opId, status] pairs in completions[from, to). */
+  onIo(completions: Uint32Array, from: number, to: number): void;
 }
 
 export type DiscoverySink = (event: Extract<NativeHostEvent, { type: 'discovered' }>) => void;
@@ -35,7 +35,7 @@ function dispatch(events: NativeHostEvent[]): void {
     if (!c) continue;
     switch (e.type) {
       case 'io':
-        c.onIo(e.completions);
+        c.onIo(e.completions, 0, e.completions.length);
         break;
       case 'admin':
         c.onAdmin(e.opId, e.status, e.data);
@@ -72,6 +72,10 @@ export function ensureDispatcher(): void {
 
 export function registerController(id: number, sink: ControllerSink): void {
   controllers.set(id, sink);
+}
+
+export function controllerSink(id: number): ControllerSink | undefined {
+  return controllers.get(id);
 }
 
 export function registerDiscovery(opId: number, sink: DiscoverySink): void {

@@ -23,6 +23,7 @@ export interface NativeHostOptions {
   ioFailureMode: 'fail' | 'retry';
   timeoutMs: number;
   reactors: number;
+  polling: 'reactor' | 'event-loop';
 }
 
 export interface NativeControllerInfo {
@@ -108,6 +109,12 @@ export interface NativeNvmeController {
 export interface NativeHostAddon {
   nvmeConnect(options: NativeHostOptions): { id: number; handle: NativeNvmeController };
   nvmeDiscover(opId: number, options: NativeHostOptions): void;
+  /**
+   * One turn of the reactor of the controllers polled by the event loop; their I/O
+   * completions go into `words` as [controller id, n, (op id, status) × n] groups.
+   * Returns the words written.
+   */
+  nvmePoll(words: Uint32Array): number;
   nvmeResources(): { sockets: number };
   nvmeStatusName(sct: number, sc: number): string;
   setNvmeEventDispatcher(dispatch: (events: NativeHostEvent[]) => void): void;

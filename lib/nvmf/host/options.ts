@@ -10,6 +10,8 @@ import type { NativeHostOptions } from './native';
 export type HostTransport = 'tcp' | 'rdma';
 /** What happens to I/O in flight when the connection is lost: fail it, or resend it after the reconnect. */
 export type IoFailureMode = 'fail' | 'retry';
+/** Which thread polls a controller's queues: a native reactor, or the JS thread's event loop. */
+export type HostPolling = 'reactor' | 'event-loop';
 
 /** Where and as whom to connect. Names and units are nvme-cli's (`nvme connect`). */
 export interface ConnectOptions {
@@ -51,8 +53,18 @@ export interface ConnectOptions {
    * in `bytesCopied`). false: every payload lands in the IoBuffer, one read per PDU. Default true.
    */
   recvPipe?: boolean;
-  /** Native reactor threads for this controller's queues. Default 1. */
+  /** Native reactor threads for this controller's queues (polling 'reactor'). Default 1. */
   reactors?: number;
+  /**
+   * 'reactor' (default): native reactor threads poll the queues, and completions wake the
+   * event loop. 'event-loop': the JS thread polls them itself, once per turn of the event
+   * loop, as an SPDK application polls its queue pairs. That saves a thread and the hop to
+   * it and back, which counts where cores are few; but the JS thread then spins while
+   * such a controller is open (after 1 ms without work, it polls once a millisecond until
+   * the next submission), and no I/O of the controller moves while JS is busy with
+   * something else.
+   */
+  polling?: HostPolling;
   /** Default 'fail'. */
   ioFailureMode?: IoFailureMode;
   /** Per command, and for each connect step. Default 30000. */
@@ -174,6 +186,7 @@ export function connectOptions(options: ConnectOptions): NativeHostOptions {
     disableSqFlow: flag(o.disableSqFlow, 'disableSqFlow'),
     recvPipe: o.recvPipe === undefined ? true : flag(o.recvPipe, 'recvPipe'),
     reactors: v.optionalInteger(o.reactors, 'reactors', 1, 64, 1),
+    polling: v.oneOf(o.polling, 'polling', ['reactor', 'event-loop'] as const, 'reactor'),
     ioFailureMode: v.oneOf(o.ioFailureMode, 'ioFailureMode', ['fail', 'retry'] as const, 'fail'),
   };
 }
@@ -193,6 +206,7 @@ export function discoverOptions(options: DiscoverOptions): NativeHostOptions {
     disableSqFlow: false,
     recvPipe: true,
     reactors: 1,
+    polling: 'reactor',
     ioFailureMode: 'fail',
   };
 }

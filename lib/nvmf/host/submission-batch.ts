@@ -42,16 +42,21 @@ export class SubmissionBatch<C extends BatchedCommand> {
   readonly #words: Uint32Array;
   readonly #commands: (C | undefined)[];
   readonly #onRefused: (command: C, error: Error) => void;
+  readonly #onFlushed: (() => void) | undefined;
   #count = 0;
   #scheduled = false;
   readonly #flushTask = (): void => this.flush();
 
-  /** @param onRefused a command that could not go in; called after the rest of the batch went in */
-  constructor(handle: NativeNvmeController, onRefused: (command: C, error: Error) => void) {
+  /**
+   * @param onRefused a command that could not go in; called after the rest of the batch went in
+   * @param onFlushed after each flush
+   */
+  constructor(handle: NativeNvmeController, onRefused: (command: C, error: Error) => void, onFlushed?: () => void) {
     this.#handle = handle;
     this.#words = new Uint32Array(PIPELINE_FLUSH * Word.Count);
     this.#commands = new Array<C | undefined>(PIPELINE_FLUSH).fill(undefined);
     this.#onRefused = onRefused;
+    this.#onFlushed = onFlushed;
     handle.setSubmissionBuffer(this.#words);
   }
 
@@ -104,6 +109,7 @@ export class SubmissionBatch<C extends BatchedCommand> {
       }
     }
     this.#commands.fill(undefined, 0, end);
+    this.#onFlushed?.();
     if (refused) for (const [command, error] of refused) this.#onRefused(command, error);
   }
 }

@@ -1,0 +1,68 @@
+// test-sources: native/reactor/reactor.cc
+// Unit tests for a reactor run by its caller (IdleMode::kCaller): everything it holds
+// runs on the creating thread, and only inside poll().
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "check.h"
+#include "reactor/reactor.h"
+
+using namespace rdmagate;
+
+namespace {
+
+void test_caller_reactor() {
+  Reactor r("caller", IdleMode::kCaller);
+  r.start();  // no thread to start
+  CHECK(r.on_thread());
+  CHECK(Reactor::current() == nullptr);
+
+  std::thread::id ran_on;
+  bool deferred_ran = false;
+  Reactor* current_in_task = nullptr;
+  std::thread other([&] {
+    CHECK(!r.on_thread());
+    r.post([&] {
+      ran_on = std::this_thread::get_id();
+      current_in_task = Reactor::current();
+      r.defer([&] { deferred_ran = true; });
+    });
+  });
+  other.join();
+  CHECK(ran_on == std::thread::id());  // nothing runs between polls
+  CHECK(r.poll() >= 1);
+  CHECK(ran_on == std::this_thread::get_id());
+  CHECK(current_in_task == &r);
+  CHECK(deferred_ran);  // work deferred by a task goes out in the same poll
+  CHECK(Reactor::current() == nullptr);
+  CHECK_EQ(r.poll(), 0);
+
+  int fds[2];
+  CHECK_EQ(pipe2(fds, O_NONBLOCK), 0);
+  int readable = 0;
+  r.add_fd(fds[0], EPOLLIN, [&](uint32_t) {
+    char c;
+    while (read(fds[0], &c, 1) == 1) ++readable;
+  });
+  CHECK_EQ(write(fds[1], "ab", 2), 2);
+  CHECK_EQ(r.poll(), 1);
+  CHECK_EQ(readable, 2);
+  r.remove_fd(fds[0]);
+  close(fds[0]);
+  close(fds[1]);
+
+  bool fired = false;
+  r.add_timer(2000, [&] { fired = true; });
+  uint64_t deadline = Reactor::now_us() + 5'000'000;
+  while (!fired && Reactor::now_us() < deadline) r.poll();
+  CHECK(fired);
+}
+
+}  // namespace
+
+int main() {
+  test_caller_reactor();
+  return check::report("test_reactor");
+}
