@@ -18,7 +18,7 @@ import { hostNative, type HostCounters, type NativeControllerInfo, type NativeFa
   type NativeNvmeController } from './native';
 import { connectOptions, type ConnectOptions, type HostTransport } from './options';
 import { QueuePair, kComplete, kFailAll, kRefused, queueIndexOf, type QueueHost, type QueuedCommand } from './queue-pair';
-import { SubmissionBatch } from './submission-batch';
+import { BURST_FLUSH, PIPELINE_FLUSH, SubmissionBatch } from './submission-batch';
 import { errorFromFailure, errorFromStatus, isSuccess } from './status';
 
 export type ControllerState = 'connecting' | 'live' | 'reconnecting' | 'removed' | 'closing' | 'closed';
@@ -272,6 +272,7 @@ export class Controller extends EventEmitter {
     const host: QueueHost = {
       submissions: new SubmissionBatch<QueuedCommand>(this.#handle,
         (command, error) => this.#queuePairs[command.queue]?.[kRefused](command, error),
+        this.#polled ? BURST_FLUSH : PIPELINE_FLUSH,
         this.#polled ? () => eventLoopPoller.wake() : undefined),
       maxTransfer: info.maxTransfer,
       namespace: (nsid) => {
