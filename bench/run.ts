@@ -3,7 +3,8 @@
  *   - IoBuffer acquire + release;
  *   - NVMe/TCP CapsuleCmd encode and CapsuleResp (CQE) decode in JS, with the tests' encoders;
  *   - submit-to-completion through QueuePair against an in-process Target with a null bdev,
- *     per I/O (QD1 read) and per batch (32 reads submitted, then awaited);
+ *     per I/O (QD1 read) and per batch (32 reads submitted, then awaited), with the
+ *     controller polled by a reactor and by the event loop (ConnectOptions.polling);
  *   - a JSON-RPC round trip to a Gateway over its unix socket.
  * Writes bench/results/micro.json and prints a table.
  */
@@ -22,9 +23,11 @@ const NQN = 'nqn.2026-11.io.rdmagate:bench';
 const CMD_HLEN = 72;
 const RSP_LEN = 24;
 
+const QD1_NAME = 'QueuePair read 4 KiB, QD1 (submit to completion)';
 const BATCH_NAME = `QueuePair read 4 KiB, batch of ${BATCH} then await`;
+const POLLED = ', polled by the event loop';
 /** I/Os per benchmark operation, where it is not one. */
-const IOS_PER_OP = new Map([[BATCH_NAME, BATCH]]);
+const IOS_PER_OP = new Map([[BATCH_NAME, BATCH], [`${BATCH_NAME}${POLLED}`, BATCH]]);
 
 interface Result {
   name: string;
@@ -128,7 +131,7 @@ async function main(): Promise<void> {
         encodeCapsuleCmd(cmd, rw(0x02, 1, lba, 8));
       }, options)
       .add('NVMe/TCP CapsuleResp decode (CQE)', () => { decodeCapsuleResp(rsp); }, options)
-      .add('QueuePair read 4 KiB, QD1 (submit to completion)', deferred((d) => {
+      .add(QD1_NAME, deferred((d) => {
         void settle(qp.read(1, 0, 8, buf), d);
       }))
       .add(BATCH_NAME, deferred((d) => {
@@ -140,6 +143,22 @@ async function main(): Promise<void> {
         void settle(rpc.call('rpc_get_methods'), d);
       }));
     const results = await run(suite);
+    // The polled controller only for its own cases: open, it has the event loop poll it.
+    const polled: Controller = await connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: NQN, polling: 'event-loop' });
+    const pqp = polled.queuePairs[0];
+    try {
+      results.push(...await run(new Benchmark.Suite('rdmagate, polled by the event loop')
+        .add(`${QD1_NAME}${POLLED}`, deferred((d) => {
+          void settle(pqp.read(1, 0, 8, buf), d);
+        }))
+        .add(`${BATCH_NAME}${POLLED}`, deferred((d) => {
+          const all: Promise<void>[] = [];
+          for (let i = 0; i < BATCH; i++) all.push(pqp.read(1, i * 8, 8, buf, i * 4096));
+          void settle(Promise.all(all), d);
+        }))));
+    } finally {
+      await polled.close();
+    }
     if (failure !== undefined) throw failure;
     mkdirSync(RESULTS_DIR, { recursive: true });
     writeFileSync(path.join(RESULTS_DIR, 'micro.json'), `${JSON.stringify({ machine: machine(), results }, null, 2)}\n`);
