@@ -8,7 +8,7 @@
  * as its sink. It is an ordinary Controller otherwise, but while a run goes nothing else
  * may submit I/O to it.
  */
-import { RdmagateError } from '../errors';
+import { InvalidArgumentError, RdmagateError } from '../errors';
 import { native } from '../native';
 import { Controller } from '../nvmf/host/controller';
 import { ensureDispatcher } from '../nvmf/host/dispatcher';
@@ -95,6 +95,7 @@ export function tcpRoundTrip(roundTrips: number, requestBytes: number, responseB
 /** connect(), with the native engine between the controller and JS. */
 export async function connectForNativeEngine(options: ConnectOptions): Promise<{ controller: Controller; engine: NativePerfEngine }> {
   const o = connectOptions(options);
+  if (o.polling !== 'reactor') throw new InvalidArgumentError("the native engine runs in the host's reactors: polling must be 'reactor'");
   ensureDispatcher();
   const { id, handle, engine } = perfNative.perfConnect(o);
   const controller = Controller.create(id, handle, o);

@@ -92,6 +92,8 @@ describe('gateway forwarding: an NVMe/TCP backend re-exported by the target', fu
       { code: 'ERR_ALREADY_EXISTS' });
     await assert.rejects(gateway.attachNvmeController({ name: 'Nvme1', traddr: '127.0.0.1', trsvcid: 1, subnqn: BACKEND_NQN, ctrlLossTmo: 0 }),
       (e: Error & { code: string }) => /ERR_NVME/.test(e.code));
+    await assert.rejects(gateway.attachNvmeController({ name: 'Nvme2', traddr: '127.0.0.1', trsvcid: backendPort, subnqn: BACKEND_NQN,
+      polling: 'event-loop' } as Parameters<typeof gateway.attachNvmeController>[0]), { code: 'ERR_INVALID_ARG', message: /polled by the target's reactors/ });
     assert.deepEqual(gateway.nvmeControllers().map((c) => c.name), ['Nvme0'], 'a failed attach leaves nothing behind');
   });
 

@@ -225,6 +225,8 @@ describe('rdmagate perf', function () {
         target.createBdev({ type: 'malloc', name: 'M', sizeBytes: 1 << 20 });
         target.addSubsystem({ nqn: 'nqn.2026-11.io.rdmagate:perf-reuse' }).addNamespace({ bdev: 'M', nsid: 1 });
         const l = target.listen({ address: '127.0.0.1', port: 0 });
+        await assert.rejects(connectForNativeEngine({ traddr: '127.0.0.1', trsvcid: l.port, subnqn: 'nqn.2026-11.io.rdmagate:perf-reuse',
+          polling: 'event-loop' }), { code: 'ERR_INVALID_ARG' });
         const { controller, engine } = await connectForNativeEngine({ traddr: '127.0.0.1', trsvcid: l.port, subnqn: 'nqn.2026-11.io.rdmagate:perf-reuse' });
         try {
           const run = startNativeEngine(engine, {

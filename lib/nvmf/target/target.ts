@@ -37,7 +37,8 @@ export interface BdevOptions {
   blockSize?: number;
 }
 
-export interface NvmeAttachOptions extends ConnectOptions {
+/** A backend is polled by the target's reactors, which forward its I/O: no `polling`. */
+export interface NvmeAttachOptions extends Omit<ConnectOptions, 'polling'> {
   /** Bdevs are named `${name}n${nsid}`, as SPDK's bdev_nvme names them. */
   name: string;
   /** Connect and identify must finish within this. Default 30000. */
@@ -233,7 +234,10 @@ export class Target {
     const name = v.string(o.name, 'name');
     if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new InvalidArgumentError('name may hold letters, digits, _ . - only');
     const timeout = v.optionalInteger(o.attachTimeoutMs, 'attachTimeoutMs', 1, 600000, 30000);
-    const { name: _n, attachTimeoutMs: _t, ...connect } = o as NvmeAttachOptions;
+    const { name: _n, attachTimeoutMs: _t, ...connect } = o as NvmeAttachOptions & Pick<ConnectOptions, 'polling'>;
+    if (connect.polling !== undefined && connect.polling !== 'reactor') {
+      throw new InvalidArgumentError("a backend is polled by the target's reactors: polling must be 'reactor' if given");
+    }
     const native = connectOptions(connect);
     return (await this.nativeHandle.attachNvmeController(name, native, timeout)).map(bdevInfo);
   }
