@@ -1,5 +1,6 @@
 #include "napi/host_binding.h"
 
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <deque>
@@ -62,7 +63,8 @@ class JsHostSink : public host::ControllerEvents {
     push(Admin{id, op_id, status, dw0, std::move(data)});
   }
   void on_io_completions(uint64_t id, const uint32_t* pairs, size_t count) override {
-    if (caller && caller->on_thread()) {  // a controller the JS thread polls: no wake-up
+    Reactor* polled_by_js = caller.load(std::memory_order_acquire);
+    if (polled_by_js && polled_by_js->on_thread()) {  // a controller the JS thread polls: no wake-up
       polled.add(uint32_t(id), pairs, count);
       return;
     }
@@ -78,8 +80,8 @@ class JsHostSink : public host::ControllerEvents {
 
   BatchChannel<Item> channel;
   // The reactor the JS thread polls (ConnectOptions.polling 'event-loop'), and what its
-  // controllers completed since the last poll.
-  Reactor* caller = nullptr;
+  // controllers completed since the last poll. Set once, read by every reactor.
+  std::atomic<Reactor*> caller{nullptr};
   host::CompletionGroups polled;
 
  private:
@@ -117,11 +119,15 @@ std::vector<Reactor*> host_reactors(uint32_t count) {
 }
 
 // The reactor of the controllers that the JS thread polls; made on the JS thread, on
-// first use, so that it is that thread's.
-Reactor* caller_reactor() {
-  auto& rt = runtime();
-  if (!rt.sink->caller) rt.sink->caller = new Reactor("nvme-host-js", IdleMode::kCaller);
-  return rt.sink->caller;
+// first use, so that it is that thread's. Null when another thread (a worker) made it.
+Reactor* caller_reactor(bool create) {
+  auto& sink = *runtime().sink;
+  Reactor* r = sink.caller.load(std::memory_order_acquire);
+  if (!r && create) {
+    r = new Reactor("nvme-host-js", IdleMode::kCaller);
+    sink.caller.store(r, std::memory_order_release);
+  }
+  return r && r->on_thread() ? r : nullptr;
 }
 
 void require_sink(Napi::Env env) {
@@ -484,7 +490,8 @@ ConnectedController connect_controller(Napi::Env env, Napi::Value options, const
   std::shared_ptr<host::ControllerEvents> events = rt.sink;
   if (wrap) events = wrap(events);
   auto controller = guarded(env, [&] {
-    std::vector<Reactor*> reactors = p.polled_by_js ? std::vector<Reactor*>{caller_reactor()} : host_reactors(p.reactors);
+    std::vector<Reactor*> reactors = p.polled_by_js ? std::vector<Reactor*>{caller_reactor(true)} : host_reactors(p.reactors);
+    if (!reactors[0]) throw Error("ERR_INVALID_ARG", "polling 'event-loop' serves the JS thread that first used it, not this one");
     return host::Controller::create(id, std::move(reactors), p.controller, events);
   });
   Napi::Object handle = ControllerBinding::wrap(controller);
@@ -530,9 +537,10 @@ Napi::Value poll(const Napi::CallbackInfo& info) {
   if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
     invalid(env, "the completion buffer must be a Uint32Array");
   auto words = info[0].As<Napi::Uint32Array>();
-  JsHostSink& sink = *runtime().sink;
-  if (sink.caller) sink.caller->poll();
-  return Napi::Number::New(env, double(sink.polled.take(words.Data(), words.ElementLength())));
+  Reactor* reactor = caller_reactor(false);
+  if (!reactor) return Napi::Number::New(env, 0);
+  reactor->poll();
+  return Napi::Number::New(env, double(runtime().sink->polled.take(words.Data(), words.ElementLength())));
 }
 
 Napi::Value resources(const Napi::CallbackInfo& info) {
