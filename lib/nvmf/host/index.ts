@@ -2,6 +2,6 @@ export { Controller, connect, type ControllerState } from './controller';
 export { QueuePair } from './queue-pair';
 export { discover, type AddressFamily, type DiscoveryLogEntry, type SubsystemType, type TransportName } from './discovery';
 export { supports, type ControllerIdentity, type NamespaceIdentity } from './identify';
-export type { ConnectOptions, DiscoverOptions, HostTransport, IoFailureMode } from './options';
+export type { ConnectOptions, DiscoverOptions, HostPolling, HostTransport, IoFailureMode } from './options';
 export type { HostCounters } from './native';
 export { hostResources } from './resources';
