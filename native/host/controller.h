@@ -74,6 +74,7 @@ class Controller final : public QueueOwner, public std::enable_shared_from_this<
   // Identify with `cns` and `nsid`; on_admin_done(op_id) brings the 4096 bytes.
   void identify(uint32_t op_id, uint8_t cns, uint32_t nsid);
   ControllerCounters counters() const;
+  uint64_t id() const { return id_; }
 
   // JS thread, after on_connected: I/O queue `index` (qid index + 1), or nullptr.
   QueuePair* io_queue(uint32_t index) const;

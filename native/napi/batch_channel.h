@@ -12,13 +12,24 @@
 
 namespace rdmagate::napi {
 
+// Calls the dispatcher without node-addon-api's Function::Call: while the environment is
+// torn down (a late item at exit) JS cannot run, and the C++ exception that Call would
+// throw from this uv callback ends the process. A dispatcher's own exception stays
+// pending, and Node reports it as uncaught.
+inline void call_dispatcher(Napi::Env env, Napi::Function dispatch, std::nullptr_t*, std::nullptr_t*) {
+  if (env == nullptr || dispatch.IsEmpty()) return;
+  napi_value global, result;
+  if (napi_get_global(env, &global) != napi_ok) return;
+  napi_call_function(env, global, dispatch, 0, nullptr, &result);
+}
+
 template <class Item>
 class BatchChannel {
  public:
   // JS thread, once: `dispatch` is called (on the JS thread) after items arrive.
   void start(Napi::Env env, Napi::Function dispatch, const char* name) {
     std::lock_guard<std::mutex> lock(mutex_);
-    tsfn_ = Napi::ThreadSafeFunction::New(env, dispatch, name, 0, 1);
+    tsfn_ = Tsfn::New(env, dispatch, name, 0, 1);
     tsfn_.Unref(env);
     started_ = true;
   }
@@ -61,7 +72,8 @@ class BatchChannel {
  private:
   mutable std::mutex mutex_;
   std::deque<Item> queue_;
-  Napi::ThreadSafeFunction tsfn_;
+  using Tsfn = Napi::TypedThreadSafeFunction<std::nullptr_t, std::nullptr_t, call_dispatcher>;
+  Tsfn tsfn_;
   bool started_ = false;
   int live_ = 0;  // JS thread
 };

@@ -9,6 +9,8 @@
 #include <unordered_set>
 #include <variant>
 
+#include <uv.h>
+
 #include "host/completion_groups.h"
 #include "host/controller.h"
 #include "host/discovery.h"
@@ -133,6 +135,13 @@ Reactor* caller_reactor(bool create) {
 void require_sink(Napi::Env env) {
   if (!runtime().sink->channel.started())
     throw make_error(env, "ERR_INTERNAL", "the NVMe host event dispatcher is not installed");
+}
+
+// A controller keeps the process alive from connect to its first terminal event, and
+// again from close() to 'closed' (a controller given up has let go already).
+void hold_until_closed(Napi::Env env, uint64_t id) {
+  auto& rt = runtime();
+  if (rt.held.insert(id).second) rt.sink->channel.hold(env, +1);
 }
 
 [[noreturn]] void invalid(Napi::Env env, const std::string& message) {
@@ -347,9 +356,10 @@ class ControllerBinding : public Napi::ObjectWrap<ControllerBinding> {
     return env.Undefined();
   }
 
-  void close(const Napi::CallbackInfo&) {
+  void close(const Napi::CallbackInfo& info) {
     if (closed_) return;
     closed_ = true;
+    hold_until_closed(info.Env(), controller_->id());
     controller_->close();
   }
 
@@ -430,7 +440,7 @@ Napi::Object discovered_object(Napi::Env env, uint32_t op_id, const host::Discov
   return r;
 }
 
-// The first terminal event of a controller lets the process exit again.
+// A terminal event of a controller lets the process exit again.
 void release_hold(Napi::Env env, uint64_t id) {
   auto& rt = runtime();
   if (rt.held.erase(id)) rt.sink->channel.hold(env, -1);
@@ -495,8 +505,7 @@ ConnectedController connect_controller(Napi::Env env, Napi::Value options, const
     return host::Controller::create(id, std::move(reactors), p.controller, events);
   });
   Napi::Object handle = ControllerBinding::wrap(controller);
-  rt.held.insert(id);
-  rt.sink->channel.hold(env, +1);
+  hold_until_closed(env, id);
   controller->start();
   Napi::Object out = Napi::Object::New(env);
   out.Set("id", double(id));
@@ -541,6 +550,59 @@ Napi::Value poll(const Napi::CallbackInfo& info) {
   if (!reactor) return Napi::Number::New(env, 0);
   reactor->poll();
   return Napi::Number::New(env, double(runtime().sink->polled.take(words.Data(), words.ElementLength())));
+}
+
+// Lets the JS thread sleep in its event loop while the polled controllers are idle: a
+// one-shot watch on the polled reactor's readiness fd, which calls back on the JS thread.
+struct ReadinessWatch {
+  uv_poll_t handle;
+  Napi::FunctionReference callback;
+};
+
+ReadinessWatch* readiness_watch = nullptr;  // JS thread
+
+void on_readiness(uv_poll_t* handle, int, int) {
+  uv_poll_stop(handle);
+  auto* watch = static_cast<ReadinessWatch*>(handle->data);
+  if (watch->callback.IsEmpty()) return;
+  Napi::Env env = watch->callback.Env();
+  Napi::HandleScope scope(env);
+  Napi::FunctionReference callback = std::move(watch->callback);
+  try {
+    callback.MakeCallback(env.Global(), {});
+  } catch (const Napi::Error& e) {
+    napi_fatal_exception(env, e.Value());  // as an uncaught exception from a timer would be
+  }
+}
+
+// nvmeWaitReady(callback | undefined): `callback` runs once, on the JS thread, as soon as
+// the polled reactor has an fd event or a posted task; undefined cancels. Returns the ms
+// until its next timer is due, -1 with none (JS sets its own timer for that).
+Napi::Value wait_ready(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Reactor* reactor = caller_reactor(false);
+  if (!reactor) return Napi::Number::New(env, -1);
+  if (!readiness_watch) {
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok) throw make_error(env, "ERR_INTERNAL", "no event loop");
+    readiness_watch = new ReadinessWatch();
+    readiness_watch->handle.data = readiness_watch;
+    uv_poll_init(loop, &readiness_watch->handle, reactor->readiness_fd());
+    uv_unref(reinterpret_cast<uv_handle_t*>(&readiness_watch->handle));  // the controllers' JS timers hold the loop
+    env.AddCleanupHook([] {
+      uv_close(reinterpret_cast<uv_handle_t*>(&readiness_watch->handle),
+               [](uv_handle_t* h) { delete static_cast<ReadinessWatch*>(h->data); });
+      readiness_watch = nullptr;
+    });
+  }
+  if (info[0].IsFunction()) {
+    readiness_watch->callback = Napi::Persistent(info[0].As<Napi::Function>());
+    uv_poll_start(&readiness_watch->handle, UV_READABLE, on_readiness);
+  } else {
+    uv_poll_stop(&readiness_watch->handle);
+    readiness_watch->callback.Reset();
+  }
+  return Napi::Number::New(env, reactor->next_timeout_ms());
 }
 
 Napi::Value resources(const Napi::CallbackInfo& info) {
@@ -589,6 +651,7 @@ void init_host(Napi::Env env, Napi::Object exports) {
   exports.Set("nvmeConnect", Napi::Function::New(env, connect));
   exports.Set("nvmeDiscover", Napi::Function::New(env, discover));
   exports.Set("nvmePoll", Napi::Function::New(env, poll));
+  exports.Set("nvmeWaitReady", Napi::Function::New(env, wait_ready));
   exports.Set("nvmeResources", Napi::Function::New(env, resources));
   exports.Set("nvmeStatusName", Napi::Function::New(env, status_name));
   exports.Set("setNvmeEventDispatcher", Napi::Function::New(env, set_event_dispatcher));

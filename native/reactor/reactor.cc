@@ -64,9 +64,7 @@ void Reactor::start() {
 void Reactor::stop() {
   if (!thread_.joinable()) return;
   stopping_ = true;
-  uint64_t one = 1;
-  ssize_t unused = write(wake_fd_, &one, sizeof one);
-  (void)unused;
+  wake();
   thread_.join();
 }
 
@@ -77,12 +75,9 @@ void Reactor::post(Task task) {
     was_empty = tasks_.empty();
     tasks_.push_back(std::move(task));
   }
-  // One wake-up per batch of tasks, and only when the reactor may be asleep.
-  if (was_empty && (mode_ == IdleMode::kEvent || sleeping_.load())) {
-    uint64_t one = 1;
-    ssize_t unused = write(wake_fd_, &one, sizeof one);
-    (void)unused;
-  }
+  // One wake-up per batch of tasks, and only when the reactor may be asleep (a caller
+  // may be, in its own loop, watching readiness_fd()).
+  if (was_empty && (mode_ != IdleMode::kBusyPoll || sleeping_.load())) wake();
 }
 
 void Reactor::add_fd(int fd, uint32_t events, FdHandler handler) {
@@ -204,10 +199,25 @@ int Reactor::poll() {
   // Ready fds are read on every turn: a caller polls once per pass of its own loop
   // (an event-loop tick), not in a tight loop where a syscall per turn would show.
   int work = run_ready() + wait_events(0);
-  // Sends for the burst just received go out before the caller returns to its own work.
-  if (!deferred_.empty()) work += run_ready();
+  // What that deferred or posted (sends for the burst just received, the next step of a
+  // close) runs before the caller returns to its own loop, for a few rounds; anything
+  // left keeps readiness_fd() readable (wait_events() has read the wake-up).
+  for (int round = 0; round < 4 && has_work_queued(); ++round) work += run_ready();
+  if (has_work_queued()) wake();
   current_reactor = outer;
   return work;
+}
+
+bool Reactor::has_work_queued() {
+  if (!deferred_.empty()) return true;
+  std::lock_guard<std::mutex> lock(tasks_mutex_);
+  return !tasks_.empty();
+}
+
+void Reactor::wake() {
+  uint64_t one = 1;
+  ssize_t unused = write(wake_fd_, &one, sizeof one);
+  (void)unused;
 }
 
 void Reactor::run() {

@@ -50,6 +50,11 @@ class Reactor {
   // kCaller, on the creating thread: one turn of the loop (deferred work, tasks, timers,
   // pollers, ready fds, then what they deferred); returns the amount of work done.
   int poll();
+  // Readable while an fd event or a posted task waits (kCaller: the caller's own event
+  // loop watches it, to sleep until then).
+  int readiness_fd() const { return epoll_fd_; }
+  // Milliseconds until the next timer is due (rounded up), -1 with no timer. Reactor thread.
+  int next_timeout_ms() const;
 
   // Any thread.
   void post(Task task);
@@ -82,10 +87,11 @@ class Reactor {
 
   void run();
   int run_ready();
+  bool has_work_queued();
+  void wake();  // makes wake_fd_, and so epoll_fd_, readable
   int drain_tasks();
   int run_timers();
   int wait_events(int timeout_ms);
-  int next_timeout_ms() const;
 
   const std::string name_;
   const IdleMode mode_;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { BufferPool, Target, nvmf } from '../../lib';
@@ -8,6 +8,27 @@ const NQN = 'nqn.2026-11.io.rdmagate:loopback';
 
 function fill(buf: Uint8Array, seed: number): void {
   for (let i = 0; i < buf.length; i++) buf[i] = (i * 131 + seed * 7 + (i >> 12)) & 0xff;
+}
+
+/**
+ * Runs `body` in a child process, after starting a target there (`target`, `port`, NQN),
+ * and prints 'done' once the body and target.close() are through. Nothing else holds the
+ * process, so it shows whether the host lets the process exit, and when.
+ */
+function runScript(body: string): SpawnSyncReturns<string> {
+  const script = `
+    const { BufferPool, Target, nvmf } = require(${JSON.stringify(join(__dirname, '../../lib'))});
+    const NQN = '${NQN}';
+    (async () => {
+      const target = new Target({ reactors: 1 });
+      target.createBdev({ type: 'malloc', name: 'M', sizeBytes: 1 << 20 });
+      target.addSubsystem({ nqn: NQN }).addNamespace({ bdev: 'M', nsid: 1 });
+      const port = target.listen({ transport: 'tcp', address: '127.0.0.1', port: 0 }).port;
+      ${body}
+      target.close();
+      console.log('done');
+    })();`;
+  return spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 20000 });
 }
 
 describe('our host against our target (loopback TCP)', function () {
@@ -170,6 +191,23 @@ describe('our host against our target (loopback TCP)', function () {
       (e: Error & { code: string }) => /ERR_NVME/.test(e.code));
   });
 
+  for (const polling of ['reactor', 'event-loop']) {
+    it(`a controller given up, then closed: close() resolves before the process exits (polled by ${polling})`, () => {
+      // Giving up lets the process exit; close() must hold it again until 'closed' is in.
+      for (let run = 0; run < 3; run++) {
+        const r = runScript(`
+          target.subsystem(NQN).addListener({ address: '127.0.0.1', port });
+          const c = await nvmf.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: NQN, ctrlLossTmo: 0, polling: '${polling}' });
+          const lost = new Promise((resolve) => c.once('disconnect', resolve));
+          target.subsystem(NQN).removeListener({ address: '127.0.0.1', port });
+          await lost;
+          await c.close();`);
+        assert.equal(r.status, 0, r.stderr);
+        assert.equal(r.stdout.trim(), 'done', `run ${run}: close() had not resolved when the process exited`);
+      }
+    });
+  }
+
   describe("polled by the JS thread (polling 'event-loop')", () => {
     it('moves data on many queues of two controllers at once, beside one polled by a reactor', async () => {
       const opts = { traddr: '127.0.0.1', trsvcid: port, subnqn: NQN };
@@ -231,27 +269,16 @@ describe('our host against our target (loopback TCP)', function () {
     });
 
     it('stops polling once its last controller is closed: the process exits by itself', () => {
-      const lib = join(__dirname, '../../lib');
-      const script = `
-        const { BufferPool, Target, nvmf } = require(${JSON.stringify(lib)});
-        (async () => {
-          const target = new Target({ reactors: 1 });
-          target.createBdev({ type: 'malloc', name: 'M', sizeBytes: 1 << 20 });
-          target.addSubsystem({ nqn: '${NQN}' }).addNamespace({ bdev: 'M', nsid: 1 });
-          const port = target.listen({ transport: 'tcp', address: '127.0.0.1', port: 0 }).port;
-          const c = await nvmf.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: '${NQN}', polling: 'event-loop' });
-          const pool = new BufferPool({ chunkSize: 4096 });
-          const b = pool.acquire();
-          await c.queuePairs[0].read(1, 0, 8, b);
-          b.release();
-          await c.close();
-          target.close();
-          console.log('closed');
-        })();`;
-      const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 20000 });
+      const r = runScript(`
+        const c = await nvmf.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: NQN, polling: 'event-loop' });
+        const pool = new BufferPool({ chunkSize: 4096 });
+        const b = pool.acquire();
+        await c.queuePairs[0].read(1, 0, 8, b);
+        b.release();
+        await c.close();`);
       assert.equal(r.signal, null, 'the process was still running after 20 s');
       assert.equal(r.status, 0, r.stderr);
-      assert.equal(r.stdout.trim(), 'closed');
+      assert.equal(r.stdout.trim(), 'done');
     });
   });
 });

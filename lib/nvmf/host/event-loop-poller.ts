@@ -2,16 +2,20 @@
  * Polls the queues of controllers connected with polling 'event-loop' on the JS thread:
  * while any such controller is open, every turn of the event loop runs their native
  * reactor once (hostNative.nvmePoll) and hands the I/O completions to the controllers,
- * with no thread between them. Other events (connected, admin, closed) still arrive
- * through the dispatcher.
+ * with no thread between them. After IDLE_MS without work it sleeps in the event loop
+ * until a socket or a posted task needs the reactor (hostNative.nvmeWaitReady), or its
+ * next timer is due. Other events (connected, admin, closed) still arrive through the
+ * dispatcher.
  */
 import { controllerSink } from './dispatcher';
 import { hostNative } from './native';
 
 /** Room for the completions of one poll; more wait for the next one. */
 const COMPLETION_WORDS = 1 << 14;
-/** Without work for this long, the poller stops spinning and polls once a millisecond. */
+/** Polling every turn for this long after the last work, then sleeping. */
 const IDLE_MS = 1;
+/** The longest sleep with no reactor timer pending. */
+const MAX_SLEEP_MS = 1000;
 
 class EventLoopPoller {
   readonly #words = new Uint32Array(COMPLETION_WORDS);
@@ -19,7 +23,13 @@ class EventLoopPoller {
   #lastWork = 0;
   #immediate: NodeJS.Immediate | undefined;
   #timer: NodeJS.Timeout | undefined;
+  /** Native code will call #ready when the reactor has something to do. */
+  #watching = false;
   readonly #tick = (): void => this.#poll();
+  readonly #ready = (): void => {
+    this.#watching = false;  // one-shot
+    this.wake();
+  };
 
   /** A controller to poll from now on (connecting starts in native code at once). */
   add(): void {
@@ -32,7 +42,7 @@ class EventLoopPoller {
     this.#cancel();
   }
 
-  /** Back to polling every turn: I/O was just submitted. */
+  /** Back to polling every turn: I/O was just submitted, or the reactor has work. */
   wake(): void {
     this.#lastWork = performance.now();
     if (this.#immediate || this.#controllers === 0) return;
@@ -44,10 +54,14 @@ class EventLoopPoller {
     if (this.#immediate) clearImmediate(this.#immediate);
     if (this.#timer) clearTimeout(this.#timer);
     this.#immediate = this.#timer = undefined;
+    if (this.#watching) hostNative.nvmeWaitReady(undefined);
+    this.#watching = false;
   }
 
   #poll(): void {
     this.#immediate = this.#timer = undefined;
+    if (this.#watching) hostNative.nvmeWaitReady(undefined);  // the timer fired first
+    this.#watching = false;
     const words = this.#words;
     const n = hostNative.nvmePoll(words);
     const now = performance.now();
@@ -58,8 +72,13 @@ class EventLoopPoller {
       at = end;
     }
     if (this.#controllers === 0 || this.#immediate) return;  // removed, or woken, meanwhile
-    if (now - this.#lastWork < IDLE_MS) this.#immediate = setImmediate(this.#tick);
-    else this.#timer = setTimeout(this.#tick, IDLE_MS);
+    if (now - this.#lastWork < IDLE_MS) {
+      this.#immediate = setImmediate(this.#tick);
+      return;
+    }
+    const timerMs = hostNative.nvmeWaitReady(this.#ready);
+    this.#watching = true;
+    this.#timer = setTimeout(this.#tick, timerMs < 0 ? MAX_SLEEP_MS : Math.min(timerMs, MAX_SLEEP_MS));
   }
 }
 

@@ -115,6 +115,11 @@ export interface NativeHostAddon {
    * Returns the words written.
    */
   nvmePoll(words: Uint32Array): number;
+  /**
+   * `ready` runs once, as soon as that reactor has an fd event or a posted task; undefined
+   * cancels. Returns the ms until its next timer is due, -1 with none.
+   */
+  nvmeWaitReady(ready: (() => void) | undefined): number;
   nvmeResources(): { sockets: number };
   nvmeStatusName(sct: number, sc: number): string;
   setNvmeEventDispatcher(dispatch: (events: NativeHostEvent[]) => void): void;

@@ -60,9 +60,9 @@ export interface ConnectOptions {
    * event loop. 'event-loop': the JS thread polls them itself, once per turn of the event
    * loop, as an SPDK application polls its queue pairs. That saves a thread and the hop to
    * it and back, which counts where cores are few; but the JS thread then spins while
-   * such a controller is open (after 1 ms without work, it polls once a millisecond until
-   * the next submission), and no I/O of the controller moves while JS is busy with
-   * something else.
+   * such a controller has work (after 1 ms without any, it sleeps in the event loop until
+   * a socket, a timer or a call of its own needs the controller), and no I/O of the
+   * controller moves while JS is busy with something else.
    */
   polling?: HostPolling;
   /** Default 'fail'. */
