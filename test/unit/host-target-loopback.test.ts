@@ -268,6 +268,34 @@ describe('our host against our target (loopback TCP)', function () {
       await c.close();
     });
 
+    it('reconnects, and resends I/O held meanwhile', async () => {
+      const s = target.subsystem(NQN)!;
+      s.addListener({ address: '127.0.0.1', port });
+      const c = await nvmf.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: NQN, polling: 'event-loop',
+        ioFailureMode: 'retry', reconnectDelay: 0.05, ctrlLossTmo: 30 });
+      try {
+        const lost = once(c, 'disconnect');
+        s.removeListener({ address: '127.0.0.1', port });
+        const [, reconnecting] = await lost;
+        assert.equal(reconnecting, true);
+        const w = pool.acquire();
+        fill(w, 77);
+        const held = c.queuePairs[0].write(1, 512, 8, w);
+        const back = once(c, 'reconnect');
+        s.addListener({ address: '127.0.0.1', port });
+        await back;
+        await held;
+        const r = pool.acquire();
+        await c.queuePairs[0].read(1, 512, 8, r);
+        assert.ok(Buffer.from(r.buffer, r.byteOffset, 4096).equals(Buffer.from(w.buffer, w.byteOffset, 4096)));
+        assert.ok(c.counters().reconnects >= 1);
+        w.release();
+        r.release();
+      } finally {
+        await c.close();
+      }
+    });
+
     it('stops polling once its last controller is closed: the process exits by itself', () => {
       const r = runScript(`
         const c = await nvmf.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: NQN, polling: 'event-loop' });
