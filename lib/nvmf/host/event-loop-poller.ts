@@ -5,7 +5,9 @@
  * with no thread between them. After IDLE_MS without work it sleeps in the event loop
  * until a socket or a posted task needs the reactor (hostNative.nvmeWaitReady), or its
  * next timer is due. Other events (connected, admin, closed) still arrive through the
- * dispatcher.
+ * dispatcher. Its sleep timer is unref'd: as with reactor polling, a controller holds the
+ * process from connect to its first terminal event, and from close() to 'closed'. (An
+ * unref'd immediate would not spin: the loop would block in its poll phase.)
  */
 import { controllerSink } from './dispatcher';
 import { hostNative } from './native';
@@ -78,7 +80,7 @@ class EventLoopPoller {
     }
     const timerMs = hostNative.nvmeWaitReady(this.#ready);
     this.#watching = true;
-    this.#timer = setTimeout(this.#tick, timerMs < 0 ? MAX_SLEEP_MS : Math.min(timerMs, MAX_SLEEP_MS));
+    this.#timer = setTimeout(this.#tick, timerMs < 0 ? MAX_SLEEP_MS : Math.min(timerMs, MAX_SLEEP_MS)).unref();
   }
 }
 
