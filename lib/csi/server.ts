@@ -4,12 +4,13 @@
  */
 import { Server, ServerCredentials, status, type sendUnaryData, type ServerUnaryCall,
   type UntypedServiceImplementation } from '@grpc/grpc-js';
-import { lstat, mkdir, unlink } from 'node:fs/promises';
+import { mkdir, unlink } from 'node:fs/promises';
 import { dirname, isAbsolute } from 'node:path';
-import { ConflictError, RdmagateError } from '../errors';
+import { RdmagateError } from '../errors';
 import { invalidArgument, toCsiError } from './errors';
 import type { CsiLogger } from './log';
 import { csiServices, type CsiServiceName } from './proto';
+import { removeStaleSocket } from '../unix-socket';
 
 /** One RPC: a decoded request in, a response message out; throws for a status. */
 export type RpcHandler = (request: unknown) => Promise<object>;
@@ -115,17 +116,3 @@ function unary(method: string, handler: RpcHandler | undefined, log: CsiLogger) 
   };
 }
 
-/**
- * A socket left by a driver that died is removed (the CO re-registers against a fresh
- * one); anything there that is not a socket is not ours to delete.
- */
-async function removeStaleSocket(path: string): Promise<void> {
-  let isSocket: boolean;
-  try {
-    isSocket = (await lstat(path)).isSocket();
-  } catch {
-    return;
-  }
-  if (!isSocket) throw new ConflictError('ERR_ALREADY_EXISTS', `${path} exists and is not a socket`);
-  await unlink(path);
-}

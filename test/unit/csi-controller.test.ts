@@ -5,6 +5,7 @@
  * reads and writes through.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -155,6 +156,18 @@ describe('CSI controller (gRPC, local pool, in-process gateway)', function () {
         await s.close();
       }
     });
+  });
+
+  it('refuses an endpoint that a live driver serves, and takes over one a dead driver left', async () => {
+    const log = new CsiLogger(() => undefined);
+    const endpoint = `unix://${join(dir, 'csi.sock')}`;  // the suite's server serves it
+    await assert.rejects(CsiServer.start({ endpoint, log, services: { Identity: new IdentityService({ controller: true }).handlers() } }),
+      { code: 'ERR_ADDRESS_IN_USE' });
+    const stale = join(dir, 'stale.sock');
+    spawnSync(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(stale)}, () => process.kill(process.pid, 'SIGKILL'))`]);
+    assert.ok(statSync(stale).isSocket(), 'a socket file left behind');
+    const s = await CsiServer.start({ endpoint: `unix://${stale}`, log, services: { Identity: new IdentityService({ controller: true }).handlers() } });
+    await s.close();
   });
 
   it('ControllerGetCapabilities lists what is implemented', async () => {

@@ -3,13 +3,14 @@
  * back to back; each response is one JSON object followed by a newline, as SPDK writes
  * them. Requests of one connection run in order; connections run side by side.
  */
-import { chmod, lstat, unlink } from 'node:fs/promises';
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { ConflictError, RdmagateError } from '../../errors';
+import { chmod, unlink } from 'node:fs/promises';
+import { createServer, type Server, type Socket } from 'node:net';
+import { RdmagateError } from '../../errors';
 import type { Logger } from '../logger';
 import { errorResponse, type RpcDispatcher } from './dispatcher';
 import { RpcErrorCode } from './errors';
 import { JsonStreamParser, type JsonStreamItem } from './json-stream';
+import { removeStaleSocket } from '../../unix-socket';
 
 export interface RpcServerOptions {
   socketPath: string;
@@ -101,23 +102,3 @@ export class RpcServer {
   }
 }
 
-/**
- * A socket file left by a gateway that died is removed; one that answers belongs to a live
- * gateway and is left alone, as is any file that is not a socket.
- */
-async function removeStaleSocket(path: string): Promise<void> {
-  let isSocket: boolean;
-  try {
-    isSocket = (await lstat(path)).isSocket();
-  } catch {
-    return;
-  }
-  if (!isSocket) throw new ConflictError('ERR_ALREADY_EXISTS', `${path} exists and is not a socket`);
-  const live = await new Promise<boolean>((resolve) => {
-    const c = createConnection(path);
-    c.once('connect', () => { c.destroy(); resolve(true); });
-    c.once('error', () => resolve(false));
-  });
-  if (live) throw new RdmagateError('ERR_ADDRESS_IN_USE', `another process serves ${path}`);
-  await unlink(path).catch(() => undefined);
-}
