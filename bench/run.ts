@@ -12,7 +12,7 @@ import Benchmark from 'benchmark';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { BufferPool, connect, Target, type Controller, type IoBuffer } from '../lib';
+import { BufferPool, connect, Target, type Controller, type IoBuffer, type QueuePair } from '../lib';
 import { Gateway, RpcClient } from '../lib/gateway';
 import { parseCqe, PDU, rw } from '../test/support/nvme-tcp-wire';
 import { machine, RESULTS_DIR } from './machine';
@@ -123,6 +123,12 @@ async function main(): Promise<void> {
   try {
     const options = { maxTime: MAX_TIME_S };
     const deferred = (fn: (d: Benchmark.Deferred) => void) => ({ ...options, defer: true, fn });
+    const readQd1 = (q: QueuePair) => deferred((d) => { void settle(q.read(1, 0, 8, buf), d); });
+    const readBatch = (q: QueuePair) => deferred((d) => {
+      const all: Promise<void>[] = [];
+      for (let i = 0; i < BATCH; i++) all.push(q.read(1, i * 8, 8, buf, i * 4096));
+      void settle(Promise.all(all), d);
+    });
     const suite = new Benchmark.Suite('rdmagate');
     suite
       .add('IoBuffer acquire + release', () => { pool.acquire().release(); }, options)
@@ -131,31 +137,18 @@ async function main(): Promise<void> {
         encodeCapsuleCmd(cmd, rw(0x02, 1, lba, 8));
       }, options)
       .add('NVMe/TCP CapsuleResp decode (CQE)', () => { decodeCapsuleResp(rsp); }, options)
-      .add(QD1_NAME, deferred((d) => {
-        void settle(qp.read(1, 0, 8, buf), d);
-      }))
-      .add(BATCH_NAME, deferred((d) => {
-        const all: Promise<void>[] = [];
-        for (let i = 0; i < BATCH; i++) all.push(qp.read(1, i * 8, 8, buf, i * 4096));
-        void settle(Promise.all(all), d);
-      }))
+      .add(QD1_NAME, readQd1(qp))
+      .add(BATCH_NAME, readBatch(qp))
       .add('JSON-RPC round trip (rpc_get_methods over the unix socket)', deferred((d) => {
         void settle(rpc.call('rpc_get_methods'), d);
       }));
     const results = await run(suite);
     // The polled controller only for its own cases: open, it has the event loop poll it.
     const polled: Controller = await connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: NQN, polling: 'event-loop' });
-    const pqp = polled.queuePairs[0];
     try {
       results.push(...await run(new Benchmark.Suite('rdmagate, polled by the event loop')
-        .add(`${QD1_NAME}${POLLED}`, deferred((d) => {
-          void settle(pqp.read(1, 0, 8, buf), d);
-        }))
-        .add(`${BATCH_NAME}${POLLED}`, deferred((d) => {
-          const all: Promise<void>[] = [];
-          for (let i = 0; i < BATCH; i++) all.push(pqp.read(1, i * 8, 8, buf, i * 4096));
-          void settle(Promise.all(all), d);
-        }))));
+        .add(`${QD1_NAME}${POLLED}`, readQd1(polled.queuePairs[0]))
+        .add(`${BATCH_NAME}${POLLED}`, readBatch(polled.queuePairs[0]))));
     } finally {
       await polled.close();
     }

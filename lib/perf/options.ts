@@ -129,14 +129,15 @@ export function perfOptions(input: PerfOptionsInput = {}): PerfOptions {
   const runtimeS = parseSeconds(o.runtime ?? 10, 'runtime');
   if (runtimeS <= 0) throw new InvalidArgumentError('--runtime must be more than 0 seconds');
   const engine = oneOf(o.engine, 'engine', ['native', 'js'] as const, 'native');
+  const runsJs = engine === 'js' || o.verify !== undefined;  // --verify runs on the js engine
   // The native engine polls its queues in its own reactors; the js engine's host is
   // polled by the JS thread itself unless asked otherwise.
-  if (o.polling !== undefined && engine === 'native' && o.verify === undefined) {
+  if (o.polling !== undefined && !runsJs) {
     throw new InvalidArgumentError('--polling applies to the js engine (--engine js or --verify)');
   }
   const polling = oneOf(o.polling, 'polling', ['event-loop', 'reactor'] as const, 'event-loop');
   const hostReactors = parseCount(o.hostReactors ?? 1, 'host-reactors', 1, 64);
-  if (hostReactors > 1 && (engine === 'js' || o.verify !== undefined) && polling === 'event-loop') {
+  if (hostReactors > 1 && runsJs && polling === 'event-loop') {
     throw new InvalidArgumentError('--host-reactors applies to the js engine with --polling reactor; with event-loop, the JS thread polls');
   }
   return {

@@ -200,7 +200,7 @@ void NvmfBackend::submit(uint32_t nsid, const IoRequest& io, uint32_t block_size
   start(*lane, nsid, io, block_size, done, ctx);
 }
 
-bool NvmfBackend::start(Lane& lane, uint32_t nsid, const IoRequest& io, uint32_t bs, IoDone done, void* ctx) {
+void NvmfBackend::start(Lane& lane, uint32_t nsid, const IoRequest& io, uint32_t bs, IoDone done, void* ctx) {
   uint32_t slot = lane.free.back();
   lane.free.pop_back();
   InFlight& f = lane.slots[slot];
@@ -214,14 +214,13 @@ bool NvmfBackend::start(Lane& lane, uint32_t nsid, const IoRequest& io, uint32_t
     case IoType::kUnmap:
       if (io.nr_ranges == 0) {
         finish(lane, slot, status::kSuccess);
-        return false;
+        return;
       }
       f.ranges = io.ranges;
       f.ranges_left = io.nr_ranges;
       send(lane, slot, kIoDsm, nsid, io.ranges[0].slba, io.ranges[0].nlb, nullptr, 0);
       break;
   }
-  return true;
 }
 
 void NvmfBackend::send(Lane& lane, uint32_t slot, uint8_t opcode, uint32_t nsid, uint64_t slba, uint32_t nlb,

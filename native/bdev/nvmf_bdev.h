@@ -90,7 +90,7 @@ class NvmfBackend : public host::ControllerEvents, public std::enable_shared_fro
   Lane* lane_here();
   void send(Lane& lane, uint32_t slot, uint8_t opcode, uint32_t nsid, uint64_t slba, uint32_t nlb, uint8_t* data,
             uint32_t length);
-  bool start(Lane& lane, uint32_t nsid, const IoRequest& io, uint32_t block_size, IoDone done, void* ctx);
+  void start(Lane& lane, uint32_t nsid, const IoRequest& io, uint32_t block_size, IoDone done, void* ctx);
   // Frees `slot`, then reports `status` to the I/O that held it.
   void finish(Lane& lane, uint32_t slot, spec::Status status);
   std::vector<uint8_t> identify(uint8_t cns, uint32_t nsid, uint32_t timeout_ms);

@@ -33,22 +33,8 @@ std::shared_ptr<Controller> Controller::create(uint64_t id, std::vector<Reactor*
                                                std::shared_ptr<ControllerEvents> events) {
   std::shared_ptr<Controller> c(
       new Controller(id, std::move(reactors), std::move(options), std::move(events)));
-  QueueConfig admin;
-  admin.transport = c->options_.transport;
-  admin.qid = 0;
-  admin.depth = kAdminDepth;
-  admin.traddr = c->options_.traddr;
-  admin.trsvcid = c->options_.trsvcid;
-  admin.subnqn = c->options_.subnqn;
-  admin.hostnqn = c->options_.hostnqn;
-  admin.hostid = c->options_.hostid;
-  admin.hdgst = c->options_.hdgst;
-  admin.ddgst = c->options_.ddgst;
-  admin.disable_sqflow = c->options_.disable_sqflow;
-  admin.recv_pipe = c->options_.recv_pipe;
+  QueueConfig admin = c->queue_config(0, kAdminDepth);
   admin.kato_ms = c->options_.kato_ms;
-  admin.timeout_ms = c->options_.timeout_ms;
-  admin.controller_id = id;
   c->admin_ = std::make_shared<QueuePair>(c->reactor_, admin, c->weak_from_this(), c->events_);
   c->io_.reserve(c->options_.nr_io_queues);
   return c;
@@ -253,25 +239,30 @@ void Controller::set_queue_count(uint64_t gen) {
        });
 }
 
+QueueConfig Controller::queue_config(uint16_t qid, uint16_t depth) const {
+  QueueConfig q;
+  q.transport = options_.transport;
+  q.qid = qid;
+  q.depth = depth;
+  q.traddr = options_.traddr;
+  q.trsvcid = options_.trsvcid;
+  q.subnqn = options_.subnqn;
+  q.hostnqn = options_.hostnqn;
+  q.hostid = options_.hostid;
+  q.hdgst = options_.hdgst;
+  q.ddgst = options_.ddgst;
+  q.disable_sqflow = options_.disable_sqflow;
+  q.recv_pipe = options_.recv_pipe;
+  q.timeout_ms = options_.timeout_ms;
+  q.controller_id = id_;
+  return q;
+}
+
 void Controller::connect_io_queues(uint64_t gen) {
   if (!connected_once_) {
     for (uint16_t i = 0; i < io_count_; ++i) {
-      QueueConfig q;
-      q.transport = options_.transport;
-      q.qid = uint16_t(i + 1);
-      q.depth = info_.queue_size;
-      q.traddr = options_.traddr;
-      q.trsvcid = options_.trsvcid;
-      q.subnqn = options_.subnqn;
-      q.hostnqn = options_.hostnqn;
-      q.hostid = options_.hostid;
-      q.hdgst = options_.hdgst;
-      q.ddgst = options_.ddgst;
-      q.disable_sqflow = options_.disable_sqflow;
-      q.recv_pipe = options_.recv_pipe;
-      q.timeout_ms = options_.timeout_ms;
+      QueueConfig q = queue_config(uint16_t(i + 1), info_.queue_size);
       q.io_failure = options_.io_failure;
-      q.controller_id = id_;
       Reactor& r = *reactors_[(i + 1) % reactors_.size()];
       io_.push_back(std::make_shared<QueuePair>(r, q, weak_from_this(), events_));
     }

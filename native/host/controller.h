@@ -109,6 +109,8 @@ class Controller final : public QueueOwner, public std::enable_shared_from_this<
   void wait_ready(uint64_t gen, uint64_t deadline_us);
   void identify_controller(uint64_t gen);
   void set_queue_count(uint64_t gen);
+  // A queue's settings from the controller's options; each queue adds its own.
+  QueueConfig queue_config(uint16_t qid, uint16_t depth) const;
   void connect_io_queues(uint64_t gen);
   void queue_connected(uint16_t qid, uint64_t gen, uint16_t cntlid);
   void go_live();

@@ -72,7 +72,7 @@ class TcpConnection {
   TcpConnection& operator=(const TcpConnection&) = delete;
 
   // Reactor thread. Starts connecting; on_established or on_failed follows.
-  void connect(const std::string& traddr, uint16_t port, bool hdgst, bool ddgst, bool recv_pipe = true);
+  void connect(const std::string& traddr, uint16_t port, bool hdgst, bool ddgst, bool recv_pipe);
   bool open() const { return fd_ >= 0; }
   const TcpParams& params() const { return params_; }
 

@@ -1,6 +1,7 @@
 #include "napi/perf_binding.h"
 
 #include <cmath>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <string>
@@ -110,22 +111,21 @@ class PromiseWorker : public Napi::AsyncWorker {
   void Execute() override {
     try {
       result_ = work_();
-    } catch (const Error& e) {
-      code_ = e.code();
-      message_ = e.what();
-    } catch (const std::bad_alloc&) {
-      code_ = "ERR_NO_MEMORY";
-      message_ = "perf: out of memory";
-    } catch (const std::exception& e) {  // a thread that could not start, say
-      code_ = "ERR_PERF";
-      message_ = e.what();
+    } catch (...) {
+      error_ = std::current_exception();
     }
   }
 
   void OnOK() override {
     Napi::Env env = Env();
-    if (code_.empty()) deferred_.Resolve(to_js_(env, result_));
-    else deferred_.Reject(make_error(env, code_, message_).Value());
+    if (!error_) return deferred_.Resolve(to_js_(env, result_));
+    try {
+      guarded(env, [&] { std::rethrow_exception(error_); });  // typed, errno kept
+    } catch (const Napi::Error& e) {
+      deferred_.Reject(e.Value());
+    } catch (const std::exception& e) {  // a thread that could not start, say
+      deferred_.Reject(make_error(env, "ERR_PERF", e.what()).Value());
+    }
   }
 
  private:
@@ -133,8 +133,7 @@ class PromiseWorker : public Napi::AsyncWorker {
   const std::function<Result()> work_;
   const ToJs to_js_;
   Result result_;
-  std::string code_;
-  std::string message_;
+  std::exception_ptr error_;
 };
 
 Napi::Object start_run(const Napi::CallbackInfo& info, const std::shared_ptr<PerfEngine>& engine,

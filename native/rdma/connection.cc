@@ -295,10 +295,7 @@ int Connection::poll_cq(bool shared_only) {
 uint32_t Connection::remote_key(BufferPool& pool, BufferPool::Chunk* chunk) {
   std::lock_guard<std::mutex> lock(qp_mutex_);
   if (!postable_) throw Error("ERR_RDMA_NOT_CONNECTED", "the connection is not open");
-  uint32_t lkey, rkey;
-  local_key(pool, chunk, domain_);  // registers the pool on first use
-  pool.keys(chunk, domain_.get(), &lkey, &rkey);
-  return rkey;
+  return chunk_keys(pool, chunk, domain_).rkey;
 }
 
 void Connection::post(OpKind kind, uint64_t op_id, BufferPool& pool, BufferPool::Chunk* chunk,

@@ -51,13 +51,13 @@ void ProtectionDomain::deregister(void* handle) {
   --resources().mrs;
 }
 
-uint32_t local_key(BufferPool& pool, const BufferPool::Chunk* chunk, const std::shared_ptr<ProtectionDomain>& domain) {
-  uint32_t lkey, rkey;
-  if (!pool.keys(chunk, domain.get(), &lkey, &rkey)) {
+ChunkKeys chunk_keys(BufferPool& pool, const BufferPool::Chunk* chunk, const std::shared_ptr<ProtectionDomain>& domain) {
+  ChunkKeys k{};
+  if (!pool.keys(chunk, domain.get(), &k.lkey, &k.rkey)) {
     pool.register_with(domain.get(), domain);
-    pool.keys(chunk, domain.get(), &lkey, &rkey);
+    pool.keys(chunk, domain.get(), &k.lkey, &k.rkey);
   }
-  return lkey;
+  return k;
 }
 
 }  // namespace rdmagate::rdma

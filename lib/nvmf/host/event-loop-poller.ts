@@ -56,14 +56,17 @@ class EventLoopPoller {
     if (this.#immediate) clearImmediate(this.#immediate);
     if (this.#timer) clearTimeout(this.#timer);
     this.#immediate = this.#timer = undefined;
+    this.#unwatch();
+  }
+
+  #unwatch(): void {
     if (this.#watching) hostNative.nvmeWaitReady(undefined);
     this.#watching = false;
   }
 
   #poll(): void {
     this.#immediate = this.#timer = undefined;
-    if (this.#watching) hostNative.nvmeWaitReady(undefined);  // the timer fired first
-    this.#watching = false;
+    this.#unwatch();  // the timer fired first
     const words = this.#words;
     const n = hostNative.nvmePoll(words);
     const now = performance.now();

@@ -53,7 +53,11 @@ export class SubmissionBatch<C extends BatchedCommand> {
   readonly #flushAt: number;
   #count = 0;
   #scheduled = false;
-  readonly #flushTask = (): void => this.flush();
+  /** Clears #scheduled itself: a flush of a full batch leaves the queued task to take the rest. */
+  readonly #flushTask = (): void => {
+    this.#scheduled = false;
+    this.flush();
+  };
 
   /**
    * @param onRefused a command that could not go in; called after the rest of the batch went in
@@ -96,7 +100,6 @@ export class SubmissionBatch<C extends BatchedCommand> {
 
   /** Hands every queued command to native code now. */
   flush(): void {
-    this.#scheduled = false;
     const end = this.#count;
     this.#count = 0;
     // Refusals are reported after the loop: a handler that submits again reuses the buffer.
