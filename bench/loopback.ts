@@ -6,9 +6,11 @@
  * js engine at QD1 and QD64 (its host polled by the JS thread, and at QD64 also by a
  * reactor). The js/native ratio comes from RATIO_PAIRS alternating runs of both engines,
  * since this machine's speed drifts within minutes. CPU is the whole process's (target,
- * host and engine), so CPU-seconds per million I/O is the cost of both ends together. Last, the
- * kernel's floor under the QD1 latency: the same bytes as a 4 KiB read (a 72-byte command
- * capsule out, a 24-byte C2HData header and 4 KiB back) between two busy-polling threads.
+ * host and engine), so CPU-seconds per million I/O is the cost of both ends together. Last,
+ * QD1_PAIRS alternating runs of the native QD1 case and of the kernel's floor under it: the
+ * same bytes as a 4 KiB read (a 72-byte command capsule out, a 24-byte C2HData header and
+ * 4 KiB back) between two busy-polling threads, so that each QD1 mean has a floor measured
+ * beside it.
  * Writes bench/results/loopback.json and loopback.md.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -44,9 +46,10 @@ const FLOOR = { requestBytes: 72, responseBytes: 24 + 4096, roundTrips: 100000 }
 
 const COMMON: PerfOptionsInput = { target: 'local', targetReactors: 1, hostReactors: 1, runtime: 5, rampTime: 1 };
 const RATIO_CASE = '4k randread QD64';
+const QD1_CASE = '4k randread QD1';
 
 const CASES: Case[] = [
-  { name: '4k randread QD1', options: { rw: 'randread', bs: '4k', iodepth: 1 } },
+  { name: QD1_CASE, options: { rw: 'randread', bs: '4k', iodepth: 1 } },
   { name: RATIO_CASE, options: { rw: 'randread', bs: '4k', iodepth: 64 } },
   { name: '4k randwrite QD64', options: { rw: 'randwrite', bs: '4k', iodepth: 64 } },
   { name: '128k read QD16', options: { rw: 'read', bs: '128k', iodepth: 16 } },
@@ -59,11 +62,18 @@ const CASES: Case[] = [
 
 /** Alternating native and js runs of RATIO_CASE for the ratio. */
 const RATIO_PAIRS = 3;
+/** Alternating native QD1 runs and floor timings. */
+const QD1_PAIRS = 5;
 
 interface RatioPair {
   nativeIops: number;
   jsIops: number;
   ratio: number;
+}
+
+interface LatencyPair {
+  engineUs: number;
+  floorUs: number;
 }
 
 function row(name: string, r: PerfReport): Row {
@@ -88,7 +98,7 @@ function row(name: string, r: PerfReport): Row {
   };
 }
 
-function markdown(rows: Row[], m: ReturnType<typeof machine>, pairs: RatioPair[], floor: TcpRoundTrip): string {
+function markdown(rows: Row[], m: ReturnType<typeof machine>, pairs: RatioPair[], qd1: LatencyPair[]): string {
   const lines = [
     '# Loopback NVMe/TCP: host to target in one process',
     '',
@@ -104,16 +114,22 @@ function markdown(rows: Row[], m: ReturnType<typeof machine>, pairs: RatioPair[]
       `${r.usrCpu} | ${r.sysCpu} | ${r.cpuSecondsPerMillionIos} |`),
   ];
   lines.push('', `js/native IOPS, ${RATIO_CASE} on null, ${pairs.length} alternating pairs of runs: ` +
-    `${pairs.map((p) => `${p.ratio.toFixed(2)}x (${kilo(p.jsIops)} / ${kilo(p.nativeIops)})`).join(', ')}; median ${median(pairs).toFixed(2)}x.`);
-  lines.push('', `Kernel floor under QD1: ${FLOOR.requestBytes} B out and ${FLOOR.responseBytes} B back over loopback TCP between two ` +
-    `busy-polling threads, no NVMe: mean ${floor.meanUs.toFixed(1)} µs, best ${floor.minUs.toFixed(1)} µs.`);
+    `${pairs.map((p) => `${p.ratio.toFixed(2)}x (${kilo(p.jsIops)} / ${kilo(p.nativeIops)})`).join(', ')}; ` +
+    `median ${median(pairs.map((p) => p.ratio)).toFixed(2)}x.`);
+  lines.push('', `${QD1_CASE} beside the kernel's floor under it (${FLOOR.requestBytes} B out and ${FLOOR.responseBytes} B back ` +
+    'over loopback TCP between two busy-polling threads, no NVMe), mean µs in ' +
+    `${qd1.length} alternating pairs of runs (engine / floor): ${qd1.map((p) => `${us(p.engineUs)} / ${us(p.floorUs)}`).join(', ')}; ` +
+    `medians ${us(median(qd1.map((p) => p.engineUs)))} / ${us(median(qd1.map((p) => p.floorUs)))}, ` +
+    `median difference ${us(median(qd1.map((p) => p.engineUs - p.floorUs)))}.`);
   return `${lines.join('\n')}\n`;
 }
 
+const us = (v: number): string => v.toFixed(1);
+
 const kilo = (iops: number): string => `${Math.round(iops / 1000)}k`;
 
-function median(pairs: RatioPair[]): number {
-  const r = pairs.map((p) => p.ratio).sort((a, b) => a - b);
+function median(values: number[]): number {
+  const r = [...values].sort((a, b) => a - b);
   return r.length % 2 ? r[r.length >> 1] : (r[r.length / 2 - 1] + r[r.length / 2]) / 2;
 }
 
@@ -132,12 +148,25 @@ async function main(): Promise<void> {
     const js = await run(byName(`${RATIO_CASE} (js engine)`));
     pairs.push({ nativeIops: native.iops, jsIops: js.iops, ratio: js.iops / native.iops });
   }
-  console.error('timing the loopback TCP floor ...');
-  const floor = await tcpRoundTrip(FLOOR.roundTrips, FLOOR.requestBytes, FLOOR.responseBytes);
+  const qd1: LatencyPair[] = [];
+  const floors: TcpRoundTrip[] = [];
+  for (let i = 0; i < QD1_PAIRS; i++) {
+    const engine = await run(byName(QD1_CASE));
+    console.error('timing the loopback TCP floor ...');
+    const floor = await tcpRoundTrip(FLOOR.roundTrips, FLOOR.requestBytes, FLOOR.responseBytes);
+    floors.push(floor);
+    qd1.push({ engineUs: engine.meanUs, floorUs: floor.meanUs });
+  }
   const m = machine();
   mkdirSync(RESULTS_DIR, { recursive: true });
-  writeFileSync(path.join(RESULTS_DIR, 'loopback.json'), `${JSON.stringify({ machine: m, rows, jsNativeRatio: { pairs, median: median(pairs) }, tcpFloor: { ...FLOOR, ...floor } }, null, 2)}\n`);
-  const md = markdown(rows, m, pairs, floor);
+  const results = {
+    machine: m,
+    rows,
+    jsNativeRatio: { pairs, median: median(pairs.map((p) => p.ratio)) },
+    qd1AgainstFloor: { ...FLOOR, pairs: qd1, floors, medianDifferenceUs: median(qd1.map((p) => p.engineUs - p.floorUs)) },
+  };
+  writeFileSync(path.join(RESULTS_DIR, 'loopback.json'), `${JSON.stringify(results, null, 2)}\n`);
+  const md = markdown(rows, m, pairs, qd1);
   writeFileSync(path.join(RESULTS_DIR, 'loopback.md'), md);
   console.log(md);
 }
