@@ -146,5 +146,10 @@ export function startNativeEngine(engine: NativePerfEngine, plan: EnginePlan): E
     runNs: Math.round(plan.runMs * 1e6),
     seed: plan.seed,
   });
-  return { done: run.done.then((r) => result(r, plan)), progress: () => run.progress(), stop: () => run.stop() };
+  // The run blocks a libuv pool thread until it ends, and process.exit() joins that pool:
+  // without a stop here, exiting mid-run would wait out the whole runtime.
+  const stop = () => run.stop();
+  process.once('exit', stop);
+  const done = run.done.finally(() => process.removeListener('exit', stop));
+  return { done: done.then((r) => result(r, plan)), progress: () => run.progress(), stop };
 }

@@ -4,6 +4,8 @@
  * Nothing here asserts on speed: only that numbers exist and are consistent.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { BufferPool, hostResources, Target } from '../../lib';
 import { parseArgs } from '../../lib/cli/args';
 import { PERF_FLAGS } from '../../lib/cli/perf';
@@ -216,6 +218,18 @@ describe('rdmagate perf', function () {
         checkDirection(r.write, 'write');
       });
     }
+
+    it('process.exit() during a native run stops the run, rather than waiting out its runtime', () => {
+      // The run holds a libuv pool thread, which exit joins.
+      const script = `
+        const { perfOptions, runPerf } = require(${JSON.stringify(join(__dirname, '../../lib/perf'))});
+        runPerf(perfOptions({ target: 'local', rw: 'randread', iodepth: 8, runtime: 600 })).then(() => console.log('finished'));
+        setTimeout(() => { console.log('exiting'); process.exit(3); }, 500);`;
+      const child = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 20000 });
+      assert.equal(child.signal, null, `the child exited by itself: ${child.stderr}`);
+      assert.equal(child.status, 3);
+      assert.equal(child.stdout, 'exiting\n');
+    });
 
     it('the perf controller serves JS I/O again after a native run', async () => {
       const target = new Target();
