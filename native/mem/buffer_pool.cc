@@ -75,6 +75,7 @@ bool BufferPool::grow() {
     c->data = static_cast<uint8_t*>(base) + i * options_.chunk_size;
     c->index = uint32_t(chunks_.size());
     c->region = region_index;
+    for (size_t d = 0; d < keys.size(); ++d) cache_keys(*c, domains_[d].key, keys[d]);
     chunks_.push_back(std::move(c));
   }
   // Hand out low addresses first.
@@ -120,19 +121,29 @@ void BufferPool::register_with(const void* domain, std::shared_ptr<MemoryRegistr
     for (auto& k : d.regions) d.registrar->deregister(k.handle);
     throw;
   }
+  for (auto& c : chunks_) cache_keys(*c, domain, d.regions[c->region]);
   domains_.push_back(std::move(d));
 }
 
-void BufferPool::deregister_from(const void* domain) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  auto it = std::find_if(domains_.begin(), domains_.end(),
-                         [domain](const Domain& d) { return d.key == domain; });
-  if (it == domains_.end()) return;
-  for (auto& k : it->regions) it->registrar->deregister(k.handle);
-  domains_.erase(it);
+void BufferPool::cache_keys(Chunk& c, const void* domain, const MemoryRegistrar::Keys& keys) {
+  for (auto& slot : c.keys) {
+    if (slot.domain.load(std::memory_order_relaxed)) continue;
+    slot.lkey = keys.lkey;
+    slot.rkey = keys.rkey;
+    slot.domain.store(domain, std::memory_order_release);
+    return;
+  }
 }
 
 bool BufferPool::keys(const Chunk* c, const void* domain, uint32_t* lkey, uint32_t* rkey) const {
+  for (auto& slot : c->keys) {
+    const void* d = slot.domain.load(std::memory_order_acquire);
+    if (!d) break;
+    if (d != domain) continue;
+    *lkey = slot.lkey;
+    *rkey = slot.rkey;
+    return true;
+  }
   std::lock_guard<std::mutex> lock(mutex_);
   for (auto& d : domains_) {
     if (d.key != domain) continue;

@@ -3,6 +3,7 @@
 // the pool is used with; a chunk's keys are its region's keys, so no I/O registers.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -40,12 +41,22 @@ class MemoryRegistrar {
 
 class BufferPool : public std::enable_shared_from_this<BufferPool> {
  public:
+  // A chunk's keys in one domain, kept on the chunk so that a post reads them without the
+  // pool's lock: written under it, then published by `domain`, and never changed after,
+  // since a domain stays registered for the pool's life.
+  struct CachedKeys {
+    std::atomic<const void*> domain{nullptr};
+    uint32_t lkey = 0, rkey = 0;
+  };
+  static constexpr size_t kCachedDomains = 4;  // devices; a pool used with more looks the rest up locked
+
   struct Chunk {
     uint8_t* data;
     uint32_t index;
     uint32_t region;
     std::atomic<uint32_t> inflight{0};
     bool out = false;
+    std::array<CachedKeys, kCachedDomains> keys;
   };
 
   static std::shared_ptr<BufferPool> create(const BufferPoolOptions& options);
@@ -57,11 +68,11 @@ class BufferPool : public std::enable_shared_from_this<BufferPool> {
   void release(Chunk* chunk);
   Chunk* chunk(uint32_t index);
 
-  // Registers every region (now and future) with `registrar`, keyed by `domain`. A
-  // second call for the same domain is a no-op.
+  // Registers every region (now and future) with `registrar`, keyed by `domain`, until the
+  // pool is destroyed. A second call for the same domain is a no-op.
   void register_with(const void* domain, std::shared_ptr<MemoryRegistrar> registrar);
-  void deregister_from(const void* domain);
   // The keys for the region holding `chunk`, in `domain`; false if not registered there.
+  // Lock-free for the first kCachedDomains domains.
   bool keys(const Chunk* chunk, const void* domain, uint32_t* lkey, uint32_t* rkey) const;
 
   size_t outstanding() const;
@@ -85,6 +96,7 @@ class BufferPool : public std::enable_shared_from_this<BufferPool> {
 
   explicit BufferPool(const BufferPoolOptions& options);
   bool grow();  // with mutex_ held
+  static void cache_keys(Chunk& chunk, const void* domain, const MemoryRegistrar::Keys& keys);
   void unmap_all();
 
   const BufferPoolOptions options_;

@@ -30,7 +30,6 @@ struct ChunkKeys {
 };
 
 // The keys of `chunk` in `domain`, registering `pool` with the domain on first use.
-// Takes the pool's lock: where a buffer is posted again and again, look it up once.
 ChunkKeys chunk_keys(BufferPool& pool, const BufferPool::Chunk* chunk, const std::shared_ptr<ProtectionDomain>& domain);
 inline uint32_t local_key(BufferPool& pool, const BufferPool::Chunk* chunk, const std::shared_ptr<ProtectionDomain>& domain) {
   return chunk_keys(pool, chunk, domain).lkey;

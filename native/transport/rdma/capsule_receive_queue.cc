@@ -23,13 +23,10 @@ void CapsuleReceiveQueue::add_queue(uint32_t depth) {
     BufferPool::Chunk* c = pools_->capsules->acquire();
     if (!c) break;  // the pool is spent: hosts meet RNR NAKs sooner, nothing worse
     buffers_.push_back(c);
-    lkeys_.push_back(0);
     try {
-      lkeys_.back() = rdma::local_key(*pools_->capsules, c, srq_->domain());
       post(uint32_t(buffers_.size() - 1));
     } catch (...) {
       buffers_.pop_back();
-      lkeys_.pop_back();
       pools_->capsules->release(c);
       throw;
     }
@@ -38,7 +35,8 @@ void CapsuleReceiveQueue::add_queue(uint32_t depth) {
 }
 
 void CapsuleReceiveQueue::post(uint32_t index) {
-  srq_->post(index, buffers_[index]->data, pools_->capsule_size, lkeys_[index]);
+  BufferPool::Chunk* c = buffers_[index];
+  srq_->post(index, c->data, pools_->capsule_size, rdma::local_key(*pools_->capsules, c, srq_->domain()));
 }
 
 void CapsuleReceiveQueue::repost(uint32_t index) {

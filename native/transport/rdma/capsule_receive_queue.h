@@ -52,7 +52,6 @@ class CapsuleReceiveQueue {
   std::shared_ptr<rdma::SharedReceiveQueue> srq_;
   std::shared_ptr<CapsulePools> pools_;
   std::vector<BufferPool::Chunk*> buffers_;  // by index
-  std::vector<uint32_t> lkeys_;              // theirs, looked up once
   uint32_t served_ = 0;  // command slots of the queue pairs using it
   std::vector<uint32_t> unposted_;  // buffers a repost failed for
 };
