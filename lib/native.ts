@@ -46,6 +46,7 @@ export interface NativeTarget {
   createBdev(type: string, name: string, numBlocks: number, blockSize: number): import('./nvmf/target/types').NativeBdevInfo;
   createFileBdev(name: string, path: string, blockSize: number, direct: boolean): import('./nvmf/target/types').NativeBdevInfo;
   deleteBdev(name: string): void;
+  resizeBdev(name: string, numBlocks: number | undefined): boolean;
   attachNvmeController(name: string, options: import('./nvmf/host/native').NativeHostOptions, timeoutMs: number):
     Promise<import('./nvmf/target/types').NativeBdevInfo[]>;
   detachNvmeController(name: string): void;

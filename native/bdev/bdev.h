@@ -3,6 +3,7 @@
 // path neither allocates nor hops threads.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -30,11 +31,18 @@ class Bdev {
   virtual ~Bdev() = default;
   const std::string& name() const { return name_; }
   uint32_t block_size() const { return block_size_; }
-  uint64_t num_blocks() const { return num_blocks_; }
+  // Read on every I/O's range check, and changed by a resize (BdevRegistry::resize).
+  uint64_t num_blocks() const { return num_blocks_.load(std::memory_order_acquire); }
+  void set_num_blocks(uint64_t n) { num_blocks_.store(n, std::memory_order_release); }
   // Whether writes are volatile until flushed (the NVMe VWC bit).
   virtual bool volatile_cache() const { return false; }
   // Ranges are checked by the caller. `done` may run before submit() returns.
   virtual void submit(const IoRequest& io, IoDone done, void* ctx) = 0;
+  // Whether a caller may set the size (a null bdev, which keeps no data); false where
+  // the size comes from the medium, or is fixed.
+  virtual bool sized_by_caller() const { return false; }
+  // The medium's size now, in blocks: a file or block device may have grown.
+  virtual uint64_t medium_blocks() const { return num_blocks(); }
 
  protected:
   Bdev(std::string name, uint32_t block_size, uint64_t num_blocks)
@@ -43,7 +51,7 @@ class Bdev {
  private:
   std::string name_;
   uint32_t block_size_;
-  uint64_t num_blocks_;
+  std::atomic<uint64_t> num_blocks_;
 };
 
 // RAM-backed: reads and writes memcpy to an anonymous mapping; unmap zeroes.

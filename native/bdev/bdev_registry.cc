@@ -18,6 +18,26 @@ void BdevRegistry::remove(const std::string& name) {
   bdevs_.erase(it);
 }
 
+std::shared_ptr<Bdev> BdevRegistry::resize(const std::string& name, std::optional<uint64_t> num_blocks) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = bdevs_.find(name);
+  if (it == bdevs_.end()) throw Error("ERR_NOT_FOUND", "no bdev " + name);
+  Bdev& b = *it->second;
+  if (num_blocks && !b.sized_by_caller())
+    throw Error("ERR_NOT_SUPPORTED", "bdev " + name + " takes its size from what backs it: rescan it instead");
+  const uint64_t blocks = num_blocks ? *num_blocks : b.medium_blocks();
+  const uint64_t old = b.num_blocks();
+  if (blocks == old) return nullptr;
+  if (blocks == 0 || blocks > (uint64_t(1) << 48) / b.block_size())
+    throw Error("ERR_INVALID_ARG", "bdev " + name + ": size must be at least one block and at most 256 TiB");
+  // Hosts may hold data past the new end: SPDK's bdev_notify_blockcnt_change refuses too.
+  if (blocks < old && it->second.use_count() > 1)
+    throw Error("ERR_BUSY", "bdev " + name + " cannot shrink from " + std::to_string(old) + " to " +
+                                std::to_string(blocks) + " blocks while a namespace serves it");
+  b.set_num_blocks(blocks);
+  return it->second;
+}
+
 std::shared_ptr<Bdev> BdevRegistry::find(const std::string& name) const {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = bdevs_.find(name);

@@ -162,6 +162,7 @@ class FileBdev final : public Bdev, public std::enable_shared_from_this<FileBdev
 
   bool volatile_cache() const override { return volatile_cache_; }
   void submit(const IoRequest& io, IoDone done, void* ctx) override;
+  uint64_t medium_blocks() const override;
 
   Engine engine() const { return engine_; }
   FileBdevInfo info() const {
@@ -534,6 +535,15 @@ class FdGuard {
   throw Error(code, what + ": " + strerror(e), e);
 }
 
+// The bytes a regular file or block device holds now; false with errno set.
+bool medium_bytes(int fd, bool block_device, uint64_t* bytes) {
+  if (block_device) return ioctl(fd, BLKGETSIZE64, bytes) == 0;
+  struct stat st;
+  if (fstat(fd, &st) != 0) return false;
+  *bytes = uint64_t(st.st_size);
+  return true;
+}
+
 // Whether a block device caches writes ("write back" in sysfs; a partition's queue is its
 // disk's). Unknown counts as caching: a needless flush is cheap, a missing one loses data.
 bool device_caches_writes(dev_t dev) {
@@ -579,12 +589,12 @@ std::shared_ptr<Bdev> make_file_bdev(const std::string& name, const std::string&
   const bool block_device = S_ISBLK(st.st_mode);
   if (!block_device && !S_ISREG(st.st_mode))
     throw Error("ERR_INVALID_ARG", what + " is neither a regular file nor a block device");
-  uint64_t bytes = uint64_t(st.st_size);
+  uint64_t bytes = 0;
   uint32_t logical_block = 512;
+  if (!medium_bytes(fd.get(), block_device, &bytes)) throw_errno(what, errno);
   if (block_device) {
     int ssz = 0;
-    if (ioctl(fd.get(), BLKGETSIZE64, &bytes) != 0 || ioctl(fd.get(), BLKSSZGET, &ssz) != 0)
-      throw_errno(what, errno);
+    if (ioctl(fd.get(), BLKSSZGET, &ssz) != 0) throw_errno(what, errno);
     logical_block = uint32_t(ssz);
   }
   if (block_size == 0) block_size = logical_block;
@@ -605,6 +615,12 @@ std::shared_ptr<Bdev> make_file_bdev(const std::string& name, const std::string&
   const bool volatile_cache = !direct || !block_device || device_caches_writes(st.st_rdev);
   return std::make_shared<FileBdev>(name, block_size, num_blocks, fd.release(), engine, direct, block_device,
                                     volatile_cache);
+}
+
+uint64_t FileBdev::medium_blocks() const {
+  uint64_t bytes = 0;
+  if (!medium_bytes(fd_, block_device_, &bytes)) throw_errno("file bdev " + name() + ": size", errno);
+  return bytes / block_size();
 }
 
 std::optional<FileBdevInfo> file_bdev_info(const Bdev& b) {

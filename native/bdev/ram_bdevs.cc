@@ -56,6 +56,7 @@ class NullBdev final : public Bdev {
   NullBdev(const std::string& name, uint64_t num_blocks, uint32_t block_size)
       : Bdev(name, block_size, num_blocks) {}
   void submit(const IoRequest&, IoDone done, void* ctx) override { done(ctx, spec::status::kSuccess); }
+  bool sized_by_caller() const override { return true; }
 };
 
 void check_geometry(const std::string& name, uint64_t num_blocks, uint32_t block_size) {

@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <map>
+#include <optional>
 
 #include "bdev/bdev_registry.h"
 #include "bdev/file_bdev.h"
@@ -44,6 +45,7 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
                             {InstanceMethod("createBdev", &TargetBinding::create_bdev),
                              InstanceMethod("createFileBdev", &TargetBinding::create_file_bdev),
                              InstanceMethod("deleteBdev", &TargetBinding::delete_bdev),
+                             InstanceMethod("resizeBdev", &TargetBinding::resize_bdev),
                              InstanceMethod("attachNvmeController", &TargetBinding::attach_nvme_controller),
                              InstanceMethod("detachNvmeController", &TargetBinding::detach_nvme_controller),
                              InstanceMethod("nvmeControllers", &TargetBinding::nvme_controllers),
@@ -250,6 +252,23 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
   void delete_bdev(const Napi::CallbackInfo& info) {
     std::string name = str(info, 0, "name");
     guarded(info.Env(), [&] { bdevs_.remove(name); });
+  }
+  // resizeBdev(name, numBlocks | undefined) -> whether the size changed; without numBlocks,
+  // the bdev takes its medium's size. Hosts of its namespaces get a notice.
+  Napi::Value resize_bdev(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string name = str(info, 0, "name");
+    std::optional<uint64_t> blocks;
+    if (!info[1].IsUndefined()) {
+      double n = info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : -1;
+      if (!(n >= 1 && n <= 9007199254740991.0 && n == double(uint64_t(n))))
+        throw make_error(env, "ERR_INVALID_ARG", "numBlocks must be a positive integer");
+      blocks = uint64_t(n);
+    }
+    auto& target = t(env);
+    auto resized = guarded(env, [&] { return bdevs_.resize(name, blocks); });
+    if (resized) target.bdev_resized(*resized);
+    return Napi::Boolean::New(env, resized != nullptr);
   }
   Napi::Value bdevs(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();

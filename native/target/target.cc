@@ -104,6 +104,12 @@ void Target::namespaces_changed(const std::shared_ptr<Subsystem>& subsystem, uin
   for (auto& c : affected) c->post_to_admin([c, nsid] { c->notify_namespace_changed(nsid); });
 }
 
+void Target::bdev_resized(const bdev::Bdev& bdev) {
+  for (auto& s : subsystems())
+    for (auto& [nsid, ns] : *s->namespaces())
+      if (ns->bdev.get() == &bdev) namespaces_changed(s, nsid);
+}
+
 const ListenerInfo& Target::add_listener(const std::string& trtype, const std::string& address, uint16_t port) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (closed_) throw Error("ERR_CLOSED", "the target is closed");

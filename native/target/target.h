@@ -83,6 +83,8 @@ class Target {
   std::vector<std::shared_ptr<Subsystem>> subsystems() const;
   // After a namespace change: tells the subsystem's controllers (AEN + changed list).
   void namespaces_changed(const std::shared_ptr<Subsystem>& subsystem, uint32_t nsid);
+  // `bdev` has a new size: every namespace it backs changed (Identify Namespace reads it).
+  void bdev_resized(const bdev::Bdev& bdev);
   // After a host or listener was taken off the subsystem (or allow-any turned off):
   // disconnects its controllers whose host, or whose queues' listener, is no longer
   // allowed, as SPDK does. Returns how many were disconnected.

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { Target } from '../../lib';
-import { controllerFor, disconnectAll, fio, inLab, namespaceDevice, run, tryRun } from './helpers';
+import { controllerFor, disconnectAll, fio, inLab, namespaceDevice, run, sleep, tryRun } from './helpers';
 
 const NQN = 'nqn.2026-11.io.rdmagate:kernel-host';
 const PORT = 4420;
@@ -95,6 +95,36 @@ describe('the Linux kernel host against our NVMe/TCP target (lab)', function () 
       '--bsrange=4k-64k', '--iodepth=8', '--size=4m', '--verify=crc32c', '--verify_fatal=1', '--do_verify=1']);
     assert.equal(jobs[0].error, 0);
     run('nvme', ['disconnect', '-n', NQN]);
+  });
+
+  it('a file bdev that grows: the kernel host learns the new size from the notice, and writes there land in the file', async () => {
+    const nqn = 'nqn.2026-11.io.rdmagate:grow';
+    const file = '/tmp/rdmagate-grow.img';
+    writeFileSync(file, Buffer.alloc(0));
+    truncateSync(file, 16 << 20);
+    target.createBdev({ type: 'file', name: 'Grow0', path: file, blockSize: 512 });
+    target.addSubsystem({ nqn, serialNumber: 'GROW0001' }).addNamespace({ bdev: 'Grow0', nsid: 1 });
+    try {
+      run('nvme', ['connect', '-t', 'tcp', '-a', '127.0.0.1', '-s', String(PORT), '-n', nqn]);
+      const dev = await namespaceDevice(nqn);
+      const sectors = () => Number(readFileSync(`/sys/block/${dev.slice(5)}/size`, 'utf8'));
+      assert.equal(sectors(), (16 << 20) / 512);
+      truncateSync(file, 48 << 20);
+      assert.equal(target.resizeBdev('Grow0'), true);
+      const end = Date.now() + 20000;
+      while (sectors() !== (48 << 20) / 512 && Date.now() < end) await sleep(100);
+      assert.equal(sectors(), (48 << 20) / 512, 'the block device grew without a rescan by hand');
+      const last = (48 << 20) / 512 - 8;
+      run('sh', ['-c', `printf 'grown%.0s' $(seq 800) | head -c 4096 | dd of=${dev} bs=512 seek=${last} count=8 oflag=direct status=none`]);
+      const onFile = readFileSync(file).subarray(last * 512, last * 512 + 4096);
+      assert.equal(onFile.subarray(0, 10).toString(), 'growngrown');
+      run('nvme', ['disconnect', '-n', nqn]);
+    } finally {
+      disconnectAll(nqn);
+      target.removeSubsystem(nqn);
+      target.deleteBdev('Grow0');
+      rmSync(file, { force: true });
+    }
   });
 
   it('rejects a connect to an unknown subsystem, and one from a host not allowed', () => {

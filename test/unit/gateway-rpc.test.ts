@@ -294,6 +294,34 @@ describe('gateway JSON-RPC', function () {
       await rejects(c.call('bdev_null_delete', { name: 'Null0' }), -19, /Null0/);
     });
 
+    it('bdev_null_resize and bdev_uring_rescan: a served bdev grows, never shrinks, and save_config keeps the new size', async () => {
+      const g = await gateway();
+      const c = await client(g);
+      const blocks = async (name: string) => ((await c.call('bdev_get_bdevs', { name })) as JsonObject[])[0].num_blocks;
+      await c.call('bdev_null_create', { name: 'Null0', num_blocks: 2048, block_size: 512 });
+      await c.call('nvmf_create_subsystem', { nqn: 'nqn.2026-11.io.rdmagate:resize' });
+      await c.call('nvmf_subsystem_add_ns', { nqn: 'nqn.2026-11.io.rdmagate:resize', namespace: { bdev_name: 'Null0' } });
+      assert.equal(await c.call('bdev_null_resize', { name: 'Null0', new_size: 4 }), true);
+      assert.equal(await blocks('Null0'), 8192);
+      await rejects(c.call('bdev_null_resize', { name: 'Null0', new_size: 2 }), -16, /cannot shrink/);
+      await rejects(c.call('bdev_null_resize', { name: 'Nope', new_size: 2 }), -19);
+      const config = JSON.stringify(await c.call('save_config'));
+      assert.match(config, /"method":"bdev_null_create","params":\{"name":"Null0","num_blocks":8192/);
+
+      const dir = mkdtempSync(join(tmpdir(), 'rdmagate-rescan-'));
+      try {
+        const file = join(dir, 'disk');
+        writeFileSync(file, Buffer.alloc(1 << 20));
+        await c.call('bdev_uring_create', { name: 'File0', filename: file, block_size: 512 });
+        writeFileSync(file, Buffer.alloc(1 << 20), { flag: 'a' });
+        assert.equal(await c.call('bdev_uring_rescan', { name: 'File0' }), true);
+        assert.equal(await blocks('File0'), 4096);
+        await rejects(c.call('bdev_uring_rescan', { name: 'Null0' }), -19, /no uring bdev Null0/);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
     it('refuses duplicates with -17, and the same delete twice with -19', async () => {
       const g = await gateway();
       const c = await client(g);
@@ -635,7 +663,8 @@ describe('gateway JSON-RPC', function () {
       const g = await gateway();
       const c = await client(g);
       const names = await c.call('rpc_get_methods') as string[];
-      for (const m of ['bdev_malloc_create', 'bdev_malloc_delete', 'bdev_null_create', 'bdev_null_delete', 'bdev_get_bdevs',
+      for (const m of ['bdev_malloc_create', 'bdev_malloc_delete', 'bdev_null_create', 'bdev_null_delete', 'bdev_null_resize',
+        'bdev_uring_create', 'bdev_uring_rescan', 'bdev_uring_delete', 'bdev_get_bdevs',
         'nvmf_create_transport', 'nvmf_get_transports', 'nvmf_create_subsystem', 'nvmf_delete_subsystem', 'nvmf_get_subsystems',
         'nvmf_subsystem_add_listener', 'nvmf_subsystem_remove_listener', 'nvmf_subsystem_add_ns', 'nvmf_subsystem_remove_ns',
         'nvmf_subsystem_add_host', 'nvmf_subsystem_remove_host', 'nvmf_subsystem_allow_any_host', 'nvmf_subsystem_get_controllers',

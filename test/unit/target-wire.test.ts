@@ -278,6 +278,63 @@ describe('NVMe/TCP target on the wire', function () {
     assert.equal(changed.data.readUInt32LE(4), 0);
   });
 
+  it('a bdev that grows: the hosts of its namespaces get a notice and see the new size; serving, it may not shrink', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rdmagate-resize-'));
+    const path = join(dir, 'disk.img');
+    writeFileSync(path, Buffer.alloc(0));
+    truncateSync(path, 1 << 20);
+    try {
+      target.createBdev({ type: 'file', name: 'File0', path, blockSize: 512 });
+      target.subsystem(NQN)!.addNamespace({ bdev: 'File0', nsid: 2 });
+      const { admin, io } = await controller();
+      const nsze = async (nsid: number) => {
+        const idn = sqe(0x06, { nsid, cdw10: 0 });
+        setSgl(idn, 'transport', 4096);
+        const ns = await admin.execute(idn);
+        return [Number(ns.data.readBigUInt64LE(0)), Number(ns.data.readBigUInt64LE(8))];
+      };
+      assert.deepEqual(await nsze(2), [2048, 2048]);
+      assert.equal(target.resizeBdev('File0'), false, 'the file has not changed');
+      assert.equal((await io.execute(rw(0x02, 2, 2048, 1))).cqe.sc, 0x80, 'past the end');
+
+      assert.equal((await admin.execute(sqe(0x09, { cdw10: 0x0b, cdw11: 1 << 8 }))).cqe.sc, 0);
+      const aerCid = admin.sendCommand(sqe(0x0c));
+      truncateSync(path, 3 << 20);
+      assert.equal(target.resizeBdev('File0'), true);
+      const p = await admin.next();
+      assert.equal(p?.header.readUInt16LE(8 + 12), aerCid);
+      const dw0 = p!.header.readUInt32LE(8);
+      assert.deepEqual([dw0 & 7, (dw0 >> 8) & 0xff, (dw0 >> 16) & 0xff], [2, 0, 4], 'Namespace Attribute Changed');
+      const log = sqe(0x02, { cdw10: 0x04 | (1023 << 16) });
+      setSgl(log, 'transport', 4096);
+      const changed = await admin.execute(log);
+      assert.deepEqual([changed.data.readUInt32LE(0), changed.data.readUInt32LE(4)], [2, 0]);
+      assert.deepEqual(await nsze(2), [6144, 6144]);
+      assert.equal(target.bdevs().find((b) => b.name === 'File0')!.numBlocks, 6144);
+      const data = pattern(512, 3);
+      assert.equal((await io.execute(rw(0x01, 2, 6143, 1), { writeData: data })).cqe.sc, 0, 'the new last block');
+      assert.ok(readFileSync(path).subarray(6143 * 512).equals(data));
+
+      truncateSync(path, 2 << 20);
+      assert.throws(() => target.resizeBdev('File0'), { code: 'ERR_BUSY' });
+      assert.deepEqual(await nsze(2), [6144, 6144], 'the size a host knows stays');
+      assert.throws(() => target.resizeBdev('File0', 100), { code: 'ERR_NOT_SUPPORTED' });
+      assert.throws(() => target.resizeBdev('Malloc0', 100), { code: 'ERR_NOT_SUPPORTED' });
+      assert.throws(() => target.resizeBdev('Nope'), { code: 'ERR_NOT_FOUND' });
+
+      // A null bdev takes the size it is given; unserved, it may shrink too.
+      target.createBdev({ type: 'null', name: 'Null0', numBlocks: 64 });
+      assert.equal(target.resizeBdev('Null0', 32), true);
+      assert.throws(() => target.resizeBdev('Null0', 0), { code: 'ERR_INVALID_ARG' });
+      target.subsystem(NQN)!.addNamespace({ bdev: 'Null0', nsid: 3 });
+      assert.equal(target.resizeBdev('Null0', 128), true);
+      assert.deepEqual(await nsze(3), [128, 128]);
+      assert.throws(() => target.resizeBdev('Null0', 64), { code: 'ERR_BUSY' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   for (const engine of ['auto', 'threads']) {
     it(`serves a file bdev (${engine} engine): writes land in the file, reads come from it`, async () => {
       const dir = mkdtempSync(join(tmpdir(), 'rdmagate-file-'));

@@ -219,6 +219,19 @@ export class Target {
     this.nativeHandle.deleteBdev(v.string(name, 'name'));
   }
 
+  /**
+   * Gives a null bdev `numBlocks` blocks, or without it has a file bdev take the size its
+   * file or block device has now (SPDK's bdev_null_resize and bdev_uring_rescan). Returns
+   * whether the size changed; if so, the hosts of every namespace it backs get a Namespace
+   * Attribute Changed notice and see the new size in Identify Namespace. A bdev that a
+   * namespace serves may grow but not shrink (ERR_BUSY); other bdevs keep their size
+   * (ERR_NOT_SUPPORTED for a `numBlocks`).
+   */
+  resizeBdev(name: string, numBlocks?: number): boolean {
+    const blocks = numBlocks === undefined ? undefined : v.integer(numBlocks, 'numBlocks', 1, Number.MAX_SAFE_INTEGER);
+    return this.nativeHandle.resizeBdev(v.string(name, 'name'), blocks);
+  }
+
   bdevs(): BdevInfo[] {
     return this.nativeHandle.bdevs().map(bdevInfo);
   }

@@ -1,6 +1,6 @@
 /**
- * Files and block devices: SPDK's bdev_uring_create and bdev_uring_delete, on the target's
- * io_uring file bdev (O_DIRECT; a thread pool where io_uring is unavailable).
+ * Files and block devices: SPDK's bdev_uring_create, bdev_uring_rescan and bdev_uring_delete,
+ * on the target's io_uring file bdev (O_DIRECT; a thread pool where io_uring is unavailable).
  */
 import { randomUUID } from 'node:crypto';
 import { ConflictError, NotFoundError } from '../../../errors';
@@ -30,6 +30,13 @@ export const bdevUringMethods: MethodTable = {
         createdBy: { method: 'bdev_uring_create', params: { name, filename, ...(block_size ? { block_size } : {}), uuid: id } },
       });
       return name;
+    }),
+  // The file or device grew (or shrank, unserved): the bdev takes its size, and hosts are told.
+  bdev_uring_rescan: method({ name: p.string() }, { mutates: false })
+    .handle(({ name }, { state }) => {
+      if (state.bdevs.get(name)?.module !== 'uring') throw new NotFoundError(`No such device: no uring bdev ${name}`);
+      state.target.resizeBdev(name);
+      return true;
     }),
   bdev_uring_delete: method({ name: p.string() }, { mutates: true })
     .handle(({ name }, { state }) => {

@@ -1,6 +1,6 @@
 /** Block devices: SPDK's bdev_malloc_*, bdev_null_* and bdev_get_bdevs. */
 import { randomUUID } from 'node:crypto';
-import { ConflictError, NotFoundError } from '../../../errors';
+import { ConflictError, InvalidArgumentError, NotFoundError } from '../../../errors';
 import type { BdevInfo } from '../../../nvmf/target';
 import type { BdevRecord, ConfigEntry, GatewayState } from '../../state';
 import type { JsonObject } from '../json';
@@ -91,6 +91,19 @@ export const bdevMethods: MethodTable = {
     .handle(({ name, ...g }, { state }) => createRamBdev(state, 'null', name, g)),
   bdev_null_delete: method({ name: p.string() }, { mutates: true })
     .handle(({ name }, { state }) => deleteBdev(state, 'null', name)),
+  // new_size is in MiB, as in SPDK. Hosts of its namespaces are told; it may not shrink while served.
+  bdev_null_resize: method({ name: p.string(), new_size: p.integer(1, 256 * 1024 * 1024) }, { mutates: true })
+    .handle(({ name, new_size }, { state }) => {
+      const r = state.bdevs.get(name);
+      const b = state.target.bdevs().find((x) => x.name === name);
+      if (r?.module !== 'null' || !b) throw new NotFoundError(`No such device: no null bdev ${name}`);
+      const bytes = new_size * 2 ** 20;
+      if (bytes % b.blockSize !== 0) throw new InvalidArgumentError(`new_size ${new_size} MiB is not a whole number of ${b.blockSize}-byte blocks`);
+      state.target.resizeBdev(name, bytes / b.blockSize);
+      // save_config recreates it at its size now.
+      r.createdBy = { ...r.createdBy, params: { ...r.createdBy.params, num_blocks: bytes / b.blockSize } };
+      return true;
+    }),
   // `name` may also be a bdev's UUID, which SPDK registers as an alias.
   bdev_get_bdevs: method({ name: p.optional(p.string()) }, { mutates: false })
     .handle(({ name }, { state }) => {
