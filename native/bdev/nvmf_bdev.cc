@@ -1,5 +1,6 @@
 #include "bdev/nvmf_bdev.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -96,7 +97,35 @@ std::vector<RemoteNamespace> NvmfBackend::attach(uint32_t timeout_ms) {
     }
     if (ns.num_blocks && ns.block_size >= 512) out.push_back(ns);
   }
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (auto& ns : out) ns_blocks_[ns.nsid] = ns.num_blocks;
   return out;
+}
+
+void NvmfBackend::on_resized(std::function<void(uint32_t nsid)> handler) {
+  std::lock_guard<std::mutex> lock(resized_mutex_);
+  resized_ = std::move(handler);
+}
+
+uint64_t NvmfBackend::namespace_blocks(uint32_t nsid) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = ns_blocks_.find(nsid);
+  return it == ns_blocks_.end() ? 0 : it->second;
+}
+
+void NvmfBackend::on_namespaces_changed(uint64_t, const std::vector<uint32_t>& nsids) {
+  std::vector<std::pair<uint32_t, uint32_t>> probes;  // op, nsid
+  const bool all = !nsids.empty() && nsids.front() == 0xffffffff;  // more than the list holds
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto& [nsid, blocks] : ns_blocks_) {
+      // Namespaces that came after the attach are not bdevs: only the attached ones resize.
+      if (!all && std::find(nsids.begin(), nsids.end(), nsid) == nsids.end()) continue;
+      probes.emplace_back(next_admin_op_++, nsid);
+      size_probes_[probes.back().first] = nsid;
+    }
+  }
+  for (auto& [op, nsid] : probes) controller_->identify(op, kCnsNamespace, nsid);
 }
 
 std::vector<uint8_t> NvmfBackend::identify(uint8_t cns, uint32_t nsid, uint32_t timeout_ms) {
@@ -118,6 +147,7 @@ std::vector<uint8_t> NvmfBackend::identify(uint8_t cns, uint32_t nsid, uint32_t 
 
 void NvmfBackend::close() {
   state_ = State::kClosed;
+  on_resized(nullptr);
   controller_->close();
 }
 
@@ -173,9 +203,26 @@ void NvmfBackend::on_closed(uint64_t) {
 }
 
 void NvmfBackend::on_admin_done(uint64_t, uint32_t op_id, uint32_t status, uint32_t, std::vector<uint8_t>&& data) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  admin_results_[op_id] = {status, std::move(data)};
-  cv_.notify_all();
+  uint32_t resized = 0;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto probe = size_probes_.find(op_id);
+    if (probe == size_probes_.end()) {
+      admin_results_[op_id] = {status, std::move(data)};
+      cv_.notify_all();
+      return;
+    }
+    const uint32_t nsid = probe->second;
+    size_probes_.erase(probe);
+    IdentifyNamespace id;
+    if (!host::status_ok(status) || data.size() < sizeof id) return;
+    memcpy(&id, data.data(), sizeof id);
+    if (id.nsze == 0 || id.nsze == ns_blocks_[nsid]) return;
+    ns_blocks_[nsid] = id.nsze;
+    resized = nsid;
+  }
+  std::lock_guard<std::mutex> lock(resized_mutex_);
+  if (resized_) resized_(resized);
 }
 
 // ---- data path (reactor threads) ----------------------------------------------

@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -45,6 +46,11 @@ class NvmfBackend : public host::ControllerEvents, public std::enable_shared_fro
   void wait_closed(uint32_t timeout_ms);
   const std::string& name() const { return name_; }
   State state() const { return state_.load(); }
+  // Called, on a reactor thread, when namespace `nsid` has a new size (after a Namespace
+  // Attribute Changed notice, as SPDK's bdev_nvme resizes); never after close().
+  void on_resized(std::function<void(uint32_t nsid)> handler);
+  // The blocks namespace `nsid` had when last identified.
+  uint64_t namespace_blocks(uint32_t nsid);
   const char* state_name() const;
 
   // Reactor thread.
@@ -59,6 +65,7 @@ class NvmfBackend : public host::ControllerEvents, public std::enable_shared_fro
   void on_removed(uint64_t id, const host::Failure& failure) override;
   void on_closed(uint64_t id) override;
   void on_admin_done(uint64_t id, uint32_t op_id, uint32_t status, uint32_t dw0, std::vector<uint8_t>&& data) override;
+  void on_namespaces_changed(uint64_t id, const std::vector<uint32_t>& nsids) override;
 
  private:
   struct InFlight {
@@ -108,6 +115,11 @@ class NvmfBackend : public host::ControllerEvents, public std::enable_shared_fro
   host::Failure connect_failure_;
   std::map<uint32_t, std::pair<uint32_t, std::vector<uint8_t>>> admin_results_;
   uint32_t next_admin_op_ = 1;
+  std::map<uint32_t, uint64_t> ns_blocks_;  // by nsid: the namespaces attached
+  std::map<uint32_t, uint32_t> size_probes_;  // Identify ops after a notice: op -> nsid
+
+  std::mutex resized_mutex_;  // held while the handler runs, so close() waits it out
+  std::function<void(uint32_t)> resized_;
 };
 
 // One namespace of a backend.
@@ -118,6 +130,7 @@ class NvmfBdev final : public Bdev {
   bool volatile_cache() const override { return true; }  // flushes are forwarded, so hosts should send them
   const RemoteNamespace& remote() const { return ns_; }
   NvmfBackend& backend() const { return *backend_; }
+  uint64_t medium_blocks() const override { return backend_->namespace_blocks(ns_.nsid); }
 
  private:
   std::shared_ptr<NvmfBackend> backend_;

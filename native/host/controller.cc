@@ -5,6 +5,7 @@
 
 #include "spec/fabrics.h"
 #include "spec/identify.h"
+#include "spec/log_pages.h"
 
 namespace rdmagate::host {
 
@@ -278,6 +279,7 @@ void Controller::go_live() {
   state_ = State::kLive;
   nr_reconnects_ = 0;
   start_keep_alive();
+  enable_async_events(gen_);
   if (connected_once_) {
     reconnects_.fetch_add(1);
     events_->on_reconnected(id_);
@@ -406,6 +408,60 @@ void Controller::keep_alive() {
                             });
   }
   start_keep_alive();
+}
+
+// --- asynchronous events --------------------------------------------------------------------
+
+// As Linux does: Namespace Attribute Notices on, where the controller offers them (OAES
+// bit 8), and one Asynchronous Event Request kept outstanding for the association's life.
+void Controller::enable_async_events(uint64_t gen) {
+  spec::IdentifyController id;
+  std::memcpy(&id, info_.identify.data(), sizeof id);
+  if (options_.nr_io_queues == 0 || !(id.oaes & (1u << 8))) return;
+  SubmissionEntry sqe = admin_sqe(spec::kAdminSetFeatures);
+  sqe.cdw10 = spec::kFeatAsyncEventConfig;
+  sqe.cdw11 = 1u << 8;
+  auto self = shared_from_this();
+  admin_->submit_internal(sqe, spec::kXferNone, {}, options_.timeout_ms,
+                          [self, gen](uint32_t status, const CompletionEntry&, std::vector<uint8_t>&) {
+                            if (gen == self->gen_ && self->state_ == State::kLive && status_ok(status))
+                              self->request_async_event(gen);
+                          });
+}
+
+void Controller::request_async_event(uint64_t gen) {
+  auto self = shared_from_this();
+  // No timeout: the controller answers only when something happens.
+  admin_->submit_internal(admin_sqe(spec::kAdminAsyncEvent), spec::kXferNone, {}, 0,
+                          [self, gen](uint32_t status, const CompletionEntry& cqe, std::vector<uint8_t>&) {
+                            // An error (the limit, or the queue going down) ends the loop.
+                            if (gen != self->gen_ || self->state_ != State::kLive || !status_ok(status)) return;
+                            self->request_async_event(gen);
+                            const uint32_t type = cqe.dw0 & 7, info = (cqe.dw0 >> 8) & 0xff;
+                            if (type == spec::kAerNotice && info == spec::kAerNoticeNsAttrChanged)
+                              self->read_changed_namespaces(gen);
+                          });
+}
+
+// Reading the log (RAE clear) also lets the controller send the next notice.
+void Controller::read_changed_namespaces(uint64_t gen) {
+  SubmissionEntry sqe = admin_sqe(spec::kAdminGetLogPage);
+  sqe.nsid = 0xffffffff;
+  constexpr uint32_t kBytes = sizeof(spec::ChangedNsList);
+  sqe.cdw10 = spec::kLogChangedNs | (kBytes / 4 - 1) << 16;
+  auto self = shared_from_this();
+  admin_->submit_internal(sqe, spec::kXferControllerToHost, std::vector<uint8_t>(kBytes), options_.timeout_ms,
+                          [self, gen](uint32_t status, const CompletionEntry&, std::vector<uint8_t>& data) {
+                            if (gen != self->gen_ || self->state_ != State::kLive || !status_ok(status)) return;
+                            std::vector<uint32_t> nsids;
+                            for (size_t at = 0; at + 4 <= data.size(); at += 4) {
+                              uint32_t nsid;
+                              std::memcpy(&nsid, data.data() + at, 4);
+                              if (nsid == 0) break;
+                              nsids.push_back(nsid);
+                            }
+                            if (!nsids.empty()) self->events_->on_namespaces_changed(self->id_, nsids);
+                          });
 }
 
 void Controller::on_request_timeout(uint16_t qid, uint64_t gen, uint16_t cid) {

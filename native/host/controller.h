@@ -48,6 +48,9 @@ class ControllerEvents : public IoCompletionSink {
   virtual void on_closed(uint64_t id) = 0;
   virtual void on_admin_done(uint64_t id, uint32_t op_id, uint32_t status, uint32_t dw0,
                              std::vector<uint8_t>&& data) = 0;
+  // A Namespace Attribute Changed notice came, with the Changed Namespace List: their
+  // size or identity changed, or they came or went (0xffffffff: more than 1024 did).
+  virtual void on_namespaces_changed(uint64_t, const std::vector<uint32_t>&) {}
 };
 
 struct ControllerCounters {
@@ -128,6 +131,9 @@ class Controller final : public QueueOwner, public std::enable_shared_from_this<
 
   void start_keep_alive();
   void keep_alive();
+  void enable_async_events(uint64_t gen);
+  void request_async_event(uint64_t gen);
+  void read_changed_namespaces(uint64_t gen);
   void abort_command(uint16_t qid, uint16_t cid);
 
   void do_close();

@@ -48,7 +48,8 @@ class JsHostSink : public host::ControllerEvents {
   struct Admin { uint64_t id; uint32_t op_id, status, dw0; std::vector<uint8_t> data; };
   struct Io { uint64_t id; std::vector<uint32_t> pairs; };
   struct Discovered { uint32_t op_id; host::DiscoveryResult result; };
-  using Item = std::variant<Connected, Lost, Plain, Admin, Io, Discovered>;
+  struct NamespacesChanged { uint64_t id; std::vector<uint32_t> nsids; };
+  using Item = std::variant<Connected, Lost, Plain, Admin, Io, Discovered, NamespacesChanged>;
 
   void on_connected(uint64_t id, const ControllerInfo& info) override { push(Connected{id, info}); }
   void on_connect_failed(uint64_t id, const Failure& f) override {
@@ -60,6 +61,9 @@ class JsHostSink : public host::ControllerEvents {
   void on_reconnected(uint64_t id) override { push(Plain{id, "reconnect"}); }
   void on_removed(uint64_t id, const Failure& f) override { push(Lost{id, "removed", f, false}); }
   void on_closed(uint64_t id) override { push(Plain{id, "closed"}); }
+  void on_namespaces_changed(uint64_t id, const std::vector<uint32_t>& nsids) override {
+    push(NamespacesChanged{id, nsids});
+  }
   void on_admin_done(uint64_t id, uint32_t op_id, uint32_t status, uint32_t dw0,
                      std::vector<uint8_t>&& data) override {
     push(Admin{id, op_id, status, dw0, std::move(data)});
@@ -481,6 +485,12 @@ Napi::Value dispatch_batch(Napi::Env env) {
       r.Set("status", a->status);
       r.Set("dw0", a->dw0);
       r.Set("data", Napi::Buffer<uint8_t>::Copy(env, a->data.data(), a->data.size()));
+    } else if (auto* n = std::get_if<JsHostSink::NamespacesChanged>(&item)) {
+      r.Set("type", "namespacesChanged");
+      r.Set("id", double(n->id));
+      Napi::Array nsids = Napi::Array::New(env, n->nsids.size());
+      for (uint32_t i = 0; i < n->nsids.size(); ++i) nsids.Set(i, n->nsids[i]);
+      r.Set("nsids", nsids);
     } else if (auto* d = std::get_if<JsHostSink::Discovered>(&item)) {
       r = discovered_object(env, d->op_id, d->result);
       rt.sink->channel.hold(env, -1);

@@ -197,6 +197,16 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
         }
         out.Set(i, bdev_object(env, *b));
       }
+      // On a reactor thread, until the backend closes (before the target goes).
+      backend_->on_resized([owner = owner_, prefix = name_ + "n"](uint32_t nsid) {
+        try {
+          auto b = owner->bdevs_.resize(prefix + std::to_string(nsid), std::nullopt);
+          if (b && owner->target_) owner->target_->bdev_resized(*b);
+        } catch (const Error&) {
+          // A namespace still serves it and the backend shrank: it keeps its size, and I/O
+          // past the backend's end fails there.
+        }
+      });
       deferred_.Resolve(out);
     }
     void OnError(const Napi::Error& e) override {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -82,6 +83,28 @@ describe('gateway forwarding: an NVMe/TCP backend re-exported by the target', fu
     } finally {
       await front.close();
       await direct.close();
+    }
+  });
+
+  it('a backend namespace that grows: the gateway\'s bdev follows from the backend\'s notice, and tells its own hosts', async () => {
+    const front = await nvmf.connect({ traddr: '127.0.0.1', trsvcid: frontPort, subnqn: FRONT_NQN });
+    try {
+      assert.equal((await front.identifyNamespace(1)).blocks, 16384);
+      const told = once(front, 'namespacesChanged');
+      truncateSync(image, 24 << 20);
+      assert.equal(backend.resizeBdev('Disk0'), true);
+      const blocks = () => gateway.bdevs().find((b) => b.name === 'Nvme0n1')!.numBlocks;
+      const end = Date.now() + 10000;
+      while (blocks() !== (24 << 20) / 512 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(blocks(), (24 << 20) / 512, 'the gateway bdev took the backend\'s new size');
+      assert.deepEqual(await told, [[1]], 'the gateway told its host');
+      assert.equal(front.namespaces[0].blocks, (24 << 20) / 512, 'the host read the namespace again');
+      const w = pool.acquire();
+      fill(w, 5);
+      await front.queuePairs[0].write(1, (24 << 20) / 512 - 8, 8, w);
+      w.release();
+    } finally {
+      await front.close();
     }
   });
 

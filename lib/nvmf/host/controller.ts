@@ -2,7 +2,9 @@
  * A connected NVMe-oF controller: its identity, namespaces and I/O queue pairs. Events:
  *   'disconnect' (error, reconnecting): the association was lost;
  *   'reconnect': it is back, and I/O held in 'retry' mode has been resent;
- *   'error' (error): reconnecting was given up (only emitted when someone listens).
+ *   'error' (error): reconnecting was given up (only emitted when someone listens);
+ *   'namespacesChanged' (nsids): the controller's notice said these namespaces changed (their
+ *     size, or they came or went), and `namespaces` has been read again since.
  */
 import { EventEmitter } from 'node:events';
 import { InvalidArgumentError, type RdmagateError } from '../../errors';
@@ -85,6 +87,7 @@ export class Controller extends EventEmitter {
       onRemoved: (f) => this.#removed(f),
       onClosed: () => this.#finish(),
       onAdmin: (opId, status, data) => this.#adminDone(opId, status, data),
+      onNamespacesChanged: (nsids) => this.#namespacesChanged(nsids),
       onIo: (completions, from, to) => this.#completions(completions, from, to),
     });
   }
@@ -306,6 +309,12 @@ export class Controller extends EventEmitter {
     if (this.#state !== 'closing' && this.#state !== 'closed') this.#state = 'removed';
     const error = new NvmeDisconnectedError(`gave up reconnecting to ${this.subnqn}: ${f.message}`, f.errno);
     if (this.listenerCount('error') > 0) this.emit('error', error);
+  }
+
+  #namespacesChanged(nsids: number[]): void {
+    // I/O is checked against `namespaces`: read them again before anyone is told. A
+    // rescan that fails (the association lost meanwhile) leaves them as they were.
+    this.rescanNamespaces().then(() => this.emit('namespacesChanged', nsids), () => undefined);
   }
 
   #stopPolling(): void {

@@ -12,6 +12,7 @@ export interface ControllerSink {
   onRemoved(failure: NativeFailure): void;
   onClosed(): void;
   onAdmin(opId: number, status: number, data: Buffer): void;
+  onNamespacesChanged(nsids: number[]): void;
   /** Flat [opId, status] pairs in completions[from, to). */
   onIo(completions: Uint32Array, from: number, to: number): void;
 }
@@ -59,6 +60,9 @@ function dispatch(events: NativeHostEvent[]): void {
       case 'closed':
         controllers.delete(e.id);
         c.onClosed();
+        break;
+      case 'namespacesChanged':
+        c.onNamespacesChanged(e.nsids);
         break;
     }
   }

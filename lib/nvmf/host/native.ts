@@ -68,6 +68,8 @@ export type NativeHostEvent =
   | { type: 'connected'; id: number; info: NativeControllerInfo }
   | ({ type: 'connectFailed' | 'disconnect' | 'removed'; id: number; reconnecting: boolean } & NativeFailure)
   | { type: 'reconnect' | 'closed'; id: number }
+  /** A Namespace Attribute Changed notice; 0xffffffff in `nsids`: more than 1024 changed. */
+  | { type: 'namespacesChanged'; id: number; nsids: number[] }
   | { type: 'admin'; id: number; opId: number; status: number; dw0: number; data: Buffer }
   | ({ type: 'discovered'; opId: number; ok: boolean; genctr: bigint; entries: NativeDiscoveryEntry[] }
       & Partial<NativeFailure>);
