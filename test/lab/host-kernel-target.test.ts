@@ -3,7 +3,8 @@
  * the lab guest. Skips itself elsewhere (not root, or no nvmet).
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readlinkSync } from 'node:fs';
+import { once } from 'node:events';
+import { readdirSync, readlinkSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import {
   BufferPool, connect, discover, hostResources, type Controller, type IoBuffer,
 } from '../../lib';
@@ -207,6 +208,35 @@ describe('our NVMe/TCP host against the Linux kernel target (lab)', function () 
     const r = await connect({ ...options(), ioFailureMode: 'retry', reconnectDelay: 1, ctrlLossTmo: 60 });
     await heldWriteSurvivesReconnect(r, target, src, dst);
     await r.close();
+  });
+
+  it("a namespace that nvmet grows: the notice reaches the host, which reads the new size ('namespacesChanged')", async () => {
+    const nqn = 'nqn.2026-11.io.rdmagate:host-lab-grow';
+    const file = '/tmp/rdmagate-nvmet-grow.img';
+    writeFileSync(file, Buffer.alloc(0));
+    truncateSync(file, 16 << 20);
+    const grow = startKernelTarget({ nqn, device: file, port: PORT + 7, portId: 7, bufferedIo: true });
+    try {
+      const g = await connect({ traddr: '127.0.0.1', trsvcid: PORT + 7, subnqn: nqn });
+      try {
+        assert.equal(g.namespaces[0].size, 16 << 20);
+        const bs = g.namespaces[0].blockSize;  // nvmet serves a file in the file system's blocks
+        const told = once(g, 'namespacesChanged');
+        truncateSync(file, 40 << 20);
+        writeFileSync(`/sys/kernel/config/nvmet/subsystems/${nqn}/namespaces/1/revalidate_size`, '1');
+        assert.deepEqual(await told, [[1]]);
+        assert.equal(g.namespaces[0].size, 40 << 20);
+        pattern(src, 4096, 77);
+        await g.queuePairs[0].write(1, (40 << 20) / bs - 4096 / bs, 4096 / bs, src);
+        await g.queuePairs[0].read(1, (40 << 20) / bs - 4096 / bs, 4096 / bs, dst);
+        assert.ok(same(src, dst, 4096), 'the new last blocks hold what was written');
+      } finally {
+        await g.close();
+      }
+    } finally {
+      grow.close();
+      rmSync(file, { force: true });
+    }
   });
 
   it('close leaves no socket behind', async () => {

@@ -34,6 +34,8 @@ export interface KernelTargetOptions {
   portId?: number;
   /** Default 'tcp'. 'rdma' needs an RDMA device on `address` (scripts/lab-rdma-env.sh). */
   trtype?: 'tcp' | 'rdma';
+  /** A file `device` on a file system without O_DIRECT (tmpfs) needs the page cache. */
+  bufferedIo?: boolean;
 }
 
 export interface KernelTarget {
@@ -69,6 +71,7 @@ export function startKernelTarget(o: KernelTargetOptions): KernelTarget {
   writeFileSync(`${sub}/attr_allow_any_host`, '1');
   mkdirSync(ns);
   writeFileSync(`${ns}/device_path`, o.device);
+  if (o.bufferedIo) writeFileSync(`${ns}/buffered_io`, '1');
   writeFileSync(`${ns}/enable`, '1');
   mkdirSync(portDir);
   writeFileSync(`${portDir}/addr_trtype`, trtype);
