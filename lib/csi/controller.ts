@@ -288,11 +288,11 @@ export class ControllerService {
         return { capacity_bytes: current, node_expansion_required: nodeExpansion };
       }
       const size = await capacityFor(req.capacity_range ?? undefined, found.plugin, undefined);
-      if (await this.#exporter.isExported(id)) {
-        throw failedPrecondition(`volume ${id} is published: this driver expands volumes offline; ControllerUnpublishVolume it first`);
-      }
       const v = await found.plugin.expandVolume(id, size);
-      this.#log.info('volume expanded', { volume: id, from: current, to: v.capacityBytes });
+      // Online: the hosts of a published volume learn the size from the gateway's notice.
+      const published = await this.#exporter.isExported(id);
+      if (published) await this.#exporter.grown(id);
+      this.#log.info('volume expanded', { volume: id, from: current, to: v.capacityBytes, published });
       return { capacity_bytes: v.capacityBytes, node_expansion_required: nodeExpansion };
     });
   }

@@ -149,7 +149,19 @@ export class NvmfExporter {
     return out;
   }
 
-  /** Whether the gateway still serves the volume (to anyone): then it may not be deleted or resized. */
+  /**
+   * The volume grew under an export: a file bdev takes the file's new size, and the gateway
+   * tells the hosts (a Namespace Attribute Changed notice). A backend controller's bdev
+   * follows its storage system's own notice, so there is nothing to do for one here.
+   */
+  async grown(volumeId: string): Promise<void> {
+    const name = NvmfExporter.bdevName(volumeId);
+    if (await this.#exists('bdev_get_bdevs', { name })) {
+      await this.#rpc.call('bdev_uring_rescan', { name }).catch(methodMissing('bdev_uring_rescan'));
+    }
+  }
+
+  /** Whether the gateway still serves the volume (to anyone): then it may not be deleted. */
   async isExported(volumeId: string): Promise<boolean> {
     if (await this.#subsystem(volumeNqn(volumeId))) return true;
     const name = NvmfExporter.bdevName(volumeId);

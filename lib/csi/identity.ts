@@ -38,8 +38,9 @@ export class IdentityService {
     const capabilities: PluginCapability[] = [{ service: { type: 'VOLUME_ACCESSIBILITY_CONSTRAINTS' } }];
     if (this.#options.controller) {
       capabilities.unshift({ service: { type: 'CONTROLLER_SERVICE' } });
-      // The gateway cannot resize a bdev it serves, so volumes grow while unpublished.
-      capabilities.push({ volume_expansion: { type: 'OFFLINE' } });
+      // Published volumes grow too: the gateway tells their hosts (bdev_uring_rescan, or the
+      // backend's own notice for a storage system's volume).
+      capabilities.push({ volume_expansion: { type: 'ONLINE' } });
     }
     return { capabilities };
   }

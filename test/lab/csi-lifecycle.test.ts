@@ -7,7 +7,9 @@
  *   CreateVolume → ControllerPublish → NodeStage (nvme connect, mkfs, mount) → NodePublish
  *   → files written → NodeUnpublish → NodeUnstage (nvme disconnect) → ControllerUnpublish
  *   → CreateSnapshot → restore into a new volume → stage it: the files are there →
- *   offline ControllerExpandVolume → NodeExpandVolume grows the file system.
+ *   offline ControllerExpandVolume → NodeExpandVolume grows the file system → online
+ *   ControllerExpandVolume: the kernel's block device grows from the gateway's notice, and
+ *   NodeExpandVolume grows the mounted file system again.
  */
 import assert from 'node:assert/strict';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statfsSync, writeFileSync,
@@ -187,6 +189,26 @@ describe('CSI driver lifecycle with the kernel NVMe-oF host (lab)', function () 
     assert.ok(after.blocks * after.bsize > before.blocks * before.bsize + 48 * MiB,
       `the file system grew: ${before.blocks * before.bsize} → ${after.blocks * after.bsize}`);
     for (const [name, data] of files(8)) assert.ok(readFileSync(join(paths.target, name)).equals(data), name);
+
+    // Online expansion: published and mounted, the block device grows from the gateway's
+    // notice alone (no rescan by hand), then the file system in place.
+    const online = grown + 32 * MiB;
+    const dev = run('findmnt', ['-n', '-o', 'SOURCE', '--target', paths.target]).trim();
+    const devBytes = () => Number(readFileSync(`/sys/class/block/${dev.replace('/dev/', '')}/size`, 'utf8')) * 512;
+    assert.equal(devBytes(), grown);
+    const exp2 = await ctl.call<{ capacity_bytes: string }>('Controller', 'ControllerExpandVolume',
+      { volume_id: restored, capacity_range: { required_bytes: online }, volume_capability: cap });
+    assert.equal(exp2.capacity_bytes, String(online));
+    const end = Date.now() + 20000;
+    while (devBytes() !== online && Date.now() < end) await new Promise((res) => setTimeout(res, 100));
+    assert.equal(devBytes(), online, `${dev} grew with the volume`);
+    const r2 = await node.call<{ capacity_bytes: string }>('Node', 'NodeExpandVolume',
+      { volume_id: restored, volume_path: paths.target, staging_target_path: paths.staging, volume_capability: cap });
+    assert.equal(r2.capacity_bytes, String(online));
+    const last = statfsSync(paths.target);
+    assert.ok(last.blocks * last.bsize > after.blocks * after.bsize + 24 * MiB,
+      `the mounted file system grew: ${after.blocks * after.bsize} → ${last.blocks * last.bsize}`);
+    for (const [name, data] of files(8)) assert.ok(readFileSync(join(paths.target, name)).equals(data), name);
     await detach(restored, paths);
 
     await ctl.call('Controller', 'DeleteVolume', { volume_id: restored });
@@ -194,7 +216,7 @@ describe('CSI driver lifecycle with the kernel NVMe-oF host (lab)', function () 
     await ctl.call('Controller', 'DeleteVolume', { volume_id: id });
   }
 
-  it('NVMe/TCP, ext4: stage, files, unstage, snapshot, restore, offline expand and resize2fs', async () => {
+  it('NVMe/TCP, ext4: stage, files, unstage, snapshot, restore, offline and online expand with resize2fs', async () => {
     await lifecycle('tcp', 'ext4', 64 * MiB);
   });
 

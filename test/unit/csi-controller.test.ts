@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -137,7 +138,7 @@ describe('CSI controller (gRPC, local pool, in-process gateway)', function () {
       assert.match(info.vendor_version, /^\d+\.\d+\.\d+/);
       const caps = await client.call<{ capabilities: Record<string, { type: string }>[] }>('Identity', 'GetPluginCapabilities');
       const types = caps.capabilities.map((c) => `${Object.keys(c).find((k) => c[k])}:${(c.service ?? c.volume_expansion).type}`);
-      assert.deepEqual(types, ['service:CONTROLLER_SERVICE', 'service:VOLUME_ACCESSIBILITY_CONSTRAINTS', 'volume_expansion:OFFLINE']);
+      assert.deepEqual(types, ['service:CONTROLLER_SERVICE', 'service:VOLUME_ACCESSIBILITY_CONSTRAINTS', 'volume_expansion:ONLINE']);
       assert.deepEqual(await client.call('Identity', 'Probe'), { ready: { value: true } });
     });
 
@@ -336,8 +337,22 @@ describe('CSI controller (gRPC, local pool, in-process gateway)', function () {
       await rejectsOverGrpc(publish(id, 'worker-1'), GrpcStatus.NOT_FOUND, /not a host NQN/);
       await publish(id);
       await rejectsOverGrpc(ctl('DeleteVolume', { volume_id: id }), GrpcStatus.FAILED_PRECONDITION, /still published/);
-      await rejectsOverGrpc(ctl('ControllerExpandVolume', { volume_id: id, capacity_range: { required_bytes: 64 * MiB } }),
-        GrpcStatus.FAILED_PRECONDITION, /offline/);
+    });
+
+    it('ControllerExpandVolume of a published volume: the gateway tells the host, which sees the new size (online)', async () => {
+      const id = (await create('online')).volume.volume_id;
+      const ctx = (await publish(id)).publish_context;
+      const c = await nvmf.connect({ traddr: ctx.traddr, trsvcid: Number(ctx.trsvcid), subnqn: ctx.subnqn, hostnqn: NODE_A });
+      try {
+        const grown = c.namespaces[0].size + 16 * MiB;
+        const told = once(c, 'namespacesChanged');
+        const r = await ctl<{ capacity_bytes: string }>('ControllerExpandVolume', { volume_id: id, capacity_range: { required_bytes: grown } });
+        assert.equal(r.capacity_bytes, String(grown));
+        await told;
+        assert.equal(c.namespaces[0].size, grown);
+      } finally {
+        await c.close();
+      }
     });
 
     it('UNAVAILABLE when the gateway socket does not answer', async () => {
@@ -509,7 +524,7 @@ describe('CSI controller (gRPC, local pool, in-process gateway)', function () {
     });
   });
 
-  it('ControllerExpandVolume grows the file, idempotently, offline', async () => {
+  it('ControllerExpandVolume grows the file, idempotently', async () => {
     const id = (await create('grow')).volume.volume_id;
     type Exp = { capacity_bytes: string; node_expansion_required: boolean };
     const r = await ctl<Exp>('ControllerExpandVolume', { volume_id: id, capacity_range: { required_bytes: 40 * MiB + 5 } });

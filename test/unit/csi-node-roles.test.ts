@@ -89,7 +89,9 @@ class FakeKernel implements VolumeAttacher {
     this.events.push('kernel detach');
     this.#devices.delete(volumeNqn(volumeId));
   }
-  async rescan(): Promise<void> {}
+  async rescan(volumeId: string): Promise<void> {
+    this.events.push(`kernel rescan ${volumeId}`);
+  }
 }
 
 describe('CSI node roles: host and dpu', function () {
@@ -268,6 +270,19 @@ describe('CSI node roles: host and dpu', function () {
       await stage(id);
       assert.deepEqual(rpc.mutations(), [], 'a repeated stage looks and finds it all there');
       assert.equal((await namespaces()).length, 1);
+    });
+
+    it('a device that grew: rescanned by the DPU\'s kernel first, then the bdev over it takes its size for the host', async () => {
+      const id = randomUUID();
+      await stage(id);
+      writeFileSync(join(dir, 'nvme1n1'), Buffer.alloc(1 << 20), { flag: 'a' });  // the connected namespace grew
+      rpc.calls = [];
+      events.length = 0;
+      await new DpuAttacher({ kernel, aio: new GatewayDpuFrontend({ rpc, subsystem: DPU_NQN }) }).rescan(id);
+      assert.deepEqual(rpc.mutations(), [{ method: 'bdev_uring_rescan', params: { name: `dpu_${id}` } }]);
+      assert.deepEqual(events.filter((e) => e !== 'bdev_get_bdevs'), [`kernel rescan ${id}`, 'bdev_uring_rescan']);
+      const [b] = (await gateway.rpc('bdev_get_bdevs', { name: `dpu_${id}` })) as JsonObject[];
+      assert.equal(Number(b.num_blocks) * Number(b.block_size), 2 << 20);
     });
 
     it('unstage takes the namespace and the bdev away, then disconnects; again, nothing to do', async () => {

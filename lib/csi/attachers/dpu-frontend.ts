@@ -26,5 +26,7 @@ export interface DpuFrontend {
   expose(volume: ExposedVolume, source: DpuSource): Promise<void>;
   /** Takes the volume away from the host; nothing to do when it is not exposed. */
   remove(volumeId: string): Promise<void>;
+  /** The source grew (a rescanned block device): the host is to see the new size. */
+  grown?(volumeId: string): Promise<void>;
   exposed(volumeId: string): Promise<boolean>;
 }

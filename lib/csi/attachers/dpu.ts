@@ -71,7 +71,9 @@ export class DpuAttacher implements VolumeAttacher {
   }
 
   async rescan(volumeId: string): Promise<void> {
+    // The DPU's device first, then what the host sees of it.
     await this.#kernel.rescan(volumeId);
+    for (const f of Object.values(this.#frontends)) await f.grown?.(volumeId);
   }
 
   #frontend(mode: ConnectionMode): DpuFrontend {

@@ -72,6 +72,12 @@ export class GatewayDpuFrontend implements DpuFrontend {
     if (await this.#hasBdev(bdev)) await this.#rpc.call('bdev_uring_delete', { name: bdev });
   }
 
+  /** The DPU's block device grew: the file bdev takes its size, and the host gets a notice. */
+  async grown(volumeId: string): Promise<void> {
+    const bdev = GatewayDpuFrontend.bdevName(volumeId);
+    if (await this.#hasBdev(bdev)) await this.#rpc.call('bdev_uring_rescan', { name: bdev });
+  }
+
   async exposed(volumeId: string): Promise<boolean> {
     const bdev = GatewayDpuFrontend.bdevName(volumeId);
     return ((await this.#subsystem()).namespaces ?? []).some((n) => n.bdev_name === bdev);
