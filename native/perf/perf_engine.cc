@@ -308,6 +308,9 @@ void PerfEngine::on_disconnected(uint64_t id, const host::Failure& f, bool recon
 void PerfEngine::on_reconnected(uint64_t id) { next_->on_reconnected(id); }
 void PerfEngine::on_removed(uint64_t id, const host::Failure& f) { next_->on_removed(id, f); }
 void PerfEngine::on_closed(uint64_t id) { next_->on_closed(id); }
+void PerfEngine::on_namespaces_changed(uint64_t id, const std::vector<uint32_t>& nsids) {
+  next_->on_namespaces_changed(id, nsids);
+}
 void PerfEngine::on_admin_done(uint64_t id, uint32_t op_id, uint32_t status, uint32_t dw0,
                                std::vector<uint8_t>&& data) {
   next_->on_admin_done(id, op_id, status, dw0, std::move(data));

@@ -87,6 +87,7 @@ class PerfEngine final : public host::ControllerEvents {
   void on_reconnected(uint64_t id) override;
   void on_removed(uint64_t id, const host::Failure& failure) override;
   void on_closed(uint64_t id) override;
+  void on_namespaces_changed(uint64_t id, const std::vector<uint32_t>& nsids) override;
   void on_admin_done(uint64_t id, uint32_t op_id, uint32_t status, uint32_t dw0,
                      std::vector<uint8_t>&& data) override;
 

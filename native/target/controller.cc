@@ -48,10 +48,11 @@ bool Controller::queue_aer(Request* req) {
 }
 
 void Controller::notify_namespace_changed(uint32_t nsid) {
-  if (changed_ns_.size() < 1024 && std::find(changed_ns_.begin(), changed_ns_.end(), nsid) == changed_ns_.end())
-    changed_ns_.push_back(nsid);
-  else if (changed_ns_.size() >= 1024)
-    changed_ns_.assign(1, 0xffffffff);  // more than 1024 changed: the list says "all"
+  const bool all = changed_ns_.size() == 1 && changed_ns_[0] == 0xffffffff;
+  if (!all && std::find(changed_ns_.begin(), changed_ns_.end(), nsid) == changed_ns_.end()) {
+    if (changed_ns_.size() < 1024) changed_ns_.push_back(nsid);
+    else changed_ns_.assign(1, 0xffffffff);  // more than 1024 changed: the list says "all"
+  }
   ns_notice_pending_ = true;
   deliver_events();
 }
