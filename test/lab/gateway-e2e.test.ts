@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { Target, rdma } from '../../lib';
-import { disconnectAll, fio, inLab, namespaceDevice, run } from './helpers';
+import { disconnectAll, fio, inLab, namespaceDevice, run, sleep } from './helpers';
 import { ramDisk, startKernelTarget, type KernelTarget } from './kernel-nvmet';
 
 const BACKEND_NQN = 'nqn.2026-11.io.rdmagate:lab-backend';
@@ -64,6 +65,40 @@ describe('the gateway end to end: kernel nvmet-tcp backend, kernel nvme-rdma fro
     assert.equal(result.jobs[0].error, 0);
     assert.equal(result.jobs[0].write.io_bytes, 8 << 20);
     assert.equal(gateway.nvmeControllers()[0].state, 'enabled');
+  });
+
+  it('a backend namespace that nvmet grows reaches the kernel nvme-rdma host through the gateway, by notices alone', async () => {
+    const backendNqn = `${BACKEND_NQN}-grow`;
+    const frontNqn = `${FRONT_NQN}-grow`;
+    const file = '/tmp/rdmagate-gw-grow.img';
+    writeFileSync(file, Buffer.alloc(0));
+    truncateSync(file, 16 << 20);
+    const grow = startKernelTarget({ nqn: backendNqn, device: file, port: 4430, portId: 8, bufferedIo: true });
+    try {
+      const [bdev] = await gateway.attachNvmeController({ name: 'Nvme1', traddr: '127.0.0.1', trsvcid: 4430, subnqn: backendNqn });
+      const s = gateway.addSubsystem({ nqn: frontNqn, serialNumber: 'LABGW0002' });
+      s.addNamespace({ bdev: bdev.name, nsid: 1 });
+      s.addListener({ transport: 'rdma', address: RDMA_ADDR, port: 4431 });
+      run('nvme', ['connect', '-t', 'rdma', '-a', RDMA_ADDR, '-s', '4431', '-n', frontNqn]);
+      const dev = await namespaceDevice(frontNqn);
+      const bytes = () => Number(readFileSync(`/sys/block/${dev.slice(5)}/size`, 'utf8')) * 512;
+      assert.equal(bytes(), 16 << 20);
+      truncateSync(file, 48 << 20);
+      writeFileSync(`/sys/kernel/config/nvmet/subsystems/${backendNqn}/namespaces/1/revalidate_size`, '1');
+      const end = Date.now() + 20000;
+      while (bytes() !== 48 << 20 && Date.now() < end) await sleep(100);
+      assert.equal(bytes(), 48 << 20, 'nvmet told the gateway, and the gateway told the host');
+      const jobs = fio(['--name=tail', `--filename=${dev}`, '--ioengine=libaio', '--direct=1', '--rw=write', '--bs=64k',
+        '--offset=40m', '--size=8m', '--verify=crc32c', '--verify_fatal=1', '--do_verify=1']);
+      assert.equal(jobs[0].error, 0, 'the new space is there, end to end');
+      run('nvme', ['disconnect', '-n', frontNqn]);
+      gateway.removeSubsystem(frontNqn);
+      gateway.detachNvmeController('Nvme1');
+    } finally {
+      disconnectAll(frontNqn);
+      grow.close();
+      rmSync(file, { force: true });
+    }
   });
 
   it('is reachable over TCP too, reading what was written over RDMA', async () => {
