@@ -285,6 +285,8 @@ export class ControllerService {
       const current = found.volume.capacityBytes;
       if (current >= target) {
         if (limit && current > limit) throw outOfRange(`volume ${id} is ${current} bytes already, above limit_bytes ${limit}`);
+        // A retry after a grow whose gateway step failed: that step again (a no-op otherwise).
+        if (await this.#exporter.isExported(id)) await this.#exporter.grown(id);
         return { capacity_bytes: current, node_expansion_required: nodeExpansion };
       }
       const size = await capacityFor(req.capacity_range ?? undefined, found.plugin, undefined);

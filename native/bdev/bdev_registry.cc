@@ -24,7 +24,8 @@ std::shared_ptr<Bdev> BdevRegistry::resize(const std::string& name, std::optiona
   if (it == bdevs_.end()) throw Error("ERR_NOT_FOUND", "no bdev " + name);
   Bdev& b = *it->second;
   if (num_blocks && !b.sized_by_caller())
-    throw Error("ERR_NOT_SUPPORTED", "bdev " + name + " takes its size from what backs it: rescan it instead");
+    throw Error("ERR_NOT_SUPPORTED", "bdev " + name + " cannot be given a size: only a null bdev can (a file bdev " +
+                                         "takes its file's on a rescan)");
   const uint64_t blocks = num_blocks ? *num_blocks : b.medium_blocks();
   const uint64_t old = b.num_blocks();
   if (blocks == old) return nullptr;

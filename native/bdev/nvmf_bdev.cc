@@ -104,6 +104,7 @@ std::vector<RemoteNamespace> NvmfBackend::attach(uint32_t timeout_ms) {
 
 void NvmfBackend::on_resized(std::function<void(uint32_t nsid)> handler) {
   std::lock_guard<std::mutex> lock(resized_mutex_);
+  if (handler && state_ == State::kClosed) return;  // close() has cleared it for good
   resized_ = std::move(handler);
 }
 
@@ -187,8 +188,10 @@ void NvmfBackend::on_disconnected(uint64_t, const host::Failure&, bool reconnect
   if (state_ != State::kClosed) state_ = reconnecting ? State::kReconnecting : State::kFailed;
 }
 
-void NvmfBackend::on_reconnected(uint64_t) {
+void NvmfBackend::on_reconnected(uint64_t id) {
   if (state_ != State::kClosed) state_ = State::kLive;
+  // A notice may have been lost with the connection: look at every namespace again.
+  on_namespaces_changed(id, {0xffffffff});
 }
 
 void NvmfBackend::on_removed(uint64_t, const host::Failure&) {

@@ -47,7 +47,8 @@ class NvmfBackend : public host::ControllerEvents, public std::enable_shared_fro
   const std::string& name() const { return name_; }
   State state() const { return state_.load(); }
   // Called, on a reactor thread, when namespace `nsid` has a new size (after a Namespace
-  // Attribute Changed notice, as SPDK's bdev_nvme resizes); never after close().
+  // Attribute Changed notice or a reconnect, as SPDK's bdev_nvme resizes); never after
+  // close(), and not set by a call after it.
   void on_resized(std::function<void(uint32_t nsid)> handler);
   // The blocks namespace `nsid` had when last identified.
   uint64_t namespace_blocks(uint32_t nsid);

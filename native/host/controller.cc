@@ -417,10 +417,11 @@ void Controller::keep_alive() {
 void Controller::enable_async_events(uint64_t gen) {
   spec::IdentifyController id;
   std::memcpy(&id, info_.identify.data(), sizeof id);
-  if (options_.nr_io_queues == 0 || !(id.oaes & (1u << 8))) return;
+  const bool discovery = options_.nr_io_queues == 0;  // no namespaces to hear about
+  if (discovery || !(id.oaes & spec::kAecNsAttr)) return;
   SubmissionEntry sqe = admin_sqe(spec::kAdminSetFeatures);
   sqe.cdw10 = spec::kFeatAsyncEventConfig;
-  sqe.cdw11 = 1u << 8;
+  sqe.cdw11 = spec::kAecNsAttr;
   auto self = shared_from_this();
   admin_->submit_internal(sqe, spec::kXferNone, {}, options_.timeout_ms,
                           [self, gen](uint32_t status, const CompletionEntry&, std::vector<uint8_t>&) {
@@ -437,8 +438,8 @@ void Controller::request_async_event(uint64_t gen) {
                             // An error (the limit, or the queue going down) ends the loop.
                             if (gen != self->gen_ || self->state_ != State::kLive || !status_ok(status)) return;
                             self->request_async_event(gen);
-                            const uint32_t type = cqe.dw0 & 7, info = (cqe.dw0 >> 8) & 0xff;
-                            if (type == spec::kAerNotice && info == spec::kAerNoticeNsAttrChanged)
+                            if (spec::async_event_type(cqe.dw0) == spec::kAerNotice &&
+                                spec::async_event_info(cqe.dw0) == spec::kAerNoticeNsAttrChanged)
                               self->read_changed_namespaces(gen);
                           });
 }

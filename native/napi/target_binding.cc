@@ -184,6 +184,12 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
     }
     void OnOK() override {
       Napi::Env env = Env();
+      auto it = owner_->backends_.find(name_);
+      if (it == owner_->backends_.end() || it->second != backend_) {
+        backend_->close();  // detached (or the target closed) while it attached
+        deferred_.Reject(make_error(env, "ERR_CLOSED", "NVMe controller " + name_ + " was detached while attaching").Value());
+        return;
+      }
       Napi::Array out = Napi::Array::New(env, namespaces_.size());
       for (uint32_t i = 0; i < namespaces_.size(); ++i) {
         const auto& ns = namespaces_[i];
@@ -198,15 +204,11 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
         out.Set(i, bdev_object(env, *b));
       }
       // On a reactor thread, until the backend closes (before the target goes).
-      backend_->on_resized([owner = owner_, prefix = name_ + "n"](uint32_t nsid) {
-        try {
-          auto b = owner->bdevs_.resize(prefix + std::to_string(nsid), std::nullopt);
-          if (b && owner->target_) owner->target_->bdev_resized(*b);
-        } catch (const Error&) {
-          // A namespace still serves it and the backend shrank: it keeps its size, and I/O
-          // past the backend's end fails there.
-        }
+      backend_->on_resized([owner = owner_, backend = backend_.get(), prefix = name_ + "n"](uint32_t nsid) {
+        owner->backend_bdev_resized(*backend, prefix + std::to_string(nsid));
       });
+      // A size that changed between the attach's Identify and the handler.
+      for (auto& ns : namespaces_) owner_->backend_bdev_resized(*backend_, name_ + "n" + std::to_string(ns.nsid));
       deferred_.Resolve(out);
     }
     void OnError(const Napi::Error& e) override {
@@ -223,6 +225,20 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
     std::vector<bdev::RemoteNamespace> namespaces_;
     std::string code_;
   };
+
+  // Any thread: backend namespace `name` may have a new size. Its bdev (only if it is still
+  // this backend's) takes it and the hosts are told; a shrink while served is refused, and
+  // the bdev keeps its size (I/O past the backend's end fails there).
+  void backend_bdev_resized(const bdev::NvmfBackend& backend, const std::string& name) {
+    auto b = bdevs_.find(name);
+    auto* n = dynamic_cast<bdev::NvmfBdev*>(b.get());
+    if (!n || &n->backend() != &backend) return;
+    try {
+      auto resized = bdevs_.resize(name, std::nullopt);
+      if (resized && target_) target_->bdev_resized(*resized);
+    } catch (const Error&) {
+    }
+  }
 
   void drop_backend(const std::string& name) {
     auto it = backends_.find(name);
@@ -388,7 +404,8 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
       o.Set("hosts", h);
       Napi::Array nss = Napi::Array::New(env);
       uint32_t k = 0;
-      for (auto& [nsid, ns] : *s->namespaces()) {
+      auto table = s->namespaces();  // held: the loop outlives a temporary
+      for (auto& [nsid, ns] : *table) {
         Napi::Object x = Napi::Object::New(env);
         x.Set("nsid", nsid);
         x.Set("bdevName", ns->bdev->name());

@@ -95,7 +95,8 @@ void identify_active_namespaces(Qpair& q, Request* req) {
   std::vector<uint32_t> ids(1024, 0);
   size_t n = 0;
   q.find_namespace(0);  // refresh the table
-  for (auto& [nsid, ns] : *q.controller()->subsystem().namespaces()) {
+  auto table = q.controller()->subsystem().namespaces();  // held: the loop outlives a temporary
+  for (auto& [nsid, ns] : *table) {
     if (nsid > after && n < ids.size()) ids[n++] = nsid;
   }
   reply_data(q, req, ids.data(), ids.size() * 4);

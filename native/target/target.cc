@@ -105,9 +105,11 @@ void Target::namespaces_changed(const std::shared_ptr<Subsystem>& subsystem, uin
 }
 
 void Target::bdev_resized(const bdev::Bdev& bdev) {
-  for (auto& s : subsystems())
-    for (auto& [nsid, ns] : *s->namespaces())
+  for (auto& s : subsystems()) {
+    auto table = s->namespaces();  // held: the loop outlives a temporary
+    for (auto& [nsid, ns] : *table)
       if (ns->bdev.get() == &bdev) namespaces_changed(s, nsid);
+  }
 }
 
 const ListenerInfo& Target::add_listener(const std::string& trtype, const std::string& address, uint16_t port) {
@@ -252,7 +254,8 @@ std::vector<NamespaceStats> Target::namespace_stats() const {
     if (s->type() != Subsystem::Type::kNvm) continue;
     NamespaceCounterList sum = s->retired_counters();
     if (auto it = live.find(s.get()); it != live.end()) sum.add(it->second);
-    for (auto& [nsid, ns] : *s->namespaces()) out.push_back({s->nqn(), nsid, ns->bdev->name(), sum.of(nsid)});
+    auto table = s->namespaces();
+    for (auto& [nsid, ns] : *table) out.push_back({s->nqn(), nsid, ns->bdev->name(), sum.of(nsid)});
   }
   return out;
 }

@@ -108,6 +108,29 @@ describe('gateway forwarding: an NVMe/TCP backend re-exported by the target', fu
     }
   });
 
+  it('a backend that grew while it was away: the gateway finds the new size when it reconnects, and tells its host', async () => {
+    const front = await nvmf.connect({ traddr: '127.0.0.1', trsvcid: frontPort, subnqn: FRONT_NQN, timeoutMs: 30000 });
+    // A host of the backend's own, which reconnects too.
+    const direct = await nvmf.connect({ traddr: '127.0.0.1', trsvcid: backendPort, subnqn: BACKEND_NQN, reconnectDelay: 1,
+      ctrlLossTmo: 20 });
+    try {
+      const told = once(front, 'namespacesChanged');
+      const directTold = once(direct, 'namespacesChanged');
+      backend.close();
+      truncateSync(image, 12 << 20);  // no notice can reach anyone now
+      await new Promise((r) => setTimeout(r, 500));
+      startBackend(backendPort);
+      assert.deepEqual(await told, [[1]]);
+      assert.equal(gateway.bdevs().find((b) => b.name === 'Nvme0n1')!.numBlocks, (12 << 20) / 512);
+      assert.equal(front.namespaces[0].blocks, (12 << 20) / 512);
+      assert.deepEqual(await directTold, [[1]], 'our host found the change on reconnecting');
+      assert.equal(direct.namespaces[0].blocks, (12 << 20) / 512);
+    } finally {
+      await front.close();
+      await direct.close();
+    }
+  });
+
   it('passes backend NVMe errors through, and refuses to detach a backend in use', async () => {
     assert.throws(() => gateway.detachNvmeController('Nvme0'), { code: 'ERR_BUSY' });
     assert.deepEqual(gateway.nvmeControllers(), [{ name: 'Nvme0', state: 'enabled' }]);

@@ -3,8 +3,9 @@
  *   'disconnect' (error, reconnecting): the association was lost;
  *   'reconnect': it is back, and I/O held in 'retry' mode has been resent;
  *   'error' (error): reconnecting was given up (only emitted when someone listens);
- *   'namespacesChanged' (nsids): the controller's notice said these namespaces changed (their
- *     size, or they came or went), and `namespaces` has been read again since.
+ *   'namespacesChanged' (nsids): these namespaces changed (their size, or they came or went),
+ *     as the controller's notice said or a reconnect found, and `namespaces` has been read
+ *     again since.
  */
 import { EventEmitter } from 'node:events';
 import { InvalidArgumentError, type RdmagateError } from '../../errors';
@@ -53,6 +54,8 @@ export class Controller extends EventEmitter {
   #queuePairs: QueuePair[] = [];
   #namespaces: NamespaceIdentity[] = [];
   #byNsid = new Map<number, NamespaceIdentity>();
+  /** Namespace re-reads after notices and reconnects, one at a time, in order. */
+  #refreshing: Promise<void> = Promise.resolve();
   readonly #ready: Promise<void>;
   #readyDone!: (err?: Error) => void;
   readonly #closed: Promise<void>;
@@ -83,11 +86,12 @@ export class Controller extends EventEmitter {
       onReconnect: () => {
         if (this.#state === 'reconnecting') this.#state = 'live';
         this.emit('reconnect');
+        this.#refreshNamespaces();  // a notice may have been lost with the connection
       },
       onRemoved: (f) => this.#removed(f),
       onClosed: () => this.#finish(),
       onAdmin: (opId, status, data) => this.#adminDone(opId, status, data),
-      onNamespacesChanged: (nsids) => this.#namespacesChanged(nsids),
+      onNamespacesChanged: (nsids) => this.#refreshNamespaces(nsids),
       onIo: (completions, from, to) => this.#completions(completions, from, to),
     });
   }
@@ -311,10 +315,18 @@ export class Controller extends EventEmitter {
     if (this.listenerCount('error') > 0) this.emit('error', error);
   }
 
-  #namespacesChanged(nsids: number[]): void {
-    // I/O is checked against `namespaces`: read them again before anyone is told. A
-    // rescan that fails (the association lost meanwhile) leaves them as they were.
-    this.rescanNamespaces().then(() => this.emit('namespacesChanged', nsids), () => undefined);
+  /**
+   * Reads the namespaces again (I/O is checked against them) before anyone is told: those
+   * a notice named, or, without one, those whose size changed. A re-read that fails (the
+   * association lost meanwhile) leaves them as they were; the reconnect reads them again.
+   */
+  #refreshNamespaces(told?: number[]): void {
+    this.#refreshing = this.#refreshing.then(async () => {
+      const before = new Map(this.#namespaces.map((ns) => [ns.nsid, ns.blocks]));
+      const after = new Map((await this.rescanNamespaces()).map((ns) => [ns.nsid, ns.blocks]));
+      const changed = told ?? [...new Set([...before.keys(), ...after.keys()])].filter((n) => before.get(n) !== after.get(n));
+      if (changed.length > 0) this.emit('namespacesChanged', changed);
+    }).catch(() => undefined);
   }
 
   #stopPolling(): void {
