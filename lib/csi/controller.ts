@@ -283,19 +283,20 @@ export class ControllerService {
       const target = required || limit;
       if (target === 0) throw invalidArgument('capacity_range needs required_bytes or limit_bytes');
       const current = found.volume.capacityBytes;
-      if (current >= target) {
-        if (limit && current > limit) throw outOfRange(`volume ${id} is ${current} bytes already, above limit_bytes ${limit}`);
-        // A retry after a grow whose gateway step failed: that step again (a no-op otherwise).
-        if (await this.#exporter.isExported(id)) await this.#exporter.grown(id);
-        return { capacity_bytes: current, node_expansion_required: nodeExpansion };
+      if (current >= target && limit && current > limit) {
+        throw outOfRange(`volume ${id} is ${current} bytes already, above limit_bytes ${limit}`);
       }
-      const size = await capacityFor(req.capacity_range ?? undefined, found.plugin, undefined);
-      const v = await found.plugin.expandVolume(id, size);
+      let capacity = current;
+      if (current < target) {
+        const size = await capacityFor(req.capacity_range ?? undefined, found.plugin, undefined);
+        capacity = (await found.plugin.expandVolume(id, size)).capacityBytes;
+      }
       // Online: the hosts of a published volume learn the size from the gateway's notice.
+      // Also on a retry whose grow went through and whose gateway step failed (a no-op otherwise).
       const published = await this.#exporter.isExported(id);
       if (published) await this.#exporter.grown(id);
-      this.#log.info('volume expanded', { volume: id, from: current, to: v.capacityBytes, published });
-      return { capacity_bytes: v.capacityBytes, node_expansion_required: nodeExpansion };
+      if (capacity !== current) this.#log.info('volume expanded', { volume: id, from: current, to: capacity, published });
+      return { capacity_bytes: capacity, node_expansion_required: nodeExpansion };
     });
   }
 

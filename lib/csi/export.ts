@@ -157,7 +157,8 @@ export class NvmfExporter {
   async grown(volumeId: string): Promise<void> {
     const name = NvmfExporter.bdevName(volumeId);
     if (await this.#exists('bdev_get_bdevs', { name })) {
-      await this.#rpc.call('bdev_uring_rescan', { name }).catch(methodMissing('bdev_uring_rescan'));
+      await this.#rpc.call('bdev_uring_rescan', { name })
+        .catch(methodMissing('bdev_uring_rescan', 'tell the hosts that the volume grew until it is unpublished'));
     }
   }
 
@@ -265,11 +266,12 @@ function checkAddress(a: ListenAddress, transport: Transport): ListenAddress {
 }
 
 /** A gateway without the bdev method a source needs cannot serve it: say so instead of "internal error". */
-function methodMissing(method: string): (e: unknown) => never {
+/** A gateway without `method` (an older one) is FAILED_PRECONDITION, saying what it cannot do. */
+export function methodMissing(method: string, cannot?: string): (e: unknown) => never {
   return (e) => {
     if (e instanceof JsonRpcError && e.rpcCode === RpcErrorCode.METHOD_NOT_FOUND) {
-      const what = method.startsWith('bdev_nvme') ? 'volumes backed by a remote NVMe-oF target' : 'file-backed volumes';
-      throw failedPrecondition(`the gateway has no ${method} method: it cannot serve ${what}`);
+      const what = cannot ?? `serve ${method.startsWith('bdev_nvme') ? 'volumes backed by a remote NVMe-oF target' : 'file-backed volumes'}`;
+      throw failedPrecondition(`the gateway has no ${method} method: it cannot ${what}`);
     }
     throw e;
   };

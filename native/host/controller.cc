@@ -402,7 +402,7 @@ void Controller::keep_alive() {
     admin_->submit_internal(admin_sqe(spec::kAdminKeepAlive), spec::kXferNone, {}, options_.kato_ms,
                             [self, gen](uint32_t status, const CompletionEntry&, std::vector<uint8_t>&) {
                               self->ka_outstanding_ = false;
-                              if (gen != self->gen_ || self->state_ != State::kLive) return;
+                              if (!self->live(gen)) return;
                               if (status < kHostStatusBase && !status_ok(status))
                                 self->error_recovery(status_failure(kErrDisconnected, "Keep Alive failed", status));
                             });
@@ -425,8 +425,7 @@ void Controller::enable_async_events(uint64_t gen) {
   auto self = shared_from_this();
   admin_->submit_internal(sqe, spec::kXferNone, {}, options_.timeout_ms,
                           [self, gen](uint32_t status, const CompletionEntry&, std::vector<uint8_t>&) {
-                            if (gen == self->gen_ && self->state_ == State::kLive && status_ok(status))
-                              self->request_async_event(gen);
+                            if (self->live(gen) && status_ok(status)) self->request_async_event(gen);
                           });
 }
 
@@ -436,7 +435,7 @@ void Controller::request_async_event(uint64_t gen) {
   admin_->submit_internal(admin_sqe(spec::kAdminAsyncEvent), spec::kXferNone, {}, 0,
                           [self, gen](uint32_t status, const CompletionEntry& cqe, std::vector<uint8_t>&) {
                             // An error (the limit, or the queue going down) ends the loop.
-                            if (gen != self->gen_ || self->state_ != State::kLive || !status_ok(status)) return;
+                            if (!self->live(gen) || !status_ok(status)) return;
                             self->request_async_event(gen);
                             if (spec::async_event_type(cqe.dw0) == spec::kAerNotice &&
                                 spec::async_event_info(cqe.dw0) == spec::kAerNoticeNsAttrChanged)
@@ -453,7 +452,7 @@ void Controller::read_changed_namespaces(uint64_t gen) {
   auto self = shared_from_this();
   admin_->submit_internal(sqe, spec::kXferControllerToHost, std::vector<uint8_t>(kBytes), options_.timeout_ms,
                           [self, gen](uint32_t status, const CompletionEntry&, std::vector<uint8_t>& data) {
-                            if (gen != self->gen_ || self->state_ != State::kLive || !status_ok(status)) return;
+                            if (!self->live(gen) || !status_ok(status)) return;
                             std::vector<uint32_t> nsids;
                             for (size_t at = 0; at + 4 <= data.size(); at += 4) {
                               uint32_t nsid;
@@ -468,7 +467,7 @@ void Controller::read_changed_namespaces(uint64_t gen) {
 void Controller::on_request_timeout(uint16_t qid, uint64_t gen, uint16_t cid) {
   auto self = shared_from_this();
   reactor_.post([self, qid, gen, cid] {
-    if (gen == self->gen_ && self->state_ == State::kLive) self->abort_command(qid, cid);
+    if (self->live(gen)) self->abort_command(qid, cid);
   });
 }
 

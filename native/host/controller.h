@@ -129,6 +129,8 @@ class Controller final : public QueueOwner, public std::enable_shared_from_this<
   void shutdown_queues(const Failure& why);
   void kill_queues(const Failure& why);
 
+  // Whether a callback of association `gen` may still act: it is the live one.
+  bool live(uint64_t gen) const { return gen == gen_ && state_ == State::kLive; }
   void start_keep_alive();
   void keep_alive();
   void enable_async_events(uint64_t gen);

@@ -234,10 +234,16 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
     auto* n = dynamic_cast<bdev::NvmfBdev*>(b.get());
     if (!n || &n->backend() != &backend) return;
     try {
-      auto resized = bdevs_.resize(name, std::nullopt);
-      if (resized && target_) target_->bdev_resized(*resized);
+      resize(name, std::nullopt);
     } catch (const Error&) {
     }
+  }
+
+  // Any thread: the registry's resize, then the hosts of the bdev's namespaces are told.
+  bool resize(const std::string& name, std::optional<uint64_t> num_blocks) {
+    auto resized = bdevs_.resize(name, num_blocks);
+    if (resized && target_) target_->bdev_resized(*resized);
+    return resized != nullptr;
   }
 
   void drop_backend(const std::string& name) {
@@ -291,10 +297,8 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
         throw make_error(env, "ERR_INVALID_ARG", "numBlocks must be a positive integer");
       blocks = uint64_t(n);
     }
-    auto& target = t(env);
-    auto resized = guarded(env, [&] { return bdevs_.resize(name, blocks); });
-    if (resized) target.bdev_resized(*resized);
-    return Napi::Boolean::New(env, resized != nullptr);
+    t(env);
+    return Napi::Boolean::New(env, guarded(env, [&] { return resize(name, blocks); }));
   }
   Napi::Value bdevs(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();

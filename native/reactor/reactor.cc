@@ -126,13 +126,15 @@ Reactor::TimerId Reactor::add_timer(uint64_t delay_us, Task task) {
 void Reactor::cancel_timer(TimerId id) { timers_.erase(id); }  // its heap entry expires unused
 
 int Reactor::drain_tasks() {
-  std::vector<Task> batch;
   {
     std::lock_guard<std::mutex> lock(tasks_mutex_);
-    batch.swap(tasks_);
+    if (tasks_.empty()) return 0;
+    running_.swap(tasks_);  // each vector keeps its capacity: a post does not allocate the queue
   }
-  for (auto& t : batch) t();
-  return int(batch.size());
+  for (auto& t : running_) t();
+  int n = int(running_.size());
+  running_.clear();
+  return n;
 }
 
 int Reactor::run_timers() {

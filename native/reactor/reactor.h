@@ -111,6 +111,7 @@ class Reactor {
   PollerId next_poller_id_ = 1;
   std::vector<Task> deferred_;
   std::vector<Task> ready_;  // deferred_ as run_ready() takes it, kept for its capacity
+  std::vector<Task> running_;  // tasks_ as drain_tasks() takes it, likewise
   std::vector<Timer> timer_heap_;
   std::unordered_map<TimerId, Task> timers_;
   TimerId next_timer_id_ = 1;

@@ -7,7 +7,7 @@
  */
 import { JsonRpcError, RpcErrorCode } from '../../gateway';
 import { CsiError, failedPrecondition, GrpcStatus, invalidArgument } from '../errors';
-import type { GatewayRpc } from '../export';
+import { methodMissing, type GatewayRpc } from '../export';
 import type { DpuFrontend, DpuSource, ExposedVolume } from './dpu-frontend';
 
 export interface GatewayDpuFrontendOptions {
@@ -75,11 +75,10 @@ export class GatewayDpuFrontend implements DpuFrontend {
   /** The DPU's block device grew: the file bdev takes its size, and the host gets a notice. */
   async grown(volumeId: string): Promise<void> {
     const bdev = GatewayDpuFrontend.bdevName(volumeId);
-    if (!(await this.#hasBdev(bdev))) return;
-    await this.#rpc.call('bdev_uring_rescan', { name: bdev }).catch((e: unknown) => {
-      if (!(e instanceof JsonRpcError && e.rpcCode === RpcErrorCode.METHOD_NOT_FOUND)) throw e;
-      throw failedPrecondition('the DPU\'s gateway has no bdev_uring_rescan method: its host cannot see the volume grow until it is restaged');
-    });
+    if (await this.#hasBdev(bdev)) {
+      await this.#rpc.call('bdev_uring_rescan', { name: bdev })
+        .catch(methodMissing('bdev_uring_rescan', 'let the host see the volume grow until it is restaged'));
+    }
   }
 
   async exposed(volumeId: string): Promise<boolean> {

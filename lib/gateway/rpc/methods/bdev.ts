@@ -1,6 +1,6 @@
 /** Block devices: SPDK's bdev_malloc_*, bdev_null_* and bdev_get_bdevs. */
 import { randomUUID } from 'node:crypto';
-import { ConflictError, InvalidArgumentError, NotFoundError } from '../../../errors';
+import { ConflictError, NotFoundError } from '../../../errors';
 import type { BdevInfo } from '../../../nvmf/target';
 import type { BdevRecord, ConfigEntry, GatewayState } from '../../state';
 import type { JsonObject } from '../json';
@@ -97,11 +97,10 @@ export const bdevMethods: MethodTable = {
       const r = state.bdevs.get(name);
       const b = state.target.bdevs().find((x) => x.name === name);
       if (r?.module !== 'null' || !b) throw new NotFoundError(`No such device: no null bdev ${name}`);
-      const bytes = new_size * 2 ** 20;
-      if (bytes % b.blockSize !== 0) throw new InvalidArgumentError(`new_size ${new_size} MiB is not a whole number of ${b.blockSize}-byte blocks`);
-      state.target.resizeBdev(name, bytes / b.blockSize);
+      const numBlocks = new_size * 2 ** 20 / b.blockSize;  // block sizes are powers of two up to 64 KiB: whole
+      state.target.resizeBdev(name, numBlocks);
       // save_config recreates it at its size now.
-      r.createdBy = { ...r.createdBy, params: { ...r.createdBy.params, num_blocks: bytes / b.blockSize } };
+      r.createdBy = { ...r.createdBy, params: { ...r.createdBy.params, num_blocks: numBlocks } };
       return true;
     }),
   // `name` may also be a bdev's UUID, which SPDK registers as an alias.
