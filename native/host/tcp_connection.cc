@@ -111,7 +111,7 @@ void TcpConnection::connect(const std::string& traddr, uint16_t port, bool hdgst
   // and with EPOLLET an EPOLLOUT interest costs nothing until a send would block.
   try {
     reactor_.add_fd(fd_, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-                    [this](uint32_t events) { on_events(events); });
+                    [this](uint32_t events) { on_events(events); }, [this] { return poll_receive(); });
   } catch (const Error& err) {
     // Thrown on a reactor thread, nothing would catch it: report it like any other failure.
     fail(Failure{kErrConnect, std::string("connect to ") + peer_ + ": " + err.what(), err.errnum()});
@@ -127,6 +127,13 @@ void TcpConnection::on_events(uint32_t events) {
     receive(events & (EPOLLERR | EPOLLHUP | EPOLLRDHUP));
   if (open()) flush();
   if (open()) handler_.on_burst_end();
+}
+
+bool TcpConnection::poll_receive() {
+  if (state_ == State::kConnecting) return false;
+  uint64_t before = counters_.bytes_received.load(std::memory_order_relaxed);
+  on_events(EPOLLIN);
+  return counters_.bytes_received.load(std::memory_order_relaxed) != before;
 }
 
 void TcpConnection::on_connect_done() {

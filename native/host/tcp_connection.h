@@ -104,6 +104,7 @@ class TcpConnection {
   };
 
   void on_events(uint32_t events);
+  bool poll_receive();  // the reactor's FdPoll: on_events(EPOLLIN) that tells whether it read
   void on_connect_done();
   void send_icreq();
   void send_queued();

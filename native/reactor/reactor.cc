@@ -45,11 +45,14 @@ Reactor::~Reactor() {
   // as they are destroyed: take them out of the maps before they go.
   auto fds = std::move(fds_);
   fds_.clear();
+  auto hot_fds = std::move(hot_fds_);
+  hot_fds_.clear();
   auto pollers = std::move(pollers_);
   pollers_.clear();
   auto timers = std::move(timers_);
   timers_.clear();
   fds.clear();
+  hot_fds.clear();
   pollers.clear();
   timers.clear();
   close(wake_fd_);
@@ -80,7 +83,7 @@ void Reactor::post(Task task) {
   if (was_empty && (mode_ != IdleMode::kBusyPoll || sleeping_.load())) wake();
 }
 
-void Reactor::add_fd(int fd, uint32_t events, FdHandler handler) {
+void Reactor::add_fd(int fd, uint32_t events, FdHandler handler, FdPoll poll) {
   epoll_event ev{};
   ev.events = events;
   ev.data.fd = fd;
@@ -88,7 +91,7 @@ void Reactor::add_fd(int fd, uint32_t events, FdHandler handler) {
     int e = errno;
     throw Error("ERR_SYSTEM", std::string("epoll_ctl add: ") + strerror(e), e);
   }
-  fds_[fd] = std::make_shared<FdHandler>(std::move(handler));
+  fds_[fd] = std::make_shared<Fd>(Fd{std::move(handler), std::move(poll)});
 }
 
 void Reactor::modify_fd(int fd, uint32_t events) {
@@ -101,6 +104,36 @@ void Reactor::modify_fd(int fd, uint32_t events) {
 void Reactor::remove_fd(int fd) {
   epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
   fds_.erase(fd);
+  hot_fds_.erase(std::remove_if(hot_fds_.begin(), hot_fds_.end(), [fd](const HotFd& h) { return h.fd == fd; }),
+                 hot_fds_.end());
+}
+
+void Reactor::mark_hot(int fd, const std::shared_ptr<Fd>& entry, uint64_t now) {
+  auto it = std::find_if(hot_fds_.begin(), hot_fds_.end(), [fd](const HotFd& h) { return h.fd == fd; });
+  if (it == hot_fds_.end()) {
+    if (hot_fds_.size() == kMaxHotFds) hot_fds_.pop_back();
+    hot_fds_.insert(hot_fds_.begin(), HotFd{fd, entry, now});
+  } else {
+    it->last_traffic_us = now;
+    std::rotate(hot_fds_.begin(), it, it + 1);
+  }
+}
+
+// Reads each hot fd once; returns how many found something.
+int Reactor::poll_hot_fds(uint64_t now) {
+  while (!hot_fds_.empty() && now - hot_fds_.back().last_traffic_us > kHotFdUs) hot_fds_.pop_back();
+  int work = 0;
+  // By index, and holding the entry: a poll may close its fd, or mark another one hot.
+  for (size_t i = 0; i < hot_fds_.size(); ++i) {
+    HotFd& hot = hot_fds_[i];
+    auto entry = hot.entry;
+    int fd = hot.fd;
+    if (!entry->poll()) continue;
+    ++work;
+    auto it = fds_.find(fd);
+    if (it != fds_.end() && it->second == entry) mark_hot(fd, entry, now);
+  }
+  return work;
 }
 
 Reactor::PollerId Reactor::add_poller(Poller poller) {
@@ -175,8 +208,9 @@ int Reactor::wait_events(int timeout_ms) {
     }
     auto it = fds_.find(fd);
     if (it == fds_.end()) continue;
-    auto handler = it->second;  // keeps the handler alive if it removes itself
-    (*handler)(events[i].events);
+    auto entry = it->second;  // keeps the handler alive if it removes itself
+    if (entry->poll && mode_ != IdleMode::kCaller) mark_hot(fd, entry, now_us());  // a caller never idles here
+    entry->handler(events[i].events);
     ++work;
   }
   return work;
@@ -255,7 +289,8 @@ void Reactor::run() {
     // reactors outnumber cores (a gateway beside its backend and its hosts), the thread
     // that has the next step of an I/O otherwise waits a time slice behind a spinner.
     sched_yield();
-    if (wait_events(0)) last_work_us = 0;
+    bool epoll_turn = hot_fds_.empty() || ++idle_turns_ % kEpollEveryIdleTurns == 0;
+    if (epoll_turn ? wait_events(0) : poll_hot_fds(now)) last_work_us = 0;
   }
   // Tasks queued by tasks (a disconnect that tears down) still run; bounded, in case
   // some task keeps posting.

@@ -30,10 +30,21 @@ enum class IdleMode {
 // latency; this window covers one round trip through a gateway with room to spare.
 constexpr uint32_t kDefaultSpinUs = 200;
 
+// An idle reactor reads its hot sockets (those with traffic in the last kHotFdUs, at most
+// kMaxHotFds) directly, and asks epoll about the rest every kEpollEveryIdleTurns turns. A
+// recv that finds nothing costs what epoll_wait does, but one that finds data saves the
+// epoll_wait that would have reported it: at QD1 over loopback that is 1-3 us a round trip.
+constexpr uint64_t kHotFdUs = 1000;
+constexpr size_t kMaxHotFds = 4;
+constexpr uint32_t kEpollEveryIdleTurns = 8;
+
 class Reactor {
  public:
   using Task = std::function<void()>;
   using FdHandler = std::function<void(uint32_t events)>;
+  // Reads an fd without blocking, as its handler does on EPOLLIN, and returns whether it
+  // found anything. Called while the fd is hot, whether or not it is readable.
+  using FdPoll = std::function<bool()>;
   using Poller = std::function<int()>;  // returns the amount of work done, 0 when idle
   using TimerId = uint64_t;
   using PollerId = uint64_t;
@@ -62,7 +73,8 @@ class Reactor {
   const std::string& name() const { return name_; }
 
   // Reactor thread only.
-  void add_fd(int fd, uint32_t events, FdHandler handler);
+  // With `poll`, the fd is read directly while it is hot (see kHotFdUs).
+  void add_fd(int fd, uint32_t events, FdHandler handler, FdPoll poll = nullptr);
   void modify_fd(int fd, uint32_t events);
   void remove_fd(int fd);
   PollerId add_poller(Poller poller);
@@ -79,6 +91,16 @@ class Reactor {
   static Reactor* current();
 
  private:
+  struct Fd {
+    FdHandler handler;
+    FdPoll poll;
+  };
+  struct HotFd {
+    int fd;
+    std::shared_ptr<Fd> entry;
+    uint64_t last_traffic_us;
+  };
+
   struct Timer {
     uint64_t deadline_us;
     TimerId id;
@@ -92,6 +114,8 @@ class Reactor {
   int drain_tasks();
   int run_timers();
   int wait_events(int timeout_ms);
+  void mark_hot(int fd, const std::shared_ptr<Fd>& entry, uint64_t now);
+  int poll_hot_fds(uint64_t now);
 
   const std::string name_;
   const IdleMode mode_;
@@ -106,7 +130,9 @@ class Reactor {
   std::mutex tasks_mutex_;
   std::vector<Task> tasks_;
 
-  std::unordered_map<int, std::shared_ptr<FdHandler>> fds_;
+  std::unordered_map<int, std::shared_ptr<Fd>> fds_;
+  std::vector<HotFd> hot_fds_;  // most recent traffic first
+  uint32_t idle_turns_ = 0;
   std::vector<std::pair<PollerId, std::shared_ptr<Poller>>> pollers_;
   PollerId next_poller_id_ = 1;
   std::vector<Task> deferred_;

@@ -1,10 +1,13 @@
 // test-sources: native/reactor/reactor.cc
-// Unit tests for a reactor run by its caller (IdleMode::kCaller): everything it holds
-// runs on the creating thread, and only inside poll().
+// Unit tests for the reactor: one run by its caller (IdleMode::kCaller), where everything
+// it holds runs on the creating thread, and only inside poll(); and a reactor thread's
+// direct reads of its hot fds.
 #include <fcntl.h>
 #include <poll.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <functional>
 #include <thread>
 
@@ -97,10 +100,76 @@ void test_caller_readiness() {
   CHECK(!readable(r.readiness_fd()));
 }
 
+// Waits up to 5 s for `done`, from the test thread, without sleeping: the next write
+// must follow well within kHotFdUs.
+bool eventually(const std::function<bool()>& done) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!done() && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+  return done();
+}
+
+// An idle reactor thread reads an fd with recent traffic through the fd's poll, not epoll;
+// stops once the fd has been quiet for kHotFdUs; and survives a poll that removes its fd.
+void test_hot_fd_polling() {
+  Reactor r("hot", IdleMode::kBusyPoll);
+  int fds[2];
+  CHECK_EQ(pipe2(fds, O_NONBLOCK), 0);
+  std::atomic<int> by_epoll{0}, by_poll{0}, polls{0};
+  std::atomic<bool> removed{false};
+  auto drain = [&] {
+    char c[16];
+    ssize_t n, got = 0;
+    while ((n = read(fds[0], c, sizeof c)) > 0) got += n;
+    if (n == 0 && !removed) {  // the writer closed: the fd goes, from inside its own poll
+      r.remove_fd(fds[0]);
+      removed = true;
+    }
+    return int(got);
+  };
+  r.post([&] {
+    r.add_fd(fds[0], EPOLLIN, [&](uint32_t) { by_epoll += drain(); }, [&] {
+      ++polls;
+      int got = drain();
+      by_poll += got;
+      return got > 0 || removed;
+    });
+  });
+  r.start();
+
+  CHECK_EQ(write(fds[1], "a", 1), 1);
+  CHECK(eventually([&] { return by_epoll + by_poll == 1; }));
+  CHECK_EQ(by_epoll.load(), 1);  // cold: epoll reports the first byte
+
+  // Hot: most bytes are found by the poll (epoll still has every kEpollEveryIdleTurns-th turn).
+  for (int i = 2; i <= 100; ++i) {
+    CHECK_EQ(write(fds[1], "b", 1), 1);
+    CHECK(eventually([&] { return by_epoll + by_poll == i; }));
+  }
+  CHECK(by_poll > by_epoll);
+
+  // Quiet for well over kHotFdUs: no more polls of it.
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  int quiet = polls;
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  CHECK_EQ(polls.load(), quiet);
+
+  // Hot again, then the writer closes: the fd's own poll (or handler) removes it.
+  CHECK_EQ(write(fds[1], "c", 1), 1);
+  CHECK(eventually([&] { return by_epoll + by_poll == 101; }));
+  close(fds[1]);
+  CHECK(eventually([&] { return removed.load(); }));
+  int after = polls;
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  CHECK_EQ(polls.load(), after);  // a removed fd is no longer hot
+  r.stop();
+  close(fds[0]);
+}
+
 }  // namespace
 
 int main() {
   test_caller_reactor();
   test_caller_readiness();
+  test_hot_fd_polling();
   return check::report("test_reactor");
 }

@@ -53,7 +53,7 @@ std::string peer_of(int fd) {
 
 void TcpQpair::start(target::Target& target, Reactor& reactor, int fd, uint16_t portid) {
   std::shared_ptr<TcpQpair> q(new TcpQpair(target, reactor, fd, portid));
-  reactor.add_fd(fd, EPOLLIN, [q](uint32_t events) { q->on_events(events); });
+  reactor.add_fd(fd, EPOLLIN, [q](uint32_t events) { q->on_events(events); }, [q] { return q->poll_receive(); });
 }
 
 TcpQpair::TcpQpair(target::Target& target, Reactor& reactor, int fd, uint16_t portid)
@@ -88,6 +88,12 @@ void TcpQpair::on_events(uint32_t events) {
 
 // ---- receive --------------------------------------------------------------
 
+bool TcpQpair::poll_receive() {
+  uint64_t before = bytes_received_;
+  on_events(EPOLLIN);
+  return bytes_received_ != before;
+}
+
 bool TcpQpair::fill(size_t bytes) {
   if (rlen_ - rpos_ >= bytes) return true;
   if (rpos_ > 0) {
@@ -100,6 +106,7 @@ bool TcpQpair::fill(size_t bytes) {
     size_t room = rbuf_.size() - rlen_;
     ssize_t n = recv(fd_, rbuf_.data() + rlen_, room, 0);
     if (n > 0) {
+      bytes_received_ += uint64_t(n);
       rlen_ += size_t(n);
       drained_ = size_t(n) < room;
       continue;
@@ -132,6 +139,7 @@ size_t TcpQpair::read_into(uint8_t* dst, size_t len) {
     if (drained_) return got;
     ssize_t n = recv(fd_, dst + got, len - got, 0);
     if (n > 0) {
+      bytes_received_ += uint64_t(n);
       drained_ = size_t(n) < len - got;
       got += size_t(n);
       continue;

@@ -44,6 +44,7 @@ class TcpQpair final : public target::Qpair {
 
   TcpQpair(target::Target& target, Reactor& reactor, int fd, uint16_t portid);
   void on_events(uint32_t events);
+  bool poll_receive();  // the reactor's FdPoll: on_events(EPOLLIN) that tells whether it read
   void receive();
   bool fill(size_t bytes);
   size_t read_into(uint8_t* dst, size_t len);
@@ -82,6 +83,7 @@ class TcpQpair final : public target::Qpair {
   // A recv returned less than it asked for: the socket is empty until the next EPOLLIN
   // (level-triggered), so asking again would only cost a syscall for EAGAIN.
   bool drained_ = false;
+  uint64_t bytes_received_ = 0;
   Rx rx_ = Rx::kHeader;
   uint8_t hdr_[256];
   spec::CommonHeader ch_{};
