@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BufferPool, Gateway, Target, nvmf } from '../../lib';
+import { BufferPool, Gateway, Target, nvmf, rdma } from '../../lib';
 import type { JsonRpcError } from '../../lib/gateway/rpc/errors';
 
 const BACKEND_NQN = 'nqn.2026-11.io.rdmagate:rpc-backend';
@@ -145,7 +145,14 @@ describe('gateway JSON-RPC: bdev_nvme_* backends', function () {
     await rpcRejects(g.rpc('bdev_nvme_attach_controller', { name: 'Nvme2', trtype: 'tcp', traddr: '127.0.0.1' }), -32602);
     await rpcRejects(g.rpc('bdev_nvme_attach_controller', { name: 'Nvme2', trtype: 'tcp', traddr: '127.0.0.1', subnqn: BACKEND_NQN, trsvcid: 'x' }), -32602);
     await rpcRejects(g.rpc('bdev_nvme_attach_controller', { name: 'Nvme2', trtype: 'tcp', traddr: '127.0.0.1', subnqn: BACKEND_NQN, bogus: 1 }), -32602);
-    await rpcRejects(g.rpc('bdev_nvme_attach_controller', { name: 'Nvme2', trtype: 'RDMA', traddr: '127.0.0.1', subnqn: BACKEND_NQN }), -95);
+    // NVMe/RDMA backends need an RDMA device (the lab attaches one): without rdma-core the
+    // attach is not supported (-95); with it, there is no RDMA device on 127.0.0.1 here.
+    const rdmaAttach = g.rpc('bdev_nvme_attach_controller', { name: 'Nvme2', trtype: 'RDMA', traddr: '127.0.0.1', subnqn: BACKEND_NQN });
+    if (rdma.available().available) await assert.rejects(rdmaAttach, /over NVMe\/RDMA/);
+    else await rpcRejects(rdmaAttach, -95);
+    await rpcRejects(g.rpc('bdev_nvme_attach_controller', { name: 'Nvme2', trtype: 'RDMA', traddr: '127.0.0.1', subnqn: BACKEND_NQN,
+      hdgst: true }), -32602);
+    await rpcRejects(g.rpc('bdev_nvme_attach_controller', { name: 'Nvme2', trtype: 'FC', traddr: '127.0.0.1', subnqn: BACKEND_NQN }), -32602);
     await assert.rejects(g.rpc('bdev_nvme_attach_controller', { name: 'Nvme3', trtype: 'tcp', traddr: '127.0.0.1', trsvcid: '1',
       subnqn: BACKEND_NQN, ctrlr_loss_timeout_sec: 0 }));
     assert.deepEqual(await g.rpc('bdev_nvme_get_controllers', {}), [], 'a failed attach leaves nothing');

@@ -1,10 +1,11 @@
 /**
  * Backends: SPDK's bdev_nvme_attach_controller, bdev_nvme_detach_controller and
- * bdev_nvme_get_controllers. A remote NVMe/TCP controller is attached through rdmagate's
- * host; each of its namespaces becomes a bdev "<name>n<nsid>" that subsystems can export.
+ * bdev_nvme_get_controllers. A remote NVMe/TCP or NVMe/RDMA controller is attached through
+ * rdmagate's host; each of its namespaces becomes a bdev "<name>n<nsid>" that subsystems can
+ * export.
  */
 import { randomUUID } from 'node:crypto';
-import { InvalidArgumentError, NotFoundError, RdmagateError } from '../../../errors';
+import { InvalidArgumentError, NotFoundError } from '../../../errors';
 import type { ConfigEntry } from '../../state';
 import type { JsonObject } from '../json';
 import { method, type MethodTable } from '../method';
@@ -46,10 +47,7 @@ const attachShape = {
 export const bdevNvmeMethods: MethodTable = {
   bdev_nvme_attach_controller: method(attachShape, { mutates: true }).handle(async (a, { state }) => {
     const trtype = a.trtype.toLowerCase();
-    if (trtype === 'rdma') {
-      throw new RdmagateError('ERR_RDMA_UNAVAILABLE', 'RDMA backends are not supported yet: attach the backend over TCP');
-    }
-    if (trtype !== 'tcp') throw new InvalidArgumentError(`trtype: unknown transport '${a.trtype}'`);
+    if (trtype !== 'tcp' && trtype !== 'rdma') throw new InvalidArgumentError(`trtype: unknown transport '${a.trtype}'`);
     if (a.trsvcid !== undefined && !/^\d{1,5}$/.test(a.trsvcid)) throw new InvalidArgumentError('trsvcid: a port number is expected');
     if (a.reconnect_delay_sec === 0 && (a.ctrlr_loss_timeout_sec ?? 0) !== 0) {
       throw new InvalidArgumentError('reconnect_delay_sec: 0 means no reconnect, so ctrlr_loss_timeout_sec must be 0 too');
@@ -58,7 +56,7 @@ export const bdevNvmeMethods: MethodTable = {
     const reconnectDelay = ctrlLoss === 0 ? 1 : Math.max(a.reconnect_delay_sec ?? DEFAULT_RECONNECT_DELAY_SEC, 0.001);
     const bdevs = await state.target.attachNvmeController({
       name: a.name,
-      transport: 'tcp',
+      transport: trtype,
       traddr: a.traddr,
       trsvcid: a.trsvcid === undefined ? 4420 : Number(a.trsvcid),
       subnqn: a.subnqn,
@@ -104,7 +102,7 @@ export const bdevNvmeMethods: MethodTable = {
       if (name !== undefined && !state.nvmeControllers.has(name)) throw new NotFoundError(`No such device: no NVMe controller ${name}`);
       return names.map((n) => {
         const a = state.nvmeControllers.get(n)!;
-        const trid: JsonObject = { trtype: 'TCP', adrfam: String(a.adrfam ?? 'IPv4'), traddr: String(a.traddr),
+        const trid: JsonObject = { trtype: String(a.trtype).toUpperCase(), adrfam: String(a.adrfam ?? 'IPv4'), traddr: String(a.traddr),
           trsvcid: String(a.trsvcid ?? '4420'), subnqn: String(a.subnqn) };
         return { name: n, ctrlrs: [{ state: live.get(n) ?? 'deleting', trid }] };
       });

@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Gateway, rdma } from '../../lib';
+import { disconnectAll, fio, inLab, namespaceDevice, run } from './helpers';
+import { ramDisk, startKernelTarget, type KernelTarget } from './kernel-nvmet';
+
+const BACKEND_NQN = 'nqn.2026-11.io.rdmagate:lab-rdma-backend';
+const FRONT_NQN = 'nqn.2026-11.io.rdmagate:lab-rdma-backend-export';
+const RDMA_ADDR = '192.168.77.1';
+const BACKEND_PORT = 4460;
+const FRONT_PORT = 4461;
+
+interface NvmeController { name: string; ctrlrs: { state: string; trid: { trtype: string; traddr: string } }[] }
+
+describe('the gateway with an NVMe/RDMA backend: kernel nvmet-rdma behind it, the kernel nvme-tcp host in front (lab)', function () {
+  this.timeout(600000);
+  let backend: KernelTarget;
+  let gateway: Gateway;
+  let dir: string;
+  const controllers = async () => await gateway.rpc('bdev_nvme_get_controllers', {}) as unknown as NvmeController[];
+
+  before(async function () {
+    if (!inLab() || rdma.devices().length === 0) this.skip();
+    // nvmet offers the subsystem on this RDMA port only: an attach that works went over RDMA.
+    backend = startKernelTarget({ nqn: BACKEND_NQN, device: ramDisk(64), trtype: 'rdma', address: RDMA_ADDR,
+      port: BACKEND_PORT, portId: 6 });
+    dir = mkdtempSync(join(tmpdir(), 'rdmagate-lab-rdma-backend-'));
+    gateway = new Gateway({ socketPath: null, configPath: join(dir, 'config.json'), log: () => undefined });
+    await gateway.start();
+  });
+
+  after(async () => {
+    if (!gateway) return;
+    disconnectAll(FRONT_NQN);
+    await gateway.close();
+    backend.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('attaches nvmet over NVMe/RDMA by JSON-RPC (bdev_nvme_attach_controller -t rdma) and exports it over TCP', async () => {
+    assert.deepEqual(await gateway.rpc('bdev_nvme_attach_controller', { name: 'Nvme0', trtype: 'RDMA', adrfam: 'IPv4',
+      traddr: RDMA_ADDR, trsvcid: String(BACKEND_PORT), subnqn: BACKEND_NQN, reconnect_delay_sec: 1 }), ['Nvme0n1']);
+    const [c] = await controllers();
+    assert.equal(c.ctrlrs[0].state, 'enabled');
+    assert.deepEqual([c.ctrlrs[0].trid.trtype, c.ctrlrs[0].trid.traddr], ['RDMA', RDMA_ADDR]);
+    await gateway.rpc('nvmf_create_transport', { trtype: 'TCP' });
+    await gateway.rpc('nvmf_create_subsystem', { nqn: FRONT_NQN, allow_any_host: true, serial_number: 'LABRDMABE1' });
+    await gateway.rpc('nvmf_subsystem_add_ns', { nqn: FRONT_NQN, namespace: { bdev_name: 'Nvme0n1' } });
+    await gateway.rpc('nvmf_subsystem_add_listener', { nqn: FRONT_NQN,
+      listen_address: { trtype: 'TCP', adrfam: 'IPv4', traddr: '127.0.0.1', trsvcid: String(FRONT_PORT) } });
+  });
+
+  it('the kernel nvme-tcp host runs fio verify=crc32c through it, 512 B to 128 KiB', async () => {
+    run('nvme', ['connect', '-t', 'tcp', '-a', '127.0.0.1', '-s', String(FRONT_PORT), '-n', FRONT_NQN, '-i', '2']);
+    const dev = await namespaceDevice(FRONT_NQN);
+    const jobs = fio(['--name=rdma-backend', `--filename=${dev}`, '--ioengine=libaio', '--direct=1', '--rw=randwrite',
+      '--bsrange=512-128k', '--iodepth=16', '--numjobs=2', '--size=8m', '--offset_increment=16m',
+      '--verify=crc32c', '--verify_fatal=1', '--do_verify=1']);
+    for (const j of jobs) assert.equal(j.error, 0);
+  });
+
+  it('fio completes with no verify error while the RDMA backend restarts in the middle', async () => {
+    const dev = await namespaceDevice(FRONT_NQN);
+    const job = spawn('fio', ['--name=restart', `--filename=${dev}`, '--ioengine=libaio', '--direct=1',
+      '--rw=randwrite', '--bs=4k', '--iodepth=8', '--size=8m', '--offset=40m', '--verify=crc32c', '--verify_fatal=1',
+      '--do_verify=1', '--verify_state_save=0', '--output-format=json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    job.stdout.on('data', (d: Buffer) => { out += d; });
+    job.stderr.on('data', (d: Buffer) => { err += d; });
+    await new Promise((r) => setTimeout(r, 2000));
+    backend.unlink();  // nvmet drops the gateway's RDMA association
+    await new Promise((r) => setTimeout(r, 3000));
+    assert.equal((await controllers())[0].ctrlrs[0].state, 'resetting');
+    backend.link();
+    const code = await new Promise<number | null>((r) => job.once('exit', r));
+    assert.equal(code, 0, `fio failed: ${err}\n${out.slice(-1500)}`);
+    const result = JSON.parse(out.slice(out.indexOf('{'))) as { jobs: { error: number; write: { io_bytes: number } }[] };
+    assert.equal(result.jobs[0].error, 0);
+    assert.equal(result.jobs[0].write.io_bytes, 8 << 20);
+    assert.equal((await controllers())[0].ctrlrs[0].state, 'enabled');
+  });
+});
