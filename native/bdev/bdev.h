@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "mem/buffer_pool.h"
 #include "spec/nvme.h"
 #include "spec/status.h"
 
@@ -22,6 +23,10 @@ struct IoRequest {
   uint8_t* buf;                    // kRead, kWrite: num_blocks * block_size bytes
   const spec::DsmRange* ranges;    // kUnmap
   uint32_t nr_ranges;              // kUnmap
+  // The pool chunk `buf` lies in, where it has one (the target's request buffers): an
+  // NVMe/RDMA backend lets its controller reach that memory itself instead of bouncing it.
+  BufferPool* pool = nullptr;
+  BufferPool::Chunk* chunk = nullptr;
 };
 
 using IoDone = void (*)(void* ctx, spec::Status status);

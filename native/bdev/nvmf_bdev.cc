@@ -257,8 +257,12 @@ void NvmfBackend::start(Lane& lane, uint32_t nsid, const IoRequest& io, uint32_t
   f = InFlight{done, ctx, nullptr, 0, nsid, bs};
   uint32_t nlb = uint32_t(io.num_blocks);
   switch (io.type) {
-    case IoType::kRead: send(lane, slot, kIoRead, nsid, io.offset_blocks, nlb, io.buf, nlb * bs); break;
-    case IoType::kWrite: send(lane, slot, kIoWrite, nsid, io.offset_blocks, nlb, io.buf, nlb * bs); break;
+    case IoType::kRead:
+      send(lane, slot, kIoRead, nsid, io.offset_blocks, nlb, io.buf, nlb * bs, io.pool, io.chunk);
+      break;
+    case IoType::kWrite:
+      send(lane, slot, kIoWrite, nsid, io.offset_blocks, nlb, io.buf, nlb * bs, io.pool, io.chunk);
+      break;
     case IoType::kWriteZeroes: send(lane, slot, kIoWriteZeroes, nsid, io.offset_blocks, nlb, nullptr, 0); break;
     case IoType::kFlush: send(lane, slot, kIoFlush, nsid, 0, 0, nullptr, 0); break;
     case IoType::kUnmap:
@@ -274,7 +278,7 @@ void NvmfBackend::start(Lane& lane, uint32_t nsid, const IoRequest& io, uint32_t
 }
 
 void NvmfBackend::send(Lane& lane, uint32_t slot, uint8_t opcode, uint32_t nsid, uint64_t slba, uint32_t nlb,
-                       uint8_t* data, uint32_t length) {
+                       uint8_t* data, uint32_t length, BufferPool* pool, BufferPool::Chunk* chunk) {
   host::SubmitEntry e;
   e.op_id = uint32_t(&lane - lanes_.data()) << kSlotBits | slot;
   e.opcode = opcode;
@@ -283,7 +287,13 @@ void NvmfBackend::send(Lane& lane, uint32_t slot, uint8_t opcode, uint32_t nsid,
   e.nlb = nlb;
   e.data = data;
   e.length = length;
+  if (chunk) {
+    chunk->inflight.fetch_add(1, std::memory_order_acq_rel);  // the queue pair drops it on completion
+    e.pool = pool;
+    e.chunk = chunk;
+  }
   if (!lane.queue->submit_now(e)) {
+    if (chunk) chunk->inflight.fetch_sub(1, std::memory_order_acq_rel);
     // Cannot be while lanes hold no more than the queue's depth; if it ever is, the
     // command fails rather than hang.
     finish(lane, slot, status::kInternal);

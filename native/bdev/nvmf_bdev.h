@@ -53,6 +53,7 @@ class NvmfBackend : public host::ControllerEvents, public std::enable_shared_fro
   // The blocks namespace `nsid` had when last identified.
   uint64_t namespace_blocks(uint32_t nsid);
   const char* state_name() const;
+  host::ControllerCounters counters() const { return controller_->counters(); }
 
   // Reactor thread.
   void submit(uint32_t nsid, const IoRequest& io, uint32_t block_size, IoDone done, void* ctx);
@@ -96,8 +97,9 @@ class NvmfBackend : public host::ControllerEvents, public std::enable_shared_fro
 
   NvmfBackend(std::string name, std::vector<Reactor*> reactors);
   Lane* lane_here();
+  // `data` within `chunk` of `pool`, where given: lent to the backend queue, zero copy over RDMA.
   void send(Lane& lane, uint32_t slot, uint8_t opcode, uint32_t nsid, uint64_t slba, uint32_t nlb, uint8_t* data,
-            uint32_t length);
+            uint32_t length, BufferPool* pool = nullptr, BufferPool::Chunk* chunk = nullptr);
   void start(Lane& lane, uint32_t nsid, const IoRequest& io, uint32_t block_size, IoDone done, void* ctx);
   // Frees `slot`, then reports `status` to the I/O that held it.
   void finish(Lane& lane, uint32_t slot, spec::Status status);

@@ -367,23 +367,7 @@ class ControllerBinding : public Napi::ObjectWrap<ControllerBinding> {
     controller_->close();
   }
 
-  Napi::Value counters(const Napi::CallbackInfo& info) {
-    host::ControllerCounters c = controller_->counters();
-    Napi::Object o = Napi::Object::New(info.Env());
-    o.Set("bytesSent", double(c.bytes_sent));
-    o.Set("bytesReceived", double(c.bytes_received));
-    o.Set("bytesCopied", double(c.bytes_copied));
-    o.Set("pdusSent", double(c.pdus_sent));
-    o.Set("pdusReceived", double(c.pdus_received));
-    o.Set("digestErrors", double(c.digest_errors));
-    o.Set("commands", double(c.commands));
-    o.Set("completions", double(c.completions));
-    o.Set("r2ts", double(c.r2ts));
-    o.Set("timeouts", double(c.timeouts));
-    o.Set("retries", double(c.retries));
-    o.Set("reconnects", double(c.reconnects));
-    return o;
-  }
+  Napi::Value counters(const Napi::CallbackInfo& info) { return host_counters_object(info.Env(), controller_->counters()); }
 
   std::shared_ptr<host::Controller> controller_;
   bool closed_ = false;
@@ -650,6 +634,23 @@ void set_event_dispatcher(const Napi::CallbackInfo& info) {
 }
 
 }  // namespace
+
+Napi::Object host_counters_object(Napi::Env env, const host::ControllerCounters& c) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("bytesSent", double(c.bytes_sent));
+  o.Set("bytesReceived", double(c.bytes_received));
+  o.Set("bytesCopied", double(c.bytes_copied));
+  o.Set("pdusSent", double(c.pdus_sent));
+  o.Set("pdusReceived", double(c.pdus_received));
+  o.Set("digestErrors", double(c.digest_errors));
+  o.Set("commands", double(c.commands));
+  o.Set("completions", double(c.completions));
+  o.Set("r2ts", double(c.r2ts));
+  o.Set("timeouts", double(c.timeouts));
+  o.Set("retries", double(c.retries));
+  o.Set("reconnects", double(c.reconnects));
+  return o;
+}
 
 host::ControllerOptions parse_host_options(Napi::Env env, Napi::Value value) {
   return parse_options(env, value).controller;

@@ -276,6 +276,7 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
       Napi::Object o = Napi::Object::New(env);
       o.Set("name", name);
       o.Set("state", backend->state_name());
+      o.Set("counters", host_counters_object(env, backend->counters()));
       out.Set(n++, o);
     }
     return out;

@@ -2,6 +2,7 @@
 // Dataset Management (deallocate). Every range is checked before the bdev sees it.
 #include "target/commands.h"
 #include "target/qpair.h"
+#include "target/target.h"
 
 namespace rdmagate::target {
 
@@ -35,7 +36,8 @@ void read_write(Qpair& q, Request* req, const Namespace& ns, bool write) {
   NamespaceCounters& n = q.namespace_counters(req->cmd.nsid);
   ++(write ? n.writes : n.reads);
   (write ? n.bytes_written : n.bytes_read) += bytes;
-  bdev::IoRequest io{write ? bdev::IoType::kWrite : bdev::IoType::kRead, slba, nlb, req->data, nullptr, 0};
+  bdev::IoRequest io{write ? bdev::IoType::kWrite : bdev::IoType::kRead, slba, nlb, req->data, nullptr, 0,
+                     &q.target().pool(), req->chunk};
   submit(q, b, io, req);
 }
 

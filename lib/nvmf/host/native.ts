@@ -78,9 +78,10 @@ export interface HostCounters {
   bytesSent: number;
   bytesReceived: number;
   /**
-   * Bytes the CPU copied outside the kernel's socket copy. NVMe/TCP: 0, data lands in place.
-   * NVMe/RDMA: in-capsule write data, and internal commands' data (Identify, log pages);
-   * I/O above the in-capsule size moves by RDMA, uncopied.
+   * Bytes the CPU copied outside the kernel's socket copy. NVMe/TCP: payloads of up to 8 KiB
+   * that the receive pipe copies out of its staging buffer (none with recvPipe false).
+   * NVMe/RDMA: in-capsule write data, internal commands' data (Identify, log pages), and I/O
+   * on memory outside a buffer pool, which is bounced; pool memory moves by RDMA, uncopied.
    */
   bytesCopied: number;
   /** PDUs (TCP), command capsules (RDMA). */

@@ -1,3 +1,5 @@
+import type { HostCounters } from '../host/native';
+
 /** Plain data the target reports: what `rdmagate rpc` and the CLI print. */
 
 export type TransportType = 'tcp' | 'rdma';
@@ -28,6 +30,8 @@ export interface NvmeControllerInfo {
   name: string;
   /** connecting | enabled | resetting (reconnecting) | failed | deleting */
   state: string;
+  /** The backend host's own counters: what it sent, received and copied. */
+  counters: HostCounters;
 }
 
 export interface ListenerInfo {
