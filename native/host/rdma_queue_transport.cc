@@ -293,7 +293,7 @@ void RdmaQueueTransport::post_receive(uint32_t index) {
 uint32_t RdmaQueueTransport::send(const TransportCommand& cmd) {
   if (!link_) return kStatusDisconnected;
   const uint16_t cid = cmd.sqe.cid;
-  const bool registered = cmd.pool && cmd.chunk;
+  const bool registered = cmd.pool && cmd.chunk && !lending_failed_;
   const bool incapsule = cmd.dir == spec::kXferHostToController && cmd.length <= incapsule_max_;
   // Refused, not failed: the same command would fail again on any connection.
   if (cmd.length > kKeyedSglMax || (!registered && !incapsule && cmd.length > kScratchChunk)) return kStatusTransport;
@@ -316,11 +316,12 @@ uint32_t RdmaQueueTransport::send(const TransportCommand& cmd) {
       sqe.dptr.sgl = spec::make_incapsule_sgl(0, cmd.length);
     } else if (cmd.length == 0) {
       sqe.dptr.sgl = spec::make_keyed_sgl(0, 0, 0, false);  // no data: a null keyed SGL, as Linux sends
-    } else if (registered) {
+    } else if (uint32_t rkey; registered && lend(cmd, &rkey)) {
       // Zero copy: the controller reads or writes the caller's buffer itself. We never ask
       // it to invalidate the key: it is the pool region's, shared by every I/O.
-      uint32_t rkey = connection_->remote_key(*cmd.pool, cmd.chunk);
       sqe.dptr.sgl = spec::make_keyed_sgl(reinterpret_cast<uint64_t>(cmd.data), cmd.length, rkey, false);
+    } else if (cmd.length > kScratchChunk) {
+      throw Error("ERR_RDMA_VERBS", "the buffer pool could not be registered, and the I/O is too large to bounce");
     } else {
       BufferPool& scratch = link_->scratch();
       s.bounce = scratch.acquire();
@@ -341,6 +342,19 @@ uint32_t RdmaQueueTransport::send(const TransportCommand& cmd) {
                        "sending a command on " + where() + ": " + e.what(), e.errnum()});
   }
   return 0;
+}
+
+bool RdmaQueueTransport::lend(const TransportCommand& cmd, uint32_t* rkey) {
+  try {
+    *rkey = connection_->remote_key(*cmd.pool, cmd.chunk);
+    return true;
+  } catch (const Error& e) {
+    if (e.code() != "ERR_RDMA_VERBS") throw;
+    // Registering the pool failed (ulimit -l, most likely): this queue bounces its data
+    // from now on, rather than fail every connection until ctrl_loss_tmo.
+    lending_failed_ = true;
+    return false;
+  }
 }
 
 void RdmaQueueTransport::on_completion(const rdma::Completion& c) {

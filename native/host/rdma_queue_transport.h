@@ -66,6 +66,8 @@ class RdmaQueueTransport final : public QueueTransport {
   void on_sent(uint16_t cid, uint32_t bytes);
   void complete(uint16_t cid);
   void post_receive(uint32_t index);
+  // The rkey of a command's pool chunk; false where the pool cannot be registered.
+  bool lend(const TransportCommand& cmd, uint32_t* rkey);
   // Fails the connection from a place that must not call the handler (send()).
   void fail_later(const Failure& failure);
   std::string where() const;
@@ -75,6 +77,7 @@ class RdmaQueueTransport final : public QueueTransport {
   Handler& handler_;
   TransportCounters& counters_;
   uint32_t incapsule_max_ = 0;
+  bool lending_failed_ = false;  // a pool failed to register: bounce everything
   std::shared_ptr<rdma::Connection> connection_;
   std::shared_ptr<Link> link_;  // the current connection's; null when closed
   std::shared_ptr<Releases> releases_;

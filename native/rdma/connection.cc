@@ -120,7 +120,10 @@ void Connection::create_queue_pair() {
   if (!comp_channel_) throw_errno("ibv_create_comp_channel");
   set_nonblocking(comp_channel_->fd);
   auto self = shared_from_this();
-  reactor_.add_fd(comp_channel_->fd, EPOLLIN, [self](uint32_t) { self->on_cq_event(); });
+  // While the CQ has traffic, the reactor polls it itself (in user space, no syscall) rather
+  // than wait for the completion event, which still comes and finds the CQ drained.
+  reactor_.add_fd(comp_channel_->fd, EPOLLIN, [self](uint32_t) { self->on_cq_event(); },
+                  [self] { return self->cq_ && self->drain_cq(); });
   cq_ = a.ibv_create_cq(cm_id_->verbs, int(options_.send_depth + options_.recv_depth), nullptr,
                         comp_channel_, 0);
   if (!cq_) throw_errno("ibv_create_cq");
@@ -235,17 +238,20 @@ void Connection::on_cq_event() {
   drain_cq();
 }
 
-void Connection::drain_cq() {
+bool Connection::drain_cq() {
   // Bounded: a busy queue refills its CQ while it is drained (the responses it posts
   // complete at once on Soft-RoCE, the host answers with new commands), and an
   // unbounded loop would starve every other connection on the reactor, keep-alives
   // included. What is left is polled again next iteration, after the other handlers.
-  for (int i = 0; i < kDrainBatches; ++i)
-    if (poll_cq() < kPollBatch) return;
+  for (int i = 0; i < kDrainBatches; ++i) {
+    int n = poll_cq();
+    if (n < kPollBatch) return i > 0 || n > 0;
+  }
   auto self = shared_from_this();
   reactor_.defer([self] {
     if (self->cq_) self->drain_cq();
   });
+  return true;
 }
 
 int Connection::poll_cq(bool shared_only) {
@@ -378,17 +384,24 @@ void Connection::flush_posts() {
 }
 
 void Connection::disconnect() {
+  // On the reactor thread the peer loses access to our memory at once, so the buffers its
+  // commands were lent may be reused as soon as those commands are failed. The teardown,
+  // which frees the QP and CQ, waits for the next turn: the caller may be inside poll_cq().
+  if (reactor_.on_thread()) stop_remote_access();
   auto self = shared_from_this();
   reactor_.post([self] {
-    if (self->state_ == State::kConnected) {
-      // The peer learns of it from the DREQ; nothing here needs to wait for its answer.
-      self->state_ = State::kClosing;
-      api()->rdma_disconnect(self->cm_id_);
-      self->teardown();
-    } else if (self->state_ != State::kClosed && self->state_ != State::kClosing) {
-      self->fail(ECANCELED, "connect aborted by close()");
-    }
+    self->stop_remote_access();
+    if (self->state_ == State::kClosing) self->teardown();
+    else if (self->state_ != State::kClosed) self->fail(ECANCELED, "connect aborted by close()");
   });
+}
+
+void Connection::stop_remote_access() {
+  if (state_ != State::kConnected) return;
+  // rdma_disconnect moves the QP to the error state; the peer learns of it from the DREQ,
+  // and nothing here needs to wait for its answer.
+  state_ = State::kClosing;
+  api()->rdma_disconnect(cm_id_);
 }
 
 std::string Connection::local_address() const {

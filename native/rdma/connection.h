@@ -103,7 +103,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const std::shared_ptr<SharedReceiveQueue>& shared_receive_queue() const { return srq_; }
   // The rkey that lets the peer reach `chunk`; registers the pool with this device once.
   uint32_t remote_key(BufferPool& pool, BufferPool::Chunk* chunk);
-  // Disconnects (or aborts a connect); kDisconnected follows once resources are freed.
+  // Disconnects (or aborts a connect); kDisconnected follows once resources are freed. On
+  // the reactor thread, the peer can no longer reach our memory once this returns.
   void disconnect();
 
   std::string local_address() const;
@@ -137,7 +138,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void on_cm_events();
   void handle_cm_event(rdma_cm_event_type type, int status, std::vector<uint8_t> private_data);
   void on_cq_event();
-  void drain_cq();
+  bool drain_cq();  // whether it found any completion
+  void stop_remote_access();  // connected: to the error state, and a DREQ to the peer
   // Hands completions to the sink; `shared_only` (after teardown) skips all but SRQ receives.
   int poll_cq(bool shared_only = false);
   void fail(int status, const std::string& message, std::vector<uint8_t> private_data = {});

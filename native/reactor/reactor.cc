@@ -92,6 +92,7 @@ void Reactor::add_fd(int fd, uint32_t events, FdHandler handler, FdPoll poll) {
     throw Error("ERR_SYSTEM", std::string("epoll_ctl add: ") + strerror(e), e);
   }
   fds_[fd] = std::make_shared<Fd>(Fd{std::move(handler), std::move(poll)});
+  forget_hot(fd);  // a number closed without remove_fd() and reused: never poll the old owner
 }
 
 void Reactor::modify_fd(int fd, uint32_t events) {
@@ -104,6 +105,10 @@ void Reactor::modify_fd(int fd, uint32_t events) {
 void Reactor::remove_fd(int fd) {
   epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
   fds_.erase(fd);
+  forget_hot(fd);
+}
+
+void Reactor::forget_hot(int fd) {
   hot_fds_.erase(std::remove_if(hot_fds_.begin(), hot_fds_.end(), [fd](const HotFd& h) { return h.fd == fd; }),
                  hot_fds_.end());
 }
@@ -123,7 +128,8 @@ void Reactor::mark_hot(int fd, const std::shared_ptr<Fd>& entry, uint64_t now) {
 int Reactor::poll_hot_fds(uint64_t now) {
   while (!hot_fds_.empty() && now - hot_fds_.back().last_traffic_us > kHotFdUs) hot_fds_.pop_back();
   int work = 0;
-  // By index, and holding the entry: a poll may close its fd, or mark another one hot.
+  // By index, holding the entry: a poll may remove its own fd or another one, and the
+  // entries after it shift down (one of them then waits for the next turn).
   for (size_t i = 0; i < hot_fds_.size(); ++i) {
     HotFd& hot = hot_fds_[i];
     auto entry = hot.entry;

@@ -115,6 +115,7 @@ class Reactor {
   int run_timers();
   int wait_events(int timeout_ms);
   void mark_hot(int fd, const std::shared_ptr<Fd>& entry, uint64_t now);
+  void forget_hot(int fd);
   int poll_hot_fds(uint64_t now);
 
   const std::string name_;

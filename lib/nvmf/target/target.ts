@@ -237,10 +237,12 @@ export class Target {
   }
 
   /**
-   * Connects to a remote NVMe/TCP controller through rdmagate's host, with one I/O queue
-   * per target reactor, and makes each of its namespaces a bdev. I/O to those bdevs is
-   * forwarded in the reactors; while the backend reconnects it is held, and it fails with
-   * a path error once `ctrlLossTmo` has passed.
+   * Connects to a remote NVMe/TCP or NVMe/RDMA controller through rdmagate's host, with one
+   * I/O queue per target reactor, and makes each of its namespaces a bdev. I/O to those bdevs
+   * is forwarded in the reactors; while the backend reconnects it is held, and it fails with
+   * a path error once `ctrlLossTmo` has passed. Over RDMA the backend controller is given
+   * access to the target's request buffer pool (registered once, on the first I/O), as an
+   * SPDK target gives it to the devices its memory is registered with.
    */
   async attachNvmeController(options: NvmeAttachOptions): Promise<BdevInfo[]> {
     const o = v.object<NvmeAttachOptions>(options, 'options');
