@@ -3,11 +3,13 @@
  * with its subsystem, nsid and bdev) the reads, writes, bytes, errors and a latency
  * histogram, counted since the namespace was added, across connections; per queue pair
  * (labelled with its subsystem, controller, queue id and transport) the commands, bytes,
- * errors, RDMA and copied bytes and a latency histogram; per backend controller its state.
+ * errors, RDMA and copied bytes and a latency histogram; per backend controller its state
+ * and what its host sent, received and copied.
  * Rates (IOPS, MiB/s) are Prometheus's rate() over these counters.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { HostCounters } from '../nvmf/host';
 import type { NamespaceStats, Target } from '../nvmf/target';
 
 const COUNTERS: [keyof CounterFields, string, string][] = [
@@ -19,6 +21,15 @@ const COUNTERS: [keyof CounterFields, string, string][] = [
   ['rdmaReadBytes', 'rdmagate_qpair_rdma_read_bytes_total', 'Bytes fetched from hosts by RDMA READ.'],
   ['rdmaWriteBytes', 'rdmagate_qpair_rdma_write_bytes_total', 'Bytes pushed to hosts by RDMA WRITE.'],
   ['bytesCopied', 'rdmagate_qpair_copied_bytes_total', 'Bytes copied by the CPU.'],
+];
+
+const BACKEND_COUNTERS: [keyof HostCounters, string, string][] = [
+  ['commands', 'rdmagate_backend_commands_total', 'Commands sent to the backend controller, admin included.'],
+  ['bytesSent', 'rdmagate_backend_sent_bytes_total', 'Bytes sent to the backend: PDUs (TCP), command capsules (RDMA).'],
+  ['bytesReceived', 'rdmagate_backend_received_bytes_total', 'Bytes received: PDUs (TCP), response capsules (RDMA).'],
+  ['bytesCopied', 'rdmagate_backend_copied_bytes_total', 'Bytes the backend host copied by CPU.'],
+  ['timeouts', 'rdmagate_backend_timeouts_total', 'Backend commands that timed out.'],
+  ['reconnects', 'rdmagate_backend_reconnects_total', 'Reconnects to the backend controller.'],
 ];
 
 interface CounterFields {
@@ -75,9 +86,14 @@ export function renderMetrics(target: Target): string {
   const h = 'rdmagate_qpair_latency_seconds';
   out.push(`# HELP ${h} Command latency, capsule received to response sent.`, `# TYPE ${h} histogram`);
   for (const { q, labels } of qpairs) latencyHistogram(out, h, labels, q.latencyBuckets, q.latencyUsSum);
+  const backends = target.nvmeControllers();
   out.push('# HELP rdmagate_backend_up Whether a backend controller is connected (1) or not (0).', '# TYPE rdmagate_backend_up gauge');
-  for (const c of target.nvmeControllers()) {
+  for (const c of backends) {
     out.push(`rdmagate_backend_up{name="${label(c.name)}",state="${label(c.state)}"} ${c.state === 'enabled' ? 1 : 0}`);
+  }
+  for (const [field, name, help] of BACKEND_COUNTERS) {
+    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
+    for (const c of backends) out.push(`${name}{name="${label(c.name)}"} ${c.counters[field]}`);
   }
   out.push('# HELP rdmagate_subsystem_namespaces Namespaces of a subsystem.', '# TYPE rdmagate_subsystem_namespaces gauge');
   for (const s of target.subsystems()) {

@@ -132,6 +132,10 @@ describe('gateway JSON-RPC: bdev_nvme_* backends', function () {
     assert.equal(line(new RegExp(`rdmagate_qpair_latency_seconds_count\\{${io}\\} (\\d+)`)), 12);
     assert.equal(line(new RegExp(`rdmagate_qpair_latency_seconds_bucket\\{${io},le="\\+Inf"\\} (\\d+)`)), 12);
     assert.match(text, /rdmagate_backend_up\{name="Nvme0",state="enabled"\} 1/);
+    // The backend host sent the ten reads, three writes and the flush, besides its admin commands.
+    assert.ok(line(/rdmagate_backend_commands_total\{name="Nvme0"\} (\d+)/) >= 14);
+    assert.ok(line(/rdmagate_backend_received_bytes_total\{name="Nvme0"\} (\d+)/) > 10 * 4096);
+    assert.equal(line(/rdmagate_backend_timeouts_total\{name="Nvme0"\} (\d+)/), 0);
     assert.equal((await fetch(`http://127.0.0.1:${g.metricsPort}/nope`)).status, 404);
   });
 
