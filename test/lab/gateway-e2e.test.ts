@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { Target, rdma } from '../../lib';
-import { disconnectAll, fio, inLab, namespaceDevice, run, sleep } from './helpers';
+import { disconnectAll, fio, fioAcrossRestart, inLab, namespaceDevice, run, sleep } from './helpers';
 import { ramDisk, startKernelTarget, type KernelTarget } from './kernel-nvmet';
 
 const BACKEND_NQN = 'nqn.2026-11.io.rdmagate:lab-backend';
@@ -46,24 +45,12 @@ describe('the gateway end to end: kernel nvmet-tcp backend, kernel nvme-rdma fro
   });
 
   it('fio completes with no verify error while the backend restarts in the middle', async () => {
-    const dev = await namespaceDevice(FRONT_NQN);
-    const job = spawn('fio', ['--name=restart', `--filename=${dev}`, '--ioengine=libaio', '--direct=1',
-      '--rw=randwrite', '--bs=4k', '--iodepth=8', '--size=8m', '--offset=32m', '--verify=crc32c', '--verify_fatal=1',
-      '--do_verify=1', '--verify_state_save=0', '--output-format=json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    job.stdout.on('data', (d: Buffer) => { out += d; });
-    job.stderr.on('data', (d: Buffer) => { err += d; });
-    await new Promise((r) => setTimeout(r, 2000));
-    backend.unlink();                        // the backend leaves: nvmet drops the gateway's controller
-    await new Promise((r) => setTimeout(r, 3000));
-    assert.equal(gateway.nvmeControllers()[0].state, 'resetting');
-    backend.link();                        // and comes back
-    const code = await new Promise<number | null>((r) => job.once('exit', r));
-    assert.equal(code, 0, `fio failed: ${err}\n${out.slice(-1500)}`);
-    const result = JSON.parse(out.slice(out.indexOf('{'))) as { jobs: { error: number; write: { io_bytes: number } }[] };
-    assert.equal(result.jobs[0].error, 0);
-    assert.equal(result.jobs[0].write.io_bytes, 8 << 20);
+    await fioAcrossRestart(await namespaceDevice(FRONT_NQN), '32m', async () => {
+      backend.unlink();  // the backend leaves: nvmet drops the gateway's controller
+      await sleep(3000);
+      assert.equal(gateway.nvmeControllers()[0].state, 'resetting');
+      backend.link();  // and comes back
+    });
     assert.equal(gateway.nvmeControllers()[0].state, 'enabled');
   });
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import type { IoBuffer } from '../../lib/buffers/io-buffer';
@@ -64,6 +64,28 @@ export function fio(args: string[], timeoutMs = 600000): FioJob[] {
   const r = spawnSync('fio', [...args, '--verify_state_save=0', '--output-format=json'], { encoding: 'utf8', timeout: timeoutMs });
   if (r.status !== 0) throw new Error(`fio failed (${r.status}): ${r.stderr}\n${r.stdout.slice(-2000)}`);
   return (JSON.parse(r.stdout.slice(r.stdout.indexOf('{'))) as { jobs: FioJob[] }).jobs;
+}
+
+/**
+ * An 8 MiB verified 4 KiB randwrite fio job on `dev` at `offset`, with `restart` (the backend
+ * leaving and coming back) run 2 s into it: fio must end with no error and every byte written.
+ */
+export async function fioAcrossRestart(dev: string, offset: string, restart: () => Promise<void>): Promise<void> {
+  const job = spawn('fio', ['--name=restart', `--filename=${dev}`, '--ioengine=libaio', '--direct=1',
+    '--rw=randwrite', '--bs=4k', '--iodepth=8', '--size=8m', `--offset=${offset}`, '--verify=crc32c', '--verify_fatal=1',
+    '--do_verify=1', '--verify_state_save=0', '--output-format=json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  job.stdout.on('data', (d: Buffer) => { out += d; });
+  job.stderr.on('data', (d: Buffer) => { err += d; });
+  const exited = new Promise<number | null>((r) => job.once('exit', r));
+  await sleep(2000);
+  await restart();
+  const code = await exited;
+  assert.equal(code, 0, `fio failed: ${err}\n${out.slice(-1500)}`);
+  const [result] = (JSON.parse(out.slice(out.indexOf('{'))) as { jobs: FioJob[] }).jobs;
+  assert.equal(result.error, 0);
+  assert.equal(result.write.io_bytes, 8 << 20);
 }
 
 /** A reproducible byte pattern (xorshift32) in b[0 .. length). */
