@@ -265,7 +265,6 @@ function checkAddress(a: ListenAddress, transport: Transport): ListenAddress {
   return a;
 }
 
-/** A gateway without the bdev method a source needs cannot serve it: say so instead of "internal error". */
 /** A gateway without `method` (an older one) is FAILED_PRECONDITION, saying what it cannot do. */
 export function methodMissing(method: string, cannot?: string): (e: unknown) => never {
   return (e) => {

@@ -113,15 +113,18 @@ void Reactor::forget_hot(int fd) {
                  hot_fds_.end());
 }
 
-void Reactor::mark_hot(int fd, const std::shared_ptr<Fd>& entry, uint64_t now) {
+bool Reactor::touch_hot(int fd, uint64_t now) {
   auto it = std::find_if(hot_fds_.begin(), hot_fds_.end(), [fd](const HotFd& h) { return h.fd == fd; });
-  if (it == hot_fds_.end()) {
-    if (hot_fds_.size() == kMaxHotFds) hot_fds_.pop_back();
-    hot_fds_.insert(hot_fds_.begin(), HotFd{fd, entry, now});
-  } else {
-    it->last_traffic_us = now;
-    std::rotate(hot_fds_.begin(), it, it + 1);
-  }
+  if (it == hot_fds_.end()) return false;
+  it->last_traffic_us = now;
+  std::rotate(hot_fds_.begin(), it, it + 1);
+  return true;
+}
+
+void Reactor::mark_hot(int fd, const std::shared_ptr<Fd>& entry, uint64_t now) {
+  if (touch_hot(fd, now)) return;
+  if (hot_fds_.size() == kMaxHotFds) hot_fds_.pop_back();
+  hot_fds_.insert(hot_fds_.begin(), HotFd{fd, entry, now});
 }
 
 // Reads each hot fd once; returns how many found something.
@@ -131,13 +134,11 @@ int Reactor::poll_hot_fds(uint64_t now) {
   // By index, holding the entry: a poll may remove its own fd or another one, and the
   // entries after it shift down (one of them then waits for the next turn).
   for (size_t i = 0; i < hot_fds_.size(); ++i) {
-    HotFd& hot = hot_fds_[i];
-    auto entry = hot.entry;
-    int fd = hot.fd;
+    auto entry = hot_fds_[i].entry;
+    int fd = hot_fds_[i].fd;
     if (!entry->poll()) continue;
     ++work;
-    auto it = fds_.find(fd);
-    if (it != fds_.end() && it->second == entry) mark_hot(fd, entry, now);
+    touch_hot(fd, now);  // unless the poll removed it: remove_fd() forgets it
   }
   return work;
 }
@@ -204,6 +205,7 @@ int Reactor::wait_events(int timeout_ms) {
   epoll_event events[64];
   int n = epoll_wait(epoll_fd_, events, 64, timeout_ms);
   int work = 0;
+  uint64_t now = 0;  // read once per batch, and only where an fd may turn hot
   for (int i = 0; i < n; ++i) {
     int fd = events[i].data.fd;
     if (fd == wake_fd_) {
@@ -215,7 +217,10 @@ int Reactor::wait_events(int timeout_ms) {
     auto it = fds_.find(fd);
     if (it == fds_.end()) continue;
     auto entry = it->second;  // keeps the handler alive if it removes itself
-    if (entry->poll && mode_ != IdleMode::kCaller) mark_hot(fd, entry, now_us());  // a caller never idles here
+    if (entry->poll && mode_ != IdleMode::kCaller) {  // a caller never idles here
+      if (!now) now = now_us();
+      mark_hot(fd, entry, now);
+    }
     entry->handler(events[i].events);
     ++work;
   }

@@ -114,6 +114,7 @@ class Reactor {
   int drain_tasks();
   int run_timers();
   int wait_events(int timeout_ms);
+  bool touch_hot(int fd, uint64_t now);  // a hot fd had traffic; false if it is not hot
   void mark_hot(int fd, const std::shared_ptr<Fd>& entry, uint64_t now);
   void forget_hot(int fd);
   int poll_hot_fds(uint64_t now);
