@@ -7,12 +7,13 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import {
   BufferPool, NvmeConnectError, Target, connect, discover, rdma, type Controller, type IoBuffer,
 } from '../../lib';
 import { heldWriteSurvivesReconnect, pattern, same, sleep } from './helpers';
 import { kernelNvmetAvailable, ramDisk, startKernelTarget, type KernelTarget } from './kernel-nvmet';
-import { kernelResources } from '../rdma/helpers';
+import { kernelResources, settledResources } from '../rdma/helpers';
 
 const KERNEL_NQN = 'nqn.2026-11.io.rdmagate:host-rdma-kernel';
 const OUR_NQN = 'nqn.2026-11.io.rdmagate:host-rdma-ours';
@@ -175,7 +176,7 @@ describe('our NVMe/RDMA host (lab, Soft-RoCE)', function () {
       await c.close();
       b.release();
       own.close();
-      assert.deepEqual(rdma.resources(), before);
+      assert.deepEqual(await settledResources((now) => isDeepStrictEqual(now, before)), before);
     });
   });
 
@@ -211,20 +212,14 @@ describe('our NVMe/RDMA host (lab, Soft-RoCE)', function () {
     it('a connect, I/O and close cycle leaves the verbs objects as it found them', async () => {
       // The target registered its own pools during the test before; its side of the
       // connections goes asynchronously, once it sees the disconnect.
-      const settled = async (want: rdma.RdmaResourceCounts) => {
-        const end = Date.now() + 10000;
-        while (rdma.resources().qps !== want.qps && Date.now() < end) await sleep(100);
-      };
-      await settled(start);
-      const before = rdma.resources();
+      const before = await settledResources((now) => now.qps === start.qps && now.cqs === start.cqs);
       const c = await connect({ transport: 'rdma', traddr: A2, subnqn: OUR_NQN, nrIoQueues: 2 });
       pattern(src, 131072, 11);
       await c.queuePairs[0].write(1, 50000, 256, src);
       await c.queuePairs[1].read(1, 50000, 256, dst);
       assert.ok(same(src, dst, 131072));
       await c.close();
-      await settled(before);
-      assert.deepEqual(rdma.resources(), before);
+      assert.deepEqual(await settledResources((now) => isDeepStrictEqual(now, before)), before);
     });
 
     it('a host killed mid-transfer: the target frees its queue pairs, and QPs, CQs and MRs return to the baseline', async () => {
@@ -256,9 +251,11 @@ describe('our NVMe/RDMA host (lab, Soft-RoCE)', function () {
       assert.equal(signal, 'SIGKILL');
       // The kernel tears down the dead host's QPs; the target sees the disconnects.
       await until(() => ours() === 0, 'the target to drop the dead host\'s queue pairs');
-      await until(() => rdma.resources().qps === oursBefore.qps, 'the target to destroy its QPs');
+      const oursAfter = await settledResources((now) => now.qps === oursBefore.qps && now.cqs === oursBefore.cqs
+        && now.cmIds === oursBefore.cmIds);
       const kernelAfter = kernelResources();
-      const oursAfter = rdma.resources();
+      assert.equal(oursAfter.qps, oursBefore.qps);
+      assert.equal(oursAfter.cmIds, oursBefore.cmIds);
       assert.equal(kernelAfter.qp, kernelBefore.qp);
       assert.equal(kernelAfter.cq, kernelBefore.cq);
       assert.equal(oursAfter.cqs, oursBefore.cqs);
@@ -295,9 +292,7 @@ describe('our NVMe/RDMA host (lab, Soft-RoCE)', function () {
   describe('at the end', () => {
     it('every QP, CQ and cm id made in this process is gone', async () => {
       closePool();
-      const end = Date.now() + 10000;
-      while (rdma.resources().qps !== start.qps && Date.now() < end) await sleep(100);
-      const now = rdma.resources();
+      const now = await settledResources((n) => isDeepStrictEqual({ ...n, mrs: 0, pds: 0 }, { ...start, mrs: 0, pds: 0 }));
       // Registered memory is checked per controller above; our target's own buffer pools
       // are its business (test/lab/target-kernel-rdma-host.test.ts).
       console.log(`      MRs ${now.mrs - start.mrs}, PDs ${now.pds - start.pds} left by our targets`);

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import { isDeepStrictEqual } from 'node:util';
 import { BufferPool, RdmaConnectError, Target, rdma } from '../../lib';
 import { controllerFor, disconnectAll, fio, inLab, namespaceDevice, run, tryRun } from './helpers';
+import { settledResources } from '../rdma/helpers';
 
 const NQN = 'nqn.2026-11.io.rdmagate:kernel-rdma-host';
 const A1 = '192.168.77.1';  // rxe0 (scripts/lab-rdma-env.sh)
@@ -133,10 +135,8 @@ describe('the Linux kernel nvme-rdma host against our NVMe/RDMA target (lab, Sof
   });
 
   it('frees QPs, CQs and cm ids after the hosts are gone', async () => {
-    const end = Date.now() + 10000;
-    const settled = () => rdma.resources().qps === startCounts.qps;
-    while (!settled() && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
-    const now = rdma.resources();
+    const now = await settledResources((n) => n.qps === startCounts.qps && n.cqs === startCounts.cqs
+      && n.cmIds === startCounts.cmIds + 2);
     assert.equal(now.qps, startCounts.qps);
     assert.equal(now.cqs, startCounts.cqs);
     assert.equal(now.cmIds - startCounts.cmIds, 2, 'only the two listeners remain');
@@ -149,7 +149,7 @@ describe('the Linux kernel nvme-rdma host against our NVMe/RDMA target (lab, Sof
     target.close();
     await new Promise<void>((r) => (idle.state === 'closed' ? r() : idle.once('disconnect', () => r())));
     if (global.gc) global.gc();
-    assert.deepEqual(rdma.resources(), startCounts);
+    assert.deepEqual(await settledResources((n) => isDeepStrictEqual(n, startCounts)), startCounts);
   });
 });
 

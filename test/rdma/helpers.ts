@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { rdma } from '../../lib';
 
 /** The address of the RDMA interface the suite uses (scripts/lab-rdma-env.sh sets it). */
 export const ADDRESS = process.env.RDMAGATE_TEST_RDMA_ADDRESS ?? '192.168.77.1';
@@ -27,4 +28,20 @@ export async function until(cond: () => boolean, what: string, ms = 10000): Prom
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/**
+ * Our verbs counts once `settled` holds for them, or whatever they are after `ms`, for the
+ * caller's assertion to show. A connection is torn down on its reactor thread one object
+ * after another, so a look from this thread can land halfway through.
+ */
+export async function settledResources(settled: (now: rdma.RdmaResourceCounts) => boolean,
+  ms = 10000): Promise<rdma.RdmaResourceCounts> {
+  const end = Date.now() + ms;
+  let now = rdma.resources();
+  while (!settled(now) && Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 20));
+    now = rdma.resources();
+  }
+  return now;
 }
