@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { Target, rdma } from '../../lib';
-import { disconnectAll, fio, fioAcrossRestart, inLab, namespaceDevice, run, sleep } from './helpers';
+import { disconnectAll, fio, fioAcrossRestart, inLab, namespaceDevice, run, sleep, untilQpairs } from './helpers';
 import { ramDisk, startKernelTarget, type KernelTarget } from './kernel-nvmet';
 
 const BACKEND_NQN = 'nqn.2026-11.io.rdmagate:lab-backend';
@@ -66,6 +66,7 @@ describe('the gateway end to end: kernel nvmet-tcp backend, kernel nvme-rdma fro
       const s = gateway.addSubsystem({ nqn: frontNqn, serialNumber: 'LABGW0002' });
       s.addNamespace({ bdev: bdev.name, nsid: 1 });
       s.addListener({ transport: 'rdma', address: RDMA_ADDR, port: 4431 });
+      const qpairs = gateway.qpairs().length;
       run('nvme', ['connect', '-t', 'rdma', '-a', RDMA_ADDR, '-s', '4431', '-n', frontNqn]);
       const dev = await namespaceDevice(frontNqn);
       const bytes = () => Number(readFileSync(`/sys/block/${dev.slice(5)}/size`, 'utf8')) * 512;
@@ -79,6 +80,7 @@ describe('the gateway end to end: kernel nvmet-tcp backend, kernel nvme-rdma fro
         '--offset=40m', '--size=8m', '--verify=crc32c', '--verify_fatal=1', '--do_verify=1']);
       assert.equal(jobs[0].error, 0, 'the new space is there, end to end');
       run('nvme', ['disconnect', '-n', frontNqn]);
+      await untilQpairs(gateway, qpairs);
       gateway.removeSubsystem(frontNqn);
       gateway.detachNvmeController('Nvme1');
     } finally {

@@ -80,12 +80,26 @@ export async function fioAcrossRestart(dev: string, offset: string, restart: () 
   job.stderr.on('data', (d: Buffer) => { err += d; });
   const exited = new Promise<number | null>((r) => job.once('exit', r));
   await sleep(2000);
+  assert.equal(job.exitCode, null, 'fio is still running when the backend restarts');
   await restart();
   const code = await exited;
   assert.equal(code, 0, `fio failed: ${err}\n${out.slice(-1500)}`);
   const [result] = (JSON.parse(out.slice(out.indexOf('{'))) as { jobs: FioJob[] }).jobs;
   assert.equal(result.error, 0);
   assert.equal(result.write.io_bytes, 8 << 20);
+}
+
+/**
+ * Waits until `target` serves at most `count` queue pairs. A host's disconnect reaches the target's
+ * reactors a moment after nvme-cli returns, and until then its queues still hold their
+ * namespaces' bdevs.
+ */
+export async function untilQpairs(target: { qpairs(): unknown[] }, count: number, ms = 20000): Promise<void> {
+  const end = Date.now() + ms;
+  while (target.qpairs().length > count) {
+    if (Date.now() > end) throw new Error(`the target still serves ${target.qpairs().length} queue pairs, over ${count}`);
+    await sleep(50);
+  }
 }
 
 /** A reproducible byte pattern (xorshift32) in b[0 .. length). */

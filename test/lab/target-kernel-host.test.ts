@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { Target } from '../../lib';
-import { controllerFor, disconnectAll, fio, inLab, namespaceDevice, run, sleep, tryRun } from './helpers';
+import { controllerFor, disconnectAll, fio, inLab, namespaceDevice, run, sleep, tryRun, untilQpairs } from './helpers';
 
 const NQN = 'nqn.2026-11.io.rdmagate:kernel-host';
 const PORT = 4420;
@@ -104,6 +104,7 @@ describe('the Linux kernel host against our NVMe/TCP target (lab)', function () 
     truncateSync(file, 16 << 20);
     target.createBdev({ type: 'file', name: 'Grow0', path: file, blockSize: 512 });
     target.addSubsystem({ nqn, serialNumber: 'GROW0001' }).addNamespace({ bdev: 'Grow0', nsid: 1 });
+    const qpairs = target.qpairs().length;
     try {
       run('nvme', ['connect', '-t', 'tcp', '-a', '127.0.0.1', '-s', String(PORT), '-n', nqn]);
       const dev = await namespaceDevice(nqn);
@@ -121,6 +122,7 @@ describe('the Linux kernel host against our NVMe/TCP target (lab)', function () 
       run('nvme', ['disconnect', '-n', nqn]);
     } finally {
       disconnectAll(nqn);
+      await untilQpairs(target, qpairs);
       target.removeSubsystem(nqn);
       target.deleteBdev('Grow0');
       rmSync(file, { force: true });

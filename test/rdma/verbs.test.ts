@@ -16,6 +16,8 @@ async function pair(options: { privateData?: Uint8Array } = {}):
 
 describe('RDMA verbs (real device)', function () {
   this.timeout(60000);
+  let start: rdma.RdmaResourceCounts;
+  before(() => { start = rdma.resources(); });
 
   it('discovers devices with active ports, GIDs and limits', () => {
     const devs = rdma.devices();
@@ -193,7 +195,8 @@ describe('RDMA verbs (real device)', function () {
   });
 
   it('frees every QP, CQ, MR and cm id on disconnect (native and kernel counts)', async () => {
-    const before = rdma.resources();
+    // A listener closes on its reactor thread: the test before may still be closing its own.
+    const before = await settledResources((now) => now.cmIds === start.cmIds && now.eventChannels === start.eventChannels);
     const kernelBefore = kernelResources();
     const pool = new BufferPool({ chunkSize: 4096 });
     for (let round = 0; round < 3; round++) {

@@ -37,7 +37,7 @@ describe('gateway JSON-RPC: bdev_nvme_* backends', function () {
     backend.createBdev({ type: 'malloc', name: 'Malloc0', sizeBytes: 4 << 20 });
     backend.addSubsystem({ nqn: BACKEND_NQN }).addNamespace({ bdev: 'Malloc0', uuid: '11111111-2222-4333-8444-555555555555' });
     backendPort = backend.listen({ transport: 'tcp', address: '127.0.0.1', port: 0 }).port;
-    frontPort = 31000 + (process.pid % 3000);
+    frontPort = 30000 + (process.pid % 2000); // below Linux's ephemeral ports (32768 on)
   });
 
   afterEach(async () => {
@@ -114,10 +114,18 @@ describe('gateway JSON-RPC: bdev_nvme_* backends', function () {
     for (let i = 0; i < 10; i++) await front.queuePairs[0].read(1, i * 8, 8, b);
     await front.queuePairs[0].flush(1);
     b.release();
-    const text = await scrape();
-    await front.close();
-    const line = (re: RegExp) => Number(text.match(re)?.[1] ?? NaN);
     const ns = `subnqn="${FRONT_NQN}",nsid="1",bdev="Nvme0n1"`;
+    // A command's latency is recorded once its response is sent, which the host may see first.
+    let text = await scrape();
+    const line = (re: RegExp) => Number(text.match(re)?.[1] ?? NaN);
+    const io = `subnqn="${FRONT_NQN}",cntlid="\\d+",qid="1",transport="tcp"`;
+    const recorded = () => line(new RegExp(`rdmagate_namespace_latency_seconds_count\\{${ns}\\} (\\d+)`)) >= 14
+      && line(new RegExp(`rdmagate_qpair_latency_seconds_count\\{${io}\\} (\\d+)`)) >= 12;
+    for (let i = 0; i < 100 && !recorded(); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      text = await scrape();
+    }
+    await front.close();
     assert.equal(line(new RegExp(`rdmagate_namespace_reads_total\\{${ns}\\} (\\d+)`)), 10);
     assert.equal(line(new RegExp(`rdmagate_namespace_writes_total\\{${ns}\\} (\\d+)`)), 3);
     assert.equal(line(new RegExp(`rdmagate_namespace_read_bytes_total\\{${ns}\\} (\\d+)`)), 10 * 4096);
@@ -125,7 +133,6 @@ describe('gateway JSON-RPC: bdev_nvme_* backends', function () {
     assert.equal(line(new RegExp(`rdmagate_namespace_other_ops_total\\{${ns}\\} (\\d+)`)), 1);
     assert.equal(line(new RegExp(`rdmagate_namespace_errors_total\\{${ns}\\} (\\d+)`)), 0);
     assert.equal(line(new RegExp(`rdmagate_namespace_latency_seconds_count\\{${ns}\\} (\\d+)`)), 14);
-    const io = `subnqn="${FRONT_NQN}",cntlid="\\d+",qid="1",transport="tcp"`;
     // Ten reads, a flush, and the queue's own Connect.
     assert.equal(line(new RegExp(`rdmagate_qpair_commands_total\\{${io}\\} (\\d+)`)), 12);
     assert.equal(line(new RegExp(`rdmagate_qpair_read_bytes_total\\{${io}\\} (\\d+)`)), 10 * 4096);

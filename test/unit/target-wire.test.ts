@@ -243,7 +243,7 @@ describe('NVMe/TCP target on the wire', function () {
 
   it('tears the controller down when keep-alives stop', async () => {
     const admin = await client();
-    const rsp = await admin.connectQueue({ subnqn: NQN, kato: 400 });
+    const rsp = await admin.connectQueue({ subnqn: NQN, kato: 1000 });
     assert.equal(rsp.sc, 0);
     const io = await client();
     assert.equal((await io.connectQueue({ subnqn: NQN, qid: 1, cntlid: rsp.dw0 & 0xffff })).sc, 0);
