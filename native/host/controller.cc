@@ -264,6 +264,7 @@ void Controller::connect_io_queues(uint64_t gen) {
     for (uint16_t i = 0; i < io_count_; ++i) {
       QueueConfig q = queue_config(uint16_t(i + 1), info_.queue_size);
       q.io_failure = options_.io_failure;
+      q.lend_pool = options_.lend_pool;
       Reactor& r = *reactors_[(i + 1) % reactors_.size()];
       io_.push_back(std::make_shared<QueuePair>(r, q, weak_from_this(), events_));
     }

@@ -4,8 +4,10 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
 
+#include "mem/buffer_pool.h"
 #include "spec/tcp_pdu.h"
 
 namespace rdmagate::host {
@@ -41,6 +43,9 @@ struct ControllerOptions {
   bool recv_pipe = true;  // NVMe/TCP: read small PDUs through a staging buffer (TcpConnection)
   IoFailureMode io_failure = IoFailureMode::kFail;
   uint32_t timeout_ms = 30000;  // per command, and for each connect step
+  // NVMe/RDMA: the pool I/O buffers are lent from (a gateway's request buffers). Each I/O
+  // queue registers it with its device as it connects, so that no I/O pays for that.
+  std::shared_ptr<BufferPool> lend_pool;
 };
 
 // The wait before reconnect attempt `failed_attempts` + 1 after the association was lost.

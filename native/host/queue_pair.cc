@@ -44,8 +44,8 @@ QueuePair::QueuePair(Reactor& reactor, QueueConfig config, std::weak_ptr<QueueOw
   for (uint16_t i = config_.depth; i-- > 0;) free_.push_back(i);
   for (uint16_t i = 0; i < slots_.size(); ++i) slots_[i].cid = i;
   completions_.reserve(size_t(config_.depth) * 2);
-  QueueEndpoint at{config_.traddr, config_.trsvcid, config_.qid, config_.depth, config_.hdgst, config_.ddgst,
-                   config_.recv_pipe};
+  QueueEndpoint at{config_.traddr, config_.trsvcid, config_.qid, config_.depth, config_.hdgst,
+                   config_.ddgst, config_.recv_pipe, config_.lend_pool};
   if (config_.transport == Transport::kRdma)
     transport_ = std::make_unique<RdmaQueueTransport>(reactor_, std::move(at), *this, counters_.transport);
   else

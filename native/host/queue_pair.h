@@ -80,6 +80,7 @@ struct QueueConfig {
   uint32_t timeout_ms = 30000;
   IoFailureMode io_failure = IoFailureMode::kFail;
   uint64_t controller_id = 0;
+  std::shared_ptr<BufferPool> lend_pool;  // I/O queues only
 };
 
 // What a connect attempt needs that only the controller knows at the time.

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "host/failure.h"
@@ -47,6 +48,7 @@ struct QueueEndpoint {
   bool hdgst = false;
   bool ddgst = false;
   bool recv_pipe = true;  // NVMe/TCP only
+  std::shared_ptr<BufferPool> lend_pool;  // NVMe/RDMA only: see ControllerOptions
 };
 
 // One command as the queue pair hands it over. The queue pair keeps `data` unchanged

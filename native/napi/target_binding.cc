@@ -152,6 +152,7 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
     Napi::Env env = info.Env();
     std::string name = str(info, 0, "name");
     host::ControllerOptions o = parse_host_options(env, info[1]);
+    o.lend_pool = t(env).shared_pool();  // frontend I/O is forwarded in the target's own buffers
     uint32_t timeout = arg_u32(info, 2, "timeoutMs");
     if (backends_.count(name)) throw make_error(env, "ERR_ALREADY_EXISTS", "an NVMe controller named " + name + " is attached");
     std::vector<Reactor*> reactors;

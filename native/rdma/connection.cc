@@ -304,6 +304,12 @@ uint32_t Connection::remote_key(BufferPool& pool, BufferPool::Chunk* chunk) {
   return chunk_keys(pool, chunk, domain_).rkey;
 }
 
+void Connection::register_pool(BufferPool& pool) {
+  std::lock_guard<std::mutex> lock(qp_mutex_);
+  if (!postable_) throw Error("ERR_RDMA_NOT_CONNECTED", "the connection is not open");
+  pool.register_with(domain_.get(), domain_);
+}
+
 void Connection::post(OpKind kind, uint64_t op_id, BufferPool& pool, BufferPool::Chunk* chunk,
                       uint32_t offset, uint32_t length, uint64_t remote_addr, uint32_t rkey,
                       uint32_t invalidate_rkey) {

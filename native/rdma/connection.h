@@ -103,6 +103,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const std::shared_ptr<SharedReceiveQueue>& shared_receive_queue() const { return srq_; }
   // The rkey that lets the peer reach `chunk`; registers the pool with this device once.
   uint32_t remote_key(BufferPool& pool, BufferPool::Chunk* chunk);
+  // Registers `pool` with this device now, if it is not yet: what remote_key() would do
+  // on the pool's first use.
+  void register_pool(BufferPool& pool);
   // Disconnects (or aborts a connect); kDisconnected follows once resources are freed. On
   // the reactor thread, the peer can no longer reach our memory once this returns.
   void disconnect();

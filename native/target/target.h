@@ -116,6 +116,7 @@ class Target {
   size_t reactor_count() const { return reactors_.size(); }
   Reactor& next_reactor();
   BufferPool& pool() { return *pool_; }
+  const std::shared_ptr<BufferPool>& shared_pool() const { return pool_; }
 
  private:
   const TargetOptions options_;

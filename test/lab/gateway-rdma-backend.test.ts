@@ -2,12 +2,13 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Gateway, rdma } from '../../lib';
+import { BufferPool, Gateway, nvmf, rdma } from '../../lib';
 import { disconnectAll, fio, fioAcrossRestart, inLab, namespaceDevice, run, sleep } from './helpers';
 import { ramDisk, startKernelTarget, type KernelTarget } from './kernel-nvmet';
 
 const BACKEND_NQN = 'nqn.2026-11.io.rdmagate:lab-rdma-backend';
 const FRONT_NQN = 'nqn.2026-11.io.rdmagate:lab-rdma-backend-export';
+const WARM_NQN = 'nqn.2026-11.io.rdmagate:lab-rdma-backend-warm';
 const RDMA_ADDR = '192.168.77.1';
 const BACKEND_PORT = 4460;
 const FRONT_PORT = 4461;
@@ -20,6 +21,7 @@ describe('the gateway with an NVMe/RDMA backend: kernel nvmet-rdma behind it, th
   let gateway: Gateway;
   let dir: string;
   const controllers = async () => await gateway.rpc('bdev_nvme_get_controllers', {}) as unknown as NvmeController[];
+  let mrsAttached = 0;
 
   before(async function () {
     if (!inLab() || rdma.devices().length === 0) this.skip();
@@ -40,12 +42,30 @@ describe('the gateway with an NVMe/RDMA backend: kernel nvmet-rdma behind it, th
   });
 
   it('attaches nvmet over NVMe/RDMA by JSON-RPC (bdev_nvme_attach_controller -t rdma) and exports it over TCP', async () => {
+    // The gateway serves I/O before the backend comes, so its request pool holds memory
+    // that the attach must register with the backend's device.
+    await gateway.rpc('nvmf_create_transport', { trtype: 'TCP' });
+    await gateway.rpc('bdev_malloc_create', { name: 'Warm0', num_blocks: 2048, block_size: 512 });
+    await gateway.rpc('nvmf_create_subsystem', { nqn: WARM_NQN, allow_any_host: true });
+    await gateway.rpc('nvmf_subsystem_add_ns', { nqn: WARM_NQN, namespace: { bdev_name: 'Warm0' } });
+    await gateway.rpc('nvmf_subsystem_add_listener', { nqn: WARM_NQN,
+      listen_address: { trtype: 'TCP', adrfam: 'IPv4', traddr: '127.0.0.1', trsvcid: String(FRONT_PORT) } });
+    const pool = new BufferPool({ chunkSize: 4096 });
+    const b = pool.acquire();
+    const warm = await nvmf.connect({ traddr: '127.0.0.1', trsvcid: FRONT_PORT, subnqn: WARM_NQN });
+    await warm.queuePairs[0].write(1, 0, 8, b);
+    await warm.close();
+    b.release();
+    pool.close();
+    await gateway.rpc('nvmf_delete_subsystem', { nqn: WARM_NQN });
+    await gateway.rpc('bdev_malloc_delete', { name: 'Warm0' });
+
     assert.deepEqual(await gateway.rpc('bdev_nvme_attach_controller', { name: 'Nvme0', trtype: 'RDMA', adrfam: 'IPv4',
       traddr: RDMA_ADDR, trsvcid: String(BACKEND_PORT), subnqn: BACKEND_NQN, reconnect_delay_sec: 1 }), ['Nvme0n1']);
     const [c] = await controllers();
     assert.equal(c.ctrlrs[0].state, 'enabled');
     assert.deepEqual([c.ctrlrs[0].trid.trtype, c.ctrlrs[0].trid.traddr], ['RDMA', RDMA_ADDR]);
-    await gateway.rpc('nvmf_create_transport', { trtype: 'TCP' });
+    mrsAttached = rdma.resources().mrs;
     await gateway.rpc('nvmf_create_subsystem', { nqn: FRONT_NQN, allow_any_host: true, serial_number: 'LABRDMABE1' });
     await gateway.rpc('nvmf_subsystem_add_ns', { nqn: FRONT_NQN, namespace: { bdev_name: 'Nvme0n1' } });
     await gateway.rpc('nvmf_subsystem_add_listener', { nqn: FRONT_NQN,
@@ -55,6 +75,8 @@ describe('the gateway with an NVMe/RDMA backend: kernel nvmet-rdma behind it, th
   it('the kernel nvme-tcp host runs fio verify=crc32c through it, 512 B to 128 KiB', async () => {
     run('nvme', ['connect', '-t', 'tcp', '-a', '127.0.0.1', '-s', String(FRONT_PORT), '-n', FRONT_NQN, '-i', '2']);
     const dev = await namespaceDevice(FRONT_NQN);
+    run('dd', [`if=${dev}`, 'of=/dev/null', 'bs=4k', 'count=1', 'iflag=direct', 'status=none']);
+    assert.equal(rdma.resources().mrs, mrsAttached, 'the gateway\'s pool was registered with the device at attach, not by an I/O');
     const jobs = fio(['--name=rdma-backend', `--filename=${dev}`, '--ioengine=libaio', '--direct=1', '--rw=randwrite',
       '--bsrange=512-128k', '--iodepth=16', '--numjobs=2', '--size=8m', '--offset_increment=16m',
       '--verify=crc32c', '--verify_fatal=1', '--do_verify=1']);

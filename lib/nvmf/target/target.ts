@@ -241,8 +241,8 @@ export class Target {
    * I/O queue per target reactor, and makes each of its namespaces a bdev. I/O to those bdevs
    * is forwarded in the reactors; while the backend reconnects it is held, and it fails with
    * a path error once `ctrlLossTmo` has passed. Over RDMA the backend controller is given
-   * access to the target's request buffer pool (registered once, on the first I/O), as an
-   * SPDK target gives it to the devices its memory is registered with.
+   * access to the target's request buffer pool, as an SPDK target gives it to the devices
+   * its memory is registered with; the pool is registered as the backend's queues connect.
    */
   async attachNvmeController(options: NvmeAttachOptions): Promise<BdevInfo[]> {
     const o = v.object<NvmeAttachOptions>(options, 'options');
