@@ -10,6 +10,7 @@ export const RpcErrorCode = {
   METHOD_NOT_FOUND: -32601,
   INVALID_PARAMS: -32602,
   INTERNAL_ERROR: -32603,
+  EIO: -5,
   EBUSY: -16,
   EEXIST: -17,
   ENODEV: -19,
@@ -33,6 +34,8 @@ const BY_CODE: Record<string, number> = {
   ERR_BUSY: RpcErrorCode.EBUSY,
   ERR_ADDRESS_IN_USE: RpcErrorCode.EADDRINUSE,
   ERR_RDMA_UNAVAILABLE: RpcErrorCode.EOPNOTSUPP,
+  // A backend that cannot be reached or refuses the connect: SPDK's bdev_nvme answers -5.
+  ERR_NVME_CONNECT: RpcErrorCode.EIO,
 };
 
 /** The JSON-RPC error for anything a handler throws; unknown errors are internal errors. */
