@@ -79,6 +79,7 @@ export interface NativeTargetOptions {
   inCapsuleDataSize: number;
   maxQueueDepth: number;
   maxIoQueues: number;
+  bufferPoolBytes: number;
 }
 
 export interface NativeAddon {

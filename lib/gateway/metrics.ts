@@ -21,6 +21,7 @@ const COUNTERS: [keyof CounterFields, string, string][] = [
   ['rdmaReadBytes', 'rdmagate_qpair_rdma_read_bytes_total', 'Bytes fetched from hosts by RDMA READ.'],
   ['rdmaWriteBytes', 'rdmagate_qpair_rdma_write_bytes_total', 'Bytes pushed to hosts by RDMA WRITE.'],
   ['bytesCopied', 'rdmagate_qpair_copied_bytes_total', 'Bytes copied by the CPU.'],
+  ['poolExhausted', 'rdmagate_qpair_pool_exhausted_total', 'Commands that found the request buffer pool empty.'],
 ];
 
 const BACKEND_COUNTERS: [keyof HostCounters, string, string][] = [
@@ -34,7 +35,7 @@ const BACKEND_COUNTERS: [keyof HostCounters, string, string][] = [
 
 interface CounterFields {
   commands: number; errors: number; bytesRead: number; bytesWritten: number; inCapsuleBytes: number;
-  rdmaReadBytes: number; rdmaWriteBytes: number; bytesCopied: number;
+  rdmaReadBytes: number; rdmaWriteBytes: number; bytesCopied: number; poolExhausted: number;
 }
 
 const NAMESPACE_COUNTERS: [keyof NamespaceStats, string, string][] = [

@@ -70,7 +70,8 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
                              InstanceMethod("close", &TargetBinding::close)}));
   }
 
-  // new NativeTarget({ reactors, pollMode, maxIoSize, inCapsuleDataSize, maxQueueDepth, maxIoQueues })
+  // new NativeTarget({ reactors, pollMode, maxIoSize, inCapsuleDataSize, maxQueueDepth, maxIoQueues,
+  //                   bufferPoolBytes })
   explicit TargetBinding(const Napi::CallbackInfo& info) : ObjectWrap(info) {
     Napi::Env env = info.Env();
     target::TargetOptions o;
@@ -84,6 +85,8 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
       u32("inCapsuleDataSize", o.in_capsule_data_size);
       u32("maxQueueDepth", o.max_queue_depth);
       u32("maxIoQueues", o.max_io_queues);
+      if (obj.Get("bufferPoolBytes").IsNumber())
+        o.buffer_pool_bytes = uint64_t(obj.Get("bufferPoolBytes").As<Napi::Number>().DoubleValue());
       if (obj.Get("pollMode").IsBoolean() && obj.Get("pollMode").As<Napi::Boolean>().Value())
         o.idle_mode = IdleMode::kBusyPoll;
     }
@@ -499,6 +502,7 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
       o.Set("rdmaReadBytes", double(q.counters.rdma_read_bytes));
       o.Set("rdmaWriteBytes", double(q.counters.rdma_write_bytes));
       o.Set("bytesCopied", double(q.counters.bytes_copied));
+      o.Set("poolExhausted", double(q.counters.pool_exhausted));
       set_latency(env, o, q.counters.latency_us_sum, q.counters.latency);
       out.Set(i, o);
     }

@@ -119,6 +119,7 @@ void Qpair::start(Request* req) {
     return execute(req);
   }
   if (!acquire_buffer(req)) {
+    counters_.pool_exhausted++;
     req->state = RequestState::kNeedBuffer;
     waiting_for_buffer_.push_back(req);
     retry_buffers();
@@ -133,6 +134,20 @@ bool Qpair::acquire_buffer(Request* req) {
   req->chunk = c;
   req->data = c->data;
   return true;
+}
+
+bool Qpair::take_capsule_buffer(Request* req, uint32_t bytes) {
+  if (BufferPool::Chunk* c = target_.pool().acquire()) {
+    req->chunk = c;
+    req->data = c->data;
+    return true;
+  }
+  counters_.pool_exhausted++;
+  // Page-aligned, as O_DIRECT file bdevs need; bounded by queue depth x in-capsule size.
+  const size_t page = 4096;
+  req->spill.reset(static_cast<uint8_t*>(std::aligned_alloc(page, (size_t(bytes) + page - 1) / page * page)));
+  req->data = req->spill.get();
+  return req->data != nullptr;
 }
 
 void Qpair::retry_buffers() {
@@ -203,8 +218,9 @@ void Qpair::free_request(Request& r) {
   if (r.chunk) {
     target_.pool().release(r.chunk);
     r.chunk = nullptr;
-    r.data = nullptr;
   }
+  r.spill.reset();
+  r.data = nullptr;
   r.state = RequestState::kFree;
 }
 

@@ -24,6 +24,7 @@ struct QpairCounters {
   uint64_t in_capsule_bytes = 0;  // host data that came inside command capsules
   uint64_t rdma_read_bytes = 0, rdma_write_bytes = 0;
   uint64_t bytes_copied = 0;  // CPU copies of I/O data made by the transport
+  uint64_t pool_exhausted = 0;  // commands that found the request buffer pool empty
 };
 
 class Qpair : public std::enable_shared_from_this<Qpair> {
@@ -102,6 +103,11 @@ class Qpair : public std::enable_shared_from_this<Qpair> {
     for (Request& r : requests) release_request(r);
     if (in_bdev_) draining_self_ = shared_from_this();
   }
+  // A buffer for `bytes` of in-capsule data in `req`: a pool chunk, or memory of the
+  // request's own while the pool is empty. The capsule must leave the wire either way: a
+  // stalled stream could hold back the data that would free the pool's chunks. False
+  // only when memory is out.
+  bool take_capsule_buffer(Request* req, uint32_t bytes);
   bool sq_flow_disabled_ = false;
 
  private:

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
 
 #include "mem/buffer_pool.h"
 #include "spec/nvme.h"
@@ -37,7 +39,12 @@ struct Request {
   bool namespace_io = false;  // an I/O command on an existing namespace: counted for it
   bool in_bdev = false;       // handed to a bdev, whose completion has not come back yet
   BufferPool::Chunk* chunk = nullptr;
-  uint8_t* data = nullptr;    // chunk->data, when the command has data
+  // In-capsule data that arrived while the pool was empty (see Qpair::take_capsule_buffer).
+  struct Free {
+    void operator()(uint8_t* p) const { std::free(p); }
+  };
+  std::unique_ptr<uint8_t, Free> spill;
+  uint8_t* data = nullptr;    // chunk->data or spill, when the command has data
   Qpair* qpair = nullptr;
 };
 

@@ -170,6 +170,46 @@ describe('gateway forwarding: an NVMe/TCP backend re-exported by the target', fu
     await front.close();
   });
 
+  it('a request pool that runs dry: in-capsule writes go on in memory of their own, and the host stays connected', async () => {
+    // 16 buffers of 128 KiB. Reads held while the backend is away take them all.
+    const small = new Target({ maxIoSize: 128 * 1024, bufferPoolBytes: 2 << 20 });
+    try {
+      const [bdev] = await small.attachNvmeController({ name: 'Nvme9', traddr: '127.0.0.1', trsvcid: backendPort,
+        subnqn: BACKEND_NQN, reconnectDelay: 1, ctrlLossTmo: 20 });
+      small.addSubsystem({ nqn: FRONT_NQN }).addNamespace({ bdev: bdev.name, nsid: 1 });
+      const port = small.listen({ transport: 'tcp', address: '127.0.0.1', port: 0 }).port;
+      const front = await nvmf.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: FRONT_NQN, queueSize: 64, timeoutMs: 30000 });
+      let disconnects = 0;
+      front.on('disconnect', () => disconnects++);
+      backend.close();
+      const reads = Array.from({ length: 16 }, () => pool.acquire());
+      const held = reads.map((b, i) => front.queuePairs[0].read(1, i * 256, 256, b));
+      // 4 KiB writes travel in the capsule (8 KiB allowed): they find no chunk left.
+      const writes = Array.from({ length: 4 }, (_, i) => {
+        const b = pool.acquire();
+        fill(b.subarray(0, 4096), 40 + i);
+        return b;
+      });
+      const written = writes.map((b, i) => front.queuePairs[0].write(1, 8192 + i * 8, 8, b));
+      for (let i = 0; i < 100 && small.qpairs().reduce((n, q) => n + q.poolExhausted, 0) < 4; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.equal(small.qpairs().reduce((n, q) => n + q.poolExhausted, 0), 4, 'each write found the pool empty');
+      startBackend(backendPort);
+      await Promise.all([...held, ...written]);
+      const back = pool.acquire();
+      for (let i = 0; i < writes.length; i++) {
+        await front.queuePairs[0].read(1, 8192 + i * 8, 8, back);
+        assert.ok(Buffer.from(back.buffer, back.byteOffset, 4096).equals(Buffer.from(writes[i].buffer, writes[i].byteOffset, 4096)));
+      }
+      assert.equal(disconnects, 0, 'the host never lost its connection');
+      for (const b of [...reads, ...writes, back]) b.release();
+      await front.close();
+    } finally {
+      small.close();
+    }
+  });
+
   it('a host that leaves while its write waits in the backend: the write lands later, and the gateway serves on', async () => {
     const front = await nvmf.connect({ traddr: '127.0.0.1', trsvcid: frontPort, subnqn: FRONT_NQN, ctrlLossTmo: 0 });
     const data = pool.acquire();

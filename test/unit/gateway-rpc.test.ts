@@ -385,6 +385,7 @@ describe('gateway JSON-RPC', function () {
       assert.equal(t.bytes_read, 4096 + 64 * 1024);
       assert.equal(t.in_capsule_bytes as number >= 4096, true);
       assert.equal(t.errors, 0);
+      assert.equal(t.pool_exhausted, 0);
     });
 
     it('offers a subsystem made by RPC only on its own listeners', async () => {

@@ -20,6 +20,11 @@ export interface TargetOptions {
   maxQueueDepth?: number;
   /** I/O queues per controller. Default 64. */
   maxIoQueues?: number;
+  /**
+   * Most memory for request data buffers (`maxIoSize` each), mapped as needed; SPDK's
+   * num_shared_buffers x io_unit_size. Default 256 MiB; at least 2 MiB.
+   */
+  bufferPoolBytes?: number;
 }
 
 export interface BdevOptions {
@@ -184,6 +189,7 @@ export class Target {
       inCapsuleDataSize: v.optionalInteger(o.inCapsuleDataSize, 'inCapsuleDataSize', 0, 1 << 20, 8192),
       maxQueueDepth: v.optionalInteger(o.maxQueueDepth, 'maxQueueDepth', 2, 1024, 128),
       maxIoQueues: v.optionalInteger(o.maxIoQueues, 'maxIoQueues', 1, 1024, 64),
+      bufferPoolBytes: v.optionalInteger(o.bufferPoolBytes, 'bufferPoolBytes', 2 << 20, 2 ** 40, 256 << 20),
     });
   }
 

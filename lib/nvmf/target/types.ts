@@ -73,6 +73,11 @@ export interface QpairInfo {
   rdmaWriteBytes: number;
   /** Bytes the CPU copied; only in-capsule data is ever copied. */
   bytesCopied: number;
+  /**
+   * Commands that found the request buffer pool empty (`bufferPoolBytes` too small for the
+   * load): they waited for a buffer, or their in-capsule data went to memory of their own.
+   */
+  poolExhausted: number;
   /** Sum of command latencies (capsule in to response out), in microseconds. */
   latencyUsSum: number;
   /** Commands by latency: bucket i counts those of at most 2^i us; the last, all slower. */

@@ -126,14 +126,11 @@ RdmaQpair::RdmaRequest* RdmaQpair::take_capsule(const uint8_t* buf, uint32_t byt
   req.in_capsule = bytes - uint32_t(sizeof(SubmissionEntry));
   if (req.in_capsule) {
     // In-capsule data is the one copy: small writes, by design.
-    BufferPool::Chunk* c = req.in_capsule <= target().options().max_io_size ? target().pool().acquire() : nullptr;
-    if (!c) {
+    if (req.in_capsule > target().options().max_io_size || !take_capsule_buffer(&req, req.in_capsule)) {
       free_slots_.push_back(req.slot);
       fail_connection();
       return nullptr;
     }
-    req.chunk = c;
-    req.data = c->data;
     memcpy(req.data, buf + sizeof(SubmissionEntry), req.in_capsule);
     counters().in_capsule_bytes += req.in_capsule;
     counters().bytes_copied += req.in_capsule;

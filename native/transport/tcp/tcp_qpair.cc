@@ -260,10 +260,7 @@ void TcpQpair::handle_capsule() {
   if (icd == 0) return on_capsule(req);
   if (icd > in_capsule_limit() || icd > target().options().max_io_size)
     return fatal(PduError{kFesDataLimitExceeded, offsetof(CommonHeader, plen)}, hdr_, ch_.hlen);
-  BufferPool::Chunk* c = target().pool().acquire();
-  if (!c) return fatal(PduError{kFesDataLimitExceeded, 0}, hdr_, ch_.hlen);
-  req->chunk = c;
-  req->data = c->data;
+  if (!take_capsule_buffer(req, icd)) return fatal(PduError{kFesDataLimitExceeded, 0}, hdr_, ch_.hlen);
   req->in_capsule = icd;
   counters().in_capsule_bytes += icd;
   data_is_capsule_ = true;

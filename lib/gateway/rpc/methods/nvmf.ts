@@ -325,6 +325,7 @@ export const nvmfMethods: MethodTable = {
               rdma_read_bytes: sum(list, (q) => q.rdmaReadBytes),
               rdma_write_bytes: sum(list, (q) => q.rdmaWriteBytes),
               bytes_copied: sum(list, (q) => q.bytesCopied),
+              pool_exhausted: sum(list, (q) => q.poolExhausted),
             };
           }),
         }],
