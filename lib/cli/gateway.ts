@@ -10,7 +10,7 @@ const DEMO_NQN = 'nqn.2026-11.io.rdmagate:gateway';
 
 export async function runGateway(argv: string[]): Promise<number> {
   const args = parseArgs(argv, [{ name: 'socket', short: 's' }, { name: 'config' }, { name: 'reactors' },
-    { name: 'metrics-port' }, { name: 'demo', boolean: true }]);
+    { name: 'buffer-pool-bytes' }, { name: 'metrics-port' }, { name: 'demo', boolean: true }]);
   if (args.positionals.length > 0) throw new InvalidArgumentError(`unexpected argument '${args.positionals[0]}'`);
   const flag = (name: string) => {
     const v = args.flags.get(name);
@@ -23,12 +23,14 @@ export async function runGateway(argv: string[]): Promise<number> {
   };
   const demo = args.flags.get('demo') === true;
   const reactors = number('reactors');
+  const bufferPoolBytes = number('buffer-pool-bytes');
   const metricsPort = number('metrics-port') ?? (demo ? 9464 : undefined);
   const gateway = new Gateway({
     socketPath: flag('socket') ?? DEFAULT_SOCKET_PATH,
     // The demo is ephemeral unless a config path is given.
     configPath: flag('config') ?? (demo ? null : DEFAULT_CONFIG_PATH),
-    target: reactors === undefined ? {} : { reactors },
+    target: { ...(reactors === undefined ? {} : { reactors }),
+      ...(bufferPoolBytes === undefined ? {} : { bufferPoolBytes }) },
     ...(metricsPort === undefined ? {} : { metrics: { port: metricsPort } }),
   });
   const backend = demo ? startDemoBackend() : undefined;

@@ -24,7 +24,7 @@ commands:
   id-ctrl -t tcp -a TRADDR [-s TRSVCID] -n NQN [-q HOSTNQN] [-o normal|json]
   id-ns -t tcp -a TRADDR [-s TRSVCID] -n NQN [--namespace-id NSID] [-o normal|json]
       nvme-cli's commands, through rdmagate's own NVMe/TCP host
-  gateway [-s SOCK] [--config PATH] [--reactors N]
+  gateway [-s SOCK] [--config PATH] [--reactors N] [--buffer-pool-bytes B]
       an NVMe-oF target managed by SPDK-style JSON-RPC on a unix socket (default /var/tmp/rdmagate.sock),
       its config saved to PATH (default /var/lib/rdmagate/config.json) and replayed at start
   rpc [-s SOCK] [-r RETRIES] [-t TIMEOUT_S] METHOD ['{"json":"params"}' | --key value ...]

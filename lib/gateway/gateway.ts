@@ -39,7 +39,8 @@ export interface GatewayOptions {
  * The Target's defaults, passed explicitly, so that the limits nvmf_create_transport checks
  * and nvmf_get_transports reports are the ones the Target runs with.
  */
-const TARGET_LIMITS: TargetLimits = { maxIoSize: 128 * 1024, inCapsuleDataSize: 8192, maxQueueDepth: 128, maxIoQueues: 64 };
+const TARGET_LIMITS: TargetLimits = { maxIoSize: 128 * 1024, inCapsuleDataSize: 8192, maxQueueDepth: 128, maxIoQueues: 64,
+  bufferPoolBytes: 256 << 20 };
 
 export class Gateway {
   readonly target: Target;

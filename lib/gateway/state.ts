@@ -34,6 +34,8 @@ export interface TargetLimits {
   inCapsuleDataSize: number;
   maxQueueDepth: number;
   maxIoQueues: number;
+  /** The request buffer pool's most bytes: num_shared_buffers x io_unit_size, in SPDK's terms. */
+  bufferPoolBytes: number;
 }
 
 export interface TransportRecord {

@@ -427,7 +427,7 @@ describe('gateway JSON-RPC', function () {
     });
 
     it('nvmf_create_transport checks its params against the Target and nvmf_get_transports reports them', async () => {
-      const g = await gateway({ target: { maxIoSize: 64 * 1024 } });
+      const g = await gateway({ target: { maxIoSize: 64 * 1024, bufferPoolBytes: 4 << 20 } });
       const c = await client(g);
       assert.deepEqual(await c.call('nvmf_get_transports'), []);
       await c.call('nvmf_create_subsystem', { nqn: NQN });
@@ -435,13 +435,15 @@ describe('gateway JSON-RPC', function () {
       await rejects(c.call('nvmf_create_transport', { trtype: 'tcp', max_io_size: 128 * 1024 }), -32602, /max_io_size 131072 cannot be honoured: this target serves 65536/);
       await rejects(c.call('nvmf_create_transport', { trtype: 'tcp', max_queue_depth: 64 }), -32602, /max_queue_depth/);
       await rejects(c.call('nvmf_create_transport', { trtype: 'tcp', io_unit_size: 128 * 1024 }), -32602, /io_unit_size/);
-      await rejects(c.call('nvmf_create_transport', { trtype: 'tcp', num_shared_buffers: 511 }), -32602, /unknown param 'num_shared_buffers'/);
+      await rejects(c.call('nvmf_create_transport', { trtype: 'tcp', num_shared_buffers: 511 }), -32602,
+        /num_shared_buffers 511 cannot be honoured: this target's pool holds 64 buffers of 65536 bytes/);
+      await rejects(c.call('nvmf_create_transport', { trtype: 'tcp', buf_cache_size: 32 }), -32602, /unknown param 'buf_cache_size'/);
       await rejects(c.call('nvmf_create_transport', { trtype: 'FC' }), -32602, /trtype must be one of TCP, RDMA/);
       await rejects(c.call('nvmf_create_transport', {}), -32602, /missing required param 'trtype'/);
       assert.equal(await c.call('nvmf_create_transport', { trtype: 'tcp', max_io_size: 65536, max_queue_depth: 128,
-        max_io_qpairs_per_ctrlr: 64, in_capsule_data_size: 8192, io_unit_size: 8192 }), true);
+        max_io_qpairs_per_ctrlr: 64, in_capsule_data_size: 8192, io_unit_size: 8192, num_shared_buffers: 64 }), true);
       const tcpTransport = { trtype: 'TCP', max_queue_depth: 128, max_io_qpairs_per_ctrlr: 64, in_capsule_data_size: 8192,
-        max_io_size: 65536, io_unit_size: 65536 };
+        max_io_size: 65536, io_unit_size: 65536, num_shared_buffers: 64 };
       assert.deepEqual(await c.call('nvmf_get_transports'), [tcpTransport]);
       assert.deepEqual(await c.call('nvmf_get_transports', { trtype: 'tcp' }), [tcpTransport]);
       await rejects(c.call('nvmf_create_transport', { trtype: 'TCP' }), -17, /already exists/);

@@ -8,7 +8,7 @@ import * as rdma from '../../../rdma';
 import {
   Listener, type ListenerInfo, type QpairInfo, type Subsystem, type SubsystemInfo, type TransportType,
 } from '../../../nvmf/target';
-import { listenerKey, type ConfigEntry, type GatewayState } from '../../state';
+import { listenerKey, type ConfigEntry, type GatewayState, type TargetLimits } from '../../state';
 import type { JsonObject } from '../json';
 import { method, type MethodTable } from '../method';
 import * as p from '../params';
@@ -110,6 +110,7 @@ function transportParams(state: GatewayState, trtype: Trtype): JsonObject {
     max_io_size: l.maxIoSize,
     // Data buffers are one max_io_size chunk each, so that is the unit of allocation.
     io_unit_size: l.maxIoSize,
+    num_shared_buffers: sharedBuffers(l),
   };
 }
 
@@ -118,6 +119,11 @@ function transportParams(state: GatewayState, trtype: Trtype): JsonObject {
  * asking for other values cannot have them: a host would be told the Target's values, so
  * a smaller one would not hold either.
  */
+/** How many max_io_size data buffers the Target's pool holds at most. */
+function sharedBuffers(l: TargetLimits): number {
+  return Math.floor(Math.max(l.bufferPoolBytes, 2 << 20, l.maxIoSize) / l.maxIoSize);
+}
+
 function mustMatch(param: string, asked: number | undefined, actual: number, option: string): void {
   if (asked !== undefined && asked !== actual) {
     throw new InvalidArgumentError(`${param} ${asked} cannot be honoured: this target serves ${actual} ` +
@@ -156,6 +162,7 @@ export const nvmfMethods: MethodTable = {
     max_io_size: p.optional(p.integer(1, 0xffffffff)),
     // Deprecated in SPDK and invisible to hosts: any unit up to max_io_size is accepted.
     io_unit_size: p.optional(p.integer(512, 0xffffffff)),
+    num_shared_buffers: p.optional(p.integer(1, 0xffffffff)),
   }, { mutates: true })
     .handle((a, { state }) => {
       const l = state.limits;
@@ -168,6 +175,10 @@ export const nvmfMethods: MethodTable = {
       mustMatch('max_io_size', a.max_io_size, l.maxIoSize, 'maxIoSize');
       if (a.io_unit_size !== undefined && a.io_unit_size > l.maxIoSize) {
         throw new InvalidArgumentError(`io_unit_size ${a.io_unit_size} is larger than max_io_size ${l.maxIoSize}`);
+      }
+      if (a.num_shared_buffers !== undefined && a.num_shared_buffers > sharedBuffers(l)) {
+        throw new InvalidArgumentError(`num_shared_buffers ${a.num_shared_buffers} cannot be honoured: this target's ` +
+          `pool holds ${sharedBuffers(l)} buffers of ${l.maxIoSize} bytes (TargetOptions.bufferPoolBytes, fixed when the gateway starts)`);
       }
       if (a.trtype === 'RDMA') rdma.requireRdma(); // RdmaUnavailableError: -95
       state.transports.set(toTransport(a.trtype), { trtype: a.trtype, params: transportParams(state, a.trtype) });
