@@ -34,7 +34,7 @@ export interface TargetLimits {
   inCapsuleDataSize: number;
   maxQueueDepth: number;
   maxIoQueues: number;
-  /** The request buffer pool's most bytes: num_shared_buffers x io_unit_size, in SPDK's terms. */
+  /** The request buffer pool's most bytes (TargetOptions.bufferPoolBytes). */
   bufferPoolBytes: number;
 }
 

@@ -44,7 +44,8 @@ struct ControllerOptions {
   IoFailureMode io_failure = IoFailureMode::kFail;
   uint32_t timeout_ms = 30000;  // per command, and for each connect step
   // NVMe/RDMA: the pool I/O buffers are lent from (a gateway's request buffers). Each I/O
-  // queue registers it with its device as it connects, so that no I/O pays for that.
+  // queue registers what it has mapped with its device as it connects, rather than the first
+  // I/O lent from it; regions mapped later are registered as they are mapped.
   std::shared_ptr<BufferPool> lend_pool;
 };
 

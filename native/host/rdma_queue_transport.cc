@@ -218,14 +218,10 @@ void RdmaQueueTransport::on_established(const std::vector<uint8_t>& pdata) {
   }
   if (endpoint_.lend_pool && !lending_failed_) {
     // Once per pool and device (later queues find it done), and here rather than in the
-    // first I/O lent from it: registering a large pool pins all of it.
+    // first I/O lent from it: registering pins every region the pool has mapped.
     try {
       connection_->register_pool(*endpoint_.lend_pool);
-    } catch (const Error& e) {
-      if (e.code() != "ERR_RDMA_VERBS") {
-        fail(Failure{kErrConnect, "registering the lent pool for " + where() + ": " + e.what(), e.errnum()});
-        return;
-      }
+    } catch (const Error&) {
       lending_failed_ = true;  // as in lend(): bounce rather than fail
     }
   }

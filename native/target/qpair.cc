@@ -137,13 +137,10 @@ bool Qpair::acquire_buffer(Request* req) {
 }
 
 bool Qpair::take_capsule_buffer(Request* req, uint32_t bytes) {
-  if (BufferPool::Chunk* c = target_.pool().acquire()) {
-    req->chunk = c;
-    req->data = c->data;
-    return true;
-  }
+  if (acquire_buffer(req)) return true;
   counters_.pool_exhausted++;
-  // Page-aligned, as O_DIRECT file bdevs need; bounded by queue depth x in-capsule size.
+  // Page-aligned, as O_DIRECT file bdevs need. Outside the pool's limit, but at most the
+  // queue's depth times its in-capsule size per queue.
   const size_t page = 4096;
   req->spill.reset(static_cast<uint8_t*>(std::aligned_alloc(page, (size_t(bytes) + page - 1) / page * page)));
   req->data = req->spill.get();

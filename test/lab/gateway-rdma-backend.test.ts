@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BufferPool, Gateway, nvmf, rdma } from '../../lib';
-import { disconnectAll, fio, fioAcrossRestart, inLab, namespaceDevice, run, sleep } from './helpers';
+import { disconnectAll, fio, fioAcrossRestart, inLab, namespaceDevice, run, sleep, untilQpairs } from './helpers';
 import { ramDisk, startKernelTarget, type KernelTarget } from './kernel-nvmet';
 
 const BACKEND_NQN = 'nqn.2026-11.io.rdmagate:lab-rdma-backend';
@@ -57,6 +57,7 @@ describe('the gateway with an NVMe/RDMA backend: kernel nvmet-rdma behind it, th
     await warm.close();
     b.release();
     pool.close();
+    await untilQpairs(gateway.target, 0);  // the warm-up's queues hold Warm0 until they are gone
     await gateway.rpc('nvmf_delete_subsystem', { nqn: WARM_NQN });
     await gateway.rpc('bdev_malloc_delete', { name: 'Warm0' });
 

@@ -22,7 +22,9 @@ export interface TargetOptions {
   maxIoQueues?: number;
   /**
    * Most memory for request data buffers (`maxIoSize` each), mapped as needed; SPDK's
-   * num_shared_buffers x io_unit_size. Default 256 MiB; at least 2 MiB.
+   * num_shared_buffers x io_unit_size. Default 256 MiB; at least 2 MiB. While it is all in
+   * use, commands wait for a buffer, but in-capsule data (`inCapsuleDataSize` at most per
+   * command) is taken into memory of its own, so that no connection stalls on it.
    */
   bufferPoolBytes?: number;
 }

@@ -110,8 +110,16 @@ function transportParams(state: GatewayState, trtype: Trtype): JsonObject {
     max_io_size: l.maxIoSize,
     // Data buffers are one max_io_size chunk each, so that is the unit of allocation.
     io_unit_size: l.maxIoSize,
-    num_shared_buffers: sharedBuffers(l),
   };
+}
+
+/**
+ * How many max_io_size data buffers the Target's pool holds at most: it grows by regions
+ * of max(2 MiB, max_io_size), as many as fit in bufferPoolBytes (one at least).
+ */
+function sharedBuffers(l: TargetLimits): number {
+  const region = Math.max(2 << 20, l.maxIoSize);
+  return Math.max(1, Math.floor(l.bufferPoolBytes / region)) * Math.floor(region / l.maxIoSize);
 }
 
 /**
@@ -119,11 +127,6 @@ function transportParams(state: GatewayState, trtype: Trtype): JsonObject {
  * asking for other values cannot have them: a host would be told the Target's values, so
  * a smaller one would not hold either.
  */
-/** How many max_io_size data buffers the Target's pool holds at most. */
-function sharedBuffers(l: TargetLimits): number {
-  return Math.floor(Math.max(l.bufferPoolBytes, 2 << 20, l.maxIoSize) / l.maxIoSize);
-}
-
 function mustMatch(param: string, asked: number | undefined, actual: number, option: string): void {
   if (asked !== undefined && asked !== actual) {
     throw new InvalidArgumentError(`${param} ${asked} cannot be honoured: this target serves ${actual} ` +
@@ -176,7 +179,9 @@ export const nvmfMethods: MethodTable = {
       if (a.io_unit_size !== undefined && a.io_unit_size > l.maxIoSize) {
         throw new InvalidArgumentError(`io_unit_size ${a.io_unit_size} is larger than max_io_size ${l.maxIoSize}`);
       }
-      if (a.num_shared_buffers !== undefined && a.num_shared_buffers > sharedBuffers(l)) {
+      // SPDK's pool is num_shared_buffers x io_unit_size bytes; ours must hold as much.
+      const asked = (a.num_shared_buffers ?? 0) * (a.io_unit_size ?? l.maxIoSize);
+      if (asked > sharedBuffers(l) * l.maxIoSize) {
         throw new InvalidArgumentError(`num_shared_buffers ${a.num_shared_buffers} cannot be honoured: this target's ` +
           `pool holds ${sharedBuffers(l)} buffers of ${l.maxIoSize} bytes (TargetOptions.bufferPoolBytes, fixed when the gateway starts)`);
       }
@@ -188,7 +193,9 @@ export const nvmfMethods: MethodTable = {
     .handle(({ trtype }, { state }) => {
       const list = [...state.transports.values()].filter((t) => trtype === undefined || t.trtype === trtype);
       if (trtype !== undefined && list.length === 0) throw new NotFoundError(`No such device: transport ${trtype} does not exist`);
-      return list.map((t) => t.params);
+      // The pool's size is reported, not saved: a gateway restarted with another pool
+      // still loads its config.
+      return list.map((t) => ({ ...t.params, num_shared_buffers: sharedBuffers(state.limits) }));
     }),
   nvmf_create_subsystem: method({
     nqn: NQN,
