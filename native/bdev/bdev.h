@@ -23,9 +23,8 @@ struct IoRequest {
   uint8_t* buf;                    // kRead, kWrite: num_blocks * block_size bytes
   const spec::DsmRange* ranges;    // kUnmap
   uint32_t nr_ranges;              // kUnmap
-  // The pool chunk `buf` lies in, where it has one (the target's request buffers): an
-  // NVMe/RDMA backend lets its controller reach that memory itself instead of bouncing it.
-  BufferPool* pool = nullptr;
+  // The chunk of the target's request pool `buf` lies in, where it has one: an NVMe/RDMA
+  // backend lets its controller reach that memory itself instead of bouncing it.
   BufferPool::Chunk* chunk = nullptr;
 };
 

@@ -45,6 +45,7 @@ std::shared_ptr<NvmfBackend> NvmfBackend::create(const std::string& name, host::
   options.io_failure = host::IoFailureMode::kRetry;  // held through a reconnect, failed after ctrl_loss_tmo
   host::validate(options);
   std::shared_ptr<NvmfBackend> b(new NvmfBackend(name, reactors));
+  b->lend_pool_ = options.lend_pool.get();  // kept alive by the controller's options
   b->controller_ = host::Controller::create(next_backend_id(), reactors, options, b);
   b->controller_->start();
   return b;
@@ -258,10 +259,10 @@ void NvmfBackend::start(Lane& lane, uint32_t nsid, const IoRequest& io, uint32_t
   uint32_t nlb = uint32_t(io.num_blocks);
   switch (io.type) {
     case IoType::kRead:
-      send(lane, slot, kIoRead, nsid, io.offset_blocks, nlb, io.buf, nlb * bs, io.pool, io.chunk);
+      send(lane, slot, kIoRead, nsid, io.offset_blocks, nlb, io.buf, nlb * bs, io.chunk);
       break;
     case IoType::kWrite:
-      send(lane, slot, kIoWrite, nsid, io.offset_blocks, nlb, io.buf, nlb * bs, io.pool, io.chunk);
+      send(lane, slot, kIoWrite, nsid, io.offset_blocks, nlb, io.buf, nlb * bs, io.chunk);
       break;
     case IoType::kWriteZeroes: send(lane, slot, kIoWriteZeroes, nsid, io.offset_blocks, nlb, nullptr, 0); break;
     case IoType::kFlush: send(lane, slot, kIoFlush, nsid, 0, 0, nullptr, 0); break;
@@ -278,7 +279,7 @@ void NvmfBackend::start(Lane& lane, uint32_t nsid, const IoRequest& io, uint32_t
 }
 
 void NvmfBackend::send(Lane& lane, uint32_t slot, uint8_t opcode, uint32_t nsid, uint64_t slba, uint32_t nlb,
-                       uint8_t* data, uint32_t length, BufferPool* pool, BufferPool::Chunk* chunk) {
+                       uint8_t* data, uint32_t length, BufferPool::Chunk* chunk) {
   host::SubmitEntry e;
   e.op_id = uint32_t(&lane - lanes_.data()) << kSlotBits | slot;
   e.opcode = opcode;
@@ -287,13 +288,13 @@ void NvmfBackend::send(Lane& lane, uint32_t slot, uint8_t opcode, uint32_t nsid,
   e.nlb = nlb;
   e.data = data;
   e.length = length;
-  if (chunk) {
+  if (chunk && lend_pool_) {
     chunk->inflight.fetch_add(1, std::memory_order_acq_rel);  // the queue pair drops it on completion
-    e.pool = pool;
+    e.pool = lend_pool_;
     e.chunk = chunk;
   }
   if (!lane.queue->submit_now(e)) {
-    if (chunk) chunk->inflight.fetch_sub(1, std::memory_order_acq_rel);
+    if (e.chunk) e.chunk->inflight.fetch_sub(1, std::memory_order_acq_rel);
     // Cannot be while lanes hold no more than the queue's depth; if it ever is, the
     // command fails rather than hang.
     finish(lane, slot, status::kInternal);

@@ -97,9 +97,9 @@ class NvmfBackend : public host::ControllerEvents, public std::enable_shared_fro
 
   NvmfBackend(std::string name, std::vector<Reactor*> reactors);
   Lane* lane_here();
-  // `data` within `chunk` of `pool`, where given: lent to the backend queue, zero copy over RDMA.
+  // `data` within `chunk` of lend_pool_, where given: lent to the backend queue, zero copy over RDMA.
   void send(Lane& lane, uint32_t slot, uint8_t opcode, uint32_t nsid, uint64_t slba, uint32_t nlb, uint8_t* data,
-            uint32_t length, BufferPool* pool = nullptr, BufferPool::Chunk* chunk = nullptr);
+            uint32_t length, BufferPool::Chunk* chunk = nullptr);
   void start(Lane& lane, uint32_t nsid, const IoRequest& io, uint32_t block_size, IoDone done, void* ctx);
   // Frees `slot`, then reports `status` to the I/O that held it.
   void finish(Lane& lane, uint32_t slot, spec::Status status);
@@ -107,6 +107,7 @@ class NvmfBackend : public host::ControllerEvents, public std::enable_shared_fro
 
   const std::string name_;
   const std::vector<Reactor*> reactors_;
+  BufferPool* lend_pool_ = nullptr;  // ControllerOptions::lend_pool: the pool IoRequest chunks come from
   std::shared_ptr<host::Controller> controller_;
   std::vector<Lane> lanes_;
   std::atomic<State> state_{State::kConnecting};

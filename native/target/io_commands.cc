@@ -2,7 +2,6 @@
 // Dataset Management (deallocate). Every range is checked before the bdev sees it.
 #include "target/commands.h"
 #include "target/qpair.h"
-#include "target/target.h"
 
 namespace rdmagate::target {
 
@@ -37,7 +36,7 @@ void read_write(Qpair& q, Request* req, const Namespace& ns, bool write) {
   ++(write ? n.writes : n.reads);
   (write ? n.bytes_written : n.bytes_read) += bytes;
   bdev::IoRequest io{write ? bdev::IoType::kWrite : bdev::IoType::kRead, slba, nlb, req->data, nullptr, 0,
-                     &q.target().pool(), req->chunk};
+                     req->chunk};
   submit(q, b, io, req);
 }
 

@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import type { IoBuffer } from '../../lib/buffers/io-buffer';
 import type { Controller } from '../../lib/nvmf/host';
+import { until } from '../rdma/helpers';
 
 /** Lab suites need root and the kernel's NVMe-oF modules: they run in the lab guest. */
 export function inLab(): boolean {
@@ -94,12 +95,8 @@ export async function fioAcrossRestart(dev: string, offset: string, restart: () 
  * reactors a moment after nvme-cli returns, and until then its queues still hold their
  * namespaces' bdevs.
  */
-export async function untilQpairs(target: { qpairs(): unknown[] }, count: number, ms = 20000): Promise<void> {
-  const end = Date.now() + ms;
-  while (target.qpairs().length > count) {
-    if (Date.now() > end) throw new Error(`the target still serves ${target.qpairs().length} queue pairs, over ${count}`);
-    await sleep(50);
-  }
+export function untilQpairs(target: { qpairs(): unknown[] }, count: number, ms = 20000): Promise<void> {
+  return until(() => target.qpairs().length <= count, `the target to serve at most ${count} queue pairs`, ms);
 }
 
 /** A reproducible byte pattern (xorshift32) in b[0 .. length). */

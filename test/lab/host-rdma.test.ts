@@ -11,9 +11,9 @@ import { isDeepStrictEqual } from 'node:util';
 import {
   BufferPool, NvmeConnectError, Target, connect, discover, rdma, type Controller, type IoBuffer,
 } from '../../lib';
-import { heldWriteSurvivesReconnect, pattern, same, sleep } from './helpers';
+import { heldWriteSurvivesReconnect, pattern, same, untilQpairs } from './helpers';
 import { kernelNvmetAvailable, ramDisk, startKernelTarget, type KernelTarget } from './kernel-nvmet';
-import { kernelResources, settledResources } from '../rdma/helpers';
+import { kernelResources, settledResources, until } from '../rdma/helpers';
 
 const KERNEL_NQN = 'nqn.2026-11.io.rdmagate:host-rdma-kernel';
 const OUR_NQN = 'nqn.2026-11.io.rdmagate:host-rdma-ours';
@@ -213,8 +213,7 @@ describe('our NVMe/RDMA host (lab, Soft-RoCE)', function () {
       // The target registered its own pools during the test before; its side of the
       // connections goes asynchronously, once it sees the disconnect, and a qpair is
       // unbound only once its verbs objects are gone.
-      const end = Date.now() + 10000;
-      while (target.qpairs().length > 0 && Date.now() < end) await sleep(20);
+      await untilQpairs(target, 0);
       const before = rdma.resources();
       const c = await connect({ transport: 'rdma', traddr: A2, subnqn: OUR_NQN, nrIoQueues: 2 });
       pattern(src, 131072, 11);
@@ -227,14 +226,7 @@ describe('our NVMe/RDMA host (lab, Soft-RoCE)', function () {
 
     it('a host killed mid-transfer: the target frees its queue pairs, and QPs, CQs and MRs return to the baseline', async () => {
       const ours = () => target.qpairs().filter((q) => q.transport === 'rdma').length;
-      const until = async (cond: () => boolean, what: string) => {
-        const end = Date.now() + 30000;
-        while (!cond()) {
-          if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-          await sleep(100);
-        }
-      };
-      await until(() => ours() === 0, 'earlier hosts to be gone');
+      await until(() => ours() === 0, 'earlier hosts to be gone', 30000);
       const kernelBefore = kernelResources();
       const oursBefore = rdma.resources();
       const child = spawn(process.execPath, [join(__dirname, 'fixtures', 'rdma-io-child.js'), A2, OUR_NQN],
@@ -253,7 +245,7 @@ describe('our NVMe/RDMA host (lab, Soft-RoCE)', function () {
       const [, signal] = await exited;
       assert.equal(signal, 'SIGKILL');
       // The kernel tears down the dead host's QPs; the target sees the disconnects.
-      await until(() => ours() === 0, 'the target to drop the dead host\'s queue pairs');
+      await until(() => ours() === 0, 'the target to drop the dead host\'s queue pairs', 30000);
       const oursAfter = await settledResources((now) => now.qps === oursBefore.qps && now.cqs === oursBefore.cqs
         && now.cmIds === oursBefore.cmIds);
       const kernelAfter = kernelResources();
