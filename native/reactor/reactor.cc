@@ -23,7 +23,7 @@ Reactor* Reactor::current() { return current_reactor; }
 uint64_t Reactor::now_us() { return util::monotonic_ns() / 1000u; }
 
 Reactor::Reactor(std::string name, IdleMode mode, uint32_t spin_us)
-    : name_(std::move(name)), mode_(mode), spin_us_(spin_us) {
+    : name_(std::move(name)), mode_(mode), poll_window_(spin_us) {
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (epoll_fd_ < 0 || wake_fd_ < 0) {
@@ -271,18 +271,26 @@ void Reactor::run() {
   thread_id_ = std::this_thread::get_id();
   current_reactor = this;
   pthread_setname_np(pthread_self(), name_.substr(0, 15).c_str());  // for top -H and perf
-  uint64_t last_work_us = now_us();
+  uint64_t idle_since_us = 0;  // 0 while working: the clock is read again only once idle
+  uint64_t last_idle_turn_us = 0;
+  bool yielded = false;  // by the last idle turn
   uint32_t loops_since_check = 0;
   while (!stopping_.load(std::memory_order_relaxed)) {
     int work = run_ready();
-    if (work || !deferred_.empty()) {  // deferred by an idle poller: runs before any yield or sleep
-      last_work_us = 0;  // read the clock again only once idle
+    if (work || !deferred_.empty()) {  // deferred by an idle poller: runs before any sleep
+      idle_since_us = 0;
       if ((++loops_since_check & 63) == 0) wait_events(0);  // busy still notices fds, without a syscall per loop
       continue;
     }
     uint64_t now = now_us();
-    if (last_work_us == 0) last_work_us = now;
-    if (mode_ == IdleMode::kEvent && now - last_work_us >= spin_us_) {
+    if (idle_since_us == 0) {
+      idle_since_us = now;
+    } else if (!yielded) {
+      poll_window_.turn(now - last_idle_turn_us);
+    }
+    yielded = false;
+    last_idle_turn_us = now;
+    if (mode_ == IdleMode::kEvent && now - idle_since_us >= poll_window_.us()) {
       sleeping_ = true;
       {
         std::lock_guard<std::mutex> lock(tasks_mutex_);
@@ -293,15 +301,19 @@ void Reactor::run() {
       }
       wait_events(next_timeout_ms());
       sleeping_ = false;
-      last_work_us = 0;
+      poll_window_.slept(now_us() - now);
+      idle_since_us = 0;
       continue;
     }
-    // Idle and polling: let any other runnable thread have this core first. Where
-    // reactors outnumber cores (a gateway beside its backend and its hosts), the thread
-    // that has the next step of an I/O otherwise waits a time slice behind a spinner.
-    sched_yield();
+    // Idle and polling; the yield lets another runnable reactor have this core first.
+    if (poll_window_.should_yield(now)) {
+      sched_yield();
+      yielded = true;
+      uint64_t back = now_us();
+      poll_window_.yielded(back, back - now);
+    }
     bool epoll_turn = hot_fds_.empty() || ++idle_turns_ % kEpollEveryIdleTurns == 0;
-    if (epoll_turn ? wait_events(0) : poll_hot_fds(now)) last_work_us = 0;
+    if (epoll_turn ? wait_events(0) : poll_hot_fds(now)) idle_since_us = 0;
   }
   // Tasks queued by tasks (a disconnect that tears down) still run; bounded, in case
   // some task keeps posting.

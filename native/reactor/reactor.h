@@ -16,18 +16,21 @@
 #include <unordered_map>
 #include <vector>
 
+#include "reactor/poll_window.h"
+
 namespace rdmagate {
 
 enum class IdleMode {
   kBusyPoll,  // never sleeps: lowest latency, one core per reactor
-  kEvent,     // sleeps in epoll after `spin_us` without work: no CPU when idle
+  kEvent,     // polls for an adaptive window (PollWindow) after its last work, then sleeps in epoll
   kCaller,    // no thread of its own: the thread that creates it runs it by calling poll()
 };
 
-// How long an event-mode reactor keeps polling after its last work before it sleeps.
+// The longest an event-mode reactor keeps polling after its last work before it sleeps.
 // A wake-up from epoll costs tens of microseconds on a VM, more than a round trip on
 // loopback, so a reactor that sleeps between the commands of a QD1 stream doubles its
 // latency; this window covers one round trip through a gateway with room to spare.
+// PollWindow shortens it where polling does not pay or the core is shared.
 constexpr uint32_t kDefaultSpinUs = 200;
 
 // An idle reactor reads its hot sockets (those with traffic in the last kHotFdUs, at most
@@ -121,7 +124,7 @@ class Reactor {
 
   const std::string name_;
   const IdleMode mode_;
-  const uint32_t spin_us_;
+  PollWindow poll_window_;
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
   std::thread thread_;

@@ -214,11 +214,50 @@ void test_hot_fd_polling() {
   }
 }
 
+// The idle reactor's poll window: it closes when the thread is preempted or its yields go
+// to a CPU-bound neighbour, shrinks while nothing comes soon, and grows back while events
+// come within the longest window.
+void test_poll_window() {
+  PollWindow w(200);
+  CHECK_EQ(w.us(), 200u);
+  w.turn(5);  // an ordinary idle turn
+  CHECK_EQ(w.us(), 200u);
+  w.turn(PollWindow::kDescheduledUs);  // preempted
+  CHECK_EQ(w.us(), 0u);
+  w.slept(30);  // the event came soon after: polling would have caught it
+  CHECK_EQ(w.us(), PollWindow::kStartUs);
+  for (int i = 0; i < 10; ++i) w.slept(30);
+  CHECK_EQ(w.us(), 200u);  // doubled up to the maximum, and no further
+  w.slept(5000);  // nothing for a while: halve
+  CHECK_EQ(w.us(), 100u);
+  for (int i = 0; i < 20; ++i) w.slept(5000);
+  CHECK_EQ(w.us(), 0u);  // an idle reactor stops polling
+  CHECK_EQ(w.descheduled(), 1u);
+
+  // Yields: prompt ones (another reactor of ours had a short step) keep yielding; two late
+  // ones in a row (a neighbour's whole slice each) stop it for kNoYieldUs and close the window.
+  PollWindow y(200);
+  uint64_t now = 1000;
+  CHECK(y.should_yield(now));
+  y.yielded(now, PollWindow::kLateYieldUs);  // one late yield among prompt ones is tolerated
+  for (int i = 0; i < 3; ++i) y.yielded(now, 3);
+  CHECK(y.should_yield(now));
+  CHECK_EQ(y.us(), 200u);
+  y.yielded(now, PollWindow::kLateYieldUs);
+  y.yielded(now, 4000);
+  CHECK(!y.should_yield(now + 1));
+  CHECK_EQ(y.us(), 0u);
+  CHECK(y.should_yield(now + PollWindow::kNoYieldUs));  // then it tries one yield again
+  y.yielded(now + PollWindow::kNoYieldUs, 4000);  // still there: the score stays at its cap
+  CHECK(!y.should_yield(now + PollWindow::kNoYieldUs + 1));
+}
+
 }  // namespace
 
 int main() {
   test_caller_reactor();
   test_caller_readiness();
   test_hot_fd_polling();
+  test_poll_window();
   return check::report("test_reactor");
 }
