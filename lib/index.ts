@@ -6,3 +6,5 @@ export * from './nvmf';
 export * as nvmf from './nvmf';
 export * from './gateway';
 export * as csi from './csi';
+export * as opi from './opi';
+export { OpiBridge, opiClient, type OpiBridgeOptions, type OpiClient } from './opi';

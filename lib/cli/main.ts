@@ -7,6 +7,7 @@ import { CSI_USAGE, runCsi } from './csi';
 import { printDemo, runDemo } from './demo';
 import { runGateway } from './gateway';
 import { NVME_FLAGS, runDiscover, runIdentify } from './nvme';
+import { OPI_BRIDGE_USAGE, runOpiBridge } from './opi-bridge';
 import { PERF_FLAGS, PERF_USAGE, runPerfCommand } from './perf';
 import { runRpc } from './rpc';
 import { TARGET_FLAGS, runTarget } from './target';
@@ -31,6 +32,7 @@ commands:
       one JSON-RPC call to a gateway, as SPDK's rpc.py; --a.b value nests; values parse as JSON when they can
 ${PERF_USAGE}
 ${CSI_USAGE}
+${OPI_BRIDGE_USAGE}
   help`;
 
 async function main(argv: string[]): Promise<number> {
@@ -39,6 +41,7 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'rpc') return runRpc(rest);
   if (command === 'gateway') return runGateway(rest);
   if (command === 'csi') return runCsi(rest);
+  if (command === 'opi-bridge') return runOpiBridge(rest);
   const args = parseArgs(rest, [
     { name: 'output-format', short: 'o' },
     ...(command === 'target' ? TARGET_FLAGS : command === 'perf' ? PERF_FLAGS

@@ -1,0 +1,43 @@
+/**
+ * `rdmagate opi-bridge`: the OPI storage API (gRPC) over a gateway's JSON-RPC socket,
+ * its state in a file, until SIGINT or SIGTERM. Logs JSON lines to stderr.
+ */
+import { InvalidArgumentError } from '../errors';
+import { DEFAULT_SOCKET_PATH, stderrSink, type LogLevel } from '../gateway';
+import { socketGatewayRpc } from '../csi/export';
+import { DEFAULT_OPI_LISTEN, DEFAULT_OPI_STATE_PATH, OpiBridge } from '../opi';
+import { parseArgs } from './args';
+
+export const OPI_BRIDGE_USAGE = `  opi-bridge [--listen ADDR:PORT] [--gateway-socket PATH] [--state PATH] [--log-level debug|info|warn|error]
+      the OPI storage API (opi_api.storage.v1: NVMe-oF and AIO back ends, NVMe front end) on gRPC
+      ADDR:PORT (default ${DEFAULT_OPI_LISTEN}), driving the gateway on PATH (default ${DEFAULT_SOCKET_PATH});
+      its resources are kept in --state (default ${DEFAULT_OPI_STATE_PATH}) and re-applied at start`;
+
+export async function runOpiBridge(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, [{ name: 'listen' }, { name: 'gateway-socket' }, { name: 'state' }, { name: 'log-level' }]);
+  if (args.positionals.length > 0) throw new InvalidArgumentError(`unexpected argument '${args.positionals[0]}'`);
+  const flag = (name: string) => {
+    const v = args.flags.get(name);
+    return typeof v === 'string' ? v : undefined;
+  };
+  const level = flag('log-level') ?? 'info';
+  if (!['debug', 'info', 'warn', 'error'].includes(level)) throw new InvalidArgumentError('--log-level must be debug, info, warn or error');
+  const listen = flag('listen') ?? DEFAULT_OPI_LISTEN;
+  if (!/^(unix:\/.+|\[[0-9a-fA-F:.]+\]:\d{1,5}|[^:\s]+:\d{1,5})$/.test(listen)) {
+    throw new InvalidArgumentError(`--listen must be ADDR:PORT ([IPv6]:PORT) or unix:/path, got '${listen}'`);
+  }
+  const bridge = new OpiBridge({
+    rpc: socketGatewayRpc(flag('gateway-socket') ?? DEFAULT_SOCKET_PATH),
+    statePath: flag('state') ?? DEFAULT_OPI_STATE_PATH,
+    listen,
+    log: stderrSink(level as LogLevel),
+  });
+  await bridge.start();
+  console.log(`opi-bridge: listening on ${bridge.address}`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await bridge.close();
+  return 0;
+}
