@@ -66,6 +66,7 @@ const Namespace* Qpair::find_namespace(uint32_t nsid) {
   Subsystem& s = controller_->subsystem();
   uint64_t v = s.namespace_version();
   if (v != ns_version_) {  // one atomic load per command; the table is re-read only on change
+    if (in_bdev_ && ns_table_) retired_tables_.push_back(std::move(ns_table_));
     ns_table_ = s.namespaces();
     ns_version_ = v;
   }
@@ -196,9 +197,16 @@ void Qpair::complete(Request* req, Status status, bool dnr) {
   send_response(req);
 }
 
+void Qpair::refresh_namespaces_async() {
+  std::weak_ptr<Qpair> weak = shared_from_this();
+  reactor_.post([weak] {
+    if (auto q = weak.lock(); q && q->controller_) q->find_namespace(0);
+  });
+}
+
 void Qpair::bdev_io_done(Request* req, Status status, bool dnr) {
   req->in_bdev = false;
-  --in_bdev_;
+  if (--in_bdev_ == 0) retired_tables_.clear();
   if (connected_) return complete(req, status, dnr);
   // The host is gone: the result has nowhere to go.
   release_request(*req);

@@ -80,6 +80,9 @@ class Qpair : public std::enable_shared_from_this<Qpair> {
   uint32_t in_capsule_limit() const;
   // Namespace nsid of the controller's subsystem, or nullptr.
   const Namespace* find_namespace(uint32_t nsid);
+  // Takes the subsystem's namespace table now, on this queue's reactor, rather than at its
+  // next command: a queue that stays idle must not keep a removed namespace's bdev held.
+  void refresh_namespaces_async();
 
   // Set by the Connect handler.
   void bind(std::shared_ptr<Controller> controller, uint16_t qid, uint16_t sq_size, bool sq_flow_disabled);
@@ -129,6 +132,9 @@ class Qpair : public std::enable_shared_from_this<Qpair> {
   bool connected_ = false;
   std::shared_ptr<const NamespaceTable> ns_table_;
   uint64_t ns_version_ = 0;
+  // Tables replaced while commands were in a bdev: they hold those commands' namespaces
+  // (and bdevs) until the bdevs are done with them.
+  std::vector<std::shared_ptr<const NamespaceTable>> retired_tables_;
   std::vector<Request*> waiting_for_buffer_;
   bool retry_scheduled_ = false;
   uint32_t in_bdev_ = 0;                 // requests handed to a bdev and not yet back

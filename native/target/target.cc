@@ -101,7 +101,10 @@ void Target::namespaces_changed(const std::shared_ptr<Subsystem>& subsystem, uin
     for (auto& [id, w] : controllers_)
       if (auto c = w.lock(); c && &c->subsystem() == subsystem.get()) affected.push_back(c);
   }
-  for (auto& c : affected) c->post_to_admin([c, nsid] { c->notify_namespace_changed(nsid); });
+  for (auto& c : affected) {
+    c->post_to_admin([c, nsid] { c->notify_namespace_changed(nsid); });
+    for (auto& q : c->qpairs()) q->refresh_namespaces_async();
+  }
 }
 
 void Target::bdev_resized(const bdev::Bdev& bdev) {

@@ -543,6 +543,18 @@ describe('gateway JSON-RPC', function () {
       assert.equal(await rpc('bdev_malloc_delete', { name: 'Second' }), true, 'and its bdev is free');
     });
 
+    it('a removed namespace\'s bdev can go while the host that used it stays connected and sends nothing more', async () => {
+      const { rpc, listenPort } = await exported();
+      await rpc('bdev_malloc_create', { name: 'Second', num_blocks: 64, block_size: 512 });
+      assert.equal(await rpc('nvmf_subsystem_add_ns', { nqn: NQN, namespace: { bdev_name: 'Second' } }), 2);
+      const { io } = await controller(listenPort);
+      assert.equal((await io.execute(rw(0x01, 2, 0, 1), { writeData: pattern(512, 4), inCapsule: true })).cqe.sc, 0);
+      assert.equal(await rpc('nvmf_subsystem_remove_ns', { nqn: NQN, nsid: 2 }), true);
+      // The I/O queue that used it stays idle: its reactor drops the old namespace table by itself.
+      assert.equal(await rpc('bdev_malloc_delete', { name: 'Second' }), true);
+      assert.equal((await io.execute(rw(0x02, 1, 0, 1))).cqe.sc, 0, 'the other namespace still serves');
+    });
+
     it('hosts: only listed hosts by default; a duplicate is -17; removal twice; allow_any_host', async () => {
       const { rpc, listenPort } = await exported({ allowAnyHost: false });
       const denied = await wire(listenPort);

@@ -10,6 +10,7 @@ import type { ConfigEntry } from '../../state';
 import type { JsonObject } from '../json';
 import { method, type MethodTable } from '../method';
 import * as p from '../params';
+import { deleteWhenReleased } from './release';
 
 const NVME_IO_TYPES: Record<string, boolean> = {
   read: true, write: true, unmap: true, flush: true, reset: false, nvme_admin: false, nvme_io: false,
@@ -87,9 +88,11 @@ export const bdevNvmeMethods: MethodTable = {
 
   bdev_nvme_detach_controller: method({ name: p.string(), trtype: p.optional(p.string()), traddr: p.optional(p.string()),
     adrfam: p.optional(p.string()), trsvcid: p.optional(p.string()), subnqn: p.optional(p.string()) }, { mutates: true })
-    .handle(({ name }, { state }) => {
+    .handle(async ({ name }, { state }) => {
       if (!state.nvmeControllers.has(name)) throw new NotFoundError(`No such device: no NVMe controller ${name}`);
-      state.target.detachNvmeController(name);  // ERR_BUSY while a namespace uses one of its bdevs
+      const ofController = (bdev: string) => state.bdevs.get(bdev)?.module === 'nvme' && bdev.startsWith(`${name}n`);
+      // ERR_BUSY while a namespace uses one of its bdevs
+      await deleteWhenReleased(state.target, ofController, () => state.target.detachNvmeController(name));
       for (const [bdev, r] of state.bdevs) if (r.module === 'nvme' && bdev.startsWith(`${name}n`)) state.bdevs.delete(bdev);
       state.nvmeControllers.delete(name);
       return true;

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { ConflictError, NotFoundError } from '../../../errors';
 import { method, type MethodTable } from '../method';
 import * as p from '../params';
+import { deleteWhenReleased } from './release';
 
 const URING_IO_TYPES: Record<string, boolean> = {
   read: true, write: true, unmap: true, flush: true, reset: false, nvme_admin: false, nvme_io: false,
@@ -39,9 +40,9 @@ export const bdevUringMethods: MethodTable = {
       return true;
     }),
   bdev_uring_delete: method({ name: p.string() }, { mutates: true })
-    .handle(({ name }, { state }) => {
+    .handle(async ({ name }, { state }) => {
       if (state.bdevs.get(name)?.module !== 'uring') throw new NotFoundError(`No such device: no uring bdev ${name}`);
-      state.target.deleteBdev(name);  // ERR_BUSY while a namespace uses it
+      await deleteWhenReleased(state.target, (b) => b === name, () => state.target.deleteBdev(name));  // ERR_BUSY while a namespace uses it
       state.bdevs.delete(name);
       return true;
     }),

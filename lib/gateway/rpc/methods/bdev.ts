@@ -6,6 +6,7 @@ import type { BdevRecord, ConfigEntry, GatewayState } from '../../state';
 import type { JsonObject } from '../json';
 import { method, type MethodTable } from '../method';
 import * as p from '../params';
+import { deleteWhenReleased } from './release';
 
 /** What the native malloc and null bdevs serve (native/bdev): read, write, flush, write zeroes and unmap. */
 const RAM_IO_TYPES: Record<string, boolean> = {
@@ -40,9 +41,9 @@ function createRamBdev(state: GatewayState, module: 'malloc' | 'null', name: str
 }
 
 /** Deletes a bdev of this module only: SPDK's bdev_malloc_delete does not delete a null bdev. */
-function deleteBdev(state: GatewayState, module: string, name: string): true {
+async function deleteBdev(state: GatewayState, module: string, name: string): Promise<true> {
   if (state.bdevs.get(name)?.module !== module) throw new NotFoundError(`No such device: no ${module} bdev ${name}`);
-  state.target.deleteBdev(name); // ERR_BUSY while a namespace uses it
+  await deleteWhenReleased(state.target, (b) => b === name, () => state.target.deleteBdev(name)); // ERR_BUSY while a namespace uses it
   state.bdevs.delete(name);
   return true;
 }
