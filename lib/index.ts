@@ -8,3 +8,5 @@ export * from './gateway';
 export * as csi from './csi';
 export * as opi from './opi';
 export { OpiBridge, opiClient, type OpiBridgeOptions, type OpiClient } from './opi';
+export * as dpu from './dpu';
+export { Dpu, DpuError, startDpu, type DpuOptions } from './dpu';

@@ -6,6 +6,8 @@ export interface FlagSpec {
   name: string;
   short?: string;
   boolean?: boolean;
+  /** May be given more than once: the values are joined with commas (a flag that takes a comma list). */
+  list?: boolean;
 }
 
 export interface ParsedArgs {
@@ -40,7 +42,8 @@ export function parseArgs(argv: string[], specs: FlagSpec[]): ParsedArgs {
     }
     const value = inline ?? argv[++i];
     if (value === undefined) throw new InvalidArgumentError(`option --${spec.name} needs a value`);
-    flags.set(spec.name, value);
+    const earlier = flags.get(spec.name);
+    flags.set(spec.name, spec.list && typeof earlier === 'string' ? `${earlier},${value}` : value);
   }
   return { flags, positionals };
 }

@@ -5,6 +5,7 @@ import * as rdma from '../rdma';
 import { parseArgs } from './args';
 import { CSI_USAGE, runCsi } from './csi';
 import { printDemo, runDemo } from './demo';
+import { DPU_USAGE, runDpu } from './dpu';
 import { runGateway } from './gateway';
 import { NVME_FLAGS, runDiscover, runIdentify } from './nvme';
 import { OPI_BRIDGE_USAGE, runOpiBridge } from './opi-bridge';
@@ -33,6 +34,7 @@ commands:
 ${PERF_USAGE}
 ${CSI_USAGE}
 ${OPI_BRIDGE_USAGE}
+${DPU_USAGE}
   help`;
 
 async function main(argv: string[]): Promise<number> {
@@ -42,6 +44,7 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'gateway') return runGateway(rest);
   if (command === 'csi') return runCsi(rest);
   if (command === 'opi-bridge') return runOpiBridge(rest);
+  if (command === 'dpu') return runDpu(rest);
   const args = parseArgs(rest, [
     { name: 'output-format', short: 'o' },
     ...(command === 'target' ? TARGET_FLAGS : command === 'perf' ? PERF_FLAGS

@@ -1,9 +1,11 @@
 /**
  * The OPI storage API bridge: OPI's NVMe-oF and AIO back ends and NVMe front end over a
  * DPU's rdmagate gateway (its SPDK-style JSON-RPC), with its resources kept in a state
- * file and re-applied to the gateway at start.
+ * file and re-applied to the gateway at start; and, when given a kernel host, our
+ * KernelNvmeService beside them.
  */
 import { InvalidArgumentError, RdmagateError } from '../errors';
+import type { VolumeAttacher } from '../csi/attach';
 import type { GatewayRpc } from '../csi/export';
 import { Logger, stderrSink, type LogSink } from '../gateway/logger';
 import { ChangeRunner } from './changes';
@@ -14,6 +16,7 @@ import { AioVolumeService } from './services/backend-aio';
 import { NvmeRemoteControllerService } from './services/backend-nvme';
 import type { ServiceContext } from './services/context';
 import { FrontendNvmeService } from './services/frontend-nvme';
+import { KernelNvmeService } from './services/kernel-nvme';
 import { BridgeState, StateStore } from './state';
 
 /** OPI's bridges listen on 50051. */
@@ -29,7 +32,14 @@ export interface OpiBridgeOptions {
   listen?: string;
   /** Receives the structured log entries. Default: JSON lines on stderr, info and up. */
   log?: LogSink;
+  /**
+   * The DPU's kernel NVMe-oF host (a KernelNvmeAttacher, or a fake): when given, the
+   * bridge also serves KernelNvmeService (rdmagate.dpu.v1), for AIO mode.
+   */
+  kernel?: VolumeAttacher;
 }
+
+const ATTACHER_METHODS = ['probe', 'attach', 'device', 'detach', 'rescan'] as const;
 
 export class OpiBridge {
   readonly #log: Logger;
@@ -38,13 +48,14 @@ export class OpiBridge {
   readonly #gateway: GatewayCalls;
   readonly #changes: ChangeRunner;
   readonly #listen: string;
+  readonly #kernel: KernelNvmeService | undefined;
   #server: OpiServer | undefined;
   #started = false;
   #closed = false;
 
   constructor(options: OpiBridgeOptions) {
     if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options must be an object');
-    const { rpc, statePath, listen, log } = options;
+    const { rpc, statePath, listen, log, kernel } = options;
     if (rpc === null || typeof rpc !== 'object' || typeof rpc.call !== 'function') {
       throw new InvalidArgumentError('rpc must be a GatewayRpc: an object with call(method, params)');
     }
@@ -53,7 +64,12 @@ export class OpiBridge {
     }
     if (listen !== undefined && (typeof listen !== 'string' || listen === '')) throw new InvalidArgumentError('listen must be a non-empty string');
     if (log !== undefined && typeof log !== 'function') throw new InvalidArgumentError('log must be a function');
+    if (kernel !== undefined && (kernel === null || typeof kernel !== 'object'
+      || ATTACHER_METHODS.some((m) => typeof (kernel as unknown as Record<string, unknown>)[m] !== 'function'))) {
+      throw new InvalidArgumentError(`kernel must be a VolumeAttacher: an object with ${ATTACHER_METHODS.join(', ')}`);
+    }
     this.#log = new Logger(log ?? stderrSink());
+    this.#kernel = kernel === undefined ? undefined : new KernelNvmeService(kernel, this.#log);
     this.#store = new StateStore(statePath === undefined ? DEFAULT_OPI_STATE_PATH : statePath);
     this.#gateway = new GatewayCalls(rpc);
     this.#changes = new ChangeRunner(this.#state, this.#store, this.#log);
@@ -75,10 +91,12 @@ export class OpiBridge {
       const report = await this.reconcile();
       if (loaded) this.#log.info('opi state re-applied', { path: this.#store.path, applied: report.applied.length, failed: report.failed.length });
       const ctx: ServiceContext = { state: this.#state, gateway: this.#gateway, changes: this.#changes, log: this.#log };
+      await this.#kernel?.probe();
       this.#server = await OpiServer.start(this.#listen, {
         NvmeRemoteControllerService: new NvmeRemoteControllerService(ctx).handlers(),
         AioVolumeService: new AioVolumeService(ctx).handlers(),
         FrontendNvmeService: new FrontendNvmeService(ctx).handlers(),
+        ...(this.#kernel ? { KernelNvmeService: this.#kernel.handlers() } : {}),
       }, this.#log);
       return report;
     } catch (e) {

@@ -1,12 +1,15 @@
 /**
  * A client of an OPI storage bridge (ours or any other), over the same protos: the three
  * services' gRPC clients, and `call`, one promise per RPC with failures as OpiClientError
- * carrying the gRPC status. What a CSI node plugin uses to drive its DPU.
+ * carrying the gRPC status; and `kernel`, our KernelNvmeService (rdmagate.dpu.v1), which
+ * only our bridge serves (another answers UNIMPLEMENTED). What a CSI node plugin uses to
+ * drive its DPU.
  */
 import { credentials, Metadata, type CallOptions, type Client, type ServiceError } from '@grpc/grpc-js';
 import { RdmagateError } from '../errors';
 import { OpiStatus } from './errors';
-import { opiServices, type OpiServiceName } from './proto';
+import type { ConnectKernelNvmeRequest, DisconnectKernelNvmeRequest, KernelNvmeDevice, RescanKernelNvmeRequest } from './messages';
+import { bridgeServices, type BridgeServiceName } from './proto';
 
 export class OpiClientError extends RdmagateError {
   readonly grpcCode: OpiStatus;
@@ -19,39 +22,59 @@ export class OpiClientError extends RdmagateError {
 type UnaryMethod = (request: object, metadata: Metadata, options: CallOptions,
   callback: (e: ServiceError | null, response?: object) => void) => void;
 
+/** KernelNvmeService's RPCs, one promise each. */
+export interface KernelNvmeClient {
+  connect(request: ConnectKernelNvmeRequest, timeoutMs?: number): Promise<KernelNvmeDevice>;
+  disconnect(request: DisconnectKernelNvmeRequest, timeoutMs?: number): Promise<void>;
+  rescan(request: RescanKernelNvmeRequest, timeoutMs?: number): Promise<KernelNvmeDevice>;
+}
+
 export interface OpiClient {
   readonly NvmeRemoteControllerService: Client;
   readonly AioVolumeService: Client;
   readonly FrontendNvmeService: Client;
+  readonly KernelNvmeService: Client;
+  /** The DPU's kernel NVMe-oF host (our extension). */
+  readonly kernel: KernelNvmeClient;
   /** Calls `service`.`method`; resolves with the response as proto-loader decodes it (messages.ts). */
-  call<T = Record<string, unknown>>(service: OpiServiceName, method: string, request?: object, timeoutMs?: number): Promise<T>;
+  call<T = Record<string, unknown>>(service: BridgeServiceName, method: string, request?: object, timeoutMs?: number): Promise<T>;
   close(): void;
 }
 
 /** Clients of the bridge at `address` (HOST:PORT, or unix:/path), insecure as OPI's bridges serve. */
 export function opiClient(address: string): OpiClient {
-  const s = opiServices();
+  const s = bridgeServices();
   const creds = credentials.createInsecure();
   const clients = {
     NvmeRemoteControllerService: new s.NvmeRemoteControllerService(address, creds),
     AioVolumeService: new s.AioVolumeService(address, creds),
     FrontendNvmeService: new s.FrontendNvmeService(address, creds),
+    KernelNvmeService: new s.KernelNvmeService(address, creds),
+  };
+  const call = <T>(service: BridgeServiceName, method: string, request: object = {}, timeoutMs = 60_000): Promise<T> => {
+    const client = clients[service] as unknown as Record<string, UnaryMethod | undefined>;
+    const fn = client[method];
+    if (typeof fn !== 'function') {
+      return Promise.reject(new OpiClientError(OpiStatus.UNIMPLEMENTED, `${service} has no method ${method}`));
+    }
+    return new Promise<T>((resolve, reject) => {
+      fn.call(client, request, new Metadata(), { deadline: new Date(Date.now() + timeoutMs) }, (e, r) => {
+        if (e) reject(new OpiClientError(e.code, e.details));
+        else resolve(r as T);
+      });
+    });
+  };
+  const kernel: KernelNvmeClient = {
+    connect: (request, timeoutMs) => call<KernelNvmeDevice>('KernelNvmeService', 'ConnectKernelNvme', request, timeoutMs),
+    disconnect: async (request, timeoutMs) => {
+      await call('KernelNvmeService', 'DisconnectKernelNvme', request, timeoutMs);
+    },
+    rescan: (request, timeoutMs) => call<KernelNvmeDevice>('KernelNvmeService', 'RescanKernelNvme', request, timeoutMs),
   };
   return {
     ...clients,
-    call<T>(service: OpiServiceName, method: string, request: object = {}, timeoutMs = 60_000): Promise<T> {
-      const client = clients[service] as unknown as Record<string, UnaryMethod | undefined>;
-      const fn = client[method];
-      if (typeof fn !== 'function') {
-        return Promise.reject(new OpiClientError(OpiStatus.UNIMPLEMENTED, `${service} has no method ${method}`));
-      }
-      return new Promise<T>((resolve, reject) => {
-        fn.call(client, request, new Metadata(), { deadline: new Date(Date.now() + timeoutMs) }, (e, r) => {
-          if (e) reject(new OpiClientError(e.code, e.details));
-          else resolve(r as T);
-        });
-      });
-    },
+    kernel,
+    call,
     close() {
       for (const c of Object.values(clients)) c.close();
     },

@@ -1,9 +1,11 @@
 /**
  * OPI answers with gRPC status codes. An OpiError carries one; toOpiError maps what
  * else a handler throws: the gateway's JSON-RPC errors (SPDK's negative errnos) by
- * meaning, with the gateway's message kept, and an unreachable gateway as UNAVAILABLE.
+ * meaning, with the gateway's message kept, an unreachable gateway as UNAVAILABLE, and
+ * the kernel host's CsiErrors (KernelNvmeService) with the status they carry.
  */
 import { status } from '@grpc/grpc-js';
+import { CsiError } from '../csi/errors';
 import { RdmagateError } from '../errors';
 import { JsonRpcError, RpcErrorCode, RpcTransportError } from '../gateway';
 
@@ -43,6 +45,7 @@ export function isRpcError(e: unknown, code: number): boolean {
 
 export function toOpiError(e: unknown): OpiError {
   if (e instanceof OpiError) return e;
+  if (e instanceof CsiError) return new OpiError(e.grpcCode, e.message);
   if (e instanceof RpcTransportError) return new OpiError(status.UNAVAILABLE, `gateway: ${e.message}`);
   if (e instanceof JsonRpcError) return new OpiError(BY_RPC_CODE.get(e.rpcCode) ?? status.INTERNAL, `gateway: ${e.message}`);
   if (e instanceof RdmagateError && e.code === 'ERR_CLOSED') return new OpiError(status.UNAVAILABLE, e.message);

@@ -1,7 +1,11 @@
-/** The OPI storage API bridge (opi_api.storage.v1) over a DPU's rdmagate gateway, and a client for it. */
+/**
+ * The OPI storage API bridge (opi_api.storage.v1) over a DPU's rdmagate gateway, with our
+ * KernelNvmeService (rdmagate.dpu.v1) beside it, and a client for both.
+ */
 export { DEFAULT_OPI_LISTEN, DEFAULT_OPI_STATE_PATH, OpiBridge, type OpiBridgeOptions } from './bridge';
-export { opiClient, OpiClientError, type OpiClient } from './client';
+export { opiClient, OpiClientError, type KernelNvmeClient, type OpiClient } from './client';
 export { OpiError, OpiStatus } from './errors';
 export type * from './messages';
-export { opiServices, OPI_SERVICES, type OpiServiceName } from './proto';
+export { bridgeServices, EXTENSION_SERVICES, opiServices, OPI_SERVICES, type BridgeServiceName, type ExtensionServiceName,
+  type OpiServiceName } from './proto';
 export type { ReconcileReport } from './reconcile';

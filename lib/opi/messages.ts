@@ -155,3 +155,46 @@ export interface NvmeNamespace {
 
 /** A List response: the page under the collection's field name, and where the next page starts. */
 export type ListResponse<K extends string, T> = { [key in K]: T[] } & { next_page_token: string };
+
+// --- rdmagate.dpu.v1 (opi/rdmagate/kernel_nvme.proto): our extension, the DPU's kernel NVMe-oF host ---
+
+/** google.protobuf.Int32Value: null (absent) is "unset". */
+export type Int32Value = { value: number } | null;
+
+export interface KernelNvmeTuning {
+  nr_io_queues?: Int32Value;
+  ctrl_loss_tmo?: Int32Value;
+  keep_alive_tmo?: Int32Value;
+  reconnect_delay?: Int32Value;
+}
+
+export interface ConnectKernelNvmeRequest {
+  volume_id?: string;
+  /** 'tcp' or 'rdma'. */
+  trtype: string;
+  traddr: string;
+  trsvcid: string;
+  subnqn?: string;
+  hostnqn: string;
+  nguid: string;
+  uuid: string;
+  tuning?: KernelNvmeTuning | null;
+}
+
+export interface DisconnectKernelNvmeRequest {
+  volume_id?: string;
+  subnqn?: string;
+  allow_missing?: boolean;
+}
+
+export interface RescanKernelNvmeRequest {
+  volume_id?: string;
+  subnqn?: string;
+}
+
+export interface KernelNvmeDevice {
+  volume_id: string;
+  /** /dev/nvmeXnY */
+  device: string;
+  size_bytes: Int64;
+}

@@ -1,6 +1,6 @@
 /**
- * Serves the OPI services over gRPC (TCP, as OPI's bridges do: 127.0.0.1:50051 by
- * default). Each call's failure is answered with its gRPC status and logged; changes are
+ * Serves the OPI services, and those of our extensions asked for, over gRPC (TCP, as
+ * OPI's bridges do: 127.0.0.1:50051 by default). Each call's failure is answered with its gRPC status and logged; changes are
  * logged at info, reads at debug.
  */
 import { Server, ServerCredentials, status, type sendUnaryData, type ServerUnaryCall,
@@ -9,7 +9,7 @@ import { RdmagateError } from '../errors';
 import type { Logger } from '../gateway/logger';
 import { toOpiError, unimplemented } from './errors';
 import { request } from './fields';
-import { opiServices, type OpiServiceName } from './proto';
+import { bridgeServices, type BridgeServiceName } from './proto';
 import type { OpiHandler, OpiHandlers } from './services/context';
 
 const READS = /^(Get|List|Stats)/;
@@ -20,10 +20,10 @@ export class OpiServer {
   private constructor(private readonly server: Server, readonly address: string) {}
 
   /** Binds `listen` (HOST:PORT, [IPv6]:PORT, or unix:/path; port 0 picks one); `address` is where it listens. */
-  static async start(listen: string, services: Record<OpiServiceName, OpiHandlers>, log: Logger): Promise<OpiServer> {
-    const defs = opiServices();
+  static async start(listen: string, services: Partial<Record<BridgeServiceName, OpiHandlers>>, log: Logger): Promise<OpiServer> {
+    const defs = bridgeServices();
     const server = new Server();
-    for (const [name, handlers] of Object.entries(services) as [OpiServiceName, OpiHandlers][]) {
+    for (const [name, handlers] of Object.entries(services) as [BridgeServiceName, OpiHandlers][]) {
       const service = defs[name].service;
       const impl: UntypedServiceImplementation = {};
       for (const method of Object.keys(service)) impl[method] = unary(method, handlers[method], log);
