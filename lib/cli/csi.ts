@@ -5,22 +5,28 @@
  * serve Identity and Node. A `dpu` node exposes volumes to its host through the
  * host-facing subsystem of the gateway on the DPU (--dpu-subsystem, --dpu-rpc-socket);
  * its --connection-mode is the default for StorageClasses that set no connectionMode.
+ * A `host` node with --dpu-endpoint drives its DPU's OPI bridge itself (DpuBridgeAttacher):
+ * the CO calls only the host's node plugin.
  * Runs until SIGINT or SIGTERM.
  */
 import { isIP } from 'node:net';
 import { InvalidArgumentError } from '../errors';
 import { DEFAULT_SOCKET_PATH, stderrSink, type LogLevel } from '../gateway';
 import { join } from 'node:path';
-import { attacherFor, CONNECTION_MODES, ControllerService, CsiLogger, CsiServer, DpuAttacher, GatewayDpuFrontend, IdentityService,
+import { attacherFor, CONNECTION_MODES, ControllerService, CsiLogger, CsiServer, DpuAttacher, DpuBridgeAttacher, GatewayDpuFrontend, IdentityService,
   LocalPlugin, MayastorPlugin, NODE_ROLES, NodeService, NvmfExporter, socketGatewayRpc, type ConnectionMode, type ListenAddress,
   type NodeRole, type StoragePlugin, type VolumeAttacher } from '../csi';
+import { opiClient } from '../opi/client';
 import { parseArgs } from './args';
 
 export const CSI_USAGE = `  csi --role controller|default|host|dpu [--endpoint unix:///csi/csi.sock] [--log-level debug|info|warn|error]
       controller: [--pool-dir DIR] [--gateway-socket PATH] --tcp-listen IP:PORT [--rdma-listen IP:PORT]
                   [--mayastor-endpoint http://HOST:PORT]  (or $MAYASTOR_ENDPOINT: adds plugin mayastor)
       node roles: [--node-id HOSTNQN]
-      host:       waits for the disk its DPU exposes (by NGUID/UUID or serial), formats and mounts it
+      host:       [--dpu-endpoint HOST:PORT [--dpu-function ID] [--connection-mode nvmf|aio]]
+                  waits for the disk its DPU exposes (by NGUID/UUID or serial), formats and mounts it;
+                  with --dpu-endpoint it asks the DPU's OPI bridge (rdmagate dpu) to attach each volume
+                  behind the host function (connected at start), in nvmf mode (default) or aio mode
       dpu:        --dpu-subsystem NQN [--dpu-rpc-socket PATH] [--connection-mode aio|nvmf]
                   connects to the gateway and exposes each volume as a namespace of the DPU gateway's
                   host-facing subsystem (aio; nvmf, through the OPI bridge, is not implemented yet);
@@ -35,7 +41,8 @@ export async function runCsi(argv: string[]): Promise<number> {
   const args = parseArgs(argv, [
     { name: 'role' }, { name: 'endpoint' }, { name: 'pool-dir' }, { name: 'gateway-socket' }, { name: 'node-id' },
     { name: 'tcp-listen' }, { name: 'rdma-listen' }, { name: 'log-level' }, { name: 'mayastor-endpoint' },
-    { name: 'dpu-subsystem' }, { name: 'dpu-rpc-socket' }, { name: 'connection-mode' },
+    { name: 'dpu-subsystem' }, { name: 'dpu-rpc-socket' }, { name: 'connection-mode' }, { name: 'dpu-endpoint' },
+    { name: 'dpu-function' },
   ]);
   if (args.positionals.length > 0) throw new InvalidArgumentError(`unexpected argument '${args.positionals[0]}'`);
   const flag = (name: string) => {
@@ -49,8 +56,15 @@ export async function runCsi(argv: string[]): Promise<number> {
   const log = new CsiLogger(stderrSink(level as LogLevel));
   const endpoint = flag('endpoint') ?? process.env.CSI_ENDPOINT ?? DEFAULT_ENDPOINT;
 
-  for (const f of ['dpu-subsystem', 'dpu-rpc-socket', 'connection-mode']) {
+  for (const f of ['dpu-subsystem', 'dpu-rpc-socket']) {
     if (role !== 'dpu' && flag(f) !== undefined) throw new InvalidArgumentError(`--${f} is for --role dpu only`);
+  }
+  for (const f of ['dpu-endpoint', 'dpu-function']) {
+    if (role !== 'host' && flag(f) !== undefined) throw new InvalidArgumentError(`--${f} is for --role host only`);
+  }
+  if (flag('dpu-function') !== undefined && flag('dpu-endpoint') === undefined) throw new InvalidArgumentError('--dpu-function needs --dpu-endpoint');
+  if (flag('connection-mode') !== undefined && role !== 'dpu' && !(role === 'host' && flag('dpu-endpoint'))) {
+    throw new InvalidArgumentError('--connection-mode is for --role dpu, or --role host with --dpu-endpoint');
   }
 
   let server: CsiServer;
@@ -72,7 +86,9 @@ export async function runCsi(argv: string[]): Promise<number> {
     const identity = new IdentityService({ controller: true, manifest: { role }, probe: async () => { await rpc.call('nvmf_get_transports'); } });
     server = await CsiServer.start({ endpoint, log, services: { Identity: identity.handlers(), Controller: controller.handlers() } });
   } else {
-    const attacher = role === 'dpu' ? dpuAttacher(flag) : attacherFor(role as NodeRole);
+    const dpuEndpoint = flag('dpu-endpoint');
+    const attacher = role === 'dpu' ? dpuAttacher(flag)
+      : dpuEndpoint ? await dpuBridgeAttacher(dpuEndpoint, flag, log) : attacherFor(role as NodeRole);
     const node = new NodeService({ role: role as NodeRole, log, attacher, ...(flag('node-id') ? { nodeId: flag('node-id') } : {}) });
     const identity = new IdentityService({ controller: false, manifest: { role }, probe: () => node.probe() });
     server = await CsiServer.start({ endpoint, log, services: { Identity: identity.handlers(), Node: node.handlers() } });
@@ -99,6 +115,27 @@ function dpuAttacher(flag: (name: string) => string | undefined): VolumeAttacher
   const aio = subsystem === undefined ? undefined
     : new GatewayDpuFrontend({ rpc: socketGatewayRpc(flag('dpu-rpc-socket') ?? DEFAULT_SOCKET_PATH), subsystem });
   return new DpuAttacher({ defaultMode: mode as ConnectionMode, ...(aio ? { aio } : {}) });
+}
+
+/**
+ * The host role driving its DPU's OPI bridge. The host's kernel connects to the DPU's host
+ * function now, once, as a PCIe function would simply be there; a DPU not up yet is logged
+ * and retried by Probe and by each stage.
+ */
+async function dpuBridgeAttacher(endpoint: string, flag: (name: string) => string | undefined, log: CsiLogger): Promise<VolumeAttacher> {
+  const mode = flag('connection-mode') ?? 'nvmf';
+  if (!(CONNECTION_MODES as readonly string[]).includes(mode)) {
+    throw new InvalidArgumentError(`--connection-mode must be one of ${CONNECTION_MODES.join(', ')}, got '${mode}'`);
+  }
+  const fn = flag('dpu-function');
+  const attacher = new DpuBridgeAttacher({ opi: opiClient(endpoint), defaultMode: mode as ConnectionMode, ...(fn ? { subsystemId: fn } : {}) });
+  try {
+    const f = await attacher.connectHostFunction();
+    log.info('connected to the DPU host function', { dpu: endpoint, nqn: f.nqn, transport: f.transport, traddr: f.traddr, trsvcid: f.trsvcid });
+  } catch (e) {
+    log.warn('cannot connect to the DPU host function yet', { dpu: endpoint, error: (e as Error).message });
+  }
+  return attacher;
 }
 
 /** IP:PORT, with IPv6 addresses in brackets ([fd00::1]:4420). */

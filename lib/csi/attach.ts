@@ -9,7 +9,8 @@
  *            formats nor mounts, the file system belongs to the host;
  *   host     the machine behind a DPU: it connects nothing, it waits for the disk that its
  *            DPU exposes, found by NGUID, UUID or serial (HostDiskAttacher), and formats
- *            and mounts it as the default role does.
+ *            and mounts it as the default role does; with its DPU's OPI bridge, it first
+ *            asks the DPU to attach the volume (DpuBridgeAttacher).
  */
 import { DpuAttacher, type DpuAttacherOptions } from './attachers/dpu';
 import { HostDiskAttacher, type HostDiskAttacherOptions } from './attachers/host-disk';
@@ -20,6 +21,7 @@ import type { ConnectionMode, ConnectTuning, PublishContext } from './parameters
 export { KernelNvmeAttacher, type KernelNvmeAttacherOptions } from './attachers/kernel-nvme';
 export { HostDiskAttacher, type HostDiskAttacherOptions } from './attachers/host-disk';
 export { DpuAttacher, type DpuAttacherOptions } from './attachers/dpu';
+export { DpuBridgeAttacher, dpuResourceId, type DpuBridgeAttacherOptions, type HostFunction } from './attachers/dpu-bridge';
 
 export type NodeRole = 'default' | 'host' | 'dpu';
 export const NODE_ROLES: readonly NodeRole[] = ['default', 'host', 'dpu'];

@@ -1,7 +1,7 @@
 /** The Kubernetes CSI driver: Identity, Controller and Node services over gRPC. */
 export {
-  attacherFor, DpuAttacher, HostDiskAttacher, KernelNvmeAttacher, NODE_ROLES, UnimplementedAttacher, type AttacherOptions, type AttachOptions,
-  type DpuAttacherOptions, type HostDiskAttacherOptions, type KernelNvmeAttacherOptions, type NodeRole, type VolumeAttacher,
+  attacherFor, DpuAttacher, DpuBridgeAttacher, dpuResourceId, HostDiskAttacher, KernelNvmeAttacher, NODE_ROLES, UnimplementedAttacher, type AttacherOptions, type AttachOptions,
+  type DpuAttacherOptions, type DpuBridgeAttacherOptions, type HostFunction, type HostDiskAttacherOptions, type KernelNvmeAttacherOptions, type NodeRole, type VolumeAttacher,
 } from './attach';
 export type { DpuFrontend, DpuSource, ExposedVolume } from './attachers/dpu-frontend';
 export { GatewayDpuFrontend, type GatewayDpuFrontendOptions } from './attachers/gateway-frontend';

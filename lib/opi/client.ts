@@ -45,11 +45,15 @@ export interface OpiClient {
 export function opiClient(address: string): OpiClient {
   const s = bridgeServices();
   const creds = credentials.createInsecure();
+  // Calls fail fast while the bridge is down (the CO retries); once it is back (a DPU that
+  // restarted) they must reach it within a second, not after gRPC's default reconnect
+  // backoff, which grows to two minutes.
+  const options = { 'grpc.initial_reconnect_backoff_ms': 250, 'grpc.max_reconnect_backoff_ms': 1000 };
   const clients = {
-    NvmeRemoteControllerService: new s.NvmeRemoteControllerService(address, creds),
-    AioVolumeService: new s.AioVolumeService(address, creds),
-    FrontendNvmeService: new s.FrontendNvmeService(address, creds),
-    KernelNvmeService: new s.KernelNvmeService(address, creds),
+    NvmeRemoteControllerService: new s.NvmeRemoteControllerService(address, creds, options),
+    AioVolumeService: new s.AioVolumeService(address, creds, options),
+    FrontendNvmeService: new s.FrontendNvmeService(address, creds, options),
+    KernelNvmeService: new s.KernelNvmeService(address, creds, options),
   };
   const call = <T>(service: BridgeServiceName, method: string, request: object = {}, timeoutMs = 60_000): Promise<T> => {
     const client = clients[service] as unknown as Record<string, UnaryMethod | undefined>;

@@ -114,6 +114,24 @@ describe('rdmagate csi (CLI)', function () {
     }
   });
 
+  it('--role host with --dpu-endpoint serves while its DPU is not up yet, and says so', async () => {
+    const sock = join(dir, 'host.sock');
+    const { child, stderr } = run(['--role', 'host', '--endpoint', `unix://${sock}`, '--dpu-endpoint', '127.0.0.1:1']);
+    try {
+      await waitFor(sock, child, stderr);
+      assert.match(stderr(), /cannot connect to the DPU host function yet/);
+      const c = new CsiClient(`unix://${sock}`);
+      try {
+        await assert.rejects(c.call('Identity', 'Probe'), /UNAVAILABLE: the DPU's OPI bridge answered/);
+      } finally {
+        c.close();
+      }
+    } finally {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    }
+  });
+
   it('refuses bad arguments', () => {
     for (const [args, message] of [
       [['--role', 'worker'], /--role must be one of controller, default, host, dpu/],
@@ -124,6 +142,10 @@ describe('rdmagate csi (CLI)', function () {
       [['--role', 'dpu', '--dpu-subsystem', 'host-facing'], /--dpu-subsystem must be an NQN/],
       [['--role', 'dpu', '--dpu-subsystem', 'nqn.2026-11.io.rdmagate:dpu', '--connection-mode', 'pcie'], /--connection-mode must be one of aio, nvmf/],
       [['--role', 'host', '--dpu-subsystem', 'nqn.2026-11.io.rdmagate:dpu'], /--dpu-subsystem is for --role dpu only/],
+      [['--role', 'default', '--dpu-endpoint', '127.0.0.1:50051'], /--dpu-endpoint is for --role host only/],
+      [['--role', 'host', '--dpu-function', 'host-function'], /--dpu-function needs --dpu-endpoint/],
+      [['--role', 'host', '--connection-mode', 'nvmf'], /--connection-mode is for --role dpu, or --role host with --dpu-endpoint/],
+      [['--role', 'host', '--dpu-endpoint', '127.0.0.1:50051', '--connection-mode', 'pcie'], /--connection-mode must be one of aio, nvmf/],
     ] as const) {
       const r = spawnSync(process.execPath, [MAIN, 'csi', ...args], { encoding: 'utf8', timeout: 10000 });
       assert.equal(r.status, 1, r.stderr);

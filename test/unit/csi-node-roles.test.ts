@@ -2,7 +2,7 @@
  * The host and dpu node roles (issue 6), without root: the host finds the disk its DPU
  * exposes in a fake sysfs tree; the DPU, with a fake kernel attacher, exposes the volume
  * through an in-process gateway's JSON-RPC (the calls recorded) and never makes a file
- * system; NVMe-oF mode is UNIMPLEMENTED until the OPI bridge.
+ * system; NVMe-oF mode is the host role's (DpuBridgeAttacher), UNIMPLEMENTED here.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -329,9 +329,9 @@ describe('CSI node roles: host and dpu', function () {
       await rejectsWithCode(stage(randomUUID()), GrpcStatus.FAILED_PRECONDITION, /--dpu-subsystem/);
     });
 
-    it('connectionMode nvmf is UNIMPLEMENTED (the OPI bridge) and connects nothing; a bad mode is INVALID_ARGUMENT', async () => {
+    it('connectionMode nvmf is UNIMPLEMENTED on the dpu role (the host stages it) and connects nothing; a bad mode is INVALID_ARGUMENT', async () => {
       const id = randomUUID();
-      await rejectsWithCode(stage(id, { volume_context: { connectionMode: 'nvmf' } }), GrpcStatus.UNIMPLEMENTED, /OPI storage API bridge/);
+      await rejectsWithCode(stage(id, { volume_context: { connectionMode: 'nvmf' } }), GrpcStatus.UNIMPLEMENTED, /staged from the host's node plugin/);
       await rejectsWithCode(stage(id, { volume_context: { connectionMode: 'pcie' } }), GrpcStatus.INVALID_ARGUMENT, /connectionMode/);
       assert.deepEqual(kernel.log, []);
       assert.deepEqual(rpc.mutations(), []);
@@ -341,7 +341,7 @@ describe('CSI node roles: host and dpu', function () {
       client.close();
       await server.close();
       await startNode(new DpuAttacher({ kernel, defaultMode: 'nvmf' }));
-      await rejectsWithCode(stage(id), GrpcStatus.UNIMPLEMENTED, /later issue/);
+      await rejectsWithCode(stage(id), GrpcStatus.UNIMPLEMENTED, /staged from the host's node plugin/);
       await client.call('Identity', 'Probe');
     });
 

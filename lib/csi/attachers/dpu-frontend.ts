@@ -2,7 +2,8 @@
  * The DPU's host-facing side: what puts a volume in front of the host as a namespace of
  * the NVMe function the DPU emulates for it. One implementation per connection mode:
  * `aio` exposes a block device the DPU already has (GatewayDpuFrontend), `nvmf` has the
- * DPU's storage stack reach the gateway itself (OpiBridgeFrontend, a later issue).
+ * DPU's storage stack reach the gateway itself (OpiBridgeFrontend: staged from the host's
+ * node plugin instead, through the DPU's OPI bridge).
  */
 import type { PublishContext } from '../parameters';
 

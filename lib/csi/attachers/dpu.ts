@@ -23,7 +23,7 @@ export interface DpuAttacherOptions {
   kernel?: VolumeAttacher;
   /** AIO mode's frontend (GatewayDpuFrontend); without one, AIO volumes are refused. */
   aio?: DpuFrontend;
-  /** NVMe-oF mode's frontend; default: OpiBridgeFrontend (UNIMPLEMENTED until its issue). */
+  /** NVMe-oF mode's frontend; default: OpiBridgeFrontend (UNIMPLEMENTED: the host role stages it). */
   nvmf?: DpuFrontend;
   /** For volumes whose StorageClass sets no connectionMode; default aio. */
   defaultMode?: ConnectionMode;

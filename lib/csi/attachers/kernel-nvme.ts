@@ -93,6 +93,11 @@ async function readText(path: string): Promise<string | undefined> {
   }
 }
 
+/** The kernel's live NVMe controllers (nvmeN) connected to `subnqn`: neither deleting nor dead. */
+export async function liveControllersOf(subnqn: string): Promise<string[]> {
+  return (await controllersOf(subnqn)).filter((c) => !DEAD_STATES.has(c.state)).map((c) => c.name);
+}
+
 /** The kernel's NVMe controllers (nvmeN) connected to `subnqn`. */
 async function controllersOf(subnqn: string): Promise<KernelController[]> {
   let names: string[];

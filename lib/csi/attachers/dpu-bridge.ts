@@ -1,0 +1,243 @@
+/**
+ * The host role with a DPU that runs an OPI storage bridge (`rdmagate dpu`, or any OPI
+ * bridge): NodeStageVolume on the host asks its DPU, through the OPI storage API, to bring
+ * the volume in and put it behind the NVMe function the DPU presents to this host; the host
+ * then waits for the namespace to appear, as any disk of its DPU's (HostDiskAttacher).
+ *
+ *   nvmf  CreateNvmeRemoteController, CreateNvmePath (the publish context's transport,
+ *         address and subsystem, with this node's host NQN, which the volume allows):
+ *         the DPU's own NVMe-oF engine connects to the gateway, over RDMA where published so;
+ *   aio   ConnectKernelNvme (rdmagate's extension: the DPU's kernel host connects), then
+ *         CreateAioVolume over the block device it gave;
+ *   both  CreateNvmeNamespace on the host function, with the volume's NGUID and UUID: the
+ *         DPU hot-adds it and the host's kernel learns of it by the namespace notice.
+ *
+ * The host's kernel connects to the host function once (connectHostFunction, at node
+ * start), as a PCIe function is simply there; it never connects per volume. Every resource
+ * is named after the volume, so unstage needs no record, and each create is idempotent
+ * (an identical create answers the existing resource), so a retry after a crash at any step
+ * converges. Unstage deletes in reverse with allow_missing, both modes' resources.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import type { AttachOptions, VolumeAttacher } from '../attach';
+import { CsiError, failedPrecondition, invalidArgument } from '../errors';
+import { exec } from '../node-system';
+import { volumeIdOfNqn, type ConnectionMode, type ConnectTuning, type PublishContext } from '../parameters';
+import { OpiClientError, type OpiClient } from '../../opi/client';
+import { OpiStatus } from '../../opi/errors';
+import type { NvmeController, NvmeSubsystem } from '../../opi/messages';
+import type { OpiServiceName } from '../../opi/proto';
+import { HostDiskAttacher, type HostDiskAttacherOptions } from './host-disk';
+import { liveControllersOf } from './kernel-nvme';
+
+export interface DpuBridgeAttacherOptions {
+  /** A client of the DPU's bridge (opiClient(--dpu-endpoint)). */
+  opi: OpiClient;
+  /** The host function's subsystem (OPI id); default: the bridge's only subsystem with a fabrics controller. */
+  subsystemId?: string;
+  /** For volumes whose StorageClass sets no connectionMode; default nvmf. */
+  defaultMode?: ConnectionMode;
+  /** How the host finds the disks (tests point it at a fake sysfs). */
+  disks?: HostDiskAttacherOptions;
+  /** Connects the host's kernel to the host function; default `nvme connect`. Tests replace it. */
+  connect?: (fn: HostFunction) => Promise<void>;
+}
+
+/** The NVMe function the DPU presents to this host, as the host's kernel reaches it. */
+export interface HostFunction {
+  subsystemId: string;
+  nqn: string;
+  transport: 'tcp' | 'rdma';
+  traddr: string;
+  trsvcid: string;
+}
+
+/** An OPI id for a volume: `vol-<volume_id>` where that is a valid id, else a digest of it. */
+export function dpuResourceId(volumeId: string): string {
+  const plain = `vol-${volumeId}`;
+  if (/^[a-z0-9][a-z0-9-]{0,62}$/.test(plain)) return plain;
+  return `vol-${createHash('sha256').update(volumeId).digest('hex').slice(0, 40)}`;
+}
+
+const RC: OpiServiceName = 'NvmeRemoteControllerService';
+const FE: OpiServiceName = 'FrontendNvmeService';
+const AIO: OpiServiceName = 'AioVolumeService';
+
+export class DpuBridgeAttacher implements VolumeAttacher {
+  readonly role = 'host';
+  readonly #opi: OpiClient;
+  readonly #subsystemId: string | undefined;
+  readonly #defaultMode: ConnectionMode;
+  readonly #disks: HostDiskAttacher;
+  readonly #connect: (fn: HostFunction) => Promise<void>;
+  #function: HostFunction | undefined;
+
+  constructor(options: DpuBridgeAttacherOptions) {
+    this.#opi = options.opi;
+    this.#subsystemId = options.subsystemId;
+    this.#defaultMode = options.defaultMode ?? 'nvmf';
+    this.#disks = new HostDiskAttacher(options.disks);
+    this.#connect = options.connect ?? kernelConnect;
+  }
+
+  /** The bridge answers and offers a host function; the host's kernel is connected to it. */
+  async probe(): Promise<void> {
+    await this.connectHostFunction();
+  }
+
+  /** Connects the host's kernel to the DPU's host function unless it is connected: once, at node start. */
+  async connectHostFunction(): Promise<HostFunction> {
+    const fn = await this.hostFunction();
+    await this.#connect(fn);
+    return fn;
+  }
+
+  /** The host function, as the bridge describes it. */
+  async hostFunction(): Promise<HostFunction> {
+    if (this.#function) return this.#function;
+    const subs = await this.#list<NvmeSubsystem>(FE, 'ListNvmeSubsystems', {}, 'nvme_subsystems');
+    const candidates = this.#subsystemId ? subs.filter((s) => s.name === `nvmeSubsystems/${this.#subsystemId}`) : subs;
+    for (const sub of candidates) {
+      const ctrls = await this.#list<NvmeController>(FE, 'ListNvmeControllers', { parent: sub.name }, 'nvme_controllers');
+      const c = ctrls.find((x) => x.spec?.fabrics_id?.traddr);
+      const trtype = c?.spec?.trtype;
+      if (!c?.spec?.fabrics_id || !sub.spec || (trtype !== 'NVME_TRANSPORT_TYPE_TCP' && trtype !== 'NVME_TRANSPORT_TYPE_RDMA')) continue;
+      this.#function = { subsystemId: sub.name.slice('nvmeSubsystems/'.length), nqn: sub.spec.nqn,
+        transport: trtype === 'NVME_TRANSPORT_TYPE_RDMA' ? 'rdma' : 'tcp', traddr: c.spec.fabrics_id.traddr,
+        trsvcid: c.spec.fabrics_id.trsvcid };
+      return this.#function;
+    }
+    throw failedPrecondition(this.#subsystemId
+      ? `the DPU bridge has no subsystem ${this.#subsystemId} with a fabrics controller (--dpu-subsystem)`
+      : 'the DPU bridge offers no subsystem with a fabrics controller: is `rdmagate dpu` running there?');
+  }
+
+  async attach(ctx: PublishContext, tuning: ConnectTuning, hostnqn: string, options: AttachOptions = {}): Promise<string> {
+    const volumeId = volumeIdOfNqn(ctx.subnqn);
+    if (volumeId === undefined) throw invalidArgument(`publish_context.subnqn ${ctx.subnqn} is not a volume subsystem of this driver`);
+    const id = dpuResourceId(volumeId);
+    const fn = await this.hostFunction();
+    const mode = options.connectionMode ?? this.#defaultMode;
+    const volumeRef = mode === 'nvmf' ? await this.#remoteNamespace(id, ctx, tuning, hostnqn)
+      : await this.#aioVolume(id, volumeId, ctx, tuning, hostnqn);
+    await this.#call(FE, 'CreateNvmeNamespace', { parent: `nvmeSubsystems/${fn.subsystemId}`, nvme_namespace_id: id,
+      nvme_namespace: { spec: { volume_name_ref: volumeRef, nguid: ctx.nguid.toLowerCase(), uuid: ctx.uuid.toLowerCase() } } });
+    return this.#disks.attach(ctx, tuning, hostnqn);
+  }
+
+  device(volumeId: string): Promise<string | undefined> {
+    return this.#disks.device(volumeId);
+  }
+
+  /** Takes the namespace from the host first, then what the DPU holds under it. */
+  async detach(volumeId: string): Promise<void> {
+    const id = dpuResourceId(volumeId);
+    const fn = await this.hostFunction();
+    await this.#call(FE, 'DeleteNvmeNamespace', { name: `nvmeSubsystems/${fn.subsystemId}/nvmeNamespaces/${id}`, allow_missing: true });
+    const controller = `nvmeRemoteControllers/${id}`;
+    const paths = await this.#list<{ name: string }>(RC, 'ListNvmePaths', { parent: controller }, 'nvme_paths')
+      .catch((e: unknown) => (isStatus(e, OpiStatus.NOT_FOUND) ? [] : Promise.reject(e)));
+    for (const p of paths) await this.#call(RC, 'DeleteNvmePath', { name: p.name, allow_missing: true });
+    await this.#call(RC, 'DeleteNvmeRemoteController', { name: controller, allow_missing: true });
+    await this.#call(AIO, 'DeleteAioVolume', { name: `aioVolumes/${id}`, allow_missing: true });
+    await this.#kernel('DisconnectKernelNvme', { volume_id: volumeId, allow_missing: true });
+    await this.#disks.detach(volumeId);
+  }
+
+  /**
+   * The volume grew. Over NVMe-oF the DPU's backend learnt it by the gateway's notice and
+   * passed it on; in AIO mode the DPU's kernel device and then its AIO volume re-read their
+   * size here, and the host function tells the host. Then the host's own device re-reads.
+   */
+  async rescan(volumeId: string): Promise<void> {
+    const id = dpuResourceId(volumeId);
+    const aio = await this.#call<{ name: string } | undefined>(AIO, 'GetAioVolume', { name: `aioVolumes/${id}` })
+      .catch((e: unknown) => (isStatus(e, OpiStatus.NOT_FOUND) ? undefined : Promise.reject(e)));
+    if (aio) {
+      const dev = await this.#kernel<{ size_bytes: string }>('RescanKernelNvme', { volume_id: volumeId });
+      const volume = await this.#call<{ block_size: string }>(AIO, 'GetAioVolume', { name: aio.name });
+      const blocks = Math.floor(Number(dev?.size_bytes ?? 0) / Number(volume.block_size));
+      await this.#call(AIO, 'UpdateAioVolume', { aio_volume: { name: aio.name, blocks_count: blocks }, update_mask: { paths: ['blocks_count'] } });
+    }
+    await this.#disks.rescan(volumeId);
+  }
+
+  async #remoteNamespace(id: string, ctx: PublishContext, tuning: ConnectTuning, hostnqn: string): Promise<string> {
+    const controller = `nvmeRemoteControllers/${id}`;
+    await this.#call(RC, 'CreateNvmeRemoteController', { nvme_remote_controller_id: id,
+      nvme_remote_controller: { multipath: 'NVME_MULTIPATH_FAILOVER', ...(tuning.nr_io_queues ? { io_queues_count: tuning.nr_io_queues } : {}) } });
+    await this.#call(RC, 'CreateNvmePath', { parent: controller, nvme_path_id: 'path0', nvme_path: {
+      trtype: ctx.transport === 'rdma' ? 'NVME_TRANSPORT_TYPE_RDMA' : 'NVME_TRANSPORT_TYPE_TCP', traddr: ctx.traddr,
+      fabrics: { trsvcid: Number(ctx.trsvcid), subnqn: ctx.subnqn, hostnqn,
+        adrfam: ctx.traddr.includes(':') ? 'NVME_ADDRESS_FAMILY_IPV6' : 'NVME_ADDRESS_FAMILY_IPV4' } } });
+    return `${controller}/nvmeRemoteNamespaces/1`;
+  }
+
+  async #aioVolume(id: string, volumeId: string, ctx: PublishContext, tuning: ConnectTuning, hostnqn: string): Promise<string> {
+    const wrapped = Object.fromEntries(Object.entries(tuning).filter(([, v]) => v !== undefined).map(([k, v]) => [k, { value: v }]));
+    const dev = await this.#kernel<{ device: string }>('ConnectKernelNvme', { volume_id: volumeId, trtype: ctx.transport,
+      traddr: ctx.traddr, trsvcid: ctx.trsvcid, subnqn: ctx.subnqn, hostnqn, nguid: ctx.nguid, uuid: ctx.uuid, tuning: wrapped });
+    if (!dev?.device) throw failedPrecondition(`the DPU connected volume ${volumeId} but named no block device`);
+    const name = `aioVolumes/${id}`;
+    const existing = await this.#call<{ filename: string } | undefined>(AIO, 'GetAioVolume', { name })
+      .catch((e: unknown) => (isStatus(e, OpiStatus.NOT_FOUND) ? undefined : Promise.reject(e)));
+    // The DPU's kernel may name the device differently after a reconnect: a volume over the
+    // old name, left by a stage that stopped halfway, is made again over the new one.
+    if (existing && existing.filename !== dev.device) await this.#call(AIO, 'DeleteAioVolume', { name });
+    await this.#call(AIO, 'CreateAioVolume', { aio_volume_id: id, aio_volume: { filename: dev.device, block_size: 512 } });
+    return name;
+  }
+
+  async #kernel<T>(method: string, request: object): Promise<T | undefined> {
+    try {
+      return await this.#opi.call<T>('KernelNvmeService', method, request);
+    } catch (e) {
+      if (isStatus(e, OpiStatus.UNIMPLEMENTED) && method === 'DisconnectKernelNvme') return undefined;  // a bridge without it connected nothing
+      throw fromOpi(e, `${method}`);
+    }
+  }
+
+  async #call<T = unknown>(service: OpiServiceName, method: string, request: object): Promise<T> {
+    try {
+      return await this.#opi.call<T>(service, method, request);
+    } catch (e) {
+      throw fromOpi(e, `${service}.${method}`);
+    }
+  }
+
+  async #list<T>(service: OpiServiceName, method: string, request: object, field: string): Promise<T[]> {
+    const out: T[] = [];
+    let page_token = '';
+    do {
+      const r = await this.#call<Record<string, unknown>>(service, method, { ...request, page_size: 100, page_token });
+      out.push(...((r[field] as T[] | undefined) ?? []));
+      page_token = String(r.next_page_token ?? '');
+    } while (page_token);
+    return out;
+  }
+}
+
+function isStatus(e: unknown, code: OpiStatus): boolean {
+  return (e instanceof OpiClientError || e instanceof CsiError) && e.grpcCode === code;
+}
+
+/** The bridge's answer as the CO should see it: the same status, saying that the DPU said it. */
+function fromOpi(e: unknown, what: string): unknown {
+  return e instanceof OpiClientError ? new CsiError(e.grpcCode, `the DPU's OPI bridge answered ${what}: ${e.message}`) : e;
+}
+
+/**
+ * `nvme connect` to the host function unless a live controller of it is there. As a PCIe
+ * function does not go away, neither does this controller: while the DPU restarts, the
+ * host's I/O waits (ctrl_loss_tmo -1) and the kernel tries again every second.
+ */
+async function kernelConnect(fn: HostFunction): Promise<void> {
+  if ((await liveControllersOf(fn.nqn)).length > 0) return;
+  if (!existsSync(`/sys/module/nvme_${fn.transport}`)) await exec('modprobe', [`nvme-${fn.transport}`]);
+  const args = ['connect', '-t', fn.transport, '-a', fn.traddr, '-s', fn.trsvcid, '-n', fn.nqn, '-l', '-1', '-c', '1'];
+  const r = await exec('nvme', args);
+  if (r.code !== 0 && !/already connected/i.test(r.stderr)) {
+    throw failedPrecondition(`the host cannot connect to its DPU's function: nvme ${args.join(' ')} failed (${r.code}): ${r.stderr.trim()}`);
+  }
+}

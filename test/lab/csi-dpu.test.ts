@@ -1,0 +1,266 @@
+/**
+ * The DPU path end to end in the lab guest, three machines' worth of processes:
+ *
+ *   storage  the CSI controller and the storage gateway (in this process), exporting each
+ *            volume over NVMe/RDMA on Soft-RoCE (rxe0, 192.168.77.1);
+ *   DPU      `rdmagate dpu` (a child process): its gateway and the OPI bridge over it, the
+ *            host function on NVMe/TCP, its backends over NVMe/RDMA from rxe1;
+ *   host     the kernel's NVMe/TCP host, connected once to the host function, and the CSI
+ *            node plugin of role host (in this process) that drives the DPU by OPI.
+ *
+ * Through the CSI gRPC API: CreateVolume, ControllerPublishVolume, NodeStageVolume (the host
+ * asks its DPU, and waits for the disk the DPU hot-adds), NodePublishVolume, fio with verify
+ * on the mounted file system, online ControllerExpandVolume + NodeExpandVolume (the notice
+ * travels storage gateway → DPU backend → host function → the host's kernel), unstage,
+ * unpublish, delete; nothing is left behind. Faults: the DPU's backend path dropped and
+ * restored under fio, the whole DPU restarted between stage and unstage (the host's I/O
+ * waits, as for a PCIe function), and a stage retried after the DPU died halfway.
+ *
+ * The DPU runs NVMe-oF mode here. AIO mode needs the DPU's kernel host, and in one guest
+ * the DPU's kernel and the host's kernel are the same kernel: it refuses a second namespace
+ * with the volume's NGUID (globally duplicate IDs), so AIO mode is tested in unit tests
+ * with the DPU's kernel host stood in for.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statfsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Gateway, opiClient, rdma, type JsonObject, type JsonValue, type OpiClient } from '../../lib';
+import { ControllerService, CsiClient, CsiLogger, CsiServer, DpuBridgeAttacher, dpuResourceId, IdentityService, LocalPlugin,
+  NodeService, NvmfExporter, socketGatewayRpc, volumeNqn, type GatewayRpc } from '../../lib/csi';
+import { until } from '../rdma/helpers';
+import { fioAcrossRestart, inLab, run, sleep, tryRun } from './helpers';
+
+const MAIN = resolve(__dirname, '../../lib/cli/main.js');
+const STORAGE_RDMA = '192.168.77.1';
+const FUNCTION_NQN = 'nqn.2019-06.io.rdmagate:dpu-host-function';
+const OPI = '127.0.0.1:50071';
+const HOST_FACING = { traddr: '127.0.0.1', trsvcid: 4470 };
+const MiB = 1 << 20;
+
+function liveControllers(nqn: string): string[] {
+  if (!existsSync('/sys/class/nvme')) return [];
+  return readdirSync('/sys/class/nvme').filter((c) => {
+    try {
+      return readFileSync(`/sys/class/nvme/${c}/subsysnqn`, 'utf8').trim() === nqn;
+    } catch {
+      return false;
+    }
+  });
+}
+
+describe('the DPU path: a host\'s volume through its DPU, configured by OPI (lab)', function () {
+  this.timeout(900000);
+  const dir = join(tmpdir(), 'rdmagate-dpu-lab');
+  let storage: Gateway;
+  let storageRpc: GatewayRpc;
+  let dpu: ChildProcess | undefined;
+  let dpuLog = '';
+  let opi: OpiClient;
+  let controllerServer: CsiServer;
+  let nodeServer: CsiServer;
+  let ctl: CsiClient;
+  let node: CsiClient;
+  let nodeId: string;
+
+  /** `rdmagate dpu`, until it says it is ready (on stdout; its log goes to stderr). */
+  async function startDpu(): Promise<void> {
+    const child = spawn(process.execPath, [MAIN, 'dpu', '--state-dir', join(dir, 'dpu'), '--gateway-socket', join(dir, 'dpu.sock'),
+      '--opi-listen', OPI, '--host-facing', `tcp:${HOST_FACING.traddr}:${HOST_FACING.trsvcid}`, '--rdma-device', 'rxe1'],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+    dpu = child;
+    child.stderr!.on('data', (d: Buffer) => { dpuLog += d; });
+    await new Promise<void>((res, rej) => {
+      let out = '';
+      child.stdout!.on('data', (d: Buffer) => {
+        out += d;
+        if (out.includes('dpu ready')) res();
+      });
+      child.once('exit', (code) => rej(new Error(`rdmagate dpu exited ${code}: ${dpuLog}`)));
+    });
+  }
+
+  async function stopDpu(): Promise<void> {
+    const child = dpu;
+    dpu = undefined;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await exited;
+  }
+
+  /** What the DPU's gateway holds for volumes: backends, bdevs, and the host function's namespaces. */
+  async function dpuHolds(): Promise<{ controllers: number; bdevs: number; namespaces: number }> {
+    const rpc = socketGatewayRpc(join(dir, 'dpu.sock'));
+    const ctrls = (await rpc.call('bdev_nvme_get_controllers')) as unknown[];
+    const bdevs = (await rpc.call('bdev_get_bdevs')) as unknown[];
+    const [sub] = (await rpc.call('nvmf_get_subsystems', { nqn: FUNCTION_NQN })) as { namespaces?: unknown[] }[];
+    return { controllers: ctrls.length, bdevs: bdevs.length, namespaces: sub.namespaces?.length ?? 0 };
+  }
+
+  before(async function () {
+    if (!inLab()) this.skip();
+    const active = rdma.devices().filter((d) => d.ports.some((p) => p.state === 'active')).map((d) => d.name);
+    assert.ok(active.includes('rxe0') && active.includes('rxe1'), `Soft-RoCE rxe0 and rxe1 are up (active: ${active.join(', ')})`);
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    const log = new CsiLogger((e) => { if (e.level !== 'debug') process.stderr.write(JSON.stringify(e) + '\n'); });
+
+    // Storage: the controller and its gateway.
+    storage = new Gateway({ socketPath: null, configPath: null, log: () => undefined, target: { reactors: 2 } });
+    await storage.start();
+    storageRpc = { call: (method: string, params?: JsonObject): Promise<JsonValue> => storage.rpc(method, params) };
+    const plugin = new LocalPlugin({ poolDir: join(dir, 'pool'), log });
+    await plugin.open();
+    const exporter = new NvmfExporter({ rpc: storageRpc, tcp: { traddr: '127.0.0.1', trsvcid: 4460 }, rdma: { traddr: STORAGE_RDMA, trsvcid: 4461 } });
+    controllerServer = await CsiServer.start({ endpoint: `unix://${dir}/controller.sock`, log, services: {
+      Identity: new IdentityService({ controller: true }).handlers(), Controller: new ControllerService({ plugins: [plugin], exporter, log }).handlers() } });
+
+    // The DPU, then the host's node plugin, which connects the host to its function.
+    await startDpu();
+    opi = opiClient(OPI);
+    const attacher = new DpuBridgeAttacher({ opi });
+    await attacher.connectHostFunction();
+    assert.equal(liveControllers(FUNCTION_NQN).length, 1, 'the host\'s kernel is connected to its DPU\'s function');
+    const nodeService = new NodeService({ role: 'host', log, attacher });
+    nodeServer = await CsiServer.start({ endpoint: `unix://${dir}/node.sock`, log, services: {
+      Identity: new IdentityService({ controller: false, probe: () => nodeService.probe() }).handlers(), Node: nodeService.handlers() } });
+    ctl = new CsiClient(`unix://${dir}/controller.sock`);
+    node = new CsiClient(`unix://${dir}/node.sock`);
+    assert.deepEqual(await node.call('Identity', 'Probe'), { ready: { value: true } });
+    nodeId = (await node.call<{ node_id: string }>('Node', 'NodeGetInfo')).node_id;
+  });
+
+  after(async () => {
+    ctl?.close();
+    node?.close();
+    opi?.close();
+    await nodeServer?.close();
+    await controllerServer?.close();
+    tryRun('nvme', ['disconnect', '-n', FUNCTION_NQN]);
+    await stopDpu();
+    await storage?.close();
+    if (dpuLog && process.env.RDMAGATE_LAB_VERBOSE) process.stderr.write(dpuLog);
+  });
+
+  type Cap = { mount: { fs_type: string }; access_mode: { mode: string } };
+  const cap: Cap = { mount: { fs_type: 'ext4' }, access_mode: { mode: 'SINGLE_NODE_WRITER' } };
+
+  async function createAndPublish(name: string, bytes: number): Promise<{ id: string; stage: JsonObject; target: string }> {
+    const params = { transport: 'rdma', fsType: 'ext4', connectionMode: 'nvmf' };
+    const r = await ctl.call<{ volume: { volume_id: string; volume_context: Record<string, string> } }>('Controller', 'CreateVolume', {
+      name, capacity_range: { required_bytes: bytes }, volume_capabilities: [cap], parameters: params });
+    const id = r.volume.volume_id;
+    const context = r.volume.volume_context;
+    const { publish_context: pc } = await ctl.call<{ publish_context: Record<string, string> }>('Controller', 'ControllerPublishVolume',
+      { volume_id: id, node_id: nodeId, volume_capability: cap, volume_context: context });
+    assert.equal(pc.transport, 'rdma');
+    const stage = { volume_id: id, publish_context: pc, staging_target_path: join(dir, 'staging', id), volume_capability: cap,
+      volume_context: context };
+    return { id, stage, target: join(dir, 'pods', id, 'mount') };
+  }
+
+  /** `fn` until it is not UNAVAILABLE, as the CO retries a call (a bounded number of times). */
+  async function retryUnavailable<T>(fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; ++attempt) {
+      try {
+        return await fn();
+      } catch (e) {
+        if (attempt >= 20 || !/UNAVAILABLE/.test(String(e))) throw e;
+        await sleep(500);
+      }
+    }
+  }
+
+  async function unstageAndDelete(id: string, stage: JsonObject, target: string): Promise<void> {
+    await node.call('Node', 'NodeUnpublishVolume', { volume_id: id, target_path: target });
+    await node.call('Node', 'NodeUnstageVolume', { volume_id: id, staging_target_path: stage.staging_target_path });
+    await node.call('Node', 'NodeUnstageVolume', { volume_id: id, staging_target_path: stage.staging_target_path });
+    await ctl.call('Controller', 'ControllerUnpublishVolume', { volume_id: id, node_id: nodeId });
+    await ctl.call('Controller', 'DeleteVolume', { volume_id: id });
+  }
+
+  it('NVMe-oF mode: stage through the DPU, fio with verify on the file system, grow online, a backend path dropped under fio, unstage; nothing left', async () => {
+    const { id, stage, target } = await createAndPublish('dpu-nvmf', 64 * MiB);
+    await node.call('Node', 'NodeStageVolume', stage);
+    await node.call('Node', 'NodeStageVolume', stage);  // idempotent
+    const pub = { ...stage, target_path: target, readonly: false };
+    await node.call('Node', 'NodePublishVolume', pub);
+    assert.deepEqual(liveControllers(volumeNqn(id)), [], 'the host connected nothing to the storage: its DPU did');
+    assert.equal(liveControllers(FUNCTION_NQN).length, 1, 'and it is still the one connection to its function');
+    const held = await dpuHolds();
+    assert.deepEqual(held, { controllers: 1, bdevs: 1, namespaces: 1 });
+    const dev = run('findmnt', ['-n', '-o', 'SOURCE', '--target', target]).trim();
+    assert.match(dev, /^\/dev\/nvme\d+n\d+$/);
+
+    // fio with verify on the mounted file system while the DPU's backend path drops and comes back.
+    const storageQpairs = async () => ((await storageRpc.call('nvmf_subsystem_get_qpairs', { nqn: volumeNqn(id) })) as unknown[]).length;
+    await fioAcrossRestart(join(target, 'fio.dat'), '0', async () => {
+      const listen = { trtype: 'RDMA', adrfam: 'IPv4', traddr: STORAGE_RDMA, trsvcid: '4461' };
+      await storageRpc.call('nvmf_subsystem_remove_listener', { nqn: volumeNqn(id), listen_address: listen });
+      for (let i = 0; (await storageQpairs()) > 0; ++i) {
+        assert.ok(i < 500, 'the DPU\'s backend connection drops');
+        await sleep(20);
+      }
+      await sleep(3000);
+      await storageRpc.call('nvmf_subsystem_add_listener', { nqn: volumeNqn(id), listen_address: listen });
+    });
+    assert.ok((await storageQpairs()) > 0, 'the DPU\'s backend came back');
+
+    // Online expansion: the storage gateway's notice reaches the DPU's backend, whose bdev
+    // grows, whose host function tells the host's kernel; then the file system grows.
+    const before = statfsSync(target);
+    const devBytes = () => Number(readFileSync(`/sys/class/block/${dev.replace('/dev/', '')}/size`, 'utf8')) * 512;
+    const grown = 96 * MiB;
+    await ctl.call('Controller', 'ControllerExpandVolume', { volume_id: id, capacity_range: { required_bytes: grown }, volume_capability: cap });
+    await until(() => devBytes() === grown, `${dev} to grow to ${grown} bytes by notices alone`, 30000);
+    const r = await node.call<{ capacity_bytes: string }>('Node', 'NodeExpandVolume',
+      { volume_id: id, volume_path: target, staging_target_path: stage.staging_target_path, volume_capability: cap });
+    assert.equal(r.capacity_bytes, String(grown));
+    const after = statfsSync(target);
+    assert.ok(after.blocks * after.bsize > before.blocks * before.bsize + 24 * MiB, 'the mounted file system grew');
+
+    await unstageAndDelete(id, stage, target);
+    assert.deepEqual(await dpuHolds(), { controllers: 0, bdevs: 0, namespaces: 0 }, 'the DPU holds nothing for the volume');
+    assert.equal(tryRun('findmnt', ['-n', '-o', 'TARGET', '--mountpoint', target]).stdout.trim(), '', 'nothing is mounted there');
+    assert.equal(liveControllers(FUNCTION_NQN).length, 1, 'the host function stays, as a PCIe function does');
+  });
+
+  it('the DPU restarted between stage and unstage: the host\'s I/O waits and goes on; unstage after it works', async () => {
+    const { id, stage, target } = await createAndPublish('dpu-restart', 64 * MiB);
+    await node.call('Node', 'NodeStageVolume', stage);
+    await node.call('Node', 'NodePublishVolume', { ...stage, target_path: target, readonly: false });
+    await fioAcrossRestart(join(target, 'fio.dat'), '0', async () => {
+      await stopDpu();
+      await sleep(1000);
+      await startDpu();  // its gateway config and its OPI state bring the volume back
+    });
+    assert.deepEqual(await dpuHolds(), { controllers: 1, bdevs: 1, namespaces: 1 });
+    await unstageAndDelete(id, stage, target);
+    assert.deepEqual(await dpuHolds(), { controllers: 0, bdevs: 0, namespaces: 0 });
+  });
+
+  it('a stage retried after the DPU died halfway converges', async () => {
+    const { id, stage, target } = await createAndPublish('dpu-halfway', 64 * MiB);
+    const pc = stage.publish_context as Record<string, string>;
+    const rid = dpuResourceId(id);
+    // The DPU made the backend and died before the namespace.
+    await retryUnavailable(() => opi.call('FrontendNvmeService', 'ListNvmeSubsystems', {}));
+    await opi.call('NvmeRemoteControllerService', 'CreateNvmeRemoteController', { nvme_remote_controller_id: rid,
+      nvme_remote_controller: { multipath: 'NVME_MULTIPATH_FAILOVER' } });
+    await opi.call('NvmeRemoteControllerService', 'CreateNvmePath', { parent: `nvmeRemoteControllers/${rid}`, nvme_path_id: 'path0',
+      nvme_path: { trtype: 'NVME_TRANSPORT_TYPE_RDMA', traddr: pc.traddr,
+        fabrics: { trsvcid: Number(pc.trsvcid), subnqn: pc.subnqn, hostnqn: nodeId, adrfam: 'NVME_ADDRESS_FAMILY_IPV4' } } });
+    dpu!.kill('SIGKILL');
+    await new Promise((r) => dpu!.once('exit', r));
+    dpu = undefined;
+    await assert.rejects(node.call('Node', 'NodeStageVolume', stage), /UNAVAILABLE/, 'a stage while the DPU is down is retried by the CO');
+    await startDpu();
+    await retryUnavailable(() => node.call('Node', 'NodeStageVolume', stage));
+    await node.call('Node', 'NodePublishVolume', { ...stage, target_path: target, readonly: false });
+    assert.deepEqual(await dpuHolds(), { controllers: 1, bdevs: 1, namespaces: 1 });
+    await unstageAndDelete(id, stage, target);
+    assert.deepEqual(await dpuHolds(), { controllers: 0, bdevs: 0, namespaces: 0 });
+  });
+});

@@ -1,0 +1,227 @@
+/**
+ * The host role driving its DPU through the OPI storage API (DpuBridgeAttacher), with real
+ * peers in this process: a storage target that exports the volume's subsystem, a DPU (a
+ * gateway and the OPI bridge over it, with the host function made through OPI), and, for
+ * the host's kernel, the project's own NVMe host connected once to the host function, whose
+ * namespaces are mirrored into a fake sysfs as the kernel would show them. So a disk
+ * appears only when the DPU really hot-added a namespace with the volume's NGUID.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BufferPool, Gateway, OpiBridge, Target, nvmf, opiClient, type OpiClient } from '../../lib';
+import { CsiError, DpuBridgeAttacher, dpuResourceId, GrpcStatus, volumeNqn, type HostFunction, type PublishContext } from '../../lib/csi';
+import { socketGatewayRpc, type GatewayRpc } from '../../lib/csi/export';
+import { FakeKernelAttacher } from './fake-kernel-attacher';
+
+const VOLUME_ID = '3f2a1b4c-5d6e-4f70-8192-a3b4c5d6e7f8';
+const NGUID = VOLUME_ID.replace(/-/g, '');
+const HOSTNQN = 'nqn.2014-08.org.nvmexpress:uuid:00000000-0000-0000-0000-00000000d0d0';
+const FUNCTION_NQN = 'nqn.2019-06.io.rdmagate:dpu-host-function';
+
+let nextPort = 21000 + Math.floor(Math.random() * 8000);
+
+type HostController = Awaited<ReturnType<typeof nvmf.connect>>;
+
+describe('CSI host role driving its DPU through the OPI bridge (DpuBridgeAttacher)', function () {
+  this.timeout(60000);
+  let dir: string;
+  let storage: Target;
+  let storagePort: number;
+  let gateway: Gateway;
+  let rpc: GatewayRpc;
+  let bridge: OpiBridge;
+  let opi: OpiClient;
+  let host: HostController | undefined;
+  let connects = 0;
+  let dpuKernel: FakeKernelAttacher;
+  const pool = new BufferPool({ chunkSize: 64 * 1024 });
+
+  /** What the host's kernel shows of the function's namespaces: /sys/block/nvme0nN with its ids. */
+  function mirror(c: HostController): void {
+    const block = join(dir, 'sys', 'block');
+    rmSync(block, { recursive: true, force: true });
+    mkdirSync(block, { recursive: true });
+    for (const n of c.namespaces) {
+      const name = `nvme0n${n.nsid}`;
+      mkdirSync(join(block, name), { recursive: true });
+      writeFileSync(join(block, name, 'nguid'), `${n.nguid}\n`);
+      writeFileSync(join(block, name, 'uuid'), `${n.uuid}\n`);
+      writeFileSync(join(dir, 'dev', name), '');
+    }
+  }
+
+  async function connectHost(fn: HostFunction): Promise<void> {
+    ++connects;
+    if (host) return;
+    host = await nvmf.connect({ traddr: fn.traddr, trsvcid: Number(fn.trsvcid), subnqn: fn.nqn, hostnqn: HOSTNQN });
+    const c = host;
+    mirror(c);
+    c.on('namespacesChanged', () => mirror(c));
+  }
+
+  const attacher = (opts: { opi?: OpiClient } = {}) => new DpuBridgeAttacher({ opi: opts.opi ?? opi, connect: connectHost,
+    disks: { sysfsRoot: join(dir, 'sys'), devRoot: join(dir, 'dev'), deviceTimeoutMs: 10000, pollMs: 20 } });
+
+  const ctx = (): PublishContext => ({ transport: 'tcp', traddr: '127.0.0.1', trsvcid: String(storagePort), subnqn: volumeNqn(VOLUME_ID),
+    uuid: VOLUME_ID, nguid: NGUID });
+
+  async function startBridge(statePath: string): Promise<void> {
+    bridge = new OpiBridge({ rpc, statePath, listen: '127.0.0.1:0', log: () => undefined, kernel: dpuKernel });
+    await bridge.start();
+    opi = opiClient(bridge.address!);
+  }
+
+  before(() => {
+    // The storage side: the volume's subsystem, as the storage gateway exports it.
+    storage = new Target({ reactors: 1 });
+    storage.createBdev({ type: 'malloc', name: 'vol', sizeBytes: 8 << 20 });
+    storage.addSubsystem({ nqn: volumeNqn(VOLUME_ID) }).addNamespace({ bdev: 'vol', nsid: 1, uuid: VOLUME_ID, nguid: NGUID });
+    storagePort = storage.listen({ transport: 'tcp', address: '127.0.0.1', port: 0 }).port;
+  });
+
+  after(() => storage.close());
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'rdmagate-dpu-host-'));
+    mkdirSync(join(dir, 'dev'));
+    gateway = new Gateway({ socketPath: join(dir, 'dpu.sock'), configPath: null, log: () => undefined });
+    await gateway.start();
+    rpc = socketGatewayRpc(gateway.socketPath!);
+    dpuKernel = new FakeKernelAttacher(dir, 4 << 20);
+    await startBridge(join(dir, 'opi.json'));
+    // The host function, made through OPI as `rdmagate dpu` makes it.
+    await opi.call('FrontendNvmeService', 'CreateNvmeSubsystem', { nvme_subsystem_id: 'host-function',
+      nvme_subsystem: { spec: { nqn: FUNCTION_NQN, max_namespaces: 256 } } });
+    await opi.call('FrontendNvmeService', 'CreateNvmeController', { parent: 'nvmeSubsystems/host-function', nvme_controller_id: 'host-function-0',
+      nvme_controller: { spec: { trtype: 'NVME_TRANSPORT_TYPE_TCP',
+        fabrics_id: { traddr: '127.0.0.1', trsvcid: String(nextPort++), adrfam: 'NVME_ADDRESS_FAMILY_IPV4' } } } });
+    connects = 0;
+  });
+
+  afterEach(async () => {
+    await host?.close();
+    host = undefined;
+    opi?.close();
+    await bridge?.close();
+    await gateway?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function gatewayHolds(): Promise<{ controllers: string[]; bdevs: string[]; namespaces: string[] }> {
+    const ctrls = (await rpc.call('bdev_nvme_get_controllers')) as { name: string }[];
+    const bdevs = (await rpc.call('bdev_get_bdevs')) as { name: string }[];
+    const [sub] = (await rpc.call('nvmf_get_subsystems', { nqn: FUNCTION_NQN })) as { namespaces?: { nguid: string }[] }[];
+    return { controllers: ctrls.map((c) => c.name), bdevs: bdevs.map((b) => b.name),
+      namespaces: (sub.namespaces ?? []).map((n) => n.nguid.toLowerCase()) };
+  }
+
+  it('stages over NVMe-oF: the DPU connects to the storage, the host sees the namespace appear, I/O reaches the storage; unstage takes it all back', async () => {
+    const a = attacher();
+    await a.probe();
+    assert.ok(host, 'the host connected to its function at start');
+    assert.equal(host.namespaces.length, 0, 'nothing behind the function yet');
+
+    const dev = await a.attach(ctx(), {}, HOSTNQN, { connectionMode: 'nvmf' });
+    assert.equal(dev, join(dir, 'dev', 'nvme0n1'));
+    const id = dpuResourceId(VOLUME_ID);
+    assert.deepEqual(await gatewayHolds(), { controllers: [id], bdevs: [`${id}n1`], namespaces: [NGUID] });
+    assert.deepEqual(host.namespaces.map((n) => [n.nsid, n.nguid, n.uuid]), [[1, NGUID, VOLUME_ID]]);
+    assert.equal(await a.attach(ctx(), {}, HOSTNQN, { connectionMode: 'nvmf' }), dev, 'a retried stage finds what is there');
+    assert.deepEqual((await gatewayHolds()).controllers, [id]);
+    assert.equal(connects, 1, 'the host connects to its function once, not per volume');
+
+    // A block written by the host lands on the storage target, through the DPU.
+    const w = pool.acquire();
+    const r = pool.acquire();
+    w.fill(0x5a);
+    await host.queuePairs[0].write(1, 16, 8, w);
+    const direct = await nvmf.connect({ traddr: '127.0.0.1', trsvcid: storagePort, subnqn: volumeNqn(VOLUME_ID), hostnqn: HOSTNQN });
+    try {
+      await direct.queuePairs[0].read(1, 16, 8, r);
+      assert.ok(Buffer.from(r.buffer, r.byteOffset, 4096).equals(Buffer.alloc(4096, 0x5a)));
+    } finally {
+      await direct.close();
+      w.release();
+      r.release();
+    }
+
+    await a.detach(VOLUME_ID);
+    assert.deepEqual(await gatewayHolds(), { controllers: [], bdevs: [], namespaces: [] });
+    await a.detach(VOLUME_ID);  // idempotent
+    const lists = await Promise.all([
+      opi.call<{ nvme_remote_controllers: unknown[] }>('NvmeRemoteControllerService', 'ListNvmeRemoteControllers', {}),
+      opi.call<{ nvme_namespaces: unknown[] }>('FrontendNvmeService', 'ListNvmeNamespaces', { parent: 'nvmeSubsystems/host-function' }),
+    ]);
+    assert.deepEqual([lists[0].nvme_remote_controllers, lists[1].nvme_namespaces], [[], []]);
+    assert.equal(await a.device(VOLUME_ID), undefined);
+  });
+
+  it('stages in AIO mode: the DPU\'s kernel host connects, its block device is an AIO volume behind the function; it grows and goes', async () => {
+    const a = attacher();
+    await a.probe();
+    const dev = await a.attach(ctx(), { ctrl_loss_tmo: 30 }, HOSTNQN, { connectionMode: 'aio' });
+    assert.equal(dev, join(dir, 'dev', 'nvme0n1'));
+    const [conn] = [...dpuKernel.connected.values()];
+    assert.deepEqual([conn.ctx.subnqn, conn.hostnqn, conn.tuning.ctrl_loss_tmo], [volumeNqn(VOLUME_ID), HOSTNQN, 30],
+      'the DPU connected with the host\'s NQN and the StorageClass\'s tuning');
+    const id = dpuResourceId(VOLUME_ID);
+    assert.deepEqual(await gatewayHolds(), { controllers: [], bdevs: [id], namespaces: [NGUID] });
+    assert.equal(await a.attach(ctx(), {}, HOSTNQN, { connectionMode: 'aio' }), dev, 'a retried stage finds what is there');
+    assert.equal(dpuKernel.connects, 1);
+
+    // The DPU's device grows: the AIO volume takes the size, and the host sees it by the notice.
+    dpuKernel.growTo = { bytes: 8 << 20, afterMs: 0 };
+    const changed = new Promise((r) => host!.once('namespacesChanged', r));
+    await a.rescan(VOLUME_ID);
+    await changed;
+    assert.equal(host!.namespaces[0].size, 8 << 20);
+
+    await a.detach(VOLUME_ID);
+    assert.deepEqual(await gatewayHolds(), { controllers: [], bdevs: [], namespaces: [] });
+    assert.equal(dpuKernel.connected.size, 0, 'the DPU\'s kernel host disconnected');
+    await a.detach(VOLUME_ID);
+  });
+
+  it('a stage retried after it died between the DPU\'s path and its namespace converges', async () => {
+    const id = dpuResourceId(VOLUME_ID);
+    await opi.call('NvmeRemoteControllerService', 'CreateNvmeRemoteController', { nvme_remote_controller_id: id,
+      nvme_remote_controller: { multipath: 'NVME_MULTIPATH_FAILOVER' } });
+    await opi.call('NvmeRemoteControllerService', 'CreateNvmePath', { parent: `nvmeRemoteControllers/${id}`, nvme_path_id: 'path0',
+      nvme_path: { trtype: 'NVME_TRANSPORT_TYPE_TCP', traddr: '127.0.0.1',
+        fabrics: { trsvcid: storagePort, subnqn: volumeNqn(VOLUME_ID), hostnqn: HOSTNQN, adrfam: 'NVME_ADDRESS_FAMILY_IPV4' } } });
+    const a = attacher();
+    await a.probe();
+    assert.equal(await a.attach(ctx(), {}, HOSTNQN, { connectionMode: 'nvmf' }), join(dir, 'dev', 'nvme0n1'));
+    assert.deepEqual(await gatewayHolds(), { controllers: [id], bdevs: [`${id}n1`], namespaces: [NGUID] });
+    await a.detach(VOLUME_ID);
+  });
+
+  it('unstages after the bridge restarted between stage and unstage', async () => {
+    const a = attacher();
+    await a.probe();
+    await a.attach(ctx(), {}, HOSTNQN, { connectionMode: 'nvmf' });
+    opi.close();
+    await bridge.close();
+    await startBridge(join(dir, 'opi.json'));
+    const b = attacher();  // a node plugin restarted too: nothing remembered in memory
+    await b.probe();
+    assert.equal(await b.device(VOLUME_ID), join(dir, 'dev', 'nvme0n1'));
+    await b.detach(VOLUME_ID);
+    assert.deepEqual(await gatewayHolds(), { controllers: [], bdevs: [], namespaces: [] });
+  });
+
+  it('answers UNAVAILABLE while the DPU\'s bridge is down, and FAILED_PRECONDITION when it offers no host function', async () => {
+    const down = opiClient('127.0.0.1:1');
+    try {
+      await assert.rejects(attacher({ opi: down }).probe(), (e: unknown) => e instanceof CsiError && e.grpcCode === GrpcStatus.UNAVAILABLE);
+    } finally {
+      down.close();
+    }
+    await opi.call('FrontendNvmeService', 'DeleteNvmeController', { name: 'nvmeSubsystems/host-function/nvmeControllers/host-function-0' });
+    await assert.rejects(attacher().attach(ctx(), {}, HOSTNQN), (e: unknown) =>
+      e instanceof CsiError && e.grpcCode === GrpcStatus.FAILED_PRECONDITION && /no subsystem with a fabrics controller/.test(e.message));
+    assert.deepEqual((await gatewayHolds()).controllers, [], 'nothing was made for the volume');
+  });
+});
