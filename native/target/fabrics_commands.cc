@@ -35,9 +35,12 @@ void connect(Qpair& q, Request* req) {
   std::string hostnqn = nqn_field(data.hostnqn);
   Target& target = q.target();
 
-  if (!valid_nqn(hostnqn))
-    return reject_connect(q, req, status::kConnectInvalidParam, connect_invalid_data_field(offsetof(ConnectData, hostnqn)));
   auto subsystem = target.find_subsystem(subnqn);
+  // SPDK's perf sends an empty host NQN unless given one, and SPDK's target admits it where
+  // any host may connect: so do we, and only there.
+  bool anonymous = hostnqn.empty() && subsystem && subsystem->allow_any_host();
+  if (!anonymous && !valid_nqn(hostnqn))
+    return reject_connect(q, req, status::kConnectInvalidParam, connect_invalid_data_field(offsetof(ConnectData, hostnqn)));
   if (!subsystem)
     return reject_connect(q, req, status::kConnectInvalidParam, connect_invalid_data_field(offsetof(ConnectData, subnqn)));
   if (!subsystem->host_allowed(hostnqn) || !subsystem->listener_allowed(q.portid()))

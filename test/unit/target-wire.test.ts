@@ -177,6 +177,17 @@ describe('NVMe/TCP target on the wire', function () {
     assert.equal((await ok.connectQueue({ subnqn: NQN })).sc, 0);
   });
 
+  it('admits an empty host NQN (as SPDK\'s perf sends it) only where any host may connect', async () => {
+    const anon = await client();
+    const ok = await anon.connectQueue({ subnqn: NQN, hostnqn: '' });
+    assert.deepEqual([ok.sct, ok.sc], [0, 0]);
+    const s = target.subsystem(NQN)!;
+    s.allowAnyHost(false);
+    s.addHost(HOSTNQN);
+    const refused = await (await client()).connectQueue({ subnqn: NQN, hostnqn: '' });
+    assert.deepEqual([refused.sct, refused.sc, refused.dw0], [1, 0x82, (1 << 16) | 512], 'IATTR data, IPO at hostnqn');
+  });
+
   it('rejects an I/O queue Connect before the admin queue', async () => {
     const c = await client();
     const rsp = await c.connectQueue({ subnqn: NQN, qid: 1, cntlid: 1 });
