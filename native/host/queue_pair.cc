@@ -311,7 +311,20 @@ void QueuePair::resend_parked() {
 // --- completion ------------------------------------------------------------------------
 
 void QueuePair::on_command_done(uint16_t cid, uint32_t status, const CompletionEntry& cqe) {
-  finish(slots_[cid], status, &cqe);
+  Request& r = slots_[cid];
+  // The target deleted this queue under the command (it is tearing the controller down):
+  // in retry mode the command waits for the reconnect, as those on a lost connection do,
+  // rather than failing. The queue is gone, so it is failed as a lost connection is.
+  if (config_.io_failure == IoFailureMode::kRetry && !r.internal && state_ != State::kDead &&
+      status_sct(status) == spec::kSctGeneric && status_sc(status) == spec::status::kSqDeletion.sc) {
+    if (state_ == State::kLive) {
+      on_failed(Failure{kErrDisconnected, "the target deleted the queue (a command was aborted: SQ deletion)", 0, status});
+    } else {
+      r.state = Request::State::kParked;  // one more abort on the queue already going down
+    }
+    return;
+  }
+  finish(r, status, &cqe);
 }
 
 void QueuePair::finish(Request& r, uint32_t status, const CompletionEntry* cqe) {

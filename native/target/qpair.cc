@@ -177,8 +177,14 @@ void Qpair::execute(Request* req) {
   req->state = RequestState::kExecuting;
   if (req->cmd.opcode == kOpcodeFabrics) return execute_fabrics(*this, req);
   if (!connected_) return complete(req, status::kCmdSeqError, true);
-  // Until CC.EN and CSTS.RDY, only fabrics commands are allowed.
-  if (!controller_->ready()) return complete(req, status::kCmdSeqError, true);
+  // Until CC.EN and CSTS.RDY, only fabrics commands are allowed. A controller being torn
+  // down (its host no longer allowed, its subsystem gone) aborts what still arrives as a
+  // deleted queue does, for the host to retry once it has reconnected (SPDK's target does
+  // the same): a Command Sequence Error with DNR would end the I/O for good.
+  if (!controller_->ready()) {
+    if (controller_->shut_down()) return complete(req, status::kSqDeletion, false);
+    return complete(req, status::kCmdSeqError, true);
+  }
   if (qid_ == 0) return execute_admin(*this, req);
   execute_io(*this, req);
 }

@@ -1,12 +1,16 @@
 /**
- * The DPU path end to end in the lab guest, three machines' worth of processes:
+ * The DPU path end to end in the lab guest, three machines:
  *
  *   storage  the CSI controller and the storage gateway (in this process), exporting each
  *            volume over NVMe/RDMA on Soft-RoCE (rxe0, 192.168.77.1);
  *   DPU      `rdmagate dpu` (a child process): its gateway and the OPI bridge over it, the
- *            host function on NVMe/TCP, its backends over NVMe/RDMA from rxe1;
- *   host     the kernel's NVMe/TCP host, connected once to the host function, and the CSI
- *            node plugin of role host (in this process) that drives the DPU by OPI.
+ *            host function on NVMe/TCP on the host's link (10.77.0.1), its backends over
+ *            NVMe/RDMA from rxe1;
+ *   host     a network namespace of its own whose only link is a veth to the DPU
+ *            (10.77.0.2): the CSI node plugin of role host (`rdmagate csi`, a child process
+ *            in that namespace) connects the kernel's NVMe/TCP host to the host function
+ *            once, and drives the DPU by OPI over the same link. From there the storage
+ *            cannot even be reached.
  *
  * Through the CSI gRPC API: CreateVolume, ControllerPublishVolume, NodeStageVolume (the host
  * asks its DPU, and waits for the disk the DPU hot-adds), NodePublishVolume, fio with verify
@@ -27,16 +31,20 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statfsSync } 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Gateway, opiClient, rdma, type JsonObject, type JsonValue, type OpiClient } from '../../lib';
-import { ControllerService, CsiClient, CsiLogger, CsiServer, DpuBridgeAttacher, dpuResourceId, IdentityService, LocalPlugin,
-  NodeService, NvmfExporter, socketGatewayRpc, volumeNqn, type GatewayRpc } from '../../lib/csi';
+import { ControllerService, CsiClient, CsiLogger, CsiServer, dpuResourceId, IdentityService, LocalPlugin,
+  NvmfExporter, socketGatewayRpc, volumeNqn, type GatewayRpc } from '../../lib/csi';
 import { until } from '../rdma/helpers';
 import { fioAcrossRestart, inLab, run, sleep, tryRun } from './helpers';
 
 const MAIN = resolve(__dirname, '../../lib/cli/main.js');
 const STORAGE_RDMA = '192.168.77.1';
 const FUNCTION_NQN = 'nqn.2019-06.io.rdmagate:dpu-host-function';
-const OPI = '127.0.0.1:50071';
-const HOST_FACING = { traddr: '127.0.0.1', trsvcid: 4470 };
+/** The host's link to its DPU: the DPU's end in this namespace, the host's in HOST_NETNS. */
+const HOST_NETNS = 'rg-host';
+const DPU_LINK = '10.77.0.1';
+const HOST_LINK = '10.77.0.2';
+const OPI = `${DPU_LINK}:50071`;
+const HOST_FACING = { traddr: DPU_LINK, trsvcid: 4470 };
 const MiB = 1 << 20;
 
 function liveControllers(nqn: string): string[] {
@@ -59,10 +67,28 @@ describe('the DPU path: a host\'s volume through its DPU, configured by OPI (lab
   let dpuLog = '';
   let opi: OpiClient;
   let controllerServer: CsiServer;
-  let nodeServer: CsiServer;
+  let nodePlugin: ChildProcess | undefined;
+  let nodeLog = '';
   let ctl: CsiClient;
   let node: CsiClient;
   let nodeId: string;
+
+  /** A network namespace for the host, whose one link is a veth pair to the DPU's side. */
+  function hostLink(): void {
+    tryRun('ip', ['netns', 'del', HOST_NETNS]);
+    for (const args of [
+      ['netns', 'add', HOST_NETNS],
+      ['link', 'add', 'rg-dpu0', 'type', 'veth', 'peer', 'name', 'rg-host0'],
+      ['link', 'set', 'rg-host0', 'netns', HOST_NETNS],
+      ['addr', 'add', `${DPU_LINK}/24`, 'dev', 'rg-dpu0'],
+      ['link', 'set', 'rg-dpu0', 'up'],
+      ['-n', HOST_NETNS, 'addr', 'add', `${HOST_LINK}/24`, 'dev', 'rg-host0'],
+      ['-n', HOST_NETNS, 'link', 'set', 'rg-host0', 'up'],
+      ['-n', HOST_NETNS, 'link', 'set', 'lo', 'up'],
+    ]) run('ip', args);
+    const unreachable = tryRun('ip', ['-n', HOST_NETNS, 'route', 'get', STORAGE_RDMA]);
+    assert.notEqual(unreachable.status, 0, 'the host has no route to the storage');
+  }
 
   /** `rdmagate dpu`, until it says it is ready (on stdout; its log goes to stderr). */
   async function startDpu(): Promise<void> {
@@ -117,17 +143,23 @@ describe('the DPU path: a host\'s volume through its DPU, configured by OPI (lab
     controllerServer = await CsiServer.start({ endpoint: `unix://${dir}/controller.sock`, log, services: {
       Identity: new IdentityService({ controller: true }).handlers(), Controller: new ControllerService({ plugins: [plugin], exporter, log }).handlers() } });
 
-    // The DPU, then the host's node plugin, which connects the host to its function.
+    // The host's link to its DPU, the DPU, then the host's node plugin on the host's side of
+    // the link, which connects the host's kernel to its function as it starts.
+    hostLink();
     await startDpu();
     opi = opiClient(OPI);
-    const attacher = new DpuBridgeAttacher({ opi });
-    await attacher.connectHostFunction();
-    assert.equal(liveControllers(FUNCTION_NQN).length, 1, 'the host\'s kernel is connected to its DPU\'s function');
-    const nodeService = new NodeService({ role: 'host', log, attacher });
-    nodeServer = await CsiServer.start({ endpoint: `unix://${dir}/node.sock`, log, services: {
-      Identity: new IdentityService({ controller: false, probe: () => nodeService.probe() }).handlers(), Node: nodeService.handlers() } });
+    const sock = join(dir, 'node.sock');
+    nodePlugin = spawn('nsenter', [`--net=/run/netns/${HOST_NETNS}`, process.execPath, MAIN, 'csi', '--role', 'host',
+      '--endpoint', `unix://${sock}`, '--dpu-endpoint', OPI], { stdio: ['ignore', 'ignore', 'pipe'] });
+    nodePlugin.stderr!.on('data', (d: Buffer) => { nodeLog += d; });
+    await until(() => existsSync(sock) || nodePlugin!.exitCode !== null, 'the node plugin to listen', 60000);
+    assert.equal(nodePlugin.exitCode, null, nodeLog);
+    assert.match(nodeLog, /connected to the DPU host function/);
+    const [fn] = liveControllers(FUNCTION_NQN);
+    assert.ok(fn, 'the host\'s kernel is connected to its DPU\'s function');
+    assert.match(readFileSync(`/sys/class/nvme/${fn}/address`, 'utf8'), new RegExp(`traddr=${DPU_LINK.replace(/\./g, '\\.')},trsvcid=${HOST_FACING.trsvcid}`));
     ctl = new CsiClient(`unix://${dir}/controller.sock`);
-    node = new CsiClient(`unix://${dir}/node.sock`);
+    node = new CsiClient(`unix://${sock}`);
     assert.deepEqual(await node.call('Identity', 'Probe'), { ready: { value: true } });
     nodeId = (await node.call<{ node_id: string }>('Node', 'NodeGetInfo')).node_id;
   });
@@ -136,12 +168,17 @@ describe('the DPU path: a host\'s volume through its DPU, configured by OPI (lab
     ctl?.close();
     node?.close();
     opi?.close();
-    await nodeServer?.close();
+    if (nodePlugin && nodePlugin.exitCode === null) {
+      const exited = new Promise((r) => nodePlugin!.once('exit', r));
+      nodePlugin.kill('SIGTERM');
+      await exited;
+    }
     await controllerServer?.close();
     tryRun('nvme', ['disconnect', '-n', FUNCTION_NQN]);
     await stopDpu();
+    tryRun('ip', ['netns', 'del', HOST_NETNS]);
     await storage?.close();
-    if (dpuLog && process.env.RDMAGATE_LAB_VERBOSE) process.stderr.write(dpuLog);
+    if (process.env.RDMAGATE_LAB_VERBOSE) process.stderr.write(dpuLog + nodeLog);
   });
 
   type Cap = { mount: { fs_type: string }; access_mode: { mode: string } };
