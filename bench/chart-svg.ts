@@ -13,6 +13,8 @@ export interface BarSeries {
   color?: string;
   /** Diagonal stripes over the colour, to tell apart series that share a hue. */
   hatched?: boolean;
+  /** White dots over the colour: a third look for a series that shares a hue (stripes win if both are set). */
+  dotted?: boolean;
 }
 
 export interface GroupedBarChart {
@@ -136,19 +138,25 @@ export function groupedBarSvg(chart: GroupedBarChart): string {
   const height = legendTop + legendRows.length * legendRowHeight + 12;
   const y = (v: number) => plotBottom - (v / yMax) * PLOT_HEIGHT;
   const colorOf = (i: number) => series[i].color ?? PALETTE[i % PALETTE.length];
-  const fillOf = (i: number) => (series[i].hatched ? `url(#hatch-${i})` : colorOf(i));
+  const fillOf = (i: number) => (series[i].hatched ? `url(#hatch-${i})` : series[i].dotted ? `url(#dots-${i})` : colorOf(i));
 
   const out: string[] = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${fixed(width)}" height="${fixed(height)}" ` +
     `viewBox="0 0 ${fixed(width)} ${fixed(height)}" font-family="${FONT}">`);
   out.push(`<title>${escapeXml(chart.title)}</title>`);
-  const hatched = series.map((s, i) => ({ s, i })).filter(({ s }) => s.hatched);
-  if (hatched.length > 0) {
+  const patterned = series.map((s, i) => ({ s, i })).filter(({ s }) => s.hatched || s.dotted);
+  if (patterned.length > 0) {
     out.push('<defs>');
-    for (const { i } of hatched) {
-      out.push(`<pattern id="hatch-${i}" patternUnits="userSpaceOnUse" width="6" height="6" patternTransform="rotate(45)">` +
-        `<rect width="6" height="6" fill="${escapeXml(colorOf(i))}"/>` +
-        '<line x1="0" y1="0" x2="0" y2="6" stroke="#ffffff" stroke-width="2.5" stroke-opacity="0.55"/></pattern>');
+    for (const { s, i } of patterned) {
+      if (s.hatched) {
+        out.push(`<pattern id="hatch-${i}" patternUnits="userSpaceOnUse" width="6" height="6" patternTransform="rotate(45)">` +
+          `<rect width="6" height="6" fill="${escapeXml(colorOf(i))}"/>` +
+          '<line x1="0" y1="0" x2="0" y2="6" stroke="#ffffff" stroke-width="2.5" stroke-opacity="0.55"/></pattern>');
+      } else {
+        out.push(`<pattern id="dots-${i}" patternUnits="userSpaceOnUse" width="5" height="5">` +
+          `<rect width="5" height="5" fill="${escapeXml(colorOf(i))}"/>` +
+          '<circle cx="2.5" cy="2.5" r="1.3" fill="#ffffff" fill-opacity="0.7"/></pattern>');
+      }
     }
     out.push('</defs>');
   }

@@ -33,3 +33,80 @@ export function machine(): Machine {
 
 /** bench/results in the source tree (these scripts run from dist/bench). */
 export const RESULTS_DIR = path.resolve(__dirname, '..', '..', 'bench', 'results');
+
+/** The whole machine's CPU from the first line of /proc/stat, in seconds. */
+export interface SystemCpu {
+  /** user + nice + system, every CPU: what processes ran (interrupt time left out, as it is not charged to them). */
+  busyS: number;
+  /** Time the hypervisor ran something else while a vCPU wanted to run. */
+  stealS: number;
+}
+
+/** USER_HZ: the unit of the CPU times in /proc/stat and /proc/<pid>/stat. */
+export const USER_HZ = 100;
+
+export function parseProcStat(text: string): SystemCpu {
+  const m = /^cpu\s+(.*)$/m.exec(text);
+  const f = m ? m[1].trim().split(/\s+/).map(Number) : [];
+  if (f.length < 8 || f.slice(0, 8).some((n) => !Number.isFinite(n))) throw new Error('not /proc/stat: no cpu line');
+  const [user, nice, system, , , , , steal] = f;
+  return { busyS: (user + nice + system) / USER_HZ, stealS: steal / USER_HZ };
+}
+
+/**
+ * This process's CPU-seconds with those of its children that have exited and been waited
+ * for (utime, stime, cutime, cstime of /proc/self/stat): the benchmark's own, once the
+ * children it started are gone.
+ */
+export function parseOwnCpu(stat: string): number {
+  const fields = stat.slice(stat.lastIndexOf(')') + 1).trim().split(/\s+/).map(Number);
+  const own = fields.slice(11, 15);
+  if (own.length < 4 || own.some((n) => !Number.isFinite(n))) throw new Error('not a /proc/<pid>/stat line');
+  return own.reduce((a, b) => a + b, 0) / USER_HZ;
+}
+
+/** What else the machine did while a benchmark ran. */
+export interface RunLoad {
+  wallS: number;
+  /** Cores' worth of CPU that other processes used, on average over the run. */
+  otherCores: number;
+  /** Cores' worth of steal, on average. */
+  stealCores: number;
+  /** 1-minute load average at the start and at the end (the benchmark's own threads count in it). */
+  loadavgStart: number;
+  loadavgEnd: number;
+}
+
+/**
+ * Starts measuring the machine's load; `end()` (called once the benchmark's children are
+ * gone) says how much CPU others used meanwhile. Undefined where /proc is not readable.
+ */
+export function loadMeter(): { end(): RunLoad } | undefined {
+  const read = () => ({
+    ms: performance.now(),
+    system: parseProcStat(readFileSync('/proc/stat', 'utf8')),
+    own: parseOwnCpu(readFileSync('/proc/self/stat', 'utf8')),
+    loadavg: os.loadavg()[0],
+  });
+  let start: ReturnType<typeof read>;
+  try {
+    start = read();
+  } catch {
+    return undefined;
+  }
+  return {
+    end: () => {
+      const end = read();
+      const wallS = (end.ms - start.ms) / 1000;
+      const others = end.system.busyS - start.system.busyS - (end.own - start.own);
+      const round2 = (v: number) => Math.round(v * 100) / 100;
+      return {
+        wallS: round2(wallS),
+        otherCores: wallS > 0 ? round2(Math.max(0, others) / wallS) : 0,
+        stealCores: wallS > 0 ? round2((end.system.stealS - start.system.stealS) / wallS) : 0,
+        loadavgStart: round2(start.loadavg),
+        loadavgEnd: round2(end.loadavg),
+      };
+    },
+  };
+}

@@ -7,9 +7,14 @@ import type { ReadWrite } from '../lib/perf';
 export type Transport = 'tcp' | 'rdma';
 export const TRANSPORTS: readonly Transport[] = ['tcp', 'rdma'];
 
-/** direct: host to the target. gateway: host to a gateway that forwards to a backend over loopback TCP. */
-export type PathKind = 'direct' | 'gateway';
-export const PATHS: readonly PathKind[] = ['direct', 'gateway'];
+/**
+ * direct: host to the target. gateway: host to a gateway that forwards to a backend over
+ * loopback TCP. dpu: host to a DPU (its own process) that attaches a storage gateway (a
+ * third process, with its backend) over the transport under test and re-exports it to the
+ * host over loopback TCP, standing in for the PCIe function a real DPU presents.
+ */
+export type PathKind = 'direct' | 'gateway' | 'dpu';
+export const PATHS: readonly PathKind[] = ['direct', 'gateway', 'dpu'];
 
 export interface Workload {
   name: string;
@@ -36,7 +41,7 @@ export const WORKLOADS: readonly Workload[] = [
 
 export interface CellSpec {
   transport: Transport;
-  /** For the target, the gateway (and its backend) and the host alike. */
+  /** For the target, the gateway (and its backend), the DPU and the host alike. */
   reactors: number;
   path: PathKind;
   workload: Workload;

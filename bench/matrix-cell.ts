@@ -2,6 +2,7 @@
 import type { PerfReport } from '../lib/perf';
 // The histogram module itself, not lib/perf's index: that would load the addon, and this stays pure.
 import { LatencyHistogram } from '../lib/perf/histogram';
+import { USER_HZ } from './machine';
 import type { PathKind, Transport } from './matrix-cases';
 
 export interface CellMetrics {
@@ -15,11 +16,34 @@ export interface CellMetrics {
   p50Us: number;
   p99Us: number;
   p999Us: number;
-  /** Percent of one core, the whole process, over the counted window. */
+  /**
+   * Percent of one core, the bench process, over the counted window: every end for the
+   * direct and gateway paths, the host alone for the dpu path.
+   */
   usrCpu: number;
   sysCpu: number;
-  /** The whole process's CPU-seconds per million I/Os completed in the counted window. */
+  /**
+   * CPU-seconds per million I/Os completed in the counted window, every end together: the
+   * bench process's for the direct and gateway paths; for the dpu path the sum of roleCpu.
+   */
   cpuSecondsPerMillionIos: number;
+}
+
+/**
+ * The dpu path's CPU-seconds per million I/O, per process: the host (the bench process,
+ * over the counted window), the DPU and the storage (backend and storage gateway), each
+ * from /proc/<pid>/stat around the whole perf run, at its rate scaled to the counted window.
+ */
+export interface RoleCpu {
+  host: number;
+  dpu: number;
+  storage: number;
+}
+
+/** A child's CPU-seconds over a perf run, and how long the run took: its rate is cpuS / wallS. */
+export interface RoleSample {
+  cpuS: number;
+  wallS: number;
 }
 
 /** Where a cell sits in the matrix, as the JSON records it. */
@@ -31,7 +55,7 @@ export interface CellKey {
 }
 
 export type CellResult =
-  | (CellKey & { status: 'measured' } & CellMetrics)
+  | (CellKey & { status: 'measured' } & CellMetrics & { roleCpu?: RoleCpu })
   | (CellKey & { status: 'skipped' | 'failed'; reason: string });
 
 export type MeasuredCell = Extract<CellResult, { status: 'measured' }>;
@@ -69,4 +93,40 @@ export function cellMetrics(r: Pick<PerfReport, 'read' | 'write' | 'cpu'>): Cell
     sysCpu: wall > 0 ? round((r.cpu.systemS / wall) * 100, 1) : 0,
     cpuSecondsPerMillionIos: round(cpuSecondsPerMillion(r.cpu.userS + r.cpu.systemS, r.cpu.ios), 3),
   };
+}
+
+/**
+ * utime + stime, in seconds, from the text of /proc/<pid>/stat (every thread of the
+ * process). The command name in parentheses may hold spaces and parentheses, so the fields
+ * are counted from the last ')': state is field 3, utime 14, stime 15.
+ */
+export function procStatCpuSeconds(stat: string): number {
+  const close = stat.lastIndexOf(')');
+  const fields = close >= 0 ? stat.slice(close + 1).trim().split(/\s+/) : [];
+  const utime = Number(fields[11]);
+  const stime = Number(fields[12]);
+  if (!Number.isInteger(utime) || !Number.isInteger(stime)) throw new Error(`not a /proc/<pid>/stat line: ${JSON.stringify(stat.slice(0, 80))}`);
+  return (utime + stime) / USER_HZ;
+}
+
+/**
+ * A child's CPU-seconds per million I/O: its rate over the whole run (ramp, connect and
+ * teardown included), times the counted window's length, over the I/Os counted in it.
+ */
+export function roleCpuPerMillion(s: RoleSample, window: Pick<PerfReport['cpu'], 'wallS' | 'ios'>): number {
+  return s.wallS > 0 ? cpuSecondsPerMillion((s.cpuS / s.wallS) * window.wallS, window.ios) : 0;
+}
+
+/**
+ * A dpu cell: the bench process holds only the host, so its figure is the host's; the DPU's
+ * and the storage's come from their processes; the cell's total is the three together.
+ */
+export function withRoleCpu(m: CellMetrics, window: Pick<PerfReport['cpu'], 'wallS' | 'ios'>,
+  roles: { dpu: RoleSample; storage: RoleSample }): CellMetrics & { roleCpu: RoleCpu } {
+  const roleCpu: RoleCpu = {
+    host: m.cpuSecondsPerMillionIos,
+    dpu: round(roleCpuPerMillion(roles.dpu, window), 3),
+    storage: round(roleCpuPerMillion(roles.storage, window), 3),
+  };
+  return { ...m, cpuSecondsPerMillionIos: round(roleCpu.host + roleCpu.dpu + roleCpu.storage, 3), roleCpu };
 }

@@ -3,7 +3,7 @@
  * data. Pure, so that the tests can feed it made-up cells.
  */
 import { formatCompact, PALETTE, type BarSeries, type GroupedBarChart } from './chart-svg';
-import type { Machine } from './machine';
+import type { Machine, RunLoad } from './machine';
 import type { MatrixOptions } from './matrix-args';
 import { LATENCY_WORKLOAD, PATHS, setupLabel, WORKLOADS, type PathKind } from './matrix-cases';
 import type { CellResult, MeasuredCell } from './matrix-cell';
@@ -18,6 +18,19 @@ export interface MatrixRun {
   command: string;
   rdma: RdmaStatus;
   cells: CellResult[];
+  /** What else the machine did meanwhile; absent where /proc could not be read. */
+  load?: RunLoad;
+}
+
+/** Other processes' CPU above this, on average, and the run is not called quiet. */
+export const QUIET_OTHER_CORES = 0.2;
+
+export function loadLine(load: RunLoad | undefined, nproc: number): string {
+  if (!load) return 'Load during the run: not measured (/proc/stat unreadable).';
+  const quiet = load.otherCores <= QUIET_OTHER_CORES;
+  return `Load during the run: other processes used ${load.otherCores} of the ${nproc} CPUs on average (/proc/stat less this ` +
+    `benchmark's own processes), steal ${load.stealCores}; 1-minute load average ${load.loadavgStart} at the start, ` +
+    `${load.loadavgEnd} at the end${quiet ? '.' : ': not a quiet machine, the figures were taken beside other work.'}`;
 }
 
 const NUMBER = new Intl.NumberFormat('en-US');
@@ -81,8 +94,25 @@ export function everyCellTable(cells: readonly CellResult[]): string {
 }
 
 /**
- * One series per setup and path, a colour per setup, striped for the gateway path;
- * `value` picks a bar from the series' own cells, or null for none.
+ * Per role, for the dpu cells: host, DPU and storage CPU-seconds per million I/O, their
+ * sum, and beside it the direct path's whole-process figure (host and target together) for
+ * the same setup and workload.
+ */
+export function roleCpuTable(cells: readonly CellResult[]): string {
+  const done = measured(cells);
+  const rows = done.filter((c) => c.path === 'dpu' && c.roleCpu).map((c) => {
+    const r = c.roleCpu!;
+    const direct = done.find((d) => d.path === 'direct' && setupLabel(d) === setupLabel(c) && d.workload === c.workload);
+    return [setupLabel(c), c.workload, cpu(r.host), cpu(r.dpu), cpu(r.storage), cpu(c.cpuSecondsPerMillionIos),
+      direct ? cpu(direct.cpuSecondsPerMillionIos) : ''];
+  });
+  const titles = ['host', 'DPU', 'storage', 'dpu path, all three', 'direct path, one process'];
+  return markdownTable([{ title: 'setup' }, { title: 'workload' }, ...titles.map((title) => ({ title, align: 'right' as const }))], rows);
+}
+
+/**
+ * One series per setup and path, a colour per setup, striped for the gateway path and dotted
+ * for the dpu path; `value` picks a bar from the series' own cells, or null for none.
  */
 function seriesOf(cells: readonly CellResult[], categories: readonly string[],
   value: (own: MeasuredCell[], category: string) => number | null): BarSeries[] {
@@ -94,6 +124,7 @@ function seriesOf(cells: readonly CellResult[], categories: readonly string[],
       label: `${setup} ${path}`,
       color: PALETTE[i % PALETTE.length],
       hatched: path === 'gateway',
+      dotted: path === 'dpu',
       values: categories.map((category) => value(own, category)),
     })));
 }
@@ -111,7 +142,7 @@ function measuredWorkloads(cells: readonly CellResult[]): string[] {
 function subtitle(run: Pick<MatrixRun, 'machine' | 'options'>): string {
   const m = run.machine;
   return `${m.cpu}, ${m.nproc} CPUs; null bdev; ${run.options.runtimeS} s per cell after ${run.options.rampS} s ramp` +
-    `${run.options.quick ? ' (quick run)' : ''}; striped bars: through the gateway`;
+    `${run.options.quick ? ' (quick run)' : ''}; striped bars: through the gateway; dotted: host via a DPU`;
 }
 
 export function iopsChart(run: Pick<MatrixRun, 'machine' | 'options' | 'cells'>): GroupedBarChart {
@@ -142,7 +173,7 @@ export function latencyChart(run: Pick<MatrixRun, 'machine' | 'options' | 'cells
 export function cpuChart(run: Pick<MatrixRun, 'machine' | 'options' | 'cells'>): GroupedBarChart {
   const categories = measuredWorkloads(run.cells);
   return {
-    title: 'CPU-seconds per million I/O: target, gateway and host together',
+    title: 'CPU-seconds per million I/O: every end together (target, gateways, DPU and host)',
     subtitle: subtitle(run),
     yLabel: 'CPU-seconds per million I/O',
     categories,
@@ -157,23 +188,51 @@ function rdmaLine(run: MatrixRun): string {
   return selected ? `RDMA: on ${run.rdma.device}, ${run.rdma.address}.` : `RDMA: ${run.rdma.device} is present, but --only left it out.`;
 }
 
+/** The "CPU per role" section, when a dpu cell was measured; else nothing. */
+function roleSection(cells: readonly CellResult[]): string[] {
+  if (!measured(cells).some((c) => c.path === 'dpu' && c.roleCpu)) return [];
+  return [
+    '## CPU per role, host via DPU',
+    '',
+    'CPU-seconds per million I/O. "host": the bench process, which on the dpu path holds only the perf engine and its',
+    'NVMe/TCP connection to the DPU, over the counted window. "DPU": the DPU\'s process (the target the host connects to',
+    'and its own NVMe host towards the storage). "storage": the storage process (the storage gateway and its backend',
+    'null target). DPU and storage are read from /proc/<pid>/stat (utime + stime) around the whole perf run, ramp',
+    'included, and their rate is scaled to the counted window. "direct path, one process": the direct path\'s host and',
+    'target together, in one process, for reference; that path has no split, so its host share is not known. Reactors',
+    'poll a while before they sleep, so a role\'s figure includes CPU spent waiting for the others: a slower path costs',
+    'more per I/O at every role, and where all processes share the same cores they also take cores from each other.',
+    '',
+    roleCpuTable(cells),
+    '',
+  ];
+}
+
 export function matrixMarkdown(run: MatrixRun): string {
   const { machine: m, options: o } = run;
   const failed = run.cells.filter((c): c is Exclude<CellResult, MeasuredCell> => c.status === 'failed');
   const lines = [
-    '# NVMe-oF transport matrix: TCP and RDMA, straight to the target and through the gateway',
+    '# NVMe-oF transport matrix: TCP and RDMA, straight to the target, through the gateway and through a DPU',
     '',
     `${m.cpu}, ${m.nproc} CPUs, ${m.kernel}, Node ${m.node}, ${m.date}`,
+    '',
+    loadLine(run.load, m.nproc),
     '',
     `Null bdev; the native perf engine; ${o.runtimeS} s counted per cell after ${o.rampS} s of ramp` +
       `${o.quick ? ' (a quick run: a smoke test, not figures to quote)' : ''}.`,
     'A setup such as "tcp r2" is the transport and the reactor count, the same for the target (or the backend and the gateway)',
     'and for the host; the host runs one job per reactor, each on its own I/O queue at the workload\'s queue depth.',
     'Path "direct": the host to the target. Path "gateway": the host to a gateway that attaches a backend target over',
-    'loopback NVMe/TCP and re-exports it over the transport under test.',
+    'loopback NVMe/TCP and re-exports it over the transport under test. Path "dpu", host via a DPU: the host to a DPU',
+    'that attaches a storage gateway over the transport under test and re-exports it to the host over loopback NVMe/TCP',
+    '(where a real DPU presents a PCIe function); the storage gateway attaches its backend target over loopback',
+    'NVMe/TCP, as on the gateway path.',
     '',
-    'Target, gateway and host run in one process on this machine\'s cores: usr/sys CPU (percent of one core) is the whole',
-    'process\'s, so CPU-seconds per million I/O is the cost of all ends together, not of one of them.',
+    'On the direct and gateway paths target, gateway and host run in one process on this machine\'s cores: usr/sys CPU',
+    '(percent of one core) is the whole process\'s, so CPU-seconds per million I/O is the cost of all ends together, not',
+    'of one of them. The dpu path runs three processes: the storage (backend and storage gateway), the DPU, and the host',
+    '(the bench process, which then holds only the perf engine); its usr/sys are the host\'s, its CPU-seconds per million',
+    'I/O the three processes\' together, and "CPU per role" below splits them.',
     '',
     rdmaLine(run),
     '',
@@ -197,6 +256,7 @@ export function matrixMarkdown(run: MatrixRun): string {
     '',
     cpuTable(run.cells),
     '',
+    ...roleSection(run.cells),
     '## Every cell',
     '',
     everyCellTable(run.cells),

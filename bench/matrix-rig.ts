@@ -1,28 +1,44 @@
 /**
- * The targets one setup of the matrix measures, in this process: for the direct path a
- * target with a null namespace; for the gateway path a backend target with a null
- * namespace on loopback TCP and a gateway that attaches it and re-exports it, as
- * bench/gateway.ts does. Both listen on the transport under test. Also: whether and
- * where this machine can serve NVMe/RDMA.
+ * The targets one setup of the matrix measures. The direct path (a target with a null
+ * namespace) and the gateway path (a backend null target on loopback TCP and a gateway that
+ * attaches it and re-exports it, as bench/gateway.ts does) run in this process. The dpu path
+ * runs its storage (backend and storage gateway) and its DPU in child processes of their
+ * own (bench/matrix-role.ts), so that each role's CPU can be read from /proc, and leaves
+ * only the host in this one. Also: whether and where this machine can serve NVMe/RDMA.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { createInterface } from 'node:readline';
 import { findRdmaAddress } from '../lib/cli/demo';
-import { Target } from '../lib/nvmf/target';
 import * as rdma from '../lib/rdma';
 import type { PathKind, Transport } from './matrix-cases';
+import { procStatCpuSeconds } from './matrix-cell';
 import type { RdmaStatus } from './matrix-report';
+import { parseReadyLine, type RoleName, type RoleReady, type RoleSpec } from './matrix-role-spec';
+import { startDirect, startGateway } from './matrix-targets';
 
-const TARGET_NQN = 'nqn.2026-11.io.rdmagate:matrix-target';
-const BACKEND_NQN = 'nqn.2026-11.io.rdmagate:matrix-backend';
-const GATEWAY_NQN = 'nqn.2026-11.io.rdmagate:matrix-gateway';
-const NULL_BYTES = 1 << 30;
-/** TCP cells listen here; the gateway reaches its backend here. */
-export const LOOPBACK = '127.0.0.1';
+export { LOOPBACK } from './matrix-targets';
+
+const ROLE_SCRIPT = path.join(__dirname, 'matrix-role.js');
+/** Connecting the gateway to its backend and the DPU to the storage takes well under this. */
+const READY_TIMEOUT_MS = 60000;
+/** After SIGTERM, then SIGKILL. */
+const EXIT_TIMEOUT_MS = 10000;
+const STDERR_KEPT = 4000;
 
 export interface Rig {
+  /** What the host connects with: the transport under test, or loopback TCP to a DPU. */
+  transport: Transport;
   traddr: string;
   trsvcid: number;
   nqn: string;
-  close(): void;
+  /** The dpu path: the CPU-seconds its child processes have used so far, per role. */
+  roleCpuSeconds?(): Record<RoleName, number>;
+  /** A child that exited while the rig was up, in words; undefined while all is well. */
+  trouble?(): string | undefined;
+  /** Takes everything down; children are waited for (and killed if they linger). */
+  close(): Promise<void>;
 }
 
 export interface RigOptions {
@@ -33,49 +49,105 @@ export interface RigOptions {
   address: string;
 }
 
-function nullTarget(reactors: number, nqn: string): Target {
-  const target = new Target({ reactors });
-  try {
-    target.createBdev({ type: 'null', name: 'Null0', sizeBytes: NULL_BYTES });
-    target.addSubsystem({ nqn, allowAnyHost: true }).addNamespace({ bdev: 'Null0' });
-    return target;
-  } catch (e) {
-    target.close();
-    throw e;
+/** A role's process, once it listens. */
+interface RoleProcess {
+  ready: RoleReady;
+  cpuSeconds(): number;
+  /** Why it exited, if it has. */
+  exited(): string | undefined;
+  close(): Promise<void>;
+}
+
+const timeout = (ms: number) => new Promise<'timeout'>((resolve) => { setTimeout(() => resolve('timeout'), ms).unref(); });
+
+function exitText(code: number | null, signal: NodeJS.Signals | null): string {
+  return signal ? `killed by ${signal}` : `exited with status ${code}`;
+}
+
+async function stopChild(child: ChildProcess, gone: Promise<unknown>): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.stdin?.end();
+  child.kill('SIGTERM');
+  if ((await Promise.race([gone, timeout(EXIT_TIMEOUT_MS)])) === 'timeout') {
+    child.kill('SIGKILL');
+    await gone;
   }
 }
 
-export async function startRig(o: RigOptions): Promise<Rig> {
-  if (o.path === 'direct') {
-    const target = nullTarget(o.reactors, TARGET_NQN);
-    try {
-      const port = target.listen({ transport: o.transport, address: o.address, port: 0 }).port;
-      return { traddr: o.address, trsvcid: port, nqn: TARGET_NQN, close: () => target.close() };
-    } catch (e) {
-      target.close();
-      throw e;
-    }
+/** Starts bench/matrix-role.js for `spec` and waits for its ready line; kills it on any failure. */
+async function startRole(spec: RoleSpec): Promise<RoleProcess> {
+  const child = spawn(process.execPath, [ROLE_SCRIPT, JSON.stringify(spec)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  // Its stdin is only there to end when this process does; a child already gone must not make that an error here.
+  child.stdin.on('error', () => {});
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (d: string) => { stderr = (stderr + d).slice(-STDERR_KEPT); });
+  let exit: string | undefined;
+  const gone = new Promise<void>((resolve) => {
+    child.once('exit', (code, signal) => { exit = exitText(code, signal); resolve(); });
+    child.once('error', (e) => { exit ??= `could not run: ${e.message}`; resolve(); });
+  });
+  const lines = createInterface({ input: child.stdout });
+  const ready = new Promise<RoleReady>((resolve) => {
+    lines.on('line', (line) => {
+      const r = parseReadyLine(line);
+      if (r) resolve(r);
+    });
+  });
+  const first = await Promise.race([ready, gone.then(() => 'gone' as const), timeout(READY_TIMEOUT_MS)]);
+  const why = (what: string) => `the ${spec.role} process ${what}${stderr.trim() ? `: ${stderr.trim()}` : ''}`;
+  if (first === 'gone' || first === 'timeout') {
+    await stopChild(child, gone);
+    lines.close();
+    throw new Error(why(first === 'gone' ? (exit ?? 'exited') : `did not listen within ${READY_TIMEOUT_MS / 1000} s`));
   }
-  const backend = nullTarget(o.reactors, BACKEND_NQN);
-  let gateway: Target | undefined;
+  const pid = child.pid ?? first.pid;
+  return {
+    ready: first,
+    cpuSeconds: () => procStatCpuSeconds(readFileSync(`/proc/${pid}/stat`, 'utf8')),
+    exited: () => (exit === undefined ? undefined : why(exit)),
+    close: async () => {
+      await stopChild(child, gone);
+      lines.close();
+    },
+  };
+}
+
+/** The dpu path: the storage in one child, the DPU attached to it in another. */
+async function startDpuRig(o: RigOptions): Promise<Rig> {
+  const storage = await startRole({ role: 'storage', reactors: o.reactors, transport: o.transport, address: o.address });
+  let dpu: RoleProcess;
   try {
-    // The backend hop is always loopback TCP, as a Mayastor nexus would be reached.
-    const backendPort = backend.listen({ transport: 'tcp', address: LOOPBACK, port: 0 }).port;
-    gateway = new Target({ reactors: o.reactors });
-    await gateway.attachNvmeController({ name: 'Nvme0', traddr: LOOPBACK, trsvcid: backendPort, subnqn: BACKEND_NQN });
-    gateway.addSubsystem({ nqn: GATEWAY_NQN, allowAnyHost: true }).addNamespace({ bdev: 'Nvme0n1' });
-    const port = gateway.listen({ transport: o.transport, address: o.address, port: 0 }).port;
-    const g = gateway;
-    return {
-      traddr: o.address, trsvcid: port, nqn: GATEWAY_NQN,
-      // The gateway first: it holds a controller on the backend.
-      close: () => { g.close(); backend.close(); },
-    };
+    dpu = await startRole({
+      role: 'dpu', reactors: o.reactors, transport: o.transport,
+      traddr: storage.ready.traddr, trsvcid: storage.ready.port, subnqn: storage.ready.nqn,
+    });
   } catch (e) {
-    gateway?.close();
-    backend.close();
+    await storage.close();
     throw e;
   }
+  return {
+    transport: 'tcp', traddr: dpu.ready.traddr, trsvcid: dpu.ready.port, nqn: dpu.ready.nqn,
+    roleCpuSeconds: () => ({ dpu: dpu.cpuSeconds(), storage: storage.cpuSeconds() }),
+    trouble: () => dpu.exited() ?? storage.exited(),
+    // The DPU first: it holds a controller on the storage gateway.
+    close: async () => {
+      try {
+        await dpu.close();
+      } finally {
+        await storage.close();
+      }
+    },
+  };
+}
+
+export async function startRig(o: RigOptions): Promise<Rig> {
+  if (o.path === 'dpu') return startDpuRig(o);
+  const served = o.path === 'direct' ? startDirect(o.reactors, o.transport, o.address) : await startGateway(o.reactors, o.transport, o.address);
+  return {
+    transport: o.transport, traddr: served.traddr, trsvcid: served.trsvcid, nqn: served.nqn,
+    close: async () => served.close(),
+  };
 }
 
 /** Whether RDMA cells can run here, and on which address; the reason when they cannot. */

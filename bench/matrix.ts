@@ -1,9 +1,11 @@
 /**
  * `npm run bench:matrix`: the TCP-against-RDMA study. For each transport (RDMA where a
- * device is present), reactor count and path (straight to a target, or through the
- * gateway), runs the workloads of matrix-cases.ts with the native perf engine against a
- * null bdev, all in this process. Writes matrix.json, matrix.md and the IOPS, latency and
- * CPU charts (SVG and PNG) to bench/results or --out; a progress line per cell to stderr.
+ * device is present), reactor count and path (straight to a target, through the gateway, or
+ * through a DPU), runs the workloads of matrix-cases.ts with the native perf engine against a
+ * null bdev. The direct and gateway paths run all ends in this process; the dpu path runs
+ * the storage and the DPU in child processes and the host here, and reports each role's CPU.
+ * Writes matrix.json, matrix.md and the IOPS, latency and CPU charts (SVG and PNG) to
+ * bench/results or --out; a progress line per cell to stderr.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -11,11 +13,11 @@ import { InvalidArgumentError } from '../lib/errors';
 import { perfOptions, runPerf } from '../lib/perf';
 import { svgToPng } from './chart-png';
 import { groupedBarSvg, type GroupedBarChart } from './chart-svg';
-import { machine } from './machine';
+import { loadMeter, machine, USER_HZ } from './machine';
 import { MATRIX_USAGE, matrixOptions, type MatrixOptions } from './matrix-args';
 import { cellLabel, matrixCells, WORKLOADS, type CellSpec } from './matrix-cases';
-import { cellMetrics, type CellKey, type CellResult } from './matrix-cell';
-import { cpuChart, iopsChart, latencyChart, matrixMarkdown, type MatrixRun, type RdmaStatus } from './matrix-report';
+import { cellMetrics, withRoleCpu, type CellKey, type CellResult } from './matrix-cell';
+import { cpuChart, iopsChart, latencyChart, loadLine, matrixMarkdown, type MatrixRun, type RdmaStatus } from './matrix-report';
 import { LOOPBACK, rdmaStatus, startRig, type Rig } from './matrix-rig';
 
 /** Connecting, and tearing down, per cell: for the time-left estimate only. */
@@ -43,22 +45,36 @@ function groups(cells: CellSpec[]): CellSpec[][] {
 
 async function measureCell(c: CellSpec, rig: Rig, o: MatrixOptions): Promise<CellResult> {
   const w = c.workload;
+  // The dpu path's children: their CPU around the whole run, scaled to the counted window.
+  const before = rig.roleCpuSeconds?.();
+  const startMs = performance.now();
   const report = await runPerf(perfOptions({
-    transport: c.transport, traddr: rig.traddr, trsvcid: rig.trsvcid, nqn: rig.nqn,
+    transport: rig.transport, traddr: rig.traddr, trsvcid: rig.trsvcid, nqn: rig.nqn,
     rw: w.rw, bs: w.bs, iodepth: w.iodepth, rwmixread: w.rwmixread,
     // A job per reactor, each on its own I/O queue: one job would leave the other reactors idle.
     numjobs: c.reactors, hostReactors: c.reactors,
     runtime: o.runtimeS, rampTime: o.rampS,
   }));
-  return { ...keyOf(c), status: 'measured', ...cellMetrics(report) };
+  const wallS = (performance.now() - startMs) / 1000;
+  const metrics = cellMetrics(report);
+  const after = rig.roleCpuSeconds?.();
+  if (!before || !after) return { ...keyOf(c), status: 'measured', ...metrics };
+  return {
+    ...keyOf(c), status: 'measured',
+    ...withRoleCpu(metrics, report.cpu, {
+      dpu: { cpuS: after.dpu - before.dpu, wallS },
+      storage: { cpuS: after.storage - before.storage, wallS },
+    }),
+  };
 }
 
 function progressLine(index: number, total: number, c: CellSpec, r: CellResult, leftS: number): string {
   const head = `[${index}/${total}] ${cellLabel(c)}`;
   const left = leftS > 0 ? ` (about ${formatDuration(leftS)} left)` : '';
   if (r.status !== 'measured') return `${head}: ${r.status}: ${r.reason}${left}`;
+  const roles = r.roleCpu ? ` (host ${r.roleCpu.host}, DPU ${r.roleCpu.dpu}, storage ${r.roleCpu.storage})` : '';
   return `${head}: ${NUMBER.format(r.iops)} IOPS, ${r.mibPerS} MiB/s, mean ${r.meanUs} µs, p99 ${r.p99Us} µs, ` +
-    `${r.cpuSecondsPerMillionIos} CPU-s/M I/O${left}`;
+    `${r.cpuSecondsPerMillionIos} CPU-s/M I/O${roles}${left}`;
 }
 
 async function runMatrix(o: MatrixOptions, specs: CellSpec[], rdmaState: RdmaStatus): Promise<CellResult[]> {
@@ -92,12 +108,13 @@ async function runMatrix(o: MatrixOptions, specs: CellSpec[], rdmaState: RdmaSta
         try {
           r = await measureCell(c, rig, o);
         } catch (e) {
-          r = { ...keyOf(c), status: 'failed', reason: message(e) };
+          const trouble = rig.trouble?.();
+          r = { ...keyOf(c), status: 'failed', reason: trouble ? `${message(e)} (${trouble})` : message(e) };
         }
         report(c, r);
       }
     } finally {
-      rig.close();
+      await rig.close();
     }
   }
   return results;
@@ -137,17 +154,25 @@ async function main(argv: string[]): Promise<number> {
   const rdmaState = rdmaStatus(o.rdmaAddress);
   console.error(`bench:matrix: ${specs.length} cells, ${o.runtimeS} s + ${o.rampS} s ramp each; RDMA: ` +
     `${rdmaState.available ? `${rdmaState.device} at ${rdmaState.address}` : rdmaState.reason}`);
+  const meter = loadMeter();
   const cells = await runMatrix(o, specs, rdmaState);
+  const load = meter?.end();
 
   const { outDir, ...recorded } = o;
-  const run: MatrixRun = { machine: machine(), options: recorded, command: commandLine(argv), rdma: rdmaState, cells };
+  const run: MatrixRun = { machine: machine(), options: recorded, command: commandLine(argv), rdma: rdmaState, cells, load };
   mkdirSync(outDir, { recursive: true });
   const files = [path.join(outDir, 'matrix.json'), path.join(outDir, 'matrix.md')];
   const json = {
     ...run,
     // null rather than absent: the JSON says the flag was not given.
     options: { ...recorded, only: recorded.only ?? null, rdmaAddress: recorded.rdmaAddress ?? null },
-    method: { bdev: 'null', engine: 'native', jobsPerReactor: 1, gatewayBackend: 'NVMe/TCP over loopback', process: 'one, all ends' },
+    method: {
+      bdev: 'null', engine: 'native', jobsPerReactor: 1, gatewayBackend: 'NVMe/TCP over loopback',
+      process: 'direct and gateway: one, all ends; dpu: three, the host (this one), the DPU and the storage',
+      dpuPath: 'host -(NVMe/TCP, loopback)-> DPU -(the transport under test)-> storage gateway -(NVMe/TCP, loopback)-> backend',
+      roleCpu: 'dpu cells: host from this process over the counted window; DPU and storage from /proc/<pid>/stat ' +
+        `(utime + stime at USER_HZ ${USER_HZ}) around the whole perf run, their rate scaled to the counted window`,
+    },
     workloads: WORKLOADS,
   };
   writeFileSync(files[0], `${JSON.stringify(json, null, 2)}\n`);
@@ -159,6 +184,7 @@ async function main(argv: string[]): Promise<number> {
   console.log(md);
   const shown = (f: string) => (path.relative(process.cwd(), f).startsWith('..') ? f : path.relative(process.cwd(), f));
   console.error(`wrote ${files.map(shown).join(', ')}`);
+  console.error(loadLine(load, run.machine.nproc));
   const failed = cells.filter((c) => c.status === 'failed').length;
   if (failed > 0) console.error(`${failed} cell(s) failed: see matrix.md`);
   return failed > 0 ? 1 : 0;

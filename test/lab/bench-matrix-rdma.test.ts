@@ -1,16 +1,31 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { inLab, run } from './helpers';
 
 const RDMA_ADDRESS = '192.168.77.1';  // rxe0, set up by scripts/lab-rdma-env.sh
 
-interface Cell { transport: string; path: string; workload: string; status: string; ios?: number; reason?: string }
+interface Cell {
+  transport: string; path: string; workload: string; status: string; ios?: number; reason?: string;
+  cpuSecondsPerMillionIos?: number; roleCpu?: { host: number; dpu: number; storage: number };
+}
+
+/** The pids of bench/matrix-role.js processes still running (from /proc: the guest may lack pgrep). */
+function roleProcesses(): number[] {
+  return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((d) => {
+    try {
+      return readFileSync(`/proc/${d}/cmdline`, 'utf8').includes('matrix-role.js');
+    } catch {
+      return false;  // gone while we looked
+    }
+  }).map(Number);
+}
 
 // Soft-RoCE in an emulated guest says nothing about speed: this checks that every RDMA
-// cell of the study runs, direct and through the gateway, so the rows the matrix skips on
-// a machine without a device are known to work where one exists.
+// cell of the study runs, direct, through the gateway and through a DPU (the DPU attaching
+// the storage gateway over NVMe/RDMA, each in a process of its own), so the rows the matrix
+// skips on a machine without a device are known to work where one exists.
 describe('bench:matrix over NVMe/RDMA (lab, Soft-RoCE)', function () {
   this.timeout(300000);
   let out: string;
@@ -22,15 +37,27 @@ describe('bench:matrix over NVMe/RDMA (lab, Soft-RoCE)', function () {
 
   after(() => out && rmSync(out, { recursive: true, force: true }));
 
-  it('measures every RDMA cell, direct and through the gateway', () => {
+  it('measures every RDMA cell, direct, through the gateway and through a DPU', () => {
     run('node', [path.join(__dirname, '../../bench/matrix.js'), '--runtime', '0.5', '--ramp', '0.2', '--reactors', '1',
       '--only', 'rdma r1', '--rdma-address', RDMA_ADDRESS, '--out', out], 240000);
     const cells = (JSON.parse(readFileSync(path.join(out, 'matrix.json'), 'utf8')) as { cells: Cell[] }).cells
       .filter((c) => c.transport === 'rdma');
-    assert.equal(cells.length, 12, 'six workloads, two paths');
+    assert.equal(cells.length, 18, 'six workloads, three paths');
     for (const c of cells) {
       assert.equal(c.status, 'measured', `${c.path} ${c.workload}: ${c.reason ?? c.status}`);
       assert.ok((c.ios ?? 0) > 0, `${c.path} ${c.workload} completed I/O`);
+      if (c.path !== 'dpu') {
+        assert.equal(c.roleCpu, undefined, `${c.path} ${c.workload}: one process, no roles`);
+        continue;
+      }
+      const r = c.roleCpu;
+      assert.ok(r, `dpu ${c.workload} has per-role CPU`);
+      for (const role of ['host', 'dpu', 'storage'] as const) {
+        assert.ok(Number.isFinite(r[role]) && r[role] >= 0, `dpu ${c.workload}: ${role} ${r[role]}`);
+      }
+      assert.ok(r.dpu + r.storage > 0, `dpu ${c.workload}: the DPU and the storage used CPU`);
+      assert.ok(Math.abs((c.cpuSecondsPerMillionIos ?? 0) - (r.host + r.dpu + r.storage)) < 0.01, 'the total is the three roles');
     }
+    assert.deepEqual(roleProcesses(), [], 'no role process is left behind');
   });
 });

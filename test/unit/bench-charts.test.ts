@@ -1,15 +1,22 @@
 /**
- * bench:matrix's pure parts: the SVG bar chart, the markdown tables, a cell's arithmetic,
- * the cells the axes span and the command line. Made-up figures only: nothing here
+ * bench:matrix's pure parts: the SVG bar chart, the markdown tables, a cell's arithmetic
+ * (per-role CPU included), the roles' spec and ready line, the cells the axes span and the
+ * command line. Made-up figures only: nothing here
  * measures anything or loads the addon.
  */
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
 import { escapeXml, formatCompact, groupedBarSvg, niceStep, type GroupedBarChart } from '../../bench/chart-svg';
-import type { Machine } from '../../bench/machine';
+import { parseOwnCpu, parseProcStat, type Machine } from '../../bench/machine';
 import { matrixOptions } from '../../bench/matrix-args';
 import { cellLabel, defaultReactorCounts, matrixCells, PATHS, TRANSPORTS, WORKLOADS } from '../../bench/matrix-cases';
-import { cellMetrics, cpuSecondsPerMillion, type CellResult, type MeasuredCell } from '../../bench/matrix-cell';
-import { cpuTable, iopsChart, iopsTable, latencyChart, latencyTable, matrixMarkdown, type MatrixRun } from '../../bench/matrix-report';
+import {
+  cellMetrics, cpuSecondsPerMillion, procStatCpuSeconds, roleCpuPerMillion, withRoleCpu, type CellResult, type MeasuredCell,
+} from '../../bench/matrix-cell';
+import {
+  cpuChart, cpuTable, iopsChart, iopsTable, latencyChart, latencyTable, loadLine, matrixMarkdown, roleCpuTable, type MatrixRun,
+} from '../../bench/matrix-report';
+import { parseReadyLine, parseRoleSpec } from '../../bench/matrix-role-spec';
 import { markdownTable } from '../../bench/table';
 import { InvalidArgumentError } from '../../lib/errors';
 import { LatencyHistogram } from '../../lib/perf/histogram';
@@ -52,7 +59,11 @@ function measuredCell(over: Partial<MeasuredCell> & Pick<MeasuredCell, 'transpor
   };
 }
 
-/** tcp at 1 and 2 reactors, both paths, two workloads; rdma skipped; one tcp cell failed. */
+/**
+ * tcp at 1 and 2 reactors, all three paths, two workloads; rdma skipped; one tcp cell failed.
+ * Direct and gateway cells cost reactors + 0.25 CPU-s per million I/O; dpu cells host 0.5,
+ * DPU 1.25, storage reactors + 1, so reactors + 2.75 together.
+ */
 function sampleCells(): CellResult[] {
   const cells: CellResult[] = [];
   let iops = 100_000;
@@ -61,6 +72,9 @@ function sampleCells(): CellResult[] {
       for (const workload of ['4k randread QD64', '4k randread QD1']) {
         if (reactors === 2 && path === 'gateway' && workload === '4k randread QD1') {
           cells.push({ transport: 'tcp', reactors, path, workload, status: 'failed', reason: 'connect timed out' });
+        } else if (path === 'dpu') {
+          cells.push(measuredCell({ transport: 'tcp', reactors, path, workload, iops: iops++, cpuSecondsPerMillionIos: reactors + 2.75,
+            roleCpu: { host: 0.5, dpu: 1.25, storage: reactors + 1 } }));
         } else {
           cells.push(measuredCell({ transport: 'tcp', reactors, path, workload, iops: iops++, cpuSecondsPerMillionIos: reactors + 0.25 }));
         }
@@ -92,6 +106,7 @@ describe('bench:matrix charts, tables and arithmetic', () => {
         { label: 'tcp r1 direct', values: [123456, 20000, null] },
         { label: 'tcp r1 gateway', values: [45678, 7000, null], hatched: true },
         { label: 'rdma r1 direct', values: [0, 31500, null], color: '#123456' },
+        { label: 'tcp r1 dpu', values: [34567, 5000, null], dotted: true },
       ],
     };
 
@@ -103,7 +118,9 @@ describe('bench:matrix charts, tables and arithmetic', () => {
       assert.ok(svg.includes('128k &quot;seq&quot; read'));
       for (const s of chart.series) assert.ok(svg.includes(`>${s.label}</text>`), `legend names ${s.label}`);
       assert.ok(svg.includes('fill="url(#hatch-1)"'), 'the hatched series is filled with its pattern');
-      assert.equal(count(svg, '<pattern '), 1);
+      assert.ok(svg.includes('fill="url(#dots-3)"'), 'the dotted series is filled with its own pattern');
+      assert.equal(count(svg, '<pattern '), 2);
+      assert.equal(count(svg, '<pattern id="dots-3"'), 1);
       assert.ok(svg.includes('fill="#123456"'), 'a series keeps the colour it was given');
     });
 
@@ -150,20 +167,38 @@ describe('bench:matrix charts, tables and arithmetic', () => {
       assert.equal(lines[1], '|---|---|---:|---:|');
       const body = lines.slice(2).map((l) => l.split('|').slice(1, -1).map((c) => c.trim()));
       assert.deepEqual(body.map((r) => `${r[0]} / ${r[1]}`), [
-        '4k randread QD64 / direct', '4k randread QD64 / gateway', '4k randread QD1 / direct', '4k randread QD1 / gateway',
+        '4k randread QD64 / direct', '4k randread QD64 / gateway', '4k randread QD64 / dpu',
+        '4k randread QD1 / direct', '4k randread QD1 / gateway', '4k randread QD1 / dpu',
       ], 'the matrix order of workloads, then paths');
-      assert.deepEqual(body[0], ['4k randread QD64', 'direct', '100,000', '100,004']);
-      assert.deepEqual(body[3], ['4k randread QD1', 'gateway', '100,003', 'failed']);
+      assert.deepEqual(body[0], ['4k randread QD64', 'direct', '100,000', '100,006']);
+      assert.deepEqual(body[2], ['4k randread QD64', 'dpu', '100,004', '100,009']);
+      assert.deepEqual(body[4], ['4k randread QD1', 'gateway', '100,003', 'failed']);
     });
 
     it('the CPU table and the latency table', () => {
       const cpuLines = cpuTable(sampleCells()).split('\n');
-      assert.equal(cpuLines.length, 2 + 4);
+      assert.equal(cpuLines.length, 2 + 6);
       assert.equal(cpuLines[2], '| 4k randread QD64 | direct | 1.25 | 2.25 |');
+      assert.equal(cpuLines[4], '| 4k randread QD64 | dpu | 3.75 | 4.75 |', 'the dpu path: its three processes together');
       const latency = latencyTable(sampleCells()).split('\n');
       assert.equal(latency[0], '| setup | path | mean µs | p50 µs | p99 µs | p99.9 µs |');
-      assert.equal(latency.length, 2 + 3, 'the three measured QD1 cells');
+      assert.equal(latency.length, 2 + 5, 'the five measured QD1 cells');
       assert.equal(latency[2], '| tcp r1 | direct | 10.0 | 9.0 | 30.0 | 50.0 |');
+      assert.equal(latency[4], '| tcp r1 | dpu | 10.0 | 9.0 | 30.0 | 50.0 |');
+    });
+
+    it('CPU per role: a row per dpu cell, host / DPU / storage, their sum, and the direct path beside them', () => {
+      const lines = roleCpuTable(sampleCells()).split('\n');
+      assert.equal(lines[0], '| setup | workload | host | DPU | storage | dpu path, all three | direct path, one process |');
+      assert.equal(lines[1], '|---|---|---:|---:|---:|---:|---:|');
+      assert.deepEqual(lines.slice(2), [
+        '| tcp r1 | 4k randread QD64 | 0.5 | 1.25 | 2 | 3.75 | 1.25 |',
+        '| tcp r1 | 4k randread QD1 | 0.5 | 1.25 | 2 | 3.75 | 1.25 |',
+        '| tcp r2 | 4k randread QD64 | 0.5 | 1.25 | 3 | 4.75 | 2.25 |',
+        '| tcp r2 | 4k randread QD1 | 0.5 | 1.25 | 3 | 4.75 | 2.25 |',
+      ]);
+      const noDirect = sampleCells().filter((c) => !(c.path === 'direct' && c.reactors === 2));
+      assert.ok(roleCpuTable(noDirect).split('\n')[4].endsWith('| 4.75 |  |'), 'no direct cell: an empty reference');
     });
 
     it('the report: machine, the skip reason, the shared-process note, the failed cell, the charts', () => {
@@ -175,23 +210,125 @@ describe('bench:matrix charts, tables and arithmetic', () => {
       assert.ok(md.includes('`npm run bench:matrix -- --quick`'));
       for (const png of ['matrix-iops.png', 'matrix-latency.png', 'matrix-cpu.png']) assert.ok(md.includes(`](${png})`));
     });
+
+    it('the report: a "CPU per role" section for the dpu cells, saying what each figure covers', () => {
+      const md = matrixMarkdown(sampleRun());
+      assert.ok(md.includes('through the gateway and through a DPU'));
+      assert.ok(md.includes('## CPU per role, host via DPU'));
+      assert.ok(md.includes('| tcp r1 | 4k randread QD64 | 0.5 | 1.25 | 2 | 3.75 | 1.25 |'));
+      assert.ok(md.includes('/proc/<pid>/stat'));
+      assert.ok(md.indexOf('## CPU per role') < md.indexOf('## Every cell'));
+      const noDpu = matrixMarkdown(sampleRun(sampleCells().filter((c) => c.path !== 'dpu')));
+      assert.ok(!noDpu.includes('## CPU per role'), 'no dpu cell measured: no section');
+    });
   });
 
   describe('chart data from cells', () => {
-    it('IOPS: a category per measured workload, a series per setup and path, gateway striped', () => {
+    it('IOPS: a category per measured workload, a series per setup and path, gateway striped, dpu dotted', () => {
       const chart = iopsChart(sampleRun());
       assert.deepEqual(chart.categories, ['4k randread QD64', '4k randread QD1']);
-      assert.deepEqual(chart.series.map((s) => s.label), ['tcp r1 direct', 'tcp r1 gateway', 'tcp r2 direct', 'tcp r2 gateway']);
-      assert.deepEqual(chart.series.map((s) => s.hatched), [false, true, false, true]);
+      assert.deepEqual(chart.series.map((s) => s.label),
+        ['tcp r1 direct', 'tcp r1 gateway', 'tcp r1 dpu', 'tcp r2 direct', 'tcp r2 gateway', 'tcp r2 dpu']);
+      assert.deepEqual(chart.series.map((s) => s.hatched), [false, true, false, false, true, false]);
+      assert.deepEqual(chart.series.map((s) => s.dotted), [false, false, true, false, false, true]);
       assert.equal(chart.series[0].color, chart.series[1].color, 'one colour per setup');
-      assert.deepEqual(chart.series[3].values, [100006, null], 'the failed cell has no bar');
-      assertWellFormedXml(groupedBarSvg(chart));
+      assert.equal(chart.series[0].color, chart.series[2].color, 'one colour per setup');
+      assert.notEqual(chart.series[0].color, chart.series[3].color);
+      assert.deepEqual(chart.series[4].values, [100008, null], 'the failed cell has no bar');
+      assert.deepEqual(chart.series[5].values, [100009, 100010]);
+      const svg = groupedBarSvg(chart);
+      assertWellFormedXml(svg);
+      assert.equal(count(svg, '<pattern id="hatch-'), 2);
+      assert.equal(count(svg, '<pattern id="dots-'), 2);
+      assert.ok(chart.subtitle?.includes('dotted: host via a DPU'));
     });
 
     it('latency: mean and p99 of the QD1 cells', () => {
       const chart = latencyChart(sampleRun());
       assert.deepEqual(chart.categories, ['mean', 'p99']);
-      assert.deepEqual(chart.series.map((s) => s.values), [[10, 30], [10, 30], [10, 30]]);
+      assert.deepEqual(chart.series.map((s) => s.values), [[10, 30], [10, 30], [10, 30], [10, 30], [10, 30]]);
+    });
+
+    it('CPU: every end together, the dpu path\'s three processes summed', () => {
+      const chart = cpuChart(sampleRun());
+      assert.deepEqual(chart.series.map((s) => s.values[0]), [1.25, 1.25, 3.75, 2.25, 2.25, 4.75]);
+    });
+  });
+
+  describe('per-role CPU for the dpu path', () => {
+    it('reads utime + stime from /proc/<pid>/stat, at USER_HZ, past a command name with spaces and parentheses', () => {
+      const line = '1234 (node (x) y) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 3 4 20 0 11 0 123 456 789\n';
+      assert.equal(procStatCpuSeconds(line), 3);
+      assert.throws(() => procStatCpuSeconds('garbage'), /not a \/proc\/<pid>\/stat line/);
+      if (existsSync('/proc/self/stat')) {
+        const own = procStatCpuSeconds(readFileSync('/proc/self/stat', 'utf8'));
+        const used = process.cpuUsage();
+        assert.ok(own >= 0 && Math.abs(own - (used.user + used.system) / 1e6) < 0.5, 'close to what Node says of itself');
+      }
+    });
+
+    it('scales a role\'s rate over the whole run to the counted window', () => {
+      // 1.5 CPU-s over a 3 s run: half a core; over a 2 s window, 1 CPU-s for 500,000 I/O.
+      assert.equal(roleCpuPerMillion({ cpuS: 1.5, wallS: 3 }, { wallS: 2, ios: 500_000 }), 2);
+      assert.equal(roleCpuPerMillion({ cpuS: 1, wallS: 0 }, { wallS: 2, ios: 500_000 }), 0, 'no run: 0');
+      assert.equal(roleCpuPerMillion({ cpuS: 1, wallS: 1 }, { wallS: 2, ios: 0 }), 0, 'no I/O: 0, not Infinity');
+    });
+
+    it('a dpu cell: the bench process is the host, the total is the three roles', () => {
+      const m = cellMetrics({
+        read: { ios: 1_000_000, bytes: 4096e6, runtimeNs: 2e9, latency: new LatencyHistogram() },
+        write: { ios: 0, bytes: 0, runtimeNs: 0, latency: new LatencyHistogram() },
+        cpu: { userS: 1, systemS: 1, wallS: 2, ctx: 0, ios: 1_000_000 },
+      });
+      const r = withRoleCpu(m, { wallS: 2, ios: 1_000_000 }, { dpu: { cpuS: 3, wallS: 3 }, storage: { cpuS: 1.5, wallS: 3 } });
+      assert.deepEqual(r.roleCpu, { host: 2, dpu: 2, storage: 1 });
+      assert.equal(r.cpuSecondsPerMillionIos, 5);
+      assert.equal(r.usrCpu, 50, 'usr/sys stay the host\'s');
+      assert.equal(r.iops, m.iops);
+    });
+  });
+
+  describe('the load during a run', () => {
+    it('reads the machine\'s CPU from /proc/stat and the benchmark\'s own, children included, from /proc/self/stat', () => {
+      const stat = 'cpu  1000 50 450 9000 10 5 20 30 0 0\ncpu0 500 25 225 4500 5 2 10 15 0 0\nintr 1\n';
+      assert.deepEqual(parseProcStat(stat), { busyS: 15, stealS: 0.3 });
+      assert.throws(() => parseProcStat('intr 1\n'), /no cpu line/);
+      assert.equal(parseOwnCpu('77 (node) S 1 77 77 0 -1 0 0 0 0 0 300 100 50 50 20 0 3 0'), 5, '(300 + 100 + 50 + 50) / 100');
+      if (existsSync('/proc/stat')) assert.ok(parseProcStat(readFileSync('/proc/stat', 'utf8')).busyS > 0);
+    });
+
+    it('the report\'s load line, quiet or not', () => {
+      const quiet = { wallS: 100, otherCores: 0.05, stealCores: 0, loadavgStart: 0.3, loadavgEnd: 2.1 };
+      assert.equal(loadLine(quiet, 2), 'Load during the run: other processes used 0.05 of the 2 CPUs on average ' +
+        '(/proc/stat less this benchmark\'s own processes), steal 0; 1-minute load average 0.3 at the start, 2.1 at the end.');
+      assert.match(loadLine({ ...quiet, otherCores: 0.7 }, 2), /not a quiet machine/);
+      assert.match(loadLine(undefined, 2), /not measured/);
+      assert.ok(matrixMarkdown({ ...sampleRun(), load: quiet }).includes('other processes used 0.05 of the 2 CPUs'));
+    });
+  });
+
+  describe('the roles\' processes', () => {
+    it('a role spec: storage and dpu, checked field by field', () => {
+      assert.deepEqual(parseRoleSpec('{"role":"storage","reactors":2,"transport":"rdma","address":"192.168.77.1"}'),
+        { role: 'storage', reactors: 2, transport: 'rdma', address: '192.168.77.1' });
+      const dpu = { role: 'dpu', reactors: 1, transport: 'tcp', traddr: '127.0.0.1', trsvcid: 4420, subnqn: 'nqn.x' };
+      assert.deepEqual(parseRoleSpec(JSON.stringify({ ...dpu, extra: 1 })), dpu);
+      for (const [bad, why] of [
+        ['', /not JSON/], ['[]', /not an object/], ['{"role":"host","reactors":1,"transport":"tcp"}', /role must be storage or dpu/],
+        ['{"role":"storage","reactors":0,"transport":"tcp","address":"a"}', /reactors/],
+        ['{"role":"storage","reactors":1,"transport":"udp","address":"a"}', /transport/],
+        [JSON.stringify({ ...dpu, trsvcid: 70000 }), /trsvcid/], [JSON.stringify({ ...dpu, subnqn: '' }), /subnqn/],
+      ] as const) {
+        assert.throws(() => parseRoleSpec(bad), why, bad);
+      }
+    });
+
+    it('the ready line, and any other line ignored', () => {
+      const ready = { role: 'dpu', pid: 42, traddr: '127.0.0.1', port: 4420, nqn: 'nqn.x' };
+      assert.deepEqual(parseReadyLine(JSON.stringify(ready)), ready);
+      assert.equal(parseReadyLine('starting'), undefined);
+      assert.equal(parseReadyLine('{"role":"dpu"}'), undefined);
+      assert.equal(parseReadyLine(JSON.stringify({ ...ready, port: 0 })), undefined);
     });
   });
 
@@ -242,6 +379,12 @@ describe('bench:matrix charts, tables and arithmetic', () => {
       const some = matrixCells([1, 2], 'r2 gateway');
       assert.equal(some.length, TRANSPORTS.length * WORKLOADS.length);
       assert.ok(some.every((c) => c.reactors === 2 && c.path === 'gateway'));
+      assert.deepEqual(PATHS, ['direct', 'gateway', 'dpu']);
+      const dpu = matrixCells([1, 2], 'tcp r1 dpu');
+      assert.equal(dpu.length, WORKLOADS.length);
+      assert.equal(cellLabel(dpu[0]), 'tcp r1 dpu 4k randread QD64');
+      assert.deepEqual(matrixCells([1], 'tcp r1').map((c) => c.path).filter((p, i, a) => a.indexOf(p) === i), PATHS,
+        'a setup runs its paths in order: direct, gateway, dpu');
       assert.deepEqual(matrixCells([1], 'no such cell'), []);
     });
 
