@@ -71,7 +71,6 @@ export class DpuBridgeAttacher implements VolumeAttacher {
   readonly #defaultMode: ConnectionMode;
   readonly #disks: HostDiskAttacher;
   readonly #connect: (fn: HostFunction) => Promise<void>;
-  #function: HostFunction | undefined;
 
   constructor(options: DpuBridgeAttacherOptions) {
     this.#opi = options.opi;
@@ -93,9 +92,8 @@ export class DpuBridgeAttacher implements VolumeAttacher {
     return fn;
   }
 
-  /** The host function, as the bridge describes it. */
+  /** The host function, as the bridge describes it now (a DPU restarted with another endpoint moved it). */
   async hostFunction(): Promise<HostFunction> {
-    if (this.#function) return this.#function;
     const subs = await this.#list<NvmeSubsystem>(FE, 'ListNvmeSubsystems', {}, 'nvme_subsystems');
     const candidates = this.#subsystemId ? subs.filter((s) => s.name === `nvmeSubsystems/${this.#subsystemId}`) : subs;
     for (const sub of candidates) {
@@ -103,13 +101,12 @@ export class DpuBridgeAttacher implements VolumeAttacher {
       const c = ctrls.find((x) => x.spec?.fabrics_id?.traddr);
       const trtype = c?.spec?.trtype;
       if (!c?.spec?.fabrics_id || !sub.spec || (trtype !== 'NVME_TRANSPORT_TYPE_TCP' && trtype !== 'NVME_TRANSPORT_TYPE_RDMA')) continue;
-      this.#function = { subsystemId: sub.name.slice('nvmeSubsystems/'.length), nqn: sub.spec.nqn,
+      return { subsystemId: sub.name.slice('nvmeSubsystems/'.length), nqn: sub.spec.nqn,
         transport: trtype === 'NVME_TRANSPORT_TYPE_RDMA' ? 'rdma' : 'tcp', traddr: c.spec.fabrics_id.traddr,
         trsvcid: c.spec.fabrics_id.trsvcid };
-      return this.#function;
     }
     throw failedPrecondition(this.#subsystemId
-      ? `the DPU bridge has no subsystem ${this.#subsystemId} with a fabrics controller (--dpu-subsystem)`
+      ? `the DPU bridge has no subsystem ${this.#subsystemId} with a fabrics controller (--dpu-function)`
       : 'the DPU bridge offers no subsystem with a fabrics controller: is `rdmagate dpu` running there?');
   }
 
