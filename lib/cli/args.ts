@@ -47,3 +47,20 @@ export function parseArgs(argv: string[], specs: FlagSpec[]): ParsedArgs {
   }
   return { flags, positionals };
 }
+
+/** A reader of the flags' string values: undefined for a flag not given (or a boolean one). */
+export function stringFlags(args: ParsedArgs): (name: string) => string | undefined {
+  return (name) => {
+    const v = args.flags.get(name);
+    return typeof v === 'string' ? v : undefined;
+  };
+}
+
+const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+
+/** --log-level's value; default info. */
+export function logLevelFlag(value: string | undefined): (typeof LOG_LEVELS)[number] {
+  const level = value ?? 'info';
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new InvalidArgumentError(`--log-level must be ${LOG_LEVELS.join(', ')}`);
+  return level as (typeof LOG_LEVELS)[number];
+}

@@ -11,13 +11,13 @@
  */
 import { isIP } from 'node:net';
 import { InvalidArgumentError } from '../errors';
-import { DEFAULT_SOCKET_PATH, stderrSink, type LogLevel } from '../gateway';
+import { DEFAULT_SOCKET_PATH, stderrSink } from '../gateway';
 import { join } from 'node:path';
 import { attacherFor, CONNECTION_MODES, ControllerService, CsiLogger, CsiServer, DpuAttacher, DpuBridgeAttacher, GatewayDpuFrontend, IdentityService,
   LocalPlugin, MayastorPlugin, NODE_ROLES, NodeService, NvmfExporter, socketGatewayRpc, type ConnectionMode, type ListenAddress,
   type NodeRole, type StoragePlugin, type VolumeAttacher } from '../csi';
 import { opiClient } from '../opi/client';
-import { parseArgs } from './args';
+import { logLevelFlag, parseArgs, stringFlags } from './args';
 
 export const CSI_USAGE = `  csi --role controller|default|host|dpu [--endpoint unix:///csi/csi.sock] [--log-level debug|info|warn|error]
       controller: [--pool-dir DIR] [--gateway-socket PATH] --tcp-listen IP:PORT [--rdma-listen IP:PORT]
@@ -45,15 +45,11 @@ export async function runCsi(argv: string[]): Promise<number> {
     { name: 'dpu-function' },
   ]);
   if (args.positionals.length > 0) throw new InvalidArgumentError(`unexpected argument '${args.positionals[0]}'`);
-  const flag = (name: string) => {
-    const v = args.flags.get(name);
-    return typeof v === 'string' ? v : undefined;
-  };
+  const flag = stringFlags(args);
   const role = flag('role');
   if (!role || !(ROLES as readonly string[]).includes(role)) throw new InvalidArgumentError(`--role must be one of ${ROLES.join(', ')}`);
-  const level = flag('log-level') ?? 'info';
-  if (!['debug', 'info', 'warn', 'error'].includes(level)) throw new InvalidArgumentError('--log-level must be debug, info, warn or error');
-  const log = new CsiLogger(stderrSink(level as LogLevel));
+  const level = logLevelFlag(flag('log-level'));
+  const log = new CsiLogger(stderrSink(level));
   const endpoint = flag('endpoint') ?? process.env.CSI_ENDPOINT ?? DEFAULT_ENDPOINT;
 
   for (const f of ['dpu-subsystem', 'dpu-rpc-socket']) {

@@ -6,10 +6,10 @@
  */
 import { DEFAULT_DPU_GATEWAY_SOCKET, DEFAULT_DPU_STATE_DIR, DEFAULT_HOST_FACING, DEFAULT_HOST_SUBSYSTEM_NQN, startDpu } from '../dpu';
 import { InvalidArgumentError } from '../errors';
-import { stderrSink, type LogLevel } from '../gateway';
+import { stderrSink } from '../gateway';
 import { Logger } from '../gateway/logger';
 import { DEFAULT_OPI_LISTEN } from '../opi';
-import { parseArgs, type FlagSpec } from './args';
+import { logLevelFlag, parseArgs, stringFlags, type FlagSpec } from './args';
 import { listenAddress } from './opi-bridge';
 
 export const DPU_USAGE = `  dpu [--state-dir DIR] [--gateway-socket PATH] [--opi-listen ADDR:PORT] [--host-facing TRTYPE:ADDR:PORT]
@@ -28,12 +28,8 @@ export const DPU_FLAGS: FlagSpec[] = [{ name: 'state-dir' }, { name: 'gateway-so
 export async function runDpu(argv: string[]): Promise<number> {
   const args = parseArgs(argv, DPU_FLAGS);
   if (args.positionals.length > 0) throw new InvalidArgumentError(`unexpected argument '${args.positionals[0]}'`);
-  const flag = (name: string) => {
-    const v = args.flags.get(name);
-    return typeof v === 'string' ? v : undefined;
-  };
-  const level = flag('log-level') ?? 'info';
-  if (!['debug', 'info', 'warn', 'error'].includes(level)) throw new InvalidArgumentError('--log-level must be debug, info, warn or error');
+  const flag = stringFlags(args);
+  const level = logLevelFlag(flag('log-level'));
   const reactors = flag('reactors');
   if (reactors !== undefined && !/^[1-9]\d*$/.test(reactors)) throw new InvalidArgumentError(`--reactors must be a positive number, got '${reactors}'`);
   const rdmaDevices = flag('rdma-device')?.split(',').map((d) => d.trim());
@@ -55,7 +51,7 @@ export async function runDpu(argv: string[]): Promise<number> {
     ...(flag('serial') === undefined ? {} : { serial: flag('serial') }),
     ...(rdmaDevices ? { rdmaDevices } : {}),
     ...(reactors === undefined ? {} : { target: { reactors: Number(reactors) } }),
-    log: stderrSink(level as LogLevel),
+    log: stderrSink(level),
   });
   const { nqn, trtype, traddr, trsvcid } = dpu.hostFunction;
   new Logger((entry) => process.stdout.write(JSON.stringify(entry) + '\n')).info('dpu ready', {

@@ -2,7 +2,7 @@
 import { InvalidArgumentError } from '../errors';
 import { DEFAULT_CONFIG_PATH, DEFAULT_SOCKET_PATH, Gateway } from '../gateway';
 import { Target } from '../nvmf/target';
-import { parseArgs } from './args';
+import { parseArgs, stringFlags } from './args';
 import { findRdmaAddress } from './demo';
 
 const DEMO_BACKEND_NQN = 'nqn.2026-11.io.rdmagate:demo-backend';
@@ -12,10 +12,7 @@ export async function runGateway(argv: string[]): Promise<number> {
   const args = parseArgs(argv, [{ name: 'socket', short: 's' }, { name: 'config' }, { name: 'reactors' },
     { name: 'buffer-pool-bytes' }, { name: 'metrics-port' }, { name: 'demo', boolean: true }]);
   if (args.positionals.length > 0) throw new InvalidArgumentError(`unexpected argument '${args.positionals[0]}'`);
-  const flag = (name: string) => {
-    const v = args.flags.get(name);
-    return typeof v === 'string' ? v : undefined;
-  };
+  const flag = stringFlags(args);
   const number = (name: string) => {
     const v = flag(name);
     if (v !== undefined && !/^\d+$/.test(v)) throw new InvalidArgumentError(`--${name} must be a number, got '${v}'`);

@@ -4,11 +4,11 @@
  * KernelNvmeService over this machine's kernel NVMe-oF host. Logs JSON lines to stderr.
  */
 import { InvalidArgumentError } from '../errors';
-import { DEFAULT_SOCKET_PATH, stderrSink, type LogLevel } from '../gateway';
+import { DEFAULT_SOCKET_PATH, stderrSink } from '../gateway';
 import { KernelNvmeAttacher } from '../csi/attach';
 import { socketGatewayRpc } from '../csi/export';
 import { DEFAULT_OPI_LISTEN, DEFAULT_OPI_STATE_PATH, OpiBridge } from '../opi';
-import { parseArgs } from './args';
+import { logLevelFlag, parseArgs, stringFlags } from './args';
 
 export const OPI_BRIDGE_USAGE = `  opi-bridge [--listen ADDR:PORT] [--gateway-socket PATH] [--state PATH] [--kernel-nvme] [--log-level debug|info|warn|error]
       the OPI storage API (opi_api.storage.v1: NVMe-oF and AIO back ends, NVMe front end) on gRPC
@@ -28,18 +28,14 @@ export async function runOpiBridge(argv: string[]): Promise<number> {
   const args = parseArgs(argv, [{ name: 'listen' }, { name: 'gateway-socket' }, { name: 'state' }, { name: 'log-level' },
     { name: 'kernel-nvme', boolean: true }]);
   if (args.positionals.length > 0) throw new InvalidArgumentError(`unexpected argument '${args.positionals[0]}'`);
-  const flag = (name: string) => {
-    const v = args.flags.get(name);
-    return typeof v === 'string' ? v : undefined;
-  };
-  const level = flag('log-level') ?? 'info';
-  if (!['debug', 'info', 'warn', 'error'].includes(level)) throw new InvalidArgumentError('--log-level must be debug, info, warn or error');
+  const flag = stringFlags(args);
+  const level = logLevelFlag(flag('log-level'));
   const listen = listenAddress(flag('listen') ?? DEFAULT_OPI_LISTEN, '--listen');
   const bridge = new OpiBridge({
     rpc: socketGatewayRpc(flag('gateway-socket') ?? DEFAULT_SOCKET_PATH),
     statePath: flag('state') ?? DEFAULT_OPI_STATE_PATH,
     listen,
-    log: stderrSink(level as LogLevel),
+    log: stderrSink(level),
     ...(args.flags.get('kernel-nvme') === true ? { kernel: new KernelNvmeAttacher() } : {}),
   });
   await bridge.start();

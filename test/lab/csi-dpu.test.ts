@@ -27,14 +27,14 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statfsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statfsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Gateway, opiClient, rdma, type JsonObject, type JsonValue, type OpiClient } from '../../lib';
 import { ControllerService, CsiClient, CsiLogger, CsiServer, dpuResourceId, IdentityService, LocalPlugin,
   NvmfExporter, socketGatewayRpc, volumeNqn, type GatewayRpc } from '../../lib/csi';
 import { until } from '../rdma/helpers';
-import { fioAcrossRestart, inLab, run, sleep, tryRun } from './helpers';
+import { controllersOf, fioAcrossRestart, inLab, run, sleep, tryRun } from './helpers';
 
 const MAIN = resolve(__dirname, '../../lib/cli/main.js');
 const STORAGE_RDMA = '192.168.77.1';
@@ -46,17 +46,6 @@ const HOST_LINK = '10.77.0.2';
 const OPI = `${DPU_LINK}:50071`;
 const HOST_FACING = { traddr: DPU_LINK, trsvcid: 4470 };
 const MiB = 1 << 20;
-
-function liveControllers(nqn: string): string[] {
-  if (!existsSync('/sys/class/nvme')) return [];
-  return readdirSync('/sys/class/nvme').filter((c) => {
-    try {
-      return readFileSync(`/sys/class/nvme/${c}/subsysnqn`, 'utf8').trim() === nqn;
-    } catch {
-      return false;
-    }
-  });
-}
 
 describe('the DPU path: a host\'s volume through its DPU, configured by OPI (lab)', function () {
   this.timeout(900000);
@@ -155,7 +144,7 @@ describe('the DPU path: a host\'s volume through its DPU, configured by OPI (lab
     await until(() => existsSync(sock) || nodePlugin!.exitCode !== null, 'the node plugin to listen', 60000);
     assert.equal(nodePlugin.exitCode, null, nodeLog);
     assert.match(nodeLog, /connected to the DPU host function/);
-    const [fn] = liveControllers(FUNCTION_NQN);
+    const [fn] = controllersOf(FUNCTION_NQN);
     assert.ok(fn, 'the host\'s kernel is connected to its DPU\'s function');
     assert.match(readFileSync(`/sys/class/nvme/${fn}/address`, 'utf8'), new RegExp(`traddr=${DPU_LINK.replace(/\./g, '\\.')},trsvcid=${HOST_FACING.trsvcid}`));
     ctl = new CsiClient(`unix://${dir}/controller.sock`);
@@ -224,8 +213,8 @@ describe('the DPU path: a host\'s volume through its DPU, configured by OPI (lab
     await node.call('Node', 'NodeStageVolume', stage);  // idempotent
     const pub = { ...stage, target_path: target, readonly: false };
     await node.call('Node', 'NodePublishVolume', pub);
-    assert.deepEqual(liveControllers(volumeNqn(id)), [], 'the host connected nothing to the storage: its DPU did');
-    assert.equal(liveControllers(FUNCTION_NQN).length, 1, 'and it is still the one connection to its function');
+    assert.deepEqual(controllersOf(volumeNqn(id)), [], 'the host connected nothing to the storage: its DPU did');
+    assert.equal(controllersOf(FUNCTION_NQN).length, 1, 'and it is still the one connection to its function');
     const held = await dpuHolds();
     assert.deepEqual(held, { controllers: 1, bdevs: 1, namespaces: 1 });
     const dev = run('findmnt', ['-n', '-o', 'SOURCE', '--target', target]).trim();
@@ -261,7 +250,7 @@ describe('the DPU path: a host\'s volume through its DPU, configured by OPI (lab
     await unstageAndDelete(id, stage, target);
     assert.deepEqual(await dpuHolds(), { controllers: 0, bdevs: 0, namespaces: 0 }, 'the DPU holds nothing for the volume');
     assert.equal(tryRun('findmnt', ['-n', '-o', 'TARGET', '--mountpoint', target]).stdout.trim(), '', 'nothing is mounted there');
-    assert.equal(liveControllers(FUNCTION_NQN).length, 1, 'the host function stays, as a PCIe function does');
+    assert.equal(controllersOf(FUNCTION_NQN).length, 1, 'the host function stays, as a PCIe function does');
   });
 
   it('the DPU restarted between stage and unstage: the host\'s I/O waits and goes on; unstage after it works', async () => {

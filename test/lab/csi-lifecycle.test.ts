@@ -12,14 +12,14 @@
  *   NodeExpandVolume grows the mounted file system again.
  */
 import assert from 'node:assert/strict';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statfsSync, writeFileSync,
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, rmSync, statfsSync, writeFileSync,
   writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Gateway, rdma, type JsonObject, type JsonValue } from '../../lib';
 import { ControllerService, CsiClient, CsiLogger, CsiServer, IdentityService, LocalPlugin, NodeService, NvmfExporter,
   volumeNqn, type GatewayRpc } from '../../lib/csi';
-import { inLab, run, tryRun } from './helpers';
+import { controllersOf, inLab, run, tryRun } from './helpers';
 
 const RDMA_ADDR = '192.168.77.1';
 const MiB = 1 << 20;
@@ -29,19 +29,8 @@ function gatewayRpc(gateway: Gateway): GatewayRpc {
   return { call: (method: string, params?: JsonObject): Promise<JsonValue> => gateway.rpc(method, params) };
 }
 
-function connectedTo(nqn: string): string[] {
-  if (!existsSync('/sys/class/nvme')) return [];
-  return readdirSync('/sys/class/nvme').filter((c) => {
-    try {
-      return readFileSync(`/sys/class/nvme/${c}/subsysnqn`, 'utf8').trim() === nqn;
-    } catch {
-      return false;
-    }
-  });
-}
-
 function transportOf(nqn: string): string | undefined {
-  const [c] = connectedTo(nqn);
+  const [c] = controllersOf(nqn);
   return c ? readFileSync(`/sys/class/nvme/${c}/transport`, 'utf8').trim() : undefined;
 }
 
@@ -131,7 +120,7 @@ describe('CSI driver lifecycle with the kernel NVMe-oF host (lab)', function () 
     assert.ok(!existsSync(paths.target), 'the target is removed');
     await node.call('Node', 'NodeUnstageVolume', { volume_id: id, staging_target_path: paths.staging });
     await node.call('Node', 'NodeUnstageVolume', { volume_id: id, staging_target_path: paths.staging });
-    assert.deepEqual(connectedTo(volumeNqn(id)), [], 'nvme disconnect happened');
+    assert.deepEqual(controllersOf(volumeNqn(id)), [], 'nvme disconnect happened');
     await ctl.call('Controller', 'ControllerUnpublishVolume', { volume_id: id, node_id: nodeId });
   }
 

@@ -20,6 +20,18 @@ export function tryRun(cmd: string, args: string[]): { status: number | null; st
   return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
 }
 
+/** The kernel's controllers (nvmeN) connected to `subnqn`. */
+export function controllersOf(subnqn: string): string[] {
+  if (!existsSync('/sys/class/nvme')) return [];
+  return readdirSync('/sys/class/nvme').filter((c) => {
+    try {
+      return readFileSync(`/sys/class/nvme/${c}/subsysnqn`, 'utf8').trim() === subnqn;
+    } catch {
+      return false;  // the controller went away while we looked
+    }
+  });
+}
+
 /** The /dev/nvmeN controller connected to `subnqn`, if any. */
 export function controllerFor(subnqn: string): string | undefined {
   for (const c of readdirSync('/sys/class/nvme')) {
