@@ -4,7 +4,7 @@
  * directory), so a crash leaves either the old file or the new one, never a torn one.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { InvalidArgumentError, RdmagateError } from '../errors';
 import type { JsonValue } from './rpc/json';
@@ -15,10 +15,20 @@ export class ConfigStore {
 
   constructor(readonly path: string) {}
 
-  /** Creates the directory (mode 0700), so that a start fails early where saving would fail. */
+  /**
+   * Creates the directory (mode 0700), so that a start fails early where saving would fail,
+   * and removes the temporary files of writes that a killed process left behind (those of
+   * a process still running may be in flight, and stay).
+   */
   async prepare(): Promise<void> {
+    const dir = dirname(this.path);
     try {
-      await mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      const prefix = `.${basename(this.path)}.`;
+      for (const name of await readdir(dir)) {
+        const pid = name.startsWith(prefix) && name.endsWith('.tmp') ? Number(name.slice(prefix.length).split('.')[0]) : NaN;
+        if (Number.isInteger(pid) && pid > 0 && !alive(pid)) await rm(join(dir, name), { force: true });
+      }
     } catch (e) {
       throw writeError(this.path, e);
     }
@@ -78,6 +88,15 @@ export class ConfigStore {
       await rm(tmp, { force: true });
       throw writeError(this.path, e);
     }
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';  // someone else's process
   }
 }
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { connect as netConnect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -699,6 +699,17 @@ describe('gateway JSON-RPC', function () {
       }
       assert.deepEqual(await c.call('rpc_get_methods', { current: true, include_aliases: true }), names);
       await rejects(c.call('rpc_get_methods', { current: 1 }), -32602, /current must be true or false/);
+    });
+
+    it('removes at start the temporary config files a killed gateway left, and keeps those of a live one', async () => {
+      const configPath = join(dir, 'state', 'config.json');
+      mkdirSync(join(dir, 'state'), { recursive: true });
+      const dead = spawnSync(process.execPath, ['-e', '0']).pid!;  // exited: its pid names no process now
+      const left = `.config.json.${dead}.0a1b2c3d.tmp`;
+      const live = `.config.json.${process.pid}.0a1b2c3d.tmp`;
+      for (const f of [left, live, 'other.tmp']) writeFileSync(join(dir, 'state', f), '{');
+      await gateway({ configPath });
+      assert.deepEqual(readdirSync(join(dir, 'state')).sort(), [live, 'other.tmp'].sort());
     });
 
     it('saves after each change, atomically, and a restarted gateway serves the same exports', async () => {
