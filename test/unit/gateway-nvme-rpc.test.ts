@@ -84,6 +84,10 @@ describe('gateway JSON-RPC: bdev_nvme_* backends', function () {
     const saved = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { subsystems: { subsystem: string; config: { method: string }[] }[] };
     const bdevSection = saved.subsystems.find((s) => s.subsystem === 'bdev')!;
     assert.deepEqual(bdevSection.config.map((c) => c.method), ['bdev_nvme_attach_controller']);
+    // The attach named no host NQN: the one the backend saw is saved, so a restart on a
+    // machine without /etc/nvme/hostnqn connects as the same host.
+    const [seen] = backend.controllers().map((c) => c.hostnqn);
+    assert.equal((bdevSection.config[0] as { params?: { hostnqn?: string } }).params?.hostnqn, seen);
   });
 
   it('a restarted gateway re-attaches the backend and serves the same export from its saved config', async () => {

@@ -109,6 +109,11 @@ function readConfig(path: string): string | undefined {
   }
 }
 
+/** The host NQN a connect uses when it names none: /etc/nvme/hostnqn, else this process's own. */
+export function defaultHostNqn(): string {
+  return hostIdentity().hostnqn;
+}
+
 /** nvme-cli's files when present, else one generated identity for the process. */
 function hostIdentity(): { hostnqn: string; hostid: string } {
   if (!defaultHost) {

@@ -10,6 +10,7 @@ import type { ConfigEntry } from '../../state';
 import type { JsonObject } from '../json';
 import { method, type MethodTable } from '../method';
 import * as p from '../params';
+import { defaultHostNqn } from '../../../nvmf/host/options';
 import { deleteWhenReleased } from './release';
 
 const NVME_IO_TYPES: Record<string, boolean> = {
@@ -53,6 +54,9 @@ export const bdevNvmeMethods: MethodTable = {
     if (a.reconnect_delay_sec === 0 && (a.ctrlr_loss_timeout_sec ?? 0) !== 0) {
       throw new InvalidArgumentError('reconnect_delay_sec: 0 means no reconnect, so ctrlr_loss_timeout_sec must be 0 too');
     }
+    // Saved with the config: a machine without /etc/nvme/hostnqn makes a new one at each
+    // start, and a backend that allow-lists the gateway (a Mayastor nexus) would refuse it.
+    const hostnqn = a.hostnqn ?? defaultHostNqn();
     const ctrlLoss = a.ctrlr_loss_timeout_sec ?? DEFAULT_CTRLR_LOSS_SEC;
     const reconnectDelay = ctrlLoss === 0 ? 1 : Math.max(a.reconnect_delay_sec ?? DEFAULT_RECONNECT_DELAY_SEC, 0.001);
     const bdevs = await state.target.attachNvmeController({
@@ -61,7 +65,7 @@ export const bdevNvmeMethods: MethodTable = {
       traddr: a.traddr,
       trsvcid: a.trsvcid === undefined ? 4420 : Number(a.trsvcid),
       subnqn: a.subnqn,
-      hostnqn: a.hostnqn,
+      hostnqn,
       headerDigest: a.hdgst ?? false,
       dataDigest: a.ddgst ?? false,
       disableSqFlow: a.disable_sq_flow_control ?? DEFAULT_DISABLE_SQ_FLOW,
@@ -71,7 +75,7 @@ export const bdevNvmeMethods: MethodTable = {
       attachTimeoutMs: a.fabrics_connect_timeout_us === undefined ? 30000 : Math.ceil(a.fabrics_connect_timeout_us / 1000),
     });
     // One config entry for the controller and all its bdevs: save_config writes it once.
-    const createdBy: ConfigEntry = { method: 'bdev_nvme_attach_controller', params: stripUndefined(a) };
+    const createdBy: ConfigEntry = { method: 'bdev_nvme_attach_controller', params: stripUndefined({ ...a, hostnqn }) };
     for (const b of bdevs) {
       state.bdevs.set(b.name, {
         module: 'nvme',
