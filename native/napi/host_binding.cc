@@ -100,7 +100,11 @@ struct HostRuntime {
   std::vector<Reactor*> reactors;
   std::shared_ptr<JsHostSink> sink = std::make_shared<JsHostSink>();
   uint64_t next_id = 1;
-  std::unordered_set<uint64_t> held;  // controllers that keep the process alive (JS thread)
+  // Controllers that keep the process alive (JS thread): from connect to their first
+  // terminal event, and from close() to 'closed'. Two holds, not one: a close() between a
+  // 'disconnect' and the 'removed' after it must still hold the process until 'closed'.
+  std::unordered_set<uint64_t> live;
+  std::unordered_set<uint64_t> closing;
   Napi::FunctionReference dispatcher;
 };
 
@@ -143,9 +147,8 @@ void require_sink(Napi::Env env) {
 
 // A controller keeps the process alive from connect to its first terminal event, and
 // again from close() to 'closed' (a controller given up has let go already).
-void hold_until_closed(Napi::Env env, uint64_t id) {
-  auto& rt = runtime();
-  if (rt.held.insert(id).second) rt.sink->channel.hold(env, +1);
+void hold(Napi::Env env, std::unordered_set<uint64_t>& holders, uint64_t id) {
+  if (holders.insert(id).second) runtime().sink->channel.hold(env, +1);
 }
 
 [[noreturn]] void invalid(Napi::Env env, const std::string& message) {
@@ -363,7 +366,7 @@ class ControllerBinding : public Napi::ObjectWrap<ControllerBinding> {
   void close(const Napi::CallbackInfo& info) {
     if (closed_) return;
     closed_ = true;
-    hold_until_closed(info.Env(), controller_->id());
+    hold(info.Env(), runtime().closing, controller_->id());
     controller_->close();
   }
 
@@ -428,10 +431,10 @@ Napi::Object discovered_object(Napi::Env env, uint32_t op_id, const host::Discov
   return r;
 }
 
-// A terminal event of a controller lets the process exit again.
-void release_hold(Napi::Env env, uint64_t id) {
-  auto& rt = runtime();
-  if (rt.held.erase(id)) rt.sink->channel.hold(env, -1);
+// A terminal event of a controller lets go of the hold it took at connect; 'closed', the
+// last event of all, of both.
+void release(Napi::Env env, std::unordered_set<uint64_t>& holders, uint64_t id) {
+  if (holders.erase(id)) runtime().sink->channel.hold(env, -1);
 }
 
 Napi::Value dispatch_batch(Napi::Env env) {
@@ -457,11 +460,14 @@ Napi::Value dispatch_batch(Napi::Env env) {
       r.Set("id", double(l->id));
       set_failure(r, l->failure);
       r.Set("reconnecting", l->reconnecting);
-      if (std::strcmp(l->type, "disconnect") != 0) release_hold(env, l->id);
+      if (std::strcmp(l->type, "disconnect") != 0) release(env, rt.live, l->id);
     } else if (auto* p = std::get_if<JsHostSink::Plain>(&item)) {
       r.Set("type", p->type);
       r.Set("id", double(p->id));
-      if (std::strcmp(p->type, "closed") == 0) release_hold(env, p->id);
+      if (std::strcmp(p->type, "closed") == 0) {
+        release(env, rt.live, p->id);
+        release(env, rt.closing, p->id);
+      }
     } else if (auto* a = std::get_if<JsHostSink::Admin>(&item)) {
       r.Set("type", "admin");
       r.Set("id", double(a->id));
@@ -499,7 +505,7 @@ ConnectedController connect_controller(Napi::Env env, Napi::Value options, const
     return host::Controller::create(id, std::move(reactors), p.controller, events);
   });
   Napi::Object handle = ControllerBinding::wrap(controller);
-  hold_until_closed(env, id);
+  hold(env, runtime().live, id);
   controller->start();
   Napi::Object out = Napi::Object::New(env);
   out.Set("id", double(id));
