@@ -18,6 +18,7 @@ import * as path from 'node:path';
 import { cpuPerMillion, perfOptions, runPerf, tcpRoundTrip, type PerfEngineName, type PerfOptionsInput, type PerfReport,
   type TcpRoundTrip } from '../lib/perf';
 import { machine, RESULTS_DIR } from './machine';
+import { median } from './median';
 
 interface Case {
   name: string;
@@ -127,11 +128,6 @@ function markdown(rows: Row[], m: ReturnType<typeof machine>, pairs: RatioPair[]
 const us = (v: number): string => v.toFixed(1);
 
 const kilo = (iops: number): string => `${Math.round(iops / 1000)}k`;
-
-function median(values: number[]): number {
-  const r = [...values].sort((a, b) => a - b);
-  return r.length % 2 ? r[r.length >> 1] : (r[r.length / 2 - 1] + r[r.length / 2]) / 2;
-}
 
 async function run(c: Case): Promise<Row> {
   console.error(`running ${c.name} ...`);

@@ -54,15 +54,31 @@ export function parseProcStat(text: string): SystemCpu {
 }
 
 /**
+ * The sum of `count` CPU-time fields of a /proc/<pid>/stat line from utime (field 14) on, in
+ * seconds. The command name in parentheses may hold spaces and parentheses, so the fields
+ * are counted from the last ')': state is field 3, utime 14, stime 15, cutime 16, cstime 17.
+ */
+function procStatTimes(stat: string, count: number): number {
+  const close = stat.lastIndexOf(')');
+  const ticks = close >= 0 ? stat.slice(close + 1).trim().split(/\s+/).slice(11, 11 + count).map(Number) : [];
+  if (ticks.length < count || !ticks.every(Number.isInteger)) {
+    throw new Error(`not a /proc/<pid>/stat line: ${JSON.stringify(stat.slice(0, 80))}`);
+  }
+  return ticks.reduce((a, b) => a + b, 0) / USER_HZ;
+}
+
+/** utime + stime, in seconds, from the text of /proc/<pid>/stat (every thread of the process). */
+export function procStatCpuSeconds(stat: string): number {
+  return procStatTimes(stat, 2);
+}
+
+/**
  * This process's CPU-seconds with those of its children that have exited and been waited
  * for (utime, stime, cutime, cstime of /proc/self/stat): the benchmark's own, once the
  * children it started are gone.
  */
 export function parseOwnCpu(stat: string): number {
-  const fields = stat.slice(stat.lastIndexOf(')') + 1).trim().split(/\s+/).map(Number);
-  const own = fields.slice(11, 15);
-  if (own.length < 4 || own.some((n) => !Number.isFinite(n))) throw new Error('not a /proc/<pid>/stat line');
-  return own.reduce((a, b) => a + b, 0) / USER_HZ;
+  return procStatTimes(stat, 4);
 }
 
 /** What else the machine did while a benchmark ran. */

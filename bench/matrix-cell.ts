@@ -2,7 +2,6 @@
 import type { PerfReport } from '../lib/perf';
 // The histogram module itself, not lib/perf's index: that would load the addon, and this stays pure.
 import { LatencyHistogram } from '../lib/perf/histogram';
-import { USER_HZ } from './machine';
 import type { PathKind, Transport } from './matrix-cases';
 
 export interface CellMetrics {
@@ -93,20 +92,6 @@ export function cellMetrics(r: Pick<PerfReport, 'read' | 'write' | 'cpu'>): Cell
     sysCpu: wall > 0 ? round((r.cpu.systemS / wall) * 100, 1) : 0,
     cpuSecondsPerMillionIos: round(cpuSecondsPerMillion(r.cpu.userS + r.cpu.systemS, r.cpu.ios), 3),
   };
-}
-
-/**
- * utime + stime, in seconds, from the text of /proc/<pid>/stat (every thread of the
- * process). The command name in parentheses may hold spaces and parentheses, so the fields
- * are counted from the last ')': state is field 3, utime 14, stime 15.
- */
-export function procStatCpuSeconds(stat: string): number {
-  const close = stat.lastIndexOf(')');
-  const fields = close >= 0 ? stat.slice(close + 1).trim().split(/\s+/) : [];
-  const utime = Number(fields[11]);
-  const stime = Number(fields[12]);
-  if (!Number.isInteger(utime) || !Number.isInteger(stime)) throw new Error(`not a /proc/<pid>/stat line: ${JSON.stringify(stat.slice(0, 80))}`);
-  return (utime + stime) / USER_HZ;
 }
 
 /**

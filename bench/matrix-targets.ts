@@ -23,6 +23,9 @@ export interface Served {
   close(): void;
 }
 
+/** A subsystem to attach: where it listens, and its NQN. */
+interface Remote { transport: Transport; traddr: string; trsvcid: number; subnqn: string }
+
 function nullTarget(reactors: number, nqn: string): Target {
   const target = new Target({ reactors });
   try {
@@ -51,14 +54,13 @@ export function startDirect(reactors: number, transport: Transport, address: str
  * A target that attaches `backend` and re-exports its namespace as `nqn` over
  * `transport` on `address`: the gateway, and the DPU.
  */
-async function startForwarder(reactors: number, backend: { transport: Transport; traddr: string; trsvcid: number; subnqn: string },
-  nqn: string, transport: Transport, address: string): Promise<Served & { target: Target }> {
+async function startForwarder(reactors: number, backend: Remote, nqn: string, transport: Transport, address: string): Promise<Served> {
   const target = new Target({ reactors });
   try {
     await target.attachNvmeController({ name: 'Nvme0', ...backend });
     target.addSubsystem({ nqn, allowAnyHost: true }).addNamespace({ bdev: 'Nvme0n1' });
     const port = target.listen({ transport, address, port: 0 }).port;
-    return { target, traddr: address, trsvcid: port, nqn, close: () => target.close() };
+    return { traddr: address, trsvcid: port, nqn, close: () => target.close() };
   } catch (e) {
     target.close();
     throw e;
@@ -75,11 +77,8 @@ export async function startGateway(reactors: number, transport: Transport, addre
     const backendPort = backend.listen({ transport: 'tcp', address: LOOPBACK, port: 0 }).port;
     const gateway = await startForwarder(reactors, { transport: 'tcp', traddr: LOOPBACK, trsvcid: backendPort, subnqn: BACKEND_NQN },
       GATEWAY_NQN, transport, address);
-    return {
-      traddr: gateway.traddr, trsvcid: gateway.trsvcid, nqn: gateway.nqn,
-      // The gateway first: it holds a controller on the backend.
-      close: () => { gateway.close(); backend.close(); },
-    };
+    // The gateway first: it holds a controller on the backend.
+    return { ...gateway, close: () => { gateway.close(); backend.close(); } };
   } catch (e) {
     backend.close();
     throw e;
@@ -91,7 +90,6 @@ export async function startGateway(reactors: number, transport: Transport, addre
  * lab) and shows the host the namespace over loopback NVMe/TCP, where a real DPU presents
  * a PCIe function.
  */
-export async function startDpu(reactors: number, storage: { transport: Transport; traddr: string; trsvcid: number; subnqn: string }): Promise<Served> {
-  const dpu = await startForwarder(reactors, storage, DPU_NQN, 'tcp', LOOPBACK);
-  return { traddr: dpu.traddr, trsvcid: dpu.trsvcid, nqn: dpu.nqn, close: dpu.close };
+export function startDpu(reactors: number, storage: Remote): Promise<Served> {
+  return startForwarder(reactors, storage, DPU_NQN, 'tcp', LOOPBACK);
 }

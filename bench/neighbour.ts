@@ -15,7 +15,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { machine, RESULTS_DIR } from './machine';
+import { machine, procStatCpuSeconds, RESULTS_DIR } from './machine';
+import { median } from './median';
 
 const CLI = path.resolve(__dirname, '..', 'lib', 'cli', 'main.js');
 const ROUNDS = 3;
@@ -86,18 +87,8 @@ function perf(args: readonly string[], wrap: (argv: string[]) => string[] = (a) 
     p99Us: +(d.clat_ns.percentile['99.000000'] / 1000).toFixed(1), cpuPct: +(job.usr_cpu + job.sys_cpu).toFixed(1) };
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-/** CPU-seconds of a process, from /proc/PID/stat (utime + stime). */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;  // clock ticks; USER_HZ is 100 on Linux
-}
+/** CPU-seconds of a process (utime + stime). */
+const cpuSeconds = (pid: number): number => procStatCpuSeconds(readFileSync(`/proc/${pid}/stat`, 'utf8'));
 
 /** An idle target with a TCP listener: its CPU as a percentage of one core. */
 async function idleTargetCpu(): Promise<number> {

@@ -29,7 +29,7 @@ export const CSI_USAGE = `  csi --role controller|default|host|dpu [--endpoint u
                   behind the host function (connected at start), in nvmf mode (default) or aio mode
       dpu:        --dpu-subsystem NQN [--dpu-rpc-socket PATH] [--connection-mode aio|nvmf]
                   connects to the gateway and exposes each volume as a namespace of the DPU gateway's
-                  host-facing subsystem (aio; nvmf, through the OPI bridge, is not implemented yet);
+                  host-facing subsystem (aio; nvmf is staged by the host role through the DPU's OPI bridge);
                   give it --node-id with its host's NQN, the node the CO publishes volumes to
       the Kubernetes CSI driver (rdmagate.csi.io) on a unix socket; the endpoint defaults to $CSI_ENDPOINT`;
 
@@ -97,12 +97,18 @@ export async function runCsi(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** The dpu role's attacher: AIO through the DPU gateway's host-facing subsystem, NVMe-oF through the OPI bridge. */
-function dpuAttacher(flag: (name: string) => string | undefined): VolumeAttacher {
-  const mode = flag('connection-mode') ?? 'aio';
+/** --connection-mode's value, or `fallback` without one. */
+function connectionModeFlag(value: string | undefined, fallback: ConnectionMode): ConnectionMode {
+  const mode = value ?? fallback;
   if (!(CONNECTION_MODES as readonly string[]).includes(mode)) {
     throw new InvalidArgumentError(`--connection-mode must be one of ${CONNECTION_MODES.join(', ')}, got '${mode}'`);
   }
+  return mode as ConnectionMode;
+}
+
+/** The dpu role's attacher: AIO through the DPU gateway's host-facing subsystem (NVMe-oF is the host role's). */
+function dpuAttacher(flag: (name: string) => string | undefined): VolumeAttacher {
+  const mode = connectionModeFlag(flag('connection-mode'), 'aio');
   const subsystem = flag('dpu-subsystem');
   if (subsystem === undefined && mode === 'aio') {
     throw new InvalidArgumentError('--dpu-subsystem NQN is required for --role dpu: the host-facing subsystem volumes are exposed on');
@@ -110,7 +116,7 @@ function dpuAttacher(flag: (name: string) => string | undefined): VolumeAttacher
   if (subsystem !== undefined && !subsystem.startsWith('nqn.')) throw new InvalidArgumentError(`--dpu-subsystem must be an NQN, got '${subsystem}'`);
   const aio = subsystem === undefined ? undefined
     : new GatewayDpuFrontend({ rpc: socketGatewayRpc(flag('dpu-rpc-socket') ?? DEFAULT_SOCKET_PATH), subsystem });
-  return new DpuAttacher({ defaultMode: mode as ConnectionMode, ...(aio ? { aio } : {}) });
+  return new DpuAttacher({ defaultMode: mode, ...(aio ? { aio } : {}) });
 }
 
 /**
@@ -119,12 +125,9 @@ function dpuAttacher(flag: (name: string) => string | undefined): VolumeAttacher
  * and retried by Probe and by each stage.
  */
 async function dpuBridgeAttacher(endpoint: string, flag: (name: string) => string | undefined, log: CsiLogger): Promise<VolumeAttacher> {
-  const mode = flag('connection-mode') ?? 'nvmf';
-  if (!(CONNECTION_MODES as readonly string[]).includes(mode)) {
-    throw new InvalidArgumentError(`--connection-mode must be one of ${CONNECTION_MODES.join(', ')}, got '${mode}'`);
-  }
+  const mode = connectionModeFlag(flag('connection-mode'), 'nvmf');
   const fn = flag('dpu-function');
-  const attacher = new DpuBridgeAttacher({ opi: opiClient(endpoint), defaultMode: mode as ConnectionMode, ...(fn ? { subsystemId: fn } : {}) });
+  const attacher = new DpuBridgeAttacher({ opi: opiClient(endpoint), defaultMode: mode, ...(fn ? { subsystemId: fn } : {}) });
   try {
     const f = await attacher.connectHostFunction();
     log.info('connected to the DPU host function', { dpu: endpoint, nqn: f.nqn, transport: f.transport, traddr: f.traddr, trsvcid: f.trsvcid });

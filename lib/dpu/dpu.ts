@@ -11,12 +11,13 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { VolumeAttacher } from '../csi/attach';
 import { KernelNvmeAttacher } from '../csi/attachers/kernel-nvme';
+import type { GatewayRpc } from '../csi/export';
 import { InvalidArgumentError, RdmagateError } from '../errors';
 import { Gateway, JsonRpcError, stderrSink, type LogSink } from '../gateway';
 import { Logger } from '../gateway/logger';
 import type { TargetOptions } from '../nvmf/target';
 import { DEFAULT_OPI_LISTEN, OpiBridge, opiClient, type ReconcileReport } from '../opi';
-import type { SubsystemJson } from '../opi/gateway-calls';
+import { GatewayCalls, sameListenAddress } from '../opi/gateway-calls';
 import { checkOwnNqn } from '../opi/services/transport';
 import type { RdmaDevice } from '../rdma';
 import { DpuError } from './errors';
@@ -163,11 +164,9 @@ async function startGateway(make: () => Gateway, configPath: string, log: Logger
  * could not be re-applied (its address not up yet) fails the start, for the pod to be
  * started again. Other resources that failed are tried again (ReconcileRetry).
  */
-async function checkOnGateway(gateway: Gateway, fn: HostFunction, report: ReconcileReport): Promise<void> {
-  const live = await gateway.rpc('nvmf_get_subsystems', { nqn: fn.nqn }).catch(() => []) as SubsystemJson[];
-  const listening = live[0]?.listen_addresses.some((l) => l.trtype.toLowerCase() === fn.trtype && l.traddr === fn.traddr
-    && Number(l.trsvcid) === fn.trsvcid);
-  if (listening) return;
+async function checkOnGateway(gateway: GatewayCalls, fn: HostFunction, report: ReconcileReport): Promise<void> {
+  const live = await gateway.subsystem(fn.nqn).catch(() => undefined);
+  if (live?.listen_addresses.some((l) => sameListenAddress(l, fn))) return;
   const why = report.failed.filter((f) => f.name === fn.subsystem || f.name === fn.controller).map((f) => `${f.name}: ${f.error}`);
   throw new DpuError('ERR_DPU_HOST_FUNCTION', `the host function ${fn.nqn} is not listening on ${fn.trtype} ${fn.traddr}:${fn.trsvcid}` +
     (why.length > 0 ? `: ${why.join('; ')}` : ''));
@@ -193,8 +192,9 @@ export async function startDpu(options: DpuOptions = {}): Promise<Dpu> {
   }), configPath, log);
   let bridge: OpiBridge | undefined;
   try {
+    const rpc: GatewayRpc = { call: (method, params) => gateway.rpc(method, params) };
     bridge = new OpiBridge({
-      rpc: { call: (method, params) => gateway.rpc(method, params) },
+      rpc,
       statePath: join(stateDir, 'opi-bridge.json'),
       listen: options.opiListen ?? DEFAULT_OPI_LISTEN,
       kernel: options.kernel ?? new KernelNvmeAttacher(),
@@ -217,7 +217,7 @@ export async function startDpu(options: DpuOptions = {}): Promise<Dpu> {
     } finally {
       client.close();
     }
-    await checkOnGateway(gateway, hostFunction, report);
+    await checkOnGateway(new GatewayCalls(rpc), hostFunction, report);
     const retry = new ReconcileRetry(bridge, log, options.reconcileRetryMs ?? 5000);
     retry.after(report);
     return new Dpu(gateway, bridge, hostFunction, rdmaDevices, retry, log);

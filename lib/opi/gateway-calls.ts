@@ -84,8 +84,9 @@ async function orMissing<T>(p: Promise<T>): Promise<T | undefined> {
 const listenJson = (a: ListenAddress): JsonObject =>
   ({ trtype: a.trtype, adrfam: a.adrfam, traddr: a.traddr, trsvcid: String(a.trsvcid) });
 
-export function sameListenAddress(j: ListenAddressJson, a: ListenAddress): boolean {
-  return j.trtype.toUpperCase() === a.trtype && j.traddr === a.traddr && Number(j.trsvcid) === a.trsvcid;
+/** Whether the gateway's listener `j` is at `a` (its transport named in either case: TCP or tcp). */
+export function sameListenAddress(j: ListenAddressJson, a: { trtype: string; traddr: string; trsvcid: number }): boolean {
+  return j.trtype.toUpperCase() === a.trtype.toUpperCase() && j.traddr === a.traddr && Number(j.trsvcid) === a.trsvcid;
 }
 
 export class GatewayCalls {

@@ -54,7 +54,7 @@ export async function reconcile(state: BridgeState, gateway: GatewayCalls, log: 
       const nqn = state.subsystems.get(topName(Collection.subsystems, c.subsystem))?.spec.nqn;
       if (!nqn) throw new Error(`its subsystem ${c.subsystem} is not recorded`);
       await gateway.ensureTransport(c.spec.trtype);
-      await gateway.addListener(nqn, { trtype: c.spec.trtype, traddr: c.spec.traddr, trsvcid: c.spec.trsvcid, adrfam: c.spec.adrfam });
+      await gateway.addListener(nqn, c.spec);
     });
   }
   for (const n of state.namespaces.values()) {

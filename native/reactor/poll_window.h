@@ -40,7 +40,6 @@ class PollWindow {
   explicit PollWindow(uint32_t max_us) : max_us_(max_us), us_(max_us) {}
 
   uint32_t us() const { return us_; }
-  uint32_t max_us() const { return max_us_; }
 
   // Whether the idle turn starting at `now` should yield.
   bool should_yield(uint64_t now) const { return now >= no_yield_until_us_; }
@@ -73,8 +72,6 @@ class PollWindow {
   uint64_t descheduled() const { return descheduled_; }
 
  private:
-  const uint32_t max_us_;
-  uint32_t us_;
   static constexpr int kLateYieldsToStop = 4;
   static constexpr int kLateYieldsCap = 8;
 
@@ -83,6 +80,8 @@ class PollWindow {
     ++descheduled_;
   }
 
+  const uint32_t max_us_;
+  uint32_t us_;
   int late_yields_ = 0;
   uint64_t no_yield_until_us_ = 0;
   uint64_t descheduled_ = 0;

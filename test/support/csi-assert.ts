@@ -1,9 +1,11 @@
 /**
  * Assertions that a CSI call fails with a given gRPC status code: in process (the
- * services throw CsiError), over gRPC (the client throws CsiClientError), or either.
+ * services throw CsiError), over gRPC (the client throws CsiClientError), or either; and
+ * the same for a call to an OPI bridge (OpiClientError).
  */
 import assert from 'node:assert/strict';
 import { CsiClientError, CsiError, GrpcStatus } from '../../lib/csi';
+import { OpiClientError } from '../../lib/opi';
 
 type CodedErrorClass<E> = abstract new (...args: never[]) => E;
 
@@ -20,6 +22,11 @@ export function rejectsOverGrpc(p: Promise<unknown>, code: GrpcStatus, message?:
 /** `p` rejects with either, for tests that call a service both ways. */
 export function rejectsWithCode(p: Promise<unknown>, code: GrpcStatus, message?: RegExp): Promise<CsiError | CsiClientError> {
   return rejectsAs<CsiError | CsiClientError>([CsiError, CsiClientError], p, code, message);
+}
+
+/** `p` rejects with an OpiClientError (the answer of an OPI bridge) of `code`, its message matching `message`. */
+export function rejectsOverOpi(p: Promise<unknown>, code: GrpcStatus, message?: RegExp): Promise<OpiClientError> {
+  return rejectsAs([OpiClientError], p, code, message);
 }
 
 async function rejectsAs<E extends Error & { grpcCode: GrpcStatus }>(

@@ -7,11 +7,11 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { escapeXml, formatCompact, groupedBarSvg, niceStep, type GroupedBarChart } from '../../bench/chart-svg';
-import { parseOwnCpu, parseProcStat, type Machine } from '../../bench/machine';
+import { parseOwnCpu, parseProcStat, procStatCpuSeconds, type Machine } from '../../bench/machine';
 import { matrixOptions } from '../../bench/matrix-args';
 import { cellLabel, defaultReactorCounts, matrixCells, PATHS, TRANSPORTS, WORKLOADS } from '../../bench/matrix-cases';
 import {
-  cellMetrics, cpuSecondsPerMillion, procStatCpuSeconds, roleCpuPerMillion, withRoleCpu, type CellResult, type MeasuredCell,
+  cellMetrics, cpuSecondsPerMillion, roleCpuPerMillion, withRoleCpu, type CellResult, type MeasuredCell,
 } from '../../bench/matrix-cell';
 import {
   cpuChart, cpuTable, iopsChart, iopsTable, latencyChart, latencyTable, loadLine, matrixMarkdown, roleCpuTable, type MatrixRun,

@@ -7,9 +7,10 @@ import { join, resolve } from 'node:path';
 import { BufferPool, Gateway, JsonRpcError, OpiBridge, RpcErrorCode, Target, nvmf, opiClient, type JsonObject,
   type OpiClient } from '../../lib';
 import { socketGatewayRpc, type GatewayRpc } from '../../lib/csi/export';
-import { OpiClientError, OpiStatus, type OpiServiceName } from '../../lib/opi';
+import { OpiStatus, type OpiServiceName } from '../../lib/opi';
 import type { AioVolume, NvmeController, NvmeNamespace, NvmePath, NvmeRemoteController, NvmeRemoteNamespace,
   NvmeSubsystem, VolumeStats } from '../../lib/opi/messages';
+import { rejectsOverOpi as rejects } from '../support/csi-assert';
 
 const BACKEND_NQN = 'nqn.2026-11.io.rdmagate:opi-backend';
 const FRONT_NQN = 'nqn.2026-11.io.rdmagate:opi-front';
@@ -31,15 +32,6 @@ interface Subsystems {
   allow_any_host: boolean;
   listen_addresses: { trtype: string; traddr: string; trsvcid: string }[];
   namespaces?: { nsid: number; bdev_name: string; nguid: string; uuid: string }[];
-}
-
-async function rejects(p: Promise<unknown>, code: OpiStatus, message?: RegExp): Promise<void> {
-  await assert.rejects(p, (e: unknown) => {
-    assert.ok(e instanceof OpiClientError, `expected an OpiClientError, got ${String(e)}`);
-    assert.equal(OpiStatus[e.grpcCode], OpiStatus[code], e.message);
-    if (message) assert.match(e.message, message);
-    return true;
-  });
 }
 
 const tcpPath = (trsvcid: number, extra: object = {}) => ({

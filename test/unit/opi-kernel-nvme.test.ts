@@ -9,8 +9,9 @@ import { join } from 'node:path';
 import { Gateway, OpiBridge, opiClient, type OpiClient } from '../../lib';
 import { deadlineExceeded, failedPrecondition, internal } from '../../lib/csi/errors';
 import { volumeNqn } from '../../lib/csi/parameters';
-import { OpiClientError, OpiStatus } from '../../lib/opi';
+import { OpiStatus } from '../../lib/opi';
 import type { ConnectKernelNvmeRequest } from '../../lib/opi/messages';
+import { rejectsOverOpi as rejects } from '../support/csi-assert';
 import { FakeKernelAttacher } from './fake-kernel-attacher';
 
 const HOSTNQN = 'nqn.2014-08.org.nvmexpress:uuid:00000000-0000-0000-0000-0000000000cc';
@@ -21,15 +22,6 @@ const connectRequest = (extra: Partial<ConnectKernelNvmeRequest> = {}): ConnectK
   volume_id: VOLUME, trtype: 'rdma', traddr: '192.168.100.2', trsvcid: '4420', subnqn: volumeNqn(VOLUME),
   hostnqn: HOSTNQN, nguid: NGUID, uuid: VOLUME, ...extra,
 });
-
-async function rejects(p: Promise<unknown>, code: OpiStatus, message?: RegExp): Promise<void> {
-  await assert.rejects(p, (e: unknown) => {
-    assert.ok(e instanceof OpiClientError, `expected an OpiClientError, got ${String(e)}`);
-    assert.equal(OpiStatus[e.grpcCode], OpiStatus[code], e.message);
-    if (message) assert.match(e.message, message);
-    return true;
-  });
-}
 
 describe('KernelNvmeService (rdmagate.dpu.v1): the DPU\'s kernel NVMe-oF host', function () {
   this.timeout(30000);

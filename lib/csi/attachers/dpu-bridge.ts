@@ -19,17 +19,15 @@
  * converges. Unstage deletes in reverse with allow_missing, both modes' resources.
  */
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import type { AttachOptions, VolumeAttacher } from '../attach';
 import { CsiError, failedPrecondition, invalidArgument } from '../errors';
-import { exec } from '../node-system';
 import { volumeIdOfNqn, type ConnectionMode, type ConnectTuning, type PublishContext } from '../parameters';
 import { OpiClientError, type OpiClient } from '../../opi/client';
 import { OpiStatus } from '../../opi/errors';
-import type { NvmeController, NvmeSubsystem } from '../../opi/messages';
-import type { OpiServiceName } from '../../opi/proto';
+import type { AioVolume, KernelNvmeDevice, NvmeController, NvmeSubsystem } from '../../opi/messages';
+import type { BridgeServiceName } from '../../opi/proto';
 import { HostDiskAttacher, type HostDiskAttacherOptions } from './host-disk';
-import { liveControllersOf } from './kernel-nvme';
+import { nvmeConnect } from './kernel-nvme';
 
 export interface DpuBridgeAttacherOptions {
   /** A client of the DPU's bridge (opiClient(--dpu-endpoint)). */
@@ -60,9 +58,10 @@ export function dpuResourceId(volumeId: string): string {
   return `vol-${createHash('sha256').update(volumeId).digest('hex').slice(0, 40)}`;
 }
 
-const RC: OpiServiceName = 'NvmeRemoteControllerService';
-const FE: OpiServiceName = 'FrontendNvmeService';
-const AIO: OpiServiceName = 'AioVolumeService';
+const RC: BridgeServiceName = 'NvmeRemoteControllerService';
+const FE: BridgeServiceName = 'FrontendNvmeService';
+const AIO: BridgeServiceName = 'AioVolumeService';
+const KERNEL: BridgeServiceName = 'KernelNvmeService';
 
 export class DpuBridgeAttacher implements VolumeAttacher {
   readonly role = 'host';
@@ -138,7 +137,8 @@ export class DpuBridgeAttacher implements VolumeAttacher {
     for (const p of paths) await this.#call(RC, 'DeleteNvmePath', { name: p.name, allow_missing: true });
     await this.#call(RC, 'DeleteNvmeRemoteController', { name: controller, allow_missing: true });
     await this.#call(AIO, 'DeleteAioVolume', { name: `aioVolumes/${id}`, allow_missing: true });
-    await this.#kernel('DisconnectKernelNvme', { volume_id: volumeId, allow_missing: true });
+    await this.#call(KERNEL, 'DisconnectKernelNvme', { volume_id: volumeId, allow_missing: true })
+      .catch((e: unknown) => (isStatus(e, OpiStatus.UNIMPLEMENTED) ? undefined : Promise.reject(e)));  // a bridge without it connected nothing
     await this.#disks.detach(volumeId);
   }
 
@@ -149,12 +149,10 @@ export class DpuBridgeAttacher implements VolumeAttacher {
    */
   async rescan(volumeId: string): Promise<void> {
     const id = dpuResourceId(volumeId);
-    const aio = await this.#call<{ name: string } | undefined>(AIO, 'GetAioVolume', { name: `aioVolumes/${id}` })
-      .catch((e: unknown) => (isStatus(e, OpiStatus.NOT_FOUND) ? undefined : Promise.reject(e)));
+    const aio = await this.#find<AioVolume>(AIO, 'GetAioVolume', { name: `aioVolumes/${id}` });
     if (aio) {
-      const dev = await this.#kernel<{ size_bytes: string }>('RescanKernelNvme', { volume_id: volumeId });
-      const volume = await this.#call<{ block_size: string }>(AIO, 'GetAioVolume', { name: aio.name });
-      const blocks = Math.floor(Number(dev?.size_bytes ?? 0) / Number(volume.block_size));
+      const dev = await this.#call<KernelNvmeDevice>(KERNEL, 'RescanKernelNvme', { volume_id: volumeId });
+      const blocks = Math.floor(Number(dev.size_bytes) / Number(aio.block_size));
       await this.#call(AIO, 'UpdateAioVolume', { aio_volume: { name: aio.name, blocks_count: blocks }, update_mask: { paths: ['blocks_count'] } });
     }
     await this.#disks.rescan(volumeId);
@@ -173,12 +171,11 @@ export class DpuBridgeAttacher implements VolumeAttacher {
 
   async #aioVolume(id: string, volumeId: string, ctx: PublishContext, tuning: ConnectTuning, hostnqn: string): Promise<string> {
     const wrapped = Object.fromEntries(Object.entries(tuning).filter(([, v]) => v !== undefined).map(([k, v]) => [k, { value: v }]));
-    const dev = await this.#kernel<{ device: string }>('ConnectKernelNvme', { volume_id: volumeId, trtype: ctx.transport,
+    const dev = await this.#call<KernelNvmeDevice>(KERNEL, 'ConnectKernelNvme', { volume_id: volumeId, trtype: ctx.transport,
       traddr: ctx.traddr, trsvcid: ctx.trsvcid, subnqn: ctx.subnqn, hostnqn, nguid: ctx.nguid, uuid: ctx.uuid, tuning: wrapped });
-    if (!dev?.device) throw failedPrecondition(`the DPU connected volume ${volumeId} but named no block device`);
+    if (!dev.device) throw failedPrecondition(`the DPU connected volume ${volumeId} but named no block device`);
     const name = `aioVolumes/${id}`;
-    const existing = await this.#call<{ filename: string } | undefined>(AIO, 'GetAioVolume', { name })
-      .catch((e: unknown) => (isStatus(e, OpiStatus.NOT_FOUND) ? undefined : Promise.reject(e)));
+    const existing = await this.#find<AioVolume>(AIO, 'GetAioVolume', { name });
     // The DPU's kernel may name the device differently after a reconnect: a volume over the
     // old name, left by a stage that stopped halfway, is made again over the new one.
     if (existing && existing.filename !== dev.device) await this.#call(AIO, 'DeleteAioVolume', { name });
@@ -186,16 +183,7 @@ export class DpuBridgeAttacher implements VolumeAttacher {
     return name;
   }
 
-  async #kernel<T>(method: string, request: object): Promise<T | undefined> {
-    try {
-      return await this.#opi.call<T>('KernelNvmeService', method, request);
-    } catch (e) {
-      if (isStatus(e, OpiStatus.UNIMPLEMENTED) && method === 'DisconnectKernelNvme') return undefined;  // a bridge without it connected nothing
-      throw fromOpi(e, `${method}`);
-    }
-  }
-
-  async #call<T = unknown>(service: OpiServiceName, method: string, request: object): Promise<T> {
+  async #call<T = unknown>(service: BridgeServiceName, method: string, request: object): Promise<T> {
     try {
       return await this.#opi.call<T>(service, method, request);
     } catch (e) {
@@ -203,7 +191,12 @@ export class DpuBridgeAttacher implements VolumeAttacher {
     }
   }
 
-  async #list<T>(service: OpiServiceName, method: string, request: object, field: string): Promise<T[]> {
+  /** A Get that answers undefined for a resource that is not there. */
+  #find<T>(service: BridgeServiceName, method: string, request: object): Promise<T | undefined> {
+    return this.#call<T>(service, method, request).catch((e: unknown) => (isStatus(e, OpiStatus.NOT_FOUND) ? undefined : Promise.reject(e)));
+  }
+
+  async #list<T>(service: BridgeServiceName, method: string, request: object, field: string): Promise<T[]> {
     const out: T[] = [];
     let page_token = '';
     do {
@@ -225,16 +218,11 @@ function fromOpi(e: unknown, what: string): unknown {
 }
 
 /**
- * `nvme connect` to the host function unless a live controller of it is there. As a PCIe
- * function does not go away, neither does this controller: while the DPU restarts, the
- * host's I/O waits (ctrl_loss_tmo -1) and the kernel tries again every second.
+ * `nvme connect` to the host function unless it is connected. As a PCIe function does not
+ * go away, neither does this controller: while the DPU restarts, the host's I/O waits
+ * (ctrl_loss_tmo -1) and the kernel tries again every second.
  */
-async function kernelConnect(fn: HostFunction): Promise<void> {
-  if ((await liveControllersOf(fn.nqn)).length > 0) return;
-  if (!existsSync(`/sys/module/nvme_${fn.transport}`)) await exec('modprobe', [`nvme-${fn.transport}`]);
-  const args = ['connect', '-t', fn.transport, '-a', fn.traddr, '-s', fn.trsvcid, '-n', fn.nqn, '-l', '-1', '-c', '1'];
-  const r = await exec('nvme', args);
-  if (r.code !== 0 && !/already connected/i.test(r.stderr)) {
-    throw failedPrecondition(`the host cannot connect to its DPU's function: nvme ${args.join(' ')} failed (${r.code}): ${r.stderr.trim()}`);
-  }
+function kernelConnect(fn: HostFunction): Promise<void> {
+  return nvmeConnect({ transport: fn.transport, traddr: fn.traddr, trsvcid: fn.trsvcid, subnqn: fn.nqn },
+    { ctrl_loss_tmo: -1, reconnect_delay: 1 });
 }

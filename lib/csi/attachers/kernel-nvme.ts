@@ -33,20 +33,7 @@ export class KernelNvmeAttacher implements VolumeAttacher {
   }
 
   async attach(ctx: PublishContext, tuning: ConnectTuning, hostnqn: string): Promise<string> {
-    const live = (await controllersOf(ctx.subnqn)).filter((c) => !DEAD_STATES.has(c.state));
-    if (live.length === 0) {
-      if (!existsSync(`/sys/module/nvme_${ctx.transport}`)) await exec('modprobe', [`nvme-${ctx.transport}`]);
-      const args = ['connect', '-t', ctx.transport, '-a', ctx.traddr, '-s', ctx.trsvcid, '-n', ctx.subnqn, '-q', hostnqn];
-      if (tuning.nr_io_queues !== undefined) args.push('-i', String(tuning.nr_io_queues));
-      if (tuning.ctrl_loss_tmo !== undefined) args.push('-l', String(tuning.ctrl_loss_tmo));
-      if (tuning.keep_alive_tmo !== undefined) args.push('-k', String(tuning.keep_alive_tmo));
-      if (tuning.reconnect_delay !== undefined) args.push('-c', String(tuning.reconnect_delay));
-      const r = await exec('nvme', args);
-      // EALREADY: a connect of our own raced this one; the device wait below settles it.
-      if (r.code !== 0 && !/already connected/i.test(r.stderr)) {
-        throw failedPrecondition(`nvme ${args.join(' ')} failed (${r.code}): ${r.stderr.trim()}`);
-      }
-    }
+    await nvmeConnect(ctx, tuning, hostnqn);
     const end = Date.now() + this.#deviceTimeoutMs;
     for (;;) {
       const dev = await deviceByIds(ctx.uuid, ctx.nguid);
@@ -93,9 +80,28 @@ async function readText(path: string): Promise<string | undefined> {
   }
 }
 
-/** The kernel's live NVMe controllers (nvmeN) connected to `subnqn`: neither deleting nor dead. */
-export async function liveControllersOf(subnqn: string): Promise<string[]> {
-  return (await controllersOf(subnqn)).filter((c) => !DEAD_STATES.has(c.state)).map((c) => c.name);
+/** Where `nvme connect` goes: a subsystem on a fabrics address. */
+export type NvmeConnectTarget = Pick<PublishContext, 'transport' | 'traddr' | 'trsvcid' | 'subnqn'>;
+
+/**
+ * `nvme connect` (nvme-cli's flags, with the tuning given) unless a live controller of the
+ * subsystem is there already; loads the transport's module first. Without `hostnqn`,
+ * nvme-cli's own (/etc/nvme/hostnqn).
+ */
+export async function nvmeConnect(to: NvmeConnectTarget, tuning: ConnectTuning, hostnqn?: string): Promise<void> {
+  if ((await controllersOf(to.subnqn)).some((c) => !DEAD_STATES.has(c.state))) return;
+  if (!existsSync(`/sys/module/nvme_${to.transport}`)) await exec('modprobe', [`nvme-${to.transport}`]);
+  const args = ['connect', '-t', to.transport, '-a', to.traddr, '-s', to.trsvcid, '-n', to.subnqn];
+  if (hostnqn !== undefined) args.push('-q', hostnqn);
+  if (tuning.nr_io_queues !== undefined) args.push('-i', String(tuning.nr_io_queues));
+  if (tuning.ctrl_loss_tmo !== undefined) args.push('-l', String(tuning.ctrl_loss_tmo));
+  if (tuning.keep_alive_tmo !== undefined) args.push('-k', String(tuning.keep_alive_tmo));
+  if (tuning.reconnect_delay !== undefined) args.push('-c', String(tuning.reconnect_delay));
+  const r = await exec('nvme', args);
+  // EALREADY: a connect of our own raced this one; the caller's device wait settles it.
+  if (r.code !== 0 && !/already connected/i.test(r.stderr)) {
+    throw failedPrecondition(`nvme ${args.join(' ')} failed (${r.code}): ${r.stderr.trim()}`);
+  }
 }
 
 /** The kernel's NVMe controllers (nvmeN) connected to `subnqn`. */

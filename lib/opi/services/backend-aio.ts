@@ -13,7 +13,7 @@ import { paginate } from '../pages';
 import type { AioVolumeRecord } from '../state';
 import { volumeStats } from '../stats';
 import { maskPaths, overlay } from '../update-mask';
-import { sameSpec, type OpiHandlers, type ServiceContext } from './context';
+import { deleteResource, sameSpec, type OpiHandlers, type ServiceContext } from './context';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const UPDATABLE = ['block_size', 'blocks_count', 'uuid', 'filename'] as const;
@@ -83,20 +83,10 @@ export class AioVolumeService {
   }
 
   async delete(req: Raw): Promise<object> {
-    const name = text(req, 'name', 'name');
-    const id = parseTop(name, Collection.aioVolumes, 'name');
-    const allowMissing = flag(req, 'allow_missing', 'allow_missing');
-    return this.ctx.changes.run(async () => {
-      const { state, gateway } = this.ctx;
-      if (!state.aioVolumes.has(name)) {
-        if (allowMissing) return {};
-        throw notFound(`${name} does not exist`);
-      }
-      const users = state.namespacesUsing(name);
-      if (users.length > 0) throw failedPrecondition(`${name} is used by ${users.map((n) => n.name).join(', ')}`);
-      await gateway.deleteFileBdev(id);
-      state.aioVolumes.delete(name);
-      return {};
+    return deleteResource(this.ctx, req, (name) => parseTop(name, Collection.aioVolumes, 'name'), (s) => s.aioVolumes, async (record) => {
+      const users = this.ctx.state.namespacesUsing(record.name);
+      if (users.length > 0) throw failedPrecondition(`${record.name} is used by ${users.map((n) => n.name).join(', ')}`);
+      await this.ctx.gateway.deleteFileBdev(record.id);
     });
   }
 

@@ -16,7 +16,7 @@ import { paginate } from '../pages';
 import type { Multipath, PathRecord, RemoteControllerRecord } from '../state';
 import { volumeStats, zeroStats } from '../stats';
 import { maskPaths, overlay } from '../update-mask';
-import { sameSpec, type OpiHandlers, type ServiceContext } from './context';
+import { deleteResource, sameSpec, type OpiHandlers, type ServiceContext } from './context';
 import { checkNqn, fabricOf, familyOf, readFamily, readTransport, transportOf } from './transport';
 
 const MULTIPATHS: readonly NvmeMultipath[] = ['NVME_MULTIPATH_UNSPECIFIED', 'NVME_MULTIPATH_DISABLE',
@@ -117,24 +117,15 @@ export class NvmeRemoteControllerService {
   }
 
   async deleteController(req: Raw): Promise<object> {
-    const name = text(req, 'name', 'name');
-    parseTop(name, Collection.remoteControllers, 'name');
-    const allowMissing = flag(req, 'allow_missing', 'allow_missing');
-    return this.ctx.changes.run(async () => {
-      const { state } = this.ctx;
-      const record = state.remoteControllers.get(name);
-      if (!record) {
-        if (allowMissing) return {};
-        throw notFound(`${name} does not exist`);
-      }
-      // OPI deletes no children for the caller: paths go first, each by its own Delete.
-      const paths = state.pathsOf(record.id);
-      if (paths.length > 0) throw failedPrecondition(`${name} still has paths: ${paths.map((p) => p.name).join(', ')}`);
-      const users = state.namespacesUsing(name);
-      if (users.length > 0) throw failedPrecondition(`${name} is used by ${users.map((n) => n.name).join(', ')}`);
-      state.remoteControllers.delete(name);
-      return {};
-    });
+    return deleteResource(this.ctx, req, (name) => parseTop(name, Collection.remoteControllers, 'name'), (s) => s.remoteControllers,
+      async (record) => {
+        const { state } = this.ctx;
+        // OPI deletes no children for the caller: paths go first, each by its own Delete.
+        const paths = state.pathsOf(record.id);
+        if (paths.length > 0) throw failedPrecondition(`${record.name} still has paths: ${paths.map((p) => p.name).join(', ')}`);
+        const users = state.namespacesUsing(record.name);
+        if (users.length > 0) throw failedPrecondition(`${record.name} is used by ${users.map((n) => n.name).join(', ')}`);
+      });
   }
 
   async updateController(req: Raw): Promise<NvmeRemoteController> {
@@ -280,35 +271,26 @@ export class NvmeRemoteControllerService {
   }
 
   async deletePath(req: Raw): Promise<object> {
-    const name = text(req, 'name', 'name');
-    parseChild(name, Collection.remoteControllers, Collection.paths, 'name');
-    const allowMissing = flag(req, 'allow_missing', 'allow_missing');
-    return this.ctx.changes.run(async (undo) => {
+    const parse = (name: string) => parseChild(name, Collection.remoteControllers, Collection.paths, 'name');
+    return deleteResource(this.ctx, req, parse, (s) => s.paths, async (record, undo) => {
       const { state, gateway } = this.ctx;
-      const record = state.paths.get(name);
-      if (!record) {
-        if (allowMissing) return {};
-        throw notFound(`${name} does not exist`);
-      }
       const ctrl = this.#controller(topName(Collection.remoteControllers, record.controller), 'name');
-      state.paths.delete(name);
-      if (ctrl.activePath !== record.id) return {};  // a standby
+      if (ctrl.activePath !== record.id) return;  // a standby
       const users = state.namespacesUsing(ctrl.name);
       if (users.length > 0) {
         // Without multipath in the gateway, moving a controller means detaching it, which
         // a served namespace forbids.
-        throw failedPrecondition(`${name} is the active path of ${ctrl.name}, whose namespaces are used by ` +
+        throw failedPrecondition(`${record.name} is the active path of ${ctrl.name}, whose namespaces are used by ` +
           `${users.map((n) => n.name).join(', ')}`);
       }
       await gateway.detachController(ctrl.id);
       ctrl.activePath = null;
-      const standby = state.pathsOf(ctrl.id)[0];
+      const standby = state.pathsOf(ctrl.id).find((p) => p.id !== record.id);
       if (standby) {
-        undo.add(`re-attach ${ctrl.id} through ${name}`, () => gateway.attachController(ctrl.id, record.spec, ctrl.spec));
+        undo.add(`re-attach ${ctrl.id} through ${record.name}`, () => gateway.attachController(ctrl.id, record.spec, ctrl.spec));
         await gateway.attachController(ctrl.id, standby.spec, ctrl.spec);
         ctrl.activePath = standby.id;
       }
-      return {};
     });
   }
 

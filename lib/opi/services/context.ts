@@ -1,7 +1,8 @@
-/** What every OPI service works with, and the shape of its handlers. */
+/** What every OPI service works with, the shape of its handlers, and what they share. */
 import type { Logger } from '../../gateway/logger';
-import type { ChangeRunner } from '../changes';
-import type { Raw } from '../fields';
+import type { ChangeRunner, UndoSteps } from '../changes';
+import { notFound } from '../errors';
+import { flag, text, type Raw } from '../fields';
 import type { GatewayCalls } from '../gateway-calls';
 import type { BridgeState } from '../state';
 
@@ -21,4 +22,27 @@ export type OpiHandlers = Record<string, OpiHandler>;
 /** proto3 equality of two specs (plain JSON data). */
 export function sameSpec(a: object, b: object): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/**
+ * A Delete RPC (AIP-135): the request's `name`, checked by `parse`, is removed as one
+ * change: `remove` takes it off the gateway (refusing while it is in use), then its record
+ * goes from `records`. A name not recorded is NOT_FOUND, or nothing to do with allow_missing.
+ */
+export function deleteResource<T>(ctx: ServiceContext, req: Raw, parse: (name: string) => unknown,
+  records: (state: BridgeState) => Map<string, T>, remove: (record: T, undo: UndoSteps) => Promise<void>): Promise<object> {
+  const name = text(req, 'name', 'name');
+  parse(name);
+  const allowMissing = flag(req, 'allow_missing', 'allow_missing');
+  return ctx.changes.run(async (undo) => {
+    // Looked up inside the run: a change that failed before it left the state in new maps (restore).
+    const record = records(ctx.state).get(name);
+    if (!record) {
+      if (allowMissing) return {};
+      throw notFound(`${name} does not exist`);
+    }
+    await remove(record, undo);
+    records(ctx.state).delete(name);
+    return {};
+  });
 }

@@ -8,14 +8,14 @@
 import type { UndoSteps } from '../changes';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '../errors';
 import { bytes, flag, integer, message, requiredMessage, requiredText, text, type Raw } from '../fields';
-import type { ListenAddress, SubsystemJson } from '../gateway-calls';
+import type { SubsystemJson } from '../gateway-calls';
 import type { ListResponse, NvmeController, NvmeNamespace, NvmeSubsystem, StatsResponse, VolumeStats } from '../messages';
 import { childName, Collection, parseChild, parseTop, parseVolumeRef, resourceId, topName } from '../names';
 import { paginate } from '../pages';
 import type { ControllerRecord, NamespaceRecord, SubsystemRecord } from '../state';
 import { volumeStats } from '../stats';
 import { maskPaths, overlay } from '../update-mask';
-import { sameSpec, type OpiHandlers, type ServiceContext } from './context';
+import { deleteResource, sameSpec, type OpiHandlers, type ServiceContext } from './context';
 import { checkOwnNqn, fabricOf, familyOf, readFamily, readTransport, transportOf } from './transport';
 
 const SUBSYSTEM_UPDATABLE = ['spec', ...['nqn', 'serial_number', 'model_number', 'max_namespaces', 'hostnqn', 'psk'].map((f) => `spec.${f}`)];
@@ -96,9 +96,6 @@ function readNamespaceSpec(v: Raw, path: string): NamespaceRecord['spec'] {
 /** Equal to what was asked, or to what the gateway chose where nothing was asked. */
 const sameOrApplied = <T>(asked: T, spec: T, applied: T) => asked === spec || asked === applied;
 
-const listenOf = (c: ControllerRecord): ListenAddress =>
-  ({ trtype: c.spec.trtype, traddr: c.spec.traddr, trsvcid: c.spec.trsvcid, adrfam: c.spec.adrfam });
-
 export class FrontendNvmeService {
   constructor(private readonly ctx: ServiceContext) {}
 
@@ -164,21 +161,11 @@ export class FrontendNvmeService {
   }
 
   async deleteSubsystem(req: Raw): Promise<object> {
-    const name = text(req, 'name', 'name');
-    parseTop(name, Collection.subsystems, 'name');
-    const allowMissing = flag(req, 'allow_missing', 'allow_missing');
-    return this.ctx.changes.run(async () => {
+    return deleteResource(this.ctx, req, (name) => parseTop(name, Collection.subsystems, 'name'), (s) => s.subsystems, async (record) => {
       const { state, gateway } = this.ctx;
-      const record = state.subsystems.get(name);
-      if (!record) {
-        if (allowMissing) return {};
-        throw notFound(`${name} does not exist`);
-      }
       const children = [...state.controllersOf(record.id), ...state.namespacesOf(record.id)];
-      if (children.length > 0) throw failedPrecondition(`${name} still has ${children.map((c) => c.name).join(', ')}`);
+      if (children.length > 0) throw failedPrecondition(`${record.name} still has ${children.map((c) => c.name).join(', ')}`);
       await gateway.deleteSubsystem(record.spec.nqn);
-      state.subsystems.delete(name);
-      return {};
     });
   }
 
@@ -256,29 +243,19 @@ export class FrontendNvmeService {
     if (sameId) throw alreadyExists(`${sameId.name} already has nvme_controller_id ${spec.cntlid}`);
     const record: ControllerRecord = { name, id, subsystem, spec };
     await gateway.ensureTransport(spec.trtype);
-    if (await gateway.addListener(sub.spec.nqn, listenOf(record))) {
-      undo.add(`nvmf_subsystem_remove_listener ${sub.spec.nqn}`, () => gateway.removeListener(sub.spec.nqn, listenOf(record)));
+    if (await gateway.addListener(sub.spec.nqn, spec)) {
+      undo.add(`nvmf_subsystem_remove_listener ${sub.spec.nqn}`, () => gateway.removeListener(sub.spec.nqn, spec));
     }
     state.controllers.set(name, record);
     return controllerProto(record);
   }
 
   async deleteController(req: Raw): Promise<object> {
-    const name = text(req, 'name', 'name');
-    parseChild(name, Collection.subsystems, Collection.controllers, 'name');
-    const allowMissing = flag(req, 'allow_missing', 'allow_missing');
-    return this.ctx.changes.run(async () => {
-      const { state, gateway } = this.ctx;
-      const record = state.controllers.get(name);
-      if (!record) {
-        if (allowMissing) return {};
-        throw notFound(`${name} does not exist`);
-      }
+    const parse = (name: string) => parseChild(name, Collection.subsystems, Collection.controllers, 'name');
+    return deleteResource(this.ctx, req, parse, (s) => s.controllers, async (record) => {
       const sub = this.#subsystem(topName(Collection.subsystems, record.subsystem), 'name');
       // Hosts connected through it are disconnected, as SPDK does when a listener goes.
-      await gateway.removeListener(sub.spec.nqn, listenOf(record));
-      state.controllers.delete(name);
-      return {};
+      await this.ctx.gateway.removeListener(sub.spec.nqn, record.spec);
     });
   }
 
@@ -381,21 +358,11 @@ export class FrontendNvmeService {
   }
 
   async deleteNamespace(req: Raw): Promise<object> {
-    const name = text(req, 'name', 'name');
-    parseChild(name, Collection.subsystems, Collection.namespaces, 'name');
-    const allowMissing = flag(req, 'allow_missing', 'allow_missing');
-    return this.ctx.changes.run(async () => {
-      const { state, gateway } = this.ctx;
-      const record = state.namespaces.get(name);
-      if (!record) {
-        if (allowMissing) return {};
-        throw notFound(`${name} does not exist`);
-      }
+    const parse = (name: string) => parseChild(name, Collection.subsystems, Collection.namespaces, 'name');
+    return deleteResource(this.ctx, req, parse, (s) => s.namespaces, async (record) => {
       const sub = this.#subsystem(topName(Collection.subsystems, record.subsystem), 'name');
       // Connected hosts get a namespace-change notice and drop the disk.
-      await gateway.removeNamespace(sub.spec.nqn, record.applied.nsid);
-      state.namespaces.delete(name);
-      return {};
+      await this.ctx.gateway.removeNamespace(sub.spec.nqn, record.applied.nsid);
     });
   }
 

@@ -7,11 +7,13 @@
  * subsystem NQN; nothing is recorded here: the kernel's own view (sysfs) is the state,
  * so a retry after a crash finds what was connected.
  */
+import { stat } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import type { VolumeAttacher } from '../../csi/attach';
+import { blockDeviceBytes } from '../../csi/node-system';
 import { VOLUME_NQN_PREFIX, volumeIdOfNqn, volumeNqn, type ConnectTuning, type PublishContext } from '../../csi/parameters';
+import { RdmagateError } from '../../errors';
 import type { Logger } from '../../gateway/logger';
-import { deviceSize } from '../device-size';
 import { invalidArgument, notFound } from '../errors';
 import { flag, integer, message, requiredText, text, type Raw } from '../fields';
 import type { KernelNvmeDevice } from '../messages';
@@ -30,9 +32,15 @@ const TUNING: Record<keyof ConnectTuning, [number, number]> = {
   reconnect_delay: [1, 86400],
 };
 
-export interface KernelNvmeServiceOptions {
-  /** How long Rescan waits for the new size: the kernel rescans in the background. Default 2000 ms. */
-  settleMs?: number;
+/** How long Rescan waits for the new size: the kernel rescans in the background. */
+const SETTLE_MS = 2000;
+
+/** The size of the volume's device in bytes; a file stands in for one in tests (FakeKernelAttacher). */
+async function deviceSize(path: string): Promise<number> {
+  const st = await stat(path);
+  if (st.isFile()) return st.size;
+  if (!st.isBlockDevice()) throw new RdmagateError('ERR_DEVICE', `${path} is neither a block device nor a file`);
+  return blockDeviceBytes(path);
 }
 
 /** The volume a request names, by volume_id or subnqn (both: they must agree). */
@@ -86,11 +94,8 @@ function readConnect(req: Raw): { volumeId: string; ctx: PublishContext; hostnqn
 
 export class KernelNvmeService {
   readonly #queue = new PerKeyQueue();
-  readonly #settleMs: number;
 
-  constructor(private readonly attacher: VolumeAttacher, private readonly log: Logger, options: KernelNvmeServiceOptions = {}) {
-    this.#settleMs = options.settleMs ?? 2000;
-  }
+  constructor(private readonly attacher: VolumeAttacher, private readonly log: Logger) {}
 
   handlers(): OpiHandlers {
     return {
@@ -143,9 +148,9 @@ export class KernelNvmeService {
     });
   }
 
-  /** The size once it differs from `before`, or after settleMs (the volume may not have grown). */
+  /** The size once it differs from `before`, or after SETTLE_MS (the volume may not have grown). */
   async #settledSize(device: string, before: number): Promise<number> {
-    const end = Date.now() + this.#settleMs;
+    const end = Date.now() + SETTLE_MS;
     for (;;) {
       const size = await deviceSize(device);
       if (size !== before || Date.now() >= end) return size;

@@ -6,11 +6,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { InvalidArgumentError, NotFoundError } from '../../../errors';
+import { defaultHostNqn } from '../../../nvmf/host/options';
 import type { ConfigEntry } from '../../state';
 import type { JsonObject } from '../json';
 import { method, type MethodTable } from '../method';
 import * as p from '../params';
-import { defaultHostNqn } from '../../../nvmf/host/options';
 import { deleteWhenReleased } from './release';
 
 const NVME_IO_TYPES: Record<string, boolean> = {
@@ -97,7 +97,7 @@ export const bdevNvmeMethods: MethodTable = {
       const ofController = (bdev: string) => state.bdevs.get(bdev)?.module === 'nvme' && bdev.startsWith(`${name}n`);
       // ERR_BUSY while a namespace uses one of its bdevs
       await deleteWhenReleased(state.target, ofController, () => state.target.detachNvmeController(name));
-      for (const [bdev, r] of state.bdevs) if (r.module === 'nvme' && bdev.startsWith(`${name}n`)) state.bdevs.delete(bdev);
+      for (const bdev of [...state.bdevs.keys()].filter(ofController)) state.bdevs.delete(bdev);
       state.nvmeControllers.delete(name);
       return true;
     }),
