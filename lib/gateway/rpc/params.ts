@@ -74,6 +74,12 @@ export function port(): Check<number> {
   };
 }
 
+/** A port as SPDK's rpc.py sends it, a decimal string, accepting a number too (`--trsvcid 4421` on our CLI). */
+export function portText(): Check<string> {
+  const check = port();
+  return (value, path) => String(check(value, path));
+}
+
 export function array<T>(item: Check<T>): Check<T[]> {
   return (value, path) => {
     if (!Array.isArray(value)) throw bad(path, 'an array', value);

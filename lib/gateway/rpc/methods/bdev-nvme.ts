@@ -35,7 +35,7 @@ const attachShape = {
   trtype: p.string(),
   traddr: p.string(),
   adrfam: p.optional(p.string()),
-  trsvcid: p.optional(p.string()),
+  trsvcid: p.optional(p.portText()),
   subnqn: p.string({ maxLength: 223 }),
   hostnqn: p.optional(p.string({ maxLength: 223 })),
   hdgst: p.optional(p.boolean()),
@@ -50,7 +50,6 @@ export const bdevNvmeMethods: MethodTable = {
   bdev_nvme_attach_controller: method(attachShape, { mutates: true }).handle(async (a, { state }) => {
     const trtype = a.trtype.toLowerCase();
     if (trtype !== 'tcp' && trtype !== 'rdma') throw new InvalidArgumentError(`trtype: unknown transport '${a.trtype}'`);
-    if (a.trsvcid !== undefined && !/^\d{1,5}$/.test(a.trsvcid)) throw new InvalidArgumentError('trsvcid: a port number is expected');
     if (a.reconnect_delay_sec === 0 && (a.ctrlr_loss_timeout_sec ?? 0) !== 0) {
       throw new InvalidArgumentError('reconnect_delay_sec: 0 means no reconnect, so ctrlr_loss_timeout_sec must be 0 too');
     }
