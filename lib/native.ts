@@ -65,7 +65,7 @@ export interface NativeTarget {
   subsystems(): import('./nvmf/target/types').NativeSubsystemInfo[];
   listen(trtype: string, traddr: string, trsvcid: number): import('./nvmf/target/types').ListenerInfo;
   removeListener(trtype: string, traddr: string, trsvcid: number): void;
-  listeners(): import('./nvmf/target/types').ListenerInfo[];
+  listeners(): import('./nvmf/target/types').ListenerState[];
   controllers(): import('./nvmf/target/types').ControllerInfo[];
   qpairs(): import('./nvmf/target/types').QpairInfo[];
   namespaceStats(): import('./nvmf/target/types').NamespaceStats[];
@@ -80,6 +80,9 @@ export interface NativeTargetOptions {
   maxQueueDepth: number;
   maxIoQueues: number;
   bufferPoolBytes: number;
+  maxConnectionsPerListener: number;
+  maxConnectionsPerAddress: number;
+  deadlines: Required<import('./nvmf/target/types').ConnectionDeadlines>;
 }
 
 export interface NativeAddon {

@@ -15,10 +15,11 @@ namespace {
 }  // namespace
 
 uint64_t reconnect_delay_ms(const ControllerOptions& o, uint32_t failed_attempts) {
-  if (o.first_reconnect_delay_ms >= o.reconnect_delay_ms) return o.reconnect_delay_ms;
-  uint64_t delay = std::max<uint64_t>(1, o.first_reconnect_delay_ms);
-  for (uint32_t i = 0; i < failed_attempts && delay < o.reconnect_delay_ms; ++i) delay *= 2;
-  return std::min<uint64_t>(delay, o.reconnect_delay_ms);
+  // A floor: a target that refuses at once must not be hammered in a tight loop.
+  uint64_t cap = std::max(o.reconnect_delay_ms, kMinReconnectDelayMs);
+  uint64_t delay = std::max(o.first_reconnect_delay_ms, kMinReconnectDelayMs);
+  for (uint32_t i = 0; i < failed_attempts && delay < cap; ++i) delay *= 2;
+  return std::min(delay, cap);
 }
 
 void validate(const ControllerOptions& o) {

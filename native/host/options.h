@@ -49,6 +49,8 @@ struct ControllerOptions {
   std::shared_ptr<BufferPool> lend_pool;
 };
 
+inline constexpr uint32_t kMinReconnectDelayMs = 10;
+
 // The wait before reconnect attempt `failed_attempts` + 1 after the association was lost.
 uint64_t reconnect_delay_ms(const ControllerOptions& o, uint32_t failed_attempts);
 

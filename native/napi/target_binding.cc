@@ -71,7 +71,8 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
   }
 
   // new NativeTarget({ reactors, pollMode, maxIoSize, inCapsuleDataSize, maxQueueDepth, maxIoQueues,
-  //                   bufferPoolBytes })
+  //                   bufferPoolBytes, maxConnectionsPerListener, maxConnectionsPerAddress,
+  //                   deadlines: { icReqMs, connectMs, pduMs, dataMs } })
   explicit TargetBinding(const Napi::CallbackInfo& info) : ObjectWrap(info) {
     Napi::Env env = info.Env();
     target::TargetOptions o;
@@ -85,6 +86,18 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
       u32("inCapsuleDataSize", o.in_capsule_data_size);
       u32("maxQueueDepth", o.max_queue_depth);
       u32("maxIoQueues", o.max_io_queues);
+      u32("maxConnectionsPerListener", o.max_connections_per_listener);
+      u32("maxConnectionsPerAddress", o.max_connections_per_address);
+      if (obj.Get("deadlines").IsObject()) {
+        Napi::Object d = obj.Get("deadlines").As<Napi::Object>();
+        auto ms = [&](const char* k, uint32_t& out) {
+          if (d.Get(k).IsNumber()) out = d.Get(k).As<Napi::Number>().Uint32Value();
+        };
+        ms("icReqMs", o.deadlines.ic_req_ms);
+        ms("connectMs", o.deadlines.connect_ms);
+        ms("pduMs", o.deadlines.pdu_ms);
+        ms("dataMs", o.deadlines.data_ms);
+      }
       if (obj.Get("bufferPoolBytes").IsNumber())
         o.buffer_pool_bytes = uint64_t(obj.Get("bufferPoolBytes").As<Napi::Number>().DoubleValue());
       if (obj.Get("pollMode").IsBoolean() && obj.Get("pollMode").As<Napi::Boolean>().Value())
@@ -463,7 +476,13 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
     Napi::Env env = info.Env();
     auto list = t(env).listeners();
     Napi::Array out = Napi::Array::New(env, list.size());
-    for (uint32_t i = 0; i < list.size(); ++i) out.Set(i, listener_object(env, list[i]));
+    for (uint32_t i = 0; i < list.size(); ++i) {
+      Napi::Object o = listener_object(env, list[i]);
+      o.Set("connections", double(list[i].counters.connections));
+      o.Set("refusedConnections", double(list[i].counters.refused));
+      o.Set("acceptPauses", double(list[i].counters.accept_pauses));
+      out.Set(i, o);
+    }
     return out;
   }
   Napi::Value controllers(const Napi::CallbackInfo& info) {

@@ -32,7 +32,7 @@ void read_write(Qpair& q, Request* req, const Namespace& ns, bool write) {
   uint64_t bytes = uint64_t(nlb) * b.block_size();
   if (bytes != req->length) return q.complete(req, status::kDataSglLengthInvalid, true);
   (write ? q.counters().bytes_written : q.counters().bytes_read) += bytes;
-  NamespaceCounters& n = q.namespace_counters(req->cmd.nsid);
+  NamespaceCounters& n = q.namespace_counters(req->ns_instance);
   ++(write ? n.writes : n.reads);
   (write ? n.bytes_written : n.bytes_read) += bytes;
   bdev::IoRequest io{write ? bdev::IoType::kWrite : bdev::IoType::kRead, slba, nlb, req->data, nullptr, 0,
@@ -73,8 +73,8 @@ void execute_io(Qpair& q, Request* req) {
     bool known = op == kIoRead || op == kIoWrite || op == kIoFlush || op == kIoWriteZeroes || op == kIoDsm;
     return q.complete(req, known ? status::kInvalidNs : status::kInvalidOpcode, true);
   }
-  req->namespace_io = true;
-  if (op != kIoRead && op != kIoWrite) q.namespace_counters(req->cmd.nsid).other++;
+  req->ns_instance = ns->instance;
+  if (op != kIoRead && op != kIoWrite) q.namespace_counters(ns->instance).other++;
   switch (op) {
     case kIoRead: return read_write(q, req, *ns, false);
     case kIoWrite: return read_write(q, req, *ns, true);

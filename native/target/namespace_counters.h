@@ -3,6 +3,7 @@
 // away hands its counts to the subsystem, so that a namespace's totals never go back.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <utility>
 #include <vector>
@@ -37,28 +38,33 @@ struct NamespaceCounters {
   }
 };
 
-// By nsid. A queue pair mostly serves one or two namespaces: a short vector beats a map.
+// By namespace (Namespace::instance, unique to each add). A queue pair mostly serves one
+// or two namespaces: a short vector beats a map.
 class NamespaceCounterList {
  public:
-  NamespaceCounters* find(uint32_t nsid) {
-    if (last_ < list_.size() && list_[last_].first == nsid) return &list_[last_].second;
+  NamespaceCounters* find(uint64_t instance) {
+    if (last_ < list_.size() && list_[last_].first == instance) return &list_[last_].second;
     for (size_t i = 0; i < list_.size(); ++i)
-      if (list_[i].first == nsid) return &list_[last_ = i].second;
+      if (list_[i].first == instance) return &list_[last_ = i].second;
     return nullptr;
   }
-  NamespaceCounters& of(uint32_t nsid) {
-    if (NamespaceCounters* c = find(nsid)) return *c;
-    list_.emplace_back(nsid, NamespaceCounters{});
+  NamespaceCounters& of(uint64_t instance) {
+    if (NamespaceCounters* c = find(instance)) return *c;
+    list_.emplace_back(instance, NamespaceCounters{});
     last_ = list_.size() - 1;
     return list_.back().second;
   }
   void add(const NamespaceCounterList& o) {
-    for (const auto& [nsid, c] : o.list_) of(nsid).add(c);
+    for (const auto& [instance, c] : o.list_) of(instance).add(c);
   }
-  const std::vector<std::pair<uint32_t, NamespaceCounters>>& entries() const { return list_; }
+  void erase(uint64_t instance) {
+    list_.erase(std::remove_if(list_.begin(), list_.end(), [instance](const auto& e) { return e.first == instance; }),
+                list_.end());
+    last_ = 0;
+  }
 
  private:
-  std::vector<std::pair<uint32_t, NamespaceCounters>> list_;
+  std::vector<std::pair<uint64_t, NamespaceCounters>> list_;
   size_t last_ = 0;
 };
 

@@ -1,5 +1,7 @@
 #include "target/qpair.h"
 
+#include <algorithm>
+
 #include "spec/fabrics.h"
 #include "target/commands.h"
 #include "target/controller.h"
@@ -19,6 +21,10 @@ DataDirection direction_of(const SubmissionEntry& cmd) {
     return static_cast<DataDirection>(fctype & 0x3);
   }
   return opcode_direction(cmd.opcode);
+}
+
+bool is_connect(const SubmissionEntry& cmd) {
+  return cmd.opcode == kOpcodeFabrics && reinterpret_cast<const FabricsCommand&>(cmd).fctype == kFctConnect;
 }
 
 }  // namespace
@@ -53,6 +59,9 @@ void Qpair::unbind() {
   controller_.reset();
   connected_ = false;
   waiting_for_buffer_.clear();
+  waiting_to_fetch_.clear();
+  awaiting_data_.clear();
+  awaiting_data_bytes_ = 0;
 }
 
 void Qpair::disconnect_async() {
@@ -78,12 +87,16 @@ const Namespace* Qpair::find_namespace(uint32_t nsid) {
 void Qpair::on_capsule(Request* req) {
   counters_.commands++;
   req->start_us = Reactor::now_us();
-  req->namespace_io = false;
+  req->ns_instance = 0;
   if (sq_size_) sq_head_ = uint16_t((sq_head_ + 1) % sq_size_);
   req->rsp = CompletionEntry{};
   req->rsp.cid = req->cmd.cid;
   req->dir = direction_of(req->cmd);
   req->length = 0;
+  req->fetching = false;
+  // Before Connect a queue runs nothing else: no buffer, no R2T, for a peer that has not
+  // said who it is (SPDK's target answers the same).
+  if (!connected_ && !is_connect(req->cmd)) return complete(req, status::kCmdSeqError, true);
   // A slot is reused: nothing of the previous command's SGL may leak into this one.
   req->remote_addr = 0;
   req->rkey = 0;
@@ -107,26 +120,57 @@ void Qpair::on_capsule(Request* req) {
     req->invalidate = sgl.invalidate;
     uint32_t limit = std::max<uint32_t>(target_.options().max_io_size, 8192);
     if (req->length > limit) return complete(req, status::kInvalidField, true);  // over MDTS
+    // A Connect's data comes in its capsule; one that asks for a transfer is refused by the
+    // Connect handler, with nothing fetched.
+    if (!connected_ && !req->data) return execute(req);
   }
   start(req);
 }
 
 void Qpair::start(Request* req) {
-  if (req->length == 0 || req->data) {
-    if (req->dir == kXferHostToController && req->in_capsule < req->length) {
-      req->state = RequestState::kTransferIn;
-      return transfer_in(req);
-    }
-    return execute(req);
+  bool fetch = req->dir == kXferHostToController && req->in_capsule < req->length;
+  if (fetch && !req->data && awaiting_data_bytes_ && awaiting_data_bytes_ + req->length > awaiting_data_limit()) {
+    req->state = RequestState::kNeedBuffer;
+    waiting_to_fetch_.push_back(req);
+    return;
   }
-  if (!acquire_buffer(req)) {
+  if (req->length && !req->data && !acquire_buffer(req)) {
     counters_.pool_exhausted++;
     req->state = RequestState::kNeedBuffer;
     waiting_for_buffer_.push_back(req);
     retry_buffers();
     return;
   }
-  start(req);
+  if (fetch) return fetch_data(req);
+  execute(req);
+}
+
+uint64_t Qpair::awaiting_data_limit() const {
+  return std::max<uint64_t>(2ull << 20, 2ull * target_.options().max_io_size);
+}
+
+void Qpair::fetch_data(Request* req) {
+  req->state = RequestState::kTransferIn;
+  req->fetching = true;
+  req->fetch_us = Reactor::now_us();
+  awaiting_data_bytes_ += req->length;
+  awaiting_data_.push_back(req);
+  transfer_in(req);
+}
+
+void Qpair::data_fetch_ended(Request* req) {
+  if (!req->fetching) return;
+  req->fetching = false;
+  awaiting_data_bytes_ -= req->length;
+  // Fetches mostly end in the order they began: the oldest is usually at the front.
+  auto it = std::find(awaiting_data_.begin(), awaiting_data_.end(), req);
+  if (it != awaiting_data_.end()) awaiting_data_.erase(it);
+  while (!waiting_to_fetch_.empty() &&
+         (!awaiting_data_bytes_ || awaiting_data_bytes_ + waiting_to_fetch_.front()->length <= awaiting_data_limit())) {
+    Request* next = waiting_to_fetch_.front();
+    waiting_to_fetch_.pop_front();
+    start(next);
+  }
 }
 
 bool Qpair::acquire_buffer(Request* req) {
@@ -137,9 +181,13 @@ bool Qpair::acquire_buffer(Request* req) {
   return true;
 }
 
+bool Qpair::wants_capsule_data(const SubmissionEntry& cmd) const { return connected_ || is_connect(cmd); }
+
 bool Qpair::take_capsule_buffer(Request* req, uint32_t bytes) {
-  if (acquire_buffer(req)) return true;
-  counters_.pool_exhausted++;
+  if (connected_) {
+    if (acquire_buffer(req)) return true;
+    counters_.pool_exhausted++;
+  }
   // Page-aligned, as O_DIRECT file bdevs need. Outside the pool's limit, but at most the
   // queue's depth times its in-capsule size per queue.
   const size_t page = 4096;
@@ -170,7 +218,10 @@ void Qpair::retry_buffers() {
 }
 
 // TRANSFER_IN done.
-void Qpair::on_data_in(Request* req) { execute(req); }
+void Qpair::on_data_in(Request* req) {
+  data_fetch_ended(req);
+  execute(req);
+}
 
 // EXECUTING: the command set handlers.
 void Qpair::execute(Request* req) {
@@ -191,13 +242,14 @@ void Qpair::execute(Request* req) {
 
 // Handlers end here; TRANSFER_OUT follows.
 void Qpair::complete(Request* req, Status status, bool dnr) {
+  data_fetch_ended(req);  // a transfer that failed (a digest error) ends here
   req->rsp.cid = req->cmd.cid;
   req->rsp.sqid = qid_;
   req->rsp.sqhd = sq_flow_disabled_ ? 0xffff : sq_head_;
   req->rsp.set_status(status, dnr);
   if (status.sc != 0 || status.sct != 0) {
     counters_.errors++;
-    if (req->namespace_io) namespace_counters(req->cmd.nsid).errors++;
+    if (req->ns_instance) namespace_counters(req->ns_instance).errors++;
   }
   req->state = RequestState::kTransferOut;
   send_response(req);
@@ -241,9 +293,9 @@ void Qpair::on_response_sent(Request* req) {
   size_t bucket = latency_bucket(us);
   counters_.latency_us_sum += us;
   counters_.latency[bucket]++;
-  if (req->namespace_io) {
-    req->namespace_io = false;
-    NamespaceCounters& n = namespace_counters(req->cmd.nsid);
+  if (req->ns_instance) {
+    NamespaceCounters& n = namespace_counters(req->ns_instance);
+    req->ns_instance = 0;
     n.latency_us_sum += us;
     n.latency[bucket]++;
   }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 
@@ -62,14 +63,16 @@ class Qpair : public std::enable_shared_from_this<Qpair> {
   Controller* controller() const { return controller_.get(); }
   std::shared_ptr<Controller> controller_ref() const { return controller_; }
   Target& target() { return target_; }
+  const Target& target() const { return target_; }
   Reactor& reactor() { return reactor_; }
   const QpairCounters& counters() const { return counters_; }
   QpairCounters& counters() { return counters_; }
-  // I/O queues only: what this queue did on each namespace. Reactor thread.
-  NamespaceCounters& namespace_counters(uint32_t nsid) {
-    if (NamespaceCounters* c = ns_counters_.find(nsid)) return *c;
+  // I/O queues only: what this queue did on each namespace (by Namespace::instance).
+  // Reactor thread.
+  NamespaceCounters& namespace_counters(uint64_t instance) {
+    if (NamespaceCounters* c = ns_counters_.find(instance)) return *c;
     std::lock_guard<std::mutex> lock(ns_counters_mutex_);  // the list grows: not under a reader
-    return ns_counters_.of(nsid);
+    return ns_counters_.of(instance);
   }
   // Any thread: the values are a snapshot, read as counters() is.
   NamespaceCounterList namespace_counters_snapshot() const {
@@ -110,11 +113,27 @@ class Qpair : public std::enable_shared_from_this<Qpair> {
   // request's own while the pool is empty. The capsule must leave the wire either way: a
   // stalled stream could hold back the data that would free the pool's chunks. False
   // only when memory is out.
+  //
+  // Before Connect the buffer is never a pool chunk: a peer that has proven nothing must
+  // not be able to drain the pool.
   bool take_capsule_buffer(Request* req, uint32_t bytes);
+  // Whether a capsule's in-capsule data is worth keeping: before Connect only a Connect's
+  // is (anything else is answered with a Command Sequence Error, so its data is dropped).
+  bool wants_capsule_data(const spec::SubmissionEntry& cmd) const;
+  // Requests whose host data is being fetched (an R2T or an RDMA READ is out), oldest
+  // first: the transport's data deadline looks at them.
+  const std::deque<Request*>& awaiting_data() const { return awaiting_data_; }
   bool sq_flow_disabled_ = false;
 
  private:
   void start(Request* req);
+  void fetch_data(Request* req);
+  // Its host data is in (or it ended without): its bytes no longer count against the cap,
+  // and commands parked on the cap may fetch theirs.
+  void data_fetch_ended(Request* req);
+  // Bytes of host data this queue may have requested and not received yet. A host that
+  // sends write commands and never their data holds at most this much of the pool.
+  uint64_t awaiting_data_limit() const;
   void execute(Request* req);
   bool acquire_buffer(Request* req);
   void retry_buffers();
@@ -136,6 +155,9 @@ class Qpair : public std::enable_shared_from_this<Qpair> {
   // (and bdevs) until the bdevs are done with them.
   std::vector<std::shared_ptr<const NamespaceTable>> retired_tables_;
   std::vector<Request*> waiting_for_buffer_;
+  std::deque<Request*> awaiting_data_;
+  uint64_t awaiting_data_bytes_ = 0;
+  std::deque<Request*> waiting_to_fetch_;  // over the cap: started as fetches end
   bool retry_scheduled_ = false;
   uint32_t in_bdev_ = 0;                 // requests handed to a bdev and not yet back
   std::shared_ptr<Qpair> draining_self_;  // held while a torn-down queue waits for them

@@ -36,8 +36,10 @@ struct Request {
   uint64_t remote_addr = 0;
   uint32_t rkey = 0;
   bool invalidate = false;
-  bool namespace_io = false;  // an I/O command on an existing namespace: counted for it
+  uint64_t ns_instance = 0;   // an I/O command counted for this Namespace::instance; 0: none
   bool in_bdev = false;       // handed to a bdev, whose completion has not come back yet
+  bool fetching = false;      // its host data was requested (R2T, RDMA READ) and is not all in
+  uint64_t fetch_us = 0;      // when it was requested
   BufferPool::Chunk* chunk = nullptr;
   // In-capsule data that arrived while the pool was empty (see Qpair::take_capsule_buffer).
   struct Free {

@@ -1,5 +1,7 @@
 #include "target/subsystem.h"
 
+#include <atomic>
+
 #include <cstring>
 
 #include "util/error.h"
@@ -25,6 +27,8 @@ uint32_t Subsystem::add_namespace(uint32_t nsid, std::shared_ptr<bdev::Bdev> bde
   if (table_->count(nsid)) throw Error("ERR_ALREADY_EXISTS", "nsid " + std::to_string(nsid) + " is in use in " + nqn_);
   auto ns = std::make_shared<Namespace>();
   ns->nsid = nsid;
+  static std::atomic<uint64_t> next_instance{1};
+  ns->instance = next_instance++;
   ns->bdev = std::move(bdev);
   memcpy(ns->nguid, nguid, 16);
   memcpy(ns->uuid, uuid, 16);
@@ -39,6 +43,7 @@ void Subsystem::remove_namespace(uint32_t nsid) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (!table_->count(nsid)) throw Error("ERR_NOT_FOUND", "no namespace " + std::to_string(nsid) + " in " + nqn_);
   auto next = std::make_shared<NamespaceTable>(*table_);
+  retired_.erase((*table_).at(nsid)->instance);  // its counts go with it
   next->erase(nsid);
   table_ = std::move(next);
   ns_version_.fetch_add(1, std::memory_order_release);

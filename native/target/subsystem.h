@@ -19,6 +19,9 @@ namespace rdmagate::target {
 
 struct Namespace {
   uint32_t nsid;
+  // Unique to this add: the counters of a namespace removed and added again with the same
+  // nsid start from zero, as Prometheus expects of a new series' counters.
+  uint64_t instance;
   std::shared_ptr<bdev::Bdev> bdev;
   uint8_t nguid[16];
   uint8_t uuid[16];

@@ -166,7 +166,10 @@ ListenerInfo Target::ensure_listener(const std::string& trtype, const std::strin
 std::vector<ListenerInfo> Target::listeners() const {
   std::lock_guard<std::mutex> lock(mutex_);
   std::vector<ListenerInfo> out;
-  for (auto& l : listeners_) out.push_back(l->info());
+  for (auto& l : listeners_) {
+    out.push_back(l->info());
+    out.back().counters = l->counters();
+  }
   return out;
 }
 
@@ -258,7 +261,7 @@ std::vector<NamespaceStats> Target::namespace_stats() const {
     NamespaceCounterList sum = s->retired_counters();
     if (auto it = live.find(s.get()); it != live.end()) sum.add(it->second);
     auto table = s->namespaces();
-    for (auto& [nsid, ns] : *table) out.push_back({s->nqn(), nsid, ns->bdev->name(), sum.of(nsid)});
+    for (auto& [nsid, ns] : *table) out.push_back({s->nqn(), nsid, ns->bdev->name(), sum.of(ns->instance)});
   }
   return out;
 }

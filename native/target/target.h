@@ -20,6 +20,13 @@
 
 namespace rdmagate::target {
 
+struct ConnectionDeadlines {
+  uint32_t ic_req_ms = 10000;
+  uint32_t connect_ms = 10000;
+  uint32_t pdu_ms = 30000;
+  uint32_t data_ms = 30000;  // from an R2T (or an RDMA READ) to the last of its data
+};
+
 struct TargetOptions {
   uint32_t reactors = 1;
   IdleMode idle_mode = IdleMode::kEvent;
@@ -28,6 +35,21 @@ struct TargetOptions {
   uint16_t max_queue_depth = 128;         // CAP.MQES + 1
   uint16_t max_io_queues = 64;
   uint64_t buffer_pool_bytes = 256ull << 20;
+  // Deadlines for a peer that stops half way (Linux's nvmet and SPDK use seconds to tens
+  // of seconds): a connection that has not sent its ICReq, or completed Connect, this long
+  // after it was accepted is closed, and so is one that leaves a PDU unfinished, or an R2T
+  // unanswered, for this long. Whatever it held (an fd, a data buffer) comes back.
+  ConnectionDeadlines deadlines;
+  // Connections open at once through one listener, and from one host address; 0: no cap.
+  uint32_t max_connections_per_listener = 16384;
+  uint32_t max_connections_per_address = 4096;
+};
+
+// What a listener has admitted and refused since it started; read while it accepts.
+struct ListenerCounters {
+  uint64_t connections = 0;    // open now
+  uint64_t refused = 0;        // closed at once: over max_connections_per_listener/_address
+  uint64_t accept_pauses = 0;  // times accepting stopped a while because fds or memory ran out
 };
 
 struct ListenerInfo {
@@ -36,6 +58,7 @@ struct ListenerInfo {
   uint16_t trsvcid;
   bool ipv6;
   uint16_t portid;
+  ListenerCounters counters;  // filled by Target::listeners()
 };
 
 struct QpairInfo {
@@ -64,6 +87,7 @@ class TransportListener {
  public:
   virtual ~TransportListener() = default;
   virtual const ListenerInfo& info() const = 0;
+  virtual ListenerCounters counters() const { return {}; }
   virtual void stop() = 0;
 };
 

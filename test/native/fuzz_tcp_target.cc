@@ -77,7 +77,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   target::Target& t = fuzz_target();
   Reactor& r = t.reactor(0);
   int fd = sv[0];
-  r.post([&t, &r, fd] { tcp::TcpQpair::start(t, r, fd, 1); });
+  r.post([&t, &r, fd] { tcp::TcpQpair::start(t, r, fd, 1, nullptr); });
 
   // Feed the input and drain the answers until the target closes or goes quiet.
   size_t sent = 0;

@@ -23,8 +23,10 @@ void test_backoff_doubles_to_the_cap() {
   const uint64_t expected[] = {100, 200, 400, 800, 1600, 2000, 2000};
   for (uint32_t n = 0; n < 7; ++n) CHECK_EQ(host::reconnect_delay_ms(o, n), expected[n]);
   CHECK_EQ(host::reconnect_delay_ms(o, 1000000), uint64_t(2000));  // no overflow on a long outage
-  o.first_reconnect_delay_ms = 0;  // treated as 1 ms, never a busy loop
-  CHECK_EQ(host::reconnect_delay_ms(o, 0), uint64_t(1));
+  o.first_reconnect_delay_ms = 0;  // the floor, never a busy loop
+  CHECK_EQ(host::reconnect_delay_ms(o, 0), uint64_t(host::kMinReconnectDelayMs));
+  o.reconnect_delay_ms = o.first_reconnect_delay_ms = 1;
+  CHECK_EQ(host::reconnect_delay_ms(o, 5), uint64_t(host::kMinReconnectDelayMs));
 }
 
 }  // namespace

@@ -80,8 +80,12 @@ export class WireClient {
     if (q) return Promise.resolve(q);
     if (this.closed) return Promise.resolve(null);
     return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error('no PDU within timeout')), timeoutMs);
-      this.waiters.push((p) => { clearTimeout(t); resolve(p); });
+      const waiter = (p: Pdu | null) => { clearTimeout(t); resolve(p); };
+      const t = setTimeout(() => {
+        this.waiters.splice(this.waiters.indexOf(waiter), 1);  // a later PDU must not go to a caller that gave up
+        reject(new Error('no PDU within timeout'));
+      }, timeoutMs);
+      this.waiters.push(waiter);
     });
   }
 
@@ -101,7 +105,7 @@ export class WireClient {
     this.socket.destroy();
   }
 
-  async icreq(opts: { hdgst?: boolean; ddgst?: boolean } = {}): Promise<Pdu> {
+  sendIcReq(opts: { hdgst?: boolean; ddgst?: boolean } = {}): void {
     const p = Buffer.alloc(128);
     p.writeUInt8(PDU.IcReq, 0);
     p.writeUInt8(128, 2);
@@ -110,6 +114,10 @@ export class WireClient {
     p.writeUInt8(0, 10);     // hpda
     p.writeUInt8((opts.hdgst ? 1 : 0) | (opts.ddgst ? 2 : 0), 11);
     this.raw(p);
+  }
+
+  async icreq(opts: { hdgst?: boolean; ddgst?: boolean } = {}): Promise<Pdu> {
+    this.sendIcReq(opts);
     const rsp = await this.next();
     if (!rsp || rsp.type !== PDU.IcResp) throw new Error(`expected ICResp, got ${rsp?.type}`);
     this.hdgst = (rsp.header[11] & 1) !== 0;

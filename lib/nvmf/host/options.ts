@@ -72,9 +72,10 @@ export interface ConnectOptions {
 }
 
 function reconnectDelays(o: Partial<ConnectOptions>): { reconnectDelayMs: number; firstReconnectDelayMs: number } {
-  const reconnectDelayMs = seconds(o.reconnectDelay, 'reconnectDelay', 0.001, 86400, 10);
+  // A floor of 10 ms: a target that refuses at once must not be hammered in a tight loop.
+  const reconnectDelayMs = seconds(o.reconnectDelay, 'reconnectDelay', 0.01, 86400, 10);
   const firstReconnectDelayMs = o.firstReconnectDelay === undefined ? reconnectDelayMs
-    : seconds(o.firstReconnectDelay, 'firstReconnectDelay', 0.001, 86400, 10);
+    : seconds(o.firstReconnectDelay, 'firstReconnectDelay', 0.01, 86400, 10);
   if (firstReconnectDelayMs > reconnectDelayMs) {
     throw new InvalidArgumentError(`firstReconnectDelay (${o.firstReconnectDelay} s) must be at most reconnectDelay (${reconnectDelayMs / 1000} s)`);
   }

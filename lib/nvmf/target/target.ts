@@ -4,7 +4,7 @@ import * as v from '../../validate';
 import { connectOptions } from '../host/options';
 import type { ConnectOptions } from '../host/options';
 import { nguidBytes, nguidText, uuidBytes, uuidText } from './ids';
-import type { BdevInfo, ControllerInfo, ListenerInfo, NamespaceStats, NativeBdevInfo, NvmeControllerInfo, QpairInfo, SubsystemInfo,
+import type { BdevInfo, ConnectionDeadlines, ControllerInfo, ListenerInfo, ListenerState, NamespaceStats, NativeBdevInfo, NvmeControllerInfo, QpairInfo, SubsystemInfo,
   TransportType } from './types';
 
 export interface TargetOptions {
@@ -27,6 +27,12 @@ export interface TargetOptions {
    * command) is taken into memory of its own, so that no connection stalls on it.
    */
   bufferPoolBytes?: number;
+  /** TCP connections open at once through one listener; 0: no cap. Default 16384. */
+  maxConnectionsPerListener?: number;
+  /** TCP connections open at once from one host address; 0: no cap. Default 4096. */
+  maxConnectionsPerAddress?: number;
+  /** Deadlines for TCP peers that stop half way. */
+  deadlines?: ConnectionDeadlines;
 }
 
 export interface BdevOptions {
@@ -173,6 +179,18 @@ export class Listener {
 
 const NQN_MAX = 223;
 
+function connectionDeadlines(d: ConnectionDeadlines | undefined): Required<ConnectionDeadlines> {
+  const o = v.object<ConnectionDeadlines>(d ?? {}, 'deadlines');
+  const ms = (value: number | undefined, name: string, fallback: number) =>
+    v.optionalInteger(value, `deadlines.${name}`, 1, 86_400_000, fallback);
+  return {
+    icReqMs: ms(o.icReqMs, 'icReqMs', 10_000),
+    connectMs: ms(o.connectMs, 'connectMs', 10_000),
+    pduMs: ms(o.pduMs, 'pduMs', 30_000),
+    dataMs: ms(o.dataMs, 'dataMs', 30_000),
+  };
+}
+
 /**
  * An NVMe-oF target: bdevs, subsystems with namespaces, and listeners. The data path runs
  * in native reactor threads; nothing per I/O reaches JavaScript. The discovery subsystem
@@ -192,6 +210,9 @@ export class Target {
       maxQueueDepth: v.optionalInteger(o.maxQueueDepth, 'maxQueueDepth', 2, 1024, 128),
       maxIoQueues: v.optionalInteger(o.maxIoQueues, 'maxIoQueues', 1, 1024, 64),
       bufferPoolBytes: v.optionalInteger(o.bufferPoolBytes, 'bufferPoolBytes', 2 << 20, 2 ** 40, 256 << 20),
+      maxConnectionsPerListener: v.optionalInteger(o.maxConnectionsPerListener, 'maxConnectionsPerListener', 0, 2 ** 32 - 1, 16384),
+      maxConnectionsPerAddress: v.optionalInteger(o.maxConnectionsPerAddress, 'maxConnectionsPerAddress', 0, 2 ** 32 - 1, 4096),
+      deadlines: connectionDeadlines(o.deadlines),
     });
   }
 
@@ -318,7 +339,7 @@ export class Target {
     return new Listener(this, this.nativeHandle.listen(transport, address, port));
   }
 
-  listeners(): ListenerInfo[] {
+  listeners(): ListenerState[] {
     return this.nativeHandle.listeners();
   }
 
@@ -331,7 +352,10 @@ export class Target {
     return this.nativeHandle.qpairs();
   }
 
-  /** Every namespace with its I/O counters; they never go back, also when hosts disconnect. */
+  /**
+   * Every namespace with its I/O counters since it was added; they never go back, also when
+   * hosts disconnect, and start at zero again when a namespace is removed and added again.
+   */
   namespaceStats(): NamespaceStats[] {
     return this.nativeHandle.namespaceStats();
   }

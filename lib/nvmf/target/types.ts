@@ -25,11 +25,15 @@ export interface NativeBdevInfo extends Omit<BdevInfo, 'nguid' | 'uuid'> {
   uuid?: Uint8Array;
 }
 
+/** A backend controller's state, in SPDK's bdev_nvme words; resetting is reconnecting. */
+export type NvmeControllerState = 'connecting' | 'enabled' | 'resetting' | 'failed' | 'deleting';
+
 /** A backend controller attached with attachNvmeController (SPDK's bdev_nvme). */
 export interface NvmeControllerInfo {
   name: string;
-  /** connecting | enabled | resetting (reconnecting) | failed | deleting */
-  state: string;
+  state: NvmeControllerState;
+  /** The last connect or loss failure in words ("connection refused"), where the addon reports one. */
+  reason?: string;
   /** The backend host's own counters: what it sent, received and copied. */
   counters: HostCounters;
 }
@@ -40,6 +44,31 @@ export interface ListenerInfo {
   traddr: string;
   trsvcid: number;
   portid: number;
+}
+
+/** A listener and what it has admitted: `Target.listeners()`. */
+export interface ListenerState extends ListenerInfo {
+  /** Connections open now. */
+  connections: number;
+  /** Connections closed as soon as accepted: over `maxConnectionsPerListener` or `...PerAddress`. */
+  refusedConnections: number;
+  /** Times accepting paused (with backoff) because the process ran out of file descriptors or memory. */
+  acceptPauses: number;
+}
+
+/**
+ * How long a TCP peer may take (ms) before its connection is closed, and whatever it held
+ * freed: a peer that stops half way must not keep an fd or a data buffer for ever.
+ */
+export interface ConnectionDeadlines {
+  /** From accept to the ICReq. Default 10000. */
+  icReqMs?: number;
+  /** From accept to a completed Connect. Default 10000. */
+  connectMs?: number;
+  /** From a PDU's first bytes to its last. Default 30000. */
+  pduMs?: number;
+  /** From an R2T to the last byte of the data it asks for. Default 30000. */
+  dataMs?: number;
 }
 
 export interface ControllerInfo {

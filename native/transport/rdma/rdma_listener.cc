@@ -176,7 +176,7 @@ RdmaTargetListener::RdmaTargetListener(target::Target& target, const std::string
         return s ? s->decide(pdata) : reject(kRdmaCmNoResources);
       });
   bool v6 = address.find(':') != std::string::npos;
-  info_ = {"rdma", address, sink_->listener->port(), v6, portid};
+  info_ = {"rdma", address, sink_->listener->port(), v6, portid, {}};
 }
 
 RdmaTargetListener::~RdmaTargetListener() { stop(); }

@@ -124,7 +124,7 @@ RdmaQpair::RdmaRequest* RdmaQpair::take_capsule(const uint8_t* buf, uint32_t byt
   memcpy(&req.cmd, buf, sizeof req.cmd);
   req.state = RequestState::kNew;
   req.in_capsule = bytes - uint32_t(sizeof(SubmissionEntry));
-  if (req.in_capsule) {
+  if (req.in_capsule && wants_capsule_data(req.cmd)) {
     // In-capsule data is the one copy: small writes, by design.
     if (req.in_capsule > target().options().max_io_size || !take_capsule_buffer(&req, req.in_capsule)) {
       free_slots_.push_back(req.slot);

@@ -15,6 +15,7 @@ class TcpListener final : public target::TransportListener {
   TcpListener(target::Target& target, const std::string& address, uint16_t port, uint16_t portid);
   ~TcpListener() override;
   const target::ListenerInfo& info() const override { return info_; }
+  target::ListenerCounters counters() const override;
   void stop() override;
 
  private:

@@ -51,13 +51,16 @@ std::string peer_of(int fd) {
 
 }  // namespace
 
-void TcpQpair::start(target::Target& target, Reactor& reactor, int fd, uint16_t portid) {
-  std::shared_ptr<TcpQpair> q(new TcpQpair(target, reactor, fd, portid));
+void TcpQpair::start(target::Target& target, Reactor& reactor, int fd, uint16_t portid,
+                     std::shared_ptr<void> admission) {
+  std::shared_ptr<TcpQpair> q(new TcpQpair(target, reactor, fd, portid, std::move(admission)));
   reactor.add_fd(fd, EPOLLIN, [q](uint32_t events) { q->on_events(events); }, [q] { return q->poll_receive(); });
+  q->watch_deadlines();
 }
 
-TcpQpair::TcpQpair(target::Target& target, Reactor& reactor, int fd, uint16_t portid)
-    : Qpair(target, reactor, portid), fd_(fd), peer_(peer_of(fd)), maxh2cdata_(target.options().max_io_size),
+TcpQpair::TcpQpair(target::Target& target, Reactor& reactor, int fd, uint16_t portid, std::shared_ptr<void> admission)
+    : Qpair(target, reactor, portid), fd_(fd), peer_(peer_of(fd)), admission_(std::move(admission)),
+      accepted_us_(Reactor::now_us()), maxh2cdata_(target.options().max_io_size),
       requests_(target.options().max_queue_depth), rbuf_(kReceiveBuffer) {
   for (uint16_t i = 0; i < requests_.size(); ++i) {
     requests_[i].slot = i;
@@ -153,10 +156,20 @@ size_t TcpQpair::read_into(uint8_t* dst, size_t len) {
 }
 
 void TcpQpair::receive() {
+  receive_pdus();
+  // Part of a PDU is in and the rest is not: its deadline runs from now, unless it already
+  // runs. Each finished PDU stops it, so a busy stream never trips it.
+  bool mid_pdu = rx_ != Rx::kHeader || rlen_ > rpos_;
+  if (!mid_pdu) pdu_started_us_ = 0;
+  else if (!pdu_started_us_) pdu_started_us_ = Reactor::now_us();
+}
+
+void TcpQpair::receive_pdus() {
   while (!closed_ && !closing_) {
     switch (rx_) {
       case Rx::kHeader:
         if (!handle_header()) return;
+        if (rx_ == Rx::kHeader) pdu_started_us_ = 0;  // a PDU with no data, done
         break;
       case Rx::kPadding: {
         pad_left_ -= uint32_t(read_into(nullptr, pad_left_));
@@ -165,7 +178,7 @@ void TcpQpair::receive() {
         break;
       }
       case Rx::kData: {
-        data_got_ += uint32_t(read_into(data_dst_ + data_got_, data_len_ - data_got_));
+        data_got_ += uint32_t(read_into(data_dst_ ? data_dst_ + data_got_ : nullptr, data_len_ - data_got_));
         if (data_got_ < data_len_) return;
         if (ddgst_) {
           ddgst_got_ = 0;
@@ -178,7 +191,7 @@ void TcpQpair::receive() {
       case Rx::kDataDigest: {
         ddgst_got_ += uint32_t(read_into(ddgst_buf_ + ddgst_got_, 4 - ddgst_got_));
         if (ddgst_got_ < 4) return;
-        if (!digest_ok(ddgst_buf_, data_dst_, data_len_)) data_req_->digest_error = true;
+        if (data_dst_ && !digest_ok(ddgst_buf_, data_dst_, data_len_)) data_req_->digest_error = true;
         data_done();
         break;
       }
@@ -260,10 +273,12 @@ void TcpQpair::handle_capsule() {
   if (icd == 0) return on_capsule(req);
   if (icd > in_capsule_limit() || icd > target().options().max_io_size)
     return fatal(PduError{kFesDataLimitExceeded, offsetof(CommonHeader, plen)}, hdr_, ch_.hlen);
-  if (!take_capsule_buffer(req, icd)) return fatal(PduError{kFesDataLimitExceeded, 0}, hdr_, ch_.hlen);
   req->in_capsule = icd;
-  counters().in_capsule_bytes += icd;
   data_is_capsule_ = true;
+  // Read past and dropped: the command is refused (Command Sequence Error) once it is in.
+  if (!wants_capsule_data(req->cmd)) return expect_data(req, nullptr, icd);
+  if (!take_capsule_buffer(req, icd)) return fatal(PduError{kFesDataLimitExceeded, 0}, hdr_, ch_.hlen);
+  counters().in_capsule_bytes += icd;
   expect_data(req, req->data, icd);
 }
 
@@ -290,6 +305,7 @@ void TcpQpair::expect_data(TcpRequest* req, uint8_t* dst, uint32_t len) {
 
 void TcpQpair::data_done() {
   rx_ = Rx::kHeader;
+  pdu_started_us_ = 0;
   TcpRequest* req = data_req_;
   data_req_ = nullptr;
   if (data_is_capsule_) {
@@ -452,11 +468,45 @@ void TcpQpair::fatal(PduError error, const uint8_t* pdu, size_t len) {
 
 void TcpQpair::disconnect() { close_connection(); }
 
+// ---- deadlines ----------------------------------------------------------------
+
+void TcpQpair::watch_deadlines() {
+  const target::ConnectionDeadlines& d = target().options().deadlines;
+  uint64_t shortest_ms = std::min({d.ic_req_ms, d.connect_ms, d.pdu_ms, d.data_ms});
+  // A deadline is met to within a quarter of the shortest one, and at most a second late.
+  uint64_t period_us = std::clamp<uint64_t>(shortest_ms * 250, 10'000, 1'000'000);
+  std::weak_ptr<Qpair> weak = shared_from_this();
+  deadline_timer_ = reactor().add_timer(period_us, [weak] {
+    auto q = weak.lock();
+    if (!q) return;
+    auto* self = static_cast<TcpQpair*>(q.get());
+    self->deadline_timer_ = 0;
+    if (self->closed_) return;
+    if (self->missed_deadline(Reactor::now_us())) {
+      self->counters().errors++;
+      return self->close_connection();
+    }
+    self->watch_deadlines();
+  });
+}
+
+bool TcpQpair::missed_deadline(uint64_t now_us) const {
+  const target::ConnectionDeadlines& d = target().options().deadlines;
+  auto past = [now_us](uint64_t since_us, uint32_t ms) { return since_us && now_us - since_us > uint64_t(ms) * 1000; };
+  return (!ic_done_ && past(accepted_us_, d.ic_req_ms)) ||                 // no ICReq
+         (!connected() && past(accepted_us_, d.connect_ms)) ||             // no Connect
+         past(pdu_started_us_, d.pdu_ms) ||                                // a PDU left unfinished
+         (!awaiting_data().empty() && past(awaiting_data().front()->fetch_us, d.data_ms));  // an R2T unanswered
+}
+
 void TcpQpair::close_connection() {
   if (closed_) return;
   closed_ = true;
+  if (deadline_timer_) reactor().cancel_timer(deadline_timer_);
+  deadline_timer_ = 0;
   reactor().remove_fd(fd_);
   ::close(fd_);
+  admission_.reset();
   out_.clear();
   unbind();
   release_requests(requests_);

@@ -16,8 +16,10 @@ namespace rdmagate::tcp {
 
 class TcpQpair final : public target::Qpair {
  public:
-  // On `reactor`'s thread: takes ownership of the connected socket.
-  static void start(target::Target& target, Reactor& reactor, int fd, uint16_t portid);
+  // On `reactor`'s thread: takes ownership of the connected socket, and holds `admission`
+  // (the listener's count of this connection) until the socket is closed.
+  static void start(target::Target& target, Reactor& reactor, int fd, uint16_t portid,
+                    std::shared_ptr<void> admission);
   ~TcpQpair() override;
 
   void transfer_in(target::Request* req) override;
@@ -42,10 +44,15 @@ class TcpQpair final : public target::Qpair {
     TcpRequest* completes;  // its response is fully sent with this item
   };
 
-  TcpQpair(target::Target& target, Reactor& reactor, int fd, uint16_t portid);
+  TcpQpair(target::Target& target, Reactor& reactor, int fd, uint16_t portid, std::shared_ptr<void> admission);
   void on_events(uint32_t events);
+  // Closes a connection that missed a deadline (TargetOptions::deadlines), then checks
+  // again a while later.
+  void watch_deadlines();
+  bool missed_deadline(uint64_t now_us) const;
   bool poll_receive();  // the reactor's FdPoll: on_events(EPOLLIN) that tells whether it read
   void receive();
+  void receive_pdus();
   bool fill(size_t bytes);
   size_t read_into(uint8_t* dst, size_t len);
   bool handle_header();
@@ -62,6 +69,10 @@ class TcpQpair final : public target::Qpair {
 
   int fd_;
   std::string peer_;
+  std::shared_ptr<void> admission_;
+  const uint64_t accepted_us_;
+  uint64_t pdu_started_us_ = 0;  // when the PDU now half received was first seen; 0: none
+  Reactor::TimerId deadline_timer_ = 0;
   bool closed_ = false;
   bool closing_ = false;  // a TermReq is queued; read nothing more
   bool in_receive_ = false;
