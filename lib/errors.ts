@@ -99,6 +99,13 @@ export class ClosedError extends RdmagateError {
   }
 }
 
+/**
+ * A unix socket path that is not to be used: its directory is missing (ERR_SOCKET_DIR_MISSING)
+ * or another user could replace the socket in it (ERR_SOCKET_DIR_UNSAFE), or the path is not
+ * a socket (ERR_NOT_A_SOCKET) or one owned by neither root nor this user (ERR_SOCKET_OWNER).
+ */
+export class SocketPathError extends RdmagateError {}
+
 /** Builds the typed error for a code reported by native code. */
 export function errorFromNative(code: string, message: string, errno: number): RdmagateError {
   switch (code) {

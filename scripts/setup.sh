@@ -8,4 +8,13 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/install-system-deps.sh
 npm ci --no-audit --no-fund
 npm run build:ts
-exec node dist/lib/cli/main.js gateway --demo --socket "${RDMAGATE_SOCKET:-/var/tmp/rdmagate.sock}"
+if [ "$(id -u)" -eq 0 ]; then
+  socket="${RDMAGATE_SOCKET:-/var/run/rdmagate/rdmagate.sock}"
+else
+  # The default socket directory, /var/run/rdmagate, is root's: another user's gateway
+  # puts its socket in that user's own runtime directory.
+  run_dir="${XDG_RUNTIME_DIR:-$HOME/.rdmagate}"
+  mkdir -p -m 700 "$run_dir"
+  socket="${RDMAGATE_SOCKET:-$run_dir/rdmagate.sock}"
+fi
+exec node dist/lib/cli/main.js gateway --demo --socket "$socket"

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The `rdmagate` command. */
 import { RdmagateError } from '../errors';
+import { DEFAULT_SOCKET_PATH } from '../gateway';
 import * as rdma from '../rdma';
 import { parseArgs } from './args';
 import { CSI_USAGE, runCsi } from './csi';
@@ -27,7 +28,7 @@ commands:
   id-ns -t tcp -a TRADDR [-s TRSVCID] -n NQN [--namespace-id NSID] [-o normal|json]
       nvme-cli's commands, through rdmagate's own NVMe/TCP host
   gateway [-s SOCK] [--config PATH] [--reactors N] [--buffer-pool-bytes B]
-      an NVMe-oF target managed by SPDK-style JSON-RPC on a unix socket (default /var/tmp/rdmagate.sock),
+      an NVMe-oF target managed by SPDK-style JSON-RPC on a unix socket (default ${DEFAULT_SOCKET_PATH}),
       its config saved to PATH (default /var/lib/rdmagate/config.json) and replayed at start
   rpc [-s SOCK] [-r RETRIES] [-t TIMEOUT_S] METHOD ['{"json":"params"}' | --key value ...]
       one JSON-RPC call to a gateway, as SPDK's rpc.py; --a.b value nests; values parse as JSON when they can

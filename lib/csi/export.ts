@@ -23,7 +23,8 @@ export interface GatewayRpc {
 
 /**
  * A GatewayRpc over the gateway's unix socket, with a connection per call, so that a
- * gateway restart costs the calls in flight and nothing after.
+ * gateway restart costs the calls in flight and nothing after. Like any RpcClient, it
+ * refuses a socket not owned by root or this user (ERR_SOCKET_OWNER).
  */
 export function socketGatewayRpc(socketPath: string, timeoutMs = 30_000): GatewayRpc {
   return { call: (method, params) => rpcCall(socketPath, method, params, { timeoutMs, retries: 2 }) };

@@ -13,7 +13,7 @@ import type { VolumeAttacher } from '../csi/attach';
 import { KernelNvmeAttacher } from '../csi/attachers/kernel-nvme';
 import type { GatewayRpc } from '../csi/export';
 import { InvalidArgumentError, RdmagateError } from '../errors';
-import { Gateway, JsonRpcError, stderrSink, type LogSink } from '../gateway';
+import { DEFAULT_SOCKET_DIR, Gateway, JsonRpcError, stderrSink, type LogSink } from '../gateway';
 import { Logger } from '../gateway/logger';
 import type { TargetOptions } from '../nvmf/target';
 import { DEFAULT_OPI_LISTEN, OpiBridge, opiClient, type ReconcileReport } from '../opi';
@@ -27,13 +27,13 @@ import { checkRdmaDevices } from './rdma-devices';
 import { ReconcileRetry } from './retry';
 
 export const DEFAULT_DPU_STATE_DIR = '/var/lib/rdmagate/dpu';
-export const DEFAULT_DPU_GATEWAY_SOCKET = '/var/tmp/rdmagate-dpu.sock';
+export const DEFAULT_DPU_GATEWAY_SOCKET = `${DEFAULT_SOCKET_DIR}/rdmagate-dpu.sock`;
 export const DEFAULT_HOST_SUBSYSTEM_NQN = 'nqn.2019-06.io.rdmagate:dpu-host-function';
 
 export interface DpuOptions {
   /** Holds the gateway's config (gateway.json) and the bridge's state (opi-bridge.json). Default /var/lib/rdmagate/dpu. */
   stateDir?: string;
-  /** The gateway's JSON-RPC socket. Default /var/tmp/rdmagate-dpu.sock; null: none (the bridge calls it in process). */
+  /** The gateway's JSON-RPC socket. Default /var/run/rdmagate/rdmagate-dpu.sock; null: none (the bridge calls it in process). */
   gatewaySocket?: string | null;
   /** Where the OPI API listens (gRPC): HOST:PORT, [IPv6]:PORT or unix:/path. Default 127.0.0.1:50051. */
   opiListen?: string;

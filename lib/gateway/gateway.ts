@@ -1,13 +1,17 @@
 /**
  * The gateway: a Target driven by SPDK-style JSON-RPC on a unix socket, with its config
- * saved after every change and replayed at start.
+ * saved after every change and replayed at start, and its backends' losses, reconnects and
+ * failures logged.
  */
 import type { Server } from 'node:http';
+import { dirname } from 'node:path';
 import { ClosedError, InvalidArgumentError, RdmagateError } from '../errors';
 import { Target, type TargetOptions } from '../nvmf/target';
 import * as v from '../validate';
+import { BackendWatch } from './backend-watch';
 import { ConfigStore } from './config-store';
 import { Logger, stderrSink, type LogSink } from './logger';
+import { DEFAULT_RPC_DEADLINES, type RpcDeadlines } from './rpc/deadlines';
 import { RpcDispatcher } from './rpc/dispatcher';
 import { JsonRpcError, toJsonRpcError } from './rpc/errors';
 import type { JsonObject, JsonValue } from './rpc/json';
@@ -17,15 +21,34 @@ import { gatewayMethods } from './rpc/methods';
 import { RpcServer } from './rpc/server';
 import { GatewayState, type TargetLimits } from './state';
 
-/** Where SPDK has /var/tmp/spdk.sock. */
-export const DEFAULT_SOCKET_PATH = '/var/tmp/rdmagate.sock';
+/**
+ * Where the gateway's sockets go by default: a directory of its own, made 0750, not
+ * world-writable /var/tmp (where SPDK has spdk.sock), in which another user could take
+ * the name first.
+ */
+export const DEFAULT_SOCKET_DIR = '/var/run/rdmagate';
+export const DEFAULT_SOCKET_PATH = `${DEFAULT_SOCKET_DIR}/rdmagate.sock`;
 export const DEFAULT_CONFIG_PATH = '/var/lib/rdmagate/config.json';
+/** setTimeout's largest delay. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Socket directories the gateway makes when missing: the default, as /var/run or as /run (one on current systems). */
+const OWN_SOCKET_DIRS = new Set([DEFAULT_SOCKET_DIR, '/run/rdmagate']);
 
 export interface GatewayOptions {
-  /** The JSON-RPC socket. Default /var/tmp/rdmagate.sock; null: none, rpc() only. */
+  /**
+   * The JSON-RPC socket. Default /var/run/rdmagate/rdmagate.sock; null: none, rpc() only.
+   * Its directory must exist and be writable by no other user (bar a sticky /tmp); the
+   * default one is made, mode 0750, when missing.
+   */
   socketPath?: string | null;
   /** File mode of the socket. Default 0o600: only this user may drive the gateway. */
   socketMode?: number;
+  /**
+   * In ms: a connection sending nothing while none of its requests runs is closed after
+   * idleMs (default 300000), and one whose request has begun but not ended after
+   * requestMs (default 10000); 0: no limit.
+   */
+  rpcDeadlines?: Partial<RpcDeadlines>;
   /** The durable config. Default /var/lib/rdmagate/config.json; null: nothing saved or loaded. */
   configPath?: string | null;
   target?: TargetOptions;
@@ -46,9 +69,11 @@ export class Gateway {
   readonly target: Target;
   readonly #log: Logger;
   readonly #dispatcher: RpcDispatcher;
+  readonly #backendWatch: BackendWatch;
   readonly #store: ConfigStore | undefined;
   readonly #socketPath: string | undefined;
   readonly #socketMode: number;
+  readonly #rpcDeadlines: RpcDeadlines;
   #server: RpcServer | undefined;
   #metrics: Server | undefined;
   #metricsPort: number | undefined;
@@ -60,6 +85,11 @@ export class Gateway {
     const o = v.object<GatewayOptions>(options, 'options');
     this.#socketPath = o.socketPath === null ? undefined : v.string(o.socketPath ?? DEFAULT_SOCKET_PATH, 'socketPath');
     this.#socketMode = v.optionalInteger(o.socketMode, 'socketMode', 0, 0o777, 0o600);
+    const d = v.object<RpcDeadlines>(o.rpcDeadlines, 'rpcDeadlines');
+    this.#rpcDeadlines = {
+      idleMs: v.optionalInteger(d.idleMs, 'rpcDeadlines.idleMs', 0, MAX_TIMER_MS, DEFAULT_RPC_DEADLINES.idleMs),
+      requestMs: v.optionalInteger(d.requestMs, 'rpcDeadlines.requestMs', 0, MAX_TIMER_MS, DEFAULT_RPC_DEADLINES.requestMs),
+    };
     const configPath = o.configPath === null ? undefined : v.string(o.configPath ?? DEFAULT_CONFIG_PATH, 'configPath');
     if (o.log !== undefined && typeof o.log !== 'function') throw new InvalidArgumentError('log must be a function');
     this.#log = new Logger(o.log ?? stderrSink());
@@ -75,6 +105,7 @@ export class Gateway {
     }
     this.target = new Target({ ...targetOptions, ...limits });
     const state = new GatewayState(this.target, limits);
+    this.#backendWatch = new BackendWatch({ target: this.target, backends: state.nvmeControllers, log: this.#log });
     const store = configPath === undefined ? undefined : new ConfigStore(configPath);
     this.#store = store;
     this.#dispatcher = new RpcDispatcher({
@@ -100,6 +131,7 @@ export class Gateway {
     if (this.#closed) throw new ClosedError('the gateway is closed');
     if (this.#started) throw new RdmagateError('ERR_ALREADY_STARTED', 'the gateway is already started');
     this.#started = true;
+    this.#backendWatch.start();
     try {
       const store = this.#store;
       if (store) {
@@ -120,7 +152,8 @@ export class Gateway {
       }
       if (this.#socketPath !== undefined) {
         this.#server = await RpcServer.listen({
-          socketPath: this.#socketPath, mode: this.#socketMode, dispatcher: this.#dispatcher, log: this.#log,
+          socketPath: this.#socketPath, mode: this.#socketMode, createDir: OWN_SOCKET_DIRS.has(dirname(this.#socketPath)),
+          deadlines: this.#rpcDeadlines, dispatcher: this.#dispatcher, log: this.#log,
         });
       }
     } catch (e) {
@@ -141,6 +174,7 @@ export class Gateway {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#backendWatch.stop();
     await this.#server?.close();
     await new Promise<void>((resolve) => (this.#metrics ? this.#metrics.close(() => resolve()) : resolve()));
     await this.#store?.idle();

@@ -1,4 +1,5 @@
-export { DEFAULT_CONFIG_PATH, DEFAULT_SOCKET_PATH, Gateway, type GatewayOptions } from './gateway';
+export { DEFAULT_CONFIG_PATH, DEFAULT_SOCKET_DIR, DEFAULT_SOCKET_PATH, Gateway, type GatewayOptions } from './gateway';
+export { DEFAULT_RPC_DEADLINES, type RpcDeadlines } from './rpc/deadlines';
 export { stderrSink, type LogEntry, type LogLevel, type LogSink } from './logger';
 export { RpcClient, RpcTransportError, rpcCall, type RpcClientOptions } from './rpc/client';
 export { JsonRpcError, RpcErrorCode } from './rpc/errors';

@@ -4,13 +4,14 @@
  * histogram, counted since the namespace was added, across connections; per queue pair
  * (labelled with its subsystem, controller, queue id and transport) the commands, bytes,
  * errors, RDMA and copied bytes and a latency histogram; per backend controller its state
- * and what its host sent, received and copied.
+ * and what its host sent, received and copied. A namespace removed and added again counts
+ * from zero again (Target.namespaceStats), which Prometheus takes as a counter reset.
  * Rates (IOPS, MiB/s) are Prometheus's rate() over these counters.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { HostCounters } from '../nvmf/host';
-import type { NamespaceStats, Target } from '../nvmf/target';
+import type { NamespaceStats, NvmeControllerState, Target } from '../nvmf/target';
 
 const COUNTERS: [keyof CounterFields, string, string][] = [
   ['commands', 'rdmagate_qpair_commands_total', 'Commands received.'],
@@ -32,6 +33,10 @@ const BACKEND_COUNTERS: [keyof HostCounters, string, string][] = [
   ['timeouts', 'rdmagate_backend_timeouts_total', 'Backend commands that timed out.'],
   ['reconnects', 'rdmagate_backend_reconnects_total', 'Reconnects to the backend controller.'],
 ];
+
+// Every state, so the compiler finds one missing here when a state is added.
+const BACKEND_STATES = Object.keys({ connecting: 0, enabled: 0, resetting: 0, failed: 0, deleting: 0 } satisfies
+  Record<NvmeControllerState, 0>) as NvmeControllerState[];
 
 interface CounterFields {
   commands: number; errors: number; bytesRead: number; bytesWritten: number; inCapsuleBytes: number;
@@ -89,8 +94,13 @@ export function renderMetrics(target: Target): string {
   for (const { q, labels } of qpairs) latencyHistogram(out, h, labels, q.latencyBuckets, q.latencyUsSum);
   const backends = target.nvmeControllers();
   out.push('# HELP rdmagate_backend_up Whether a backend controller is connected (1) or not (0).', '# TYPE rdmagate_backend_up gauge');
+  for (const c of backends) out.push(`rdmagate_backend_up{name="${label(c.name)}"} ${c.state === 'enabled' ? 1 : 0}`);
+  // An enum as Prometheus exposes one (OpenMetrics' StateSet): a series per state, the one
+  // the backend is in 1, so each backend has the same series whatever happens to it.
+  const st = 'rdmagate_backend_state';
+  out.push(`# HELP ${st} The backend controller's state: 1 for the one it is in, 0 for the others.`, `# TYPE ${st} gauge`);
   for (const c of backends) {
-    out.push(`rdmagate_backend_up{name="${label(c.name)}",state="${label(c.state)}"} ${c.state === 'enabled' ? 1 : 0}`);
+    for (const s of BACKEND_STATES) out.push(`${st}{name="${label(c.name)}",state="${s}"} ${c.state === s ? 1 : 0}`);
   }
   for (const [field, name, help] of BACKEND_COUNTERS) {
     out.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);

@@ -176,16 +176,26 @@ void NvmfBackend::on_connected(uint64_t, const host::ControllerInfo& info) {
   cv_.notify_all();
 }
 
+std::string NvmfBackend::reason() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return reason_;
+}
+
 void NvmfBackend::on_connect_failed(uint64_t, const host::Failure& failure) {
   state_ = State::kFailed;
   std::lock_guard<std::mutex> lock(mutex_);
+  reason_ = failure.message;
   connect_done_ = true;
   connect_failure_ = failure;
   if (connect_failure_.code.empty()) connect_failure_.code = host::kErrConnect;
   cv_.notify_all();
 }
 
-void NvmfBackend::on_disconnected(uint64_t, const host::Failure&, bool reconnecting) {
+void NvmfBackend::on_disconnected(uint64_t, const host::Failure& failure, bool reconnecting) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    reason_ = failure.message;
+  }
   if (state_ != State::kClosed) state_ = reconnecting ? State::kReconnecting : State::kFailed;
 }
 
@@ -195,7 +205,11 @@ void NvmfBackend::on_reconnected(uint64_t id) {
   on_namespaces_changed(id, {0xffffffff});
 }
 
-void NvmfBackend::on_removed(uint64_t, const host::Failure&) {
+void NvmfBackend::on_removed(uint64_t, const host::Failure& failure) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    reason_ = failure.message;
+  }
   if (state_ != State::kClosed) state_ = State::kFailed;
 }
 

@@ -53,6 +53,8 @@ class NvmfBackend : public host::ControllerEvents, public std::enable_shared_fro
   // The blocks namespace `nsid` had when last identified.
   uint64_t namespace_blocks(uint32_t nsid);
   const char* state_name() const;
+  // The last connect or loss failure, in words; empty while there was none.
+  std::string reason();
   host::ControllerCounters counters() const { return controller_->counters(); }
 
   // Reactor thread.
@@ -117,6 +119,7 @@ class NvmfBackend : public host::ControllerEvents, public std::enable_shared_fro
   bool connect_done_ = false;
   bool closed_ = false;
   host::Failure connect_failure_;
+  std::string reason_;
   std::map<uint32_t, std::pair<uint32_t, std::vector<uint8_t>>> admin_results_;
   uint32_t next_admin_op_ = 1;
   std::map<uint32_t, uint64_t> ns_blocks_;  // by nsid: the namespaces attached

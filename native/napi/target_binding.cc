@@ -293,6 +293,7 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
       Napi::Object o = Napi::Object::New(env);
       o.Set("name", name);
       o.Set("state", backend->state_name());
+      if (std::string why = backend->reason(); !why.empty()) o.Set("reason", why);
       o.Set("counters", host_counters_object(env, backend->counters()));
       out.Set(n++, o);
     }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BufferPool, Gateway, Target, nvmf, rdma } from '../../lib';
@@ -142,12 +143,35 @@ describe('gateway JSON-RPC: bdev_nvme_* backends', function () {
     assert.equal(line(new RegExp(`rdmagate_qpair_read_bytes_total\\{${io}\\} (\\d+)`)), 10 * 4096);
     assert.equal(line(new RegExp(`rdmagate_qpair_latency_seconds_count\\{${io}\\} (\\d+)`)), 12);
     assert.equal(line(new RegExp(`rdmagate_qpair_latency_seconds_bucket\\{${io},le="\\+Inf"\\} (\\d+)`)), 12);
-    assert.match(text, /rdmagate_backend_up\{name="Nvme0",state="enabled"\} 1/);
+    assert.match(text, /rdmagate_backend_up\{name="Nvme0"\} 1/);
+    assert.match(text, /rdmagate_backend_state\{name="Nvme0",state="enabled"\} 1/);
     // The backend host sent the ten reads, three writes and the flush, besides its admin commands.
     assert.ok(line(/rdmagate_backend_commands_total\{name="Nvme0"\} (\d+)/) >= 14);
     assert.ok(line(/rdmagate_backend_received_bytes_total\{name="Nvme0"\} (\d+)/) > 10 * 4096);
     assert.equal(line(/rdmagate_backend_timeouts_total\{name="Nvme0"\} (\d+)/), 0);
     assert.equal((await fetch(`http://127.0.0.1:${g.metricsPort}/nope`)).status, 404);
+  });
+
+  it('reconnect_delay_sec 0 alone means no reconnect (SPDK\'s reading), never a tight reconnect loop', async () => {
+    const g = await gateway();
+    await rpcRejects(g.rpc('bdev_nvme_attach_controller', { name: 'Nvme1', trtype: 'tcp', traddr: '127.0.0.1',
+      trsvcid: String(backendPort), subnqn: BACKEND_NQN, ctrlr_loss_timeout_sec: 0, reconnect_delay_sec: 5 }), -32602);
+    await rpcRejects(g.rpc('bdev_nvme_attach_controller', { name: 'Nvme1', trtype: 'tcp', traddr: '127.0.0.1',
+      trsvcid: String(backendPort), subnqn: BACKEND_NQN, ctrlr_loss_timeout_sec: 3, reconnect_delay_sec: 5 }), -32602);
+    await g.rpc('bdev_nvme_attach_controller', { name: 'Nvme1', trtype: 'tcp', traddr: '127.0.0.1',
+      trsvcid: String(backendPort), subnqn: BACKEND_NQN, reconnect_delay_sec: 0 });
+    // The backend goes; in its place, a listener that counts connections and drops them.
+    backend.close();
+    let attempts = 0;
+    const refuser = createServer((s) => { attempts++; s.destroy(); });
+    await new Promise<void>((resolve) => refuser.listen(backendPort, '127.0.0.1', resolve));
+    try {
+      const state = async () => ((await g.rpc('bdev_nvme_get_controllers', { name: 'Nvme1' })) as { ctrlrs: { state: string }[] }[])[0]!.ctrlrs[0]!.state;
+      while (await state() !== 'failed') await new Promise((r) => setTimeout(r, 50));
+      assert.equal(attempts, 0, 'no reconnect attempt');
+    } finally {
+      refuser.close();
+    }
   });
 
   it('detaches an unused backend, and answers bad calls with JSON-RPC error codes', async () => {

@@ -1,10 +1,13 @@
 /**
  * A JSON-RPC client for the gateway's unix socket, as `rdmagate rpc` and tests use it. It
  * frames like SPDK's rpc.py: requests written as JSON, responses read as a stream of JSON
- * values, matched to requests by id.
+ * values, matched to requests by id. It connects only to a socket of root or its own user
+ * (socket-trust.ts): requests carry what to export and to whom. The gateway closes a
+ * connection idle for 300 s (ERR_RPC_CLOSED after): a client kept longer connects again.
  */
 import { createConnection, type Socket } from 'node:net';
-import { RdmagateError } from '../../errors';
+import { RdmagateError, SocketPathError } from '../../errors';
+import { checkServerSocket } from '../../socket-trust';
 import { JsonRpcError } from './errors';
 import type { JsonValue } from './json';
 import { JsonStreamParser } from './json-stream';
@@ -44,13 +47,20 @@ export class RpcClient {
     socket.on('close', () => this.#fail(new RpcTransportError('ERR_RPC_CLOSED', 'the gateway closed the RPC connection')));
   }
 
+  /**
+   * Throws SocketPathError, without retrying, for a socket of another user or in a directory
+   * others can write to; RpcTransportError (ERR_RPC_CONNECT) when none answers.
+   */
   static async connect(socketPath: string, options: RpcClientOptions = {}): Promise<RpcClient> {
     const timeoutMs = options.timeoutMs ?? 60_000;
     const retries = options.retries ?? 0;
     for (let attempt = 0; ; attempt++) {
       try {
+        await checkServerSocket(socketPath);
         return new RpcClient(await open(socketPath, timeoutMs), timeoutMs);
       } catch (e) {
+        // Waiting does not make another user's socket ours; a missing one may yet appear.
+        if (e instanceof SocketPathError && e.code !== 'ERR_SOCKET_DIR_MISSING') throw e;
         if (attempt >= retries) {
           throw new RpcTransportError('ERR_RPC_CONNECT',
             `cannot connect to ${socketPath}: ${(e as Error).message} (is the gateway running?)`);

@@ -29,6 +29,11 @@ export class JsonStreamParser {
     this.#maxValueLength = maxValueLength;
   }
 
+  /** A value has begun and is not complete yet. */
+  get partial(): boolean {
+    return !this.#failed && this.#start !== -1;
+  }
+
   /**
    * The values completed by this chunk, in order. An item with ok: false ends the stream:
    * nothing after malformed JSON can be framed again, so later calls return nothing.

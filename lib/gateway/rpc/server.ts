@@ -1,12 +1,16 @@
 /**
  * The JSON-RPC server on a unix socket, framed as SPDK's: requests are JSON values written
  * back to back; each response is one JSON object followed by a newline, as SPDK writes
- * them. Requests of one connection run in order; connections run side by side.
+ * them. Requests of one connection run in order; connections run side by side. A
+ * connection idle, or slow to send a request, is closed (deadlines.ts).
  */
 import { chmod, unlink } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
+import { dirname } from 'node:path';
 import { RdmagateError } from '../../errors';
+import { prepareSocketDir } from '../../socket-trust';
 import type { Logger } from '../logger';
+import { ConnectionDeadlines, DEFAULT_RPC_DEADLINES, type RpcDeadlines } from './deadlines';
 import { errorResponse, type RpcDispatcher } from './dispatcher';
 import { RpcErrorCode } from './errors';
 import { JsonStreamParser, type JsonStreamItem } from './json-stream';
@@ -16,6 +20,14 @@ export interface RpcServerOptions {
   socketPath: string;
   /** File mode of the socket: who may connect. */
   mode: number;
+  /**
+   * The socket's directory is the server's own (the default one): made 0750 when missing,
+   * and refused if anyone else may write to it. Otherwise it must exist, and only a
+   * directory that others can write to without the sticky bit is refused.
+   */
+  createDir?: boolean;
+  /** Default DEFAULT_RPC_DEADLINES: 300 s idle, 10 s for a request to arrive. */
+  deadlines?: Partial<RpcDeadlines>;
   dispatcher: RpcDispatcher;
   log: Logger;
 }
@@ -26,15 +38,23 @@ const LINGER_MS = 5000;
 export class RpcServer {
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
+  readonly #deadlines: RpcDeadlines;
 
-  private constructor(readonly socketPath: string, private readonly dispatcher: RpcDispatcher, private readonly log: Logger) {
+  private constructor(readonly socketPath: string, private readonly dispatcher: RpcDispatcher, private readonly log: Logger,
+    deadlines: RpcDeadlines) {
+    this.#deadlines = deadlines;
     // Half-open: a client may shut down its side after the last request and still read the answers.
     this.#server = createServer({ allowHalfOpen: true }, (s) => this.#serve(s));
   }
 
   static async listen(o: RpcServerOptions): Promise<RpcServer> {
+    const deadlines = { ...DEFAULT_RPC_DEADLINES, ...o.deadlines };
+    await prepareSocketDir(dirname(o.socketPath), o.createDir ?? false).catch((e: unknown) => {
+      if (e instanceof RdmagateError) throw e;
+      throw new RdmagateError('ERR_SYSTEM', `cannot check the directory of ${o.socketPath}: ${(e as Error).message}`);
+    });
     await removeStaleSocket(o.socketPath);
-    const s = new RpcServer(o.socketPath, o.dispatcher, o.log);
+    const s = new RpcServer(o.socketPath, o.dispatcher, o.log, deadlines);
     await new Promise<void>((resolve, reject) => {
       s.#server.once('error', reject);
       s.#server.listen(o.socketPath, () => {
@@ -54,7 +74,8 @@ export class RpcServer {
       await s.close();
       throw new RdmagateError('ERR_SYSTEM', `cannot set the mode of ${o.socketPath}: ${(e as Error).message}`);
     }
-    o.log.info('rpc listening', { socket: o.socketPath, mode: `0${o.mode.toString(8)}` });
+    o.log.info('rpc listening', { socket: o.socketPath, mode: `0${o.mode.toString(8)}`, idleMs: deadlines.idleMs,
+      requestMs: deadlines.requestMs });
     return s;
   }
 
@@ -70,6 +91,13 @@ export class RpcServer {
     const parser = new JsonStreamParser();
     let queue = Promise.resolve();
     let broken = false;
+    let inFlight = 0;
+    const deadlines = new ConnectionDeadlines(this.#deadlines, (kind, ms) => {
+      if (kind === 'idleMs') this.log.debug('rpc connection idle: closed', { ms });
+      else this.log.warn('rpc request not received whole in time: connection closed', { ms });
+      socket.destroy();
+    });
+    const refresh = (newRequest = false) => deadlines.update({ partial: parser.partial, newRequest, busy: inFlight > 0 });
     const send = (value: unknown) => {
       if (socket.writable) socket.write(JSON.stringify(value) + '\n');
     };
@@ -77,14 +105,19 @@ export class RpcServer {
       for (const item of items) {
         if (broken) return;
         if (item.ok) {
+          inFlight++;
           queue = queue.then(async () => {
             const response = await this.dispatcher.handle(item.value);
             if (response !== undefined) send(response);
-          }).catch((e: unknown) => this.log.error('rpc connection failed', { error: String(e) }));
+          }).catch((e: unknown) => this.log.error('rpc connection failed', { error: String(e) })).finally(() => {
+            inFlight--;
+            refresh();
+          });
           continue;
         }
         // After malformed JSON the stream cannot be framed again: answer, then close.
         broken = true;
+        deadlines.stop();
         queue = queue.then(() => {
           send(errorResponse(null, RpcErrorCode.PARSE_ERROR, `Parse error: ${item.message}`));
           socket.end();
@@ -92,13 +125,23 @@ export class RpcServer {
         });
       }
     };
-    socket.on('data', (chunk: Buffer) => accept(parser.push(chunk)));
+    socket.on('data', (chunk: Buffer) => {
+      const items = parser.push(chunk);
+      accept(items);
+      refresh(items.length > 0);
+    });
     socket.on('end', () => {
+      // Nothing more can arrive: what remains is answering, which the deadlines do not limit.
+      deadlines.stop();
       accept(parser.end());
       queue = queue.then(() => { socket.end(); });
     });
     socket.on('error', (e) => this.log.debug('rpc connection error', { error: e.message }));
-    socket.on('close', () => this.#sockets.delete(socket));
+    socket.on('close', () => {
+      deadlines.stop();
+      this.#sockets.delete(socket);
+    });
+    refresh();
   }
 }
 

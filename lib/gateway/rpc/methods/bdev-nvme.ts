@@ -50,14 +50,10 @@ export const bdevNvmeMethods: MethodTable = {
   bdev_nvme_attach_controller: method(attachShape, { mutates: true }).handle(async (a, { state }) => {
     const trtype = a.trtype.toLowerCase();
     if (trtype !== 'tcp' && trtype !== 'rdma') throw new InvalidArgumentError(`trtype: unknown transport '${a.trtype}'`);
-    if (a.reconnect_delay_sec === 0 && (a.ctrlr_loss_timeout_sec ?? 0) !== 0) {
-      throw new InvalidArgumentError('reconnect_delay_sec: 0 means no reconnect, so ctrlr_loss_timeout_sec must be 0 too');
-    }
+    const { ctrlLoss, reconnectDelay } = reconnectPolicy(a.ctrlr_loss_timeout_sec, a.reconnect_delay_sec);
     // Saved with the config: a machine without /etc/nvme/hostnqn makes a new one at each
     // start, and a backend that allow-lists the gateway (a Mayastor nexus) would refuse it.
     const hostnqn = a.hostnqn ?? defaultHostNqn();
-    const ctrlLoss = a.ctrlr_loss_timeout_sec ?? DEFAULT_CTRLR_LOSS_SEC;
-    const reconnectDelay = ctrlLoss === 0 ? 1 : Math.max(a.reconnect_delay_sec ?? DEFAULT_RECONNECT_DELAY_SEC, 0.001);
     const bdevs = await state.target.attachNvmeController({
       name: a.name,
       transport: trtype,
@@ -114,6 +110,28 @@ export const bdevNvmeMethods: MethodTable = {
       });
     }),
 };
+
+/**
+ * SPDK's rules (bdev_nvme_check_io_error_resiliency_params) with the gateway's defaults:
+ * reconnect_delay_sec 0 means no reconnect, so it goes with ctrlr_loss_timeout_sec 0 (and
+ * alone implies it); otherwise the delay is at least a second and at most the loss timeout.
+ * No setting reconnects faster than FIRST_RECONNECT_DELAY_SEC.
+ */
+function reconnectPolicy(lossSec: number | undefined, delaySec: number | undefined): { ctrlLoss: number; reconnectDelay: number } {
+  const ctrlLoss = lossSec ?? (delaySec === 0 ? 0 : DEFAULT_CTRLR_LOSS_SEC);
+  if (ctrlLoss === 0) {
+    if (delaySec !== undefined && delaySec !== 0) {
+      throw new InvalidArgumentError('ctrlr_loss_timeout_sec: 0 means no reconnect, so reconnect_delay_sec must be 0 too');
+    }
+    return { ctrlLoss, reconnectDelay: 1 };  // never used: nothing reconnects
+  }
+  if (delaySec === 0) throw new InvalidArgumentError('reconnect_delay_sec: 0 means no reconnect, so ctrlr_loss_timeout_sec must be 0 too');
+  const reconnectDelay = delaySec ?? Math.min(DEFAULT_RECONNECT_DELAY_SEC, ctrlLoss === -1 ? Infinity : ctrlLoss);
+  if (ctrlLoss > 0 && reconnectDelay > ctrlLoss) {
+    throw new InvalidArgumentError(`reconnect_delay_sec (${reconnectDelay}) must be at most ctrlr_loss_timeout_sec (${ctrlLoss})`);
+  }
+  return { ctrlLoss, reconnectDelay };
+}
 
 function stripUndefined(o: object): JsonObject {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as JsonObject;
