@@ -50,6 +50,7 @@ export interface NativeTarget {
   attachNvmeController(name: string, options: import('./nvmf/host/native').NativeHostOptions, timeoutMs: number):
     Promise<import('./nvmf/target/types').NativeBdevInfo[]>;
   detachNvmeController(name: string): void;
+  resetNvmeController(name: string): void;
   nvmeControllers(): import('./nvmf/target/types').NvmeControllerInfo[];
   bdevs(): import('./nvmf/target/types').NativeBdevInfo[];
   addSubsystem(nqn: string, serial: string, model: string, maxNamespaces: number): void;

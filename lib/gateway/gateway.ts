@@ -11,6 +11,7 @@ import * as v from '../validate';
 import { BackendWatch } from './backend-watch';
 import { ConfigStore } from './config-store';
 import { Logger, stderrSink, type LogSink } from './logger';
+import type { PendingBackends } from './pending-backends';
 import { DEFAULT_RPC_DEADLINES, type RpcDeadlines } from './rpc/deadlines';
 import { RpcDispatcher } from './rpc/dispatcher';
 import { JsonRpcError, toJsonRpcError } from './rpc/errors';
@@ -70,6 +71,7 @@ export class Gateway {
   readonly #log: Logger;
   readonly #dispatcher: RpcDispatcher;
   readonly #backendWatch: BackendWatch;
+  readonly #pendingBackends: PendingBackends;
   readonly #store: ConfigStore | undefined;
   readonly #socketPath: string | undefined;
   readonly #socketMode: number;
@@ -114,6 +116,8 @@ export class Gateway {
       save: () => store?.save(() => saveConfig(state)) ?? Promise.resolve(),
       log: this.#log,
     });
+    this.#pendingBackends = state.pendingBackends;
+    this.#pendingBackends.start((params) => this.#dispatcher.call('bdev_nvme_attach_controller', params, { quiet: true }), this.#log);
   }
 
   /** The metrics HTTP port, once started with metrics. */
@@ -175,6 +179,7 @@ export class Gateway {
     if (this.#closed) return;
     this.#closed = true;
     this.#backendWatch.stop();
+    this.#pendingBackends.stop();
     await this.#server?.close();
     await new Promise<void>((resolve) => (this.#metrics ? this.#metrics.close(() => resolve()) : resolve()));
     await this.#store?.idle();

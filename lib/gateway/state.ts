@@ -4,6 +4,7 @@
  * listeners it opened for subsystems, so that it can close them again.
  */
 import type { Target, TransportType } from '../nvmf/target';
+import { PendingBackends } from './pending-backends';
 import type { JsonObject } from './rpc/json';
 
 /** One RPC call of a saved config: save_config writes these, load_config replays them. */
@@ -56,6 +57,8 @@ export class GatewayState {
   readonly ownedListeners = new Set<string>();
   /** Backend controllers attached by bdev_nvme_attach_controller: name → its call's params. */
   readonly nvmeControllers = new Map<string, JsonObject>();
+  /** Those of nvmeControllers that a replayed config named and that have not answered yet. */
+  readonly pendingBackends = new PendingBackends();
   /** Malloc bdevs created so far: SPDK names unnamed ones Malloc<count>. */
   mallocCount = 0;
 

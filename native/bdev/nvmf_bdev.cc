@@ -16,6 +16,11 @@ namespace {
 
 constexpr uint32_t kSlotBits = 20;
 
+// A backend given up (ctrl_loss_tmo) still tries again this often, or every
+// reconnect_delay if that is longer: its frontend hosts stay connected to the gateway, and
+// their I/O resumes when it comes back (meanwhile it fails at once, with a pathing error).
+constexpr uint32_t kReviveIntervalMs = 10000;
+
 // What the frontend sees of a backend outcome. NVMe statuses pass through; a backend
 // the host could not reach (timeout, lost connection, given up) is a pathing error of
 // this controller, which hosts may retry on another path.
@@ -43,6 +48,7 @@ std::shared_ptr<NvmfBackend> NvmfBackend::create(const std::string& name, host::
                                                  std::vector<Reactor*> reactors) {
   options.nr_io_queues = uint16_t(reactors.size());
   options.io_failure = host::IoFailureMode::kRetry;  // held through a reconnect, failed after ctrl_loss_tmo
+  options.revive_interval_ms = std::max(options.reconnect_delay_ms, kReviveIntervalMs);
   host::validate(options);
   std::shared_ptr<NvmfBackend> b(new NvmfBackend(name, reactors));
   b->lend_pool_ = options.lend_pool.get();  // kept alive by the controller's options
@@ -151,6 +157,20 @@ void NvmfBackend::close() {
   state_ = State::kClosed;
   on_resized(nullptr);
   controller_->close();
+}
+
+void NvmfBackend::reset() {
+  // Resetting from this call on, so that a caller waiting for the outcome does not take the
+  // state before the reset for it.
+  for (State s : {State::kLive, State::kFailed}) {
+    if (state_.compare_exchange_strong(s, State::kReconnecting)) break;
+  }
+  controller_->reset();
+}
+
+bool NvmfBackend::closed() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return closed_;
 }
 
 void NvmfBackend::wait_closed(uint32_t timeout_ms) {

@@ -42,8 +42,12 @@ class NvmfBackend : public host::ControllerEvents, public std::enable_shared_fro
   // namespaces. Throws the connect failure.
   std::vector<RemoteNamespace> attach(uint32_t timeout_ms);
   void close();
+  // Reconnects now (host::Controller::reset): resetting until it ends, in enabled or (a
+  // backend that had failed, and fails this one attempt) in failed again.
+  void reset();
   // Blocking: waits until close() has finished, at most `timeout_ms`.
   void wait_closed(uint32_t timeout_ms);
+  bool closed();
   const std::string& name() const { return name_; }
   State state() const { return state_.load(); }
   // Called, on a reactor thread, when namespace `nsid` has a new size (after a Namespace

@@ -278,6 +278,7 @@ void Controller::connect_io_queues(uint64_t gen) {
 
 void Controller::go_live() {
   state_ = State::kLive;
+  one_attempt_ = false;
   nr_reconnects_ = 0;
   start_keep_alive();
   enable_async_events(gen_);
@@ -321,6 +322,7 @@ void Controller::attempt_failed(uint64_t gen, Failure failure) {
     events_->on_connect_failed(id_, failure);
     return;
   }
+  if (one_attempt_) return remove(failure);
   shutdown_queues(failure);
   ++nr_reconnects_;
   state_ = State::kResetting;
@@ -364,14 +366,64 @@ void Controller::schedule_reconnect() {
 
 void Controller::remove(const Failure& failure) {
   state_ = State::kRemoved;
+  one_attempt_ = false;
   ++gen_;
-  kill_queues(Failure{kErrDisconnected, "gave up reconnecting: " + failure.message, failure.errnum, 0});
+  give_up_queues(Failure{kErrDisconnected, "gave up reconnecting: " + failure.message, failure.errnum, 0});
   events_->on_removed(id_, failure);
+  schedule_revive();
+}
+
+void Controller::schedule_revive() {
+  if (!options_.revive_interval_ms || options_.ctrl_loss_tmo_ms == 0) return;
+  std::weak_ptr<Controller> weak = weak_from_this();
+  reconnect_timer_ = reactor_.add_timer(uint64_t(options_.revive_interval_ms) * 1000, [weak] {
+    auto c = weak.lock();
+    if (!c || c->state_ != State::kRemoved) return;
+    c->reconnect_timer_ = 0;
+    c->one_attempt_ = true;
+    c->restart();
+  });
+}
+
+void Controller::reset() {
+  auto self = shared_from_this();
+  reactor_.post([self] { self->do_reset(); });
+}
+
+void Controller::do_reset() {
+  switch (state_) {
+    case State::kLive: {
+      Failure why{kErrDisconnected, "reset by request", 0, 0};
+      ++gen_;
+      reactor_.cancel_timer(ka_timer_);
+      shutdown_queues(why);
+      events_->on_disconnected(id_, why, true);
+      break;
+    }
+    case State::kResetting: break;
+    case State::kRemoved: one_attempt_ = true; break;
+    default: return;
+  }
+  reactor_.cancel_timer(reconnect_timer_);
+  reconnect_timer_ = 0;
+  restart();
+}
+
+void Controller::restart() {
+  state_ = State::kResetting;
+  lost_at_us_ = Reactor::now_us();
+  nr_reconnects_ = 0;
+  attempt();
 }
 
 void Controller::shutdown_queues(const Failure& why) {
   admin_->shutdown(why);
   for (auto& q : io_) q->reactor().post([q, why] { q->shutdown(why); });
+}
+
+void Controller::give_up_queues(const Failure& why) {
+  admin_->give_up(why);
+  for (auto& q : io_) q->reactor().post([q, why] { q->give_up(why); });
 }
 
 void Controller::kill_queues(const Failure& why) {

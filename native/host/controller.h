@@ -74,6 +74,12 @@ class Controller final : public QueueOwner, public std::enable_shared_from_this<
   // Shuts the controller down (CC.SHN) when connected and closes every queue; I/O
   // outstanding or held fails. on_closed follows.
   void close();
+  // Any thread: reconnect now, whatever the loss timeout says (SPDK's
+  // bdev_nvme_reset_controller): a live controller drops its association first and holds
+  // I/O as after a loss; one reconnecting makes its next attempt now; one given up makes
+  // one attempt, and is given up again (on_removed) if it fails. Nothing while connecting
+  // or closing, or before the first connect.
+  void reset();
   // Identify with `cns` and `nsid`; on_admin_done(op_id) brings the 4096 bytes.
   void identify(uint32_t op_id, uint8_t cns, uint32_t nsid);
   ControllerCounters counters() const;
@@ -126,6 +132,11 @@ class Controller final : public QueueOwner, public std::enable_shared_from_this<
   bool should_reconnect() const;
   void schedule_reconnect();
   void remove(const Failure& failure);
+  void give_up_queues(const Failure& why);
+  void do_reset();
+  // Reconnects now, with a fresh ctrl_loss_tmo window.
+  void restart();
+  void schedule_revive();
   void shutdown_queues(const Failure& why);
   void kill_queues(const Failure& why);
 
@@ -154,6 +165,7 @@ class Controller final : public QueueOwner, public std::enable_shared_from_this<
   State state_ = State::kIdle;
   uint64_t gen_ = 0;
   bool connected_once_ = false;
+  bool one_attempt_ = false;  // a revive or a reset of a controller given up: no retries
   uint32_t nr_reconnects_ = 0;  // failed attempts since the association was lost
   uint64_t lost_at_us_ = 0;      // when it was lost
   uint32_t cc_ = 0;

@@ -37,6 +37,10 @@ struct ControllerOptions {
   // Equal (the default, as Linux): every attempt waits reconnect_delay_ms.
   uint32_t first_reconnect_delay_ms = 10000;
   int64_t ctrl_loss_tmo_ms = 600000;  // < 0: reconnect forever; 0: never reconnect
+  // Once given up (ctrl_loss_tmo): 0, for good; else one connect attempt this often, I/O
+  // failing at once meanwhile, so that a target that comes back is used again with no one
+  // attaching it anew (a gateway's backends: their hosts stay connected to the gateway).
+  uint32_t revive_interval_ms = 0;
   bool hdgst = false;  // NVMe/TCP only
   bool ddgst = false;  // NVMe/TCP only
   bool disable_sqflow = false;  // ask for SQ flow control off (then C2HData may carry SUCCESS)

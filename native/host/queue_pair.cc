@@ -272,7 +272,7 @@ void QueuePair::prepare_io(Request& r, const SubmitEntry& e) {
 void QueuePair::dispatch(Request& r) {
   if (state_ == State::kLive) {
     start(r);
-  } else if (state_ == State::kDead || r.internal || config_.io_failure == IoFailureMode::kFail) {
+  } else if (failing() || r.internal || config_.io_failure == IoFailureMode::kFail) {
     finish(r, kStatusDisconnected, nullptr);
   } else {
     r.state = Request::State::kParked;
@@ -315,7 +315,7 @@ void QueuePair::on_command_done(uint16_t cid, uint32_t status, const CompletionE
   // The target deleted this queue under the command (it is tearing the controller down):
   // in retry mode the command waits for the reconnect, as those on a lost connection do,
   // rather than failing. The queue is gone, so it is failed as a lost connection is.
-  if (config_.io_failure == IoFailureMode::kRetry && !r.internal && state_ != State::kDead &&
+  if (config_.io_failure == IoFailureMode::kRetry && !r.internal && !failing() &&
       status_sct(status) == spec::kSctGeneric && status_sc(status) == spec::status::kSqDeletion.sc) {
     if (state_ == State::kLive) {
       on_failed(Failure{kErrDisconnected, "the target deleted the queue (a command was aborted: SQ deletion)", 0, status});
@@ -414,7 +414,7 @@ void QueuePair::go_down(uint32_t status) {
   connect_timer_ = tick_timer_ = 0;
   for (Request& r : slots_) {
     if (r.state != Request::State::kActive) continue;
-    if (r.internal || state_ == State::kDead || config_.io_failure == IoFailureMode::kFail) {
+    if (r.internal || failing() || config_.io_failure == IoFailureMode::kFail) {
       finish(r, status, nullptr);
     } else {
       r.state = Request::State::kParked;  // resent from the start after the reconnect
@@ -436,7 +436,7 @@ void QueuePair::on_failed(const Failure& failure) {
 }
 
 void QueuePair::shutdown(const Failure& why) {
-  if (state_ == State::kDead) return;
+  if (failing()) return;
   transport_->close();
   state_ = State::kDown;
   go_down(why.request_status());
@@ -444,15 +444,23 @@ void QueuePair::shutdown(const Failure& why) {
 }
 
 void QueuePair::kill(const Failure& why, std::function<void()> released) {
+  fail_all(State::kDead, why);
+  if (released) transport_->when_released(std::move(released));
+}
+
+void QueuePair::give_up(const Failure& why) {
+  if (state_ != State::kDead) fail_all(State::kGivenUp, why);
+}
+
+void QueuePair::fail_all(State state, const Failure& why) {
   transport_->close();
-  state_ = State::kDead;
+  state_ = state;
   go_down(why.request_status());
   for (Request& r : slots_) {
     if (r.state == Request::State::kParked) finish(r, kStatusDisconnected, nullptr);
   }
   pop_ring();  // anything JS pushed meanwhile fails now rather than on a later drain
   flush_completions();
-  if (released) transport_->when_released(std::move(released));
 }
 
 void QueuePair::report_failure(const Failure& failure) {

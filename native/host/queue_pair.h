@@ -122,6 +122,9 @@ class QueuePair final : public QueueTransport::Handler,
   // `released`, when given, runs once the connection's resources are freed: at once over
   // TCP; over RDMA after the QP's teardown, where its last reference went (normally here).
   void kill(const Failure& why, std::function<void()> released = nullptr);
+  // As kill(), but not final: the controller gave up on the association and may yet try
+  // another (a revive or a reset); until connect(), submissions fail at once.
+  void give_up(const Failure& why);
   const TcpParams& tcp_params() const { return transport_->tcp_params(); }
   // The most in-capsule data an I/O queue of this queue's transport carries.
   uint32_t incapsule_capacity() const { return transport_->incapsule_capacity(); }
@@ -143,7 +146,9 @@ class QueuePair final : public QueueTransport::Handler,
   size_t free_slots() const { return free_.size(); }
 
  private:
-  enum class State : uint8_t { kDown, kConnecting, kLive, kDead };
+  enum class State : uint8_t { kDown, kConnecting, kLive, kGivenUp, kDead };
+  // Held I/O fails rather than waiting for a reconnect.
+  bool failing() const { return state_ == State::kGivenUp || state_ == State::kDead; }
   struct Request {
     enum class State : uint8_t { kFree, kParked, kActive };
     State state = State::kFree;
@@ -188,6 +193,8 @@ class QueuePair final : public QueueTransport::Handler,
   void start(Request& r);
   void finish(Request& r, uint32_t status, const spec::CompletionEntry* cqe);
   void go_down(uint32_t status);
+  // Closes the connection and fails everything held and everything JS pushed, in `state`.
+  void fail_all(State state, const Failure& why);
   void resend_parked();
   void start_waiting();
   void arm_tick();

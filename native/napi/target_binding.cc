@@ -1,5 +1,7 @@
 #include "napi/target_binding.h"
 
+#include <algorithm>
+
 #include <cstring>
 #include <map>
 #include <optional>
@@ -49,6 +51,7 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
                              InstanceMethod("attachNvmeController", &TargetBinding::attach_nvme_controller),
                              InstanceMethod("detachNvmeController", &TargetBinding::detach_nvme_controller),
                              InstanceMethod("nvmeControllers", &TargetBinding::nvme_controllers),
+                             InstanceMethod("resetNvmeController", &TargetBinding::reset_nvme_controller),
                              InstanceMethod("bdevs", &TargetBinding::bdevs),
                              InstanceMethod("addSubsystem", &TargetBinding::add_subsystem),
                              InstanceMethod("removeSubsystem", &TargetBinding::remove_subsystem),
@@ -267,6 +270,11 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
     auto it = backends_.find(name);
     if (it == backends_.end()) return;
     it->second->close();
+    // Its queues close on the target's reactors, which must outlive that (shutdown() waits).
+    closing_backends_.erase(std::remove_if(closing_backends_.begin(), closing_backends_.end(),
+                                           [](const auto& b) { return b->closed(); }),
+                            closing_backends_.end());
+    closing_backends_.push_back(std::move(it->second));
     backends_.erase(it);
   }
 
@@ -283,6 +291,15 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
     }
     for (auto& b : mine) guarded(env, [&] { bdevs_.remove(b); });
     drop_backend(name);
+  }
+
+  // resetNvmeController(name): reconnects now; the state says how it ends.
+  void reset_nvme_controller(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string name = str(info, 0, "name");
+    auto it = backends_.find(name);
+    if (it == backends_.end()) throw make_error(env, "ERR_NOT_FOUND", "no NVMe controller named " + name);
+    it->second->reset();
   }
 
   Napi::Value nvme_controllers(const Napi::CallbackInfo& info) {
@@ -555,7 +572,9 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
   void shutdown() {
     for (auto& [name, backend] : backends_) backend->close();
     for (auto& [name, backend] : backends_) backend->wait_closed(5000);
+    for (auto& backend : closing_backends_) backend->wait_closed(5000);
     backends_.clear();
+    closing_backends_.clear();
     if (target_) target_->close();
     target_.reset();
   }
@@ -563,6 +582,7 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
   std::unique_ptr<target::Target> target_;
   bdev::BdevRegistry bdevs_;
   std::map<std::string, std::shared_ptr<bdev::NvmfBackend>> backends_;
+  std::vector<std::shared_ptr<bdev::NvmfBackend>> closing_backends_;  // detached, not closed yet
 };
 
 }  // namespace

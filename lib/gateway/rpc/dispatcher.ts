@@ -39,16 +39,17 @@ export class RpcDispatcher {
       replay: async (name, params) => {
         const m = this.#lookup(name);
         if (!m?.mutates) throw new InvalidArgumentError(`'${name}' is not a method that a config may contain`);
-        return m.invoke(params, this.#ctx);
+        return m.invoke(params, { ...this.#ctx, replaying: true });
       },
     };
   }
 
   /**
    * One call, as Gateway.rpc() makes it; throws JsonRpcError. With `save: false` a change is
-   * not saved (the gateway replaying its own file at start).
+   * not saved (the gateway replaying its own file at start); `quiet` logs a refusal at debug
+   * level only (the gateway's own retries).
    */
-  async call(name: string, params?: unknown, options: { save?: boolean } = {}): Promise<JsonValue> {
+  async call(name: string, params?: unknown, options: { save?: boolean; quiet?: boolean } = {}): Promise<JsonValue> {
     const m = this.#lookup(name);
     if (!m) throw new JsonRpcError(RpcErrorCode.METHOD_NOT_FOUND, `Method not found: ${name}`);
     const started = process.hrtime.bigint();
@@ -59,7 +60,7 @@ export class RpcDispatcher {
       const err = toJsonRpcError(e);
       const fields = { method: name, code: err.rpcCode, error: err.message };
       if (err.rpcCode === RpcErrorCode.INTERNAL_ERROR) this.#o.log.error('rpc failed', fields);
-      else this.#o.log.warn('rpc refused', fields);
+      else this.#o.log[options.quiet ? 'debug' : 'warn']('rpc refused', fields);
       // A failed load_config may have applied part of its entries: the file follows the
       // live state whatever happened (a rewrite of unchanged state is harmless).
       if (m.mutates && options.save !== false) await this.#save(name).catch(() => undefined);

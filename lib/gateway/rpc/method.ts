@@ -12,6 +12,8 @@ export interface RpcContext {
   methodNames(): string[];
   /** Runs one entry of a saved config: validated like any call, saved once by the caller. */
   replay(method: string, params: unknown): Promise<JsonValue>;
+  /** True while the call is an entry of a config being replayed (load_config). */
+  readonly replaying?: boolean;
 }
 
 export interface RpcMethod {

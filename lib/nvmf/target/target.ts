@@ -291,6 +291,14 @@ export class Target {
     this.nativeHandle.detachNvmeController(v.string(name, 'name'));
   }
 
+  /**
+   * Reconnects backend `name` now, whatever its loss timeout says (SPDK's
+   * bdev_nvme_reset_controller); a failed one makes one attempt. Its state tells how it ends.
+   */
+  resetNvmeController(name: string): void {
+    this.nativeHandle.resetNvmeController(v.string(name, 'name'));
+  }
+
   nvmeControllers(): NvmeControllerInfo[] {
     return this.nativeHandle.nvmeControllers();
   }

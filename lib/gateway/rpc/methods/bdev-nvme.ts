@@ -5,10 +5,11 @@
  * export.
  */
 import { randomUUID } from 'node:crypto';
-import { InvalidArgumentError, NotFoundError } from '../../../errors';
+import { InvalidArgumentError, NotFoundError, RdmagateError } from '../../../errors';
 import { defaultHostNqn } from '../../../nvmf/host/options';
-import type { ConfigEntry } from '../../state';
-import type { JsonObject } from '../json';
+import type { NvmeControllerInfo } from '../../../nvmf/target';
+import type { ConfigEntry, GatewayState } from '../../state';
+import { withoutUndefined, type JsonObject } from '../json';
 import { method, type MethodTable } from '../method';
 import * as p from '../params';
 import { deleteWhenReleased } from './release';
@@ -47,14 +48,16 @@ const attachShape = {
 };
 
 export const bdevNvmeMethods: MethodTable = {
-  bdev_nvme_attach_controller: method(attachShape, { mutates: true }).handle(async (a, { state }) => {
+  bdev_nvme_attach_controller: method(attachShape, { mutates: true }).handle(async (a, ctx) => {
+    const { state } = ctx;
     const trtype = a.trtype.toLowerCase();
     if (trtype !== 'tcp' && trtype !== 'rdma') throw new InvalidArgumentError(`trtype: unknown transport '${a.trtype}'`);
     const { ctrlLoss, reconnectDelay } = reconnectPolicy(a.ctrlr_loss_timeout_sec, a.reconnect_delay_sec);
     // Saved with the config: a machine without /etc/nvme/hostnqn makes a new one at each
     // start, and a backend that allow-lists the gateway (a Mayastor nexus) would refuse it.
     const hostnqn = a.hostnqn ?? defaultHostNqn();
-    const bdevs = await state.target.attachNvmeController({
+    const params = withoutUndefined({ ...a, hostnqn });
+    const attaching = state.target.attachNvmeController({
       name: a.name,
       transport: trtype,
       traddr: a.traddr,
@@ -69,8 +72,16 @@ export const bdevNvmeMethods: MethodTable = {
       firstReconnectDelay: Math.min(FIRST_RECONNECT_DELAY_SEC, reconnectDelay),
       attachTimeoutMs: a.fabrics_connect_timeout_us === undefined ? 30000 : Math.ceil(a.fabrics_connect_timeout_us / 1000),
     });
+    const bdevs = await attaching.catch((e: unknown) => {
+      // A saved backend that does not answer: the rest of the config is served meanwhile.
+      if (!ctx.replaying || !UNREACHABLE.has((e as RdmagateError).code)) throw e;
+      state.pendingBackends.add(a.name, params, (e as Error).message, { ctrlLossSec: ctrlLoss, reconnectDelaySec: reconnectDelay });
+      state.nvmeControllers.set(a.name, params);
+      return undefined;
+    });
+    if (!bdevs) return [];
     // One config entry for the controller and all its bdevs: save_config writes it once.
-    const createdBy: ConfigEntry = { method: 'bdev_nvme_attach_controller', params: stripUndefined({ ...a, hostnqn }) };
+    const createdBy: ConfigEntry = { method: 'bdev_nvme_attach_controller', params };
     for (const b of bdevs) {
       state.bdevs.set(b.name, {
         module: 'nvme',
@@ -82,6 +93,7 @@ export const bdevNvmeMethods: MethodTable = {
       });
     }
     state.nvmeControllers.set(a.name, createdBy.params);
+    await state.pendingBackends.attached(a.name, (entry) => ctx.replay(entry.method, entry.params));
     return bdevs.map((b) => b.name);
   }),
 
@@ -89,6 +101,11 @@ export const bdevNvmeMethods: MethodTable = {
     adrfam: p.optional(p.string()), trsvcid: p.optional(p.string()), subnqn: p.optional(p.string()) }, { mutates: true })
     .handle(async ({ name }, { state }) => {
       if (!state.nvmeControllers.has(name)) throw new NotFoundError(`No such device: no NVMe controller ${name}`);
+      if (state.pendingBackends.has(name)) {
+        state.pendingBackends.remove(name);
+        state.nvmeControllers.delete(name);
+        return true;
+      }
       const ofController = (bdev: string) => state.bdevs.get(bdev)?.module === 'nvme' && bdev.startsWith(`${name}n`);
       // ERR_BUSY while a namespace uses one of its bdevs
       await deleteWhenReleased(state.target, ofController, () => state.target.detachNvmeController(name));
@@ -106,10 +123,40 @@ export const bdevNvmeMethods: MethodTable = {
         const a = state.nvmeControllers.get(n)!;
         const trid: JsonObject = { trtype: String(a.trtype).toUpperCase(), adrfam: String(a.adrfam ?? 'IPv4'), traddr: String(a.traddr),
           trsvcid: String(a.trsvcid ?? '4420'), subnqn: String(a.subnqn) };
-        return { name: n, ctrlrs: [{ state: live.get(n) ?? 'deleting', trid }] };
+        return { name: n, ctrlrs: [{ state: live.get(n) ?? state.pendingBackends.state(n) ?? 'deleting', trid }] };
       });
     }),
+
+  // A reconnect now, whatever ctrlr_loss_timeout_sec says: the way back for a backend that
+  // failed. Answers once it is enabled again, or -5 (EIO) when this attempt fails.
+  bdev_nvme_reset_controller: method({ name: p.string(), cntlid: p.optional(p.integer(0, 0xffff)) }, { mutates: false })
+    .handle(async ({ name }, { state }) => {
+      if (!state.nvmeControllers.has(name)) throw new NotFoundError(`No such device: no NVMe controller ${name}`);
+      if (state.pendingBackends.has(name)) {
+        if (await state.pendingBackends.retryNow(name)) return true;
+        throw new RdmagateError('ERR_NVME_CONNECT', `reset of ${name} failed: it does not answer`);
+      }
+      state.target.resetNvmeController(name);
+      const info = await settled(state, name);
+      if (info?.state === 'enabled') return true;
+      throw new RdmagateError('ERR_NVME_CONNECT', `reset of ${name} failed${info?.reason ? `: ${info.reason}` : ''}`);
+    }),
 };
+
+/** Why an attach fails when the backend is away rather than wrong. */
+const UNREACHABLE = new Set(['ERR_NVME_CONNECT', 'ERR_NVME_TIMEOUT', 'ERR_NVME_DISCONNECTED', 'ERR_NVME_TRANSPORT']);
+const RESET_POLL_MS = 20;
+const RESET_WAIT_MS = 120_000;
+
+/** Backend `name` once a reset has ended: enabled, failed, or gone (undefined); still resetting after RESET_WAIT_MS. */
+async function settled(state: GatewayState, name: string): Promise<NvmeControllerInfo | undefined> {
+  const end = Date.now() + RESET_WAIT_MS;
+  for (;;) {
+    const info = state.target.nvmeControllers().find((c) => c.name === name);
+    if (!info || info.state === 'enabled' || info.state === 'failed' || Date.now() >= end) return info;
+    await new Promise((r) => setTimeout(r, RESET_POLL_MS));
+  }
+}
 
 /**
  * SPDK's rules (bdev_nvme_check_io_error_resiliency_params) with the gateway's defaults:
@@ -133,6 +180,3 @@ function reconnectPolicy(lossSec: number | undefined, delaySec: number | undefin
   return { ctrlLoss, reconnectDelay };
 }
 
-function stripUndefined(o: object): JsonObject {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as JsonObject;
-}

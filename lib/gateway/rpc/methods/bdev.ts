@@ -76,7 +76,7 @@ function bdevJson(b: BdevInfo, r: BdevRecord | undefined, claimed: boolean): Jso
 
 /** The bdev section of save_config: the call that made each bdev, once, in creation order. */
 export function bdevConfig(state: GatewayState): ConfigEntry[] {
-  return [...new Set([...state.bdevs.values()].map((r) => r.createdBy))];
+  return [...new Set([...state.bdevs.values()].map((r) => r.createdBy)), ...state.pendingBackends.attachEntries()];
 }
 
 export const bdevMethods: MethodTable = {

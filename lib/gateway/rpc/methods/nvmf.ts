@@ -9,7 +9,7 @@ import {
   Listener, type ListenerInfo, type QpairInfo, type Subsystem, type SubsystemInfo, type TransportType,
 } from '../../../nvmf/target';
 import { listenerKey, type ConfigEntry, type GatewayState, type TargetLimits } from '../../state';
-import type { JsonObject } from '../json';
+import { withoutUndefined, type JsonObject } from '../json';
 import { method, type MethodTable } from '../method';
 import * as p from '../params';
 
@@ -152,6 +152,7 @@ export function nvmfConfig(state: GatewayState): ConfigEntry[] {
       const namespace = { nsid: n.nsid, bdev_name: n.bdevName, nguid: n.nguid, uuid: n.uuid };
       out.push({ method: 'nvmf_subsystem_add_ns', params: { nqn, namespace } });
     }
+    out.push(...state.pendingBackends.namespaceEntries(nqn));
   }
   return out;
 }
@@ -258,8 +259,14 @@ export const nvmfMethods: MethodTable = {
       uuid: p.optional(p.uuid()),
     }),
   }, { mutates: true })
-    .handle(({ nqn, namespace: ns }, { state }) => {
+    .handle(({ nqn, namespace: ns }, { state, replaying }) => {
       const s = subsystemOf(state, nqn);
+      // A saved namespace of a backend not attached yet waits for it (pending-backends.ts).
+      const waitsFor = replaying && !state.bdevs.has(ns.bdev_name) ? state.pendingBackends.ownerOf(ns.bdev_name) : undefined;
+      if (waitsFor !== undefined) {
+        state.pendingBackends.defer(waitsFor, { method: 'nvmf_subsystem_add_ns', params: { nqn, namespace: withoutUndefined({ nsid: ns.nsid, bdev_name: ns.bdev_name, nguid: ns.nguid, uuid: ns.uuid }) } });
+        return ns.nsid ?? 0;
+      }
       for (const other of state.target.subsystems()) {
         const user = other.namespaces.find((n) => n.bdevName === ns.bdev_name);
         if (user) throw new ConflictError('ERR_BUSY', `bdev ${ns.bdev_name} is already claimed by ${other.nqn} nsid ${user.nsid}`);
