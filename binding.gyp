@@ -32,6 +32,7 @@
         "native/transport/rdma/rdma_qpair.cc",
         "native/transport/rdma/capsule_receive_queue.cc",
         "native/util/crc32c.cc",
+        "native/util/fatal_signal.cc",
         "native/bdev/file_bdev.cc",
         "native/bdev/nvmf_bdev.cc",
         "native/util/uring.cc",

@@ -8,10 +8,12 @@
 #include "napi/perf_binding.h"
 #include "napi/rdma_binding.h"
 #include "napi/target_binding.h"
+#include "util/fatal_signal.h"
 
 namespace rdmagate::napi {
 
 Napi::Object init(Napi::Env env, Napi::Object exports) {
+  util::report_fatal_signals();
   env.SetInstanceData(new AddonData());
   exports.Set("setErrorFactory", Napi::Function::New(env, set_error_factory));
   BufferPoolBinding::init(env, exports);
