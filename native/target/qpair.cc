@@ -120,9 +120,10 @@ void Qpair::on_capsule(Request* req) {
     req->invalidate = sgl.invalidate;
     uint32_t limit = std::max<uint32_t>(target_.options().max_io_size, 8192);
     if (req->length > limit) return complete(req, status::kInvalidField, true);  // over MDTS
-    // A Connect's data comes in its capsule; one that asks for a transfer is refused by the
-    // Connect handler, with nothing fetched.
-    if (!connected_ && !req->data) return execute(req);
+    // Before Connect, data is fetched only for a Connect, only its own 1 KiB, and one at a
+    // time (NVMe/RDMA's Linux host sends it by RDMA READ, NVMe/TCP's in the capsule): any
+    // other goes to the Connect handler with nothing fetched, which refuses it.
+    if (!connected_ && !req->data && (req->length != sizeof(ConnectData) || awaiting_data_bytes_)) return execute(req);
   }
   start(req);
 }

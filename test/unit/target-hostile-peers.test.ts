@@ -80,14 +80,27 @@ describe('NVMe/TCP target against hostile peers', function () {
     early.sendCommand(w, Buffer.alloc(4096, 0xee));
     const p = await early.next();
     assert.equal(parseCqe(p!.header.subarray(8, 24)).sc, 0x0c);
+    // A Connect's own data may still come by R2T (NVMe/RDMA's hosts send it by RDMA READ).
+    const byR2t = await client();
+    await byR2t.icreq();
+    const connect = Buffer.alloc(64);
+    connect.writeUInt8(0x7f, 0);
+    connect.writeUInt8(0x40, 1);
+    connect.writeUInt8(0x01, 4);
+    connect.writeUInt16LE(31, 44);
+    const data = Buffer.alloc(1024);
+    data.writeUInt16LE(0xffff, 16);
+    data.write(NQN, 256, 'ascii');
+    data.write('nqn.2014-08.org.nvmexpress:uuid:6f1f3c1e-8d0b-4b53-9d2e-0c6b1f0a7a11', 512, 'ascii');
+    assert.equal((await byR2t.execute(connect, { writeData: data })).cqe.sc, 0, 'Connect with its data by R2T');
     // A legitimate host still gets buffers: 16 writes of 128 KiB at once, all through.
     const io = await ioQueue();
-    const data = Buffer.alloc(WRITE_BLOCKS * 512, 0x5a);
+    const block = Buffer.alloc(WRITE_BLOCKS * 512, 0x5a);
     const writes = await Promise.all(Array.from({ length: 4 }, (_, n) =>
-      io.execute(rw(0x01, 1, n * WRITE_BLOCKS, WRITE_BLOCKS), { writeData: data })));
+      io.execute(rw(0x01, 1, n * WRITE_BLOCKS, WRITE_BLOCKS), { writeData: block })));
     for (const r of writes) assert.equal(r.cqe.sc, 0);
     const read = await io.execute(rw(0x02, 1, 0, WRITE_BLOCKS));
-    assert.ok(read.data.equals(data));
+    assert.ok(read.data.equals(block));
   });
 
   it('a connected queue that never sends its data holds at most 2 MiB of the pool; the rest waits in order', async () => {
