@@ -19,6 +19,7 @@
         "native/bdev/ram_bdevs.cc",
         "native/bdev/bdev_registry.cc",
         "native/target/subsystem.cc",
+        "native/target/ana_states.cc",
         "native/target/controller.cc",
         "native/target/target.cc",
         "native/target/qpair.cc",

@@ -53,14 +53,17 @@ export interface NativeTarget {
   resetNvmeController(name: string): void;
   nvmeControllers(): import('./nvmf/target/types').NvmeControllerInfo[];
   bdevs(): import('./nvmf/target/types').NativeBdevInfo[];
-  addSubsystem(nqn: string, serial: string, model: string, maxNamespaces: number): void;
+  addSubsystem(nqn: string, serial: string, model: string, maxNamespaces: number, anaReporting: boolean, minCntlid: number,
+    maxCntlid: number): void;
   removeSubsystem(nqn: string): void;
-  addNamespace(nqn: string, bdev: string, nsid: number, nguid: Uint8Array, uuid: Uint8Array): number;
+  addNamespace(nqn: string, bdev: string, nsid: number, nguid: Uint8Array, uuid: Uint8Array, anagrpid: number): number;
   removeNamespace(nqn: string, nsid: number): void;
   setAllowAnyHost(nqn: string, allow: boolean): void;
   subsystemAddListener(nqn: string, trtype: string, traddr: string, trsvcid: number): import('./nvmf/target/types').ListenerInfo;
   subsystemRemoveListener(nqn: string, trtype: string, traddr: string, trsvcid: number): void;
   setAllowAnyListener(nqn: string, allow: boolean): void;
+  setListenerAnaState(nqn: string, trtype: string, traddr: string, trsvcid: number, state: string, anagrpid: number): void;
+  setNamespaceAnaGroup(nqn: string, nsid: number, anagrpid: number): void;
   addHost(nqn: string, hostnqn: string): void;
   removeHost(nqn: string, hostnqn: string): void;
   subsystems(): import('./nvmf/target/types').NativeSubsystemInfo[];

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <map>
 #include <optional>
+#include <set>
 
 #include "bdev/bdev_registry.h"
 #include "bdev/file_bdev.h"
@@ -64,6 +65,8 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
                              InstanceMethod("subsystemAddListener", &TargetBinding::subsystem_add_listener),
                              InstanceMethod("subsystemRemoveListener", &TargetBinding::subsystem_remove_listener),
                              InstanceMethod("setAllowAnyListener", &TargetBinding::set_allow_any_listener),
+                             InstanceMethod("setListenerAnaState", &TargetBinding::set_listener_ana_state),
+                             InstanceMethod("setNamespaceAnaGroup", &TargetBinding::set_namespace_ana_group),
                              InstanceMethod("listen", &TargetBinding::listen),
                              InstanceMethod("removeListener", &TargetBinding::remove_listener),
                              InstanceMethod("listeners", &TargetBinding::listeners),
@@ -344,12 +347,18 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
     return out;
   }
 
-  // addSubsystem(nqn, serial, model, maxNamespaces)
+  // addSubsystem(nqn, serial, model, maxNamespaces, anaReporting, minCntlid, maxCntlid)
   void add_subsystem(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     std::string nqn = str(info, 0, "nqn"), serial = str(info, 1, "serial"), model = str(info, 2, "model");
-    uint32_t max_ns = arg_u32(info, 3, "maxNamespaces");
-    guarded(env, [&] { t(env).add_subsystem(nqn, serial, model, max_ns); });
+    target::Subsystem::Options o;
+    o.max_namespaces = arg_u32(info, 3, "maxNamespaces");
+    o.ana_reporting = info[4].ToBoolean().Value();
+    uint32_t min = arg_u32(info, 5, "minCntlid"), max = arg_u32(info, 6, "maxCntlid");
+    if (min > 0xffff || max > 0xffff) throw make_error(env, "ERR_INVALID_ARG", "min_cntlid and max_cntlid must be in [1, 65519]");
+    o.min_cntlid = uint16_t(min);
+    o.max_cntlid = uint16_t(max);
+    guarded(env, [&] { t(env).add_subsystem(nqn, serial, model, o); });
   }
   void remove_subsystem(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -362,7 +371,7 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
       throw make_error(env, "ERR_NOT_FOUND", "no subsystem " + nqn);
     return s;
   }
-  // addNamespace(nqn, bdevName, nsid, nguid, uuid) -> nsid
+  // addNamespace(nqn, bdevName, nsid, nguid, uuid, anagrpid) -> nsid
   Napi::Value add_namespace(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     std::string nqn = str(info, 0, "nqn"), bdev_name = str(info, 1, "bdev");
@@ -373,7 +382,8 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
     auto s = subsystem(env, nqn);
     auto b = bdevs_.find(bdev_name);
     if (!b) throw make_error(env, "ERR_NOT_FOUND", "no bdev " + bdev_name);
-    uint32_t id = guarded(env, [&] { return s->add_namespace(nsid, b, nguid, uuid); });
+    uint32_t anagrpid = arg_u32(info, 5, "anagrpid");
+    uint32_t id = guarded(env, [&] { return s->add_namespace(nsid, b, nguid, uuid, anagrpid); });
     t(env).namespaces_changed(s, id);
     return Napi::Number::New(env, id);
   }
@@ -419,6 +429,43 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
     guarded(env, [&] { s->remove_listener(l->portid); });
     t(env).enforce_access(s);
   }
+  // setListenerAnaState(nqn, trtype, traddr, trsvcid, state, anagrpid): anagrpid 0 sets every group's.
+  void set_listener_ana_state(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto s = subsystem(env, str(info, 0, "nqn"));
+    std::string trtype = str(info, 1, "trtype"), addr = str(info, 2, "traddr"), state = str(info, 4, "state");
+    uint32_t port = arg_u32(info, 3, "trsvcid"), grpid = arg_u32(info, 5, "anagrpid");
+    auto l = port > 65535 ? std::nullopt : t(env).find_listener(trtype, addr, uint16_t(port));
+    auto ports = s->listener_ports();
+    if (!l || std::find(ports.begin(), ports.end(), l->portid) == ports.end())
+      throw make_error(env, "ERR_NOT_FOUND", s->nqn() + " has no " + trtype + " listener on " + addr + ":" + std::to_string(port));
+    std::optional<spec::AnaState> st = ana_state_named(state);
+    if (!st) throw make_error(env, "ERR_INVALID_ARG", "ana_state must be optimized, non_optimized or inaccessible, got '" + state + "'");
+    guarded(env, [&] { t(env).set_ana_state(s, l->portid, grpid, *st); });
+  }
+  // setNamespaceAnaGroup(nqn, nsid, anagrpid)
+  void set_namespace_ana_group(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto s = subsystem(env, str(info, 0, "nqn"));
+    uint32_t nsid = arg_u32(info, 1, "nsid"), grpid = arg_u32(info, 2, "anagrpid");
+    guarded(env, [&] { t(env).set_namespace_ana_group(s, nsid, grpid); });
+  }
+  static std::optional<spec::AnaState> ana_state_named(const std::string& name) {
+    if (name == "optimized") return spec::kAnaOptimized;
+    if (name == "non_optimized") return spec::kAnaNonOptimized;
+    if (name == "inaccessible") return spec::kAnaInaccessible;
+    return std::nullopt;
+  }
+  static const char* ana_state_name(spec::AnaState state) {
+    switch (state) {
+      case spec::kAnaOptimized: return "optimized";
+      case spec::kAnaNonOptimized: return "non_optimized";
+      case spec::kAnaInaccessible: return "inaccessible";
+      case spec::kAnaPersistentLoss: return "persistent_loss";
+      case spec::kAnaChange: return "change";
+    }
+    return "unknown";
+  }
   void set_allow_any_listener(const Napi::CallbackInfo& info) {
     auto s = subsystem(info.Env(), str(info, 0, "nqn"));
     s->set_allow_any_listener(info[1].ToBoolean().Value());
@@ -437,6 +484,9 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
       o.Set("serialNumber", s->serial());
       o.Set("modelNumber", s->model());
       o.Set("maxNamespaces", s->max_namespaces());
+      o.Set("anaReporting", s->ana_reporting());
+      o.Set("minCntlid", s->min_cntlid());
+      o.Set("maxCntlid", s->max_cntlid());
       o.Set("allowAnyHost", s->allow_any_host());
       auto hosts = s->hosts();
       Napi::Array h = Napi::Array::New(env, hosts.size());
@@ -451,6 +501,7 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
         x.Set("bdevName", ns->bdev->name());
         x.Set("nguid", bytes(env, ns->nguid, 16));
         x.Set("uuid", bytes(env, ns->uuid, 16));
+        x.Set("anagrpid", ns->anagrpid);
         nss.Set(k++, x);
       }
       o.Set("namespaces", nss);
@@ -458,9 +509,30 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
       auto all = t(env).listeners();
       Napi::Array ls = Napi::Array::New(env);
       uint32_t m = 0;
-      for (uint16_t portid : s->listener_ports())
-        for (auto& l : all)
-          if (l.portid == portid) ls.Set(m++, listener_object(env, l));
+      for (uint16_t portid : s->listener_ports()) {
+        for (auto& l : all) {
+          if (l.portid != portid) continue;
+          Napi::Object lo = listener_object(env, l);
+          if (s->ana_reporting()) {
+            // Every group its namespaces are in, and any other one set apart.
+            auto view = s->ana().view(portid);
+            std::set<uint32_t> groups;
+            for (auto& [nsid, ns] : *table) groups.insert(ns->anagrpid);
+            for (auto& [grpid, st] : view.groups) groups.insert(grpid);
+            Napi::Array states = Napi::Array::New(env);
+            uint32_t j = 0;
+            for (uint32_t grpid : groups) {
+              Napi::Object g = Napi::Object::New(env);
+              g.Set("anagrpid", grpid);
+              g.Set("state", ana_state_name(view.of(grpid)));
+              states.Set(j++, g);
+            }
+            lo.Set("anaStates", states);
+            lo.Set("anaState", ana_state_name(view.all));
+          }
+          ls.Set(m++, lo);
+        }
+      }
       o.Set("listeners", ls);
       out.Set(n++, o);
     }

@@ -3,6 +3,8 @@
 // the same handlers, with the discovery log page and their own Identify data.
 #include <algorithm>
 #include <cstring>
+#include <map>
+#include <vector>
 
 #include "spec/fabrics.h"
 #include "spec/identify.h"
@@ -20,6 +22,8 @@ using namespace spec;
 namespace {
 
 constexpr const char* kFirmwareRevision = "0.1";
+// ANATT: how long a host waits out the change state before it gives a path up (SPDK's 10 s).
+constexpr uint8_t kAnaTransitionTimeS = 10;
 
 // Copies `bytes` (or its [offset, offset+length) window) into the request's data.
 void reply_data(Qpair& q, Request* req, const void* bytes, size_t size, uint64_t offset = 0) {
@@ -71,7 +75,46 @@ void identify_controller(Qpair& q, Request* req) {
   id.iorcsz = sizeof(CompletionEntry) / 16;
   id.icdoff = 0;
   id.msdbd = 1;
+  if (s.ana_reporting()) {
+    id.cmic |= kCmicAna;
+    id.oaes |= kAecAnaChange;  // ANA change notices (the same bit as in the event configuration)
+    id.anatt = kAnaTransitionTimeS;
+    // Optimized, non-optimized and inaccessible, as SPDK; a namespace's group stays while it
+    // is attached (bit 6).
+    id.anacap = 1u << 0 | 1u << 1 | 1u << 2 | 1u << 6;
+    id.anagrpmax = id.nanagrpid = s.max_namespaces();
+  }
   reply_data(q, req, &id, sizeof id);
+}
+
+// The ANA log page of the controller's port: one descriptor per group that has namespaces,
+// with their NSIDs unless Return Groups Only.
+std::vector<uint8_t> ana_log(Qpair& q, bool groups_only) {
+  Subsystem& s = q.controller()->subsystem();
+  const AnaStates& ana = s.ana();
+  uint64_t chgcnt = ana.changes();
+  AnaStates::View view = ana.view(q.controller()->portid());
+  std::map<uint32_t, std::vector<uint32_t>> groups;
+  q.find_namespace(0);  // refresh the table
+  auto table = s.namespaces();  // held: the loop outlives a temporary
+  for (auto& [nsid, ns] : *table) groups[ns->anagrpid].push_back(nsid);
+  std::vector<uint8_t> page(sizeof(AnaLogHeader));
+  AnaLogHeader h{};
+  h.chgcnt = chgcnt;
+  h.ngrps = uint16_t(groups.size());
+  memcpy(page.data(), &h, sizeof h);
+  for (auto& [grpid, nsids] : groups) {
+    AnaGroupDescriptor d{};
+    d.grpid = grpid;
+    d.nnsids = groups_only ? 0 : uint32_t(nsids.size());
+    d.chgcnt = chgcnt;
+    d.state = view.of(grpid);
+    size_t at = page.size();
+    page.resize(at + sizeof d + d.nnsids * 4);
+    memcpy(page.data() + at, &d, sizeof d);
+    if (!groups_only) memcpy(page.data() + at + sizeof d, nsids.data(), nsids.size() * 4);
+  }
+  return page;
 }
 
 void identify_namespace(Qpair& q, Request* req) {
@@ -86,6 +129,7 @@ void identify_namespace(Qpair& q, Request* req) {
   id.nmic = 1;         // may be attached to several controllers
   id.dlfeat = 1;       // deallocated blocks read as zeros
   id.nsfeat = 1u << 2; // deallocated blocks report as such (error-free reads of zeros)
+  if (q.controller()->subsystem().ana_reporting()) id.anagrpid = ns->anagrpid;
   memcpy(id.nguid, ns->nguid, 16);
   reply_data(q, req, &id, sizeof id);
 }
@@ -159,6 +203,12 @@ void get_log_page(Qpair& q, Request* req) {
       auto changed = c.take_changed_namespaces(a.rae);
       std::copy(changed.begin(), changed.end(), list.nsid);
       return reply_data(q, req, &list, sizeof list, a.offset);
+    }
+    case kLogAna: {
+      if (discovery || !c.subsystem().ana_reporting()) break;
+      auto page = ana_log(q, a.lsp & kAnaLspRgo);
+      c.ana_log_read(a.rae);
+      return reply_data(q, req, page.data(), page.size(), a.offset);
     }
   }
   q.complete(req, status::kInvalidLogPage, true);

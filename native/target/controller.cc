@@ -67,20 +67,39 @@ std::vector<uint32_t> Controller::take_changed_namespaces(bool retain) {
   return out;
 }
 
+void Controller::notify_ana_changed() {
+  ana_notice_pending_ = true;
+  deliver_events();
+}
+
+void Controller::ana_log_read(bool retain) {
+  if (!retain) ana_notice_masked_ = false;
+}
+
+// A notice is enabled by its bit of Set Features Asynchronous Event Configuration (8:
+// namespace attributes, 11: ANA change), and masked after it fires until its log page is read.
 void Controller::deliver_events() {
-  // Namespace Attribute Notices are enabled by Set Features Asynchronous Event
-  // Configuration bit 8, and masked after one fires until the log page is read.
-  bool enabled = async_event_config_ & (1u << 8);
-  if (!ns_notice_pending_ || !enabled || ns_notice_masked_ || aers_.empty()) return;
-  Request* req = aers_.front();
-  aers_.pop_front();
-  ns_notice_pending_ = false;
-  ns_notice_masked_ = true;
-  req->rsp.dw0 = make_async_event(kAerNotice, kAerNoticeNsAttrChanged, kLogChangedNs);
-  req->qpair->complete(req, status::kSuccess);
+  struct Notice {
+    bool& pending;
+    bool& masked;
+    uint32_t enable_bit;
+    uint8_t info;
+    uint8_t log;
+  };
+  for (Notice n : {Notice{ns_notice_pending_, ns_notice_masked_, kAecNsAttr, kAerNoticeNsAttrChanged, kLogChangedNs},
+                   Notice{ana_notice_pending_, ana_notice_masked_, kAecAnaChange, kAerNoticeAnaChange, kLogAna}}) {
+    if (!n.pending || !(async_event_config_ & n.enable_bit) || n.masked || aers_.empty()) continue;
+    Request* req = aers_.front();
+    aers_.pop_front();
+    n.pending = false;
+    n.masked = true;
+    req->rsp.dw0 = make_async_event(kAerNotice, n.info, n.log);
+    req->qpair->complete(req, status::kSuccess);
+  }
 }
 
 void Controller::attach_admin(std::shared_ptr<Qpair> admin) {
+  portid_.store(admin->portid(), std::memory_order_release);
   std::lock_guard<std::mutex> lock(queues_mutex_);
   admin_reactor_ = &admin->reactor();
   admin_ = admin;

@@ -50,6 +50,12 @@ class Controller : public std::enable_shared_from_this<Controller> {
   void notify_namespace_changed(uint32_t nsid);
   // Reads (and, unless `retain`, clears) the Changed Namespace List.
   std::vector<uint32_t> take_changed_namespaces(bool retain);
+  // An ANA state through this controller's port changed: an ANA change notice.
+  void notify_ana_changed();
+  // The host read the ANA log page: unless `retain`, the notice may fire again.
+  void ana_log_read(bool retain);
+  // The listener the admin queue came through: whose ANA states the controller reports.
+  uint16_t portid() const { return portid_.load(std::memory_order_acquire); }
 
   // Queue membership, from any reactor.
   void attach_admin(std::shared_ptr<Qpair> admin);
@@ -89,6 +95,9 @@ class Controller : public std::enable_shared_from_this<Controller> {
   std::vector<uint32_t> changed_ns_;
   bool ns_notice_pending_ = false;
   bool ns_notice_masked_ = false;  // until the host reads the log page
+  bool ana_notice_pending_ = false;
+  bool ana_notice_masked_ = false;  // until the host reads the ANA log page
+  std::atomic<uint16_t> portid_{0};
 
   mutable std::mutex queues_mutex_;
   std::weak_ptr<Qpair> admin_;

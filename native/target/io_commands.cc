@@ -1,6 +1,7 @@
 // The NVM command set on a namespace's bdev: Read, Write, Flush, Write Zeroes and
 // Dataset Management (deallocate). Every range is checked before the bdev sees it.
 #include "target/commands.h"
+#include "target/controller.h"
 #include "target/qpair.h"
 
 namespace rdmagate::target {
@@ -60,6 +61,17 @@ void dataset_management(Qpair& q, Request* req, const Namespace& ns) {
   submit(q, *ns.bdev, io, req);
 }
 
+Status ana_io_status(AnaState state) {
+  switch (state) {
+    case kAnaOptimized:
+    case kAnaNonOptimized: return status::kSuccess;
+    case kAnaInaccessible: return status::kAnaInaccessible;
+    case kAnaPersistentLoss: return status::kAnaPersistentLoss;
+    case kAnaChange: return status::kAnaTransition;
+  }
+  return status::kAnaInaccessible;
+}
+
 }  // namespace
 
 void execute_io(Qpair& q, Request* req) {
@@ -72,6 +84,12 @@ void execute_io(Qpair& q, Request* req) {
   if (!ns) {
     bool known = op == kIoRead || op == kIoWrite || op == kIoFlush || op == kIoWriteZeroes || op == kIoDsm;
     return q.complete(req, known ? status::kInvalidNs : status::kInvalidOpcode, true);
+  }
+  // Through a listener where the namespace's group is not accessible, the command fails with
+  // a path status (no DNR): the host's multipath sends it down another path.
+  if (q.controller()->subsystem().ana_reporting()) {
+    Status s = ana_io_status(q.ana_state(ns->anagrpid));
+    if (s.sc != 0) return q.complete(req, s);
   }
   req->ns_instance = ns->instance;
   if (op != kIoRead && op != kIoWrite) q.namespace_counters(ns->instance).other++;

@@ -83,6 +83,16 @@ const Namespace* Qpair::find_namespace(uint32_t nsid) {
   return it == ns_table_->end() ? nullptr : it->second.get();
 }
 
+spec::AnaState Qpair::ana_state(uint32_t grpid) {
+  AnaStates& ana = controller_->subsystem().ana();
+  uint64_t changes = ana.changes();
+  if (changes != ana_changes_seen_) {
+    ana_view_ = ana.view(portid_);
+    ana_changes_seen_ = changes;
+  }
+  return ana_view_.of(grpid);
+}
+
 // NEW: a capsule has arrived.
 void Qpair::on_capsule(Request* req) {
   counters_.commands++;

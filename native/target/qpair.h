@@ -83,6 +83,9 @@ class Qpair : public std::enable_shared_from_this<Qpair> {
   uint32_t in_capsule_limit() const;
   // Namespace nsid of the controller's subsystem, or nullptr.
   const Namespace* find_namespace(uint32_t nsid);
+  // The ANA state of group `grpid` through this queue's listener: the subsystem's states
+  // are taken again only when they changed. Reactor thread, connected queues.
+  spec::AnaState ana_state(uint32_t grpid);
   // Takes the subsystem's namespace table now, on this queue's reactor, rather than at its
   // next command: a queue that stays idle must not keep a removed namespace's bdev held.
   void refresh_namespaces_async();
@@ -151,6 +154,8 @@ class Qpair : public std::enable_shared_from_this<Qpair> {
   bool connected_ = false;
   std::shared_ptr<const NamespaceTable> ns_table_;
   uint64_t ns_version_ = 0;
+  AnaStates::View ana_view_;
+  uint64_t ana_changes_seen_ = UINT64_MAX;
   // Tables replaced while commands were in a bdev: they hold those commands' namespaces
   // (and bdevs) until the bdevs are done with them.
   std::vector<std::shared_ptr<const NamespaceTable>> retired_tables_;

@@ -8,27 +8,39 @@
 
 namespace rdmagate::target {
 
-Subsystem::Subsystem(std::string nqn, Type type, std::string serial, std::string model, uint32_t max_namespaces)
-    : nqn_(std::move(nqn)), type_(type), serial_(std::move(serial)), model_(std::move(model)),
-      max_namespaces_(max_namespaces), table_(std::make_shared<NamespaceTable>()) {}
+Subsystem::Subsystem(std::string nqn, Type type, std::string serial, std::string model, const Options& options)
+    : nqn_(std::move(nqn)), type_(type), serial_(std::move(serial)), model_(std::move(model)), options_(options),
+      table_(std::make_shared<NamespaceTable>()) {}
+
+namespace {
+
+void check_ana_group(uint32_t anagrpid, uint32_t max) {
+  // ANAGRPMAX is the most namespaces: a group per namespace at most, as SPDK has it.
+  if (anagrpid < 1 || anagrpid > max)
+    throw Error("ERR_INVALID_ARG", "anagrpid " + std::to_string(anagrpid) + " is outside [1, " + std::to_string(max) + "]");
+}
+
+}  // namespace
 
 uint32_t Subsystem::add_namespace(uint32_t nsid, std::shared_ptr<bdev::Bdev> bdev, const uint8_t* nguid,
-                                  const uint8_t* uuid) {
+                                  const uint8_t* uuid, uint32_t anagrpid) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (type_ == Type::kDiscovery) throw Error("ERR_INVALID_ARG", "a discovery subsystem has no namespaces");
-  if (table_->size() >= max_namespaces_)
-    throw Error("ERR_INVALID_ARG", nqn_ + " already has its maximum of " + std::to_string(max_namespaces_) + " namespaces");
+  if (table_->size() >= options_.max_namespaces)
+    throw Error("ERR_INVALID_ARG", nqn_ + " already has its maximum of " + std::to_string(options_.max_namespaces) + " namespaces");
   if (nsid == 0) {
     nsid = 1;
     while (table_->count(nsid)) ++nsid;
   }
-  if (nsid > max_namespaces_)
-    throw Error("ERR_INVALID_ARG", "nsid " + std::to_string(nsid) + " exceeds max_namespaces " + std::to_string(max_namespaces_));
+  if (nsid > options_.max_namespaces)
+    throw Error("ERR_INVALID_ARG", "nsid " + std::to_string(nsid) + " exceeds max_namespaces " + std::to_string(options_.max_namespaces));
   if (table_->count(nsid)) throw Error("ERR_ALREADY_EXISTS", "nsid " + std::to_string(nsid) + " is in use in " + nqn_);
+  if (anagrpid) check_ana_group(anagrpid, options_.max_namespaces);
   auto ns = std::make_shared<Namespace>();
   ns->nsid = nsid;
   static std::atomic<uint64_t> next_instance{1};
   ns->instance = next_instance++;
+  ns->anagrpid = anagrpid ? anagrpid : nsid;
   ns->bdev = std::move(bdev);
   memcpy(ns->nguid, nguid, 16);
   memcpy(ns->uuid, uuid, 16);
@@ -45,6 +57,19 @@ void Subsystem::remove_namespace(uint32_t nsid) {
   auto next = std::make_shared<NamespaceTable>(*table_);
   retired_.erase((*table_).at(nsid)->instance);  // its counts go with it
   next->erase(nsid);
+  table_ = std::move(next);
+  ns_version_.fetch_add(1, std::memory_order_release);
+}
+
+void Subsystem::set_namespace_ana_group(uint32_t nsid, uint32_t anagrpid) {
+  check_ana_group(anagrpid, options_.max_namespaces);
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = table_->find(nsid);
+  if (it == table_->end()) throw Error("ERR_NOT_FOUND", "no namespace " + std::to_string(nsid) + " in " + nqn_);
+  auto ns = std::make_shared<Namespace>(*it->second);  // the same namespace (and counters), in another group
+  ns->anagrpid = anagrpid;
+  auto next = std::make_shared<NamespaceTable>(*table_);
+  (*next)[nsid] = std::move(ns);
   table_ = std::move(next);
   ns_version_.fetch_add(1, std::memory_order_release);
 }
@@ -91,8 +116,11 @@ void Subsystem::add_listener(uint16_t portid) {
 }
 
 void Subsystem::remove_listener(uint16_t portid) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (!listeners_.erase(portid)) throw Error("ERR_NOT_FOUND", nqn_ + " has no such listener");
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!listeners_.erase(portid)) throw Error("ERR_NOT_FOUND", nqn_ + " has no such listener");
+  }
+  ana_.forget(portid);
 }
 
 void Subsystem::set_allow_any_listener(bool allow) {

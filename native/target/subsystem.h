@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "bdev/bdev.h"
+#include "spec/fabrics.h"
+#include "target/ana_states.h"
 #include "target/namespace_counters.h"
 
 namespace rdmagate::target {
@@ -22,6 +24,7 @@ struct Namespace {
   // Unique to this add: the counters of a namespace removed and added again with the same
   // nsid start from zero, as Prometheus expects of a new series' counters.
   uint64_t instance;
+  uint32_t anagrpid;  // its ANA group: nsid unless given
   std::shared_ptr<bdev::Bdev> bdev;
   uint8_t nguid[16];
   uint8_t uuid[16];
@@ -33,17 +36,35 @@ class Subsystem {
  public:
   enum class Type { kNvm, kDiscovery };
 
-  Subsystem(std::string nqn, Type type, std::string serial, std::string model, uint32_t max_namespaces);
+  // What a subsystem is made with beyond its names (SPDK's nvmf_create_subsystem).
+  struct Options {
+    uint32_t max_namespaces = 32;
+    // ANA reporting: groups, states per listener, the ANA log page and notices.
+    bool ana_reporting = false;
+    // The controller IDs this subsystem hands out: gateways of one group that export the
+    // same subsystem take ranges apart, so that a host never sees one ID twice.
+    uint16_t min_cntlid = spec::kCntlidMin, max_cntlid = spec::kCntlidMax;
+  };
+
+  Subsystem(std::string nqn, Type type, std::string serial, std::string model, const Options& options);
 
   const std::string& nqn() const { return nqn_; }
   Type type() const { return type_; }
   const std::string& serial() const { return serial_; }
   const std::string& model() const { return model_; }
-  uint32_t max_namespaces() const { return max_namespaces_; }
+  uint32_t max_namespaces() const { return options_.max_namespaces; }
+  bool ana_reporting() const { return options_.ana_reporting; }
+  uint16_t min_cntlid() const { return options_.min_cntlid; }
+  uint16_t max_cntlid() const { return options_.max_cntlid; }
+  AnaStates& ana() { return ana_; }
+  const AnaStates& ana() const { return ana_; }
 
   // Control plane. add_namespace picks the lowest free nsid when nsid is 0.
-  uint32_t add_namespace(uint32_t nsid, std::shared_ptr<bdev::Bdev> bdev, const uint8_t* nguid, const uint8_t* uuid);
+  // anagrpid 0 takes the nsid's, as SPDK does.
+  uint32_t add_namespace(uint32_t nsid, std::shared_ptr<bdev::Bdev> bdev, const uint8_t* nguid, const uint8_t* uuid,
+                         uint32_t anagrpid = 0);
   void remove_namespace(uint32_t nsid);
+  void set_namespace_ana_group(uint32_t nsid, uint32_t anagrpid);
   void set_allow_any_host(bool allow);
   void add_host(const std::string& hostnqn);
   void remove_host(const std::string& hostnqn);
@@ -73,7 +94,8 @@ class Subsystem {
   const std::string nqn_;
   const Type type_;
   const std::string serial_, model_;
-  const uint32_t max_namespaces_;
+  const Options options_;
+  AnaStates ana_;
   mutable std::mutex mutex_;
   std::shared_ptr<const NamespaceTable> table_;
   std::atomic<uint64_t> ns_version_{1};

@@ -22,7 +22,8 @@ Target::Target(const TargetOptions& options) : options_(options) {
   po.capacity = std::max<size_t>(options.buffer_pool_bytes, po.region_size);
   pool_ = BufferPool::create(po);
   subsystems_[std::string(spec::kDiscoveryNqn)] =
-      std::make_shared<Subsystem>(std::string(spec::kDiscoveryNqn), Subsystem::Type::kDiscovery, "", "", 0);
+      std::make_shared<Subsystem>(std::string(spec::kDiscoveryNqn), Subsystem::Type::kDiscovery, "", "",
+                                  Subsystem::Options{0});
   for (uint32_t i = 0; i < options.reactors; ++i) {
     reactors_.push_back(std::make_unique<Reactor>("nvmf-tgt-" + std::to_string(i), options.idle_mode));
     reactors_.back()->start();
@@ -52,15 +53,18 @@ void Target::close() {
 }
 
 std::shared_ptr<Subsystem> Target::add_subsystem(const std::string& nqn, const std::string& serial,
-                                                 const std::string& model, uint32_t max_namespaces) {
+                                                 const std::string& model, const Subsystem::Options& o) {
   if (!spec::valid_nqn(nqn)) throw Error("ERR_INVALID_ARG", "invalid NQN '" + nqn + "'");
   if (nqn == spec::kDiscoveryNqn) throw Error("ERR_ALREADY_EXISTS", "the discovery subsystem always exists");
   if (serial.empty() || serial.size() > 20) throw Error("ERR_INVALID_ARG", "serial number must be 1 to 20 characters");
   if (model.empty() || model.size() > 40) throw Error("ERR_INVALID_ARG", "model number must be 1 to 40 characters");
-  if (max_namespaces == 0 || max_namespaces > 1024) throw Error("ERR_INVALID_ARG", "max_namespaces must be in [1, 1024]");
+  if (o.max_namespaces == 0 || o.max_namespaces > 1024) throw Error("ERR_INVALID_ARG", "max_namespaces must be in [1, 1024]");
+  if (o.min_cntlid < spec::kCntlidMin || o.max_cntlid > spec::kCntlidMax || o.min_cntlid > o.max_cntlid)
+    throw Error("ERR_INVALID_ARG", "min_cntlid and max_cntlid must be in [1, 65519], min_cntlid at most max_cntlid, got [" +
+                                       std::to_string(o.min_cntlid) + ", " + std::to_string(o.max_cntlid) + "]");
   std::lock_guard<std::mutex> lock(mutex_);
   if (subsystems_.count(nqn)) throw Error("ERR_ALREADY_EXISTS", "subsystem " + nqn + " exists");
-  auto s = std::make_shared<Subsystem>(nqn, Subsystem::Type::kNvm, serial, model, max_namespaces);
+  auto s = std::make_shared<Subsystem>(nqn, Subsystem::Type::kNvm, serial, model, o);
   subsystems_[nqn] = s;
   discovery_genctr_++;
   return s;
@@ -95,16 +99,38 @@ std::vector<std::shared_ptr<Subsystem>> Target::subsystems() const {
 }
 
 void Target::namespaces_changed(const std::shared_ptr<Subsystem>& subsystem, uint32_t nsid) {
-  std::vector<std::shared_ptr<Controller>> affected;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    for (auto& [id, w] : controllers_)
-      if (auto c = w.lock(); c && &c->subsystem() == subsystem.get()) affected.push_back(c);
-  }
-  for (auto& c : affected) {
+  for (auto& c : controllers_of(*subsystem)) {
     c->post_to_admin([c, nsid] { c->notify_namespace_changed(nsid); });
     for (auto& q : c->qpairs()) q->refresh_namespaces_async();
   }
+}
+
+void Target::set_ana_state(const std::shared_ptr<Subsystem>& subsystem, uint16_t portid, uint32_t grpid,
+                           spec::AnaState state) {
+  if (!subsystem->ana_reporting()) throw Error("ERR_INVALID_ARG", subsystem->nqn() + " was made without ANA reporting");
+  if (grpid > subsystem->max_namespaces())
+    throw Error("ERR_INVALID_ARG", "anagrpid " + std::to_string(grpid) + " is outside [1, " +
+                                       std::to_string(subsystem->max_namespaces()) + "]");
+  subsystem->ana().set(portid, grpid, state);
+  for (auto& c : controllers_of(*subsystem)) {
+    if (c->portid() == portid) c->post_to_admin([c] { c->notify_ana_changed(); });
+  }
+}
+
+void Target::set_namespace_ana_group(const std::shared_ptr<Subsystem>& subsystem, uint32_t nsid, uint32_t grpid) {
+  subsystem->set_namespace_ana_group(nsid, grpid);
+  for (auto& c : controllers_of(*subsystem)) {
+    c->post_to_admin([c] { c->notify_ana_changed(); });
+    for (auto& q : c->qpairs()) q->refresh_namespaces_async();
+  }
+}
+
+std::vector<std::shared_ptr<Controller>> Target::controllers_of(const Subsystem& subsystem) const {
+  std::vector<std::shared_ptr<Controller>> out;
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (auto& [id, w] : controllers_)
+    if (auto c = w.lock(); c && &c->subsystem() == &subsystem) out.push_back(c);
+  return out;
 }
 
 void Target::bdev_resized(const bdev::Bdev& bdev) {
@@ -176,10 +202,13 @@ std::vector<ListenerInfo> Target::listeners() const {
 std::shared_ptr<Controller> Target::create_controller(std::shared_ptr<Subsystem> subsystem, const std::string& hostnqn,
                                                       const uint8_t hostid[16], uint32_t kato_ms) {
   std::lock_guard<std::mutex> lock(mutex_);
-  // Dynamic controller model: the lowest free id, scanning from where the last ended.
-  for (uint32_t tries = 0; tries < spec::kCntlidMax; ++tries) {
+  // Dynamic controller model: a free id of the subsystem's range, scanning from where the
+  // last ended (the discovery subsystem's range is all of them).
+  const uint16_t lo = subsystem->min_cntlid(), hi = subsystem->max_cntlid();
+  for (uint32_t tries = 0; tries <= uint32_t(hi - lo); ++tries) {
+    if (next_cntlid_ < lo || next_cntlid_ > hi) next_cntlid_ = lo;
     uint16_t id = next_cntlid_;
-    next_cntlid_ = next_cntlid_ >= spec::kCntlidMax ? spec::kCntlidMin : uint16_t(next_cntlid_ + 1);
+    next_cntlid_ = next_cntlid_ >= hi ? lo : uint16_t(next_cntlid_ + 1);
     auto it = controllers_.find(id);
     if (it != controllers_.end() && !it->second.expired()) continue;
     uint16_t ioq = subsystem->type() == Subsystem::Type::kDiscovery ? 0 : options_.max_io_queues;

@@ -101,12 +101,17 @@ class Target {
 
   // Subsystems. Throws ERR_INVALID_ARG, ERR_ALREADY_EXISTS, ERR_NOT_FOUND.
   std::shared_ptr<Subsystem> add_subsystem(const std::string& nqn, const std::string& serial,
-                                           const std::string& model, uint32_t max_namespaces);
+                                           const std::string& model, const Subsystem::Options& options);
   void remove_subsystem(const std::string& nqn);
   std::shared_ptr<Subsystem> find_subsystem(const std::string& nqn) const;
   std::vector<std::shared_ptr<Subsystem>> subsystems() const;
   // After a namespace change: tells the subsystem's controllers (AEN + changed list).
   void namespaces_changed(const std::shared_ptr<Subsystem>& subsystem, uint32_t nsid);
+  // Sets an ANA state (AnaStates::set) and sends the ANA change notice to the controllers
+  // that came in through that listener.
+  void set_ana_state(const std::shared_ptr<Subsystem>& subsystem, uint16_t portid, uint32_t grpid, spec::AnaState state);
+  // A namespace moved to another ANA group: every controller of the subsystem is told.
+  void set_namespace_ana_group(const std::shared_ptr<Subsystem>& subsystem, uint32_t nsid, uint32_t grpid);
   // `bdev` has a new size: every namespace it backs changed (Identify Namespace reads it).
   void bdev_resized(const bdev::Bdev& bdev);
   // After a host or listener was taken off the subsystem (or allow-any turned off):
@@ -139,6 +144,8 @@ class Target {
   Reactor& reactor(size_t i) { return *reactors_[i]; }
   size_t reactor_count() const { return reactors_.size(); }
   Reactor& next_reactor();
+  // The live controllers of `subsystem`.
+  std::vector<std::shared_ptr<Controller>> controllers_of(const Subsystem& subsystem) const;
   BufferPool& pool() { return *pool_; }
   const std::shared_ptr<BufferPool>& shared_pool() const { return pool_; }
 

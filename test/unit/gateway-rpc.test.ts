@@ -419,10 +419,14 @@ describe('gateway JSON-RPC', function () {
         listen_addresses: [{ trtype: 'TCP', adrfam: 'IPv4', traddr: '127.0.0.1', trsvcid: String(p) }],
         allow_any_host: false, hosts: [{ nqn: HOSTNQN }],
         serial_number: 'SN0001', model_number: 'gateway test', max_namespaces: 8,
+        min_cntlid: 1, max_cntlid: 65519, ana_reporting: false,
         namespaces: [
-          // As in SPDK, a namespace takes its bdev's UUID, and the same bytes as NGUID, by default.
-          { nsid: 1, bdev_name: 'M', name: 'M', nguid: '0A0B0C0D0E0F40118213141516171819', uuid: '0a0b0c0d-0e0f-4011-8213-141516171819' },
-          { nsid: 5, bdev_name: 'N', name: 'N', nguid: '00112233445566778899AABBCCDDEEFF', uuid: 'ceccf520-691e-4b46-9546-34af789907c5' },
+          // As in SPDK, a namespace takes its bdev's UUID, and the same bytes as NGUID, by default,
+          // and its nsid as its ANA group.
+          { nsid: 1, bdev_name: 'M', name: 'M', nguid: '0A0B0C0D0E0F40118213141516171819', uuid: '0a0b0c0d-0e0f-4011-8213-141516171819',
+            anagrpid: 1 },
+          { nsid: 5, bdev_name: 'N', name: 'N', nguid: '00112233445566778899AABBCCDDEEFF', uuid: 'ceccf520-691e-4b46-9546-34af789907c5',
+            anagrpid: 5 },
         ],
       });
       assert.deepEqual(await c.call('nvmf_get_subsystems', { nqn: NQN }), [list[1]]);
@@ -466,7 +470,7 @@ describe('gateway JSON-RPC', function () {
       await rejects(rpc('nvmf_create_subsystem', { nqn: NQN }), -17, /exists/);
       await rejects(rpc('nvmf_create_subsystem', { nqn: 'not an nqn' }), -32602, /NQN/);
       await rejects(rpc('nvmf_create_subsystem', { nqn: NQN2, serial_number: 'x'.repeat(21) }), -32602, /serial_number must be at most 20/);
-      await rejects(rpc('nvmf_create_subsystem', { nqn: NQN2, ana_reporting: true }), -32602, /unknown param 'ana_reporting'/);
+      await rejects(rpc('nvmf_create_subsystem', { nqn: NQN2, passthrough: true }), -32602, /unknown param 'passthrough'/);
       await rejects(rpc('nvmf_create_subsystem', { nqn: NQN2, allow_any_host: 'yes' }), -32602, /allow_any_host must be true or false/);
       assert.equal(await rpc('nvmf_delete_subsystem', { nqn: NQN }), true);
       await rejects(rpc('nvmf_delete_subsystem', { nqn: NQN }), -19);

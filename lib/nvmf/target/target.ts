@@ -69,7 +69,23 @@ export interface SubsystemOptions {
   /** Default true. With false, only `hosts` may connect. */
   allowAnyHost?: boolean;
   hosts?: string[];
+  /**
+   * ANA reporting (SPDK's ana_reporting): each namespace is in an ANA group, whose state
+   * each listener reports (Subsystem.setListenerAnaState), so that hosts with native
+   * multipath use the optimized paths and leave inaccessible ones. Default false.
+   */
+  anaReporting?: boolean;
+  /**
+   * The controller IDs handed out, [minCntlid, maxCntlid] (default [1, 65519]): gateways
+   * that export one subsystem take ranges apart, so that a host never sees an ID twice.
+   */
+  minCntlid?: number;
+  maxCntlid?: number;
 }
+
+/** ANA states a listener can be set to (SPDK's). */
+export type AnaState = 'optimized' | 'non_optimized' | 'inaccessible';
+export const ANA_STATES: readonly AnaState[] = ['optimized', 'non_optimized', 'inaccessible'];
 
 export interface NamespaceOptions {
   /** The bdev's name. */
@@ -80,6 +96,8 @@ export interface NamespaceOptions {
   nguid?: string;
   /** Default random. */
   uuid?: string;
+  /** Its ANA group, in [1, maxNamespaces]. Default: the nsid. */
+  anagrpid?: number;
 }
 
 export interface ListenOptions {
@@ -111,7 +129,8 @@ export class Subsystem {
     const nsid = v.optionalInteger(o.nsid, 'nsid', 1, 0xfffffffe, 0);
     const nguid = nguidBytes(o.nguid);
     const uuid = uuidBytes(o.uuid);
-    const id = this.target.nativeHandle.addNamespace(this.nqn, bdev, nsid, nguid, uuid);
+    const anagrpid = v.optionalInteger(o.anagrpid, 'anagrpid', 1, 0xfffffffe, 0);
+    const id = this.target.nativeHandle.addNamespace(this.nqn, bdev, nsid, nguid, uuid, anagrpid);
     return new Namespace(this, id, bdev, nguidText(nguid), uuidText(uuid));
   }
 
@@ -143,6 +162,24 @@ export class Subsystem {
     const transport = v.oneOf(o.transport, 'transport', ['tcp', 'rdma'] as const, 'tcp');
     this.target.nativeHandle.subsystemRemoveListener(this.nqn, transport, v.string(o.address, 'address'),
       v.optionalInteger(o.port, 'port', 1, 65535, 4420));
+  }
+
+  /**
+   * The ANA state of group `anagrpid` (of every group, when left out) through one of the
+   * subsystem's listeners; the hosts connected through it get an ANA change notice.
+   */
+  setListenerAnaState(listener: ListenOptions, state: AnaState, anagrpid?: number): void {
+    const o = v.object<ListenOptions>(listener, 'listener');
+    const transport = v.oneOf(o.transport, 'transport', ['tcp', 'rdma'] as const, 'tcp');
+    this.target.nativeHandle.setListenerAnaState(this.nqn, transport, v.string(o.address, 'address'),
+      v.optionalInteger(o.port, 'port', 1, 65535, 4420), v.oneOf(state ?? null, 'state', ANA_STATES, 'optimized'),
+      v.optionalInteger(anagrpid, 'anagrpid', 1, 0xfffffffe, 0));
+  }
+
+  /** Moves namespace `nsid` to ANA group `anagrpid`; every host of the subsystem is told. */
+  setNamespaceAnaGroup(nsid: number, anagrpid: number): void {
+    this.target.nativeHandle.setNamespaceAnaGroup(this.nqn, v.integer(nsid, 'nsid', 1, 0xfffffffe),
+      v.integer(anagrpid, 'anagrpid', 1, 0xfffffffe));
   }
 
   /** Offers the subsystem on every listener (true) or only on those added (false). */
@@ -316,7 +353,11 @@ export class Target {
     const hosts = o.hosts ?? [];
     if (!Array.isArray(hosts)) throw new InvalidArgumentError('hosts must be an array of host NQNs');
     hosts.forEach((h, i) => v.string(h, `hosts[${i}]`));
-    this.nativeHandle.addSubsystem(nqn, serial, model, maxNamespaces);
+    if (o.anaReporting !== undefined && typeof o.anaReporting !== 'boolean') throw new InvalidArgumentError('anaReporting must be a boolean');
+    const minCntlid = v.optionalInteger(o.minCntlid, 'minCntlid', 1, 0xffef, 1);
+    const maxCntlid = v.optionalInteger(o.maxCntlid, 'maxCntlid', 1, 0xffef, 0xffef);
+    if (minCntlid > maxCntlid) throw new InvalidArgumentError(`minCntlid (${minCntlid}) must be at most maxCntlid (${maxCntlid})`);
+    this.nativeHandle.addSubsystem(nqn, serial, model, maxNamespaces, o.anaReporting ?? false, minCntlid, maxCntlid);
     const s = new Subsystem(this, nqn);
     s.allowAnyHost(o.allowAnyHost ?? hosts.length === 0);
     for (const h of hosts) s.addHost(h);
@@ -335,7 +376,8 @@ export class Target {
   subsystems(): SubsystemInfo[] {
     return this.nativeHandle.subsystems().map((s) => ({
       ...s,
-      namespaces: s.namespaces.map((n) => ({ nsid: n.nsid, bdevName: n.bdevName, nguid: nguidText(n.nguid), uuid: uuidText(n.uuid) })),
+      namespaces: s.namespaces.map((n) => ({ nsid: n.nsid, bdevName: n.bdevName, nguid: nguidText(n.nguid), uuid: uuidText(n.uuid),
+        anagrpid: n.anagrpid })),
     }));
   }
 

@@ -138,6 +138,16 @@ export interface NamespaceInfo {
   /** 32 hex digits. */
   nguid: string;
   uuid: string;
+  /** Its ANA group (the nsid unless set). */
+  anagrpid: number;
+}
+
+/** A subsystem's listener, with its ANA states where the subsystem reports ANA. */
+export interface SubsystemListenerInfo extends ListenerInfo {
+  /** The state of every group not in anaStates. */
+  anaState?: 'optimized' | 'non_optimized' | 'inaccessible';
+  /** The groups its namespaces are in, and any other set apart, with their states. */
+  anaStates?: { anagrpid: number; state: 'optimized' | 'non_optimized' | 'inaccessible' }[];
 }
 
 export interface SubsystemInfo {
@@ -146,15 +156,18 @@ export interface SubsystemInfo {
   serialNumber: string;
   modelNumber: string;
   maxNamespaces: number;
+  anaReporting: boolean;
+  minCntlid: number;
+  maxCntlid: number;
   allowAnyHost: boolean;
   hosts: string[];
   namespaces: NamespaceInfo[];
   /** True: offered on every listener of the target; false: only on `listeners`. */
   allowAnyListener: boolean;
-  listeners: ListenerInfo[];
+  listeners: SubsystemListenerInfo[];
 }
 
 /** @internal */
 export interface NativeSubsystemInfo extends Omit<SubsystemInfo, 'namespaces'> {
-  namespaces: { nsid: number; bdevName: string; nguid: Uint8Array; uuid: Uint8Array }[];
+  namespaces: { nsid: number; bdevName: string; nguid: Uint8Array; uuid: Uint8Array; anagrpid: number }[];
 }

@@ -8,6 +8,7 @@ import { bdevNvmeMethods } from './bdev-nvme';
 import { bdevUringMethods } from './bdev-uring';
 import { configMethods } from './config';
 import { nvmfMethods } from './nvmf';
+import { nvmfAnaMethods } from './nvmf-ana';
 
 export function gatewayMethods(): MethodTable {
   return {
@@ -15,6 +16,7 @@ export function gatewayMethods(): MethodTable {
     ...bdevNvmeMethods,
     ...bdevUringMethods,
     ...nvmfMethods,
+    ...nvmfAnaMethods,
     ...configMethods,
   };
 }

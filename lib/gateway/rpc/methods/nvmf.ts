@@ -6,22 +6,22 @@ import { isIP } from 'node:net';
 import { ConflictError, InvalidArgumentError, NotFoundError } from '../../../errors';
 import * as rdma from '../../../rdma';
 import {
-  Listener, type ListenerInfo, type QpairInfo, type Subsystem, type SubsystemInfo, type TransportType,
+  ANA_STATES, Listener, type ListenerInfo, type QpairInfo, type Subsystem, type SubsystemInfo, type TransportType,
 } from '../../../nvmf/target';
 import { listenerKey, type ConfigEntry, type GatewayState, type TargetLimits } from '../../state';
 import { withoutUndefined, type JsonObject } from '../json';
 import { method, type MethodTable } from '../method';
 import * as p from '../params';
 
-const TRTYPES = ['TCP', 'RDMA'] as const;
+export const TRTYPES = ['TCP', 'RDMA'] as const;
 type Trtype = (typeof TRTYPES)[number];
-const toTransport = (t: Trtype): TransportType => (t === 'TCP' ? 'tcp' : 'rdma');
+export const toTransport = (t: Trtype): TransportType => (t === 'TCP' ? 'tcp' : 'rdma');
 const toTrtype = (t: TransportType): Trtype => (t === 'tcp' ? 'TCP' : 'RDMA');
 
-const NQN = p.string({ maxLength: 223 });
-const NSID_MAX = 0xfffffffe;
+export const NQN = p.string({ maxLength: 223 });
+export const NSID_MAX = 0xfffffffe;
 
-const listenAddress = p.object({
+export const listenAddress = p.object({
   trtype: p.oneOf(TRTYPES),
   adrfam: p.optional(p.oneOf(['IPv4', 'IPv6'] as const)),
   traddr: p.string(),
@@ -29,13 +29,13 @@ const listenAddress = p.object({
 });
 type ListenAddress = ReturnType<typeof listenAddress>;
 
-function subsystemOf(state: GatewayState, nqn: string): Subsystem {
+export function subsystemOf(state: GatewayState, nqn: string): Subsystem {
   const s = state.target.subsystem(nqn);
   if (!s) throw new NotFoundError(`No such device: no subsystem ${nqn}`);
   return s;
 }
 
-function addressText(l: { trtype: Trtype; traddr: string; trsvcid: number }): string {
+export function addressText(l: { trtype: Trtype; traddr: string; trsvcid: number }): string {
   return `${l.trtype} ${l.traddr}:${l.trsvcid}`;
 }
 
@@ -52,7 +52,7 @@ function checkListenAddress(state: GatewayState, la: ListenAddress): void {
   }
 }
 
-const sameAddress = (la: ListenAddress) => (l: ListenerInfo) =>
+export const sameAddress = (la: ListenAddress) => (l: ListenerInfo) =>
   l.trtype === toTransport(la.trtype) && l.traddr === la.traddr && l.trsvcid === la.trsvcid;
 
 /** Closes the listeners the gateway opened that no subsystem uses any more, freeing their ports. */
@@ -68,7 +68,7 @@ function closeUnusedListeners(state: GatewayState): void {
   }
 }
 
-function listenAddressJson(l: ListenerInfo): JsonObject {
+export function listenAddressJson(l: ListenerInfo): JsonObject {
   return { trtype: toTrtype(l.trtype), adrfam: l.adrfam, traddr: l.traddr, trsvcid: String(l.trsvcid) };
 }
 
@@ -93,10 +93,35 @@ function subsystemJson(s: SubsystemInfo): JsonObject {
     serial_number: s.serialNumber,
     model_number: s.modelNumber,
     max_namespaces: s.maxNamespaces,
+    min_cntlid: s.minCntlid,
+    max_cntlid: s.maxCntlid,
+    ana_reporting: s.anaReporting,
     namespaces: s.namespaces.map((n) => ({
-      nsid: n.nsid, bdev_name: n.bdevName, name: n.bdevName, nguid: n.nguid.toUpperCase(), uuid: n.uuid,
+      nsid: n.nsid, bdev_name: n.bdevName, name: n.bdevName, nguid: n.nguid.toUpperCase(), uuid: n.uuid, anagrpid: n.anagrpid,
     })),
   };
+}
+
+/** An nvmf_subsystem_add_ns namespace as save_config writes it, in one key order. */
+function namespaceJson(ns: { nsid?: number; bdev_name: string; nguid?: string; uuid?: string; anagrpid?: number }): JsonObject {
+  return withoutUndefined({ nsid: ns.nsid, bdev_name: ns.bdev_name, nguid: ns.nguid, uuid: ns.uuid, anagrpid: ns.anagrpid });
+}
+
+/** The listeners' ANA states that are not the default (optimized), as the calls that set them. */
+function anaStateConfig(s: SubsystemInfo): ConfigEntry[] {
+  const out: ConfigEntry[] = [];
+  for (const l of s.listeners) {
+    const listen_address = listenAddressJson(l);
+    if (l.anaState && l.anaState !== 'optimized') {
+      out.push({ method: 'nvmf_subsystem_listener_set_ana_state', params: { nqn: s.nqn, listen_address, ana_state: l.anaState } });
+    }
+    for (const g of l.anaStates ?? []) {
+      if (g.state === l.anaState) continue;
+      out.push({ method: 'nvmf_subsystem_listener_set_ana_state',
+        params: { nqn: s.nqn, listen_address, ana_state: g.state, anagrpid: g.anagrpid } });
+    }
+  }
+  return out;
 }
 
 /** The transport params the Target has; every transport shares them. */
@@ -143,15 +168,20 @@ export function nvmfConfig(state: GatewayState): ConfigEntry[] {
     out.push({ method: 'nvmf_create_subsystem', params: {
       nqn, serial_number: s.serialNumber, model_number: s.modelNumber, max_namespaces: s.maxNamespaces,
       allow_any_host: s.allowAnyHost,
+      // Written only where they differ from the defaults, so that other configs stay as they were.
+      ...(s.anaReporting ? { ana_reporting: true } : {}),
+      ...(s.minCntlid !== 1 || s.maxCntlid !== 0xffef ? { min_cntlid: s.minCntlid, max_cntlid: s.maxCntlid } : {}),
     } });
     for (const l of s.listeners) {
       out.push({ method: 'nvmf_subsystem_add_listener', params: { nqn, listen_address: listenAddressJson(l) } });
     }
     for (const host of s.hosts) out.push({ method: 'nvmf_subsystem_add_host', params: { nqn, host } });
     for (const n of s.namespaces) {
-      const namespace = { nsid: n.nsid, bdev_name: n.bdevName, nguid: n.nguid, uuid: n.uuid };
+      const namespace = namespaceJson({ nsid: n.nsid, bdev_name: n.bdevName, nguid: n.nguid, uuid: n.uuid,
+        anagrpid: n.anagrpid === n.nsid ? undefined : n.anagrpid });
       out.push({ method: 'nvmf_subsystem_add_ns', params: { nqn, namespace } });
     }
+    out.push(...anaStateConfig(s));
     out.push(...state.pendingBackends.namespaceEntries(nqn));
   }
   return out;
@@ -204,10 +234,14 @@ export const nvmfMethods: MethodTable = {
     model_number: p.optional(p.string({ maxLength: 40 })),
     allow_any_host: p.optional(p.boolean()),
     max_namespaces: p.optional(p.integer(1, 1024)),
+    ana_reporting: p.optional(p.boolean()),
+    min_cntlid: p.optional(p.integer(1, 0xffef)),
+    max_cntlid: p.optional(p.integer(1, 0xffef)),
   }, { mutates: true })
     .handle((a, { state }) => {
       const s = state.target.addSubsystem({
         nqn: a.nqn, serialNumber: a.serial_number, modelNumber: a.model_number, maxNamespaces: a.max_namespaces,
+        anaReporting: a.ana_reporting, minCntlid: a.min_cntlid, maxCntlid: a.max_cntlid,
         // SPDK's default: only the hosts added with nvmf_subsystem_add_host.
         allowAnyHost: a.allow_any_host ?? false,
       });
@@ -227,16 +261,20 @@ export const nvmfMethods: MethodTable = {
       if (nqn !== undefined && list.length === 0) throw new NotFoundError(`No such device: no subsystem ${nqn}`);
       return list.map(subsystemJson);
     }),
-  nvmf_subsystem_add_listener: method({ nqn: NQN, listen_address: listenAddress }, { mutates: true })
-    .handle(({ nqn, listen_address: la }, { state }) => {
+  nvmf_subsystem_add_listener: method({ nqn: NQN, listen_address: listenAddress, ana_state: p.optional(p.oneOf(ANA_STATES)) },
+    { mutates: true })
+    .handle(({ nqn, listen_address: la, ana_state }, { state }) => {
       const s = subsystemOf(state, nqn);
       checkListenAddress(state, la);
+      if (ana_state !== undefined && !s.info().anaReporting) throw new InvalidArgumentError(`${nqn} was made without ana_reporting`);
       if (s.info().listeners.some(sameAddress(la))) {
         throw new ConflictError('ERR_ALREADY_EXISTS', `${nqn} already has listener ${addressText(la)}`);
       }
       const existed = state.target.listeners().some(sameAddress(la));
-      s.addListener({ transport: toTransport(la.trtype), address: la.traddr, port: la.trsvcid });
+      const listener = { transport: toTransport(la.trtype), address: la.traddr, port: la.trsvcid };
+      s.addListener(listener);
       if (!existed) state.ownedListeners.add(listenerKey(toTransport(la.trtype), la.traddr, la.trsvcid));
+      if (ana_state !== undefined) s.setListenerAnaState(listener, ana_state);
       return true;
     }),
   nvmf_subsystem_remove_listener: method({ nqn: NQN, listen_address: listenAddress }, { mutates: true })
@@ -257,6 +295,7 @@ export const nvmfMethods: MethodTable = {
       nsid: p.optional(p.integer(0, NSID_MAX)),
       nguid: p.optional(p.string()),
       uuid: p.optional(p.uuid()),
+      anagrpid: p.optional(p.integer(1, NSID_MAX)),
     }),
   }, { mutates: true })
     .handle(({ nqn, namespace: ns }, { state, replaying }) => {
@@ -264,7 +303,7 @@ export const nvmfMethods: MethodTable = {
       // A saved namespace of a backend not attached yet waits for it (pending-backends.ts).
       const waitsFor = replaying && !state.bdevs.has(ns.bdev_name) ? state.pendingBackends.ownerOf(ns.bdev_name) : undefined;
       if (waitsFor !== undefined) {
-        state.pendingBackends.defer(waitsFor, { method: 'nvmf_subsystem_add_ns', params: { nqn, namespace: withoutUndefined({ nsid: ns.nsid, bdev_name: ns.bdev_name, nguid: ns.nguid, uuid: ns.uuid }) } });
+        state.pendingBackends.defer(waitsFor, { method: 'nvmf_subsystem_add_ns', params: { nqn, namespace: namespaceJson(ns) } });
         return ns.nsid ?? 0;
       }
       for (const other of state.target.subsystems()) {
@@ -274,7 +313,7 @@ export const nvmfMethods: MethodTable = {
       // As SPDK: the namespace's UUID defaults to the bdev's, and its NGUID to the same 16 bytes.
       const uuid = ns.uuid ?? state.bdevs.get(ns.bdev_name)?.uuid;
       const nguid = ns.nguid ?? uuid?.replace(/-/g, '');
-      return s.addNamespace({ bdev: ns.bdev_name, nsid: ns.nsid || undefined, nguid, uuid }).nsid;
+      return s.addNamespace({ bdev: ns.bdev_name, nsid: ns.nsid || undefined, nguid, uuid, anagrpid: ns.anagrpid }).nsid;
     }),
   nvmf_subsystem_remove_ns: method({ nqn: NQN, nsid: p.integer(1, NSID_MAX) }, { mutates: true })
     .handle(({ nqn, nsid }, { state }) => {
