@@ -83,6 +83,8 @@ void identify_controller(Qpair& q, Request* req) {
     // is attached (bit 6).
     id.anacap = 1u << 0 | 1u << 1 | 1u << 2 | 1u << 6;
     id.anagrpmax = id.nanagrpid = s.max_namespaces();
+    // Linux sizes its ANA log buffer from MNAN, and refuses an ANA controller without one.
+    id.mnan = s.max_namespaces();
   }
   reply_data(q, req, &id, sizeof id);
 }

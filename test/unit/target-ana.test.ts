@@ -81,6 +81,7 @@ describe('NVMe/TCP target: ANA', function () {
     assert.equal(id[342], 10, 'ANATT');
     assert.equal(id[343]! & 0x07, 0x07, 'ANACAP: optimized, non-optimized, inaccessible');
     assert.deepEqual([id.readUInt32LE(344), id.readUInt32LE(348)], [8, 8], 'ANAGRPMAX, NANAGRPID');
+    assert.equal(id.readUInt32LE(540), 8, 'MNAN, which Linux needs with ANA');
     for (const [nsid, grpid] of [[1, 1], [2, 5]] as const) {
       const ids = sqe(0x06, { nsid, cdw10: 0 });
       setSgl(ids, 'transport', 4096);
