@@ -11,7 +11,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { HostCounters } from '../nvmf/host';
-import type { NamespaceStats, NvmeControllerState, Target } from '../nvmf/target';
+import { ANA_STATES, type ListenerState, type NamespaceStats, type NvmeControllerState, type Target } from '../nvmf/target';
 
 const COUNTERS: [keyof CounterFields, string, string][] = [
   ['commands', 'rdmagate_qpair_commands_total', 'Commands received.'],
@@ -32,6 +32,11 @@ const BACKEND_COUNTERS: [keyof HostCounters, string, string][] = [
   ['bytesCopied', 'rdmagate_backend_copied_bytes_total', 'Bytes the backend host copied by CPU.'],
   ['timeouts', 'rdmagate_backend_timeouts_total', 'Backend commands that timed out.'],
   ['reconnects', 'rdmagate_backend_reconnects_total', 'Reconnects to the backend controller.'],
+];
+
+const LISTENER_COUNTERS: [keyof Pick<ListenerState, 'refusedConnections' | 'acceptPauses'>, string, string][] = [
+  ['refusedConnections', 'rdmagate_listener_refused_connections_total', 'Connections closed at once: over a connection cap.'],
+  ['acceptPauses', 'rdmagate_listener_accept_pauses_total', 'Times accepting paused because the process ran out of fds or memory.'],
 ];
 
 // Every state, so the compiler finds one missing here when a state is added.
@@ -106,9 +111,28 @@ export function renderMetrics(target: Target): string {
     out.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
     for (const c of backends) out.push(`${name}{name="${label(c.name)}"} ${c.counters[field]}`);
   }
+  const subsystems = target.subsystems();
   out.push('# HELP rdmagate_subsystem_namespaces Namespaces of a subsystem.', '# TYPE rdmagate_subsystem_namespaces gauge');
-  for (const s of target.subsystems()) {
+  for (const s of subsystems) {
     if (s.subtype === 'NVMe') out.push(`rdmagate_subsystem_namespaces{subnqn="${label(s.nqn)}"} ${s.namespaces.length}`);
+  }
+  const ana = 'rdmagate_listener_ana_state';
+  out.push(`# HELP ${ana} An ANA group's state through a subsystem's listener: 1 for the one it is in, 0 for the others.`,
+    `# TYPE ${ana} gauge`);
+  for (const s of subsystems) {
+    for (const l of s.listeners) {
+      const where = `subnqn="${label(s.nqn)}",trtype="${l.trtype}",traddr="${label(l.traddr)}",trsvcid="${l.trsvcid}"`;
+      for (const g of l.anaStates ?? []) {
+        for (const state of ANA_STATES) out.push(`${ana}{${where},anagrpid="${g.anagrpid}",state="${state}"} ${g.state === state ? 1 : 0}`);
+      }
+    }
+  }
+  const listeners = target.listeners().map((l) => ({ l, labels: `trtype="${l.trtype}",traddr="${label(l.traddr)}",trsvcid="${l.trsvcid}"` }));
+  out.push('# HELP rdmagate_listener_connections Connections open through a listener.', '# TYPE rdmagate_listener_connections gauge');
+  for (const { l, labels } of listeners) out.push(`rdmagate_listener_connections{${labels}} ${l.connections}`);
+  for (const [field, name, help] of LISTENER_COUNTERS) {
+    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
+    for (const { l, labels } of listeners) out.push(`${name}{${labels}} ${l[field]}`);
   }
   out.push('# HELP rdmagate_controllers Connected controllers.', '# TYPE rdmagate_controllers gauge',
     `rdmagate_controllers ${target.controllers().length}`);

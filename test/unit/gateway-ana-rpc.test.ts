@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Gateway } from '../../lib';
+import { renderMetrics } from '../../lib/gateway/metrics';
 import type { JsonRpcError } from '../../lib/gateway/rpc/errors';
 
 const NQN = 'nqn.2026-12.io.rdmagate:ana-rpc';
@@ -60,6 +61,15 @@ describe('gateway JSON-RPC: ANA', function () {
     const s = before.subsystem as { ana_reporting: boolean; min_cntlid: number; max_cntlid: number; namespaces: { nsid: number; anagrpid: number }[] };
     assert.deepEqual([s.ana_reporting, s.min_cntlid, s.max_cntlid], [true, 1000, 1999]);
     assert.deepEqual(s.namespaces.map((n) => [n.nsid, n.anagrpid]), [[1, 2], [2, 3]]);
+    // In the metrics: each group's state through each listener, as an enum.
+    const metrics = renderMetrics(g.target);
+    const where = `subnqn="${NQN}",trtype="tcp",traddr="127.0.0.1",trsvcid="${port}"`;
+    for (const [grp, state] of [[2, 'non_optimized'], [3, 'inaccessible']] as const) {
+      for (const st of ['optimized', 'non_optimized', 'inaccessible']) {
+        assert.ok(metrics.includes(`rdmagate_listener_ana_state{${where},anagrpid="${grp}",state="${st}"} ${st === state ? 1 : 0}\n`), `${grp} ${st}`);
+      }
+    }
+    assert.match(metrics, new RegExp(`^rdmagate_listener_connections\\{trtype="tcp",traddr="127.0.0.1",trsvcid="${port}"\\} 0$`, 'm'));
 
     await g.close();
     gateways.length = 0;
