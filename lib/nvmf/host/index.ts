@@ -1,4 +1,5 @@
 export { Controller, connect, type ControllerState } from './controller';
+export { MultipathController, MultipathQueuePair, connectMultipath, type MultipathOptions, type MultipathPolicy, type PathInfo } from './multipath';
 export { QueuePair } from './queue-pair';
 export { discover, type AddressFamily, type DiscoveryLogEntry, type SubsystemType, type TransportName } from './discovery';
 export { supports, type ControllerIdentity, type NamespaceIdentity } from './identify';

@@ -1,0 +1,210 @@
+/**
+ * One controller over several paths (DESIGN: multipath belongs to the host): each path is
+ * a Controller of its own, connected to one gateway or port of the same subsystem, and
+ * each command goes down one of them. A command that fails for its path (the connection
+ * lost, a path status such as ANA Inaccessible) is sent again down another; one that
+ * fails for the command itself (LBA out of range, a media error) is not. A path that
+ * drops keeps reconnecting by itself and is used again once it is live.
+ *
+ * Not yet: reading the ANA log page (a path learns its group is inaccessible from the
+ * statuses its commands get, and is tried again after a while), and multipath for the
+ * native perf engine and the gateway's backends.
+ */
+import type { IoBuffer } from '../../buffers/io-buffer';
+import { InvalidArgumentError, RdmagateError } from '../../errors';
+import { NvmeDisconnectedError, NvmeError, NvmeTimeoutError, NvmeTransportError } from '../errors';
+import * as v from '../../validate';
+import { connect, type Controller } from './controller';
+import type { ControllerIdentity, NamespaceIdentity } from './identify';
+import type { ConnectOptions } from './options';
+import type { QueuePair } from './queue-pair';
+
+/** SCT 3: the status is about the path, not the command; another path may serve it. */
+const SCT_PATH = 3;
+/** How long a path that answered a path status is passed over before it is tried again. */
+const PATH_STATUS_BACKOFF_MS = 1000;
+const NO_PATH_POLL_MS = 20;
+
+export type MultipathPolicy = 'failover' | 'round-robin';
+
+export interface MultipathOptions {
+  /** One entry per path, as connect() takes it; every path must reach the same subsystem. */
+  paths: ConnectOptions[];
+  /**
+   * failover (default): the first path in `paths` that is usable takes every command (active-passive).
+   * round-robin: commands take turns over the usable paths (active-active).
+   */
+  policy?: MultipathPolicy;
+  /** While no path is usable, commands wait this long for one to come back (ms). Default 30000. */
+  noPathTimeoutMs?: number;
+}
+
+/** What multipath knows of one path. */
+export interface PathInfo {
+  traddr: string;
+  trsvcid: number;
+  transport: string;
+  /** The path's controller state; 'failed' when it never connected. */
+  state: string;
+  /** Commands sent down it again elsewhere because it failed them for the path. */
+  failovers: number;
+}
+
+interface Path {
+  readonly options: ConnectOptions;
+  readonly controller: Controller | undefined;
+  passedOverUntil: number;
+  failovers: number;
+}
+
+function isPathError(e: unknown): boolean {
+  if (e instanceof NvmeDisconnectedError || e instanceof NvmeTransportError || e instanceof NvmeTimeoutError) return true;
+  return e instanceof NvmeError && e.sct === SCT_PATH;
+}
+
+/**
+ * Connects every path; paths that cannot connect now are left out (and reported as failed),
+ * but at least one must connect. Throws RdmagateError ERR_MULTIPATH_MISMATCH when the
+ * paths reach different subsystems or show a namespace with different identifiers.
+ */
+export async function connectMultipath(options: MultipathOptions): Promise<MultipathController> {
+  const o = v.object<MultipathOptions>(options, 'options');
+  const list = o.paths;
+  if (!Array.isArray(list) || list.length === 0) throw new InvalidArgumentError('paths must be a non-empty array of connect options');
+  const policy = v.oneOf(o.policy, 'policy', ['failover', 'round-robin'] as const, 'failover');
+  const noPathTimeoutMs = v.optionalInteger(o.noPathTimeoutMs, 'noPathTimeoutMs', 0, 3_600_000, 30_000);
+  // Failed at once rather than held through a reconnect: another path may serve it now.
+  const settled = await Promise.allSettled(list.map((p) => connect({ ctrlLossTmo: -1, ...p, ioFailureMode: 'fail' })));
+  const paths: Path[] = settled.map((s, i) => ({ options: list[i]!, controller: s.status === 'fulfilled' ? s.value : undefined,
+    passedOverUntil: 0, failovers: 0 }));
+  const live = paths.filter((p) => p.controller);
+  if (live.length === 0) throw (settled[0] as PromiseRejectedResult).reason;
+  try {
+    checkSamePaths(live.map((p) => p.controller!));
+  } catch (e) {
+    await Promise.all(live.map((p) => p.controller!.close()));
+    throw e;
+  }
+  return new MultipathController(paths, policy, noPathTimeoutMs);
+}
+
+function checkSamePaths(controllers: Controller[]): void {
+  const [first, ...rest] = controllers;
+  for (const c of rest) {
+    if (c.identity.subnqn !== first!.identity.subnqn) {
+      throw new RdmagateError('ERR_MULTIPATH_MISMATCH', `paths reach different subsystems: ${first!.identity.subnqn} and ${c.identity.subnqn}`);
+    }
+    for (const ns of c.namespaces) {
+      const other = first!.namespaces.find((n) => n.nsid === ns.nsid);
+      if (other && (other.nguid !== ns.nguid || other.uuid !== ns.uuid)) {
+        throw new RdmagateError('ERR_MULTIPATH_MISMATCH', `namespace ${ns.nsid} has other identifiers on another path: not one namespace`);
+      }
+    }
+  }
+}
+
+export class MultipathController {
+  readonly #paths: Path[];
+  readonly #policy: MultipathPolicy;
+  readonly #noPathTimeoutMs: number;
+  readonly #queuePairs: MultipathQueuePair[];
+  #turn = 0;
+
+  /** @internal */
+  constructor(paths: Path[], policy: MultipathPolicy, noPathTimeoutMs: number) {
+    this.#paths = paths;
+    this.#policy = policy;
+    this.#noPathTimeoutMs = noPathTimeoutMs;
+    const queues = Math.min(...paths.filter((p) => p.controller).map((p) => p.controller!.queuePairs.length));
+    this.#queuePairs = Array.from({ length: queues }, (_, i) => new MultipathQueuePair(this, i));
+  }
+
+  get queuePairs(): readonly MultipathQueuePair[] {
+    return this.#queuePairs;
+  }
+
+  get identity(): ControllerIdentity {
+    return this.#connected()[0]!.identity;
+  }
+
+  get namespaces(): readonly NamespaceIdentity[] {
+    return this.#connected()[0]!.namespaces;
+  }
+
+  paths(): PathInfo[] {
+    return this.#paths.map((p) => ({ traddr: p.options.traddr, trsvcid: p.options.trsvcid ?? 4420, transport: p.options.transport ?? 'tcp',
+      state: p.controller?.state ?? 'failed', failovers: p.failovers }));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.#connected().map((c) => c.close()));
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /** @internal Runs `op` on queue `index` of a usable path, and again on another if the path fails it. */
+  async run(index: number, op: (qp: QueuePair) => Promise<void>): Promise<void> {
+    const deadline = Date.now() + this.#noPathTimeoutMs;
+    for (;;) {
+      const tried = new Set<Path>();
+      let lastError: unknown;
+      for (let path = this.#pick(tried); path; path = this.#pick(tried)) {
+        tried.add(path);
+        try {
+          return await op(path.controller!.queuePairs[index]!);
+        } catch (e) {
+          if (!isPathError(e)) throw e;
+          lastError = e;
+          path.failovers++;
+          if (e instanceof NvmeError) path.passedOverUntil = Date.now() + PATH_STATUS_BACKOFF_MS;
+        }
+      }
+      // No usable path now: wait for one to come back (reconnected, or its backoff over).
+      if (Date.now() >= deadline || this.#connected().every((c) => c.state === 'closed' || c.state === 'removed')) {
+        throw lastError ?? new NvmeDisconnectedError(`no path to ${this.#paths[0]!.options.subnqn} is usable`);
+      }
+      await new Promise((r) => setTimeout(r, NO_PATH_POLL_MS));
+    }
+  }
+
+  /** The next path to try that has not been tried for this command, by the policy. */
+  #pick(tried: Set<Path>): Path | undefined {
+    const now = Date.now();
+    const usable = this.#paths.filter((p) => p.controller?.state === 'live' && !tried.has(p) && p.passedOverUntil <= now);
+    if (usable.length === 0) return undefined;
+    if (this.#policy === 'failover') return usable[0];
+    return usable[this.#turn++ % usable.length];
+  }
+
+  #connected(): Controller[] {
+    return this.#paths.flatMap((p) => (p.controller ? [p.controller] : []));
+  }
+}
+
+/** Queue `index` of every path, as one: the QueuePair calls, each down a usable path. */
+export class MultipathQueuePair {
+  /** @internal */
+  constructor(private readonly controller: MultipathController, readonly index: number) {}
+
+  read(nsid: number, lba: number | bigint, blocks: number, buffer: IoBuffer, offset = 0): Promise<void> {
+    return this.controller.run(this.index, (q) => q.read(nsid, lba, blocks, buffer, offset));
+  }
+
+  write(nsid: number, lba: number | bigint, blocks: number, buffer: IoBuffer, offset = 0): Promise<void> {
+    return this.controller.run(this.index, (q) => q.write(nsid, lba, blocks, buffer, offset));
+  }
+
+  flush(nsid: number): Promise<void> {
+    return this.controller.run(this.index, (q) => q.flush(nsid));
+  }
+
+  writeZeroes(nsid: number, lba: number | bigint, blocks: number): Promise<void> {
+    return this.controller.run(this.index, (q) => q.writeZeroes(nsid, lba, blocks));
+  }
+
+  deallocate(nsid: number, lba: number | bigint, blocks: number): Promise<void> {
+    return this.controller.run(this.index, (q) => q.deallocate(nsid, lba, blocks));
+  }
+}
