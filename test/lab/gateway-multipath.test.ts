@@ -5,13 +5,14 @@
  * native multipath makes them two paths of one device. The paths follow the gateways' ANA
  * states, and fio with verify on the multipath device rides out gateway A killed
  * (SIGKILL), A restarted from its saved config, then gateway B killed; over NVMe/TCP, then
- * over NVMe/RDMA (Soft-RoCE).
+ * over NVMe/RDMA (Soft-RoCE); then the same with rdmagate's own host as the multipath client.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { BufferPool, nvmf } from '../../lib';
 import { rpcCall } from '../../lib/gateway/rpc/client';
 import type { JsonValue } from '../../lib/gateway/rpc/json';
 import { controllersOf, disconnectAll, inLab, namespaceDevice, run, sleep, type FioJob } from './helpers';
@@ -164,4 +165,53 @@ describe('two gateways, one volume: ANA and the kernel\'s native multipath (lab)
       console.log(`      longest write across the failovers: ${(result!.write.clat_ns.max / 1e6).toFixed(0)} ms`);
     });
   }
+
+  it('rdmagate\'s own multipath host: writers that read back every block ride out A killed, A restarted, then B killed', async () => {
+    disconnectAll(FRONT_NQN);
+    for (const m of members) if (!m.child || m.child.exitCode !== null || m.child.signalCode !== null) await start(m);
+    const [a, b] = members as [Member, Member];
+    const host = await nvmf.connectMultipath({ paths: members.map((m) => ({ traddr: '127.0.0.1', trsvcid: m.ports.tcp, subnqn: FRONT_NQN,
+      reconnectDelay: 0.2, nrIoQueues: 2 })) });
+    const pool = new BufferPool({ chunkSize: 4096 });
+    let stop = false;
+    let ios = 0;
+    let longestMs = 0;
+    const worker = async (w: number) => {
+      const out = pool.acquire();
+      const back = pool.acquire();
+      const qp = host.queuePairs[w % host.queuePairs.length]!;
+      try {
+        for (let n = 0; !stop; n++) {
+          const lba = (w * 64 + n % 64) * 8;
+          out.fill((w * 31 + n) & 0xff);
+          const t0 = Date.now();
+          await qp.write(1, lba, 8, out);
+          await qp.read(1, lba, 8, back);
+          longestMs = Math.max(longestMs, Date.now() - t0);
+          assert.ok(Buffer.from(back.buffer, back.byteOffset, 4096).equals(Buffer.from(out.buffer, out.byteOffset, 4096)), `block ${lba} read back as written`);
+          ios += 2;
+        }
+      } finally {
+        out.release();
+        back.release();
+      }
+    };
+    try {
+      const workers = Array.from({ length: 4 }, (_, w) => worker(w));
+      await sleep(1000);
+      await kill(a);
+      await sleep(1500);
+      await start(a);
+      await until('our path A live again', () => host.paths()[0]!.state === 'live');
+      await sleep(1000);
+      await kill(b);
+      await sleep(1500);
+      stop = true;
+      await Promise.all(workers);
+    } finally {
+      await host.close();
+    }
+    assert.ok(ios > 0);
+    console.log(`      ${ios} I/Os, longest write and read back across the failovers: ${longestMs} ms; failovers ${JSON.stringify(host.paths().map((p) => p.failovers))}`);
+  });
 });
