@@ -17,34 +17,34 @@ import { attacherFor, CONNECTION_MODES, ControllerService, CsiLogger, CsiServer,
   LocalPlugin, MayastorPlugin, NODE_ROLES, NodeService, NvmfExporter, socketGatewayRpc, type ConnectionMode, type ListenAddress,
   type NodeRole, type StoragePlugin, type VolumeAttacher } from '../csi';
 import { opiClient } from '../opi/client';
-import { logLevelFlag, parseArgs, stringFlags } from './args';
-
-export const CSI_USAGE = `  csi --role controller|default|host|dpu [--endpoint unix:///csi/csi.sock] [--log-level debug|info|warn|error]
-      controller: [--pool-dir DIR] [--gateway-socket PATH] --tcp-listen IP:PORT [--rdma-listen IP:PORT]
-                  [--mayastor-endpoint http://HOST:PORT]  (or $MAYASTOR_ENDPOINT: adds plugin mayastor)
-      node roles: [--node-id HOSTNQN]
-      host:       [--dpu-endpoint HOST:PORT [--dpu-function ID] [--connection-mode nvmf|aio]]
-                  waits for the disk its DPU exposes (by NGUID/UUID or serial), formats and mounts it;
-                  with --dpu-endpoint it asks the DPU's OPI bridge (rdmagate dpu) to attach each volume
-                  behind the host function (connected at start), in nvmf mode (default) or aio mode
-      dpu:        --dpu-subsystem NQN [--dpu-rpc-socket PATH] [--connection-mode aio|nvmf]
-                  connects to the gateway and exposes each volume as a namespace of the DPU gateway's
-                  host-facing subsystem (aio; nvmf is staged by the host role through the DPU's OPI bridge);
-                  give it --node-id with its host's NQN, the node the CO publishes volumes to
-      the Kubernetes CSI driver (rdmagate.csi.io) on a unix socket; the endpoint defaults to $CSI_ENDPOINT`;
+import { LOG_LEVELS, logLevelFlag, stringFlags, type FlagSpec, type ParsedArgs } from './args';
+import { type Command } from './command';
 
 const ROLES = ['controller', ...NODE_ROLES] as const;
 const DEFAULT_POOL_DIR = '/var/lib/rdmagate/csi';
 const DEFAULT_ENDPOINT = 'unix:///csi/csi.sock';
 
-export async function runCsi(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, [
-    { name: 'role' }, { name: 'endpoint' }, { name: 'pool-dir' }, { name: 'gateway-socket' }, { name: 'node-id' },
-    { name: 'tcp-listen' }, { name: 'rdma-listen' }, { name: 'log-level' }, { name: 'mayastor-endpoint' },
-    { name: 'dpu-subsystem' }, { name: 'dpu-rpc-socket' }, { name: 'connection-mode' }, { name: 'dpu-endpoint' },
-    { name: 'dpu-function' },
-  ]);
-  if (args.positionals.length > 0) throw new InvalidArgumentError(`unexpected argument '${args.positionals[0]}'`);
+const CSI_FLAGS: FlagSpec[] = [
+  { name: 'role', value: ROLES.join('|'), required: true, help: 'controller: Identity and Controller; the others: Identity and Node' },
+  { name: 'endpoint', value: 'unix:///PATH', help: `the CSI socket (default $CSI_ENDPOINT, else ${DEFAULT_ENDPOINT})` },
+  { name: 'log-level', value: LOG_LEVELS.join('|'), help: 'JSON lines to stderr from this level up (default info)' },
+  { name: 'pool-dir', value: 'DIR', help: `controller: the local pool's volumes (default ${DEFAULT_POOL_DIR})` },
+  { name: 'gateway-socket', value: 'PATH', help: `controller: the gateway's JSON-RPC socket (default ${DEFAULT_SOCKET_PATH})` },
+  { name: 'tcp-listen', value: 'IP:PORT', help: 'controller, required: where nodes reach the gateway over NVMe/TCP' },
+  { name: 'rdma-listen', value: 'IP:PORT', help: 'controller: where nodes reach the gateway over NVMe/RDMA' },
+  { name: 'mayastor-endpoint', value: 'http://HOST:PORT', help: 'controller: Mayastor\'s REST API (or $MAYASTOR_ENDPOINT): adds plugin mayastor' },
+  { name: 'node-id', value: 'HOSTNQN', help: 'node roles: the node\'s id, its host NQN (with --role dpu, that of its host)' },
+  { name: 'dpu-endpoint', value: 'HOST:PORT', help: 'host: the DPU\'s OPI bridge (rdmagate dpu), asked to attach each volume '
+    + 'behind the host function, connected at start' },
+  { name: 'dpu-function', value: 'ID', help: 'host, with --dpu-endpoint: the DPU\'s host function' },
+  { name: 'dpu-subsystem', value: 'NQN', help: 'dpu, required for aio: the DPU gateway\'s host-facing subsystem, where each volume '
+    + 'becomes a namespace' },
+  { name: 'dpu-rpc-socket', value: 'PATH', help: `dpu: the DPU gateway's JSON-RPC socket (default ${DEFAULT_SOCKET_PATH})` },
+  { name: 'connection-mode', value: CONNECTION_MODES.join('|'), help: 'dpu (default aio) or host with --dpu-endpoint (default nvmf): how volumes '
+    + 'reach the host, for StorageClasses that set no connectionMode' },
+];
+
+async function runCsi(args: ParsedArgs): Promise<number> {
   const flag = stringFlags(args);
   const role = flag('role');
   if (!role || !(ROLES as readonly string[]).includes(role)) throw new InvalidArgumentError(`--role must be one of ${ROLES.join(', ')}`);
@@ -145,3 +145,15 @@ function listenAddress(text: string, what: string): ListenAddress {
   if (port < 1 || port > 65535) throw new InvalidArgumentError(`${what}: port ${port} is not in [1, 65535]`);
   return { traddr: m[1], trsvcid: port };
 }
+
+export const CSI_COMMAND: Command = {
+  name: 'csi',
+  description: 'the Kubernetes CSI driver (rdmagate.csi.io) on a unix socket; runs until SIGINT or SIGTERM\n'
+    + 'controller: volumes in a local pool (and in Mayastor), exported through the gateway\'s JSON-RPC\n'
+    + 'host: waits for the disk its DPU exposes (by NGUID/UUID or serial), formats and mounts it;\n'
+    + '      with --dpu-endpoint it drives the DPU\'s OPI bridge itself, in nvmf mode (default) or aio mode\n'
+    + 'dpu:  connects to the gateway and exposes each volume as a namespace of the DPU gateway\'s\n'
+    + '      host-facing subsystem (aio; nvmf is staged by the host role); --node-id: its host\'s NQN',
+  flags: CSI_FLAGS,
+  run: runCsi,
+};

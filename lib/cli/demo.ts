@@ -6,6 +6,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { BufferPool } from '../buffers';
 import * as rdma from '../rdma';
+import { stringFlags } from './args';
+import { isJson, OUTPUT_FORMAT_FLAG, type Command } from './command';
 
 export interface DemoReport {
   buffers: { chunkSize: number; address: string; pageAligned: boolean; hugepageRegions: number };
@@ -126,3 +128,19 @@ export function printDemo(r: DemoReport): void {
   console.log(`  SEND/RECV ok: ${x.sendRecvOk}; RDMA WRITE + READ of ${x.bytes} bytes ok: ${x.writeReadOk}`);
   console.log(`  write ${x.writeMiBps} MiB/s, read ${x.readMiBps} MiB/s, CPU-copied bytes: ${x.bytesCopied}, leaks: ${x.resourcesLeaked}`);
 }
+
+export const DEMO_COMMAND: Command = {
+  name: 'demo',
+  description: 'zero-copy buffers and, with an RDMA device, a loopback SEND/WRITE/READ\n'
+    + 'exits 1 when an RDMA device is there and the loopback fails',
+  flags: [
+    { name: 'address', short: 'a', value: 'IP', help: 'the IPv4 address to loop back through (default: that of the first RDMA device with one)' },
+    OUTPUT_FORMAT_FLAG,
+  ],
+  async run(args) {
+    const report = await runDemo(stringFlags(args)('address'));
+    if (isJson(args)) console.log(JSON.stringify(report, null, 2));
+    else printDemo(report);
+    return report.rdma.available && (!report.rdma.writeReadOk || !report.rdma.sendRecvOk) ? 1 : 0;
+  },
+};

@@ -9,25 +9,24 @@ import { InvalidArgumentError } from '../errors';
 import { stderrSink } from '../gateway';
 import { Logger } from '../gateway/logger';
 import { DEFAULT_OPI_LISTEN } from '../opi';
-import { logLevelFlag, parseArgs, stringFlags, type FlagSpec } from './args';
+import { LOG_LEVELS, logLevelFlag, stringFlags, type FlagSpec, type ParsedArgs } from './args';
+import { type Command } from './command';
 import { listenAddress } from './opi-bridge';
 
-export const DPU_USAGE = `  dpu [--state-dir DIR] [--gateway-socket PATH] [--opi-listen ADDR:PORT] [--host-facing TRTYPE:ADDR:PORT]
-      [--host-subsystem-nqn NQN] [--host-nqn NQN] [--serial SN] [--rdma-device NAME[,NAME]]... [--reactors N]
-      [--log-level debug|info|warn|error]
-      what runs on a DPU: its gateway (JSON-RPC on PATH, default ${DEFAULT_DPU_GATEWAY_SOCKET}), the OPI storage
-      API over it with rdmagate.dpu.v1.KernelNvmeService (gRPC on ADDR:PORT, default ${DEFAULT_OPI_LISTEN}), and the
-      host-facing NVMe function (subsystem NQN, default ${DEFAULT_HOST_SUBSYSTEM_NQN}, on TRTYPE:ADDR:PORT, tcp or
-      rdma, default ${DEFAULT_HOST_FACING}; --host-nqn: the only host let in); --rdma-device: the devices towards the
-      storage gateways, each checked for an active port; state in DIR (default ${DEFAULT_DPU_STATE_DIR})`;
+export const DPU_FLAGS: FlagSpec[] = [
+  { name: 'state-dir', value: 'DIR', help: `its state (default ${DEFAULT_DPU_STATE_DIR})` },
+  { name: 'gateway-socket', value: 'PATH', help: `its gateway's JSON-RPC socket (default ${DEFAULT_DPU_GATEWAY_SOCKET})` },
+  { name: 'opi-listen', value: 'ADDR:PORT', help: `the OPI storage API and rdmagate.dpu.v1.KernelNvmeService on gRPC (default ${DEFAULT_OPI_LISTEN})` },
+  { name: 'host-facing', value: 'TRTYPE:ADDR:PORT', help: `the host-facing NVMe function's listener, tcp or rdma (default ${DEFAULT_HOST_FACING})` },
+  { name: 'host-subsystem-nqn', value: 'NQN', help: `the host-facing subsystem (default ${DEFAULT_HOST_SUBSYSTEM_NQN})` },
+  { name: 'host-nqn', value: 'NQN', help: 'the only host let in to the host-facing subsystem' },
+  { name: 'serial', value: 'SN', help: 'the host-facing subsystem\'s serial number' },
+  { name: 'rdma-device', value: 'NAME[,NAME]', list: true, help: 'the RDMA devices towards the storage gateways, each checked for an active port' },
+  { name: 'reactors', value: 'N', help: 'its target\'s reactor threads' },
+  { name: 'log-level', value: LOG_LEVELS.join('|'), help: 'JSON lines to stderr from this level up (default info)' },
+];
 
-export const DPU_FLAGS: FlagSpec[] = [{ name: 'state-dir' }, { name: 'gateway-socket' }, { name: 'opi-listen' },
-  { name: 'host-facing' }, { name: 'host-subsystem-nqn' }, { name: 'host-nqn' }, { name: 'serial' },
-  { name: 'rdma-device', list: true }, { name: 'reactors' }, { name: 'log-level' }];
-
-export async function runDpu(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, DPU_FLAGS);
-  if (args.positionals.length > 0) throw new InvalidArgumentError(`unexpected argument '${args.positionals[0]}'`);
+async function runDpu(args: ParsedArgs): Promise<number> {
   const flag = stringFlags(args);
   const level = logLevelFlag(flag('log-level'));
   const reactors = flag('reactors');
@@ -62,3 +61,12 @@ export async function runDpu(argv: string[]): Promise<number> {
   await dpu.close();
   return 0;
 }
+
+export const DPU_COMMAND: Command = {
+  name: 'dpu',
+  description: 'what runs on a DPU: its gateway, the OPI API over it, and the host-facing NVMe function\n'
+    + 'all in one process, until SIGINT or SIGTERM; it logs JSON lines to stderr, and prints one JSON line,\n'
+    + '`dpu ready`, on stdout once the function is there',
+  flags: DPU_FLAGS,
+  run: runDpu,
+};

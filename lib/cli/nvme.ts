@@ -4,63 +4,62 @@
  */
 import { InvalidArgumentError } from '../errors';
 import { connect, discover, type ConnectOptions, type DiscoveryLogEntry } from '../nvmf/host';
-import type { ParsedArgs } from './args';
+import { stringFlags, type FlagSpec, type ParsedArgs } from './args';
+import { isJson, OUTPUT_FORMAT_FLAG, type Command } from './command';
+import { explainConnectRefusal } from './connect-refusal';
+import { formatIdNs } from './id-ns-format';
 
-export const NVME_FLAGS = [
-  { name: 'transport', short: 't' },
-  { name: 'traddr', short: 'a' },
-  { name: 'trsvcid', short: 's' },
-  { name: 'nqn', short: 'n' },
-  { name: 'hostnqn', short: 'q' },
-  { name: 'hostid', short: 'I' },
-  { name: 'namespace-id' },
-];
+/** The well-known discovery subsystem, which `discover` asks unless given -n. */
+const DISCOVERY_NQN = 'nqn.2014-08.org.nvmexpress.discovery';
 
-function flag(args: ParsedArgs, name: string): string | undefined {
-  const v = args.flags.get(name);
-  return typeof v === 'string' ? v : undefined;
-}
+const TRANSPORT: FlagSpec = { name: 'transport', short: 't', choices: ['tcp', 'rdma'], help: 'tcp (default) or rdma' };
+const TRADDR: FlagSpec = { name: 'traddr', short: 'a', value: 'TRADDR', required: true, help: 'the controller\'s IP address' };
+const HOSTNQN: FlagSpec = { name: 'hostnqn', short: 'q', value: 'HOSTNQN', help: 'this host\'s NQN (default /etc/nvme/hostnqn, else one made up per run)' };
+const HOSTID: FlagSpec = { name: 'hostid', short: 'I', value: 'HOSTID', help: 'this host\'s UUID (default /etc/nvme/hostid)' };
+const trsvcid = (fallback: string): FlagSpec => ({ name: 'trsvcid', short: 's', value: 'TRSVCID', help: `the port (default ${fallback})` });
+const SUBNQN: FlagSpec = { name: 'nqn', short: 'n', value: 'NQN', required: true, help: 'the subsystem\'s NQN' };
+
+const IDENTIFY_FLAGS: FlagSpec[] = [TRANSPORT, TRADDR, trsvcid('4420'), SUBNQN, HOSTNQN, HOSTID, OUTPUT_FORMAT_FLAG];
 
 function port(args: ParsedArgs, fallback: number): number {
-  const s = flag(args, 'trsvcid');
+  const s = stringFlags(args)('trsvcid');
   if (s === undefined) return fallback;
   if (!/^\d+$/.test(s)) throw new InvalidArgumentError(`-s/--trsvcid must be a port number, got '${s}'`);
   return Number(s);
 }
 
 function transport(args: ParsedArgs): 'tcp' | 'rdma' {
-  const t = flag(args, 'transport') ?? 'tcp';
-  if (t !== 'tcp' && t !== 'rdma') throw new InvalidArgumentError(`unknown transport '${t}'`);
-  return t;
+  return stringFlags(args)('transport') === 'rdma' ? 'rdma' : 'tcp';  // the parser allows only these
 }
 
+/** A required flag's value (the parser has checked it is there). */
 function required(args: ParsedArgs, name: string, short: string): string {
-  const v = flag(args, name);
+  const v = stringFlags(args)(name);
   if (!v) throw new InvalidArgumentError(`-${short}/--${name} is required`);
   return v;
 }
 
-function connectOptions(args: ParsedArgs): ConnectOptions {
+function connectOptions(args: ParsedArgs): ConnectOptions & { trsvcid: number } {
+  const flag = stringFlags(args);
   return {
     transport: transport(args),
     traddr: required(args, 'traddr', 'a'),
     trsvcid: port(args, 4420),
     subnqn: required(args, 'nqn', 'n'),
-    hostnqn: flag(args, 'hostnqn'),
-    hostid: flag(args, 'hostid'),
+    hostnqn: flag('hostnqn'),
+    hostid: flag('hostid'),
     ctrlLossTmo: 0,
   };
 }
 
-export async function runDiscover(args: ParsedArgs, json: boolean): Promise<number> {
-  const entries = await discover({
-    transport: transport(args),
-    traddr: required(args, 'traddr', 'a'),
-    trsvcid: port(args, 8009),
-    hostnqn: flag(args, 'hostnqn'),
-    hostid: flag(args, 'hostid'),
-  });
-  if (json) {
+async function runDiscover(args: ParsedArgs): Promise<number> {
+  const flag = stringFlags(args);
+  const t = transport(args);
+  // As nvme-cli: NVMe/TCP's discovery port is 8009, NVMe/RDMA's 4420.
+  const options = { transport: t, traddr: required(args, 'traddr', 'a'), trsvcid: port(args, t === 'rdma' ? 4420 : 8009),
+    subnqn: flag('nqn') ?? DISCOVERY_NQN, hostnqn: flag('hostnqn'), hostid: flag('hostid') };
+  const entries = await discover(options).catch((e: unknown) => { throw explainConnectRefusal(e, options); });
+  if (isJson(args)) {
     console.log(JSON.stringify({ records: entries.map(record) }, null, 2));
     return 0;
   }
@@ -79,17 +78,21 @@ function record(e: DiscoveryLogEntry): Record<string, string | number> {
     subnqn: e.subnqn, traddr: e.traddr, eflags: e.eflags, sectype: e.sectype === 0 ? 'none' : e.sectype };
 }
 
-export async function runIdentify(which: 'id-ctrl' | 'id-ns', args: ParsedArgs, json: boolean): Promise<number> {
-  const c = await connect(connectOptions(args));
+async function runIdentify(which: 'id-ctrl' | 'id-ns', args: ParsedArgs): Promise<number> {
+  const json = isJson(args);
+  const options = connectOptions(args);
+  const c = await connect(options).catch((e: unknown) => { throw explainConnectRefusal(e, options); });
   try {
     if (which === 'id-ctrl') {
       const id = await c.identify();
       print(id as unknown as Record<string, unknown>, json, 'NVME Identify Controller:');
     } else {
-      const nsid = Number(flag(args, 'namespace-id') ?? c.namespaces[0]?.nsid ?? 1);
+      const nsid = Number(stringFlags(args)('namespace-id') ?? c.namespaces[0]?.nsid ?? 1);
       if (!Number.isInteger(nsid) || nsid < 1) throw new InvalidArgumentError('--namespace-id must be a positive integer');
       const ns = await c.identifyNamespace(nsid);
-      print(ns as unknown as Record<string, unknown>, json, `NVME Identify Namespace ${nsid}:`);
+      // JSON keeps the library's NamespaceIdentity (sizes in bytes as well as blocks); text is nvme-cli's.
+      if (json) print(ns as unknown as Record<string, unknown>, true, '');
+      else for (const line of formatIdNs(ns)) console.log(line);
     }
   } finally {
     await c.close();
@@ -109,3 +112,26 @@ function print(fields: Record<string, unknown>, json: boolean, title: string): v
     console.log(`${k.padEnd(10)}: ${text}`);
   }
 }
+
+export const DISCOVER_COMMAND: Command = {
+  name: 'discover',
+  description: 'nvme-cli\'s discover, through rdmagate\'s own NVMe-oF host: a discovery controller\'s log',
+  flags: [TRANSPORT, TRADDR, trsvcid('8009 over tcp, 4420 over rdma'),
+    { name: 'nqn', short: 'n', value: 'NQN', help: `the discovery subsystem's NQN (default ${DISCOVERY_NQN})` },
+    HOSTNQN, HOSTID, OUTPUT_FORMAT_FLAG],
+  run: runDiscover,
+};
+
+export const ID_CTRL_COMMAND: Command = {
+  name: 'id-ctrl',
+  description: 'nvme-cli\'s id-ctrl, through rdmagate\'s own NVMe-oF host: Identify Controller',
+  flags: IDENTIFY_FLAGS,
+  run: (args) => runIdentify('id-ctrl', args),
+};
+
+export const ID_NS_COMMAND: Command = {
+  name: 'id-ns',
+  description: 'nvme-cli\'s id-ns, through rdmagate\'s own NVMe-oF host: Identify Namespace',
+  flags: [...IDENTIFY_FLAGS, { name: 'namespace-id', value: 'NSID', help: 'the namespace (default the first active one)' }],
+  run: (args) => runIdentify('id-ns', args),
+};

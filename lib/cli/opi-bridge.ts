@@ -8,13 +8,17 @@ import { DEFAULT_SOCKET_PATH, stderrSink } from '../gateway';
 import { KernelNvmeAttacher } from '../csi/attach';
 import { socketGatewayRpc } from '../csi/export';
 import { DEFAULT_OPI_LISTEN, DEFAULT_OPI_STATE_PATH, OpiBridge } from '../opi';
-import { logLevelFlag, parseArgs, stringFlags } from './args';
+import { LOG_LEVELS, logLevelFlag, stringFlags, type FlagSpec, type ParsedArgs } from './args';
+import { type Command } from './command';
 
-export const OPI_BRIDGE_USAGE = `  opi-bridge [--listen ADDR:PORT] [--gateway-socket PATH] [--state PATH] [--kernel-nvme] [--log-level debug|info|warn|error]
-      the OPI storage API (opi_api.storage.v1: NVMe-oF and AIO back ends, NVMe front end) on gRPC
-      ADDR:PORT (default ${DEFAULT_OPI_LISTEN}), driving the gateway on PATH (default ${DEFAULT_SOCKET_PATH});
-      its resources are kept in --state (default ${DEFAULT_OPI_STATE_PATH}) and re-applied at start;
-      --kernel-nvme also serves rdmagate.dpu.v1.KernelNvmeService (this machine's kernel NVMe-oF host, for AIO mode)`;
+const OPI_BRIDGE_FLAGS: FlagSpec[] = [
+  { name: 'listen', value: 'ADDR:PORT', help: `the gRPC address, ADDR:PORT, [IPv6]:PORT or unix:/path (default ${DEFAULT_OPI_LISTEN})` },
+  { name: 'gateway-socket', value: 'PATH', help: `the gateway's JSON-RPC socket (default ${DEFAULT_SOCKET_PATH})` },
+  { name: 'state', value: 'PATH', help: `where its resources are kept, and re-applied from at start (default ${DEFAULT_OPI_STATE_PATH})` },
+  { name: 'kernel-nvme', boolean: true, help: 'also serve rdmagate.dpu.v1.KernelNvmeService: this machine\'s kernel NVMe-oF host, '
+    + 'for AIO mode' },
+  { name: 'log-level', value: LOG_LEVELS.join('|'), help: 'JSON lines to stderr from this level up (default info)' },
+];
 
 /** A gRPC listen address as the bridge binds it: ADDR:PORT, [IPv6]:PORT or unix:/path. */
 export function listenAddress(value: string, what: string): string {
@@ -24,10 +28,7 @@ export function listenAddress(value: string, what: string): string {
   return value;
 }
 
-export async function runOpiBridge(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, [{ name: 'listen' }, { name: 'gateway-socket' }, { name: 'state' }, { name: 'log-level' },
-    { name: 'kernel-nvme', boolean: true }]);
-  if (args.positionals.length > 0) throw new InvalidArgumentError(`unexpected argument '${args.positionals[0]}'`);
+async function runOpiBridge(args: ParsedArgs): Promise<number> {
   const flag = stringFlags(args);
   const level = logLevelFlag(flag('log-level'));
   const listen = listenAddress(flag('listen') ?? DEFAULT_OPI_LISTEN, '--listen');
@@ -47,3 +48,12 @@ export async function runOpiBridge(argv: string[]): Promise<number> {
   await bridge.close();
   return 0;
 }
+
+export const OPI_BRIDGE_COMMAND: Command = {
+  name: 'opi-bridge',
+  description: 'the OPI storage API on gRPC, driving a gateway through its JSON-RPC socket\n'
+    + 'opi_api.storage.v1: NVMe-oF and AIO back ends, NVMe front end; its resources re-applied at start\n'
+    + 'logs JSON lines to stderr; runs until SIGINT or SIGTERM',
+  flags: OPI_BRIDGE_FLAGS,
+  run: runOpiBridge,
+};

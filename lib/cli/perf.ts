@@ -2,55 +2,46 @@
  * `rdmagate perf`: a workload against an NVMe-oF namespace, with fio's option names and
  * output, and nvme-cli's flags for the target (or --target local).
  */
-import { InvalidArgumentError } from '../errors';
 import { fioJson, formatNormal, perfOptions, PerfVerifyError, ProgressLine, runPerf, type PerfReport } from '../perf';
 import type { FlagSpec, ParsedArgs } from './args';
+import { isJson, OUTPUT_FORMAT_FLAG, type Command } from './command';
+import { explainConnectRefusal } from './connect-refusal';
 
 /** Long names as fio and nvme-cli spell them; `key` is the PerfOptionsInput field. */
 const FLAGS: (FlagSpec & { key?: string })[] = [
-  { name: 'rw' },
-  { name: 'rwmixread' },
-  { name: 'bs' },
-  { name: 'iodepth' },
-  { name: 'numjobs' },
-  { name: 'runtime' },
-  { name: 'ramp_time', key: 'rampTime' },
-  { name: 'size' },
-  { name: 'offset' },
-  { name: 'verify' },
-  { name: 'engine' },
-  { name: 'target' },
-  { name: 'transport', short: 't' },
-  { name: 'traddr', short: 'a' },
-  { name: 'trsvcid', short: 's' },
-  { name: 'nqn', short: 'n' },
-  { name: 'nsid' },
-  { name: 'bdev' },
-  { name: 'target-reactors', key: 'targetReactors' },
-  { name: 'host-reactors', key: 'hostReactors' },
-  { name: 'recv-pipe', key: 'recvPipe' },
-  { name: 'polling' },
+  { name: 'transport', short: 't', value: 'tcp|rdma', help: 'the target\'s transport (default tcp)' },
+  { name: 'traddr', short: 'a', value: 'TRADDR', help: 'the target\'s IP address' },
+  { name: 'trsvcid', short: 's', value: 'TRSVCID', help: 'the target\'s port (default 4420)' },
+  { name: 'nqn', short: 'n', value: 'NQN', help: 'the subsystem\'s NQN' },
+  { name: 'target', value: 'local', help: 'start a target in this process instead, and run over loopback TCP' },
+  { name: 'bdev', value: 'null|malloc', help: '--target local: the namespace\'s bdev (default null, malloc with --verify)' },
+  { name: 'target-reactors', key: 'targetReactors', value: 'N', help: '--target local: its reactors (default 1)' },
+  { name: 'nsid', value: 'N', help: 'the namespace (default 1)' },
+  { name: 'rw', value: 'read|write|randread|randwrite|randrw', help: 'the workload (default read)' },
+  { name: 'rwmixread', value: 'PCT', help: 'randrw: percent of reads (default 50)' },
+  { name: 'bs', value: 'SIZE', help: 'bytes per I/O, k/m suffixes (default 4k)' },
+  { name: 'iodepth', value: 'N', help: 'I/Os in flight per job (default 1)' },
+  { name: 'numjobs', value: 'N', help: 'jobs, one I/O queue pair each (default 1)' },
+  { name: 'runtime', value: 'S', help: 'seconds counted (default 10)' },
+  { name: 'ramp_time', key: 'rampTime', value: 'S', help: 'seconds run first and not counted (default 0)' },
+  { name: 'size', value: 'BYTES', help: 'bytes of the namespace used, from --offset (default: the rest of it)' },
+  { name: 'offset', value: 'BYTES', help: 'where the jobs start (default 0)' },
+  { name: 'verify', value: 'crc32c', help: 'write, read back and check each block (runs on the js engine)' },
+  { name: 'engine', value: 'native|js', help: 'who drives the I/O (default native)' },
+  { name: 'host-reactors', key: 'hostReactors', value: 'N', help: 'the host\'s reactor threads (default 1)' },
+  { name: 'recv-pipe', key: 'recvPipe', value: '1|0', help: 'NVMe/TCP: read small PDUs through a staging buffer (default 1)' },
+  { name: 'polling', value: 'reactor|event-loop', help: 'the js engine: who polls the queues (default event-loop)' },
 ];
 
-export const PERF_FLAGS: FlagSpec[] = FLAGS.map(({ name, short }) => (short ? { name, short } : { name }));
-
-export const PERF_USAGE = `  perf (-t tcp -a TRADDR [-s TRSVCID] -n NQN | --target local [--bdev null|malloc] [--target-reactors N])
-       [--nsid N] [--rw read|write|randread|randwrite|randrw] [--rwmixread PCT] [--bs 4k] [--iodepth N]
-       [--numjobs N] [--runtime S] [--ramp_time S] [--size BYTES] [--offset BYTES] [--verify crc32c]
-       [--engine native|js] [--host-reactors N] [--recv-pipe 1|0]
-       [--polling reactor|event-loop] [-o|--output-format normal|json]
-      an I/O workload (fio's options and JSON output); --verify writes, reads back and checks`;
+/** The table perf parses with: the workload's flags and -o. */
+export const PERF_FLAGS: FlagSpec[] = [...FLAGS.map(({ key: _key, ...spec }) => spec), OUTPUT_FORMAT_FLAG];
 
 function print(report: PerfReport, json: boolean): void {
   console.log(json ? JSON.stringify(fioJson(report), null, 2) : formatNormal(report));
 }
 
-export async function runPerfCommand(args: ParsedArgs): Promise<number> {
-  if (args.positionals.length > 0) throw new InvalidArgumentError(`perf takes no arguments, got '${args.positionals[0]}'`);
-  const format = args.flags.get('output-format') ?? 'normal';
-  if (format !== 'normal' && format !== 'json') {
-    throw new InvalidArgumentError(`--output-format must be normal or json, got ${JSON.stringify(format)}`);
-  }
+async function runPerfCommand(args: ParsedArgs): Promise<number> {
+  const json = isJson(args);
   const input: Record<string, string> = {};
   for (const f of FLAGS) {
     const v = args.flags.get(f.name);
@@ -67,15 +58,24 @@ export async function runPerfCommand(args: ParsedArgs): Promise<number> {
       onProgress: progress.enabled ? (p) => progress.update(p) : undefined,
     });
     progress.clear();
-    print(report, format === 'json');
+    print(report, json);
     return 0;
   } catch (e) {
     progress.clear();
-    if (!(e instanceof PerfVerifyError)) throw e;
-    print(e.report, format === 'json');
+    if (!(e instanceof PerfVerifyError)) throw options.target.kind === 'remote' ? explainConnectRefusal(e, options.target) : e;
+    print(e.report, json);
     console.error(`rdmagate: ${e.message} (${e.code})`);
     return 1;
   } finally {
     process.removeListener('SIGINT', onSignal);
   }
 }
+
+export const PERF_COMMAND: Command = {
+  name: 'perf',
+  description: 'an I/O workload against an NVMe-oF namespace, with fio\'s options and JSON output (-o json)\n'
+    + 'the target: -t tcp|rdma -a TRADDR [-s TRSVCID] -n NQN, as nvme-cli; or --target local\n'
+    + '--verify writes, reads back and checks; exits 1 when a block does not match',
+  flags: PERF_FLAGS,
+  run: runPerfCommand,
+};

@@ -5,6 +5,8 @@
  */
 import { InvalidArgumentError } from '../errors';
 import { DEFAULT_SOCKET_PATH, JsonRpcError, rpcCall, type JsonObject, type JsonValue } from '../gateway';
+import { parseArgs, stringFlags, type FlagSpec, type ParsedArgs } from './args';
+import { commandFlags, type Command } from './command';
 
 interface RpcArgs {
   socketPath: string;
@@ -14,30 +16,54 @@ interface RpcArgs {
   params: JsonObject | undefined;
 }
 
-export function parseRpcArgs(argv: string[]): RpcArgs {
-  let socketPath = DEFAULT_SOCKET_PATH;
-  let retries = 0;
-  let timeoutMs = 60_000;
+/** rpc.py's options and names. */
+const RPC_FLAGS: FlagSpec[] = [
+  { name: 'server', short: 's', value: 'SOCK', help: `the gateway's JSON-RPC socket (default ${DEFAULT_SOCKET_PATH})` },
+  { name: 'conn-retries', short: 'r', value: 'N', help: 'connect attempts after the first, 200 ms apart (default 0)' },
+  { name: 'timeout', short: 't', value: 'S', help: 'seconds the connect and the call may take (default 60)' },
+];
+
+const HELP_WORDS = new Set(['-h', '--help']);
+
+/**
+ * Options come before METHOD, as rpc.py's; everything after METHOD is params, free-form,
+ * so only the options are parsed by the table. -h/--help is help wherever a flag may be.
+ */
+export function parseRpcArgs(argv: readonly string[]): ParsedArgs {
+  const flags = commandFlags(RPC_COMMAND);
+  const byLong = new Map(flags.map((f) => [`--${f.name}`, f]));
+  const byShort = new Map(flags.filter((f) => f.short).map((f) => [`-${f.short}`, f]));
   let i = 0;
-  // Options come before METHOD, as rpc.py's; everything after METHOD is params.
-  for (; i < argv.length && argv[i].startsWith('-'); i += 2) {
-    const value = argv[i + 1];
-    if (value === undefined) throw new InvalidArgumentError(`option ${argv[i]} needs a value`);
-    switch (argv[i]) {
-      case '-s': socketPath = value; break;
-      case '-r': retries = count(value, '-r'); break;
-      case '-t': {
-        const s = Number(value);
-        if (!(s > 0)) throw new InvalidArgumentError(`-t must be a number of seconds above 0, got '${value}'`);
-        timeoutMs = s * 1000;
-        break;
-      }
-      default: throw new InvalidArgumentError(`unknown option ${argv[i]}`);
-    }
+  while (i < argv.length && argv[i].startsWith('-')) {
+    const spec = byLong.get(argv[i]) ?? byShort.get(argv[i]);
+    // --name=value and unknown flags are one word; parseArgs below says what is wrong with the latter.
+    i += spec && !spec.boolean ? 2 : 1;
   }
-  const method = argv[i];
+  const options = parseArgs(argv.slice(0, i), flags);
+  const operands = argv.slice(i);
+  if (options.help || parseParams(operands.slice(1)) === HELP) return { flags: new Map([['help', true]]), positionals: [], help: true };
+  return { ...options, positionals: [...operands] };
+}
+
+function rpcArgs(args: ParsedArgs): RpcArgs {
+  const flag = stringFlags(args);
+  const [method, ...rest] = args.positionals;
   if (method === undefined) throw new InvalidArgumentError('rpc needs a METHOD, e.g. rdmagate rpc rpc_get_methods');
-  return { socketPath, retries, timeoutMs, method, params: parseParams(argv.slice(i + 1)) };
+  const params = parseParams(rest);
+  const timeout = flag('timeout');
+  return {
+    socketPath: flag('server') ?? DEFAULT_SOCKET_PATH,
+    retries: count(flag('conn-retries') ?? '0', '-r'),
+    timeoutMs: timeout === undefined ? 60_000 : seconds(timeout),
+    method,
+    params: params === HELP ? undefined : params,
+  };
+}
+
+function seconds(value: string): number {
+  const s = Number(value);
+  if (!(s > 0)) throw new InvalidArgumentError(`-t must be a number of seconds above 0, got '${value}'`);
+  return s * 1000;
 }
 
 function count(value: string, flag: string): number {
@@ -45,10 +71,14 @@ function count(value: string, flag: string): number {
   return Number(value);
 }
 
-function parseParams(args: string[]): JsonObject | undefined {
+/** What parseParams returns for a -h or --help where a param name would be. */
+const HELP = Symbol('help');
+
+function parseParams(args: readonly string[]): JsonObject | undefined | typeof HELP {
   let params: JsonObject | undefined;
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
+    if (HELP_WORDS.has(a)) return HELP;
     if (i === 0 && a.trimStart().startsWith('{')) {
       const parsed: unknown = parse(a);
       if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
@@ -101,8 +131,8 @@ function setPath(root: JsonObject, key: string, value: JsonValue): void {
 }
 
 /** Prints the result as JSON; an error response goes to stderr with its code, exit status 1. */
-export async function runRpc(argv: string[]): Promise<number> {
-  const a = parseRpcArgs(argv);
+async function runRpc(args: ParsedArgs): Promise<number> {
+  const a = rpcArgs(args);
   try {
     const result = await rpcCall(a.socketPath, a.method, a.params, { retries: a.retries, timeoutMs: a.timeoutMs });
     console.log(JSON.stringify(result, null, 2));
@@ -113,3 +143,15 @@ export async function runRpc(argv: string[]): Promise<number> {
     return 1;
   }
 }
+
+export const RPC_COMMAND: Command = {
+  name: 'rpc',
+  description: 'one JSON-RPC call to a gateway, as SPDK\'s rpc.py makes it, its result printed as JSON\n'
+    + 'PARAMS: one JSON object, or --key value pairs: a value is JSON where it parses as JSON, else a\n'
+    + 'string; a --key alone is true; dots nest (--listen_address.trtype tcp). Options come before METHOD.\n'
+    + 'exits 1 on an error response, printed with its JSON-RPC code',
+  flags: RPC_FLAGS,
+  operands: 'METHOD [\'{"json":"params"}\' | --key value ...]',
+  parse: parseRpcArgs,
+  run: runRpc,
+};

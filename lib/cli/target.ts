@@ -1,17 +1,19 @@
 /** `rdmagate target`: an NVMe-oF target from flags, a JSON config, or the embedded default. */
 import { readFileSync } from 'node:fs';
 import { InvalidArgumentError } from '../errors';
-import { defaultTargetConfig, targetFromConfig, type TargetConfig } from '../nvmf/target';
-import type { ParsedArgs } from './args';
+import { DEFAULT_NQN, defaultTargetConfig, targetFromConfig, type TargetConfig } from '../nvmf/target';
+import type { FlagSpec, ParsedArgs } from './args';
+import { isJson, OUTPUT_FORMAT_FLAG, type Command } from './command';
 
-export const TARGET_FLAGS = [
-  { name: 'transport', short: 't' },
-  { name: 'traddr', short: 'a' },
-  { name: 'trsvcid', short: 's' },
-  { name: 'nqn', short: 'n' },
-  { name: 'config', short: 'c' },
-  { name: 'reactors', short: 'r' },
-  { name: 'size-mib' },
+export const TARGET_FLAGS: FlagSpec[] = [
+  { name: 'transport', short: 't', choices: ['tcp', 'rdma'], help: 'the listener\'s transport (default tcp)' },
+  { name: 'traddr', short: 'a', value: 'TRADDR', help: 'the address to listen on (default 127.0.0.1)' },
+  { name: 'trsvcid', short: 's', value: 'TRSVCID', help: 'the port to listen on (default 4420)' },
+  { name: 'nqn', short: 'n', value: 'NQN', help: `the subsystem's NQN (default ${DEFAULT_NQN})` },
+  { name: 'config', short: 'c', value: 'CONFIG.json', help: 'a target config (bdevs, subsystems, listeners) instead of the flags above' },
+  { name: 'reactors', short: 'r', value: 'N', help: 'reactor threads' },
+  { name: 'size-mib', value: 'N', help: 'the RAM namespace\'s size in MiB (default 64)' },
+  OUTPUT_FORMAT_FLAG,
 ];
 
 function flag(args: ParsedArgs, name: string): string | undefined {
@@ -36,8 +38,7 @@ export function targetConfigFromArgs(args: ParsedArgs): TargetConfig {
       throw new InvalidArgumentError(`cannot read config ${file}: ${(e as Error).message}`);
     }
   } else {
-    const transport = flag(args, 'transport') ?? 'tcp';
-    if (transport !== 'tcp' && transport !== 'rdma') throw new InvalidArgumentError(`unknown transport '${transport}'`);
+    const transport = flag(args, 'transport') === 'rdma' ? 'rdma' : 'tcp';  // the parser allows only these
     config = defaultTargetConfig({ address: flag(args, 'traddr'), port: intFlag(args, 'trsvcid'), nqn: flag(args, 'nqn'),
       sizeMiB: intFlag(args, 'size-mib') });
     config.listeners![0].transport = transport;
@@ -47,7 +48,8 @@ export function targetConfigFromArgs(args: ParsedArgs): TargetConfig {
   return config;
 }
 
-export async function runTarget(args: ParsedArgs, json: boolean): Promise<number> {
+async function runTarget(args: ParsedArgs): Promise<number> {
+  const json = isJson(args);
   const target = targetFromConfig(targetConfigFromArgs(args));
   const listeners = target.listeners();
   const subsystems = target.subsystems().filter((s) => s.subtype === 'NVMe');
@@ -76,3 +78,11 @@ export async function runTarget(args: ParsedArgs, json: boolean): Promise<number
   target.close();
   return 0;
 }
+
+export const TARGET_COMMAND: Command = {
+  name: 'target',
+  description: 'an NVMe-oF target; with no arguments, a 64 MiB RAM namespace on tcp 127.0.0.1:4420\n'
+    + 'it serves discovery too, and runs until SIGINT or SIGTERM',
+  flags: TARGET_FLAGS,
+  run: runTarget,
+};

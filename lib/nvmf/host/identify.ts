@@ -71,6 +71,25 @@ export interface NamespaceIdentity {
   uuid: string | undefined;
   nsfeat: number;
   dlfeat: number;
+  /** Number of LBA formats, 0's based (NLBAF), the one in use (FLBAS), and each of them. */
+  nlbaf: number;
+  flbas: number;
+  lbaf: LbaFormat[];
+  /** Metadata capabilities, end-to-end protection capabilities and settings (MC, DPC, DPS). */
+  mc: number;
+  dpc: number;
+  dps: number;
+  /** Multi-path I/O and sharing capabilities: bit 0, reachable through several controllers. */
+  nmic: number;
+  /** Its ANA group, where the controller reports ANA (ANAGRPID); 0 where not. */
+  anagrpid: number;
+}
+
+/** One LBA format (Identify Namespace LBAF n): metadata bytes, log2 of the data size, relative performance. */
+export interface LbaFormat {
+  ms: number;
+  lbads: number;
+  rp: number;
 }
 
 const ONCS_WRITE_ZEROES = 1 << 3;
@@ -196,5 +215,15 @@ export function parseIdentifyNamespace(nsid: number, b: Buffer, ids: NamespaceId
     uuid: ids.uuid,
     nsfeat: b[24],
     dlfeat: b[33],
+    nlbaf: b[25],
+    flbas,
+    lbaf: Array.from({ length: Math.min(b[25] + 1, 64) }, (_, n) => ({
+      ms: b.readUInt16LE(128 + 4 * n), lbads: b[130 + 4 * n], rp: b[131 + 4 * n] & 0x3,
+    })),
+    mc: b[27],
+    dpc: b[28],
+    dps: b[29],
+    nmic: b[30],
+    anagrpid: b.readUInt32LE(92),
   };
 }

@@ -1,0 +1,71 @@
+/**
+ * `rdmagate rpc` on the shared flag table: rpc.py's options, short and long, before METHOD,
+ * and the free-form params after it (JSON, --key value, --a.b nesting, bare switches).
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Gateway, type JsonObject } from '../../lib';
+
+const MAIN = resolve(__dirname, '../../lib/cli/main.js');
+const NQN = 'nqn.2026-11.io.rdmagate:cli-rpc';
+
+/** Spawned, not spawnSync: the gateway answering runs on this process's event loop. */
+function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((res) => {
+    const p = spawn(process.execPath, [MAIN, 'rpc', ...args]);
+    let stdout = '', stderr = '';
+    p.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    p.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    p.on('close', (code) => res({ code, stdout, stderr }));
+  });
+}
+
+describe('rdmagate rpc (CLI)', function () {
+  this.timeout(30000);
+  let dir: string;
+  let gateway: Gateway;
+  let sock: string;
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'rdmagate-cli-rpc-'));
+    sock = join(dir, 'gw.sock');
+    gateway = new Gateway({ socketPath: sock, configPath: null, log: () => undefined });
+    await gateway.start();
+  });
+
+  afterEach(async () => {
+    await gateway.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('takes -s/--server, -r/--conn-retries and -t/--timeout, short, long or with =', async () => {
+    for (const options of [['-s', sock, '-r', '1', '-t', '5'], ['--server', sock, '--conn-retries', '1', '--timeout', '5'],
+      [`--server=${sock}`, '--timeout=5']]) {
+      const r = await cli([...options, 'bdev_get_bdevs']);
+      assert.equal(r.code, 0, `${options.join(' ')}: ${r.stderr}`);
+      assert.deepEqual(JSON.parse(r.stdout), []);
+    }
+    const bad = await cli(['-s', sock, '-t', '0', 'bdev_get_bdevs']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /^rdmagate: -t must be a number of seconds above 0, got '0' \(ERR_INVALID_ARG\)\n$/);
+  });
+
+  it('keeps its params free-form: --key value, --key=value, JSON values, --a.b nesting, bare switches, a JSON object', async () => {
+    const made = await cli(['-s', sock, 'bdev_malloc_create', '--name', 'Cli0', '--num_blocks', '64', '--block_size=4096']);
+    assert.equal(made.code, 0, made.stderr);
+    assert.equal(JSON.parse(made.stdout), 'Cli0');
+    const created = await cli(['-s', sock, 'nvmf_create_subsystem', '--nqn', NQN, '--allow_any_host']);
+    assert.equal(created.code, 0, created.stderr);
+    const added = await cli(['-s', sock, 'nvmf_subsystem_add_ns', '--nqn', NQN, '--namespace.bdev_name', 'Cli0', '--namespace.nsid', '7']);
+    assert.equal(added.code, 0, added.stderr);
+    const [s] = await gateway.rpc('nvmf_get_subsystems', { nqn: NQN }) as JsonObject[];
+    assert.equal(s.allow_any_host, true);
+    assert.deepEqual((s.namespaces as JsonObject[]).map((n) => [n.nsid, n.bdev_name]), [[7, 'Cli0']]);
+    const json = await cli(['-s', sock, 'bdev_get_bdevs', '{"name": "Cli0"}']);
+    assert.equal(json.code, 0, json.stderr);
+    assert.equal((JSON.parse(json.stdout) as JsonObject[])[0].block_size, 4096);
+  });
+});
