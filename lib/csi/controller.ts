@@ -15,6 +15,7 @@ import { aborted, alreadyExists, failedPrecondition, invalidArgument, notFound, 
 import type { NvmfExporter } from './export';
 import type { CsiLogger } from './log';
 import { OperationLocks } from './locks';
+import { isHostNqn } from './nqn';
 import { parseVolumeParameters, RDMA_TOPOLOGY_KEY, volumeContext, type Transport, type VolumeParameters } from './parameters';
 import type { ContentSource, SnapshotRecord, StoragePlugin, VolumeRecord } from './plugins/plugin';
 import type {
@@ -31,7 +32,6 @@ import type { RpcHandlers } from './server';
 export const DEFAULT_VOLUME_BYTES = 1 << 30;
 /** CSI's size limit for names and ids. */
 const MAX_ID_BYTES = 128;
-const NQN_MAX_BYTES = 223;
 
 const CAPABILITIES: ControllerCapabilityName[] = [
   'CREATE_DELETE_VOLUME', 'PUBLISH_UNPUBLISH_VOLUME', 'LIST_VOLUMES', 'GET_CAPACITY', 'CREATE_DELETE_SNAPSHOT',
@@ -83,6 +83,8 @@ export class ControllerService {
     const plugin = this.#plugin(params.plugin);
     plugin.checkParameters(params);
     const source = contentSource(req);
+    // Malformed before missing: a negative size is INVALID_ARGUMENT even for a source that does not exist.
+    range(req.capacity_range ?? undefined);
     const transport = this.#transportFor(params, req.accessibility_requirements ?? undefined);
     const lockKeys = [`volume name ${name}`, ...(source ? [`${source.kind} ${source.id}`] : [])];
     return this.#locks.with(lockKeys, 'CreateVolume', async () => {
@@ -131,9 +133,11 @@ export class ControllerService {
   }
 
   async publishVolume(req: ControllerPublishVolumeRequest): Promise<ControllerPublishVolumeResponse> {
+    // Every required field before anything is looked up (CSI: INVALID_ARGUMENT, then NOT_FOUND).
     const id = requireName(req.volume_id, 'volume_id');
-    const node = requireNodeId(req.node_id);
+    if (!req.node_id) throw invalidArgument('node_id is required');
     const cap = requireCapability(req.volume_capability);
+    const node = knownNodeId(req.node_id);
     return this.#locks.with([`volume ${id}`], 'ControllerPublishVolume', async () => {
       const found = this.#volume(id);
       if (!found) throw notFound(`volume ${id} does not exist`);
@@ -157,7 +161,7 @@ export class ControllerService {
   async unpublishVolume(req: ControllerUnpublishVolumeRequest): Promise<Empty> {
     const id = requireName(req.volume_id, 'volume_id');
     // No node_id: unpublish from every node (CSI).
-    const node = req.node_id ? requireNodeId(req.node_id) : undefined;
+    const node = req.node_id ? knownNodeId(req.node_id) : undefined;
     return this.#locks.with([`volume ${id}`], 'ControllerUnpublishVolume', async () => {
       // A volume this controller does not know may still be exported (its record lost):
       // the export is cleaned up all the same.
@@ -176,6 +180,8 @@ export class ControllerService {
   async validateVolumeCapabilities(req: ValidateVolumeCapabilitiesRequest): Promise<ValidateVolumeCapabilitiesResponse> {
     const id = requireName(req.volume_id, 'volume_id');
     if (!req.volume_capabilities?.length) throw invalidArgument('volume_capabilities is required');
+    // Malformed parameters are INVALID_ARGUMENT whether or not the volume exists.
+    const params = parseVolumeParameters(req.parameters);
     const found = this.#volume(id);
     if (!found) throw notFound(`volume ${id} does not exist`);
     const v = found.volume;
@@ -184,7 +190,6 @@ export class ControllerService {
       const why = unsupportedReason(c);
       if (why) return unconfirmed(why);
     }
-    const params = parseVolumeParameters(req.parameters);
     if (Object.keys(req.parameters ?? {}).length > 0 && !sameMap(params.given, v.parameters)) {
       return unconfirmed('the volume was created with other parameters');
     }
@@ -274,14 +279,15 @@ export class ControllerService {
     const id = requireName(req.volume_id, 'volume_id');
     if (!req.capacity_range) throw invalidArgument('capacity_range is required');
     if (req.volume_capability) requireCapability(req.volume_capability);
+    // The range is checked before the volume is looked up: INVALID_ARGUMENT comes before NOT_FOUND.
+    const { required, limit } = range(req.capacity_range);
+    const target = required || limit;
+    if (target === 0) throw invalidArgument('capacity_range needs required_bytes or limit_bytes');
     // A raw block volume has no file system to grow.
     const nodeExpansion = !req.volume_capability?.block;
     return this.#locks.with([`volume ${id}`], 'ControllerExpandVolume', async () => {
       const found = this.#volume(id);
       if (!found) throw notFound(`volume ${id} does not exist`);
-      const { required, limit } = range(req.capacity_range ?? undefined);
-      const target = required || limit;
-      if (target === 0) throw invalidArgument('capacity_range needs required_bytes or limit_bytes');
       const current = found.volume.capacityBytes;
       if (current >= target && limit && current > limit) {
         throw outOfRange(`volume ${id} is ${current} bytes already, above limit_bytes ${limit}`);
@@ -366,11 +372,15 @@ function requireName(value: string | undefined, what: string): string {
   return value;
 }
 
-/** Node ids are the nodes' host NQNs (NodeGetInfo). */
-function requireNodeId(value: string | undefined): string {
-  if (!value) throw invalidArgument('node_id is required');
-  if (!value.startsWith('nqn.') || Buffer.byteLength(value) > NQN_MAX_BYTES) {
-    throw notFound(`node_id "${value.slice(0, 64)}" is not a host NQN, so it is no node of this driver`);
+/**
+ * Node ids are the nodes' host NQNs (NodeGetInfo). One that is not an NQN by the target's
+ * grammar names no node of this driver: NOT_FOUND, as CSI has it for an unknown node
+ * (the caller has checked that node_id is there at all).
+ */
+function knownNodeId(value: string): string {
+  if (!isHostNqn(value)) {
+    throw notFound(`node_id "${value.slice(0, 64)}" is not a host NQN ("nqn.yyyy-mm.<reverse domain>:<name>" or ` +
+      '"nqn.2014-08.org.nvmexpress:uuid:<uuid>", at most 223 bytes), so it is no node of this driver');
   }
   return value;
 }

@@ -7,7 +7,8 @@ import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { internal } from './errors';
+import { failedPrecondition, internal } from './errors';
+import { isHostNqn } from './nqn';
 import type { FsType } from './parameters';
 
 export interface ExecResult {
@@ -142,7 +143,15 @@ export async function blockDeviceBytes(dev: string): Promise<number> {
 export async function hostNqn(path = '/etc/nvme/hostnqn'): Promise<string> {
   try {
     const nqn = (await readFile(path, 'utf8')).trim();
-    if (nqn.startsWith('nqn.')) return nqn;
+    if (nqn.startsWith('nqn.')) {
+      // An NQN the controller would refuse as a node id: say so at NodeGetInfo, rather than
+      // overwrite an identity nvme-cli and the kernel may share.
+      if (!isHostNqn(nqn)) {
+        throw failedPrecondition(`${path} holds "${nqn.slice(0, 240)}", which is not a host NQN ("nqn.yyyy-mm.<reverse domain>:<name>" ` +
+          'or "nqn.2014-08.org.nvmexpress:uuid:<uuid>", at most 223 bytes): correct it, or remove it to have one generated');
+      }
+      return nqn;
+    }
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }

@@ -22,6 +22,7 @@ import type { CsiLogger } from './log';
 import { OperationLocks } from './locks';
 import { blockDeviceBytes, deviceNumber, growFs, hostNqn, makeFs, mount, mountAt, mountsOf, probeFs, remountReadOnly, umount,
   type MountEntry } from './node-system';
+import { isHostNqn } from './nqn';
 import { connectionModeFromContext, fsType, parsePublishContext, RDMA_TOPOLOGY_KEY, tuningFromContext, type FsType } from './parameters';
 import type { RpcHandlers } from './server';
 import type {
@@ -61,8 +62,10 @@ export class NodeService {
     this.role = options.role;
     this.#log = options.log;
     this.#attacher = options.attacher ?? attacherFor(options.role);
-    if (options.nodeId !== undefined && !options.nodeId.startsWith('nqn.')) {
-      throw invalidArgument(`the node id must be the node's host NQN (nqn....), got "${options.nodeId}"`);
+    // The controller refuses a node id that is not an NQN by the target's grammar: refuse it here first.
+    if (options.nodeId !== undefined && !isHostNqn(options.nodeId)) {
+      throw invalidArgument(`the node id must be the node's host NQN ("nqn.yyyy-mm.<reverse domain>:<name>" or ` +
+        `"nqn.2014-08.org.nvmexpress:uuid:<uuid>", at most 223 bytes), got "${options.nodeId}"`);
     }
     this.#nodeId = options.nodeId;
     this.#hostnqnPath = options.hostnqnPath;
@@ -199,21 +202,14 @@ export class NodeService {
   }
 
   async getVolumeStats(req: NodeGetVolumeStatsRequest): Promise<NodeGetVolumeStatsResponse> {
-    requireId(req.volume_id);
-    const path = requirePath(req.volume_path, 'volume_path');
-    const st = await stat(path).catch(() => undefined);
-    if (!st) throw notFound(`${path} does not exist`);
-    const mounted = await mountAt(path);
-    const volume_condition = mounted
-      ? { abnormal: false, message: '' }
-      : { abnormal: true, message: `${path} is not a mount point: the volume is not published there` };
-    if (mounted && !st.isDirectory()) {
+    const id = requireId(req.volume_id);
+    const at = await this.#volumeAt(id, req.volume_path);
+    const volume_condition = { abnormal: false, message: '' };
+    if (at.block) {
       // A raw block volume: its size is all there is to report.
-      const dev = await this.#attacher.device(req.volume_id);
-      const total = dev ? await blockDeviceBytes(dev) : 0;
-      return { usage: [{ total, available: 0, used: 0, unit: 'BYTES' }], volume_condition };
+      return { usage: [{ total: await blockDeviceBytes(at.device), available: 0, used: 0, unit: 'BYTES' }], volume_condition };
     }
-    const s = await statfs(path);
+    const s = await statfs(at.path);
     return {
       usage: [
         { total: s.blocks * s.bsize, available: s.bavail * s.bsize, used: (s.blocks - s.bfree) * s.bsize, unit: 'BYTES' },
@@ -225,7 +221,7 @@ export class NodeService {
 
   async expandVolume(req: NodeExpandVolumeRequest): Promise<NodeExpandVolumeResponse> {
     const id = requireId(req.volume_id);
-    const path = requirePath(req.volume_path, 'volume_path');
+    const path = lookupPath(req.volume_path);
     if (req.volume_capability) requireCapability(req.volume_capability);
     return this.#locks.with([id], 'NodeExpandVolume', async () => {
       const dev = await this.#attacher.device(id);
@@ -236,10 +232,34 @@ export class NodeService {
       if (req.volume_capability?.block || this.#attacher.exposesToHost) return { capacity_bytes: bytes };
       const mounted = await mountAt(path);
       if (!mounted) throw notFound(`nothing is mounted at ${path}`);
+      // xfs_growfs grows whatever is mounted at the path: it must be this volume's file system.
+      if (!(await isMountOf(mounted, dev))) throw notFound(`${path} has ${mounted.source} mounted, not volume ${id} (${dev})`);
       await growFs(mounted.fsType, dev, path);
       this.#log.info('file system grown', { volume: id, device: dev, bytes, fs: mounted.fsType });
       return { capacity_bytes: bytes };
     });
+  }
+
+  /**
+   * Where volume `id` is staged or published at `volumePath`, by what the node itself keeps
+   * (it records nothing of its own): the volume's device per the attacher, and the mount
+   * at the path per /proc/self/mountinfo. NOT_FOUND unless the path exists and has this
+   * volume mounted: its file system (the staging mount, or a publish's bind mount of it),
+   * or its device node (a published raw block volume).
+   */
+  async #volumeAt(id: string, volumePath: string | undefined): Promise<{ path: string; device: string; block: boolean }> {
+    const path = lookupPath(volumePath);
+    if (!(await stat(path).catch(() => undefined))) throw notFound(`${path} does not exist`);
+    // A DPU stages for its host and mounts nothing: no path of its own holds a volume.
+    if (this.#attacher.exposesToHost) throw notFound(`node role ${this.role} mounts no volumes: volume ${id} is not at ${path}`);
+    const device = await this.#attacher.device(id);
+    if (!device) throw notFound(`volume ${id} is not staged on this node`);
+    const mounted = await mountAt(path);
+    if (!mounted) throw notFound(`volume ${id} is not staged or published at ${path}: nothing is mounted there`);
+    if (!(await isMountOf(mounted, device))) {
+      throw notFound(`volume ${id} is not staged or published at ${path}: ${mounted.source} is mounted there, not ${device}`);
+    }
+    return { path, device, block: isDeviceBind(mounted, device) };
   }
 
   getCapabilities(): NodeGetCapabilitiesResponse {
@@ -282,6 +302,27 @@ function requirePath(v: string | undefined, what: string): string {
   if (!v) throw invalidArgument(`${what} is required`);
   if (!isAbsolute(v) || v.split('/').includes('..')) throw invalidArgument(`${what} must be an absolute path without "..", got "${v}"`);
   return v.length > 1 ? v.replace(/\/+$/, '') : v;
+}
+
+/**
+ * The volume_path of NodeGetVolumeStats and NodeExpandVolume: where a volume already is.
+ * Missing is INVALID_ARGUMENT; a path where no volume can be (relative, or with "..",
+ * which stage and publish refuse) is NOT_FOUND, as for any path without the volume.
+ */
+function lookupPath(v: string | undefined): string {
+  if (!v) throw invalidArgument('volume_path is required');
+  if (!isAbsolute(v) || v.split('/').includes('..')) throw notFound(`no volume is staged or published at "${v}": not an absolute path without ".."`);
+  return v.length > 1 ? v.replace(/\/+$/, '') : v;
+}
+
+/** A bind mount of the device node itself (how a raw block volume is published), as publish checks it. */
+function isDeviceBind(m: MountEntry, dev: string): boolean {
+  return m.root === `/${basename(dev)}`;
+}
+
+/** Whether the mount `m` is of the volume on `dev`: its file system, or a bind mount of its device node. */
+async function isMountOf(m: MountEntry, dev: string): Promise<boolean> {
+  return isDeviceBind(m, dev) || m.device === (await deviceNumber(dev));
 }
 
 /** The capability's fs_type, else the StorageClass's fsType; undefined when neither says. */

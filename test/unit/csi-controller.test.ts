@@ -339,6 +339,51 @@ describe('CSI controller (gRPC, local pool, in-process gateway)', function () {
       await rejectsOverGrpc(ctl('DeleteVolume', { volume_id: id }), GrpcStatus.FAILED_PRECONDITION, /still published/);
     });
 
+    it('a missing or malformed field is INVALID_ARGUMENT before anything is NOT_FOUND (issue 20, item 12)', async () => {
+      const id = (await create('order')).volume.volume_id;
+      const unknown = randomUUID();
+      // csi-sanity's "no volume capability" call: its node id is no NQN, its volume may not exist.
+      for (const volume_id of [id, unknown]) {
+        await rejectsOverGrpc(ctl('ControllerPublishVolume', { volume_id, node_id: 'fakeNodeID' }), GrpcStatus.INVALID_ARGUMENT,
+          /volume_capability is required/);
+        await rejectsOverGrpc(ctl('ControllerPublishVolume', { volume_id, node_id: 'fakeNodeID', volume_capability: { access_mode: MOUNT.access_mode } }),
+          GrpcStatus.INVALID_ARGUMENT, /access_type is missing/);
+        await rejectsOverGrpc(ctl('ControllerPublishVolume', { volume_id, volume_capability: MOUNT }), GrpcStatus.INVALID_ARGUMENT, /node_id/);
+      }
+      // Every field there: then an unknown node or volume is NOT_FOUND.
+      await rejectsOverGrpc(publish(id, 'fakeNodeID'), GrpcStatus.NOT_FOUND, /not a host NQN/);
+      await rejectsOverGrpc(publish(unknown, 'fakeNodeID'), GrpcStatus.NOT_FOUND);
+      await rejectsOverGrpc(publish(unknown), GrpcStatus.NOT_FOUND, /does not exist/);
+      // The other Controller RPCs: a malformed field of a volume that does not exist is INVALID_ARGUMENT too.
+      await rejectsOverGrpc(ctl('ControllerExpandVolume', { volume_id: unknown, capacity_range: {} }), GrpcStatus.INVALID_ARGUMENT,
+        /required_bytes or limit_bytes/);
+      await rejectsOverGrpc(ctl('ControllerExpandVolume', { volume_id: unknown, capacity_range: { required_bytes: '-1' } }),
+        GrpcStatus.INVALID_ARGUMENT, /negative/);
+      await rejectsOverGrpc(ctl('ValidateVolumeCapabilities', { volume_id: unknown, volume_capabilities: [MOUNT], parameters: { colour: 'blue' } }),
+        GrpcStatus.INVALID_ARGUMENT, /unknown parameter "colour"/);
+      await rejectsOverGrpc(create('order-restore', { capacity_range: { required_bytes: '-1' },
+        volume_content_source: { snapshot: { snapshot_id: unknown } } }), GrpcStatus.INVALID_ARGUMENT, /negative/);
+      // And well-formed, they are NOT_FOUND.
+      await rejectsOverGrpc(ctl('ControllerExpandVolume', { volume_id: unknown, capacity_range: { required_bytes: MiB } }), GrpcStatus.NOT_FOUND);
+      await rejectsOverGrpc(ctl('ValidateVolumeCapabilities', { volume_id: unknown, volume_capabilities: [MOUNT] }), GrpcStatus.NOT_FOUND);
+      await rejectsOverGrpc(create('order-restore', { volume_content_source: { snapshot: { snapshot_id: unknown } } }), GrpcStatus.NOT_FOUND);
+      assert.deepEqual(rpc.calls.filter((m) => m !== 'nvmf_get_subsystems'), [], 'nothing was exported');
+    });
+
+    it('a node id must be an NQN by the NVMe grammar, as the target checks it (issue 20, item 14)', async () => {
+      const id = (await create('nqn-grammar', { volume_capabilities: [BLOCK_SHARED] })).volume.volume_id;
+      // Each passed the former check (the "nqn." prefix and 223 bytes): none names a node the target would admit.
+      for (const bad of ['nqn.', 'nqn.2014-13.org.example:host', 'nqn.2014-08.org.nvmexpress:uuid:not-a-uuid', 'nqn.2014-08.example:host',
+        'nqn.2014-08.org.example:', 'nqn.2014-08.org.-example:host', 'nqn.2014-08.org.example:host\u0001', 'nqn.2014-08.org.nvmexpress.discovery']) {
+        await rejectsOverGrpc(publish(id, bad, BLOCK_SHARED), GrpcStatus.NOT_FOUND, /not a host NQN/);
+      }
+      const good = ['nqn.2019-06.io.example.nodes:worker 1', `nqn.2014-08.org.nvmexpress:uuid:${randomUUID().toUpperCase()}`,
+        `nqn.2014-08.org.example:${'é'.repeat(99)}`];
+      for (const node of good) await publish(id, node, BLOCK_SHARED);
+      const [sub] = (await gateway.rpc('nvmf_get_subsystems', { nqn: volumeNqn(id) })) as { hosts: { nqn: string }[] }[];
+      assert.deepEqual(sub.hosts.map((h) => h.nqn).sort(), [...good].sort());
+    });
+
     it('ControllerExpandVolume of a published volume: the gateway tells the host, which sees the new size (online)', async () => {
       const id = (await create('online')).volume.volume_id;
       const ctx = (await publish(id)).publish_context;

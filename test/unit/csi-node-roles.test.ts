@@ -192,7 +192,7 @@ describe('CSI node roles: host and dpu', function () {
           publish_context: ctxFor(id) });
         await client.call('Node', 'NodeUnstageVolume', { volume_id: id, staging_target_path: join(dir, 'staging') });
         const other = randomUUID();
-        const quick = new NodeService({ role: 'host', log, nodeId: 'nqn.x', rdma: false,
+        const quick = new NodeService({ role: 'host', log, nodeId: 'nqn.2014-08.org.example:host-x', rdma: false,
           attacher: new HostDiskAttacher({ sysfsRoot: m.sys, devRoot: m.dev, deviceTimeoutMs: 100 }) });
         await rejectsWithCode(quick.stageVolume({ volume_id: other, staging_target_path: join(dir, 's2'), volume_capability: MOUNT,
           publish_context: ctxFor(other), secrets: {}, volume_context: {} }), GrpcStatus.DEADLINE_EXCEEDED);

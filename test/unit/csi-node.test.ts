@@ -1,23 +1,25 @@
 /**
  * The CSI Node service over gRPC, for what runs without root or a kernel NVMe-oF host:
  * NodeGetInfo and the host NQN, capabilities, argument checks, the host and dpu roles'
- * identity (their attach paths: csi-node-roles.test.ts), stats, idempotent unpublish and unstage, and the
- * mountinfo parser. Staging through the kernel (nvme connect, mkfs, mount) is
+ * identity (their attach paths: csi-node-roles.test.ts), stats (of a mounted volume only as root, with a
+ * tmpfs; skipped otherwise), idempotent unpublish and unstage, and the mountinfo parser. Staging through the kernel (nvme connect, mkfs, mount) is
  * test/lab/csi-lifecycle.test.ts.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CsiClient, CsiLogger, CsiServer, GrpcStatus, IdentityService, NodeService, parseEndpoint,
-  type NodeRole } from '../../lib/csi';
-import { parseMountInfo } from '../../lib/csi/node-system';
+  type NodeRole, type VolumeAttacher } from '../../lib/csi';
+import { mountAt, parseMountInfo } from '../../lib/csi/node-system';
 import { rejectsOverGrpc } from '../support/csi-assert';
+import { FakeKernelAttacher } from './fake-kernel-attacher';
 
 const MOUNT = { mount: { fs_type: 'ext4' }, access_mode: { mode: 'SINGLE_NODE_WRITER' } };
 const ctxFor = (id: string) => ({
-  transport: 'tcp', traddr: '127.0.0.1', trsvcid: '4420', subnqn: `nqn.2026-11.io.rdmagate:vol:${id}`, uuid: id, nguid: id.replace(/-/g, ''),
+  transport: 'tcp' as const, traddr: '127.0.0.1', trsvcid: '4420', subnqn: `nqn.2026-11.io.rdmagate:vol:${id}`, uuid: id, nguid: id.replace(/-/g, ''),
 });
 
 describe('CSI node (gRPC, no root needed)', function () {
@@ -25,7 +27,7 @@ describe('CSI node (gRPC, no root needed)', function () {
   let dir: string;
   const running: { server: CsiServer; client: CsiClient }[] = [];
 
-  async function start(role: NodeRole, extra: { nodeId?: string; rdma?: boolean } = {}): Promise<CsiClient> {
+  async function start(role: NodeRole, extra: { nodeId?: string; rdma?: boolean; attacher?: VolumeAttacher } = {}): Promise<CsiClient> {
     const log = new CsiLogger(() => undefined);
     const node = new NodeService({ role, log, hostnqnPath: join(dir, 'etc-nvme', 'hostnqn'), ...extra });
     const identity = new IdentityService({ controller: false, manifest: { role }, probe: () => node.probe() });
@@ -64,6 +66,22 @@ describe('CSI node (gRPC, no root needed)', function () {
     const fixed = 'nqn.2014-08.org.nvmexpress:uuid:11111111-2222-3333-4444-555555555555';
     assert.equal((await (await start('default', { nodeId: fixed })).call<Info>('Node', 'NodeGetInfo')).node_id, fixed);
     assert.throws(() => new NodeService({ role: 'default', log: new CsiLogger(() => undefined), nodeId: 'worker-1' }), /host NQN/);
+  });
+
+  it('a node id must be an NQN by the NVMe grammar, given or read from /etc/nvme/hostnqn (issue 20, item 14)', async () => {
+    const log = new CsiLogger(() => undefined);
+    for (const nodeId of ['nqn.2014-13.org.example:node', 'nqn.2014-08.org.nvmexpress:uuid:1234', 'nqn.2014-08.example:node', 'nqn.x']) {
+      assert.throws(() => new NodeService({ role: 'default', log, nodeId }), /host NQN/, nodeId);
+    }
+    // A hostnqn file with a malformed NQN is not overwritten (nvme-cli and the kernel may use it): NodeGetInfo says what is wrong.
+    const file = join(dir, 'etc-nvme', 'hostnqn');
+    mkdirSync(join(dir, 'etc-nvme'));
+    writeFileSync(file, 'nqn.2014-08.org.nvmexpress:uuid:not-a-uuid\n');
+    const c = await start('default');
+    await rejectsOverGrpc(c.call('Node', 'NodeGetInfo'), GrpcStatus.FAILED_PRECONDITION, /not a host NQN/);
+    assert.equal(readFileSync(file, 'utf8'), 'nqn.2014-08.org.nvmexpress:uuid:not-a-uuid\n');
+    writeFileSync(file, 'nqn.2019-06.io.example:node-1\n');
+    assert.equal((await c.call<{ node_id: string }>('Node', 'NodeGetInfo')).node_id, 'nqn.2019-06.io.example:node-1');
   });
 
   it('NodeGetCapabilities, and Identity without the controller service', async () => {
@@ -121,17 +139,68 @@ describe('CSI node (gRPC, no root needed)', function () {
     });
   }
 
-  it('NodeGetVolumeStats: bytes and inodes, and an abnormal condition where nothing is mounted', async () => {
-    const c = await start('default');
-    const path = join(dir, 'vol');
-    mkdirSync(path);
-    type Stats = { usage: { total: string; available: string; used: string; unit: string }[]; volume_condition: { abnormal: boolean; message: string } };
-    const s = await c.call<Stats>('Node', 'NodeGetVolumeStats', { volume_id: randomUUID(), volume_path: path });
-    assert.deepEqual(s.usage.map((u) => u.unit), ['BYTES', 'INODES']);
-    assert.ok(Number(s.usage[0].total) > 0 && Number(s.usage[0].available) <= Number(s.usage[0].total));
-    assert.equal(s.volume_condition.abnormal, true);
-    assert.match(s.volume_condition.message, /not a mount point/);
-    await rejectsOverGrpc(c.call('Node', 'NodeGetVolumeStats', { volume_id: randomUUID(), volume_path: join(dir, 'missing') }), GrpcStatus.NOT_FOUND);
+  type Stats = { usage: { total: string; available: string; used: string; unit: string }[]; volume_condition: { abnormal: boolean; message: string } };
+
+  it('NodeGetVolumeStats and NodeExpandVolume: NOT_FOUND unless the volume is at that path (issue 20, item 13)', async () => {
+    const attacher = new FakeKernelAttacher(dir);
+    const c = await start('default', { attacher });
+    const id = randomUUID();
+    const stats = (volume_id: string, volume_path: string) => c.call<Stats>('Node', 'NodeGetVolumeStats', { volume_id, volume_path });
+    const expand = (volume_id: string, volume_path: string) => c.call('Node', 'NodeExpandVolume', { volume_id, volume_path });
+    // csi-sanity's paths: "some/path" (relative, so no volume can be there), and one that does not exist.
+    for (const path of ['some/path', join(dir, 'missing'), '/a/../b']) {
+      await rejectsOverGrpc(stats(id, path), GrpcStatus.NOT_FOUND);
+      await rejectsOverGrpc(expand(id, path), GrpcStatus.NOT_FOUND);
+    }
+    // A path that exists and is a mount point, of no volume of this node: it used to answer with the root file system's usage.
+    await rejectsOverGrpc(stats('no-such-volume', '/'), GrpcStatus.NOT_FOUND, /not staged/);
+    // A volume attached here, asked for where another file system is mounted, or where nothing is.
+    await attacher.attach(ctxFor(id), {}, 'nqn.2014-08.org.example:node');
+    await rejectsOverGrpc(stats(id, '/'), GrpcStatus.NOT_FOUND, /not staged or published at \//);
+    mkdirSync(join(dir, 'vol'));
+    await rejectsOverGrpc(stats(id, join(dir, 'vol')), GrpcStatus.NOT_FOUND, /nothing is mounted there/);
+    // A missing field is still INVALID_ARGUMENT.
+    await rejectsOverGrpc(stats('', '/'), GrpcStatus.INVALID_ARGUMENT, /volume_id/);
+    await rejectsOverGrpc(stats(id, ''), GrpcStatus.INVALID_ARGUMENT, /volume_path/);
+    await rejectsOverGrpc(expand(id, ''), GrpcStatus.INVALID_ARGUMENT, /volume_path/);
+  });
+
+  it('NodeGetVolumeStats of the volume mounted at the path: bytes and inodes (root: a tmpfs stands in for its file system)', async function () {
+    if (process.getuid?.() !== 0) this.skip();
+    const staging = join(dir, 'staging');
+    const target = join(dir, 'target');
+    mkdirSync(staging);
+    mkdirSync(target);
+    if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', staging]).status !== 0) this.skip();
+    try {
+      // The volume's "device": a node with the tmpfs's device number, as a staged volume's
+      // file system has its block device's.
+      const [major, minor] = (await mountAt(staging))!.device.split(':');
+      const dev = join(dir, 'fake-nvme0n1');
+      if (spawnSync('mknod', [dev, 'b', major, minor]).status !== 0) this.skip();
+      const attacher = new FakeKernelAttacher(dir);
+      const id = randomUUID();
+      attacher.connected.set(id, { ctx: ctxFor(id), tuning: {}, hostnqn: 'nqn.2014-08.org.example:node', device: dev });
+      const c = await start('default', { attacher });
+      assert.equal(spawnSync('mount', ['--bind', staging, target]).status, 0);
+      try {
+        // At the staging path, and at a publish's bind mount of it.
+        for (const path of [staging, target, `${target}/`]) {
+          const s = await c.call<Stats>('Node', 'NodeGetVolumeStats', { volume_id: id, volume_path: path });
+          assert.deepEqual(s.usage.map((u) => u.unit), ['BYTES', 'INODES']);
+          assert.equal(Number(s.usage[0].total), 8 << 20);
+          assert.deepEqual(s.volume_condition, { abnormal: false, message: '' });
+        }
+        // Another volume is not there; nor is this one in a directory inside it.
+        await rejectsOverGrpc(c.call('Node', 'NodeGetVolumeStats', { volume_id: randomUUID(), volume_path: target }), GrpcStatus.NOT_FOUND);
+        mkdirSync(join(target, 'sub'));
+        await rejectsOverGrpc(c.call('Node', 'NodeGetVolumeStats', { volume_id: id, volume_path: join(target, 'sub') }), GrpcStatus.NOT_FOUND);
+      } finally {
+        spawnSync('umount', [target]);
+      }
+    } finally {
+      spawnSync('umount', [staging]);
+    }
   });
 
   it('NodeUnpublishVolume and NodeUnstageVolume succeed for what is not there, and remove the target', async () => {

@@ -1,12 +1,40 @@
 /**
- * The local plugin on its own: what a crash leaves behind, a failed create, and a state
- * file that cannot be trusted.
+ * The local plugin on its own: what a crash leaves behind, a failed create, a state file
+ * that cannot be trusted, and snapshots of sparse volumes that stay sparse.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, truncateSync, unlinkSync,
+  writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CsiError, LocalPlugin } from '../../lib/csi';
+import { sparseCopy } from '../../lib/csi/plugins/sparse-copy';
+
+const MiB = 1 << 20;
+const GiB = 1 << 30;
+
+/** Writes `data` at each offset of `path`. */
+function writeAt(path: string, offsets: number[], data: (i: number) => Buffer): void {
+  const fd = openSync(path, 'r+');
+  try {
+    offsets.forEach((off, i) => writeSync(fd, data(i), 0, data(i).length, off));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function readAt(path: string, offset: number, length: number): Buffer {
+  const fd = openSync(path, 'r');
+  try {
+    const b = Buffer.alloc(length);
+    readSync(fd, b, 0, length, offset);
+    return b;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const allocated = (path: string) => statSync(path).blocks * 512;
 
 describe('CSI local plugin', () => {
   let dir: string;
@@ -77,5 +105,59 @@ describe('CSI local plugin', () => {
     await p.deleteVolume(v.id);
     await assert.rejects(p.expandVolume(v.id, 1 << 21), /does not exist/);
     assert.throws(() => p.checkParameters({ replicas: 2, thin: true }), /one copy/);
+  });
+
+  describe('snapshots of sparse volumes (issue 20, item 15)', () => {
+    // One 4 KiB block of data in each MiB of a 64 MiB volume, one at an odd offset, and the last block.
+    const offsets = [...Array.from({ length: 64 }, (_, i) => i * MiB + (i % 7) * 4096), 5 * MiB + 100, 64 * MiB - 4096];
+    const block = (i: number) => Buffer.alloc(4096, (i % 250) + 1);
+
+    function checkCopy(src: string, copy: string): void {
+      assert.equal(statSync(copy).size, statSync(src).size);
+      for (const [i, off] of offsets.entries()) assert.ok(readAt(copy, off, 4096).equals(block(i)), `the block at ${off}`);
+      // The copy reads what the source reads, zeros included.
+      assert.ok(readFileSync(copy).equals(readFileSync(src)), 'the copy is the source, byte for byte');
+      // Block for block: no more allocated than the source (a former copy wrote whole MiB chunks: 64 MiB here).
+      assert.ok(allocated(copy) <= allocated(src) + 64 * 1024, `the copy allocates ${allocated(copy)} bytes, the source ${allocated(src)}`);
+    }
+
+    it('a snapshot allocates what the volume does, and holds what was written in it', async () => {
+      const p = new LocalPlugin({ poolDir: dir });
+      await p.open();
+      const v = await p.createVolume({ name: 'sparse', ...spec, capacityBytes: 64 * MiB });
+      writeAt(p.volumePath(v.id), offsets, block);
+      const s = await p.createSnapshot({ name: 'sparse-snap', sourceVolumeId: v.id, inUse: false });
+      checkCopy(p.volumePath(v.id), p.snapshotPath(s.id));
+      // A restore from it is made the same way.
+      const r = await p.createVolume({ name: 'restored', ...spec, capacityBytes: 64 * MiB, source: { kind: 'snapshot', id: s.id } });
+      checkCopy(p.volumePath(v.id), p.volumePath(r.id));
+    });
+
+    it('the copy (where the pool cannot reflink) writes only the blocks that are not zeros', async () => {
+      const src = join(dir, 'src.img');
+      writeFileSync(src, '');
+      truncateSync(src, 64 * MiB + 512); // not a whole number of blocks: the tail is copied too
+      writeAt(src, offsets, block);
+      writeAt(src, [64 * MiB], () => Buffer.alloc(512, 0xee));
+      // Written zeros, between two data blocks: allocated in the source, a hole in the copy.
+      writeAt(src, [40 * MiB + 64 * 1024], () => Buffer.alloc(896 * 1024));
+      // Read with O_DIRECT (where the file system takes it: the buffer is realigned until it does), and through the page cache.
+      for (const direct of [true, false]) {
+        const copy = join(dir, `copy-${direct}.img`);
+        await sparseCopy(src, copy, { direct });
+        assert.ok(readAt(copy, 64 * MiB, 512).equals(Buffer.alloc(512, 0xee)));
+        checkCopy(src, copy);
+        assert.ok(allocated(copy) <= allocated(src) - 896 * 1024 + 64 * 1024, 'zeros written in the source are a hole in the copy');
+      }
+    });
+
+    it('an empty 1 GiB volume: a snapshot allocates nothing', async () => {
+      const p = new LocalPlugin({ poolDir: dir });
+      await p.open();
+      const v = await p.createVolume({ name: 'empty', ...spec, capacityBytes: GiB });
+      const s = await p.createSnapshot({ name: 'empty-snap', sourceVolumeId: v.id, inUse: false });
+      assert.equal(statSync(p.snapshotPath(s.id)).size, GiB);
+      assert.ok(allocated(p.snapshotPath(s.id)) <= 64 * 1024, `${allocated(p.snapshotPath(s.id))} bytes allocated`);
+    });
   });
 });

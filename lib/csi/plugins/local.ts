@@ -27,6 +27,7 @@ import type { CsiLogger } from '../log';
 import type { BlockSource, CreateSnapshotSpec, CreateVolumeSpec, PoolCapacity, SnapshotRecord, StoragePlugin,
   VolumeRecord } from './plugin';
 import { PluginRecords, publicSnapshot, publicVolume, type RecordKind, type StoredSnapshot, type StoredVolume } from './records';
+import { sparseCopy } from './sparse-copy';
 
 const run = promisify(execFile);
 
@@ -34,7 +35,6 @@ const run = promisify(execFile);
 const MAX_VOLUME_BYTES = 2 ** 48;
 /** Volumes are served with 4 KiB blocks, so sizes are multiples of it. */
 const BLOCK_SIZE = 4096;
-const COPY_CHUNK = 1 << 20;
 
 interface LocalVolume extends StoredVolume {
   thin: boolean;
@@ -249,8 +249,9 @@ export class LocalPlugin implements StoragePlugin {
 
 /**
  * Copies `src` to `dst`: FICLONE when the file system shares extents (instant, no space
- * used), else a copy that skips all-zero chunks, so a sparse volume stays sparse (a
- * plain copyFile would allocate every byte of a thin volume). Says which it did.
+ * used), else sparseCopy, which writes only the blocks that are not zeros, so a sparse
+ * volume stays sparse (a plain copyFile would allocate every byte of a thin volume). Says
+ * which it did.
  */
 async function cloneFile(src: string, dst: string): Promise<'reflink' | 'copy'> {
   try {
@@ -261,38 +262,6 @@ async function cloneFile(src: string, dst: string): Promise<'reflink' | 'copy'> 
   }
   await sparseCopy(src, dst);
   return 'copy';
-}
-
-async function sparseCopy(src: string, dst: string): Promise<void> {
-  const from = await open(src, 'r');
-  try {
-    const size = (await from.stat()).size;
-    const to = await open(dst, 'w', 0o600);
-    try {
-      await to.truncate(size);
-      const buf = Buffer.allocUnsafe(COPY_CHUNK);
-      for (let off = 0; off < size;) {
-        const { bytesRead } = await from.read(buf, 0, Math.min(COPY_CHUNK, size - off), off);
-        if (bytesRead === 0) break;
-        const chunk = buf.subarray(0, bytesRead);
-        if (!isZero(chunk)) await to.write(chunk, 0, bytesRead, off);
-        off += bytesRead;
-      }
-      await to.sync();
-    } finally {
-      await to.close();
-    }
-  } finally {
-    await from.close();
-  }
-}
-
-function isZero(b: Buffer): boolean {
-  // Compare 8 bytes at a time where the length allows.
-  const words = Math.floor(b.length / 8);
-  for (let i = 0; i < words; i++) if (b.readBigUInt64LE(i * 8) !== 0n) return false;
-  for (let i = words * 8; i < b.length; i++) if (b[i] !== 0) return false;
-  return true;
 }
 
 /** Reserves the blocks of [0, bytes) (util-linux fallocate(1); Node has no fallocate). */

@@ -37,8 +37,8 @@ export interface SnapshotRecord {
   createdAtMs: number;
   /**
    * How the point-in-time image was made: 'reflink' shares the extents copy-on-write
-   * (FICLONE, on XFS with reflink, btrfs, bcachefs), 'copy' read and wrote every
-   * allocated byte, leaving holes where the volume had zeros; 'backend' was cut by the
+   * (FICLONE, on XFS with reflink, btrfs, bcachefs), 'copy' read the volume and wrote
+   * its 4 KiB blocks that are not zeros, leaving holes elsewhere; 'backend' was cut by the
    * storage system the plugin drives (Mayastor's copy-on-write replica snapshots).
    */
   method: 'reflink' | 'copy' | 'backend';
