@@ -471,10 +471,12 @@ void Controller::enable_async_events(uint64_t gen) {
   spec::IdentifyController id;
   std::memcpy(&id, info_.identify.data(), sizeof id);
   const bool discovery = options_.nr_io_queues == 0;  // no namespaces to hear about
-  if (discovery || !(id.oaes & spec::kAecNsAttr)) return;
+  // The notices the controller offers of those we follow (OAES and the configuration share bits).
+  const uint32_t notices = id.oaes & (spec::kAecNsAttr | spec::kAecAnaChange);
+  if (discovery || !notices) return;
   SubmissionEntry sqe = admin_sqe(spec::kAdminSetFeatures);
   sqe.cdw10 = spec::kFeatAsyncEventConfig;
-  sqe.cdw11 = spec::kAecNsAttr;
+  sqe.cdw11 = notices;
   auto self = shared_from_this();
   admin_->submit_internal(sqe, spec::kXferNone, {}, options_.timeout_ms,
                           [self, gen](uint32_t status, const CompletionEntry&, std::vector<uint8_t>&) {
@@ -490,9 +492,10 @@ void Controller::request_async_event(uint64_t gen) {
                             // An error (the limit, or the queue going down) ends the loop.
                             if (!self->live(gen) || !status_ok(status)) return;
                             self->request_async_event(gen);
-                            if (spec::async_event_type(cqe.dw0) == spec::kAerNotice &&
-                                spec::async_event_info(cqe.dw0) == spec::kAerNoticeNsAttrChanged)
-                              self->read_changed_namespaces(gen);
+                            if (spec::async_event_type(cqe.dw0) != spec::kAerNotice) return;
+                            uint8_t info = spec::async_event_info(cqe.dw0);
+                            if (info == spec::kAerNoticeNsAttrChanged) self->read_changed_namespaces(gen);
+                            if (info == spec::kAerNoticeAnaChange) self->events_->on_ana_changed(self->id_);
                           });
 }
 
@@ -551,6 +554,21 @@ void Controller::identify(uint32_t op_id, uint8_t cns, uint32_t nsid) {
     sqe.nsid = nsid;
     sqe.cdw10 = cns;
     self->admin_command(sqe, spec::kXferControllerToHost, std::vector<uint8_t>(spec::kIdentifyDataSize),
+                        [self, op_id](uint32_t status, const CompletionEntry& cqe, std::vector<uint8_t>& data) {
+                          self->events_->on_admin_done(self->id_, op_id, status, cqe.dw0, std::move(data));
+                        });
+  });
+}
+
+void Controller::get_log_page(uint32_t op_id, uint8_t lid, uint8_t lsp, uint32_t nsid, uint32_t bytes) {
+  auto self = shared_from_this();
+  reactor_.post([self, op_id, lid, lsp, nsid, bytes] {
+    SubmissionEntry sqe = admin_sqe(spec::kAdminGetLogPage);
+    sqe.nsid = nsid;
+    uint32_t numd = bytes / 4 - 1;  // 0's based dwords
+    sqe.cdw10 = uint32_t(lid) | uint32_t(lsp) << 8 | (numd & 0xffff) << 16;
+    sqe.cdw11 = numd >> 16;
+    self->admin_command(sqe, spec::kXferControllerToHost, std::vector<uint8_t>(bytes),
                         [self, op_id](uint32_t status, const CompletionEntry& cqe, std::vector<uint8_t>& data) {
                           self->events_->on_admin_done(self->id_, op_id, status, cqe.dw0, std::move(data));
                         });

@@ -51,6 +51,8 @@ class ControllerEvents : public IoCompletionSink {
   // A Namespace Attribute Changed notice came, with the Changed Namespace List: their
   // size or identity changed, or they came or went (0xffffffff: more than 1024 did).
   virtual void on_namespaces_changed(uint64_t, const std::vector<uint32_t>&) {}
+  // An ANA change notice came: read the ANA log page (which also lets the next one come).
+  virtual void on_ana_changed(uint64_t) {}
 };
 
 struct ControllerCounters {
@@ -82,6 +84,8 @@ class Controller final : public QueueOwner, public std::enable_shared_from_this<
   void reset();
   // Identify with `cns` and `nsid`; on_admin_done(op_id) brings the 4096 bytes.
   void identify(uint32_t op_id, uint8_t cns, uint32_t nsid);
+  // Get Log Page `lid` (log specific field `lsp`), `bytes` of it; on_admin_done(op_id) brings them.
+  void get_log_page(uint32_t op_id, uint8_t lid, uint8_t lsp, uint32_t nsid, uint32_t bytes);
   ControllerCounters counters() const;
   uint64_t id() const { return id_; }
 

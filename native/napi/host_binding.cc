@@ -64,6 +64,7 @@ class JsHostSink : public host::ControllerEvents {
   void on_namespaces_changed(uint64_t id, const std::vector<uint32_t>& nsids) override {
     push(NamespacesChanged{id, nsids});
   }
+  void on_ana_changed(uint64_t id) override { push(Plain{id, "anaChanged"}); }
   void on_admin_done(uint64_t id, uint32_t op_id, uint32_t status, uint32_t dw0,
                      std::vector<uint8_t>&& data) override {
     push(Admin{id, op_id, status, dw0, std::move(data)});
@@ -233,6 +234,7 @@ class ControllerBinding : public Napi::ObjectWrap<ControllerBinding> {
                                      {InstanceMethod("setSubmissionBuffer", &ControllerBinding::set_submission_buffer),
                                       InstanceMethod("submitBatch", &ControllerBinding::submit_batch),
                                       InstanceMethod("identify", &ControllerBinding::identify),
+                                      InstanceMethod("getLogPage", &ControllerBinding::get_log_page),
                                       InstanceMethod("close", &ControllerBinding::close),
                                       InstanceMethod("counters", &ControllerBinding::counters)});
     constructor() = Napi::Persistent(cls);
@@ -360,6 +362,18 @@ class ControllerBinding : public Napi::ObjectWrap<ControllerBinding> {
     if (cns > 0xff) invalid(env, "cns must be in [0, 255]");
     if (closed_) throw make_error(env, "ERR_NVME_DISCONNECTED", "the controller is closed");
     controller_->identify(op_id, uint8_t(cns), nsid);
+    return env.Undefined();
+  }
+
+  // getLogPage(opId, lid, lsp, nsid, bytes): bytes a multiple of 4, at most 1 MiB.
+  Napi::Value get_log_page(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    uint32_t op_id = arg_u32(info, 0, "opId"), lid = arg_u32(info, 1, "lid"), lsp = arg_u32(info, 2, "lsp");
+    uint32_t nsid = arg_u32(info, 3, "nsid"), bytes = arg_u32(info, 4, "bytes");
+    if (lid > 0xff || lsp > 0x7f) invalid(env, "lid must be in [0, 255] and lsp in [0, 127]");
+    if (bytes == 0 || bytes % 4 || bytes > (1u << 20)) invalid(env, "bytes must be a multiple of 4 in [4, 1 MiB]");
+    if (closed_) throw make_error(env, "ERR_NVME_DISCONNECTED", "the controller is closed");
+    controller_->get_log_page(op_id, uint8_t(lid), uint8_t(lsp), nsid, bytes);
     return env.Undefined();
   }
 

@@ -85,10 +85,13 @@ describe('host multipath', function () {
     startTarget('A', [1, 99]);  // A comes back, and its path reconnects by itself
     while (c.paths()[0]!.state !== 'live') await new Promise((r) => setTimeout(r, 20));
     await roundTrip(c, 16, 0x44);
-    const before = c.paths()[0]!.failovers;
+    // A turns inaccessible: its notice tells the host, whose ANA log of A then says so, and B serves.
     targets.get('A')!.subsystem(NQN)!.setListenerAnaState({ address: '127.0.0.1', port: ports.A! }, 'inaccessible');
+    while (c.paths()[0]!.ana[1] !== 'inaccessible') await new Promise((r) => setTimeout(r, 10));
+    const servedBy = (name: string) => targets.get(name)!.qpairs().filter((q) => q.qid > 0).reduce((a, q) => a + q.commands, 0);
+    const [a0, b0] = [servedBy('A'), servedBy('B')];
     await roundTrip(c, 24, 0x55);
-    assert.ok(c.paths()[0]!.failovers > before, 'A answered ANA Inaccessible, and B took the command');
+    assert.deepEqual([servedBy('A') - a0, servedBy('B') - b0], [0, 2], 'B took both commands');
     const b = pool.acquire();
     try {
       for (const [lba, seed] of [[0, 0x33], [8, 0x22], [16, 0x44], [24, 0x55]] as const) {
@@ -98,6 +101,16 @@ describe('host multipath', function () {
     } finally {
       b.release();
     }
+  });
+
+  it('prefers an optimized path to a non-optimized one, whatever the order of the paths', async () => {
+    targets.get('A')!.subsystem(NQN)!.setListenerAnaState({ address: '127.0.0.1', port: ports.A! }, 'non_optimized');
+    const c = await open();
+    assert.deepEqual(c.paths().map((p) => p.ana), [{ 1: 'non_optimized' }, { 1: 'optimized' }]);
+    const servedByA = () => targets.get('A')!.qpairs().filter((q) => q.qid > 0).reduce((a, q) => a + q.commands, 0);
+    const before = servedByA();  // the queues' Connects
+    await roundTrip(c, 0, 0x66);
+    assert.equal(servedByA(), before, 'B, optimized, took the commands');
   });
 
   it('round-robin spreads commands over both paths', async () => {

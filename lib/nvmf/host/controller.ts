@@ -5,7 +5,8 @@
  *   'error' (error): reconnecting was given up (only emitted when someone listens);
  *   'namespacesChanged' (nsids): these namespaces changed (their size, or they came or went),
  *     as the controller's notice said or a reconnect found, and `namespaces` has been read
- *     again since.
+ *     again since;
+ *   'anaChanged': an ANA change notice came; anaLog() reads the states (and lets the next come).
  */
 import { EventEmitter } from 'node:events';
 import { InvalidArgumentError, type RdmagateError } from '../../errors';
@@ -20,11 +21,16 @@ import {
 import { hostNative, type HostCounters, type NativeControllerInfo, type NativeFailure, type NativeHostOptions,
   type NativeNvmeController } from './native';
 import { connectOptions, type ConnectOptions, type HostTransport } from './options';
+import { parseAnaLog, type AnaLog } from './ana';
 import { QueuePair, kComplete, kFailAll, kRefused, queueIndexOf, type QueueHost, type QueuedCommand } from './queue-pair';
 import { BURST_FLUSH, PIPELINE_FLUSH, SubmissionBatch } from './submission-batch';
 import { errorFromFailure, errorFromStatus, isSuccess } from './status';
 
 export type ControllerState = 'connecting' | 'live' | 'reconnecting' | 'removed' | 'closing' | 'closed';
+
+const LOG_ANA = 0x0c;
+const ANA_LSP_RGO = 0x01;  // Return Groups Only: each namespace's group is in Identify Namespace
+const CMIC_ANA = 1 << 3;
 
 const CNS_NAMESPACE = 0x00;
 const CNS_CONTROLLER = 0x01;
@@ -92,6 +98,7 @@ export class Controller extends EventEmitter {
       onClosed: () => this.#finish(),
       onAdmin: (opId, status, data) => this.#adminDone(opId, status, data),
       onNamespacesChanged: (nsids) => this.#refreshNamespaces(nsids),
+      onAnaChanged: () => this.emit('anaChanged'),
       onIo: (completions, from, to) => this.#completions(completions, from, to),
     });
   }
@@ -182,6 +189,28 @@ export class Controller extends EventEmitter {
     return parseIdentifyNamespace(nsid, data, ids);
   }
 
+  /** Get Log Page `lid`: `bytes` of it (a multiple of 4), with log specific field `lsp`. */
+  getLogPage(lid: number, options: { bytes: number; lsp?: number; nsid?: number }): Promise<Buffer> {
+    const l = v.integer(lid, 'lid', 0, 255);
+    const o = v.object<{ bytes: number; lsp?: number; nsid?: number }>(options, 'options');
+    const bytes = v.integer(o.bytes, 'bytes', 4, 1 << 20);
+    if (bytes % 4) throw new InvalidArgumentError('bytes must be a multiple of 4');
+    const lsp = v.optionalInteger(o.lsp, 'lsp', 0, 127, 0);
+    const nsid = v.optionalInteger(o.nsid, 'nsid', 0, 0xffffffff, 0);
+    return this.#adminData(`Get Log Page 0x${l.toString(16)}`, (opId) => this.#handle.getLogPage(opId, l, lsp, nsid, bytes));
+  }
+
+  /**
+   * The ANA log page (NVMe Base 8.1.2): each ANA group's state through this controller. Empty
+   * where the controller does not report ANA (CMIC bit 3).
+   */
+  async anaLog(): Promise<AnaLog> {
+    if (!(this.identity.cmic & CMIC_ANA)) return { changeCount: 0n, groups: new Map() };
+    // Header, one descriptor per group and one NSID per namespace at most.
+    const bytes = 16 + this.identity.nanagrpid * 32 + this.identity.mnan * 4;
+    return parseAnaLog(await this.getLogPage(LOG_ANA, { bytes: Math.ceil(bytes / 4) * 4, lsp: ANA_LSP_RGO }));
+  }
+
   /** Reads the active namespace list and identifies each namespace. */
   async rescanNamespaces(): Promise<readonly NamespaceIdentity[]> {
     const nsids = await this.#activeNamespaces();
@@ -233,13 +262,18 @@ export class Controller extends EventEmitter {
   }
 
   #identifyData(cns: number, nsid: number, what: string): Promise<Buffer> {
+    return this.#adminData(what, (opId) => this.#handle.identify(opId, cns, nsid));
+  }
+
+  /** An admin command whose data comes back through the 'admin' event of `opId`. */
+  #adminData(what: string, send: (opId: number) => void): Promise<Buffer> {
     const refusal = this.#refusal();
     if (refusal) return Promise.reject(refusal);
     const opId = allocateOpId();
     return new Promise<Buffer>((resolve, reject) => {
       this.#admin.set(opId, { what, resolve, reject });
       try {
-        this.#handle.identify(opId, cns, nsid);
+        send(opId);
       } catch (e) {
         this.#admin.delete(opId);
         reject(e as Error);

@@ -13,6 +13,7 @@ export interface ControllerSink {
   onClosed(): void;
   onAdmin(opId: number, status: number, data: Buffer): void;
   onNamespacesChanged(nsids: number[]): void;
+  onAnaChanged(): void;
   /** Flat [opId, status] pairs in completions[from, to). */
   onIo(completions: Uint32Array, from: number, to: number): void;
 }
@@ -63,6 +64,9 @@ function dispatch(events: NativeHostEvent[]): void {
         break;
       case 'namespacesChanged':
         c.onNamespacesChanged(e.nsids);
+        break;
+      case 'anaChanged':
+        c.onAnaChanged();
         break;
     }
   }

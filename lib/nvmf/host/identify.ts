@@ -48,6 +48,12 @@ export interface ControllerIdentity {
   fcatt: number;
   msdbd: number;
   ofcs: number;
+  /** ANA: transition time (s), capabilities, most groups, groups, and most namespaces (MNAN). */
+  anatt: number;
+  anacap: number;
+  anagrpmax: number;
+  nanagrpid: number;
+  mnan: number;
 }
 
 /** One namespace, from Identify Namespace and its Namespace Identification Descriptors. */
@@ -133,6 +139,11 @@ export function parseIdentifyController(b: Buffer): ControllerIdentity {
     ieee: b[73] | b[74] << 8 | b[75] << 16,
     cmic: b[76],
     mdts: b[77],
+    anatt: b[342],
+    anacap: b[343],
+    anagrpmax: b.readUInt32LE(344),
+    nanagrpid: b.readUInt32LE(348),
+    mnan: b.readUInt32LE(540),
     cntlid: b.readUInt16LE(78),
     ver: b.readUInt32LE(80),
     oaes: b.readUInt32LE(92),

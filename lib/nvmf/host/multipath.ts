@@ -6,15 +6,19 @@
  * fails for the command itself (LBA out of range, a media error) is not. A path that
  * drops keeps reconnecting by itself and is used again once it is live.
  *
- * Not yet: reading the ANA log page (a path learns its group is inaccessible from the
- * statuses its commands get, and is tried again after a while), and multipath for the
- * native perf engine and the gateway's backends.
+ * Where the subsystem reports ANA, each path's ANA log page says which namespace groups it
+ * serves and how well: optimized paths first, non-optimized ones next, inaccessible ones
+ * not at all. The page is read at connect, on each ANA change notice, after a reconnect,
+ * and after a path status.
+ *
+ * Not yet: multipath for the native perf engine and the gateway's backends.
  */
 import type { IoBuffer } from '../../buffers/io-buffer';
 import { InvalidArgumentError, RdmagateError } from '../../errors';
 import { NvmeDisconnectedError, NvmeError, NvmeTimeoutError, NvmeTransportError } from '../errors';
 import * as v from '../../validate';
 import { connect, type Controller } from './controller';
+import type { AnaGroupState } from './ana';
 import type { ControllerIdentity, NamespaceIdentity } from './identify';
 import type { ConnectOptions } from './options';
 import type { QueuePair } from './queue-pair';
@@ -48,6 +52,8 @@ export interface PathInfo {
   state: string;
   /** Commands sent down it again elsewhere because it failed them for the path. */
   failovers: number;
+  /** Each ANA group's state through it, as its ANA log page last said; empty without ANA. */
+  ana: Record<number, AnaGroupState>;
 }
 
 interface Path {
@@ -55,6 +61,25 @@ interface Path {
   readonly controller: Controller | undefined;
   passedOverUntil: number;
   failovers: number;
+  /** Each ANA group's state through this path, from its ANA log page; empty without ANA. */
+  ana: Map<number, AnaGroupState>;
+}
+
+/** A path's rank for a namespace: 0 optimized (or no ANA), 1 non-optimized, undefined not to be used. */
+function rank(path: Path, nsid: number): number | undefined {
+  const group = path.controller!.namespaces.find((n) => n.nsid === nsid)?.anagrpid;
+  const state = group ? path.ana.get(group) : undefined;
+  if (state === undefined || state === 'optimized') return 0;
+  return state === 'non_optimized' ? 1 : undefined;
+}
+
+/** Reads the path's ANA log page again; a path that cannot answer keeps what it had. */
+async function readAna(path: Path): Promise<void> {
+  try {
+    path.ana = (await path.controller!.anaLog()).groups;
+  } catch {
+    // The path is down or going: its state says so, and a reconnect reads the page again.
+  }
 }
 
 function isPathError(e: unknown): boolean {
@@ -76,7 +101,7 @@ export async function connectMultipath(options: MultipathOptions): Promise<Multi
   // Failed at once rather than held through a reconnect: another path may serve it now.
   const settled = await Promise.allSettled(list.map((p) => connect({ ctrlLossTmo: -1, ...p, ioFailureMode: 'fail' })));
   const paths: Path[] = settled.map((s, i) => ({ options: list[i]!, controller: s.status === 'fulfilled' ? s.value : undefined,
-    passedOverUntil: 0, failovers: 0 }));
+    passedOverUntil: 0, failovers: 0, ana: new Map() }));
   const live = paths.filter((p) => p.controller);
   if (live.length === 0) throw (settled[0] as PromiseRejectedResult).reason;
   try {
@@ -84,6 +109,11 @@ export async function connectMultipath(options: MultipathOptions): Promise<Multi
   } catch (e) {
     await Promise.all(live.map((p) => p.controller!.close()));
     throw e;
+  }
+  await Promise.all(live.map(readAna));
+  for (const p of live) {
+    p.controller!.on('anaChanged', () => void readAna(p));
+    p.controller!.on('reconnect', () => void readAna(p));
   }
   return new MultipathController(paths, policy, noPathTimeoutMs);
 }
@@ -133,7 +163,7 @@ export class MultipathController {
 
   paths(): PathInfo[] {
     return this.#paths.map((p) => ({ traddr: p.options.traddr, trsvcid: p.options.trsvcid ?? 4420, transport: p.options.transport ?? 'tcp',
-      state: p.controller?.state ?? 'failed', failovers: p.failovers }));
+      state: p.controller?.state ?? 'failed', failovers: p.failovers, ana: Object.fromEntries(p.ana) }));
   }
 
   async close(): Promise<void> {
@@ -144,13 +174,13 @@ export class MultipathController {
     await this.close();
   }
 
-  /** @internal Runs `op` on queue `index` of a usable path, and again on another if the path fails it. */
-  async run(index: number, op: (qp: QueuePair) => Promise<void>): Promise<void> {
+  /** @internal Runs `op` on queue `index` of a usable path for `nsid`, and again on another if the path fails it. */
+  async run(index: number, nsid: number, op: (qp: QueuePair) => Promise<void>): Promise<void> {
     const deadline = Date.now() + this.#noPathTimeoutMs;
     for (;;) {
       const tried = new Set<Path>();
       let lastError: unknown;
-      for (let path = this.#pick(tried); path; path = this.#pick(tried)) {
+      for (let path = this.#pick(tried, nsid); path; path = this.#pick(tried, nsid)) {
         tried.add(path);
         try {
           return await op(path.controller!.queuePairs[index]!);
@@ -158,7 +188,11 @@ export class MultipathController {
           if (!isPathError(e)) throw e;
           lastError = e;
           path.failovers++;
-          if (e instanceof NvmeError) path.passedOverUntil = Date.now() + PATH_STATUS_BACKOFF_MS;
+          if (e instanceof NvmeError) {
+            // A path status: the page says what changed, and until it is read the path waits.
+            path.passedOverUntil = Date.now() + PATH_STATUS_BACKOFF_MS;
+            void readAna(path).then(() => { path.passedOverUntil = 0; });
+          }
         }
       }
       // No usable path now: wait for one to come back (reconnected, or its backoff over).
@@ -169,11 +203,17 @@ export class MultipathController {
     }
   }
 
-  /** The next path to try that has not been tried for this command, by the policy. */
-  #pick(tried: Set<Path>): Path | undefined {
+  /** The next path to try for `nsid` that has not been tried for this command: the best ANA rank, then the policy. */
+  #pick(tried: Set<Path>, nsid: number): Path | undefined {
     const now = Date.now();
-    const usable = this.#paths.filter((p) => p.controller?.state === 'live' && !tried.has(p) && p.passedOverUntil <= now);
-    if (usable.length === 0) return undefined;
+    const ranked = this.#paths.flatMap((p) => {
+      if (p.controller?.state !== 'live' || tried.has(p) || p.passedOverUntil > now) return [];
+      const r = rank(p, nsid);
+      return r === undefined ? [] : [{ p, r }];
+    });
+    if (ranked.length === 0) return undefined;
+    const best = Math.min(...ranked.map((x) => x.r));
+    const usable = ranked.filter((x) => x.r === best).map((x) => x.p);
     if (this.#policy === 'failover') return usable[0];
     return usable[this.#turn++ % usable.length];
   }
@@ -189,22 +229,22 @@ export class MultipathQueuePair {
   constructor(private readonly controller: MultipathController, readonly index: number) {}
 
   read(nsid: number, lba: number | bigint, blocks: number, buffer: IoBuffer, offset = 0): Promise<void> {
-    return this.controller.run(this.index, (q) => q.read(nsid, lba, blocks, buffer, offset));
+    return this.controller.run(this.index, nsid, (q) => q.read(nsid, lba, blocks, buffer, offset));
   }
 
   write(nsid: number, lba: number | bigint, blocks: number, buffer: IoBuffer, offset = 0): Promise<void> {
-    return this.controller.run(this.index, (q) => q.write(nsid, lba, blocks, buffer, offset));
+    return this.controller.run(this.index, nsid, (q) => q.write(nsid, lba, blocks, buffer, offset));
   }
 
   flush(nsid: number): Promise<void> {
-    return this.controller.run(this.index, (q) => q.flush(nsid));
+    return this.controller.run(this.index, nsid, (q) => q.flush(nsid));
   }
 
   writeZeroes(nsid: number, lba: number | bigint, blocks: number): Promise<void> {
-    return this.controller.run(this.index, (q) => q.writeZeroes(nsid, lba, blocks));
+    return this.controller.run(this.index, nsid, (q) => q.writeZeroes(nsid, lba, blocks));
   }
 
   deallocate(nsid: number, lba: number | bigint, blocks: number): Promise<void> {
-    return this.controller.run(this.index, (q) => q.deallocate(nsid, lba, blocks));
+    return this.controller.run(this.index, nsid, (q) => q.deallocate(nsid, lba, blocks));
   }
 }

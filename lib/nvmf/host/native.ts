@@ -67,7 +67,7 @@ export type NativeHostEvent =
   | { type: 'io'; id: number; completions: Uint32Array }
   | { type: 'connected'; id: number; info: NativeControllerInfo }
   | ({ type: 'connectFailed' | 'disconnect' | 'removed'; id: number; reconnecting: boolean } & NativeFailure)
-  | { type: 'reconnect' | 'closed'; id: number }
+  | { type: 'reconnect' | 'closed' | 'anaChanged'; id: number }
   /** A Namespace Attribute Changed notice; 0xffffffff in `nsids`: more than 1024 changed. */
   | { type: 'namespacesChanged'; id: number; nsids: number[] }
   | { type: 'admin'; id: number; opId: number; status: number; dw0: number; data: Buffer }
@@ -105,6 +105,7 @@ export interface NativeNvmeController {
   /** Submits entries [first, end); a refused entry throws with `entry` set to its index. */
   submitBatch(first: number, end: number): void;
   identify(opId: number, cns: number, nsid: number): void;
+  getLogPage(opId: number, lid: number, lsp: number, nsid: number, bytes: number): void;
   close(): void;
   counters(): HostCounters;
 }
