@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cerrno>
 #include <cstring>
 #include <pthread.h>
@@ -127,6 +128,11 @@ void Reactor::mark_hot(int fd, const std::shared_ptr<Fd>& entry, uint64_t now) {
   hot_fds_.insert(hot_fds_.begin(), HotFd{fd, entry, now});
 }
 
+void Reactor::report_escaped(const char* what) {
+  escaped_.fetch_add(1, std::memory_order_relaxed);
+  fprintf(stderr, "rdmagate: reactor %s: an exception escaped a task, and the reactor goes on: %s\n", name_.c_str(), what);
+}
+
 // Reads each hot fd once; returns how many found something.
 int Reactor::poll_hot_fds(uint64_t now) {
   while (!hot_fds_.empty() && now - hot_fds_.back().last_traffic_us > kHotFdUs) hot_fds_.pop_back();
@@ -136,7 +142,7 @@ int Reactor::poll_hot_fds(uint64_t now) {
   for (size_t i = 0; i < hot_fds_.size(); ++i) {
     auto entry = hot_fds_[i].entry;
     int fd = hot_fds_[i].fd;
-    if (!entry->poll()) continue;
+    if (!guarded([&] { return entry->poll(); })) continue;
     ++work;
     touch_hot(fd, now);  // unless the poll removed it: remove_fd() forgets it
   }
@@ -171,7 +177,7 @@ int Reactor::drain_tasks() {
     if (tasks_.empty()) return 0;
     running_.swap(tasks_);  // each vector keeps its capacity: a post does not allocate the queue
   }
-  for (auto& t : running_) t();
+  for (auto& t : running_) guarded(t);
   int n = int(running_.size());
   running_.clear();
   return n;
@@ -188,7 +194,7 @@ int Reactor::run_timers() {
     if (it == timers_.end()) continue;
     Task task = std::move(it->second);
     timers_.erase(it);
-    task();
+    guarded(task);
     ++fired;
   }
   return fired;
@@ -221,7 +227,7 @@ int Reactor::wait_events(int timeout_ms) {
       if (!now) now = now_us();
       mark_hot(fd, entry, now);
     }
-    entry->handler(events[i].events);
+    guarded([&] { entry->handler(events[i].events); });
     ++work;
   }
   return work;
@@ -230,12 +236,12 @@ int Reactor::wait_events(int timeout_ms) {
 // One loop iteration's work, without idling.
 int Reactor::run_ready() {
   ready_.swap(deferred_);
-  for (auto& t : ready_) t();
+  for (auto& t : ready_) guarded(t);
   int work = int(ready_.size()) + drain_tasks() + run_timers();
   ready_.clear();
   for (size_t i = 0; i < pollers_.size(); ++i) {
     auto poller = pollers_[i].second;
-    work += (*poller)();
+    work += guarded([&] { return (*poller)(); });
   }
   return work;
 }
@@ -320,7 +326,7 @@ void Reactor::run() {
   for (int rounds = 0; rounds < 1000; ++rounds) {
     std::vector<Task> last;
     last.swap(deferred_);
-    for (auto& t : last) t();
+    for (auto& t : last) guarded(t);
     if (drain_tasks() == 0 && deferred_.empty()) break;
   }
 }

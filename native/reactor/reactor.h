@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -74,6 +75,8 @@ class Reactor {
   void post(Task task);
   bool on_thread() const { return std::this_thread::get_id() == thread_id_.load(); }
   const std::string& name() const { return name_; }
+  // Exceptions that escaped a task, handler or poller (reported, and survived).
+  uint64_t escaped_exceptions() const { return escaped_.load(std::memory_order_relaxed); }
 
   // Reactor thread only.
   // With `poll`, the fd is read directly while it is hot (see kHotFdUs).
@@ -94,6 +97,24 @@ class Reactor {
   static Reactor* current();
 
  private:
+  // Runs one task, handler or poller. An exception that escapes one (an mmap or
+  // ibv_reg_mr failure deep in a request) would end the process through std::terminate:
+  // it is reported on stderr, and the reactor goes on with the next. What threw is the
+  // thrower's to clean up; a request handler fails its request before it can get here.
+  template <class F>
+  auto guarded(F&& f) -> decltype(f()) {
+    try {
+      return f();
+    } catch (const std::exception& e) {
+      report_escaped(e.what());
+    } catch (...) {
+      report_escaped("a non-standard exception");
+    }
+    return decltype(f())();
+  }
+  void report_escaped(const char* what);
+  std::atomic<uint64_t> escaped_{0};
+
   struct Fd {
     FdHandler handler;
     FdPoll poll;

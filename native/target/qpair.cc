@@ -6,6 +6,7 @@
 #include "target/commands.h"
 #include "target/controller.h"
 #include "target/target.h"
+#include "util/error.h"
 
 namespace rdmagate::target {
 
@@ -145,12 +146,17 @@ void Qpair::start(Request* req) {
     waiting_to_fetch_.push_back(req);
     return;
   }
-  if (req->length && !req->data && !acquire_buffer(req)) {
-    counters_.pool_exhausted++;
-    req->state = RequestState::kNeedBuffer;
-    waiting_for_buffer_.push_back(req);
-    retry_buffers();
-    return;
+  if (req->length && !req->data) {
+    switch (acquire_buffer(req)) {
+      case Acquired::kBuffer: break;
+      case Acquired::kNone:
+        counters_.pool_exhausted++;
+        req->state = RequestState::kNeedBuffer;
+        waiting_for_buffer_.push_back(req);
+        retry_buffers();
+        return;
+      case Acquired::kFailed: return complete(req, status::kInternal);  // no DNR: the host may try again
+    }
   }
   if (fetch) return fetch_data(req);
   execute(req);
@@ -184,19 +190,27 @@ void Qpair::data_fetch_ended(Request* req) {
   }
 }
 
-bool Qpair::acquire_buffer(Request* req) {
-  BufferPool::Chunk* c = target_.pool().acquire();
-  if (!c) return false;
+Qpair::Acquired Qpair::acquire_buffer(Request* req) {
+  BufferPool::Chunk* c;
+  try {
+    c = target_.pool().acquire();
+  } catch (const Error&) {
+    // The pool could not grow (mmap, or a device's ibv_reg_mr, failed): this request fails,
+    // and the reactor goes on.
+    counters_.errors++;
+    return Acquired::kFailed;
+  }
+  if (!c) return Acquired::kNone;
   req->chunk = c;
   req->data = c->data;
-  return true;
+  return Acquired::kBuffer;
 }
 
 bool Qpair::wants_capsule_data(const SubmissionEntry& cmd) const { return connected_ || is_connect(cmd); }
 
 bool Qpair::take_capsule_buffer(Request* req, uint32_t bytes) {
   if (connected_) {
-    if (acquire_buffer(req)) return true;
+    if (acquire_buffer(req) == Acquired::kBuffer) return true;
     counters_.pool_exhausted++;
   }
   // Page-aligned, as O_DIRECT file bdevs need. Outside the pool's limit, but at most the
@@ -218,12 +232,14 @@ void Qpair::retry_buffers() {
     std::vector<Request*> waiting;
     waiting.swap(q->waiting_for_buffer_);
     for (size_t i = 0; i < waiting.size(); ++i) {
-      if (!q->acquire_buffer(waiting[i])) {
+      Acquired got = q->acquire_buffer(waiting[i]);
+      if (got == Acquired::kNone) {
         q->waiting_for_buffer_.insert(q->waiting_for_buffer_.end(), waiting.begin() + long(i), waiting.end());
         q->retry_buffers();
         return;
       }
-      q->start(waiting[i]);
+      if (got == Acquired::kFailed) q->complete(waiting[i], status::kInternal);
+      else q->start(waiting[i]);
     }
   });
 }

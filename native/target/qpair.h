@@ -138,7 +138,8 @@ class Qpair : public std::enable_shared_from_this<Qpair> {
   // sends write commands and never their data holds at most this much of the pool.
   uint64_t awaiting_data_limit() const;
   void execute(Request* req);
-  bool acquire_buffer(Request* req);
+  enum class Acquired { kBuffer, kNone, kFailed };  // kNone: the pool is at its limit
+  Acquired acquire_buffer(Request* req);
   void retry_buffers();
   void release_request(Request& r);
   // Its buffer back to the pool, and the request back to FREE.

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <stdexcept>
 #include <thread>
 
 #include "check.h"
@@ -17,6 +18,29 @@
 using namespace rdmagate;
 
 namespace {
+
+// A task that throws (an mmap failure deep in a request) is reported, and the reactor
+// goes on: the tasks after it run, and so do timers and later polls.
+void test_exception_escapes_a_task() {
+  Reactor r("throws", IdleMode::kCaller);
+  r.start();
+  bool after = false, timer = false;
+  r.post([] { throw std::runtime_error("mmap: Cannot allocate memory"); });
+  r.post([&] { after = true; });
+  r.add_timer(0, [&] {
+    timer = true;
+    throw std::bad_alloc();
+  });
+  r.poll();
+  r.poll();
+  CHECK(after);
+  CHECK(timer);
+  CHECK_EQ(r.escaped_exceptions(), uint64_t(2));
+  bool later = false;
+  r.post([&] { later = true; });
+  r.poll();
+  CHECK(later);
+}
 
 void test_caller_reactor() {
   Reactor r("caller", IdleMode::kCaller);
@@ -255,6 +279,7 @@ void test_poll_window() {
 }  // namespace
 
 int main() {
+  test_exception_escapes_a_task();
   test_caller_reactor();
   test_caller_readiness();
   test_hot_fd_polling();
