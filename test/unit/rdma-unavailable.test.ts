@@ -5,6 +5,11 @@ import { rdma } from '../../lib';
 
 const root = path.resolve(__dirname, '..', '..', '..');
 
+function skipBecause(ctx: Mocha.Context, reason: string): void {
+  console.log(`      skipped: ${reason}`);
+  ctx.skip();
+}
+
 /** Runs `code` in a fresh node where rdma-core cannot be found. */
 function withoutRdmaCore(code: string): unknown {
   const out = execFileSync(process.execPath, ['-e', code], {
@@ -19,10 +24,12 @@ describe('without rdma-core', () => {
   it('the addon has no link-time dependency on libibverbs or librdmacm', () => {
     const addon = path.join(root, 'build', 'Release', 'rdmagate.node');
     const nm = spawnSync('nm', ['-D', '--undefined-only', addon], { encoding: 'utf8' });
-    if (nm.error) return; // binutils missing: the runtime checks below still apply
+    // binutils is part of the toolchain that built the addon: without nm this check cannot pass vacuously.
+    assert.ifError(nm.error);
     assert.doesNotMatch(nm.stdout, /\b(ibv|rdma)_\w+/);
     const ldd = spawnSync('ldd', [addon], { encoding: 'utf8' });
-    if (!ldd.error) assert.doesNotMatch(ldd.stdout, /libibverbs|librdmacm/);
+    assert.ifError(ldd.error);
+    assert.doesNotMatch(ldd.stdout, /libibverbs|librdmacm/);
   });
 
   it('loads, keeps buffers working, and RDMA entry points throw RdmaUnavailableError naming what is missing', () => {
@@ -48,9 +55,10 @@ describe('without rdma-core', () => {
     assert.match(r.devices.message, /libibverbs-not-installed\.so\.1/);
   });
 
-  it('on this host, with rdma-core but no device, the calls give typed errors, not crashes', async () => {
-    if (!rdma.available().available) return;
-    if (rdma.devices().length > 0) return; // a machine with a real device runs test:rdma instead
+  it('on this host, with rdma-core but no device, the calls give typed errors, not crashes', function () {
+    // Said, not silent: the cases this test is not for are covered elsewhere.
+    if (!rdma.available().available) return skipBecause(this, 'no rdma-core here: the test above covers a host without it');
+    if (rdma.devices().length > 0) return skipBecause(this, 'an RDMA device is here: test:rdma covers it');
     assert.deepEqual(rdma.devices(), []);
     assert.throws(() => new rdma.RdmaListener({ address: '127.0.0.1', port: 0 }), (e: Error & { code: string }) =>
       e.code === 'ERR_RDMA_VERBS' || e.code === 'ERR_ADDRESS_IN_USE');
