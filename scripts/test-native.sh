@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds and runs the native C++ unit tests (test/native/test_*.cc) under
-# ASan/UBSan, one compiler process at a time. With FUZZ_SECONDS > 0 and a
-# clang++ that links -fsanitize=fuzzer, also runs the NVMe/TCP PDU fuzzer.
+# ASan/UBSan, one compiler process at a time; those with a "// tsan:" line (threads
+# that share state) once more under ThreadSanitizer, where any report fails them. With
+# FUZZ_SECONDS > 0 and a clang++ that links -fsanitize=fuzzer, also runs the NVMe/TCP PDU fuzzer.
 #
 #   CXX=clang++ scripts/test-native.sh
 #   FUZZ_SECONDS=60 scripts/test-native.sh
@@ -46,6 +47,28 @@ for src in test/native/test_*.cc; do
     fi
   else
     echo "BUILD FAILED: $name"
+    failed=$((failed + 1))
+  fi
+done
+
+# ThreadSanitizer cannot share a binary with ASan: its own build of the shared sources.
+TSAN_FLAGS=(-std=c++17 -O1 -g -Wall -Wextra -Werror -fsanitize=thread -Inative)
+mkdir -p "$OUT/tsan"
+tsan_objs=()
+for src in native/util/*.cc; do
+  obj="$OUT/tsan/$(basename "${src%.cc}").o"
+  "$CXX" "${TSAN_FLAGS[@]}" -c "$src" -o "$obj" || lib_ok=0
+  tsan_objs+=("$obj")
+done
+for src in $(grep -l '^// tsan:' test/native/test_*.cc); do
+  name="$(basename "${src%.cc}")"
+  echo "== $name (ThreadSanitizer)"
+  read -r -a extra <<< "$(sed -n 's|^// test-sources: ||p' "$src")"
+  if [[ $lib_ok -eq 1 ]] && "$CXX" "${TSAN_FLAGS[@]}" "$src" "${extra[@]}" "${tsan_objs[@]}" -lpthread -o "$OUT/tsan/$name" &&
+    TSAN_OPTIONS="halt_on_error=1 exitcode=66" "$OUT/tsan/$name"; then
+    passed=$((passed + 1))
+  else
+    echo "FAILED: $name (ThreadSanitizer)"
     failed=$((failed + 1))
   fi
 done

@@ -33,7 +33,7 @@ void id16(const Napi::CallbackInfo& info, size_t i, const char* name, uint8_t ou
 Napi::Buffer<uint8_t> bytes(Napi::Env env, const uint8_t* p, size_t n) { return Napi::Buffer<uint8_t>::Copy(env, p, n); }
 
 // latencyUsSum and latencyBuckets, as lib/nvmf/target/types.ts names them.
-void set_latency(Napi::Env env, Napi::Object& o, uint64_t sum_us, const uint64_t (&buckets)[target::kLatencyBuckets]) {
+void set_latency(Napi::Env env, Napi::Object& o, uint64_t sum_us, const util::Counter (&buckets)[target::kLatencyBuckets]) {
   o.Set("latencyUsSum", double(sum_us));
   Napi::Array hist = Napi::Array::New(env, target::kLatencyBuckets);
   for (uint32_t b = 0; b < target::kLatencyBuckets; ++b) hist.Set(b, double(buckets[b]));

@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "util/counter.h"
+
 namespace rdmagate::target {
 
 // Latency from capsule received to response sent, in log2 microsecond buckets: bucket i
@@ -20,11 +22,12 @@ inline size_t latency_bucket(uint64_t us) {
   return bucket;
 }
 
+// Written by one queue's reactor, read by any thread (util::Counter).
 struct NamespaceCounters {
-  uint64_t reads = 0, writes = 0, other = 0;  // other: flush, write zeroes, deallocate
-  uint64_t bytes_read = 0, bytes_written = 0, errors = 0;
-  uint64_t latency_us_sum = 0;
-  uint64_t latency[kLatencyBuckets] = {};
+  util::Counter reads, writes, other;  // other: flush, write zeroes, deallocate
+  util::Counter bytes_read, bytes_written, errors;
+  util::Counter latency_us_sum;
+  util::Counter latency[kLatencyBuckets];
 
   void add(const NamespaceCounters& o) {
     reads += o.reads;
@@ -42,6 +45,18 @@ struct NamespaceCounters {
 // or two namespaces: a short vector beats a map.
 class NamespaceCounterList {
  public:
+  NamespaceCounterList() = default;
+  // A copy (a snapshot on another thread) takes the entries, not the finder's cache, which
+  // the reactor moves without a lock.
+  NamespaceCounterList(const NamespaceCounterList& o) : list_(o.list_) {}
+  NamespaceCounterList& operator=(const NamespaceCounterList& o) {
+    list_ = o.list_;
+    last_ = 0;
+    return *this;
+  }
+  NamespaceCounterList(NamespaceCounterList&&) = default;
+  NamespaceCounterList& operator=(NamespaceCounterList&&) = default;
+
   NamespaceCounters* find(uint64_t instance) {
     if (last_ < list_.size() && list_[last_].first == instance) return &list_[last_].second;
     for (size_t i = 0; i < list_.size(); ++i)

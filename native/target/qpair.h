@@ -9,6 +9,7 @@
 #include <mutex>
 
 #include "reactor/reactor.h"
+#include "util/counter.h"
 #include "target/namespace_counters.h"
 #include "target/request.h"
 #include "target/subsystem.h"
@@ -18,14 +19,15 @@ namespace rdmagate::target {
 class Controller;
 class Target;
 
+// Written by the queue's reactor, read by any thread (util::Counter).
 struct QpairCounters {
-  uint64_t commands = 0, bytes_read = 0, bytes_written = 0, errors = 0;
-  uint64_t latency_us_sum = 0;
-  uint64_t latency[kLatencyBuckets] = {};
-  uint64_t in_capsule_bytes = 0;  // host data that came inside command capsules
-  uint64_t rdma_read_bytes = 0, rdma_write_bytes = 0;
-  uint64_t bytes_copied = 0;  // CPU copies of I/O data made by the transport
-  uint64_t pool_exhausted = 0;  // commands that found the request buffer pool empty
+  util::Counter commands, bytes_read, bytes_written, errors;
+  util::Counter latency_us_sum;
+  util::Counter latency[kLatencyBuckets];
+  util::Counter in_capsule_bytes;  // host data that came inside command capsules
+  util::Counter rdma_read_bytes, rdma_write_bytes;
+  util::Counter bytes_copied;  // CPU copies of I/O data made by the transport
+  util::Counter pool_exhausted;  // commands that found the request buffer pool empty
 };
 
 class Qpair : public std::enable_shared_from_this<Qpair> {

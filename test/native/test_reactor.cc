@@ -1,4 +1,5 @@
 // test-sources: native/reactor/reactor.cc
+// tsan: the reactor thread against tasks posted from other threads
 // Unit tests for the reactor: one run by its caller (IdleMode::kCaller), where everything
 // it holds runs on the creating thread, and only inside poll(); and a reactor thread's
 // direct reads of its hot fds.
