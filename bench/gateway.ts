@@ -4,11 +4,11 @@
  * loopback TCP in this process; the native perf engine runs the same workloads straight
  * against the backend and through the gateway. Writes bench/results/gateway.json and .md.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Target } from '../lib/nvmf/target';
 import { perfOptions, runPerf, type PerfReport } from '../lib/perf';
-import { machine, RESULTS_DIR } from './machine';
+import { machine, resultsOutput } from './machine';
 
 const BACKEND_NQN = 'nqn.2026-11.io.rdmagate:bench-backend';
 const GATEWAY_NQN = 'nqn.2026-11.io.rdmagate:bench-gateway';
@@ -28,6 +28,7 @@ function row(name: string, path: Row['path'], r: PerfReport): Row {
 }
 
 async function main(): Promise<void> {
+  const { dir: out } = resultsOutput('gateway', process.argv.slice(2));
   const backend = new Target({ reactors: 1 });
   backend.createBdev({ type: 'null', name: 'Null0', sizeBytes: 1 << 30 });
   backend.addSubsystem({ nqn: BACKEND_NQN }).addNamespace({ bdev: 'Null0' });
@@ -70,9 +71,8 @@ async function main(): Promise<void> {
     lines.push(`| ${c.name} | ${d.iops.toLocaleString('en')} | ${g.iops.toLocaleString('en')} | ${((1 - g.iops / d.iops) * 100).toFixed(0)} % | ` +
       `${d.meanUs} | ${g.meanUs} | ${(g.meanUs - d.meanUs).toFixed(1)} |`);
   }
-  mkdirSync(RESULTS_DIR, { recursive: true });
-  writeFileSync(path.join(RESULTS_DIR, 'gateway.json'), JSON.stringify({ machine: machine(), rows }, null, 2) + '\n');
-  writeFileSync(path.join(RESULTS_DIR, 'gateway.md'), lines.join('\n') + '\n');
+  writeFileSync(path.join(out, 'gateway.json'), JSON.stringify({ machine: machine(), rows }, null, 2) + '\n');
+  writeFileSync(path.join(out, 'gateway.md'), lines.join('\n') + '\n');
   console.log(lines.join('\n'));
 }
 

@@ -13,11 +13,11 @@
  * beside it.
  * Writes bench/results/loopback.json and loopback.md.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { cpuPerMillion, perfOptions, runPerf, tcpRoundTrip, type PerfEngineName, type PerfOptionsInput, type PerfReport,
   type TcpRoundTrip } from '../lib/perf';
-import { machine, RESULTS_DIR } from './machine';
+import { machine, resultsOutput } from './machine';
 import { median } from './median';
 
 interface Case {
@@ -135,6 +135,7 @@ async function run(c: Case): Promise<Row> {
 }
 
 async function main(): Promise<void> {
+  const { dir: out } = resultsOutput('loopback', process.argv.slice(2));
   const rows: Row[] = [];
   for (const c of CASES) rows.push(await run(c));
   const pairs: RatioPair[] = [];
@@ -154,16 +155,15 @@ async function main(): Promise<void> {
     qd1.push({ engineUs: engine.meanUs, floorUs: floor.meanUs });
   }
   const m = machine();
-  mkdirSync(RESULTS_DIR, { recursive: true });
   const results = {
     machine: m,
     rows,
     jsNativeRatio: { pairs, median: median(pairs.map((p) => p.ratio)) },
     qd1AgainstFloor: { ...FLOOR, pairs: qd1, floors, medianDifferenceUs: median(qd1.map((p) => p.engineUs - p.floorUs)) },
   };
-  writeFileSync(path.join(RESULTS_DIR, 'loopback.json'), `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(path.join(out, 'loopback.json'), `${JSON.stringify(results, null, 2)}\n`);
   const md = markdown(rows, m, pairs, qd1);
-  writeFileSync(path.join(RESULTS_DIR, 'loopback.md'), md);
+  writeFileSync(path.join(out, 'loopback.md'), md);
   console.log(md);
 }
 

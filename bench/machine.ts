@@ -1,5 +1,5 @@
 /** What the benchmark ran on, recorded next to its numbers so that results can be compared. */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
@@ -31,8 +31,28 @@ export function machine(): Machine {
   };
 }
 
-/** bench/results in the source tree (these scripts run from dist/bench). */
+/** bench/results in the source tree (these scripts run from dist/bench): the committed results. */
 export const RESULTS_DIR = path.resolve(__dirname, '..', '..', 'bench', 'results');
+
+/**
+ * Where a bench writes its results, so that a run never overwrites the committed ones
+ * unless asked: `--save` writes bench/results, `--out DIR` writes DIR, and by default a new
+ * directory under the system's temporary one. It says where on stderr. `rest` is `argv`
+ * without those flags, for the bench's own.
+ */
+export function resultsOutput(name: string, argv: string[]): { dir: string; rest: string[] } {
+  const rest: string[] = [];
+  let dir: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--save') dir = RESULTS_DIR;
+    else if (argv[i] === '--out' && i + 1 < argv.length) dir = path.resolve(argv[++i]!);
+    else rest.push(argv[i]!);
+  }
+  dir ??= mkdtempSync(path.join(os.tmpdir(), `rdmagate-bench-${name}-`));
+  mkdirSync(dir, { recursive: true });
+  process.stderr.write(`results go to ${dir}${dir === RESULTS_DIR ? '' : ' (--save writes bench/results)'}\n`);
+  return { dir, rest };
+}
 
 /** The whole machine's CPU from the first line of /proc/stat, in seconds. */
 export interface SystemCpu {

@@ -5,6 +5,7 @@ import { parseArgs } from '../lib/cli/args';
 import { InvalidArgumentError } from '../lib/errors';
 import { defaultReactorCounts } from './matrix-cases';
 import { RESULTS_DIR } from './machine';
+import { mkdtempSync } from 'node:fs';
 
 export interface MatrixOptions {
   runtimeS: number;
@@ -18,18 +19,19 @@ export interface MatrixOptions {
   rdmaAddress: string | undefined;
 }
 
-export const MATRIX_USAGE = `usage: npm run bench:matrix -- [--runtime S] [--ramp S] [--reactors 1,2,...] [--only TEXT] [--out DIR]
+export const MATRIX_USAGE = `usage: npm run bench:matrix -- [--runtime S] [--ramp S] [--reactors 1,2,...] [--only TEXT] [--out DIR | --save]
                               [--quick] [--rdma-address IP]
   --runtime S        seconds counted per cell (default 5)
   --ramp S           seconds run first and not counted (default 1)
   --reactors LIST    reactor counts (default 1, 2, 4, ... up to this machine's ${os.availableParallelism()} CPUs)
   --only TEXT        only the cells whose label contains TEXT, e.g. "tcp r1", "gateway", "QD1"
-  --out DIR          where matrix.json, matrix.md and the charts go (default bench/results)
+  --out DIR          where matrix.json, matrix.md and the charts go (default: a new temporary directory)
+  --save             write them to bench/results, the committed results
   --quick            runtime 1, ramp 0.5: a smoke test, not figures to keep
   --rdma-address IP  serve NVMe/RDMA on this address (default: the first RDMA device's IPv4 address)`;
 
 const FLAGS = [
-  { name: 'runtime' }, { name: 'ramp' }, { name: 'reactors' }, { name: 'only' }, { name: 'out' },
+  { name: 'runtime' }, { name: 'ramp' }, { name: 'reactors' }, { name: 'only' }, { name: 'out' }, { name: 'save', boolean: true },
   { name: 'quick', boolean: true }, { name: 'rdma-address' }, { name: 'help', short: 'h', boolean: true },
 ];
 const DEFAULT_RUNTIME_S = 5;
@@ -74,7 +76,9 @@ export function matrixOptions(argv: string[], cwd = process.cwd()): MatrixOption
     rampS: ramp !== undefined ? seconds(ramp, 'ramp', 0) : quick ? QUICK.rampS : DEFAULT_RAMP_S,
     reactorCounts: reactors !== undefined ? reactorList(reactors) : defaultReactorCounts(os.availableParallelism()),
     only: text('only'),
-    outDir: out !== undefined ? path.resolve(cwd, out) : RESULTS_DIR,
+    // The committed results only when asked (--save), as the other benches.
+    outDir: out !== undefined ? path.resolve(cwd, out) : flags.get('save') === true ? RESULTS_DIR
+      : mkdtempSync(path.join(os.tmpdir(), 'rdmagate-bench-matrix-')),
     quick,
     rdmaAddress: text('rdma-address'),
   };

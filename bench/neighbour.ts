@@ -15,7 +15,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { machine, procStatCpuSeconds, RESULTS_DIR } from './machine';
+import { machine, procStatCpuSeconds, resultsOutput } from './machine';
 import { median } from './median';
 
 const CLI = path.resolve(__dirname, '..', 'lib', 'cli', 'main.js');
@@ -115,6 +115,7 @@ async function idleTargetCpu(): Promise<number> {
 }
 
 async function main(): Promise<void> {
+  const { dir: out } = resultsOutput('neighbour', process.argv.slice(2));
   const limit = cpuLimit(CPU_LIMIT);
   const loads: Load[] = ['quiet', 'hog/core', ...(typeof limit === 'string' ? [] : [`cpu ${CPU_LIMIT}` as const])];
   const runs = new Map<string, Run[]>();
@@ -151,8 +152,7 @@ async function main(): Promise<void> {
   const m = machine();
   const result = { machine: m, loadAverageQuiet: loadAvg, rounds: ROUNDS, runtimeS: RUNTIME_S, cpuLimit: CPU_LIMIT,
     ...(typeof limit === 'string' ? { cpuLimitSkipped: limit } : {}), rows, idle: { seconds: IDLE_SECONDS, cpuPct: idleCpuPct } };
-  mkdirSync(RESULTS_DIR, { recursive: true });
-  writeFileSync(path.join(RESULTS_DIR, 'neighbour.json'), `${JSON.stringify(result, null, 2)}\n`);
+  writeFileSync(path.join(out, 'neighbour.json'), `${JSON.stringify(result, null, 2)}\n`);
   const md = [
     '# The loopback cases on a shared node',
     '',
@@ -170,7 +170,7 @@ async function main(): Promise<void> {
     `An idle target (2 reactors, a TCP listener, no host) used ${idleCpuPct} % of one core over ${IDLE_SECONDS} s.`,
     '',
   ].join('\n');
-  writeFileSync(path.join(RESULTS_DIR, 'neighbour.md'), md);
+  writeFileSync(path.join(out, 'neighbour.md'), md);
   process.stdout.write(md);
 }
 

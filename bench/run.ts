@@ -9,13 +9,13 @@
  * Writes bench/results/micro.json and prints a table.
  */
 import Benchmark from 'benchmark';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { BufferPool, connect, Target, type Controller, type IoBuffer, type QueuePair } from '../lib';
 import { Gateway, RpcClient } from '../lib/gateway';
 import { parseCqe, PDU, rw } from '../test/support/nvme-tcp-wire';
-import { machine, RESULTS_DIR } from './machine';
+import { machine, resultsOutput } from './machine';
 
 const MAX_TIME_S = 2;
 const BATCH = 32;
@@ -99,6 +99,7 @@ function table(results: Result[]): string {
 }
 
 async function main(): Promise<void> {
+  const { dir: out } = resultsOutput('run', process.argv.slice(2));
   const pool = new BufferPool({ chunkSize: 128 * 1024 });
   const buf: IoBuffer = pool.acquire();
   const target = new Target();
@@ -153,10 +154,9 @@ async function main(): Promise<void> {
       await polled.close();
     }
     if (failure !== undefined) throw failure;
-    mkdirSync(RESULTS_DIR, { recursive: true });
-    writeFileSync(path.join(RESULTS_DIR, 'micro.json'), `${JSON.stringify({ machine: machine(), results }, null, 2)}\n`);
+    writeFileSync(path.join(out, 'micro.json'), `${JSON.stringify({ machine: machine(), results }, null, 2)}\n`);
     console.log(table(results));
-    console.log(`\nwritten: ${path.join(RESULTS_DIR, 'micro.json')}`);
+    console.log(`\nwritten: ${path.join(out, 'micro.json')}`);
   } finally {
     rpc.close();
     await gateway.close();

@@ -10,7 +10,7 @@
  * loop or in the final pass over every block), I/O errors (an I/O the host saw fail), the
  * time from each restart to the next I/O completed, and the gateway process's fds and
  * RSS: after its start, and after the backend kills it lived through.
- * Writes bench/results/soak.json and soak.md.
+ * Writes soak.json and soak.md (to bench/results with --save; see resultsOutput).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, ftruncateSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,7 +20,7 @@ import * as path from 'node:path';
 import { BufferPool, nvmf, type IoBuffer } from '../lib';
 import { rpcCall } from '../lib/gateway/rpc/client';
 import { crc32c } from '../lib/perf/crc32c';
-import { machine, RESULTS_DIR } from './machine';
+import { machine, resultsOutput } from './machine';
 import { median } from './median';
 
 const CLI = path.resolve(__dirname, '..', 'lib', 'cli', 'main.js');
@@ -39,7 +39,7 @@ function options(argv: string[]): Options {
     const v = Number(argv[i + 1]);
     if (argv[i] === '--kills' && Number.isInteger(v) && v > 0) o.kills = v;
     else if (argv[i] === '--restarts' && Number.isInteger(v) && v >= 0) o.restarts = v;
-    else throw new Error(`usage: soak [--kills N] [--restarts M], got ${argv[i]} ${argv[i + 1]}`);
+    else throw new Error(`usage: soak [--kills N] [--restarts M] [--save | --out DIR], got ${argv[i]} ${argv[i + 1]}`);
   }
   if (o.restarts > o.kills) throw new Error('--restarts must be at most --kills');
   return o;
@@ -203,7 +203,8 @@ class Soak {
 }
 
 async function main(): Promise<void> {
-  const o = options(process.argv.slice(2));
+  const { dir: out, rest } = resultsOutput('soak', process.argv.slice(2));
+  const o = options(rest);
   const soak = new Soak();
   // The backend's namespace: a sparse 64 MiB file, which outlives each backend process.
   const fd = openSync(path.join(soak.dir, 'backend.img'), 'w');
@@ -272,8 +273,8 @@ async function main(): Promise<void> {
     backendResumeMs: summary(backendResumeMs), gatewayResumeMs: summary(gatewayResumeMs), logLines,
     gatewayFootprint: { first: footprints[0], last: footprints.at(-1), lifetimes: growth },
   };
-  writeFileSync(path.join(RESULTS_DIR, 'soak.json'), JSON.stringify(result, null, 2) + '\n');
-  writeFileSync(path.join(RESULTS_DIR, 'soak.md'), report(result));
+  writeFileSync(path.join(out, 'soak.json'), JSON.stringify(result, null, 2) + '\n');
+  writeFileSync(path.join(out, 'soak.md'), report(result));
   console.log(report(result));
   process.exit(soak.verifyErrors || soak.ioErrors ? 1 : 0);
 }

@@ -130,9 +130,10 @@ async function exportDemo(g: Gateway): Promise<void> {
   console.log(`  nvme connect -t tcp -a 127.0.0.1 -s 4420 -n ${DEMO_NQN}`);
   if (rdma) console.log(`  nvme connect -t rdma -a ${rdma.address} -s 4420 -n ${DEMO_NQN}`);
   else console.log('  (no RDMA device here: the RDMA listener starts where one exists)');
-  console.log('or with rdmagate:');
-  console.log('  rdmagate discover -t tcp -a 127.0.0.1 -s 4420');
-  console.log(`  rdmagate id-ctrl -t tcp -a 127.0.0.1 -s 4420 -n ${DEMO_NQN}`);
-  console.log(`manage it: rdmagate rpc -s ${g.socketPath ?? DEFAULT_SOCKET_PATH} nvmf_get_subsystems`);
-  console.log('Ctrl-C stops the gateway');
+  // In a clone the command is npx rdmagate (npm link puts rdmagate on the PATH).
+  console.log('or with rdmagate (in a clone: npx rdmagate):');
+  console.log('  npx rdmagate discover -t tcp -a 127.0.0.1 -s 4420');
+  console.log(`  npx rdmagate id-ctrl -t tcp -a 127.0.0.1 -s 4420 -n ${DEMO_NQN}`);
+  console.log(`manage it: npx rdmagate rpc -s ${g.socketPath ?? DEFAULT_SOCKET_PATH} nvmf_get_subsystems`);
+  console.log('Ctrl-C stops the gateway; npm test runs in a second terminal');
 }
