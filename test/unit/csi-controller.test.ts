@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { randomUUID } from 'node:crypto';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BufferPool, Gateway, nvmf, type JsonObject, type JsonValue, type LogEntry } from '../../lib';
@@ -17,6 +17,7 @@ import {
   REDACTED, socketGatewayRpc, volumeNqn, type GatewayRpc,
 } from '../../lib/csi';
 import { rejectsOverGrpc } from '../support/csi-assert';
+import { readAt, writeAt } from '../support/file-at';
 
 const NODE_A = `nqn.2014-08.org.nvmexpress:uuid:${randomUUID()}`;
 const NODE_B = `nqn.2014-08.org.nvmexpress:uuid:${randomUUID()}`;
@@ -61,25 +62,6 @@ function pattern(n: number, seed: number): Buffer {
   return b;
 }
 
-function writeAt(path: string, offset: number, data: Buffer): void {
-  const fd = openSync(path, 'r+');
-  try {
-    writeSync(fd, data, 0, data.length, offset);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function readAt(path: string, offset: number, length: number): Buffer {
-  const fd = openSync(path, 'r');
-  try {
-    const b = Buffer.alloc(length);
-    readSync(fd, b, 0, length, offset);
-    return b;
-  } finally {
-    closeSync(fd);
-  }
-}
 
 describe('CSI controller (gRPC, local pool, in-process gateway)', function () {
   this.timeout(30000);

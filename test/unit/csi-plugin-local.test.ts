@@ -3,35 +3,19 @@
  * that cannot be trusted, and snapshots of sparse volumes that stay sparse.
  */
 import assert from 'node:assert/strict';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, truncateSync, unlinkSync,
-  writeFileSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CsiError, LocalPlugin } from '../../lib/csi';
 import { sparseCopy } from '../../lib/csi/plugins/sparse-copy';
+import { readAt, writeAt } from '../support/file-at';
 
 const MiB = 1 << 20;
 const GiB = 1 << 30;
 
-/** Writes `data` at each offset of `path`. */
-function writeAt(path: string, offsets: number[], data: (i: number) => Buffer): void {
-  const fd = openSync(path, 'r+');
-  try {
-    offsets.forEach((off, i) => writeSync(fd, data(i), 0, data(i).length, off));
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function readAt(path: string, offset: number, length: number): Buffer {
-  const fd = openSync(path, 'r');
-  try {
-    const b = Buffer.alloc(length);
-    readSync(fd, b, 0, length, offset);
-    return b;
-  } finally {
-    closeSync(fd);
-  }
+/** Writes `data(i)` at each offset i of `path`. */
+function writeEach(path: string, offsets: number[], data: (i: number) => Buffer): void {
+  offsets.forEach((off, i) => writeAt(path, off, data(i)));
 }
 
 const allocated = (path: string) => statSync(path).blocks * 512;
@@ -125,7 +109,7 @@ describe('CSI local plugin', () => {
       const p = new LocalPlugin({ poolDir: dir });
       await p.open();
       const v = await p.createVolume({ name: 'sparse', ...spec, capacityBytes: 64 * MiB });
-      writeAt(p.volumePath(v.id), offsets, block);
+      writeEach(p.volumePath(v.id), offsets, block);
       const s = await p.createSnapshot({ name: 'sparse-snap', sourceVolumeId: v.id, inUse: false });
       checkCopy(p.volumePath(v.id), p.snapshotPath(s.id));
       // A restore from it is made the same way.
@@ -137,10 +121,10 @@ describe('CSI local plugin', () => {
       const src = join(dir, 'src.img');
       writeFileSync(src, '');
       truncateSync(src, 64 * MiB + 512); // not a whole number of blocks: the tail is copied too
-      writeAt(src, offsets, block);
-      writeAt(src, [64 * MiB], () => Buffer.alloc(512, 0xee));
+      writeEach(src, offsets, block);
+      writeAt(src, 64 * MiB, Buffer.alloc(512, 0xee));
       // Written zeros, between two data blocks: allocated in the source, a hole in the copy.
-      writeAt(src, [40 * MiB + 64 * 1024], () => Buffer.alloc(896 * 1024));
+      writeAt(src, 40 * MiB + 64 * 1024, Buffer.alloc(896 * 1024));
       // Read with O_DIRECT (where the file system takes it: the buffer is realigned until it does), and through the page cache.
       for (const direct of [true, false]) {
         const copy = join(dir, `copy-${direct}.img`);
