@@ -18,7 +18,7 @@ import { connect as netConnect } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { BufferPool, nvmf, type IoBuffer } from '../lib';
-import { rpcCall } from '../lib/gateway/rpc/client';
+import { rpcCall } from '../lib/jsonrpc/client';
 import { crc32c } from '../lib/perf/crc32c';
 import { machine, resultsOutput } from './machine';
 import { median } from './median';

@@ -1,5 +1,5 @@
 import { BufferPoolError } from '../errors';
-import { native, type NativeBufferPool } from '../native';
+import { native, type BufferPoolStats, type NativeBufferPool } from '../native';
 import * as v from '../validate';
 import { IoBuffer } from './io-buffer';
 
@@ -12,19 +12,6 @@ export interface BufferPoolOptions {
   capacity?: number;
   /** 'auto' uses hugepages when free ones exist; 'require' fails without; 'never'. Default 'auto'. */
   hugepages?: 'auto' | 'require' | 'never';
-}
-
-export interface BufferPoolStats {
-  chunkSize: number;
-  capacity: number;
-  mappedBytes: number;
-  allocatedBytes: number;
-  freeBytes: number;
-  registeredBytes: number;
-  regions: number;
-  hugepageRegions: number;
-  /** Region registrations with RDMA protection domains (regions x devices). */
-  registrations: number;
 }
 
 const MAX_CHUNK = 1 << 30;

@@ -1,2 +1,3 @@
-export { BufferPool, type BufferPoolOptions, type BufferPoolStats } from './buffer-pool';
+export { BufferPool, type BufferPoolOptions } from './buffer-pool';
+export type { BufferPoolStats } from '../native';
 export { IoBuffer } from './io-buffer';

@@ -1,19 +1,39 @@
-/** Every `rdmagate` subcommand, in the order `rdmagate --help` lists them. */
+/**
+ * Every `rdmagate` subcommand, in the order `rdmagate --help` lists them. A command's
+ * module is loaded when the command is looked up, and only its own: most of them load the
+ * addon with their module, and `rdmagate csi` (a CSI driver's container) must not.
+ */
 import type { Command } from './command';
-import { CSI_COMMAND } from './csi';
-import { DEMO_COMMAND } from './demo';
-import { DEVICES_COMMAND } from './devices';
-import { DPU_COMMAND } from './dpu';
-import { GATEWAY_COMMAND } from './gateway';
-import { DISCOVER_COMMAND, ID_CTRL_COMMAND, ID_NS_COMMAND } from './nvme';
-import { OPI_BRIDGE_COMMAND } from './opi-bridge';
-import { PERF_COMMAND } from './perf';
-import { RPC_COMMAND } from './rpc';
-import { TARGET_COMMAND } from './target';
 
-export const COMMANDS: readonly Command[] = [DEMO_COMMAND, DEVICES_COMMAND, TARGET_COMMAND, DISCOVER_COMMAND, ID_CTRL_COMMAND,
-  ID_NS_COMMAND, GATEWAY_COMMAND, RPC_COMMAND, PERF_COMMAND, CSI_COMMAND, OPI_BRIDGE_COMMAND, DPU_COMMAND];
+interface CommandModule {
+  name: string;
+  load(): Promise<Command>;
+}
 
-export function findCommand(name: string): Command | undefined {
-  return COMMANDS.find((c) => c.name === name);
+const MODULES: readonly CommandModule[] = [
+  { name: 'demo', load: async () => (await import('./demo')).DEMO_COMMAND },
+  { name: 'devices', load: async () => (await import('./devices')).DEVICES_COMMAND },
+  { name: 'target', load: async () => (await import('./target')).TARGET_COMMAND },
+  { name: 'discover', load: async () => (await import('./nvme')).DISCOVER_COMMAND },
+  { name: 'id-ctrl', load: async () => (await import('./nvme')).ID_CTRL_COMMAND },
+  { name: 'id-ns', load: async () => (await import('./nvme')).ID_NS_COMMAND },
+  { name: 'gateway', load: async () => (await import('./gateway')).GATEWAY_COMMAND },
+  { name: 'rpc', load: async () => (await import('./rpc')).RPC_COMMAND },
+  { name: 'perf', load: async () => (await import('./perf')).PERF_COMMAND },
+  { name: 'csi', load: async () => (await import('./csi')).CSI_COMMAND },
+  { name: 'opi-bridge', load: async () => (await import('./opi-bridge')).OPI_BRIDGE_COMMAND },
+  { name: 'dpu', load: async () => (await import('./dpu')).DPU_COMMAND },
+];
+
+/** The commands' names, without loading any. */
+export const COMMAND_NAMES: readonly string[] = MODULES.map((m) => m.name);
+
+/** Every command, each module loaded: for `rdmagate --help`. */
+export function allCommands(): Promise<Command[]> {
+  return Promise.all(MODULES.map((m) => m.load()));
+}
+
+/** The command named `name`, with its module alone loaded; undefined when there is none. */
+export async function findCommand(name: string): Promise<Command | undefined> {
+  return MODULES.find((m) => m.name === name)?.load();
 }

@@ -10,12 +10,13 @@
  * Runs until SIGINT or SIGTERM.
  */
 import { isIP } from 'node:net';
-import { InvalidArgumentError } from '../errors';
-import { DEFAULT_SOCKET_PATH, stderrSink } from '../gateway';
 import { join } from 'node:path';
+import { InvalidArgumentError } from '../errors';
 import { attacherFor, CONNECTION_MODES, ControllerService, CsiLogger, CsiServer, DpuAttacher, DpuBridgeAttacher, GatewayDpuFrontend, IdentityService,
   LocalPlugin, MayastorPlugin, NODE_ROLES, NodeService, NvmfExporter, socketGatewayRpc, type ConnectionMode, type ListenAddress,
   type NodeRole, type StoragePlugin, type VolumeAttacher } from '../csi';
+import { DEFAULT_SOCKET_PATH } from '../jsonrpc';
+import { stderrSink } from '../log/logger';
 import { opiClient } from '../opi/client';
 import { LOG_LEVELS, logLevelFlag, stringFlags, type FlagSpec, type ParsedArgs } from './args';
 import { type Command } from './command';

@@ -6,8 +6,7 @@
  */
 import { DEFAULT_DPU_GATEWAY_SOCKET, DEFAULT_DPU_STATE_DIR, DEFAULT_HOST_FACING, DEFAULT_HOST_SUBSYSTEM_NQN, startDpu } from '../dpu';
 import { InvalidArgumentError } from '../errors';
-import { stderrSink } from '../gateway';
-import { Logger } from '../gateway/logger';
+import { Logger, stderrSink } from '../log/logger';
 import { DEFAULT_OPI_LISTEN } from '../opi';
 import { LOG_LEVELS, logLevelFlag, stringFlags, type FlagSpec, type ParsedArgs } from './args';
 import { type Command } from './command';

@@ -2,7 +2,7 @@
 /** The `rdmagate` command: finds the subcommand, parses its flags by its own table, runs it. */
 import { RdmagateError } from '../errors';
 import { parseCommandArgs } from './command';
-import { COMMANDS, findCommand } from './commands';
+import { allCommands, findCommand } from './commands';
 import { commandUsage, globalUsage } from './help';
 import { packageVersion } from './version';
 
@@ -14,12 +14,12 @@ async function main(argv: string[]): Promise<number> {
   }
   if (name === 'help' || name === '--help' || name === '-h') {
     // `rdmagate help gateway` is `rdmagate gateway --help`.
-    const topic = rest[0] === undefined ? undefined : findCommand(rest[0]);
+    const topic = rest[0] === undefined ? undefined : await findCommand(rest[0]);
     if (rest[0] !== undefined && !topic) return unknownCommand(rest[0]);
-    console.log(topic ? commandUsage(topic) : globalUsage(COMMANDS));
+    console.log(topic ? commandUsage(topic) : globalUsage(await allCommands()));
     return 0;
   }
-  const command = findCommand(name);
+  const command = await findCommand(name);
   if (!command) return unknownCommand(name);
   const args = parseCommandArgs(command, rest);
   if (args.help) {
@@ -29,8 +29,8 @@ async function main(argv: string[]): Promise<number> {
   return command.run(args);
 }
 
-function unknownCommand(name: string): number {
-  console.error(`rdmagate: unknown command '${name}'\n${globalUsage(COMMANDS)}`);
+async function unknownCommand(name: string): Promise<number> {
+  console.error(`rdmagate: unknown command '${name}'\n${globalUsage(await allCommands())}`);
   return 2;
 }
 

@@ -4,9 +4,10 @@
  * KernelNvmeService over this machine's kernel NVMe-oF host. Logs JSON lines to stderr.
  */
 import { InvalidArgumentError } from '../errors';
-import { DEFAULT_SOCKET_PATH, stderrSink } from '../gateway';
 import { KernelNvmeAttacher } from '../csi/attach';
 import { socketGatewayRpc } from '../csi/export';
+import { DEFAULT_SOCKET_PATH } from '../jsonrpc';
+import { stderrSink } from '../log/logger';
 import { DEFAULT_OPI_LISTEN, DEFAULT_OPI_STATE_PATH, OpiBridge } from '../opi';
 import { LOG_LEVELS, logLevelFlag, stringFlags, type FlagSpec, type ParsedArgs } from './args';
 import { type Command } from './command';

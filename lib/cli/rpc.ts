@@ -4,7 +4,7 @@
  * (a value is JSON when it parses as JSON, else a string; dots nest: --listen_address.trtype tcp).
  */
 import { InvalidArgumentError } from '../errors';
-import { DEFAULT_SOCKET_PATH, JsonRpcError, rpcCall, type JsonObject, type JsonValue } from '../gateway';
+import { DEFAULT_SOCKET_PATH, JsonRpcError, rpcCall, type JsonObject, type JsonValue } from '../jsonrpc';
 import { parseArgs, stringFlags, type FlagSpec, type ParsedArgs } from './args';
 import { commandFlags, type Command } from './command';
 

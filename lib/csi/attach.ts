@@ -16,44 +16,13 @@ import { DpuAttacher, type DpuAttacherOptions } from './attachers/dpu';
 import { HostDiskAttacher, type HostDiskAttacherOptions } from './attachers/host-disk';
 import { KernelNvmeAttacher, type KernelNvmeAttacherOptions } from './attachers/kernel-nvme';
 import { unimplemented } from './errors';
-import type { ConnectionMode, ConnectTuning, PublishContext } from './parameters';
+import type { NodeRole, VolumeAttacher } from './volume-attacher';
 
 export { KernelNvmeAttacher, type KernelNvmeAttacherOptions } from './attachers/kernel-nvme';
 export { HostDiskAttacher, type HostDiskAttacherOptions } from './attachers/host-disk';
 export { DpuAttacher, type DpuAttacherOptions } from './attachers/dpu';
 export { DpuBridgeAttacher, dpuResourceId, type DpuBridgeAttacherOptions, type HostFunction } from './attachers/dpu-bridge';
-
-export type NodeRole = 'default' | 'host' | 'dpu';
-export const NODE_ROLES: readonly NodeRole[] = ['default', 'host', 'dpu'];
-
-/** What NodeStageVolume knows of the volume beyond where it is published (its volume_context). */
-export interface AttachOptions {
-  /** The StorageClass's connectionMode; unset: the attacher's default. Only the dpu role uses it. */
-  connectionMode?: ConnectionMode;
-}
-
-export interface VolumeAttacher {
-  readonly role: NodeRole;
-  /**
-   * True when the device is handed on to another machine (a DPU's host) rather than used
-   * here: the node service then makes no file system, mounts nothing and publishes nothing.
-   */
-  readonly exposesToHost?: boolean;
-  /** Throws (a CsiError) when this node cannot attach volumes at all: Probe's answer. */
-  probe(): Promise<void>;
-  /**
-   * Connects to the volume unless connected already; resolves with its block device
-   * (/dev/...). An attacher that exposes to a host may have no local device (the DPU's own
-   * storage stack connecting): then it resolves with the volume's subsystem NQN, for the log.
-   */
-  attach(ctx: PublishContext, tuning: ConnectTuning, hostnqn: string, options?: AttachOptions): Promise<string>;
-  /** The block device of an attached volume, or undefined. */
-  device(volumeId: string): Promise<string | undefined>;
-  /** Disconnects the volume (and takes back what was exposed); nothing to do when it is not attached. */
-  detach(volumeId: string): Promise<void>;
-  /** Has the host re-read the namespace's size (after the volume grew). */
-  rescan(volumeId: string): Promise<void>;
-}
+export { NODE_ROLES, type AttachOptions, type NodeRole, type VolumeAttacher } from './volume-attacher';
 
 /** A role whose attach path is not built: says so for every call that needs a device. */
 export class UnimplementedAttacher implements VolumeAttacher {

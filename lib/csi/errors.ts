@@ -5,7 +5,7 @@
  */
 import { status } from '@grpc/grpc-js';
 import { RdmagateError } from '../errors';
-import { JsonRpcError, RpcTransportError } from '../gateway';
+import { JsonRpcError, RpcTransportError } from '../jsonrpc';
 
 export { status as GrpcStatus };
 

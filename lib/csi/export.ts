@@ -11,7 +11,7 @@
  * without a record of which it made.
  */
 import { isIP } from 'node:net';
-import { JsonRpcError, RpcErrorCode, rpcCall, type JsonObject, type JsonValue } from '../gateway';
+import { JsonRpcError, RpcErrorCode, rpcCall, type JsonObject, type JsonValue } from '../jsonrpc';
 import { failedPrecondition, invalidArgument } from './errors';
 import { volumeNqn, volumeSerial, VOLUME_NQN_PREFIX, type PublishContext, type Transport } from './parameters';
 import type { BlockSource, NvmfBlockSource } from './plugins/plugin';

@@ -3,8 +3,8 @@
  * field replaced before anything is written. CSI marks those fields csi_secret: the CO
  * hands us credentials there and the spec forbids logging them.
  */
-import { Logger, type LogSink } from '../gateway/logger';
-import type { JsonValue } from '../gateway';
+import type { JsonValue } from '../jsonrpc';
+import { Logger, type LogSink } from '../log/logger';
 
 export const REDACTED = '***REDACTED***';
 

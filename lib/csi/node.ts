@@ -14,7 +14,6 @@
  */
 import { lstat, mkdir, open, rmdir, stat, statfs, unlink } from 'node:fs/promises';
 import { basename, dirname, isAbsolute } from 'node:path';
-import * as rdma from '../rdma';
 import { attacherFor, type NodeRole, type VolumeAttacher } from './attach';
 import { requireCapability } from './capabilities';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from './errors';
@@ -24,6 +23,7 @@ import { blockDeviceBytes, deviceNumber, growFs, hostNqn, makeFs, mount, mountAt
   type MountEntry } from './node-system';
 import { isHostNqn } from './nqn';
 import { connectionModeFromContext, fsType, parsePublishContext, RDMA_TOPOLOGY_KEY, tuningFromContext, type FsType } from './parameters';
+import { hasActiveRdmaPort } from './rdma-ports';
 import type { RpcHandlers } from './server';
 import type {
   Empty, NodeCapabilityName, NodeExpandVolumeRequest, NodeExpandVolumeResponse, NodeGetCapabilitiesResponse,
@@ -44,7 +44,7 @@ export interface NodeServiceOptions {
   hostnqnPath?: string;
   /** Default: the role's attacher (attacherFor). */
   attacher?: VolumeAttacher;
-  /** Whether this node can use NVMe/RDMA; default: it has an active RDMA port. */
+  /** Whether this node can use NVMe/RDMA; default: it has an active RDMA port (rdma-ports.ts). */
   rdma?: boolean;
 }
 
@@ -281,15 +281,6 @@ export class NodeService {
     // A failed read is not cached: the next call tries again.
     this.#hostnqn.catch(() => { this.#hostnqn = undefined; });
     return this.#hostnqn;
-  }
-}
-
-/** An RDMA port that is up: without rdma-core, or with no device, there is none. */
-function hasActiveRdmaPort(): boolean {
-  try {
-    return rdma.devices().some((d) => d.ports.some((p) => p.state === 'active'));
-  } catch {
-    return false;
   }
 }
 

@@ -14,7 +14,7 @@ import { KernelNvmeAttacher } from '../csi/attachers/kernel-nvme';
 import type { GatewayRpc } from '../csi/export';
 import { InvalidArgumentError, RdmagateError } from '../errors';
 import { DEFAULT_SOCKET_DIR, Gateway, JsonRpcError, stderrSink, type LogSink } from '../gateway';
-import { Logger } from '../gateway/logger';
+import { Logger } from '../log/logger';
 import type { TargetOptions } from '../nvmf/target';
 import { DEFAULT_OPI_LISTEN, OpiBridge, opiClient, type ReconcileReport } from '../opi';
 import { GatewayCalls, sameListenAddress } from '../opi/gateway-calls';

@@ -10,7 +10,7 @@
  * namespace limit, a serial given explicitly) cannot change under its volumes: a start
  * that asks otherwise fails.
  */
-import type { Logger } from '../gateway/logger';
+import type { Logger } from '../log/logger';
 import { OpiClientError, OpiStatus, type OpiClient } from '../opi';
 import type { NvmeController, NvmeSubsystem } from '../opi/messages';
 import { DpuError } from './errors';

@@ -4,7 +4,7 @@
  * minute, until all are applied or the DPU closes: what a crash-looping pod would have
  * done, without taking down the volumes that did come back.
  */
-import type { Logger } from '../gateway/logger';
+import type { Logger } from '../log/logger';
 import type { OpiBridge, ReconcileReport } from '../opi';
 
 export class ReconcileRetry {

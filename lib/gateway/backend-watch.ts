@@ -3,9 +3,9 @@
  * gets one log line per transition, with its name, address and the addon's reason. The
  * addon reports no events for backends, so the watch polls their states.
  */
+import type { JsonObject, JsonValue } from '../jsonrpc/json';
+import type { Logger } from '../log/logger';
 import type { NvmeControllerInfo, NvmeControllerState, Target } from '../nvmf/target';
-import type { Logger } from './logger';
-import type { JsonObject, JsonValue } from './rpc/json';
 
 /** Often enough that an outage is logged when it starts, rarely enough to cost nothing. */
 const DEFAULT_INTERVAL_MS = 250;

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { InvalidArgumentError, RdmagateError } from '../errors';
-import type { JsonValue } from './rpc/json';
+import type { JsonValue } from '../jsonrpc/json';
 
 export class ConfigStore {
   /** Writes in order, one at a time: a later write never lands before an earlier one. */

@@ -6,29 +6,23 @@
 import type { Server } from 'node:http';
 import { dirname } from 'node:path';
 import { ClosedError, InvalidArgumentError, RdmagateError } from '../errors';
+import { JsonRpcError, toJsonRpcError } from '../jsonrpc/errors';
+import type { JsonObject, JsonValue } from '../jsonrpc/json';
+import { DEFAULT_SOCKET_DIR, DEFAULT_SOCKET_PATH } from '../jsonrpc/socket-path';
+import { Logger, stderrSink, type LogSink } from '../log/logger';
 import { Target, type TargetOptions } from '../nvmf/target';
 import * as v from '../validate';
 import { BackendWatch } from './backend-watch';
 import { ConfigStore } from './config-store';
-import { Logger, stderrSink, type LogSink } from './logger';
 import type { PendingBackends } from './pending-backends';
 import { DEFAULT_RPC_DEADLINES, type RpcDeadlines } from './rpc/deadlines';
 import { RpcDispatcher } from './rpc/dispatcher';
-import { JsonRpcError, toJsonRpcError } from './rpc/errors';
-import type { JsonObject, JsonValue } from './rpc/json';
 import { saveConfig } from './rpc/methods/config';
 import { serveMetrics } from './metrics';
 import { gatewayMethods } from './rpc/methods';
 import { RpcServer } from './rpc/server';
 import { GatewayState, type TargetLimits } from './state';
 
-/**
- * Where the gateway's sockets go by default: a directory of its own, made 0750, not
- * world-writable /var/tmp (where SPDK has spdk.sock), in which another user could take
- * the name first.
- */
-export const DEFAULT_SOCKET_DIR = '/var/run/rdmagate';
-export const DEFAULT_SOCKET_PATH = `${DEFAULT_SOCKET_DIR}/rdmagate.sock`;
 export const DEFAULT_CONFIG_PATH = '/var/lib/rdmagate/config.json';
 /** setTimeout's largest delay. */
 const MAX_TIMER_MS = 2 ** 31 - 1;

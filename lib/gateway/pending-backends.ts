@@ -6,9 +6,9 @@
  * while running. The namespaces that use its bdevs wait here and are added once it is
  * attached; save_config keeps writing both, so nothing of the config is lost meanwhile.
  */
-import type { Logger } from './logger';
-import type { JsonObject } from './rpc/json';
-import type { ConfigEntry } from './state';
+import type { JsonObject } from '../jsonrpc/json';
+import type { Logger } from '../log/logger';
+import type { ConfigEntry } from './config-entry';
 
 /** As a backend given up while running (host::Controller's revive): one try this often, or every reconnect_delay_sec if longer. */
 const REVIVE_INTERVAL_MS = 10_000;

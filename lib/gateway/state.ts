@@ -3,16 +3,12 @@
  * does not keep (a bdev's module, UUID and product name; the transports created), and the
  * listeners it opened for subsystems, so that it can close them again.
  */
+import type { JsonObject } from '../jsonrpc/json';
 import type { Target, TransportType } from '../nvmf/target';
+import type { ConfigEntry } from './config-entry';
 import { PendingBackends } from './pending-backends';
-import type { JsonObject } from './rpc/json';
 
-/** One RPC call of a saved config: save_config writes these, load_config replays them. */
-// A type, not an interface, so that it is a JsonObject too.
-export type ConfigEntry = {
-  method: string;
-  params: JsonObject;
-};
+export type { ConfigEntry } from './config-entry';
 
 export interface BdevRecord {
   /** The bdev module; a module's delete RPC deletes only its own bdevs, as in SPDK. */

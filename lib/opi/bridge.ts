@@ -7,7 +7,7 @@
 import { InvalidArgumentError, RdmagateError } from '../errors';
 import type { VolumeAttacher } from '../csi/attach';
 import type { GatewayRpc } from '../csi/export';
-import { Logger, stderrSink, type LogSink } from '../gateway/logger';
+import { Logger, stderrSink, type LogSink } from '../log/logger';
 import { ChangeRunner } from './changes';
 import { GatewayCalls } from './gateway-calls';
 import { reconcile, type ReconcileReport } from './reconcile';

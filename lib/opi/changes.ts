@@ -3,7 +3,7 @@
  * when its record is saved, leaves the state as it was and undoes, last first, the
  * gateway steps it had made (never a half-made resource).
  */
-import type { Logger } from '../gateway/logger';
+import type { Logger } from '../log/logger';
 import type { BridgeState, StateStore } from './state';
 
 /** The undo steps of one change, run last first if it fails. */

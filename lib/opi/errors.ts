@@ -7,7 +7,7 @@
 import { status } from '@grpc/grpc-js';
 import { CsiError } from '../csi/errors';
 import { RdmagateError } from '../errors';
-import { JsonRpcError, RpcErrorCode, RpcTransportError } from '../gateway';
+import { JsonRpcError, RpcErrorCode, RpcTransportError } from '../jsonrpc';
 
 export { status as OpiStatus };
 

@@ -4,8 +4,8 @@
  * resource re-applied at start, converges: "already there" and "already gone" are
  * success, for the same object.
  */
-import { RpcErrorCode, type JsonObject } from '../gateway';
 import type { GatewayRpc } from '../csi/export';
+import { RpcErrorCode, type JsonObject } from '../jsonrpc';
 import { isRpcError } from './errors';
 import type { AddressFamily, Fabric } from './state';
 

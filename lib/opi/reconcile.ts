@@ -6,7 +6,7 @@
  * controllers, then subsystems, their listeners, their namespaces. A resource that
  * cannot be applied is logged and the others go on.
  */
-import type { Logger } from '../gateway/logger';
+import type { Logger } from '../log/logger';
 import type { GatewayCalls } from './gateway-calls';
 import { childName, Collection, parseVolumeRef, topName } from './names';
 import type { BridgeState, RemoteControllerRecord } from './state';

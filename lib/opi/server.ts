@@ -6,7 +6,7 @@
 import { Server, ServerCredentials, status, type sendUnaryData, type ServerUnaryCall,
   type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { RdmagateError } from '../errors';
-import type { Logger } from '../gateway/logger';
+import type { Logger } from '../log/logger';
 import { toOpiError, unimplemented } from './errors';
 import { request } from './fields';
 import { bridgeServices, type BridgeServiceName } from './proto';

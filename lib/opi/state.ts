@@ -5,7 +5,7 @@
  */
 import { RdmagateError } from '../errors';
 import { ConfigStore } from '../gateway/config-store';
-import type { JsonValue } from '../gateway';
+import type { JsonValue } from '../jsonrpc';
 
 export type Fabric = 'TCP' | 'RDMA';
 export type AddressFamily = 'IPv4' | 'IPv6';

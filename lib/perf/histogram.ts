@@ -4,6 +4,8 @@
  * that both report percentiles the same way. Values below 2^(SUB_BITS+1) have a bucket
  * each; above, each power of two has 2^SUB_BITS buckets (at most 1/32 relative width).
  */
+import type { NativeLatency } from '../native';
+
 export const SUB_BITS = 5;
 export const BUCKETS = (64 - SUB_BITS + 1) << SUB_BITS;
 
@@ -26,16 +28,6 @@ export function bucketRange(i: number): [number, number] {
   const shift = Math.max(0, (i >> SUB_BITS) - 1);
   const low = (i - shift * (1 << SUB_BITS)) * 2 ** shift;
   return [low, low + 2 ** shift - 1];
-}
-
-/** The fields the native engine reports for one direction (perf_binding.cc). */
-export interface NativeLatency {
-  count: number;
-  min: number;
-  max: number;
-  sum: number;
-  sumSquares: number;
-  counts: Float64Array;
 }
 
 export class LatencyHistogram {

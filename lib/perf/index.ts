@@ -6,6 +6,7 @@ export { cpuPerMillion, fioJson, formatNormal, PERCENTILES, type FioDirection, t
 export { ProgressLine, type PerfProgress } from './progress';
 export { PerfQueueFullError, PerfVerifyError } from './errors';
 export { LatencyHistogram } from './histogram';
-export { tcpRoundTrip, type TcpRoundTrip } from './native-engine';
+export type { TcpRoundTrip } from '../native';
+export { tcpRoundTrip } from './native-engine';
 export type { DirectionStats } from './engine';
 export type { VerifyFailure } from './verify';

@@ -9,87 +9,26 @@
  * may submit I/O to it.
  */
 import { InvalidArgumentError, RdmagateError } from '../errors';
-import { native } from '../native';
+import { native, type NativeDirection, type NativeJobResult, type NativePerfEngine, type NativePerfResult,
+  type TcpRoundTrip } from '../native';
 import { Controller } from '../nvmf/host/controller';
 import { ensureDispatcher } from '../nvmf/host/dispatcher';
-import type { NativeHostOptions, NativeNvmeController } from '../nvmf/host/native';
 import { connectOptions, type ConnectOptions } from '../nvmf/host/options';
 import { errorFromStatus } from '../nvmf/host/status';
 import type { DirectionStats, EnginePlan, EngineResult, EngineRun } from './engine';
 import { PerfQueueFullError } from './errors';
-import { LatencyHistogram, SUB_BITS, type NativeLatency } from './histogram';
+import { LatencyHistogram, SUB_BITS } from './histogram';
 
 /** native/perf/perf_engine.h: kHostStatusBase + 0x100. */
 const STATUS_SUBMIT_RING_FULL = 0x10100;
 const OP_READ = 0x02;
-
-interface NativePerfConfig {
-  queues: number;
-  iodepth: number;
-  nsid: number;
-  blockSize: number;
-  ioBlocks: number;
-  firstLba: number;
-  regionIos: number;
-  random: boolean;
-  readPercent: number;
-  rampNs: number;
-  runNs: number;
-  seed: number;
-}
-
-interface NativeDirection {
-  ios: number;
-  bytes: number;
-  latency: NativeLatency;
-}
-
-interface NativeJobResult {
-  read: NativeDirection;
-  write: NativeDirection;
-  /** The first failed command, when `failed`. */
-  failed: boolean;
-  status: number;
-  opcode: number;
-  lba: number;
-}
-
-interface NativePerfResult {
-  runtimeNs: number;
-  subBucketBits: number;
-  jobs: NativeJobResult[];
-}
-
-interface NativePerfRun {
-  done: Promise<NativePerfResult>;
-  progress(): { ios: number; bytes: number };
-  stop(): void;
-}
-
-/** @internal */
-export interface NativePerfEngine {
-  run(config: NativePerfConfig): NativePerfRun;
-}
-
-/** The loopback TCP round trip without NVMe: the floor under a QD1 read's latency. */
-export interface TcpRoundTrip {
-  meanUs: number;
-  minUs: number;
-}
-
-interface NativePerfAddon {
-  perfConnect(options: NativeHostOptions): { id: number; handle: NativeNvmeController; engine: NativePerfEngine };
-  tcpRoundTrip(roundTrips: number, requestBytes: number, responseBytes: number): Promise<TcpRoundTrip>;
-}
-
-const perfNative = native as unknown as NativePerfAddon;
 
 /**
  * Times `roundTrips` exchanges of `requestBytes` out and `responseBytes` back over loopback
  * TCP between two busy-polling native threads, as a reactor pair would, with no NVMe.
  */
 export function tcpRoundTrip(roundTrips: number, requestBytes: number, responseBytes: number): Promise<TcpRoundTrip> {
-  return perfNative.tcpRoundTrip(roundTrips, requestBytes, responseBytes);
+  return native.tcpRoundTrip(roundTrips, requestBytes, responseBytes);
 }
 
 /** connect(), with the native engine between the controller and JS. */
@@ -97,7 +36,7 @@ export async function connectForNativeEngine(options: ConnectOptions): Promise<{
   const o = connectOptions(options);
   if (o.polling !== 'reactor') throw new InvalidArgumentError("the native engine runs in the host's reactors: polling must be 'reactor'");
   ensureDispatcher();
-  const { id, handle, engine } = perfNative.perfConnect(o);
+  const { id, handle, engine } = native.perfConnect(o);
   const controller = Controller.create(id, handle, o);
   await controller.ready();
   return { controller, engine };

@@ -3,7 +3,8 @@ import { IoBuffer } from '../buffers/io-buffer';
 import {
   InvalidArgumentError, OutOfRangeError, RdmaCompletionError, RdmaConnectError, RdmaDisconnectedError,
 } from '../errors';
-import { native, type NativeConnectionOptions, type NativeRdmaConnection } from '../native';
+import { native, type NativeBufferPool, type NativeConnectionOptions, type NativeRdmaConnection,
+  type RdmaConnectionCounters } from '../native';
 import * as v from '../validate';
 import { ensureDispatcher, registerConnection } from './dispatcher';
 import { requireRdma } from './devices';
@@ -32,15 +33,6 @@ export interface RdmaConnectionOptions {
 export interface RdmaConnectOptions extends RdmaConnectionOptions {
   address: string;
   port: number;
-}
-
-export interface RdmaConnectionCounters {
-  bytesSent: number;
-  bytesReceived: number;
-  bytesWritten: number;
-  bytesRead: number;
-  /** Bytes copied by the CPU: always 0 here, the HCA moves the data. */
-  bytesCopied: number;
 }
 
 export interface TransferRange {
@@ -231,7 +223,7 @@ export class RdmaConnection extends EventEmitter {
   }
 }
 
-function checkBuffer(buffer: unknown): { pool: import('../native').NativeBufferPool; index: number } {
+function checkBuffer(buffer: unknown): { pool: NativeBufferPool; index: number } {
   if (!(buffer instanceof IoBuffer)) {
     throw new InvalidArgumentError('an IoBuffer from a BufferPool is required');
   }

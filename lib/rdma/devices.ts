@@ -1,37 +1,5 @@
 import { RdmaUnavailableError } from '../errors';
-import { native } from '../native';
-
-export interface RdmaPort {
-  number: number;
-  state: string;
-  /** 'ethernet' for RoCE and iWARP, 'infiniband' for IB. */
-  linkLayer: string;
-  activeMtu: number;
-  lid: number;
-  gids: string[];
-}
-
-export interface RdmaDevice {
-  name: string;
-  guid: string;
-  transport: 'infiniband' | 'iwarp';
-  limits: {
-    maxQp: number; maxQpWr: number; maxCq: number; maxCqe: number; maxMr: number;
-    maxMrSize: number; maxPd: number; maxSge: number; maxSrq: number;
-  };
-  ports: RdmaPort[];
-}
-
-export interface RdmaResourceCounts {
-  qps: number;
-  cqs: number;
-  mrs: number;
-  pds: number;
-  /** Shared receive queues (the NVMe/RDMA target makes one per device and reactor). */
-  srqs: number;
-  cmIds: number;
-  eventChannels: number;
-}
+import { native, type RdmaDevice, type RdmaResourceCounts } from '../native';
 
 export interface RdmaAvailability {
   available: boolean;

@@ -15,7 +15,7 @@ namespace rdmagate::napi {
 void init_host(Napi::Env env, Napi::Object exports);
 // The controller options lib/nvmf/host/options.ts builds, checked (ERR_INVALID_ARG).
 host::ControllerOptions parse_host_options(Napi::Env env, Napi::Value value);
-// A controller's counters as lib/nvmf/host/native.ts's HostCounters.
+// A controller's counters as lib/native/host.ts's HostCounters.
 Napi::Object host_counters_object(Napi::Env env, const host::ControllerCounters& c);
 
 // nvmeConnect for a binding that takes a controller's events natively (the perf engine):

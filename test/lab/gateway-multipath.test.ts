@@ -13,8 +13,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { BufferPool, nvmf } from '../../lib';
-import { rpcCall } from '../../lib/gateway/rpc/client';
-import type { JsonValue } from '../../lib/gateway/rpc/json';
+import { rpcCall } from '../../lib/jsonrpc/client';
+import type { JsonValue } from '../../lib/jsonrpc/json';
 import { controllersOf, disconnectAll, inLab, namespaceDevice, run, sleep, type FioJob } from './helpers';
 import { ramDisk, startKernelTarget, type KernelTarget } from './kernel-nvmet';
 

@@ -8,11 +8,14 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { flagLabel, parseArgs } from '../../lib/cli/args';
-import { commandFlags } from '../../lib/cli/command';
-import { COMMANDS } from '../../lib/cli/commands';
+import { commandFlags, type Command } from '../../lib/cli/command';
+import { allCommands, COMMAND_NAMES, findCommand } from '../../lib/cli/commands';
 import { commandUsage } from '../../lib/cli/help';
 
 const MAIN = resolve(__dirname, '../../lib/cli/main.js');
+/** Every command, loaded by each describe's before(): commands.ts loads their modules on demand. */
+let COMMANDS: readonly Command[] = [];
+
 const run = (args: string[]) => spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', timeout: 30000 });
 
 /** The options section of a command's help: `-s, --socket PATH` → socket. */
@@ -23,6 +26,13 @@ function helpFlags(text: string): string[] {
 
 describe('rdmagate help', function () {
   this.timeout(60000);
+  before(async () => { COMMANDS = await allCommands(); });
+
+  it('finds each command by its name, in the order help lists them', async () => {
+    assert.deepEqual(COMMANDS.map((c) => c.name), COMMAND_NAMES);
+    for (const name of COMMAND_NAMES) assert.equal((await findCommand(name))?.name, name);
+    assert.equal(await findCommand('no-such-command'), undefined);
+  });
 
   it('--help, help and no arguments print every command with every flag, exit 0', () => {
     const outputs = [run(['--help']), run(['help']), run([]), run(['-h'])];
@@ -104,6 +114,7 @@ describe('rdmagate help', function () {
 });
 
 describe('the flag parser (lib/cli/args)', () => {
+  before(async () => { COMMANDS = await allCommands(); });
   const specs = [
     { name: 'socket', short: 's' }, { name: 'demo', boolean: true }, { name: 'dev', list: true },
     { name: 'format', short: 'o', choices: ['normal', 'json'] }, { name: 'help', short: 'h', boolean: true },

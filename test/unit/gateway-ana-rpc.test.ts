@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Gateway } from '../../lib';
 import { renderMetrics } from '../../lib/gateway/metrics';
-import type { JsonRpcError } from '../../lib/gateway/rpc/errors';
+import type { JsonRpcError } from '../../lib/jsonrpc/errors';
 
 const NQN = 'nqn.2026-12.io.rdmagate:ana-rpc';
 

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { BufferPool, Gateway, Target, nvmf } from '../../lib';
 import type { LogEntry } from '../../lib/gateway';
 import { BackendWatch } from '../../lib/gateway/backend-watch';
-import { Logger } from '../../lib/gateway/logger';
-import type { HostCounters } from '../../lib/nvmf/host/native';
+import { Logger } from '../../lib/log/logger';
+import type { HostCounters } from '../../lib/nvmf/host';
 import type { NvmeControllerInfo, NvmeControllerState } from '../../lib/nvmf/target';
 
 const BACKEND_NQN = 'nqn.2026-11.io.rdmagate:events-backend';

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BufferPool, Gateway, Target, nvmf } from '../../lib';
 import type { LogEntry } from '../../lib/gateway';
-import type { JsonRpcError } from '../../lib/gateway/rpc/errors';
+import type { JsonRpcError } from '../../lib/jsonrpc/errors';
 
 const BACKEND_NQN = 'nqn.2026-12.io.rdmagate:recovery-backend';
 const FRONT_NQN = 'nqn.2026-12.io.rdmagate:recovery-front';

@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BufferPool, Gateway, Target, nvmf, rdma } from '../../lib';
-import type { JsonRpcError } from '../../lib/gateway/rpc/errors';
+import type { JsonRpcError } from '../../lib/jsonrpc/errors';
 
 const BACKEND_NQN = 'nqn.2026-11.io.rdmagate:rpc-backend';
 const FRONT_NQN = 'nqn.2026-11.io.rdmagate:rpc-front';

@@ -16,9 +16,9 @@ import { DEFAULT_SOCKET_DIR, DEFAULT_SOCKET_PATH, Gateway, InvalidArgumentError,
   type LogEntry } from '../../lib';
 import { socketGatewayRpc } from '../../lib/csi/export';
 import { DEFAULT_DPU_GATEWAY_SOCKET } from '../../lib/dpu';
-import { Logger } from '../../lib/gateway/logger';
+import { Logger } from '../../lib/log/logger';
 import { RpcDispatcher } from '../../lib/gateway/rpc/dispatcher';
-import { JsonStreamParser } from '../../lib/gateway/rpc/json-stream';
+import { JsonStreamParser } from '../../lib/jsonrpc/json-stream';
 import { RpcServer, type RpcServerOptions } from '../../lib/gateway/rpc/server';
 import type { GatewayState } from '../../lib/gateway/state';
 

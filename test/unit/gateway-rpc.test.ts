@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ClosedError, Gateway, JsonRpcError, RpcClient, rdma, type GatewayOptions, type JsonObject, type JsonValue,
   type LogEntry } from '../../lib';
-import { JsonStreamParser } from '../../lib/gateway/rpc/json-stream';
+import { JsonStreamParser } from '../../lib/jsonrpc/json-stream';
 import { HOSTNQN, WireClient, rw, setSgl, sqe } from '../support/nvme-tcp-wire';
 
 const NQN = 'nqn.2026-11.io.rdmagate:gw-test';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { BufferPool, NvmeConnectError, connect, discover, hostResources, rdma, type ConnectOptions, type Controller, type IoBuffer } from '../../lib';
-import { hostNative, type NativeHostOptions } from '../../lib/nvmf/host/native';
+import { native, type NativeHostOptions } from '../../lib/native';
 import { connectOptions, discoverOptions } from '../../lib/nvmf/host/options';
 import { BLOCKS, SUBNQN, FakeController, settle } from './host-fake-controller';
 
@@ -201,15 +201,15 @@ describe('NVMe/TCP host: bad input', function () {
         { subnqn: 'nqn.' }, { hostnqn: '' }, { transport: 'fc' }, { transport: 1 }, { transport: undefined },
       ];
       for (const b of bad) {
-        assert.throws(() => hostNative.nvmeConnect({ ...opts, ...b } as NativeHostOptions), code('ERR_INVALID_ARG'), JSON.stringify(b));
+        assert.throws(() => native.nvmeConnect({ ...opts, ...b } as NativeHostOptions), code('ERR_INVALID_ARG'), JSON.stringify(b));
       }
-      assert.throws(() => hostNative.nvmeConnect(null as unknown as NativeHostOptions), code('ERR_INVALID_ARG'));
-      assert.throws(() => hostNative.nvmeDiscover(-1, opts), code('ERR_INVALID_ARG'));
-      assert.throws(() => hostNative.nvmeStatusName(-1, 0), code('ERR_INVALID_ARG'));
-      assert.equal(hostNative.nvmeStatusName(0, 0x80), 'LBA out of range');
+      assert.throws(() => native.nvmeConnect(null as unknown as NativeHostOptions), code('ERR_INVALID_ARG'));
+      assert.throws(() => native.nvmeDiscover(-1, opts), code('ERR_INVALID_ARG'));
+      assert.throws(() => native.nvmeStatusName(-1, 0), code('ERR_INVALID_ARG'));
+      assert.equal(native.nvmeStatusName(0, 0x80), 'LBA out of range');
 
       // A handle whose controller never connects (closed port): no I/O queue exists.
-      const { handle } = hostNative.nvmeConnect(opts);
+      const { handle } = native.nvmeConnect(opts);
       const ref = buf.nativeRef();
       assert.throws(() => handle.submitBatch(0, 1), code('ERR_INVALID_ARG'), 'no submission buffer yet');
       assert.throws(() => handle.setSubmissionBuffer(new Int32Array(11) as unknown as Uint32Array), code('ERR_INVALID_ARG'));

@@ -19,9 +19,9 @@
  * converges. Unstage deletes in reverse with allow_missing, both modes' resources.
  */
 import { createHash } from 'node:crypto';
-import type { AttachOptions, VolumeAttacher } from '../attach';
 import { CsiError, failedPrecondition, invalidArgument } from '../errors';
 import { volumeIdOfNqn, type ConnectionMode, type ConnectTuning, type PublishContext } from '../parameters';
+import type { AttachOptions, VolumeAttacher } from '../volume-attacher';
 import { OpiClientError, type OpiClient } from '../../opi/client';
 import { OpiStatus } from '../../opi/errors';
 import type { AioVolume, KernelNvmeDevice, NvmeController, NvmeSubsystem } from '../../opi/messages';

@@ -11,9 +11,9 @@
  * controller allows on the volume: run it with --node-id set to its host's NQN, since the
  * CO publishes the volume to the host's node.
  */
-import type { AttachOptions, VolumeAttacher } from '../attach';
 import { failedPrecondition, invalidArgument } from '../errors';
 import { volumeIdOfNqn, volumeSerial, type ConnectionMode, type ConnectTuning, type PublishContext } from '../parameters';
+import type { AttachOptions, VolumeAttacher } from '../volume-attacher';
 import type { DpuFrontend } from './dpu-frontend';
 import { KernelNvmeAttacher } from './kernel-nvme';
 import { OpiBridgeFrontend } from './opi-bridge';

@@ -5,7 +5,7 @@
  * namespace of that subsystem with the volume's NGUID and UUID, by which the host finds it.
  * Each step looks first, so that a retried NodeStageVolume finishes rather than fails.
  */
-import { JsonRpcError, RpcErrorCode } from '../../gateway';
+import { JsonRpcError, RpcErrorCode } from '../../jsonrpc';
 import { CsiError, failedPrecondition, GrpcStatus, invalidArgument } from '../errors';
 import { methodMissing, type GatewayRpc } from '../export';
 import type { DpuFrontend, DpuSource, ExposedVolume } from './dpu-frontend';

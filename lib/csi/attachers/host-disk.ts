@@ -8,9 +8,9 @@
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import type { AttachOptions, VolumeAttacher } from '../attach';
 import { deadlineExceeded, notFound } from '../errors';
 import { volumeIdOfNqn, volumeSerial, type ConnectTuning, type PublishContext } from '../parameters';
+import type { AttachOptions, VolumeAttacher } from '../volume-attacher';
 import { findDisk, idHex, type VolumeIds } from './disk-ids';
 
 export interface HostDiskAttacherOptions {

@@ -5,10 +5,10 @@
  */
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
-import type { VolumeAttacher } from '../attach';
 import { deadlineExceeded, failedPrecondition } from '../errors';
 import { exec, mustExec } from '../node-system';
 import { volumeNqn, type ConnectTuning, type PublishContext } from '../parameters';
+import type { VolumeAttacher } from '../volume-attacher';
 
 export interface KernelNvmeAttacherOptions {
   /** How long to wait for the namespace's block device after connecting. Default 30 s. */

@@ -3,10 +3,10 @@
  * method lookup in the table, error mapping, and saving the config after changes.
  */
 import { InvalidArgumentError } from '../../errors';
-import type { Logger } from '../logger';
+import { JsonRpcError, RpcErrorCode, toJsonRpcError } from '../../jsonrpc/errors';
+import type { JsonValue } from '../../jsonrpc/json';
+import type { Logger } from '../../log/logger';
 import type { GatewayState } from '../state';
-import { JsonRpcError, RpcErrorCode, toJsonRpcError } from './errors';
-import type { JsonValue } from './json';
 import type { MethodTable, RpcContext } from './method';
 
 export type JsonRpcId = string | number | null;

@@ -2,8 +2,8 @@
  * An RPC method is one table entry: its params shape, whether it changes the config, and
  * its handler. Adding a method is adding an entry (see methods/index.ts).
  */
+import type { JsonValue } from '../../jsonrpc/json';
 import type { GatewayState } from '../state';
-import type { JsonValue } from './json';
 import { params as paramsCheck, type Parsed, type Shape } from './params';
 
 export interface RpcContext {

@@ -8,13 +8,13 @@ import { chmod, unlink } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { RdmagateError } from '../../errors';
+import { RpcErrorCode } from '../../jsonrpc/errors';
+import { JsonStreamParser, type JsonStreamItem } from '../../jsonrpc/json-stream';
+import type { Logger } from '../../log/logger';
 import { prepareSocketDir } from '../../socket-trust';
-import type { Logger } from '../logger';
+import { removeStaleSocket } from '../../unix-socket';
 import { ConnectionDeadlines, DEFAULT_RPC_DEADLINES, type RpcDeadlines } from './deadlines';
 import { errorResponse, type RpcDispatcher } from './dispatcher';
-import { RpcErrorCode } from './errors';
-import { JsonStreamParser, type JsonStreamItem } from './json-stream';
-import { removeStaleSocket } from '../../unix-socket';
 
 export interface RpcServerOptions {
   socketPath: string;

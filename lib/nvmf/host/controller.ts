@@ -18,8 +18,8 @@ import {
   parseActiveNamespaceList, parseIdentifyController, parseIdentifyNamespace, parseNamespaceDescriptors,
   type ControllerIdentity, type NamespaceIdentity, type NamespaceIds,
 } from './identify';
-import { hostNative, type HostCounters, type NativeControllerInfo, type NativeFailure, type NativeHostOptions,
-  type NativeNvmeController } from './native';
+import { native, type HostCounters, type NativeControllerInfo, type NativeFailure, type NativeHostOptions,
+  type NativeNvmeController } from '../../native';
 import { connectOptions, type ConnectOptions, type HostTransport } from './options';
 import { parseAnaLog, type AnaLog } from './ana';
 import { QueuePair, kComplete, kFailAll, kRefused, queueIndexOf, type QueueHost, type QueuedCommand } from './queue-pair';
@@ -390,7 +390,7 @@ export class Controller extends EventEmitter {
 export async function connect(options: ConnectOptions): Promise<Controller> {
   const o = connectOptions(options);
   ensureDispatcher();
-  const { id, handle } = hostNative.nvmeConnect(o);
+  const { id, handle } = native.nvmeConnect(o);
   const controller = Controller.create(id, handle, o);
   await controller.ready();
   return controller;

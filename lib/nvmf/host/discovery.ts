@@ -1,6 +1,6 @@
 /** Discovery: read a discovery controller's log (NVMe-oF 1.1 5.3), as `nvme discover` does. */
 import { allocateOpId, ensureDispatcher, registerDiscovery, unregisterDiscovery } from './dispatcher';
-import { hostNative, type NativeDiscoveryEntry } from './native';
+import { native, type NativeDiscoveryEntry } from '../../native';
 import { discoverOptions, type DiscoverOptions } from './options';
 import { errorFromFailure } from './status';
 
@@ -57,7 +57,7 @@ export async function discover(options: DiscoverOptions): Promise<DiscoveryLogEn
       else reject(errorFromFailure({ code: e.code ?? '', message: e.message ?? 'discovery failed', errno: e.errno ?? 0, status: e.status ?? 0 }));
     });
     try {
-      hostNative.nvmeDiscover(opId, o);
+      native.nvmeDiscover(opId, o);
     } catch (err) {
       unregisterDiscovery(opId);
       reject(err as Error);

@@ -2,7 +2,7 @@
  * Routes the host's native batches (I/O completions, admin results, controller events,
  * discovery results) to the objects they belong to. Native code calls in once per batch.
  */
-import { hostNative, type NativeControllerInfo, type NativeFailure, type NativeHostEvent } from './native';
+import { native, type NativeControllerInfo, type NativeFailure, type NativeHostEvent } from '../../native';
 
 export interface ControllerSink {
   onConnected(info: NativeControllerInfo): void;
@@ -74,7 +74,7 @@ function dispatch(events: NativeHostEvent[]): void {
 
 /** Installs the dispatcher; called before any native host object exists, so no event is missed. */
 export function ensureDispatcher(): void {
-  if (!installed) hostNative.setNvmeEventDispatcher(dispatch);
+  if (!installed) native.setNvmeEventDispatcher(dispatch);
   installed = true;
 }
 

@@ -1,16 +1,16 @@
 /**
  * Polls the queues of controllers connected with polling 'event-loop' on the JS thread:
  * while any such controller is open, every turn of the event loop runs their native
- * reactor once (hostNative.nvmePoll) and hands the I/O completions to the controllers,
+ * reactor once (native.nvmePoll) and hands the I/O completions to the controllers,
  * with no thread between them. After IDLE_MS without work it sleeps in the event loop
- * until a socket or a posted task needs the reactor (hostNative.nvmeWaitReady), or its
+ * until a socket or a posted task needs the reactor (native.nvmeWaitReady), or its
  * next timer is due. Other events (connected, admin, closed) still arrive through the
  * dispatcher. Its sleep timer is unref'd: as with reactor polling, a controller holds the
  * process from connect to its first terminal event, and from close() to 'closed'. (An
  * unref'd immediate would not spin: the loop would block in its poll phase.)
  */
 import { controllerSink } from './dispatcher';
-import { hostNative } from './native';
+import { native } from '../../native';
 
 /** Room for the completions of one poll; more wait for the next one. */
 const COMPLETION_WORDS = 1 << 14;
@@ -60,7 +60,7 @@ class EventLoopPoller {
   }
 
   #unwatch(): void {
-    if (this.#watching) hostNative.nvmeWaitReady(undefined);
+    if (this.#watching) native.nvmeWaitReady(undefined);
     this.#watching = false;
   }
 
@@ -68,7 +68,7 @@ class EventLoopPoller {
     this.#immediate = this.#timer = undefined;
     this.#unwatch();  // the timer fired first
     const words = this.#words;
-    const n = hostNative.nvmePoll(words);
+    const n = native.nvmePoll(words);
     const now = performance.now();
     if (n > 0) this.#lastWork = now;
     for (let at = 0; at < n;) {
@@ -81,7 +81,7 @@ class EventLoopPoller {
       this.#immediate = setImmediate(this.#tick);
       return;
     }
-    const timerMs = hostNative.nvmeWaitReady(this.#ready);
+    const timerMs = native.nvmeWaitReady(this.#ready);
     this.#watching = true;
     this.#timer = setTimeout(this.#tick, timerMs < 0 ? MAX_SLEEP_MS : Math.min(timerMs, MAX_SLEEP_MS)).unref();
   }

@@ -5,5 +5,5 @@ export { discover, type AddressFamily, type DiscoveryLogEntry, type SubsystemTyp
 export { supports, type ControllerIdentity, type LbaFormat, type NamespaceIdentity } from './identify';
 export type { AnaGroupState, AnaLog } from './ana';
 export type { ConnectOptions, DiscoverOptions, HostPolling, HostTransport, IoFailureMode } from './options';
-export type { HostCounters } from './native';
+export type { HostCounters } from '../../native';
 export { hostResources } from './resources';

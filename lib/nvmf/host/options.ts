@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { InvalidArgumentError } from '../../errors';
 import * as v from '../../validate';
-import type { NativeHostOptions } from './native';
+import type { NativeHostOptions } from '../../native';
 
 /** NVMe/TCP, or NVMe/RDMA (rdma_cm; needs rdma-core and an RDMA device with an IP address). */
 export type HostTransport = 'tcp' | 'rdma';

@@ -1,6 +1,6 @@
-import { hostNative } from './native';
+import { native } from '../../native';
 
 /** Host sockets open in this process, for leak checks after close(). */
 export function hostResources(): { sockets: number } {
-  return hostNative.nvmeResources();
+  return native.nvmeResources();
 }

@@ -6,7 +6,7 @@ import type { RdmagateError } from '../../errors';
 import {
   NvmeConnectError, NvmeDisconnectedError, NvmeError, NvmeTimeoutError, NvmeTransportError, type NvmeStatus,
 } from '../errors';
-import { hostNative, type NativeFailure } from './native';
+import { native, type NativeFailure } from '../../native';
 
 const STATUS_TIMEOUT = 0x10001;
 const STATUS_DISCONNECTED = 0x10002;
@@ -25,7 +25,7 @@ export function decodeStatus(word: number): NvmeStatus {
     crd: (word >> 11) & 0x3,
     more: (word & 0x2000) !== 0,
     dnr: (word & 0x4000) !== 0,
-    statusName: hostNative.nvmeStatusName(sct, sc),
+    statusName: native.nvmeStatusName(sct, sc),
   };
 }
 

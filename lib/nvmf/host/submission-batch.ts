@@ -6,7 +6,7 @@
  * command.
  */
 import { BufferReleasedError } from '../../errors';
-import type { NativeNvmeController } from './native';
+import type { NativeNvmeController } from '../../native';
 
 /**
  * A long burst (completions that each submit again) goes in this many commands at a time,

@@ -1,135 +1,19 @@
-import type { HostCounters } from '../host/native';
+/**
+ * Plain data the target reports: what `rdmagate rpc` and the CLI print. Most of it is the
+ * addon's own data, defined with its interface in lib/native/target.ts; what the Target
+ * turns into text (bdevs' and namespaces' identifiers) is defined here.
+ */
+import type { NativeBdevInfo, NativeSubsystemInfo } from '../../native';
 
-/** Plain data the target reports: what `rdmagate rpc` and the CLI print. */
+export type {
+  ConnectionDeadlines, ControllerInfo, ListenerInfo, ListenerState, NamespaceStats, NativeBdevInfo, NativeSubsystemInfo,
+  NvmeControllerInfo, NvmeControllerState, QpairInfo, SubsystemListenerInfo, TransportType,
+} from '../../native';
 
-export type TransportType = 'tcp' | 'rdma';
-
-export interface BdevInfo {
-  name: string;
-  blockSize: number;
-  numBlocks: number;
-  /** File bdevs: 'io_uring', or 'threads' where io_uring is unavailable. */
-  engine?: 'io_uring' | 'threads';
-  /** File bdevs: opened with O_DIRECT. */
-  direct?: boolean;
-  /** NVMe bdevs: the attached controller, and the remote namespace's id and identifiers. */
-  nvmeController?: string;
-  nsid?: number;
+export interface BdevInfo extends Omit<NativeBdevInfo, 'nguid' | 'uuid'> {
+  /** 32 hex digits. */
   nguid?: string;
   uuid?: string;
-}
-
-/** @internal */
-export interface NativeBdevInfo extends Omit<BdevInfo, 'nguid' | 'uuid'> {
-  nguid?: Uint8Array;
-  uuid?: Uint8Array;
-}
-
-/** A backend controller's state, in SPDK's bdev_nvme words; resetting is reconnecting. */
-export type NvmeControllerState = 'connecting' | 'enabled' | 'resetting' | 'failed' | 'deleting';
-
-/** A backend controller attached with attachNvmeController (SPDK's bdev_nvme). */
-export interface NvmeControllerInfo {
-  name: string;
-  state: NvmeControllerState;
-  /** The last connect or loss failure in words ("connection refused"), where the addon reports one. */
-  reason?: string;
-  /** The backend host's own counters: what it sent, received and copied. */
-  counters: HostCounters;
-}
-
-export interface ListenerInfo {
-  trtype: TransportType;
-  adrfam: 'IPv4' | 'IPv6';
-  traddr: string;
-  trsvcid: number;
-  portid: number;
-}
-
-/** A listener and what it has admitted: `Target.listeners()`. */
-export interface ListenerState extends ListenerInfo {
-  /** Connections open now. */
-  connections: number;
-  /** Connections closed as soon as accepted: over `maxConnectionsPerListener` or `...PerAddress`. */
-  refusedConnections: number;
-  /** Times accepting paused (with backoff) because the process ran out of file descriptors or memory. */
-  acceptPauses: number;
-}
-
-/**
- * How long a TCP peer may take (ms) before its connection is closed, and whatever it held
- * freed: a peer that stops half way must not keep an fd or a data buffer for ever.
- */
-export interface ConnectionDeadlines {
-  /** From accept to the ICReq. Default 10000. */
-  icReqMs?: number;
-  /** From accept to a completed Connect. Default 10000. */
-  connectMs?: number;
-  /** From a PDU's first bytes to its last. Default 30000. */
-  pduMs?: number;
-  /** From an R2T to the last byte of the data it asks for. Default 30000. */
-  dataMs?: number;
-}
-
-export interface ControllerInfo {
-  cntlid: number;
-  subnqn: string;
-  hostnqn: string;
-  /** The admin queue's peer address. */
-  peer: string;
-  queues: number;
-  /** Keep-alive timeout in ms; 0 when disabled. */
-  kato: number;
-}
-
-/** One queue pair's counters: what nvmf_subsystem_get_qpairs and the metrics report. */
-export interface QpairInfo {
-  cntlid: number;
-  qid: number;
-  transport: TransportType;
-  peer: string;
-  /** The reactor thread that serves the queue pair ("nvmf-tgt-0", ...). */
-  reactor: string;
-  commands: number;
-  errors: number;
-  /** Bytes read from and written to namespaces. */
-  bytesRead: number;
-  bytesWritten: number;
-  /** Host data that arrived inside command capsules. */
-  inCapsuleBytes: number;
-  /** Bytes moved by RDMA READ (host to target) and RDMA WRITE (target to host). */
-  rdmaReadBytes: number;
-  rdmaWriteBytes: number;
-  /** Bytes the CPU copied; only in-capsule data is ever copied. */
-  bytesCopied: number;
-  /**
-   * Commands that found the request buffer pool empty (`bufferPoolBytes` too small for the
-   * load): they waited for a buffer, or their in-capsule data went to memory of their own.
-   */
-  poolExhausted: number;
-  /** Sum of command latencies (capsule in to response out), in microseconds. */
-  latencyUsSum: number;
-  /** Commands by latency: bucket i counts those of at most 2^i us; the last, all slower. */
-  latencyBuckets: number[];
-}
-
-/** A namespace's I/O since it was added, over every queue pair (gone ones included). */
-export interface NamespaceStats {
-  subnqn: string;
-  nsid: number;
-  bdevName: string;
-  reads: number;
-  writes: number;
-  /** Flush, Write Zeroes and Dataset Management. */
-  otherOps: number;
-  bytesRead: number;
-  bytesWritten: number;
-  /** I/O commands completed with an error status. */
-  errors: number;
-  /** Sum of latencies (capsule in to response out), in microseconds. */
-  latencyUsSum: number;
-  /** Commands by latency: bucket i counts those of at most 2^i us; the last, all slower. */
-  latencyBuckets: number[];
 }
 
 export interface NamespaceInfo {
@@ -142,32 +26,6 @@ export interface NamespaceInfo {
   anagrpid: number;
 }
 
-/** A subsystem's listener, with its ANA states where the subsystem reports ANA. */
-export interface SubsystemListenerInfo extends ListenerInfo {
-  /** The state of every group not in anaStates. */
-  anaState?: 'optimized' | 'non_optimized' | 'inaccessible';
-  /** The groups its namespaces are in, and any other set apart, with their states. */
-  anaStates?: { anagrpid: number; state: 'optimized' | 'non_optimized' | 'inaccessible' }[];
-}
-
-export interface SubsystemInfo {
-  nqn: string;
-  subtype: 'NVMe' | 'Discovery';
-  serialNumber: string;
-  modelNumber: string;
-  maxNamespaces: number;
-  anaReporting: boolean;
-  minCntlid: number;
-  maxCntlid: number;
-  allowAnyHost: boolean;
-  hosts: string[];
+export interface SubsystemInfo extends Omit<NativeSubsystemInfo, 'namespaces'> {
   namespaces: NamespaceInfo[];
-  /** True: offered on every listener of the target; false: only on `listeners`. */
-  allowAnyListener: boolean;
-  listeners: SubsystemListenerInfo[];
-}
-
-/** @internal */
-export interface NativeSubsystemInfo extends Omit<SubsystemInfo, 'namespaces'> {
-  namespaces: { nsid: number; bdevName: string; nguid: Uint8Array; uuid: Uint8Array; anagrpid: number }[];
 }

@@ -1,5 +1,5 @@
 /** What every OPI service works with, the shape of its handlers, and what they share. */
-import type { Logger } from '../../gateway/logger';
+import type { Logger } from '../../log/logger';
 import type { ChangeRunner, UndoSteps } from '../changes';
 import { notFound } from '../errors';
 import { flag, text, type Raw } from '../fields';

@@ -13,7 +13,7 @@ import type { VolumeAttacher } from '../../csi/attach';
 import { blockDeviceBytes } from '../../csi/node-system';
 import { VOLUME_NQN_PREFIX, volumeIdOfNqn, volumeNqn, type ConnectTuning, type PublishContext } from '../../csi/parameters';
 import { RdmagateError } from '../../errors';
-import type { Logger } from '../../gateway/logger';
+import type { Logger } from '../../log/logger';
 import { invalidArgument, notFound } from '../errors';
 import { flag, integer, message, requiredText, text, type Raw } from '../fields';
 import type { KernelNvmeDevice } from '../messages';

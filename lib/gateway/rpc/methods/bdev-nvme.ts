@@ -6,10 +6,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { InvalidArgumentError, NotFoundError, RdmagateError } from '../../../errors';
+import { withoutUndefined, type JsonObject } from '../../../jsonrpc/json';
 import { defaultHostNqn } from '../../../nvmf/host/options';
 import type { NvmeControllerInfo } from '../../../nvmf/target';
 import type { ConfigEntry, GatewayState } from '../../state';
-import { withoutUndefined, type JsonObject } from '../json';
 import { method, type MethodTable } from '../method';
 import * as p from '../params';
 import { deleteWhenReleased } from './release';

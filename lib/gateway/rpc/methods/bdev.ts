@@ -1,9 +1,9 @@
 /** Block devices: SPDK's bdev_malloc_*, bdev_null_* and bdev_get_bdevs. */
 import { randomUUID } from 'node:crypto';
 import { ConflictError, NotFoundError } from '../../../errors';
+import type { JsonObject } from '../../../jsonrpc/json';
 import type { BdevInfo } from '../../../nvmf/target';
 import type { BdevRecord, ConfigEntry, GatewayState } from '../../state';
-import type { JsonObject } from '../json';
 import { method, type MethodTable } from '../method';
 import * as p from '../params';
 import { deleteWhenReleased } from './release';

@@ -4,9 +4,9 @@
  * rpc_get_methods.
  */
 import { InvalidArgumentError } from '../../../errors';
+import { JsonRpcError, toJsonRpcError } from '../../../jsonrpc/errors';
+import type { JsonObject } from '../../../jsonrpc/json';
 import type { ConfigEntry, GatewayState } from '../../state';
-import { JsonRpcError, toJsonRpcError } from '../errors';
-import type { JsonObject } from '../json';
 import { method, type MethodTable } from '../method';
 import * as p from '../params';
 import { bdevConfig } from './bdev';

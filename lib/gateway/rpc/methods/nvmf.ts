@@ -4,12 +4,12 @@
  */
 import { isIP } from 'node:net';
 import { ConflictError, InvalidArgumentError, NotFoundError } from '../../../errors';
+import { withoutUndefined, type JsonObject } from '../../../jsonrpc/json';
 import * as rdma from '../../../rdma';
 import {
   ANA_STATES, Listener, type ListenerInfo, type QpairInfo, type Subsystem, type SubsystemInfo, type TransportType,
 } from '../../../nvmf/target';
 import { listenerKey, type ConfigEntry, type GatewayState, type TargetLimits } from '../../state';
-import { withoutUndefined, type JsonObject } from '../json';
 import { method, type MethodTable } from '../method';
 import * as p from '../params';
 

@@ -2,7 +2,7 @@
  * JSON-RPC error codes: the standard ones, plus negative errno values for domain errors,
  * as SPDK's JSON-RPC server answers them (e.g. -17 for a duplicate, -19 for a missing bdev).
  */
-import { RdmagateError } from '../../errors';
+import { RdmagateError } from '../errors';
 
 export const RpcErrorCode = {
   PARSE_ERROR: -32700,

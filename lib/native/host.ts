@@ -1,5 +1,7 @@
-/** The host part of the addon (native/napi/host_binding.cc), as lib/nvmf/host uses it. */
-import { native } from '../../native';
+/**
+ * The NVMe-oF host part of the addon (native/napi/host_binding.cc), as lib/nvmf/host uses
+ * it. Plain types only: lib/native imports nothing from the layers above.
+ */
 
 /** Options after validation, in the units native code takes. */
 export interface NativeHostOptions {
@@ -128,6 +130,3 @@ export interface NativeHostAddon {
   nvmeStatusName(sct: number, sc: number): string;
   setNvmeEventDispatcher(dispatch: (events: NativeHostEvent[]) => void): void;
 }
-
-/** lib/native.ts types the shared addon; the host functions are typed here. */
-export const hostNative = native as unknown as NativeHostAddon;

@@ -6,8 +6,8 @@
  * connection idle for 300 s (ERR_RPC_CLOSED after): a client kept longer connects again.
  */
 import { createConnection, type Socket } from 'node:net';
-import { RdmagateError, SocketPathError } from '../../errors';
-import { checkServerSocket } from '../../socket-trust';
+import { RdmagateError, SocketPathError } from '../errors';
+import { checkServerSocket } from '../socket-trust';
 import { JsonRpcError } from './errors';
 import type { JsonValue } from './json';
 import { JsonStreamParser } from './json-stream';

@@ -1,5 +1,5 @@
 /** Structured logs: one JSON object per line ({ts, level, msg, ...fields}), to stderr by default. */
-import type { JsonValue } from './rpc/json';
+import type { JsonValue } from '../jsonrpc/json';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
