@@ -7,6 +7,7 @@ import { InvalidArgumentError } from '../errors';
 import { DEFAULT_SOCKET_PATH, JsonRpcError, rpcCall, type JsonObject, type JsonValue } from '../jsonrpc';
 import { parseArgs, stringFlags, type FlagSpec, type ParsedArgs } from './args';
 import { commandFlags, type Command } from './command';
+import { isRpcPyForm, rpcPyParams } from './rpc-py-forms';
 
 interface RpcArgs {
   socketPath: string;
@@ -41,7 +42,7 @@ export function parseRpcArgs(argv: readonly string[]): ParsedArgs {
   }
   const options = parseArgs(argv.slice(0, i), flags);
   const operands = argv.slice(i);
-  if (options.help || parseParams(operands.slice(1)) === HELP) return { flags: new Map([['help', true]]), positionals: [], help: true };
+  if (options.help || asksHelp(operands.slice(1))) return { flags: new Map([['help', true]]), positionals: [], help: true };
   return { ...options, positionals: [...operands] };
 }
 
@@ -49,14 +50,14 @@ function rpcArgs(args: ParsedArgs): RpcArgs {
   const flag = stringFlags(args);
   const [method, ...rest] = args.positionals;
   if (method === undefined) throw new InvalidArgumentError('rpc needs a METHOD, e.g. rdmagate rpc rpc_get_methods');
-  const params = parseParams(rest);
+  const params = isRpcPyForm(method, rest) ? rpcPyParams(method, rest) : parseParams(rest);
   const timeout = flag('timeout');
   return {
     socketPath: flag('server') ?? DEFAULT_SOCKET_PATH,
     retries: count(flag('conn-retries') ?? '0', '-r'),
     timeoutMs: timeout === undefined ? 60_000 : seconds(timeout),
     method,
-    params: params === HELP ? undefined : params,
+    params,
   };
 }
 
@@ -71,14 +72,21 @@ function count(value: string, flag: string): number {
   return Number(value);
 }
 
-/** What parseParams returns for a -h or --help where a param name would be. */
-const HELP = Symbol('help');
+/** -h or --help where a param name would be (after --name it is that param's value). */
+function asksHelp(args: readonly string[]): boolean {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (HELP_WORDS.has(a)) return true;
+    if (a.startsWith('--') && !a.includes('=') && args[i + 1] !== undefined && !args[i + 1].startsWith('--')) i++;
+  }
+  return false;
+}
 
-function parseParams(args: readonly string[]): JsonObject | undefined | typeof HELP {
+/** --key value pairs or one JSON object (-h/--help among them was taken as help before). */
+function parseParams(args: readonly string[]): JsonObject | undefined {
   let params: JsonObject | undefined;
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
-    if (HELP_WORDS.has(a)) return HELP;
     if (i === 0 && a.trimStart().startsWith('{')) {
       const parsed: unknown = parse(a);
       if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
@@ -149,6 +157,9 @@ export const RPC_COMMAND: Command = {
   description: 'one JSON-RPC call to a gateway, as SPDK\'s rpc.py makes it, its result printed as JSON\n'
     + 'PARAMS: one JSON object, or --key value pairs: a value is JSON where it parses as JSON, else a\n'
     + 'string; a --key alone is true; dots nest (--listen_address.trtype tcp). Options come before METHOD.\n'
+    + 'rpc.py\'s own forms work for the first methods one meets: nvmf_create_transport -t tcp,\n'
+    + 'bdev_malloc_create -b Malloc0 64 512, nvmf_create_subsystem NQN -a, nvmf_subsystem_add_ns NQN BDEV,\n'
+    + 'nvmf_subsystem_add_listener NQN -t tcp -a IP -s PORT, bdev_nvme_attach_controller -b NAME -t tcp -a IP -s PORT -n NQN\n'
     + 'exits 1 on an error response, printed with its JSON-RPC code',
   flags: RPC_FLAGS,
   operands: 'METHOD [\'{"json":"params"}\' | --key value ...]',
