@@ -13,12 +13,17 @@ import { CsiClient } from '../../lib/csi';
 
 const MAIN = resolve(__dirname, '../../lib/cli/main.js');
 
+/**
+ * Until the driver says it listens: the socket file appears at bind(), a moment before
+ * listen(), and a connect in between is refused (seen on a loaded machine).
+ */
 async function waitFor(path: string, child: ChildProcess, stderr: () => string): Promise<void> {
-  for (let i = 0; i < 200 && !existsSync(path); i++) {
+  const listening = () => existsSync(path) && stderr().includes('"msg":"csi listening"');
+  for (let i = 0; i < 400 && !listening(); i++) {
     if (child.exitCode !== null) throw new Error(`exited ${child.exitCode}: ${stderr()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-  assert.ok(existsSync(path), `no socket at ${path}: ${stderr()}`);
+  assert.ok(listening(), `not listening at ${path}: ${stderr()}`);
 }
 
 function run(args: string[]): { child: ChildProcess; stderr: () => string } {
