@@ -141,7 +141,9 @@ describe('the DPU path: a host\'s volume through its DPU, configured by OPI (lab
     nodePlugin = spawn('nsenter', [`--net=/run/netns/${HOST_NETNS}`, process.execPath, MAIN, 'csi', '--role', 'host',
       '--endpoint', `unix://${sock}`, '--dpu-endpoint', OPI], { stdio: ['ignore', 'ignore', 'pipe'] });
     nodePlugin.stderr!.on('data', (d: Buffer) => { nodeLog += d; });
-    await until(() => existsSync(sock) || nodePlugin!.exitCode !== null, 'the node plugin to listen', 60000);
+    // The socket file appears at bind(), a moment before the plugin listens: wait for its word.
+    await until(() => (existsSync(sock) && nodeLog.includes('"msg":"csi listening"')) || nodePlugin!.exitCode !== null,
+      'the node plugin to listen', 60000);
     assert.equal(nodePlugin.exitCode, null, nodeLog);
     assert.match(nodeLog, /connected to the DPU host function/);
     const [fn] = controllersOf(FUNCTION_NQN);

@@ -169,11 +169,13 @@ describe('CSI controller with the mayastor plugin (fake Mayastor, fake gateway)'
       let stderr = '';
       child.stderr!.on('data', (d: Buffer) => { stderr += d; });
       try {
-        for (let i = 0; i < 200 && !existsSync(sock); i++) {
+        // The socket file appears at bind(), a moment before the driver listens: wait for its word.
+        const listening = () => existsSync(sock) && stderr.includes('"msg":"csi listening"');
+        for (let i = 0; i < 400 && !listening(); i++) {
           if (child.exitCode !== null) break;
           await new Promise((r) => setTimeout(r, 50));
         }
-        assert.ok(existsSync(sock), stderr);
+        assert.ok(listening(), stderr);
         const c = new CsiClient(`unix://${sock}`);
         try {
           const v = await c.call<{ volume: { volume_id: string } }>('Controller', 'CreateVolume', {
