@@ -126,14 +126,7 @@ class Soak {
       { stdio: ['ignore', 'ignore', log] });
     closeSync(log);
     if (!configure) return listening(this.frontPort);  // its saved config brings the export back
-    for (;;) {
-      try {
-        await rpcCall(this.socket, 'rpc_get_methods');
-        break;
-      } catch {
-        await sleep(50);
-      }
-    }
+    await rpcCall(this.socket, 'rpc_get_methods', undefined, { retries: 150 });  // 200 ms apart: until it listens
     const rpc = (method: string, params: Record<string, unknown>) => rpcCall(this.socket, method, params as never);
     await rpc('bdev_nvme_attach_controller', { name: 'Nvme0', trtype: 'tcp', traddr: '127.0.0.1', trsvcid: this.backendPort,
       subnqn: BACKEND_NQN, ctrlr_loss_timeout_sec: 60, reconnect_delay_sec: 1 });

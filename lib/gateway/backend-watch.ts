@@ -4,6 +4,7 @@
  * addon reports no events for backends, so the watch polls their states.
  */
 import type { JsonObject, JsonValue } from '../jsonrpc/json';
+import { backendFields } from './backend-fields';
 import type { Logger } from '../log/logger';
 import type { NvmeControllerInfo, NvmeControllerState, Target } from '../nvmf/target';
 
@@ -116,16 +117,7 @@ export class BackendWatch {
 
   /** Logs the transition once, if it is one that an operator needs to see; returns `to`. */
   #transition(c: NvmeControllerInfo, params: JsonObject, from: NvmeControllerState, to: NvmeControllerState): NvmeControllerState {
-    const fields = (): Record<string, JsonValue> => ({
-      backend: c.name,
-      trtype: String(params.trtype).toUpperCase(),
-      traddr: String(params.traddr),
-      trsvcid: String(params.trsvcid ?? '4420'),
-      subnqn: String(params.subnqn),
-      from,
-      to,
-      ...(c.reason ? { reason: c.reason } : {}),
-    });
+    const fields = (): Record<string, JsonValue> => ({ ...backendFields(c.name, params, c.reason), from, to });
     // connecting and deleting are an attach and a detach, which their RPCs report.
     if (to === 'resetting' && from !== 'connecting') this.#log.warn('backend lost', fields());
     else if (to === 'enabled' && (from === 'resetting' || from === 'failed')) this.#log.info('backend reconnected', fields());

@@ -8,6 +8,7 @@
  */
 import type { JsonObject } from '../jsonrpc/json';
 import type { Logger } from '../log/logger';
+import { backendFields } from './backend-fields';
 import type { ConfigEntry } from './config-entry';
 
 /** As a backend given up while running (host::Controller's revive): one try this often, or every reconnect_delay_sec if longer. */
@@ -58,7 +59,7 @@ export class PendingBackends {
     const p: Pending = { params, policy, since: Date.now(), namespaces: [], state: 'resetting', reason, tries: 0, timer: undefined,
       trying: undefined };
     this.#pending.set(name, p);
-    this.#log?.warn('backend lost', { ...this.#fields(name, p), from: 'connecting', to: 'resetting',
+    this.#log?.warn('backend lost', { ...backendFields(name, p.params, p.reason), from: 'connecting', to: 'resetting',
       detail: 'not answering at start: the rest of the config is served, and it is attached in the background' });
     this.#schedule(name, p);
   }
@@ -102,7 +103,7 @@ export class PendingBackends {
     const p = this.#pending.get(name);
     if (!p) return;
     this.#drop(name, p);
-    this.#log?.info('backend reconnected', { ...this.#fields(name, p), from: p.state, to: 'enabled', tries: p.tries });
+    this.#log?.info('backend reconnected', { ...backendFields(name, p.params, p.reason), from: p.state, to: 'enabled', tries: p.tries });
     for (const entry of p.namespaces) {
       await replay(entry).catch((e: unknown) =>
         this.#log?.error('namespace not added', { backend: name, entry, error: (e as Error).message }));
@@ -137,7 +138,7 @@ export class PendingBackends {
     const delayMs = reconnectDelaySec * 1000;
     if (p.state === 'resetting' && ctrlLossSec !== -1 && Date.now() - p.since >= ctrlLossSec * 1000) {
       p.state = 'failed';
-      this.#log?.error('backend failed', { ...this.#fields(name, p), from: 'resetting', to: 'failed' });
+      this.#log?.error('backend failed', { ...backendFields(name, p.params, p.reason), from: 'resetting', to: 'failed' });
     }
     if (p.state === 'failed' && ctrlLossSec === 0) return;  // no reconnect: only a reset tries again
     const wait = p.state === 'failed' ? Math.max(REVIVE_INTERVAL_MS, delayMs) : Math.min(FIRST_RETRY_MS * 2 ** p.tries, delayMs);
@@ -162,11 +163,5 @@ export class PendingBackends {
       }
     })();
     return p.trying;
-  }
-
-  #fields(name: string, p: Pending): JsonObject {
-    const a = p.params;
-    return { backend: name, trtype: String(a.trtype).toUpperCase(), traddr: String(a.traddr), trsvcid: String(a.trsvcid ?? '4420'),
-      subnqn: String(a.subnqn), reason: p.reason };
   }
 }

@@ -50,18 +50,23 @@ export interface NativeFailure {
   status: number;
 }
 
+/** One discovery log page entry (NVMe-oF 1.1, 5.3), as the addon decodes it. */
 export interface NativeDiscoveryEntry {
   trtype: number;
   adrfam: number;
   subtype: number;
+  /** Transport requirements (secure channel bits 1:0, SQ flow control disable bit 2). */
   treq: number;
   portid: number;
+  /** 0xffff: the dynamic controller model. */
   cntlid: number;
+  /** Largest admin submission queue the controller accepts. */
   asqsz: number;
   eflags: number;
   trsvcid: string;
   subnqn: string;
   traddr: string;
+  /** NVMe/TCP security type (0: none). */
   sectype: number;
 }
 

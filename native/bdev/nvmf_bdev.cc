@@ -211,11 +211,13 @@ void NvmfBackend::on_connect_failed(uint64_t, const host::Failure& failure) {
   cv_.notify_all();
 }
 
+void NvmfBackend::set_reason(const std::string& why) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  reason_ = why;
+}
+
 void NvmfBackend::on_disconnected(uint64_t, const host::Failure& failure, bool reconnecting) {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    reason_ = failure.message;
-  }
+  set_reason(failure.message);
   if (state_ != State::kClosed) state_ = reconnecting ? State::kReconnecting : State::kFailed;
 }
 
@@ -226,10 +228,7 @@ void NvmfBackend::on_reconnected(uint64_t id) {
 }
 
 void NvmfBackend::on_removed(uint64_t, const host::Failure& failure) {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    reason_ = failure.message;
-  }
+  set_reason(failure.message);
   if (state_ != State::kClosed) state_ = State::kFailed;
 }
 

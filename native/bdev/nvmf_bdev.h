@@ -110,6 +110,7 @@ class NvmfBackend : public host::ControllerEvents, public std::enable_shared_fro
   // Frees `slot`, then reports `status` to the I/O that held it.
   void finish(Lane& lane, uint32_t slot, spec::Status status);
   std::vector<uint8_t> identify(uint8_t cns, uint32_t nsid, uint32_t timeout_ms);
+  void set_reason(const std::string& why);
 
   const std::string name_;
   const std::vector<Reactor*> reactors_;

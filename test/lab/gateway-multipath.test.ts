@@ -9,12 +9,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { BufferPool, nvmf } from '../../lib';
 import { rpcCall } from '../../lib/jsonrpc/client';
 import type { JsonValue } from '../../lib/jsonrpc/json';
+import { until } from '../rdma/helpers';
 import { controllersOf, disconnectAll, inLab, namespaceDevice, run, sleep, type FioJob } from './helpers';
 import { ramDisk, startKernelTarget, type KernelTarget } from './kernel-nvmet';
 
@@ -42,14 +43,6 @@ function pathState(port: number): string | undefined {
   return undefined;
 }
 
-async function until(what: string, ok: () => boolean, ms = 30000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
 describe('two gateways, one volume: ANA and the kernel\'s native multipath (lab)', function () {
   this.timeout(300000);
   let backend: KernelTarget;
@@ -60,15 +53,7 @@ describe('two gateways, one volume: ANA and the kernel\'s native multipath (lab)
   async function start(m: Member): Promise<void> {
     m.child = spawn(process.execPath, [CLI, 'gateway', '--socket', join(m.dir, 'gateway.sock'), '--config', join(m.dir, 'config.json')],
       { stdio: ['ignore', 'ignore', 'inherit'] });
-    await until(`gateway ${m.name}'s socket`, () => existsSync(join(m.dir, 'gateway.sock')));
-    for (;;) {
-      try {
-        await rpc(m, 'rpc_get_methods');
-        return;
-      } catch {
-        await sleep(50);
-      }
-    }
+    await rpcCall(join(m.dir, 'gateway.sock'), 'rpc_get_methods', undefined, { retries: 150 });  // 200 ms apart: until it listens
   }
 
   function kill(m: Member): Promise<void> {
@@ -125,16 +110,16 @@ describe('two gateways, one volume: ANA and the kernel\'s native multipath (lab)
       await namespaceDevice(FRONT_NQN);
       assert.equal(controllersOf(FRONT_NQN).length, 2, `two controllers: ${run('nvme', ['list-subsys'])}`);
       const port = (m: Member) => m.ports[trtype];
-      await until('both paths live and optimized', () => members.every((m) => pathState(port(m)) === 'live optimized'));
+      await until(() => members.every((m) => pathState(port(m)) === 'live optimized'), 'both paths live and optimized', 30000);
 
       const [a, b] = members as [Member, Member];
       const set = (ana_state: string) => rpc(b, 'nvmf_subsystem_listener_set_ana_state',
         { nqn: FRONT_NQN, listen_address: listenAddress(b, trtype), ana_state });
       await set('inaccessible');
-      await until('path B inaccessible', () => pathState(port(b)) === 'live inaccessible');
+      await until(() => pathState(port(b)) === 'live inaccessible', 'path B inaccessible', 30000);
       assert.equal(pathState(port(a)), 'live optimized');
       await set('optimized');
-      await until('path B optimized again', () => pathState(port(b)) === 'live optimized');
+      await until(() => pathState(port(b)) === 'live optimized', 'path B optimized again', 30000);
     });
 
     it(`${trtype}: fio with verify on the multipath device: gateway A killed, A restarted, then B killed; no error reaches fio`, async () => {
@@ -153,7 +138,7 @@ describe('two gateways, one volume: ANA and the kernel\'s native multipath (lab)
       await sleep(2000);
       assert.equal(job.exitCode, null, 'fio still runs on path B');
       await start(a);  // its saved config brings the export back
-      await until('path A live again', () => pathState(a.ports[trtype]) === 'live optimized');
+      await until(() => pathState(a.ports[trtype]) === 'live optimized', 'path A live again', 30000);
       await sleep(1000);
       await kill(b);
       const code = await exited;
@@ -202,7 +187,7 @@ describe('two gateways, one volume: ANA and the kernel\'s native multipath (lab)
       await kill(a);
       await sleep(1500);
       await start(a);
-      await until('our path A live again', () => host.paths()[0]!.state === 'live');
+      await until(() => host.paths()[0]!.state === 'live', 'our path A live again', 30000);
       await sleep(1000);
       await kill(b);
       await sleep(1500);

@@ -16,6 +16,7 @@ import { CsiClient, CsiLogger, CsiServer, GrpcStatus, IdentityService, NodeServi
 import { mountAt, parseMountInfo } from '../../lib/csi/node-system';
 import { rejectsOverGrpc } from '../support/csi-assert';
 import { FakeKernelAttacher } from './fake-kernel-attacher';
+import { needs } from '../support/facility';
 
 const MOUNT = { mount: { fs_type: 'ext4' }, access_mode: { mode: 'SINGLE_NODE_WRITER' } };
 const ctxFor = (id: string) => ({
@@ -166,18 +167,18 @@ describe('CSI node (gRPC, no root needed)', function () {
   });
 
   it('NodeGetVolumeStats of the volume mounted at the path: bytes and inodes (root: a tmpfs stands in for its file system)', async function () {
-    if (process.getuid?.() !== 0) this.skip();
+    needs(this, process.getuid?.() === 0, 'root (to mount)');
     const staging = join(dir, 'staging');
     const target = join(dir, 'target');
     mkdirSync(staging);
     mkdirSync(target);
-    if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', staging]).status !== 0) this.skip();
+    needs(this, spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', staging]).status === 0, 'a tmpfs mount');
     try {
       // The volume's "device": a node with the tmpfs's device number, as a staged volume's
       // file system has its block device's.
       const [major, minor] = (await mountAt(staging))!.device.split(':');
       const dev = join(dir, 'fake-nvme0n1');
-      if (spawnSync('mknod', [dev, 'b', major, minor]).status !== 0) this.skip();
+      needs(this, spawnSync('mknod', [dev, 'b', major, minor]).status === 0, 'mknod of a block device node');
       const attacher = new FakeKernelAttacher(dir);
       const id = randomUUID();
       attacher.connected.set(id, { ctx: ctxFor(id), tuning: {}, hostnqn: 'nqn.2014-08.org.example:node', device: dev });

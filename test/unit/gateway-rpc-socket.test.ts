@@ -21,6 +21,7 @@ import { RpcDispatcher } from '../../lib/gateway/rpc/dispatcher';
 import { JsonStreamParser } from '../../lib/jsonrpc/json-stream';
 import { RpcServer, type RpcServerOptions } from '../../lib/gateway/rpc/server';
 import type { GatewayState } from '../../lib/gateway/state';
+import { needs } from '../support/facility';
 
 const MAIN = resolve(__dirname, '../../lib/cli/main.js');
 const OTHER_UID = 12345;
@@ -142,7 +143,7 @@ describe('gateway JSON-RPC socket', function () {
     });
 
     it('is refused when another user owns it', async function () {
-      if (!isRoot) this.skip();
+      needs(this, isRoot, 'root (to chown to another user)');
       const theirs = join(dir, 'theirs');
       mkdirSync(theirs, { mode: 0o755 });
       chownSync(theirs, OTHER_UID, OTHER_UID);
@@ -158,7 +159,7 @@ describe('gateway JSON-RPC socket', function () {
 
     it('the default is made 0750 by the gateway at its first start', async function () {
       // Only where it can be made, and removed after, without touching a gateway's.
-      if (!isRoot || existsSync(DEFAULT_SOCKET_DIR)) this.skip();
+      needs(this, isRoot && !existsSync(DEFAULT_SOCKET_DIR), `root, and no ${DEFAULT_SOCKET_DIR} yet`);
       const g = new Gateway({ configPath: null, log: () => undefined });
       try {
         await g.start();
@@ -175,7 +176,7 @@ describe('gateway JSON-RPC socket', function () {
 
   describe('its clients', () => {
     it('talk only to a socket of root or their own user, at once and without connecting', async function () {
-      if (!isRoot) this.skip();
+      needs(this, isRoot, 'root (to chown to another user)');
       const path = join(dir, 'r.sock');
       const l = await listener(path);
       chownSync(path, OTHER_UID, OTHER_UID);

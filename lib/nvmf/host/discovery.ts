@@ -9,23 +9,11 @@ export type TransportName = 'rdma' | 'fc' | 'tcp' | 'loop' | number;
 export type AddressFamily = 'ipv4' | 'ipv6' | 'infiniband' | 'fc' | 'loop' | number;
 export type SubsystemType = 'discovery subsystem referral' | 'nvme subsystem' | 'current discovery subsystem' | number;
 
-export interface DiscoveryLogEntry {
+/** A discovery log entry, its transport, address family and subsystem type named. */
+export interface DiscoveryLogEntry extends Omit<NativeDiscoveryEntry, 'trtype' | 'adrfam' | 'subtype'> {
   trtype: TransportName;
   adrfam: AddressFamily;
   subtype: SubsystemType;
-  /** Transport requirements (secure channel bits 1:0, SQ flow control disable bit 2). */
-  treq: number;
-  portid: number;
-  /** 0xffff: the dynamic controller model. */
-  cntlid: number;
-  /** Largest admin submission queue the controller accepts. */
-  asqsz: number;
-  eflags: number;
-  trsvcid: string;
-  subnqn: string;
-  traddr: string;
-  /** NVMe/TCP security type (0: none). */
-  sectype: number;
 }
 
 const TRTYPES: Record<number, TransportName> = { 1: 'rdma', 2: 'fc', 3: 'tcp', 254: 'loop' };

@@ -28,6 +28,8 @@ const SCT_PATH = 3;
 /** How long a path that answered a path status is passed over before it is tried again. */
 const PATH_STATUS_BACKOFF_MS = 1000;
 const NO_PATH_POLL_MS = 20;
+/** A command's tried paths are a bit each in a 32-bit number. */
+const MAX_PATHS = 32;
 
 export type MultipathPolicy = 'failover' | 'round-robin';
 
@@ -95,7 +97,9 @@ function isPathError(e: unknown): boolean {
 export async function connectMultipath(options: MultipathOptions): Promise<MultipathController> {
   const o = v.object<MultipathOptions>(options, 'options');
   const list = o.paths;
-  if (!Array.isArray(list) || list.length === 0) throw new InvalidArgumentError('paths must be a non-empty array of connect options');
+  if (!Array.isArray(list) || list.length === 0 || list.length > MAX_PATHS) {
+    throw new InvalidArgumentError(`paths must be an array of 1 to ${MAX_PATHS} connect options`);
+  }
   const policy = v.oneOf(o.policy, 'policy', ['failover', 'round-robin'] as const, 'failover');
   const noPathTimeoutMs = v.optionalInteger(o.noPathTimeoutMs, 'noPathTimeoutMs', 0, 3_600_000, 30_000);
   // Failed at once rather than held through a reconnect: another path may serve it now.
@@ -178,10 +182,11 @@ export class MultipathController {
   async run(index: number, nsid: number, op: (qp: QueuePair) => Promise<void>): Promise<void> {
     const deadline = Date.now() + this.#noPathTimeoutMs;
     for (;;) {
-      const tried = new Set<Path>();
+      let tried = 0;  // a bit per path: no allocation per command
       let lastError: unknown;
-      for (let path = this.#pick(tried, nsid); path; path = this.#pick(tried, nsid)) {
-        tried.add(path);
+      for (let i = this.#pick(tried, nsid); i >= 0; i = this.#pick(tried, nsid)) {
+        tried |= 1 << i;
+        const path = this.#paths[i]!;
         try {
           return await op(path.controller!.queuePairs[index]!);
         } catch (e) {
@@ -203,19 +208,28 @@ export class MultipathController {
     }
   }
 
-  /** The next path to try for `nsid` that has not been tried for this command: the best ANA rank, then the policy. */
-  #pick(tried: Set<Path>, nsid: number): Path | undefined {
+  /** The index of the next path to try for `nsid` that `tried` (a bit per path) leaves: the best ANA rank, then the policy; -1: none. */
+  #pick(tried: number, nsid: number): number {
     const now = Date.now();
-    const ranked = this.#paths.flatMap((p) => {
-      if (p.controller?.state !== 'live' || tried.has(p) || p.passedOverUntil > now) return [];
-      const r = rank(p, nsid);
-      return r === undefined ? [] : [{ p, r }];
-    });
-    if (ranked.length === 0) return undefined;
-    const best = Math.min(...ranked.map((x) => x.r));
-    const usable = ranked.filter((x) => x.r === best).map((x) => x.p);
-    if (this.#policy === 'failover') return usable[0];
-    return usable[this.#turn++ % usable.length];
+    const rankOf = (i: number): number | undefined => {
+      const p = this.#paths[i]!;
+      if (p.controller?.state !== 'live' || tried & (1 << i) || p.passedOverUntil > now) return undefined;
+      return rank(p, nsid);
+    };
+    let best = Infinity;
+    let count = 0;
+    for (let i = 0; i < this.#paths.length; i++) {
+      const r = rankOf(i);
+      if (r === undefined || r > best) continue;
+      count = r < best ? 1 : count + 1;
+      best = r;
+    }
+    if (count === 0) return -1;
+    let nth = this.#policy === 'failover' ? 0 : this.#turn++ % count;
+    for (let i = 0; i < this.#paths.length; i++) {
+      if (rankOf(i) === best && nth-- === 0) return i;
+    }
+    return -1;
   }
 
   #connected(): Controller[] {
