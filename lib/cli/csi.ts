@@ -2,7 +2,9 @@
  * `rdmagate csi`: the Kubernetes CSI driver. Role `controller` serves Identity and
  * Controller (volumes in a local pool, and in Mayastor when given its REST endpoint,
  * exported through the gateway's JSON-RPC socket); roles `default`, `host` and `dpu`
- * serve Identity and Node. A `dpu` node exposes volumes to its host through the
+ * serve Identity and Node. `controller,<node role>` (e.g. `controller,default`) serves all
+ * three on one socket, for single-node clusters and conformance tools, and takes both
+ * parts' flags. A `dpu` node exposes volumes to its host through the
  * host-facing subsystem of the gateway on the DPU (--dpu-subsystem, --dpu-rpc-socket);
  * its --connection-mode is the default for StorageClasses that set no connectionMode.
  * A `host` node with --dpu-endpoint drives its DPU's OPI bridge itself (DpuBridgeAttacher):
@@ -12,21 +14,24 @@
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { InvalidArgumentError } from '../errors';
-import { attacherFor, CONNECTION_MODES, ControllerService, CsiLogger, CsiServer, DpuAttacher, DpuBridgeAttacher, GatewayDpuFrontend, IdentityService,
-  LocalPlugin, MayastorPlugin, NODE_ROLES, NodeService, NvmfExporter, socketGatewayRpc, type ConnectionMode, type ListenAddress,
-  type NodeRole, type StoragePlugin, type VolumeAttacher } from '../csi';
+import { attacherFor, CONNECTION_MODES, ControllerService, CSI_ROLES, CsiLogger, CsiServer, DpuAttacher, DpuBridgeAttacher, GatewayDpuFrontend,
+  IdentityService, LocalPlugin, MayastorPlugin, NodeService, NvmfExporter, parseCsiRoles, socketGatewayRpc, type ConnectionMode,
+  type CsiServerOptions, type ListenAddress, type NodeRole, type StoragePlugin, type VolumeAttacher } from '../csi';
 import { DEFAULT_SOCKET_PATH } from '../jsonrpc';
 import { stderrSink } from '../log/logger';
 import { opiClient } from '../opi/client';
 import { LOG_LEVELS, logLevelFlag, stringFlags, type FlagSpec, type ParsedArgs } from './args';
 import { type Command } from './command';
 
-const ROLES = ['controller', ...NODE_ROLES] as const;
 const DEFAULT_POOL_DIR = '/var/lib/rdmagate/csi';
 const DEFAULT_ENDPOINT = 'unix:///csi/csi.sock';
 
+type Flag = (name: string) => string | undefined;
+
 const CSI_FLAGS: FlagSpec[] = [
-  { name: 'role', value: ROLES.join('|'), required: true, help: 'controller: Identity and Controller; the others: Identity and Node' },
+  { name: 'role', value: CSI_ROLES.join('|'), required: true, list: true,
+    help: 'controller: Identity and Controller; default, host, dpu: Identity and Node; the controller and one node role '
+      + '(controller,default, or --role twice): all three on one socket, for single-node clusters and conformance tools' },
   { name: 'endpoint', value: 'unix:///PATH', help: `the CSI socket (default $CSI_ENDPOINT, else ${DEFAULT_ENDPOINT})` },
   { name: 'log-level', value: LOG_LEVELS.join('|'), help: 'JSON lines to stderr from this level up (default info)' },
   { name: 'pool-dir', value: 'DIR', help: `controller: the local pool's volumes (default ${DEFAULT_POOL_DIR})` },
@@ -45,14 +50,51 @@ const CSI_FLAGS: FlagSpec[] = [
     + 'reach the host, for StorageClasses that set no connectionMode' },
 ];
 
+/** What the controller part needs from its flags, checked before anything starts. */
+interface ControllerFlags {
+  tcp: ListenAddress;
+  rdma?: ListenAddress;
+  poolDir: string;
+  gatewaySocket: string;
+  mayastor?: string;
+}
+
+/** A started part of the driver: its service handlers and its share of Probe. */
+interface Part {
+  services: CsiServerOptions['services'];
+  probe: () => Promise<void>;
+}
+
 async function runCsi(args: ParsedArgs): Promise<number> {
   const flag = stringFlags(args);
-  const role = flag('role');
-  if (!role || !(ROLES as readonly string[]).includes(role)) throw new InvalidArgumentError(`--role must be one of ${ROLES.join(', ')}`);
+  const roles = parseCsiRoles(flag('role') ?? '');
   const level = logLevelFlag(flag('log-level'));
   const log = new CsiLogger(stderrSink(level));
   const endpoint = flag('endpoint') ?? process.env.CSI_ENDPOINT ?? DEFAULT_ENDPOINT;
 
+  checkNodeFlags(roles.node, flag);
+  const controllerFlags = roles.controller ? parseControllerFlags(flag) : undefined;
+  // The node part first: a node id that is no host NQN is refused before the controller opens its pool.
+  const node = roles.node ? await startNode(roles.node, flag, log) : undefined;
+  const controller = controllerFlags ? await startController(controllerFlags, log) : undefined;
+  // Probe asks the controller's gateway first, then the node's attacher.
+  const parts = [controller, node].filter((p): p is Part => p !== undefined);
+  const identity = new IdentityService({ controller: roles.controller, manifest: { role: roles.label }, probe: async () => {
+    for (const p of parts) await p.probe();
+  } });
+  const services: CsiServerOptions['services'] = { Identity: identity.handlers() };
+  for (const p of parts) Object.assign(services, p.services);
+  const server = await CsiServer.start({ endpoint, log, services });
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await server.close();
+  return 0;
+}
+
+/** The node roles' flags, each for the role that takes it (undefined: no node role). */
+function checkNodeFlags(role: NodeRole | undefined, flag: Flag): void {
   for (const f of ['dpu-subsystem', 'dpu-rpc-socket']) {
     if (role !== 'dpu' && flag(f) !== undefined) throw new InvalidArgumentError(`--${f} is for --role dpu only`);
   }
@@ -63,39 +105,42 @@ async function runCsi(args: ParsedArgs): Promise<number> {
   if (flag('connection-mode') !== undefined && role !== 'dpu' && !(role === 'host' && flag('dpu-endpoint'))) {
     throw new InvalidArgumentError('--connection-mode is for --role dpu, or --role host with --dpu-endpoint');
   }
+}
 
-  let server: CsiServer;
-  if (role === 'controller') {
-    const tcp = flag('tcp-listen');
-    if (!tcp) throw new InvalidArgumentError('--tcp-listen IP:PORT is required: where nodes reach the gateway over NVMe/TCP');
-    const rdmaListen = flag('rdma-listen');
-    const poolDir = flag('pool-dir') ?? DEFAULT_POOL_DIR;
-    const plugins: StoragePlugin[] = [new LocalPlugin({ poolDir, log })];
-    // StorageClasses pick it with `plugin: mayastor`; its records live beside the local pool's.
-    const mayastor = flag('mayastor-endpoint') ?? process.env.MAYASTOR_ENDPOINT;
-    if (mayastor) plugins.push(new MayastorPlugin({ endpoint: mayastor, stateDir: join(poolDir, 'mayastor'), log }));
-    for (const p of plugins) await p.open();
-    const rpc = socketGatewayRpc(flag('gateway-socket') ?? DEFAULT_SOCKET_PATH);
-    const exporter = new NvmfExporter({ rpc, tcp: listenAddress(tcp, '--tcp-listen'),
-      ...(rdmaListen ? { rdma: listenAddress(rdmaListen, '--rdma-listen') } : {}) });
-    const controller = new ControllerService({ plugins, exporter, log });
-    // Healthy means the gateway answers: without it nothing can be published.
-    const identity = new IdentityService({ controller: true, manifest: { role }, probe: async () => { await rpc.call('nvmf_get_transports'); } });
-    server = await CsiServer.start({ endpoint, log, services: { Identity: identity.handlers(), Controller: controller.handlers() } });
-  } else {
-    const dpuEndpoint = flag('dpu-endpoint');
-    const attacher = role === 'dpu' ? dpuAttacher(flag)
-      : dpuEndpoint ? await dpuBridgeAttacher(dpuEndpoint, flag, log) : attacherFor(role as NodeRole);
-    const node = new NodeService({ role: role as NodeRole, log, attacher, ...(flag('node-id') ? { nodeId: flag('node-id') } : {}) });
-    const identity = new IdentityService({ controller: false, manifest: { role }, probe: () => node.probe() });
-    server = await CsiServer.start({ endpoint, log, services: { Identity: identity.handlers(), Node: node.handlers() } });
-  }
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
-  await server.close();
-  return 0;
+function parseControllerFlags(flag: Flag): ControllerFlags {
+  const tcp = flag('tcp-listen');
+  if (!tcp) throw new InvalidArgumentError('--tcp-listen IP:PORT is required: where nodes reach the gateway over NVMe/TCP');
+  const rdma = flag('rdma-listen');
+  // StorageClasses pick it with `plugin: mayastor`; its records live beside the local pool's.
+  const mayastor = flag('mayastor-endpoint') ?? process.env.MAYASTOR_ENDPOINT;
+  return {
+    tcp: listenAddress(tcp, '--tcp-listen'),
+    ...(rdma ? { rdma: listenAddress(rdma, '--rdma-listen') } : {}),
+    poolDir: flag('pool-dir') ?? DEFAULT_POOL_DIR,
+    gatewaySocket: flag('gateway-socket') ?? DEFAULT_SOCKET_PATH,
+    ...(mayastor ? { mayastor } : {}),
+  };
+}
+
+/** The Controller service over its plugins; healthy means the gateway answers: without it nothing can be published. */
+async function startController(f: ControllerFlags, log: CsiLogger): Promise<Part> {
+  const plugins: StoragePlugin[] = [new LocalPlugin({ poolDir: f.poolDir, log })];
+  if (f.mayastor) plugins.push(new MayastorPlugin({ endpoint: f.mayastor, stateDir: join(f.poolDir, 'mayastor'), log }));
+  for (const p of plugins) await p.open();
+  const rpc = socketGatewayRpc(f.gatewaySocket);
+  const exporter = new NvmfExporter({ rpc, tcp: f.tcp, ...(f.rdma ? { rdma: f.rdma } : {}) });
+  const controller = new ControllerService({ plugins, exporter, log });
+  return { services: { Controller: controller.handlers() }, probe: async () => { await rpc.call('nvmf_get_transports'); } };
+}
+
+/** The Node service of `role`, with that role's attacher. */
+async function startNode(role: NodeRole, flag: Flag, log: CsiLogger): Promise<Part> {
+  const dpuEndpoint = flag('dpu-endpoint');
+  const attacher = role === 'dpu' ? dpuAttacher(flag)
+    : dpuEndpoint ? await dpuBridgeAttacher(dpuEndpoint, flag, log) : attacherFor(role);
+  const nodeId = flag('node-id');
+  const node = new NodeService({ role, log, attacher, ...(nodeId ? { nodeId } : {}) });
+  return { services: { Node: node.handlers() }, probe: () => node.probe() };
 }
 
 /** --connection-mode's value, or `fallback` without one. */
@@ -108,7 +153,7 @@ function connectionModeFlag(value: string | undefined, fallback: ConnectionMode)
 }
 
 /** The dpu role's attacher: AIO through the DPU gateway's host-facing subsystem (NVMe-oF is the host role's). */
-function dpuAttacher(flag: (name: string) => string | undefined): VolumeAttacher {
+function dpuAttacher(flag: Flag): VolumeAttacher {
   const mode = connectionModeFlag(flag('connection-mode'), 'aio');
   const subsystem = flag('dpu-subsystem');
   if (subsystem === undefined && mode === 'aio') {
@@ -125,7 +170,7 @@ function dpuAttacher(flag: (name: string) => string | undefined): VolumeAttacher
  * function now, once, as a PCIe function would simply be there; a DPU not up yet is logged
  * and retried by Probe and by each stage.
  */
-async function dpuBridgeAttacher(endpoint: string, flag: (name: string) => string | undefined, log: CsiLogger): Promise<VolumeAttacher> {
+async function dpuBridgeAttacher(endpoint: string, flag: Flag, log: CsiLogger): Promise<VolumeAttacher> {
   const mode = connectionModeFlag(flag('connection-mode'), 'nvmf');
   const fn = flag('dpu-function');
   const attacher = new DpuBridgeAttacher({ opi: opiClient(endpoint), defaultMode: mode, ...(fn ? { subsystemId: fn } : {}) });
@@ -154,7 +199,8 @@ export const CSI_COMMAND: Command = {
     + 'host: waits for the disk its DPU exposes (by NGUID/UUID or serial), formats and mounts it;\n'
     + '      with --dpu-endpoint it drives the DPU\'s OPI bridge itself, in nvmf mode (default) or aio mode\n'
     + 'dpu:  connects to the gateway and exposes each volume as a namespace of the DPU gateway\'s\n'
-    + '      host-facing subsystem (aio; nvmf is staged by the host role); --node-id: its host\'s NQN',
+    + '      host-facing subsystem (aio; nvmf is staged by the host role); --node-id: its host\'s NQN\n'
+    + 'controller,default (or another node role): Identity, Controller and Node on one socket, with both parts\' flags',
   flags: CSI_FLAGS,
   run: runCsi,
 };

@@ -21,4 +21,5 @@ export { MayastorClient, type MayastorClientOptions } from './plugins/mayastor/r
 export type {
   BlockSource, ContentSource, FileBlockSource, NvmfBlockSource, SnapshotRecord, StoragePlugin, VolumeRecord,
 } from './plugins/plugin';
+export { CONTROLLER_ROLE, CSI_ROLES, CsiRoleError, parseCsiRoles, type CsiRole, type CsiRoleErrorReason, type CsiRoles } from './roles';
 export { CsiServer, parseEndpoint, type CsiServerOptions, type RpcHandler, type RpcHandlers } from './server';

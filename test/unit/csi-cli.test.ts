@@ -3,35 +3,14 @@
  * plugin, each answering CSI on its unix socket, and stopping cleanly on SIGTERM.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { Gateway } from '../../lib';
 import { CsiClient } from '../../lib/csi';
-
-const MAIN = resolve(__dirname, '../../lib/cli/main.js');
-
-/**
- * Until the driver says it listens: the socket file appears at bind(), a moment before
- * listen(), and a connect in between is refused (seen on a loaded machine).
- */
-async function waitFor(path: string, child: ChildProcess, stderr: () => string): Promise<void> {
-  const listening = () => existsSync(path) && stderr().includes('"msg":"csi listening"');
-  for (let i = 0; i < 400 && !listening(); i++) {
-    if (child.exitCode !== null) throw new Error(`exited ${child.exitCode}: ${stderr()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.ok(listening(), `not listening at ${path}: ${stderr()}`);
-}
-
-function run(args: string[]): { child: ChildProcess; stderr: () => string } {
-  const child = spawn(process.execPath, [MAIN, 'csi', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  child.stderr!.on('data', (d: Buffer) => { err += d; });
-  return { child, stderr: () => err };
-}
+import { CLI_MAIN as MAIN, runCsi as run, waitForCsi as waitFor } from '../support/csi-cli';
 
 describe('rdmagate csi (CLI)', function () {
   this.timeout(30000);

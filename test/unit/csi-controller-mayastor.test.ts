@@ -7,17 +7,16 @@
  * the volume life (expand, snapshot, restore, capacity, delete) goes through Mayastor.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { once } from 'node:events';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { ControllerService, CsiClient, CsiLogger, GrpcStatus, LocalPlugin, NvmfExporter, volumeNqn } from '../../lib/csi';
 import type {
   ControllerPublishVolumeRequest, CreateVolumeRequest, VolumeCapability,
 } from '../../lib/csi/types';
 import { rejectsInProcess } from '../support/csi-assert';
+import { runCsi, stopCsi, waitForCsi } from '../support/csi-cli';
 import { FakeGatewayRpc } from '../support/fake-gateway-rpc';
 import type { MayastorFakeServer } from '../support/mayastor-fake-server';
 import { closeFakeMayastor, openMayastorPlugin, startFakeMayastor } from '../support/mayastor-fixture';
@@ -161,21 +160,13 @@ describe('CSI controller with the mayastor plugin (fake Mayastor, fake gateway)'
   for (const how of ['--mayastor-endpoint', 'MAYASTOR_ENDPOINT'] as const) {
     it(`rdmagate csi --role controller registers the plugin given ${how}`, async () => {
       const sock = join(dir, 'csi.sock');
-      const args = [resolve(__dirname, '../../lib/cli/main.js'), 'csi', '--role', 'controller', '--endpoint', `unix://${sock}`,
+      const args = ['--role', 'controller', '--endpoint', `unix://${sock}`,
         '--pool-dir', join(dir, 'cli-pool'), '--gateway-socket', join(dir, 'no-gateway.sock'), '--tcp-listen', '127.0.0.1:4420',
         ...(how === '--mayastor-endpoint' ? ['--mayastor-endpoint', fake.url] : [])];
       const env = { ...process.env, MAYASTOR_ENDPOINT: how === 'MAYASTOR_ENDPOINT' ? fake.url : '' };
-      const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env });
-      let stderr = '';
-      child.stderr!.on('data', (d: Buffer) => { stderr += d; });
+      const { child, stderr } = runCsi(args, env);
       try {
-        // The socket file appears at bind(), a moment before the driver listens: wait for its word.
-        const listening = () => existsSync(sock) && stderr.includes('"msg":"csi listening"');
-        for (let i = 0; i < 400 && !listening(); i++) {
-          if (child.exitCode !== null) break;
-          await new Promise((r) => setTimeout(r, 50));
-        }
-        assert.ok(listening(), stderr);
+        await waitForCsi(sock, child, stderr);
         const c = new CsiClient(`unix://${sock}`);
         try {
           const v = await c.call<{ volume: { volume_id: string } }>('Controller', 'CreateVolume', {
@@ -187,10 +178,9 @@ describe('CSI controller with the mayastor plugin (fake Mayastor, fake gateway)'
           c.close();
         }
       } finally {
-        child.kill('SIGTERM');
-        if (child.exitCode === null) await once(child, 'exit');
+        await stopCsi(child);
       }
-      assert.match(stderr, /mayastor plugin opened/);
+      assert.match(stderr(), /mayastor plugin opened/);
     });
   }
 
