@@ -28,6 +28,7 @@
         "native/target/io_commands.cc",
         "native/target/discovery_log.cc",
         "native/transport/tcp/tcp_listener.cc",
+        "native/transport/tcp/pdu_stream.cc",
         "native/transport/tcp/tcp_qpair.cc",
         "native/transport/rdma/rdma_listener.cc",
         "native/transport/rdma/rdma_qpair.cc",

@@ -9,7 +9,6 @@
 // reactor thread.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -18,17 +17,13 @@
 #include "host/failure.h"
 #include "mem/buffer_pool.h"
 #include "spec/nvme.h"
+#include "transport/wire_counters.h"
 
 namespace rdmagate::host {
 
-struct TransportCounters {
-  std::atomic<uint64_t> bytes_sent{0};      // on the wire by us: PDUs (TCP), capsules (RDMA)
-  std::atomic<uint64_t> bytes_received{0};  // PDUs (TCP), response capsules (RDMA)
-  std::atomic<uint64_t> bytes_copied{0};    // by the CPU outside the kernel's socket copy
-  std::atomic<uint64_t> pdus_sent{0};       // PDUs (TCP), command capsules (RDMA)
-  std::atomic<uint64_t> pdus_received{0};   // PDUs (TCP), response capsules (RDMA)
-  std::atomic<uint64_t> digest_errors{0};   // TCP only
-  std::atomic<uint64_t> r2ts{0};            // TCP only
+// TCP's PDUs or RDMA's capsules, as one queue's transport moved them.
+struct TransportCounters : transport::WireCounters {
+  util::Counter r2ts;  // TCP only
 };
 
 // What ICReq/ICResp settled. Transports without that handshake report the defaults.

@@ -320,7 +320,7 @@ uint32_t RdmaQueueTransport::send(const TransportCommand& cmd) {
     if (incapsule) {
       // The one copy of a small write: it saves the controller an RDMA READ round trip.
       std::memcpy(capsule->data + sizeof sqe, cmd.data, cmd.length);
-      counters_.bytes_copied.fetch_add(cmd.length, std::memory_order_relaxed);
+      counters_.bytes_copied += cmd.length;
       capsule_len += cmd.length;
       sqe.dptr.sgl = spec::make_incapsule_sgl(0, cmd.length);
     } else if (cmd.length == 0) {
@@ -337,7 +337,7 @@ uint32_t RdmaQueueTransport::send(const TransportCommand& cmd) {
       if (!s.bounce) throw Error("ERR_NO_MEMORY", "no scratch buffer left");
       if (cmd.dir == spec::kXferHostToController) {
         std::memcpy(s.bounce->data, cmd.data, cmd.length);
-        counters_.bytes_copied.fetch_add(cmd.length, std::memory_order_relaxed);
+        counters_.bytes_copied += cmd.length;
       }
       uint32_t rkey = connection_->remote_key(scratch, s.bounce);
       sqe.dptr.sgl = spec::make_keyed_sgl(reinterpret_cast<uint64_t>(s.bounce->data), cmd.length, rkey, false);
@@ -390,8 +390,8 @@ void RdmaQueueTransport::on_completion(const rdma::Completion& c) {
 }
 
 void RdmaQueueTransport::on_sent(uint16_t cid, uint32_t bytes) {
-  counters_.bytes_sent.fetch_add(bytes, std::memory_order_relaxed);
-  counters_.pdus_sent.fetch_add(1, std::memory_order_relaxed);
+  counters_.bytes_sent += bytes;
+  counters_.pdus_sent += 1;
   Slot& s = slots_[cid];
   if (!s.active) return;
   s.sent = true;
@@ -405,8 +405,8 @@ void RdmaQueueTransport::on_response(const rdma::Completion& rc) {
     fail(Failure{kErrTransport, "a response capsule of " + std::to_string(bytes) + " bytes on " + where(), EPROTO});
     return;
   }
-  counters_.bytes_received.fetch_add(bytes, std::memory_order_relaxed);
-  counters_.pdus_received.fetch_add(1, std::memory_order_relaxed);
+  counters_.bytes_received += bytes;
+  counters_.pdus_received += 1;
   uint32_t offset = 0;
   BufferPool::Chunk* c = link_->response(index, &offset);
   CompletionEntry cqe;
@@ -446,7 +446,7 @@ void RdmaQueueTransport::complete(uint16_t cid) {
   if (s.bounce) {
     if (s.dir == spec::kXferControllerToHost && status_ok(status)) {
       std::memcpy(s.data, s.bounce->data, s.length);
-      counters_.bytes_copied.fetch_add(s.length, std::memory_order_relaxed);
+      counters_.bytes_copied += s.length;
     }
     link_->scratch().release(s.bounce);
   }

@@ -105,7 +105,7 @@ void TcpQueueTransport::on_r2t(const spec::R2tPdu& p) {
                               std::to_string(s->length) + " are sent");
     return;
   }
-  counters_.r2ts.fetch_add(1, std::memory_order_relaxed);
+  counters_.r2ts += 1;
   s->ttag = p.ttag;
   s->r2t_end = p.r2to + p.r2tl;
   send_h2c(*s);

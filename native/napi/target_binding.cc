@@ -610,7 +610,7 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
       o.Set("inCapsuleBytes", double(q.counters.in_capsule_bytes));
       o.Set("rdmaReadBytes", double(q.counters.rdma_read_bytes));
       o.Set("rdmaWriteBytes", double(q.counters.rdma_write_bytes));
-      o.Set("bytesCopied", double(q.counters.bytes_copied));
+      o.Set("bytesCopied", double(q.counters.wire.bytes_copied));
       o.Set("poolExhausted", double(q.counters.pool_exhausted));
       set_latency(env, o, q.counters.latency_us_sum, q.counters.latency);
       out.Set(i, o);

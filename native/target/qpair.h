@@ -9,6 +9,7 @@
 #include <mutex>
 
 #include "reactor/reactor.h"
+#include "transport/wire_counters.h"
 #include "util/counter.h"
 #include "target/namespace_counters.h"
 #include "target/request.h"
@@ -26,7 +27,7 @@ struct QpairCounters {
   util::Counter latency[kLatencyBuckets];
   util::Counter in_capsule_bytes;  // host data that came inside command capsules
   util::Counter rdma_read_bytes, rdma_write_bytes;
-  util::Counter bytes_copied;  // CPU copies of I/O data made by the transport
+  transport::WireCounters wire;  // bytes, PDUs, CPU copies and digest errors on the transport
   util::Counter pool_exhausted;  // commands that found the request buffer pool empty
 };
 

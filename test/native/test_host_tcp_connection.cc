@@ -3,7 +3,7 @@
 // crafted PDU streams to it, whole or in pieces cut around PDU boundaries. Every payload
 // must land in its destination, every PDU be reported in wire order, a large payload after
 // a large one land without a copy, and bad input fail the connection exactly once.
-// test-sources: native/host/tcp_connection.cc native/reactor/reactor.cc
+// test-sources: native/host/tcp_connection.cc native/transport/tcp/pdu_stream.cc native/reactor/reactor.cc
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -260,7 +260,7 @@ class Recorder : public TcpConnection::Handler {
 
  private:
   void record(Event e) {
-    e.copied = counters_.bytes_copied.load();
+    e.copied = counters_.bytes_copied.get();
     std::lock_guard<std::mutex> lock(mu);
     events.push_back(e);
   }
@@ -309,7 +309,7 @@ class Harness {
   }
   bool wait_failed() { return wait([] { return false; }); }
   // Until the host has read the first `n` bytes.
-  bool wait_received(uint64_t n) { return wait([&] { return counters.bytes_received.load() >= n; }); }
+  bool wait_received(uint64_t n) { return wait([&] { return counters.bytes_received.get() >= n; }); }
 
   // Keeps the reactor busy until release(): what the controller writes meanwhile is all
   // in the socket when the host next reads.
@@ -452,7 +452,7 @@ void test_streams() {
         std::mt19937 rng(uint32_t(digest * 2 + int(mode)));
         receive_all(h, s, mode, rng);
         for (auto& [cid, want] : s.data()) CHECK(h.buffers[cid] == want);
-        CHECK_EQ(h.counters.digest_errors.load(), 0u);
+        CHECK_EQ(h.counters.digest_errors.get(), 0u);
         // After a large payload the host stages headers only, so the next large one lands in place.
         CHECK_EQ(copied_for(h.rec.events, 5, 65536), 0u);
         CHECK_EQ(copied_for(h.rec.events, 6, 0), 0u);
@@ -461,7 +461,7 @@ void test_streams() {
         // The first payload came in the host's first read, with the ICResp: copied from staging.
         if (mode == Write::kWhole && recv_pipe) CHECK_EQ(copied_for(h.rec.events, 1, 0), 512u);
         // Without the receive pipe every payload lands in place.
-        if (!recv_pipe) CHECK_EQ(h.counters.bytes_copied.load(), 0u);
+        if (!recv_pipe) CHECK_EQ(h.counters.bytes_copied.get(), 0u);
       }
     }
   }
@@ -481,7 +481,7 @@ void test_data_digest_errors() {
     Harness h(true, true, s.buffers());
     std::mt19937 rng(7);
     receive_all(h, s, mode, rng);
-    CHECK_EQ(h.counters.digest_errors.load(), 2u);
+    CHECK_EQ(h.counters.digest_errors.get(), 2u);
     for (auto& [cid, want] : s.data()) CHECK(h.buffers[cid] == want);
   }
 }

@@ -133,7 +133,7 @@ RdmaQpair::RdmaRequest* RdmaQpair::take_capsule(const uint8_t* buf, uint32_t byt
     }
     memcpy(req.data, buf + sizeof(SubmissionEntry), req.in_capsule);
     counters().in_capsule_bytes += req.in_capsule;
-    counters().bytes_copied += req.in_capsule;
+    counters().wire.bytes_copied += req.in_capsule;
   }
   return &req;
 }

@@ -1,20 +1,19 @@
-// The target side of one NVMe/TCP connection: ICReq/ICResp, the PDU receive state
-// machine, R2T and H2CData for host data, C2HData and CapsuleResp for the answers, and
-// C2HTermReq for anything malformed. Lives on one reactor.
+// The target side of one NVMe/TCP connection: ICReq/ICResp, what each host PDU means for
+// a request (command capsules, H2CData), R2T for host data, C2HData and CapsuleResp for
+// the answers, and the connection's deadlines. PDUs are framed, checked and moved by the
+// PduStream that the host uses too. Lives on one reactor.
 #pragma once
 
-#include <sys/uio.h>
-
-#include <deque>
 #include <memory>
 #include <vector>
 
 #include "spec/tcp_pdu.h"
 #include "target/qpair.h"
+#include "transport/tcp/pdu_stream.h"
 
 namespace rdmagate::tcp {
 
-class TcpQpair final : public target::Qpair {
+class TcpQpair final : public target::Qpair, private PduStream::Handler {
  public:
   // On `reactor`'s thread: takes ownership of the connected socket, and holds `admission`
   // (the listener's count of this connection) until the socket is closed.
@@ -27,85 +26,51 @@ class TcpQpair final : public target::Qpair {
   void disconnect() override;
   const char* transport_name() const override { return "tcp"; }
   spec::DataSglKind data_sgl_kind() const override { return spec::DataSglKind::TcpTransport; }
-  std::string peer_address() const override { return peer_; }
+  std::string peer_address() const override { return stream_.peer(); }
 
  private:
   struct TcpRequest : target::Request {
-    uint8_t data_hdr[128 + spec::kTcpDigestLen];  // C2HData or R2T header, digest, padding
-    uint8_t rsp_pdu[sizeof(spec::CapsuleRespPdu) + spec::kTcpDigestLen];
-    uint32_t data_digest;
+    TxPdu data_pdu;  // R2T or C2HData
+    TxPdu rsp_pdu;   // CapsuleResp
+    TxPdu* last_pdu = nullptr;  // whose sending completes the request
     uint32_t h2c_received;
     bool digest_error;
   };
-  enum class Rx { kHeader, kPadding, kData, kDataDigest };
-  struct Out {
-    iovec iov[3];
-    int iovcnt;
-    TcpRequest* completes;  // its response is fully sent with this item
-  };
 
-  TcpQpair(target::Target& target, Reactor& reactor, int fd, uint16_t portid, std::shared_ptr<void> admission);
-  void on_events(uint32_t events);
+  TcpQpair(target::Target& target, Reactor& reactor, uint16_t portid, std::shared_ptr<void> admission);
+  // PduStream::Handler
+  void on_pdu(const uint8_t* hdr, uint32_t data_len) override;
+  void on_pdu_data(bool digest_ok) override;
+  void on_sent(TxPdu& pdu) override;
+  void on_burst_end() override;
+  void on_end(const StreamEnd& end) override;
+
+  void handle_ic_req(const uint8_t* hdr);
+  void handle_capsule(const uint8_t* hdr, uint32_t data_len);
+  void handle_h2c_data(const uint8_t* hdr);
+  void queue(TxPdu& pdu);
   // Closes a connection that missed a deadline (TargetOptions::deadlines), then checks
   // again a while later.
   void watch_deadlines();
   bool missed_deadline(uint64_t now_us) const;
-  bool poll_receive();  // the reactor's FdPoll: on_events(EPOLLIN) that tells whether it read
-  void receive();
-  void receive_pdus();
-  bool fill(size_t bytes);
-  size_t read_into(uint8_t* dst, size_t len);
-  bool handle_header();
-  void handle_ic_req();
-  void handle_capsule();
-  void handle_h2c_data();
-  void expect_data(TcpRequest* req, uint8_t* dst, uint32_t len);
-  void data_done();
-  void fatal(spec::PduError error, const uint8_t* pdu, size_t len);
-  void queue(const Out& out);
-  void flush();
   void close_connection();
-  TcpRequest* request_for_slot(uint16_t slot);
 
-  int fd_;
-  std::string peer_;
+  PduStream stream_;
   std::shared_ptr<void> admission_;
   const uint64_t accepted_us_;
   uint64_t pdu_started_us_ = 0;  // when the PDU now half received was first seen; 0: none
   Reactor::TimerId deadline_timer_ = 0;
   bool closed_ = false;
-  bool closing_ = false;  // a TermReq is queued; read nothing more
-  bool in_receive_ = false;
-  bool want_write_ = false;
   bool flush_deferred_ = false;
-
-  // Negotiated by ICReq/ICResp.
-  bool ic_done_ = false;
-  bool hdgst_ = false, ddgst_ = false;
-  uint8_t hpda_ = 0;
-  uint32_t maxh2cdata_;
+  uint8_t hpda_ = 0;  // the host's data alignment
+  const uint32_t maxh2cdata_;
 
   std::vector<TcpRequest> requests_;
   std::vector<uint16_t> free_slots_;
-
-  // Receive state. Headers are staged in rbuf_; data goes straight to its buffer.
-  std::vector<uint8_t> rbuf_;
-  size_t rpos_ = 0, rlen_ = 0;
-  // A recv returned less than it asked for: the socket is empty until the next EPOLLIN
-  // (level-triggered), so asking again would only cost a syscall for EAGAIN.
-  bool drained_ = false;
-  uint64_t bytes_received_ = 0;
-  Rx rx_ = Rx::kHeader;
-  uint8_t hdr_[256];
-  spec::CommonHeader ch_{};
+  // The PDU whose data is being received.
   TcpRequest* data_req_ = nullptr;
   bool data_is_capsule_ = false;
-  uint8_t* data_dst_ = nullptr;
-  uint32_t data_len_ = 0, data_got_ = 0, pad_left_ = 0;
-  uint8_t ddgst_buf_[4];
-  uint32_t ddgst_got_ = 0;
-
-  std::deque<Out> out_;
+  uint32_t data_len_ = 0;
 };
 
 }  // namespace rdmagate::tcp
