@@ -3,7 +3,7 @@
 # a C++ toolchain for the addon, rdma-core's headers (the libraries themselves are
 # optional at run time), and the tools the tests use (clang with libFuzzer for fuzzing).
 set -euo pipefail
-pkgs=(build-essential python3 pkg-config binutils libibverbs-dev librdmacm-dev
+pkgs=(build-essential python3 pkg-config binutils libibverbs-dev librdmacm-dev curl
       rdma-core ibverbs-utils iproute2 clang libclang-rt-dev)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -2,13 +2,10 @@
 import { isIP } from 'node:net';
 import { InvalidArgumentError, RdmagateError } from '../errors';
 import { DEFAULT_CONFIG_PATH, DEFAULT_SOCKET_PATH, Gateway } from '../gateway';
-import { Target } from '../nvmf/target';
 import { stringFlags, type FlagSpec, type ParsedArgs } from './args';
 import { type Command } from './command';
-import { findRdmaAddress } from './demo';
+import { DEMO_PORTS, exportDemo, startDemoBackend } from './gateway-demo';
 
-const DEMO_BACKEND_NQN = 'nqn.2026-11.io.rdmagate:demo-backend';
-const DEMO_NQN = 'nqn.2026-11.io.rdmagate:gateway';
 /** Loopback: metrics say much about the host, so serving them wider is asked for. */
 const DEFAULT_METRICS_ADDRESS = '127.0.0.1';
 
@@ -48,10 +45,10 @@ async function runGateway(args: ParsedArgs): Promise<number> {
       ...(bufferPoolBytes === undefined ? {} : { bufferPoolBytes }) },
     ...(metricsPort === undefined ? {} : { metrics: { address: metricsAddress, port: metricsPort } }),
   });
-  const backend = demo ? startDemoBackend() : undefined;
+  const backend = demo ? startDemoBackend(DEMO_PORTS.backend) : undefined;
   try {
     await gateway.start();
-    if (demo) await exportDemo(gateway);
+    if (demo) for (const line of await exportDemo(gateway, DEMO_PORTS)) console.log(line);
   } catch (e) {
     backend?.close();
     await gateway.close();
@@ -100,40 +97,3 @@ export const GATEWAY_COMMAND: Command = {
   flags: GATEWAY_FLAGS,
   run: runGateway,
 };
-
-/** The embedded default's backend: a RAM namespace on NVMe/TCP port 4421, where Mayastor's nexus listens. */
-function startDemoBackend(): Target {
-  const t = new Target();
-  t.createBdev({ type: 'malloc', name: 'Malloc0', sizeBytes: 256 << 20 });
-  t.addSubsystem({ nqn: DEMO_BACKEND_NQN, modelNumber: 'rdmagate demo backend' }).addNamespace({ bdev: 'Malloc0' });
-  t.listen({ transport: 'tcp', address: '127.0.0.1', port: 4421 });
-  return t;
-}
-
-/** Attaches the backend and re-exports it, through the gateway's own JSON-RPC, as a client would. */
-async function exportDemo(g: Gateway): Promise<void> {
-  await g.rpc('bdev_nvme_attach_controller', { name: 'Nvme0', trtype: 'TCP', traddr: '127.0.0.1', trsvcid: '4421',
-    subnqn: DEMO_BACKEND_NQN });
-  await g.rpc('nvmf_create_transport', { trtype: 'TCP' });
-  await g.rpc('nvmf_create_subsystem', { nqn: DEMO_NQN, allow_any_host: true, model_number: 'rdmagate gateway' });
-  await g.rpc('nvmf_subsystem_add_ns', { nqn: DEMO_NQN, namespace: { bdev_name: 'Nvme0n1' } });
-  await g.rpc('nvmf_subsystem_add_listener', { nqn: DEMO_NQN,
-    listen_address: { trtype: 'TCP', adrfam: 'IPv4', traddr: '127.0.0.1', trsvcid: '4420' } });
-  const rdma = findRdmaAddress();
-  if (rdma) {
-    await g.rpc('nvmf_create_transport', { trtype: 'RDMA' });
-    await g.rpc('nvmf_subsystem_add_listener', { nqn: DEMO_NQN,
-      listen_address: { trtype: 'RDMA', adrfam: 'IPv4', traddr: rdma.address, trsvcid: '4420' } });
-  }
-  console.log(`gateway: ${DEMO_NQN} re-exports the NVMe/TCP backend ${DEMO_BACKEND_NQN} (127.0.0.1:4421)`);
-  console.log('connect with nvme-cli:');
-  console.log(`  nvme connect -t tcp -a 127.0.0.1 -s 4420 -n ${DEMO_NQN}`);
-  if (rdma) console.log(`  nvme connect -t rdma -a ${rdma.address} -s 4420 -n ${DEMO_NQN}`);
-  else console.log('  (no RDMA device here: the RDMA listener starts where one exists)');
-  // In a clone the command is npx rdmagate (npm link puts rdmagate on the PATH).
-  console.log('or with rdmagate (in a clone: npx rdmagate):');
-  console.log('  npx rdmagate discover -t tcp -a 127.0.0.1 -s 4420');
-  console.log(`  npx rdmagate id-ctrl -t tcp -a 127.0.0.1 -s 4420 -n ${DEMO_NQN}`);
-  console.log(`manage it: npx rdmagate rpc -s ${g.socketPath ?? DEFAULT_SOCKET_PATH} nvmf_get_subsystems`);
-  console.log('Ctrl-C stops the gateway; npm test runs in a second terminal');
-}

@@ -92,7 +92,10 @@ export function rpcPyParams(method: string, args: readonly string[]): JsonObject
         continue;
       }
       const value = args[++i];
-      if (value === undefined) throw new InvalidArgumentError(`${method}: ${a} needs a value`);
+      // As argparse: an option's value is not the next option (`-s -a` is -s left empty).
+      if (value === undefined || (value.startsWith('-') && !/^-\d/.test(value))) {
+        throw new InvalidArgumentError(`${method}: ${a} needs a value`);
+      }
       set(params, option.param, typed(value, option, a));
     } else if (a.startsWith('-') && !/^-\d/.test(a)) {
       const known = Object.keys(form.options).join(' ');

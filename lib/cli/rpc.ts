@@ -1,12 +1,14 @@
 /**
  * `rdmagate rpc [-s SOCK] [-r RETRIES] [-t TIMEOUT] METHOD [PARAMS]`: one JSON-RPC call to
  * a gateway, as SPDK's rpc.py makes it. PARAMS is a JSON object, or --key value pairs
- * (a value is JSON when it parses as JSON, else a string; dots nest: --listen_address.trtype tcp).
+ * (a value is JSON when it parses as JSON, else a string; dots nest: --listen_address.trtype tcp;
+ * a --key with no value is true where the param is a boolean, and refused elsewhere).
  */
 import { InvalidArgumentError } from '../errors';
 import { DEFAULT_SOCKET_PATH, JsonRpcError, rpcCall, type JsonObject, type JsonValue } from '../jsonrpc';
 import { parseArgs, stringFlags, type FlagSpec, type ParsedArgs } from './args';
 import { commandFlags, type Command } from './command';
+import { methodBooleanParams } from './rpc-boolean-params';
 import { isRpcPyForm, rpcPyParams } from './rpc-py-forms';
 
 interface RpcArgs {
@@ -50,7 +52,7 @@ function rpcArgs(args: ParsedArgs): RpcArgs {
   const flag = stringFlags(args);
   const [method, ...rest] = args.positionals;
   if (method === undefined) throw new InvalidArgumentError('rpc needs a METHOD, e.g. rdmagate rpc rpc_get_methods');
-  const params = isRpcPyForm(method, rest) ? rpcPyParams(method, rest) : parseParams(rest);
+  const params = isRpcPyForm(method, rest) ? rpcPyParams(method, rest) : parseParams(method, rest);
   const timeout = flag('timeout');
   return {
     socketPath: flag('server') ?? DEFAULT_SOCKET_PATH,
@@ -83,7 +85,7 @@ function asksHelp(args: readonly string[]): boolean {
 }
 
 /** --key value pairs or one JSON object (-h/--help among them was taken as help before). */
-function parseParams(args: readonly string[]): JsonObject | undefined {
+function parseParams(method: string, args: readonly string[]): JsonObject | undefined {
   let params: JsonObject | undefined;
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
@@ -99,13 +101,26 @@ function parseParams(args: readonly string[]): JsonObject | undefined {
       let value: JsonValue;
       if (eq !== -1) value = jsonOrString(a.slice(eq + 1));
       else if (args[i + 1] !== undefined && !args[i + 1].startsWith('--')) value = jsonOrString(args[++i]);
-      else value = true; // a bare flag, like rpc.py's switches
+      else value = bareFlag(method, key);
       setPath((params ??= {}), key, value);
     } else {
       throw new InvalidArgumentError(`unexpected argument '${a}': params are one JSON object or --key value pairs`);
     }
   }
   return params;
+}
+
+/**
+ * A --key with no value: true where the param is a boolean, as rpc.py's switches; anywhere
+ * else the value was left out (`--nqn --serial_number X`), which must not become `true`.
+ */
+function bareFlag(method: string, key: string): true {
+  const booleans = methodBooleanParams(method);
+  if (booleans.includes(key)) return true;
+  const which = booleans.length > 0
+    ? `${method}'s are ${booleans.map((b) => `--${b}`).join(', ')}`
+    : `${method} has none that rdmagate knows of (write --${key} true)`;
+  throw new InvalidArgumentError(`${method}: --${key} needs a value (only a boolean param may stand alone: ${which})`);
 }
 
 function parse(text: string): unknown {
@@ -156,7 +171,8 @@ export const RPC_COMMAND: Command = {
   name: 'rpc',
   description: 'one JSON-RPC call to a gateway, as SPDK\'s rpc.py makes it, its result printed as JSON\n'
     + 'PARAMS: one JSON object, or --key value pairs: a value is JSON where it parses as JSON, else a\n'
-    + 'string; a --key alone is true; dots nest (--listen_address.trtype tcp). Options come before METHOD.\n'
+    + 'string; a --key alone is true for a boolean param (--allow_any_host), and refused for any other;\n'
+    + 'dots nest (--listen_address.trtype tcp). Options come before METHOD.\n'
     + 'rpc.py\'s own forms work for the first methods one meets: nvmf_create_transport -t tcp,\n'
     + 'bdev_malloc_create -b Malloc0 64 512, nvmf_create_subsystem NQN -a, nvmf_subsystem_add_ns NQN BDEV,\n'
     + 'nvmf_subsystem_add_listener NQN -t tcp -a IP -s PORT, bdev_nvme_attach_controller -b NAME -t tcp -a IP -s PORT -n NQN\n'

@@ -34,6 +34,9 @@ describe('rdmagate rpc: rpc.py\'s forms', () => {
     assert.throws(() => rpcPyParams('bdev_malloc_create', ['-b', 'M', '1', '3000']), /whole number of blocks/);
     assert.throws(() => rpcPyParams('nvmf_create_transport', ['-x', 'tcp']), /unknown option -x \(it takes -t\)/);
     assert.throws(() => rpcPyParams('nvmf_create_transport', ['-t']), /-t needs a value/);
+    // As argparse: the next option is not a value (-s left empty here), a negative number is.
+    assert.throws(() => rpcPyParams('nvmf_create_subsystem', ['nqn', '-s', '-a']), /nvmf_create_subsystem: -s needs a value/);
+    assert.deepEqual(rpcPyParams('nvmf_subsystem_add_ns', ['nqn', 'bdev', '-n', '-1']), { nqn: 'nqn', namespace: { bdev_name: 'bdev', nsid: -1 } });
     assert.throws(() => rpcPyParams('nvmf_subsystem_add_ns', ['nqn', 'bdev', 'extra']), /unexpected argument 'extra'/);
   });
 });

@@ -1,6 +1,7 @@
 /**
  * `rdmagate rpc` on the shared flag table: rpc.py's options, short and long, before METHOD,
- * and the free-form params after it (JSON, --key value, --a.b nesting, bare switches).
+ * and the free-form params after it (JSON, --key value, --a.b nesting, bare boolean switches;
+ * any other bare --flag is a value left out, refused).
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -8,6 +9,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Gateway, type JsonObject } from '../../lib';
+import { booleanParamTable } from '../../lib/cli/rpc-boolean-params';
+import { gatewayMethods } from '../../lib/gateway/rpc/methods';
+import * as p from '../../lib/gateway/rpc/params';
 
 const MAIN = resolve(__dirname, '../../lib/cli/main.js');
 const NQN = 'nqn.2026-11.io.rdmagate:cli-rpc';
@@ -67,5 +71,48 @@ describe('rdmagate rpc (CLI)', function () {
     const json = await cli(['-s', sock, 'bdev_get_bdevs', '{"name": "Cli0"}']);
     assert.equal(json.code, 0, json.stderr);
     assert.equal((JSON.parse(json.stdout) as JsonObject[])[0].block_size, 4096);
+  });
+
+  it('refuses a bare --flag that is not a boolean param, in one line, and sends nothing', async () => {
+    for (const [args, message] of [
+      [['nvmf_create_subsystem', '--nqn'],
+        /^rdmagate: nvmf_create_subsystem: --nqn needs a value \(only a boolean param may stand alone: nvmf_create_subsystem's are --allow_any_host, --ana_reporting\) \(ERR_INVALID_ARG\)\n$/],
+      [['nvmf_create_subsystem', '--nqn', '--serial_number', 'SN1'], /^rdmagate: nvmf_create_subsystem: --nqn needs a value /],
+      [['nvmf_create_subsystem', '--nqn', NQN, '--serial_number'], /: --serial_number needs a value /],
+      [['nvmf_subsystem_add_listener', '--nqn', NQN, '--listen_address.trtype'], /: --listen_address\.trtype needs a value /],
+      [['bdev_get_bdevs', '--name'], /^rdmagate: bdev_get_bdevs: --name needs a value \(only a boolean param may stand alone: bdev_get_bdevs has none that rdmagate knows of \(write --name true\)\) \(ERR_INVALID_ARG\)\n$/],
+      // rpc.py's form: an option's value is not the next option.
+      [['nvmf_create_subsystem', NQN, '-s', '-a'], /^rdmagate: nvmf_create_subsystem: -s needs a value \(ERR_INVALID_ARG\)\n$/],
+    ] as const) {
+      const r = await cli(['-s', sock, ...args]);
+      assert.equal(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stdout, '');
+      assert.match(r.stderr, message, args.join(' '));
+    }
+    await assert.rejects(gateway.rpc('nvmf_get_subsystems', { nqn: NQN }), /no subsystem/, 'no call was made');
+  });
+
+  it('takes a bare --flag as true for a boolean param, and a boolean\'s value as given', async () => {
+    const created = await cli(['-s', sock, 'nvmf_create_subsystem', '--allow_any_host', '--nqn', NQN, '--ana_reporting']);
+    assert.equal(created.code, 0, created.stderr);
+    const [s] = await gateway.rpc('nvmf_get_subsystems', { nqn: NQN }) as JsonObject[];
+    assert.equal(s.allow_any_host, true);
+    assert.equal(s.ana_reporting, true);
+    const off = await cli(['-s', sock, 'nvmf_subsystem_allow_any_host', '--nqn', NQN, '--allow_any_host', 'false']);
+    assert.equal(off.code, 0, off.stderr);
+    assert.equal((await gateway.rpc('nvmf_get_subsystems', { nqn: NQN }) as JsonObject[])[0].allow_any_host, false);
+  });
+
+  it('knows the boolean params that the gateway\'s method table (its SPDK schema) declares, every one and no other', () => {
+    const fromGateway: Record<string, string[]> = {};
+    for (const [name, m] of Object.entries(gatewayMethods())) {
+      const booleans = p.booleanParams(m.params);
+      if (booleans.length > 0) fromGateway[name] = booleans;
+    }
+    assert.ok(Object.keys(fromGateway).length > 0, 'the method table declares boolean params');
+    assert.deepEqual(booleanParamTable(), fromGateway);
+    // The schema reader finds booleans inside object params (optional or not) by path.
+    assert.deepEqual(p.booleanParams({ a: p.boolean(), b: p.optional(p.object({ c: p.optional(p.boolean()), d: p.string() })), e: p.integer(0, 1) }),
+      ['a', 'b.c']);
   });
 });

@@ -68,8 +68,8 @@ describe('gateway JSON-RPC socket', function () {
     // The stub methods touch no state.
     state: {} as GatewayState,
     methods: {
-      ping: { mutates: false, invoke: () => 'pong' },
-      slow: { mutates: false, invoke: () => new Promise((r) => setTimeout(() => r('done'), SLOW_MS)) },
+      ping: { params: {}, mutates: false, invoke: () => 'pong' },
+      slow: { params: {}, mutates: false, invoke: () => new Promise((r) => setTimeout(() => r('done'), SLOW_MS)) },
     },
     save: () => Promise.resolve(),
     log,

@@ -17,6 +17,8 @@ export interface RpcContext {
 }
 
 export interface RpcMethod {
+  /** Its params, as checked: the method's schema (see params.ts's booleanParams). */
+  readonly params: Shape;
   /** True when a successful call changes the config: it is saved after, and load_config may replay it. */
   readonly mutates: boolean;
   /** Checks the raw params and runs the handler; throws RdmagateError subclasses on failure. */
@@ -33,5 +35,7 @@ export function method<S extends Shape>(shape: S, options: { mutates: boolean })
   handle(handler: (params: Parsed<S>, ctx: RpcContext) => JsonValue | Promise<JsonValue>): RpcMethod;
 } {
   const check = paramsCheck(shape);
-  return { handle: (handler) => ({ mutates: options.mutates, invoke: (raw, ctx) => handler(check(raw, ''), ctx) }) };
+  return {
+    handle: (handler) => ({ params: shape, mutates: options.mutates, invoke: (raw, ctx) => handler(check(raw, ''), ctx) }),
+  };
 }

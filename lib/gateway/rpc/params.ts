@@ -12,9 +12,19 @@ export type OptionalCheck<T> = Check<T | undefined> & { readonly optional: true 
 export type Shape = Record<string, Check<unknown>>;
 export type Parsed<S extends Shape> = { [K in keyof S]: S[K] extends Check<infer T> ? T : never };
 
+/**
+ * What a check says of itself, so that a shape can be read as a schema: a boolean, or an
+ * object of fields. Clients type their command lines by it (`rdmagate rpc`'s bare --flag).
+ */
+interface Described {
+  readonly boolean?: true;
+  readonly shape?: Shape;
+}
+
 export function optional<T>(check: Check<T>): OptionalCheck<T> {
   const c = (value: unknown, path: string): T | undefined => (value === undefined ? undefined : check(value, path));
-  return Object.assign(c, { optional: true as const });
+  const { boolean: isBoolean, shape } = check as Described;
+  return Object.assign(c, { optional: true as const }, isBoolean ? { boolean: true } : {}, shape ? { shape } : {});
 }
 
 function isOptional(check: Check<unknown>): boolean {
@@ -41,10 +51,11 @@ export function integer(min: number, max: number): Check<number> {
 }
 
 export function boolean(): Check<boolean> {
-  return (value, path) => {
+  const check: Check<boolean> = (value, path) => {
     if (typeof value !== 'boolean') throw bad(path, 'true or false', value);
     return value;
   };
+  return Object.assign(check, { boolean: true as const });
 }
 
 /** One of `values`, compared case-insensitively (SPDK accepts "tcp" and "TCP"); returns the canonical spelling. */
@@ -89,7 +100,7 @@ export function array<T>(item: Check<T>): Check<T[]> {
 
 /** An object with exactly these fields: missing required ones and unknown ones are errors. */
 export function object<S extends Shape>(shape: S): Check<Parsed<S>> {
-  return (value, path) => {
+  const check: Check<Parsed<S>> = (value, path) => {
     if (value === null || typeof value !== 'object' || Array.isArray(value)) throw bad(path, 'an object', value);
     const raw = value as Record<string, unknown>;
     const prefix = path === '' ? '' : `${path}.`;
@@ -103,6 +114,16 @@ export function object<S extends Shape>(shape: S): Check<Parsed<S>> {
     }
     return out as Parsed<S>;
   };
+  return Object.assign(check, { shape });
+}
+
+/** The boolean params of a shape, by path (`a.b` inside an object param), in the shape's order. */
+export function booleanParams(shape: Shape, prefix = ''): string[] {
+  return Object.entries(shape).flatMap(([key, check]) => {
+    const d = check as Described;
+    if (d.boolean) return [`${prefix}${key}`];
+    return d.shape ? booleanParams(d.shape, `${prefix}${key}.`) : [];
+  });
 }
 
 /** A method's params: an object (absent params are {}); by-position params are refused. */
