@@ -17,12 +17,12 @@
 #include "host/failure.h"
 #include "mem/buffer_pool.h"
 #include "spec/nvme.h"
-#include "transport/wire_counters.h"
+#include "util/wire_counters.h"
 
 namespace rdmagate::host {
 
 // TCP's PDUs or RDMA's capsules, as one queue's transport moved them.
-struct TransportCounters : transport::WireCounters {
+struct TransportCounters : util::WireCounters {
   util::Counter r2ts;  // TCP only
 };
 

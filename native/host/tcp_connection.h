@@ -10,7 +10,7 @@
 #include "host/queue_transport.h"
 #include "reactor/reactor.h"
 #include "spec/tcp_pdu.h"
-#include "transport/tcp/pdu_stream.h"
+#include "tcp/pdu_stream.h"
 
 namespace rdmagate::host {
 

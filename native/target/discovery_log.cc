@@ -21,7 +21,6 @@ void put(char (&field)[N], const std::string& s) {
 DiscoveryLogEntry entry(const ListenerInfo& l, const std::string& nqn, uint8_t subtype) {
   DiscoveryLogEntry e;
   memset(&e, 0, sizeof e);
-  e.trtype = l.trtype == "rdma" ? kTrtypeRdma : kTrtypeTcp;
   e.adrfam = l.ipv6 ? kAdrfamIpv6 : kAdrfamIpv4;
   e.subtype = subtype;
   e.treq = kTreqNotSpecified | kTreqDisableSqFlow;  // hosts may turn SQ flow control off
@@ -31,13 +30,7 @@ DiscoveryLogEntry entry(const ListenerInfo& l, const std::string& nqn, uint8_t s
   put(e.trsvcid, std::to_string(l.trsvcid));
   put(e.subnqn, nqn);
   put(e.traddr, l.traddr);
-  if (e.trtype == kTrtypeRdma) {
-    e.tsas.rdma.qptype = kRdmaQptypeConnected;
-    e.tsas.rdma.prtype = kRdmaPrtypeNotSpecified;
-    e.tsas.rdma.cms = kRdmaCmsRdmaCm;
-  } else {
-    e.tsas.tcp.sectype = kTcpSectypeNone;
-  }
+  if (const TransportOps* transport = find_transport(l.trtype)) transport->describe(e);  // TRTYPE, TSAS
   return e;
 }
 

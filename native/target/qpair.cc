@@ -30,7 +30,8 @@ bool is_connect(const SubmissionEntry& cmd) {
 
 }  // namespace
 
-Qpair::Qpair(Target& target, Reactor& reactor, uint16_t portid) : target_(target), reactor_(reactor), portid_(portid) {}
+Qpair::Qpair(TransportContext& context, Reactor& reactor, uint16_t portid)
+    : target_(context.core()), context_(context), reactor_(reactor), portid_(portid) {}
 
 Qpair::~Qpair() = default;
 

@@ -9,11 +9,12 @@
 #include <mutex>
 
 #include "reactor/reactor.h"
-#include "transport/wire_counters.h"
+#include "util/wire_counters.h"
 #include "util/counter.h"
 #include "target/namespace_counters.h"
 #include "target/request.h"
 #include "target/subsystem.h"
+#include "target/transport.h"
 
 namespace rdmagate::target {
 
@@ -27,13 +28,13 @@ struct QpairCounters {
   util::Counter latency[kLatencyBuckets];
   util::Counter in_capsule_bytes;  // host data that came inside command capsules
   util::Counter rdma_read_bytes, rdma_write_bytes;
-  transport::WireCounters wire;  // bytes, PDUs, CPU copies and digest errors on the transport
+  util::WireCounters wire;  // bytes, PDUs, CPU copies and digest errors on the transport
   util::Counter pool_exhausted;  // commands that found the request buffer pool empty
 };
 
 class Qpair : public std::enable_shared_from_this<Qpair> {
  public:
-  Qpair(Target& target, Reactor& reactor, uint16_t portid);
+  Qpair(TransportContext& context, Reactor& reactor, uint16_t portid);
   virtual ~Qpair();
 
   // Transport -> core. The capsule (and any in-capsule data, in req->data) is in req.
@@ -66,6 +67,8 @@ class Qpair : public std::enable_shared_from_this<Qpair> {
   Controller* controller() const { return controller_.get(); }
   std::shared_ptr<Controller> controller_ref() const { return controller_; }
   Target& target() { return target_; }
+  TransportContext& context() { return context_; }
+  const TransportContext& context() const { return context_; }
   const Target& target() const { return target_; }
   Reactor& reactor() { return reactor_; }
   const QpairCounters& counters() const { return counters_; }
@@ -149,6 +152,7 @@ class Qpair : public std::enable_shared_from_this<Qpair> {
   void free_request(Request& r);
 
   Target& target_;
+  TransportContext& context_;
   Reactor& reactor_;
   const uint16_t portid_;
   std::shared_ptr<Controller> controller_;

@@ -2,8 +2,6 @@
 
 #include "spec/fabrics.h"
 #include "target/qpair.h"
-#include "transport/rdma/rdma_listener.h"
-#include "transport/tcp/tcp_listener.h"
 #include "util/error.h"
 
 namespace rdmagate::target {
@@ -144,14 +142,16 @@ void Target::bdev_resized(const bdev::Bdev& bdev) {
 const ListenerInfo& Target::add_listener(const std::string& trtype, const std::string& address, uint16_t port) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (closed_) throw Error("ERR_CLOSED", "the target is closed");
-  if (trtype != "tcp" && trtype != "rdma") throw Error("ERR_INVALID_ARG", "unknown transport '" + trtype + "'");
+  const TransportOps* transport = find_transport(trtype);
+  if (!transport) {
+    std::string known;
+    for (const std::string& name : transport_names()) known += (known.empty() ? "" : ", ") + name;
+    throw Error("ERR_INVALID_ARG", "unknown transport '" + trtype + "' (this target serves " + known + ")");
+  }
   for (auto& l : listeners_)
     if (l->info().trtype == trtype && l->info().traddr == address && l->info().trsvcid == port && port != 0)
       throw Error("ERR_ALREADY_EXISTS", "already listening on " + trtype + " " + address + ":" + std::to_string(port));
-  if (trtype == "tcp")
-    listeners_.push_back(std::make_unique<tcp::TcpListener>(*this, address, port, next_portid_));
-  else
-    listeners_.push_back(std::make_unique<rdma_transport::RdmaTargetListener>(*this, address, port, next_portid_));
+  listeners_.push_back(transport->listen(*this, address, port, next_portid_));
   next_portid_++;
   discovery_genctr_++;
   return listeners_.back()->info();

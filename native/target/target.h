@@ -17,49 +17,9 @@
 #include "target/controller.h"
 #include "target/qpair.h"
 #include "target/subsystem.h"
+#include "target/transport.h"
 
 namespace rdmagate::target {
-
-struct ConnectionDeadlines {
-  uint32_t ic_req_ms = 10000;
-  uint32_t connect_ms = 10000;
-  uint32_t pdu_ms = 30000;
-  uint32_t data_ms = 30000;  // from an R2T (or an RDMA READ) to the last of its data
-};
-
-struct TargetOptions {
-  uint32_t reactors = 1;
-  IdleMode idle_mode = IdleMode::kEvent;
-  uint32_t max_io_size = 128 * 1024;      // MDTS
-  uint32_t in_capsule_data_size = 8192;   // I/O queues; admin queues always take 8 KiB
-  uint16_t max_queue_depth = 128;         // CAP.MQES + 1
-  uint16_t max_io_queues = 64;
-  uint64_t buffer_pool_bytes = 256ull << 20;
-  // Deadlines for a peer that stops half way (Linux's nvmet and SPDK use seconds to tens
-  // of seconds): a connection that has not sent its ICReq, or completed Connect, this long
-  // after it was accepted is closed, and so is one that leaves a PDU unfinished, or an R2T
-  // unanswered, for this long. Whatever it held (an fd, a data buffer) comes back.
-  ConnectionDeadlines deadlines;
-  // Connections open at once through one listener, and from one host address; 0: no cap.
-  uint32_t max_connections_per_listener = 16384;
-  uint32_t max_connections_per_address = 4096;
-};
-
-// What a listener has admitted and refused since it started; read while it accepts.
-struct ListenerCounters {
-  uint64_t connections = 0;    // open now
-  uint64_t refused = 0;        // closed at once: over max_connections_per_listener/_address
-  uint64_t accept_pauses = 0;  // times accepting stopped a while because fds or memory ran out
-};
-
-struct ListenerInfo {
-  std::string trtype;  // "tcp"
-  std::string traddr;
-  uint16_t trsvcid;
-  bool ipv6;
-  uint16_t portid;
-  ListenerCounters counters;  // filled by Target::listeners()
-};
 
 struct QpairInfo {
   uint16_t cntlid, qid;
@@ -82,22 +42,13 @@ struct ControllerInfo {
   uint32_t kato_ms;
 };
 
-// A transport's listener as the target sees it.
-class TransportListener {
- public:
-  virtual ~TransportListener() = default;
-  virtual const ListenerInfo& info() const = 0;
-  virtual ListenerCounters counters() const { return {}; }
-  virtual void stop() = 0;
-};
-
-class Target {
+class Target final : public TransportContext {
  public:
   explicit Target(const TargetOptions& options);
   ~Target();
   void close();
 
-  const TargetOptions& options() const { return options_; }
+  const TargetOptions& options() const override { return options_; }
 
   // Subsystems. Throws ERR_INVALID_ARG, ERR_ALREADY_EXISTS, ERR_NOT_FOUND.
   std::shared_ptr<Subsystem> add_subsystem(const std::string& nqn, const std::string& serial,
@@ -120,7 +71,8 @@ class Target {
   size_t enforce_access(const std::shared_ptr<Subsystem>& subsystem);
 
   // Listeners.
-  // trtype "tcp" or "rdma". Throws ERR_RDMA_UNAVAILABLE for rdma without rdma-core.
+  // trtype: a registered transport ("tcp", "rdma"). Throws ERR_INVALID_ARG for another,
+  // ERR_RDMA_UNAVAILABLE for rdma without rdma-core.
   const ListenerInfo& add_listener(const std::string& trtype, const std::string& address, uint16_t port);
   void remove_listener(const std::string& trtype, const std::string& address, uint16_t port);
   // The listener on this address, started if there is none yet (port 0 is not allowed).
@@ -141,12 +93,13 @@ class Target {
   std::vector<NamespaceStats> namespace_stats() const;
 
   // Reactors and memory.
-  Reactor& reactor(size_t i) { return *reactors_[i]; }
-  size_t reactor_count() const { return reactors_.size(); }
-  Reactor& next_reactor();
+  Reactor& reactor(size_t i) override { return *reactors_[i]; }
+  size_t reactor_count() const override { return reactors_.size(); }
+  Reactor& next_reactor() override;
   // The live controllers of `subsystem`.
   std::vector<std::shared_ptr<Controller>> controllers_of(const Subsystem& subsystem) const;
-  BufferPool& pool() { return *pool_; }
+  BufferPool& pool() override { return *pool_; }
+  Target& core() override { return *this; }
   const std::shared_ptr<BufferPool>& shared_pool() const { return pool_; }
 
  private:

@@ -31,16 +31,16 @@ rdma::AcceptDecision reject(uint16_t sts) {
 // table, touched by its thread alone.
 class RdmaTargetListener::Sink : public rdma::EventSink {
  public:
-  Sink(target::Target& target, std::shared_ptr<CapsulePools> pools, uint16_t portid)
-      : target_(target), pools_(std::move(pools)), portid_(portid) {
-    for (size_t i = 0; i < target.reactor_count(); ++i) reactors_[&target.reactor(i)];
+  Sink(target::TransportContext& context, std::shared_ptr<CapsulePools> pools, uint16_t portid)
+      : context_(context), pools_(std::move(pools)), portid_(portid) {
+    for (size_t i = 0; i < context.reactor_count(); ++i) reactors_[&context.reactor(i)];
   }
 
   rdma::AcceptDecision decide(const std::vector<uint8_t>& pdata) const {
     if (pdata.size() < sizeof(RdmaCmRequest)) return reject(kRdmaCmInvalidPrivateDataLen);
     RdmaCmRequest r;
     memcpy(&r, pdata.data(), sizeof r);
-    const auto& o = target_.options();
+    const auto& o = context_.options();
     if (r.recfmt != kRdmaCmRecfmt) return reject(kRdmaCmInvalidRecfmt);
     if (r.qid > o.max_io_queues) return reject(kRdmaCmInvalidQid);
     uint32_t depth = uint32_t(r.hsqsize) + 1;
@@ -54,7 +54,7 @@ class RdmaTargetListener::Sink : public rdma::EventSink {
     c.private_data.resize(sizeof a);
     memcpy(c.private_data.data(), &a, sizeof a);
     rdma::AcceptDecision d{true, std::move(c), {}};
-    d.reactor = &target_.next_reactor();  // admin queues too: each queue is a connection of its own
+    d.reactor = &context_.next_reactor();  // admin queues too: each queue is a connection of its own
     return d;
   }
 
@@ -81,7 +81,7 @@ class RdmaTargetListener::Sink : public rdma::EventSink {
     for (auto& [pd, queue] : r.receive_queues)
       if (queue && queue->srq() == connection->shared_receive_queue()) shared = queue;
     try {
-      auto q = std::make_shared<RdmaQpair>(target_, connection->reactor(), portid_, connection, pools_,
+      auto q = std::make_shared<RdmaQpair>(context_, connection->reactor(), portid_, connection, pools_,
                                            connection->options().recv_depth, shared);
       q->start_receiving();
       r.qpairs[connection->id()] = q;
@@ -145,17 +145,17 @@ class RdmaTargetListener::Sink : public rdma::EventSink {
   // one of the target's; the map itself never changes after construction.
   PerReactor& here() { return reactors_.at(Reactor::current()); }
 
-  target::Target& target_;
+  target::TransportContext& context_;
   std::shared_ptr<CapsulePools> pools_;
   const uint16_t portid_;
   std::map<Reactor*, PerReactor> reactors_;
 };
 
-RdmaTargetListener::RdmaTargetListener(target::Target& target, const std::string& address, uint16_t port,
+RdmaTargetListener::RdmaTargetListener(target::TransportContext& context, const std::string& address, uint16_t port,
                                        uint16_t portid) {
   auto pools = std::make_shared<CapsulePools>();
   // A receive buffer holds the SQE and the largest in-capsule data, in whole 512-byte units.
-  uint32_t capsule = uint32_t(sizeof(SubmissionEntry)) + target.options().in_capsule_data_size;
+  uint32_t capsule = uint32_t(sizeof(SubmissionEntry)) + context.options().in_capsule_data_size;
   pools->capsule_size = capsule;
   BufferPoolOptions co;
   co.chunk_size = (capsule + 511) / 512 * 512;
@@ -167,10 +167,10 @@ RdmaTargetListener::RdmaTargetListener(target::Target& target, const std::string
   ro.region_size = 256 * 1024;
   ro.capacity = 16u << 20;
   pools->responses = BufferPool::create(ro);
-  sink_ = std::make_shared<Sink>(target, pools, portid);
+  sink_ = std::make_shared<Sink>(context, pools, portid);
   std::weak_ptr<Sink> weak = sink_;
   sink_->listener = rdma::Listener::listen(
-      target.reactor(0), sink_, rdma::resolve_address(address, port), 128, rdma::ConnectionOptions{},
+      context.reactor(0), sink_, rdma::resolve_address(address, port), 128, rdma::ConnectionOptions{},
       [weak](const std::vector<uint8_t>& pdata) {
         auto s = weak.lock();
         return s ? s->decide(pdata) : reject(kRdmaCmNoResources);
@@ -189,5 +189,23 @@ void RdmaTargetListener::stop() {
   sink_->listener.reset();
   sink_->disconnect_all(sink_);
 }
+
+namespace {
+
+const target::TransportRegistration kRdmaTransport({
+    "rdma",
+    [](target::TransportContext& context, const std::string& address, uint16_t port,
+       uint16_t portid) -> std::unique_ptr<target::TransportListener> {
+      return std::make_unique<RdmaTargetListener>(context, address, port, portid);
+    },
+    [](spec::DiscoveryLogEntry& e) {
+      e.trtype = kTrtypeRdma;
+      e.tsas.rdma.qptype = kRdmaQptypeConnected;
+      e.tsas.rdma.prtype = kRdmaPrtypeNotSpecified;
+      e.tsas.rdma.cms = kRdmaCmsRdmaCm;
+    },
+});
+
+}  // namespace
 
 }  // namespace rdmagate::rdma_transport

@@ -7,13 +7,13 @@
 #include <memory>
 #include <string>
 
-#include "target/target.h"
+#include "target/transport.h"
 
 namespace rdmagate::rdma_transport {
 
 class RdmaTargetListener final : public target::TransportListener {
  public:
-  RdmaTargetListener(target::Target& target, const std::string& address, uint16_t port, uint16_t portid);
+  RdmaTargetListener(target::TransportContext& context, const std::string& address, uint16_t port, uint16_t portid);
   ~RdmaTargetListener() override;
   const target::ListenerInfo& info() const override { return info_; }
   void stop() override;

@@ -2,7 +2,6 @@
 
 #include <cstring>
 
-#include "target/target.h"
 #include "util/error.h"
 
 namespace rdmagate::rdma_transport {
@@ -11,10 +10,10 @@ using namespace spec;
 using target::Request;
 using target::RequestState;
 
-RdmaQpair::RdmaQpair(target::Target& target, Reactor& reactor, uint16_t portid,
+RdmaQpair::RdmaQpair(target::TransportContext& context, Reactor& reactor, uint16_t portid,
                      std::shared_ptr<rdma::Connection> connection, std::shared_ptr<CapsulePools> pools,
                      uint32_t queue_depth, std::shared_ptr<CapsuleReceiveQueue> shared_receives)
-    : Qpair(target, reactor, portid),
+    : Qpair(context, reactor, portid),
       connection_(std::move(connection)),
       pools_(std::move(pools)),
       requests_(queue_depth),
@@ -126,7 +125,7 @@ RdmaQpair::RdmaRequest* RdmaQpair::take_capsule(const uint8_t* buf, uint32_t byt
   req.in_capsule = bytes - uint32_t(sizeof(SubmissionEntry));
   if (req.in_capsule && wants_capsule_data(req.cmd)) {
     // In-capsule data is the one copy: small writes, by design.
-    if (req.in_capsule > target().options().max_io_size || !take_capsule_buffer(&req, req.in_capsule)) {
+    if (req.in_capsule > context().options().max_io_size || !take_capsule_buffer(&req, req.in_capsule)) {
       free_slots_.push_back(req.slot);
       fail_connection();
       return nullptr;
@@ -141,7 +140,7 @@ RdmaQpair::RdmaRequest* RdmaQpair::take_capsule(const uint8_t* buf, uint32_t byt
 void RdmaQpair::transfer_in(Request* r) {
   auto* req = static_cast<RdmaRequest*>(r);
   try {
-    connection_->post(rdma::OpKind::kRead, op(kRead, req->slot), target().pool(), req->chunk, 0, req->length,
+    connection_->post(rdma::OpKind::kRead, op(kRead, req->slot), context().pool(), req->chunk, 0, req->length,
                       req->remote_addr, req->rkey);
   } catch (const Error&) {
     complete(req, status::kDataXferError, true);
@@ -160,7 +159,7 @@ void RdmaQpair::send_response(Request* r) {
   try {
     if (ok && req->dir == kXferControllerToHost && req->length > 0) {
       // Same QP, same order: the host sees the data before the response.
-      connection_->post(rdma::OpKind::kWrite, op(kWrite, req->slot), target().pool(), req->chunk, 0, req->length,
+      connection_->post(rdma::OpKind::kWrite, op(kWrite, req->slot), context().pool(), req->chunk, 0, req->length,
                         req->remote_addr, req->rkey);
     }
     connection_->post(rdma::OpKind::kSend, op(kSend, req->slot), *pools_->responses, req->response, 0,

@@ -17,7 +17,7 @@ namespace rdmagate::rdma_transport {
 
 class RdmaQpair final : public target::Qpair {
  public:
-  RdmaQpair(target::Target& target, Reactor& reactor, uint16_t portid, std::shared_ptr<rdma::Connection> connection,
+  RdmaQpair(target::TransportContext& context, Reactor& reactor, uint16_t portid, std::shared_ptr<rdma::Connection> connection,
             std::shared_ptr<CapsulePools> pools, uint32_t queue_depth,
             std::shared_ptr<CapsuleReceiveQueue> shared_receives);
   ~RdmaQpair() override;

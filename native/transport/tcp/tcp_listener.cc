@@ -38,8 +38,8 @@ std::string host_of(const sockaddr_storage& ss) {
 }  // namespace
 
 struct TcpListener::State : std::enable_shared_from_this<State> {
-  State(target::Target& t, int f, uint16_t p) : target(t), fd(f), portid(p) {}
-  target::Target& target;
+  State(target::TransportContext& c, int f, uint16_t p) : context(c), fd(f), portid(p) {}
+  target::TransportContext& context;
   int fd;
   uint16_t portid;
   std::atomic<bool> stopped{false};
@@ -50,7 +50,7 @@ struct TcpListener::State : std::enable_shared_from_this<State> {
   uint64_t open = 0;
   std::unordered_map<std::string, uint32_t> open_by_address;
 
-  Reactor& acceptor() { return target.reactor(0); }
+  Reactor& acceptor() { return context.reactor(0); }
   void accept_all();
   void pause_accepting();
   // One open connection, counted against the caps until it is dropped.
@@ -65,7 +65,7 @@ struct TcpListener::State : std::enable_shared_from_this<State> {
 };
 
 std::shared_ptr<void> TcpListener::State::admit(const std::string& address) {
-  const target::TargetOptions& o = target.options();
+  const target::TargetOptions& o = context.options();
   std::lock_guard<std::mutex> lock(mutex);
   uint32_t& from_address = open_by_address[address];
   if ((o.max_connections_per_listener && open >= o.max_connections_per_listener) ||
@@ -103,8 +103,8 @@ void TcpListener::State::accept_all() {
     }
     int on = 1;
     setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-    Reactor& r = target.next_reactor();
-    target::Target* t = &target;
+    Reactor& r = context.next_reactor();
+    target::TransportContext* t = &context;
     uint16_t id = portid;
     r.post([t, &r, c, id, admission] { TcpQpair::start(*t, r, c, id, admission); });
   }
@@ -122,7 +122,7 @@ void TcpListener::State::pause_accepting() {
   });
 }
 
-TcpListener::TcpListener(target::Target& target, const std::string& address, uint16_t port, uint16_t portid) {
+TcpListener::TcpListener(target::TransportContext& context, const std::string& address, uint16_t port, uint16_t portid) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -149,7 +149,7 @@ TcpListener::TcpListener(target::Target& target, const std::string& address, uin
   uint16_t bound_port = ntohs(v6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
                                  : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
   info_ = {"tcp", address, bound_port, v6, portid, {}};
-  state_ = std::make_shared<State>(target, fd, portid);
+  state_ = std::make_shared<State>(context, fd, portid);
 
   auto st = state_;
   st->acceptor().post([st] {
@@ -178,5 +178,21 @@ void TcpListener::stop() {
     ::close(st->fd);
   });
 }
+
+namespace {
+
+const target::TransportRegistration kTcpTransport({
+    "tcp",
+    [](target::TransportContext& context, const std::string& address, uint16_t port,
+       uint16_t portid) -> std::unique_ptr<target::TransportListener> {
+      return std::make_unique<TcpListener>(context, address, port, portid);
+    },
+    [](spec::DiscoveryLogEntry& e) {
+      e.trtype = spec::kTrtypeTcp;
+      e.tsas.tcp.sectype = spec::kTcpSectypeNone;
+    },
+});
+
+}  // namespace
 
 }  // namespace rdmagate::tcp

@@ -5,14 +5,14 @@
 #include <memory>
 #include <string>
 
-#include "target/target.h"
+#include "target/transport.h"
 
 namespace rdmagate::tcp {
 
 class TcpListener final : public target::TransportListener {
  public:
   // Binds and listens at once, so address errors reach the caller. Port 0 picks one.
-  TcpListener(target::Target& target, const std::string& address, uint16_t port, uint16_t portid);
+  TcpListener(target::TransportContext& context, const std::string& address, uint16_t port, uint16_t portid);
   ~TcpListener() override;
   const target::ListenerInfo& info() const override { return info_; }
   target::ListenerCounters counters() const override;

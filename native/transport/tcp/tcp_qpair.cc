@@ -8,7 +8,6 @@
 #include <cerrno>
 #include <cstring>
 
-#include "target/target.h"
 
 namespace rdmagate::tcp {
 
@@ -38,9 +37,9 @@ std::string peer_of(int fd) {
 
 }  // namespace
 
-void TcpQpair::start(target::Target& target, Reactor& reactor, int fd, uint16_t portid,
+void TcpQpair::start(target::TransportContext& context, Reactor& reactor, int fd, uint16_t portid,
                      std::shared_ptr<void> admission) {
-  std::shared_ptr<TcpQpair> q(new TcpQpair(target, reactor, portid, std::move(admission)));
+  std::shared_ptr<TcpQpair> q(new TcpQpair(context, reactor, portid, std::move(admission)));
   try {
     // The reactor's registration holds the queue pair until the socket is closed.
     q->stream_.open(fd, peer_of(fd), false, true, q);
@@ -52,14 +51,14 @@ void TcpQpair::start(target::Target& target, Reactor& reactor, int fd, uint16_t 
   q->watch_deadlines();
 }
 
-TcpQpair::TcpQpair(target::Target& target, Reactor& reactor, uint16_t portid, std::shared_ptr<void> admission)
-    : Qpair(target, reactor, portid),
-      stream_(reactor, *this, counters().wire, Direction::HostToController, target.options().max_io_size,
+TcpQpair::TcpQpair(target::TransportContext& context, Reactor& reactor, uint16_t portid, std::shared_ptr<void> admission)
+    : Qpair(context, reactor, portid),
+      stream_(reactor, *this, counters().wire, Direction::HostToController, context.options().max_io_size,
               "the host"),
       admission_(std::move(admission)),
       accepted_us_(Reactor::now_us()),
-      maxh2cdata_(target.options().max_io_size),
-      requests_(target.options().max_queue_depth) {
+      maxh2cdata_(context.options().max_io_size),
+      requests_(context.options().max_queue_depth) {
   for (uint16_t i = 0; i < requests_.size(); ++i) {
     requests_[i].slot = i;
     requests_[i].qpair = this;
@@ -241,7 +240,7 @@ void TcpQpair::disconnect() { close_connection(); }
 // ---- deadlines ----------------------------------------------------------------
 
 void TcpQpair::watch_deadlines() {
-  const target::ConnectionDeadlines& d = target().options().deadlines;
+  const target::ConnectionDeadlines& d = context().options().deadlines;
   uint64_t shortest_ms = std::min({d.ic_req_ms, d.connect_ms, d.pdu_ms, d.data_ms});
   // A deadline is met to within a quarter of the shortest one, and at most a second late.
   uint64_t period_us = std::clamp<uint64_t>(shortest_ms * 250, 10'000, 1'000'000);
@@ -261,7 +260,7 @@ void TcpQpair::watch_deadlines() {
 }
 
 bool TcpQpair::missed_deadline(uint64_t now_us) const {
-  const target::ConnectionDeadlines& d = target().options().deadlines;
+  const target::ConnectionDeadlines& d = context().options().deadlines;
   auto past = [now_us](uint64_t since_us, uint32_t ms) { return since_us && now_us - since_us > uint64_t(ms) * 1000; };
   return (!stream_.established() && past(accepted_us_, d.ic_req_ms)) ||                 // no ICReq
          (!connected() && past(accepted_us_, d.connect_ms)) ||             // no Connect

@@ -9,7 +9,7 @@
 
 #include "spec/tcp_pdu.h"
 #include "target/qpair.h"
-#include "transport/tcp/pdu_stream.h"
+#include "tcp/pdu_stream.h"
 
 namespace rdmagate::tcp {
 
@@ -17,7 +17,7 @@ class TcpQpair final : public target::Qpair, private PduStream::Handler {
  public:
   // On `reactor`'s thread: takes ownership of the connected socket, and holds `admission`
   // (the listener's count of this connection) until the socket is closed.
-  static void start(target::Target& target, Reactor& reactor, int fd, uint16_t portid,
+  static void start(target::TransportContext& context, Reactor& reactor, int fd, uint16_t portid,
                     std::shared_ptr<void> admission);
   ~TcpQpair() override;
 
@@ -37,7 +37,7 @@ class TcpQpair final : public target::Qpair, private PduStream::Handler {
     bool digest_error;
   };
 
-  TcpQpair(target::Target& target, Reactor& reactor, uint16_t portid, std::shared_ptr<void> admission);
+  TcpQpair(target::TransportContext& context, Reactor& reactor, uint16_t portid, std::shared_ptr<void> admission);
   // PduStream::Handler
   void on_pdu(const uint8_t* hdr, uint32_t data_len) override;
   void on_pdu_data(bool digest_ok) override;

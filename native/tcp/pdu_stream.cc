@@ -1,4 +1,4 @@
-#include "transport/tcp/pdu_stream.h"
+#include "tcp/pdu_stream.h"
 
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -53,7 +53,7 @@ bool is_term_req(uint8_t type) { return type == spec::kPduH2CTermReq || type == 
 
 }  // namespace
 
-PduStream::PduStream(Reactor& reactor, Handler& handler, transport::WireCounters& counters, Direction receives,
+PduStream::PduStream(Reactor& reactor, Handler& handler, util::WireCounters& counters, Direction receives,
                      uint32_t max_data, const char* peer_role)
     : reactor_(reactor),
       handler_(handler),

@@ -4,7 +4,7 @@
 
 #include "util/counter.h"
 
-namespace rdmagate::transport {
+namespace rdmagate::util {
 
 struct WireCounters {
   util::Counter bytes_sent;      // on the wire by us: PDUs (TCP), capsules (RDMA)
@@ -15,4 +15,4 @@ struct WireCounters {
   util::Counter digest_errors;   // TCP only: header and data digests that did not match
 };
 
-}  // namespace rdmagate::transport
+}  // namespace rdmagate::util

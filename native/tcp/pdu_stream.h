@@ -21,7 +21,7 @@
 
 #include "reactor/reactor.h"
 #include "spec/tcp_pdu.h"
-#include "transport/wire_counters.h"
+#include "util/wire_counters.h"
 
 namespace rdmagate::tcp {
 
@@ -94,7 +94,7 @@ class PduStream {
 
   // `receives`: who sends the PDUs this side receives; `max_data`: the most data one
   // received PDU may carry; `peer_role`: "the controller" or "the host", for messages.
-  PduStream(Reactor& reactor, Handler& handler, transport::WireCounters& counters, spec::Direction receives,
+  PduStream(Reactor& reactor, Handler& handler, util::WireCounters& counters, spec::Direction receives,
             uint32_t max_data, const char* peer_role);
   ~PduStream();  // closes without callbacks; reactor thread only
   PduStream(const PduStream&) = delete;
@@ -163,7 +163,7 @@ class PduStream {
 
   Reactor& reactor_;
   Handler& handler_;
-  transport::WireCounters& counters_;
+  util::WireCounters& counters_;
   const spec::Direction receives_;
   const uint32_t max_data_;
   const char* const peer_role_;

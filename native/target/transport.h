@@ -1,0 +1,81 @@
+// The boundary between the target's core and its transports, as SPDK's
+// spdk_nvmf_transport_ops draws it: each transport registers itself by name, the core
+// starts listeners through the registry and includes no transport, and a transport sees
+// of the target only a narrow context (options, reactors, the buffer pool).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mem/buffer_pool.h"
+#include "reactor/reactor.h"
+#include "spec/log_pages.h"
+#include "target/options.h"
+
+namespace rdmagate::target {
+
+class Target;
+
+// What a listener has admitted and refused since it started; read while it accepts.
+struct ListenerCounters {
+  uint64_t connections = 0;    // open now
+  uint64_t refused = 0;        // closed at once: over max_connections_per_listener/_address
+  uint64_t accept_pauses = 0;  // times accepting stopped a while because fds or memory ran out
+};
+
+struct ListenerInfo {
+  std::string trtype;  // "tcp"
+  std::string traddr;
+  uint16_t trsvcid;
+  bool ipv6;
+  uint16_t portid;
+  ListenerCounters counters;  // filled by Target::listeners()
+};
+
+// A transport's listener as the target sees it.
+class TransportListener {
+ public:
+  virtual ~TransportListener() = default;
+  virtual const ListenerInfo& info() const = 0;
+  virtual ListenerCounters counters() const { return {}; }
+  virtual void stop() = 0;
+};
+
+// What a transport may use of the target.
+class TransportContext {
+ public:
+  virtual const TargetOptions& options() const = 0;
+  virtual size_t reactor_count() const = 0;
+  virtual Reactor& reactor(size_t i) = 0;
+  virtual Reactor& next_reactor() = 0;  // round-robin: where a new connection lives
+  virtual BufferPool& pool() = 0;
+  // The core that the transport's queue pairs serve: handed on to target::Qpair.
+  virtual Target& core() = 0;
+
+ protected:
+  ~TransportContext() = default;
+};
+
+struct TransportOps {
+  const char* name;  // the trtype as the RPCs spell it: "tcp", "rdma"
+  // Binds and listens at once, so that address errors (util::Error) reach the caller.
+  std::unique_ptr<TransportListener> (*listen)(TransportContext& context, const std::string& address, uint16_t port,
+                                               uint16_t portid);
+  // Fills the transport's fields of a discovery log entry for one of its listeners: TRTYPE
+  // and the transport-specific address subtype (TSAS).
+  void (*describe)(spec::DiscoveryLogEntry& entry);
+};
+
+// A transport registers itself with a static TransportRegistration in its own sources, so
+// that what is linked in is what the target serves.
+void register_transport(const TransportOps& ops);
+const TransportOps* find_transport(const std::string& name);
+std::vector<std::string> transport_names();
+
+struct TransportRegistration {
+  explicit TransportRegistration(const TransportOps& ops) { register_transport(ops); }
+};
+
+}  // namespace rdmagate::target
