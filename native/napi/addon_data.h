@@ -1,5 +1,6 @@
-// Per-environment state of the addon: the constructors that unwrap() checks against,
-// and the live buffer pools by id (I/O submitted in batches names its pool by number).
+// Per-environment state of the addon (the main thread and each worker have their own):
+// the constructors that unwrap() checks against, the error factory, the live buffer pools
+// by id (I/O submitted in batches names its pool by number) and the event runtimes.
 #pragma once
 
 #include <napi.h>
@@ -11,6 +12,8 @@
 namespace rdmagate::napi {
 
 class BufferPoolBinding;
+struct HostRuntime;
+struct RdmaRuntime;
 
 // Shared with every pool, so that it outlives them all whatever order teardown takes.
 struct PoolRegistry {
@@ -19,9 +22,14 @@ struct PoolRegistry {
 };
 
 struct AddonData {
+  Napi::FunctionReference error_factory;  // lib/errors.ts's, so errors are typed per environment
   Napi::FunctionReference pool_ctor;
   Napi::FunctionReference connection_ctor;
   std::shared_ptr<PoolRegistry> pools = std::make_shared<PoolRegistry>();
+  // The host's and the verbs API's reactors and event channels, made on first use. Left
+  // behind at teardown on purpose: objects finalized after it still reach their reactors.
+  HostRuntime* host = nullptr;
+  RdmaRuntime* rdma = nullptr;
 };
 
 inline AddonData& addon_data(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }

@@ -2,27 +2,23 @@
 
 #include <cmath>
 
-namespace rdmagate::napi {
+#include "napi/addon_data.h"
 
-namespace {
-Napi::FunctionReference& factory() {
-  static Napi::FunctionReference ref;
-  return ref;
-}
-}  // namespace
+namespace rdmagate::napi {
 
 void set_error_factory(const Napi::CallbackInfo& info) {
   if (!info[0].IsFunction()) throw Napi::TypeError::New(info.Env(), "factory must be a function");
-  factory() = Napi::Persistent(info[0].As<Napi::Function>());
+  addon_data(info.Env()).error_factory = Napi::Persistent(info[0].As<Napi::Function>());
 }
 
 Napi::Error make_error(Napi::Env env, const std::string& code, const std::string& message, int errnum) {
-  if (factory().IsEmpty()) {
+  Napi::FunctionReference& factory = addon_data(env).error_factory;
+  if (factory.IsEmpty()) {
     Napi::Error e = Napi::Error::New(env, message);
     e.Set("code", Napi::String::New(env, code));
     return e;
   }
-  Napi::Value v = factory().Call({Napi::String::New(env, code), Napi::String::New(env, message),
+  Napi::Value v = factory.Call({Napi::String::New(env, code), Napi::String::New(env, message),
                                   Napi::Number::New(env, errnum)});
   return Napi::Error(env, v);
 }

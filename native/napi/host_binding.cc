@@ -16,6 +16,7 @@
 #include "host/discovery.h"
 #include "host/tcp_connection.h"
 #include "napi/buffer_pool_binding.h"
+#include "napi/addon_data.h"
 #include "napi/batch_channel.h"
 #include "napi/errors.h"
 #include "spec/status.h"
@@ -95,10 +96,14 @@ class JsHostSink : public host::ControllerEvents {
   void push(Item item) { channel.push(std::move(item)); }
 };
 
+}  // namespace
+
+// One per environment (the main thread's, each worker's), so that every JS thread gets
+// its own controllers' events. Never destroyed: a controller finalized after its
+// environment's teardown still unregisters its sockets from a (stopped) reactor.
 struct HostRuntime {
-  // Never destroyed: a controller finalized after the environment's teardown still
-  // unregisters its sockets from a (stopped) reactor.
   std::vector<Reactor*> reactors;
+  uint32_t next_spread = 0;
   std::shared_ptr<JsHostSink> sink = std::make_shared<JsHostSink>();
   uint64_t next_id = 1;
   // Controllers that keep the process alive (JS thread): from connect to their first
@@ -107,32 +112,36 @@ struct HostRuntime {
   std::unordered_set<uint64_t> live;
   std::unordered_set<uint64_t> closing;
   Napi::FunctionReference dispatcher;
+  Napi::FunctionReference controller_ctor;
+  // The polled reactor's readiness watch (nvmeWaitReady), made on first use.
+  struct ReadinessWatch* readiness_watch = nullptr;
 };
 
-HostRuntime& runtime() {
-  static HostRuntime* rt = new HostRuntime();
-  return *rt;
+namespace {
+
+HostRuntime& runtime(Napi::Env env) {
+  AddonData& data = addon_data(env);
+  if (!data.host) data.host = new HostRuntime();
+  return *data.host;
 }
 
-std::vector<Reactor*> host_reactors(uint32_t count) {
-  auto& rt = runtime();
+std::vector<Reactor*> host_reactors(HostRuntime& rt, uint32_t count) {
   while (rt.reactors.size() < count) {
     auto* r = new Reactor("nvme-host-" + std::to_string(rt.reactors.size()), IdleMode::kEvent);
     r->start();
     rt.reactors.push_back(r);
   }
   // Spread controllers: each starts at the next reactor, so admin queues do not pile up.
-  static uint32_t next = 0;
   std::vector<Reactor*> out;
-  for (uint32_t i = 0; i < count; ++i) out.push_back(rt.reactors[(next + i) % count]);
-  ++next;
+  for (uint32_t i = 0; i < count; ++i) out.push_back(rt.reactors[(rt.next_spread + i) % count]);
+  ++rt.next_spread;
   return out;
 }
 
 // The reactor of the controllers that the JS thread polls; made on the JS thread, on
-// first use, so that it is that thread's. Null when another thread (a worker) made it.
-Reactor* caller_reactor(bool create) {
-  auto& sink = *runtime().sink;
+// first use, so that it is that thread's.
+Reactor* caller_reactor(Napi::Env env, bool create) {
+  auto& sink = *runtime(env).sink;
   Reactor* r = sink.caller.load(std::memory_order_acquire);
   if (!r && create) {
     r = new Reactor("nvme-host-js", IdleMode::kCaller);
@@ -142,14 +151,14 @@ Reactor* caller_reactor(bool create) {
 }
 
 void require_sink(Napi::Env env) {
-  if (!runtime().sink->channel.started())
+  if (!runtime(env).sink->channel.started())
     throw make_error(env, "ERR_INTERNAL", "the NVMe host event dispatcher is not installed");
 }
 
 // A controller keeps the process alive from connect to its first terminal event, and
 // again from close() to 'closed' (a controller given up has let go already).
 void hold(Napi::Env env, std::unordered_set<uint64_t>& holders, uint64_t id) {
-  if (holders.insert(id).second) runtime().sink->channel.hold(env, +1);
+  if (holders.insert(id).second) runtime(env).sink->channel.hold(env, +1);
 }
 
 [[noreturn]] void invalid(Napi::Env env, const std::string& message) {
@@ -223,12 +232,6 @@ ParsedOptions parse_options(Napi::Env env, Napi::Value value) {
 
 class ControllerBinding : public Napi::ObjectWrap<ControllerBinding> {
  public:
-  // Heap allocated and reset by a cleanup hook: a static's destructor would run after
-  // the environment is gone.
-  static Napi::FunctionReference& constructor() {
-    static auto* ref = new Napi::FunctionReference();
-    return *ref;
-  }
   static void init(Napi::Env env) {
     Napi::Function cls = DefineClass(env, "NativeNvmeController",
                                      {InstanceMethod("setSubmissionBuffer", &ControllerBinding::set_submission_buffer),
@@ -237,10 +240,10 @@ class ControllerBinding : public Napi::ObjectWrap<ControllerBinding> {
                                       InstanceMethod("getLogPage", &ControllerBinding::get_log_page),
                                       InstanceMethod("close", &ControllerBinding::close),
                                       InstanceMethod("counters", &ControllerBinding::counters)});
-    constructor() = Napi::Persistent(cls);
+    runtime(env).controller_ctor = Napi::Persistent(cls);
   }
-  static Napi::Object wrap(std::shared_ptr<host::Controller> c) {
-    Napi::Object o = constructor().New({});
+  static Napi::Object wrap(Napi::Env env, std::shared_ptr<host::Controller> c) {
+    Napi::Object o = runtime(env).controller_ctor.New({});
     Unwrap(o)->controller_ = std::move(c);
     return o;
   }
@@ -380,7 +383,7 @@ class ControllerBinding : public Napi::ObjectWrap<ControllerBinding> {
   void close(const Napi::CallbackInfo& info) {
     if (closed_) return;
     closed_ = true;
-    hold(info.Env(), runtime().closing, controller_->id());
+    hold(info.Env(), runtime(info.Env()).closing, controller_->id());
     controller_->close();
   }
 
@@ -448,11 +451,11 @@ Napi::Object discovered_object(Napi::Env env, uint32_t op_id, const host::Discov
 // A terminal event of a controller lets go of the hold it took at connect; 'closed', the
 // last event of all, of both.
 void release(Napi::Env env, std::unordered_set<uint64_t>& holders, uint64_t id) {
-  if (holders.erase(id)) runtime().sink->channel.hold(env, -1);
+  if (holders.erase(id)) runtime(env).sink->channel.hold(env, -1);
 }
 
 Napi::Value dispatch_batch(Napi::Env env) {
-  auto& rt = runtime();
+  auto& rt = runtime(env);
   std::deque<JsHostSink::Item> items = rt.sink->channel.drain();
   Napi::Array out = Napi::Array::New(env, items.size());
   uint32_t n = 0;
@@ -509,17 +512,16 @@ Napi::Value dispatch_batch(Napi::Env env) {
 ConnectedController connect_controller(Napi::Env env, Napi::Value options, const WrapEvents& wrap) {
   require_sink(env);
   ParsedOptions p = parse_options(env, options);
-  auto& rt = runtime();
+  auto& rt = runtime(env);
   uint64_t id = rt.next_id++;
   std::shared_ptr<host::ControllerEvents> events = rt.sink;
   if (wrap) events = wrap(events);
   auto controller = guarded(env, [&] {
-    std::vector<Reactor*> reactors = p.polled_by_js ? std::vector<Reactor*>{caller_reactor(true)} : host_reactors(p.reactors);
-    if (!reactors[0]) throw Error("ERR_INVALID_ARG", "polling 'event-loop' serves the JS thread that first used it, not this one");
+    std::vector<Reactor*> reactors = p.polled_by_js ? std::vector<Reactor*>{caller_reactor(env, true)} : host_reactors(rt, p.reactors);
     return host::Controller::create(id, std::move(reactors), p.controller, events);
   });
-  Napi::Object handle = ControllerBinding::wrap(controller);
-  hold(env, runtime().live, id);
+  Napi::Object handle = ControllerBinding::wrap(env, controller);
+  hold(env, rt.live, id);
   controller->start();
   Napi::Object out = Napi::Object::New(env);
   out.Set("id", double(id));
@@ -541,12 +543,12 @@ Napi::Value discover(const Napi::CallbackInfo& info) {
   require_sink(env);
   uint32_t op_id = arg_u32(info, 0, "opId");
   ParsedOptions p = parse_options(env, info[1]);
-  auto& rt = runtime();
+  auto& rt = runtime(env);
   uint64_t id = rt.next_id++;
   std::shared_ptr<JsHostSink> sink = rt.sink;
   rt.sink->channel.hold(env, +1);
   guarded(env, [&] {
-    host::discover(id, host_reactors(p.reactors), p.controller,
+    host::discover(id, host_reactors(rt, p.reactors), p.controller,
                    [sink, op_id](host::DiscoveryResult&& r) { sink->on_discovered(op_id, std::move(r)); });
   });
   return env.Undefined();
@@ -560,20 +562,22 @@ Napi::Value poll(const Napi::CallbackInfo& info) {
   if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array)
     invalid(env, "the completion buffer must be a Uint32Array");
   auto words = info[0].As<Napi::Uint32Array>();
-  Reactor* reactor = caller_reactor(false);
+  Reactor* reactor = caller_reactor(env, false);
   if (!reactor) return Napi::Number::New(env, 0);
   reactor->poll();
-  return Napi::Number::New(env, double(runtime().sink->polled.take(words.Data(), words.ElementLength())));
+  return Napi::Number::New(env, double(runtime(env).sink->polled.take(words.Data(), words.ElementLength())));
 }
 
 // Lets the JS thread sleep in its event loop while the polled controllers are idle: a
 // one-shot watch on the polled reactor's readiness fd, which calls back on the JS thread.
+}  // namespace
+
 struct ReadinessWatch {
   uv_poll_t handle;
   Napi::FunctionReference callback;
 };
 
-ReadinessWatch* readiness_watch = nullptr;  // JS thread
+namespace {
 
 void on_readiness(uv_poll_t* handle, int, int) {
   uv_poll_stop(handle);
@@ -594,8 +598,9 @@ void on_readiness(uv_poll_t* handle, int, int) {
 // until its next timer is due, -1 with none (JS sets its own timer for that).
 Napi::Value wait_ready(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Reactor* reactor = caller_reactor(false);
+  Reactor* reactor = caller_reactor(env, false);
   if (!reactor) return Napi::Number::New(env, -1);
+  ReadinessWatch*& readiness_watch = runtime(env).readiness_watch;
   if (!readiness_watch) {
     uv_loop_t* loop = nullptr;
     if (napi_get_uv_event_loop(env, &loop) != napi_ok) throw make_error(env, "ERR_INTERNAL", "no event loop");
@@ -603,7 +608,7 @@ Napi::Value wait_ready(const Napi::CallbackInfo& info) {
     readiness_watch->handle.data = readiness_watch;
     uv_poll_init(loop, &readiness_watch->handle, reactor->readiness_fd());
     uv_unref(reinterpret_cast<uv_handle_t*>(&readiness_watch->handle));  // the controllers' JS timers hold the loop
-    env.AddCleanupHook([] {
+    env.AddCleanupHook([&readiness_watch] {
       uv_close(reinterpret_cast<uv_handle_t*>(&readiness_watch->handle),
                [](uv_handle_t* h) { delete static_cast<ReadinessWatch*>(h->data); });
       readiness_watch = nullptr;
@@ -635,21 +640,21 @@ Napi::Value status_name(const Napi::CallbackInfo& info) {
 void set_event_dispatcher(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsFunction()) invalid(env, "dispatcher must be a function");
-  auto& rt = runtime();
+  auto& rt = runtime(env);
   if (rt.sink->channel.started()) return;
   rt.dispatcher = Napi::Persistent(info[0].As<Napi::Function>());
   Napi::Function trampoline = Napi::Function::New(env, [](const Napi::CallbackInfo& ci) {
     Napi::Env e = ci.Env();
     Napi::Value batch = dispatch_batch(e);
-    runtime().dispatcher.Call({batch});
+    runtime(e).dispatcher.Call({batch});
     return e.Undefined();
   });
   rt.sink->channel.start(env, trampoline, "rdmagate-nvme-host");
-  env.AddCleanupHook([] {
-    auto& r = runtime();
-    for (Reactor* reactor : r.reactors) reactor->stop();
-    r.sink->channel.shutdown();
-    r.dispatcher.Reset();
+  HostRuntime* r = &rt;
+  env.AddCleanupHook([r] {
+    for (Reactor* reactor : r->reactors) reactor->stop();
+    r->sink->channel.shutdown();
+    r->dispatcher.Reset();
   });
 }
 
@@ -678,7 +683,8 @@ host::ControllerOptions parse_host_options(Napi::Env env, Napi::Value value) {
 
 void init_host(Napi::Env env, Napi::Object exports) {
   ControllerBinding::init(env);
-  env.AddCleanupHook([] { ControllerBinding::constructor().Reset(); });
+  HostRuntime* rt = &runtime(env);
+  env.AddCleanupHook([rt] { rt->controller_ctor.Reset(); });
   exports.Set("nvmeConnect", Napi::Function::New(env, connect));
   exports.Set("nvmeDiscover", Napi::Function::New(env, discover));
   exports.Set("nvmePoll", Napi::Function::New(env, poll));

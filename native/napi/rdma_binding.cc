@@ -49,19 +49,26 @@ class JsEventSink : public rdma::EventSink {
   void push(Item item) { channel.push(std::move(item)); }
 };
 
+}  // namespace
+
+// One per environment, as the host's (host_binding.cc): each JS thread its own events.
 struct RdmaRuntime {
   std::unique_ptr<Reactor> reactor;
   std::shared_ptr<JsEventSink> sink = std::make_shared<JsEventSink>();
+  Napi::FunctionReference dispatcher;
 };
 
-RdmaRuntime& runtime() {
-  static RdmaRuntime rt;
-  return rt;
+namespace {
+
+RdmaRuntime& runtime(Napi::Env env) {
+  AddonData& data = addon_data(env);
+  if (!data.rdma) data.rdma = new RdmaRuntime();
+  return *data.rdma;
 }
 
 // The reactor that runs connection management and completion polling for the verbs API.
-Reactor& verbs_reactor() {
-  auto& rt = runtime();
+Reactor& verbs_reactor(Napi::Env env) {
+  auto& rt = runtime(env);
   if (!rt.reactor) {
     rt.reactor = std::make_unique<Reactor>("rdma-verbs", IdleMode::kEvent);
     rt.reactor->start();
@@ -70,7 +77,7 @@ Reactor& verbs_reactor() {
 }
 
 void require_sink(Napi::Env env) {
-  if (!runtime().sink->channel.started())
+  if (!runtime(env).sink->channel.started())
     throw make_error(env, "ERR_INTERNAL", "the RDMA event dispatcher is not installed");
 }
 
@@ -164,7 +171,7 @@ class ConnectionBinding : public Napi::ObjectWrap<ConnectionBinding> {
 };
 
 Napi::Value dispatch_batch(Napi::Env env) {
-  auto& rt = runtime();
+  auto& rt = runtime(env);
   std::deque<JsEventSink::Item> items = rt.sink->channel.drain();
   Napi::Array out = Napi::Array::New(env);
   uint32_t n = 0;
@@ -222,10 +229,10 @@ class ListenerBinding : public Napi::ObjectWrap<ListenerBinding> {
     require_sink(env);
     listener_ = guarded(env, [&] {
       rdma::require_api();
-      return Listener::listen(verbs_reactor(), runtime().sink, rdma::resolve_address(host, uint16_t(port)),
+      return Listener::listen(verbs_reactor(env), runtime(env).sink, rdma::resolve_address(host, uint16_t(port)),
                               int(backlog), connection_options(env, info[3]));
     });
-    runtime().sink->channel.hold(env, +1);
+    runtime(env).sink->channel.hold(env, +1);
   }
 
  private:
@@ -233,7 +240,7 @@ class ListenerBinding : public Napi::ObjectWrap<ListenerBinding> {
     if (closed_) return;
     closed_ = true;
     listener_->close();
-    runtime().sink->channel.hold(info.Env(), -1);
+    runtime(info.Env()).sink->channel.hold(info.Env(), -1);
   }
   Napi::Value id(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(listener_->id())); }
   Napi::Value port(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), listener_->port()); }
@@ -252,10 +259,10 @@ Napi::Value connect(const Napi::CallbackInfo& info) {
   require_sink(env);
   auto c = guarded(env, [&] {
     rdma::require_api();
-    return Connection::connect(verbs_reactor(), runtime().sink, rdma::resolve_address(host, uint16_t(port)),
+    return Connection::connect(verbs_reactor(env), runtime(env).sink, rdma::resolve_address(host, uint16_t(port)),
                                connection_options(env, info[2]));
   });
-  runtime().sink->channel.hold(env, +1);
+  runtime(env).sink->channel.hold(env, +1);
   Napi::Object out = Napi::Object::New(env);
   out.Set("id", double(c->id()));
   out.Set("handle", ConnectionBinding::wrap(env, c));
@@ -330,21 +337,20 @@ Napi::Value resources(const Napi::CallbackInfo& info) {
 void set_event_dispatcher(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsFunction()) throw make_error(env, "ERR_INVALID_ARG", "dispatcher must be a function");
-  if (runtime().sink->channel.started()) return;
-  static Napi::FunctionReference js_dispatcher;
-  js_dispatcher = Napi::Persistent(info[0].As<Napi::Function>());
+  RdmaRuntime* rt = &runtime(env);
+  if (rt->sink->channel.started()) return;
+  rt->dispatcher = Napi::Persistent(info[0].As<Napi::Function>());
   Napi::Function trampoline = Napi::Function::New(env, [](const Napi::CallbackInfo& ci) {
     Napi::Env e = ci.Env();
     Napi::Value batch = dispatch_batch(e);
-    js_dispatcher.Call({batch});
+    runtime(e).dispatcher.Call({batch});
     return e.Undefined();
   });
-  runtime().sink->channel.start(env, trampoline, "rdmagate-rdma-events");
-  env.AddCleanupHook([] {
-    auto& rt = runtime();
-    if (rt.reactor) rt.reactor->stop();
-    rt.sink->channel.shutdown();
-    js_dispatcher.Reset();
+  rt->sink->channel.start(env, trampoline, "rdmagate-rdma-events");
+  env.AddCleanupHook([rt] {
+    if (rt->reactor) rt->reactor->stop();
+    rt->sink->channel.shutdown();
+    rt->dispatcher.Reset();
   });
 }
 
