@@ -4,12 +4,12 @@
  * handler throws is mapped by toCsiError.
  */
 import { status } from '@grpc/grpc-js';
-import { RdmagateError } from '../errors';
+import { RdmagateError, type RdmagateErrorCode } from '../errors';
 import { JsonRpcError, RpcTransportError } from '../jsonrpc';
 
 export { status as GrpcStatus };
 
-const CODE_NAME: Partial<Record<status, string>> = {
+const CODE_NAME: Partial<Record<status, RdmagateErrorCode>> = {
   [status.INVALID_ARGUMENT]: 'ERR_CSI_INVALID_ARGUMENT',
   [status.NOT_FOUND]: 'ERR_CSI_NOT_FOUND',
   [status.ALREADY_EXISTS]: 'ERR_CSI_ALREADY_EXISTS',

@@ -1,13 +1,11 @@
 /** What keeps a DPU from starting, each with a code of its own. */
-import { RdmagateError } from '../errors';
+import { RdmagateError, type RdmagateErrorCode } from '../errors';
 
-export type DpuErrorCode =
-  /** A --rdma-device that does not exist, has no active port, or cannot be looked at. */
-  | 'ERR_DPU_RDMA_DEVICE'
-  /** The host-facing NVMe function cannot be made as asked, or was made otherwise before. */
-  | 'ERR_DPU_HOST_FUNCTION';
+/** The DPU's codes; RdmagateErrorCode (lib/errors.ts) says what each means. */
+export type DpuErrorCode = Extract<RdmagateErrorCode, `ERR_DPU_${string}`>;
 
 export class DpuError extends RdmagateError {
+  declare readonly code: DpuErrorCode;
   constructor(code: DpuErrorCode, message: string) {
     super(code, message);
   }

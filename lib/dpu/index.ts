@@ -1,4 +1,7 @@
-/** What runs on a DPU: its gateway, the OPI bridge over it, and the host-facing NVMe function. */
+/**
+ * What runs on a DPU: its gateway, the OPI bridge over it, and the host-facing NVMe function.
+ * @module
+ */
 export { DEFAULT_DPU_GATEWAY_SOCKET, DEFAULT_DPU_STATE_DIR, DEFAULT_HOST_SUBSYSTEM_NQN, Dpu, startDpu, type DpuOptions } from './dpu';
 export { DpuError, type DpuErrorCode } from './errors';
 export { DEFAULT_HOST_FACING, parseHostFacing, type HostFacing } from './host-facing';

@@ -13,7 +13,12 @@ import type { JsonValue } from './json';
 import { JsonStreamParser } from './json-stream';
 
 /** The connection failed, closed, timed out or carried something that is not JSON-RPC. */
-export class RpcTransportError extends RdmagateError {}
+export class RpcTransportError extends RdmagateError {
+  declare readonly code: 'ERR_RPC_CONNECT' | 'ERR_RPC_CLOSED' | 'ERR_RPC_TIMEOUT' | 'ERR_RPC_PROTOCOL';
+  constructor(code: RpcTransportError['code'], message: string) {
+    super(code, message);
+  }
+}
 
 export interface RpcClientOptions {
   /** How long a call (and the connect) may take; default 60 s, as rpc.py's -t. */

@@ -20,6 +20,7 @@ export const RpcErrorCode = {
 
 /** An error answered over JSON-RPC, or received by the client: `rpcCode` is the wire code. */
 export class JsonRpcError extends RdmagateError {
+  declare readonly code: 'ERR_JSONRPC';
   readonly rpcCode: number;
   constructor(rpcCode: number, message: string) {
     super('ERR_JSONRPC', message);

@@ -3,6 +3,7 @@
  * JSON types and the default socket (json-stream.ts, the framing, the gateway's server
  * shares too). Nothing here loads the addon, so that a client (the CSI driver, the OPI
  * bridge, `rdmagate rpc`) runs where the addon is not built.
+ * @module
  */
 export { RpcClient, RpcTransportError, rpcCall, type RpcClientOptions } from './client';
 export { JsonRpcError, RpcErrorCode } from './errors';

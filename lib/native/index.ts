@@ -4,7 +4,7 @@
  * imports nothing from the layers above it, which import their native types from here.
  */
 import * as path from 'node:path';
-import { errorFromNative } from '../errors';
+import { errorFromNative, type RdmagateErrorCode } from '../errors';
 import type { NativeBuffersAddon } from './buffers';
 import type { NativeHostAddon } from './host';
 import type { NativePerfAddon } from './perf';
@@ -18,8 +18,11 @@ export type * from './rdma';
 export type * from './target';
 
 export interface NativeAddon extends NativeTargetAddon, NativeHostAddon, NativeBuffersAddon, NativeRdmaAddon, NativePerfAddon {
-  /** How native code makes the errors it throws: lib/errors.ts's classes, by code. */
-  setErrorFactory(factory: (code: string, message: string, errno: number) => Error): void;
+  /**
+   * How native code makes the errors it throws: lib/errors.ts's classes, by code. Native code
+   * names only codes of RdmagateErrorCode (test/unit/error-codes.test.ts reads native/ to check).
+   */
+  setErrorFactory(factory: (code: RdmagateErrorCode, message: string, errno: number) => Error): void;
 }
 
 function load(): NativeAddon {

@@ -22,6 +22,7 @@ export interface NvmeStatus {
 
 /** A command completed with an error status (ERR_NVME_STATUS). */
 export class NvmeError extends RdmagateError implements NvmeStatus {
+  declare readonly code: 'ERR_NVME_STATUS';
   readonly sct: number;
   readonly sc: number;
   readonly dnr: boolean;
@@ -44,6 +45,7 @@ export class NvmeError extends RdmagateError implements NvmeStatus {
  * sequence; when the controller rejected a command, `status` says how.
  */
 export class NvmeConnectError extends RdmagateError {
+  declare readonly code: 'ERR_NVME_CONNECT';
   readonly status: NvmeStatus | undefined;
   constructor(message: string, errno = 0, status?: NvmeStatus) {
     super('ERR_NVME_CONNECT', message, errno);
@@ -53,6 +55,7 @@ export class NvmeConnectError extends RdmagateError {
 
 /** A command did not complete in time, and Abort did not end it (ERR_NVME_TIMEOUT). */
 export class NvmeTimeoutError extends RdmagateError {
+  declare readonly code: 'ERR_NVME_TIMEOUT';
   constructor(message: string, errno = 0) {
     super('ERR_NVME_TIMEOUT', message, errno);
   }
@@ -60,6 +63,7 @@ export class NvmeTimeoutError extends RdmagateError {
 
 /** The controller is closed, gone, or was lost with the command outstanding (ERR_NVME_DISCONNECTED). */
 export class NvmeDisconnectedError extends RdmagateError {
+  declare readonly code: 'ERR_NVME_DISCONNECTED';
   constructor(message = 'the NVMe controller is disconnected', errno = 0) {
     super('ERR_NVME_DISCONNECTED', message, errno);
   }
@@ -67,6 +71,7 @@ export class NvmeDisconnectedError extends RdmagateError {
 
 /** The NVMe/TCP connection broke the protocol, or the controller terminated it (ERR_NVME_TRANSPORT). */
 export class NvmeTransportError extends RdmagateError {
+  declare readonly code: 'ERR_NVME_TRANSPORT';
   constructor(message: string, errno = 0) {
     super('ERR_NVME_TRANSPORT', message, errno);
   }
@@ -74,6 +79,7 @@ export class NvmeTransportError extends RdmagateError {
 
 /** The transport is not implemented yet (ERR_TRANSPORT_UNSUPPORTED). */
 export class TransportUnsupportedError extends RdmagateError {
+  declare readonly code: 'ERR_TRANSPORT_UNSUPPORTED';
   constructor(message: string) {
     super('ERR_TRANSPORT_UNSUPPORTED', message);
   }

@@ -12,6 +12,7 @@ import type { ConnectKernelNvmeRequest, DisconnectKernelNvmeRequest, KernelNvmeD
 import { bridgeServices, type BridgeServiceName } from './proto';
 
 export class OpiClientError extends RdmagateError {
+  declare readonly code: 'ERR_OPI_CALL';
   readonly grpcCode: OpiStatus;
   constructor(grpcCode: OpiStatus, message: string) {
     super('ERR_OPI_CALL', `${OpiStatus[grpcCode] ?? grpcCode}: ${message}`);

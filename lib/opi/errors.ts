@@ -6,15 +6,24 @@
  */
 import { status } from '@grpc/grpc-js';
 import { CsiError } from '../csi/errors';
-import { RdmagateError } from '../errors';
+import { RdmagateError, type GrpcStatusName } from '../errors';
 import { JsonRpcError, RpcErrorCode, RpcTransportError } from '../jsonrpc';
 
 export { status as OpiStatus };
 
+/**
+ * `status`'s name for `code`. A numeric enum's reverse mapping is typed `string`; the cast
+ * also checks that GrpcStatusName (lib/errors.ts) names every member of grpc-js's enum.
+ */
+function statusName(code: status): GrpcStatusName {
+  return (status[code] as keyof typeof status | undefined) ?? 'UNKNOWN';
+}
+
 export class OpiError extends RdmagateError {
+  declare readonly code: `ERR_OPI_${GrpcStatusName}`;
   readonly grpcCode: status;
   constructor(grpcCode: status, message: string) {
-    super(`ERR_OPI_${status[grpcCode] ?? 'UNKNOWN'}`, message);
+    super(`ERR_OPI_${statusName(grpcCode)}`, message);
     this.grpcCode = grpcCode;
   }
 }

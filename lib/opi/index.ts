@@ -1,6 +1,7 @@
 /**
  * The OPI storage API bridge (opi_api.storage.v1) over a DPU's rdmagate gateway, with our
  * KernelNvmeService (rdmagate.dpu.v1) beside it, and a client for both.
+ * @module
  */
 export { DEFAULT_OPI_LISTEN, DEFAULT_OPI_STATE_PATH, OpiBridge, type OpiBridgeOptions } from './bridge';
 export { opiClient, OpiClientError, type KernelNvmeClient, type OpiClient } from './client';

@@ -8,6 +8,7 @@ import type { VerifyFailure } from './verify';
  * report is attached, so that its numbers can still be printed.
  */
 export class PerfVerifyError extends RdmagateError {
+  declare readonly code: 'ERR_PERF_VERIFY';
   readonly report: PerfReport;
   readonly failures: readonly VerifyFailure[];
   constructor(report: PerfReport, bad: number, blocks: number, failures: readonly VerifyFailure[]) {
@@ -21,6 +22,7 @@ export class PerfVerifyError extends RdmagateError {
 
 /** The native engine could not keep its commands in the queue (ERR_PERF_QUEUE_FULL). */
 export class PerfQueueFullError extends RdmagateError {
+  declare readonly code: 'ERR_PERF_QUEUE_FULL';
   constructor(message: string) {
     super('ERR_PERF_QUEUE_FULL', message);
   }

@@ -38,6 +38,11 @@ export class LatencyHistogram {
   sum = 0;
   sumSquares = 0;
 
+  /**
+   * The native engine's counts, as a histogram. Internal: its argument is the addon's
+   * shape, which is lib/native's and changes with the addon.
+   * @internal
+   */
   static fromNative(n: NativeLatency): LatencyHistogram {
     const h = new LatencyHistogram();
     h.counts.set(n.counts);

@@ -1,3 +1,9 @@
+/**
+ * `rdmagate perf`, fio-like, as a library: perfOptions() checks the options, runPerf() runs
+ * them against a remote subsystem (or a local target it starts) and resolves with the
+ * report, which formatNormal() and fioJson() print as the command does.
+ * @module
+ */
 export { runPerf, type PerfHooks } from './run';
 export { perfOptions, READ_WRITE, type LocalBdev, type PerfEngineName, type PerfOptions, type PerfOptionsInput,
   type PerfTarget, type ReadWrite } from './options';
