@@ -60,7 +60,10 @@ PduStream::PduStream(Reactor& reactor, Handler& handler, util::WireCounters& cou
       counters_(counters),
       receives_(receives),
       max_data_(max_data),
-      peer_role_(peer_role) {}
+      peer_role_(peer_role),
+      // A host's commands come whole in one read; a controller's PDUs are read no further
+      // than their smallest, so its data (when the pipe is off) is never copied.
+      header_read_(receives == Direction::HostToController ? uint32_t(sizeof(spec::CapsuleCmdPdu)) : kMinPdu) {}
 
 PduStream::~PduStream() { close(); }
 
@@ -262,10 +265,11 @@ void PduStream::receive(bool hangup) {
         asked += seg_[i].len - off;
       }
     }
-    // Stage only what a header needs, so that payloads land in place: always without the
-    // receive pipe, and after data too large to copy with it. Bytes to drop are staged.
+    // Stage about one header, so that payloads land in place: always without the receive
+    // pipe, and after data too large to copy with it. Bytes to drop are staged.
     const bool headers_only = (!recv_pipe_ || data_len_ > kMaxCopiedPayload) && !dropping;
-    const uint32_t staged = !headers_only ? kRxStaging : in_payload_ ? kMinPdu : hdr_need_ - hdr_have_;
+    const uint32_t header = header_read_ + (params_.hdgst ? spec::kTcpDigestLen : 0);
+    const uint32_t staged = !headers_only ? kRxStaging : in_payload_ ? header : std::max(hdr_need_, header) - hdr_have_;
     iov[n++] = {rx_, staged};
     asked += staged;
     // Most reads are polls of an idle socket, into the staging buffer alone: recv() costs

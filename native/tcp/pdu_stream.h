@@ -167,6 +167,7 @@ class PduStream {
   const spec::Direction receives_;
   const uint32_t max_data_;
   const char* const peer_role_;
+  const uint32_t header_read_;  // bytes staged for a header when payloads are read in place
   int fd_ = -1;
   std::string peer_;
   bool connecting_ = false;
