@@ -1,6 +1,11 @@
 // A pool of fixed-size chunks carved from page-aligned regions (hugepages when the
 // system has them). Each region is registered once with every RDMA protection domain
 // the pool is used with; a chunk's keys are its region's keys, so no I/O registers.
+//
+// Reactors go through a Cache of their own (SPDK's per-thread buffer caches): no lock per
+// I/O, chunks traded with the pool in batches, and growth (mmap, ibv_reg_mr) never on the
+// reactor: a refill that finds the pool low starts it on the pool's own thread, ahead of
+// need, and one that finds it empty returns nullptr for the caller to retry.
 #pragma once
 
 #include <array>
@@ -10,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 namespace rdmagate {
@@ -59,13 +65,39 @@ class BufferPool : public std::enable_shared_from_this<BufferPool> {
     std::array<CachedKeys, kCachedDomains> keys;
   };
 
+  // One thread's free chunks (see above). Made by the pool, which owns it; used by one
+  // thread at a time, and drained back into the pool by destroy().
+  class Cache {
+   public:
+    size_t size() const { return size_.load(std::memory_order_relaxed); }
+
+    static constexpr size_t kMaxCapacity = 64;
+
+   private:
+    friend class BufferPool;
+    size_t capacity_ = 1;
+    size_t batch_ = 1;  // chunks per trade with the pool: half the capacity
+    Chunk* chunks_[kMaxCapacity];
+    std::atomic<size_t> size_{0};  // written by its thread, read by stats()
+  };
+
   static std::shared_ptr<BufferPool> create(const BufferPoolOptions& options);
   ~BufferPool();
 
-  // Returns nullptr when the pool is at capacity.
+  // Grows (mmap, registration) as needed. Returns nullptr when the pool is at capacity.
   Chunk* acquire();
   // Throws ERR_BUFFER_BUSY when I/O is in flight on the chunk.
   void release(Chunk* chunk);
+  // Any thread, once per user of the cache. It holds up to `capacity` free chunks (at most
+  // Cache::kMaxCapacity): what it keeps from the other caches' users.
+  Cache* make_cache(size_t capacity);
+  // The cache's thread. Never grows here: nullptr when no chunk is free now (one may be
+  // soon: growth starts in the background while the pool is below capacity).
+  Chunk* acquire(Cache& cache);
+  void release(Cache& cache, Chunk* chunk);
+  // Maps (and registers) at least `bytes` now, on the calling thread, so that the first
+  // I/Os find chunks waiting.
+  void prefill(size_t bytes);
   Chunk* chunk(uint32_t index);
 
   // Registers every region (now and future) with `registrar`, keyed by `domain`, until the
@@ -95,7 +127,16 @@ class BufferPool : public std::enable_shared_from_this<BufferPool> {
   };
 
   explicit BufferPool(const BufferPoolOptions& options);
-  bool grow();  // with mutex_ held
+  // Maps, registers and adds one region; false at capacity. Takes mutex_ only to read the
+  // domains and to publish the region, so a cache's refill never waits for mmap.
+  bool grow();
+  // With mutex_ held: starts grow() on a thread of its own unless one runs or the pool
+  // is full.
+  void grow_in_background();
+  // With mutex_ held: whether another region fits, counting those being made.
+  bool can_grow() const;
+  void drain_caches();  // with mutex_ held, no cache in use
+  size_t outstanding_locked() const;
   static void cache_keys(Chunk& chunk, const void* domain, const MemoryRegistrar::Keys& keys);
   void unmap_all();
 
@@ -105,7 +146,11 @@ class BufferPool : public std::enable_shared_from_this<BufferPool> {
   std::vector<std::unique_ptr<Chunk>> chunks_;
   std::vector<uint32_t> free_;
   std::vector<Domain> domains_;
-  size_t outstanding_ = 0;
+  std::vector<std::unique_ptr<Cache>> caches_;
+  size_t lent_ = 0;     // chunks not in free_: with callers, or in caches
+  size_t growing_ = 0;  // regions being mapped outside the lock
+  bool growth_queued_ = false;
+  std::string growth_error_code_, growth_error_;  // of the last background growth, if it failed
   bool destroyed_ = false;
 };
 

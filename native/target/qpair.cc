@@ -31,7 +31,8 @@ bool is_connect(const SubmissionEntry& cmd) {
 }  // namespace
 
 Qpair::Qpair(TransportContext& context, Reactor& reactor, uint16_t portid)
-    : target_(context.core()), context_(context), reactor_(reactor), portid_(portid) {}
+    : target_(context.core()), context_(context), pool_cache_(context.pool_cache(reactor)), reactor_(reactor),
+      portid_(portid) {}
 
 Qpair::~Qpair() = default;
 
@@ -194,7 +195,7 @@ void Qpair::data_fetch_ended(Request* req) {
 Qpair::Acquired Qpair::acquire_buffer(Request* req) {
   BufferPool::Chunk* c;
   try {
-    c = target_.pool().acquire();
+    c = target_.pool().acquire(pool_cache_);
   } catch (const Error&) {
     // The pool could not grow (mmap, or a device's ibv_reg_mr, failed): this request fails,
     // and the reactor goes on.
@@ -307,7 +308,7 @@ void Qpair::release_request(Request& r) {
 
 void Qpair::free_request(Request& r) {
   if (r.chunk) {
-    target_.pool().release(r.chunk);
+    target_.pool().release(pool_cache_, r.chunk);
     r.chunk = nullptr;
   }
   r.spill.reset();

@@ -153,6 +153,7 @@ class Qpair : public std::enable_shared_from_this<Qpair> {
 
   Target& target_;
   TransportContext& context_;
+  BufferPool::Cache& pool_cache_;  // its reactor's: buffers are taken and given back there
   Reactor& reactor_;
   const uint16_t portid_;
   std::shared_ptr<Controller> controller_;

@@ -19,16 +19,27 @@ Target::Target(const TargetOptions& options) : options_(options) {
   po.region_size = std::max<size_t>(2u << 20, options.max_io_size);
   po.capacity = std::max<size_t>(options.buffer_pool_bytes, po.region_size);
   pool_ = BufferPool::create(po);
+  // The first region now, on this thread; the reactors' caches start the next ones ahead of
+  // need. Each cache keeps at most a quarter of the pool's share of its reactor.
+  pool_->prefill(po.region_size);
+  const size_t cache_chunks = po.capacity / po.chunk_size / (4 * options.reactors);
   subsystems_[std::string(spec::kDiscoveryNqn)] =
       std::make_shared<Subsystem>(std::string(spec::kDiscoveryNqn), Subsystem::Type::kDiscovery, "", "",
                                   Subsystem::Options{0});
   for (uint32_t i = 0; i < options.reactors; ++i) {
     reactors_.push_back(std::make_unique<Reactor>("nvmf-tgt-" + std::to_string(i), options.idle_mode));
+    pool_caches_.push_back(pool_->make_cache(cache_chunks));
     reactors_.back()->start();
   }
 }
 
 Target::~Target() { close(); }
+
+BufferPool::Cache& Target::pool_cache(const Reactor& reactor) {
+  for (size_t i = 0; i < reactors_.size(); ++i)
+    if (reactors_[i].get() == &reactor) return *pool_caches_[i];
+  throw Error("ERR_INTERNAL", "not a reactor of this target");
+}
 
 void Target::close() {
   std::vector<std::unique_ptr<TransportListener>> listeners;

@@ -99,6 +99,7 @@ class Target final : public TransportContext {
   // The live controllers of `subsystem`.
   std::vector<std::shared_ptr<Controller>> controllers_of(const Subsystem& subsystem) const;
   BufferPool& pool() override { return *pool_; }
+  BufferPool::Cache& pool_cache(const Reactor& reactor) override;
   Target& core() override { return *this; }
   const std::shared_ptr<BufferPool>& shared_pool() const { return pool_; }
 
@@ -107,6 +108,7 @@ class Target final : public TransportContext {
   std::vector<std::unique_ptr<Reactor>> reactors_;
   std::atomic<size_t> next_reactor_{0};
   std::shared_ptr<BufferPool> pool_;
+  std::vector<BufferPool::Cache*> pool_caches_;  // one per reactor, parallel to reactors_
 
   mutable std::mutex mutex_;
   std::map<std::string, std::shared_ptr<Subsystem>> subsystems_;

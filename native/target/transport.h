@@ -51,6 +51,8 @@ class TransportContext {
   virtual Reactor& reactor(size_t i) = 0;
   virtual Reactor& next_reactor() = 0;  // round-robin: where a new connection lives
   virtual BufferPool& pool() = 0;
+  // The pool's cache of `reactor` (one of the target's), for I/O buffers taken there.
+  virtual BufferPool::Cache& pool_cache(const Reactor& reactor) = 0;
   // The core that the transport's queue pairs serve: handed on to target::Qpair.
   virtual Target& core() = 0;
 

@@ -1,8 +1,11 @@
 // test-sources: native/mem/buffer_pool.cc
+// tsan: reactors' caches beside the pool's own growth thread, and two caches' threads trading
+// with the pool at once.
 // Unit tests for a buffer pool's registration keys: every chunk has its region's keys in
 // every domain, whichever came first (the region or the domain), including past the
 // domains a chunk caches; a reader on another thread sees them while both grow, and
-// does not wait for the pool's lock.
+// does not wait for the pool's lock. And for its caches: chunks traded in batches, growth
+// started ahead of need and never run on the cache's thread.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -13,6 +16,7 @@
 
 #include "check.h"
 #include "mem/buffer_pool.h"
+#include "util/error.h"
 
 using namespace rdmagate;
 
@@ -176,11 +180,123 @@ void test_lookup_takes_no_lock() {
   pool->release(c);
 }
 
+// A registrar whose registration waits until opened: growth that blocks.
+class GatedRegistrar : public MemoryRegistrar {
+ public:
+  Keys register_region(void* addr, size_t) override {
+    std::unique_lock<std::mutex> lock(mutex_);
+    ++waiting_;
+    cv_.notify_all();
+    cv_.wait(lock, [this] { return open_; });
+    ++registered_;
+    return {1, 2, addr};
+  }
+  void deregister(void*) override {}
+  void open() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  bool wait_for_registration() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return cv_.wait_for(lock, std::chrono::seconds(5), [this] { return waiting_ > 0; });
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool open_ = false;
+  int waiting_ = 0, registered_ = 0;
+};
+
+// Polls acquire(cache) until it gives a chunk (growth is in the background), at most 5 s.
+BufferPool::Chunk* acquire_soon(BufferPool& pool, BufferPool::Cache& cache) {
+  for (int i = 0; i < 5000; ++i) {
+    if (auto* c = pool.acquire(cache)) return c;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return nullptr;
+}
+
+void test_cache_trades_in_batches() {
+  auto pool = make_pool();
+  pool->prefill(kRegion);
+  BufferPool::Cache* cache = pool->make_cache(4);  // batches of 2
+  std::vector<BufferPool::Chunk*> out;
+  for (int i = 0; i < 12; ++i) {
+    BufferPool::Chunk* c = acquire_soon(*pool, *cache);
+    CHECK(c != nullptr);
+    out.push_back(c);
+  }
+  CHECK_EQ(pool->outstanding(), 12u);  // what the caches hold does not count
+  CHECK(pool->stats().mapped_bytes >= 3 * kRegion);  // grown beyond the first region
+  for (auto* c : out) pool->release(*cache, c);
+  CHECK_EQ(cache->size(), 4u);  // full, the rest went back to the pool
+  CHECK_EQ(pool->outstanding(), 0u);
+  CHECK_EQ(pool->stats().allocated_bytes, 0u);
+  bool threw = false;
+  try {
+    pool->release(*cache, out[0]);
+  } catch (const Error& e) {
+    threw = e.code() == "ERR_BUFFER_RELEASED";
+  }
+  CHECK(threw);
+  pool->destroy();  // takes the cached chunks back first
+  CHECK(pool->destroyed());
+}
+
+void test_cache_never_grows_on_its_thread() {
+  auto pool = make_pool();
+  auto gate = std::make_shared<GatedRegistrar>();
+  pool->register_with(gate.get(), gate);
+  BufferPool::Cache* cache = pool->make_cache(2);
+  // Empty pool: the first refill starts growth and returns at once, while registration waits.
+  CHECK(pool->acquire(*cache) == nullptr);
+  CHECK(gate->wait_for_registration());
+  CHECK(pool->acquire(*cache) == nullptr);
+  gate->open();
+  BufferPool::Chunk* c = acquire_soon(*pool, *cache);
+  CHECK(c != nullptr);
+  uint32_t lkey = 0, rkey = 0;
+  CHECK(pool->keys(c, gate.get(), &lkey, &rkey));  // registered before it was handed out
+  pool->release(*cache, c);
+}
+
+void test_two_caches_at_once() {
+  auto pool = make_pool();
+  pool->prefill(8 * kRegion);
+  std::atomic<bool> failed{false};
+  auto worker = [&](BufferPool::Cache* cache) {
+    std::vector<BufferPool::Chunk*> held;
+    for (int round = 0; round < 2000; ++round) {
+      for (int i = 0; i < 5; ++i) {
+        BufferPool::Chunk* c = acquire_soon(*pool, *cache);
+        if (!c) failed = true;
+        else held.push_back(c);
+      }
+      for (auto* c : held) {
+        c->data[0] = uint8_t(round);  // owned by this thread alone now
+        pool->release(*cache, c);
+      }
+      held.clear();
+    }
+  };
+  std::thread a(worker, pool->make_cache(4)), b(worker, pool->make_cache(4));
+  a.join();
+  b.join();
+  CHECK(!failed);
+  CHECK_EQ(pool->outstanding(), 0u);
+  pool->destroy();
+}
+
 }  // namespace
 
 int main() {
   test_keys_in_every_domain();
   test_keys_while_growing();
   test_lookup_takes_no_lock();
+  test_cache_trades_in_batches();
+  test_cache_never_grows_on_its_thread();
+  test_two_caches_at_once();
   return check::report("test_buffer_pool");
 }
