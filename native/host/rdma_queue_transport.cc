@@ -180,6 +180,7 @@ void RdmaQueueTransport::connect(uint16_t cntlid) {
   o.send_depth = endpoint_.depth + 1u;  // a SEND per command, Connect's slot included
   o.recv_depth = endpoint_.depth;
   o.inline_size = sizeof(SubmissionEntry);
+  o.reactor_only = true;  // the queue pair's reactor alone touches it
   o.private_data.assign(reinterpret_cast<const uint8_t*>(&r), reinterpret_cast<const uint8_t*>(&r) + sizeof r);
   try {
     link_ = std::make_shared<Link>(this, releases_, endpoint_.qid, endpoint_.depth);

@@ -260,7 +260,7 @@ int Connection::poll_cq(bool shared_only) {
   if (n <= 0) return 0;
   batch_.clear();
   {
-    std::lock_guard<std::mutex> lock(qp_mutex_);
+    auto lock = data_path_lock();
     for (int i = 0; i < n; ++i) {
       if (wc[i].wr_id & kSharedReceiveBit) {
         // The SRQ's buffer, not ours: its owner reposts it, whatever the status. Once the
@@ -313,7 +313,9 @@ void Connection::register_pool(BufferPool& pool) {
 void Connection::post(OpKind kind, uint64_t op_id, BufferPool& pool, BufferPool::Chunk* chunk,
                       uint32_t offset, uint32_t length, uint64_t remote_addr, uint32_t rkey,
                       uint32_t invalidate_rkey) {
-  std::lock_guard<std::mutex> lock(qp_mutex_);
+  if (options_.reactor_only && !reactor_.on_thread())
+    throw Error("ERR_INTERNAL", "a reactor-only RDMA connection was posted to from another thread");
+  auto lock = data_path_lock();
   if (!postable_) throw Error("ERR_RDMA_NOT_CONNECTED", "the connection is not open");
   bool recv = kind == OpKind::kRecv;
   if (recv && srq_) throw Error("ERR_RDMA_VERBS", "this connection receives from a shared receive queue");
@@ -373,7 +375,7 @@ void Connection::post(OpKind kind, uint64_t op_id, BufferPool& pool, BufferPool:
 void Connection::flush_posts() {
   int rc = 0;
   {
-    std::lock_guard<std::mutex> lock(qp_mutex_);
+    auto lock = data_path_lock();
     if (pending_.empty() || !postable_) return;  // a teardown flushes the slots itself
     for (size_t i = 0; i < pending_.size(); ++i) {
       pending_[i].wr.sg_list = &pending_[i].sge;

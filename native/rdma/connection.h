@@ -68,6 +68,10 @@ struct ConnectionOptions {
   uint32_t inline_size = 64;
   std::vector<uint8_t> private_data;
   int timeout_ms = 2000;  // address and route resolution
+  // Posts, polls and teardown all happen on the connection's reactor (the NVMe
+  // transports): they take no lock. The JS verbs API posts from its own thread and leaves
+  // this off.
+  bool reactor_only = false;
 };
 
 struct ConnectionCounters {
@@ -162,6 +166,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // Guards the QP against teardown while another thread posts, and the slots.
   mutable std::mutex qp_mutex_;
+  // qp_mutex_, unless the connection is reactor_only: then nothing (and the caller must be
+  // on the reactor, which post() checks).
+  std::unique_lock<std::mutex> data_path_lock() const {
+    return options_.reactor_only ? std::unique_lock<std::mutex>() : std::unique_lock<std::mutex>(qp_mutex_);
+  }
   ibv_qp* qp_ = nullptr;
   bool postable_ = false;
   std::vector<Slot> slots_;

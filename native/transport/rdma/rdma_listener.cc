@@ -47,6 +47,7 @@ class RdmaTargetListener::Sink : public rdma::EventSink {
     if (r.hsqsize == 0 || depth > o.max_queue_depth) return reject(kRdmaCmInvalidHsqsize);
     if (r.hrqsize == 0 || r.hrqsize > 2 * o.max_queue_depth) return reject(kRdmaCmInvalidHrqsize);
     rdma::ConnectionOptions c;
+    c.reactor_only = true;
     c.recv_depth = depth;
     c.send_depth = 2 * depth + 1;  // an RDMA WRITE and a SEND per request, at most
     c.inline_size = sizeof(CompletionEntry);
