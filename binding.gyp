@@ -32,6 +32,7 @@
         "native/tcp/pdu_stream.cc",
         "native/transport/tcp/tcp_qpair.cc",
         "native/transport/rdma/rdma_listener.cc",
+        "native/transport/rdma/poll_groups.cc",
         "native/transport/rdma/rdma_qpair.cc",
         "native/transport/rdma/capsule_receive_queue.cc",
         "native/util/crc32c.cc",

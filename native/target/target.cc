@@ -162,7 +162,9 @@ const ListenerInfo& Target::add_listener(const std::string& trtype, const std::s
   for (auto& l : listeners_)
     if (l->info().trtype == trtype && l->info().traddr == address && l->info().trsvcid == port && port != 0)
       throw Error("ERR_ALREADY_EXISTS", "already listening on " + trtype + " " + address + ":" + std::to_string(port));
-  listeners_.push_back(transport->listen(*this, address, port, next_portid_));
+  std::unique_ptr<Transport>& instance = transports_[trtype];
+  if (!instance) instance = transport->create(*this);
+  listeners_.push_back(instance->listen(address, port, next_portid_));
   next_portid_++;
   discovery_genctr_++;
   return listeners_.back()->info();

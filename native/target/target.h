@@ -112,6 +112,7 @@ class Target final : public TransportContext {
 
   mutable std::mutex mutex_;
   std::map<std::string, std::shared_ptr<Subsystem>> subsystems_;
+  std::map<std::string, std::unique_ptr<Transport>> transports_;  // by name, made on first use
   std::vector<std::unique_ptr<TransportListener>> listeners_;
   uint16_t next_portid_ = 1;
   std::map<uint16_t, std::weak_ptr<Controller>> controllers_;

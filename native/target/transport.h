@@ -60,11 +60,19 @@ class TransportContext {
   ~TransportContext() = default;
 };
 
+// One transport of one target (SPDK's spdk_nvmf_transport): made with the target's first
+// listener of its kind, it holds what all those listeners share (RDMA: receive queues and
+// capsule pools per reactor and device).
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  // Binds and listens at once, so that address errors (util::Error) reach the caller.
+  virtual std::unique_ptr<TransportListener> listen(const std::string& address, uint16_t port, uint16_t portid) = 0;
+};
+
 struct TransportOps {
   const char* name;  // the trtype as the RPCs spell it: "tcp", "rdma"
-  // Binds and listens at once, so that address errors (util::Error) reach the caller.
-  std::unique_ptr<TransportListener> (*listen)(TransportContext& context, const std::string& address, uint16_t port,
-                                               uint16_t portid);
+  std::unique_ptr<Transport> (*create)(TransportContext& context);
   // Fills the transport's fields of a discovery log entry for one of its listeners: TRTYPE
   // and the transport-specific address subtype (TSAS).
   void (*describe)(spec::DiscoveryLogEntry& entry);

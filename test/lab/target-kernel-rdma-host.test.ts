@@ -87,7 +87,17 @@ describe('the Linux kernel nvme-rdma host against our NVMe/RDMA target (lab, Sof
     assert.equal(jobs[0].error, 0);
     const peers = target.controllers().map((c) => c.peer.split(':')[0]).sort();
     assert.deepEqual(peers, [A1, A2]);
+    // Receive queues are the target's, per device and reactor: a third listener, on a device in
+    // use already, adds queue pairs but no receive queue.
+    const srqSupported = rdma.devices().every((d) => d.limits.maxSrq > 0);
+    const srqs = () => rdma.resources().srqs - startCounts.srqs;
+    assert.equal(srqs(), srqSupported ? 4 : 0, 'two devices, two reactors');
+    const third = target.listen({ transport: 'rdma', address: A1, port: PORT + 1 });
+    run('nvme', ['connect', '-t', 'rdma', '-a', A1, '-s', String(third.port), '-n', NQN, '-i', '1']);
+    assert.equal(controllersOf(NQN).length, 3);
+    assert.equal(srqs(), srqSupported ? 4 : 0, 'the third listener shares them');
     run('nvme', ['disconnect', '-n', NQN]);
+    third.close();
   });
 
   it('rejects connect requests with bad NVMe/RDMA private data with the spec status', async () => {

@@ -1,4 +1,4 @@
-// Registered memory shared by an NVMe/RDMA listener's queue pairs.
+// Registered memory shared by the queue pairs of a target's NVMe/RDMA listeners.
 #pragma once
 
 #include <cstdint>

@@ -8,7 +8,7 @@
 // an empty queue while within its queue depth, capped at kMaxCapsules (and the device's
 // max_srq_wr). Buffers are posted as connections join and stay posted when they leave,
 // for the next ones: the queue grows to its high-water mark and is freed with the
-// listener. Past the cap, a host that finds no buffer is answered RNR NAK and retries
+// target's RDMA transport (PollGroups), whose listeners all use it. Past the cap, a host that finds no buffer is answered RNR NAK and retries
 // (our connections ask for unlimited RNR retries), so the cap costs speed, never data.
 //
 // Reactor thread only.

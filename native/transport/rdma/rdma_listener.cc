@@ -7,6 +7,7 @@
 
 #include "rdma/listener.h"
 #include "spec/rdma_cm.h"
+#include "transport/rdma/poll_groups.h"
 #include "transport/rdma/rdma_qpair.h"
 #include "util/error.h"
 
@@ -31,8 +32,8 @@ rdma::AcceptDecision reject(uint16_t sts) {
 // table, touched by its thread alone.
 class RdmaTargetListener::Sink : public rdma::EventSink {
  public:
-  Sink(target::TransportContext& context, std::shared_ptr<CapsulePools> pools, uint16_t portid)
-      : context_(context), pools_(std::move(pools)), portid_(portid) {
+  Sink(target::TransportContext& context, std::shared_ptr<PollGroups> groups, uint16_t portid)
+      : context_(context), groups_(std::move(groups)), portid_(portid) {
     for (size_t i = 0; i < context.reactor_count(); ++i) reactors_[&context.reactor(i)];
   }
 
@@ -59,30 +60,18 @@ class RdmaTargetListener::Sink : public rdma::EventSink {
     return d;
   }
 
-  // One per device on each reactor, made with the reactor's first connection there.
+  // The target's, per device on each reactor: shared with its other RDMA listeners.
   std::shared_ptr<rdma::SharedReceiveQueue> shared_receive_queue(
       const std::shared_ptr<rdma::ProtectionDomain>& domain) override {
-    PerReactor& r = here();
-    auto it = r.receive_queues.find(domain.get());
-    if (it == r.receive_queues.end()) {
-      std::shared_ptr<CapsuleReceiveQueue> queue;
-      try {
-        queue = CapsuleReceiveQueue::create(domain, pools_);
-      } catch (const Error&) {
-        // Out of SRQs or locked memory: this reactor's queue pairs post their own receives.
-      }
-      it = r.receive_queues.emplace(domain.get(), std::move(queue)).first;
-    }
-    return it->second ? it->second->srq() : nullptr;  // null: no SRQ on this device
+    std::shared_ptr<CapsuleReceiveQueue> queue = groups_->receive_queue(domain);
+    return queue ? queue->srq() : nullptr;  // null: no SRQ on this device
   }
 
   void on_accepted(uint64_t, std::shared_ptr<rdma::Connection> connection) override {
     PerReactor& r = here();
-    std::shared_ptr<CapsuleReceiveQueue> shared;
-    for (auto& [pd, queue] : r.receive_queues)
-      if (queue && queue->srq() == connection->shared_receive_queue()) shared = queue;
+    std::shared_ptr<CapsuleReceiveQueue> shared = groups_->find(connection->shared_receive_queue());
     try {
-      auto q = std::make_shared<RdmaQpair>(context_, connection->reactor(), portid_, connection, pools_,
+      auto q = std::make_shared<RdmaQpair>(context_, connection->reactor(), portid_, connection, groups_->pools(),
                                            connection->options().recv_depth, shared);
       q->start_receiving();
       r.qpairs[connection->id()] = q;
@@ -137,8 +126,6 @@ class RdmaTargetListener::Sink : public rdma::EventSink {
  private:
   struct PerReactor {
     std::map<uint64_t, std::shared_ptr<RdmaQpair>> qpairs;  // by connection id
-    // By protection domain (device); a null queue: the device has no SRQ.
-    std::map<const rdma::ProtectionDomain*, std::shared_ptr<CapsuleReceiveQueue>> receive_queues;
     // Connections whose queue pair could not be made, by id: their shared receives go back.
     std::map<uint64_t, std::shared_ptr<CapsuleReceiveQueue>> orphans;
   };
@@ -147,28 +134,14 @@ class RdmaTargetListener::Sink : public rdma::EventSink {
   PerReactor& here() { return reactors_.at(Reactor::current()); }
 
   target::TransportContext& context_;
-  std::shared_ptr<CapsulePools> pools_;
+  std::shared_ptr<PollGroups> groups_;
   const uint16_t portid_;
   std::map<Reactor*, PerReactor> reactors_;
 };
 
-RdmaTargetListener::RdmaTargetListener(target::TransportContext& context, const std::string& address, uint16_t port,
-                                       uint16_t portid) {
-  auto pools = std::make_shared<CapsulePools>();
-  // A receive buffer holds the SQE and the largest in-capsule data, in whole 512-byte units.
-  uint32_t capsule = uint32_t(sizeof(SubmissionEntry)) + context.options().in_capsule_data_size;
-  pools->capsule_size = capsule;
-  BufferPoolOptions co;
-  co.chunk_size = (capsule + 511) / 512 * 512;
-  co.region_size = co.chunk_size * 4096 / std::gcd(co.chunk_size, size_t(4096)) * 8;  // page multiple
-  co.capacity = std::max<size_t>(co.region_size * 64, 64u << 20);
-  pools->capsules = BufferPool::create(co);
-  BufferPoolOptions ro;
-  ro.chunk_size = 512;
-  ro.region_size = 256 * 1024;
-  ro.capacity = 16u << 20;
-  pools->responses = BufferPool::create(ro);
-  sink_ = std::make_shared<Sink>(context, pools, portid);
+RdmaTargetListener::RdmaTargetListener(target::TransportContext& context, std::shared_ptr<PollGroups> groups,
+                                       const std::string& address, uint16_t port, uint16_t portid) {
+  sink_ = std::make_shared<Sink>(context, std::move(groups), portid);
   std::weak_ptr<Sink> weak = sink_;
   sink_->listener = rdma::Listener::listen(
       context.reactor(0), sink_, rdma::resolve_address(address, port), 128, rdma::ConnectionOptions{},
@@ -193,11 +166,25 @@ void RdmaTargetListener::stop() {
 
 namespace {
 
+class RdmaTransport final : public target::Transport {
+ public:
+  explicit RdmaTransport(target::TransportContext& context) : context_(context) {}
+  std::unique_ptr<target::TransportListener> listen(const std::string& address, uint16_t port,
+                                                    uint16_t portid) override {
+    // Made with the first listener, so that a target without rdma-core never maps them.
+    if (!groups_) groups_ = std::make_shared<PollGroups>(context_);
+    return std::make_unique<RdmaTargetListener>(context_, groups_, address, port, portid);
+  }
+
+ private:
+  target::TransportContext& context_;
+  std::shared_ptr<PollGroups> groups_;
+};
+
 const target::TransportRegistration kRdmaTransport({
     "rdma",
-    [](target::TransportContext& context, const std::string& address, uint16_t port,
-       uint16_t portid) -> std::unique_ptr<target::TransportListener> {
-      return std::make_unique<RdmaTargetListener>(context, address, port, portid);
+    [](target::TransportContext& context) -> std::unique_ptr<target::Transport> {
+      return std::make_unique<RdmaTransport>(context);
     },
     [](spec::DiscoveryLogEntry& e) {
       e.trtype = kTrtypeRdma;

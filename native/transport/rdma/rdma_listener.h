@@ -11,9 +11,12 @@
 
 namespace rdmagate::rdma_transport {
 
+class PollGroups;
+
 class RdmaTargetListener final : public target::TransportListener {
  public:
-  RdmaTargetListener(target::TransportContext& context, const std::string& address, uint16_t port, uint16_t portid);
+  RdmaTargetListener(target::TransportContext& context, std::shared_ptr<PollGroups> groups, const std::string& address,
+                     uint16_t port, uint16_t portid);
   ~RdmaTargetListener() override;
   const target::ListenerInfo& info() const override { return info_; }
   void stop() override;

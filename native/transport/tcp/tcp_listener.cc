@@ -181,11 +181,23 @@ void TcpListener::stop() {
 
 namespace {
 
+// TCP listeners share nothing: each connection is a socket of its own.
+class TcpTransport final : public target::Transport {
+ public:
+  explicit TcpTransport(target::TransportContext& context) : context_(context) {}
+  std::unique_ptr<target::TransportListener> listen(const std::string& address, uint16_t port,
+                                                    uint16_t portid) override {
+    return std::make_unique<TcpListener>(context_, address, port, portid);
+  }
+
+ private:
+  target::TransportContext& context_;
+};
+
 const target::TransportRegistration kTcpTransport({
     "tcp",
-    [](target::TransportContext& context, const std::string& address, uint16_t port,
-       uint16_t portid) -> std::unique_ptr<target::TransportListener> {
-      return std::make_unique<TcpListener>(context, address, port, portid);
+    [](target::TransportContext& context) -> std::unique_ptr<target::Transport> {
+      return std::make_unique<TcpTransport>(context);
     },
     [](spec::DiscoveryLogEntry& e) {
       e.trtype = spec::kTrtypeTcp;
