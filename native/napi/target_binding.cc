@@ -6,6 +6,8 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <system_error>
+#include <thread>
 
 #include "bdev/bdev_registry.h"
 #include "bdev/file_bdev.h"
@@ -181,73 +183,102 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
     for (size_t i = 0; i < t(env).reactor_count(); ++i) reactors.push_back(&t(env).reactor(i));
     auto backend = guarded(env, [&] { return bdev::NvmfBackend::create(name, o, reactors); });
     backends_[name] = backend;  // reserved while attaching
-    auto* worker = new AttachWorker(env, this, name, backend, timeout);
-    Napi::Promise p = worker->promise();
-    worker->Queue();
-    return p;
+    return start_attach(env, name, backend, timeout);
   }
 
-  class AttachWorker : public Napi::AsyncWorker {
-   public:
-    AttachWorker(Napi::Env env, TargetBinding* owner, std::string name, std::shared_ptr<bdev::NvmfBackend> backend,
-                 uint32_t timeout)
-        : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), owner_(owner), name_(std::move(name)),
-          backend_(std::move(backend)), timeout_(timeout) {
-      owner_->Ref();
+  // The attach waits for the connection and the Identify commands, up to `timeout` ms, on
+  // a thread of its own: not on one of libuv's four, which a few unreachable backends would
+  // otherwise hold for their whole timeout, stalling every fs and dns call of the process.
+  // Its end comes back to the JS thread through a thread-safe function, which keeps the
+  // event loop alive meanwhile as the promise's pending I/O.
+  struct Attach {
+    Napi::Promise::Deferred deferred;
+    TargetBinding* owner;
+    std::string name;
+    std::shared_ptr<bdev::NvmfBackend> backend;
+    std::vector<bdev::RemoteNamespace> namespaces;
+    std::string code, message;
+  };
+
+  Napi::Value start_attach(Napi::Env env, const std::string& name, std::shared_ptr<bdev::NvmfBackend> backend,
+                           uint32_t timeout) {
+    auto* call = new Attach{Napi::Promise::Deferred::New(env), this, name, std::move(backend), {}, {}, {}};
+    Napi::Promise promise = call->deferred.Promise();
+    auto tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
+                                              "rdmagate-attach", 0, 1);
+    Ref();  // the binding stays while an attach may still report to it
+    try {
+      std::thread([call, tsfn, timeout]() mutable {
+        try {
+          call->namespaces = call->backend->attach(timeout);
+        } catch (const Error& e) {
+          call->code = e.code();
+          call->message = e.what();
+        } catch (const std::exception& e) {
+          call->code = "ERR_NVME_CONNECT";
+          call->message = e.what();
+        }
+        auto report = [](Napi::Env env, Napi::Function, Attach* c) {
+          if (static_cast<napi_env>(env) == nullptr) {  // the function is being torn down
+            c->backend->close();
+            delete c;
+            return;
+          }
+          c->owner->finish_attach(env, *c);
+          c->owner->Unref();
+          delete c;
+        };
+        // napi_closing: the environment is going away; nothing is left to tell.
+        if (tsfn.BlockingCall(call, report) != napi_ok) {
+          call->backend->close();
+          delete call;
+        }
+        tsfn.Release();
+      }).detach();
+    } catch (const std::system_error& e) {
+      tsfn.Release();
+      Unref();
+      drop_backend(name);
+      delete call;
+      throw make_error(env, "ERR_NO_MEMORY", std::string("no thread for the attach: ") + e.what());
     }
-    ~AttachWorker() override { owner_->Unref(); }
-    Napi::Promise promise() { return deferred_.Promise(); }
-    void Execute() override {
+    return promise;
+  }
+
+  // JS thread: the attach of `c.name` ended.
+  void finish_attach(Napi::Env env, Attach& c) {
+    if (!c.code.empty()) {
+      drop_backend(c.name);
+      c.deferred.Reject(make_error(env, c.code, c.message).Value());
+      return;
+    }
+    auto it = backends_.find(c.name);
+    if (it == backends_.end() || it->second != c.backend) {
+      c.backend->close();  // detached (or the target closed) while it attached
+      c.deferred.Reject(make_error(env, "ERR_CLOSED", "NVMe controller " + c.name + " was detached while attaching").Value());
+      return;
+    }
+    Napi::Array out = Napi::Array::New(env, c.namespaces.size());
+    for (uint32_t i = 0; i < c.namespaces.size(); ++i) {
+      const auto& ns = c.namespaces[i];
+      auto b = std::make_shared<bdev::NvmfBdev>(c.name + "n" + std::to_string(ns.nsid), c.backend, ns);
       try {
-        namespaces_ = backend_->attach(timeout_);
+        bdevs_.add(b);
       } catch (const Error& e) {
-        code_ = e.code();
-        SetError(e.what());
-      }
-    }
-    void OnOK() override {
-      Napi::Env env = Env();
-      auto it = owner_->backends_.find(name_);
-      if (it == owner_->backends_.end() || it->second != backend_) {
-        backend_->close();  // detached (or the target closed) while it attached
-        deferred_.Reject(make_error(env, "ERR_CLOSED", "NVMe controller " + name_ + " was detached while attaching").Value());
+        drop_backend(c.name);
+        c.deferred.Reject(make_error(env, e.code(), e.what()).Value());
         return;
       }
-      Napi::Array out = Napi::Array::New(env, namespaces_.size());
-      for (uint32_t i = 0; i < namespaces_.size(); ++i) {
-        const auto& ns = namespaces_[i];
-        auto b = std::make_shared<bdev::NvmfBdev>(name_ + "n" + std::to_string(ns.nsid), backend_, ns);
-        try {
-          owner_->bdevs_.add(b);
-        } catch (const Error& e) {
-          owner_->drop_backend(name_);
-          deferred_.Reject(make_error(env, e.code(), e.what()).Value());
-          return;
-        }
-        out.Set(i, bdev_object(env, *b));
-      }
-      // On a reactor thread, until the backend closes (before the target goes).
-      backend_->on_resized([owner = owner_, backend = backend_.get(), prefix = name_ + "n"](uint32_t nsid) {
-        owner->backend_bdev_resized(*backend, prefix + std::to_string(nsid));
-      });
-      // A size that changed between the attach's Identify and the handler.
-      for (auto& ns : namespaces_) owner_->backend_bdev_resized(*backend_, name_ + "n" + std::to_string(ns.nsid));
-      deferred_.Resolve(out);
+      out.Set(i, bdev_object(env, *b));
     }
-    void OnError(const Napi::Error& e) override {
-      owner_->drop_backend(name_);
-      deferred_.Reject(make_error(Env(), code_.empty() ? "ERR_NVME_CONNECT" : code_, e.Message()).Value());
-    }
-
-   private:
-    Napi::Promise::Deferred deferred_;
-    TargetBinding* owner_;
-    std::string name_;
-    std::shared_ptr<bdev::NvmfBackend> backend_;
-    uint32_t timeout_;
-    std::vector<bdev::RemoteNamespace> namespaces_;
-    std::string code_;
-  };
+    // On a reactor thread, until the backend closes (before the target goes).
+    c.backend->on_resized([owner = this, backend = c.backend.get(), prefix = c.name + "n"](uint32_t nsid) {
+      owner->backend_bdev_resized(*backend, prefix + std::to_string(nsid));
+    });
+    // A size that changed between the attach's Identify and the handler.
+    for (auto& ns : c.namespaces) backend_bdev_resized(*c.backend, c.name + "n" + std::to_string(ns.nsid));
+    c.deferred.Resolve(out);
+  }
 
   // Any thread: backend namespace `name` may have a new size. Its bdev (only if it is still
   // this backend's) takes it and the hosts are told; a shrink while served is refused, and
