@@ -42,6 +42,8 @@ export type RdmagateErrorCode =
   | 'ERR_SYSTEM'
   /** Something rdmagate expects of itself did not hold: a bug, or an addon built from other sources than lib/. */
   | 'ERR_INTERNAL'
+  /** The native addon's shared layouts and values differ from lib/'s: a stale build, to rebuild (`npm run build:native`). */
+  | 'ERR_ADDON_MISMATCH'
   /** The address, port or socket is served already. */
   | 'ERR_ADDRESS_IN_USE'
   /** The system refused, e.g. a port below 1024 without root. */

@@ -57,7 +57,10 @@ const NAMESPACE_COUNTERS: [keyof NamespaceStats, string, string][] = [
   ['errors', 'rdmagate_namespace_errors_total', 'I/O commands completed with an error status.'],
 ];
 
-/** A Prometheus histogram in seconds from log2 microsecond buckets. */
+/**
+ * A Prometheus histogram in seconds from the target's log2 microsecond buckets (as many as
+ * it reports, TARGET_LATENCY_BUCKETS in lib/native/layout.ts; the last is +Inf).
+ */
 function latencyHistogram(out: string[], name: string, labels: string, buckets: number[], sumUs: number): void {
   let cumulative = 0;
   buckets.forEach((n, i) => {

@@ -26,6 +26,7 @@ export interface NativeLatency {
   max: number;
   sum: number;
   sumSquares: number;
+  /** lib/perf/histogram.ts's buckets: HISTOGRAM_BUCKETS (lib/native/layout.ts) of them. */
   counts: Float64Array;
 }
 
@@ -47,7 +48,6 @@ export interface NativeJobResult {
 
 export interface NativePerfResult {
   runtimeNs: number;
-  subBucketBits: number;
   jobs: NativeJobResult[];
 }
 

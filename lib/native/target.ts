@@ -108,7 +108,10 @@ export interface QpairInfo {
   poolExhausted: number;
   /** Sum of command latencies (capsule in to response out), in microseconds. */
   latencyUsSum: number;
-  /** Commands by latency: bucket i counts those of at most 2^i us; the last, all slower. */
+  /**
+   * Commands by latency: bucket i counts those of at most 2^i us; the last, all slower.
+   * TARGET_LATENCY_BUCKETS (lib/native/layout.ts) of them.
+   */
   latencyBuckets: number[];
 }
 
@@ -127,7 +130,10 @@ export interface NamespaceStats {
   errors: number;
   /** Sum of latencies (capsule in to response out), in microseconds. */
   latencyUsSum: number;
-  /** Commands by latency: bucket i counts those of at most 2^i us; the last, all slower. */
+  /**
+   * Commands by latency: bucket i counts those of at most 2^i us; the last, all slower.
+   * TARGET_LATENCY_BUCKETS (lib/native/layout.ts) of them.
+   */
   latencyBuckets: number[];
 }
 

@@ -5,9 +5,12 @@
  * each; above, each power of two has 2^SUB_BITS buckets (at most 1/32 relative width).
  */
 import type { NativeLatency } from '../native';
+import { HISTOGRAM_BUCKETS, HISTOGRAM_SUB_BITS } from '../native/layout';
 
-export const SUB_BITS = 5;
-export const BUCKETS = (64 - SUB_BITS + 1) << SUB_BITS;
+/** Sub-buckets per power of two, as a power of two: the addon's too (lib/native/layout.ts). */
+export const SUB_BITS = HISTOGRAM_SUB_BITS;
+/** Buckets in all, `(64 - SUB_BITS + 1) << SUB_BITS`: the addon's too (lib/native/layout.ts). */
+export const BUCKETS = HISTOGRAM_BUCKETS;
 
 const TWO_32 = 2 ** 32;
 /** 2^i by lookup: bucketOf runs once per I/O in the js engine, where Math.pow showed up. */

@@ -8,7 +8,7 @@
  * as its sink. It is an ordinary Controller otherwise, but while a run goes nothing else
  * may submit I/O to it.
  */
-import { InvalidArgumentError, RdmagateError } from '../errors';
+import { InvalidArgumentError } from '../errors';
 import { native, type NativeDirection, type NativeJobResult, type NativePerfEngine, type NativePerfResult,
   type TcpRoundTrip } from '../native';
 import { Controller } from '../nvmf/host/controller';
@@ -17,7 +17,7 @@ import { connectOptions, type ConnectOptions } from '../nvmf/host/options';
 import { errorFromStatus } from '../nvmf/host/status';
 import type { DirectionStats, EnginePlan, EngineResult, EngineRun } from './engine';
 import { PerfQueueFullError } from './errors';
-import { LatencyHistogram, SUB_BITS } from './histogram';
+import { LatencyHistogram } from './histogram';
 
 /** native/perf/perf_engine.h: kHostStatusBase + 0x100. */
 const STATUS_SUBMIT_RING_FULL = 0x10100;
@@ -56,9 +56,6 @@ function direction(jobs: NativeJobResult[], pick: (j: NativeJobResult) => Native
 }
 
 function result(r: NativePerfResult, plan: EnginePlan): EngineResult {
-  if (r.subBucketBits !== SUB_BITS) {
-    throw new RdmagateError('ERR_INTERNAL', `the addon's latency histogram has ${r.subBucketBits} sub-bucket bits, lib/perf expects ${SUB_BITS}: rebuild the addon`);
-  }
   for (const [i, j] of r.jobs.entries()) {
     if (!j.failed) continue;
     if (j.status === STATUS_SUBMIT_RING_FULL) {

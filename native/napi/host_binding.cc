@@ -677,6 +677,8 @@ Napi::Object host_counters_object(Napi::Env env, const host::ControllerCounters&
   return o;
 }
 
+uint32_t submission_words() { return kSubmissionWords; }
+
 host::ControllerOptions parse_host_options(Napi::Env env, Napi::Value value) {
   return parse_options(env, value).controller;
 }

@@ -13,6 +13,8 @@
 namespace rdmagate::napi {
 
 void init_host(Napi::Env env, Napi::Object exports);
+// The words of one I/O submission entry (lib/nvmf/host/submission-batch.ts writes them).
+uint32_t submission_words();
 // The controller options lib/nvmf/host/options.ts builds, checked (ERR_INVALID_ARG).
 host::ControllerOptions parse_host_options(Napi::Env env, Napi::Value value);
 // A controller's counters as lib/native/host.ts's HostCounters.

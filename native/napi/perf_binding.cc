@@ -90,7 +90,6 @@ Napi::Object result_object(Napi::Env env, const PerfResult& r) {
   }
   Napi::Object o = Napi::Object::New(env);
   o.Set("runtimeNs", double(r.runtime_ns));
-  o.Set("subBucketBits", perf::LatencyHistogram::kSubBits);
   o.Set("jobs", jobs);
   return o;
 }

@@ -1,16 +1,14 @@
 /**
  * Status words from native code: bits 14:0 are the CQE status field (SC, SCT, CRD, More,
- * DNR); values from 0x10000 up are host-side outcomes with no CQE (native/host/failure.h).
+ * DNR); values from 0x10000 up are host-side outcomes with no CQE (native/host/failure.h,
+ * lib/native/layout.ts's HOST_STATUS).
  */
 import type { RdmagateError } from '../../errors';
 import {
   NvmeConnectError, NvmeDisconnectedError, NvmeError, NvmeTimeoutError, NvmeTransportError, type NvmeStatus,
 } from '../errors';
 import { native, type NativeFailure } from '../../native';
-
-const STATUS_TIMEOUT = 0x10001;
-const STATUS_DISCONNECTED = 0x10002;
-const STATUS_TRANSPORT = 0x10003;
+import { HOST_STATUS } from '../../native/layout';
 
 /** SC and SCT zero; CRD, More and DNR do not make a success an error. */
 export function isSuccess(word: number): boolean {
@@ -32,11 +30,11 @@ export function decodeStatus(word: number): NvmeStatus {
 /** The error a command with status `word` rejects with. */
 export function errorFromStatus(word: number, operation: string): RdmagateError {
   switch (word) {
-    case STATUS_TIMEOUT:
+    case HOST_STATUS.timeout:
       return new NvmeTimeoutError(`${operation} timed out, and Abort did not end it`);
-    case STATUS_DISCONNECTED:
+    case HOST_STATUS.disconnected:
       return new NvmeDisconnectedError(`${operation} failed: the controller is disconnected`);
-    case STATUS_TRANSPORT:
+    case HOST_STATUS.transport:
       return new NvmeTransportError(`${operation} failed: the connection broke the protocol, or could not carry the command`);
   }
   return new NvmeError(operation, decodeStatus(word));

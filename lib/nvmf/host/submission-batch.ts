@@ -7,6 +7,7 @@
  */
 import { BufferReleasedError } from '../../errors';
 import type { NativeNvmeController } from '../../native';
+import { SUBMISSION_WORDS } from '../../native/layout';
 
 /**
  * A long burst (completions that each submit again) goes in this many commands at a time,
@@ -23,8 +24,17 @@ export const PIPELINE_FLUSH = 16;
  */
 export const BURST_FLUSH = 256;
 
-/** One entry's words; native/napi/host_binding.cc reads the same layout. */
+/**
+ * One entry's words; native/napi/host_binding.cc reads the same layout. `Count` is
+ * SUBMISSION_WORDS (lib/native/layout.ts), which the addon's layout is checked against
+ * at load: a word added here without it does not compile, and fails at load too.
+ */
 const enum Word { Queue, Opcode, Nsid, SlbaLow, SlbaHigh, Nlb, Pool, Chunk, Offset, Length, OpId, Count }
+
+// Word.Count is SUBMISSION_WORDS: by the compiler (Word.Count's literal type is assignable to
+// SUBMISSION_WORDS's only where the two are one number), and again as the module loads.
+const wordCount: typeof SUBMISSION_WORDS = Word.Count;
+if (wordCount !== SUBMISSION_WORDS) throw new Error(`Word.Count ${Word.Count} is not SUBMISSION_WORDS ${SUBMISSION_WORDS}`);
 
 /** What a batch needs of a command. */
 export interface BatchedCommand {
