@@ -21,6 +21,7 @@ const MODULES: readonly CommandModule[] = [
   { name: 'rpc', load: async () => (await import('./rpc')).RPC_COMMAND },
   { name: 'perf', load: async () => (await import('./perf')).PERF_COMMAND },
   { name: 'csi', load: async () => (await import('./csi')).CSI_COMMAND },
+  { name: 'group', load: async () => (await import('./group')).GROUP_COMMAND },
   { name: 'opi-bridge', load: async () => (await import('./opi-bridge')).OPI_BRIDGE_COMMAND },
   { name: 'dpu', load: async () => (await import('./dpu')).DPU_COMMAND },
 ];

@@ -9,15 +9,17 @@
  * its --connection-mode is the default for StorageClasses that set no connectionMode.
  * A `host` node with --dpu-endpoint drives its DPU's OPI bridge itself (DpuBridgeAttacher):
  * the CO calls only the host's node plugin.
+ * With --gateway (repeated), the controller exports every volume on each gateway of a
+ * group (GroupExporter) and watches them (GroupAgent): see README, "Gateway groups".
  * Runs until SIGINT or SIGTERM.
  */
-import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { InvalidArgumentError } from '../errors';
-import { attacherFor, CONNECTION_MODES, ControllerService, CSI_ROLES, CsiLogger, CsiServer, DpuAttacher, DpuBridgeAttacher, GatewayDpuFrontend,
-  IdentityService, LocalPlugin, MayastorPlugin, NodeService, NvmfExporter, parseCsiRoles, socketGatewayRpc, type ConnectionMode,
-  type CsiServerOptions, type ListenAddress, type NodeRole, type StoragePlugin, type VolumeAttacher } from '../csi';
-import { DEFAULT_SOCKET_PATH } from '../jsonrpc';
+import { attacherFor, checkGroup, CONNECTION_MODES, ControllerService, CSI_ROLES, CsiError, CsiLogger, CsiServer, DpuAttacher, DpuBridgeAttacher,
+  GatewayDpuFrontend, GatewayGroup, GrpcStatus, GroupAgent, GroupExporter, IdentityService, LocalPlugin, MayastorPlugin, NodeService, NvmfExporter,
+  parseCsiRoles, parseGatewayMembers, parseListenAddress, socketGatewayRpc, type ConnectionMode, type CsiServerOptions, type GroupMemberSpec,
+  type ListenAddress, type NodeRole, type StoragePlugin, type VolumeAttacher } from '../csi';
+import { DEFAULT_SOCKET_PATH, rpcCall } from '../jsonrpc';
 import { stderrSink } from '../log/logger';
 import { opiClient } from '../opi/client';
 import { LOG_LEVELS, logLevelFlag, stringFlags, type FlagSpec, type ParsedArgs } from './args';
@@ -38,6 +40,13 @@ const CSI_FLAGS: FlagSpec[] = [
   { name: 'gateway-socket', value: 'PATH', help: `controller: the gateway's JSON-RPC socket (default ${DEFAULT_SOCKET_PATH})` },
   { name: 'tcp-listen', value: 'IP:PORT', help: 'controller, required: where nodes reach the gateway over NVMe/TCP' },
   { name: 'rdma-listen', value: 'IP:PORT', help: 'controller: where nodes reach the gateway over NVMe/RDMA' },
+  { name: 'gateway', value: 'NAME=SOCKET,tcp=IP:PORT[,rdma=IP:PORT]', list: true,
+    help: 'controller: a member of the gateway group that exports every volume, each member once, in a fixed order (a member\'s '
+      + 'place is its controller ID range: append, do not reorder); instead of --gateway-socket, --tcp-listen and --rdma-listen' },
+  { name: 'group-min-members', value: 'N', help: 'controller, with --gateway: a publish or unpublish fails (UNAVAILABLE) unless at '
+    + 'least N members took it (default 1); the others are resynced when they answer again' },
+  { name: 'group-health-interval', value: 'SECONDS', help: 'controller, with --gateway: how often each member is probed; the volumes of '
+    + 'a lost member are made optimized on a survivor, and a member back is resynced (default 2)' },
   { name: 'mayastor-endpoint', value: 'http://HOST:PORT', help: 'controller: Mayastor\'s REST API (or $MAYASTOR_ENDPOINT): adds plugin mayastor' },
   { name: 'node-id', value: 'HOSTNQN', help: 'node roles: the node\'s id, its host NQN (with --role dpu, that of its host)' },
   { name: 'dpu-endpoint', value: 'HOST:PORT', help: 'host: the DPU\'s OPI bridge (rdmagate dpu), asked to attach each volume '
@@ -50,12 +59,15 @@ const CSI_FLAGS: FlagSpec[] = [
     + 'reach the host, for StorageClasses that set no connectionMode' },
 ];
 
+/** One gateway, or a group of them. */
+type GatewayFlags =
+  | { kind: 'single'; tcp: ListenAddress; rdma?: ListenAddress; socket: string }
+  | { kind: 'group'; members: GroupMemberSpec[]; minMembers: number; healthIntervalMs: number };
+
 /** What the controller part needs from its flags, checked before anything starts. */
 interface ControllerFlags {
-  tcp: ListenAddress;
-  rdma?: ListenAddress;
+  gateways: GatewayFlags;
   poolDir: string;
-  gatewaySocket: string;
   mayastor?: string;
 }
 
@@ -63,7 +75,14 @@ interface ControllerFlags {
 interface Part {
   services: CsiServerOptions['services'];
   probe: () => Promise<void>;
+  /** Stops what it runs in the background. */
+  close?: () => Promise<void>;
 }
+
+/** The default of --group-health-interval, in seconds. */
+const DEFAULT_HEALTH_INTERVAL_S = 2;
+/** How long a group member has to answer one call of a publish or unpublish. */
+const GROUP_RPC_TIMEOUT_MS = 10_000;
 
 async function runCsi(args: ParsedArgs): Promise<number> {
   const flag = stringFlags(args);
@@ -90,6 +109,7 @@ async function runCsi(args: ParsedArgs): Promise<number> {
     process.once('SIGTERM', resolve);
   });
   await server.close();
+  for (const p of parts) await p.close?.();
   return 0;
 }
 
@@ -108,18 +128,41 @@ function checkNodeFlags(role: NodeRole | undefined, flag: Flag): void {
 }
 
 function parseControllerFlags(flag: Flag): ControllerFlags {
-  const tcp = flag('tcp-listen');
-  if (!tcp) throw new InvalidArgumentError('--tcp-listen IP:PORT is required: where nodes reach the gateway over NVMe/TCP');
-  const rdma = flag('rdma-listen');
   // StorageClasses pick it with `plugin: mayastor`; its records live beside the local pool's.
   const mayastor = flag('mayastor-endpoint') ?? process.env.MAYASTOR_ENDPOINT;
-  return {
-    tcp: listenAddress(tcp, '--tcp-listen'),
-    ...(rdma ? { rdma: listenAddress(rdma, '--rdma-listen') } : {}),
-    poolDir: flag('pool-dir') ?? DEFAULT_POOL_DIR,
-    gatewaySocket: flag('gateway-socket') ?? DEFAULT_SOCKET_PATH,
-    ...(mayastor ? { mayastor } : {}),
-  };
+  return { gateways: parseGatewayFlags(flag), poolDir: flag('pool-dir') ?? DEFAULT_POOL_DIR, ...(mayastor ? { mayastor } : {}) };
+}
+
+/** --gateway-socket, --tcp-listen and --rdma-listen (one gateway), or --gateway and the --group-* flags. */
+function parseGatewayFlags(flag: Flag): GatewayFlags {
+  const members = flag('gateway');
+  if (members === undefined) {
+    for (const f of ['group-min-members', 'group-health-interval']) {
+      if (flag(f) !== undefined) throw new InvalidArgumentError(`--${f} is for a gateway group (--gateway)`);
+    }
+    const tcp = flag('tcp-listen');
+    if (!tcp) throw new InvalidArgumentError('--tcp-listen IP:PORT is required: where nodes reach the gateway over NVMe/TCP');
+    const rdma = flag('rdma-listen');
+    return { kind: 'single', tcp: parseListenAddress(tcp, '--tcp-listen'), ...(rdma ? { rdma: parseListenAddress(rdma, '--rdma-listen') } : {}),
+      socket: flag('gateway-socket') ?? DEFAULT_SOCKET_PATH };
+  }
+  for (const f of ['gateway-socket', 'tcp-listen', 'rdma-listen']) {
+    if (flag(f) !== undefined) throw new InvalidArgumentError(`--${f} is for one gateway: with --gateway, each member says its own`);
+  }
+  const specs = parseGatewayMembers(members, { requireTcp: true });
+  const withRdma = specs.filter((m) => m.rdma).length;
+  if (withRdma !== 0 && withRdma !== specs.length) {
+    throw new InvalidArgumentError('--gateway: either every member has an rdma= address or none has: a volume is exported alike on each');
+  }
+  const min = flag('group-min-members') ?? '1';
+  if (!/^\d+$/.test(min) || Number(min) < 1 || Number(min) > specs.length) {
+    throw new InvalidArgumentError(`--group-min-members must be a number in [1, ${specs.length}] (the members given), got '${min}'`);
+  }
+  const interval = flag('group-health-interval') ?? String(DEFAULT_HEALTH_INTERVAL_S);
+  if (!/^\d+(\.\d+)?$/.test(interval) || Number(interval) < 0.1 || Number(interval) > 3600) {
+    throw new InvalidArgumentError(`--group-health-interval must be seconds in [0.1, 3600], got '${interval}'`);
+  }
+  return { kind: 'group', members: specs, minMembers: Number(min), healthIntervalMs: Math.round(Number(interval) * 1000) };
 }
 
 /** The Controller service over its plugins; healthy means the gateway answers: without it nothing can be published. */
@@ -127,17 +170,59 @@ async function startController(f: ControllerFlags, log: CsiLogger): Promise<Part
   const plugins: StoragePlugin[] = [new LocalPlugin({ poolDir: f.poolDir, log })];
   if (f.mayastor) plugins.push(new MayastorPlugin({ endpoint: f.mayastor, stateDir: join(f.poolDir, 'mayastor'), log }));
   for (const p of plugins) await p.open();
-  const rpc = socketGatewayRpc(f.gatewaySocket);
-  const exporter = new NvmfExporter({ rpc, tcp: f.tcp, ...(f.rdma ? { rdma: f.rdma } : {}) });
+  const g = f.gateways;
+  if (g.kind === 'single') {
+    const rpc = socketGatewayRpc(g.socket);
+    const exporter = new NvmfExporter({ rpc, tcp: g.tcp, ...(g.rdma ? { rdma: g.rdma } : {}) });
+    const controller = new ControllerService({ plugins, exporter, log });
+    return { services: { Controller: controller.handlers() }, probe: async () => { await rpc.call('nvmf_get_transports'); } };
+  }
+  return startGroupController(g, plugins, log);
+}
+
+/**
+ * The Controller service over a gateway group, and the agent that watches the group: one
+ * round before serving (members down are known, ANA states set), drift between the members
+ * logged, then a round every --group-health-interval. Healthy means that enough members
+ * answer to publish.
+ */
+async function startGroupController(g: Extract<GatewayFlags, { kind: 'group' }>, plugins: StoragePlugin[], log: CsiLogger): Promise<Part> {
+  const sockets = new Map(g.members.map((m) => [m.name, m.socket]));
+  const group = new GatewayGroup({
+    members: g.members.map((m) => ({ name: m.name, rpc: socketGatewayRpc(m.socket, GROUP_RPC_TIMEOUT_MS), tcp: m.tcp,
+      ...(m.rdma ? { rdma: m.rdma } : {}) })),
+    minMembers: g.minMembers,
+  });
+  const exporter = new GroupExporter({ group, log });
   const controller = new ControllerService({ plugins, exporter, log });
-  return { services: { Controller: controller.handlers() }, probe: async () => { await rpc.call('nvmf_get_transports'); } };
+  const probeTimeoutMs = Math.min(g.healthIntervalMs, 1000);
+  const agent = new GroupAgent({
+    exporter, log, lookup: (id) => controller.exportSpec(id),
+    probe: (m) => rpcCall(sockets.get(m.name)!, 'rpc_get_methods', undefined, { timeoutMs: probeTimeoutMs, retries: 0 }).then(() => true, () => false),
+  });
+  await agent.check();
+  const drift = await checkGroup(group.members);
+  for (const d of drift.findings) log.warn('gateway group drift', { kind: d.kind, nqn: d.nqn ?? null, members: d.members, message: d.message });
+  log.info('gateway group', { members: agent.status(), minMembers: group.minMembers, healthIntervalMs: g.healthIntervalMs });
+  agent.start(g.healthIntervalMs);
+  return {
+    services: { Controller: controller.handlers() },
+    probe: async () => {
+      const answers = await Promise.all(group.members.map((m) => m.rpc.call('nvmf_get_transports').then(() => true, () => false)));
+      const up = answers.filter((a) => a).length;
+      if (up < group.minMembers) {
+        throw new CsiError(GrpcStatus.UNAVAILABLE, `${up} of ${group.members.length} gateway group members answer, and publishing needs ${group.minMembers}`);
+      }
+    },
+    close: () => agent.stop(),
+  };
 }
 
 /** The Node service of `role`, with that role's attacher. */
 async function startNode(role: NodeRole, flag: Flag, log: CsiLogger): Promise<Part> {
   const dpuEndpoint = flag('dpu-endpoint');
   const attacher = role === 'dpu' ? dpuAttacher(flag)
-    : dpuEndpoint ? await dpuBridgeAttacher(dpuEndpoint, flag, log) : attacherFor(role);
+    : dpuEndpoint ? await dpuBridgeAttacher(dpuEndpoint, flag, log) : attacherFor(role, { log });
   const nodeId = flag('node-id');
   const node = new NodeService({ role, log, attacher, ...(nodeId ? { nodeId } : {}) });
   return { services: { Node: node.handlers() }, probe: () => node.probe() };
@@ -183,19 +268,12 @@ async function dpuBridgeAttacher(endpoint: string, flag: Flag, log: CsiLogger): 
   return attacher;
 }
 
-/** IP:PORT, with IPv6 addresses in brackets ([fd00::1]:4420). */
-function listenAddress(text: string, what: string): ListenAddress {
-  const m = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:]+):(\d+)$/.exec(text);
-  if (!m || isIP(m[1]) === 0) throw new InvalidArgumentError(`${what} must be IP:PORT (IPv6 in brackets), got '${text}'`);
-  const port = Number(m[2]);
-  if (port < 1 || port > 65535) throw new InvalidArgumentError(`${what}: port ${port} is not in [1, 65535]`);
-  return { traddr: m[1], trsvcid: port };
-}
 
 export const CSI_COMMAND: Command = {
   name: 'csi',
   description: 'the Kubernetes CSI driver (rdmagate.csi.io) on a unix socket; runs until SIGINT or SIGTERM\n'
-    + 'controller: volumes in a local pool (and in Mayastor), exported through the gateway\'s JSON-RPC\n'
+    + 'controller: volumes in a local pool (and in Mayastor), exported through the gateway\'s JSON-RPC,\n'
+    + '      or on every gateway of a group (--gateway, repeated), one of them optimized per volume\n'
     + 'host: waits for the disk its DPU exposes (by NGUID/UUID or serial), formats and mounts it;\n'
     + '      with --dpu-endpoint it drives the DPU\'s OPI bridge itself, in nvmf mode (default) or aio mode\n'
     + 'dpu:  connects to the gateway and exposes each volume as a namespace of the DPU gateway\'s\n'

@@ -18,7 +18,7 @@ import { KernelNvmeAttacher, type KernelNvmeAttacherOptions } from './attachers/
 import { unimplemented } from './errors';
 import type { NodeRole, VolumeAttacher } from './volume-attacher';
 
-export { KernelNvmeAttacher, type KernelNvmeAttacherOptions } from './attachers/kernel-nvme';
+export { KernelNvmeAttacher, type KernelNvmeAttacherOptions, type KernelNvmeSystem } from './attachers/kernel-nvme';
 export { HostDiskAttacher, type HostDiskAttacherOptions } from './attachers/host-disk';
 export { DpuAttacher, type DpuAttacherOptions } from './attachers/dpu';
 export { DpuBridgeAttacher, dpuResourceId, type DpuBridgeAttacherOptions, type HostFunction } from './attachers/dpu-bridge';

@@ -12,11 +12,10 @@
  */
 import { isMultiNode, requireCapabilities, requireCapability, unsupportedReason } from './capabilities';
 import { aborted, alreadyExists, failedPrecondition, invalidArgument, notFound, outOfRange, resourceExhausted } from './errors';
-import type { NvmfExporter } from './export';
 import type { CsiLogger } from './log';
 import { OperationLocks } from './locks';
 import { isHostNqn } from './nqn';
-import { parseVolumeParameters, RDMA_TOPOLOGY_KEY, volumeContext, type Transport, type VolumeParameters } from './parameters';
+import { parseVolumeParameters, publishContextMap, RDMA_TOPOLOGY_KEY, volumeContext, type Transport, type VolumeParameters } from './parameters';
 import type { ContentSource, SnapshotRecord, StoragePlugin, VolumeRecord } from './plugins/plugin';
 import type {
   CapacityRange, ControllerCapabilityName, ControllerExpandVolumeRequest, ControllerExpandVolumeResponse,
@@ -27,6 +26,7 @@ import type {
   Topology, ValidateVolumeCapabilitiesRequest, ValidateVolumeCapabilitiesResponse, Volume,
 } from './types';
 import type { RpcHandlers } from './server';
+import type { ExportSpec, VolumeExporter } from './volume-exporter';
 
 /** A volume created with no capacity_range. */
 export const DEFAULT_VOLUME_BYTES = 1 << 30;
@@ -41,13 +41,14 @@ const CAPABILITIES: ControllerCapabilityName[] = [
 export interface ControllerServiceOptions {
   /** The plugins volumes can be created with; a StorageClass picks one by name (default 'local'). */
   plugins: StoragePlugin[];
-  exporter: NvmfExporter;
+  /** One gateway (NvmfExporter) or a gateway group (GroupExporter). */
+  exporter: VolumeExporter;
   log: CsiLogger;
 }
 
 export class ControllerService {
   readonly #plugins: Map<string, StoragePlugin>;
-  readonly #exporter: NvmfExporter;
+  readonly #exporter: VolumeExporter;
   readonly #log: CsiLogger;
   readonly #locks = new OperationLocks();
 
@@ -153,8 +154,9 @@ export class ControllerService {
       const transport = (v.context.transport ?? 'tcp') as Transport;
       const source = await found.plugin.blockSource(id);
       const publish = await this.#exporter.publish({ volumeId: id, uuid: v.uuid, source }, node, transport);
-      this.#log.info('volume published', { volume: id, node, transport, traddr: publish.traddr, trsvcid: publish.trsvcid });
-      return { publish_context: { ...publish } };
+      this.#log.info('volume published', { volume: id, node, transport, traddr: publish.traddr, trsvcid: publish.trsvcid,
+        ...(publish.paths ? { paths: publish.paths.length } : {}) });
+      return { publish_context: publishContextMap(publish) };
     });
   }
 
@@ -304,6 +306,18 @@ export class ControllerService {
       if (capacity !== current) this.#log.info('volume expanded', { volume: id, from: current, to: capacity, published });
       return { capacity_bytes: capacity, node_expansion_required: nodeExpansion };
     });
+  }
+
+  /**
+   * What exporting volume `id` takes (its UUID, its source, its transport), or undefined for
+   * a volume this controller does not have: a gateway group member that missed the volume's
+   * export is given it again with this.
+   */
+  async exportSpec(id: string): Promise<{ spec: ExportSpec; transport: Transport } | undefined> {
+    const found = this.#volume(id);
+    if (!found) return undefined;
+    const source = await found.plugin.blockSource(id);
+    return { spec: { volumeId: id, uuid: found.volume.uuid, source }, transport: (found.volume.context.transport ?? 'tcp') as Transport };
   }
 
   #plugin(name: string): StoragePlugin {

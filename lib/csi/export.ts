@@ -9,12 +9,19 @@
  * (a Mayastor target), the namespace bdev `csi_<volume_id>n1` of a backend controller
  * named `csi_<volume_id>`: both names derive from the volume, so unexport finds either
  * without a record of which it made.
+ *
+ * As a member of a gateway group (group-exporter.ts), an exporter makes each subsystem with
+ * ANA reporting and the member's own controller ID range, and sets its listener's ANA state
+ * as the group asks: see NvmfExporterOptions.ana.
  */
 import { isIP } from 'node:net';
 import { JsonRpcError, RpcErrorCode, rpcCall, type JsonObject, type JsonValue } from '../jsonrpc';
 import { failedPrecondition, invalidArgument } from './errors';
 import { volumeNqn, volumeSerial, VOLUME_NQN_PREFIX, type PublishContext, type Transport } from './parameters';
-import type { BlockSource, NvmfBlockSource } from './plugins/plugin';
+import type { NvmfBlockSource } from './plugins/plugin';
+import type { ExportSpec, VolumeExporter } from './volume-exporter';
+
+export type { ExportSpec, VolumeExporter } from './volume-exporter';
 
 /** What the controller needs of the gateway: SPDK's method names and params. */
 export interface GatewayRpc {
@@ -35,18 +42,41 @@ export interface ListenAddress {
   trsvcid: number;
 }
 
+/** A listener's ANA state, as the gateway's JSON-RPC names it. */
+export type AnaState = 'optimized' | 'non_optimized' | 'inaccessible';
+
+/** A gateway group member's share of the controller IDs (1 to 0xffef): hosts must never see one ID twice. */
+export interface CntlidRange {
+  min: number;
+  max: number;
+}
+
 export interface NvmfExporterOptions {
   rpc: GatewayRpc;
   /** Where nodes reach the gateway over NVMe/TCP. Required: every node can use TCP. */
   tcp: ListenAddress;
   /** Where nodes with RDMA reach it; without it, every volume is exported over TCP. */
   rdma?: ListenAddress;
+  /**
+   * This gateway is a member of a group that exports each volume on every member: its
+   * subsystems are made with ana_reporting and this controller ID range, and publish sets
+   * the listener's ANA state. Without it: no ANA, the whole ID range (a lone gateway).
+   */
+  ana?: CntlidRange;
 }
 
-export interface ExportSpec {
+export interface PublishOptions {
+  /** The ANA state of the volume's listener here (exporters with `ana` only); default optimized. */
+  anaState?: AnaState;
+}
+
+/** A volume's subsystem as this gateway has it. */
+export interface VolumeExport {
   volumeId: string;
-  uuid: string;
-  source: BlockSource;
+  hosts: string[];
+  /** The transports of its listeners. */
+  transports: Transport[];
+  anaReporting: boolean;
 }
 
 interface ControllerJson {
@@ -56,20 +86,43 @@ interface ControllerJson {
 
 interface SubsystemJson {
   nqn: string;
+  ana_reporting?: boolean;
   hosts?: { nqn: string }[];
   namespaces?: { nsid: number; bdev_name: string; uuid?: string }[];
   listen_addresses?: { trtype: string; traddr: string; trsvcid: string }[];
 }
 
-const TRTYPE: Record<Transport, string> = { tcp: 'TCP', rdma: 'RDMA' };
+interface ListenerJson {
+  address: { trtype: string; adrfam?: string; traddr: string; trsvcid: string };
+  ana_states?: { ana_group: number; ana_state: AnaState }[];
+}
 
-export class NvmfExporter {
+const TRTYPE: Record<Transport, string> = { tcp: 'TCP', rdma: 'RDMA' };
+/** NVMe's controller IDs: 0xfff0 and up are reserved. */
+const CNTLID_MAX = 0xffef;
+/** Every volume's model number, on every gateway. */
+export const VOLUME_MODEL = 'rdmagate csi volume';
+
+export class NvmfExporter implements VolumeExporter {
   readonly #rpc: GatewayRpc;
   readonly #listen: Partial<Record<Transport, ListenAddress>>;
+  readonly #ana: CntlidRange | undefined;
 
   constructor(options: NvmfExporterOptions) {
     this.#rpc = options.rpc;
     this.#listen = { tcp: checkAddress(options.tcp, 'tcp'), ...(options.rdma ? { rdma: checkAddress(options.rdma, 'rdma') } : {}) };
+    if (options.ana) {
+      const { min, max } = options.ana;
+      if (!Number.isInteger(min) || !Number.isInteger(max) || min < 1 || max > CNTLID_MAX || min > max) {
+        throw invalidArgument(`the controller ID range must be within [1, ${CNTLID_MAX}], got [${min}, ${max}]`);
+      }
+      this.#ana = { min, max };
+    }
+  }
+
+  /** Where nodes reach this gateway over `transport`; undefined when it has no such address. */
+  listenAddress(transport: Transport): ListenAddress | undefined {
+    return this.#listen[transport];
   }
 
   /** Whether the gateway has an RDMA listen address configured. */
@@ -82,7 +135,7 @@ export class NvmfExporter {
   }
 
   /** Exports the volume to `hostnqn` over `transport`; returns what the node needs to connect. */
-  async publish(spec: ExportSpec, hostnqn: string, transport: Transport): Promise<PublishContext> {
+  async publish(spec: ExportSpec, hostnqn: string, transport: Transport, options: PublishOptions = {}): Promise<PublishContext> {
     const listen = this.#listen[transport];
     if (!listen) throw failedPrecondition(`the volume uses ${transport}, and the gateway has no ${transport} listen address configured`);
     const nqn = volumeNqn(spec.volumeId);
@@ -92,18 +145,21 @@ export class NvmfExporter {
     let sub = await this.#subsystem(nqn);
     if (!sub) {
       await this.#rpc.call('nvmf_create_subsystem', {
-        nqn, serial_number: volumeSerial(nguid), model_number: 'rdmagate csi volume', allow_any_host: false, max_namespaces: 1,
+        nqn, serial_number: volumeSerial(nguid), model_number: VOLUME_MODEL, allow_any_host: false, max_namespaces: 1,
+        ...(this.#ana ? { ana_reporting: true, min_cntlid: this.#ana.min, max_cntlid: this.#ana.max } : {}),
       });
-      sub = { nqn };
+      sub = { nqn, ...(this.#ana ? { ana_reporting: true } : {}) };
     }
     if (!sub.namespaces?.some((n) => n.bdev_name === bdev)) {
       await this.#rpc.call('nvmf_subsystem_add_ns', { nqn, namespace: { bdev_name: bdev, nsid: 1, uuid: spec.uuid, nguid } });
     }
     const trsvcid = String(listen.trsvcid);
+    const address = { trtype: TRTYPE[transport], adrfam: isIP(listen.traddr) === 6 ? 'IPv6' : 'IPv4', traddr: listen.traddr, trsvcid };
+    const anaState = this.#ana && sub.ana_reporting ? options.anaState ?? 'optimized' : undefined;
     if (!sub.listen_addresses?.some((l) => l.trtype === TRTYPE[transport] && l.traddr === listen.traddr && l.trsvcid === trsvcid)) {
-      await this.#rpc.call('nvmf_subsystem_add_listener', {
-        nqn, listen_address: { trtype: TRTYPE[transport], adrfam: isIP(listen.traddr) === 6 ? 'IPv6' : 'IPv4', traddr: listen.traddr, trsvcid },
-      });
+      await this.#rpc.call('nvmf_subsystem_add_listener', { nqn, listen_address: address, ...(anaState ? { ana_state: anaState } : {}) });
+    } else if (anaState) {
+      await this.setAnaState(spec.volumeId, anaState);
     }
     if (!sub.hosts?.some((h) => h.nqn === hostnqn)) {
       await this.#rpc.call('nvmf_subsystem_add_host', { nqn, host: hostnqn });
@@ -142,12 +198,72 @@ export class NvmfExporter {
 
   /** The nodes (host NQNs) each exported volume is published to, by volume_id. */
   async exports(): Promise<Map<string, string[]>> {
-    const list = (await this.#rpc.call('nvmf_get_subsystems')) as unknown as SubsystemJson[];
     const out = new Map<string, string[]>();
+    for (const [id, e] of await this.volumeExports()) out.set(id, e.hosts);
+    return out;
+  }
+
+  /** Every volume's subsystem on this gateway, by volume_id. */
+  async volumeExports(): Promise<Map<string, VolumeExport>> {
+    const list = (await this.#rpc.call('nvmf_get_subsystems')) as unknown as SubsystemJson[];
+    const out = new Map<string, VolumeExport>();
     for (const s of list) {
-      if (s.nqn.startsWith(VOLUME_NQN_PREFIX)) out.set(s.nqn.slice(VOLUME_NQN_PREFIX.length), (s.hosts ?? []).map((h) => h.nqn));
+      if (s.nqn.startsWith(VOLUME_NQN_PREFIX)) out.set(s.nqn.slice(VOLUME_NQN_PREFIX.length), volumeExport(s));
     }
     return out;
+  }
+
+  /** The volume's subsystem on this gateway, or undefined. */
+  async volumeExport(volumeId: string): Promise<VolumeExport | undefined> {
+    const s = await this.#subsystem(volumeNqn(volumeId));
+    return s ? volumeExport(s) : undefined;
+  }
+
+  /** Allows `hostnqn` no more on the volume, leaving the export up (a group member resynced). */
+  async removeHost(volumeId: string, hostnqn: string): Promise<void> {
+    try {
+      await this.#rpc.call('nvmf_subsystem_remove_host', { nqn: volumeNqn(volumeId), host: hostnqn });
+    } catch (e) {
+      if (!(e instanceof JsonRpcError && e.rpcCode === RpcErrorCode.ENODEV)) throw e;
+    }
+  }
+
+  /**
+   * The ANA state of each of the volume's listeners here (the state of its namespace's
+   * group), undefined when the volume is not exported; a listener whose state the gateway
+   * does not report (no namespace yet) is left out.
+   */
+  async anaStates(volumeId: string): Promise<AnaState[] | undefined> {
+    let list: ListenerJson[];
+    try {
+      list = (await this.#rpc.call('nvmf_subsystem_get_listeners', { nqn: volumeNqn(volumeId) })) as unknown as ListenerJson[];
+    } catch (e) {
+      if (e instanceof JsonRpcError && e.rpcCode === RpcErrorCode.ENODEV) return undefined;
+      throw e;
+    }
+    return list.flatMap((l) => (l.ana_states?.[0] ? [l.ana_states[0].ana_state] : []));
+  }
+
+  /**
+   * Sets the ANA state of every listener of the volume here (every ANA group), where it is
+   * not that already; resolves false when the volume is not exported here.
+   */
+  async setAnaState(volumeId: string, state: AnaState): Promise<boolean> {
+    const nqn = volumeNqn(volumeId);
+    let list: ListenerJson[];
+    try {
+      list = (await this.#rpc.call('nvmf_subsystem_get_listeners', { nqn })) as unknown as ListenerJson[];
+    } catch (e) {
+      if (e instanceof JsonRpcError && e.rpcCode === RpcErrorCode.ENODEV) return false;
+      throw e;
+    }
+    for (const l of list) {
+      if (l.ana_states?.length && l.ana_states.every((g) => g.ana_state === state)) continue;
+      const { trtype, traddr, trsvcid } = l.address;
+      const listen_address = { trtype, adrfam: l.address.adrfam ?? (isIP(traddr) === 6 ? 'IPv6' : 'IPv4'), traddr, trsvcid };
+      await this.#rpc.call('nvmf_subsystem_listener_set_ana_state', { nqn, listen_address, ana_state: state });
+    }
+    return true;
   }
 
   /**
@@ -258,6 +374,12 @@ export class NvmfExporter {
       if (!(e instanceof JsonRpcError && e.rpcCode === RpcErrorCode.EEXIST)) throw e;
     }
   }
+}
+
+function volumeExport(s: SubsystemJson): VolumeExport {
+  const transports = (s.listen_addresses ?? []).map((l) => l.trtype.toLowerCase()).filter((t): t is Transport => t === 'tcp' || t === 'rdma');
+  return { volumeId: s.nqn.slice(VOLUME_NQN_PREFIX.length), hosts: (s.hosts ?? []).map((h) => h.nqn), transports: [...new Set(transports)],
+    anaReporting: s.ana_reporting === true };
 }
 
 function checkAddress(a: ListenAddress, transport: Transport): ListenAddress {

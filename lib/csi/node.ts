@@ -61,7 +61,7 @@ export class NodeService {
   constructor(options: NodeServiceOptions) {
     this.role = options.role;
     this.#log = options.log;
-    this.#attacher = options.attacher ?? attacherFor(options.role);
+    this.#attacher = options.attacher ?? attacherFor(options.role, { log: options.log });
     // The controller refuses a node id that is not an NQN by the target's grammar: refuse it here first.
     if (options.nodeId !== undefined && !isHostNqn(options.nodeId)) {
       throw invalidArgument(`the node id must be the node's host NQN ("nqn.yyyy-mm.<reverse domain>:<name>" or ` +

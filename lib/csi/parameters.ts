@@ -147,19 +147,43 @@ export function fsType(v: string, what: string): FsType {
   return v as FsType;
 }
 
+/** One address of a volume's subsystem: a gateway of a group that exports it. */
+export interface PublishPath {
+  traddr: string;
+  trsvcid: string;
+}
+
 /** Where and how a node reaches a published volume: ControllerPublishVolume's answer. */
 export interface PublishContext {
   transport: Transport;
+  /** The first path's address: the one a node that knows of no `paths` connects to. */
   traddr: string;
   trsvcid: string;
   subnqn: string;
   /** The namespace's UUID and NGUID (32 hex digits), which name its block device on the node. */
   uuid: string;
   nguid: string;
+  /**
+   * Every gateway of a group that exports the volume, the optimized one first (the same
+   * as traddr/trsvcid), all with the same transport and subsystem: a node connects each,
+   * and the kernel's native multipath makes them one device. Absent for a single gateway.
+   */
+  paths?: PublishPath[];
+}
+
+/** The publish_context strings of `ctx`: `paths`, when there, as a JSON array. */
+export function publishContextMap(ctx: PublishContext): StringMap {
+  const { paths, ...rest } = ctx;
+  return { ...rest, ...(paths ? { paths: JSON.stringify(paths) } : {}) };
+}
+
+/** The paths a node connects: `paths` when the controller sent them, else the one address. */
+export function publishPaths(ctx: PublishContext): PublishPath[] {
+  return ctx.paths ?? [{ traddr: ctx.traddr, trsvcid: ctx.trsvcid }];
 }
 
 export function parsePublishContext(ctx: StringMap): PublishContext {
-  const get = (k: keyof PublishContext) => {
+  const get = (k: Exclude<keyof PublishContext, 'paths'>) => {
     const v = ctx?.[k];
     if (typeof v !== 'string' || v === '') throw invalidArgument(`publish_context.${k} is missing: was the volume published by this driver?`);
     return v;
@@ -171,8 +195,34 @@ export function parsePublishContext(ctx: StringMap): PublishContext {
   const nguid = get('nguid');
   if (!/^[0-9a-f]{32}$/i.test(nguid)) throw invalidArgument('publish_context.nguid is not 32 hex digits');
   const trsvcid = get('trsvcid');
-  if (!/^\d{1,5}$/.test(trsvcid)) throw invalidArgument('publish_context.trsvcid is not a port');
-  return { transport, traddr: get('traddr'), trsvcid, subnqn: get('subnqn'), uuid: uuid.toLowerCase(), nguid: nguid.toLowerCase() };
+  if (!isPort(trsvcid)) throw invalidArgument('publish_context.trsvcid is not a port');
+  const paths = ctx?.paths === undefined || ctx.paths === '' ? undefined : parsePaths(ctx.paths);
+  return { transport, traddr: get('traddr'), trsvcid, subnqn: get('subnqn'), uuid: uuid.toLowerCase(), nguid: nguid.toLowerCase(),
+    ...(paths ? { paths } : {}) };
+}
+
+function isPort(v: unknown): v is string {
+  return typeof v === 'string' && /^\d{1,5}$/.test(v);
+}
+
+/** publish_context.paths: a JSON array of 1 to 32 {traddr, trsvcid}. */
+function parsePaths(text: string): PublishPath[] {
+  let list: unknown;
+  try {
+    list = JSON.parse(text);
+  } catch {
+    throw invalidArgument('publish_context.paths is not JSON');
+  }
+  if (!Array.isArray(list) || list.length === 0 || list.length > 32) {
+    throw invalidArgument('publish_context.paths must be a JSON array of 1 to 32 {traddr, trsvcid}');
+  }
+  return list.map((p: unknown, i) => {
+    const o = p as Partial<Record<keyof PublishPath, unknown>> | null;
+    if (typeof o !== 'object' || o === null || typeof o.traddr !== 'string' || o.traddr === '' || !isPort(o.trsvcid)) {
+      throw invalidArgument(`publish_context.paths[${i}] is not {"traddr": ADDRESS, "trsvcid": PORT}`);
+    }
+    return { traddr: o.traddr, trsvcid: o.trsvcid };
+  });
 }
 
 function integer(v: string, what: string, min: number, max: number): number {

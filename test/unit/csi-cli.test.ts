@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Gateway } from '../../lib';
 import { CsiClient } from '../../lib/csi';
-import { CLI_MAIN as MAIN, runCsi as run, waitForCsi as waitFor } from '../support/csi-cli';
+import { CLI_MAIN as MAIN, runCsi as run, stopCsi, waitForCsi as waitFor } from '../support/csi-cli';
 
 describe('rdmagate csi (CLI)', function () {
   this.timeout(30000);
@@ -53,6 +53,48 @@ describe('rdmagate csi (CLI)', function () {
       assert.ok(lines.some((l) => l.msg === 'csi listening'));
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+
+  it('--role controller with a gateway group (--gateway twice): publishes on both, every path in the context', async () => {
+    const second = new Gateway({ socketPath: join(dir, 'gw2.sock'), configPath: null, log: () => undefined });
+    await second.start();
+    const sock = join(dir, 'csi.sock');
+    const port = 10000 + Math.floor(Math.random() * 20000);
+    const { child, stderr } = run(['--role', 'controller', '--endpoint', `unix://${sock}`, '--pool-dir', join(dir, 'pool'),
+      '--gateway', `a=${join(dir, 'gw.sock')},tcp=127.0.0.1:${port}`, '--gateway', `b=${join(dir, 'gw2.sock')},tcp=127.0.0.1:${port + 1}`,
+      '--group-min-members', '2', '--group-health-interval', '0.5']);
+    try {
+      await waitFor(sock, child, stderr);
+      const c = new CsiClient(`unix://${sock}`);
+      try {
+        assert.deepEqual(await c.call('Identity', 'Probe'), { ready: { value: true } });
+        const cap = { block: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' } };
+        const v = await c.call<{ volume: { volume_id: string } }>('Controller', 'CreateVolume', { name: 'grp',
+          capacity_range: { required_bytes: 1 << 20 }, volume_capabilities: [cap] });
+        const node = 'nqn.2014-08.org.nvmexpress:uuid:5f0c3b2a-9e8d-4c7b-a6f5-0e1d2c3b4a59';
+        const { publish_context: ctx } = await c.call<{ publish_context: Record<string, string> }>('Controller', 'ControllerPublishVolume',
+          { volume_id: v.volume.volume_id, node_id: node, volume_capability: cap });
+        assert.deepEqual(JSON.parse(ctx.paths!).map((p: { trsvcid: string }) => Number(p.trsvcid)).sort(), [port, port + 1]);
+        assert.equal(ctx.trsvcid, JSON.parse(ctx.paths!)[0].trsvcid);
+        for (const g of [gateway, second]) {
+          const subs = (await g.rpc('nvmf_get_subsystems')) as { nqn: string; ana_reporting?: boolean }[];
+          assert.ok(subs.some((s) => s.nqn.endsWith(v.volume.volume_id) && s.ana_reporting), 'exported with ANA on each member');
+        }
+        // A member lost: the health check sees it, and Probe says publishing cannot go on (--group-min-members 2).
+        await second.close();
+        await new Promise((r) => setTimeout(r, 1500));
+        await assert.rejects(c.call('Identity', 'Probe'), /1 of 2 gateway group members answer/);
+      } finally {
+        c.close();
+      }
+      assert.equal(await stopCsi(child), 0, stderr());
+      const lines = stderr().trim().split('\n').map((l) => JSON.parse(l) as { msg: string; member?: string });
+      assert.ok(lines.some((l) => l.msg === 'gateway group'));
+      assert.ok(lines.some((l) => l.msg === 'gateway group member lost' && l.member === 'b'), stderr());
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await second.close();
     }
   });
 
@@ -130,6 +172,20 @@ describe('rdmagate csi (CLI)', function () {
       [['--role', 'host', '--dpu-function', 'host-function'], /--dpu-function needs --dpu-endpoint/],
       [['--role', 'host', '--connection-mode', 'nvmf'], /--connection-mode is for --role dpu, or --role host with --dpu-endpoint/],
       [['--role', 'host', '--dpu-endpoint', '127.0.0.1:50051', '--connection-mode', 'pcie'], /--connection-mode must be one of aio, nvmf/],
+      [['--role', 'controller', '--gateway', 'a=/run/a.sock,tcp=127.0.0.1:4420', '--tcp-listen', '127.0.0.1:4420'],
+        /--tcp-listen is for one gateway: with --gateway, each member says its own/],
+      [['--role', 'controller', '--tcp-listen', '127.0.0.1:4420', '--group-min-members', '1'], /--group-min-members is for a gateway group/],
+      [['--role', 'controller', '--gateway', 'a=/run/a.sock'], /member "a" needs tcp=IP:PORT/],
+      [['--role', 'controller', '--gateway', 'a=/run/a.sock,tcp=127.0.0.1:4420', '--gateway', 'a=/run/b.sock,tcp=127.0.0.1:4421'],
+        /member "a" is named twice/],
+      [['--role', 'controller', '--gateway', 'tcp=127.0.0.1:4420'], /tcp= must follow the member's NAME=SOCKET/],
+      [['--role', 'controller', '--gateway', 'a=run/a.sock,tcp=127.0.0.1:4420'], /socket must be an absolute path/],
+      [['--role', 'controller', '--gateway', 'a=/run/a.sock,tcp=127.0.0.1:4420', '--group-min-members', '2'],
+        /--group-min-members must be a number in \[1, 1\]/],
+      [['--role', 'controller', '--gateway', 'a=/run/a.sock,tcp=127.0.0.1:4420', '--group-health-interval', '0'],
+        /--group-health-interval must be seconds/],
+      [['--role', 'controller', '--gateway', 'a=/run/a.sock,tcp=127.0.0.1:4420,rdma=127.0.0.1:4421', '--gateway', 'b=/run/b.sock,tcp=127.0.0.1:4422'],
+        /--gateway: either every member has an rdma= address or none has/],
     ] as const) {
       const r = spawnSync(process.execPath, [MAIN, 'csi', ...args], { encoding: 'utf8', timeout: 10000 });
       assert.equal(r.status, 1, r.stderr);

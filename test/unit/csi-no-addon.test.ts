@@ -37,8 +37,8 @@ describe('the CSI driver without the addon', function () {
     assert.equal(addon(dlopened(`require(${JSON.stringify(LIB)})`).files).length, 1);
   });
 
-  it('lib/csi, lib/cli/csi, lib/jsonrpc and lib/log load without it', () => {
-    for (const m of ['csi', 'cli/csi', 'jsonrpc', 'log/logger']) {
+  it('lib/csi, lib/cli/csi, lib/cli/group, lib/jsonrpc and lib/log load without it', () => {
+    for (const m of ['csi', 'cli/csi', 'cli/group', 'jsonrpc', 'log/logger']) {
       assert.deepEqual(addon(dlopened(`require(${JSON.stringify(`${LIB}/${m}`)})`).files), [], m);
     }
   });

@@ -2,17 +2,43 @@
  * The default role's attacher: the Linux kernel's NVMe-oF host (nvme-tcp, nvme-rdma),
  * driven with nvme-cli and watched through sysfs. The dpu role reuses it to get the local
  * block device it then exposes to its host.
+ *
+ * A volume published by a gateway group has several paths (publish_context `paths`): each
+ * is connected (`nvme connect` per address, one subsystem NQN), and the kernel's native
+ * multipath makes them one block device, found by UUID as for one path. A path that cannot
+ * be connected is logged and left: staging needs one path, and multipath is for exactly
+ * that. Unstaging disconnects the subsystem, every path of it.
  */
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
-import { deadlineExceeded, failedPrecondition } from '../errors';
-import { exec, mustExec } from '../node-system';
-import { volumeNqn, type ConnectTuning, type PublishContext } from '../parameters';
+import { join } from 'node:path';
+import { deadlineExceeded, failedPrecondition, internal } from '../errors';
+import type { CsiLogger } from '../log';
+import { exec as execCommand, type ExecResult } from '../node-system';
+import { publishPaths, volumeNqn, type ConnectTuning, type PublishContext, type PublishPath } from '../parameters';
 import type { VolumeAttacher } from '../volume-attacher';
+
+/** What the attacher does to the machine: run a command, read sysfs, look in /dev. Tests give a fake one. */
+export interface KernelNvmeSystem {
+  /** Runs a command without a shell; resolves with its exit code (never rejects for a non-zero one). */
+  exec(cmd: string, args: string[]): Promise<ExecResult>;
+  /** Where sysfs is mounted; default /sys. */
+  sysfsRoot: string;
+  /** Where the device nodes are; default /dev. */
+  devRoot: string;
+}
+
+const HOST_SYSTEM: KernelNvmeSystem = { exec: (cmd, args) => execCommand(cmd, args), sysfsRoot: '/sys', devRoot: '/dev' };
 
 export interface KernelNvmeAttacherOptions {
   /** How long to wait for the namespace's block device after connecting. Default 30 s. */
   deviceTimeoutMs?: number;
+  /** How often to look meanwhile; default 200 ms. */
+  pollMs?: number;
+  /** Where a path that cannot be connected is reported (staging goes on with the others). */
+  log?: CsiLogger;
+  /** Default: this machine (nvme-cli, /sys, /dev). */
+  system?: Partial<KernelNvmeSystem>;
 }
 
 /** States in which a kernel controller is as good as gone (sysfs `state`). */
@@ -22,47 +48,79 @@ const DEAD_STATES = new Set(['deleting', 'deleting (no IO)', 'dead']);
 export class KernelNvmeAttacher implements VolumeAttacher {
   readonly role = 'default';
   readonly #deviceTimeoutMs: number;
+  readonly #pollMs: number;
+  readonly #log: CsiLogger | undefined;
+  readonly #sys: KernelNvmeSystem;
 
   constructor(options: KernelNvmeAttacherOptions = {}) {
     this.#deviceTimeoutMs = options.deviceTimeoutMs ?? 30_000;
+    this.#pollMs = options.pollMs ?? 200;
+    this.#log = options.log;
+    // Read field by field, not spread: a class's exec is on its prototype, and bound to it here.
+    const sys = options.system;
+    this.#sys = {
+      exec: sys?.exec ? (cmd, args) => sys.exec!.call(sys, cmd, args) : HOST_SYSTEM.exec,
+      sysfsRoot: sys?.sysfsRoot ?? HOST_SYSTEM.sysfsRoot,
+      devRoot: sys?.devRoot ?? HOST_SYSTEM.devRoot,
+    };
   }
 
   async probe(): Promise<void> {
-    const r = await exec('nvme', ['version']).catch(() => undefined);
+    const r = await this.#sys.exec('nvme', ['version']).catch(() => undefined);
     if (!r || r.code !== 0) throw failedPrecondition('nvme-cli is not installed on this node (the default role connects with `nvme connect`)');
   }
 
+  /** Connects every path of the volume not connected yet (one must connect), then waits for its block device. */
   async attach(ctx: PublishContext, tuning: ConnectTuning, hostnqn: string): Promise<string> {
-    await nvmeConnect(ctx, tuning, hostnqn);
+    const paths = publishPaths(ctx);
+    const failures: { path: PublishPath; error: unknown }[] = [];
+    // One after another: nvme-cli and the kernel's fabrics code take one connect at a time anyway.
+    for (const path of paths) {
+      try {
+        await connectPath({ transport: ctx.transport, subnqn: ctx.subnqn, ...path }, tuning, hostnqn, this.#sys, { perPath: true });
+      } catch (e) {
+        failures.push({ path, error: e });
+      }
+    }
+    if (failures.length === paths.length) {
+      if (failures.length === 1) throw failures[0]!.error;
+      throw failedPrecondition(`no path of ${ctx.subnqn} could be connected: ${failures.map(describeFailure).join('; ')}`);
+    }
+    for (const f of failures) {
+      this.#log?.warn('a path of the volume could not be connected; the others carry its I/O', {
+        subnqn: ctx.subnqn, transport: ctx.transport, traddr: f.path.traddr, trsvcid: f.path.trsvcid, error: errorText(f.error),
+      });
+    }
     const end = Date.now() + this.#deviceTimeoutMs;
     for (;;) {
-      const dev = await deviceByIds(ctx.uuid, ctx.nguid);
+      const dev = await deviceByIds(ctx.uuid, ctx.nguid, this.#sys);
       if (dev) return dev;
       if (Date.now() > end) {
         throw deadlineExceeded(`connected to ${ctx.subnqn}, but no block device with uuid ${ctx.uuid} appeared within ${this.#deviceTimeoutMs} ms`);
       }
-      await new Promise((r) => setTimeout(r, 200));
+      await new Promise((r) => setTimeout(r, this.#pollMs));
     }
   }
 
   async device(volumeId: string): Promise<string | undefined> {
-    for (const c of await controllersOf(volumeNqn(volumeId))) {
+    for (const c of await controllersOf(volumeNqn(volumeId), this.#sys)) {
       if (DEAD_STATES.has(c.state)) continue;
-      const ns = await namespacesOf(c.name);
-      if (ns[0]) return `/dev/${ns[0]}`;
+      const ns = await namespacesOf(c.name, this.#sys);
+      if (ns[0]) return join(this.#sys.devRoot, ns[0]);
     }
     return undefined;
   }
 
+  /** Disconnects the subsystem: `nvme disconnect -n` takes every controller of it, each path. */
   async detach(volumeId: string): Promise<void> {
     const nqn = volumeNqn(volumeId);
-    if ((await controllersOf(nqn)).length === 0) return;
-    await mustExec('nvme', ['disconnect', '-n', nqn]);
+    if ((await controllersOf(nqn, this.#sys)).length === 0) return;
+    await mustRun(this.#sys, 'nvme', ['disconnect', '-n', nqn]);
   }
 
   async rescan(volumeId: string): Promise<void> {
-    for (const c of await controllersOf(volumeNqn(volumeId))) {
-      if (!DEAD_STATES.has(c.state)) await mustExec('nvme', ['ns-rescan', `/dev/${c.name}`]);
+    for (const c of await controllersOf(volumeNqn(volumeId), this.#sys)) {
+      if (!DEAD_STATES.has(c.state)) await mustRun(this.#sys, 'nvme', ['ns-rescan', join(this.#sys.devRoot, c.name)]);
     }
   }
 }
@@ -70,6 +128,23 @@ export class KernelNvmeAttacher implements VolumeAttacher {
 interface KernelController {
   name: string;
   state: string;
+  /** sysfs `address`: "traddr=10.0.0.1,trsvcid=4420,..." */
+  address: string;
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function describeFailure(f: { path: PublishPath; error: unknown }): string {
+  return `${f.path.traddr}:${f.path.trsvcid}: ${errorText(f.error)}`;
+}
+
+/** Runs a command that must succeed; its stderr becomes the error message (as node-system's mustExec). */
+async function mustRun(sys: KernelNvmeSystem, cmd: string, args: string[]): Promise<string> {
+  const r = await sys.exec(cmd, args);
+  if (r.code !== 0) throw internal(`${cmd} ${args.join(' ')} failed (${r.code}): ${(r.stderr || r.stdout).trim()}`);
+  return r.stdout;
 }
 
 async function readText(path: string): Promise<string | undefined> {
@@ -88,34 +163,54 @@ export type NvmeConnectTarget = Pick<PublishContext, 'transport' | 'traddr' | 't
  * subsystem is there already; loads the transport's module first. Without `hostnqn`,
  * nvme-cli's own (/etc/nvme/hostnqn).
  */
-export async function nvmeConnect(to: NvmeConnectTarget, tuning: ConnectTuning, hostnqn?: string): Promise<void> {
-  if ((await controllersOf(to.subnqn)).some((c) => !DEAD_STATES.has(c.state))) return;
-  if (!existsSync(`/sys/module/nvme_${to.transport}`)) await exec('modprobe', [`nvme-${to.transport}`]);
+export function nvmeConnect(to: NvmeConnectTarget, tuning: ConnectTuning, hostnqn?: string): Promise<void> {
+  return connectPath(to, tuning, hostnqn, HOST_SYSTEM, { perPath: false });
+}
+
+/**
+ * `nvme connect` to one address, unless a live controller is there: of the subsystem at
+ * that address (perPath, for multipath), or of the subsystem at all.
+ */
+async function connectPath(to: NvmeConnectTarget, tuning: ConnectTuning, hostnqn: string | undefined, sys: KernelNvmeSystem,
+  options: { perPath: boolean }): Promise<void> {
+  const live = (await controllersOf(to.subnqn, sys)).filter((c) => !DEAD_STATES.has(c.state));
+  if (live.some((c) => !options.perPath || sameAddress(c.address, to))) return;
+  if (!existsSync(join(sys.sysfsRoot, 'module', `nvme_${to.transport}`))) await sys.exec('modprobe', [`nvme-${to.transport}`]);
   const args = ['connect', '-t', to.transport, '-a', to.traddr, '-s', to.trsvcid, '-n', to.subnqn];
   if (hostnqn !== undefined) args.push('-q', hostnqn);
   if (tuning.nr_io_queues !== undefined) args.push('-i', String(tuning.nr_io_queues));
   if (tuning.ctrl_loss_tmo !== undefined) args.push('-l', String(tuning.ctrl_loss_tmo));
   if (tuning.keep_alive_tmo !== undefined) args.push('-k', String(tuning.keep_alive_tmo));
   if (tuning.reconnect_delay !== undefined) args.push('-c', String(tuning.reconnect_delay));
-  const r = await exec('nvme', args);
+  const r = await sys.exec('nvme', args);
   // EALREADY: a connect of our own raced this one; the caller's device wait settles it.
   if (r.code !== 0 && !/already connected/i.test(r.stderr)) {
     throw failedPrecondition(`nvme ${args.join(' ')} failed (${r.code}): ${r.stderr.trim()}`);
   }
 }
 
+/** Whether a controller's sysfs `address` is the path's (traddr and trsvcid; IPv6 compared as written). */
+function sameAddress(address: string, path: { traddr: string; trsvcid: string }): boolean {
+  const fields = new Map(address.split(',').map((kv) => {
+    const eq = kv.indexOf('=');
+    return [kv.slice(0, eq).trim(), kv.slice(eq + 1).trim()] as const;
+  }));
+  return fields.get('traddr')?.toLowerCase() === path.traddr.toLowerCase() && fields.get('trsvcid') === path.trsvcid;
+}
+
 /** The kernel's NVMe controllers (nvmeN) connected to `subnqn`. */
-async function controllersOf(subnqn: string): Promise<KernelController[]> {
+async function controllersOf(subnqn: string, sys: KernelNvmeSystem): Promise<KernelController[]> {
+  const dir = join(sys.sysfsRoot, 'class', 'nvme');
   let names: string[];
   try {
-    names = await readdir('/sys/class/nvme');
+    names = await readdir(dir);
   } catch {
     return []; // nvme_core not loaded: nothing is connected
   }
   const out: KernelController[] = [];
   for (const name of names) {
-    if ((await readText(`/sys/class/nvme/${name}/subsysnqn`)) === subnqn) {
-      out.push({ name, state: (await readText(`/sys/class/nvme/${name}/state`)) ?? 'unknown' });
+    if ((await readText(join(dir, name, 'subsysnqn'))) === subnqn) {
+      out.push({ name, state: (await readText(join(dir, name, 'state'))) ?? 'unknown', address: (await readText(join(dir, name, 'address'))) ?? '' });
     }
   }
   return out;
@@ -125,19 +220,20 @@ async function controllersOf(subnqn: string): Promise<KernelController[]> {
  * The namespace block devices (nvmeXnY) of a controller. With native multipath the
  * controller's directory holds the per-path nvmeXcZnY, whose device is the head nvmeXnY.
  */
-async function namespacesOf(controller: string): Promise<string[]> {
-  const entries = await readdir(`/sys/class/nvme/${controller}`).catch(() => [] as string[]);
+async function namespacesOf(controller: string, sys: KernelNvmeSystem): Promise<string[]> {
+  const entries = await readdir(join(sys.sysfsRoot, 'class', 'nvme', controller)).catch(() => [] as string[]);
   return [...new Set(entries.filter((e) => /^nvme\d+(c\d+)?n\d+$/.test(e)).map((e) => e.replace(/c\d+n/, 'n')))].sort();
 }
 
 /** The block device whose namespace has this UUID (or, lacking one, this NGUID). */
-async function deviceByIds(uuid: string, nguid: string): Promise<string | undefined> {
-  const blocks = await readdir('/sys/block').catch(() => [] as string[]);
+async function deviceByIds(uuid: string, nguid: string, sys: KernelNvmeSystem): Promise<string | undefined> {
+  const blocks = await readdir(join(sys.sysfsRoot, 'block')).catch(() => [] as string[]);
   for (const b of blocks.filter((x) => /^nvme\d+n\d+$/.test(x))) {
-    const u = await readText(`/sys/block/${b}/uuid`);
-    const g = (await readText(`/sys/block/${b}/nguid`))?.replace(/-/g, '');
+    const u = await readText(join(sys.sysfsRoot, 'block', b, 'uuid'));
+    const g = (await readText(join(sys.sysfsRoot, 'block', b, 'nguid')))?.replace(/-/g, '');
     if (u?.toLowerCase() === uuid || g?.toLowerCase() === nguid) {
-      if (existsSync(`/dev/${b}`)) return `/dev/${b}`;
+      const dev = join(sys.devRoot, b);
+      if (existsSync(dev)) return dev;
     }
   }
   return undefined;

@@ -25,6 +25,14 @@ import type { QueuePair } from './queue-pair';
 
 /** SCT 3: the status is about the path, not the command; another path may serve it. */
 const SCT_PATH = 3;
+/**
+ * Generic status 0x08, Command Aborted due to SQ Deletion: the target tore the controller
+ * down under the command (a gateway stopping) and did not run it. That is a path failure,
+ * as a lost connection is: the native host's retry mode resends these on reconnect, and
+ * since multipath's paths run in fail mode, it is resent here, on another path.
+ */
+const SCT_GENERIC = 0;
+const SC_SQ_DELETION = 0x08;
 /** How long a path that answered a path status is passed over before it is tried again. */
 const PATH_STATUS_BACKOFF_MS = 1000;
 const NO_PATH_POLL_MS = 20;
@@ -86,7 +94,7 @@ async function readAna(path: Path): Promise<void> {
 
 function isPathError(e: unknown): boolean {
   if (e instanceof NvmeDisconnectedError || e instanceof NvmeTransportError || e instanceof NvmeTimeoutError) return true;
-  return e instanceof NvmeError && e.sct === SCT_PATH;
+  return e instanceof NvmeError && (e.sct === SCT_PATH || (e.sct === SCT_GENERIC && e.sc === SC_SQ_DELETION && !e.dnr));
 }
 
 /**
