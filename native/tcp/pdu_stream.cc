@@ -28,7 +28,6 @@ static_assert(sizeof(spec::DataPdu) >= kMinPdu && sizeof(spec::R2tPdu) >= kMinPd
 // it was staged; larger data makes the stream stage headers only, until smaller data.
 constexpr uint32_t kMaxCopiedPayload = 8 * 1024;
 constexpr int kMaxIov = 64;
-constexpr uint32_t kReadEvents = EPOLLIN | EPOLLRDHUP;
 
 const char* fes_name(uint16_t fes) {
   switch (fes) {
@@ -76,12 +75,10 @@ void PduStream::open(int fd, std::string peer, bool connecting, bool recv_pipe, 
   recv_pipe_ = recv_pipe;
   connecting_ = connecting;
   start_header();
-  // Level triggered: a hot socket is read by the reactor's polls as well, and an edge
-  // left over from bytes a poll already took would cost a wakeup and a read for nothing.
-  // EPOLLOUT is asked for while a connect or a send waits on it.
-  want_write_ = connecting;
+  // Edge triggered, registered once: an EPOLLOUT interest costs nothing until a send would
+  // block, and it is what resumes a partial send (no epoll_ctl per blocked send).
   reactor_.add_fd(
-      fd, kReadEvents | (connecting ? uint32_t(EPOLLOUT) : 0u),
+      fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
       [this, keep_alive](uint32_t events) { on_events(events); },
       [this, keep_alive] { return poll_receive(); });
   fd_ = fd;
@@ -119,7 +116,6 @@ void PduStream::on_connect_done() {
   if (err != 0) return fail(socket_error("connect to", err));
   connecting_ = false;
   handler_.on_connected();
-  if (is_open()) flush();  // the ICReq, or nothing: either way EPOLLOUT is dropped
 }
 
 // ---- send -------------------------------------------------------------------------
@@ -198,7 +194,7 @@ void PduStream::send_queued() {
     ssize_t w = sendmsg(fd_, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (w < 0) {
       if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return want_write(true);  // EPOLLOUT resumes
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;  // EPOLLOUT resumes
       return fail(socket_error("send to", errno));
     }
     counters_.bytes_sent += uint64_t(w);
@@ -220,13 +216,6 @@ void PduStream::send_queued() {
       }
     }
   }
-  if (is_open() && !tx_head_) want_write(false);
-}
-
-void PduStream::want_write(bool on) {
-  if (want_write_ == on) return;
-  want_write_ = on;
-  reactor_.modify_fd(fd_, kReadEvents | (on ? uint32_t(EPOLLOUT) : 0u));
 }
 
 // ---- receive ----------------------------------------------------------------------
@@ -286,9 +275,9 @@ void PduStream::receive(bool hangup) {
                                 (established_ ? "" : " during ICReq/ICResp")});
     }
     counters_.bytes_received += uint64_t(r);
-    // A short read emptied the socket: stop here rather than pay a syscall for EAGAIN
-    // (level triggered, bytes that come later are reported again). Not when the peer has
-    // hung up as well: read on to the end of the stream.
+    // A short read emptied the socket: stop here rather than pay a syscall for EAGAIN.
+    // Safe with EPOLLET on a stream socket, since data that arrives later is a new edge;
+    // but not when this edge also brought the end of the stream, which no edge follows.
     const bool drained = size_t(r) < asked && !hangup;
     uint32_t got = uint32_t(r);
     for (uint32_t i = cur_seg_; in_payload_ && got && i < nseg_ && seg_[i].p; ++i) {

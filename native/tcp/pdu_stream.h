@@ -12,7 +12,7 @@
 // every payload lands in place: no CPU copy, one read per PDU.
 //
 // Send gathers queued PDUs (header, the owner's data, digest) into one sendmsg per burst,
-// with partial sends resumed on EPOLLOUT, which is asked for only while a send waits.
+// with partial sends resumed on EPOLLOUT (edge triggered: no epoll_ctl per blocked send).
 #pragma once
 
 #include <cstdint>
@@ -149,7 +149,6 @@ class PduStream {
   bool poll_receive();  // the reactor's FdPoll: on_events(EPOLLIN) that tells whether it read
   void on_connect_done();
   void send_queued();
-  void want_write(bool on);  // EPOLLOUT on or off
   // `hangup`: the peer closed or reset as well, so read on to the end of the stream.
   void receive(bool hangup);
   // Moves staged bytes into the header or payload being received, handling each PDU as
@@ -198,8 +197,7 @@ class PduStream {
   // Send queue, in wire order.
   TxPdu* tx_head_ = nullptr;
   TxPdu* tx_tail_ = nullptr;
-  bool want_write_ = false;  // EPOLLOUT is asked for
-  bool flushing_ = false;    // a handler's on_sent may queue more; the running flush sends it
+  bool flushing_ = false;  // a handler's on_sent may queue more; the running flush sends it
   TxPdu handshake_;        // ICReq or ICResp
 };
 
