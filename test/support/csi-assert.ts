@@ -46,3 +46,30 @@ async function rejectsAs<E extends Error & { grpcCode: GrpcStatus }>(
 function isOneOf<E>(classes: CodedErrorClass<E>[], e: unknown): e is E {
   return classes.some((c) => e instanceof c);
 }
+
+/**
+ * CSI conformance, issue 20 item 12: ControllerPublishVolume checks its required fields
+ * (INVALID_ARGUMENT) before it looks anything up, for a volume that exists (`id`) and one
+ * that does not (`unknown`); with every field there, an unknown node or volume is NOT_FOUND.
+ * `publish(volume, node?)` publishes `mount` to a valid node unless given another.
+ */
+export async function publishChecksFieldsFirst(
+  ctl: (method: string, req: object) => Promise<unknown>,
+  publish: (volumeId: string, nodeId?: string) => Promise<unknown>,
+  mount: { access_mode: object },
+  id: string,
+  unknown: string,
+): Promise<void> {
+  // csi-sanity's "no volume capability" call: its node id is no NQN, its volume may not exist.
+  for (const volume_id of [id, unknown]) {
+    await rejectsOverGrpc(ctl('ControllerPublishVolume', { volume_id, node_id: 'fakeNodeID' }), GrpcStatus.INVALID_ARGUMENT,
+      /volume_capability is required/);
+    await rejectsOverGrpc(ctl('ControllerPublishVolume', { volume_id, node_id: 'fakeNodeID', volume_capability: { access_mode: mount.access_mode } }),
+      GrpcStatus.INVALID_ARGUMENT, /access_type is missing/);
+    await rejectsOverGrpc(ctl('ControllerPublishVolume', { volume_id, volume_capability: mount }), GrpcStatus.INVALID_ARGUMENT, /node_id/);
+  }
+  // Every field there: then an unknown node or volume is NOT_FOUND.
+  await rejectsOverGrpc(publish(id, 'fakeNodeID'), GrpcStatus.NOT_FOUND, /not a host NQN/);
+  await rejectsOverGrpc(publish(unknown, 'fakeNodeID'), GrpcStatus.NOT_FOUND);
+  await rejectsOverGrpc(publish(unknown), GrpcStatus.NOT_FOUND, /does not exist/);
+}

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { Gateway } from '../../lib';
 import { CsiClient, GrpcStatus, NvmfExporter, RDMA_TOPOLOGY_KEY, volumeNqn } from '../../lib/csi';
 import { isHostNqn } from '../../lib/csi/nqn';
-import { rejectsOverGrpc } from '../support/csi-assert';
+import { publishChecksFieldsFirst, rejectsOverGrpc } from '../support/csi-assert';
 import { CLI_MAIN, runCsi, stopCsi, waitForCsi, type CsiProcess } from '../support/csi-cli';
 
 const NODE_ID = `nqn.2014-08.org.nvmexpress:uuid:${randomUUID()}`;
@@ -165,18 +165,7 @@ describe('rdmagate csi --role controller,default (one socket: Identity, Controll
   it('item 12: a missing or malformed field is INVALID_ARGUMENT before anything is NOT_FOUND', async () => {
     const id = (await create('order')).volume.volume_id;
     const unknown = randomUUID();
-    // csi-sanity's "no volume capability" call: its node id is no NQN, its volume may not exist.
-    for (const volume_id of [id, unknown]) {
-      await rejectsOverGrpc(ctl('ControllerPublishVolume', { volume_id, node_id: 'fakeNodeID' }), GrpcStatus.INVALID_ARGUMENT,
-        /volume_capability is required/);
-      await rejectsOverGrpc(ctl('ControllerPublishVolume', { volume_id, node_id: 'fakeNodeID', volume_capability: { access_mode: MOUNT.access_mode } }),
-        GrpcStatus.INVALID_ARGUMENT, /access_type is missing/);
-      await rejectsOverGrpc(ctl('ControllerPublishVolume', { volume_id, volume_capability: MOUNT }), GrpcStatus.INVALID_ARGUMENT, /node_id/);
-    }
-    // Every field there: then an unknown node or volume is NOT_FOUND.
-    await rejectsOverGrpc(publish(id, 'fakeNodeID'), GrpcStatus.NOT_FOUND, /not a host NQN/);
-    await rejectsOverGrpc(publish(unknown, 'fakeNodeID'), GrpcStatus.NOT_FOUND);
-    await rejectsOverGrpc(publish(unknown), GrpcStatus.NOT_FOUND, /does not exist/);
+    await publishChecksFieldsFirst(ctl, publish, MOUNT, id, unknown);
     await rejectsOverGrpc(ctl('ControllerExpandVolume', { volume_id: unknown, capacity_range: {} }), GrpcStatus.INVALID_ARGUMENT,
       /required_bytes or limit_bytes/);
     await rejectsOverGrpc(ctl('ValidateVolumeCapabilities', { volume_id: unknown, volume_capabilities: [MOUNT], parameters: { colour: 'blue' } }),

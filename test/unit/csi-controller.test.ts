@@ -16,7 +16,7 @@ import {
   ControllerService, CsiClient, CsiLogger, CsiServer, GrpcStatus, IdentityService, LocalPlugin, NvmfExporter,
   REDACTED, socketGatewayRpc, volumeNqn, type GatewayRpc,
 } from '../../lib/csi';
-import { rejectsOverGrpc } from '../support/csi-assert';
+import { publishChecksFieldsFirst, rejectsOverGrpc } from '../support/csi-assert';
 import { readAt, writeAt } from '../support/file-at';
 
 const NODE_A = `nqn.2014-08.org.nvmexpress:uuid:${randomUUID()}`;
@@ -324,18 +324,7 @@ describe('CSI controller (gRPC, local pool, in-process gateway)', function () {
     it('a missing or malformed field is INVALID_ARGUMENT before anything is NOT_FOUND (issue 20, item 12)', async () => {
       const id = (await create('order')).volume.volume_id;
       const unknown = randomUUID();
-      // csi-sanity's "no volume capability" call: its node id is no NQN, its volume may not exist.
-      for (const volume_id of [id, unknown]) {
-        await rejectsOverGrpc(ctl('ControllerPublishVolume', { volume_id, node_id: 'fakeNodeID' }), GrpcStatus.INVALID_ARGUMENT,
-          /volume_capability is required/);
-        await rejectsOverGrpc(ctl('ControllerPublishVolume', { volume_id, node_id: 'fakeNodeID', volume_capability: { access_mode: MOUNT.access_mode } }),
-          GrpcStatus.INVALID_ARGUMENT, /access_type is missing/);
-        await rejectsOverGrpc(ctl('ControllerPublishVolume', { volume_id, volume_capability: MOUNT }), GrpcStatus.INVALID_ARGUMENT, /node_id/);
-      }
-      // Every field there: then an unknown node or volume is NOT_FOUND.
-      await rejectsOverGrpc(publish(id, 'fakeNodeID'), GrpcStatus.NOT_FOUND, /not a host NQN/);
-      await rejectsOverGrpc(publish(unknown, 'fakeNodeID'), GrpcStatus.NOT_FOUND);
-      await rejectsOverGrpc(publish(unknown), GrpcStatus.NOT_FOUND, /does not exist/);
+      await publishChecksFieldsFirst(ctl, publish, MOUNT, id, unknown);
       // The other Controller RPCs: a malformed field of a volume that does not exist is INVALID_ARGUMENT too.
       await rejectsOverGrpc(ctl('ControllerExpandVolume', { volume_id: unknown, capacity_range: {} }), GrpcStatus.INVALID_ARGUMENT,
         /required_bytes or limit_bytes/);
