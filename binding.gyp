@@ -51,7 +51,13 @@
         "native/perf/tcp_round_trip.cc",
         "native/napi/perf_binding.cc",
         "native/host/tcp_queue_transport.cc",
-        "native/host/rdma_queue_transport.cc"
+        "native/host/rdma_queue_transport.cc",
+        "native/auth/crypto.cc",
+        "native/auth/dhchap_secret.cc",
+        "native/auth/dhchap_response.cc",
+        "native/auth/dhchap_policy.cc",
+        "native/auth/dhchap_controller.cc",
+        "native/auth/dhchap_host.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
@@ -61,7 +67,7 @@
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17"],
       "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Werror", "-fexceptions"],
-      "libraries": ["-ldl", "-lpthread"]
+      "libraries": ["-ldl", "-lpthread", "-lcrypto"]
     }
   ]
 }

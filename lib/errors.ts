@@ -50,6 +50,11 @@ export type RdmagateErrorCode =
   | 'ERR_PERMISSION_DENIED'
   /** A path that is neither a block device nor a file where one of them is needed. */
   | 'ERR_DEVICE'
+  /**
+   * A DH-HMAC-CHAP secret that is not one: not `DHHC-1:0X:<base64>:` as `nvme gen-dhchap-key`
+   * writes it, a bad length or CRC. The message never holds the secret.
+   */
+  | 'ERR_INVALID_KEY'
   // --- Buffers and memory ---
   /** The buffer was released and may not be used again. */
   | 'ERR_BUFFER_RELEASED'
@@ -83,8 +88,16 @@ export type RdmagateErrorCode =
   // --- NVMe-oF host ---
   /** A command completed with an error status (NvmeError: `sct`, `sc`, `dnr`). */
   | 'ERR_NVME_STATUS'
-  /** Connecting failed: the socket (`errno`), or a step of the connect sequence. */
+  /**
+   * Connecting failed: the socket (`errno`), or a step of the connect sequence; also a
+   * controller that requires DH-HMAC-CHAP authentication from a host given no key.
+   */
   | 'ERR_NVME_CONNECT'
+  /**
+   * DH-HMAC-CHAP authentication failed: the controller refused the host's response (a wrong
+   * dhchapKey), or the controller's own response did not verify against dhchapCtrlrKey.
+   */
+  | 'ERR_NVME_AUTH'
   /** A command did not complete in time, and Abort did not end it. */
   | 'ERR_NVME_TIMEOUT'
   /** The controller is closed, gone, or was lost with the command outstanding. */

@@ -7,6 +7,7 @@ import { connect, discover, type ConnectOptions, type DiscoveryLogEntry } from '
 import { stringFlags, type FlagSpec, type ParsedArgs } from './args';
 import { isJson, OUTPUT_FORMAT_FLAG, type Command } from './command';
 import { explainConnectRefusal } from './connect-refusal';
+import { DHCHAP_FLAGS, dhchapFlags } from './dhchap-flags';
 import { formatIdNs } from './id-ns-format';
 
 /** The well-known discovery subsystem, which `discover` asks unless given -n. */
@@ -19,7 +20,7 @@ const HOSTID: FlagSpec = { name: 'hostid', short: 'I', value: 'HOSTID', help: 't
 const trsvcid = (fallback: string): FlagSpec => ({ name: 'trsvcid', short: 's', value: 'TRSVCID', help: `the port (default ${fallback})` });
 const SUBNQN: FlagSpec = { name: 'nqn', short: 'n', value: 'NQN', required: true, help: 'the subsystem\'s NQN' };
 
-const IDENTIFY_FLAGS: FlagSpec[] = [TRANSPORT, TRADDR, trsvcid('4420'), SUBNQN, HOSTNQN, HOSTID, OUTPUT_FORMAT_FLAG];
+const IDENTIFY_FLAGS: FlagSpec[] = [TRANSPORT, TRADDR, trsvcid('4420'), SUBNQN, HOSTNQN, HOSTID, ...DHCHAP_FLAGS, OUTPUT_FORMAT_FLAG];
 
 function port(args: ParsedArgs, fallback: number): number {
   const s = stringFlags(args)('trsvcid');
@@ -48,6 +49,7 @@ function connectOptions(args: ParsedArgs): ConnectOptions & { trsvcid: number } 
     subnqn: required(args, 'nqn', 'n'),
     hostnqn: flag('hostnqn'),
     hostid: flag('hostid'),
+    ...dhchapFlags(args),
     ctrlLossTmo: 0,
   };
 }
@@ -57,7 +59,7 @@ async function runDiscover(args: ParsedArgs): Promise<number> {
   const t = transport(args);
   // As nvme-cli: NVMe/TCP's discovery port is 8009, NVMe/RDMA's 4420.
   const options = { transport: t, traddr: required(args, 'traddr', 'a'), trsvcid: port(args, t === 'rdma' ? 4420 : 8009),
-    subnqn: flag('nqn') ?? DISCOVERY_NQN, hostnqn: flag('hostnqn'), hostid: flag('hostid') };
+    subnqn: flag('nqn') ?? DISCOVERY_NQN, hostnqn: flag('hostnqn'), hostid: flag('hostid'), ...dhchapFlags(args) };
   const entries = await discover(options).catch((e: unknown) => { throw explainConnectRefusal(e, options); });
   if (isJson(args)) {
     console.log(JSON.stringify({ records: entries.map(record) }, null, 2));
@@ -118,7 +120,7 @@ export const DISCOVER_COMMAND: Command = {
   description: 'nvme-cli\'s discover, through rdmagate\'s own NVMe-oF host: a discovery controller\'s log',
   flags: [TRANSPORT, TRADDR, trsvcid('8009 over tcp, 4420 over rdma'),
     { name: 'nqn', short: 'n', value: 'NQN', help: `the discovery subsystem's NQN (default ${DISCOVERY_NQN})` },
-    HOSTNQN, HOSTID, OUTPUT_FORMAT_FLAG],
+    HOSTNQN, HOSTID, ...DHCHAP_FLAGS, OUTPUT_FORMAT_FLAG],
   run: runDiscover,
 };
 

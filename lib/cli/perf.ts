@@ -6,6 +6,7 @@ import { fioJson, formatNormal, perfOptions, PerfVerifyError, ProgressLine, runP
 import type { FlagSpec, ParsedArgs } from './args';
 import { isJson, OUTPUT_FORMAT_FLAG, type Command } from './command';
 import { explainConnectRefusal } from './connect-refusal';
+import { DHCHAP_CTRL_SECRET_FLAG, DHCHAP_SECRET_FLAG } from './dhchap-flags';
 
 /** Long names as fio and nvme-cli spell them; `key` is the PerfOptionsInput field. */
 const FLAGS: (FlagSpec & { key?: string })[] = [
@@ -13,6 +14,8 @@ const FLAGS: (FlagSpec & { key?: string })[] = [
   { name: 'traddr', short: 'a', value: 'TRADDR', help: 'the target\'s IP address' },
   { name: 'trsvcid', short: 's', value: 'TRSVCID', help: 'the target\'s port (default 4420)' },
   { name: 'nqn', short: 'n', value: 'NQN', help: 'the subsystem\'s NQN' },
+  { ...DHCHAP_SECRET_FLAG, key: 'dhchapKey' },
+  { ...DHCHAP_CTRL_SECRET_FLAG, key: 'dhchapCtrlrKey' },
   { name: 'target', value: 'local', help: 'start a target in this process instead, and run over loopback TCP' },
   { name: 'bdev', value: 'null|malloc', help: '--target local: the namespace\'s bdev (default null, malloc with --verify)' },
   { name: 'target-reactors', key: 'targetReactors', value: 'N', help: '--target local: its reactors (default 1)' },
@@ -74,7 +77,7 @@ async function runPerfCommand(args: ParsedArgs): Promise<number> {
 export const PERF_COMMAND: Command = {
   name: 'perf',
   description: 'an I/O workload against an NVMe-oF namespace, with fio\'s options and JSON output (-o json)\n'
-    + 'the target: -t tcp|rdma -a TRADDR [-s TRSVCID] -n NQN, as nvme-cli; or --target local\n'
+    + 'the target: -t tcp|rdma -a TRADDR [-s TRSVCID] -n NQN [-S SECRET], as nvme-cli; or --target local\n'
     + '--verify writes, reads back and checks; exits 1 when a block does not match',
   flags: PERF_FLAGS,
   run: runPerfCommand,

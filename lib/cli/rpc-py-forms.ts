@@ -8,7 +8,14 @@
  *   nvmf_subsystem_add_listener NQN -t tcp -a 10.0.0.1 -s 4420 [-f ipv4]
  *   nvmf_subsystem_add_ns NQN BDEV [-n NSID] [-u UUID] [-g NGUID]
  *   bdev_nvme_attach_controller -b NAME -t tcp -a IP -s PORT -n SUBNQN [-q HOSTNQN] [-f ipv4]
- * With --key value pairs or a JSON object they go as every other method does.
+ *                               [--dhchap-key KEY [--dhchap-ctrlr-key KEY]]
+ *   keyring_file_add_key NAME PATH
+ *   keyring_file_remove_key NAME
+ *   nvmf_subsystem_add_host NQN HOST [--dhchap-key KEY [--dhchap-ctrlr-key KEY]]
+ *   nvmf_subsystem_set_keys NQN HOST [--dhchap-key KEY [--dhchap-ctrlr-key KEY]]
+ *   nvmf_set_config [--dhchap-digests sha256,sha384] [--dhchap-dhgroups null,ffdhe2048]
+ * With --key value pairs (underscores: --dhchap_key) or a JSON object they go as every other
+ * method does.
  */
 import { InvalidArgumentError } from '../errors';
 import type { JsonObject, JsonValue } from '../jsonrpc';
@@ -18,6 +25,8 @@ interface Option {
   param: string;
   boolean?: boolean;
   number?: boolean;
+  /** A comma-separated list, sent as an array (rpc.py's --dhchap-digests sha256,sha384). */
+  list?: boolean;
 }
 
 interface Form {
@@ -44,6 +53,11 @@ const listener = (prefix: string): Record<string, Option> => ({
   '-f': { param: `${prefix}adrfam` },
 });
 
+/** rpc.py's DH-HMAC-CHAP key options: the names of keys in the gateway's keyring. */
+const DHCHAP_KEYS: Record<string, Option> = {
+  '--dhchap-key': { param: 'dhchap_key' }, '--dhchap-ctrlr-key': { param: 'dhchap_ctrlr_key' },
+};
+
 const FORMS: Record<string, Form> = {
   nvmf_create_transport: { options: { '-t': { param: 'trtype' } }, positionals: [] },
   bdev_malloc_create: {
@@ -68,14 +82,29 @@ const FORMS: Record<string, Form> = {
     positionals: [{ param: 'nqn' }, { param: 'namespace.bdev_name' }],
   },
   bdev_nvme_attach_controller: {
-    options: { '-b': { param: 'name' }, '-n': { param: 'subnqn' }, '-q': { param: 'hostnqn' }, ...listener('') },
+    options: { '-b': { param: 'name' }, '-n': { param: 'subnqn' }, '-q': { param: 'hostnqn' }, ...listener(''), ...DHCHAP_KEYS },
+    positionals: [],
+  },
+  keyring_file_add_key: { options: {}, positionals: [{ param: 'name' }, { param: 'path' }] },
+  keyring_file_remove_key: { options: {}, positionals: [{ param: 'name' }] },
+  // --psk goes through as the param it names, which the gateway refuses: TLS is not supported yet.
+  nvmf_subsystem_add_host: { options: { ...DHCHAP_KEYS, '--psk': { param: 'psk' } }, positionals: [{ param: 'nqn' }, { param: 'host' }] },
+  nvmf_subsystem_set_keys: { options: DHCHAP_KEYS, positionals: [{ param: 'nqn' }, { param: 'host' }] },
+  nvmf_set_config: {
+    options: { '--dhchap-digests': { param: 'dhchap_digests', list: true }, '--dhchap-dhgroups': { param: 'dhchap_dhgroups', list: true } },
     positionals: [],
   },
 };
 
-/** Whether `args` (after METHOD) are in rpc.py's form: a short option or a bare word, not --key value. */
+/**
+ * Whether `args` (after METHOD) are in rpc.py's form: a short option, a bare word, or one of
+ * the form's own long options (rpc.py's are dashed, --dhchap-key; params are not, --dhchap_key).
+ */
 export function isRpcPyForm(method: string, args: readonly string[]): boolean {
-  return FORMS[method] !== undefined && args.length > 0 && !args[0]!.startsWith('--') && !args[0]!.trimStart().startsWith('{');
+  const form = FORMS[method];
+  if (form === undefined || args.length === 0) return false;
+  const first = args[0]!;
+  return Object.hasOwn(form.options, first) || (!first.startsWith('--') && !first.trimStart().startsWith('{'));
 }
 
 /** The method's params from rpc.py's arguments; throws InvalidArgumentError naming what is wrong. */
@@ -113,6 +142,7 @@ export function rpcPyParams(method: string, args: readonly string[]): JsonObject
 }
 
 function typed(value: string, option: Option, name: string): JsonValue {
+  if (option.list) return value.split(',').filter((v) => v !== '');
   if (!option.number) return value;
   const n = Number(value);
   if (!Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number, got '${value}'`);

@@ -6,6 +6,7 @@
 import type { JsonObject } from '../jsonrpc/json';
 import type { Target, TransportType } from '../nvmf/target';
 import type { ConfigEntry } from './config-entry';
+import { Keyring, type DhchapKeyRefs } from './keyring';
 import { PendingBackends } from './pending-backends';
 
 export type { ConfigEntry } from './config-entry';
@@ -57,8 +58,21 @@ export class GatewayState {
   readonly pendingBackends = new PendingBackends();
   /** Malloc bdevs created so far: SPDK names unnamed ones Malloc<count>. */
   mallocCount = 0;
+  /** Named secrets (keyring_file_add_key), which the methods below refer to by name. */
+  readonly keyring = new Keyring();
+  /**
+   * The keys each subsystem host authenticates with (key: hostKeysId()): the Target holds
+   * the secrets, this the keys' names for save_config and their use counts for the keyring.
+   */
+  readonly hostKeys = new Map<string, DhchapKeyRefs>();
+  /** The keys each backend controller authenticates with, by controller name. */
+  readonly backendKeys = new Map<string, DhchapKeyRefs>();
 
   constructor(readonly target: Target, readonly limits: TargetLimits) {}
+}
+
+export function hostKeysId(nqn: string, host: string): string {
+  return `${nqn} ${host}`;
 }
 
 export function listenerKey(trtype: TransportType, traddr: string, trsvcid: number): string {

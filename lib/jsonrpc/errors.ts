@@ -10,7 +10,9 @@ export const RpcErrorCode = {
   METHOD_NOT_FOUND: -32601,
   INVALID_PARAMS: -32602,
   INTERNAL_ERROR: -32603,
+  EPERM: -1,
   EIO: -5,
+  EACCES: -13,
   EBUSY: -16,
   EEXIST: -17,
   ENODEV: -19,
@@ -35,8 +37,15 @@ const BY_CODE: Record<string, number> = {
   ERR_BUSY: RpcErrorCode.EBUSY,
   ERR_ADDRESS_IN_USE: RpcErrorCode.EADDRINUSE,
   ERR_RDMA_UNAVAILABLE: RpcErrorCode.EOPNOTSUPP,
+  ERR_NOT_SUPPORTED: RpcErrorCode.EOPNOTSUPP,
+  // A key file readable by others: SPDK's keyring_file answers -EPERM.
+  ERR_PERMISSION_DENIED: RpcErrorCode.EPERM,
+  // A key file that holds no DH-HMAC-CHAP secret: a bad param, as SPDK answers it.
+  ERR_INVALID_KEY: RpcErrorCode.INVALID_PARAMS,
   // A backend that cannot be reached or refuses the connect: SPDK's bdev_nvme answers -5.
   ERR_NVME_CONNECT: RpcErrorCode.EIO,
+  // A backend that refused our DH-HMAC-CHAP response, or whose own did not verify.
+  ERR_NVME_AUTH: RpcErrorCode.EACCES,
 };
 
 /** The JSON-RPC error for anything a handler throws; unknown errors are internal errors. */

@@ -3,8 +3,20 @@
  * it. Plain types only: lib/native imports nothing from the layers above.
  */
 
+/**
+ * DH-HMAC-CHAP secrets, each in the `DHHC-1:0X:<base64>:` form `nvme gen-dhchap-key` writes
+ * (the secret itself, not a key's name). Native code checks their form (ERR_INVALID_KEY,
+ * whose message never holds a secret); a controller key needs a host key (ERR_INVALID_ARG).
+ */
+export interface NativeDhchapKeys {
+  /** The host's secret: the host proves that it knows it. */
+  dhchapKey?: string;
+  /** The controller's secret: with it, the host checks the controller too (bidirectional). */
+  dhchapCtrlrKey?: string;
+}
+
 /** Options after validation, in the units native code takes. */
-export interface NativeHostOptions {
+export interface NativeHostOptions extends NativeDhchapKeys {
   transport: 'tcp' | 'rdma';
   traddr: string;
   trsvcid: number;

@@ -4,7 +4,7 @@
  * re-exports that data as the Target's public types. Plain types only: lib/native imports
  * nothing from the layers above.
  */
-import type { HostCounters, NativeHostOptions } from './host';
+import type { HostCounters, NativeDhchapKeys, NativeHostOptions } from './host';
 
 export type TransportType = 'tcp' | 'rdma';
 
@@ -81,6 +81,15 @@ export interface ControllerInfo {
   kato: number;
 }
 
+/** A queue's DH-HMAC-CHAP: how far it got, and what was negotiated once it was. */
+export interface QpairAuthInfo {
+  state: 'in-progress' | 'completed' | 'failed';
+  digest?: 'sha256' | 'sha384' | 'sha512';
+  dhgroup?: 'null' | 'ffdhe2048' | 'ffdhe3072' | 'ffdhe4096' | 'ffdhe6144' | 'ffdhe8192';
+  /** The controller proved itself too. */
+  bidirectional: boolean;
+}
+
 /** One queue pair's counters: what nvmf_subsystem_get_qpairs and the metrics report. */
 export interface QpairInfo {
   cntlid: number;
@@ -89,6 +98,8 @@ export interface QpairInfo {
   peer: string;
   /** The reactor thread that serves the queue pair ("nvmf-tgt-0", ...). */
   reactor: string;
+  /** DH-HMAC-CHAP on this queue, when its host must authenticate (SPDK's "auth"). */
+  auth?: QpairAuthInfo;
   commands: number;
   errors: number;
   /** Bytes read from and written to namespaces. */
@@ -184,8 +195,23 @@ export interface NativeTarget {
   setAllowAnyListener(nqn: string, allow: boolean): void;
   setListenerAnaState(nqn: string, trtype: string, traddr: string, trsvcid: number, state: string, anagrpid: number): void;
   setNamespaceAnaGroup(nqn: string, nsid: number, anagrpid: number): void;
-  addHost(nqn: string, hostnqn: string): void;
+  /**
+   * Allows `hostnqn` on subsystem `nqn`; with `keys`, the host must authenticate with
+   * DH-HMAC-CHAP. Adding a host that is there replaces its keys. ERR_INVALID_KEY for a
+   * malformed secret.
+   */
+  addHost(nqn: string, hostnqn: string, keys?: NativeDhchapKeys): void;
+  /**
+   * A host's new keys (none: no authentication): queues already authenticated stay, new
+   * ones authenticate with these. ERR_NOT_FOUND for a host not on the subsystem.
+   */
+  setHostKeys(nqn: string, hostnqn: string, keys: NativeDhchapKeys): void;
   removeHost(nqn: string, hostnqn: string): void;
+  /**
+   * The DH-HMAC-CHAP digests and DH groups the target accepts, for every subsystem.
+   * ERR_INVALID_ARG for an unknown name or an empty list.
+   */
+  setDhchapConfig(digests: string[], dhgroups: string[]): void;
   subsystems(): NativeSubsystemInfo[];
   listen(trtype: string, traddr: string, trsvcid: number): ListenerInfo;
   removeListener(trtype: string, traddr: string, trsvcid: number): void;

@@ -53,6 +53,20 @@ export class NvmeConnectError extends RdmagateError {
   }
 }
 
+/**
+ * DH-HMAC-CHAP authentication failed (ERR_NVME_AUTH): the controller refused the host's
+ * response (a wrong dhchapKey), or the controller's response did not verify against
+ * dhchapCtrlrKey. `status` is the failing command's status where the controller sent one.
+ */
+export class NvmeAuthError extends RdmagateError {
+  declare readonly code: 'ERR_NVME_AUTH';
+  readonly status: NvmeStatus | undefined;
+  constructor(message: string, errno = 0, status?: NvmeStatus) {
+    super('ERR_NVME_AUTH', message, errno);
+    this.status = status;
+  }
+}
+
 /** A command did not complete in time, and Abort did not end it (ERR_NVME_TIMEOUT). */
 export class NvmeTimeoutError extends RdmagateError {
   declare readonly code: 'ERR_NVME_TIMEOUT';

@@ -1,3 +1,4 @@
 export * from './target';
 export * from './errors';
 export * from './host';
+export { DHCHAP_DEFAULT_DHGROUPS, DHCHAP_DEFAULT_DIGESTS, DHCHAP_DHGROUPS, DHCHAP_DIGESTS, type DhchapDhgroup, type DhchapDigest, type DhchapKeys } from './dhchap';

@@ -4,6 +4,7 @@
  * engines trust what it returns.
  */
 import { InvalidArgumentError } from '../errors';
+import type { DhchapKeys } from '../nvmf/dhchap';
 import type { HostPolling } from '../nvmf/host/options';
 import { parseCount, parseSeconds, parseSize } from './units';
 
@@ -39,6 +40,9 @@ export interface PerfOptionsInput {
   traddr?: string;
   trsvcid?: number | string;
   nqn?: string;
+  /** nvme-cli's -S and -C: DH-HMAC-CHAP secrets for a remote target (ConnectOptions'). */
+  dhchapKey?: string;
+  dhchapCtrlrKey?: string;
   nsid?: number | string;
   /** --target local: the namespace's bdev; default null, or malloc with --verify. */
   bdev?: string;
@@ -50,8 +54,9 @@ export interface PerfOptionsInput {
   polling?: string;
 }
 
+/** A remote target's secrets are the host's to check (ConnectOptions); the report leaves them out. */
 export type PerfTarget =
-  | { kind: 'remote'; transport: 'tcp' | 'rdma'; traddr: string; trsvcid: number; subnqn: string }
+  | ({ kind: 'remote'; transport: 'tcp' | 'rdma'; traddr: string; trsvcid: number; subnqn: string } & DhchapKeys)
   | { kind: 'local'; bdev: LocalBdev; reactors: number };
 
 export interface PerfOptions {
@@ -90,10 +95,10 @@ function oneOf<T extends string>(value: string | undefined, name: string, allowe
 }
 
 function target(o: PerfOptionsInput): PerfTarget {
-  const remoteFlags = [o.transport, o.traddr, o.trsvcid, o.nqn].some((x) => x !== undefined);
+  const remoteFlags = [o.transport, o.traddr, o.trsvcid, o.nqn, o.dhchapKey, o.dhchapCtrlrKey].some((x) => x !== undefined);
   if (o.target !== undefined) {
     if (o.target !== 'local') throw new InvalidArgumentError(`--target must be 'local', got ${JSON.stringify(o.target)}`);
-    if (remoteFlags) throw new InvalidArgumentError('--target local starts its own target: -t, -a, -s and -n do not apply');
+    if (remoteFlags) throw new InvalidArgumentError('--target local starts its own target: -t, -a, -s, -n, -S and -C do not apply');
     return {
       kind: 'local',
       // A null bdev drops writes, so a verify run defaults to malloc (asked for, null fails it).
@@ -109,7 +114,11 @@ function target(o: PerfOptionsInput): PerfTarget {
   if (o.traddr === undefined || o.nqn === undefined) {
     throw new InvalidArgumentError('give the target with -t tcp -a TRADDR -s TRSVCID -n NQN, or use --target local');
   }
-  return { kind: 'remote', transport, traddr: o.traddr, trsvcid: parseCount(o.trsvcid ?? 4420, 'trsvcid', 1, 65535), subnqn: o.nqn };
+  return {
+    kind: 'remote', transport, traddr: o.traddr, trsvcid: parseCount(o.trsvcid ?? 4420, 'trsvcid', 1, 65535), subnqn: o.nqn,
+    ...(o.dhchapKey !== undefined ? { dhchapKey: o.dhchapKey } : {}),
+    ...(o.dhchapCtrlrKey !== undefined ? { dhchapCtrlrKey: o.dhchapCtrlrKey } : {}),
+  };
 }
 
 export function perfOptions(input: PerfOptionsInput = {}): PerfOptions {

@@ -148,6 +148,7 @@ export async function runPerf(o: PerfOptions, hooks: PerfHooks = {}): Promise<Pe
       transport: o.target.kind === 'remote' ? o.target.transport : 'tcp',
       traddr: where.traddr, trsvcid: where.trsvcid, subnqn: where.subnqn,
       nrIoQueues: o.numjobs, queueSize, reactors: o.hostReactors, recvPipe: o.recvPipe,
+      ...(o.target.kind === 'remote' ? { dhchapKey: o.target.dhchapKey, dhchapCtrlrKey: o.target.dhchapCtrlrKey } : {}),
       // Reads then complete with their last C2HData PDU (its SUCCESS flag): one PDU per read
       // instead of two. Every target that lists the option in its discovery log takes it.
       disableSqFlow: true,
@@ -166,7 +167,7 @@ export async function runPerf(o: PerfOptions, hooks: PerfHooks = {}): Promise<Pe
       const p = plan(o, controller, randomInt(1, 2 ** 32 - 1));
       const { result, cpu } = await measure(start(p), p, hooks);
       report = {
-        options: o,
+        options: withoutSecrets(o),
         engine,
         fallback: engine !== o.engine ? '--verify runs on the js engine' : undefined,
         target: {
@@ -189,4 +190,11 @@ export async function runPerf(o: PerfOptions, hooks: PerfHooks = {}): Promise<Pe
     throw new PerfVerifyError(report, report.verify.bad, report.verify.blocks, report.verify.failures);
   }
   return report;
+}
+
+/** The options as a report carries them: a remote target's DH-HMAC-CHAP secrets left out, so that no printout holds them. */
+function withoutSecrets(o: PerfOptions): PerfOptions {
+  if (o.target.kind !== 'remote') return o;
+  const { dhchapKey: _key, dhchapCtrlrKey: _ctrlrKey, ...target } = o.target;
+  return { ...o, target };
 }

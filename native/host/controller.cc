@@ -255,6 +255,8 @@ QueueConfig Controller::queue_config(uint16_t qid, uint16_t depth) const {
   q.disable_sqflow = options_.disable_sqflow;
   q.recv_pipe = options_.recv_pipe;
   q.timeout_ms = options_.timeout_ms;
+  q.dhchap_key = options_.dhchap_key;
+  q.dhchap_ctrlr_key = options_.dhchap_ctrlr_key;
   q.controller_id = id_;
   return q;
 }

@@ -32,6 +32,7 @@ constexpr uint8_t status_sc(uint32_t word) { return uint8_t(word); }
 
 // JS error codes a Failure carries (lib/nvmf/errors.ts has the classes).
 inline constexpr const char* kErrConnect = "ERR_NVME_CONNECT";
+inline constexpr const char* kErrAuth = "ERR_NVME_AUTH";  // DH-HMAC-CHAP failed, either way
 inline constexpr const char* kErrTransport = "ERR_NVME_TRANSPORT";
 inline constexpr const char* kErrTimeout = "ERR_NVME_TIMEOUT";
 inline constexpr const char* kErrDisconnected = "ERR_NVME_DISCONNECTED";

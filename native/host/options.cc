@@ -38,6 +38,7 @@ void validate(const ControllerOptions& o) {
   if (o.timeout_ms == 0) invalid("timeoutMs must be positive");
   if (o.first_reconnect_delay_ms > o.reconnect_delay_ms)
     invalid("firstReconnectDelay must be at most reconnectDelay");
+  if (o.dhchap_ctrlr_key && !o.dhchap_key) invalid("dhchapCtrlrKey needs dhchapKey: two-way authentication is both ways");
   if (o.transport == Transport::kRdma) {
     if (o.hdgst || o.ddgst) invalid("headerDigest and dataDigest are NVMe/TCP's; NVMe/RDMA has none");
     rdma::require_api();

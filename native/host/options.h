@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "auth/dhchap_secret.h"
 #include "mem/buffer_pool.h"
 #include "spec/tcp_pdu.h"
 
@@ -47,6 +48,9 @@ struct ControllerOptions {
   bool recv_pipe = true;  // NVMe/TCP: read small PDUs through a staging buffer (TcpConnection)
   IoFailureMode io_failure = IoFailureMode::kFail;
   uint32_t timeout_ms = 30000;  // per command, and for each connect step
+  // DH-HMAC-CHAP, when the controller asks for it (nvme-cli's --dhchap-secret): the host's
+  // key, and the controller's for two-way authentication (--dhchap-ctrl-secret).
+  auth::SecretRef dhchap_key, dhchap_ctrlr_key;
   // NVMe/RDMA: the pool I/O buffers are lent from (a gateway's request buffers). Each I/O
   // queue registers what it has mapped with its device as it connects, rather than the first
   // I/O lent from it; regions mapped later are registered as they are mapped.

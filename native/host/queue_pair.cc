@@ -5,6 +5,7 @@
 
 #include "host/rdma_queue_transport.h"
 #include "host/tcp_queue_transport.h"
+#include "spec/auth.h"
 #include "spec/fabrics.h"
 
 namespace rdmagate::host {
@@ -118,24 +119,99 @@ void QueuePair::on_connect_done(uint32_t status, const CompletionEntry& cqe) {
                          std::to_string(spec::connect_invalid_offset(cqe.dw0)) + " of the " +
                          (spec::connect_invalid_in_data(cqe.dw0) ? "Connect data" : "command");
     }
-  } else if (cqe.dw0 & (spec::kConnectAuthreqAtr | spec::kConnectAuthreqAscr)) {
-    failure = Failure{kErrConnect, "the controller requires in-band authentication, which this host does not support", 0, 0};
+  } else if (cqe.dw0 & spec::kConnectAuthreqAscr) {
+    failure = Failure{kErrConnect, "the controller requires a secure channel negotiated by authentication, which this host does not support", 0, 0};
+  } else if (cqe.dw0 & spec::kConnectAuthreqAtr) {
+    if (config_.dhchap_key) return authenticate(spec::connect_result_cntlid(cqe.dw0));
+    failure = Failure{kErrConnect, "the controller requires DH-HMAC-CHAP authentication: connect with a DH-HMAC-CHAP key (dhchapKey, --dhchap-secret)", 0, 0};
   } else {
-    reactor_.cancel_timer(connect_timer_);
-    connect_timer_ = 0;
-    state_ = State::kLive;
-    transport_->enable_incapsule(connected_incapsule_);
-    arm_tick();
-    resend_parked();
-    start_waiting();
-    if (auto o = owner_.lock()) o->on_queue_connected(config_.qid, generation_, spec::connect_result_cntlid(cqe.dw0));
-    return;
+    return go_live(spec::connect_result_cntlid(cqe.dw0));
   }
+  connect_failed(failure);
+}
+
+void QueuePair::go_live(uint16_t cntlid) {
+  auth_.reset();
+  reactor_.cancel_timer(connect_timer_);
+  connect_timer_ = 0;
+  state_ = State::kLive;
+  transport_->enable_incapsule(connected_incapsule_);
+  arm_tick();
+  resend_parked();
+  start_waiting();
+  if (auto o = owner_.lock()) o->on_queue_connected(config_.qid, generation_, cntlid);
+}
+
+void QueuePair::connect_failed(const Failure& failure) {
+  auth_.reset();
   transport_->close();
   state_ = State::kDown;
   go_down(kStatusDisconnected);
   flush_completions();
   report_failure(failure);
+}
+
+// --- authentication ----------------------------------------------------------------------
+
+// Negotiate, fetch the Challenge, Reply, fetch Success1, and Success2 when the controller
+// proved itself too; each step on the Connect's slot, still inside the connect's timeout.
+void QueuePair::authenticate(uint16_t cntlid) {
+  auth_ = std::make_unique<auth::DhchapHost>(config_.dhchap_key, config_.dhchap_ctrlr_key, config_.hostnqn,
+                                             config_.subnqn, config_.qid);
+  auth_command(spec::kFctAuthSend, auth_->negotiate(), [this, cntlid](std::vector<uint8_t>&) {
+    auth_command(spec::kFctAuthRecv, std::vector<uint8_t>(auth::DhchapHost::kReceiveLength), [this, cntlid](std::vector<uint8_t>& challenge) {
+      std::vector<uint8_t> reply = auth_->reply(challenge.data(), challenge.size());
+      if (reply.empty()) return auth_failed();
+      auth_command(spec::kFctAuthSend, std::move(reply), [this, cntlid](std::vector<uint8_t>&) {
+        auth_command(spec::kFctAuthRecv, std::vector<uint8_t>(auth::DhchapHost::kReceiveLength), [this, cntlid](std::vector<uint8_t>& success1) {
+          if (!auth_->success1(success1.data(), success1.size())) return auth_failed();
+          if (!auth_->success2_needed()) return go_live(cntlid);
+          auth_command(spec::kFctAuthSend, auth_->success2(), [this, cntlid](std::vector<uint8_t>&) { go_live(cntlid); });
+        });
+      });
+    });
+  });
+}
+
+void QueuePair::auth_command(uint8_t fctype, std::vector<uint8_t> data, std::function<void(std::vector<uint8_t>&)> next) {
+  spec::AuthCommand c{};
+  c.opcode = spec::kOpcodeFabrics;
+  c.fctype = fctype;
+  c.secp = spec::kAuthSecp;
+  c.spsp0 = spec::kAuthSpsp0;
+  c.spsp1 = spec::kAuthSpsp1;
+  c.length = uint32_t(data.size());
+  spec::SubmissionEntry sqe;
+  std::memcpy(&sqe, &c, sizeof sqe);
+  spec::DataDirection dir = fctype == spec::kFctAuthSend ? spec::kXferHostToController : spec::kXferControllerToHost;
+  Request& r = slots_[config_.depth];  // the Connect slot: nothing else is outstanding yet
+  prepare_internal(r, sqe, dir, std::move(data), config_.timeout_ms,
+                   [this, fctype, next = std::move(next)](uint32_t status, const CompletionEntry&, std::vector<uint8_t>& d) {
+                     if (status >= kHostStatusBase) return;  // the connection failed; on_failed reports it
+                     if (!auth_) return;
+                     if (!status_ok(status)) {
+                       if (!auth_->error().empty()) return connect_failed(auth_failure());  // our Failure2's answer
+                       return connect_failed(status_failure(
+                           kErrAuth,
+                           std::string("DH-HMAC-CHAP: Authentication ") + (fctype == spec::kFctAuthSend ? "Send" : "Receive") +
+                               " on queue " + std::to_string(config_.qid) + " rejected",
+                           status));
+                     }
+                     next(d);
+                   });
+  start(r);
+  transport_->flush();
+}
+
+Failure QueuePair::auth_failure() const {
+  return Failure{kErrAuth, "DH-HMAC-CHAP authentication of queue " + std::to_string(config_.qid) + " failed: " + auth_->error(), 0, 0};
+}
+
+void QueuePair::auth_failed() {
+  std::vector<uint8_t> failure2 = auth_->failure2();
+  if (failure2.empty()) return connect_failed(auth_failure());
+  // The controller is told why, as Linux's host does, before the connection closes.
+  auth_command(spec::kFctAuthSend, std::move(failure2), [this](std::vector<uint8_t>&) { connect_failed(auth_failure()); });
 }
 
 // --- submission ----------------------------------------------------------------------
@@ -432,6 +508,16 @@ void QueuePair::on_failed(const Failure& failure) {
   state_ = State::kDown;
   go_down(failure.request_status());
   flush_completions();
+  // A controller may close the connection as soon as authentication fails (Linux's does,
+  // as it sends Failure1 and after our Failure2): what failed is the authentication.
+  if (auth_) {
+    Failure why = auth_->error().empty()
+                      ? Failure{kErrAuth, "DH-HMAC-CHAP authentication of queue " + std::to_string(config_.qid) +
+                                              " did not complete: " + failure.message, failure.errnum, 0}
+                      : auth_failure();
+    auth_.reset();
+    return report_failure(why);
+  }
   report_failure(failure);
 }
 

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "auth/dhchap_host.h"
 #include "host/failure.h"
 #include "host/options.h"
 #include "host/queue_transport.h"
@@ -81,6 +82,7 @@ struct QueueConfig {
   IoFailureMode io_failure = IoFailureMode::kFail;
   uint64_t controller_id = 0;
   std::shared_ptr<BufferPool> lend_pool;  // I/O queues only
+  auth::SecretRef dhchap_key, dhchap_ctrlr_key;
 };
 
 // What a connect attempt needs that only the controller knows at the time.
@@ -183,6 +185,13 @@ class QueuePair final : public QueueTransport::Handler,
   void on_failed(const Failure& failure) override;
 
   void on_connect_done(uint32_t status, const spec::CompletionEntry& cqe);
+  void go_live(uint16_t cntlid);
+  void connect_failed(const Failure& failure);
+  // DH-HMAC-CHAP after a Connect that asked for it, on the Connect's slot; go_live() at the end.
+  void authenticate(uint16_t cntlid);
+  void auth_command(uint8_t fctype, std::vector<uint8_t> data, std::function<void(std::vector<uint8_t>&)> next);
+  void auth_failed();
+  Failure auth_failure() const;
   void drain();
   void pop_ring();
   Request* take_slot();
@@ -213,6 +222,7 @@ class QueuePair final : public QueueTransport::Handler,
   uint64_t generation_ = 0;
   uint32_t connected_incapsule_ = 0;  // in effect once Connect succeeds
   std::vector<uint8_t> connect_data_;
+  std::unique_ptr<auth::DhchapHost> auth_;  // during the connect's authentication
   std::unique_ptr<QueueTransport> transport_;
   // depth_ command slots, then one for Connect, which goes out alone on a new connection.
   std::vector<Request> slots_;

@@ -222,6 +222,14 @@ ParsedOptions parse_options(Napi::Env env, Napi::Value value) {
   if (mode != "fail" && mode != "retry") invalid(env, "ioFailureMode must be 'fail' or 'retry'");
   c.io_failure = mode == "retry" ? host::IoFailureMode::kRetry : host::IoFailureMode::kFail;
   c.timeout_ms = uint32_t(num("timeoutMs", 1, 4294967295.0));
+  auto secret = [&](const char* key) -> auth::SecretRef {
+    Napi::Value v = o.Get(key);
+    if (v.IsUndefined() || v.IsNull()) return nullptr;
+    if (!v.IsString()) invalid(env, std::string(key) + " must be a string");
+    return guarded(env, [&] { return auth::DhchapSecret::parse(v.As<Napi::String>().Utf8Value()); });
+  };
+  c.dhchap_key = secret("dhchapKey");
+  c.dhchap_ctrlr_key = secret("dhchapCtrlrKey");
   p.reactors = uint32_t(num("reactors", 1, kMaxReactors));
   std::string polling = str("polling");
   if (polling != "reactor" && polling != "event-loop") invalid(env, "polling must be 'reactor' or 'event-loop'");

@@ -63,6 +63,8 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
                              InstanceMethod("setAllowAnyHost", &TargetBinding::set_allow_any_host),
                              InstanceMethod("addHost", &TargetBinding::add_host),
                              InstanceMethod("removeHost", &TargetBinding::remove_host),
+                             InstanceMethod("setHostKeys", &TargetBinding::set_host_keys),
+                             InstanceMethod("setDhchapConfig", &TargetBinding::set_dhchap_config),
                              InstanceMethod("subsystems", &TargetBinding::subsystems),
                              InstanceMethod("subsystemAddListener", &TargetBinding::subsystem_add_listener),
                              InstanceMethod("subsystemRemoveListener", &TargetBinding::subsystem_remove_listener),
@@ -430,9 +432,61 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
     s->set_allow_any_host(info[1].ToBoolean().Value());
     t(info.Env()).enforce_access(s);
   }
+  // addHost(nqn, hostnqn, keys?) and setHostKeys(nqn, hostnqn, keys): keys is
+  // { dhchapKey?, dhchapCtrlrKey? }, DH-HMAC-CHAP secrets in their DHHC-1 form.
   void add_host(const Napi::CallbackInfo& info) {
-    auto s = subsystem(info.Env(), str(info, 0, "nqn"));
-    s->add_host(str(info, 1, "hostnqn"));
+    Napi::Env env = info.Env();
+    auto s = subsystem(env, str(info, 0, "nqn"));
+    std::string hostnqn = str(info, 1, "hostnqn");
+    auth::DhchapKeys keys = dhchap_keys(env, info[2]);
+    s->add_host(hostnqn, std::move(keys));
+  }
+  void set_host_keys(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto s = subsystem(env, str(info, 0, "nqn"));
+    std::string hostnqn = str(info, 1, "hostnqn");
+    auth::DhchapKeys keys = dhchap_keys(env, info[2]);
+    guarded(env, [&] { s->set_host_keys(hostnqn, std::move(keys)); });
+  }
+  static auth::DhchapKeys dhchap_keys(Napi::Env env, Napi::Value value) {
+    auth::DhchapKeys keys;
+    if (value.IsUndefined() || value.IsNull()) return keys;
+    if (!value.IsObject()) throw make_error(env, "ERR_INVALID_ARG", "keys must be an object");
+    Napi::Object o = value.As<Napi::Object>();
+    auto secret = [&](const char* name) -> auth::SecretRef {
+      Napi::Value v = o.Get(name);
+      if (v.IsUndefined() || v.IsNull()) return nullptr;
+      if (!v.IsString()) throw make_error(env, "ERR_INVALID_ARG", std::string(name) + " must be a string");
+      return guarded(env, [&] { return auth::DhchapSecret::parse(v.As<Napi::String>().Utf8Value()); });
+    };
+    keys.host = secret("dhchapKey");
+    keys.ctrlr = secret("dhchapCtrlrKey");
+    if (keys.ctrlr && !keys.host) throw make_error(env, "ERR_INVALID_ARG", "dhchapCtrlrKey needs dhchapKey: the controller proves itself only to a host that proved itself");
+    return keys;
+  }
+  // setDhchapConfig(digests, dhgroups): names, in the order preferred.
+  void set_dhchap_config(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto names = [&](size_t i, const char* what) {
+      if (!info[i].IsArray()) throw make_error(env, "ERR_INVALID_ARG", std::string(what) + " must be an array of strings");
+      Napi::Array a = info[i].As<Napi::Array>();
+      std::vector<std::string> out;
+      for (uint32_t k = 0; k < a.Length(); ++k) {
+        Napi::Value v = a.Get(k);
+        if (!v.IsString()) throw make_error(env, "ERR_INVALID_ARG", std::string(what) + " must be an array of strings");
+        out.push_back(v.As<Napi::String>().Utf8Value());
+      }
+      return out;
+    };
+    std::vector<std::string> digests = names(0, "digests"), dhgroups = names(1, "dhgroups");
+    guarded(env, [&] {
+      auth::DhchapPolicy policy;
+      policy.digests.clear();
+      policy.dhgroups.clear();
+      for (const auto& d : digests) policy.digests.push_back(auth::digest_id(d));
+      for (const auto& g : dhgroups) policy.dhgroups.push_back(auth::dhgroup_id(g));
+      t(env).set_dhchap_policy(std::move(policy));
+    });
   }
   void remove_host(const Napi::CallbackInfo& info) {
     auto s = subsystem(info.Env(), str(info, 0, "nqn"));
@@ -634,6 +688,17 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
       o.Set("transport", q.transport);
       o.Set("peer", q.peer);
       o.Set("reactor", q.reactor);
+      if (q.auth.state != target::Qpair::AuthSummary::kNone) {
+        static const char* const kStates[] = {"none", "in-progress", "completed", "failed"};
+        Napi::Object a = Napi::Object::New(env);
+        a.Set("state", kStates[q.auth.state]);
+        if (q.auth.digest) {  // negotiated
+          a.Set("digest", auth::digest_name(q.auth.digest));
+          a.Set("dhgroup", auth::dhgroup_name(q.auth.dhgroup));
+        }
+        a.Set("bidirectional", q.auth.bidirectional);
+        o.Set("auth", a);
+      }
       o.Set("commands", double(q.counters.commands));
       o.Set("errors", double(q.counters.errors));
       o.Set("bytesRead", double(q.counters.bytes_read));

@@ -1,8 +1,10 @@
 // Fabrics commands: Connect creates a controller (admin queue) or joins one (I/O queue);
 // Property Get/Set are the fabrics form of the controller registers.
+#include <cstdio>
 #include <cstring>
 #include <string>
 
+#include "spec/auth.h"
 #include "spec/fabrics.h"
 #include "target/commands.h"
 #include "target/controller.h"
@@ -16,6 +18,21 @@ using namespace spec;
 namespace {
 
 std::string nqn_field(const char* field) { return std::string(field, strnlen(field, kNqnFieldLen)); }
+
+// A queue that has not authenticated this long after its Connect is dropped (Linux's target
+// gives a transaction 120 s too). Until then its controller's keep-alive timer waits: a host
+// computing its DH value on a slow CPU sends nothing for seconds.
+constexpr uint64_t kAuthenticationDeadlineUs = 120ull * 1000 * 1000;
+
+void arm_authentication_deadline(Qpair& q) {
+  std::weak_ptr<Qpair> weak = q.shared_from_this();
+  q.reactor().add_timer(kAuthenticationDeadlineUs, [weak] {
+    auto q = weak.lock();
+    if (!q || !q->connected() || q->authenticated()) return;
+    if (q->qid() == 0) q->controller()->shutdown("DH-HMAC-CHAP not completed in time");
+    else q->disconnect();
+  });
+}
 
 void reject_connect(Qpair& q, Request* req, Status status, uint32_t dw0) {
   req->rsp.dw0 = dw0;
@@ -49,14 +66,24 @@ void connect(Qpair& q, Request* req) {
   if (cmd.sqsize == 0 || queue_entries > target.options().max_queue_depth)
     return reject_connect(q, req, status::kConnectInvalidParam, connect_invalid_sqe_field(offsetof(ConnectCommand, sqsize)));
   bool sq_flow_disabled = cmd.cattr & kConnectCattrDisableSqFlow;
+  // A host with keys authenticates on every queue before it may use it.
+  bool authenticate = !anonymous && subsystem->host_keys(hostnqn).host != nullptr;
+  auto require_authentication = [&] {
+    if (!authenticate) return;
+    q.require_authentication(std::make_unique<auth::DhchapController>(
+        [subsystem, hostnqn] { return subsystem->host_keys(hostnqn); }, target.dhchap_policy(), hostnqn, subnqn));
+    arm_authentication_deadline(q);
+    req->rsp.dw0 |= kConnectAuthreqAtr;
+  };
 
   if (cmd.qid == 0) {
     auto controller = target.create_controller(subsystem, hostnqn, data.hostid, cmd.kato);
     if (!controller) return reject_connect(q, req, status::kConnectControllerBusy, 0);
     q.bind(controller, 0, uint16_t(queue_entries), sq_flow_disabled);
     controller->attach_admin(q.shared_from_this());
-    controller->start_keep_alive(q.reactor());
+    if (!authenticate) controller->start_keep_alive(q.reactor());  // else once authenticated
     req->rsp.dw0 = connect_result(controller->cntlid());
+    require_authentication();
     return q.complete(req, status::kSuccess);
   }
 
@@ -74,6 +101,7 @@ void connect(Qpair& q, Request* req) {
     return reject_connect(q, req, status::kConnectInvalidParam, connect_invalid_sqe_field(offsetof(ConnectCommand, qid)));
   q.bind(controller, cmd.qid, uint16_t(queue_entries), sq_flow_disabled);
   req->rsp.dw0 = connect_result(controller->cntlid());
+  require_authentication();
   q.complete(req, status::kSuccess);
 }
 
@@ -110,6 +138,55 @@ void property_set(Qpair& q, Request* req) {
   q.complete(req, status::kSuccess);
 }
 
+// Authentication Send and Receive: the bytes go to and come from the queue's DH-HMAC-CHAP
+// state machine; a failed exchange is answered in the protocol (Failure1), not with a status.
+bool auth_command_valid(Qpair& q, Request* req) {
+  const auto& cmd = reinterpret_cast<const AuthCommand&>(req->cmd);
+  // Only a queue whose host must authenticate takes them.
+  if (!q.authentication() || cmd.secp != kAuthSecp || cmd.spsp0 != kAuthSpsp0 || cmd.spsp1 != kAuthSpsp1 ||
+      cmd.length == 0 || cmd.length != req->length || !req->data) {
+    q.complete(req, status::kInvalidField, true);
+    return false;
+  }
+  return true;
+}
+
+// Once per failed queue, as SPDK's target logs it: who, where, and why; never a key.
+void log_failure(Qpair& q, uint8_t before) {
+  auth::DhchapController& a = *q.authentication();
+  if (before || !a.failure()) return;
+  Controller& c = *q.controller();
+  std::fprintf(stderr, "rdmagate: nvmf: DH-HMAC-CHAP failed for host %s on %s, qid %u, from %s: %s%s\n",
+               c.hostnqn().c_str(), c.subsystem().nqn().c_str(), unsigned(q.qid()), q.peer_address().c_str(),
+               a.failure_from_host() ? "the host reported " : "", spec::auth_failure_explanation(a.failure()));
+}
+
+// After each step: the failure logged, the summary published, and the admin queue's
+// keep-alive timer started once it has first authenticated.
+void after_auth_step(Qpair& q, uint8_t failure_before, bool authenticated_before) {
+  log_failure(q, failure_before);
+  q.publish_auth_summary();
+  if (q.qid() == 0 && !authenticated_before && q.authenticated()) q.controller()->start_keep_alive(q.reactor());
+}
+
+void auth_send(Qpair& q, Request* req) {
+  if (!auth_command_valid(q, req)) return;
+  uint8_t failure = q.authentication()->failure();
+  bool authenticated = q.authenticated();
+  q.authentication()->on_send(req->data, req->length);
+  after_auth_step(q, failure, authenticated);
+  q.complete(req, status::kSuccess);
+}
+
+void auth_receive(Qpair& q, Request* req) {
+  if (!auth_command_valid(q, req)) return;
+  uint8_t failure = q.authentication()->failure();
+  bool authenticated = q.authenticated();
+  bool fits = q.authentication()->on_receive(req->data, req->length);
+  after_auth_step(q, failure, authenticated);
+  q.complete(req, fits ? status::kSuccess : status::kInvalidField, !fits);
+}
+
 }  // namespace
 
 void execute_fabrics(Qpair& q, Request* req) {
@@ -121,6 +198,8 @@ void execute_fabrics(Qpair& q, Request* req) {
       return q.qid() == 0 ? property_get(q, req) : q.complete(req, status::kInvalidField, true);
     case kFctPropertySet:
       return q.qid() == 0 ? property_set(q, req) : q.complete(req, status::kInvalidField, true);
+    case kFctAuthSend: return auth_send(q, req);
+    case kFctAuthRecv: return auth_receive(q, req);
     case kFctDisconnect:
       // Success is sent first; the transport closes once the host drops the connection.
       return q.complete(req, q.qid() == 0 ? status::kInvalidQueueType : status::kSuccess, q.qid() == 0);

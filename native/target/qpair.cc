@@ -28,6 +28,12 @@ bool is_connect(const SubmissionEntry& cmd) {
   return cmd.opcode == kOpcodeFabrics && reinterpret_cast<const FabricsCommand&>(cmd).fctype == kFctConnect;
 }
 
+bool is_authentication(const SubmissionEntry& cmd) {
+  if (cmd.opcode != kOpcodeFabrics) return false;
+  uint8_t fctype = reinterpret_cast<const FabricsCommand&>(cmd).fctype;
+  return fctype == kFctAuthSend || fctype == kFctAuthRecv;
+}
+
 }  // namespace
 
 Qpair::Qpair(TransportContext& context, Reactor& reactor, uint16_t portid)
@@ -60,6 +66,7 @@ void Qpair::unbind() {
     controller_->subsystem().retire_counters(gone);
   }
   controller_.reset();
+  auth_.reset();
   connected_ = false;
   waiting_for_buffer_.clear();
   waiting_to_fetch_.clear();
@@ -94,6 +101,28 @@ spec::AnaState Qpair::ana_state(uint32_t grpid) {
     ana_changes_seen_ = changes;
   }
   return ana_view_.of(grpid);
+}
+
+void Qpair::publish_auth_summary() {
+  uint32_t v = 0;
+  if (auth_) {
+    AuthSummary::State state = auth_->failure()         ? AuthSummary::kFailed
+                               : auth_->authenticated() ? AuthSummary::kCompleted
+                                                        : AuthSummary::kInProgress;
+    v = uint32_t(state) | uint32_t(auth_->hash()) << 8 | uint32_t(auth_->dhgroup()) << 16 |
+        uint32_t(auth_->bidirectional()) << 24;
+  }
+  auth_summary_.store(v, std::memory_order_relaxed);
+}
+
+Qpair::AuthSummary Qpair::auth_summary() const {
+  uint32_t v = auth_summary_.load(std::memory_order_relaxed);
+  AuthSummary s;
+  s.state = AuthSummary::State(v & 0xff);
+  s.digest = uint8_t(v >> 8);
+  s.dhgroup = uint8_t(v >> 16);
+  s.bidirectional = (v >> 24) & 1;
+  return s;
 }
 
 // NEW: a capsule has arrived.
@@ -255,6 +284,8 @@ void Qpair::on_data_in(Request* req) {
 // EXECUTING: the command set handlers.
 void Qpair::execute(Request* req) {
   req->state = RequestState::kExecuting;
+  // An unauthenticated queue runs only the authentication commands (SPDK's target the same).
+  if (!authenticated() && !is_authentication(req->cmd)) return complete(req, status::kAuthRequired, true);
   if (req->cmd.opcode == kOpcodeFabrics) return execute_fabrics(*this, req);
   if (!connected_) return complete(req, status::kCmdSeqError, true);
   // Until CC.EN and CSTS.RDY, only fabrics commands are allowed. A controller being torn

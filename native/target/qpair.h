@@ -3,11 +3,13 @@
 // moves bytes, and calls back into on_capsule() and on_data_in().
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <memory>
 #include <mutex>
 
+#include "auth/dhchap_controller.h"
 #include "reactor/reactor.h"
 #include "util/wire_counters.h"
 #include "util/counter.h"
@@ -63,6 +65,23 @@ class Qpair : public std::enable_shared_from_this<Qpair> {
   // The listener (discovery portid) the host came in through.
   uint16_t portid() const { return portid_; }
   bool connected() const { return connected_; }
+  // DH-HMAC-CHAP, when the queue's host has keys: set at Connect, driven by the
+  // Authentication Send/Receive handlers. Until it succeeds the queue runs nothing else.
+  void require_authentication(std::unique_ptr<auth::DhchapController> auth) {
+    auth_ = std::move(auth);
+    publish_auth_summary();
+  }
+  auth::DhchapController* authentication() const { return auth_.get(); }
+  bool authenticated() const { return !auth_ || auth_->authenticated(); }
+  // What an operator sees of it from any thread (SPDK's nvmf_subsystem_get_qpairs "auth").
+  struct AuthSummary {
+    enum State : uint8_t { kNone, kInProgress, kCompleted, kFailed } state = kNone;
+    uint8_t digest = 0, dhgroup = 0;
+    bool bidirectional = false;
+  };
+  AuthSummary auth_summary() const;
+  // Reactor thread, after each authentication command.
+  void publish_auth_summary();
   uint16_t sq_size() const { return sq_size_; }
   Controller* controller() const { return controller_.get(); }
   std::shared_ptr<Controller> controller_ref() const { return controller_; }
@@ -161,6 +180,8 @@ class Qpair : public std::enable_shared_from_this<Qpair> {
   uint16_t sq_size_ = 0;
   uint16_t sq_head_ = 0;
   bool connected_ = false;
+  std::unique_ptr<auth::DhchapController> auth_;
+  std::atomic<uint32_t> auth_summary_{0};  // AuthSummary, packed
   std::shared_ptr<const NamespaceTable> ns_table_;
   uint64_t ns_version_ = 0;
   AnaStates::View ana_view_;

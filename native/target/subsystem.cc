@@ -84,9 +84,9 @@ void Subsystem::set_allow_any_host(bool allow) {
   allow_any_host_ = allow;
 }
 
-void Subsystem::add_host(const std::string& hostnqn) {
+void Subsystem::add_host(const std::string& hostnqn, auth::DhchapKeys keys) {
   std::lock_guard<std::mutex> lock(mutex_);
-  hosts_.insert(hostnqn);
+  hosts_[hostnqn] = std::move(keys);
 }
 
 void Subsystem::remove_host(const std::string& hostnqn) {
@@ -101,7 +101,22 @@ bool Subsystem::allow_any_host() const {
 
 std::vector<std::string> Subsystem::hosts() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return {hosts_.begin(), hosts_.end()};
+  std::vector<std::string> out;
+  for (const auto& h : hosts_) out.push_back(h.first);
+  return out;
+}
+
+void Subsystem::set_host_keys(const std::string& hostnqn, auth::DhchapKeys keys) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = hosts_.find(hostnqn);
+  if (it == hosts_.end()) throw Error("ERR_NOT_FOUND", "host " + hostnqn + " is not allowed in subsystem " + nqn_);
+  it->second = std::move(keys);
+}
+
+auth::DhchapKeys Subsystem::host_keys(const std::string& hostnqn) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = hosts_.find(hostnqn);
+  return it == hosts_.end() ? auth::DhchapKeys{} : it->second;
 }
 
 bool Subsystem::host_allowed(const std::string& hostnqn) const {

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "auth/dhchap_secret.h"
 #include "bdev/bdev.h"
 #include "spec/fabrics.h"
 #include "target/ana_states.h"
@@ -66,7 +67,13 @@ class Subsystem {
   void remove_namespace(uint32_t nsid);
   void set_namespace_ana_group(uint32_t nsid, uint32_t anagrpid);
   void set_allow_any_host(bool allow);
-  void add_host(const std::string& hostnqn);
+  // A host with keys must authenticate (DH-HMAC-CHAP) on every queue; adding one that is
+  // there replaces its keys.
+  void add_host(const std::string& hostnqn, auth::DhchapKeys keys = {});
+  // Rotation: queues already authenticated stay; the next transaction uses the new keys.
+  // Throws Error(ERR_NOT_FOUND) for a host not added.
+  void set_host_keys(const std::string& hostnqn, auth::DhchapKeys keys);
+  auth::DhchapKeys host_keys(const std::string& hostnqn) const;
   void remove_host(const std::string& hostnqn);
   bool allow_any_host() const;
   std::vector<std::string> hosts() const;
@@ -100,7 +107,7 @@ class Subsystem {
   std::shared_ptr<const NamespaceTable> table_;
   std::atomic<uint64_t> ns_version_{1};
   bool allow_any_host_ = true;
-  std::set<std::string> hosts_;
+  std::map<std::string, auth::DhchapKeys> hosts_;
   bool allow_any_listener_ = true;
   std::set<uint16_t> listeners_;
   NamespaceCounterList retired_;

@@ -263,7 +263,7 @@ std::vector<QpairInfo> Target::qpairs() const {
   }
   std::vector<QpairInfo> out;
   for (auto& c : list)
-    for (auto& q : c->qpairs()) out.push_back({c->cntlid(), q->qid(), q->transport_name(), q->peer_address(), q->reactor().name(), q->counters()});
+    for (auto& q : c->qpairs()) out.push_back({c->cntlid(), q->qid(), q->transport_name(), q->peer_address(), q->reactor().name(), q->auth_summary(), q->counters()});
   return out;
 }
 
@@ -309,5 +309,17 @@ std::vector<NamespaceStats> Target::namespace_stats() const {
 }
 
 Reactor& Target::next_reactor() { return *reactors_[next_reactor_++ % reactors_.size()]; }
+
+void Target::set_dhchap_policy(auth::DhchapPolicy policy) {
+  if (policy.digests.empty() || policy.dhgroups.empty())
+    throw Error("ERR_INVALID_ARG", "DH-HMAC-CHAP needs at least one digest and one DH group");
+  std::lock_guard<std::mutex> lock(mutex_);
+  dhchap_policy_ = std::move(policy);
+}
+
+auth::DhchapPolicy Target::dhchap_policy() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return dhchap_policy_;
+}
 
 }  // namespace rdmagate::target

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "auth/dhchap_policy.h"
 #include "mem/buffer_pool.h"
 #include "reactor/reactor.h"
 #include "target/controller.h"
@@ -25,6 +26,7 @@ struct QpairInfo {
   uint16_t cntlid, qid;
   std::string transport, peer;
   std::string reactor;     // the name of the reactor thread that serves it
+  Qpair::AuthSummary auth;
   QpairCounters counters;  // read while reactors run: a snapshot, not a transaction
 };
 
@@ -69,6 +71,11 @@ class Target final : public TransportContext {
   // disconnects its controllers whose host, or whose queues' listener, is no longer
   // allowed, as SPDK does. Returns how many were disconnected.
   size_t enforce_access(const std::shared_ptr<Subsystem>& subsystem);
+
+  // DH-HMAC-CHAP: the hashes and DH groups offered to hosts, in the order preferred
+  // (SPDK's nvmf_set_config dhchap_digests / dhchap_dhgroups). Applies to the next Negotiate.
+  void set_dhchap_policy(auth::DhchapPolicy policy);
+  auth::DhchapPolicy dhchap_policy() const;
 
   // Listeners.
   // trtype: a registered transport ("tcp", "rdma"). Throws ERR_INVALID_ARG for another,
@@ -119,6 +126,7 @@ class Target final : public TransportContext {
   uint16_t next_cntlid_ = 1;
   std::atomic<uint64_t> discovery_genctr_{1};
   bool closed_ = false;
+  auth::DhchapPolicy dhchap_policy_;
 };
 
 }  // namespace rdmagate::target

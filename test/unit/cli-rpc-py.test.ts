@@ -23,6 +23,25 @@ describe('rdmagate rpc: rpc.py\'s forms', () => {
       { name: 'Nvme0', trtype: 'tcp', traddr: '10.0.0.5', trsvcid: '4421', subnqn: 'nqn.2019-05.io.openebs:nexus-1' });
   });
 
+  it('takes rpc.py\'s keyring and DH-HMAC-CHAP lines: key names, never secrets', () => {
+    const nqn = 'nqn.2016-06.io.spdk:cnode1';
+    const host = 'nqn.2016-06.io.spdk:host1';
+    assert.deepEqual(params('keyring_file_add_key', 'key0 /etc/keys/key0'), { name: 'key0', path: '/etc/keys/key0' });
+    assert.deepEqual(params('keyring_file_remove_key', 'key0'), { name: 'key0' });
+    assert.deepEqual(params('nvmf_subsystem_add_host', `${nqn} ${host} --dhchap-key key0 --dhchap-ctrlr-key ckey0`),
+      { nqn, host, dhchap_key: 'key0', dhchap_ctrlr_key: 'ckey0' });
+    assert.deepEqual(params('nvmf_subsystem_add_host', `${nqn} ${host} --psk psk0`), { nqn, host, psk: 'psk0' });
+    assert.deepEqual(params('nvmf_subsystem_set_keys', `${nqn} ${host} --dhchap-key key1`), { nqn, host, dhchap_key: 'key1' });
+    assert.deepEqual(params('nvmf_subsystem_set_keys', `${nqn} ${host}`), { nqn, host }, 'no key: the keys are cleared');
+    assert.deepEqual(params('bdev_nvme_attach_controller', `-b Nvme0 -t tcp -a 10.0.0.5 -s 4420 -n ${nqn} --dhchap-key key0`),
+      { name: 'Nvme0', trtype: 'tcp', traddr: '10.0.0.5', trsvcid: '4420', subnqn: nqn, dhchap_key: 'key0' });
+    // rpc.py's own long options are dashed; the params' names (--dhchap_digests) stay the general form's.
+    assert.deepEqual(params('nvmf_set_config', '--dhchap-digests sha256,sha384 --dhchap-dhgroups null,ffdhe2048'),
+      { dhchap_digests: ['sha256', 'sha384'], dhchap_dhgroups: ['null', 'ffdhe2048'] });
+    assert.equal(isRpcPyForm('nvmf_set_config', ['--dhchap_digests', '["sha256"]']), false);
+    assert.throws(() => rpcPyParams('keyring_file_add_key', ['key0']), /missing path/);
+  });
+
   it('leaves --key value pairs and JSON to the general form', () => {
     assert.equal(isRpcPyForm('nvmf_create_transport', ['--trtype', 'tcp']), false);
     assert.equal(isRpcPyForm('nvmf_subsystem_add_ns', ['{"nqn":"x"}']), false);

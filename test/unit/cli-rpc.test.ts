@@ -5,13 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Gateway, type JsonObject } from '../../lib';
 import { booleanParamTable } from '../../lib/cli/rpc-boolean-params';
 import { gatewayMethods } from '../../lib/gateway/rpc/methods';
 import * as p from '../../lib/gateway/rpc/params';
+import { dhchapSecret } from '../support/dhchap-secret';
 
 const MAIN = resolve(__dirname, '../../lib/cli/main.js');
 const NQN = 'nqn.2026-11.io.rdmagate:cli-rpc';
@@ -101,6 +102,24 @@ describe('rdmagate rpc (CLI)', function () {
     const off = await cli(['-s', sock, 'nvmf_subsystem_allow_any_host', '--nqn', NQN, '--allow_any_host', 'false']);
     assert.equal(off.code, 0, off.stderr);
     assert.equal((await gateway.rpc('nvmf_get_subsystems', { nqn: NQN }) as JsonObject[])[0].allow_any_host, false);
+  });
+
+  it('passes the keyring and DH-HMAC-CHAP params through, as --key value pairs and in rpc.py\'s form', async () => {
+    const path = join(dir, 'key0');
+    writeFileSync(path, `${dhchapSecret(1)}\n`, { mode: 0o600 });
+    chmodSync(path, 0o600);
+    const host = 'nqn.2014-08.org.nvmexpress:uuid:00000000-0000-0000-0000-00000000c11a';
+    for (const args of [['keyring_file_add_key', 'key0', path], ['nvmf_create_subsystem', '--nqn', NQN],
+      ['nvmf_subsystem_add_host', NQN, host, '--dhchap-key', 'key0'],
+      ['nvmf_subsystem_set_keys', '--nqn', NQN, '--host', host, '--dhchap_key', 'key0']]) {
+      const r = await cli(['-s', sock, ...args]);
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+    }
+    const [s] = await gateway.rpc('nvmf_get_subsystems', { nqn: NQN }) as { hosts: JsonObject[] }[];
+    assert.deepEqual(s!.hosts, [{ nqn: host, dhchap_key: 'key0' }]);
+    const unknown = await cli(['-s', sock, 'nvmf_subsystem_set_keys', NQN, host, '--dhchap-key', 'nokey']);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /dhchap_key: no key 'nokey' in the keyring.*\(code -32602\)\n$/);
   });
 
   it('knows the boolean params that the gateway\'s method table (its SPDK schema) declares, every one and no other', () => {

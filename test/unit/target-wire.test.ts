@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Target } from '../../lib';
+import { dhchapSecret } from '../support/dhchap-secret';
 import { DISCOVERY_NQN, HOSTNQN, PDU, WireClient, rw, setSgl, sqe } from '../support/nvme-tcp-wire';
 
 const NQN = 'nqn.2026-11.io.rdmagate:wire-test';
@@ -175,6 +176,51 @@ describe('NVMe/TCP target on the wire', function () {
     s.addHost(HOSTNQN);
     const ok = await client();
     assert.equal((await ok.connectQueue({ subnqn: NQN })).sc, 0);
+  });
+
+  it('asks a host with keys to authenticate, and runs nothing but the authentication commands until it has', async () => {
+    const s = target.subsystem(NQN)!;
+    s.allowAnyHost(false);
+    s.addHost({ nqn: HOSTNQN, dhchapKey: dhchapSecret(1) });
+    const c = await client();
+    const rsp = await c.connectQueue({ subnqn: NQN, enable: false });
+    assert.equal(rsp.sc, 0);
+    assert.equal(rsp.dw0 & (1 << 17), 1 << 17, 'AUTHREQ.ATR: authentication required');
+    // Property Set (CC.EN), Identify: Authentication Required (SCT 1, SC 91h), with DNR.
+    const cc = await c.propertySet(0x14, 0x460001);
+    assert.deepEqual([cc.sct, cc.sc, cc.dnr], [1, 0x91, true]);
+    const identify = await c.execute(sqe(0x06, { cdw10: 1 }), {});
+    assert.deepEqual([identify.cqe.sct, identify.cqe.sc], [1, 0x91]);
+    // Authentication Send with a wrong SECP: Invalid Field; then a Negotiate cut short, and the
+    // Failure1 that Authentication Receive then returns (incorrect payload).
+    const send = (secp: number, data: Buffer) => {
+      const cmd = Buffer.alloc(64);
+      cmd.writeUInt8(0x7f, 0);
+      cmd.writeUInt8(0x05, 4);
+      cmd.writeUInt8(0x01, 41);
+      cmd.writeUInt8(0x01, 42);
+      cmd.writeUInt8(secp, 43);
+      cmd.writeUInt32LE(data.length, 44);
+      return c.execute(cmd, { writeData: data, inCapsule: true });
+    };
+    assert.deepEqual([(await send(0xea, Buffer.alloc(72))).cqe.sc], [0x02]);
+    assert.equal((await send(0xe9, Buffer.from([0x00, 0x00, 0, 0, 1, 0, 0, 1]))).cqe.sc, 0);
+    const recv = Buffer.alloc(64);
+    recv.writeUInt8(0x7f, 0);
+    recv.writeUInt8(0x06, 4);
+    recv.writeUInt8(0x01, 41);
+    recv.writeUInt8(0x01, 42);
+    recv.writeUInt8(0xe9, 43);
+    recv.writeUInt32LE(64, 44);
+    setSgl(recv, 'transport', 64);
+    const failure = await c.execute(recv);
+    assert.equal(failure.cqe.sc, 0);
+    assert.deepEqual([...failure.data.subarray(0, 2)], [0x00, 0xf1], 'Failure1');
+    assert.equal(failure.data[7], 0x06, 'incorrect payload');
+    // Still refused: a failed transaction does not open the queue.
+    assert.equal((await c.propertySet(0x14, 0x460001)).sc, 0x91);
+    const q = target.qpairs().find((x) => x.qid === 0);
+    assert.deepEqual(q?.auth, { state: 'failed', bidirectional: false });
   });
 
   it('admits an empty host NQN (as SPDK\'s perf sends it) only where any host may connect', async () => {

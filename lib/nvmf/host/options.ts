@@ -5,6 +5,7 @@ import { isIP } from 'node:net';
 import { InvalidArgumentError } from '../../errors';
 import * as v from '../../validate';
 import type { NativeHostOptions } from '../../native';
+import { dhchapKeys, type DhchapKeys } from '../dhchap';
 
 /** NVMe/TCP, or NVMe/RDMA (rdma_cm; needs rdma-core and an RDMA device with an IP address). */
 export type HostTransport = 'tcp' | 'rdma';
@@ -13,8 +14,14 @@ export type IoFailureMode = 'fail' | 'retry';
 /** Which thread polls a controller's queues: a native reactor, or the JS thread's event loop. */
 export type HostPolling = 'reactor' | 'event-loop';
 
-/** Where and as whom to connect. Names and units are nvme-cli's (`nvme connect`). */
-export interface ConnectOptions {
+/**
+ * Where and as whom to connect. Names and units are nvme-cli's (`nvme connect`). With
+ * `dhchapKey` (nvme-cli's --dhchap-secret) the host authenticates with DH-HMAC-CHAP, and
+ * with `dhchapCtrlrKey` (--dhchap-ctrl-secret) checks the controller too; a failed
+ * authentication rejects with ERR_NVME_AUTH, a controller that requires it from a host
+ * given no key with ERR_NVME_CONNECT.
+ */
+export interface ConnectOptions extends DhchapKeys {
   transport?: HostTransport;
   /** Numeric IPv4 or IPv6 address of the controller. */
   traddr: string;
@@ -82,8 +89,11 @@ function reconnectDelays(o: Partial<ConnectOptions>): { reconnectDelayMs: number
   return { reconnectDelayMs, firstReconnectDelayMs };
 }
 
-/** Where the discovery controller is. Default port: 8009 (NVMe/TCP's discovery port), 4420 over RDMA (as nvme-cli). */
-export interface DiscoverOptions {
+/**
+ * Where the discovery controller is. Default port: 8009 (NVMe/TCP's discovery port), 4420
+ * over RDMA (as nvme-cli). The DH-HMAC-CHAP secrets are ConnectOptions'.
+ */
+export interface DiscoverOptions extends DhchapKeys {
   transport?: HostTransport;
   traddr: string;
   trsvcid?: number;
@@ -174,7 +184,7 @@ function common(o: Partial<DiscoverOptions>, defaultTcpPort: number) {
     throw new InvalidArgumentError('headerDigest and dataDigest are NVMe/TCP options; NVMe/RDMA has no digests');
   }
   const timeoutMs = v.optionalInteger(o.timeoutMs, 'timeoutMs', 1, 2 ** 31 - 1, 30000);
-  return { transport, traddr, trsvcid, hostnqn, hostid, headerDigest, dataDigest, timeoutMs };
+  return { transport, traddr, trsvcid, hostnqn, hostid, headerDigest, dataDigest, timeoutMs, ...dhchapKeys(o) };
 }
 
 export function connectOptions(options: ConnectOptions): NativeHostOptions {

@@ -5,7 +5,7 @@
  */
 import type { RdmagateError } from '../../errors';
 import {
-  NvmeConnectError, NvmeDisconnectedError, NvmeError, NvmeTimeoutError, NvmeTransportError, type NvmeStatus,
+  NvmeAuthError, NvmeConnectError, NvmeDisconnectedError, NvmeError, NvmeTimeoutError, NvmeTransportError, type NvmeStatus,
 } from '../errors';
 import { native, type NativeFailure } from '../../native';
 import { HOST_STATUS } from '../../native/layout';
@@ -45,6 +45,8 @@ export function errorFromFailure(f: NativeFailure): RdmagateError {
   switch (f.code) {
     case 'ERR_NVME_CONNECT':
       return new NvmeConnectError(f.message, f.errno, f.status ? decodeStatus(f.status) : undefined);
+    case 'ERR_NVME_AUTH':
+      return new NvmeAuthError(f.message, f.errno, f.status ? decodeStatus(f.status) : undefined);
     case 'ERR_NVME_TIMEOUT':
       return new NvmeTimeoutError(f.message, f.errno);
     case 'ERR_NVME_TRANSPORT':

@@ -1,6 +1,7 @@
 import { ClosedError, InvalidArgumentError } from '../../errors';
 import { native, type NativeTarget } from '../../native';
 import * as v from '../../validate';
+import { DHCHAP_DEFAULT_DHGROUPS, DHCHAP_DEFAULT_DIGESTS, dhchapKeys, type DhchapDhgroup, type DhchapDigest, type DhchapKeys } from '../dhchap';
 import { connectOptions } from '../host/options';
 import type { ConnectOptions } from '../host/options';
 import { nguidBytes, nguidText, uuidBytes, uuidText } from './ids';
@@ -68,7 +69,8 @@ export interface SubsystemOptions {
   maxNamespaces?: number;
   /** Default true. With false, only `hosts` may connect. */
   allowAnyHost?: boolean;
-  hosts?: string[];
+  /** Host NQNs, or hosts with the DH-HMAC-CHAP secrets they must authenticate with. */
+  hosts?: (string | SubsystemHost)[];
   /**
    * ANA reporting (SPDK's ana_reporting): each namespace is in an ANA group, whose state
    * each listener reports (Subsystem.setListenerAnaState), so that hosts with native
@@ -81,6 +83,26 @@ export interface SubsystemOptions {
    */
   minCntlid?: number;
   maxCntlid?: number;
+}
+
+/**
+ * A host allowed on a subsystem. With `dhchapKey` it must authenticate with DH-HMAC-CHAP
+ * (a Connect without it is refused); with `dhchapCtrlrKey` too, the controller
+ * authenticates itself to the host in return, if the host asks.
+ */
+export interface SubsystemHost extends DhchapKeys {
+  nqn: string;
+}
+
+/**
+ * What DH-HMAC-CHAP may use on a target (SPDK's nvmf_set_config dhchap_digests and
+ * dhchap_dhgroups), each list in the order the target prefers.
+ */
+export interface DhchapConfig {
+  /** Default: DHCHAP_DEFAULT_DIGESTS, every digest, strongest first. */
+  digests?: DhchapDigest[];
+  /** Default: DHCHAP_DEFAULT_DHGROUPS, every DH group, strongest first. */
+  dhgroups?: DhchapDhgroup[];
 }
 
 /** ANA states a listener can be set to (SPDK's). */
@@ -138,8 +160,28 @@ export class Subsystem {
     this.target.nativeHandle.removeNamespace(this.nqn, v.integer(nsid, 'nsid', 1, 0xfffffffe));
   }
 
-  addHost(hostnqn: string): void {
-    this.target.nativeHandle.addHost(this.nqn, v.string(hostnqn, 'hostnqn'));
+  /**
+   * Allows a host on the subsystem (while allowAnyHost is false, only these connect). Given
+   * keys, the host must authenticate with them; adding a host that is there replaces its
+   * keys. ERR_INVALID_KEY for a secret that is not in the DHHC-1 form.
+   */
+  addHost(host: string | SubsystemHost): void {
+    if (typeof host === 'string') {
+      this.target.nativeHandle.addHost(this.nqn, v.string(host, 'hostnqn'));
+      return;
+    }
+    const o = v.object<SubsystemHost>(host, 'host');
+    const nqn = v.string(o.nqn, 'host.nqn');
+    this.target.nativeHandle.addHost(this.nqn, nqn, dhchapKeys(o, 'host.'));
+  }
+
+  /**
+   * Changes the keys of a host on the subsystem (none: it connects without authenticating),
+   * as keys are rotated: queues that have authenticated stay connected, and new ones use
+   * these keys. ERR_NOT_FOUND for a host not on the subsystem.
+   */
+  setHostKeys(hostnqn: string, keys: DhchapKeys): void {
+    this.target.nativeHandle.setHostKeys(this.nqn, v.string(hostnqn, 'hostnqn'), dhchapKeys(v.object<DhchapKeys>(keys, 'keys')));
   }
 
   removeHost(hostnqn: string): void {
@@ -235,6 +277,7 @@ function connectionDeadlines(d: ConnectionDeadlines | undefined): Required<Conne
  */
 export class Target {
   #native: NativeTarget | undefined;
+  #dhchap: Required<DhchapConfig> = { digests: [...DHCHAP_DEFAULT_DIGESTS], dhgroups: [...DHCHAP_DEFAULT_DHGROUPS] };
 
   constructor(options: TargetOptions = {}) {
     const o = v.object<TargetOptions>(options, 'options');
@@ -351,16 +394,29 @@ export class Target {
       throw new InvalidArgumentError('allowAnyHost must be a boolean');
     }
     const hosts = o.hosts ?? [];
-    if (!Array.isArray(hosts)) throw new InvalidArgumentError('hosts must be an array of host NQNs');
-    hosts.forEach((h, i) => v.string(h, `hosts[${i}]`));
+    if (!Array.isArray(hosts)) throw new InvalidArgumentError('hosts must be an array of host NQNs or { nqn, dhchapKey?, dhchapCtrlrKey? }');
+    hosts.forEach((h, i) => {
+      if (typeof h !== 'object' || h === null) {
+        v.string(h, `hosts[${i}]`);
+      } else {
+        v.string(h.nqn, `hosts[${i}].nqn`);
+        dhchapKeys(h, `hosts[${i}].`);
+      }
+    });
     if (o.anaReporting !== undefined && typeof o.anaReporting !== 'boolean') throw new InvalidArgumentError('anaReporting must be a boolean');
     const minCntlid = v.optionalInteger(o.minCntlid, 'minCntlid', 1, 0xffef, 1);
     const maxCntlid = v.optionalInteger(o.maxCntlid, 'maxCntlid', 1, 0xffef, 0xffef);
     if (minCntlid > maxCntlid) throw new InvalidArgumentError(`minCntlid (${minCntlid}) must be at most maxCntlid (${maxCntlid})`);
     this.nativeHandle.addSubsystem(nqn, serial, model, maxNamespaces, o.anaReporting ?? false, minCntlid, maxCntlid);
     const s = new Subsystem(this, nqn);
-    s.allowAnyHost(o.allowAnyHost ?? hosts.length === 0);
-    for (const h of hosts) s.addHost(h);
+    try {
+      s.allowAnyHost(o.allowAnyHost ?? hosts.length === 0);
+      for (const h of hosts) s.addHost(h);
+    } catch (e) {
+      // A secret native code refuses (ERR_INVALID_KEY) must not leave a subsystem half made.
+      this.nativeHandle.removeSubsystem(nqn);
+      throw e;
+    }
     return s;
   }
 
@@ -379,6 +435,29 @@ export class Target {
       namespaces: s.namespaces.map((n) => ({ nsid: n.nsid, bdevName: n.bdevName, nguid: nguidText(n.nguid), uuid: uuidText(n.uuid),
         anagrpid: n.anagrpid })),
     }));
+  }
+
+  /**
+   * The DH-HMAC-CHAP digests and DH groups the target accepts, for every subsystem (SPDK's
+   * nvmf_set_config); one left out stays as it was. Hosts that authenticate from now on
+   * must pick among them. ERR_INVALID_ARG for an unknown name or an empty list.
+   */
+  setDhchapConfig(config: DhchapConfig): void {
+    const o = v.object<DhchapConfig>(config, 'config');
+    const list = <T extends string>(value: T[] | undefined, name: string, current: T[]): T[] => {
+      if (value === undefined) return current;
+      if (!Array.isArray(value)) throw new InvalidArgumentError(`${name} must be an array of names`);
+      return [...value];
+    };
+    const next = { digests: list(o.digests, 'digests', this.#dhchap.digests), dhgroups: list(o.dhgroups, 'dhgroups', this.#dhchap.dhgroups) };
+    // The names are native code's to check; what it took is what is remembered.
+    this.nativeHandle.setDhchapConfig(next.digests, next.dhgroups);
+    this.#dhchap = next;
+  }
+
+  /** What setDhchapConfig set last (the defaults until then). */
+  dhchapConfig(): Required<DhchapConfig> {
+    return { digests: [...this.#dhchap.digests], dhgroups: [...this.#dhchap.dhgroups] };
   }
 
   listen(options: ListenOptions): Listener {

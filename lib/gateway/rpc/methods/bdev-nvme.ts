@@ -9,9 +9,11 @@ import { InvalidArgumentError, NotFoundError, RdmagateError } from '../../../err
 import { withoutUndefined, type JsonObject } from '../../../jsonrpc/json';
 import { defaultHostNqn } from '../../../nvmf/host/options';
 import type { NvmeControllerInfo } from '../../../nvmf/target';
+import { dhchapSecrets, explainInvalidKey } from '../../keyring';
 import type { ConfigEntry, GatewayState } from '../../state';
 import { method, type MethodTable } from '../method';
 import * as p from '../params';
+import { pskUnsupported } from './nvmf';
 import { deleteWhenReleased } from './release';
 
 const NVME_IO_TYPES: Record<string, boolean> = {
@@ -45,6 +47,10 @@ const attachShape = {
   ctrlr_loss_timeout_sec: p.optional(p.integer(-1, 86400)),
   reconnect_delay_sec: p.optional(p.integer(0, 3600)),
   disable_sq_flow_control: p.optional(p.boolean()),
+  psk: p.optional(p.string()),
+  // Key names (keyring_file_add_key), as in SPDK: the params, saved as they are, hold no secret.
+  dhchap_key: p.optional(p.string()),
+  dhchap_ctrlr_key: p.optional(p.string()),
 };
 
 export const bdevNvmeMethods: MethodTable = {
@@ -52,6 +58,8 @@ export const bdevNvmeMethods: MethodTable = {
     const { state } = ctx;
     const trtype = a.trtype.toLowerCase();
     if (trtype !== 'tcp' && trtype !== 'rdma') throw new InvalidArgumentError(`trtype: unknown transport '${a.trtype}'`);
+    if (a.psk !== undefined) throw pskUnsupported();
+    const keys = state.keyring.dhchapKeys(a);
     const { ctrlLoss, reconnectDelay } = reconnectPolicy(a.ctrlr_loss_timeout_sec, a.reconnect_delay_sec);
     // Saved with the config: a machine without /etc/nvme/hostnqn makes a new one at each
     // start, and a backend that allow-lists the gateway (a Mayastor nexus) would refuse it.
@@ -71,12 +79,14 @@ export const bdevNvmeMethods: MethodTable = {
       reconnectDelay,
       firstReconnectDelay: Math.min(FIRST_RECONNECT_DELAY_SEC, reconnectDelay),
       attachTimeoutMs: a.fabrics_connect_timeout_us === undefined ? 30000 : Math.ceil(a.fabrics_connect_timeout_us / 1000),
-    });
+      ...dhchapSecrets(keys),
+    }).catch((e: unknown) => { throw explainInvalidKey(e, keys); });
     const bdevs = await attaching.catch((e: unknown) => {
       // A saved backend that does not answer: the rest of the config is served meanwhile.
       if (!ctx.replaying || !UNREACHABLE.has((e as RdmagateError).code)) throw e;
       state.pendingBackends.add(a.name, params, (e as Error).message, { ctrlLossSec: ctrlLoss, reconnectDelaySec: reconnectDelay });
       state.nvmeControllers.set(a.name, params);
+      state.backendKeys.set(a.name, keys);
       return undefined;
     });
     if (!bdevs) return [];
@@ -93,6 +103,7 @@ export const bdevNvmeMethods: MethodTable = {
       });
     }
     state.nvmeControllers.set(a.name, createdBy.params);
+    state.backendKeys.set(a.name, keys);
     await state.pendingBackends.attached(a.name, (entry) => ctx.replay(entry.method, entry.params));
     return bdevs.map((b) => b.name);
   }),
@@ -104,6 +115,7 @@ export const bdevNvmeMethods: MethodTable = {
       if (state.pendingBackends.has(name)) {
         state.pendingBackends.remove(name);
         state.nvmeControllers.delete(name);
+        state.backendKeys.delete(name);
         return true;
       }
       const ofController = (bdev: string) => state.bdevs.get(bdev)?.module === 'nvme' && bdev.startsWith(`${name}n`);
@@ -111,6 +123,7 @@ export const bdevNvmeMethods: MethodTable = {
       await deleteWhenReleased(state.target, ofController, () => state.target.detachNvmeController(name));
       for (const bdev of [...state.bdevs.keys()].filter(ofController)) state.bdevs.delete(bdev);
       state.nvmeControllers.delete(name);
+      state.backendKeys.delete(name);
       return true;
     }),
 

@@ -10,20 +10,29 @@ import type { ConfigEntry, GatewayState } from '../../state';
 import { method, type MethodTable } from '../method';
 import * as p from '../params';
 import { bdevConfig } from './bdev';
+import { keyringConfig } from './keyring';
 import { nvmfConfig } from './nvmf';
 
 export type SpdkConfig = {
   subsystems: { subsystem: string; config: ConfigEntry[] }[];
 };
 
-/** Config sections in the order they must be replayed: namespaces need their bdevs. */
-const SECTIONS: { subsystem: string; dependsOn: string[]; entries: (state: GatewayState) => ConfigEntry[] }[] = [
-  { subsystem: 'bdev', dependsOn: [], entries: bdevConfig },
-  { subsystem: 'nvmf', dependsOn: ['bdev'], entries: nvmfConfig },
+/**
+ * Config sections in the order they must be replayed: namespaces need their bdevs, and the
+ * hosts and backends that authenticate need their keys. `optional`: left out of save_config
+ * while empty, so that a config without keys is what it was before the keyring.
+ */
+const SECTIONS: { subsystem: string; dependsOn: string[]; optional?: true; entries: (state: GatewayState) => ConfigEntry[] }[] = [
+  { subsystem: 'keyring', dependsOn: [], optional: true, entries: keyringConfig },
+  { subsystem: 'bdev', dependsOn: ['keyring'], entries: bdevConfig },
+  { subsystem: 'nvmf', dependsOn: ['bdev', 'keyring'], entries: nvmfConfig },
 ];
 
 export function saveConfig(state: GatewayState): SpdkConfig {
-  return { subsystems: SECTIONS.map((s) => ({ subsystem: s.subsystem, config: s.entries(state) })) };
+  return {
+    subsystems: SECTIONS.map((s) => ({ subsystem: s.subsystem, config: s.entries(state) }))
+      .filter((s, i) => !SECTIONS[i]!.optional || s.config.length > 0),
+  };
 }
 
 const jsonObject: p.Check<JsonObject> = (value, path) => {

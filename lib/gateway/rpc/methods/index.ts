@@ -7,8 +7,10 @@ import { bdevMethods } from './bdev';
 import { bdevNvmeMethods } from './bdev-nvme';
 import { bdevUringMethods } from './bdev-uring';
 import { configMethods } from './config';
+import { keyringMethods } from './keyring';
 import { nvmfMethods } from './nvmf';
 import { nvmfAnaMethods } from './nvmf-ana';
+import { nvmfAuthMethods } from './nvmf-auth';
 
 export function gatewayMethods(): MethodTable {
   return {
@@ -17,6 +19,8 @@ export function gatewayMethods(): MethodTable {
     ...bdevUringMethods,
     ...nvmfMethods,
     ...nvmfAnaMethods,
+    ...nvmfAuthMethods,
+    ...keyringMethods,
     ...configMethods,
   };
 }

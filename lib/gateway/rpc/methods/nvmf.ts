@@ -3,13 +3,15 @@
  * reachable only on their own listeners, as SPDK's are.
  */
 import { isIP } from 'node:net';
-import { ConflictError, InvalidArgumentError, NotFoundError } from '../../../errors';
+import { ConflictError, InvalidArgumentError, NotFoundError, RdmagateError } from '../../../errors';
 import { withoutUndefined, type JsonObject } from '../../../jsonrpc/json';
 import * as rdma from '../../../rdma';
+import { DHCHAP_DEFAULT_DHGROUPS, DHCHAP_DEFAULT_DIGESTS } from '../../../nvmf/dhchap';
 import {
   ANA_STATES, Listener, type ListenerInfo, type QpairInfo, type Subsystem, type SubsystemInfo, type TransportType,
 } from '../../../nvmf/target';
-import { listenerKey, type ConfigEntry, type GatewayState, type TargetLimits } from '../../state';
+import { dhchapKeyNames, dhchapSecrets, explainInvalidKey } from '../../keyring';
+import { hostKeysId, listenerKey, type ConfigEntry, type GatewayState, type TargetLimits } from '../../state';
 import { method, type MethodTable } from '../method';
 import * as p from '../params';
 
@@ -79,13 +81,23 @@ function peerAddressJson(q: QpairInfo): JsonObject | undefined {
   return { trtype: toTrtype(q.transport), adrfam: isIP(m[1]) === 6 ? 'IPv6' : 'IPv4', traddr: m[1], trsvcid: m[2] };
 }
 
-function subsystemJson(s: SubsystemInfo): JsonObject {
+/** A host of a subsystem as nvmf_get_subsystems and save_config show it: the names of its keys, never a secret. */
+function hostJson(state: GatewayState, nqn: string, host: string): { nqn: string; dhchap_key?: string; dhchap_ctrlr_key?: string } {
+  return { nqn: host, ...dhchapKeyNames(state.hostKeys.get(hostKeysId(nqn, host))) };
+}
+
+/** SPDK's answer to a TLS PSK, which rdmagate's NVMe/TCP does not do yet: said, not ignored. */
+export function pskUnsupported(): RdmagateError {
+  return new RdmagateError('ERR_NOT_SUPPORTED', 'psk: NVMe/TCP TLS (and so a pre-shared key) is not supported by this gateway yet');
+}
+
+function subsystemJson(state: GatewayState, s: SubsystemInfo): JsonObject {
   const common = {
     nqn: s.nqn,
     subtype: s.subtype,
     listen_addresses: s.listeners.map(listenAddressJson),
     allow_any_host: s.allowAnyHost,
-    hosts: s.hosts.map((h) => ({ nqn: h })),
+    hosts: s.hosts.map((h) => hostJson(state, s.nqn, h)),
   };
   if (s.subtype === 'Discovery') return common;
   return {
@@ -159,9 +171,20 @@ function mustMatch(param: string, asked: number | undefined, actual: number, opt
   }
 }
 
-/** The nvmf section of save_config: transports, then each subsystem with its listeners, hosts and namespaces. */
+/**
+ * The nvmf section of save_config: the target's DH-HMAC-CHAP settings where they are not the
+ * defaults, transports, then each subsystem with its listeners, hosts (their keys by name)
+ * and namespaces.
+ */
 export function nvmfConfig(state: GatewayState): ConfigEntry[] {
-  const out: ConfigEntry[] = [...state.transports.values()].map((t) => ({ method: 'nvmf_create_transport', params: t.params }));
+  const out: ConfigEntry[] = [];
+  const dhchap = state.target.dhchapConfig();
+  // Written only where it is not the default, so that other configs stay as they were.
+  const same = (a: readonly string[], b: readonly string[]) => a.join() === b.join();
+  if (!same(dhchap.digests, DHCHAP_DEFAULT_DIGESTS) || !same(dhchap.dhgroups, DHCHAP_DEFAULT_DHGROUPS)) {
+    out.push({ method: 'nvmf_set_config', params: { dhchap_digests: dhchap.digests, dhchap_dhgroups: dhchap.dhgroups } });
+  }
+  out.push(...[...state.transports.values()].map((t) => ({ method: 'nvmf_create_transport', params: t.params })));
   for (const s of state.target.subsystems()) {
     if (s.subtype !== 'NVMe') continue;
     const nqn = s.nqn;
@@ -175,7 +198,10 @@ export function nvmfConfig(state: GatewayState): ConfigEntry[] {
     for (const l of s.listeners) {
       out.push({ method: 'nvmf_subsystem_add_listener', params: { nqn, listen_address: listenAddressJson(l) } });
     }
-    for (const host of s.hosts) out.push({ method: 'nvmf_subsystem_add_host', params: { nqn, host } });
+    for (const host of s.hosts) {
+      const { nqn: _, ...keys } = hostJson(state, nqn, host);
+      out.push({ method: 'nvmf_subsystem_add_host', params: { nqn, host, ...keys } });
+    }
     for (const n of s.namespaces) {
       const namespace = namespaceJson({ nsid: n.nsid, bdev_name: n.bdevName, nguid: n.nguid, uuid: n.uuid,
         anagrpid: n.anagrpid === n.nsid ? undefined : n.anagrpid });
@@ -250,8 +276,9 @@ export const nvmfMethods: MethodTable = {
     }),
   nvmf_delete_subsystem: method({ nqn: NQN }, { mutates: true })
     .handle(({ nqn }, { state }) => {
-      subsystemOf(state, nqn);
+      const hosts = subsystemOf(state, nqn).info().hosts;
       state.target.removeSubsystem(nqn);
+      for (const host of hosts) state.hostKeys.delete(hostKeysId(nqn, host));
       closeUnusedListeners(state);
       return true;
     }),
@@ -259,7 +286,7 @@ export const nvmfMethods: MethodTable = {
     .handle(({ nqn }, { state }) => {
       const list = state.target.subsystems().filter((s) => nqn === undefined || s.nqn === nqn);
       if (nqn !== undefined && list.length === 0) throw new NotFoundError(`No such device: no subsystem ${nqn}`);
-      return list.map(subsystemJson);
+      return list.map((s) => subsystemJson(state, s));
     }),
   nvmf_subsystem_add_listener: method({ nqn: NQN, listen_address: listenAddress, ana_state: p.optional(p.oneOf(ANA_STATES)) },
     { mutates: true })
@@ -320,11 +347,22 @@ export const nvmfMethods: MethodTable = {
       subsystemOf(state, nqn).removeNamespace(nsid);
       return true;
     }),
-  nvmf_subsystem_add_host: method({ nqn: NQN, host: NQN }, { mutates: true })
-    .handle(({ nqn, host }, { state }) => {
+  // The keys are named (keyring_file_add_key), as in SPDK: no secret travels in params.
+  nvmf_subsystem_add_host: method({
+    nqn: NQN, host: NQN, psk: p.optional(p.string()), dhchap_key: p.optional(p.string()), dhchap_ctrlr_key: p.optional(p.string()),
+  }, { mutates: true })
+    .handle(({ nqn, host, psk, ...names }, { state }) => {
+      if (psk !== undefined) throw pskUnsupported();
       const s = subsystemOf(state, nqn);
       if (s.info().hosts.includes(host)) throw new ConflictError('ERR_ALREADY_EXISTS', `${host} is already allowed on ${nqn}`);
-      s.addHost(host);
+      const keys = state.keyring.dhchapKeys(names);
+      try {
+        s.addHost({ nqn: host, ...dhchapSecrets(keys) });
+      } catch (e) {
+        throw explainInvalidKey(e, keys);
+      }
+      if (keys.dhchapKey) state.hostKeys.set(hostKeysId(nqn, host), keys);
+      else state.hostKeys.delete(hostKeysId(nqn, host));
       return true;
     }),
   nvmf_subsystem_remove_host: method({ nqn: NQN, host: NQN }, { mutates: true })
@@ -332,6 +370,7 @@ export const nvmfMethods: MethodTable = {
       const s = subsystemOf(state, nqn);
       if (!s.info().hosts.includes(host)) throw new NotFoundError(`No such device: ${host} is not on the host list of ${nqn}`);
       s.removeHost(host);
+      state.hostKeys.delete(hostKeysId(nqn, host));
       return true;
     }),
   nvmf_subsystem_allow_any_host: method({ nqn: NQN, allow_any_host: p.boolean() }, { mutates: true })
@@ -360,6 +399,8 @@ export const nvmfMethods: MethodTable = {
         return {
           cntlid: q.cntlid, qid: q.qid, state: 'active', hostnqn: controllers.get(q.cntlid)!.hostnqn,
           ...(peer ? { peer_address: peer } : {}),
+          // SPDK's shape: state, digest and dhgroup of the queue's DH-HMAC-CHAP.
+          ...(q.auth ? { auth: { state: q.auth.state, ...(q.auth.digest ? { digest: q.auth.digest, dhgroup: q.auth.dhgroup } : {}) } } : {}),
         };
       });
     }),
