@@ -11,7 +11,7 @@
 #   lab.sh run 'CMD...'          boot the guest, run CMD with bash inside it, print its
 #                                output, exit with CMD's exit status
 #   lab.sh selftest              run the built-in RDMA + NVMe-oF + fio + node test
-#   lab.sh clean                 remove $LAB_CACHE
+#   lab.sh clean                 remove $LAB_CACHE (with LAB_KERNEL_SUITE: only its $LAB_CACHE/bpo)
 #
 # Environment:
 #   LAB_CACHE    cache dir (default ${XDG_CACHE_HOME:-~/.cache}/rdmagate-lab)
@@ -29,6 +29,14 @@
 #   LAB_ROOT     ext4 (default: rootfs image on virtio-blk, snapshot=on so the cached
 #                image is never modified) or initramfs (whole rootfs unpacked in RAM)
 #   LAB_VERBOSE  1: also print the whole serial console (kernel log, etc.)
+#   LAB_KERNEL_SUITE  unset (default): bookworm's kernel (6.1), from apt; bookworm-backports:
+#                the newest linux-image-6.*+deb12-amd64 there (6.12: NVME_HOST_AUTH,
+#                NVME_TARGET_AUTH, NVME_*TCP_TLS), fetched with curl (InRelease checked with
+#                gpgv against Debian's keyring, then sha256 of Packages.xz and the .deb), cached
+#                with its image under $LAB_CACHE/bpo; the rootfs is shared (only the modules
+#                differ); adds nvme-auth nvme-keyring tls + dh/hmac/sha crypto to LAB_MODS
+#   LAB_KPKG     kernel package name (default: linux-image-amd64's dependency, or the newest
+#                in LAB_KERNEL_SUITE)
 #
 # Inside the guest: root shell env, cwd /root, eth0 = 10.0.2.15/24 (qemu user net with
 # restrict=on: nothing leaves the VM), /lab = per-run dir shared with the host (9p),
@@ -37,6 +45,12 @@ set -euo pipefail
 
 CACHE=${LAB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rdmagate-lab}
 SUITE=bookworm
+KSUITE=${LAB_KERNEL_SUITE:-}
+# per-kernel cache (kernel/, dl/, the images and their stamps); rootfs/ stays in $CACHE
+case "$KSUITE" in
+  bookworm-backports) KCACHE=$CACHE/bpo;;
+  *) KCACHE=$CACHE;;
+esac
 # Debian mirror: the one this machine's apt already uses (LAB_MIRROR overrides)
 apt_mirror() {
   { awk '/^URIs:/{print $2}' /etc/apt/sources.list.d/*.sources 2>/dev/null
@@ -56,7 +70,8 @@ PKGS="kmod,iproute2,rdma-core,ibverbs-utils,ibverbs-providers,perftest,rdmacm-ut
 # modules kept in the image (plus their dependencies); anything else is dropped
 MODS=${LAB_MODS:-"rdma_rxe ib_uverbs rdma_ucm ib_umad ib_ipoib nvmet nvmet-tcp nvmet-rdma nvme-tcp
 nvme-rdma nvme null_blk loop brd veth dummy virtio_pci virtio_net virtio_blk
-virtio_console 9p 9pnet_virtio virtiofs ext4 xfs configfs tun bridge"}
+virtio_console 9p 9pnet_virtio virtiofs ext4 xfs configfs tun bridge${KSUITE:+
+nvme-auth nvme-keyring tls dh_generic hmac sha256_generic sha512_generic}"}
 # whole module dirs kept too: crypto algorithms are loaded by name at run time
 # (rdma_rxe needs "crc32", nvme-tcp digests need "crc32c"), not via depmod deps
 KEEP_DIRS="kernel/crypto kernel/arch/x86/crypto kernel/lib"
@@ -67,11 +82,13 @@ now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}'; }
 
 [ "$(id -u)" = 0 ] || die "must run as root (debootstrap/chroot)"
+case "$KSUITE" in ""|bookworm-backports) ;; *) die "LAB_KERNEL_SUITE=$KSUITE: only bookworm-backports is supported";; esac
 
 host_deps() {
   local need=() c p
   for c in qemu-system-x86_64:qemu-system-x86 debootstrap:debootstrap cpio:cpio \
-           dpkg-deb:dpkg awk:mawk xz:xz-utils perl:perl-base mke2fs:e2fsprogs flock:util-linux; do
+           dpkg-deb:dpkg awk:mawk xz:xz-utils perl:perl-base mke2fs:e2fsprogs flock:util-linux \
+           ${KSUITE:+curl:curl gpgv:gpgv zstd:zstd}; do
     command -v "${c%%:*}" >/dev/null || need+=("${c#*:}")
   done
   if [ ${#need[@]} -gt 0 ]; then
@@ -87,37 +104,67 @@ node_src() {
   if [ -n "$n" ] && [ -x "$n" ]; then readlink -f "$n"; else echo debian; fi
 }
 
+# newest linux-image-6.*+deb12-amd64 of $KSUITE (or $LAB_KPKG), checked as apt would:
+# InRelease signed by Debian's archive keyring -> sha256 of Packages.xz -> sha256 of the .deb
+fetch_suite_kernel() {
+  local dist="$MIRROR/dists/$KSUITE" dl="$KCACHE/dl" sum ver pkg file
+  [ -n "$MIRROR" ] || die "no Debian mirror found in apt's sources; set LAB_MIRROR"
+  curl -fsS -o "$dl/InRelease" "$dist/InRelease" || die "cannot fetch $dist/InRelease"
+  gpgv --keyring /usr/share/keyrings/debian-archive-keyring.gpg --output "$dl/Release" "$dl/InRelease" 2>/dev/null \
+    || die "$dist/InRelease: bad signature"
+  sum=$(awk '/^SHA256:/{s=1; next} /^[^ ]/{s=0} s && $3=="main/binary-amd64/Packages.xz"{print $1}' "$dl/Release")
+  curl -fsS -o "$dl/Packages.xz" "$dist/main/binary-amd64/Packages.xz" || die "cannot fetch $KSUITE Packages.xz"
+  echo "$sum  $dl/Packages.xz" | sha256sum -c --quiet - >&2 || die "$KSUITE Packages.xz: sha256 mismatch"
+  read -r ver pkg file sum < <(xz -dc "$dl/Packages.xz" | awk -v want="${LAB_KPKG:-}" '
+      /^Package:/ {p=$2} /^Version:/ {v=$2} /^Filename:/ {f=$2} /^SHA256:/ {s=$2}
+      /^$/ { if (want != "" ? p == want : p ~ /^linux-image-6\.[0-9.]+[+]deb12-amd64$/) print v, p, f, s; p="" }
+      END  { if (want != "" ? p == want : p ~ /^linux-image-6\.[0-9.]+[+]deb12-amd64$/) print v, p, f, s }' \
+    | sort -V | tail -1) || true
+  [ -n "${file:-}" ] || die "no ${LAB_KPKG:-linux-image-6.*+deb12-amd64} in $KSUITE"
+  log "downloading $pkg $ver ($KSUITE)"
+  curl -fsS -o "$dl/${file##*/}" "$MIRROR/$file" || die "cannot fetch $MIRROR/$file"
+  echo "$sum  $dl/${file##*/}" | sha256sum -c --quiet - >&2 || die "${file##*/}: sha256 mismatch"
+  echo "$dl/${file##*/}"
+}
+
 build_kernel() {
-  local kpkg
-  if [ -s "$CACHE/kernel/kver" ] && [ -s "$CACHE/kernel/boot" ] && [ -d "$CACHE/kernel/modules" ]; then
+  local kpkg deb
+  if [ -s "$KCACHE/kernel/kver" ] && [ -s "$KCACHE/kernel/boot" ] && [ -d "$KCACHE/kernel/modules" ]; then
     return
   fi
   local t=$(now)
-  mkdir -p "$CACHE/dl"
-  apt-get update -qq >&2 || true
-  kpkg=${LAB_KPKG:-$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}')}
-  [ -n "$kpkg" ] || die "cannot resolve linux-image-amd64 dependency"
-  log "downloading $kpkg"
-  ( cd "$CACHE/dl" && apt-get download "$kpkg" 2>&1 | grep -v unsandboxed >&2 || true )
-  local deb; deb=$(ls -t "$CACHE"/dl/"$kpkg"_*.deb | head -1)
-  rm -rf "$CACHE/kernel.tmp"; mkdir -p "$CACHE/kernel.tmp"
-  dpkg-deb -x "$deb" "$CACHE/kernel.tmp/x"
-  local kver; kver=$(ls "$CACHE/kernel.tmp/x/lib/modules/")
-  mv "$CACHE/kernel.tmp/x/boot/vmlinuz-$kver" "$CACHE/kernel.tmp/vmlinuz"
-  mv "$CACHE/kernel.tmp/x/boot/config-$kver" "$CACHE/kernel.tmp/config"
-  mv "$CACHE/kernel.tmp/x/lib/modules/$kver" "$CACHE/kernel.tmp/modules"
-  rm -rf "$CACHE/kernel.tmp/x"
-  # Debian's bzImage is xz-compressed; decompressing it under TCG costs ~5 s per boot.
-  # Extract the ELF vmlinux once and boot it directly through its PVH entry point.
-  local off; off=$(perl -0777 -ne 'print index($_, "\xfd7zXZ\x00")' "$CACHE/kernel.tmp/vmlinuz")
-  echo vmlinuz > "$CACHE/kernel.tmp/boot"
-  if [ "$off" -ge 0 ]; then
-    tail -c +$((off + 1)) "$CACHE/kernel.tmp/vmlinuz" | xz -dc > "$CACHE/kernel.tmp/vmlinux" 2>/dev/null || true
-    [ "$(head -c 4 "$CACHE/kernel.tmp/vmlinux" | od -An -c | tr -d ' ')" = '177ELF' ] \
-      && echo vmlinux > "$CACHE/kernel.tmp/boot" || rm -f "$CACHE/kernel.tmp/vmlinux"
+  mkdir -p "$KCACHE/dl"
+  if [ -n "$KSUITE" ]; then
+    deb=$(fetch_suite_kernel)
+  else
+    apt-get update -qq >&2 || true
+    kpkg=${LAB_KPKG:-$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}')}
+    [ -n "$kpkg" ] || die "cannot resolve linux-image-amd64 dependency"
+    log "downloading $kpkg"
+    ( cd "$KCACHE/dl" && apt-get download "$kpkg" 2>&1 | grep -v unsandboxed >&2 || true )
+    deb=$(ls -t "$KCACHE"/dl/"$kpkg"_*.deb | head -1)
   fi
-  echo "$kver" > "$CACHE/kernel.tmp/kver"
-  rm -rf "$CACHE/kernel"; mv "$CACHE/kernel.tmp" "$CACHE/kernel"
+  rm -rf "$KCACHE/kernel.tmp"; mkdir -p "$KCACHE/kernel.tmp"
+  dpkg-deb -x "$deb" "$KCACHE/kernel.tmp/x"
+  local mods=lib/modules; [ -d "$KCACHE/kernel.tmp/x/$mods" ] || mods=usr/lib/modules
+  local kver; kver=$(ls "$KCACHE/kernel.tmp/x/$mods/")
+  mv "$KCACHE/kernel.tmp/x/boot/vmlinuz-$kver" "$KCACHE/kernel.tmp/vmlinuz"
+  mv "$KCACHE/kernel.tmp/x/boot/config-$kver" "$KCACHE/kernel.tmp/config"
+  mv "$KCACHE/kernel.tmp/x/$mods/$kver" "$KCACHE/kernel.tmp/modules"
+  rm -rf "$KCACHE/kernel.tmp/x"
+  # Debian's bzImage is xz- (6.1) or zstd-compressed (6.12); decompressing it under TCG costs
+  # ~5 s per boot. Extract the ELF vmlinux once and boot it directly through its PVH entry point.
+  echo vmlinuz > "$KCACHE/kernel.tmp/boot"
+  local z off; for z in "FD377A585A00 xz" "28B52FFD zstd"; do
+    off=$(perl -0777 -ne 'BEGIN { $m = pack("H*", shift) } print index($_, $m)' ${z% *} "$KCACHE/kernel.tmp/vmlinuz")
+    [ "$off" -ge 0 ] && command -v ${z#* } >/dev/null || continue
+    # (zstd fails on the bytes after its frame; the ELF check below is what counts)
+    tail -c +$((off + 1)) "$KCACHE/kernel.tmp/vmlinuz" | ${z#* } -dc > "$KCACHE/kernel.tmp/vmlinux" 2>/dev/null || true
+    [ "$(head -c 4 "$KCACHE/kernel.tmp/vmlinux" | od -An -c | tr -d ' ')" = '177ELF' ] \
+      && { echo vmlinux > "$KCACHE/kernel.tmp/boot"; break; } || rm -f "$KCACHE/kernel.tmp/vmlinux"
+  done
+  echo "$kver" > "$KCACHE/kernel.tmp/kver"
+  rm -rf "$KCACHE/kernel"; mv "$KCACHE/kernel.tmp" "$KCACHE/kernel"
   log "kernel $kver ready ($(since "$t")s)"
 }
 
@@ -200,10 +247,10 @@ chmod 755 "$1"
 
 build_image() {
   local kver node stamp
-  kver=$(cat "$CACHE/kernel/kver")
+  kver=$(cat "$KCACHE/kernel/kver")
   node=$(node_src)
   stamp="v$IMAGE_VERSION|$kver|$(cat "$CACHE/rootfs.stamp")|$node|$(echo $MODS)|$KEEP_DIRS|$(write_init /dev/stdout | md5sum)|$(write_init1 /dev/stdout | md5sum)"
-  if [ -f "$CACHE/initrd.cpio" ] && [ -f "$CACHE/root.ext4" ] && [ -f "$CACHE/image.stamp" ] && [ "$(cat "$CACHE/image.stamp")" = "$stamp" ]; then
+  if [ -f "$KCACHE/initrd.cpio" ] && [ -f "$KCACHE/root.ext4" ] && [ -f "$KCACHE/image.stamp" ] && [ "$(cat "$KCACHE/image.stamp")" = "$stamp" ]; then
     return
   fi
   local t=$(now) R="$CACHE/rootfs"
@@ -214,7 +261,7 @@ build_image() {
   # modules: full tree -> depmod -> dependency closure of $MODS -> minimal tree
   local M="$R/lib/modules/$kver"
   rm -rf "$R/lib/modules"; mkdir -p "$R/lib/modules"
-  cp -a "$CACHE/kernel/modules" "$M"
+  cp -a "$KCACHE/kernel/modules" "$M"
   chroot "$R" depmod "$kver"
   local keep; keep=$(for m in $MODS; do chroot "$R" modprobe -S "$kver" --show-depends "$m" || die "module $m not found"; done \
                      | awk '$1=="insmod"{print $2}' | sort -u)
@@ -233,23 +280,24 @@ build_image() {
   printf '127.0.0.1 localhost\n10.0.2.15 lab\n' > "$R/etc/hosts"
   : > "$R/etc/fstab"
   ( cd "$R" && find . -xdev -path ./proc -prune -o -path ./sys -prune -o -path ./dev -prune -o -print \
-      | { cat; printf './proc\n./sys\n./dev\n'; } | cpio -o -H newc --quiet ) > "$CACHE/initrd.cpio.tmp"
-  mv "$CACHE/initrd.cpio.tmp" "$CACHE/initrd.cpio"
+      | { cat; printf './proc\n./sys\n./dev\n'; } | cpio -o -H newc --quiet ) > "$KCACHE/initrd.cpio.tmp"
+  mv "$KCACHE/initrd.cpio.tmp" "$KCACHE/initrd.cpio"
   # ext4 root image + small stage-1 initramfs (busybox + virtio-blk/ext4 modules)
-  local S="$CACHE/stage1"; rm -rf "$S"; mkdir -p "$S/bin" "$S/m"
+  local S="$KCACHE/stage1"; rm -rf "$S"; mkdir -p "$S/bin" "$S/m"
   cp "$R/bin/busybox" "$S/bin/busybox"
   for f in $(for m in virtio_pci virtio_blk crc32c_generic ext4; do chroot "$R" modprobe -S "$kver" --show-depends "$m"; done \
              | awk '$1=="insmod" && !seen[$2]++ {print $2}'); do
-    cp "$R$f" "$S/m/"; basename "$f" >> "$S/modules"
+    case $f in *.xz) xz -dc "$R$f" > "$S/m/$(basename "$f" .xz)";; *) cp "$R$f" "$S/m/";; esac
+    basename "$f" .xz >> "$S/modules"   # busybox insmod: uncompressed (6.12's are .ko.xz)
   done
   write_init1 "$S/init"
-  ( cd "$S" && find . | cpio -o -H newc --quiet ) > "$CACHE/stage1.cpio"
+  ( cd "$S" && find . | cpio -o -H newc --quiet ) > "$KCACHE/stage1.cpio"
   local size=$(( $(du -sm "$R" | cut -f1) * 2 + 512 ))
-  rm -f "$CACHE/root.ext4.tmp"
-  mke2fs -q -t ext4 -L labroot -d "$R" "$CACHE/root.ext4.tmp" "${size}M" >/dev/null
-  mv "$CACHE/root.ext4.tmp" "$CACHE/root.ext4"
-  echo "$stamp" > "$CACHE/image.stamp"
-  log "image ready: initrd.cpio $(du -h "$CACHE/initrd.cpio" | cut -f1), root.ext4 $(du -h "$CACHE/root.ext4" | cut -f1) ($(since "$t")s)"
+  rm -f "$KCACHE/root.ext4.tmp"
+  mke2fs -q -t ext4 -L labroot -d "$R" "$KCACHE/root.ext4.tmp" "${size}M" >/dev/null
+  mv "$KCACHE/root.ext4.tmp" "$KCACHE/root.ext4"
+  echo "$stamp" > "$KCACHE/image.stamp"
+  log "image ready: initrd.cpio $(du -h "$KCACHE/initrd.cpio" | cut -f1), root.ext4 $(du -h "$KCACHE/root.ext4" | cut -f1) ($(since "$t")s)"
 }
 
 build() {
@@ -271,13 +319,13 @@ run_guest() {
   echo "$LOAD" > "$rundir/modules"
   local args=(-accel "$ACCEL" -cpu max -smp "$SMP" -m "$MEM" -display none -monitor none
     -serial stdio -no-reboot
-    -kernel "$CACHE/kernel/${LAB_KERNEL:-$(cat "$CACHE/kernel/boot")}"
+    -kernel "$KCACHE/kernel/${LAB_KERNEL:-$(cat "$KCACHE/kernel/boot")}"
     -append "console=ttyS0 quiet loglevel=1 panic=-1 rdinit=/init"
     -virtfs "local,path=$rundir,mount_tag=lab,security_model=none,id=lab"
     -netdev user,id=n0,restrict=on -device virtio-net-pci,netdev=n0,romfile=)
-  if [ "$ROOTMODE" = initramfs ]; then args+=(-initrd "$CACHE/initrd.cpio")
-  else args+=(-initrd "$CACHE/stage1.cpio"
-              -drive "file=$CACHE/root.ext4,format=raw,if=virtio,snapshot=on,cache=unsafe"); fi
+  if [ "$ROOTMODE" = initramfs ]; then args+=(-initrd "$KCACHE/initrd.cpio")
+  else args+=(-initrd "$KCACHE/stage1.cpio"
+              -drive "file=$KCACHE/root.ext4,format=raw,if=virtio,snapshot=on,cache=unsafe"); fi
   [ -n "$SHARE" ] && args+=(-virtfs "local,path=$(readlink -f "$SHARE"),mount_tag=host,security_model=none,id=host")
   set +e
   timeout "$TIMEOUT" qemu-system-x86_64 "${args[@]}" </dev/null 2>"$rundir/qemu.err" \
@@ -360,6 +408,6 @@ case "${1:-}" in
   build) t=$(now); build; log "build done ($(since "$t")s)";;
   run) shift; [ $# -ge 1 ] || die "usage: lab.sh run 'CMD'"; run_guest "$*";;
   selftest) run_guest "$SELFTEST";;
-  clean) rm -rf "$CACHE";;
-  *) sed -n '2,30p' "$0"; exit 2;;
+  clean) rm -rf "$KCACHE";;
+  *) sed -n '2,39p' "$0"; exit 2;;
 esac

@@ -36,6 +36,19 @@ export interface KernelTargetOptions {
   trtype?: 'tcp' | 'rdma';
   /** A file `device` on a file system without O_DIRECT (tmpfs) needs the page cache. */
   bufferedIo?: boolean;
+  /** The hosts allowed in (none: any host), each with its DH-HMAC-CHAP settings (needs NVME_TARGET_AUTH). */
+  hosts?: KernelTargetHost[];
+}
+
+/** configfs' hosts/<nqn>: dhchap_key, dhchap_ctrl_key, dhchap_hash, dhchap_dhgroup. */
+export interface KernelTargetHost {
+  nqn: string;
+  dhchapKey?: string;
+  dhchapCtrlKey?: string;
+  /** 'hmac(sha256)', 'hmac(sha384)' or 'hmac(sha512)'. */
+  hash?: string;
+  /** 'null', 'ffdhe2048' ... 'ffdhe8192'. */
+  dhgroup?: string;
 }
 
 export interface KernelTarget {
@@ -68,7 +81,18 @@ export function startKernelTarget(o: KernelTargetOptions): KernelTarget {
   const trtype = o.trtype ?? 'tcp';
   modprobe(`nvmet-${trtype}`);  // a port of that type needs it; loaded already in the lab
   mkdirSync(sub);
-  writeFileSync(`${sub}/attr_allow_any_host`, '1');
+  writeFileSync(`${sub}/attr_allow_any_host`, o.hosts ? '0' : '1');
+  const hosts = (o.hosts ?? []).map((h) => {
+    const dir = `${NVMET}/hosts/${h.nqn}`;
+    if (!existsSync(dir)) mkdirSync(dir);
+    if (h.dhchapKey) writeFileSync(`${dir}/dhchap_key`, h.dhchapKey);
+    if (h.dhchapCtrlKey) writeFileSync(`${dir}/dhchap_ctrl_key`, h.dhchapCtrlKey);
+    if (h.hash) writeFileSync(`${dir}/dhchap_hash`, h.hash);
+    if (h.dhgroup) writeFileSync(`${dir}/dhchap_dhgroup`, h.dhgroup);
+    const allowed = `${sub}/allowed_hosts/${h.nqn}`;
+    symlinkSync(dir, allowed);
+    return { dir, allowed };
+  });
   mkdirSync(ns);
   writeFileSync(`${ns}/device_path`, o.device);
   if (o.bufferedIo) writeFileSync(`${ns}/buffered_io`, '1');
@@ -91,6 +115,10 @@ export function startKernelTarget(o: KernelTargetOptions): KernelTarget {
       if (existsSync(ns)) {
         tryDo(() => writeFileSync(`${ns}/enable`, '0'));
         tryDo(() => rmdirSync(ns));
+      }
+      for (const h of hosts) {
+        if (existsSync(h.allowed)) tryDo(() => unlinkSync(h.allowed));
+        if (existsSync(h.dir)) tryDo(() => rmdirSync(h.dir));
       }
       if (existsSync(sub)) tryDo(() => rmdirSync(sub));
     },
