@@ -47,6 +47,7 @@
         "native/host/controller.cc",
         "native/host/discovery.cc",
         "native/napi/host_binding.cc",
+        "native/napi/dhchap_keys.cc",
         "native/perf/perf_engine.cc",
         "native/perf/tcp_round_trip.cc",
         "native/napi/perf_binding.cc",

@@ -125,6 +125,8 @@ export interface NativeNvmeController {
   submitBatch(first: number, end: number): void;
   identify(opId: number, cns: number, nsid: number): void;
   getLogPage(opId: number, lid: number, lsp: number, nsid: number, bytes: number): void;
+  /** DH-HMAC-CHAP again on every queue; the 'admin' event of opId brings the reason (UTF-8) on failure. */
+  authenticate(opId: number, keys: NativeDhchapKeys): void;
   close(): void;
   counters(): HostCounters;
 }

@@ -29,6 +29,7 @@ export const HOST_STATUS = {
   timeout: 0x10001,
   disconnected: 0x10002,
   transport: 0x10003,
+  auth: 0x10004,
 } as const;
 
 /**
@@ -63,6 +64,8 @@ export interface NativeLayout {
   readonly hostStatusDisconnected: number;
   /** `host::kStatusTransport`: see {@link HOST_STATUS}. */
   readonly hostStatusTransport: number;
+  /** `host::kStatusAuth`: see {@link HOST_STATUS}. */
+  readonly hostStatusAuth: number;
   /** `perf::LatencyHistogram::kSubBits`: see {@link HISTOGRAM_SUB_BITS}. */
   readonly histogramSubBits: number;
   /** `perf::LatencyHistogram::kBuckets`: see {@link HISTOGRAM_BUCKETS}. */
@@ -77,6 +80,7 @@ export const LAYOUT: NativeLayout = Object.freeze({
   hostStatusTimeout: HOST_STATUS.timeout,
   hostStatusDisconnected: HOST_STATUS.disconnected,
   hostStatusTransport: HOST_STATUS.transport,
+  hostStatusAuth: HOST_STATUS.auth,
   histogramSubBits: HISTOGRAM_SUB_BITS,
   histogramBuckets: HISTOGRAM_BUCKETS,
   targetLatencyBuckets: TARGET_LATENCY_BUCKETS,

@@ -1,7 +1,10 @@
 #include "host/controller.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <mutex>
+#include <optional>
 
 #include "spec/fabrics.h"
 #include "spec/identify.h"
@@ -47,7 +50,9 @@ Controller::Controller(uint64_t id, std::vector<Reactor*> reactors, ControllerOp
       reactors_(std::move(reactors)),
       reactor_(*reactors_.front()),
       options_(std::move(options)),
-      events_(std::move(events)) {}
+      events_(std::move(events)) {
+  keys_ = auth::DhchapKeys{options_.dhchap_key, options_.dhchap_ctrlr_key};
+}
 
 Controller::~Controller() = default;
 
@@ -255,8 +260,8 @@ QueueConfig Controller::queue_config(uint16_t qid, uint16_t depth) const {
   q.disable_sqflow = options_.disable_sqflow;
   q.recv_pipe = options_.recv_pipe;
   q.timeout_ms = options_.timeout_ms;
-  q.dhchap_key = options_.dhchap_key;
-  q.dhchap_ctrlr_key = options_.dhchap_ctrlr_key;
+  q.dhchap_key = keys_.host;
+  q.dhchap_ctrlr_key = keys_.ctrlr;
   q.controller_id = id_;
   return q;
 }
@@ -559,6 +564,43 @@ void Controller::identify(uint32_t op_id, uint8_t cns, uint32_t nsid) {
                         [self, op_id](uint32_t status, const CompletionEntry& cqe, std::vector<uint8_t>& data) {
                           self->events_->on_admin_done(self->id_, op_id, status, cqe.dw0, std::move(data));
                         });
+  });
+}
+
+void Controller::authenticate(uint32_t op_id, auth::SecretRef key, auth::SecretRef ctrlr_key) {
+  auto self = shared_from_this();
+  reactor_.post([self, op_id, key, ctrlr_key] {
+    self->keys_ = auth::DhchapKeys{key, ctrlr_key};  // for queues made later
+    // Every queue at once, each on its reactor; the first failure is the answer.
+    struct Round {
+      std::atomic<size_t> left;
+      std::mutex mutex;
+      std::optional<Failure> failure;
+    };
+    // A queue that is not live takes the keys for its reconnects and says so: then the
+    // answer is that the controller was not connected.
+    std::vector<std::shared_ptr<QueuePair>> queues{self->admin_};
+    queues.insert(queues.end(), self->io_.begin(), self->io_.end());
+    auto round = std::make_shared<Round>();
+    round->left = queues.size();
+    for (auto& q : queues) {
+      q->reactor().post([self, op_id, q, key, ctrlr_key, round] {
+        q->reauthenticate(key, ctrlr_key, [self, op_id, round](const Failure* f) {
+          if (f) {
+            std::lock_guard<std::mutex> lock(round->mutex);
+            if (!round->failure) round->failure = *f;
+          }
+          if (--round->left) return;
+          uint32_t status = 0;
+          std::vector<uint8_t> why;
+          if (round->failure) {
+            status = round->failure->code == kErrAuth ? kStatusAuth : kStatusDisconnected;
+            why.assign(round->failure->message.begin(), round->failure->message.end());
+          }
+          self->events_->on_admin_done(self->id_, op_id, status, 0, std::move(why));
+        });
+      });
+    }
   });
 }
 

@@ -86,6 +86,10 @@ class Controller final : public QueueOwner, public std::enable_shared_from_this<
   void identify(uint32_t op_id, uint8_t cns, uint32_t nsid);
   // Get Log Page `lid` (log specific field `lsp`), `bytes` of it; on_admin_done(op_id) brings them.
   void get_log_page(uint32_t op_id, uint8_t lid, uint8_t lsp, uint32_t nsid, uint32_t bytes);
+  // Any thread: DH-HMAC-CHAP again on every queue, with these keys, which later connects
+  // use too (SPDK's bdev_nvme_set_keys). on_admin_done(op_id) tells: 0 once every queue has
+  // re-authenticated; else kStatusAuth (or kStatusDisconnected) with the reason as its data.
+  void authenticate(uint32_t op_id, auth::SecretRef key, auth::SecretRef ctrlr_key);
   ControllerCounters counters() const;
   uint64_t id() const { return id_; }
 
@@ -163,6 +167,7 @@ class Controller final : public QueueOwner, public std::enable_shared_from_this<
   const std::vector<Reactor*> reactors_;
   Reactor& reactor_;
   const ControllerOptions options_;
+  auth::DhchapKeys keys_;  // options_' until authenticate() (admin reactor)
   const std::shared_ptr<ControllerEvents> events_;
 
   // Admin reactor thread.

@@ -19,6 +19,7 @@ enum HostStatus : uint32_t {
   kStatusTimeout = kHostStatusBase + 1,       // no completion, and Abort did not help
   kStatusDisconnected = kHostStatusBase + 2,  // the queue or controller went away
   kStatusTransport = kHostStatusBase + 3,     // the connection died of a protocol error
+  kStatusAuth = kHostStatusBase + 4,          // DH-HMAC-CHAP failed (a re-authentication)
 };
 
 constexpr uint32_t status_word(const spec::CompletionEntry& cqe) { return uint32_t(cqe.status) >> 1; }

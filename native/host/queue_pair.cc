@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "host/rdma_queue_transport.h"
 #include "host/tcp_queue_transport.h"
@@ -41,6 +42,7 @@ QueuePair::QueuePair(Reactor& reactor, QueueConfig config, std::weak_ptr<QueueOw
       sink_(std::move(sink)),
       slots_(size_t(config_.depth) + 1),
       ring_(config_.depth) {
+  keys_ = auth::DhchapKeys{config_.dhchap_key, config_.dhchap_ctrlr_key};
   free_.reserve(config_.depth);
   for (uint16_t i = config_.depth; i-- > 0;) free_.push_back(i);
   for (uint16_t i = 0; i < slots_.size(); ++i) slots_[i].cid = i;
@@ -122,7 +124,10 @@ void QueuePair::on_connect_done(uint32_t status, const CompletionEntry& cqe) {
   } else if (cqe.dw0 & spec::kConnectAuthreqAscr) {
     failure = Failure{kErrConnect, "the controller requires a secure channel negotiated by authentication, which this host does not support", 0, 0};
   } else if (cqe.dw0 & spec::kConnectAuthreqAtr) {
-    if (config_.dhchap_key) return authenticate(spec::connect_result_cntlid(cqe.dw0));
+    if (keys_.host) {
+      uint16_t cntlid = spec::connect_result_cntlid(cqe.dw0);
+      return run_authentication([this, cntlid] { go_live(cntlid); });
+    }
     failure = Failure{kErrConnect, "the controller requires DH-HMAC-CHAP authentication: connect with a DH-HMAC-CHAP key (dhchapKey, --dhchap-secret)", 0, 0};
   } else {
     return go_live(spec::connect_result_cntlid(cqe.dw0));
@@ -154,23 +159,39 @@ void QueuePair::connect_failed(const Failure& failure) {
 // --- authentication ----------------------------------------------------------------------
 
 // Negotiate, fetch the Challenge, Reply, fetch Success1, and Success2 when the controller
-// proved itself too; each step on the Connect's slot, still inside the connect's timeout.
-void QueuePair::authenticate(uint16_t cntlid) {
-  auth_ = std::make_unique<auth::DhchapHost>(config_.dhchap_key, config_.dhchap_ctrlr_key, config_.hostnqn,
+// proved itself too. After a Connect this runs on the Connect's slot, still inside the
+// connect's timeout; on a live queue (a re-authentication) on ordinary internal slots.
+void QueuePair::run_authentication(std::function<void()> succeeded) {
+  auth_ = std::make_unique<auth::DhchapHost>(keys_.host, keys_.ctrlr, config_.hostnqn,
                                              config_.subnqn, config_.qid);
-  auth_command(spec::kFctAuthSend, auth_->negotiate(), [this, cntlid](std::vector<uint8_t>&) {
-    auth_command(spec::kFctAuthRecv, std::vector<uint8_t>(auth::DhchapHost::kReceiveLength), [this, cntlid](std::vector<uint8_t>& challenge) {
+  auto done = [this, succeeded] {
+    auth_.reset();
+    succeeded();
+  };
+  auth_command(spec::kFctAuthSend, auth_->negotiate(), [this, done](std::vector<uint8_t>&) {
+    auth_command(spec::kFctAuthRecv, std::vector<uint8_t>(auth::DhchapHost::kReceiveLength), [this, done](std::vector<uint8_t>& challenge) {
       std::vector<uint8_t> reply = auth_->reply(challenge.data(), challenge.size());
       if (reply.empty()) return auth_failed();
-      auth_command(spec::kFctAuthSend, std::move(reply), [this, cntlid](std::vector<uint8_t>&) {
-        auth_command(spec::kFctAuthRecv, std::vector<uint8_t>(auth::DhchapHost::kReceiveLength), [this, cntlid](std::vector<uint8_t>& success1) {
+      auth_command(spec::kFctAuthSend, std::move(reply), [this, done](std::vector<uint8_t>&) {
+        auth_command(spec::kFctAuthRecv, std::vector<uint8_t>(auth::DhchapHost::kReceiveLength), [this, done](std::vector<uint8_t>& success1) {
           if (!auth_->success1(success1.data(), success1.size())) return auth_failed();
-          if (!auth_->success2_needed()) return go_live(cntlid);
-          auth_command(spec::kFctAuthSend, auth_->success2(), [this, cntlid](std::vector<uint8_t>&) { go_live(cntlid); });
+          if (!auth_->success2_needed()) return done();
+          auth_command(spec::kFctAuthSend, auth_->success2(), [done](std::vector<uint8_t>&) { done(); });
         });
       });
     });
   });
+}
+
+void QueuePair::reauthenticate(auth::SecretRef key, auth::SecretRef ctrlr_key, std::function<void(const Failure*)> done) {
+  keys_ = auth::DhchapKeys{std::move(key), std::move(ctrlr_key)};  // and for every reconnect after
+  if (state_ != State::kLive || auth_) {
+    Failure f{kErrDisconnected, "queue " + std::to_string(config_.qid) + " is not connected", 0, 0};
+    return done(&f);
+  }
+  if (!keys_.host) return done(nullptr);  // nothing to prove with: the next connect goes without
+  reauth_done_ = std::move(done);
+  run_authentication([this] { std::exchange(reauth_done_, nullptr)(nullptr); });
 }
 
 void QueuePair::auth_command(uint8_t fctype, std::vector<uint8_t> data, std::function<void(std::vector<uint8_t>&)> next) {
@@ -184,21 +205,30 @@ void QueuePair::auth_command(uint8_t fctype, std::vector<uint8_t> data, std::fun
   spec::SubmissionEntry sqe;
   std::memcpy(&sqe, &c, sizeof sqe);
   spec::DataDirection dir = fctype == spec::kFctAuthSend ? spec::kXferHostToController : spec::kXferControllerToHost;
+  InternalDone then = [this, fctype, next = std::move(next)](uint32_t status, const CompletionEntry&, std::vector<uint8_t>& d) {
+    if (!auth_) return;
+    if (status >= kHostStatusBase) {
+      // The connection failed: on_failed reports it; a re-authentication also hears of it here.
+      if (reauth_done_) {
+        auth_.reset();
+        Failure f{kErrDisconnected, "queue " + std::to_string(config_.qid) + " was lost during re-authentication", 0, 0};
+        std::exchange(reauth_done_, nullptr)(&f);
+      }
+      return;
+    }
+    if (!status_ok(status)) {
+      if (!auth_->error().empty()) return authentication_failed(auth_failure());  // our Failure2's answer
+      return authentication_failed(status_failure(
+          kErrAuth,
+          std::string("DH-HMAC-CHAP: Authentication ") + (fctype == spec::kFctAuthSend ? "Send" : "Receive") + " on queue " +
+              std::to_string(config_.qid) + " rejected",
+          status));
+    }
+    next(d);
+  };
+  if (state_ == State::kLive) return submit_internal(sqe, dir, std::move(data), config_.timeout_ms, std::move(then));
   Request& r = slots_[config_.depth];  // the Connect slot: nothing else is outstanding yet
-  prepare_internal(r, sqe, dir, std::move(data), config_.timeout_ms,
-                   [this, fctype, next = std::move(next)](uint32_t status, const CompletionEntry&, std::vector<uint8_t>& d) {
-                     if (status >= kHostStatusBase) return;  // the connection failed; on_failed reports it
-                     if (!auth_) return;
-                     if (!status_ok(status)) {
-                       if (!auth_->error().empty()) return connect_failed(auth_failure());  // our Failure2's answer
-                       return connect_failed(status_failure(
-                           kErrAuth,
-                           std::string("DH-HMAC-CHAP: Authentication ") + (fctype == spec::kFctAuthSend ? "Send" : "Receive") +
-                               " on queue " + std::to_string(config_.qid) + " rejected",
-                           status));
-                     }
-                     next(d);
-                   });
+  prepare_internal(r, sqe, dir, std::move(data), config_.timeout_ms, std::move(then));
   start(r);
   transport_->flush();
 }
@@ -209,9 +239,21 @@ Failure QueuePair::auth_failure() const {
 
 void QueuePair::auth_failed() {
   std::vector<uint8_t> failure2 = auth_->failure2();
-  if (failure2.empty()) return connect_failed(auth_failure());
+  if (failure2.empty()) return authentication_failed(auth_failure());
   // The controller is told why, as Linux's host does, before the connection closes.
-  auth_command(spec::kFctAuthSend, std::move(failure2), [this](std::vector<uint8_t>&) { connect_failed(auth_failure()); });
+  auth_command(spec::kFctAuthSend, std::move(failure2), [this](std::vector<uint8_t>&) { authentication_failed(auth_failure()); });
+}
+
+// A failed Connect fails; a live queue that fails to re-authenticate is refused everything by
+// its controller from now on, so it goes down as a lost connection does (the controller
+// reconnects, with the keys it now has, or gives up).
+void QueuePair::authentication_failed(const Failure& failure) {
+  auth_.reset();
+  if (state_ != State::kLive) return connect_failed(failure);
+  auto done = std::exchange(reauth_done_, nullptr);
+  transport_->close();
+  on_failed(failure);
+  if (done) done(&failure);
 }
 
 // --- submission ----------------------------------------------------------------------
@@ -516,6 +558,7 @@ void QueuePair::on_failed(const Failure& failure) {
                                               " did not complete: " + failure.message, failure.errnum, 0}
                       : auth_failure();
     auth_.reset();
+    if (auto done = std::exchange(reauth_done_, nullptr)) done(&why);
     return report_failure(why);
   }
   report_failure(failure);

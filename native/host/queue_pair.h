@@ -130,6 +130,10 @@ class QueuePair final : public QueueTransport::Handler,
   const TcpParams& tcp_params() const { return transport_->tcp_params(); }
   // The most in-capsule data an I/O queue of this queue's transport carries.
   uint32_t incapsule_capacity() const { return transport_->incapsule_capacity(); }
+  // DH-HMAC-CHAP again on a live queue, with these keys (which its reconnects use too):
+  // done(nullptr) once authenticated, done(&failure) if not, and then the queue goes down
+  // as a lost connection (its controller refuses it everything now).
+  void reauthenticate(auth::SecretRef key, auth::SecretRef ctrlr_key, std::function<void(const Failure*)> done);
   // An admin or fabrics command. `data` holds the bytes to send (host to controller) or
   // is sized for the bytes to receive. `done` runs on this reactor.
   void submit_internal(const spec::SubmissionEntry& sqe, spec::DataDirection dir,
@@ -187,10 +191,11 @@ class QueuePair final : public QueueTransport::Handler,
   void on_connect_done(uint32_t status, const spec::CompletionEntry& cqe);
   void go_live(uint16_t cntlid);
   void connect_failed(const Failure& failure);
-  // DH-HMAC-CHAP after a Connect that asked for it, on the Connect's slot; go_live() at the end.
-  void authenticate(uint16_t cntlid);
+  // DH-HMAC-CHAP: after a Connect that asked for it, or on request on a live queue.
+  void run_authentication(std::function<void()> succeeded);
   void auth_command(uint8_t fctype, std::vector<uint8_t> data, std::function<void(std::vector<uint8_t>&)> next);
   void auth_failed();
+  void authentication_failed(const Failure& failure);
   Failure auth_failure() const;
   void drain();
   void pop_ring();
@@ -222,7 +227,9 @@ class QueuePair final : public QueueTransport::Handler,
   uint64_t generation_ = 0;
   uint32_t connected_incapsule_ = 0;  // in effect once Connect succeeds
   std::vector<uint8_t> connect_data_;
-  std::unique_ptr<auth::DhchapHost> auth_;  // during the connect's authentication
+  auth::DhchapKeys keys_;  // config_'s, until a re-authentication brings others
+  std::unique_ptr<auth::DhchapHost> auth_;  // while authenticating
+  std::function<void(const Failure*)> reauth_done_;  // a re-authentication's caller
   std::unique_ptr<QueueTransport> transport_;
   // depth_ command slots, then one for Connect, which goes out alone on a new connection.
   std::vector<Request> slots_;

@@ -25,6 +25,7 @@ Napi::Object layout(Napi::Env env) {
   o.Set("hostStatusTimeout", uint32_t(host::kStatusTimeout));
   o.Set("hostStatusDisconnected", uint32_t(host::kStatusDisconnected));
   o.Set("hostStatusTransport", uint32_t(host::kStatusTransport));
+  o.Set("hostStatusAuth", uint32_t(host::kStatusAuth));
   o.Set("histogramSubBits", perf::LatencyHistogram::kSubBits);
   o.Set("histogramBuckets", perf::LatencyHistogram::kBuckets);
   o.Set("targetLatencyBuckets", uint32_t(target::kLatencyBuckets));

@@ -18,6 +18,7 @@
 #include "napi/buffer_pool_binding.h"
 #include "napi/addon_data.h"
 #include "napi/batch_channel.h"
+#include "napi/dhchap_keys.h"
 #include "napi/errors.h"
 #include "spec/status.h"
 
@@ -222,14 +223,9 @@ ParsedOptions parse_options(Napi::Env env, Napi::Value value) {
   if (mode != "fail" && mode != "retry") invalid(env, "ioFailureMode must be 'fail' or 'retry'");
   c.io_failure = mode == "retry" ? host::IoFailureMode::kRetry : host::IoFailureMode::kFail;
   c.timeout_ms = uint32_t(num("timeoutMs", 1, 4294967295.0));
-  auto secret = [&](const char* key) -> auth::SecretRef {
-    Napi::Value v = o.Get(key);
-    if (v.IsUndefined() || v.IsNull()) return nullptr;
-    if (!v.IsString()) invalid(env, std::string(key) + " must be a string");
-    return guarded(env, [&] { return auth::DhchapSecret::parse(v.As<Napi::String>().Utf8Value()); });
-  };
-  c.dhchap_key = secret("dhchapKey");
-  c.dhchap_ctrlr_key = secret("dhchapCtrlrKey");
+  auth::DhchapKeys keys = parse_dhchap_keys(env, o);
+  c.dhchap_key = keys.host;
+  c.dhchap_ctrlr_key = keys.ctrlr;
   p.reactors = uint32_t(num("reactors", 1, kMaxReactors));
   std::string polling = str("polling");
   if (polling != "reactor" && polling != "event-loop") invalid(env, "polling must be 'reactor' or 'event-loop'");
@@ -246,6 +242,7 @@ class ControllerBinding : public Napi::ObjectWrap<ControllerBinding> {
                                       InstanceMethod("submitBatch", &ControllerBinding::submit_batch),
                                       InstanceMethod("identify", &ControllerBinding::identify),
                                       InstanceMethod("getLogPage", &ControllerBinding::get_log_page),
+                                      InstanceMethod("authenticate", &ControllerBinding::authenticate),
                                       InstanceMethod("close", &ControllerBinding::close),
                                       InstanceMethod("counters", &ControllerBinding::counters)});
     runtime(env).controller_ctor = Napi::Persistent(cls);
@@ -365,6 +362,17 @@ class ControllerBinding : public Napi::ObjectWrap<ControllerBinding> {
   }
 
   // identify(opId, cns, nsid): the 4096 bytes come back as an 'admin' event.
+  // authenticate(opId, { dhchapKey?, dhchapCtrlrKey? }): re-authenticates every queue; the
+  // 'admin' event of opId says how it went.
+  Napi::Value authenticate(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    uint32_t op_id = arg_u32(info, 0, "opId");
+    auth::DhchapKeys keys = parse_dhchap_keys(env, info[1]);
+    if (closed_) throw make_error(env, "ERR_NVME_DISCONNECTED", "the controller is closed");
+    controller_->authenticate(op_id, keys.host, keys.ctrlr);
+    return env.Undefined();
+  }
+
   Napi::Value identify(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     uint32_t op_id = arg_u32(info, 0, "opId");

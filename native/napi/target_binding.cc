@@ -13,6 +13,7 @@
 #include "bdev/file_bdev.h"
 #include "bdev/nvmf_bdev.h"
 #include "napi/host_binding.h"
+#include "napi/dhchap_keys.h"
 #include "napi/errors.h"
 #include "target/qpair.h"
 #include "target/target.h"
@@ -438,31 +439,15 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
     Napi::Env env = info.Env();
     auto s = subsystem(env, str(info, 0, "nqn"));
     std::string hostnqn = str(info, 1, "hostnqn");
-    auth::DhchapKeys keys = dhchap_keys(env, info[2]);
+    auth::DhchapKeys keys = parse_dhchap_keys(env, info[2]);
     s->add_host(hostnqn, std::move(keys));
   }
   void set_host_keys(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto s = subsystem(env, str(info, 0, "nqn"));
     std::string hostnqn = str(info, 1, "hostnqn");
-    auth::DhchapKeys keys = dhchap_keys(env, info[2]);
+    auth::DhchapKeys keys = parse_dhchap_keys(env, info[2]);
     guarded(env, [&] { s->set_host_keys(hostnqn, std::move(keys)); });
-  }
-  static auth::DhchapKeys dhchap_keys(Napi::Env env, Napi::Value value) {
-    auth::DhchapKeys keys;
-    if (value.IsUndefined() || value.IsNull()) return keys;
-    if (!value.IsObject()) throw make_error(env, "ERR_INVALID_ARG", "keys must be an object");
-    Napi::Object o = value.As<Napi::Object>();
-    auto secret = [&](const char* name) -> auth::SecretRef {
-      Napi::Value v = o.Get(name);
-      if (v.IsUndefined() || v.IsNull()) return nullptr;
-      if (!v.IsString()) throw make_error(env, "ERR_INVALID_ARG", std::string(name) + " must be a string");
-      return guarded(env, [&] { return auth::DhchapSecret::parse(v.As<Napi::String>().Utf8Value()); });
-    };
-    keys.host = secret("dhchapKey");
-    keys.ctrlr = secret("dhchapCtrlrKey");
-    if (keys.ctrlr && !keys.host) throw make_error(env, "ERR_INVALID_ARG", "dhchapCtrlrKey needs dhchapKey: the controller proves itself only to a host that proved itself");
-    return keys;
   }
   // setDhchapConfig(digests, dhgroups): names, in the order preferred.
   void set_dhchap_config(const Napi::CallbackInfo& info) {

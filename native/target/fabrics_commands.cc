@@ -1,6 +1,7 @@
 // Fabrics commands: Connect creates a controller (admin queue) or joins one (I/O queue);
 // Property Get/Set are the fabrics form of the controller registers.
 #include <cstdio>
+#include <functional>
 #include <cstring>
 #include <string>
 
@@ -70,7 +71,7 @@ void connect(Qpair& q, Request* req) {
   bool authenticate = !anonymous && subsystem->host_keys(hostnqn).host != nullptr;
   auto require_authentication = [&] {
     if (!authenticate) return;
-    q.require_authentication(std::make_unique<auth::DhchapController>(
+    q.require_authentication(std::make_shared<auth::DhchapController>(
         [subsystem, hostnqn] { return subsystem->host_keys(hostnqn); }, target.dhchap_policy(), hostnqn, subnqn));
     arm_authentication_deadline(q);
     req->rsp.dw0 |= kConnectAuthreqAtr;
@@ -148,43 +149,64 @@ bool auth_command_valid(Qpair& q, Request* req) {
     q.complete(req, status::kInvalidField, true);
     return false;
   }
+  // One step at a time: a host waits for each answer before it sends the next message.
+  if (q.auth_step_running()) {
+    q.complete(req, status::kCmdSeqError, true);
+    return false;
+  }
   return true;
 }
 
 // Once per failed queue, as SPDK's target logs it: who, where, and why; never a key.
-void log_failure(Qpair& q, uint8_t before) {
+void log_failure(Qpair& q) {
   auth::DhchapController& a = *q.authentication();
-  if (before || !a.failure()) return;
   Controller& c = *q.controller();
   std::fprintf(stderr, "rdmagate: nvmf: DH-HMAC-CHAP failed for host %s on %s, qid %u, from %s: %s%s\n",
                c.hostnqn().c_str(), c.subsystem().nqn().c_str(), unsigned(q.qid()), q.peer_address().c_str(),
                a.failure_from_host() ? "the host reported " : "", spec::auth_failure_explanation(a.failure()));
 }
 
-// After each step: the failure logged, the summary published, and the admin queue's
-// keep-alive timer started once it has first authenticated.
-void after_auth_step(Qpair& q, uint8_t failure_before, bool authenticated_before) {
-  log_failure(q, failure_before);
-  q.publish_auth_summary();
-  if (q.qid() == 0 && !authenticated_before && q.authenticated()) q.controller()->start_keep_alive(q.reactor());
+// A step's DH computation takes milliseconds (FFDHE-8192: tens of them, more on a slow
+// CPU): it runs on the target's auth workers, its request held as a bdev's is, so that the
+// reactor goes on serving its other queues. `step` returns whether the command succeeds.
+void run_auth_step(Qpair& q, Request* req, std::function<bool(auth::DhchapController&)> step) {
+  std::shared_ptr<auth::DhchapController> a = q.authentication();
+  Qpair* queue = &q;  // kept alive by its request while the step runs (bdev_io_started)
+  Reactor* reactor = &q.reactor();
+  uint8_t failure_before = a->failure();
+  bool authenticated_before = q.authenticated();
+  q.auth_step_started();
+  q.bdev_io_started(req);
+  q.target().auth_workers().run([a, queue, reactor, req, step, failure_before, authenticated_before] {
+    bool ok = step(*a);
+    reactor->post([a, queue, req, ok, failure_before, authenticated_before] {
+      if (queue->authentication() == a) {
+        queue->auth_step_done();
+        if (!failure_before && a->failure()) log_failure(*queue);
+        // The admin queue's keep-alive timer starts once the host has first authenticated.
+        if (queue->qid() == 0 && !authenticated_before && queue->authenticated())
+          queue->controller()->start_keep_alive(queue->reactor());
+      }
+      queue->bdev_io_done(req, ok ? status::kSuccess : status::kInvalidField, !ok);
+    });
+  });
 }
 
 void auth_send(Qpair& q, Request* req) {
   if (!auth_command_valid(q, req)) return;
-  uint8_t failure = q.authentication()->failure();
-  bool authenticated = q.authenticated();
-  q.authentication()->on_send(req->data, req->length);
-  after_auth_step(q, failure, authenticated);
-  q.complete(req, status::kSuccess);
+  const uint8_t* data = req->data;
+  size_t length = req->length;
+  run_auth_step(q, req, [data, length](auth::DhchapController& a) {
+    a.on_send(data, length);
+    return true;
+  });
 }
 
 void auth_receive(Qpair& q, Request* req) {
   if (!auth_command_valid(q, req)) return;
-  uint8_t failure = q.authentication()->failure();
-  bool authenticated = q.authenticated();
-  bool fits = q.authentication()->on_receive(req->data, req->length);
-  after_auth_step(q, failure, authenticated);
-  q.complete(req, fits ? status::kSuccess : status::kInvalidField, !fits);
+  uint8_t* data = req->data;
+  size_t length = req->length;
+  run_auth_step(q, req, [data, length](auth::DhchapController& a) { return a.on_receive(data, length); });
 }
 
 }  // namespace

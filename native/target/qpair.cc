@@ -67,6 +67,7 @@ void Qpair::unbind() {
   }
   controller_.reset();
   auth_.reset();
+  authenticated_ = true;
   connected_ = false;
   waiting_for_buffer_.clear();
   waiting_to_fetch_.clear();
@@ -103,7 +104,9 @@ spec::AnaState Qpair::ana_state(uint32_t grpid) {
   return ana_view_.of(grpid);
 }
 
-void Qpair::publish_auth_summary() {
+void Qpair::auth_step_done() {
+  auth_step_running_ = false;
+  authenticated_ = !auth_ || auth_->authenticated();
   uint32_t v = 0;
   if (auth_) {
     AuthSummary::State state = auth_->failure()         ? AuthSummary::kFailed

@@ -67,12 +67,18 @@ class Qpair : public std::enable_shared_from_this<Qpair> {
   bool connected() const { return connected_; }
   // DH-HMAC-CHAP, when the queue's host has keys: set at Connect, driven by the
   // Authentication Send/Receive handlers. Until it succeeds the queue runs nothing else.
-  void require_authentication(std::unique_ptr<auth::DhchapController> auth) {
+  void require_authentication(std::shared_ptr<auth::DhchapController> auth) {
     auth_ = std::move(auth);
-    publish_auth_summary();
+    auth_step_done();
   }
-  auth::DhchapController* authentication() const { return auth_.get(); }
-  bool authenticated() const { return !auth_ || auth_->authenticated(); }
+  // The state machine, for one step at a time: while a step runs (on the target's auth
+  // workers) the reactor reads only what auth_step_done() copied.
+  const std::shared_ptr<auth::DhchapController>& authentication() const { return auth_; }
+  bool authenticated() const { return authenticated_; }
+  bool auth_step_running() const { return auth_step_running_; }
+  void auth_step_started() { auth_step_running_ = true; }
+  // Reactor thread, after each step: copies its outcome, and publishes the summary.
+  void auth_step_done();
   // What an operator sees of it from any thread (SPDK's nvmf_subsystem_get_qpairs "auth").
   struct AuthSummary {
     enum State : uint8_t { kNone, kInProgress, kCompleted, kFailed } state = kNone;
@@ -80,8 +86,6 @@ class Qpair : public std::enable_shared_from_this<Qpair> {
     bool bidirectional = false;
   };
   AuthSummary auth_summary() const;
-  // Reactor thread, after each authentication command.
-  void publish_auth_summary();
   uint16_t sq_size() const { return sq_size_; }
   Controller* controller() const { return controller_.get(); }
   std::shared_ptr<Controller> controller_ref() const { return controller_; }
@@ -180,7 +184,9 @@ class Qpair : public std::enable_shared_from_this<Qpair> {
   uint16_t sq_size_ = 0;
   uint16_t sq_head_ = 0;
   bool connected_ = false;
-  std::unique_ptr<auth::DhchapController> auth_;
+  std::shared_ptr<auth::DhchapController> auth_;
+  bool authenticated_ = true;  // no authentication asked, or it succeeded
+  bool auth_step_running_ = false;
   std::atomic<uint32_t> auth_summary_{0};  // AuthSummary, packed
   std::shared_ptr<const NamespaceTable> ns_table_;
   uint64_t ns_version_ = 0;

@@ -51,6 +51,7 @@ describe('the addon\'s layout and lib/native/layout.ts', () => {
       hostStatusTimeout: HOST_STATUS.timeout,
       hostStatusDisconnected: HOST_STATUS.disconnected,
       hostStatusTransport: HOST_STATUS.transport,
+      hostStatusAuth: HOST_STATUS.auth,
       histogramSubBits: HISTOGRAM_SUB_BITS,
       histogramBuckets: HISTOGRAM_BUCKETS,
       targetLatencyBuckets: TARGET_LATENCY_BUCKETS,

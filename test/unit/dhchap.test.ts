@@ -130,6 +130,30 @@ describe('DH-HMAC-CHAP: our host against our target (TCP)', function () {
     }
   });
 
+  it('re-authenticates every queue on request with new keys, I/O going on (SPDK\'s bdev_nvme_set_keys)', async () => {
+    const first = dhchapSecret(1);
+    subsystem({ nqn: HOST, dhchapKey: first });
+    const c = await nvmf.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: NQN, hostnqn: HOST, ctrlLossTmo: 0,
+      nrIoQueues: 2, dhchapKey: first });
+    try {
+      const second = dhchapSecret(2);
+      const ctrlr = dhchapSecret(3);
+      target.subsystem(NQN)!.setHostKeys(HOST, { dhchapKey: second, dhchapCtrlrKey: ctrlr });
+      const io = roundTrip(c, 1);
+      await c.authenticate({ dhchapKey: second, dhchapCtrlrKey: ctrlr });
+      await io;
+      const queues = target.qpairs();
+      assert.equal(queues.length, 3);
+      for (const q of queues) assert.deepEqual(q.auth, { state: 'completed', digest: 'sha512', dhgroup: 'ffdhe8192', bidirectional: true });
+      await roundTrip(c, 2);
+      // A key the target does not hold: ERR_NVME_AUTH, and no secret in the message.
+      const wrong = dhchapSecret(1);
+      await refused(c.authenticate({ dhchapKey: wrong }), 'ERR_NVME_AUTH', [wrong, second, ctrlr], /re-authentication failed: .*DH-HMAC-CHAP/);
+    } finally {
+      await c.close();
+    }
+  });
+
   it('refuses to set the keys of a host that is not on the subsystem: ERR_NOT_FOUND', () => {
     subsystem({ nqn: HOST, dhchapKey: dhchapSecret(0) });
     assert.throws(() => target.subsystem(NQN)!.setHostKeys('nqn.2014-08.org.nvmexpress:uuid:00000000-0000-0000-0000-000000000000',

@@ -20,6 +20,7 @@ import {
 } from './identify';
 import { native, type HostCounters, type NativeControllerInfo, type NativeFailure, type NativeHostOptions,
   type NativeNvmeController } from '../../native';
+import { dhchapKeys, type DhchapKeys } from '../dhchap';
 import { connectOptions, type ConnectOptions, type HostTransport } from './options';
 import { parseAnaLog, type AnaLog } from './ana';
 import { QueuePair, kComplete, kFailAll, kRefused, queueIndexOf, type QueueHost, type QueuedCommand } from './queue-pair';
@@ -44,6 +45,8 @@ interface AdminOp {
   what: string;
   resolve(data: Buffer): void;
   reject(err: Error): void;
+  /** Native code sent the reason as the data (a re-authentication): it goes in the message. */
+  reasonInData?: boolean;
 }
 
 export class Controller extends EventEmitter {
@@ -265,13 +268,26 @@ export class Controller extends EventEmitter {
     return this.#adminData(what, (opId) => this.#handle.identify(opId, cns, nsid));
   }
 
+  /**
+   * DH-HMAC-CHAP again on every queue, with `keys`, which reconnects use from now on too
+   * (SPDK's bdev_nvme_set_keys; Linux's host does it when its dhchap_secret is written).
+   * Rejects with ERR_NVME_AUTH when a queue fails to authenticate: the controller refuses
+   * that queue everything from then on, so it goes down as a lost connection does, and the
+   * reconnect tries the new keys. ERR_NVME_DISCONNECTED when a queue was not connected: the
+   * keys apply when it reconnects.
+   */
+  async authenticate(keys: DhchapKeys): Promise<void> {
+    const native = dhchapKeys(keys);
+    await this.#adminData('DH-HMAC-CHAP re-authentication', (opId) => this.#handle.authenticate(opId, native), true);
+  }
+
   /** An admin command whose data comes back through the 'admin' event of `opId`. */
-  #adminData(what: string, send: (opId: number) => void): Promise<Buffer> {
+  #adminData(what: string, send: (opId: number) => void, reasonInData = false): Promise<Buffer> {
     const refusal = this.#refusal();
     if (refusal) return Promise.reject(refusal);
     const opId = allocateOpId();
     return new Promise<Buffer>((resolve, reject) => {
-      this.#admin.set(opId, { what, resolve, reject });
+      this.#admin.set(opId, { what, resolve, reject, reasonInData });
       try {
         send(opId);
       } catch (e) {
@@ -285,8 +301,10 @@ export class Controller extends EventEmitter {
     const op = this.#admin.get(opId);
     if (!op) return;
     this.#admin.delete(opId);
-    if (isSuccess(status)) op.resolve(data);
-    else op.reject(errorFromStatus(status, op.what));
+    if (isSuccess(status)) return op.resolve(data);
+    const err = errorFromStatus(status, op.what);
+    if (op.reasonInData && data.length > 0) err.message = `${op.what} failed: ${data.toString('utf8')}`;
+    op.reject(err);
   }
 
   #completions(flat: Uint32Array, from: number, to: number): void {

@@ -36,6 +36,8 @@ export function errorFromStatus(word: number, operation: string): RdmagateError 
       return new NvmeDisconnectedError(`${operation} failed: the controller is disconnected`);
     case HOST_STATUS.transport:
       return new NvmeTransportError(`${operation} failed: the connection broke the protocol, or could not carry the command`);
+    case HOST_STATUS.auth:
+      return new NvmeAuthError(`${operation} failed: DH-HMAC-CHAP authentication failed`);
   }
   return new NvmeError(operation, decodeStatus(word));
 }
