@@ -224,6 +224,7 @@ void PduStream::start_header() {
   in_payload_ = false;
   hdr_have_ = 0;
   hdr_need_ = kMinPdu;
+  common_checked_ = false;
 }
 
 void PduStream::start_payload(Payload kind, uint32_t data_len) {
@@ -331,9 +332,17 @@ void PduStream::consume_staged() {
 }
 
 void PduStream::on_header() {
+  // A header whose common part passed already is judged again only once it is whole, and
+  // then on its own fields alone: a capsule's common header is checked once, not per read.
+  if (common_checked_ && hdr_have_ < hdr_need_) return;
   PduError err;
-  spec::PduCheck check =
-      spec::check_pdu(hdr_, hdr_have_, params_.hdgst, params_.ddgst, 0, max_data_, receives_, err);
+  spec::PduCheck check;
+  if (common_checked_) {
+    err = spec::validate_pdu_fields(hdr_, params_.ddgst);
+    check = err.ok() ? spec::PduCheck::Ok : spec::PduCheck::Invalid;
+  } else {
+    check = spec::check_pdu(hdr_, hdr_have_, params_.hdgst, params_.ddgst, 0, max_data_, receives_, err);
+  }
   hdr_len_ = hdr_have_;
   if (check == spec::PduCheck::Invalid) return protocol_error(err, "invalid PDU");
   CommonHeader ch;
@@ -341,6 +350,7 @@ void PduStream::on_header() {
   const uint32_t header_len = spec::pdu_header_length(ch, params_.hdgst);
   if (check == spec::PduCheck::NeedMore) {
     hdr_need_ = header_len;
+    common_checked_ = true;
     return;
   }
   if (params_.hdgst && spec::pdu_has_digests(ch.type) &&

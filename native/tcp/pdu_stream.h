@@ -179,6 +179,7 @@ class PduStream {
   // segments: padding, data, data digest.
   alignas(8) uint8_t hdr_[256];
   uint32_t hdr_have_ = 0, hdr_need_ = 0;
+  bool common_checked_ = false;  // hdr_'s common header passed; hdr_need_ is its whole header
   uint32_t hdr_len_ = 0;  // of the last whole header, which a TermReq echoes
   bool in_payload_ = false;
   Payload payload_ = Payload::kData;
