@@ -1,8 +1,9 @@
 // Fabrics commands: Connect creates a controller (admin queue) or joins one (I/O queue);
-// Property Get/Set are the fabrics form of the controller registers.
+// Property Get/Set are the fabrics form of the controller registers; Authentication
+// Send/Receive carry DH-HMAC-CHAP.
 #include <cstdio>
-#include <functional>
 #include <cstring>
+#include <functional>
 #include <string>
 
 #include "spec/auth.h"
