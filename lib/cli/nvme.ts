@@ -1,14 +1,16 @@
 /**
  * `rdmagate discover | id-ctrl | id-ns`: nvme-cli's commands of the same names, through
  * rdmagate's own host (no kernel module needed), with nvme-cli's flags and output fields.
+ * id-ctrl and id-ns take more than one path (repeated -a/-s): one multipath controller.
  */
 import { InvalidArgumentError } from '../errors';
-import { connect, discover, type ConnectOptions, type DiscoveryLogEntry } from '../nvmf/host';
+import { connect, connectMultipath, discover, MultipathController, type ConnectOptions, type DiscoveryLogEntry } from '../nvmf/host';
 import { stringFlags, type FlagSpec, type ParsedArgs } from './args';
 import { isJson, OUTPUT_FORMAT_FLAG, type Command } from './command';
 import { explainConnectRefusal } from './connect-refusal';
 import { DHCHAP_FLAGS, dhchapFlags } from './dhchap-flags';
 import { formatIdNs } from './id-ns-format';
+import { formatPath, MULTIPATH_POLICY_FLAG, multipathPolicy, pathFlags, type PathFlags } from './multipath';
 
 /** The well-known discovery subsystem, which `discover` asks unless given -n. */
 const DISCOVERY_NQN = 'nqn.2014-08.org.nvmexpress.discovery';
@@ -20,10 +22,19 @@ const HOSTID: FlagSpec = { name: 'hostid', short: 'I', value: 'HOSTID', help: 't
 const trsvcid = (fallback: string): FlagSpec => ({ name: 'trsvcid', short: 's', value: 'TRSVCID', help: `the port (default ${fallback})` });
 const SUBNQN: FlagSpec = { name: 'nqn', short: 'n', value: 'NQN', required: true, help: 'the subsystem\'s NQN' };
 
-const IDENTIFY_FLAGS: FlagSpec[] = [TRANSPORT, TRADDR, trsvcid('4420'), SUBNQN, HOSTNQN, HOSTID, ...DHCHAP_FLAGS, OUTPUT_FORMAT_FLAG];
+/** Repeated, one path each (multipath.ts pairs them); -t and the rest apply to every path. */
+const TRADDRS: FlagSpec = { ...TRADDR, list: true, help: 'the controller\'s IP address; repeat -a (with -s) for more paths to the subsystem' };
+const TRSVCIDS: FlagSpec = { ...trsvcid('4420'), list: true,
+  help: 'the port (default 4420); repeated: the i-th -s is the i-th -a\'s, one -s is every -a\'s' };
+
+const IDENTIFY_FLAGS: FlagSpec[] = [TRANSPORT, TRADDRS, TRSVCIDS, SUBNQN, HOSTNQN, HOSTID, ...DHCHAP_FLAGS, MULTIPATH_POLICY_FLAG,
+  OUTPUT_FORMAT_FLAG];
 
 function port(args: ParsedArgs, fallback: number): number {
-  const s = stringFlags(args)('trsvcid');
+  return portOf(stringFlags(args)('trsvcid'), fallback);
+}
+
+function portOf(s: string | undefined, fallback: number): number {
   if (s === undefined) return fallback;
   if (!/^\d+$/.test(s)) throw new InvalidArgumentError(`-s/--trsvcid must be a port number, got '${s}'`);
   return Number(s);
@@ -40,12 +51,12 @@ function required(args: ParsedArgs, name: string, short: string): string {
   return v;
 }
 
-function connectOptions(args: ParsedArgs): ConnectOptions & { trsvcid: number } {
+function connectOptions(args: ParsedArgs, path: PathFlags): ConnectOptions & { trsvcid: number } {
   const flag = stringFlags(args);
   return {
     transport: transport(args),
-    traddr: required(args, 'traddr', 'a'),
-    trsvcid: port(args, 4420),
+    traddr: path.traddr,
+    trsvcid: portOf(path.trsvcid, 4420),
     subnqn: required(args, 'nqn', 'n'),
     hostnqn: flag('hostnqn'),
     hostid: flag('hostid'),
@@ -82,12 +93,28 @@ function record(e: DiscoveryLogEntry): Record<string, string | number> {
 
 async function runIdentify(which: 'id-ctrl' | 'id-ns', args: ParsedArgs): Promise<number> {
   const json = isJson(args);
-  const options = connectOptions(args);
-  const c = await connect(options).catch((e: unknown) => { throw explainConnectRefusal(e, options); });
+  const paths = pathFlags(args);
+  const policy = multipathPolicy(args, paths.length);
+  const [first, ...more] = paths;
+  if (!first?.traddr) throw new InvalidArgumentError('-a/--traddr is required');
+  const options = connectOptions(args, first);
+  // A refusal is said for the first path: the multipath controller gives up with its error when no path connects.
+  const c = await (more.length === 0 ? connect(options)
+    : connectMultipath({ paths: [options, ...more.map((p) => connectOptions(args, p))], policy }))
+    .catch((e: unknown) => { throw explainConnectRefusal(e, options); });
   try {
     if (which === 'id-ctrl') {
       const id = await c.identify();
-      print(id as unknown as Record<string, unknown>, json, 'NVME Identify Controller:');
+      if (!(c instanceof MultipathController)) {
+        print(id as unknown as Record<string, unknown>, json, 'NVME Identify Controller:');
+      } else if (json) {
+        print({ ...id, paths: c.paths() }, true, '');
+      } else {
+        // The paths as they stand after the identify, under the fields of whichever path served it.
+        const list = c.paths();
+        print({ ...id, paths: list.length }, false, 'NVME Identify Controller:');
+        for (const p of list) console.log(formatPath(p));
+      }
     } else {
       const nsid = Number(stringFlags(args)('namespace-id') ?? c.namespaces[0]?.nsid ?? 1);
       if (!Number.isInteger(nsid) || nsid < 1) throw new InvalidArgumentError('--namespace-id must be a positive integer');

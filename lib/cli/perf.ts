@@ -1,21 +1,26 @@
 /**
  * `rdmagate perf`: a workload against an NVMe-oF namespace, with fio's option names and
- * output, and nvme-cli's flags for the target (or --target local).
+ * output, and nvme-cli's flags for the target (or --target local); repeated -a/-s are more
+ * paths to it, one multipath controller.
  */
 import { fioJson, formatNormal, perfOptions, PerfVerifyError, ProgressLine, runPerf, type PerfReport } from '../perf';
 import type { FlagSpec, ParsedArgs } from './args';
 import { isJson, OUTPUT_FORMAT_FLAG, type Command } from './command';
 import { explainConnectRefusal } from './connect-refusal';
 import { DHCHAP_CTRL_SECRET_FLAG, DHCHAP_SECRET_FLAG } from './dhchap-flags';
+import { MULTIPATH_POLICY_FLAG, pathFlags } from './multipath';
 
 /** Long names as fio and nvme-cli spell them; `key` is the PerfOptionsInput field. */
 const FLAGS: (FlagSpec & { key?: string })[] = [
   { name: 'transport', short: 't', value: 'tcp|rdma', help: 'the target\'s transport (default tcp)' },
-  { name: 'traddr', short: 'a', value: 'TRADDR', help: 'the target\'s IP address' },
-  { name: 'trsvcid', short: 's', value: 'TRSVCID', help: 'the target\'s port (default 4420)' },
+  { name: 'traddr', short: 'a', value: 'TRADDR', list: true,
+    help: 'the target\'s IP address; repeat -a (with -s) for more paths to the subsystem (multipath, on the js engine)' },
+  { name: 'trsvcid', short: 's', value: 'TRSVCID', list: true,
+    help: 'the target\'s port (default 4420); repeated: the i-th -s is the i-th -a\'s, one -s is every -a\'s' },
   { name: 'nqn', short: 'n', value: 'NQN', help: 'the subsystem\'s NQN' },
   { ...DHCHAP_SECRET_FLAG, key: 'dhchapKey' },
   { ...DHCHAP_CTRL_SECRET_FLAG, key: 'dhchapCtrlrKey' },
+  { ...MULTIPATH_POLICY_FLAG, key: 'multipathPolicy' },
   { name: 'target', value: 'local', help: 'start a target in this process instead, and run over loopback TCP' },
   { name: 'bdev', value: 'null|malloc', help: '--target local: the namespace\'s bdev (default null, malloc with --verify)' },
   { name: 'target-reactors', key: 'targetReactors', value: 'N', help: '--target local: its reactors (default 1)' },
@@ -50,7 +55,13 @@ async function runPerfCommand(args: ParsedArgs): Promise<number> {
     const v = args.flags.get(f.name);
     if (typeof v === 'string') input[f.key ?? f.name] = v;
   }
-  const options = perfOptions(input);
+  // One path stays as it always was (traddr and trsvcid, checked by perfOptions); more go as paths.
+  const paths = pathFlags(args);
+  if (paths.length > 1) {
+    delete input.traddr;
+    delete input.trsvcid;
+  }
+  const options = perfOptions(paths.length > 1 ? { ...input, paths } : input);
   const progress = new ProgressLine(options.numjobs);
   const abort = new AbortController();
   const onSignal = () => abort.abort();
@@ -78,6 +89,7 @@ export const PERF_COMMAND: Command = {
   name: 'perf',
   description: 'an I/O workload against an NVMe-oF namespace, with fio\'s options and JSON output (-o json)\n'
     + 'the target: -t tcp|rdma -a TRADDR [-s TRSVCID] -n NQN [-S SECRET], as nvme-cli; or --target local\n'
+    + 'more paths: -a A -s PORT_A -a B -s PORT_B [--multipath-policy active_active], run on the js engine\n'
     + '--verify writes, reads back and checks; exits 1 when a block does not match',
   flags: PERF_FLAGS,
   run: runPerfCommand,

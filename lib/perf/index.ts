@@ -5,9 +5,9 @@
  * @module
  */
 export { runPerf, type PerfHooks } from './run';
-export { perfOptions, READ_WRITE, type LocalBdev, type PerfEngineName, type PerfOptions, type PerfOptionsInput,
-  type PerfTarget, type ReadWrite } from './options';
-export { cpuPerMillion, fioJson, formatNormal, PERCENTILES, type FioDirection, type FioJob, type FioLatency, type PerfJson,
+export { MULTIPATH_POLICIES, perfOptions, READ_WRITE, type LocalBdev, type MultipathPolicyName, type PerfEngineName, type PerfOptions,
+  type PerfOptionsInput, type PerfPath, type PerfTarget, type ReadWrite } from './options';
+export { cpuPerMillion, fioJson, formatNormal, PERCENTILES, type FioDirection, type FioJob, type FioLatency, type FioPath, type PerfJson,
   type PerfReport } from './report';
 export { ProgressLine, type PerfProgress } from './progress';
 export { PerfQueueFullError, PerfVerifyError } from './errors';

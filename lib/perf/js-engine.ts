@@ -8,7 +8,7 @@
 import { randomFillSync } from 'node:crypto';
 import { BufferPool, type IoBuffer } from '../buffers';
 import { InvalidArgumentError } from '../errors';
-import type { Controller, QueuePair } from '../nvmf/host';
+import type { QueuePair } from '../nvmf/host';
 import type { DirectionStats, EnginePlan, EngineResult, EngineRun } from './engine';
 import { LatencyHistogram } from './histogram';
 import { BlockPattern, VerifyLog } from './verify';
@@ -16,6 +16,14 @@ import { UnitOrder, Workload, type Region } from './workload';
 
 const PAGE = 4096;
 const REGION_TARGET = 2 << 20;
+
+/** What the engine drives: a queue pair's reads and writes (a Controller's, or a MultipathController's, which pick a path each). */
+type IoQueue = Pick<QueuePair, 'read' | 'write'>;
+
+/** A controller's I/O queues, job i on queue i: a Controller or a MultipathController. */
+export interface IoController {
+  readonly queuePairs: readonly IoQueue[];
+}
 
 function stats(): DirectionStats {
   return { ios: 0, bytes: 0, runtimeNs: 0, latency: new LatencyHistogram() };
@@ -30,7 +38,7 @@ function bufferPool(plan: EnginePlan): BufferPool {
 }
 
 class JsRun {
-  readonly #controller: Controller;
+  readonly #controller: IoController;
   readonly #plan: EnginePlan;
   readonly #read = stats();
   readonly #write = stats();
@@ -40,7 +48,7 @@ class JsRun {
   #measureAt = 0;
   #endAt = 0;
 
-  constructor(controller: Controller, plan: EnginePlan) {
+  constructor(controller: IoController, plan: EnginePlan) {
     this.#controller = controller;
     this.#plan = plan;
   }
@@ -69,7 +77,7 @@ class JsRun {
     }
   }
 
-  async #timed(queues: readonly QueuePair[], perJob: (j: number) => IoBuffer[]): Promise<EngineResult> {
+  async #timed(queues: readonly IoQueue[], perJob: (j: number) => IoBuffer[]): Promise<EngineResult> {
     const plan = this.#plan;
     const start = performance.now();
     this.#measureAt = start + plan.rampMs;
@@ -88,7 +96,7 @@ class JsRun {
     return { read: this.#read, write: this.#write };
   }
 
-  async #timedWorker(qp: QueuePair, workload: Workload, buf: IoBuffer): Promise<void> {
+  async #timedWorker(qp: IoQueue, workload: Workload, buf: IoBuffer): Promise<void> {
     const { nsid, region: { ioBlocks }, bs } = this.#plan;
     while (!this.#stopping) {
       const lba = workload.nextLba();
@@ -105,7 +113,7 @@ class JsRun {
   }
 
   /** Write phase (until each job's slice is written once, or runtime is up), then read-back. */
-  async #verify(queues: readonly QueuePair[], perJob: (j: number) => IoBuffer[]): Promise<EngineResult> {
+  async #verify(queues: readonly IoQueue[], perJob: (j: number) => IoBuffer[]): Promise<EngineResult> {
     const plan = this.#plan;
     const slice = Math.floor(plan.region.units / plan.numjobs);
     if (slice === 0) {
@@ -139,7 +147,7 @@ class JsRun {
   }
 
   /** One verify phase of one worker: `data` fills the buffer before a write, or checks it after a read. */
-  async #phase(qp: QueuePair, region: Region, order: UnitOrder, buf: IoBuffer, read: boolean,
+  async #phase(qp: IoQueue, region: Region, order: UnitOrder, buf: IoBuffer, read: boolean,
     data: (lba: number) => void): Promise<void> {
     const { nsid, bs } = this.#plan;
     while (!this.#stopping) {
@@ -176,7 +184,7 @@ async function settleAll(workers: Promise<void>[], stop: () => void): Promise<vo
   if (failure !== undefined) throw failure;
 }
 
-export function startJsEngine(controller: Controller, plan: EnginePlan): EngineRun {
+export function startJsEngine(controller: IoController, plan: EnginePlan): EngineRun {
   const run = new JsRun(controller, plan);
   return { done: run.run(), progress: () => run.progress(), stop: () => run.stop() };
 }

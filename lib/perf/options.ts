@@ -12,6 +12,15 @@ export const READ_WRITE = ['read', 'write', 'randread', 'randwrite', 'randrw'] a
 export type ReadWrite = (typeof READ_WRITE)[number];
 export type PerfEngineName = 'native' | 'js';
 export type LocalBdev = 'null' | 'malloc';
+/** SPDK's names for the multipath policies (bdev_nvme_set_multipath_policy), as the command line has them. */
+export const MULTIPATH_POLICIES = ['active_passive', 'active_active'] as const;
+export type MultipathPolicyName = (typeof MULTIPATH_POLICIES)[number];
+
+/** One path to a remote target. */
+export interface PerfPath {
+  traddr: string;
+  trsvcid: number;
+}
 
 /** Options as the command line (strings) or a program (numbers) gives them. */
 export interface PerfOptionsInput {
@@ -39,6 +48,10 @@ export interface PerfOptionsInput {
   transport?: string;
   traddr?: string;
   trsvcid?: number | string;
+  /** More than one path to the subsystem, in place of traddr and trsvcid: a multipath run (on the js engine). */
+  paths?: { traddr: string; trsvcid?: number | string }[];
+  /** With more than one path; default active_passive. */
+  multipathPolicy?: string;
   nqn?: string;
   /** nvme-cli's -S and -C: DH-HMAC-CHAP secrets for a remote target (ConnectOptions'). */
   dhchapKey?: string;
@@ -54,9 +67,14 @@ export interface PerfOptionsInput {
   polling?: string;
 }
 
-/** A remote target's secrets are the host's to check (ConnectOptions); the report leaves them out. */
+/**
+ * A remote target's secrets are the host's to check (ConnectOptions); the report leaves them out.
+ * traddr and trsvcid are its first path; `paths` (every one, that first included) and
+ * `multipathPolicy` are there only when there are more.
+ */
 export type PerfTarget =
-  | ({ kind: 'remote'; transport: 'tcp' | 'rdma'; traddr: string; trsvcid: number; subnqn: string } & DhchapKeys)
+  | ({ kind: 'remote'; transport: 'tcp' | 'rdma'; traddr: string; trsvcid: number; subnqn: string;
+    paths?: PerfPath[]; multipathPolicy?: MultipathPolicyName } & DhchapKeys)
   | { kind: 'local'; bdev: LocalBdev; reactors: number };
 
 export interface PerfOptions {
@@ -94,8 +112,23 @@ function oneOf<T extends string>(value: string | undefined, name: string, allowe
   return value as T;
 }
 
+/** The paths given as `paths`, checked; undefined when not given. */
+function pathList(o: PerfOptionsInput): PerfPath[] | undefined {
+  if (o.paths === undefined) return undefined;
+  if (o.traddr !== undefined || o.trsvcid !== undefined) throw new InvalidArgumentError('give the target as traddr and trsvcid, or as paths, not both');
+  if (!Array.isArray(o.paths) || o.paths.length === 0) throw new InvalidArgumentError('paths must be a list of one path or more');
+  return o.paths.map((p) => {
+    if (typeof p?.traddr !== 'string' || p.traddr === '') throw new InvalidArgumentError('each path needs its traddr (-a)');
+    return { traddr: p.traddr, trsvcid: parseCount(p.trsvcid ?? 4420, 'trsvcid', 1, 65535) };
+  });
+}
+
 function target(o: PerfOptionsInput): PerfTarget {
-  const remoteFlags = [o.transport, o.traddr, o.trsvcid, o.nqn, o.dhchapKey, o.dhchapCtrlrKey].some((x) => x !== undefined);
+  const remoteFlags = [o.transport, o.traddr, o.trsvcid, o.nqn, o.dhchapKey, o.dhchapCtrlrKey, o.paths].some((x) => x !== undefined);
+  const paths = pathList(o);
+  if (o.multipathPolicy !== undefined && (paths?.length ?? 0) < 2) {
+    throw new InvalidArgumentError('--multipath-policy applies to more than one path (-a given more than once)');
+  }
   if (o.target !== undefined) {
     if (o.target !== 'local') throw new InvalidArgumentError(`--target must be 'local', got ${JSON.stringify(o.target)}`);
     if (remoteFlags) throw new InvalidArgumentError('--target local starts its own target: -t, -a, -s, -n, -S and -C do not apply');
@@ -111,11 +144,14 @@ function target(o: PerfOptionsInput): PerfTarget {
   }
   // -t rdma is refused by the host's own check when connecting, with its typed error.
   const transport = oneOf(o.transport, 'transport', ['tcp', 'rdma'] as const, 'tcp');
-  if (o.traddr === undefined || o.nqn === undefined) {
+  if ((o.traddr === undefined && paths === undefined) || o.nqn === undefined) {
     throw new InvalidArgumentError('give the target with -t tcp -a TRADDR -s TRSVCID -n NQN, or use --target local');
   }
+  const first = paths?.[0] ?? { traddr: o.traddr!, trsvcid: parseCount(o.trsvcid ?? 4420, 'trsvcid', 1, 65535) };
   return {
-    kind: 'remote', transport, traddr: o.traddr, trsvcid: parseCount(o.trsvcid ?? 4420, 'trsvcid', 1, 65535), subnqn: o.nqn,
+    kind: 'remote', transport, traddr: first.traddr, trsvcid: first.trsvcid, subnqn: o.nqn,
+    ...(paths && paths.length > 1
+      ? { paths, multipathPolicy: oneOf(o.multipathPolicy, 'multipath-policy', MULTIPATH_POLICIES, 'active_passive') } : {}),
     ...(o.dhchapKey !== undefined ? { dhchapKey: o.dhchapKey } : {}),
     ...(o.dhchapCtrlrKey !== undefined ? { dhchapCtrlrKey: o.dhchapCtrlrKey } : {}),
   };
@@ -138,7 +174,8 @@ export function perfOptions(input: PerfOptionsInput = {}): PerfOptions {
   const runtimeS = parseSeconds(o.runtime ?? 10, 'runtime');
   if (runtimeS <= 0) throw new InvalidArgumentError('--runtime must be more than 0 seconds');
   const engine = oneOf(o.engine, 'engine', ['native', 'js'] as const, 'native');
-  const runsJs = engine === 'js' || o.verify !== undefined;  // --verify runs on the js engine
+  // --verify runs on the js engine, and so does multipath (the host's multipath is JS over its paths' queues).
+  const runsJs = engine === 'js' || o.verify !== undefined || (o.paths?.length ?? 0) > 1;
   // The native engine polls its queues in its own reactors; the js engine's host is
   // polled by the JS thread itself unless asked otherwise.
   if (o.polling !== undefined && !runsJs) {

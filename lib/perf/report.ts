@@ -6,8 +6,9 @@
  */
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
+import type { PathInfo } from '../nvmf/host';
 import type { DirectionStats } from './engine';
-import type { LocalBdev, PerfEngineName, PerfOptions } from './options';
+import type { LocalBdev, MultipathPolicyName, PerfEngineName, PerfOptions } from './options';
 import { formatMiB, formatShort } from './units';
 import type { VerifyFailure } from './verify';
 
@@ -25,6 +26,8 @@ export interface PerfReport {
     nsid: number;
     /** Set for --target local. */
     local: { bdev: LocalBdev; reactors: number } | undefined;
+    /** Set with more than one path (traddr and trsvcid are then the first's): each path as the run left it. */
+    multipath?: { policy: MultipathPolicyName; paths: PathInfo[] };
   };
   /** 0: the JS thread polled the host's queues (--polling event-loop). */
   hostReactors: number;
@@ -70,6 +73,16 @@ export interface FioJob {
   ctx: number;
 }
 
+/** One path of a multipath run, after it: its controller's state, commands it failed over, each ANA group's state through it. */
+export interface FioPath {
+  transport: string;
+  traddr: string;
+  trsvcid: number;
+  state: string;
+  failovers: number;
+  ana: Record<string, string>;
+}
+
 export interface PerfJson {
   'fio version': string;
   timestamp: number;
@@ -79,7 +92,9 @@ export interface PerfJson {
     engine_requested: PerfEngineName;
     fallback?: string;
     transport: 'tcp';
-    target: { traddr: string; trsvcid: number; subnqn: string; nsid: number; bdev?: LocalBdev };
+    /** With more than one path, traddr and trsvcid are the first's, and multipath_policy and paths (every one) are there. */
+    target: { traddr: string; trsvcid: number; subnqn: string; nsid: number; bdev?: LocalBdev;
+      multipath_policy?: MultipathPolicyName; paths?: FioPath[] };
     /** target: null when the target is not in this process; host: 0 when the JS thread polls the host (--polling event-loop). */
     reactors: { target: number | null; host: number };
     cpu_seconds_per_million_ios: number;
@@ -131,6 +146,10 @@ function fioDirection(d: DirectionStats): FioDirection {
   };
 }
 
+function fioPath(p: PathInfo): FioPath {
+  return { transport: p.transport, traddr: p.traddr, trsvcid: p.trsvcid, state: p.state, failovers: p.failovers, ana: { ...p.ana } };
+}
+
 /** CPU-seconds the process spent per million I/Os completed. */
 export function cpuPerMillion(r: PerfReport): number {
   return r.cpu.ios > 0 ? round(((r.cpu.userS + r.cpu.systemS) / r.cpu.ios) * 1e6, 3) : 0;
@@ -169,7 +188,8 @@ export function fioJson(r: PerfReport): PerfJson {
       engine_requested: r.options.engine,
       ...(r.fallback ? { fallback: r.fallback } : {}),
       transport: t.transport,
-      target: { traddr: t.traddr, trsvcid: t.trsvcid, subnqn: t.subnqn, nsid: t.nsid, ...(t.local ? { bdev: t.local.bdev } : {}) },
+      target: { traddr: t.traddr, trsvcid: t.trsvcid, subnqn: t.subnqn, nsid: t.nsid, ...(t.local ? { bdev: t.local.bdev } : {}),
+        ...(t.multipath ? { multipath_policy: t.multipath.policy, paths: t.multipath.paths.map(fioPath) } : {}) },
       reactors: { target: t.local?.reactors ?? null, host: r.hostReactors },
       cpu_seconds_per_million_ios: cpuPerMillion(r),
       ...(r.verify ? { verify: r.verify } : {}),
@@ -205,6 +225,13 @@ export function formatNormal(r: PerfReport): string {
   const where = t.local ? `local ${t.local.bdev} bdev, ${t.local.reactors} target reactor(s)` : 'remote';
   lines.push(`  target       : ${t.transport} ${t.traddr}:${t.trsvcid} ${t.subnqn} nsid ${t.nsid} (${where}), ` +
     (r.hostReactors > 0 ? `${r.hostReactors} host reactor(s)` : 'host polled by the JS thread'));
+  if (t.multipath) {
+    lines.push(`  paths        : ${t.multipath.paths.length}, ${t.multipath.policy}`);
+    for (const p of t.multipath.paths) {
+      const ana = Object.entries(p.ana).map(([group, state]) => `group ${group} ${state}`).join(', ');
+      lines.push(`    ${p.transport} ${p.traddr}:${p.trsvcid}: ${p.state}${ana ? `, ${ana}` : ''}, ${p.failovers} failover(s)`);
+    }
+  }
   if (r.verify) {
     lines.push(`  verify       : crc32c, ${r.verify.blocks} blocks checked, ${r.verify.bad} bad`);
     for (const f of r.verify.failures) lines.push(`    LBA ${f.lba}: ${f.reason}`);

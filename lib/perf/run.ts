@@ -1,11 +1,13 @@
 /**
- * One perf run: start the local target when asked, connect, work out the plan from the
- * options and what the controller granted, run an engine, and measure the process's CPU
- * over the counted window (after ramp_time) against the I/Os completed in it.
+ * One perf run: start the local target when asked, connect (one controller, or a multipath
+ * one over several paths), work out the plan from the options and what the controller
+ * granted, run an engine, and measure the process's CPU over the counted window (after
+ * ramp_time) against the I/Os completed in it.
  */
 import { randomInt } from 'node:crypto';
 import { InvalidArgumentError } from '../errors';
-import { connect, type ConnectOptions, type Controller } from '../nvmf/host';
+import { connect, connectMultipath, SPDK_MULTIPATH_POLICIES, type ConnectOptions, type Controller, type MultipathController,
+  type NamespaceIdentity } from '../nvmf/host';
 import type { EnginePlan, EngineResult, EngineRun } from './engine';
 import { PerfVerifyError } from './errors';
 import { startJsEngine } from './js-engine';
@@ -43,8 +45,17 @@ function sample(run: EngineRun): Sample {
   };
 }
 
+/** What plan() reads of a controller, single-path or multipath. */
+interface PlanController {
+  readonly subnqn: string;
+  readonly namespaces: readonly NamespaceIdentity[];
+  readonly maxTransfer: number;
+  readonly queueSize: number;
+  readonly queuePairs: readonly unknown[];
+}
+
 /** The run in the namespace's terms; every mismatch between the options and the controller is an error here. */
-function plan(o: PerfOptions, controller: Controller, seed: number): EnginePlan {
+function plan(o: PerfOptions, controller: PlanController, seed: number): EnginePlan {
   const where = controller.subnqn;
   const ns = controller.namespaces.find((n) => n.nsid === o.nsid);
   if (!ns) throw new InvalidArgumentError(`namespace ${o.nsid} is not active on ${where}`);
@@ -129,7 +140,10 @@ async function measure(run: EngineRun, p: EnginePlan, hooks: PerfHooks): Promise
  * and with PerfVerifyError (which carries the report) when --verify finds bad blocks.
  */
 export async function runPerf(o: PerfOptions, hooks: PerfHooks = {}): Promise<PerfReport> {
-  const engine: PerfEngineName = o.verify ? 'js' : o.engine;
+  const multipath = o.target.kind === 'remote' && o.target.paths
+    ? { paths: o.target.paths, policy: o.target.multipathPolicy ?? 'active_passive' } : undefined;
+  // The host's multipath runs in JS over its paths' queues: the native engine cannot drive it.
+  const engine: PerfEngineName = o.verify || multipath ? 'js' : o.engine;
   const queueSize = Math.min(MAX_QUEUE_SIZE, Math.max(MIN_QUEUE_SIZE, o.iodepth));
   let local: LocalTarget | undefined;
   let where: { traddr: string; trsvcid: number; subnqn: string };
@@ -153,15 +167,25 @@ export async function runPerf(o: PerfOptions, hooks: PerfHooks = {}): Promise<Pe
       // instead of two. Every target that lists the option in its discovery log takes it.
       disableSqFlow: true,
     };
-    let controller: Controller;
+    let controller: Controller | MultipathController;
     let start: (p: EnginePlan) => EngineRun;
-    if (engine === 'native') {
+    let mp: MultipathController | undefined;
+    if (multipath) {
+      const m = await connectMultipath({
+        paths: multipath.paths.map((p) => ({ ...options, polling: o.polling, traddr: p.traddr, trsvcid: p.trsvcid })),
+        policy: SPDK_MULTIPATH_POLICIES[multipath.policy],
+      });
+      mp = m;
+      controller = m;
+      start = (p) => startJsEngine(m, p);
+    } else if (engine === 'native') {
       const c = await connectForNativeEngine(options);
       controller = c.controller;
       start = (p) => startNativeEngine(c.engine, p);
     } else {
-      controller = await connect({ ...options, polling: o.polling });
-      start = (p) => startJsEngine(controller, p);
+      const c = await connect({ ...options, polling: o.polling });
+      controller = c;
+      start = (p) => startJsEngine(c, p);
     }
     try {
       const p = plan(o, controller, randomInt(1, 2 ** 32 - 1));
@@ -169,10 +193,12 @@ export async function runPerf(o: PerfOptions, hooks: PerfHooks = {}): Promise<Pe
       report = {
         options: withoutSecrets(o),
         engine,
-        fallback: engine !== o.engine ? '--verify runs on the js engine' : undefined,
+        fallback: engine === o.engine ? undefined : o.verify ? '--verify runs on the js engine' : 'multipath runs on the js engine',
         target: {
           transport: 'tcp', traddr: where.traddr, trsvcid: where.trsvcid, subnqn: where.subnqn, nsid: o.nsid,
           local: o.target.kind === 'local' ? { bdev: o.target.bdev, reactors: o.target.reactors } : undefined,
+          // Each path's state, failovers and ANA states as the run leaves them.
+          ...(mp && multipath ? { multipath: { policy: multipath.policy, paths: mp.paths() } } : {}),
         },
         hostReactors: engine === 'js' && o.polling === 'event-loop' ? 0 : o.hostReactors,
         read: result.read,

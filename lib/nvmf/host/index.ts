@@ -1,5 +1,6 @@
 export { Controller, connect, type ControllerState } from './controller';
-export { MultipathController, MultipathQueuePair, connectMultipath, type MultipathOptions, type MultipathPolicy, type PathInfo } from './multipath';
+export { MultipathController, MultipathQueuePair, connectMultipath, SPDK_MULTIPATH_POLICIES, type MultipathOptions, type MultipathPolicy,
+  type PathInfo } from './multipath';
 export { QueuePair } from './queue-pair';
 export { discover, type AddressFamily, type DiscoveryLogEntry, type SubsystemType, type TransportName } from './discovery';
 export { supports, type ControllerIdentity, type LbaFormat, type NamespaceIdentity } from './identify';

@@ -38,8 +38,19 @@ const PATH_STATUS_BACKOFF_MS = 1000;
 const NO_PATH_POLL_MS = 20;
 /** A command's tried paths are a bit each in a 32-bit number. */
 const MAX_PATHS = 32;
+/** No namespace is in an ANA group: every live path ranks first (for admin commands). */
+const ANY_NAMESPACE = 0;
 
 export type MultipathPolicy = 'failover' | 'round-robin';
+
+/**
+ * SPDK's names for the policies (bdev_nvme_set_multipath_policy's --policy), which the
+ * command line takes: round-robin is SPDK's active_active with its round_robin selector.
+ */
+export const SPDK_MULTIPATH_POLICIES: Readonly<Record<'active_passive' | 'active_active', MultipathPolicy>> = {
+  active_passive: 'failover',
+  active_active: 'round-robin',
+};
 
 export interface MultipathOptions {
   /** One entry per path, as connect() takes it; every path must reach the same subsystem. */
@@ -173,6 +184,32 @@ export class MultipathController {
     return this.#connected()[0]!.namespaces;
   }
 
+  get subnqn(): string {
+    return this.identity.subnqn;
+  }
+
+  /** The I/O queue depth every path allows: the smallest of theirs. */
+  get queueSize(): number {
+    return Math.min(...this.#connected().map((c) => c.queueSize));
+  }
+
+  /** The largest transfer every path takes (bytes): the smallest of their limits; 0 when none sets one. */
+  get maxTransfer(): number {
+    const limits = this.#connected().map((c) => c.maxTransfer).filter((m) => m > 0);
+    return limits.length === 0 ? 0 : Math.min(...limits);
+  }
+
+  /** Reads Identify Controller through a usable path (another if that one fails for the path). */
+  identify(): Promise<ControllerIdentity> {
+    return this.#route(ANY_NAMESPACE, (c) => c.identify());
+  }
+
+  /** Reads Identify Namespace `nsid` through a usable path (another if that one fails for the path). */
+  identifyNamespace(nsid: number): Promise<NamespaceIdentity> {
+    // Admin commands are served whatever a path's ANA state: any live path will do.
+    return this.#route(ANY_NAMESPACE, (c) => c.identifyNamespace(nsid));
+  }
+
   paths(): PathInfo[] {
     return this.#paths.map((p) => ({ traddr: p.options.traddr, trsvcid: p.options.trsvcid ?? 4420, transport: p.options.transport ?? 'tcp',
       state: p.controller?.state ?? 'failed', failovers: p.failovers, ana: Object.fromEntries(p.ana) }));
@@ -187,7 +224,12 @@ export class MultipathController {
   }
 
   /** @internal Runs `op` on queue `index` of a usable path for `nsid`, and again on another if the path fails it. */
-  async run(index: number, nsid: number, op: (qp: QueuePair) => Promise<void>): Promise<void> {
+  run(index: number, nsid: number, op: (qp: QueuePair) => Promise<void>): Promise<void> {
+    return this.#route(nsid, (c) => op(c.queuePairs[index]!));
+  }
+
+  /** Runs `op` on the controller of a usable path for `nsid`, and again on another if the path fails it. */
+  async #route<T>(nsid: number, op: (c: Controller) => Promise<T>): Promise<T> {
     const deadline = Date.now() + this.#noPathTimeoutMs;
     for (;;) {
       let tried = 0;  // a bit per path: no allocation per command
@@ -196,7 +238,7 @@ export class MultipathController {
         tried |= 1 << i;
         const path = this.#paths[i]!;
         try {
-          return await op(path.controller!.queuePairs[index]!);
+          return await op(path.controller!);
         } catch (e) {
           if (!isPathError(e)) throw e;
           lastError = e;
