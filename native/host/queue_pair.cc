@@ -162,25 +162,45 @@ void QueuePair::connect_failed(const Failure& failure) {
 // proved itself too. After a Connect this runs on the Connect's slot, still inside the
 // connect's timeout; on a live queue (a re-authentication) on ordinary internal slots.
 void QueuePair::run_authentication(std::function<void()> succeeded) {
-  auth_ = std::make_unique<auth::DhchapHost>(keys_.host, keys_.ctrlr, config_.hostnqn,
-                                             config_.subnqn, config_.qid);
-  auto done = [this, succeeded] {
-    auth_.reset();
-    succeeded();
-  };
-  auth_command(spec::kFctAuthSend, auth_->negotiate(), [this, done](std::vector<uint8_t>&) {
-    auth_command(spec::kFctAuthRecv, std::vector<uint8_t>(auth::DhchapHost::kReceiveLength), [this, done](std::vector<uint8_t>& challenge) {
-      std::vector<uint8_t> reply = auth_->reply(challenge.data(), challenge.size());
-      if (reply.empty()) return auth_failed();
-      auth_command(spec::kFctAuthSend, std::move(reply), [this, done](std::vector<uint8_t>&) {
-        auth_command(spec::kFctAuthRecv, std::vector<uint8_t>(auth::DhchapHost::kReceiveLength), [this, done](std::vector<uint8_t>& success1) {
-          if (!auth_->success1(success1.data(), success1.size())) return auth_failed();
-          if (!auth_->success2_needed()) return done();
-          auth_command(spec::kFctAuthSend, auth_->success2(), [done](std::vector<uint8_t>&) { done(); });
-        });
-      });
-    });
+  auth_ = std::make_shared<auth::DhchapHost>(keys_.host, keys_.ctrlr, config_.hostnqn, config_.subnqn, config_.qid);
+  auth_succeeded_ = std::move(succeeded);
+  auth_offloaded_ = false;
+  auth_command(spec::kFctAuthSend, auth_->negotiate(), [this](std::vector<uint8_t>&) {
+    auth_command(spec::kFctAuthRecv, std::vector<uint8_t>(auth::DhchapHost::kReceiveLength),
+                 [this](std::vector<uint8_t>& challenge) { auth_reply(std::move(challenge)); });
   });
+}
+
+// The Reply's DH computation (a key and the shared secret: milliseconds, tens of them for
+// FFDHE-8192) runs on the reactor's helper thread: the reactor serves other queues meanwhile,
+// a gateway's frontends among them when this is one of its backends.
+void QueuePair::auth_reply(std::vector<uint8_t> challenge) {
+  auto a = auth_;
+  auto reply = std::make_shared<std::vector<uint8_t>>();
+  std::weak_ptr<QueuePair> weak = weak_from_this();
+  auth_offloaded_ = true;
+  reactor_.offload([a, challenge = std::move(challenge), reply] { *reply = a->reply(challenge.data(), challenge.size()); },
+                   [weak, a, reply] {
+                     auto q = weak.lock();
+                     if (!q || q->auth_ != a) return;  // the queue went down meanwhile
+                     q->auth_offloaded_ = false;
+                     if (reply->empty()) return q->auth_failed();
+                     q->auth_command(spec::kFctAuthSend, std::move(*reply), [qp = q.get()](std::vector<uint8_t>&) {
+                       qp->auth_command(spec::kFctAuthRecv, std::vector<uint8_t>(auth::DhchapHost::kReceiveLength),
+                                        [qp](std::vector<uint8_t>& success1) { qp->auth_success1(success1); });
+                     });
+                   });
+}
+
+void QueuePair::auth_success1(std::vector<uint8_t>& success1) {
+  if (!auth_->success1(success1.data(), success1.size())) return auth_failed();
+  if (!auth_->success2_needed()) return auth_done();
+  auth_command(spec::kFctAuthSend, auth_->success2(), [this](std::vector<uint8_t>&) { auth_done(); });
+}
+
+void QueuePair::auth_done() {
+  auth_.reset();
+  std::exchange(auth_succeeded_, nullptr)();
 }
 
 void QueuePair::reauthenticate(auth::SecretRef key, auth::SecretRef ctrlr_key, std::function<void(const Failure*)> done) {
@@ -553,7 +573,8 @@ void QueuePair::on_failed(const Failure& failure) {
   // A controller may close the connection as soon as authentication fails (Linux's does,
   // as it sends Failure1 and after our Failure2): what failed is the authentication.
   if (auth_) {
-    Failure why = auth_->error().empty()
+    // While the helper thread computes the Reply, its outcome is not ours to read.
+    Failure why = auth_offloaded_ || auth_->error().empty()
                       ? Failure{kErrAuth, "DH-HMAC-CHAP authentication of queue " + std::to_string(config_.qid) +
                                               " did not complete: " + failure.message, failure.errnum, 0}
                       : auth_failure();

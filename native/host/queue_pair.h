@@ -193,6 +193,9 @@ class QueuePair final : public QueueTransport::Handler,
   void connect_failed(const Failure& failure);
   // DH-HMAC-CHAP: after a Connect that asked for it, or on request on a live queue.
   void run_authentication(std::function<void()> succeeded);
+  void auth_reply(std::vector<uint8_t> challenge);
+  void auth_success1(std::vector<uint8_t>& success1);
+  void auth_done();
   void auth_command(uint8_t fctype, std::vector<uint8_t> data, std::function<void(std::vector<uint8_t>&)> next);
   void auth_failed();
   void authentication_failed(const Failure& failure);
@@ -228,7 +231,9 @@ class QueuePair final : public QueueTransport::Handler,
   uint32_t connected_incapsule_ = 0;  // in effect once Connect succeeds
   std::vector<uint8_t> connect_data_;
   auth::DhchapKeys keys_;  // config_'s, until a re-authentication brings others
-  std::unique_ptr<auth::DhchapHost> auth_;  // while authenticating
+  std::shared_ptr<auth::DhchapHost> auth_;  // while authenticating
+  std::function<void()> auth_succeeded_;
+  bool auth_offloaded_ = false;  // auth_ is busy on the reactor's helper thread
   std::function<void(const Failure*)> reauth_done_;  // a re-authentication's caller
   std::unique_ptr<QueueTransport> transport_;
   // depth_ command slots, then one for Connect, which goes out alone on a new connection.

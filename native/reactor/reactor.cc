@@ -66,6 +66,14 @@ void Reactor::start() {
 }
 
 void Reactor::stop() {
+  // Helpers first: one that is working posts its `then`, which the loop still runs.
+  std::unique_ptr<ThreadPool> helpers;
+  {
+    std::lock_guard<std::mutex> lock(offload_mutex_);
+    helpers = std::move(offload_);
+    offload_closed_ = true;
+  }
+  helpers.reset();
   if (!thread_.joinable()) return;
   stopping_ = true;
   wake();
@@ -82,6 +90,16 @@ void Reactor::post(Task task) {
   // One wake-up per batch of tasks, and only when the reactor may be asleep (a caller
   // may be, in its own loop, watching readiness_fd()).
   if (was_empty && (mode_ != IdleMode::kBusyPoll || sleeping_.load())) wake();
+}
+
+void Reactor::offload(Task work, Task then) {
+  std::lock_guard<std::mutex> lock(offload_mutex_);
+  if (offload_closed_) return;
+  if (!offload_) offload_ = std::make_unique<ThreadPool>(1);
+  offload_->run([this, work = std::move(work), then = std::move(then)]() mutable {
+    work();
+    post(std::move(then));
+  });
 }
 
 void Reactor::add_fd(int fd, uint32_t events, FdHandler handler, FdPoll poll) {

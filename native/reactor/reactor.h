@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "reactor/poll_window.h"
+#include "util/thread_pool.h"
 
 namespace rdmagate {
 
@@ -73,6 +74,10 @@ class Reactor {
 
   // Any thread.
   void post(Task task);
+  // Runs `work` on this reactor's helper thread (started on first use), then `then` on the
+  // reactor: for a computation of milliseconds (a DH key) that would stall every queue the
+  // reactor serves. stop() waits for a `work` that has begun and drops those that have not.
+  void offload(Task work, Task then);
   bool on_thread() const { return std::this_thread::get_id() == thread_id_.load(); }
   const std::string& name() const { return name_; }
   // Exceptions that escaped a task, handler or poller (reported, and survived).
@@ -153,6 +158,9 @@ class Reactor {
   std::atomic<bool> stopping_{false};
   std::atomic<bool> sleeping_{false};
 
+  std::mutex offload_mutex_;
+  std::unique_ptr<ThreadPool> offload_;  // the helper thread; none until offload()
+  bool offload_closed_ = false;          // stop() took the helper down: no more
   std::mutex tasks_mutex_;
   std::vector<Task> tasks_;
 

@@ -168,28 +168,25 @@ void log_failure(Qpair& q) {
 }
 
 // A step's DH computation takes milliseconds (FFDHE-8192: tens of them, more on a slow
-// CPU): it runs on the target's auth workers, its request held as a bdev's is, so that the
-// reactor goes on serving its other queues. `step` returns whether the command succeeds.
+// CPU): it runs on the reactor's helper thread, its request held as a bdev's is, so that
+// the reactor goes on serving its other queues. `step` returns whether the command succeeds.
 void run_auth_step(Qpair& q, Request* req, std::function<bool(auth::DhchapController&)> step) {
   std::shared_ptr<auth::DhchapController> a = q.authentication();
   Qpair* queue = &q;  // kept alive by its request while the step runs (bdev_io_started)
-  Reactor* reactor = &q.reactor();
   uint8_t failure_before = a->failure();
   bool authenticated_before = q.authenticated();
+  auto ok = std::make_shared<bool>(false);
   q.auth_step_started();
   q.bdev_io_started(req);
-  q.target().auth_workers().run([a, queue, reactor, req, step, failure_before, authenticated_before] {
-    bool ok = step(*a);
-    reactor->post([a, queue, req, ok, failure_before, authenticated_before] {
-      if (queue->authentication() == a) {
-        queue->auth_step_done();
-        if (!failure_before && a->failure()) log_failure(*queue);
-        // The admin queue's keep-alive timer starts once the host has first authenticated.
-        if (queue->qid() == 0 && !authenticated_before && queue->authenticated())
-          queue->controller()->start_keep_alive(queue->reactor());
-      }
-      queue->bdev_io_done(req, ok ? status::kSuccess : status::kInvalidField, !ok);
-    });
+  q.reactor().offload([a, step, ok] { *ok = step(*a); }, [a, queue, req, ok, failure_before, authenticated_before] {
+    if (queue->authentication() == a) {
+      queue->auth_step_done();
+      if (!failure_before && a->failure()) log_failure(*queue);
+      // The admin queue's keep-alive timer starts once the host has first authenticated.
+      if (queue->qid() == 0 && !authenticated_before && queue->authenticated())
+        queue->controller()->start_keep_alive(queue->reactor());
+    }
+    queue->bdev_io_done(req, *ok ? status::kSuccess : status::kInvalidField, !*ok);
   });
 }
 

@@ -54,13 +54,6 @@ void Target::close() {
   }
   for (auto& l : listeners) l->stop();
   for (auto& c : controllers) c->shutdown("target closed");
-  // An authentication step still running posts its end to a reactor: before they stop.
-  std::unique_ptr<ThreadPool> workers;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    workers = std::move(auth_workers_);
-  }
-  workers.reset();
   // Stopping a reactor runs its queued tasks (the disconnects) before joining. Then the
   // reactors go, with whatever connections they still hold, while the buffer pool those
   // connections return buffers to is still alive.
@@ -322,12 +315,6 @@ void Target::set_dhchap_policy(auth::DhchapPolicy policy) {
     throw Error("ERR_INVALID_ARG", "DH-HMAC-CHAP needs at least one digest and one DH group");
   std::lock_guard<std::mutex> lock(mutex_);
   dhchap_policy_ = std::move(policy);
-}
-
-ThreadPool& Target::auth_workers() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (!auth_workers_) auth_workers_ = std::make_unique<ThreadPool>(2);
-  return *auth_workers_;
 }
 
 auth::DhchapPolicy Target::dhchap_policy() const {

@@ -19,7 +19,6 @@
 #include "target/qpair.h"
 #include "target/subsystem.h"
 #include "target/transport.h"
-#include "util/thread_pool.h"
 
 namespace rdmagate::target {
 
@@ -77,8 +76,6 @@ class Target final : public TransportContext {
   // (SPDK's nvmf_set_config dhchap_digests / dhchap_dhgroups). Applies to the next Negotiate.
   void set_dhchap_policy(auth::DhchapPolicy policy);
   auth::DhchapPolicy dhchap_policy() const;
-  // Where the queues' DH-HMAC-CHAP steps run, off the reactors; started on first use.
-  ThreadPool& auth_workers();
 
   // Listeners.
   // trtype: a registered transport ("tcp", "rdma"). Throws ERR_INVALID_ARG for another,
@@ -130,7 +127,6 @@ class Target final : public TransportContext {
   std::atomic<uint64_t> discovery_genctr_{1};
   bool closed_ = false;
   auth::DhchapPolicy dhchap_policy_;
-  std::unique_ptr<ThreadPool> auth_workers_;  // joined in close(), before the reactors stop
 };
 
 }  // namespace rdmagate::target

@@ -43,6 +43,37 @@ void test_exception_escapes_a_task() {
   CHECK(later);
 }
 
+// offload(): the work runs on the helper thread, then its continuation on the reactor's
+// own; stop() waits for work that has begun, and the continuation still runs.
+void test_offload() {
+  Reactor r("offload", IdleMode::kEvent);
+  r.start();
+  std::atomic<bool> on_reactor_thread{true}, then_on_reactor{false}, done{false};
+  std::atomic<int> slow_then{0};
+  r.offload([&] { on_reactor_thread = r.on_thread(); },
+            [&] {
+              then_on_reactor = r.on_thread();
+              done = true;
+            });
+  for (int i = 0; i < 2000 && !done; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  CHECK(done);
+  CHECK(!on_reactor_thread);
+  CHECK(then_on_reactor);
+  std::atomic<bool> begun{false};
+  r.offload(
+      [&] {
+        begun = true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      },
+      [&] { slow_then++; });
+  while (!begun) std::this_thread::yield();
+  r.stop();
+  CHECK_EQ(slow_then.load(), 1);
+  bool after_stop = false;
+  r.offload([&] { after_stop = true; }, [] {});  // dropped: the helper is gone
+  CHECK(!after_stop);
+}
+
 void test_caller_reactor() {
   Reactor r("caller", IdleMode::kCaller);
   r.start();  // no thread to start
@@ -282,6 +313,7 @@ void test_poll_window() {
 int main() {
   test_exception_escapes_a_task();
   test_caller_reactor();
+  test_offload();
   test_caller_readiness();
   test_hot_fd_polling();
   test_poll_window();
