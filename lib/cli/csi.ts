@@ -11,9 +11,12 @@
  * the CO calls only the host's node plugin.
  * With --gateway (repeated), the controller exports every volume on each gateway of a
  * group (GroupExporter) and watches them (GroupAgent): see README, "Gateway groups".
+ * --key-dir is where the controller writes the DH-HMAC-CHAP keys of volumes that require
+ * authentication, for the gateway's keyring to read: the gateway must see it at the same path
+ * and run as the same user (deploy/controller.yaml: the state directory both containers mount).
  * Runs until SIGINT or SIGTERM.
  */
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { InvalidArgumentError } from '../errors';
 import { attacherFor, checkGroup, CONNECTION_MODES, ControllerService, CSI_ROLES, CsiError, CsiLogger, CsiServer, DpuAttacher, DpuBridgeAttacher,
   GatewayDpuFrontend, GatewayGroup, GrpcStatus, GroupAgent, GroupExporter, IdentityService, LocalPlugin, MayastorPlugin, NodeService, NvmfExporter,
@@ -26,6 +29,7 @@ import { LOG_LEVELS, logLevelFlag, stringFlags, type FlagSpec, type ParsedArgs }
 import { type Command } from './command';
 
 const DEFAULT_POOL_DIR = '/var/lib/rdmagate/csi';
+const DEFAULT_KEY_DIR = '/var/lib/rdmagate/keys';
 const DEFAULT_ENDPOINT = 'unix:///csi/csi.sock';
 
 type Flag = (name: string) => string | undefined;
@@ -38,6 +42,8 @@ const CSI_FLAGS: FlagSpec[] = [
   { name: 'log-level', value: LOG_LEVELS.join('|'), help: 'JSON lines to stderr from this level up (default info)' },
   { name: 'pool-dir', value: 'DIR', help: `controller: the local pool's volumes (default ${DEFAULT_POOL_DIR})` },
   { name: 'gateway-socket', value: 'PATH', help: `controller: the gateway's JSON-RPC socket (default ${DEFAULT_SOCKET_PATH})` },
+  { name: 'key-dir', value: 'DIR', help: 'controller: where the DH-HMAC-CHAP keys of volumes with a dhchap parameter are written, 0600, '
+    + `for the gateway's keyring, which must see them at this path as their owner (default ${DEFAULT_KEY_DIR}; made on first use)` },
   { name: 'tcp-listen', value: 'IP:PORT', help: 'controller, required: where nodes reach the gateway over NVMe/TCP' },
   { name: 'rdma-listen', value: 'IP:PORT', help: 'controller: where nodes reach the gateway over NVMe/RDMA' },
   { name: 'gateway', value: 'NAME=SOCKET,tcp=IP:PORT[,rdma=IP:PORT]', list: true,
@@ -68,6 +74,7 @@ type GatewayFlags =
 interface ControllerFlags {
   gateways: GatewayFlags;
   poolDir: string;
+  keyDir: string;
   mayastor?: string;
 }
 
@@ -130,7 +137,10 @@ function checkNodeFlags(role: NodeRole | undefined, flag: Flag): void {
 function parseControllerFlags(flag: Flag): ControllerFlags {
   // StorageClasses pick it with `plugin: mayastor`; its records live beside the local pool's.
   const mayastor = flag('mayastor-endpoint') ?? process.env.MAYASTOR_ENDPOINT;
-  return { gateways: parseGatewayFlags(flag), poolDir: flag('pool-dir') ?? DEFAULT_POOL_DIR, ...(mayastor ? { mayastor } : {}) };
+  const keyDir = flag('key-dir') ?? DEFAULT_KEY_DIR;
+  // The gateway opens it by this path: a relative one would be relative to another process's directory.
+  if (!isAbsolute(keyDir)) throw new InvalidArgumentError(`--key-dir must be an absolute path, got '${keyDir}'`);
+  return { gateways: parseGatewayFlags(flag), poolDir: flag('pool-dir') ?? DEFAULT_POOL_DIR, keyDir, ...(mayastor ? { mayastor } : {}) };
 }
 
 /** --gateway-socket, --tcp-listen and --rdma-listen (one gateway), or --gateway and the --group-* flags. */
@@ -174,10 +184,10 @@ async function startController(f: ControllerFlags, log: CsiLogger): Promise<Part
   if (g.kind === 'single') {
     const rpc = socketGatewayRpc(g.socket);
     const exporter = new NvmfExporter({ rpc, tcp: g.tcp, ...(g.rdma ? { rdma: g.rdma } : {}) });
-    const controller = new ControllerService({ plugins, exporter, log });
+    const controller = new ControllerService({ plugins, exporter, log, keyDir: f.keyDir });
     return { services: { Controller: controller.handlers() }, probe: async () => { await rpc.call('nvmf_get_transports'); } };
   }
-  return startGroupController(g, plugins, log);
+  return startGroupController(g, plugins, log, f.keyDir);
 }
 
 /**
@@ -186,7 +196,8 @@ async function startController(f: ControllerFlags, log: CsiLogger): Promise<Part
  * logged, then a round every --group-health-interval. Healthy means that enough members
  * answer to publish.
  */
-async function startGroupController(g: Extract<GatewayFlags, { kind: 'group' }>, plugins: StoragePlugin[], log: CsiLogger): Promise<Part> {
+async function startGroupController(g: Extract<GatewayFlags, { kind: 'group' }>, plugins: StoragePlugin[], log: CsiLogger,
+  keyDir: string): Promise<Part> {
   const sockets = new Map(g.members.map((m) => [m.name, m.socket]));
   const group = new GatewayGroup({
     members: g.members.map((m) => ({ name: m.name, rpc: socketGatewayRpc(m.socket, GROUP_RPC_TIMEOUT_MS), tcp: m.tcp,
@@ -194,7 +205,7 @@ async function startGroupController(g: Extract<GatewayFlags, { kind: 'group' }>,
     minMembers: g.minMembers,
   });
   const exporter = new GroupExporter({ group, log });
-  const controller = new ControllerService({ plugins, exporter, log });
+  const controller = new ControllerService({ plugins, exporter, log, keyDir });
   const probeTimeoutMs = Math.min(g.healthIntervalMs, 1000);
   const agent = new GroupAgent({
     exporter, log, lookup: (id) => controller.exportSpec(id),

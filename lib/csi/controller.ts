@@ -9,13 +9,24 @@
  * that the CO schedules their pods on nodes with RDMA; TCP volumes report none and go
  * anywhere. With transport=auto (the default) a volume is RDMA when the gateway has an
  * RDMA address and the node the CO prefers (WaitForFirstConsumer) reports rdma=true.
+ *
+ * Authentication: a volume created with `dhchap` (unidirectional or bidirectional) is published
+ * only with the DH-HMAC-CHAP secrets in the request's `secrets` (dhchap-secrets.ts), checked
+ * before anything changes. The host's keys are written to the key directory (key-dir.ts), where
+ * the gateway's keyring reads them, and the host is allowed with them; unpublishing takes the
+ * host off, then its keys off the keyring, then removes the files, so that a retry after a
+ * crash at any step finds what is left and finishes it.
  */
 import { isMultiNode, requireCapabilities, requireCapability, unsupportedReason } from './capabilities';
+import { dhchapSecretSource, dhchapSecretsFor } from './dhchap-secrets';
 import { aborted, alreadyExists, failedPrecondition, invalidArgument, notFound, outOfRange, resourceExhausted } from './errors';
+import type { KnownExport } from './group-exporter';
+import { DhchapKeyDir, type HostKeys } from './key-dir';
 import type { CsiLogger } from './log';
 import { OperationLocks } from './locks';
 import { isHostNqn } from './nqn';
-import { parseVolumeParameters, publishContextMap, RDMA_TOPOLOGY_KEY, volumeContext, type Transport, type VolumeParameters } from './parameters';
+import { dhchapModeFromContext, parseVolumeParameters, publishContextMap, RDMA_TOPOLOGY_KEY, volumeContext, type Transport,
+  type VolumeParameters } from './parameters';
 import type { ContentSource, SnapshotRecord, StoragePlugin, VolumeRecord } from './plugins/plugin';
 import type {
   CapacityRange, ControllerCapabilityName, ControllerExpandVolumeRequest, ControllerExpandVolumeResponse,
@@ -26,7 +37,7 @@ import type {
   Topology, ValidateVolumeCapabilitiesRequest, ValidateVolumeCapabilitiesResponse, Volume,
 } from './types';
 import type { RpcHandlers } from './server';
-import type { ExportSpec, VolumeExporter } from './volume-exporter';
+import type { VolumeExporter } from './volume-exporter';
 
 /** A volume created with no capacity_range. */
 export const DEFAULT_VOLUME_BYTES = 1 << 30;
@@ -44,6 +55,12 @@ export interface ControllerServiceOptions {
   /** One gateway (NvmfExporter) or a gateway group (GroupExporter). */
   exporter: VolumeExporter;
   log: CsiLogger;
+  /**
+   * Where the DH-HMAC-CHAP key files that the gateway's keyring reads are written (--key-dir):
+   * the gateway must see them at this path, as their owner. Without it, volumes that require
+   * DH-HMAC-CHAP are not published (FAILED_PRECONDITION).
+   */
+  keyDir?: string;
 }
 
 export class ControllerService {
@@ -51,12 +68,14 @@ export class ControllerService {
   readonly #exporter: VolumeExporter;
   readonly #log: CsiLogger;
   readonly #locks = new OperationLocks();
+  readonly #keys: DhchapKeyDir | undefined;
 
   constructor(options: ControllerServiceOptions) {
     if (!options.plugins?.length) throw invalidArgument('the controller needs at least one storage plugin');
     this.#plugins = new Map(options.plugins.map((p) => [p.name, p]));
     this.#exporter = options.exporter;
     this.#log = options.log;
+    this.#keys = options.keyDir !== undefined ? new DhchapKeyDir(options.keyDir) : undefined;
   }
 
   /** The RPCs by their proto names, for the server. */
@@ -83,6 +102,9 @@ export class ControllerService {
     const params = parseVolumeParameters(req.parameters);
     const plugin = this.#plugin(params.plugin);
     plugin.checkParameters(params);
+    if (params.dhchap && !this.#keys) {
+      throw invalidArgument(`parameter dhchap=${params.dhchap}: this controller has no key directory (--key-dir) to give the gateway keys from`);
+    }
     const source = contentSource(req);
     // Malformed before missing: a negative size is INVALID_ARGUMENT even for a source that does not exist.
     range(req.capacity_range ?? undefined);
@@ -128,6 +150,8 @@ export class ControllerService {
         throw failedPrecondition(`volume ${id} is still published; ControllerUnpublishVolume it from every node first`);
       }
       await found.plugin.deleteVolume(id);
+      // Key files an interrupted unpublish left (it removes them last), now that nothing can use them.
+      await this.#keys?.remove(id);
       this.#log.info('volume deleted', { volume: id });
       return {};
     });
@@ -143,6 +167,11 @@ export class ControllerService {
       const found = this.#volume(id);
       if (!found) throw notFound(`volume ${id} does not exist`);
       const v = found.volume;
+      // The volume's record says whether it needs secrets (not the request's volume_context): checked before any change.
+      const dhchap = dhchapModeFromContext(v.context);
+      const secrets = dhchap
+        ? dhchapSecretsFor(dhchapSecretSource(req.secrets, dhchap, id, 'ControllerPublishVolume'), dhchap, id, node) : undefined;
+      if (secrets && !this.#keys) throw failedPrecondition(`volume ${id} requires DH-HMAC-CHAP, and this controller has no key directory (--key-dir)`);
       if (!isMultiNode(cap.access_mode?.mode)) {
         const others = ((await this.#exporter.exports()).get(id) ?? []).filter((h) => h !== node);
         if (others.length > 0) {
@@ -153,9 +182,12 @@ export class ControllerService {
       // read-only export, which is why PUBLISH_READONLY is not advertised.
       const transport = (v.context.transport ?? 'tcp') as Transport;
       const source = await found.plugin.blockSource(id);
-      const publish = await this.#exporter.publish({ volumeId: id, uuid: v.uuid, source }, node, transport);
+      const keys = secrets ? await this.#keys!.storeAll(id, node, secrets) : undefined;
+      const publish = await this.#exporter.publish({ volumeId: id, uuid: v.uuid, source }, node, transport, keys ? { keys } : {});
+      // The host's older key files, off the gateway's keyring now: a key changed in the Secret.
+      if (keys) await this.#keys!.remove(id, node, keyNames(keys));
       this.#log.info('volume published', { volume: id, node, transport, traddr: publish.traddr, trsvcid: publish.trsvcid,
-        ...(publish.paths ? { paths: publish.paths.length } : {}) });
+        ...(publish.paths ? { paths: publish.paths.length } : {}), ...(keys ? { dhchap, keys: keyNames(keys) } : {}) });
       return { publish_context: publishContextMap(publish) };
     });
   }
@@ -170,6 +202,8 @@ export class ControllerService {
       let unexported = true;
       if (node) unexported = await this.#exporter.unpublish(id, node);
       else await this.#exporter.unexport(id);
+      // Off the gateway and its keyring first: a file is never missing under a key in use.
+      await this.#keys?.remove(id, unexported ? undefined : node);
       // Served to no one now: the plugin may take down what publish set up for the gateway
       // (a Mayastor target). A retry after a failure here finds the export gone and retries this.
       const plugin = unexported ? this.#volume(id)?.plugin : undefined;
@@ -313,11 +347,16 @@ export class ControllerService {
    * a volume this controller does not have: a gateway group member that missed the volume's
    * export is given it again with this.
    */
-  async exportSpec(id: string): Promise<{ spec: ExportSpec; transport: Transport } | undefined> {
+  async exportSpec(id: string): Promise<KnownExport | undefined> {
     const found = this.#volume(id);
     if (!found) return undefined;
     const source = await found.plugin.blockSource(id);
-    return { spec: { volumeId: id, uuid: found.volume.uuid, source }, transport: (found.volume.context.transport ?? 'tcp') as Transport };
+    const keyDir = this.#keys;
+    // A volume that requires DH-HMAC-CHAP: the host's keys as the last publish wrote them (no keys: no host).
+    const keys = dhchapModeFromContext(found.volume.context)
+      ? async (host: string) => keyDir?.current(id, host) : undefined;
+    return { spec: { volumeId: id, uuid: found.volume.uuid, source }, transport: (found.volume.context.transport ?? 'tcp') as Transport,
+      ...(keys ? { keys } : {}) };
   }
 
   #plugin(name: string): StoragePlugin {
@@ -376,6 +415,10 @@ export class ControllerService {
     if (preferred.length > 0) return rdmaNode(preferred[0]) ? 'rdma' : 'tcp';
     return requisite.length > 0 && requisite.every(rdmaNode) ? 'rdma' : 'tcp';
   }
+}
+
+function keyNames(keys: HostKeys): string[] {
+  return [keys.key.name, ...(keys.ctrlrKey ? [keys.ctrlrKey.name] : [])];
 }
 
 function requireName(value: string | undefined, what: string): string {

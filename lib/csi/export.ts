@@ -13,15 +13,23 @@
  * As a member of a gateway group (group-exporter.ts), an exporter makes each subsystem with
  * ANA reporting and the member's own controller ID range, and sets its listener's ANA state
  * as the group asks: see NvmfExporterOptions.ana.
+ *
+ * A volume that requires DH-HMAC-CHAP has its hosts allowed with keys (nvmf_subsystem_add_host's
+ * dhchap_key and dhchap_ctrlr_key), which name keyring entries read from the controller's key
+ * files (key-dir.ts): added unless there, swapped in with nvmf_subsystem_set_keys when the host's
+ * keys changed, and the host's others taken off the keyring once unused. A host taken off the
+ * volume loses its keys after it is off (never before: it would be left allowed with no key).
+ * Keys are found by their names' prefix, the volume's and host's, so this needs no record either.
  */
 import { isIP } from 'node:net';
 import { JsonRpcError, RpcErrorCode, rpcCall, type JsonObject, type JsonValue } from '../jsonrpc';
 import { failedPrecondition, invalidArgument } from './errors';
+import { keyNamePrefix, type HostKeys, type KeyFile } from './key-dir';
 import { volumeNqn, volumeSerial, VOLUME_NQN_PREFIX, type PublishContext, type Transport } from './parameters';
 import type { NvmfBlockSource } from './plugins/plugin';
-import type { ExportSpec, VolumeExporter } from './volume-exporter';
+import type { ExportOptions, ExportSpec, VolumeExporter } from './volume-exporter';
 
-export type { ExportSpec, VolumeExporter } from './volume-exporter';
+export type { ExportOptions, ExportSpec, VolumeExporter } from './volume-exporter';
 
 /** What the controller needs of the gateway: SPDK's method names and params. */
 export interface GatewayRpc {
@@ -65,7 +73,7 @@ export interface NvmfExporterOptions {
   ana?: CntlidRange;
 }
 
-export interface PublishOptions {
+export interface PublishOptions extends ExportOptions {
   /** The ANA state of the volume's listener here (exporters with `ana` only); default optimized. */
   anaState?: AnaState;
 }
@@ -77,6 +85,15 @@ export interface VolumeExport {
   /** The transports of its listeners. */
   transports: Transport[];
   anaReporting: boolean;
+  /** The keyring entries each host authenticates with ("KEY" or "KEY,CTRLR_KEY"), by host NQN; hosts without keys are absent. */
+  hostKeys: Record<string, string>;
+}
+
+/** A host of a subsystem as nvmf_get_subsystems lists it: the names of its keys, never a secret. */
+interface HostJson {
+  nqn: string;
+  dhchap_key?: string;
+  dhchap_ctrlr_key?: string;
 }
 
 interface ControllerJson {
@@ -87,7 +104,7 @@ interface ControllerJson {
 interface SubsystemJson {
   nqn: string;
   ana_reporting?: boolean;
-  hosts?: { nqn: string }[];
+  hosts?: HostJson[];
   namespaces?: { nsid: number; bdev_name: string; uuid?: string }[];
   listen_addresses?: { trtype: string; traddr: string; trsvcid: string }[];
 }
@@ -161,9 +178,7 @@ export class NvmfExporter implements VolumeExporter {
     } else if (anaState) {
       await this.setAnaState(spec.volumeId, anaState);
     }
-    if (!sub.hosts?.some((h) => h.nqn === hostnqn)) {
-      await this.#rpc.call('nvmf_subsystem_add_host', { nqn, host: hostnqn });
-    }
+    await this.#allowHost(nqn, sub, hostnqn, spec.volumeId, options.keys);
     return { transport, traddr: listen.traddr, trsvcid, subnqn: nqn, uuid: spec.uuid, nguid };
   }
 
@@ -176,6 +191,7 @@ export class NvmfExporter implements VolumeExporter {
     const sub = await this.#subsystem(nqn);
     const hosts = (sub?.hosts ?? []).map((h) => h.nqn);
     if (hosts.includes(hostnqn)) await this.#rpc.call('nvmf_subsystem_remove_host', { nqn, host: hostnqn });
+    await this.#removeKeys(keyNamePrefix(volumeId, hostnqn));
     if (hosts.some((h) => h !== hostnqn)) return false;
     await this.unexport(volumeId);
     return true;
@@ -189,6 +205,7 @@ export class NvmfExporter implements VolumeExporter {
   async unexport(volumeId: string): Promise<void> {
     const nqn = volumeNqn(volumeId);
     if (await this.#subsystem(nqn)) await this.#rpc.call('nvmf_delete_subsystem', { nqn });
+    await this.#removeKeys(keyNamePrefix(volumeId));
     const bdev = NvmfExporter.bdevName(volumeId);
     if (await this.#exists('bdev_get_bdevs', { name: bdev })) {
       await this.#rpc.call('bdev_uring_delete', { name: bdev }).catch(methodMissing('bdev_uring_delete'));
@@ -219,13 +236,14 @@ export class NvmfExporter implements VolumeExporter {
     return s ? volumeExport(s) : undefined;
   }
 
-  /** Allows `hostnqn` no more on the volume, leaving the export up (a group member resynced). */
+  /** Allows `hostnqn` no more on the volume, and takes its keys off the keyring, leaving the export up (a group member resynced). */
   async removeHost(volumeId: string, hostnqn: string): Promise<void> {
     try {
       await this.#rpc.call('nvmf_subsystem_remove_host', { nqn: volumeNqn(volumeId), host: hostnqn });
     } catch (e) {
       if (!(e instanceof JsonRpcError && e.rpcCode === RpcErrorCode.ENODEV)) throw e;
     }
+    await this.#removeKeys(keyNamePrefix(volumeId, hostnqn));
   }
 
   /**
@@ -285,6 +303,74 @@ export class NvmfExporter implements VolumeExporter {
     const name = NvmfExporter.bdevName(volumeId);
     if (await this.#exists('bdev_get_bdevs', { name })) return true;
     return (await this.#controller(name)) !== undefined;
+  }
+
+  /**
+   * Puts `hostnqn` on the subsystem's allow list: with `keys`, authenticating with them (their
+   * keyring entries added first, a host there with other keys given these, and its keys of
+   * this volume that are no longer used removed); without, as it is.
+   */
+  async #allowHost(nqn: string, sub: SubsystemJson, hostnqn: string, volumeId: string, keys: HostKeys | undefined): Promise<void> {
+    const host = sub.hosts?.find((h) => h.nqn === hostnqn);
+    if (!keys) {
+      if (!host) await this.#rpc.call('nvmf_subsystem_add_host', { nqn, host: hostnqn });
+      return;
+    }
+    await this.#addKeys([keys.key, ...(keys.ctrlrKey ? [keys.ctrlrKey] : [])]);
+    const names = { dhchap_key: keys.key.name, ...(keys.ctrlrKey ? { dhchap_ctrlr_key: keys.ctrlrKey.name } : {}) };
+    if (!host) {
+      await this.#rpc.call('nvmf_subsystem_add_host', { nqn, host: hostnqn, ...names });
+    } else if (host.dhchap_key !== names.dhchap_key || host.dhchap_ctrlr_key !== names.dhchap_ctrlr_key) {
+      // Connections that authenticated stay; the host's next ones use the new keys.
+      await this.#rpc.call('nvmf_subsystem_set_keys', { nqn, host: hostnqn, ...names })
+        .catch(methodMissing('nvmf_subsystem_set_keys', 'change the keys of a host of a volume that requires DH-HMAC-CHAP'));
+    }
+    await this.#removeKeys(keyNamePrefix(volumeId, hostnqn), Object.values(names));
+  }
+
+  /** Adds each key file to the gateway's keyring unless a key of its name is there (names are never reused for another secret). */
+  async #addKeys(files: KeyFile[]): Promise<void> {
+    const have = await this.#keyNames();
+    if (have === undefined) {
+      throw failedPrecondition('the gateway has no keyring (keyring_get_keys): it cannot serve volumes that require DH-HMAC-CHAP');
+    }
+    for (const f of files) {
+      if (have.includes(f.name)) continue;
+      try {
+        await this.#rpc.call('keyring_file_add_key', { name: f.name, path: f.path });
+      } catch (e) {
+        if (e instanceof JsonRpcError && e.rpcCode === RpcErrorCode.EEXIST) continue;  // added by a concurrent retry
+        const unreadable: number[] = [RpcErrorCode.ENODEV, RpcErrorCode.EPERM, RpcErrorCode.EACCES];
+        if (e instanceof JsonRpcError && unreadable.includes(e.rpcCode)) {
+          throw failedPrecondition(`the gateway cannot read the key file ${f.path} (${e.message}): it must see the controller's --key-dir ` +
+            'at the same path and run as the same user, which owns the files');
+        }
+        throw e;
+      }
+    }
+  }
+
+  /** Takes the keys named `prefix`… off the keyring, but those in `keep`; a key gone meanwhile is fine. */
+  async #removeKeys(prefix: string, keep: readonly string[] = []): Promise<void> {
+    for (const name of (await this.#keyNames()) ?? []) {
+      if (!name.startsWith(prefix) || keep.includes(name)) continue;
+      try {
+        await this.#rpc.call('keyring_file_remove_key', { name });
+      } catch (e) {
+        if (!(e instanceof JsonRpcError && e.rpcCode === RpcErrorCode.ENODEV)) throw e;
+      }
+    }
+  }
+
+  /** The names in the gateway's keyring (not those removed but still held); undefined from a gateway without a keyring. */
+  async #keyNames(): Promise<string[] | undefined> {
+    try {
+      const list = (await this.#rpc.call('keyring_get_keys')) as unknown as { name: string; removed?: boolean }[];
+      return list.filter((k) => !k.removed).map((k) => k.name);
+    } catch (e) {
+      if (e instanceof JsonRpcError && e.rpcCode === RpcErrorCode.METHOD_NOT_FOUND) return undefined;
+      throw e;
+    }
   }
 
   /** The bdev the volume's namespace is made of, created (or attached) unless it is there. */
@@ -378,8 +464,12 @@ export class NvmfExporter implements VolumeExporter {
 
 function volumeExport(s: SubsystemJson): VolumeExport {
   const transports = (s.listen_addresses ?? []).map((l) => l.trtype.toLowerCase()).filter((t): t is Transport => t === 'tcp' || t === 'rdma');
+  const hostKeys: Record<string, string> = {};
+  for (const h of s.hosts ?? []) {
+    if (h.dhchap_key) hostKeys[h.nqn] = [h.dhchap_key, ...(h.dhchap_ctrlr_key ? [h.dhchap_ctrlr_key] : [])].join(',');
+  }
   return { volumeId: s.nqn.slice(VOLUME_NQN_PREFIX.length), hosts: (s.hosts ?? []).map((h) => h.nqn), transports: [...new Set(transports)],
-    anaReporting: s.ana_reporting === true };
+    anaReporting: s.ana_reporting === true, hostKeys };
 }
 
 function checkAddress(a: ListenAddress, transport: Transport): ListenAddress {

@@ -13,14 +13,20 @@
  * asked (a hung gateway would hold every publish for its RPC timeout).
  *
  * Calls on one volume are serialized here, the agent's included.
+ *
+ * A volume that requires DH-HMAC-CHAP has its host's keys on every member: each member's keyring
+ * reads the same key files (the controller's --key-dir, which each must see at the same path).
+ * A member that missed a publish, or a change of a host's keys, is given the host's newest key
+ * files on its resync (ExportSpecLookup's `keys`); without them it is not allowed the host at all.
  */
 import { RpcTransportError } from '../jsonrpc';
 import { invalidArgument, unavailable } from './errors';
 import { NvmfExporter, type AnaState, type VolumeExport } from './export';
 import { GatewayGroup, cntlidRange, type GroupMember } from './gateway-group';
+import type { HostKeys } from './key-dir';
 import type { CsiLogger } from './log';
 import type { PublishContext, PublishPath, Transport } from './parameters';
-import type { ExportSpec, VolumeExporter } from './volume-exporter';
+import type { ExportOptions, ExportSpec, VolumeExporter } from './volume-exporter';
 
 export interface GroupExporterOptions {
   group: GatewayGroup;
@@ -47,12 +53,23 @@ export interface ResyncResult {
   unexported: string[];
   /** Volumes whose allowed hosts were changed. */
   hosts: string[];
-  /** Volumes the controller could not say how to export (no record): left as they are. */
+  /** Volumes the controller could not say how to export (no record, or a host's keys missing): left as they are. */
   unknown: string[];
 }
 
+/** What the controller knows of a volume's export. */
+export interface KnownExport {
+  spec: ExportSpec;
+  transport: Transport;
+  /**
+   * For a volume that requires DH-HMAC-CHAP: the keys a host is allowed with (its newest key
+   * files), or undefined when they are gone, in which case the host is not allowed at all.
+   */
+  keys?: (hostnqn: string) => Promise<HostKeys | undefined>;
+}
+
 /** The export of a volume as the controller knows it: what a member that missed it gets again. */
-export type ExportSpecLookup = (volumeId: string) => Promise<{ spec: ExportSpec; transport: Transport } | undefined>;
+export type ExportSpecLookup = (volumeId: string) => Promise<KnownExport | undefined>;
 
 export class GroupExporter implements VolumeExporter {
   readonly group: GatewayGroup;
@@ -84,11 +101,11 @@ export class GroupExporter implements VolumeExporter {
     return e;
   }
 
-  async publish(spec: ExportSpec, hostnqn: string, transport: Transport): Promise<PublishContext> {
+  async publish(spec: ExportSpec, hostnqn: string, transport: Transport, options: ExportOptions = {}): Promise<PublishContext> {
     return this.#serial(spec.volumeId, async () => {
       const want = this.group.optimizedFor(spec.volumeId);
       const outcomes = await this.#change(`publish volume ${spec.volumeId}`, (m, e) =>
-        e.publish(spec, hostnqn, transport, { anaState: m.name === want?.name ? 'optimized' : 'non_optimized' }));
+        e.publish(spec, hostnqn, transport, { ...options, anaState: m.name === want?.name ? 'optimized' : 'non_optimized' }));
       const ok = outcomes.filter((o): o is Extract<Outcome<PublishContext>, { ok: true }> => o.ok);
       const took = ok.map((o) => o.member.name);
       const optimized = this.group.optimizedFor(spec.volumeId, took) ?? ok[0]!.member;
@@ -187,15 +204,24 @@ export class GroupExporter implements VolumeExporter {
         }
         const missingHosts = want.hosts.filter((h) => !have?.hosts.includes(h));
         const extraHosts = remove ? (have?.hosts ?? []).filter((h) => !want.hosts.includes(h)) : [];
-        if (missingHosts.length > 0) {
+        // A host whose keys changed while the member was away: it still holds the old ones.
+        const rekeyed = (have?.hosts ?? []).filter((h) => want.hosts.includes(h) && want.hostKeys[h] !== have?.hostKeys[h]);
+        if (missingHosts.length > 0 || rekeyed.length > 0) {
           const known = await lookup(id);
           if (!known) {
             result.unknown.push(id);
             return;
           }
           const transport = want.transports.includes(known.transport) ? known.transport : want.transports[0] ?? known.transport;
-          for (const h of missingHosts) await member.publish(known.spec, h, transport, { anaState: 'non_optimized' });
-          (have ? result.hosts : result.exported).push(id);
+          let allowed = 0;
+          for (const h of [...missingHosts, ...rekeyed]) {
+            const keys = known.keys ? await known.keys(h) : undefined;
+            if (known.keys && !keys) continue;  // never allowed without the keys the others ask of it
+            await member.publish(known.spec, h, transport, { anaState: 'non_optimized', ...(keys ? { keys } : {}) });
+            allowed++;
+          }
+          if (allowed < missingHosts.length + rekeyed.length) result.unknown.push(id);
+          if (allowed > 0) (have ? result.hosts : result.exported).push(id);
         }
         for (const h of extraHosts) await member.removeHost(id, h);
         if (extraHosts.length > 0 && !result.hosts.includes(id)) result.hosts.push(id);

@@ -8,10 +8,14 @@ export { GatewayDpuFrontend, type GatewayDpuFrontendOptions } from './attachers/
 export { OpiBridgeFrontend } from './attachers/opi-bridge';
 export { CsiClient, CsiClientError } from './client';
 export { ControllerService, DEFAULT_VOLUME_BYTES, type ControllerServiceOptions } from './controller';
+export {
+  checkDhchapSecret, DHCHAP_CTRL_SECRET_KEY, DHCHAP_MASTER_SECRET_KEY, DHCHAP_SECRET_KEY, deriveDhchapSecret, dhchapSecretSource,
+  dhchapSecretsFor, MIN_MASTER_SECRET_BYTES, type DhchapSecrets, type DhchapSecretSource,
+} from './dhchap-secrets';
 export { CsiError, GrpcStatus } from './errors';
 export {
-  NvmfExporter, socketGatewayRpc, VOLUME_MODEL, type AnaState, type CntlidRange, type ExportSpec, type GatewayRpc, type ListenAddress,
-  type NvmfExporterOptions, type PublishOptions, type VolumeExport, type VolumeExporter,
+  NvmfExporter, socketGatewayRpc, VOLUME_MODEL, type AnaState, type CntlidRange, type ExportOptions, type ExportSpec, type GatewayRpc,
+  type ListenAddress, type NvmfExporterOptions, type PublishOptions, type VolumeExport, type VolumeExporter,
 } from './export';
 export {
   CNTLID_SLOT, cntlidRange, GatewayGroup, MAX_GROUP_MEMBERS, parseGatewayMembers, parseListenAddress, rankMembers,
@@ -22,14 +26,17 @@ export {
   checkGroup, compare as compareGroupMembers, type CheckMember, type GroupCheckResult, type GroupFinding, type GroupFindingKind,
   type ListenerView, type MemberView, type NamespaceView, type SubsystemView,
 } from './group-check';
-export { GroupExporter, type AnaMove, type ExportSpecLookup, type GroupExporterOptions, type ResyncResult } from './group-exporter';
+export {
+  GroupExporter, type AnaMove, type ExportSpecLookup, type GroupExporterOptions, type KnownExport, type ResyncResult,
+} from './group-exporter';
 export { DRIVER_NAME, IdentityService, type IdentityServiceOptions } from './identity';
+export { DhchapKeyDir, keyNamePrefix, type HostKeys, type KeyFile, type KeyRole } from './key-dir';
 export { CsiLogger, REDACTED, redactSecrets } from './log';
 export { NodeService, type NodeServiceOptions } from './node';
 export type { ExecResult } from './node-system';
 export {
-  CONNECTION_MODES, RDMA_TOPOLOGY_KEY, parsePublishContext, publishContextMap, publishPaths, volumeNqn, volumeSerial, type ConnectionMode,
-  type PublishContext, type PublishPath,
+  CONNECTION_MODES, DHCHAP_MODES, RDMA_TOPOLOGY_KEY, parsePublishContext, publishContextMap, publishPaths, volumeNqn, volumeSerial, type ConnectionMode,
+  type DhchapMode, type PublishContext, type PublishPath,
 } from './parameters';
 export { LocalPlugin, type LocalPluginOptions } from './plugins/local';
 export { MayastorApiError, MayastorUnreachableError } from './plugins/mayastor/errors';

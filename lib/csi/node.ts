@@ -11,18 +11,26 @@
  * is FAILED_PRECONDITION, and unstaging takes the volume back from the host and detaches.
  *
  * node_id is the node's host NQN, which the controller puts on the volume's allow list.
+ *
+ * A volume that requires DH-HMAC-CHAP (volume_context `dhchap`) is staged only with its
+ * secrets (NodeStageVolume's `secrets`, dhchap-secrets.ts: given, or derived for this volume
+ * and this node's host NQN as the controller derived them), checked before anything is done,
+ * and attached with them; an attacher that cannot carry them refuses, never connecting
+ * without them.
  */
 import { lstat, mkdir, open, rmdir, stat, statfs, unlink } from 'node:fs/promises';
 import { basename, dirname, isAbsolute } from 'node:path';
 import { attacherFor, type NodeRole, type VolumeAttacher } from './attach';
 import { requireCapability } from './capabilities';
+import { dhchapSecretSource, dhchapSecretsFor } from './dhchap-secrets';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from './errors';
 import type { CsiLogger } from './log';
 import { OperationLocks } from './locks';
 import { blockDeviceBytes, deviceNumber, growFs, hostNqn, makeFs, mount, mountAt, mountsOf, probeFs, remountReadOnly, umount,
   type MountEntry } from './node-system';
 import { isHostNqn } from './nqn';
-import { connectionModeFromContext, fsType, parsePublishContext, RDMA_TOPOLOGY_KEY, tuningFromContext, type FsType } from './parameters';
+import { connectionModeFromContext, dhchapModeFromContext, fsType, parsePublishContext, RDMA_TOPOLOGY_KEY, tuningFromContext,
+  type FsType } from './parameters';
 import { hasActiveRdmaPort } from './rdma-ports';
 import type { RpcHandlers } from './server';
 import type {
@@ -99,8 +107,16 @@ export class NodeService {
     const connectionMode = connectionModeFromContext(req.volume_context);
     // The file system asked for: the capability's fs_type, else the StorageClass's fsType.
     const askedFs = cap.mount ? askedFsType(cap, req.volume_context?.fsType) : undefined;
+    const dhchap = dhchapModeFromContext(req.volume_context);
+    const secrets = dhchap ? dhchapSecretSource(req.secrets, dhchap, id, 'NodeStageVolume') : undefined;
+    if (dhchap && !this.#attacher.supportsDhchap) {
+      throw failedPrecondition(`volume ${id} requires DH-HMAC-CHAP, and node role ${this.role}'s attacher cannot authenticate`);
+    }
     return this.#locks.with([id], 'NodeStageVolume', async () => {
-      const dev = await this.#attacher.attach(ctx, tuning, await this.hostnqn(), connectionMode ? { connectionMode } : {});
+      const hostnqn = await this.hostnqn();
+      const keys = dhchap && secrets ? dhchapSecretsFor(secrets, dhchap, id, hostnqn) : undefined;
+      const dev = await this.#attacher.attach(ctx, tuning, hostnqn,
+        { ...(connectionMode ? { connectionMode } : {}), ...(keys ? { dhchap: keys } : {}) });
       if (this.#attacher.exposesToHost) {
         this.#log.info('volume exposed to the host', { volume: id, device: dev, transport: ctx.transport });
         return {};

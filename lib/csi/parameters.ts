@@ -13,9 +13,16 @@ export type FsType = 'ext4' | 'xfs';
  * stack connect to the gateway itself (the OPI storage API bridge).
  */
 export type ConnectionMode = 'aio' | 'nvmf';
+/**
+ * Whether a volume's host must authenticate (DH-HMAC-CHAP, dhchap-secrets.ts): `unidirectional`
+ * the host proves it knows its key; `bidirectional` the gateway proves its own too. Unset: no
+ * authentication, as before.
+ */
+export type DhchapMode = 'unidirectional' | 'bidirectional';
 
 export const FS_TYPES: readonly FsType[] = ['ext4', 'xfs'];
 export const CONNECTION_MODES: readonly ConnectionMode[] = ['aio', 'nvmf'];
+export const DHCHAP_MODES: readonly DhchapMode[] = ['unidirectional', 'bidirectional'];
 /** The topology key each node reports: whether it has an active RDMA port. */
 export const RDMA_TOPOLOGY_KEY = 'rdmagate.io/rdma';
 /** Every volume's subsystem NQN is this followed by its volume_id. */
@@ -57,6 +64,8 @@ export interface VolumeParameters {
   thin: boolean;
   /** For DPU nodes; unset: the node's default (--connection-mode, else aio). */
   connectionMode?: ConnectionMode;
+  /** DH-HMAC-CHAP on the volume's export; unset (or `none`): none. */
+  dhchap?: DhchapMode;
   /** The parameters as given, less the CO's own keys: what idempotency compares. */
   given: StringMap;
 }
@@ -98,13 +107,16 @@ export function parseVolumeParameters(parameters: StringMap): VolumeParameters {
       case 'connectionMode':
         out.connectionMode = connectionMode(v, 'parameter connectionMode');
         break;
+      case 'dhchap':
+        if (v !== 'none') out.dhchap = dhchapMode(v, 'parameter dhchap');
+        break;
       default:
         if (k in TUNING) {
           const t = TUNING[k as keyof ConnectTuning];
           out.tuning[k as keyof ConnectTuning] = integer(v, `parameter ${k}`, t.min, t.max);
           break;
         }
-        throw invalidArgument(`unknown parameter "${k}"; known: plugin, transport, fsType, ${Object.keys(TUNING).join(', ')}, replicas, thin, connectionMode`);
+        throw invalidArgument(`unknown parameter "${k}"; known: plugin, transport, fsType, ${Object.keys(TUNING).join(', ')}, replicas, thin, connectionMode, dhchap`);
     }
   }
   return out;
@@ -115,6 +127,8 @@ export function volumeContext(p: VolumeParameters, transport: Transport): String
   const ctx: StringMap = { plugin: p.plugin, transport };
   if (p.fsType) ctx.fsType = p.fsType;
   if (p.connectionMode) ctx.connectionMode = p.connectionMode;
+  // The mode only, never a secret: volume_context is visible to anyone who can read the PV.
+  if (p.dhchap) ctx.dhchap = p.dhchap;
   for (const [k, v] of Object.entries(p.tuning)) ctx[k] = String(v);
   return ctx;
 }
@@ -133,6 +147,19 @@ export function tuningFromContext(ctx: StringMap): ConnectTuning {
 export function connectionModeFromContext(ctx: StringMap): ConnectionMode | undefined {
   const v = ctx?.connectionMode;
   return v === undefined || v === '' ? undefined : connectionMode(v, 'volume_context connectionMode');
+}
+
+/** The DH-HMAC-CHAP mode a volume was created with (volume_context), or undefined for none. */
+export function dhchapModeFromContext(ctx: StringMap): DhchapMode | undefined {
+  const v = ctx?.dhchap;
+  return v === undefined || v === '' || v === 'none' ? undefined : dhchapMode(v, 'volume_context dhchap');
+}
+
+export function dhchapMode(v: string, what: string): DhchapMode {
+  if (!(DHCHAP_MODES as readonly string[]).includes(v)) {
+    throw invalidArgument(`${what} must be one of none, ${DHCHAP_MODES.join(', ')}, got "${v}"`);
+  }
+  return v as DhchapMode;
 }
 
 export function connectionMode(v: string, what: string): ConnectionMode {

@@ -2,6 +2,7 @@
  * What every attacher is (lib/csi/attachers/) and the node roles they serve: attach.ts
  * picks one per role, and the attachers implement this without importing attach.ts.
  */
+import type { DhchapSecrets } from './dhchap-secrets';
 import type { ConnectionMode, ConnectTuning, PublishContext } from './parameters';
 
 export type NodeRole = 'default' | 'host' | 'dpu';
@@ -11,6 +12,11 @@ export const NODE_ROLES: readonly NodeRole[] = ['default', 'host', 'dpu'];
 export interface AttachOptions {
   /** The StorageClass's connectionMode; unset: the attacher's default. Only the dpu role uses it. */
   connectionMode?: ConnectionMode;
+  /**
+   * The volume requires DH-HMAC-CHAP: the host's secrets for it. An attacher that connects
+   * connects with them, or refuses (FAILED_PRECONDITION) where it cannot: never without them.
+   */
+  dhchap?: DhchapSecrets;
 }
 
 export interface VolumeAttacher {
@@ -20,6 +26,12 @@ export interface VolumeAttacher {
    * here: the node service then makes no file system, mounts nothing and publishes nothing.
    */
   readonly exposesToHost?: boolean;
+  /**
+   * True when attach honours AttachOptions.dhchap (see there). The node service refuses a volume
+   * that requires DH-HMAC-CHAP on an attacher without it, rather than have it connect
+   * unauthenticated.
+   */
+  readonly supportsDhchap?: boolean;
   /** Throws (a CsiError) when this node cannot attach volumes at all: Probe's answer. */
   probe(): Promise<void>;
   /**

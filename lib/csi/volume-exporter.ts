@@ -3,6 +3,7 @@
  * (NvmfExporter, export.ts) or a group of gateways that export every volume alike
  * (GroupExporter, group-exporter.ts). Every method is idempotent.
  */
+import type { HostKeys } from './key-dir';
 import type { PublishContext, Transport } from './parameters';
 import type { BlockSource } from './plugins/plugin';
 
@@ -12,14 +13,26 @@ export interface ExportSpec {
   source: BlockSource;
 }
 
+export interface ExportOptions {
+  /**
+   * The host must authenticate with these keys (DH-HMAC-CHAP): their files are added to the
+   * gateway's keyring and the host allowed with them; the host's other keys of the volume are
+   * taken off the keyring. Without them, the host is allowed as it is.
+   */
+  keys?: HostKeys;
+}
+
 export interface VolumeExporter {
   /** Whether volumes can be exported over RDMA (every gateway has an RDMA address). */
   readonly hasRdma: boolean;
   /** Exports the volume to `hostnqn` over `transport`; resolves with what the node needs to connect. */
-  publish(spec: ExportSpec, hostnqn: string, transport: Transport): Promise<PublishContext>;
-  /** Takes `hostnqn` off the volume; resolves true when no one is served the volume any more. */
+  publish(spec: ExportSpec, hostnqn: string, transport: Transport, options?: ExportOptions): Promise<PublishContext>;
+  /**
+   * Takes `hostnqn` off the volume, then its keys off the gateway's keyring; resolves true when
+   * no one is served the volume any more.
+   */
   unpublish(volumeId: string, hostnqn: string): Promise<boolean>;
-  /** Takes the volume's export down, whoever it still allows. */
+  /** Takes the volume's export down, whoever it still allows, and every key of it off the keyring. */
   unexport(volumeId: string): Promise<void>;
   /** The nodes (host NQNs) each exported volume is published to, by volume_id. */
   exports(): Promise<Map<string, string[]>>;

@@ -2,14 +2,19 @@
  * A GatewayRpc that models the gateway's JSON-RPC methods the CSI exporter calls, in
  * memory and with the gateway's answers: ENODEV for what is not there, EEXIST for a
  * duplicate, EBUSY for a backend controller whose bdev a subsystem still uses. It
- * records every call, so tests can say what the exporter asked of the gateway.
+ * records every call, so tests can say what the exporter asked of the gateway. Its keyring
+ * reads each key file when the key is added, as the gateway's does, and refuses one that
+ * is not 0600 (EPERM) or not there (ENODEV); hosts are allowed with key names it has.
  */
+import { readFileSync, statSync } from 'node:fs';
 import { JsonRpcError, RpcErrorCode, type JsonObject, type JsonValue } from '../../lib';
 import type { GatewayRpc } from '../../lib/csi';
 
 interface Subsystem {
   nqn: string;
   hosts: Set<string>;
+  /** The key names each host authenticates with. */
+  hostKeys: Map<string, { dhchap_key?: string; dhchap_ctrlr_key?: string }>;
   namespaces: { nsid: number; bdev_name: string; uuid?: string }[];
   listen: { trtype: string; traddr: string; trsvcid: string }[];
 }
@@ -28,6 +33,8 @@ export class FakeGatewayRpc implements GatewayRpc {
   readonly bdevs = new Map<string, 'uring' | 'nvme'>();
   readonly controllers = new Map<string, Controller>();
   readonly subsystems = new Map<string, Subsystem>();
+  /** Keyring: name → the file and the secret read from it when added. */
+  readonly keys = new Map<string, { path: string; secret: string }>();
 
   /** The calls of one method, their params. */
   callsOf(method: string): JsonObject[] {
@@ -88,13 +95,13 @@ export class FakeGatewayRpc implements GatewayRpc {
         if (params.nqn !== undefined && !this.subsystems.has(str('nqn'))) throw enodev(`no subsystem ${str('nqn')}`);
         const list = params.nqn !== undefined ? [this.subsystems.get(str('nqn'))!] : [...this.subsystems.values()];
         return list.map((s) => ({
-          nqn: s.nqn, hosts: [...s.hosts].map((nqn) => ({ nqn })), namespaces: s.namespaces.map((n) => ({ ...n })),
+          nqn: s.nqn, hosts: [...s.hosts].map((nqn) => ({ nqn, ...s.hostKeys.get(nqn) })), namespaces: s.namespaces.map((n) => ({ ...n })),
           listen_addresses: s.listen.map((l) => ({ ...l })),
         }));
       }
       case 'nvmf_create_subsystem':
         if (this.subsystems.has(str('nqn'))) throw new JsonRpcError(RpcErrorCode.EEXIST, 'subsystem exists');
-        this.subsystems.set(str('nqn'), { nqn: str('nqn'), hosts: new Set(), namespaces: [], listen: [] });
+        this.subsystems.set(str('nqn'), { nqn: str('nqn'), hosts: new Set(), hostKeys: new Map(), namespaces: [], listen: [] });
         return true;
       case 'nvmf_delete_subsystem':
         if (!this.subsystems.delete(str('nqn'))) throw enodev(`no subsystem ${str('nqn')}`);
@@ -111,15 +118,57 @@ export class FakeGatewayRpc implements GatewayRpc {
         this.#subsystem(str('nqn')).listen.push({ trtype: l.trtype, traddr: l.traddr, trsvcid: l.trsvcid });
         return true;
       }
-      case 'nvmf_subsystem_add_host':
-        this.#subsystem(str('nqn')).hosts.add(str('host'));
+      case 'nvmf_subsystem_add_host': {
+        const s = this.#subsystem(str('nqn'));
+        if (s.hosts.has(str('host'))) throw new JsonRpcError(RpcErrorCode.EEXIST, `${str('host')} is already allowed`);
+        s.hosts.add(str('host'));
+        this.#setKeys(s, str('host'), params);
         return true;
-      case 'nvmf_subsystem_remove_host':
-        this.#subsystem(str('nqn')).hosts.delete(str('host'));
+      }
+      case 'nvmf_subsystem_set_keys': {
+        const s = this.#subsystem(str('nqn'));
+        if (!s.hosts.has(str('host'))) throw enodev(`${str('host')} is not on the host list`);
+        this.#setKeys(s, str('host'), params);
         return true;
+      }
+      case 'nvmf_subsystem_remove_host': {
+        const s = this.#subsystem(str('nqn'));
+        s.hosts.delete(str('host'));
+        s.hostKeys.delete(str('host'));
+        return true;
+      }
+      case 'keyring_file_add_key': {
+        const [name, path] = [str('name'), str('path')];
+        if (this.keys.has(name)) throw new JsonRpcError(RpcErrorCode.EEXIST, `key '${name}' already exists`);
+        let mode: number;
+        try {
+          mode = statSync(path).mode;
+        } catch {
+          throw enodev(`key '${name}': no file ${path}`);
+        }
+        if ((mode & 0o077) !== 0) throw new JsonRpcError(RpcErrorCode.EPERM, `key '${name}': ${path} must be 0600`);
+        this.keys.set(name, { path, secret: readFileSync(path, 'utf8').trim() });
+        return true;
+      }
+      case 'keyring_file_remove_key':
+        if (!this.keys.delete(str('name'))) throw enodev(`no key '${str('name')}'`);
+        return true;
+      case 'keyring_get_keys':
+        return [...this.keys].map(([name, k]) => ({ name, module: 'keyring_file', removed: false, probed: false, refcnt: 1, path: k.path }));
       default:
         throw new JsonRpcError(RpcErrorCode.METHOD_NOT_FOUND, `Method not found: ${method}`);
     }
+  }
+
+  /** A host's keys, as the gateway checks their names: each in the keyring, a controller key only with a host key. */
+  #setKeys(s: Subsystem, host: string, params: JsonObject): void {
+    const names = { dhchap_key: params.dhchap_key as string | undefined, dhchap_ctrlr_key: params.dhchap_ctrlr_key as string | undefined };
+    for (const n of Object.values(names)) {
+      if (n !== undefined && !this.keys.has(n)) throw new JsonRpcError(RpcErrorCode.INVALID_PARAMS, `no key '${n}' in the keyring`);
+    }
+    if (names.dhchap_ctrlr_key !== undefined && names.dhchap_key === undefined) throw new JsonRpcError(RpcErrorCode.INVALID_PARAMS, 'ctrlr key needs key');
+    if (names.dhchap_key === undefined) s.hostKeys.delete(host);
+    else s.hostKeys.set(host, { dhchap_key: names.dhchap_key, ...(names.dhchap_ctrlr_key ? { dhchap_ctrlr_key: names.dhchap_ctrlr_key } : {}) });
   }
 
   #subsystem(nqn: string): Subsystem {

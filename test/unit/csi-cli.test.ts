@@ -163,6 +163,7 @@ describe('rdmagate csi (CLI)', function () {
       [['--role', 'worker'], /--role must be one of controller, default, host, dpu/],
       [['--role', 'controller', '--endpoint', 'unix:///tmp/x.sock'], /--tcp-listen IP:PORT is required/],
       [['--role', 'controller', '--tcp-listen', 'localhost:4420'], /must be IP:PORT/],
+      [['--role', 'controller', '--tcp-listen', '127.0.0.1:4420', '--key-dir', 'keys'], /--key-dir must be an absolute path, got 'keys'/],
       [['--role', 'default', '--endpoint', 'tcp://0.0.0.0:1'], /unix:/],
       [['--role', 'dpu'], /--dpu-subsystem NQN is required/],
       [['--role', 'dpu', '--dpu-subsystem', 'host-facing'], /--dpu-subsystem must be an NQN/],

@@ -4,7 +4,8 @@
  * values the command takes; kustomization.yaml applies every manifest, the namespace first;
  * every container requests what it needs (the sidecars with a memory limit); the health
  * ports on the node's network are not livenessprobe's default 9808 and no two pods share
- * one; and the pods for storage nodes and DPUs tolerate those nodes' taints.
+ * one; the pods for storage nodes and DPUs tolerate those nodes' taints; and the commented
+ * StorageClass for volumes that require DH-HMAC-CHAP names a Secret of the keys the code reads.
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -13,7 +14,8 @@ import { load, loadAll } from 'js-yaml';
 import { parseArgs } from '../../lib/cli/args';
 import { DPU_FLAGS } from '../../lib/cli/dpu';
 import { listenAddress } from '../../lib/cli/opi-bridge';
-import { DRIVER_NAME, parseCsiRoles } from '../../lib/csi';
+import { DHCHAP_MASTER_SECRET_KEY, dhchapSecretSource, DRIVER_NAME, parseCsiRoles } from '../../lib/csi';
+import { parseVolumeParameters } from '../../lib/csi/parameters';
 import { parseHostFacing } from '../../lib/dpu';
 import { checkOwnNqn } from '../../lib/opi/services/transport';
 
@@ -158,6 +160,31 @@ describe('CSI deploy manifests', () => {
       const there = named(option);
       if (there !== undefined) assert.equal(there, flag(ours), `node.yaml --${option}`);
     }
+  });
+
+  it('the commented StorageClass with dhchap and its Secret: uncommented, they parse, and name what the code reads', () => {
+    interface Sc { kind: string; parameters: Record<string, string> }
+    interface Secret { kind: string; metadata: { name: string; namespace: string }; stringData: Record<string, string> }
+    const text = readFileSync(join(DEPLOY, 'storageclass.yaml'), 'utf8');
+    // The commented documents: the file's "# " lines from the commented StorageClass on.
+    const commented = text.split('\n').filter((l) => l.startsWith('# ') || l === '#').map((l) => l.slice(2)).join('\n');
+    const docs = loadAll(commented.slice(commented.indexOf('apiVersion: storage.k8s.io/v1'))).filter((d) => d) as (Sc | Secret)[];
+    const sc = docs.find((d): d is Sc => d.kind === 'StorageClass')!;
+    const secret = docs.find((d): d is Secret => d.kind === 'Secret')!;
+    assert.ok(sc && secret, 'a commented StorageClass and Secret');
+    assert.equal(parseVolumeParameters(sc.parameters).dhchap, 'bidirectional');
+    for (const call of ['controller-publish', 'node-stage']) {
+      assert.equal(sc.parameters[`csi.storage.k8s.io/${call}-secret-name`], secret.metadata.name);
+      assert.equal(sc.parameters[`csi.storage.k8s.io/${call}-secret-namespace`], secret.metadata.namespace);
+    }
+    assert.deepEqual(Object.keys(secret.stringData), [DHCHAP_MASTER_SECRET_KEY]);
+    // The placeholder is no key: applied unchanged, it is refused rather than used.
+    assert.throws(() => dhchapSecretSource(secret.stringData, 'bidirectional', 'v', 'ControllerPublishVolume'), /at least 32 bytes/);
+    // The attacher may read it.
+    const rbac = loadAll(readFileSync(join(DEPLOY, 'rbac.yaml'), 'utf8')) as { kind: string; metadata: { name: string };
+      rules?: { resources: string[]; verbs: string[] }[] }[];
+    const role = rbac.find((o) => o.kind === 'ClusterRole' && o.metadata.name === 'rdmagate-csi-controller');
+    assert.ok(role?.rules?.some((r) => r.resources.includes('secrets') && r.verbs.includes('get')));
   });
 
   it('kustomization.yaml lists every manifest in deploy/ exactly once, namespace.yaml first, and all live in that namespace', () => {

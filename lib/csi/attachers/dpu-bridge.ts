@@ -17,6 +17,10 @@
  * is named after the volume, so unstage needs no record, and each create is idempotent
  * (an identical create answers the existing resource), so a retry after a crash at any step
  * converges. Unstage deletes in reverse with allow_missing, both modes' resources.
+ *
+ * A volume that requires DH-HMAC-CHAP is refused (FAILED_PRECONDITION) before the DPU is
+ * asked anything: neither OPI's CreateNvmePath nor ConnectKernelNvme carries DH-HMAC-CHAP
+ * secrets, and the DPU would connect unauthenticated.
  */
 import { createHash } from 'node:crypto';
 import { CsiError, failedPrecondition, invalidArgument } from '../errors';
@@ -65,6 +69,7 @@ const KERNEL: BridgeServiceName = 'KernelNvmeService';
 
 export class DpuBridgeAttacher implements VolumeAttacher {
   readonly role = 'host';
+  readonly supportsDhchap = true;
   readonly #opi: OpiClient;
   readonly #subsystemId: string | undefined;
   readonly #defaultMode: ConnectionMode;
@@ -112,6 +117,10 @@ export class DpuBridgeAttacher implements VolumeAttacher {
   async attach(ctx: PublishContext, tuning: ConnectTuning, hostnqn: string, options: AttachOptions = {}): Promise<string> {
     const volumeId = volumeIdOfNqn(ctx.subnqn);
     if (volumeId === undefined) throw invalidArgument(`publish_context.subnqn ${ctx.subnqn} is not a volume subsystem of this driver`);
+    if (options.dhchap) {
+      throw failedPrecondition(`volume ${volumeId} requires DH-HMAC-CHAP, which the DPU's OPI bridge cannot carry (CreateNvmePath and ` +
+        'ConnectKernelNvme have no DH-HMAC-CHAP fields): stage it on a node of role default, or use a StorageClass without dhchap');
+    }
     const id = dpuResourceId(volumeId);
     const fn = await this.hostFunction();
     const mode = options.connectionMode ?? this.#defaultMode;

@@ -10,6 +10,11 @@
  * here (exposesToHost). The DPU connects with its node's host NQN, which is what the
  * controller allows on the volume: run it with --node-id set to its host's NQN, since the
  * CO publishes the volume to the host's node.
+ *
+ * A volume that requires DH-HMAC-CHAP: in AIO mode the kernel host connects with the
+ * secrets, as the default role does; NVMe-oF mode is refused (FAILED_PRECONDITION) before
+ * anything is done, since OPI's CreateNvmePath has no DH-HMAC-CHAP fields and the DPU would
+ * connect unauthenticated.
  */
 import { failedPrecondition, invalidArgument } from '../errors';
 import { volumeIdOfNqn, volumeSerial, type ConnectionMode, type ConnectTuning, type PublishContext } from '../parameters';
@@ -32,6 +37,7 @@ export interface DpuAttacherOptions {
 export class DpuAttacher implements VolumeAttacher {
   readonly role = 'dpu';
   readonly exposesToHost = true;
+  readonly supportsDhchap = true;
   readonly #kernel: VolumeAttacher;
   readonly #frontends: Partial<Record<ConnectionMode, DpuFrontend>>;
   readonly #defaultMode: ConnectionMode;
@@ -49,13 +55,19 @@ export class DpuAttacher implements VolumeAttacher {
 
   async attach(ctx: PublishContext, tuning: ConnectTuning, hostnqn: string, options: AttachOptions = {}): Promise<string> {
     const mode = options.connectionMode ?? this.#defaultMode;
+    if (options.dhchap && (mode === 'nvmf' || !this.#kernel.supportsDhchap)) {
+      throw failedPrecondition(mode === 'nvmf'
+        ? `volume ${volumeIdOf(ctx)} requires DH-HMAC-CHAP, which connection mode nvmf cannot carry (OPI's CreateNvmePath has no ` +
+          'DH-HMAC-CHAP fields): use connectionMode aio, where the DPU\'s kernel host authenticates'
+        : `volume ${volumeIdOf(ctx)} requires DH-HMAC-CHAP, and this DPU's kernel attacher cannot authenticate`);
+    }
     const frontend = this.#frontend(mode);
     const volume = { volumeId: volumeIdOf(ctx), nguid: ctx.nguid, uuid: ctx.uuid, serial: volumeSerial(ctx.nguid) };
     if (mode === 'nvmf') {
       await frontend.expose(volume, { kind: 'nvmf', ctx });
       return ctx.subnqn;
     }
-    const device = await this.#kernel.attach(ctx, tuning, hostnqn);
+    const device = await this.#kernel.attach(ctx, tuning, hostnqn, options.dhchap ? { dhchap: options.dhchap } : {});
     await frontend.expose(volume, { kind: 'block', device });
     return device;
   }

@@ -28,6 +28,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export class HostDiskAttacher implements VolumeAttacher {
   readonly role = 'host';
+  /** It connects nothing: the DPU's node plugin (role dpu) connects, with the secrets its own NodeStageVolume is given. */
+  readonly supportsDhchap = true;
   readonly #sysfs: string;
   readonly #dev: string;
   readonly #timeoutMs: number;

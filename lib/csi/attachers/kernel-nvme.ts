@@ -8,15 +8,22 @@
  * multipath makes them one block device, found by UUID as for one path. A path that cannot
  * be connected is logged and left: staging needs one path, and multipath is for exactly
  * that. Unstaging disconnects the subsystem, every path of it.
+ *
+ * A volume that requires DH-HMAC-CHAP is connected with nvme-cli's --dhchap-secret (and
+ * --dhchap-ctrl-secret, bidirectional). They are kept out of every message and log line here:
+ * the command as shown, and nvme-cli's own output, have them replaced. nvme-cli takes them on
+ * its command line, so for the moment it runs the node's /proc shows them to local users
+ * (unless mounted hidepid), as any `nvme connect --dhchap-secret` does.
  */
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deadlineExceeded, failedPrecondition, internal } from '../errors';
-import type { CsiLogger } from '../log';
+import type { DhchapSecrets } from '../dhchap-secrets';
+import { REDACTED, type CsiLogger } from '../log';
 import { exec as execCommand, type ExecResult } from '../node-system';
 import { publishPaths, volumeNqn, type ConnectTuning, type PublishContext, type PublishPath } from '../parameters';
-import type { VolumeAttacher } from '../volume-attacher';
+import type { AttachOptions, VolumeAttacher } from '../volume-attacher';
 
 /** What the attacher does to the machine: run a command, read sysfs, look in /dev. Tests give a fake one. */
 export interface KernelNvmeSystem {
@@ -47,6 +54,7 @@ const DEAD_STATES = new Set(['deleting', 'deleting (no IO)', 'dead']);
 /** The kernel NVMe-oF host (nvme-tcp, nvme-rdma), through nvme-cli and sysfs. */
 export class KernelNvmeAttacher implements VolumeAttacher {
   readonly role = 'default';
+  readonly supportsDhchap = true;
   readonly #deviceTimeoutMs: number;
   readonly #pollMs: number;
   readonly #log: CsiLogger | undefined;
@@ -71,13 +79,14 @@ export class KernelNvmeAttacher implements VolumeAttacher {
   }
 
   /** Connects every path of the volume not connected yet (one must connect), then waits for its block device. */
-  async attach(ctx: PublishContext, tuning: ConnectTuning, hostnqn: string): Promise<string> {
+  async attach(ctx: PublishContext, tuning: ConnectTuning, hostnqn: string, options: AttachOptions = {}): Promise<string> {
     const paths = publishPaths(ctx);
     const failures: { path: PublishPath; error: unknown }[] = [];
     // One after another: nvme-cli and the kernel's fabrics code take one connect at a time anyway.
     for (const path of paths) {
       try {
-        await connectPath({ transport: ctx.transport, subnqn: ctx.subnqn, ...path }, tuning, hostnqn, this.#sys, { perPath: true });
+        await connectPath({ transport: ctx.transport, subnqn: ctx.subnqn, ...path }, tuning, hostnqn, this.#sys,
+          { perPath: true, ...(options.dhchap ? { dhchap: options.dhchap } : {}) });
       } catch (e) {
         failures.push({ path, error: e });
       }
@@ -172,7 +181,7 @@ export function nvmeConnect(to: NvmeConnectTarget, tuning: ConnectTuning, hostnq
  * that address (perPath, for multipath), or of the subsystem at all.
  */
 async function connectPath(to: NvmeConnectTarget, tuning: ConnectTuning, hostnqn: string | undefined, sys: KernelNvmeSystem,
-  options: { perPath: boolean }): Promise<void> {
+  options: { perPath: boolean; dhchap?: DhchapSecrets }): Promise<void> {
   const live = (await controllersOf(to.subnqn, sys)).filter((c) => !DEAD_STATES.has(c.state));
   if (live.some((c) => !options.perPath || sameAddress(c.address, to))) return;
   if (!existsSync(join(sys.sysfsRoot, 'module', `nvme_${to.transport}`))) await sys.exec('modprobe', [`nvme-${to.transport}`]);
@@ -182,11 +191,24 @@ async function connectPath(to: NvmeConnectTarget, tuning: ConnectTuning, hostnqn
   if (tuning.ctrl_loss_tmo !== undefined) args.push('-l', String(tuning.ctrl_loss_tmo));
   if (tuning.keep_alive_tmo !== undefined) args.push('-k', String(tuning.keep_alive_tmo));
   if (tuning.reconnect_delay !== undefined) args.push('-c', String(tuning.reconnect_delay));
+  const secrets = options.dhchap ? [options.dhchap.dhchapKey, ...(options.dhchap.dhchapCtrlrKey ? [options.dhchap.dhchapCtrlrKey] : [])] : [];
+  if (options.dhchap) args.push('--dhchap-secret', options.dhchap.dhchapKey);
+  if (options.dhchap?.dhchapCtrlrKey) args.push('--dhchap-ctrl-secret', options.dhchap.dhchapCtrlrKey);
   const r = await sys.exec('nvme', args);
   // EALREADY: a connect of our own raced this one; the caller's device wait settles it.
   if (r.code !== 0 && !/already connected/i.test(r.stderr)) {
-    throw failedPrecondition(`nvme ${args.join(' ')} failed (${r.code}): ${r.stderr.trim()}`);
+    const shown = args.map((a) => (secrets.includes(a) ? REDACTED : a)).join(' ');
+    throw failedPrecondition(`nvme ${shown} failed (${r.code}): ${redact(r.stderr.trim(), secrets)}`);
   }
+}
+
+/** `text` with each of `secrets`, and the key part of each, replaced: nvme-cli may quote what it was given. */
+function redact(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const s of secrets) {
+    for (const part of [s, s.split(':')[2] ?? '']) if (part.length >= 8) out = out.split(part).join(REDACTED);
+  }
+  return out;
 }
 
 /** Whether a controller's sysfs `address` is the path's (traddr and trsvcid; IPv6 compared as written). */

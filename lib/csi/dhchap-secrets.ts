@@ -1,0 +1,180 @@
+/**
+ * The DH-HMAC-CHAP secrets of a volume that requires authentication (StorageClass parameter
+ * `dhchap`), from the CSI `secrets` the CO hands ControllerPublishVolume and NodeStageVolume:
+ * the Kubernetes Secret the StorageClass names with csi.storage.k8s.io/controller-publish-secret-
+ * {name,namespace} and csi.storage.k8s.io/node-stage-secret-{name,namespace}. Its keys are
+ * named after nvme-cli's flags:
+ *
+ *   dhchap-secret         the host's secret as given: DHHC-1:0X:<base64>:, as `nvme gen-dhchap-key`
+ *                         writes it;
+ *   dhchap-ctrl-secret    the controller's secret as given (bidirectional only): the host checks
+ *                         the gateway too;
+ *   dhchap-master-secret  instead of those two: any string of at least 32 bytes, from which each
+ *                         volume's keys for each host are derived (below).
+ *
+ * Surrounding whitespace (a file's trailing newline, with `kubectl create secret --from-file`)
+ * is dropped. With given secrets every volume and node of the class shares them; a master
+ * secret gives each volume and host keys of their own, so that one key leaked from a node
+ * reveals no other volume's or node's key. The derivation, which the controller and the node
+ * compute independently and must agree on:
+ *
+ *   host key = HMAC-SHA-256(master, "rdmagate dhchap host" || volume_id || 0x00 || hostnqn)
+ *   ctrl key = HMAC-SHA-256(master, "rdmagate dhchap ctrl" || volume_id || 0x00 || hostnqn)
+ *
+ * every string in UTF-8 (a volume_id holds no NUL: CSI bans control characters), each 32-byte
+ * result as an untransformed secret, DHHC-1:00:<base64(key || CRC-32(key), little-endian)>:.
+ * HMAC-SHA-256 is a pseudo-random function: no number of derived keys tells the master or
+ * another key. The host NQN is the node_id (the controller) or the node's own (the node), which
+ * are the same string.
+ *
+ * Every check here runs before anything is changed, and no message repeats a secret: a
+ * malformed one may be a real one with a typo.
+ */
+import { createHmac } from 'node:crypto';
+import * as zlib from 'node:zlib';
+import { invalidArgument } from './errors';
+import type { DhchapMode } from './parameters';
+import type { StringMap } from './types';
+
+/** The keys of the Kubernetes Secret, as nvme-cli names its flags. */
+export const DHCHAP_SECRET_KEY = 'dhchap-secret';
+export const DHCHAP_CTRL_SECRET_KEY = 'dhchap-ctrl-secret';
+export const DHCHAP_MASTER_SECRET_KEY = 'dhchap-master-secret';
+
+/** The shortest master secret: as many bytes as a derived key has. */
+export const MIN_MASTER_SECRET_BYTES = 32;
+
+const HOST_LABEL = 'rdmagate dhchap host';
+const CTRL_LABEL = 'rdmagate dhchap ctrl';
+
+/** A host's DH-HMAC-CHAP secrets for one volume, as nvme-cli and the gateway's keyring take them. */
+export interface DhchapSecrets {
+  /** The host's: --dhchap-secret, the gateway's dhchap_key. */
+  dhchapKey: string;
+  /** The controller's (bidirectional): --dhchap-ctrl-secret, the gateway's dhchap_ctrlr_key. */
+  dhchapCtrlrKey?: string;
+}
+
+/** Where a volume's secrets come from: the Secret's own, or derived from its master secret. */
+export type DhchapSecretSource =
+  | { kind: 'given'; secrets: DhchapSecrets }
+  | { kind: 'master'; master: string };
+
+/** Which CSI call the secrets came with, for messages that say which StorageClass parameters feed it. */
+export type SecretsCall = 'ControllerPublishVolume' | 'NodeStageVolume';
+
+const SECRET_PARAMETER: Record<SecretsCall, string> = {
+  ControllerPublishVolume: 'csi.storage.k8s.io/controller-publish-secret-name and -namespace',
+  NodeStageVolume: 'csi.storage.k8s.io/node-stage-secret-name and -namespace',
+};
+
+/**
+ * The secrets' source for a volume of `mode`, checked whole: INVALID_ARGUMENT when they are
+ * missing, malformed, ambiguous, or (bidirectional) the controller's is missing or equal to the
+ * host's, which would let a gateway that reflects the host's own answer pass for one that knows.
+ */
+export function dhchapSecretSource(secrets: StringMap | undefined, mode: DhchapMode, volumeId: string, call: SecretsCall): DhchapSecretSource {
+  const get = (k: string) => {
+    const v = secrets?.[k]?.trim();
+    return v === undefined || v === '' ? undefined : v;
+  };
+  const master = get(DHCHAP_MASTER_SECRET_KEY);
+  const host = get(DHCHAP_SECRET_KEY);
+  const ctrl = get(DHCHAP_CTRL_SECRET_KEY);
+  const needs = `volume ${volumeId} requires DH-HMAC-CHAP (dhchap: ${mode})`;
+  if (master !== undefined) {
+    if (host !== undefined || ctrl !== undefined) {
+      throw invalidArgument(`${needs}, and the secrets of ${call} hold both ${DHCHAP_MASTER_SECRET_KEY} and ` +
+        `${host !== undefined ? DHCHAP_SECRET_KEY : DHCHAP_CTRL_SECRET_KEY}: give one or the other`);
+    }
+    const bytes = Buffer.byteLength(master, 'utf8');
+    if (bytes < MIN_MASTER_SECRET_BYTES) {
+      throw invalidArgument(`${needs}: ${DHCHAP_MASTER_SECRET_KEY} must be at least ${MIN_MASTER_SECRET_BYTES} bytes, got ${bytes}`);
+    }
+    return { kind: 'master', master };
+  }
+  if (host === undefined) {
+    throw invalidArgument(`${needs}, and the secrets of ${call} hold neither ${DHCHAP_SECRET_KEY} nor ${DHCHAP_MASTER_SECRET_KEY}: ` +
+      `name a Secret with them in the StorageClass (${SECRET_PARAMETER[call]})`);
+  }
+  checkDhchapSecret(host, DHCHAP_SECRET_KEY);
+  // Unidirectional: a controller secret in a Secret shared with bidirectional classes is not used.
+  if (mode === 'unidirectional') return { kind: 'given', secrets: { dhchapKey: host } };
+  if (ctrl === undefined) {
+    throw invalidArgument(`${needs}, and the secrets of ${call} have no ${DHCHAP_CTRL_SECRET_KEY} (the gateway's secret) ` +
+      `beside ${DHCHAP_SECRET_KEY}; or give ${DHCHAP_MASTER_SECRET_KEY} instead of both`);
+  }
+  checkDhchapSecret(ctrl, DHCHAP_CTRL_SECRET_KEY);
+  if (keyBytes(ctrl).equals(keyBytes(host))) {
+    throw invalidArgument(`${needs}: ${DHCHAP_CTRL_SECRET_KEY} must differ from ${DHCHAP_SECRET_KEY}`);
+  }
+  return { kind: 'given', secrets: { dhchapKey: host, dhchapCtrlrKey: ctrl } };
+}
+
+/** The secrets `hostnqn` uses for volume `volumeId`: the given ones, or those derived for them. */
+export function dhchapSecretsFor(source: DhchapSecretSource, mode: DhchapMode, volumeId: string, hostnqn: string): DhchapSecrets {
+  if (source.kind === 'given') return source.secrets;
+  const dhchapKey = deriveDhchapSecret(source.master, 'host', volumeId, hostnqn);
+  return mode === 'bidirectional' ? { dhchapKey, dhchapCtrlrKey: deriveDhchapSecret(source.master, 'ctrl', volumeId, hostnqn) } : { dhchapKey };
+}
+
+/** One derived secret (see the top of this file). */
+export function deriveDhchapSecret(master: string, role: 'host' | 'ctrl', volumeId: string, hostnqn: string): string {
+  const key = createHmac('sha256', Buffer.from(master, 'utf8'))
+    .update(role === 'host' ? HOST_LABEL : CTRL_LABEL, 'utf8')
+    .update(volumeId, 'utf8')
+    .update(Buffer.of(0))
+    .update(hostnqn, 'utf8')
+    .digest();
+  return dhchapSecretOf(key);
+}
+
+/** A key in the DHHC-1 form, untransformed (00). */
+function dhchapSecretOf(key: Buffer): string {
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32LE(crc32(key));
+  return `DHHC-1:00:${Buffer.concat([key, crc]).toString('base64')}:`;
+}
+
+const DHHC = /^DHHC-1:0[0-3]:([A-Za-z0-9+/]+={0,2}):$/;
+/** NVMe's key lengths (32, 48, 64 bytes), each with its 4-byte CRC. */
+const ENCODED_BYTES = new Set([36, 52, 68]);
+
+/**
+ * Checks a secret's form as the kernel and the target read it: DHHC-1, a key transform 00 to
+ * 03, a 32-, 48- or 64-byte key and its CRC-32. INVALID_ARGUMENT names the Secret's key, never the value.
+ */
+export function checkDhchapSecret(value: string, what: string): void {
+  const m = DHHC.exec(value);
+  const bytes = m ? Buffer.from(m[1], 'base64') : undefined;
+  if (!bytes || !ENCODED_BYTES.has(bytes.length) || bytes.toString('base64') !== m![1]) {
+    throw invalidArgument(`${what} is not a DH-HMAC-CHAP secret: it must be DHHC-1:0X:<base64 of a 32-, 48- or 64-byte key ` +
+      'and its CRC-32>:, as `nvme gen-dhchap-key` writes it');
+  }
+  const key = bytes.subarray(0, bytes.length - 4);
+  if (crc32(key) !== bytes.readUInt32LE(bytes.length - 4)) {
+    throw invalidArgument(`${what} is not a DH-HMAC-CHAP secret: its CRC-32 does not match its key`);
+  }
+}
+
+/** The key bytes of a checked secret. */
+function keyBytes(secret: string): Buffer {
+  const b = Buffer.from(DHHC.exec(secret)![1], 'base64');
+  return b.subarray(0, b.length - 4);
+}
+
+let table: Uint32Array | undefined;
+
+/** CRC-32 (IEEE, as DHHC-1 has it): zlib's where Node has it (20.15 and later), else by table. */
+function crc32(data: Uint8Array): number {
+  const native = (zlib as { crc32?: (data: Uint8Array) => number }).crc32;
+  if (native) return native(data);
+  table ??= Uint32Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  let c = 0xffffffff;
+  for (const b of data) c = table[(c ^ b) & 0xff]! ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}

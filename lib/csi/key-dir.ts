@@ -1,0 +1,169 @@
+/**
+ * The controller's key directory (--key-dir): the DH-HMAC-CHAP secrets that publishing gives
+ * the gateway, one file each. The gateway takes keys only from files (keyring_file_add_key,
+ * as SPDK's keyring_file), so that no secret travels over JSON-RPC or lands in its saved
+ * config; the file name is the key's name in its keyring.
+ *
+ * The gateway must read the files at the same path, as their owner: its keyring refuses a file
+ * that is not its own user's or whose mode gives anyone else anything. So the controller and
+ * the gateway run as one user and share the directory (deploy/controller.yaml: one pod, the
+ * state hostPath); every member of a gateway group must see it at the same path too.
+ *
+ * A file is `<dir>/csi_<volume>_<host>_<role>_<generation>`, mode 0600:
+ *   volume      the volume_id where it is a plain name, else `sha256-` and 32 hex digits of it;
+ *   host        16 hex digits of SHA-256(host NQN) (NQNs may hold anything but NUL);
+ *   role        `key` (the host's secret) or `ctrlr_key` (the controller's);
+ *   generation  the time it was written in ms, at least one more than any before it.
+ * A changed secret is a new file, never a rewrite: the gateway read the old one when it added
+ * that key, so a new name is the only way it reads the new secret, and a gateway that missed
+ * the change (a group member down) still holds a name that says it is stale.
+ *
+ * Files are written to a temporary name and renamed, so that a name found is a whole secret.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { DhchapSecrets } from './dhchap-secrets';
+
+export type KeyRole = 'key' | 'ctrlr_key';
+
+/** A key file, and the key's name in the gateway's keyring. */
+export interface KeyFile {
+  name: string;
+  path: string;
+}
+
+/** The keys a host authenticates with on a volume: the gateway's dhchap_key and dhchap_ctrlr_key. */
+export interface HostKeys {
+  key: KeyFile;
+  /** Bidirectional only. */
+  ctrlrKey?: KeyFile;
+}
+
+const PLAIN_VOLUME_ID = /^[A-Za-z0-9][A-Za-z0-9.-]{0,63}$/;
+const HASHED = 'sha256-';
+
+/** The part of a key's name that names the volume: never holds `_`, so that prefixes do not overlap. */
+function volumePart(volumeId: string): string {
+  if (PLAIN_VOLUME_ID.test(volumeId) && !volumeId.startsWith(HASHED)) return volumeId;
+  return HASHED + createHash('sha256').update(volumeId, 'utf8').digest('hex').slice(0, 32);
+}
+
+function hostPart(hostnqn: string): string {
+  return createHash('sha256').update(hostnqn, 'utf8').digest('hex').slice(0, 16);
+}
+
+/** The start of the names of the keys of a volume (all its hosts' without `hostnqn`): keyring and files alike. */
+export function keyNamePrefix(volumeId: string, hostnqn?: string): string {
+  return `csi_${volumePart(volumeId)}_${hostnqn === undefined ? '' : `${hostPart(hostnqn)}_`}`;
+}
+
+/** The role and generation of a key name under `prefix` (a volume's and host's), or undefined for another name. */
+function parseName(name: string, prefix: string): { role: KeyRole; generation: number } | undefined {
+  if (!name.startsWith(prefix)) return undefined;
+  const m = /^(key|ctrlr_key)_(\d{1,16})$/.exec(name.slice(prefix.length));
+  return m ? { role: m[1] as KeyRole, generation: Number(m[2]) } : undefined;
+}
+
+export class DhchapKeyDir {
+  constructor(readonly dir: string) {}
+
+  /**
+   * The file holding `secret` as volume `volumeId`'s `role` key for `hostnqn`: the newest one
+   * that holds it already (a publish repeated), else a new one.
+   */
+  async store(volumeId: string, hostnqn: string, role: KeyRole, secret: string): Promise<KeyFile> {
+    const prefix = keyNamePrefix(volumeId, hostnqn);
+    const mine = (await this.#list(prefix)).filter((f) => f.role === role).sort((a, b) => b.generation - a.generation);
+    const want = Buffer.from(secret, 'utf8');
+    for (const f of mine) {
+      const have = Buffer.from((await readFile(f.path, 'utf8').catch(() => '')).trim(), 'utf8');
+      if (have.length === want.length && timingSafeEqual(have, want)) return { name: f.name, path: f.path };
+    }
+    const generation = Math.max(Date.now(), (mine[0]?.generation ?? 0) + 1);
+    const name = `${prefix}${role}_${generation}`;
+    await this.#write(name, `${secret}\n`);
+    return { name, path: join(this.dir, name) };
+  }
+
+  /** The files of a host's secrets for a volume (store, for each). */
+  async storeAll(volumeId: string, hostnqn: string, secrets: DhchapSecrets): Promise<HostKeys> {
+    const key = await this.store(volumeId, hostnqn, 'key', secrets.dhchapKey);
+    const ctrlrKey = secrets.dhchapCtrlrKey === undefined ? undefined : await this.store(volumeId, hostnqn, 'ctrlr_key', secrets.dhchapCtrlrKey);
+    return { key, ...(ctrlrKey ? { ctrlrKey } : {}) };
+  }
+
+  /**
+   * The newest files of the volume's keys for `hostnqn`, or undefined when there is no host key:
+   * what a gateway that missed a publish is given.
+   */
+  async current(volumeId: string, hostnqn: string): Promise<HostKeys | undefined> {
+    const newest: Partial<Record<KeyRole, KeyFile & { generation: number }>> = {};
+    for (const f of await this.#list(keyNamePrefix(volumeId, hostnqn))) {
+      if ((newest[f.role]?.generation ?? -1) < f.generation) newest[f.role] = f;
+    }
+    const { key, ctrlr_key: ctrlr } = newest;
+    if (!key) return undefined;
+    return { key: { name: key.name, path: key.path }, ...(ctrlr ? { ctrlrKey: { name: ctrlr.name, path: ctrlr.path } } : {}) };
+  }
+
+  /** The volume's key files (for `hostnqn`, or for every host). */
+  async files(volumeId: string, hostnqn?: string): Promise<KeyFile[]> {
+    return (await this.#list(keyNamePrefix(volumeId, hostnqn))).map((f) => ({ name: f.name, path: f.path }));
+  }
+
+  /** Removes the volume's key files (for `hostnqn`, or every host's), but those named in `keep`. */
+  async remove(volumeId: string, hostnqn?: string, keep: readonly string[] = []): Promise<string[]> {
+    const gone: string[] = [];
+    for (const f of await this.files(volumeId, hostnqn)) {
+      if (keep.includes(f.name)) continue;
+      await rm(f.path, { force: true });
+      gone.push(f.name);
+    }
+    return gone;
+  }
+
+  async #list(prefix: string): Promise<(KeyFile & { role: KeyRole; generation: number })[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw e;
+    }
+    const out: (KeyFile & { role: KeyRole; generation: number })[] = [];
+    for (const name of names) {
+      // A volume's prefix with no host matches each host's names; parse what follows the host part.
+      const host = /^csi_[^_]+_[0-9a-f]{16}_/.exec(name)?.[0];
+      const parsed = host !== undefined && host.startsWith(prefix) ? parseName(name, host) : undefined;
+      if (parsed) out.push({ name, path: join(this.dir, name), ...parsed });
+    }
+    return out;
+  }
+
+  /** Writes a new file: a temporary one, synced, renamed into place, the directory synced. */
+  async #write(name: string, text: string): Promise<void> {
+    // Made here, on the first publish that needs it: a controller without such volumes needs no directory.
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    const tmp = join(this.dir, `.${name}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    try {
+      const file = await open(tmp, 'wx', 0o600);
+      try {
+        await file.writeFile(text);
+        await file.sync();
+      } finally {
+        await file.close();
+      }
+      await rename(tmp, join(this.dir, name));
+      const d = await open(this.dir, 'r');
+      try {
+        await d.sync();
+      } finally {
+        await d.close();
+      }
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw e;
+    }
+  }
+}
