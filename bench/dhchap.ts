@@ -13,6 +13,7 @@
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { BufferPool, Target, nvmf } from '../lib';
+import { encodeDhchapSecret } from '../lib/nvmf/dhchap-secret';
 import { machine, resultsOutput } from './machine';
 import { median } from './median';
 import { markdownTable } from './table';
@@ -27,21 +28,7 @@ const GROUPS = ['none', 'null', 'ffdhe2048', 'ffdhe3072', 'ffdhe4096', 'ffdhe614
 type Group = (typeof GROUPS)[number];
 
 /** A DHHC-1 secret of a fixed key: the bench needs a valid one, not a secret one. */
-function secret(seed: number): string {
-  const key = Buffer.alloc(32, seed);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32LE(crc32(key));
-  return `DHHC-1:00:${Buffer.concat([key, crc]).toString('base64')}:`;
-}
-
-function crc32(data: Uint8Array): number {
-  let c = 0xffffffff;
-  for (const b of data) {
-    c ^= b;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  }
-  return (c ^ 0xffffffff) >>> 0;
-}
+const secret = (seed: number) => encodeDhchapSecret(Buffer.alloc(32, seed));
 
 async function connectMs(port: number, hostnqn: string, key: string | undefined): Promise<number> {
   const t0 = process.hrtime.bigint();

@@ -31,7 +31,7 @@
  * malformed one may be a real one with a typo.
  */
 import { createHmac } from 'node:crypto';
-import * as zlib from 'node:zlib';
+import { decodeDhchapSecret, encodeDhchapSecret } from '../nvmf/dhchap-secret';
 import { invalidArgument } from './errors';
 import type { DhchapMode } from './parameters';
 import type { StringMap } from './types';
@@ -126,55 +126,24 @@ export function deriveDhchapSecret(master: string, role: 'host' | 'ctrl', volume
     .update(Buffer.of(0))
     .update(hostnqn, 'utf8')
     .digest();
-  return dhchapSecretOf(key);
+  return encodeDhchapSecret(key);
 }
-
-/** A key in the DHHC-1 form, untransformed (00). */
-function dhchapSecretOf(key: Buffer): string {
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32LE(crc32(key));
-  return `DHHC-1:00:${Buffer.concat([key, crc]).toString('base64')}:`;
-}
-
-const DHHC = /^DHHC-1:0[0-3]:([A-Za-z0-9+/]+={0,2}):$/;
-/** NVMe's key lengths (32, 48, 64 bytes), each with its 4-byte CRC. */
-const ENCODED_BYTES = new Set([36, 52, 68]);
 
 /**
  * Checks a secret's form as the kernel and the target read it: DHHC-1, a key transform 00 to
  * 03, a 32-, 48- or 64-byte key and its CRC-32. INVALID_ARGUMENT names the Secret's key, never the value.
  */
 export function checkDhchapSecret(value: string, what: string): void {
-  const m = DHHC.exec(value);
-  const bytes = m ? Buffer.from(m[1], 'base64') : undefined;
-  if (!bytes || !ENCODED_BYTES.has(bytes.length) || bytes.toString('base64') !== m![1]) {
+  const decoded = decodeDhchapSecret(value);
+  if (decoded === 'form') {
     throw invalidArgument(`${what} is not a DH-HMAC-CHAP secret: it must be DHHC-1:0X:<base64 of a 32-, 48- or 64-byte key ` +
       'and its CRC-32>:, as `nvme gen-dhchap-key` writes it');
   }
-  const key = bytes.subarray(0, bytes.length - 4);
-  if (crc32(key) !== bytes.readUInt32LE(bytes.length - 4)) {
-    throw invalidArgument(`${what} is not a DH-HMAC-CHAP secret: its CRC-32 does not match its key`);
-  }
+  if (decoded === 'crc') throw invalidArgument(`${what} is not a DH-HMAC-CHAP secret: its CRC-32 does not match its key`);
 }
 
 /** The key bytes of a checked secret. */
 function keyBytes(secret: string): Buffer {
-  const b = Buffer.from(DHHC.exec(secret)![1], 'base64');
-  return b.subarray(0, b.length - 4);
+  return (decodeDhchapSecret(secret) as { key: Buffer }).key;
 }
 
-let table: Uint32Array | undefined;
-
-/** CRC-32 (IEEE, as DHHC-1 has it): zlib's where Node has it (20.15 and later), else by table. */
-function crc32(data: Uint8Array): number {
-  const native = (zlib as { crc32?: (data: Uint8Array) => number }).crc32;
-  if (native) return native(data);
-  table ??= Uint32Array.from({ length: 256 }, (_, n) => {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    return c >>> 0;
-  });
-  let c = 0xffffffff;
-  for (const b of data) c = table[(c ^ b) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}

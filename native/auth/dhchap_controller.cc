@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "auth/dhchap_response.h"
+#include "auth/message.h"
 #include "util/error.h"
 
 namespace rdmagate::auth {
@@ -11,13 +12,6 @@ namespace rdmagate::auth {
 using namespace spec;
 
 namespace {
-
-template <class T>
-T read(const uint8_t* data) {
-  T v;
-  std::memcpy(&v, data, sizeof v);
-  return v;
-}
 
 bool listed(const uint8_t* ids, size_t n, uint8_t id) { return std::find(ids, ids + n, id) != ids + n; }
 
@@ -52,7 +46,7 @@ void DhchapController::on_send(const uint8_t* data, size_t len) {
     forget_transaction();
     authenticated_ = false;
     failure_from_host_ = true;
-    failure_ = len >= sizeof(AuthFailure) && read<AuthFailure>(data).rescode_exp ? read<AuthFailure>(data).rescode_exp
+    failure_ = len >= sizeof(AuthFailure) && read_message<AuthFailure>(data).rescode_exp ? read_message<AuthFailure>(data).rescode_exp
                                                                                   : uint8_t(kAuthFailed);
     step_ = Step::kDone;
     return;
@@ -61,7 +55,7 @@ void DhchapController::on_send(const uint8_t* data, size_t len) {
   if ((id == kDhchapReply && step_ != Step::kReply) || (id == kDhchapSuccess2 && step_ != Step::kSuccess2) ||
       (id != kDhchapReply && id != kDhchapSuccess2))
     return fail(kAuthIncorrectProtocolMessage);
-  if (len < sizeof(AuthMessageHeader) || read<AuthMessageHeader>(data).t_id != tid_) return fail(kAuthIncorrectPayload);
+  if (len < sizeof(AuthMessageHeader) || read_message<AuthMessageHeader>(data).t_id != tid_) return fail(kAuthIncorrectPayload);
   if (id == kDhchapReply) return reply(data, len);
   if (len < sizeof(DhchapSuccess2)) return fail(kAuthIncorrectPayload);
   forget_transaction();
@@ -72,7 +66,7 @@ void DhchapController::on_send(const uint8_t* data, size_t len) {
 void DhchapController::negotiate(const uint8_t* data, size_t len) {
   forget_transaction();
   if (len < sizeof(AuthNegotiate)) return fail(kAuthIncorrectPayload);
-  auto n = read<AuthNegotiate>(data);
+  auto n = read_message<AuthNegotiate>(data);
   tid_ = n.t_id;
   if (n.sc_c != kAuthSecpNoSc) return fail(kAuthConcatMismatch);
   if (n.napd == 0 || len < offsetof(AuthNegotiate, descriptors) + size_t(n.napd) * sizeof(DhchapProtocolDescriptor))
@@ -134,7 +128,7 @@ bool DhchapController::challenge(uint8_t* out, size_t al) {
 
 void DhchapController::reply(const uint8_t* data, size_t len) {
   if (len < sizeof(DhchapReply)) return fail(kAuthIncorrectPayload);
-  auto r = read<DhchapReply>(data);
+  auto r = read_message<DhchapReply>(data);
   size_t hl = hash_length(hash_);
   if (r.hl != hl || r.dhvlen != dh_value_length(group_) || len < sizeof r + 2 * hl + r.dhvlen)
     return fail(kAuthIncorrectPayload);

@@ -4,6 +4,7 @@
 
 #include "auth/dhchap_policy.h"
 #include "auth/dhchap_response.h"
+#include "auth/message.h"
 #include "spec/auth.h"
 #include "util/error.h"
 
@@ -12,19 +13,6 @@ namespace rdmagate::auth {
 using namespace spec;
 
 namespace {
-
-template <class T>
-T read(const uint8_t* data) {
-  T v;
-  std::memcpy(&v, data, sizeof v);
-  return v;
-}
-
-template <class T>
-Bytes bytes_of(const T& v) {
-  const auto* p = reinterpret_cast<const uint8_t*>(&v);
-  return Bytes(p, p + sizeof v);
-}
 
 // Everything this host can compute, offered as Linux's host does.
 constexpr uint8_t kOfferedHashes[] = {kHashSha256, kHashSha384, kHashSha512};
@@ -50,7 +38,7 @@ bool DhchapHost::failed(std::string why, uint8_t explanation) {
 
 bool DhchapHost::controller_failure(const uint8_t* data, size_t len) {
   if (len < sizeof(AuthFailure) || data[0] != kAuthCommonMessages || data[1] != kAuthFailure1) return false;
-  error_ = std::string("the controller refused authentication: ") + spec::auth_failure_explanation(read<AuthFailure>(data).rescode_exp);
+  error_ = std::string("the controller refused authentication: ") + spec::auth_failure_explanation(read_message<AuthFailure>(data).rescode_exp);
   explanation_ = 0;
   return true;
 }
@@ -68,7 +56,7 @@ Bytes DhchapHost::negotiate() const {
   d.dhlen = sizeof kOfferedGroups;
   std::memcpy(d.idlist, kOfferedHashes, sizeof kOfferedHashes);
   std::memcpy(d.idlist + kDhchapMaxHashIds, kOfferedGroups, sizeof kOfferedGroups);
-  return bytes_of(n);
+  return message_bytes(n);
 }
 
 Bytes DhchapHost::reply(const uint8_t* data, size_t len) {
@@ -79,7 +67,7 @@ Bytes DhchapHost::reply(const uint8_t* data, size_t len) {
   if (controller_failure(data, len)) return {};
   if (len < sizeof(DhchapChallenge) || data[0] != kAuthDhchapMessages || data[1] != kDhchapChallenge)
     return refuse("the controller sent no Challenge", kAuthIncorrectProtocolMessage);
-  auto c = read<DhchapChallenge>(data);
+  auto c = read_message<DhchapChallenge>(data);
   hash_ = c.hashid;
   group_ = c.dhgid;
   size_t hl = hash_length(hash_);
@@ -116,7 +104,7 @@ Bytes DhchapHost::reply(const uint8_t* data, size_t len) {
     r.cvalid = 1;
     r.seqnum = s2_;
   }
-  Bytes out = bytes_of(r);
+  Bytes out = message_bytes(r);
   out.insert(out.end(), r1.begin(), r1.end());
   if (bidirectional_) out.insert(out.end(), c2_.begin(), c2_.end());
   else out.resize(out.size() + hl);  // C2 is there, unused, whatever CVALID says
@@ -128,7 +116,7 @@ bool DhchapHost::success1(const uint8_t* data, size_t len) {
   if (controller_failure(data, len)) return false;
   if (len < sizeof(DhchapSuccess1) || data[0] != kAuthDhchapMessages || data[1] != kDhchapSuccess1)
     return failed("the controller sent no Success1", kAuthIncorrectProtocolMessage);
-  auto s = read<DhchapSuccess1>(data);
+  auto s = read_message<DhchapSuccess1>(data);
   size_t hl = hash_length(hash_);
   if (s.t_id != tid_) return failed("the controller's Success1 is for another transaction", kAuthIncorrectPayload);
   if (!bidirectional_) return true;
@@ -146,7 +134,7 @@ Bytes DhchapHost::success2() const {
   s.auth_type = kAuthDhchapMessages;
   s.auth_id = kDhchapSuccess2;
   s.t_id = tid_;
-  return bytes_of(s);
+  return message_bytes(s);
 }
 
 Bytes DhchapHost::failure2() const {
@@ -157,7 +145,7 @@ Bytes DhchapHost::failure2() const {
   f.t_id = tid_;
   f.rescode = kAuthFailureReasonFailed;
   f.rescode_exp = explanation_;
-  return bytes_of(f);
+  return message_bytes(f);
 }
 
 }  // namespace rdmagate::auth
