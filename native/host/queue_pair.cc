@@ -176,20 +176,35 @@ void QueuePair::run_authentication(std::function<void()> succeeded) {
 // a gateway's frontends among them when this is one of its backends.
 void QueuePair::auth_reply(std::vector<uint8_t> challenge) {
   auto a = auth_;
+  // The NULL group's Reply is HMACs of microseconds: not worth two thread hops.
+  if (challenge.size() < sizeof(spec::DhchapChallenge) || challenge[offsetof(spec::DhchapChallenge, dhgid)] == spec::kDhNull)
+    return auth_replied(a->reply(challenge.data(), challenge.size()));
   auto reply = std::make_shared<std::vector<uint8_t>>();
   std::weak_ptr<QueuePair> weak = weak_from_this();
   auth_offloaded_ = true;
   reactor_.offload([a, challenge = std::move(challenge), reply] { *reply = a->reply(challenge.data(), challenge.size()); },
                    [weak, a, reply] {
                      auto q = weak.lock();
-                     if (!q || q->auth_ != a) return;  // the queue went down meanwhile
+                     if (!q || q->auth_ != a) return;  // a failed connect that ended it meanwhile
                      q->auth_offloaded_ = false;
-                     if (reply->empty()) return q->auth_failed();
-                     q->auth_command(spec::kFctAuthSend, std::move(*reply), [qp = q.get()](std::vector<uint8_t>&) {
-                       qp->auth_command(spec::kFctAuthRecv, std::vector<uint8_t>(auth::DhchapHost::kReceiveLength),
-                                        [qp](std::vector<uint8_t>& success1) { qp->auth_success1(success1); });
-                     });
+                     // Shut down or killed meanwhile: no command of this exchange was there to
+                     // fail with the others, so its caller hears of it here.
+                     if (q->state_ != State::kLive && q->state_ != State::kConnecting) {
+                       q->auth_.reset();
+                       Failure f{kErrDisconnected, "queue " + std::to_string(q->config_.qid) + " went down during authentication", 0, 0};
+                       if (auto done = std::exchange(q->reauth_done_, nullptr)) done(&f);
+                       return;
+                     }
+                     q->auth_replied(std::move(*reply));
                    });
+}
+
+void QueuePair::auth_replied(std::vector<uint8_t> reply) {
+  if (reply.empty()) return auth_failed();
+  auth_command(spec::kFctAuthSend, std::move(reply), [this](std::vector<uint8_t>&) {
+    auth_command(spec::kFctAuthRecv, std::vector<uint8_t>(auth::DhchapHost::kReceiveLength),
+                 [this](std::vector<uint8_t>& success1) { auth_success1(success1); });
+  });
 }
 
 void QueuePair::auth_success1(std::vector<uint8_t>& success1) {

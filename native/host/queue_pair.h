@@ -194,6 +194,7 @@ class QueuePair final : public QueueTransport::Handler,
   // DH-HMAC-CHAP: after a Connect that asked for it, or on request on a live queue.
   void run_authentication(std::function<void()> succeeded);
   void auth_reply(std::vector<uint8_t> challenge);
+  void auth_replied(std::vector<uint8_t> reply);
   void auth_success1(std::vector<uint8_t>& success1);
   void auth_done();
   void auth_command(uint8_t fctype, std::vector<uint8_t> data, std::function<void(std::vector<uint8_t>&)> next);

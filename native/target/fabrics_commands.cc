@@ -167,25 +167,33 @@ void log_failure(Qpair& q) {
                a.failure_from_host() ? "the host reported " : "", spec::auth_failure_explanation(a.failure()));
 }
 
-// A step's DH computation takes milliseconds (FFDHE-8192: tens of them, more on a slow
-// CPU): it runs on the reactor's helper thread, its request held as a bdev's is, so that
-// the reactor goes on serving its other queues. `step` returns whether the command succeeds.
+// After a step: its outcome copied to the queue, a failure logged, and the admin queue's
+// keep-alive timer started once the host has first authenticated.
+void auth_step_ended(Qpair& q, const auth::DhchapController& a, uint8_t failure_before, bool authenticated_before) {
+  q.auth_step_done();
+  if (!failure_before && a.failure()) log_failure(q);
+  if (q.qid() == 0 && !authenticated_before && q.authenticated()) q.controller()->start_keep_alive(q.reactor());
+}
+
+// Once a DH group is negotiated, a step's computation takes milliseconds (FFDHE-8192: tens
+// of them, more on a slow CPU): it runs on the reactor's helper thread, its request held as
+// a bdev's is, so that the reactor goes on serving its other queues. The NULL group's steps
+// are HMACs of microseconds, not worth two thread hops. `step` says whether the command succeeds.
 void run_auth_step(Qpair& q, Request* req, std::function<bool(auth::DhchapController&)> step) {
   std::shared_ptr<auth::DhchapController> a = q.authentication();
-  Qpair* queue = &q;  // kept alive by its request while the step runs (bdev_io_started)
   uint8_t failure_before = a->failure();
   bool authenticated_before = q.authenticated();
+  if (a->dhgroup() == spec::kDhNull) {
+    bool ok = step(*a);
+    auth_step_ended(q, *a, failure_before, authenticated_before);
+    return q.complete(req, ok ? status::kSuccess : status::kInvalidField, !ok);
+  }
+  Qpair* queue = &q;  // kept alive by its request while the step runs (bdev_io_started)
   auto ok = std::make_shared<bool>(false);
   q.auth_step_started();
   q.bdev_io_started(req);
   q.reactor().offload([a, step, ok] { *ok = step(*a); }, [a, queue, req, ok, failure_before, authenticated_before] {
-    if (queue->authentication() == a) {
-      queue->auth_step_done();
-      if (!failure_before && a->failure()) log_failure(*queue);
-      // The admin queue's keep-alive timer starts once the host has first authenticated.
-      if (queue->qid() == 0 && !authenticated_before && queue->authenticated())
-        queue->controller()->start_keep_alive(queue->reactor());
-    }
+    if (queue->authentication() == a) auth_step_ended(*queue, *a, failure_before, authenticated_before);
     queue->bdev_io_done(req, *ok ? status::kSuccess : status::kInvalidField, !*ok);
   });
 }
