@@ -182,6 +182,8 @@ export interface NativeTarget {
   attachNvmeController(name: string, options: NativeHostOptions, timeoutMs: number): Promise<NativeBdevInfo[]>;
   detachNvmeController(name: string): void;
   resetNvmeController(name: string): void;
+  /** DH-HMAC-CHAP again on every queue of backend `name`, with these secrets (which its reconnects use too). */
+  setNvmeControllerKeys(name: string, keys: NativeDhchapKeys, timeoutMs: number): Promise<void>;
   nvmeControllers(): NvmeControllerInfo[];
   bdevs(): NativeBdevInfo[];
   addSubsystem(nqn: string, serial: string, model: string, maxNamespaces: number, anaReporting: boolean, minCntlid: number,

@@ -153,6 +153,23 @@ std::vector<uint8_t> NvmfBackend::identify(uint8_t cns, uint32_t nsid, uint32_t 
   return data;
 }
 
+void NvmfBackend::authenticate(auth::SecretRef key, auth::SecretRef ctrlr_key, uint32_t timeout_ms) {
+  uint32_t op;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    op = next_admin_op_++;
+  }
+  controller_->authenticate(op, std::move(key), std::move(ctrlr_key));
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (!cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] { return admin_results_.count(op) > 0; }))
+    throw Error("ERR_NVME_TIMEOUT", "backend " + name_ + ": re-authentication timed out");
+  auto [status, data] = std::move(admin_results_[op]);
+  admin_results_.erase(op);
+  if (status == 0) return;
+  std::string why(data.begin(), data.end());
+  throw Error(status == host::kStatusAuth ? "ERR_NVME_AUTH" : "ERR_NVME_DISCONNECTED", "backend " + name_ + ": " + why);
+}
+
 void NvmfBackend::close() {
   state_ = State::kClosed;
   on_resized(nullptr);

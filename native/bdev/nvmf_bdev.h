@@ -45,6 +45,11 @@ class NvmfBackend : public host::ControllerEvents, public std::enable_shared_fro
   // Reconnects now (host::Controller::reset): resetting until it ends, in enabled or (a
   // backend that had failed, and fails this one attempt) in failed again.
   void reset();
+  // Blocking (not on a reactor): DH-HMAC-CHAP again on every queue with these keys, which
+  // reconnects use too (SPDK's bdev_nvme_set_keys). Throws ERR_NVME_AUTH when a queue fails
+  // (it then goes down and reconnects with them), ERR_NVME_DISCONNECTED when one was not
+  // connected (the keys apply when it is), ERR_NVME_TIMEOUT.
+  void authenticate(auth::SecretRef key, auth::SecretRef ctrlr_key, uint32_t timeout_ms);
   // Blocking: waits until close() has finished, at most `timeout_ms`.
   void wait_closed(uint32_t timeout_ms);
   bool closed();

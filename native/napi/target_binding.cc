@@ -56,6 +56,7 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
                              InstanceMethod("detachNvmeController", &TargetBinding::detach_nvme_controller),
                              InstanceMethod("nvmeControllers", &TargetBinding::nvme_controllers),
                              InstanceMethod("resetNvmeController", &TargetBinding::reset_nvme_controller),
+                             InstanceMethod("setNvmeControllerKeys", &TargetBinding::set_nvme_controller_keys),
                              InstanceMethod("bdevs", &TargetBinding::bdevs),
                              InstanceMethod("addSubsystem", &TargetBinding::add_subsystem),
                              InstanceMethod("removeSubsystem", &TargetBinding::remove_subsystem),
@@ -328,6 +329,66 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
     }
     for (auto& b : mine) guarded(env, [&] { bdevs_.remove(b); });
     drop_backend(name);
+  }
+
+  // setNvmeControllerKeys(name, keys, timeoutMs) -> Promise: the backend re-authenticates
+  // every queue with `keys` (SPDK's bdev_nvme_set_keys), waited for on a thread of its own,
+  // as an attach is (below).
+  Napi::Value set_nvme_controller_keys(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string name = str(info, 0, "name");
+    auth::DhchapKeys keys = parse_dhchap_keys(env, info[1]);
+    uint32_t timeout = arg_u32(info, 2, "timeoutMs");
+    auto it = backends_.find(name);
+    if (it == backends_.end()) throw make_error(env, "ERR_NOT_FOUND", "no NVMe controller named " + name);
+    std::shared_ptr<bdev::NvmfBackend> backend = it->second;
+    return off_thread(env, [backend, keys, timeout] { backend->authenticate(keys.host, keys.ctrlr, timeout); });
+  }
+
+  // Runs `work` on a thread of its own and settles the returned promise with its outcome
+  // on the JS thread (a typed error for a native Error). A thread of its own: not one of
+  // libuv's four, which a backend that answers slowly would hold.
+  Napi::Value off_thread(Napi::Env env, std::function<void()> work) {
+    struct Call {
+      Napi::Promise::Deferred deferred;
+      TargetBinding* owner;
+      std::function<void()> work;
+      std::string code, message;
+    };
+    auto* call = new Call{Napi::Promise::Deferred::New(env), this, std::move(work), {}, {}};
+    Napi::Promise promise = call->deferred.Promise();
+    auto tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
+                                              "rdmagate-backend", 0, 1);
+    Ref();
+    try {
+      std::thread([call, tsfn]() mutable {
+        try {
+          call->work();
+        } catch (const Error& e) {
+          call->code = e.code();
+          call->message = e.what();
+        } catch (const std::exception& e) {
+          call->code = "ERR_INTERNAL";
+          call->message = e.what();
+        }
+        auto report = [](Napi::Env env, Napi::Function, Call* c) {
+          if (static_cast<napi_env>(env) != nullptr) {
+            if (c->code.empty()) c->deferred.Resolve(env.Undefined());
+            else c->deferred.Reject(make_error(env, c->code, c->message).Value());
+            c->owner->Unref();
+          }
+          delete c;
+        };
+        if (tsfn.BlockingCall(call, report) != napi_ok) delete call;
+        tsfn.Release();
+      }).detach();
+    } catch (const std::system_error& e) {
+      tsfn.Release();
+      Unref();
+      delete call;
+      throw make_error(env, "ERR_NO_MEMORY", std::string("no thread: ") + e.what());
+    }
+    return promise;
   }
 
   // resetNvmeController(name): reconnects now; the state says how it ends.

@@ -291,8 +291,23 @@ describe('gateway keyring and DH-HMAC-CHAP key names', function () {
         assert.equal(entry.params.dhchap_ctrlr_key, 'ckey0');
         assert.deepEqual((await g.rpc('keyring_get_keys') as JsonObject[]).map((k) => [k.name, k.refcnt]), [['key0', 2], ['ckey0', 2], ['wrong', 1]]);
         noSecretIn(JSON.stringify(config), readFileSync(join(dir, 'config.json'), 'utf8'), logs.join('\n'));
+        // bdev_nvme_set_keys: the backend's keys rotate with no reconnect; a key the backend
+        // does not hold is ERR_NVME_AUTH (-13).
+        const rotated = dhchapSecret(2);
+        await g.rpc('keyring_file_add_key', { name: 'key1', path: keyFile('key1', 0o600, rotated) });
+        backend.subsystem(BACKEND_NQN)!.setHostKeys(HOST, { dhchapKey: rotated });
+        const reconnects = backend.controllers().length;
+        assert.equal(await g.rpc('bdev_nvme_set_keys', { name: 'Nvme0', dhchap_key: 'key1' }), true);
+        assert.equal(backend.controllers().length, reconnects, 'the same association: no reconnect');
+        assert.ok(backend.qpairs().every((q) => q.auth?.state === 'completed' && !q.auth.bidirectional));
+        const saved = (await g.rpc('save_config') as SpdkConfig).subsystems.find((s) => s.subsystem === 'bdev')!.config
+          .find((e) => e.method === 'bdev_nvme_attach_controller')!;
+        assert.equal(saved.params.dhchap_key, 'key1');
+        assert.equal(saved.params.dhchap_ctrlr_key, undefined);
+        await rpcRejects(g.rpc('bdev_nvme_set_keys', { name: 'Nvme0', dhchap_key: 'wrong' }), -13);
+        await rpcRejects(g.rpc('bdev_nvme_set_keys', { name: 'Nope', dhchap_key: 'key1' }), -19);
         await g.rpc('bdev_nvme_detach_controller', { name: 'Nvme0' });
-        assert.deepEqual((await g.rpc('keyring_get_keys') as JsonObject[]).map((k) => k.refcnt), [1, 1, 1]);
+        assert.deepEqual((await g.rpc('keyring_get_keys') as JsonObject[]).map((k) => k.refcnt), [1, 1, 1, 1]);
       } finally {
         for (const g of gateways.splice(0)) await g.close();
         backend.close();

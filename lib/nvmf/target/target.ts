@@ -379,6 +379,18 @@ export class Target {
     this.nativeHandle.resetNvmeController(v.string(name, 'name'));
   }
 
+  /**
+   * Backend `name` authenticates again (DH-HMAC-CHAP), every queue, with `keys`, which its
+   * reconnects use from now on (SPDK's bdev_nvme_set_keys): a backend's keys rotate with no
+   * reconnect. Rejects with ERR_NVME_AUTH when a queue fails (that queue then reconnects, with
+   * these keys), ERR_NVME_DISCONNECTED when one was not connected, ERR_INVALID_KEY for a
+   * malformed secret, ERR_NOT_FOUND for an unknown backend.
+   */
+  async setNvmeControllerKeys(name: string, keys: DhchapKeys, timeoutMs = 30000): Promise<void> {
+    await this.nativeHandle.setNvmeControllerKeys(v.string(name, 'name'), dhchapKeys(keys),
+      v.integer(timeoutMs, 'timeoutMs', 1, 2 ** 31 - 1));
+  }
+
   nvmeControllers(): NvmeControllerInfo[] {
     return this.nativeHandle.nvmeControllers();
   }

@@ -108,6 +108,33 @@ export const bdevNvmeMethods: MethodTable = {
     return bdevs.map((b) => b.name);
   }),
 
+  // SPDK's: the backend re-authenticates now with the keys named (none: it stops proving
+  // itself at its next connect), and its reconnects use them. The saved config names them.
+  bdev_nvme_set_keys: method({ name: p.string(), dhchap_key: p.optional(p.string()), dhchap_ctrlr_key: p.optional(p.string()) },
+    { mutates: true })
+    .handle(async ({ name, ...names }, { state }) => {
+      const params = state.nvmeControllers.get(name);
+      if (!params) throw new NotFoundError(`No such device: no NVMe controller ${name}`);
+      const keys = state.keyring.dhchapKeys(names);
+      const applied = () => {
+        // The native host took the keys (for its reconnects too), whatever the re-authentication's
+        // outcome. The params are the object save_config writes for the controller and its bdevs.
+        delete params.dhchap_key;
+        delete params.dhchap_ctrlr_key;
+        Object.assign(params, withoutUndefined(names));
+        state.backendKeys.set(name, keys);
+      };
+      try {
+        await state.target.setNvmeControllerKeys(name, dhchapSecrets(keys));
+      } catch (e) {
+        const code = (e as RdmagateError).code;
+        if (code === 'ERR_NVME_AUTH' || code === 'ERR_NVME_DISCONNECTED' || code === 'ERR_NVME_TIMEOUT') applied();
+        throw explainInvalidKey(e, keys);
+      }
+      applied();
+      return true;
+    }),
+
   bdev_nvme_detach_controller: method({ name: p.string(), trtype: p.optional(p.string()), traddr: p.optional(p.string()),
     adrfam: p.optional(p.string()), trsvcid: p.optional(p.string()), subnqn: p.optional(p.string()) }, { mutates: true })
     .handle(async ({ name }, { state }) => {
