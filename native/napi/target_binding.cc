@@ -190,76 +190,42 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
     return start_attach(env, name, backend, timeout);
   }
 
-  // The attach waits for the connection and the Identify commands, up to `timeout` ms, on
-  // a thread of its own: not on one of libuv's four, which a few unreachable backends would
-  // otherwise hold for their whole timeout, stalling every fs and dns call of the process.
-  // Its end comes back to the JS thread through a thread-safe function, which keeps the
-  // event loop alive meanwhile as the promise's pending I/O.
+  // The attach waits for the connection and the Identify commands, up to `timeout` ms, off
+  // the JS thread (off_thread, below); its end comes back to finish_attach there.
   struct Attach {
-    Napi::Promise::Deferred deferred;
-    TargetBinding* owner;
     std::string name;
     std::shared_ptr<bdev::NvmfBackend> backend;
     std::vector<bdev::RemoteNamespace> namespaces;
-    std::string code, message;
   };
 
   Napi::Value start_attach(Napi::Env env, const std::string& name, std::shared_ptr<bdev::NvmfBackend> backend,
                            uint32_t timeout) {
-    auto* call = new Attach{Napi::Promise::Deferred::New(env), this, name, std::move(backend), {}, {}, {}};
-    Napi::Promise promise = call->deferred.Promise();
-    auto tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
-                                              "rdmagate-attach", 0, 1);
-    Ref();  // the binding stays while an attach may still report to it
+    auto attach = std::make_shared<Attach>(Attach{name, std::move(backend), {}});
     try {
-      std::thread([call, tsfn, timeout]() mutable {
-        try {
-          call->namespaces = call->backend->attach(timeout);
-        } catch (const Error& e) {
-          call->code = e.code();
-          call->message = e.what();
-        } catch (const std::exception& e) {
-          call->code = "ERR_NVME_CONNECT";
-          call->message = e.what();
-        }
-        auto report = [](Napi::Env env, Napi::Function, Attach* c) {
-          if (static_cast<napi_env>(env) == nullptr) {  // the function is being torn down
-            c->backend->close();
-            delete c;
-            return;
-          }
-          c->owner->finish_attach(env, *c);
-          c->owner->Unref();
-          delete c;
-        };
-        // napi_closing: the environment is going away; nothing is left to tell.
-        if (tsfn.BlockingCall(call, report) != napi_ok) {
-          call->backend->close();
-          delete call;
-        }
-        tsfn.Release();
-      }).detach();
-    } catch (const std::system_error& e) {
-      tsfn.Release();
-      Unref();
+      return off_thread(
+          env, [attach, timeout] { attach->namespaces = attach->backend->attach(timeout); },
+          [this, attach](Napi::Env env, Napi::Promise::Deferred& deferred, const std::string& code, const std::string& message) {
+            if (static_cast<napi_env>(env) == nullptr) return attach->backend->close();  // the environment is going away
+            finish_attach(env, deferred, *attach, code, message);
+          });
+    } catch (...) {
       drop_backend(name);
-      delete call;
-      throw make_error(env, "ERR_NO_MEMORY", std::string("no thread for the attach: ") + e.what());
+      throw;
     }
-    return promise;
   }
 
-  // JS thread: the attach of `c.name` ended.
-  void finish_attach(Napi::Env env, Attach& c) {
-    if (!c.code.empty()) {
+  // JS thread: the attach of `c.name` ended, with an error `code` unless it is empty.
+  void finish_attach(Napi::Env env, Napi::Promise::Deferred& deferred, Attach& c, const std::string& code,
+                     const std::string& message) {
+    if (!code.empty()) {
       drop_backend(c.name);
-      c.deferred.Reject(make_error(env, c.code, c.message).Value());
+      deferred.Reject(make_error(env, code, message).Value());
       return;
     }
     auto it = backends_.find(c.name);
     if (it == backends_.end() || it->second != c.backend) {
       c.backend->close();  // detached (or the target closed) while it attached
-      c.deferred.Reject(make_error(env, "ERR_CLOSED", "NVMe controller " + c.name + " was detached while attaching").Value());
+      deferred.Reject(make_error(env, "ERR_CLOSED", "NVMe controller " + c.name + " was detached while attaching").Value());
       return;
     }
     Napi::Array out = Napi::Array::New(env, c.namespaces.size());
@@ -270,7 +236,7 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
         bdevs_.add(b);
       } catch (const Error& e) {
         drop_backend(c.name);
-        c.deferred.Reject(make_error(env, e.code(), e.what()).Value());
+        deferred.Reject(make_error(env, e.code(), e.what()).Value());
         return;
       }
       out.Set(i, bdev_object(env, *b));
@@ -281,7 +247,7 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
     });
     // A size that changed between the attach's Identify and the handler.
     for (auto& ns : c.namespaces) backend_bdev_resized(*c.backend, c.name + "n" + std::to_string(ns.nsid));
-    c.deferred.Resolve(out);
+    deferred.Resolve(out);
   }
 
   // Any thread: backend namespace `name` may have a new size. Its bdev (only if it is still
@@ -345,21 +311,35 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
     return off_thread(env, [backend, keys, timeout] { backend->authenticate(keys.host, keys.ctrlr, timeout); });
   }
 
-  // Runs `work` on a thread of its own and settles the returned promise with its outcome
-  // on the JS thread (a typed error for a native Error). A thread of its own: not one of
-  // libuv's four, which a backend that answers slowly would hold.
-  Napi::Value off_thread(Napi::Env env, std::function<void()> work) {
+  // Settles an off_thread() promise on the JS thread, with an error `code` unless it is
+  // empty; called with a null env when the environment is going away (nothing to settle).
+  using Finish = std::function<void(Napi::Env, Napi::Promise::Deferred&, const std::string& code, const std::string& message)>;
+
+  // Runs `work` on a thread of its own, then `finish` on the JS thread, through a
+  // thread-safe function that keeps the event loop alive meanwhile as the promise's pending
+  // I/O. A thread of its own: not one of libuv's four, which a few backends that answer
+  // slowly would otherwise hold, stalling every fs and dns call of the process. Without
+  // `finish`, the promise resolves, or rejects with the typed error for a native Error.
+  Napi::Value off_thread(Napi::Env env, std::function<void()> work, Finish finish = nullptr) {
     struct Call {
       Napi::Promise::Deferred deferred;
       TargetBinding* owner;
       std::function<void()> work;
+      Finish finish;
       std::string code, message;
     };
-    auto* call = new Call{Napi::Promise::Deferred::New(env), this, std::move(work), {}, {}};
+    if (!finish) {
+      finish = [](Napi::Env env, Napi::Promise::Deferred& d, const std::string& code, const std::string& message) {
+        if (static_cast<napi_env>(env) == nullptr) return;
+        if (code.empty()) d.Resolve(env.Undefined());
+        else d.Reject(make_error(env, code, message).Value());
+      };
+    }
+    auto* call = new Call{Napi::Promise::Deferred::New(env), this, std::move(work), std::move(finish), {}, {}};
     Napi::Promise promise = call->deferred.Promise();
     auto tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
                                               "rdmagate-backend", 0, 1);
-    Ref();
+    Ref();  // the binding stays while a call may still report to it
     try {
       std::thread([call, tsfn]() mutable {
         try {
@@ -372,14 +352,15 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
           call->message = e.what();
         }
         auto report = [](Napi::Env env, Napi::Function, Call* c) {
-          if (static_cast<napi_env>(env) != nullptr) {
-            if (c->code.empty()) c->deferred.Resolve(env.Undefined());
-            else c->deferred.Reject(make_error(env, c->code, c->message).Value());
-            c->owner->Unref();
-          }
+          c->finish(env, c->deferred, c->code, c->message);
+          if (static_cast<napi_env>(env) != nullptr) c->owner->Unref();
           delete c;
         };
-        if (tsfn.BlockingCall(call, report) != napi_ok) delete call;
+        // napi_closing: the environment is going away; finish hears of it with no env.
+        if (tsfn.BlockingCall(call, report) != napi_ok) {
+          call->finish(Napi::Env(nullptr), call->deferred, call->code, call->message);
+          delete call;
+        }
         tsfn.Release();
       }).detach();
     } catch (const std::system_error& e) {
