@@ -71,8 +71,8 @@ class Qpair : public std::enable_shared_from_this<Qpair> {
     auth_ = std::move(auth);
     auth_step_done();
   }
-  // The state machine, for one step at a time: while a step runs (on the target's auth
-  // workers) the reactor reads only what auth_step_done() copied.
+  // The state machine, for one step at a time: while a step runs on the reactor's helper
+  // thread (Reactor::offload), the reactor reads only what auth_step_done() copied.
   const std::shared_ptr<auth::DhchapController>& authentication() const { return auth_; }
   bool authenticated() const { return authenticated_; }
   bool auth_step_running() const { return auth_step_running_; }
