@@ -2,7 +2,9 @@
  * Whether a gateway group's members export alike (`rdmagate group check`): each member's
  * subsystems and namespaces as its JSON-RPC reports them, and the drift between them, one
  * finding each: a member that does not answer, a subsystem missing on a member, a serial,
- * model, namespace set (NSID, NGUID, UUID) or host list that differs, a subsystem shared
+ * model, namespace set (NSID, NGUID, UUID) or host list that differs, a host whose
+ * DH-HMAC-CHAP keys (by keyring name) differ, so that one member would admit it without
+ * authentication or with a key the others no longer take, a subsystem shared
  * without ANA reporting, controller ID ranges that overlap, a subsystem with no listener
  * on a member, and a subsystem with no optimized listener or more than one over the group
  * (the group's rule: one member optimized per volume).
@@ -11,7 +13,7 @@ import { JsonRpcError, RpcErrorCode } from '../jsonrpc';
 import type { AnaState, GatewayRpc } from './export';
 
 export type GroupFindingKind =
-  | 'unreachable' | 'missing' | 'serial' | 'model' | 'namespaces' | 'hosts' | 'ana-reporting' | 'cntlid-overlap' | 'no-listener'
+  | 'unreachable' | 'missing' | 'serial' | 'model' | 'namespaces' | 'hosts' | 'host-keys' | 'ana-reporting' | 'cntlid-overlap' | 'no-listener'
   | 'optimized';
 
 export interface GroupFinding {
@@ -46,6 +48,8 @@ export interface SubsystemView {
   cntlid: { min: number; max: number };
   allowAnyHost: boolean;
   hosts: string[];
+  /** Each host's DH-HMAC-CHAP keys by keyring name: `key/ctrlr-key`, `-` for none. */
+  hostKeys: Record<string, string>;
   namespaces: NamespaceView[];
   listeners: ListenerView[];
 }
@@ -79,7 +83,7 @@ interface SubsystemJson {
   min_cntlid?: number;
   max_cntlid?: number;
   allow_any_host?: boolean;
-  hosts?: { nqn: string }[];
+  hosts?: { nqn: string; dhchap_key?: string; dhchap_ctrlr_key?: string }[];
   namespaces?: { nsid: number; nguid?: string; uuid?: string }[];
   listen_addresses?: { trtype: string; traddr: string; trsvcid: string }[];
 }
@@ -119,6 +123,15 @@ export function compare(views: readonly MemberView[]): { ok: boolean; findings: 
     differs('model', 'model number', (s) => s.modelNumber);
     differs('namespaces', 'the namespaces', (s) => s.namespaces.map((n) => `${n.nsid}:${n.nguid}/${n.uuid}`).join(' '));
     differs('hosts', 'the allowed hosts', (s) => (s.allowAnyHost ? 'any' : [...s.hosts].sort().join(' ')));
+    // Keys of the hosts every member has (a host missing somewhere is the finding above).
+    const common = holders.length === 0 ? [] : holders[0]!.s.hosts.filter((h) => holders.every((x) => x.s.hosts.includes(h)));
+    for (const host of common) {
+      const keys = holders.map((x) => x.s.hostKeys[host] ?? '-/-');
+      if (new Set(keys).size > 1) {
+        add('host-keys', holders.map((x) => x.member),
+          `the DH-HMAC-CHAP keys of ${host} differ: ${holders.map((x, i) => `${x.member} ${keys[i]}`).join(', ')}`);
+      }
+    }
     if (holders.length > 1) {
       const without = holders.filter((h) => !h.s.anaReporting).map((h) => h.member);
       if (without.length > 0) add('ana-reporting', without, `exported by ${holders.length} members, without ANA reporting on ${list(without)}`);
@@ -159,6 +172,7 @@ async function readMember(m: CheckMember): Promise<MemberView> {
         cntlid: { min: s.min_cntlid ?? 1, max: s.max_cntlid ?? 0xffef },
         allowAnyHost: s.allow_any_host === true,
         hosts: (s.hosts ?? []).map((h) => h.nqn).sort(),
+        hostKeys: Object.fromEntries((s.hosts ?? []).map((h) => [h.nqn, `${h.dhchap_key ?? '-'}/${h.dhchap_ctrlr_key ?? '-'}`])),
         namespaces: (s.namespaces ?? []).map((n) => ({ nsid: n.nsid, nguid: (n.nguid ?? '').toLowerCase(), uuid: (n.uuid ?? '').toLowerCase() }))
           .sort((a, b) => a.nsid - b.nsid),
         listeners: (s.listen_addresses ?? []).map((l) => {

@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { BufferPool, Gateway, nvmf } from '../../lib';
@@ -22,6 +22,7 @@ import {
 import { rpcCall, type JsonObject } from '../../lib/jsonrpc';
 import type { LogEntry } from '../../lib/log/logger';
 import { rejectsOverGrpc } from '../support/csi-assert';
+import { dhchapSecret } from '../support/dhchap-secret';
 
 const MAIN = resolve(__dirname, '../../lib/cli/main.js');
 const NODE_A = `nqn.2014-08.org.nvmexpress:uuid:${randomUUID()}`;
@@ -378,6 +379,17 @@ describe('CSI controller over a gateway group (in-process gateways)', function (
     await make(b, 'ns', {}, { uuid: '1f1e2d3c-4b5a-4697-8877-665544332211' }, 'non_optimized'); // namespaces
     await make(a, 'hosts', {}, {}, 'optimized');
     await make(b, 'hosts', { allow_any_host: false }, {}, 'non_optimized');             // hosts
+    // host-keys: the same host, required to authenticate on a, not on b.
+    const keyDir = mkdtempSync(join(tmpdir(), 'rdmagate-group-keys-'));
+    const keyPath = join(keyDir, 'hk');
+    writeFileSync(keyPath, dhchapSecret(1), { mode: 0o600 });
+    await rpc(a, 'keyring_file_add_key', { name: 'hk', path: keyPath });
+    const keyedHost = 'nqn.2014-08.org.nvmexpress:uuid:2c5e8f10-0d7a-4b1e-9c3f-7a6b5d4e3f21';
+    await make(a, 'keys', { allow_any_host: false }, {}, 'optimized');
+    await make(b, 'keys', { allow_any_host: false }, {}, 'non_optimized');
+    await rpc(a, 'nvmf_subsystem_add_host', { nqn: `${NQN}-keys`, host: keyedHost, dhchap_key: 'hk' });
+    await rpc(b, 'nvmf_subsystem_add_host', { nqn: `${NQN}-keys`, host: keyedHost });
+    rmSync(keyDir, { recursive: true, force: true });
     await make(a, 'ana', {}, {}, 'optimized');
     await make(b, 'ana', { ana_reporting: false, min_cntlid: 5000, max_cntlid: 9999 });   // ana-reporting
     await make(a, 'cntlid', { min_cntlid: 1, max_cntlid: 6000 }, {}, 'optimized');
@@ -396,13 +408,14 @@ describe('CSI controller over a gateway group (in-process gateways)', function (
     assert.equal(result.ok, false);
     const found = result.findings.map((f) => `${f.kind} ${f.nqn?.replace(`${NQN}-`, '')}`);
     const expected: [GroupFindingKind, string][] = [
-      ['serial', 'serial'], ['model', 'model'], ['namespaces', 'ns'], ['hosts', 'hosts'], ['ana-reporting', 'ana'],
+      ['serial', 'serial'], ['model', 'model'], ['namespaces', 'ns'], ['hosts', 'hosts'], ['host-keys', 'keys'], ['ana-reporting', 'ana'],
       ['cntlid-overlap', 'cntlid'], ['optimized', 'two'], ['optimized', 'none'], ['no-listener', 'nolistener'], ['missing', volumeNqn(id)],
     ];
     for (const [kind, n] of expected) assert.ok(found.includes(`${kind} ${n}`), `${kind} ${n} in ${found.join('; ')}`);
     assert.equal(result.findings.length, expected.length, found.join('; '));
     assert.match(result.findings.find((f) => f.kind === 'serial')!.message, /serial number differs: a DRIFT1, b DRIFT2$/);
     assert.match(result.findings.find((f) => f.kind === 'cntlid-overlap')!.message, /controller IDs overlap: a 1-6000, b 5000-9999$/);
+    assert.match(result.findings.find((f) => f.kind === 'host-keys')!.message, /the DH-HMAC-CHAP keys of nqn\.\S+ differ: a hk\/-, b -\/-$/);
     assert.match(result.findings.find((f) => f.kind === 'missing')!.message, new RegExp(`on ${preferred(id).name}, missing on ${lacking.name}$`));
 
     r = await cli();
