@@ -20,9 +20,10 @@
  *
  * Files are written to a temporary name and renamed, so that a name found is a whole secret.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileDurably } from '../durable-file';
 import type { DhchapSecrets } from './dhchap-secrets';
 
 export type KeyRole = 'key' | 'ctrlr_key';
@@ -141,29 +142,10 @@ export class DhchapKeyDir {
     return out;
   }
 
-  /** Writes a new file: a temporary one, synced, renamed into place, the directory synced. */
+  /** Writes a new file (durably, 0600). */
   async #write(name: string, text: string): Promise<void> {
     // Made here, on the first publish that needs it: a controller without such volumes needs no directory.
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    const tmp = join(this.dir, `.${name}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-    try {
-      const file = await open(tmp, 'wx', 0o600);
-      try {
-        await file.writeFile(text);
-        await file.sync();
-      } finally {
-        await file.close();
-      }
-      await rename(tmp, join(this.dir, name));
-      const d = await open(this.dir, 'r');
-      try {
-        await d.sync();
-      } finally {
-        await d.close();
-      }
-    } catch (e) {
-      await rm(tmp, { force: true });
-      throw e;
-    }
+    await writeFileDurably(join(this.dir, name), text);
   }
 }

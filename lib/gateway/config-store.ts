@@ -3,9 +3,9 @@
  * each change (a temporary file in the same directory, fsync, rename, fsync of the
  * directory), so a crash leaves either the old file or the new one, never a torn one.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { writeFileDurably } from '../durable-file';
 import { InvalidArgumentError, RdmagateError } from '../errors';
 import type { JsonValue } from '../jsonrpc/json';
 
@@ -66,26 +66,9 @@ export class ConfigStore {
   }
 
   async #write(text: string): Promise<void> {
-    const dir = dirname(this.path);
-    const tmp = join(dir, `.${basename(this.path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
     try {
-      const file = await open(tmp, 'wx', 0o600);
-      try {
-        await file.writeFile(text);
-        await file.sync();
-      } finally {
-        await file.close();
-      }
-      await rename(tmp, this.path);
-      // The rename is durable only once the directory entry is.
-      const d = await open(dir, 'r');
-      try {
-        await d.sync();
-      } finally {
-        await d.close();
-      }
+      await writeFileDurably(this.path, text);
     } catch (e) {
-      await rm(tmp, { force: true });
       throw writeError(this.path, e);
     }
   }

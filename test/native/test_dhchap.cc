@@ -143,6 +143,15 @@ void test_exchanges() {
   CHECK_EQ(host.dhgroup(), kDhFfdhe8192);
 }
 
+// Negotiate, and the Challenge fetched into `buf`: where the refusals below start. Returns
+// the Negotiate, for the tests that send it again.
+Bytes to_challenge(DhchapController& ctl, DhchapHost& host, std::vector<uint8_t>& buf) {
+  auto neg = host.negotiate();
+  ctl.on_send(neg.data(), neg.size());
+  ctl.on_receive(buf.data(), buf.size());
+  return neg;
+}
+
 void test_refusals() {
   auto hkey = DhchapSecret::parse(make_secret(1, 32, 3));
   auto other = DhchapSecret::parse(make_secret(1, 32, 4));
@@ -187,9 +196,7 @@ void test_refusals() {
     DhchapController ctl([&] { return DhchapKeys{hkey, nullptr}; }, policy, kHost, kSub);
     DhchapHost host(hkey, nullptr, kHost, kSub, 1);
     std::vector<uint8_t> buf(DhchapHost::kReceiveLength);
-    auto neg = host.negotiate();
-    ctl.on_send(neg.data(), neg.size());
-    ctl.on_receive(buf.data(), buf.size());
+    auto neg = to_challenge(ctl, host, buf);
     auto reply = host.reply(buf.data(), buf.size());
     ctl.on_send(reply.data(), reply.size());
     ctl.on_receive(buf.data(), buf.size());
@@ -206,9 +213,7 @@ void test_refusals() {
     DhchapController ctl([&] { return DhchapKeys{hkey, nullptr}; }, policy, kHost, kSub);
     DhchapHost host(hkey, nullptr, kHost, kSub, 1);
     std::vector<uint8_t> buf(DhchapHost::kReceiveLength);
-    auto neg = host.negotiate();
-    ctl.on_send(neg.data(), neg.size());
-    ctl.on_receive(buf.data(), buf.size());
+    to_challenge(ctl, host, buf);
     auto reply = host.reply(buf.data(), buf.size());
     ctl.on_send(reply.data(), reply.size() - 10);
     CHECK(!ctl.authenticated());
@@ -235,9 +240,7 @@ void test_refusals() {
     DhchapController ctl([&] { return DhchapKeys{hkey, nullptr}; }, policy, kHost, kSub);
     DhchapHost host(hkey, nullptr, kHost, kSub, 1);
     std::vector<uint8_t> buf(DhchapHost::kReceiveLength);
-    auto neg = host.negotiate();
-    ctl.on_send(neg.data(), neg.size());
-    ctl.on_receive(buf.data(), buf.size());
+    to_challenge(ctl, host, buf);
     buf[10] = 9;  // HashID
     CHECK(host.reply(buf.data(), buf.size()).empty());
     CHECK(!host.failure2().empty());

@@ -5,8 +5,6 @@
  * perf authenticating to a target with them, no secret in what they print.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { resolve } from 'node:path';
 import { Target } from '../../lib';
 import { parseArgs } from '../../lib/cli/args';
 import { commandFlags, type Command } from '../../lib/cli/command';
@@ -16,21 +14,11 @@ import { PERF_COMMAND } from '../../lib/cli/perf';
 import { defaultHostNqn } from '../../lib/nvmf/host/options';
 import { fioJson, formatNormal, perfOptions, runPerf } from '../../lib/perf';
 import { dhchapSecret, secretBody } from '../support/dhchap-secret';
+import { runCli } from '../support/cli-run';
 
-const MAIN = resolve(__dirname, '../../lib/cli/main.js');
 const NQN = 'nqn.2026-11.io.rdmagate:cli-dhchap';
 const HOST = 'nqn.2014-08.org.nvmexpress:uuid:1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d';
 
-/** Spawned, not spawnSync: the target answering runs in this process. */
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((res) => {
-    const p = spawn(process.execPath, [MAIN, ...args]);
-    let stdout = '', stderr = '';
-    p.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    p.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    p.on('close', (code) => res({ code, stdout, stderr }));
-  });
-}
 
 describe('nvme-cli\'s DH-HMAC-CHAP flags (-S, -C)', function () {
   this.timeout(60000);
@@ -68,7 +56,7 @@ describe('nvme-cli\'s DH-HMAC-CHAP flags (-S, -C)', function () {
 
     it('help lists them', async () => {
       for (const name of ['discover', 'id-ctrl', 'id-ns', 'perf']) {
-        const r = await run([name, '--help']);
+        const r = await runCli([name, '--help']);
         assert.equal(r.code, 0, r.stderr);
         assert.match(r.stdout, /^ {2}-S, --dhchap-secret SECRET\s/m, name);
         assert.match(r.stdout, /^ {2}-C, --dhchap-ctrl-secret SECRET\s/m, name);
@@ -99,13 +87,13 @@ describe('nvme-cli\'s DH-HMAC-CHAP flags (-S, -C)', function () {
     };
 
     it('id-ctrl connects with -S and -C, and fails without -S or with a wrong one', async () => {
-      const ok = await run(['id-ctrl', ...where(), '-q', HOST, '-S', key, '-C', ctrlrKey, '-o', 'json']);
+      const ok = await runCli(['id-ctrl', ...where(), '-q', HOST, '-S', key, '-C', ctrlrKey, '-o', 'json']);
       assert.equal(ok.code, 0, ok.stderr);
       assert.equal((JSON.parse(ok.stdout) as { subnqn: string }).subnqn, NQN);
-      const none = await run(['id-ctrl', ...where(), '-q', HOST]);
+      const none = await runCli(['id-ctrl', ...where(), '-q', HOST]);
       assert.equal(none.code, 1);
       assert.match(none.stderr, /\(ERR_NVME_CONNECT\)\n$/);
-      const wrong = await run(['id-ctrl', ...where(), '-q', HOST, '--dhchap-secret', dhchapSecret(1)]);
+      const wrong = await runCli(['id-ctrl', ...where(), '-q', HOST, '--dhchap-secret', dhchapSecret(1)]);
       assert.equal(wrong.code, 1);
       assert.match(wrong.stderr, /\(ERR_NVME_AUTH\)\n$/);
       noSecret(ok.stdout + ok.stderr + none.stderr + wrong.stderr);

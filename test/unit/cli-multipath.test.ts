@@ -5,10 +5,9 @@
  * subsystem over one file, as two gateways over one backend do.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { closeSync, ftruncateSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { Target } from '../../lib';
 import { parseArgs } from '../../lib/cli/args';
 import { commandFlags } from '../../lib/cli/command';
@@ -16,22 +15,12 @@ import { multipathPolicy, pathFlags } from '../../lib/cli/multipath';
 import { ID_CTRL_COMMAND, ID_NS_COMMAND } from '../../lib/cli/nvme';
 import { PERF_COMMAND, PERF_FLAGS } from '../../lib/cli/perf';
 import { fioJson, formatNormal, perfOptions, runPerf, type PerfJson } from '../../lib/perf';
+import { runCli } from '../support/cli-run';
 
-const MAIN = resolve(__dirname, '../../lib/cli/main.js');
 const NQN = 'nqn.2026-12.io.rdmagate:cli-multipath';
 const UUID = '4d6f1c2e-8a3b-4c5d-9e0f-a1b2c3d4e5f6';
 const ONE_TYPED_LINE = /^rdmagate: [^\n]+ \(ERR_[A-Z_]+\)\n$/;
 
-/** Spawned, not spawnSync: the targets answering run in this process. */
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((res) => {
-    const p = spawn(process.execPath, [MAIN, ...args]);
-    let stdout = '', stderr = '';
-    p.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    p.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    p.on('close', (code) => res({ code, stdout, stderr }));
-  });
-}
 
 describe('rdmagate id-ctrl / id-ns / perf over more than one path', function () {
   this.timeout(60000);
@@ -96,7 +85,7 @@ describe('rdmagate id-ctrl / id-ns / perf over more than one path', function () 
       const mismatch = ['-a', '127.0.0.1', '-a', '127.0.0.1', '-a', '127.0.0.1', '-s', '1', '-s', '2', '-n', NQN];
       for (const args of [['id-ctrl', ...mismatch], ['id-ns', ...mismatch], ['perf', ...mismatch],
         ['id-ctrl', '-a', '127.0.0.1', '-s', '1', '-n', NQN, '--multipath-policy', 'active_active']]) {
-        const r = await run(args);
+        const r = await runCli(args);
         assert.equal(r.code, 1, args.join(' '));
         assert.match(r.stderr, ONE_TYPED_LINE, args.join(' '));
         assert.match(r.stderr, /--trsvcid given 2 times for 3|--multipath-policy applies to more than one path/, args.join(' '));
@@ -142,7 +131,7 @@ describe('rdmagate id-ctrl / id-ns / perf over more than one path', function () 
     it('id-ctrl identifies through the multipath controller and lists both paths, connected, with their ANA states', async () => {
       setAna(1, 'non_optimized');
       try {
-        const json = await run(['id-ctrl', ...bothPaths(), '-o', 'json']);
+        const json = await runCli(['id-ctrl', ...bothPaths(), '-o', 'json']);
         assert.equal(json.code, 0, json.stderr);
         const id = JSON.parse(json.stdout) as { subnqn: string; sn: string; paths: { traddr: string; trsvcid: number; state: string; ana: object }[] };
         assert.equal(id.subnqn, NQN);
@@ -150,7 +139,7 @@ describe('rdmagate id-ctrl / id-ns / perf over more than one path', function () 
         assert.deepEqual(id.paths.map((p) => [p.traddr, p.trsvcid, p.state, p.ana]),
           [['127.0.0.1', ports[0], 'live', { 1: 'optimized' }], ['127.0.0.1', ports[1], 'live', { 1: 'non_optimized' }]]);
 
-        const text = await run(['id-ctrl', ...bothPaths()]);
+        const text = await runCli(['id-ctrl', ...bothPaths()]);
         assert.equal(text.code, 0, text.stderr);
         const lines = text.stdout.trimEnd().split('\n');
         assert.equal(lines[0], 'NVME Identify Controller:');
@@ -163,18 +152,18 @@ describe('rdmagate id-ctrl / id-ns / perf over more than one path', function () 
     });
 
     it('id-ctrl with one path prints no paths; a path that cannot connect is listed as failed', async () => {
-      const one = await run(['id-ctrl', '-a', '127.0.0.1', '-s', String(ports[0]), '-n', NQN, '-o', 'json']);
+      const one = await runCli(['id-ctrl', '-a', '127.0.0.1', '-s', String(ports[0]), '-n', NQN, '-o', 'json']);
       assert.equal(one.code, 0, one.stderr);
       assert.equal('paths' in (JSON.parse(one.stdout) as object), false);
       // Port 1: nothing listens there.
-      const dead = await run(['id-ctrl', '-a', '127.0.0.1', '-s', String(ports[0]), '-a', '127.0.0.1', '-s', '1', '-n', NQN, '-o', 'json']);
+      const dead = await runCli(['id-ctrl', '-a', '127.0.0.1', '-s', String(ports[0]), '-a', '127.0.0.1', '-s', '1', '-n', NQN, '-o', 'json']);
       assert.equal(dead.code, 0, dead.stderr);
       const paths = (JSON.parse(dead.stdout) as { paths: { state: string }[] }).paths;
       assert.deepEqual(paths.map((p) => p.state), ['live', 'failed']);
     });
 
     it('id-ns reads the namespace through the multipath controller', async () => {
-      const r = await run(['id-ns', ...bothPaths(), '-o', 'json']);
+      const r = await runCli(['id-ns', ...bothPaths(), '-o', 'json']);
       assert.equal(r.code, 0, r.stderr);
       const ns = JSON.parse(r.stdout) as { nsid: number; uuid: string; blocks: number };
       assert.deepEqual([ns.nsid, ns.uuid, ns.blocks], [1, UUID, 8192]);
@@ -182,7 +171,7 @@ describe('rdmagate id-ctrl / id-ns / perf over more than one path', function () 
 
     it('perf active_active runs I/O down both paths, and its JSON lists them after the run', async () => {
       const before = served();
-      const r = await run(['perf', ...bothPaths(), '--multipath-policy', 'active_active', '--rw', 'randrw', '--bs', '4k',
+      const r = await runCli(['perf', ...bothPaths(), '--multipath-policy', 'active_active', '--rw', 'randrw', '--bs', '4k',
         '--size', '64k', '--iodepth', '4', '--runtime', '1', '-o', 'json']);
       assert.equal(r.code, 0, r.stderr);
       const j = JSON.parse(r.stdout) as PerfJson;

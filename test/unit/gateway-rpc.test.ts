@@ -9,6 +9,7 @@ import { ClosedError, Gateway, JsonRpcError, RpcClient, rdma, type GatewayOption
   type LogEntry } from '../../lib';
 import { JsonStreamParser } from '../../lib/jsonrpc/json-stream';
 import { HOSTNQN, WireClient, rw, setSgl, sqe } from '../support/nvme-tcp-wire';
+import { runCli } from '../support/cli-run';
 
 const NQN = 'nqn.2026-11.io.rdmagate:gw-test';
 const NQN2 = 'nqn.2026-11.io.rdmagate:gw-test-2';
@@ -823,15 +824,7 @@ describe('gateway JSON-RPC', function () {
   });
 
   describe('CLI', () => {
-    function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-      return new Promise((res) => {
-        const p = spawn(process.execPath, [MAIN, ...args]);
-        let stdout = '', stderr = '';
-        p.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-        p.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-        p.on('close', (code) => res({ code, stdout, stderr }));
-      });
-    }
+    const cli = runCli;
 
     it('rdmagate rpc: JSON or --key value params, JSON output, errors with their code and exit status 1', async () => {
       const g = await gateway();

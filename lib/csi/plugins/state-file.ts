@@ -3,8 +3,8 @@
  * fsynced, renamed over the old one, and the directory fsynced, so that a crash leaves
  * either the old state or the new one, never a torn file.
  */
-import { open, readFile, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { writeFileDurably } from '../../durable-file';
 import { RdmagateError } from '../../errors';
 
 export class StateFile<T> {
@@ -41,26 +41,7 @@ export class StateFile<T> {
     return next;
   }
 
-  async #write(text: string): Promise<void> {
-    const tmp = join(dirname(this.path), `.${basename(this.path)}.tmp-${process.pid}`);
-    const f = await open(tmp, 'w', 0o600);
-    try {
-      await f.writeFile(text);
-      await f.sync();
-    } finally {
-      await f.close();
-    }
-    try {
-      await rename(tmp, this.path);
-    } catch (e) {
-      await unlink(tmp).catch(() => undefined);
-      throw e;
-    }
-    const d = await open(dirname(this.path), 'r');
-    try {
-      await d.sync();
-    } finally {
-      await d.close();
-    }
+  #write(text: string): Promise<void> {
+    return writeFileDurably(this.path, text);
   }
 }
