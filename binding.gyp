@@ -48,17 +48,21 @@
         "native/host/discovery.cc",
         "native/napi/host_binding.cc",
         "native/napi/dhchap_keys.cc",
+        "native/napi/tls_psk.cc",
         "native/perf/perf_engine.cc",
         "native/perf/tcp_round_trip.cc",
         "native/napi/perf_binding.cc",
         "native/host/tcp_queue_transport.cc",
         "native/host/rdma_queue_transport.cc",
         "native/auth/crypto.cc",
+        "native/auth/key_text.cc",
         "native/auth/dhchap_secret.cc",
         "native/auth/dhchap_response.cc",
         "native/auth/dhchap_policy.cc",
         "native/auth/dhchap_controller.cc",
-        "native/auth/dhchap_host.cc"
+        "native/auth/dhchap_host.cc",
+        "native/tls/psk.cc",
+        "native/tls/tls_session.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
@@ -68,7 +72,7 @@
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17"],
       "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Werror", "-fexceptions"],
-      "libraries": ["-ldl", "-lpthread", "-lcrypto"]
+      "libraries": ["-ldl", "-lpthread", "-lssl", "-lcrypto"]
     }
   ]
 }

@@ -12,6 +12,12 @@ export function optionalInteger(value: unknown, name: string, min: number, max: 
   return value === undefined ? fallback : integer(value, name, min, max);
 }
 
+export function optionalBoolean(value: unknown, name: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw new InvalidArgumentError(`${name} must be a boolean, got ${describe(value)}`);
+  return value;
+}
+
 export function string(value: unknown, name: string): string {
   if (typeof value !== 'string' || value.length === 0) {
     throw new InvalidArgumentError(`${name} must be a non-empty string, got ${describe(value)}`);

@@ -38,7 +38,7 @@ for src in test/native/test_*.cc; do
   echo "== $name"
   # A test names the engine sources it needs beyond native/util in a "// test-sources:" line.
   read -r -a extra <<< "$(sed -n 's|^// test-sources: ||p' "$src")"
-  if [[ $lib_ok -eq 1 ]] && "$CXX" "${CXXFLAGS[@]}" "$src" "${extra[@]}" "${objs[@]}" -lpthread -lcrypto -o "$OUT/$name"; then
+  if [[ $lib_ok -eq 1 ]] && "$CXX" "${CXXFLAGS[@]}" "$src" "${extra[@]}" "${objs[@]}" -lpthread -lssl -lcrypto -o "$OUT/$name"; then
     if "$OUT/$name"; then
       passed=$((passed + 1))
     else
@@ -64,7 +64,7 @@ for src in $(grep -l '^// tsan:' test/native/test_*.cc); do
   name="$(basename "${src%.cc}")"
   echo "== $name (ThreadSanitizer)"
   read -r -a extra <<< "$(sed -n 's|^// test-sources: ||p' "$src")"
-  if [[ $lib_ok -eq 1 ]] && "$CXX" "${TSAN_FLAGS[@]}" "$src" "${extra[@]}" "${tsan_objs[@]}" -lpthread -lcrypto -o "$OUT/tsan/$name" &&
+  if [[ $lib_ok -eq 1 ]] && "$CXX" "${TSAN_FLAGS[@]}" "$src" "${extra[@]}" "${tsan_objs[@]}" -lpthread -lssl -lcrypto -o "$OUT/tsan/$name" &&
     TSAN_OPTIONS="halt_on_error=1 exitcode=66" "$OUT/tsan/$name"; then
     passed=$((passed + 1))
   else
@@ -89,7 +89,7 @@ if [[ "$FUZZ_SECONDS" -gt 0 ]]; then
       read -r -a extra <<< "$(sed -n 's|^// test-sources: ||p' "$src")"
       mkdir -p "$OUT/corpus-$name"
       if clang++ -std=c++17 -O1 -g -Wall -Wextra -Werror -fsanitize=fuzzer,address,undefined \
-        -fno-sanitize-recover=undefined -Inative "$src" "${extra[@]}" native/util/*.cc -ldl -lpthread -lcrypto -o "$OUT/$name" &&
+        -fno-sanitize-recover=undefined -Inative "$src" "${extra[@]}" native/util/*.cc -ldl -lpthread -lssl -lcrypto -o "$OUT/$name" &&
         "$OUT/$name" -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 -timeout=10 "$OUT/corpus-$name"; then
         passed=$((passed + 1))
       else

@@ -15,8 +15,18 @@ export interface NativeDhchapKeys {
   dhchapCtrlrKey?: string;
 }
 
+/**
+ * An NVMe/TCP TLS PSK in the `NVMeTLSkey-1:0X:<base64>:` interchange form (the key itself, not
+ * a key's name). Native code checks its form (ERR_INVALID_KEY, never showing the key).
+ */
+export interface NativeTlsPsk {
+  psk?: string;
+}
+
 /** Options after validation, in the units native code takes. */
-export interface NativeHostOptions extends NativeDhchapKeys {
+export interface NativeHostOptions extends NativeDhchapKeys, NativeTlsPsk {
+  /** The PSK identity offered with `psk`: 0 or 1. */
+  tlsIdentityVersion: number;
   transport: 'tcp' | 'rdma';
   traddr: string;
   trsvcid: number;

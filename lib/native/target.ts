@@ -4,7 +4,7 @@
  * re-exports that data as the Target's public types. Plain types only: lib/native imports
  * nothing from the layers above.
  */
-import type { HostCounters, NativeDhchapKeys, NativeHostOptions } from './host';
+import type { HostCounters, NativeDhchapKeys, NativeHostOptions, NativeTlsPsk } from './host';
 
 export type TransportType = 'tcp' | 'rdma';
 
@@ -43,6 +43,8 @@ export interface ListenerInfo {
   traddr: string;
   trsvcid: number;
   portid: number;
+  /** NVMe/TCP TLS required: a host must complete a TLS 1.3 handshake with a PSK the target has. */
+  secureChannel: boolean;
 }
 
 /** A listener and what it has admitted: `Target.listeners()`. */
@@ -192,7 +194,7 @@ export interface NativeTarget {
   addNamespace(nqn: string, bdev: string, nsid: number, nguid: Uint8Array, uuid: Uint8Array, anagrpid: number): number;
   removeNamespace(nqn: string, nsid: number): void;
   setAllowAnyHost(nqn: string, allow: boolean): void;
-  subsystemAddListener(nqn: string, trtype: string, traddr: string, trsvcid: number): ListenerInfo;
+  subsystemAddListener(nqn: string, trtype: string, traddr: string, trsvcid: number, secureChannel: boolean): ListenerInfo;
   subsystemRemoveListener(nqn: string, trtype: string, traddr: string, trsvcid: number): void;
   setAllowAnyListener(nqn: string, allow: boolean): void;
   setListenerAnaState(nqn: string, trtype: string, traddr: string, trsvcid: number, state: string, anagrpid: number): void;
@@ -202,7 +204,7 @@ export interface NativeTarget {
    * DH-HMAC-CHAP. Adding a host that is there replaces its keys. ERR_INVALID_KEY for a
    * malformed secret.
    */
-  addHost(nqn: string, hostnqn: string, keys?: NativeDhchapKeys): void;
+  addHost(nqn: string, hostnqn: string, keys?: NativeDhchapKeys & NativeTlsPsk): void;
   /**
    * A host's new keys (none: no authentication): queues already authenticated stay, new
    * ones authenticate with these. ERR_NOT_FOUND for a host not on the subsystem.
@@ -215,7 +217,7 @@ export interface NativeTarget {
    */
   setDhchapConfig(digests: string[], dhgroups: string[]): void;
   subsystems(): NativeSubsystemInfo[];
-  listen(trtype: string, traddr: string, trsvcid: number): ListenerInfo;
+  listen(trtype: string, traddr: string, trsvcid: number, secureChannel: boolean): ListenerInfo;
   removeListener(trtype: string, traddr: string, trsvcid: number): void;
   listeners(): ListenerState[];
   controllers(): ControllerInfo[];

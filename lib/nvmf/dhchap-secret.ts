@@ -6,34 +6,16 @@
  * for TypeScript that makes secrets (the CSI driver's derived keys) or must check one before
  * it can call native code (before writing a key file).
  */
-import * as zlib from 'node:zlib';
+import { crc32, encodeKeyText } from './key-text';
 
 export type DhchapKeyHash = 0 | 1 | 2 | 3;
 
 const FORM = /^DHHC-1:0([0-3]):([A-Za-z0-9+/]+={0,2}):$/;
 const KEY_BYTES = new Set([32, 48, 64]);
 
-let table: Uint32Array | undefined;
-
-/** CRC-32 (IEEE), the secret's check value: zlib's where Node has it (20.15 and later), else by table. */
-function crc32(data: Uint8Array): number {
-  const native = (zlib as { crc32?: (data: Uint8Array) => number }).crc32;
-  if (native) return native(data);
-  table ??= Uint32Array.from({ length: 256 }, (_, n) => {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    return c >>> 0;
-  });
-  let c = 0xffffffff;
-  for (const b of data) c = table[(c ^ b) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
 /** `key` (32, 48 or 64 bytes) in the DHHC-1 form, to be transformed with `hash`. */
 export function encodeDhchapSecret(key: Uint8Array, hash: DhchapKeyHash = 0): string {
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32LE(crc32(key));
-  return `DHHC-1:0${hash}:${Buffer.concat([key, crc]).toString('base64')}:`;
+  return encodeKeyText('DHHC-1:', hash, key);
 }
 
 /**

@@ -6,6 +6,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
 #include <openssl/param_build.h>
 #include <openssl/rand.h>
 
@@ -105,6 +106,27 @@ Bytes digest(uint8_t hash_id, const uint8_t* data, size_t len) {
   EVP_MD_free(md);
   if (!ok) fail("digest");
   out.resize(n);
+  return out;
+}
+
+Bytes hkdf_expand_label(uint8_t hash_id, const Bytes& ikm, const std::string& label, const std::string& context,
+                        size_t len) {
+  const std::string full_label = "tls13 " + label;
+  if (len > 0xffff || full_label.size() > 255 || context.size() > 255)
+    throw Error("ERR_INVALID_ARG", "HKDF label, context or length too long");
+  Bytes info{uint8_t(len >> 8), uint8_t(len), uint8_t(full_label.size())};
+  info.insert(info.end(), full_label.begin(), full_label.end());
+  info.push_back(uint8_t(context.size()));
+  info.insert(info.end(), context.begin(), context.end());
+  PkeyCtx ctx(EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, nullptr));
+  Bytes out(len);
+  size_t out_len = len;
+  if (!ctx || EVP_PKEY_derive_init(ctx.get()) <= 0 ||
+      EVP_PKEY_CTX_set_hkdf_md(ctx.get(), EVP_get_digestbyname(digest_name(hash_id))) <= 0 ||
+      EVP_PKEY_CTX_set1_hkdf_key(ctx.get(), ikm.data(), int(ikm.size())) <= 0 ||
+      EVP_PKEY_CTX_add1_hkdf_info(ctx.get(), info.data(), int(info.size())) <= 0 ||
+      EVP_PKEY_derive(ctx.get(), out.data(), &out_len) <= 0 || out_len != len)
+    fail("HKDF");
   return out;
 }
 

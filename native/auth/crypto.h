@@ -1,11 +1,13 @@
-// The cryptographic primitives DH-HMAC-CHAP needs, from OpenSSL (libcrypto): HMAC and
-// digests over SHA-2, random bytes, and finite-field Diffie-Hellman in RFC 7919's groups.
+// The cryptographic primitives DH-HMAC-CHAP and the NVMe/TCP PSKs need, from OpenSSL
+// (libcrypto): HMAC, HKDF and digests over SHA-2, random bytes, and finite-field
+// Diffie-Hellman in RFC 7919's groups.
 // Nothing here is hand-written crypto; this file only adapts OpenSSL's API.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 using evp_mac_ctx_st = struct evp_mac_ctx_st;
@@ -33,6 +35,10 @@ class Hmac {
 };
 
 Bytes digest(uint8_t hash_id, const uint8_t* data, size_t len);
+// HKDF-Expand-Label(HKDF-Extract(0, ikm), label, context, len) as TLS 1.3 defines it (RFC
+// 8446 7.1: the label gets its "tls13 " prefix here), with SHA-256 or SHA-384.
+Bytes hkdf_expand_label(uint8_t hash_id, const Bytes& ikm, const std::string& label, const std::string& context,
+                        size_t len);
 void random_bytes(uint8_t* out, size_t len);
 // Compares in time that does not depend on where the bytes differ.
 bool same_bytes(const uint8_t* a, const uint8_t* b, size_t len);

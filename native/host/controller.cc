@@ -262,6 +262,8 @@ QueueConfig Controller::queue_config(uint16_t qid, uint16_t depth) const {
   q.timeout_ms = options_.timeout_ms;
   q.dhchap_key = keys_.host;
   q.dhchap_ctrlr_key = keys_.ctrlr;
+  q.tls_psk = options_.tls_psk;
+  q.tls_identity_version = options_.tls_identity_version;
   q.controller_id = id_;
   return q;
 }

@@ -39,8 +39,10 @@ void validate(const ControllerOptions& o) {
   if (o.first_reconnect_delay_ms > o.reconnect_delay_ms)
     invalid("firstReconnectDelay must be at most reconnectDelay");
   if (o.dhchap_ctrlr_key && !o.dhchap_key) invalid("dhchapCtrlrKey needs dhchapKey: two-way authentication is both ways");
+  if (o.tls_identity_version != 0 && o.tls_identity_version != 1) invalid("tlsIdentityVersion must be 0 or 1");
   if (o.transport == Transport::kRdma) {
     if (o.hdgst || o.ddgst) invalid("headerDigest and dataDigest are NVMe/TCP's; NVMe/RDMA has none");
+    if (o.tls_psk) invalid("psk is NVMe/TCP's (TLS); NVMe/RDMA has none");
     rdma::require_api();
   }
 }

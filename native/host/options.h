@@ -10,6 +10,7 @@
 #include "auth/dhchap_secret.h"
 #include "mem/buffer_pool.h"
 #include "spec/tcp_pdu.h"
+#include "tls/psk.h"
 
 namespace rdmagate::host {
 
@@ -51,6 +52,10 @@ struct ControllerOptions {
   // DH-HMAC-CHAP, when the controller asks for it (nvme-cli's --dhchap-secret): the host's
   // key, and the controller's for two-way authentication (--dhchap-ctrl-secret).
   auth::SecretRef dhchap_key, dhchap_ctrlr_key;
+  // NVMe/TCP TLS 1.3 (nvme-cli's --tls-key, SPDK's psk): every queue connects over TLS with
+  // the TLS PSK derived from this configured PSK, offered with a version 0 or 1 identity.
+  tls::PskRef tls_psk;
+  int tls_identity_version = 0;
   // NVMe/RDMA: the pool I/O buffers are lent from (a gateway's request buffers). Each I/O
   // queue registers what it has mapped with its device as it connects, rather than the first
   // I/O lent from it; regions mapped later are registered as they are mapped.

@@ -48,7 +48,10 @@ QueuePair::QueuePair(Reactor& reactor, QueueConfig config, std::weak_ptr<QueueOw
   for (uint16_t i = 0; i < slots_.size(); ++i) slots_[i].cid = i;
   completions_.reserve(size_t(config_.depth) * 2);
   QueueEndpoint at{config_.traddr, config_.trsvcid, config_.qid, config_.depth, config_.hdgst,
-                   config_.ddgst, config_.recv_pipe, config_.lend_pool};
+                   config_.ddgst, config_.recv_pipe, config_.lend_pool, nullptr};
+  if (config_.tls_psk)
+    at.tls = std::make_shared<const tls::TlsPsk>(
+        config_.tls_psk->derive(config_.hostnqn, config_.subnqn, config_.tls_identity_version));
   if (config_.transport == Transport::kRdma)
     transport_ = std::make_unique<RdmaQueueTransport>(reactor_, std::move(at), *this, counters_.transport);
   else

@@ -83,6 +83,8 @@ struct QueueConfig {
   uint64_t controller_id = 0;
   std::shared_ptr<BufferPool> lend_pool;  // I/O queues only
   auth::SecretRef dhchap_key, dhchap_ctrlr_key;
+  tls::PskRef tls_psk;  // NVMe/TCP TLS: see ControllerOptions
+  int tls_identity_version = 0;
 };
 
 // What a connect attempt needs that only the controller knows at the time.

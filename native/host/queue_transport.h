@@ -17,6 +17,7 @@
 #include "host/failure.h"
 #include "mem/buffer_pool.h"
 #include "spec/nvme.h"
+#include "tls/psk.h"
 #include "util/wire_counters.h"
 
 namespace rdmagate::host {
@@ -44,6 +45,7 @@ struct QueueEndpoint {
   bool ddgst = false;
   bool recv_pipe = true;  // NVMe/TCP only
   std::shared_ptr<BufferPool> lend_pool;  // NVMe/RDMA only: see ControllerOptions
+  std::shared_ptr<const tls::TlsPsk> tls;  // NVMe/TCP only: connect over TLS with this PSK
 };
 
 // One command as the queue pair hands it over. The queue pair keeps `data` unchanged

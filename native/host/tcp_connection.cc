@@ -33,7 +33,8 @@ TcpConnection::TcpConnection(Reactor& reactor, Handler& handler, TransportCounte
 
 TcpConnection::~TcpConnection() { close(); }
 
-void TcpConnection::connect(const std::string& traddr, uint16_t port, bool hdgst, bool ddgst, bool recv_pipe) {
+void TcpConnection::connect(const std::string& traddr, uint16_t port, bool hdgst, bool ddgst, bool recv_pipe,
+                            const tls::TlsPsk* tls) {
   want_hdgst_ = hdgst;
   want_ddgst_ = ddgst;
   bool v6 = traddr.find(':') != std::string::npos;
@@ -63,7 +64,7 @@ void TcpConnection::connect(const std::string& traddr, uint16_t port, bool hdgst
     return;
   }
   try {
-    stream_.open(fd, peer, true, recv_pipe);
+    stream_.open(fd, peer, true, recv_pipe, nullptr, tls ? tls::TlsSession::client(fd, *tls) : nullptr);
   } catch (const Error& err) {
     // Thrown on a reactor thread, nothing would catch it: report it like any other failure.
     ::close(fd);

@@ -42,8 +42,10 @@ class TcpConnection : private tcp::PduStream::Handler {
   TcpConnection(const TcpConnection&) = delete;
   TcpConnection& operator=(const TcpConnection&) = delete;
 
-  // Reactor thread. Starts connecting; on_established or on_failed follows.
-  void connect(const std::string& traddr, uint16_t port, bool hdgst, bool ddgst, bool recv_pipe);
+  // Reactor thread. Starts connecting (with `tls`: then a TLS handshake with that PSK);
+  // on_established or on_failed follows.
+  void connect(const std::string& traddr, uint16_t port, bool hdgst, bool ddgst, bool recv_pipe,
+               const tls::TlsPsk* tls = nullptr);
   bool open() const { return stream_.is_open(); }
   const TcpParams& params() const { return params_; }
 

@@ -37,7 +37,8 @@ void TcpQueueTransport::connect(uint16_t) {
   for (Slot& s : slots_) s.active = false;
   incapsule_max_ = kConnectIncapsule;
   conn_ = std::make_unique<TcpConnection>(reactor_, static_cast<TcpConnection::Handler&>(*this), counters_);
-  conn_->connect(endpoint_.traddr, endpoint_.trsvcid, endpoint_.hdgst, endpoint_.ddgst, endpoint_.recv_pipe);
+  conn_->connect(endpoint_.traddr, endpoint_.trsvcid, endpoint_.hdgst, endpoint_.ddgst, endpoint_.recv_pipe,
+                 endpoint_.tls.get());
 }
 
 void TcpQueueTransport::flush() {

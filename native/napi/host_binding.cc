@@ -19,6 +19,7 @@
 #include "napi/addon_data.h"
 #include "napi/batch_channel.h"
 #include "napi/dhchap_keys.h"
+#include "napi/tls_psk.h"
 #include "napi/errors.h"
 #include "spec/status.h"
 
@@ -226,6 +227,8 @@ ParsedOptions parse_options(Napi::Env env, Napi::Value value) {
   auth::DhchapKeys keys = parse_dhchap_keys(env, o);
   c.dhchap_key = keys.host;
   c.dhchap_ctrlr_key = keys.ctrlr;
+  c.tls_psk = parse_tls_psk(env, o);
+  c.tls_identity_version = int(num("tlsIdentityVersion", 0, 1));
   p.reactors = uint32_t(num("reactors", 1, kMaxReactors));
   std::string polling = str("polling");
   if (polling != "reactor" && polling != "event-loop") invalid(env, "polling must be 'reactor' or 'event-loop'");

@@ -14,6 +14,7 @@
 #include "bdev/nvmf_bdev.h"
 #include "napi/host_binding.h"
 #include "napi/dhchap_keys.h"
+#include "napi/tls_psk.h"
 #include "napi/errors.h"
 #include "target/qpair.h"
 #include "target/target.h"
@@ -476,13 +477,16 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
     t(info.Env()).enforce_access(s);
   }
   // addHost(nqn, hostnqn, keys?) and setHostKeys(nqn, hostnqn, keys): keys is
-  // { dhchapKey?, dhchapCtrlrKey? }, DH-HMAC-CHAP secrets in their DHHC-1 form.
+  // { dhchapKey?, dhchapCtrlrKey? }, DH-HMAC-CHAP secrets in their DHHC-1 form, and for
+  // addHost also psk?, the host's NVMe/TCP TLS PSK in its interchange form.
   void add_host(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto s = subsystem(env, str(info, 0, "nqn"));
     std::string hostnqn = str(info, 1, "hostnqn");
     auth::DhchapKeys keys = parse_dhchap_keys(env, info[2]);
+    tls::PskRef psk = parse_tls_psk(env, info[2]);
     s->add_host(hostnqn, std::move(keys));
+    s->set_host_psk(hostnqn, std::move(psk));
   }
   void set_host_keys(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -520,14 +524,16 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
     s->remove_host(str(info, 1, "hostnqn"));
     t(info.Env()).enforce_access(s);
   }
-  // subsystemAddListener(nqn, trtype, traddr, trsvcid) -> listener info
+  // subsystemAddListener(nqn, trtype, traddr, trsvcid, secureChannel) -> listener info
   Napi::Value subsystem_add_listener(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto s = subsystem(env, str(info, 0, "nqn"));
     std::string trtype = str(info, 1, "trtype"), addr = str(info, 2, "traddr");
     uint32_t port = arg_u32(info, 3, "trsvcid");
+    bool secure = info[4].ToBoolean().Value();
     if (port == 0 || port > 65535) throw make_error(env, "ERR_INVALID_ARG", "trsvcid must be a port in [1, 65535]");
-    target::ListenerInfo l = guarded(env, [&] { return t(env).ensure_listener(trtype, addr, uint16_t(port)); });
+    target::ListenerInfo l =
+        guarded(env, [&] { return t(env).ensure_listener(trtype, addr, uint16_t(port), secure); });
     s->add_listener(l.portid);
     return listener_object(env, l);
   }
@@ -650,13 +656,15 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
     }
     return out;
   }
-  // listen(trtype, address, port) -> { trtype, traddr, trsvcid, adrfam, portid }
+  // listen(trtype, address, port, secureChannel) -> { trtype, traddr, trsvcid, adrfam,
+  // portid, secureChannel }
   Napi::Value listen(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     std::string trtype = str(info, 0, "trtype"), addr = str(info, 1, "traddr");
     uint32_t port = arg_u32(info, 2, "trsvcid");
+    bool secure = info[3].ToBoolean().Value();
     if (port > 65535) throw make_error(env, "ERR_INVALID_ARG", "trsvcid must be a port in [0, 65535]");
-    target::ListenerInfo l = guarded(env, [&] { return t(env).add_listener(trtype, addr, uint16_t(port)); });
+    target::ListenerInfo l = guarded(env, [&] { return t(env).add_listener(trtype, addr, uint16_t(port), secure); });
     return listener_object(env, l);
   }
   void remove_listener(const Napi::CallbackInfo& info) {
@@ -672,6 +680,7 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
     o.Set("traddr", l.traddr);
     o.Set("trsvcid", l.trsvcid);
     o.Set("portid", l.portid);
+    o.Set("secureChannel", l.secure_channel);
     return o;
   }
   Napi::Value listeners(const Napi::CallbackInfo& info) {

@@ -239,6 +239,8 @@ inline constexpr uint8_t kRdmaPrtypeIwarp = 5;
 inline constexpr uint8_t kRdmaCmsRdmaCm = 1;
 // TsasTcp::sectype.
 inline constexpr uint8_t kTcpSectypeNone = 0;
+inline constexpr uint8_t kTcpSectypeTls12 = 1;
+inline constexpr uint8_t kTcpSectypeTls13 = 2;
 
 // Asynchronous Event Request completion DW0: type 2:0, info 15:8, log 23:16.
 enum AsyncEventType : uint8_t {

@@ -23,14 +23,15 @@ DiscoveryLogEntry entry(const ListenerInfo& l, const std::string& nqn, uint8_t s
   memset(&e, 0, sizeof e);
   e.adrfam = l.ipv6 ? kAdrfamIpv6 : kAdrfamIpv4;
   e.subtype = subtype;
-  e.treq = kTreqNotSpecified | kTreqDisableSqFlow;  // hosts may turn SQ flow control off
+  // Hosts may turn SQ flow control off.
+  e.treq = (l.secure_channel ? kTreqRequired : kTreqNotSpecified) | kTreqDisableSqFlow;
   e.portid = l.portid;
   e.cntlid = kCntlidDynamic;
   e.asqsz = 32;
   put(e.trsvcid, std::to_string(l.trsvcid));
   put(e.subnqn, nqn);
   put(e.traddr, l.traddr);
-  if (const TransportOps* transport = find_transport(l.trtype)) transport->describe(e);  // TRTYPE, TSAS
+  if (const TransportOps* transport = find_transport(l.trtype)) transport->describe(e, l);  // TRTYPE, TSAS
   return e;
 }
 

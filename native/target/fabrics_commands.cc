@@ -64,6 +64,11 @@ void connect(Qpair& q, Request* req) {
     return reject_connect(q, req, status::kConnectInvalidParam, connect_invalid_data_field(offsetof(ConnectData, subnqn)));
   if (!subsystem->host_allowed(hostnqn) || !subsystem->listener_allowed(q.portid()))
     return reject_connect(q, req, status::kConnectInvalidHost, connect_invalid_data_field(offsetof(ConnectData, hostnqn)));
+  if (const SecureChannel* sc = q.secure_channel(); sc && (sc->hostnqn != hostnqn || sc->subnqn != subnqn)) {
+    fprintf(stderr, "rdmagate: refused Connect from %s: host %s to %s, but its TLS PSK is for host %s to %s\n",
+            q.peer_address().c_str(), hostnqn.c_str(), subnqn.c_str(), sc->hostnqn.c_str(), sc->subnqn.c_str());
+    return reject_connect(q, req, status::kConnectInvalidHost, connect_invalid_data_field(offsetof(ConnectData, hostnqn)));
+  }
   uint32_t queue_entries = uint32_t(cmd.sqsize) + 1;
   if (cmd.sqsize == 0 || queue_entries > target.options().max_queue_depth)
     return reject_connect(q, req, status::kConnectInvalidParam, connect_invalid_sqe_field(offsetof(ConnectCommand, sqsize)));

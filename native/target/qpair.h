@@ -24,6 +24,13 @@ class Controller;
 class Target;
 
 // Written by the queue's reactor, read by any thread (util::Counter).
+// What TLS settled for a queue.
+struct SecureChannel {
+  std::string hostnqn, subnqn;  // of the PSK identity
+  std::string cipher;           // "TLS_AES_128_GCM_SHA256"...
+  bool ktls = false;            // the kernel runs the record layer (sends at least)
+};
+
 struct QpairCounters {
   util::Counter commands, bytes_read, bytes_written, errors;
   util::Counter latency_us_sum;
@@ -54,6 +61,9 @@ class Qpair : public std::enable_shared_from_this<Qpair> {
   // The SGL this transport moves data with (besides in-capsule data).
   virtual spec::DataSglKind data_sgl_kind() const = 0;
   virtual std::string peer_address() const = 0;
+  // The TLS PSK identity's host and subsystem, on a queue that came over NVMe/TCP TLS;
+  // Connect must name the same.
+  virtual const SecureChannel* secure_channel() const { return nullptr; }
 
   // Handlers complete a request here, on the reactor thread.
   void complete(Request* req, spec::Status status, bool dnr = false);

@@ -92,6 +92,7 @@ void Subsystem::add_host(const std::string& hostnqn, auth::DhchapKeys keys) {
 void Subsystem::remove_host(const std::string& hostnqn) {
   std::lock_guard<std::mutex> lock(mutex_);
   hosts_.erase(hostnqn);
+  psks_.erase(hostnqn);
 }
 
 bool Subsystem::allow_any_host() const {
@@ -111,6 +112,19 @@ void Subsystem::set_host_keys(const std::string& hostnqn, auth::DhchapKeys keys)
   auto it = hosts_.find(hostnqn);
   if (it == hosts_.end()) throw Error("ERR_NOT_FOUND", "host " + hostnqn + " is not allowed in subsystem " + nqn_);
   it->second = std::move(keys);
+}
+
+void Subsystem::set_host_psk(const std::string& hostnqn, tls::PskRef psk) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!hosts_.count(hostnqn)) throw Error("ERR_NOT_FOUND", "host " + hostnqn + " is not allowed in subsystem " + nqn_);
+  if (psk) psks_[hostnqn] = std::move(psk);
+  else psks_.erase(hostnqn);
+}
+
+tls::PskRef Subsystem::host_psk(const std::string& hostnqn) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = psks_.find(hostnqn);
+  return it == psks_.end() ? nullptr : it->second;
 }
 
 auth::DhchapKeys Subsystem::host_keys(const std::string& hostnqn) const {

@@ -17,6 +17,7 @@
 #include "spec/fabrics.h"
 #include "target/ana_states.h"
 #include "target/namespace_counters.h"
+#include "tls/psk.h"
 
 namespace rdmagate::target {
 
@@ -74,6 +75,9 @@ class Subsystem {
   // Throws Error(ERR_NOT_FOUND) for a host not added.
   void set_host_keys(const std::string& hostnqn, auth::DhchapKeys keys);
   auth::DhchapKeys host_keys(const std::string& hostnqn) const;
+  // NVMe/TCP TLS: the configured PSK of a host added (null: none). Throws like set_host_keys.
+  void set_host_psk(const std::string& hostnqn, tls::PskRef psk);
+  tls::PskRef host_psk(const std::string& hostnqn) const;
   void remove_host(const std::string& hostnqn);
   bool allow_any_host() const;
   std::vector<std::string> hosts() const;
@@ -108,6 +112,7 @@ class Subsystem {
   std::atomic<uint64_t> ns_version_{1};
   bool allow_any_host_ = true;
   std::map<std::string, auth::DhchapKeys> hosts_;
+  std::map<std::string, tls::PskRef> psks_;  // of hosts_ that have one
   bool allow_any_listener_ = true;
   std::set<uint16_t> listeners_;
   NamespaceCounterList retired_;

@@ -150,7 +150,8 @@ void Target::bdev_resized(const bdev::Bdev& bdev) {
   }
 }
 
-const ListenerInfo& Target::add_listener(const std::string& trtype, const std::string& address, uint16_t port) {
+const ListenerInfo& Target::add_listener(const std::string& trtype, const std::string& address, uint16_t port,
+                                         bool secure_channel) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (closed_) throw Error("ERR_CLOSED", "the target is closed");
   const TransportOps* transport = find_transport(trtype);
@@ -159,12 +160,14 @@ const ListenerInfo& Target::add_listener(const std::string& trtype, const std::s
     for (const std::string& name : transport_names()) known += (known.empty() ? "" : ", ") + name;
     throw Error("ERR_INVALID_ARG", "unknown transport '" + trtype + "' (this target serves " + known + ")");
   }
+  if (secure_channel && !transport->secure_channel)
+    throw Error("ERR_INVALID_ARG", "a secure channel (TLS) is for tcp listeners, not " + trtype);
   for (auto& l : listeners_)
     if (l->info().trtype == trtype && l->info().traddr == address && l->info().trsvcid == port && port != 0)
       throw Error("ERR_ALREADY_EXISTS", "already listening on " + trtype + " " + address + ":" + std::to_string(port));
   std::unique_ptr<Transport>& instance = transports_[trtype];
   if (!instance) instance = transport->create(*this);
-  listeners_.push_back(instance->listen(address, port, next_portid_));
+  listeners_.push_back(instance->listen(address, port, next_portid_, secure_channel));
   next_portid_++;
   discovery_genctr_++;
   return listeners_.back()->info();
@@ -196,10 +199,16 @@ std::optional<ListenerInfo> Target::find_listener(const std::string& trtype, con
   return std::nullopt;
 }
 
-ListenerInfo Target::ensure_listener(const std::string& trtype, const std::string& address, uint16_t port) {
+ListenerInfo Target::ensure_listener(const std::string& trtype, const std::string& address, uint16_t port,
+                                     bool secure_channel) {
   if (port == 0) throw Error("ERR_INVALID_ARG", "a subsystem listener needs an explicit port");
-  if (auto l = find_listener(trtype, address, port)) return *l;
-  return add_listener(trtype, address, port);
+  if (auto l = find_listener(trtype, address, port)) {
+    if (l->secure_channel != secure_channel)
+      throw Error("ERR_ALREADY_EXISTS", trtype + " " + address + ":" + std::to_string(port) + " is listening " +
+                                            (l->secure_channel ? "with" : "without") + " a secure channel");
+    return *l;
+  }
+  return add_listener(trtype, address, port, secure_channel);
 }
 
 std::vector<ListenerInfo> Target::listeners() const {
@@ -320,6 +329,17 @@ void Target::set_dhchap_policy(auth::DhchapPolicy policy) {
 auth::DhchapPolicy Target::dhchap_policy() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return dhchap_policy_;
+}
+
+std::optional<tls::TlsPsk> Target::find_tls_psk(const std::string& identity) const {
+  std::optional<tls::PskIdentity> id = tls::parse_identity(identity);
+  std::shared_ptr<Subsystem> subsystem = id ? find_subsystem(id->subnqn) : nullptr;
+  tls::PskRef psk = subsystem ? subsystem->host_psk(id->hostnqn) : nullptr;
+  if (!psk || psk->hash() != id->hash) return std::nullopt;
+  tls::TlsPsk derived = psk->derive(id->hostnqn, id->subnqn, id->version);
+  // A version 1 identity carries a digest of the retained PSK: another key's does not match.
+  if (derived.identity != identity) return std::nullopt;
+  return derived;
 }
 
 }  // namespace rdmagate::target

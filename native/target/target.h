@@ -76,14 +76,22 @@ class Target final : public TransportContext {
   // (SPDK's nvmf_set_config dhchap_digests / dhchap_dhgroups). Applies to the next Negotiate.
   void set_dhchap_policy(auth::DhchapPolicy policy);
   auth::DhchapPolicy dhchap_policy() const;
+  // NVMe/TCP TLS: the TLS PSK for the identity a ClientHello offers, from the configured PSK
+  // of that host in that subsystem; nullopt for an identity no host here has.
+  std::optional<tls::TlsPsk> find_tls_psk(const std::string& identity) const override;
 
   // Listeners.
   // trtype: a registered transport ("tcp", "rdma"). Throws ERR_INVALID_ARG for another,
   // ERR_RDMA_UNAVAILABLE for rdma without rdma-core.
-  const ListenerInfo& add_listener(const std::string& trtype, const std::string& address, uint16_t port);
+  // secure_channel: NVMe/TCP TLS required (SPDK's secure_channel); ERR_INVALID_ARG for a
+  // transport without it.
+  const ListenerInfo& add_listener(const std::string& trtype, const std::string& address, uint16_t port,
+                                   bool secure_channel = false);
   void remove_listener(const std::string& trtype, const std::string& address, uint16_t port);
-  // The listener on this address, started if there is none yet (port 0 is not allowed).
-  ListenerInfo ensure_listener(const std::string& trtype, const std::string& address, uint16_t port);
+  // The listener on this address, started if there is none yet (port 0 is not allowed);
+  // ERR_ALREADY_EXISTS where one is there with the other secure_channel.
+  ListenerInfo ensure_listener(const std::string& trtype, const std::string& address, uint16_t port,
+                               bool secure_channel = false);
   std::optional<ListenerInfo> find_listener(const std::string& trtype, const std::string& address, uint16_t port) const;
   std::vector<ListenerInfo> listeners() const;
   uint64_t discovery_generation() const { return discovery_genctr_.load(); }

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include "reactor/reactor.h"
 #include "spec/log_pages.h"
 #include "target/options.h"
+#include "tls/psk.h"
 
 namespace rdmagate::target {
 
@@ -31,7 +33,8 @@ struct ListenerInfo {
   uint16_t trsvcid;
   bool ipv6;
   uint16_t portid;
-  ListenerCounters counters;  // filled by Target::listeners()
+  bool secure_channel = false;  // NVMe/TCP TLS required (discovery: TREQ required, SECTYPE TLS 1.3)
+  ListenerCounters counters;    // filled by Target::listeners()
 };
 
 // A transport's listener as the target sees it.
@@ -55,6 +58,8 @@ class TransportContext {
   virtual BufferPool::Cache& pool_cache(const Reactor& reactor) = 0;
   // The core that the transport's queue pairs serve: handed on to target::Qpair.
   virtual Target& core() = 0;
+  // NVMe/TCP TLS: the TLS PSK for the identity a ClientHello offers (Target::find_tls_psk).
+  virtual std::optional<tls::TlsPsk> find_tls_psk(const std::string& identity) const = 0;
 
  protected:
   ~TransportContext() = default;
@@ -67,7 +72,9 @@ class Transport {
  public:
   virtual ~Transport() = default;
   // Binds and listens at once, so that address errors (util::Error) reach the caller.
-  virtual std::unique_ptr<TransportListener> listen(const std::string& address, uint16_t port, uint16_t portid) = 0;
+  // `secure_channel` only where TransportOps::secure_channel says the transport has one.
+  virtual std::unique_ptr<TransportListener> listen(const std::string& address, uint16_t port, uint16_t portid,
+                                                    bool secure_channel) = 0;
 };
 
 struct TransportOps {
@@ -75,7 +82,8 @@ struct TransportOps {
   std::unique_ptr<Transport> (*create)(TransportContext& context);
   // Fills the transport's fields of a discovery log entry for one of its listeners: TRTYPE
   // and the transport-specific address subtype (TSAS).
-  void (*describe)(spec::DiscoveryLogEntry& entry);
+  void (*describe)(spec::DiscoveryLogEntry& entry, const ListenerInfo& listener);
+  bool secure_channel;  // has listeners that require TLS
 };
 
 // A transport registers itself with a static TransportRegistration in its own sources, so

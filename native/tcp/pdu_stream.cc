@@ -66,12 +66,18 @@ PduStream::PduStream(Reactor& reactor, Handler& handler, util::WireCounters& cou
 
 PduStream::~PduStream() { close(); }
 
+StreamEnd PduStream::tls_error() const {
+  return StreamEnd{StreamEnd::Kind::kTlsError, EPROTO, "TLS with " + std::string(peer_role_) + " at " + peer_ + ": " + tls_->error()};
+}
+
 StreamEnd PduStream::socket_error(const char* what, int err) const {
   return StreamEnd{StreamEnd::Kind::kSocketError, err, std::string(what) + " " + peer_ + ": " + strerror(err)};
 }
 
-void PduStream::open(int fd, std::string peer, bool connecting, bool recv_pipe, std::shared_ptr<void> keep_alive) {
+void PduStream::open(int fd, std::string peer, bool connecting, bool recv_pipe, std::shared_ptr<void> keep_alive,
+                     std::unique_ptr<tls::TlsSession> tls) {
   peer_ = std::move(peer);
+  tls_ = std::move(tls);
   recv_pipe_ = recv_pipe;
   connecting_ = connecting;
   start_header();
@@ -94,6 +100,10 @@ void PduStream::on_events(uint32_t events) {
     if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
     on_connect_done();
   }
+  if (tls_ && !tls_->established()) {
+    if (!advance_tls()) return;
+    events |= EPOLLIN;  // records may have come behind the handshake's last flight
+  }
   in_burst_ = true;
   if (is_open() && (events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)))
     receive(events & (EPOLLERR | EPOLLHUP | EPOLLRDHUP));
@@ -103,7 +113,7 @@ void PduStream::on_events(uint32_t events) {
 }
 
 bool PduStream::poll_receive() {
-  if (connecting_) return false;
+  if (connecting_ || (tls_ && !tls_->established())) return false;
   uint64_t before = counters_.bytes_received;
   on_events(EPOLLIN);
   return counters_.bytes_received != before;
@@ -115,7 +125,33 @@ void PduStream::on_connect_done() {
   if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
   if (err != 0) return fail(socket_error("connect to", err));
   connecting_ = false;
-  handler_.on_connected();
+  if (tls_) connected_pending_ = true;
+  else handler_.on_connected();
+}
+
+bool PduStream::advance_tls() {
+  switch (tls_->handshake()) {
+    case tls::TlsSession::Step::kWantRead:
+    case tls::TlsSession::Step::kWantWrite: return false;
+    case tls::TlsSession::Step::kFailed:
+      fail(StreamEnd{StreamEnd::Kind::kTlsError, EPROTO,
+                     "TLS handshake with " + std::string(peer_role_) + " at " + peer_ + " failed: " + tls_->error()});
+      return false;
+    case tls::TlsSession::Step::kDone: break;
+  }
+  handler_.on_secured(*tls_);
+  if (is_open() && connected_pending_) {
+    connected_pending_ = false;
+    handler_.on_connected();
+  }
+  return is_open();
+}
+
+ssize_t PduStream::read_socket(iovec* iov, int n) {
+  if (tls_) return tls_->readv(iov, n);
+  // Most reads are polls of an idle socket, into the staging buffer alone: recv() costs
+  // less than readv(), which walks the VFS's iovec layer first.
+  return n == 1 ? recv(fd_, iov[0].iov_base, iov[0].iov_len, 0) : readv(fd_, iov, n);
 }
 
 // ---- send -------------------------------------------------------------------------
@@ -191,10 +227,11 @@ void PduStream::send_queued() {
     msghdr m{};
     m.msg_iov = iov;
     m.msg_iovlen = size_t(n);
-    ssize_t w = sendmsg(fd_, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t w = tls_ ? tls_->writev(iov, n) : sendmsg(fd_, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (w < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;  // EPOLLOUT resumes
+      if (tls_ && errno == EPROTO) return fail(tls_error());
       return fail(socket_error("send to", errno));
     }
     counters_.bytes_sent += uint64_t(w);
@@ -262,12 +299,11 @@ void PduStream::receive(bool hangup) {
     const uint32_t staged = !headers_only ? kRxStaging : in_payload_ ? header : std::max(hdr_need_, header) - hdr_have_;
     iov[n++] = {rx_, staged};
     asked += staged;
-    // Most reads are polls of an idle socket, into the staging buffer alone: recv() costs
-    // less than readv(), which walks the VFS's iovec layer first.
-    ssize_t r = n == 1 ? recv(fd_, iov[0].iov_base, iov[0].iov_len, 0) : readv(fd_, iov, n);
+    ssize_t r = read_socket(iov, n);
     if (r < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      if (tls_ && errno == EPROTO) return fail(tls_error());
       return fail(socket_error("receive from", errno));
     }
     if (r == 0) {
@@ -413,7 +449,8 @@ void PduStream::protocol_error(PduError error, const std::string& what) {
     std::memcpy(buf, &t, sizeof t);
     std::memcpy(buf + sizeof t, hdr_, echoed);
     // Best effort: the connection is closed right after, whatever this writes.
-    ssize_t unused = ::send(fd_, buf, t.hdr.plen, MSG_NOSIGNAL | MSG_DONTWAIT);
+    iovec iov{buf, t.hdr.plen};
+    ssize_t unused = tls_ ? tls_->writev(&iov, 1) : ::send(fd_, buf, t.hdr.plen, MSG_NOSIGNAL | MSG_DONTWAIT);
     (void)unused;
   }
   fail(StreamEnd{StreamEnd::Kind::kProtocolError, EPROTO,
@@ -431,6 +468,9 @@ void PduStream::close() {
   int fd = fd_;
   fd_ = -1;
   reactor_.remove_fd(fd);
+  if (tls_) tls_->shutdown();
+  tls_.reset();
+  connected_pending_ = false;
   ::close(fd);
   for (TxPdu* p = tx_head_; p;) {
     TxPdu* next = p->next;

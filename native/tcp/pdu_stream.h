@@ -1,7 +1,7 @@
 // One NVMe/TCP byte stream, for either side: a non-blocking socket on a reactor and the
 // PDU framing in both directions (header staging, validation, header and data digests,
-// PDO padding, TermReq). What a PDU means is the owner's business: the host's
-// TcpConnection, the target's TcpQpair. TLS goes here, once, for both.
+// PDO padding, TermReq), and TLS when the connection has it. What a PDU means is the
+// owner's business: the host's TcpConnection, the target's TcpQpair.
 //
 // Receive, with the receive pipe (SPDK's name; the default), reads the socket into a
 // staging buffer and parses PDUs out of it, copying the small payloads it holds to the
@@ -21,6 +21,7 @@
 
 #include "reactor/reactor.h"
 #include "spec/tcp_pdu.h"
+#include "tls/tls_session.h"
 #include "util/wire_counters.h"
 
 namespace rdmagate::tcp {
@@ -62,6 +63,7 @@ struct StreamEnd {
     kPeerClosed,     // end of stream
     kProtocolError,  // the peer sent something invalid; we sent a TermReq (if we could)
     kTermReq,        // the peer terminated the connection
+    kTlsError,       // the TLS handshake failed, or a record did not decrypt
   };
   Kind kind;
   int err;
@@ -75,8 +77,11 @@ class PduStream {
   class Handler {
    public:
     virtual ~Handler() = default;
-    // A connect started by open(connecting) finished; ICReq goes next.
+    // A connect started by open(connecting) finished (with TLS: and its handshake); ICReq
+    // goes next.
     virtual void on_connected() {}
+    // The TLS handshake is done (a TLS stream only); before any PDU.
+    virtual void on_secured(const tls::TlsSession&) {}
     // A whole header, checked: its common header and fields, its header digest, and its
     // place in the handshake (IC PDUs before established(), none after). `hdr` holds the
     // header; a PDU with data (data_len > 0) may name where the data goes with
@@ -103,8 +108,10 @@ class PduStream {
   // Takes the socket and registers it with the reactor (which may throw util::Error).
   // `connecting`: a non-blocking connect is in progress; on_connected or on_end follows.
   // `keep_alive` is held by the reactor's registration, so the owner outlives any
-  // callback that ends in close().
-  void open(int fd, std::string peer, bool connecting, bool recv_pipe, std::shared_ptr<void> keep_alive = nullptr);
+  // callback that ends in close(). With `tls` (made for this socket), the PDUs go over TLS
+  // once its handshake is done.
+  void open(int fd, std::string peer, bool connecting, bool recv_pipe, std::shared_ptr<void> keep_alive = nullptr,
+            std::unique_ptr<tls::TlsSession> tls = nullptr);
   bool is_open() const { return fd_ >= 0; }
   bool connecting() const { return connecting_; }
   const std::string& peer() const { return peer_; }
@@ -148,6 +155,9 @@ class PduStream {
   void on_events(uint32_t events);
   bool poll_receive();  // the reactor's FdPoll: on_events(EPOLLIN) that tells whether it read
   void on_connect_done();
+  // Steps the TLS handshake; true once it is done and the stream open.
+  bool advance_tls();
+  ssize_t read_socket(iovec* iov, int n);
   void send_queued();
   // `hangup`: the peer closed or reset as well, so read on to the end of the stream.
   void receive(bool hangup);
@@ -159,6 +169,7 @@ class PduStream {
   void start_payload(Payload kind, uint32_t data_len);
   void on_payload_done();
   StreamEnd socket_error(const char* what, int err) const;
+  StreamEnd tls_error() const;
 
   Reactor& reactor_;
   Handler& handler_;
@@ -169,6 +180,8 @@ class PduStream {
   const uint32_t header_read_;  // bytes staged for a header when payloads are read in place
   int fd_ = -1;
   std::string peer_;
+  std::unique_ptr<tls::TlsSession> tls_;
+  bool connected_pending_ = false;  // a TLS client: on_connected waits for the handshake
   bool connecting_ = false;
   bool established_ = false;
   bool recv_pipe_ = true;

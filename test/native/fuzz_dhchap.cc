@@ -2,7 +2,7 @@
 // (Authentication Send data from a host, in any order, against a started transaction)
 // and the host's (a controller's Challenge and Success1). Nothing may read out of bounds,
 // and a controller never ends authenticated by a peer that does not hold the key.
-// test-sources: native/auth/crypto.cc native/auth/dhchap_secret.cc native/auth/dhchap_response.cc native/auth/dhchap_policy.cc native/auth/dhchap_controller.cc native/auth/dhchap_host.cc
+// test-sources: native/auth/crypto.cc native/auth/key_text.cc native/auth/dhchap_secret.cc native/auth/dhchap_response.cc native/auth/dhchap_policy.cc native/auth/dhchap_controller.cc native/auth/dhchap_host.cc
 #if !defined(__clang__)
 #error "fuzz_dhchap.cc is a libFuzzer target: build it with clang++ -fsanitize=fuzzer"
 #endif

@@ -11,7 +11,7 @@
 // Header validation leaves the fuzzer little to follow towards a valid header, so raw
 // streams rarely get past it; framed ones reach payload placement, and unless a header
 // asks to be corrupted the test knows what the host must report for them.
-// test-sources: native/host/tcp_connection.cc native/tcp/pdu_stream.cc native/reactor/reactor.cc
+// test-sources: native/host/tcp_connection.cc native/tcp/pdu_stream.cc native/reactor/reactor.cc native/tls/tls_session.cc native/tls/psk.cc native/auth/crypto.cc native/auth/key_text.cc
 #if !defined(__clang__)
 #error "fuzz_tcp_host.cc is a libFuzzer target: build it with clang++ -fsanitize=fuzzer"
 #endif

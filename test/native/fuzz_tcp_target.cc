@@ -5,7 +5,7 @@
 //
 // With the first input byte even, a valid ICReq and admin Connect come first, so the
 // fuzzer spends its time past the handshake.
-// test-sources: native/target/target.cc native/target/transport.cc native/target/subsystem.cc native/target/ana_states.cc native/target/controller.cc native/target/qpair.cc native/target/fabrics_commands.cc native/target/admin_commands.cc native/target/io_commands.cc native/target/discovery_log.cc native/transport/tcp/tcp_listener.cc native/transport/tcp/tcp_qpair.cc native/tcp/pdu_stream.cc native/bdev/ram_bdevs.cc native/mem/buffer_pool.cc native/reactor/reactor.cc native/auth/crypto.cc native/auth/dhchap_secret.cc native/auth/dhchap_response.cc native/auth/dhchap_policy.cc native/auth/dhchap_controller.cc
+// test-sources: native/target/target.cc native/target/transport.cc native/target/subsystem.cc native/target/ana_states.cc native/target/controller.cc native/target/qpair.cc native/target/fabrics_commands.cc native/target/admin_commands.cc native/target/io_commands.cc native/target/discovery_log.cc native/transport/tcp/tcp_listener.cc native/transport/tcp/tcp_qpair.cc native/tcp/pdu_stream.cc native/bdev/ram_bdevs.cc native/mem/buffer_pool.cc native/reactor/reactor.cc native/auth/crypto.cc native/auth/key_text.cc native/auth/dhchap_secret.cc native/auth/dhchap_response.cc native/auth/dhchap_policy.cc native/auth/dhchap_controller.cc native/tls/psk.cc native/tls/tls_session.cc
 #if !defined(__clang__)
 #error "fuzz_tcp_target.cc is a libFuzzer target: build it with clang++ -fsanitize=fuzzer"
 #endif
@@ -77,7 +77,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   target::Target& t = fuzz_target();
   Reactor& r = t.reactor(0);
   int fd = sv[0];
-  r.post([&t, &r, fd] { tcp::TcpQpair::start(t, r, fd, 1, nullptr); });
+  r.post([&t, &r, fd] { tcp::TcpQpair::start(t, r, fd, 1, false, nullptr); });
 
   // Feed the input and drain the answers until the target closes or goes quiet.
   size_t sent = 0;

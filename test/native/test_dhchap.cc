@@ -2,7 +2,7 @@
 // our controller's state machines for every hash, the NULL and FFDHE groups, one- and
 // two-way, with the refusals: a wrong key either way, a replayed or truncated message,
 // a host out of step. Linux as the other end is the lab's job (test/lab-auth).
-// test-sources: native/auth/crypto.cc native/auth/dhchap_secret.cc native/auth/dhchap_response.cc native/auth/dhchap_policy.cc native/auth/dhchap_controller.cc native/auth/dhchap_host.cc
+// test-sources: native/auth/crypto.cc native/auth/key_text.cc native/auth/dhchap_secret.cc native/auth/dhchap_response.cc native/auth/dhchap_policy.cc native/auth/dhchap_controller.cc native/auth/dhchap_host.cc
 #include <openssl/evp.h>
 
 #include <cstring>

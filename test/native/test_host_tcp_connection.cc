@@ -3,7 +3,7 @@
 // crafted PDU streams to it, whole or in pieces cut around PDU boundaries. Every payload
 // must land in its destination, every PDU be reported in wire order, a large payload after
 // a large one land without a copy, and bad input fail the connection exactly once.
-// test-sources: native/host/tcp_connection.cc native/tcp/pdu_stream.cc native/reactor/reactor.cc
+// test-sources: native/host/tcp_connection.cc native/tcp/pdu_stream.cc native/reactor/reactor.cc native/tls/tls_session.cc native/tls/psk.cc native/auth/crypto.cc native/auth/key_text.cc
 #include <sys/socket.h>
 #include <unistd.h>
 

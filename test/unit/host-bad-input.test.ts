@@ -193,11 +193,11 @@ describe('NVMe/TCP host: bad input', function () {
         transport: 'tcp', traddr: '127.0.0.1', trsvcid: 1, subnqn: SUBNQN, hostnqn: 'nqn.2014-08.org.nvmexpress:uuid:6f1f3c1e-8d0b-4b53-9d2e-0c6b1f0a7a11',
         hostid: new Uint8Array(16), nrIoQueues: 1, queueSize: 8, keepAliveTmoMs: 0, reconnectDelayMs: 1000,
         firstReconnectDelayMs: 1000, ctrlLossTmoMs: 0, headerDigest: false, dataDigest: false, disableSqFlow: false, recvPipe: true, ioFailureMode: 'fail',
-        timeoutMs: 1000, reactors: 1, polling: 'reactor',
+        timeoutMs: 1000, reactors: 1, polling: 'reactor', tlsIdentityVersion: 0,
       };
       const bad: Partial<Record<keyof NativeHostOptions, unknown>>[] = [
         { traddr: 5 }, { traddr: 'host.example' }, { trsvcid: 0 }, { hostid: new Uint8Array(3) }, { hostid: 'x' },
-        { queueSize: 1 }, { ctrlLossTmoMs: -5 }, { firstReconnectDelayMs: 2000 }, { ioFailureMode: 'x' }, { reactors: 1000 }, { headerDigest: 1 }, { recvPipe: 'yes' }, { polling: 'spin' },
+        { queueSize: 1 }, { ctrlLossTmoMs: -5 }, { firstReconnectDelayMs: 2000 }, { ioFailureMode: 'x' }, { reactors: 1000 }, { headerDigest: 1 }, { recvPipe: 'yes' }, { polling: 'spin' }, { tlsIdentityVersion: 2 },
         { subnqn: 'nqn.' }, { hostnqn: '' }, { transport: 'fc' }, { transport: 1 }, { transport: undefined },
       ];
       for (const b of bad) {

@@ -6,6 +6,7 @@ import { InvalidArgumentError } from '../../errors';
 import * as v from '../../validate';
 import type { NativeHostOptions } from '../../native';
 import { dhchapKeys, type DhchapKeys } from '../dhchap';
+import { tlsPsk, type TlsIdentityVersion, type TlsPsk } from '../tls';
 
 /** NVMe/TCP, or NVMe/RDMA (rdma_cm; needs rdma-core and an RDMA device with an IP address). */
 export type HostTransport = 'tcp' | 'rdma';
@@ -19,9 +20,13 @@ export type HostPolling = 'reactor' | 'event-loop';
  * `dhchapKey` (nvme-cli's --dhchap-secret) the host authenticates with DH-HMAC-CHAP, and
  * with `dhchapCtrlrKey` (--dhchap-ctrl-secret) checks the controller too; a failed
  * authentication rejects with ERR_NVME_AUTH, a controller that requires it from a host
- * given no key with ERR_NVME_CONNECT.
+ * given no key with ERR_NVME_CONNECT. With `psk` (nvme-cli's --tls-key) every NVMe/TCP
+ * queue connects over TLS 1.3 with the TLS PSK derived from it for this host and subsystem;
+ * a handshake the controller refuses rejects with ERR_NVME_CONNECT.
  */
-export interface ConnectOptions extends DhchapKeys {
+export interface ConnectOptions extends DhchapKeys, TlsPsk {
+  /** The PSK identity offered with `psk` (nvme-cli's --identity): 0 (default, as Linux 6.x) or 1. */
+  tlsIdentityVersion?: TlsIdentityVersion;
   transport?: HostTransport;
   /** Numeric IPv4 or IPv6 address of the controller. */
   traddr: string;
@@ -93,7 +98,9 @@ function reconnectDelays(o: Partial<ConnectOptions>): { reconnectDelayMs: number
  * Where the discovery controller is. Default port: 8009 (NVMe/TCP's discovery port), 4420
  * over RDMA (as nvme-cli). The DH-HMAC-CHAP secrets are ConnectOptions'.
  */
-export interface DiscoverOptions extends DhchapKeys {
+export interface DiscoverOptions extends DhchapKeys, TlsPsk {
+  /** As ConnectOptions.tlsIdentityVersion. */
+  tlsIdentityVersion?: TlsIdentityVersion;
   transport?: HostTransport;
   traddr: string;
   trsvcid?: number;
@@ -183,8 +190,11 @@ function common(o: Partial<DiscoverOptions>, defaultTcpPort: number) {
   if (transport === 'rdma' && (headerDigest || dataDigest)) {
     throw new InvalidArgumentError('headerDigest and dataDigest are NVMe/TCP options; NVMe/RDMA has no digests');
   }
+  const tls = tlsPsk(o);
+  if (transport === 'rdma' && tls.psk !== undefined) throw new InvalidArgumentError('psk is an NVMe/TCP option (TLS); NVMe/RDMA has none');
+  const tlsIdentityVersion = v.optionalInteger(o.tlsIdentityVersion, 'tlsIdentityVersion', 0, 1, 0);
   const timeoutMs = v.optionalInteger(o.timeoutMs, 'timeoutMs', 1, 2 ** 31 - 1, 30000);
-  return { transport, traddr, trsvcid, hostnqn, hostid, headerDigest, dataDigest, timeoutMs, ...dhchapKeys(o) };
+  return { transport, traddr, trsvcid, hostnqn, hostid, headerDigest, dataDigest, timeoutMs, ...dhchapKeys(o), ...tls, tlsIdentityVersion };
 }
 
 export function connectOptions(options: ConnectOptions): NativeHostOptions {

@@ -3,6 +3,7 @@ import { native, type NativeTarget } from '../../native';
 import * as v from '../../validate';
 import { DHCHAP_DEFAULT_DHGROUPS, DHCHAP_DEFAULT_DIGESTS, dhchapKeys, type DhchapDhgroup, type DhchapDigest, type DhchapKeys } from '../dhchap';
 import { connectOptions } from '../host/options';
+import { tlsPsk, type TlsPsk } from '../tls';
 import type { ConnectOptions } from '../host/options';
 import { nguidBytes, nguidText, uuidBytes, uuidText } from './ids';
 import type { BdevInfo, ConnectionDeadlines, ControllerInfo, ListenerInfo, ListenerState, NamespaceStats, NativeBdevInfo, NvmeControllerInfo, QpairInfo, SubsystemInfo,
@@ -88,9 +89,10 @@ export interface SubsystemOptions {
 /**
  * A host allowed on a subsystem. With `dhchapKey` it must authenticate with DH-HMAC-CHAP
  * (a Connect without it is refused); with `dhchapCtrlrKey` too, the controller
- * authenticates itself to the host in return, if the host asks.
+ * authenticates itself to the host in return, if the host asks. With `psk` it may connect
+ * through a secure-channel listener (NVMe/TCP TLS), offering the identity made from it.
  */
-export interface SubsystemHost extends DhchapKeys {
+export interface SubsystemHost extends DhchapKeys, TlsPsk {
   nqn: string;
 }
 
@@ -127,6 +129,12 @@ export interface ListenOptions {
   address: string;
   /** Default 4420; 0 picks a free port. */
   port?: number;
+  /**
+   * NVMe/TCP TLS 1.3 required (SPDK's secure_channel, nvmet's treq "required"): a host must
+   * complete a TLS handshake with a PSK one of its subsystems' hosts has, or it is
+   * disconnected; the discovery log says so. Default false. NVMe/TCP only.
+   */
+  secureChannel?: boolean;
 }
 
 /** A namespace of a subsystem. */
@@ -172,7 +180,7 @@ export class Subsystem {
     }
     const o = v.object<SubsystemHost>(host, 'host');
     const nqn = v.string(o.nqn, 'host.nqn');
-    this.target.nativeHandle.addHost(this.nqn, nqn, dhchapKeys(o, 'host.'));
+    this.target.nativeHandle.addHost(this.nqn, nqn, { ...dhchapKeys(o, 'host.'), ...tlsPsk(o, 'host.') });
   }
 
   /**
@@ -196,7 +204,7 @@ export class Subsystem {
     const o = v.object<ListenOptions>(options, 'options');
     const transport = v.oneOf(o.transport, 'transport', ['tcp', 'rdma'] as const, 'tcp');
     return this.target.nativeHandle.subsystemAddListener(this.nqn, transport, v.string(o.address, 'address'),
-      v.optionalInteger(o.port, 'port', 1, 65535, 4420));
+      v.optionalInteger(o.port, 'port', 1, 65535, 4420), v.optionalBoolean(o.secureChannel, 'secureChannel', false));
   }
 
   removeListener(options: ListenOptions): void {
@@ -477,7 +485,7 @@ export class Target {
     const transport = v.oneOf(o.transport, 'transport', ['tcp', 'rdma'] as const, 'tcp');
     const address = v.string(o.address, 'address');
     const port = v.optionalInteger(o.port, 'port', 0, 65535, 4420);
-    return new Listener(this, this.nativeHandle.listen(transport, address, port));
+    return new Listener(this, this.nativeHandle.listen(transport, address, port, v.optionalBoolean(o.secureChannel, 'secureChannel', false)));
   }
 
   listeners(): ListenerState[] {

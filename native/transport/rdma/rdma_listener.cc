@@ -150,7 +150,7 @@ RdmaTargetListener::RdmaTargetListener(target::TransportContext& context, std::s
         return s ? s->decide(pdata) : reject(kRdmaCmNoResources);
       });
   bool v6 = address.find(':') != std::string::npos;
-  info_ = {"rdma", address, sink_->listener->port(), v6, portid, {}};
+  info_ = {"rdma", address, sink_->listener->port(), v6, portid, false, {}};
 }
 
 RdmaTargetListener::~RdmaTargetListener() { stop(); }
@@ -170,7 +170,7 @@ class RdmaTransport final : public target::Transport {
  public:
   explicit RdmaTransport(target::TransportContext& context) : context_(context) {}
   std::unique_ptr<target::TransportListener> listen(const std::string& address, uint16_t port,
-                                                    uint16_t portid) override {
+                                                    uint16_t portid, bool) override {
     // Made with the first listener, so that a target without rdma-core never maps them.
     if (!groups_) groups_ = std::make_shared<PollGroups>(context_);
     return std::make_unique<RdmaTargetListener>(context_, groups_, address, port, portid);
@@ -186,12 +186,13 @@ const target::TransportRegistration kRdmaTransport({
     [](target::TransportContext& context) -> std::unique_ptr<target::Transport> {
       return std::make_unique<RdmaTransport>(context);
     },
-    [](spec::DiscoveryLogEntry& e) {
+    [](spec::DiscoveryLogEntry& e, const target::ListenerInfo&) {
       e.trtype = kTrtypeRdma;
       e.tsas.rdma.qptype = kRdmaQptypeConnected;
       e.tsas.rdma.prtype = kRdmaPrtypeNotSpecified;
       e.tsas.rdma.cms = kRdmaCmsRdmaCm;
     },
+    false,
 });
 
 }  // namespace

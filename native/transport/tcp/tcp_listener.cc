@@ -38,10 +38,11 @@ std::string host_of(const sockaddr_storage& ss) {
 }  // namespace
 
 struct TcpListener::State : std::enable_shared_from_this<State> {
-  State(target::TransportContext& c, int f, uint16_t p) : context(c), fd(f), portid(p) {}
+  State(target::TransportContext& c, int f, uint16_t p, bool s) : context(c), fd(f), portid(p), secure(s) {}
   target::TransportContext& context;
   int fd;
   uint16_t portid;
+  bool secure;
   std::atomic<bool> stopped{false};
   uint64_t pause_us = 0;  // the current pause after accept ran out of fds; 0: accepting
   std::atomic<uint64_t> refused{0}, accept_pauses{0};
@@ -106,7 +107,8 @@ void TcpListener::State::accept_all() {
     Reactor& r = context.next_reactor();
     target::TransportContext* t = &context;
     uint16_t id = portid;
-    r.post([t, &r, c, id, admission] { TcpQpair::start(*t, r, c, id, admission); });
+    bool tls = secure;
+    r.post([t, &r, c, id, tls, admission] { TcpQpair::start(*t, r, c, id, tls, admission); });
   }
 }
 
@@ -122,7 +124,8 @@ void TcpListener::State::pause_accepting() {
   });
 }
 
-TcpListener::TcpListener(target::TransportContext& context, const std::string& address, uint16_t port, uint16_t portid) {
+TcpListener::TcpListener(target::TransportContext& context, const std::string& address, uint16_t port, uint16_t portid,
+                         bool secure_channel) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -148,8 +151,8 @@ TcpListener::TcpListener(target::TransportContext& context, const std::string& a
   getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len);
   uint16_t bound_port = ntohs(v6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
                                  : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
-  info_ = {"tcp", address, bound_port, v6, portid, {}};
-  state_ = std::make_shared<State>(context, fd, portid);
+  info_ = {"tcp", address, bound_port, v6, portid, secure_channel, {}};
+  state_ = std::make_shared<State>(context, fd, portid, secure_channel);
 
   auto st = state_;
   st->acceptor().post([st] {
@@ -185,9 +188,9 @@ namespace {
 class TcpTransport final : public target::Transport {
  public:
   explicit TcpTransport(target::TransportContext& context) : context_(context) {}
-  std::unique_ptr<target::TransportListener> listen(const std::string& address, uint16_t port,
-                                                    uint16_t portid) override {
-    return std::make_unique<TcpListener>(context_, address, port, portid);
+  std::unique_ptr<target::TransportListener> listen(const std::string& address, uint16_t port, uint16_t portid,
+                                                    bool secure_channel) override {
+    return std::make_unique<TcpListener>(context_, address, port, portid, secure_channel);
   }
 
  private:
@@ -199,10 +202,11 @@ const target::TransportRegistration kTcpTransport({
     [](target::TransportContext& context) -> std::unique_ptr<target::Transport> {
       return std::make_unique<TcpTransport>(context);
     },
-    [](spec::DiscoveryLogEntry& e) {
+    [](spec::DiscoveryLogEntry& e, const target::ListenerInfo& l) {
       e.trtype = spec::kTrtypeTcp;
-      e.tsas.tcp.sectype = spec::kTcpSectypeNone;
+      e.tsas.tcp.sectype = l.secure_channel ? spec::kTcpSectypeTls13 : spec::kTcpSectypeNone;
     },
+    true,
 });
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 
@@ -37,12 +38,17 @@ std::string peer_of(int fd) {
 
 }  // namespace
 
-void TcpQpair::start(target::TransportContext& context, Reactor& reactor, int fd, uint16_t portid,
+void TcpQpair::start(target::TransportContext& context, Reactor& reactor, int fd, uint16_t portid, bool tls,
                      std::shared_ptr<void> admission) {
   std::shared_ptr<TcpQpair> q(new TcpQpair(context, reactor, portid, std::move(admission)));
   try {
+    std::unique_ptr<tls::TlsSession> session;
+    if (tls) {
+      const target::TransportContext* target = &context;
+      session = tls::TlsSession::server(fd, [target](const std::string& id) { return target->find_tls_psk(id); });
+    }
     // The reactor's registration holds the queue pair until the socket is closed.
-    q->stream_.open(fd, peer_of(fd), false, true, q);
+    q->stream_.open(fd, peer_of(fd), false, true, q, std::move(session));
   } catch (const std::exception&) {
     ::close(fd);
     q->counters().errors++;
@@ -161,9 +167,21 @@ void TcpQpair::on_burst_end() {
   else if (!pdu_started_us_) pdu_started_us_ = Reactor::now_us();
 }
 
+void TcpQpair::on_secured(const tls::TlsSession& session) {
+  std::optional<tls::PskIdentity> id = tls::parse_identity(session.identity());
+  if (!id) return stream_.fail(StreamEnd{StreamEnd::Kind::kTlsError, EPROTO, "TLS without an NVMe PSK identity"});
+  secure_ = target::SecureChannel{id->hostnqn, id->subnqn, session.cipher(), session.ktls_send()};
+}
+
 void TcpQpair::on_end(const StreamEnd& end) {
   // A host that hangs up or gives up (TermReq) is no error of ours to count.
   if (end.kind == StreamEnd::Kind::kProtocolError) counters().errors++;
+  // A refused handshake (no PSK for the identity, plain NVMe/TCP to a secure channel) is
+  // logged once, naming the identity, which names the host.
+  if (end.kind == StreamEnd::Kind::kTlsError) {
+    counters().errors++;
+    fprintf(stderr, "rdmagate: refused a connection: %s\n", end.what.c_str());
+  }
   close_connection();
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "spec/tcp_pdu.h"
@@ -16,8 +17,9 @@ namespace rdmagate::tcp {
 class TcpQpair final : public target::Qpair, private PduStream::Handler {
  public:
   // On `reactor`'s thread: takes ownership of the connected socket, and holds `admission`
-  // (the listener's count of this connection) until the socket is closed.
-  static void start(target::TransportContext& context, Reactor& reactor, int fd, uint16_t portid,
+  // (the listener's count of this connection) until the socket is closed. With `tls`, the
+  // host must complete a TLS handshake with a PSK the target has before ICReq.
+  static void start(target::TransportContext& context, Reactor& reactor, int fd, uint16_t portid, bool tls,
                     std::shared_ptr<void> admission);
   ~TcpQpair() override;
 
@@ -27,6 +29,7 @@ class TcpQpair final : public target::Qpair, private PduStream::Handler {
   const char* transport_name() const override { return "tcp"; }
   spec::DataSglKind data_sgl_kind() const override { return spec::DataSglKind::TcpTransport; }
   std::string peer_address() const override { return stream_.peer(); }
+  const target::SecureChannel* secure_channel() const override { return secure_ ? &*secure_ : nullptr; }
 
  private:
   struct TcpRequest : target::Request {
@@ -44,6 +47,7 @@ class TcpQpair final : public target::Qpair, private PduStream::Handler {
   void on_sent(TxPdu& pdu) override;
   void on_burst_end() override;
   void on_end(const StreamEnd& end) override;
+  void on_secured(const tls::TlsSession& session) override;
 
   void handle_ic_req(const uint8_t* hdr);
   void handle_capsule(const uint8_t* hdr, uint32_t data_len);
@@ -56,6 +60,7 @@ class TcpQpair final : public target::Qpair, private PduStream::Handler {
   void close_connection();
 
   PduStream stream_;
+  std::optional<target::SecureChannel> secure_;
   std::shared_ptr<void> admission_;
   const uint64_t accepted_us_;
   uint64_t pdu_started_us_ = 0;  // when the PDU now half received was first seen; 0: none

@@ -1,0 +1,39 @@
+/**
+ * NVMe/TCP TLS 1.3 with a pre-shared key, as the host's connect options, the target's hosts
+ * and listeners name it. The PSK's form is native code's to check (ERR_INVALID_KEY); here
+ * only what must hold before native code is called, with messages that never repeat a key.
+ */
+import { InvalidArgumentError } from '../errors';
+import type { NativeTlsPsk } from '../native';
+import { encodeKeyText } from './key-text';
+
+/** What a host connects with, or a target's host is known by, over TLS. */
+export interface TlsPsk {
+  /**
+   * The configured PSK in the interchange form `NVMeTLSkey-1:0X:<base64>:` that
+   * `nvme gen-tls-key` writes (X: 0 the key as it is, 1 SHA-256, 2 SHA-384 transform).
+   * Both sides derive the TLS PSK for one host and one subsystem from it, as Linux does.
+   */
+  psk?: string;
+}
+
+/** PSK identity versions (NVMe/TCP 3.6.1.3): 0 `NVMe0R0X <hostnqn> <subnqn>`; 1 adds a digest of the key. */
+export type TlsIdentityVersion = 0 | 1;
+
+/** The PSK of `o` as native code takes it: absent when not given. */
+export function tlsPsk(o: TlsPsk, prefix = ''): NativeTlsPsk {
+  if (o.psk === undefined) return {};
+  if (typeof o.psk !== 'string' || o.psk.length === 0) {
+    // The value itself stays out of the message: it may be a key with a typo.
+    throw new InvalidArgumentError(`${prefix}psk must be a non-empty string (an NVMeTLSkey-1 PSK), got ${typeof o.psk === 'string' ? 'an empty string' : typeof o.psk}`);
+  }
+  return { psk: o.psk };
+}
+
+/** The configured PSK's transform: 0 none, 1 SHA-256 (a 32-byte key), 2 SHA-384 (a 48-byte key). */
+export type TlsPskHash = 0 | 1 | 2;
+
+/** `key` in the interchange form (`nvme gen-tls-key`'s output). */
+export function encodeTlsPsk(key: Uint8Array, hash: TlsPskHash): string {
+  return encodeKeyText('NVMeTLSkey-1:', hash, key);
+}
