@@ -11,7 +11,8 @@
 #   lab.sh run 'CMD...'          boot the guest, run CMD with bash inside it, print its
 #                                output, exit with CMD's exit status
 #   lab.sh selftest              run the built-in RDMA + NVMe-oF + fio + node test
-#   lab.sh clean                 remove $LAB_CACHE (with LAB_KERNEL_SUITE: only its $LAB_CACHE/bpo)
+#   lab.sh clean                 remove $LAB_CACHE (with LAB_KERNEL_SUITE: only its $LAB_CACHE/bpo;
+#                                with LAB_SUITE=trixie: only $LAB_CACHE/trixie)
 #
 # Environment:
 #   LAB_CACHE    cache dir (default ${XDG_CACHE_HOME:-~/.cache}/rdmagate-lab)
@@ -35,6 +36,13 @@
 #                gpgv against Debian's keyring, then sha256 of Packages.xz and the .deb), cached
 #                with its image under $LAB_CACHE/bpo; the rootfs is shared (only the modules
 #                differ); adds nvme-auth nvme-keyring tls + dh/hmac/sha crypto to LAB_MODS
+#   LAB_SUITE    bookworm (default) or trixie: the whole guest from Debian 13 (rootfs + ktls-utils
+#                (tlshd) + keyutils, nvme-cli 2.x with --tls; kernel = trixie's linux-image-amd64
+#                dependency, fetched and checked like LAB_KERNEL_SUITE's), all cached apart under
+#                $LAB_CACHE/trixie; adds the same auth/TLS modules to LAB_MODS. Not combinable
+#                with LAB_KERNEL_SUITE. In the guest `tlshd -s &` works with the shipped
+#                /etc/tlshd.conf (tlshd links the kernel's .nvme keyring itself); see
+#                scripts/lab-tls-smoke.sh
 #   LAB_KPKG     kernel package name (default: linux-image-amd64's dependency, or the newest
 #                in LAB_KERNEL_SUITE)
 #
@@ -44,13 +52,17 @@
 set -euo pipefail
 
 CACHE=${LAB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rdmagate-lab}
-SUITE=bookworm
+SUITE=${LAB_SUITE:-bookworm}
 KSUITE=${LAB_KERNEL_SUITE:-}
+# a trixie guest has a cache of its own (rootfs, kernel, images); bookworm's is never touched
+[ "$SUITE" = trixie ] && CACHE=$CACHE/trixie
 # per-kernel cache (kernel/, dl/, the images and their stamps); rootfs/ stays in $CACHE
 case "$KSUITE" in
   bookworm-backports) KCACHE=$CACHE/bpo;;
   *) KCACHE=$CACHE;;
 esac
+# the dists/ the kernel is fetched from with curl (empty: bookworm's, with apt)
+KDIST=$KSUITE; [ "$SUITE" = trixie ] && KDIST=trixie
 # Debian mirror: the one this machine's apt already uses (LAB_MIRROR overrides)
 apt_mirror() {
   { awk '/^URIs:/{print $2}' /etc/apt/sources.list.d/*.sources 2>/dev/null
@@ -67,10 +79,11 @@ SHARE=${LAB_SHARE:-}
 LOAD=${LAB_LOAD:-rdma_rxe ib_uverbs rdma_ucm nvmet nvmet-tcp nvmet-rdma nvme-tcp nvme-rdma}
 IMAGE_VERSION=4   # bump to force an image rebuild
 PKGS="kmod,iproute2,rdma-core,ibverbs-utils,ibverbs-providers,perftest,rdmacm-utils,nvme-cli,fio,libstdc++6,procps,iputils-ping,ethtool,busybox-static,e2fsprogs,xfsprogs,util-linux"
+[ "$SUITE" = trixie ] && PKGS="$PKGS,ktls-utils,keyutils"   # tlshd, keyctl (NVMe/TCP TLS)
 # modules kept in the image (plus their dependencies); anything else is dropped
 MODS=${LAB_MODS:-"rdma_rxe ib_uverbs rdma_ucm ib_umad ib_ipoib nvmet nvmet-tcp nvmet-rdma nvme-tcp
 nvme-rdma nvme null_blk loop brd veth dummy virtio_pci virtio_net virtio_blk
-virtio_console 9p 9pnet_virtio virtiofs ext4 xfs configfs tun bridge${KSUITE:+
+virtio_console 9p 9pnet_virtio virtiofs ext4 xfs configfs tun bridge${KDIST:+
 nvme-auth nvme-keyring tls dh_generic hmac sha256_generic sha512_generic}"}
 # whole module dirs kept too: crypto algorithms are loaded by name at run time
 # (rdma_rxe needs "crc32", nvme-tcp digests need "crc32c"), not via depmod deps
@@ -83,12 +96,14 @@ since() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}'; }
 
 [ "$(id -u)" = 0 ] || die "must run as root (debootstrap/chroot)"
 case "$KSUITE" in ""|bookworm-backports) ;; *) die "LAB_KERNEL_SUITE=$KSUITE: only bookworm-backports is supported";; esac
+case "$SUITE" in bookworm|trixie) ;; *) die "LAB_SUITE=$SUITE: only bookworm and trixie are supported";; esac
+[ "$SUITE" = bookworm ] || [ -z "$KSUITE" ] || die "LAB_KERNEL_SUITE is for the bookworm guest only (LAB_SUITE=$SUITE brings its kernel)"
 
 host_deps() {
   local need=() c p
   for c in qemu-system-x86_64:qemu-system-x86 debootstrap:debootstrap cpio:cpio \
            dpkg-deb:dpkg awk:mawk xz:xz-utils perl:perl-base mke2fs:e2fsprogs flock:util-linux \
-           ${KSUITE:+curl:curl gpgv:gpgv zstd:zstd}; do
+           ${KDIST:+curl:curl gpgv:gpgv zstd:zstd}; do
     command -v "${c%%:*}" >/dev/null || need+=("${c#*:}")
   done
   if [ ${#need[@]} -gt 0 ]; then
@@ -104,24 +119,30 @@ node_src() {
   if [ -n "$n" ] && [ -x "$n" ]; then readlink -f "$n"; else echo debian; fi
 }
 
-# newest linux-image-6.*+deb12-amd64 of $KSUITE (or $LAB_KPKG), checked as apt would:
+# newest linux-image-6.*+deb12-amd64 of $KDIST (trixie: its linux-image-amd64's dependency;
+# or $LAB_KPKG), checked as apt would:
 # InRelease signed by Debian's archive keyring -> sha256 of Packages.xz -> sha256 of the .deb
 fetch_suite_kernel() {
-  local dist="$MIRROR/dists/$KSUITE" dl="$KCACHE/dl" sum ver pkg file
+  local dist="$MIRROR/dists/$KDIST" dl="$KCACHE/dl" sum ver pkg file want=${LAB_KPKG:-}
   [ -n "$MIRROR" ] || die "no Debian mirror found in apt's sources; set LAB_MIRROR"
   curl -fsS -o "$dl/InRelease" "$dist/InRelease" || die "cannot fetch $dist/InRelease"
   gpgv --keyring /usr/share/keyrings/debian-archive-keyring.gpg --output "$dl/Release" "$dl/InRelease" 2>/dev/null \
     || die "$dist/InRelease: bad signature"
   sum=$(awk '/^SHA256:/{s=1; next} /^[^ ]/{s=0} s && $3=="main/binary-amd64/Packages.xz"{print $1}' "$dl/Release")
-  curl -fsS -o "$dl/Packages.xz" "$dist/main/binary-amd64/Packages.xz" || die "cannot fetch $KSUITE Packages.xz"
-  echo "$sum  $dl/Packages.xz" | sha256sum -c --quiet - >&2 || die "$KSUITE Packages.xz: sha256 mismatch"
-  read -r ver pkg file sum < <(xz -dc "$dl/Packages.xz" | awk -v want="${LAB_KPKG:-}" '
+  curl -fsS -o "$dl/Packages.xz" "$dist/main/binary-amd64/Packages.xz" || die "cannot fetch $KDIST Packages.xz"
+  echo "$sum  $dl/Packages.xz" | sha256sum -c --quiet - >&2 || die "$KDIST Packages.xz: sha256 mismatch"
+  if [ -z "$want" ] && [ "$KDIST" = trixie ]; then
+    want=$(xz -dc "$dl/Packages.xz" | awk '/^Package:/ {p=$2}
+      p == "linux-image-amd64" && /^Depends:/ && match($0, /linux-image-[0-9][^ ,]*/) {print substr($0, RSTART, RLENGTH); exit}')
+    [ -n "$want" ] || die "cannot resolve trixie's linux-image-amd64 dependency"
+  fi
+  read -r ver pkg file sum < <(xz -dc "$dl/Packages.xz" | awk -v want="$want" '
       /^Package:/ {p=$2} /^Version:/ {v=$2} /^Filename:/ {f=$2} /^SHA256:/ {s=$2}
       /^$/ { if (want != "" ? p == want : p ~ /^linux-image-6\.[0-9.]+[+]deb12-amd64$/) print v, p, f, s; p="" }
       END  { if (want != "" ? p == want : p ~ /^linux-image-6\.[0-9.]+[+]deb12-amd64$/) print v, p, f, s }' \
     | sort -V | tail -1) || true
-  [ -n "${file:-}" ] || die "no ${LAB_KPKG:-linux-image-6.*+deb12-amd64} in $KSUITE"
-  log "downloading $pkg $ver ($KSUITE)"
+  [ -n "${file:-}" ] || die "no ${want:-linux-image-6.*+deb12-amd64} in $KDIST"
+  log "downloading $pkg $ver ($KDIST)"
   curl -fsS -o "$dl/${file##*/}" "$MIRROR/$file" || die "cannot fetch $MIRROR/$file"
   echo "$sum  $dl/${file##*/}" | sha256sum -c --quiet - >&2 || die "${file##*/}: sha256 mismatch"
   echo "$dl/${file##*/}"
@@ -134,7 +155,7 @@ build_kernel() {
   fi
   local t=$(now)
   mkdir -p "$KCACHE/dl"
-  if [ -n "$KSUITE" ]; then
+  if [ -n "$KDIST" ]; then
     deb=$(fetch_suite_kernel)
   else
     apt-get update -qq >&2 || true
@@ -409,5 +430,5 @@ case "${1:-}" in
   run) shift; [ $# -ge 1 ] || die "usage: lab.sh run 'CMD'"; run_guest "$*";;
   selftest) run_guest "$SELFTEST";;
   clean) rm -rf "$KCACHE";;
-  *) sed -n '2,39p' "$0"; exit 2;;
+  *) sed -n '2,51p' "$0"; exit 2;;
 esac

@@ -102,6 +102,8 @@ export interface QpairInfo {
   reactor: string;
   /** DH-HMAC-CHAP on this queue, when its host must authenticate (SPDK's "auth"). */
   auth?: QpairAuthInfo;
+  /** NVMe/TCP TLS on this queue: the suite, and whether the kernel runs the record layer (kTLS). */
+  tls?: { cipher: string; ktls: boolean };
   commands: number;
   errors: number;
   /** Bytes read from and written to namespaces. */

@@ -60,6 +60,19 @@ using PkeyCtx = std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree>;
 using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
 using Bn = std::unique_ptr<BIGNUM, BnFree>;
 
+Bytes run_hkdf(int mode, uint8_t hash_id, const Bytes& key, const Bytes& info, size_t len) {
+  PkeyCtx ctx(EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, nullptr));
+  Bytes out(len);
+  size_t out_len = len;
+  if (!ctx || EVP_PKEY_derive_init(ctx.get()) <= 0 || EVP_PKEY_CTX_set_hkdf_mode(ctx.get(), mode) <= 0 ||
+      EVP_PKEY_CTX_set_hkdf_md(ctx.get(), EVP_get_digestbyname(digest_name(hash_id))) <= 0 ||
+      EVP_PKEY_CTX_set1_hkdf_key(ctx.get(), key.data(), int(key.size())) <= 0 ||
+      EVP_PKEY_CTX_add1_hkdf_info(ctx.get(), info.data(), int(info.size())) <= 0 ||
+      EVP_PKEY_derive(ctx.get(), out.data(), &out_len) <= 0 || out_len != len)
+    fail("HKDF");
+  return out;
+}
+
 }  // namespace
 
 void wipe(Bytes& b) {
@@ -109,25 +122,12 @@ Bytes digest(uint8_t hash_id, const uint8_t* data, size_t len) {
   return out;
 }
 
-Bytes hkdf_expand_label(uint8_t hash_id, const Bytes& ikm, const std::string& label, const std::string& context,
-                        size_t len) {
-  const std::string full_label = "tls13 " + label;
-  if (len > 0xffff || full_label.size() > 255 || context.size() > 255)
-    throw Error("ERR_INVALID_ARG", "HKDF label, context or length too long");
-  Bytes info{uint8_t(len >> 8), uint8_t(len), uint8_t(full_label.size())};
-  info.insert(info.end(), full_label.begin(), full_label.end());
-  info.push_back(uint8_t(context.size()));
-  info.insert(info.end(), context.begin(), context.end());
-  PkeyCtx ctx(EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, nullptr));
-  Bytes out(len);
-  size_t out_len = len;
-  if (!ctx || EVP_PKEY_derive_init(ctx.get()) <= 0 ||
-      EVP_PKEY_CTX_set_hkdf_md(ctx.get(), EVP_get_digestbyname(digest_name(hash_id))) <= 0 ||
-      EVP_PKEY_CTX_set1_hkdf_key(ctx.get(), ikm.data(), int(ikm.size())) <= 0 ||
-      EVP_PKEY_CTX_add1_hkdf_info(ctx.get(), info.data(), int(info.size())) <= 0 ||
-      EVP_PKEY_derive(ctx.get(), out.data(), &out_len) <= 0 || out_len != len)
-    fail("HKDF");
-  return out;
+Bytes hkdf(uint8_t hash_id, const Bytes& ikm, const Bytes& info, size_t len) {
+  return run_hkdf(EVP_PKEY_HKDEF_MODE_EXTRACT_AND_EXPAND, hash_id, ikm, info, len);
+}
+
+Bytes hkdf_expand(uint8_t hash_id, const Bytes& prk, const Bytes& info, size_t len) {
+  return run_hkdf(EVP_PKEY_HKDEF_MODE_EXPAND_ONLY, hash_id, prk, info, len);
 }
 
 void random_bytes(uint8_t* out, size_t len) {

@@ -35,10 +35,10 @@ class Hmac {
 };
 
 Bytes digest(uint8_t hash_id, const uint8_t* data, size_t len);
-// HKDF-Expand-Label(HKDF-Extract(0, ikm), label, context, len) as TLS 1.3 defines it (RFC
-// 8446 7.1: the label gets its "tls13 " prefix here), with SHA-256 or SHA-384.
-Bytes hkdf_expand_label(uint8_t hash_id, const Bytes& ikm, const std::string& label, const std::string& context,
-                        size_t len);
+// HKDF-Expand(HKDF-Extract(0, ikm), info, len) (RFC 5869), with SHA-256 or SHA-384.
+Bytes hkdf(uint8_t hash_id, const Bytes& ikm, const Bytes& info, size_t len);
+// HKDF-Expand(prk, info, len) alone.
+Bytes hkdf_expand(uint8_t hash_id, const Bytes& prk, const Bytes& info, size_t len);
 void random_bytes(uint8_t* out, size_t len);
 // Compares in time that does not depend on where the bytes differ.
 bool same_bytes(const uint8_t* a, const uint8_t* b, size_t len);

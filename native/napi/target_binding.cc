@@ -735,6 +735,12 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
         a.Set("bidirectional", q.auth.bidirectional);
         o.Set("auth", a);
       }
+      if (q.tls) {
+        Napi::Object tls = Napi::Object::New(env);
+        tls.Set("cipher", q.tls->cipher);
+        tls.Set("ktls", q.tls->ktls);
+        o.Set("tls", tls);
+      }
       o.Set("commands", double(q.counters.commands));
       o.Set("errors", double(q.counters.errors));
       o.Set("bytesRead", double(q.counters.bytes_read));

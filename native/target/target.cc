@@ -272,7 +272,9 @@ std::vector<QpairInfo> Target::qpairs() const {
   }
   std::vector<QpairInfo> out;
   for (auto& c : list)
-    for (auto& q : c->qpairs()) out.push_back({c->cntlid(), q->qid(), q->transport_name(), q->peer_address(), q->reactor().name(), q->auth_summary(), q->counters()});
+    for (auto& q : c->qpairs()) out.push_back({c->cntlid(), q->qid(), q->transport_name(), q->peer_address(), q->reactor().name(), q->auth_summary(),
+                     q->secure_channel() ? std::optional<SecureChannel>(*q->secure_channel()) : std::nullopt,
+                     q->counters()});
   return out;
 }
 
@@ -335,6 +337,11 @@ std::optional<tls::TlsPsk> Target::find_tls_psk(const std::string& identity) con
   std::optional<tls::PskIdentity> id = tls::parse_identity(identity);
   std::shared_ptr<Subsystem> subsystem = id ? find_subsystem(id->subnqn) : nullptr;
   tls::PskRef psk = subsystem ? subsystem->host_psk(id->hostnqn) : nullptr;
+  // Discovery over TLS (nvme discover --tls): the host's PSK of the discovery subsystem if
+  // it has one there, else the one of the first subsystem (by NQN) that has one for it.
+  if (subsystem && !psk && subsystem->type() == Subsystem::Type::kDiscovery)
+    for (auto& s : subsystems())
+      if ((psk = s->host_psk(id->hostnqn))) break;
   if (!psk || psk->hash() != id->hash) return std::nullopt;
   tls::TlsPsk derived = psk->derive(id->hostnqn, id->subnqn, id->version);
   // A version 1 identity carries a digest of the retained PSK: another key's does not match.

@@ -27,6 +27,7 @@ struct QpairInfo {
   std::string transport, peer;
   std::string reactor;     // the name of the reactor thread that serves it
   Qpair::AuthSummary auth;
+  std::optional<SecureChannel> tls;  // NVMe/TCP TLS, where the queue has it
   QpairCounters counters;  // read while reactors run: a snapshot, not a transaction
 };
 
@@ -77,7 +78,8 @@ class Target final : public TransportContext {
   void set_dhchap_policy(auth::DhchapPolicy policy);
   auth::DhchapPolicy dhchap_policy() const;
   // NVMe/TCP TLS: the TLS PSK for the identity a ClientHello offers, from the configured PSK
-  // of that host in that subsystem; nullopt for an identity no host here has.
+  // of that host in that subsystem (for the discovery subsystem: in any, see there);
+  // nullopt for an identity no host here has.
   std::optional<tls::TlsPsk> find_tls_psk(const std::string& identity) const override;
 
   // Listeners.

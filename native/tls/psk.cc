@@ -18,6 +18,18 @@ std::string base64(const Bytes& b) {
   return out;
 }
 
+// HKDF-Expand-Label(HKDF-Extract(0, ikm), label, context, len), with the HkdfLabel laid out
+// as libnvme 1.x lays it out, which is what Linux's tools and so tlshd use: the length in
+// little-endian, then "tls13 " label context with no length bytes before either (RFC 8446
+// 7.1 has a big-endian length and both length bytes). Keys derived the RFC's way would
+// not match the ones nvme-cli puts in the kernel's keyring.
+Bytes expand_label(uint8_t hash, const Bytes& ikm, const std::string& label, const std::string& context, size_t len) {
+  Bytes info{uint8_t(len), uint8_t(len >> 8)};
+  const std::string text = "tls13 " + label + context;
+  info.insert(info.end(), text.begin(), text.end());
+  return auth::hkdf(hash, ikm, info, len);
+}
+
 }  // namespace
 
 std::optional<PskIdentity> parse_identity(const std::string& identity) {
@@ -57,7 +69,7 @@ TlsPsk ConfiguredPsk::derive(const std::string& hostnqn, const std::string& subn
   if (version != 0 && version != 1) throw Error("ERR_INVALID_ARG", "PSK identity version must be 0 or 1");
   // Retained PSK = HKDF-Expand-Label(HKDF-Extract(0, configured), "HostNQN", hostnqn, L),
   // unless the configured PSK is to be used as it is.
-  Bytes retained = hmac_ == 0 ? key_ : auth::hkdf_expand_label(hmac_, key_, "HostNQN", hostnqn, key_.size());
+  Bytes retained = hmac_ == 0 ? key_ : expand_label(hmac_, key_, "HostNQN", hostnqn, key_.size());
   const uint8_t h = hash();
   const std::string hh = h == kPskSha384 ? "02" : "01";
   TlsPsk out;
@@ -82,7 +94,7 @@ TlsPsk ConfiguredPsk::derive(const std::string& hostnqn, const std::string& subn
     context = hh + " " + digest;
   }
   // TLS PSK = HKDF-Expand-Label(HKDF-Extract(0, retained), "nvme-tls-psk", context, L).
-  out.key = auth::hkdf_expand_label(h, retained, "nvme-tls-psk", context, key_.size());
+  out.key = expand_label(h, retained, "nvme-tls-psk", context, key_.size());
   auth::wipe(retained);
   return out;
 }

@@ -1,8 +1,9 @@
 // NVMe/TCP's pre-shared keys (NVMe/TCP transport spec, 3.6.1): the configured PSK in its
 // interchange form ("NVMeTLSkey-1:<hh>:<base64>:", as `nvme gen-tls-key` writes it), the
 // retained PSK derived from it for one host, and the TLS PSK and PSK identity that one
-// host and one subsystem use in the TLS 1.3 handshake. Derived as libnvme does, so that a
-// key configured here and in Linux (nvme-cli, tlshd) gives both sides the same TLS PSK.
+// host and one subsystem use in the TLS 1.3 handshake. Derived as libnvme 1.x (nvme-cli
+// 2.x) does, so that a key configured here and in Linux (nvme-cli, tlshd) gives both sides
+// the same TLS PSK.
 #pragma once
 
 #include <cstdint>

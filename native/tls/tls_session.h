@@ -1,12 +1,16 @@
 // TLS 1.3 with an NVMe/TCP PSK over one non-blocking socket, through OpenSSL (libssl):
-// the handshake, stepped on each socket event, and the record layer after it. Only the
-// two suites NVMe/TCP names are offered (TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384),
-// with no certificates and no session tickets.
+// the handshake, stepped on each socket event, and the record layer after it. The suites
+// are the two NVMe/TCP names (TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384), and, on the
+// server, ChaCha20-Poly1305 for Linux's SHA-384 PSKs (see client_hello in the .cc); no
+// certificates, no session tickets.
 //
-// Where the kernel has kTLS, OpenSSL hands it the record layer once the handshake is done:
-// sends then go to the socket as plain sendmsg (the kernel encrypts, from the caller's
-// pages), and reads go through OpenSSL, which reads decrypted records with recvmsg. Where
-// it has not, OpenSSL encrypts and decrypts in user space.
+// Where the kernel has kTLS, the record layer goes to the kernel once the handshake is done
+// (as tlshd hands it to the kernel for Linux's own NVMe/TCP): the session's traffic keys
+// are set on the socket (TLS_TX, TLS_RX), and reads and sends are plain readv and sendmsg
+// that the kernel decrypts and encrypts, sends from the caller's pages. This is done here
+// rather than by OpenSSL's own kTLS, which the OpenSSL that Node carries (and that an addon
+// binds to) is built without. Where the kernel has no kTLS, OpenSSL encrypts and decrypts
+// in user space.
 #pragma once
 
 #include <sys/types.h>
@@ -42,8 +46,7 @@ class TlsSession {
   // After the handshake: the identity the PSK was found by, and the suite.
   const std::string& identity() const { return identity_; }
   std::string cipher() const;
-  bool ktls_send() const { return ktls_send_; }
-  bool ktls_recv() const;
+  bool ktls() const { return ktls_; }
 
   // As readv(2): bytes read, 0 at the peer's close, -1 with errno (EAGAIN: nothing yet,
   // EPROTO: a TLS error, see error()). Fewer bytes than asked means the socket is drained.
@@ -60,6 +63,8 @@ class TlsSession {
   int io_error(int rc, const char* what);
   // A handshake failure in words: OpenSSL's reason, and the identity it was for.
   std::string explain(const std::string& reason) const;
+  // After the handshake: the traffic keys to the kernel, where it takes them.
+  bool start_ktls();
   friend struct Callbacks;
 
   int fd_;
@@ -67,9 +72,11 @@ class TlsSession {
   TlsPsk client_psk_;  // client: what it offers
   PskLookup lookup_;   // server: how it finds what the client offered
   std::string identity_;
+  uint16_t suite_ = 0;  // server: the suite picked from the ClientHello
   std::string error_;
   bool established_ = false;
-  bool ktls_send_ = false;
+  bool ktls_ = false;
+  Bytes client_secret_, server_secret_;  // the application traffic secrets, until kTLS has them
   // Without kTLS: a record's worth of the caller's bytes, gathered for one SSL_write.
   std::unique_ptr<uint8_t[]> out_;
   size_t pending_ = 0;  // bytes of out_ a blocked SSL_write still owes

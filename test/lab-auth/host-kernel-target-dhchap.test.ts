@@ -3,7 +3,7 @@
  * host entry has dhchap_key (and dhchap_ctrl_key), over NVMe/TCP and NVMe/RDMA
  * (Soft-RoCE), on the admin and every I/O queue, and moves data both ways. A wrong key,
  * no key and a wrong controller key fail with the codes the API promises.
- * Runs in the lab guest on a kernel with NVME_TARGET_AUTH (LAB_KERNEL_SUITE=bookworm-backports).
+ * Runs in the lab guest on a kernel with NVME_TARGET_AUTH (LAB_SUITE=trixie: 6.12).
  */
 import assert from 'node:assert/strict';
 import { BufferPool, connect, type IoBuffer } from '../../lib';

@@ -3,7 +3,7 @@
  * to our target over NVMe/TCP and NVMe/RDMA (Soft-RoCE), keys made by nvme-cli's
  * gen-dhchap-key, data checked by fio. Refusals: a wrong key, no key, a key for another
  * host, a wrong controller key; each refused, and the target goes on serving.
- * Runs in the lab guest on a kernel with NVME_HOST_AUTH (LAB_KERNEL_SUITE=bookworm-backports).
+ * Runs in the lab guest on a kernel with NVME_HOST_AUTH (LAB_SUITE=trixie: 6.12).
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';

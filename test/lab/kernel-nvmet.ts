@@ -38,6 +38,11 @@ export interface KernelTargetOptions {
   bufferedIo?: boolean;
   /** The hosts allowed in (none: any host), each with its DH-HMAC-CHAP settings (needs NVME_TARGET_AUTH). */
   hosts?: KernelTargetHost[];
+  /**
+   * NVMe/TCP TLS 1.3 required on the port (addr_tsas tls1.3, addr_treq required; needs
+   * NVME_TARGET_TCP_TLS and tlshd running, the PSKs in the kernel's .nvme keyring).
+   */
+  tls?: boolean;
 }
 
 /** configfs' hosts/<nqn>: dhchap_key, dhchap_ctrl_key, dhchap_hash, dhchap_dhgroup. */
@@ -102,6 +107,10 @@ export function startKernelTarget(o: KernelTargetOptions): KernelTarget {
   writeFileSync(`${portDir}/addr_adrfam`, isIP(address) === 6 ? 'ipv6' : 'ipv4');
   writeFileSync(`${portDir}/addr_traddr`, address);
   writeFileSync(`${portDir}/addr_trsvcid`, String(port));
+  if (o.tls) {
+    writeFileSync(`${portDir}/addr_tsas`, 'tls1.3');
+    writeFileSync(`${portDir}/addr_treq`, 'required');
+  }
   symlinkSync(sub, link);
   return {
     nqn: o.nqn,

@@ -1,7 +1,8 @@
 // NVMe/TCP PSKs: the interchange form, PSK identities, and the TLS PSK derived for one
-// host and subsystem, against known answers from Linux's own tools (nvme-cli and libnvme in
-// the lab's Debian trixie guest: the key `nvme gen-tls-key --insert` put in the .nvme
-// keyring, which tlshd hands to TLS; test/fixtures/tls-psk-vectors.json).
+// host and subsystem, against known answers from Linux's own tools: nvme-cli 2.13 and
+// libnvme 1.13 in the lab's Debian trixie guest, the keys `nvme gen-tls-key --insert` put in
+// the .nvme keyring for tlshd (recorded by scripts/lab-tls-smoke.sh in
+// test/fixtures/tls-psk-vectors.json).
 // test-sources: native/auth/crypto.cc native/auth/key_text.cc native/tls/psk.cc
 #include <string>
 
@@ -35,18 +36,18 @@ struct Vector {
 const Vector kVectors[] = {
     {"NVMeTLSkey-1:01:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+KfiaR:", 0,
      "NVMe0R01 nqn.2014-08.org.nvmexpress:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6 nqn.2024-01.io.rdmagate:kat",
-     "d26d500e14f2b512e3330d8d74d750ff500960d14cf41ffb76948a273e671483"},
+     "317399a6483703f0078694db6b67fc7e69933c93a9804b043664f3fd7e54b1f5"},
     {"NVMeTLSkey-1:01:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+KfiaR:", 1,
      "NVMe1R01 nqn.2014-08.org.nvmexpress:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6 nqn.2024-01.io.rdmagate:kat "
-     "PuFkZenjU5phGroUQtJbD66Xc8PiTusM5dGEGa0Vcqs=",
-     "ef5f50f6c59f1562a45529fa59e42c1ec692c0276400a276ebb5b678501cec88"},
+     "e7zlBBIpPWEuPMMNJbw99xGlOZbR7Ym/Q31Uv3QlD68=",
+     "64f6b8959533c4c93ddd2a21db381a3ace30c3db802e607c6bba566165f7ff5a"},
     {"NVMeTLSkey-1:02:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vcSEgBQ==:", 0,
      "NVMe0R02 nqn.2014-08.org.nvmexpress:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6 nqn.2024-01.io.rdmagate:kat",
-     "8e1a7a3b4d9f617a2fd97b0dd7f98b7765d59b6af8fb53a2a9cede91f295c49b54cf4bbd7e805ab064edaa1b73b6f1d7"},
+     "13468274bbdd6f7e106f75d98051caf2c5dff3385be61a9978d2b587801b58085dd9c4a2f8d5a0a27b6f6aba5f81a50a"},
     {"NVMeTLSkey-1:02:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vcSEgBQ==:", 1,
      "NVMe1R02 nqn.2014-08.org.nvmexpress:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6 nqn.2024-01.io.rdmagate:kat "
-     "Pyy8UF7J8MyQRyBMVugxZLzrFTtBOXmZG+iQ7/ouS9ILM0f1gClURjTugD5PteEj",
-     "c5b322c0d316cc5a21d834050ff061dbd632edf221c5024ca9e63e94e568521747df17f55ec3c4b110697df5f356e84c"},
+     "/cVDOyIQQ1PntC6J0izt1HyYQ9/tAWEhh4xHNmQoemyr6eJsEwjHOfcZwS2CXB9M",
+     "a1627cd4e327752e6a61a84bfaea279281fb82b13e599250533c9ef0c78badda5667eeff113a02b473d4cc57696dce9a"},
 };
 
 void known_answers() {

@@ -124,6 +124,15 @@ describe('NVMe/TCP TLS: our host against our target', function () {
     assert.equal(open.sectype, 0);
   });
 
+  it('serves discovery over TLS with the host\'s PSK (nvme discover --tls)', async () => {
+    const key = psk(1);
+    subsystem([{ nqn: HOST, psk: key }]);
+    const log = await nvmf.discover({ traddr: '127.0.0.1', trsvcid: secure, hostnqn: HOST, psk: key });
+    assert.ok(log.some((e) => e.subnqn === NQN && Number(e.trsvcid) === secure));
+    await refused(nvmf.discover({ traddr: '127.0.0.1', trsvcid: secure, hostnqn: HOST }), 'ERR_NVME_CONNECT', [key]);
+    await refused(nvmf.discover({ traddr: '127.0.0.1', trsvcid: secure, hostnqn: OTHER, psk: key }), 'ERR_NVME_CONNECT', [key]);
+  });
+
   it('checks PSKs and where a secure channel may be', async () => {
     target.addSubsystem({ nqn: NQN, allowAnyHost: false });
     const s = target.subsystem(NQN)!;

@@ -170,7 +170,7 @@ void TcpQpair::on_burst_end() {
 void TcpQpair::on_secured(const tls::TlsSession& session) {
   std::optional<tls::PskIdentity> id = tls::parse_identity(session.identity());
   if (!id) return stream_.fail(StreamEnd{StreamEnd::Kind::kTlsError, EPROTO, "TLS without an NVMe PSK identity"});
-  secure_ = target::SecureChannel{id->hostnqn, id->subnqn, session.cipher(), session.ktls_send()};
+  secure_ = target::SecureChannel{id->hostnqn, id->subnqn, session.cipher(), session.ktls()};
 }
 
 void TcpQpair::on_end(const StreamEnd& end) {
