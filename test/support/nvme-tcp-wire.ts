@@ -3,6 +3,7 @@
  * both correct and malformed traffic to the target and look at every byte it answers.
  */
 import { Socket, connect as netConnect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { crc32c } from '../../lib/perf/crc32c';
 
 export const PDU = { IcReq: 0, IcResp: 1, H2CTermReq: 2, C2HTermReq: 3, Cmd: 4, Rsp: 5, H2CData: 6, C2HData: 7, R2T: 9 } as const;
@@ -54,6 +55,19 @@ export class WireClient {
   static async open(port: number, host = '127.0.0.1'): Promise<WireClient> {
     const s = netConnect({ port, host });
     await new Promise<void>((resolve, reject) => { s.once('connect', resolve); s.once('error', reject); });
+    s.setNoDelay(true);
+    return new WireClient(s);
+  }
+
+  /**
+   * Over TLS 1.3 with an external PSK (Node's OpenSSL binds it with SHA-256): `identity` and
+   * `psk` (the TLS PSK itself, as tls-psk.ts derives it) are offered as they are, so a test
+   * can offer one host's identity and then Connect as another.
+   */
+  static async openTls(port: number, identity: string, psk: Buffer, host = '127.0.0.1'): Promise<WireClient> {
+    const s = tlsConnect({ port, host, minVersion: 'TLSv1.3', ciphers: 'TLS_AES_128_GCM_SHA256',
+      pskCallback: () => ({ identity, psk }), checkServerIdentity: () => undefined });
+    await new Promise<void>((resolve, reject) => { s.once('secureConnect', resolve); s.once('error', reject); });
     s.setNoDelay(true);
     return new WireClient(s);
   }

@@ -9,6 +9,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { BufferPool, Target, nvmf, type RdmagateError } from '../../lib';
 import { encodeTlsPsk, type TlsPskHash } from '../../lib/nvmf';
+import { WireClient } from '../support/nvme-tcp-wire';
+import { tlsPskV0 } from '../support/tls-psk';
 
 const NQN = 'nqn.2026-12.io.rdmagate:tls';
 const HOST = 'nqn.2014-08.org.nvmexpress:uuid:0b6e8f5a-51c2-4d7e-8a3b-9c1d2e3f4a5b';
@@ -74,6 +76,9 @@ describe('NVMe/TCP TLS: our host against our target', function () {
       try {
         await roundTrip(c, 8, 8);
         await roundTrip(c, 64, 256);
+        // Every queue over TLS, in user space here or in the kernel (kTLS) where it has it.
+        const suite = hash === 2 || bytes === 48 ? 'TLS_AES_256_GCM_SHA384' : 'TLS_AES_128_GCM_SHA256';
+        for (const q of target.qpairs()) assert.equal(q.tls?.cipher, suite);
       } finally {
         await c.close();
       }
@@ -107,6 +112,19 @@ describe('NVMe/TCP TLS: our host against our target', function () {
     const key = psk(1);
     subsystem([{ nqn: HOST, psk: key }, { nqn: OTHER }]);
     await refused(connect({ psk: key, hostnqn: OTHER }), 'ERR_NVME_CONNECT', [key]);
+  });
+
+  it('refuses a Connect whose host or subsystem is not the TLS PSK identity\'s: Connect Invalid Host', async () => {
+    const key = psk(1);
+    subsystem([{ nqn: HOST, psk: key }, { nqn: OTHER }]);
+    const { identity, psk: tlsPsk } = tlsPskV0(key, HOST, NQN);
+    const ok = await WireClient.openTls(secure, identity, tlsPsk);
+    assert.equal((await ok.connectQueue({ subnqn: NQN, hostnqn: HOST })).sc, 0, 'the identity\'s own host connects');
+    ok.socket.destroy();
+    const other = await WireClient.openTls(secure, identity, tlsPsk);
+    const rsp = await other.connectQueue({ subnqn: NQN, hostnqn: OTHER });
+    assert.deepEqual([rsp.sct, rsp.sc], [1, 0x84]);
+    other.socket.destroy();
   });
 
   it('says so in the listener and the discovery log (TREQ required, SECTYPE TLS 1.3)', async () => {
