@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { connect as tlsConnect } from 'node:tls';
 import { BufferPool, Target, nvmf, type RdmagateError } from '../../lib';
 import { encodeTlsPsk, type TlsPskHash } from '../../lib/nvmf';
 import { WireClient } from '../support/nvme-tcp-wire';
@@ -125,6 +126,18 @@ describe('NVMe/TCP TLS: our host against our target', function () {
     const rsp = await other.connectQueue({ subnqn: NQN, hostnqn: OTHER });
     assert.deepEqual([rsp.sct, rsp.sc], [1, 0x84]);
     other.socket.destroy();
+  });
+
+  it('refuses a ClientHello without a PSK, and one whose identity is no NVMe identity', async () => {
+    const key = psk(1);
+    subsystem([{ nqn: HOST, psk: key }]);
+    const noPsk = tlsConnect({ port: secure, host: '127.0.0.1', minVersion: 'TLSv1.3', rejectUnauthorized: false });
+    await assert.rejects(new Promise((resolve, reject) => { noPsk.once('secureConnect', resolve); noPsk.once('error', reject); }));
+    noPsk.destroy();
+    const { psk: tlsPsk } = tlsPskV0(key, HOST, NQN);
+    await assert.rejects(WireClient.openTls(secure, `client ${HOST}`, tlsPsk));
+    const c = await connect({ psk: key });
+    await c.close();
   });
 
   it('says so in the listener and the discovery log (TREQ required, SECTYPE TLS 1.3)', async () => {
