@@ -17,6 +17,7 @@ const MODULES: readonly CommandModule[] = [
   { name: 'discover', load: async () => (await import('./nvme')).DISCOVER_COMMAND },
   { name: 'id-ctrl', load: async () => (await import('./nvme')).ID_CTRL_COMMAND },
   { name: 'id-ns', load: async () => (await import('./nvme')).ID_NS_COMMAND },
+  { name: 'gen-tls-key', load: async () => (await import('./gen-tls-key')).GEN_TLS_KEY_COMMAND },
   { name: 'gateway', load: async () => (await import('./gateway')).GATEWAY_COMMAND },
   { name: 'rpc', load: async () => (await import('./rpc')).RPC_COMMAND },
   { name: 'perf', load: async () => (await import('./perf')).PERF_COMMAND },

@@ -2,6 +2,7 @@
  * `rdmagate discover | id-ctrl | id-ns`: nvme-cli's commands of the same names, through
  * rdmagate's own host (no kernel module needed), with nvme-cli's flags and output fields.
  * id-ctrl and id-ns take more than one path (repeated -a/-s): one multipath controller.
+ * nvme-cli's -S/-C (DH-HMAC-CHAP) and --tls/--tls-key (NVMe/TCP TLS with a PSK) too.
  */
 import { InvalidArgumentError } from '../errors';
 import { connect, connectMultipath, discover, MultipathController, type ConnectOptions, type DiscoveryLogEntry } from '../nvmf/host';
@@ -11,6 +12,7 @@ import { explainConnectRefusal } from './connect-refusal';
 import { DHCHAP_FLAGS, dhchapFlags } from './dhchap-flags';
 import { formatIdNs } from './id-ns-format';
 import { formatPath, MULTIPATH_POLICY_FLAG, multipathPolicy, pathFlags, type PathFlags } from './multipath';
+import { TLS_FLAGS, tlsFlags } from './tls-flags';
 
 /** The well-known discovery subsystem, which `discover` asks unless given -n. */
 const DISCOVERY_NQN = 'nqn.2014-08.org.nvmexpress.discovery';
@@ -27,8 +29,8 @@ const TRADDRS: FlagSpec = { ...TRADDR, list: true, help: 'the controller\'s IP a
 const TRSVCIDS: FlagSpec = { ...trsvcid('4420'), list: true,
   help: 'the port (default 4420); repeated: the i-th -s is the i-th -a\'s, one -s is every -a\'s' };
 
-const IDENTIFY_FLAGS: FlagSpec[] = [TRANSPORT, TRADDRS, TRSVCIDS, SUBNQN, HOSTNQN, HOSTID, ...DHCHAP_FLAGS, MULTIPATH_POLICY_FLAG,
-  OUTPUT_FORMAT_FLAG];
+const IDENTIFY_FLAGS: FlagSpec[] = [TRANSPORT, TRADDRS, TRSVCIDS, SUBNQN, HOSTNQN, HOSTID, ...DHCHAP_FLAGS, ...TLS_FLAGS,
+  MULTIPATH_POLICY_FLAG, OUTPUT_FORMAT_FLAG];
 
 function port(args: ParsedArgs, fallback: number): number {
   return portOf(stringFlags(args)('trsvcid'), fallback);
@@ -61,6 +63,7 @@ function connectOptions(args: ParsedArgs, path: PathFlags): ConnectOptions & { t
     hostnqn: flag('hostnqn'),
     hostid: flag('hostid'),
     ...dhchapFlags(args),
+    ...tlsFlags(args),
     ctrlLossTmo: 0,
   };
 }
@@ -70,7 +73,7 @@ async function runDiscover(args: ParsedArgs): Promise<number> {
   const t = transport(args);
   // As nvme-cli: NVMe/TCP's discovery port is 8009, NVMe/RDMA's 4420.
   const options = { transport: t, traddr: required(args, 'traddr', 'a'), trsvcid: port(args, t === 'rdma' ? 4420 : 8009),
-    subnqn: flag('nqn') ?? DISCOVERY_NQN, hostnqn: flag('hostnqn'), hostid: flag('hostid'), ...dhchapFlags(args) };
+    subnqn: flag('nqn') ?? DISCOVERY_NQN, hostnqn: flag('hostnqn'), hostid: flag('hostid'), ...dhchapFlags(args), ...tlsFlags(args) };
   const entries = await discover(options).catch((e: unknown) => { throw explainConnectRefusal(e, options); });
   if (isJson(args)) {
     console.log(JSON.stringify({ records: entries.map(record) }, null, 2));
@@ -84,11 +87,14 @@ async function runDiscover(args: ParsedArgs): Promise<number> {
   return 0;
 }
 
+/** NVMe/TCP's SECTYPE as libnvme (so nvme-cli's discover) names it. */
+const SECTYPES: readonly string[] = ['none', 'tls', 'tls13'];
+
 function record(e: DiscoveryLogEntry): Record<string, string | number> {
   const secure = ['not specified', 'required', 'not required'][e.treq & 3] ?? 'reserved';
   const treq = e.treq & 4 ? `${secure}, sq flow control disable supported` : secure;
   return { trtype: e.trtype, adrfam: e.adrfam, subtype: e.subtype, treq, portid: e.portid, trsvcid: e.trsvcid,
-    subnqn: e.subnqn, traddr: e.traddr, eflags: e.eflags, sectype: e.sectype === 0 ? 'none' : e.sectype };
+    subnqn: e.subnqn, traddr: e.traddr, eflags: e.eflags, sectype: SECTYPES[e.sectype] ?? e.sectype };
 }
 
 async function runIdentify(which: 'id-ctrl' | 'id-ns', args: ParsedArgs): Promise<number> {
@@ -147,7 +153,7 @@ export const DISCOVER_COMMAND: Command = {
   description: 'nvme-cli\'s discover, through rdmagate\'s own NVMe-oF host: a discovery controller\'s log',
   flags: [TRANSPORT, TRADDR, trsvcid('8009 over tcp, 4420 over rdma'),
     { name: 'nqn', short: 'n', value: 'NQN', help: `the discovery subsystem's NQN (default ${DISCOVERY_NQN})` },
-    HOSTNQN, HOSTID, ...DHCHAP_FLAGS, OUTPUT_FORMAT_FLAG],
+    HOSTNQN, HOSTID, ...DHCHAP_FLAGS, ...TLS_FLAGS, OUTPUT_FORMAT_FLAG],
   run: runDiscover,
 };
 

@@ -9,6 +9,7 @@ import { isJson, OUTPUT_FORMAT_FLAG, type Command } from './command';
 import { explainConnectRefusal } from './connect-refusal';
 import { DHCHAP_CTRL_SECRET_FLAG, DHCHAP_SECRET_FLAG } from './dhchap-flags';
 import { MULTIPATH_POLICY_FLAG, pathFlags } from './multipath';
+import { TLS_FLAG, TLS_KEY_FLAG, tlsFlags } from './tls-flags';
 
 /** Long names as fio and nvme-cli spell them; `key` is the PerfOptionsInput field. */
 const FLAGS: (FlagSpec & { key?: string })[] = [
@@ -20,6 +21,9 @@ const FLAGS: (FlagSpec & { key?: string })[] = [
   { name: 'nqn', short: 'n', value: 'NQN', help: 'the subsystem\'s NQN' },
   { ...DHCHAP_SECRET_FLAG, key: 'dhchapKey' },
   { ...DHCHAP_CTRL_SECRET_FLAG, key: 'dhchapCtrlrKey' },
+  // Checked together by tlsFlags (below): --tls alone is refused, --tls-key implies TLS.
+  TLS_FLAG,
+  { ...TLS_KEY_FLAG, key: 'psk' },
   { ...MULTIPATH_POLICY_FLAG, key: 'multipathPolicy' },
   { name: 'target', value: 'local', help: 'start a target in this process instead, and run over loopback TCP' },
   { name: 'bdev', value: 'null|malloc', help: '--target local: the namespace\'s bdev (default null, malloc with --verify)' },
@@ -55,6 +59,8 @@ async function runPerfCommand(args: ParsedArgs): Promise<number> {
     const v = args.flags.get(f.name);
     if (typeof v === 'string') input[f.key ?? f.name] = v;
   }
+  // --tls alone (no kernel keyring here) and --tls-key with -t rdma are refused here, with their reasons.
+  tlsFlags(args);
   // One path stays as it always was (traddr and trsvcid, checked by perfOptions); more go as paths.
   const paths = pathFlags(args);
   if (paths.length > 1) {
@@ -88,7 +94,7 @@ async function runPerfCommand(args: ParsedArgs): Promise<number> {
 export const PERF_COMMAND: Command = {
   name: 'perf',
   description: 'an I/O workload against an NVMe-oF namespace, with fio\'s options and JSON output (-o json)\n'
-    + 'the target: -t tcp|rdma -a TRADDR [-s TRSVCID] -n NQN [-S SECRET], as nvme-cli; or --target local\n'
+    + 'the target: -t tcp|rdma -a TRADDR [-s TRSVCID] -n NQN [-S SECRET] [--tls-key KEY], as nvme-cli; or --target local\n'
     + 'more paths: -a A -s PORT_A -a B -s PORT_B [--multipath-policy active_active], run on the js engine\n'
     + '--verify writes, reads back and checks; exits 1 when a block does not match',
   flags: PERF_FLAGS,

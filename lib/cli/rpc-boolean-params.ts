@@ -9,6 +9,7 @@ const BOOLEAN_PARAMS: Readonly<Record<string, readonly string[]>> = {
   bdev_nvme_attach_controller: ['hdgst', 'ddgst', 'disable_sq_flow_control'],
   framework_get_config: ['with_batches'],
   nvmf_create_subsystem: ['allow_any_host', 'ana_reporting'],
+  nvmf_subsystem_add_listener: ['secure_channel'],
   nvmf_subsystem_allow_any_host: ['allow_any_host'],
   rpc_get_methods: ['current', 'include_aliases'],
 };

@@ -5,13 +5,13 @@
  *   bdev_malloc_create -b Malloc0 64 512            64 MiB of 512-byte blocks
  *   bdev_null_create Null0 64 512
  *   nvmf_create_subsystem NQN -a -s SN -m MN -n MAX_NAMESPACES
- *   nvmf_subsystem_add_listener NQN -t tcp -a 10.0.0.1 -s 4420 [-f ipv4]
+ *   nvmf_subsystem_add_listener NQN -t tcp -a 10.0.0.1 -s 4420 [-f ipv4] [-k|--secure-channel]
  *   nvmf_subsystem_add_ns NQN BDEV [-n NSID] [-u UUID] [-g NGUID]
  *   bdev_nvme_attach_controller -b NAME -t tcp -a IP -s PORT -n SUBNQN [-q HOSTNQN] [-f ipv4]
- *                               [--dhchap-key KEY [--dhchap-ctrlr-key KEY]]
+ *                               [--dhchap-key KEY [--dhchap-ctrlr-key KEY]] [--psk KEY]
  *   keyring_file_add_key NAME PATH
  *   keyring_file_remove_key NAME
- *   nvmf_subsystem_add_host NQN HOST [--dhchap-key KEY [--dhchap-ctrlr-key KEY]]
+ *   nvmf_subsystem_add_host NQN HOST [--dhchap-key KEY [--dhchap-ctrlr-key KEY]] [--psk KEY]
  *   nvmf_subsystem_set_keys NQN HOST [--dhchap-key KEY [--dhchap-ctrlr-key KEY]]
  *   nvmf_set_config [--dhchap-digests sha256,sha384] [--dhchap-dhgroups null,ffdhe2048]
  * With --key value pairs (underscores: --dhchap_key) or a JSON object they go as every other
@@ -58,6 +58,9 @@ const DHCHAP_KEYS: Record<string, Option> = {
   '--dhchap-key': { param: 'dhchap_key' }, '--dhchap-ctrlr-key': { param: 'dhchap_ctrlr_key' },
 };
 
+/** rpc.py's --psk: the name of an NVMe/TCP TLS PSK in the gateway's keyring, never the PSK. */
+const PSK: Record<string, Option> = { '--psk': { param: 'psk' } };
+
 const FORMS: Record<string, Form> = {
   nvmf_create_transport: { options: { '-t': { param: 'trtype' } }, positionals: [] },
   bdev_malloc_create: {
@@ -75,20 +78,23 @@ const FORMS: Record<string, Form> = {
       '-m': { param: 'model_number' }, '-n': { param: 'max_namespaces', number: true } },
     positionals: [{ param: 'nqn' }],
   },
-  nvmf_subsystem_add_listener: { options: listener('listen_address.'), positionals: [{ param: 'nqn' }] },
+  nvmf_subsystem_add_listener: {
+    options: { ...listener('listen_address.'), '-k': { param: 'secure_channel', boolean: true },
+      '--secure-channel': { param: 'secure_channel', boolean: true } },
+    positionals: [{ param: 'nqn' }],
+  },
   nvmf_subsystem_add_ns: {
     options: { '-n': { param: 'namespace.nsid', number: true }, '-u': { param: 'namespace.uuid' },
       '-g': { param: 'namespace.nguid' } },
     positionals: [{ param: 'nqn' }, { param: 'namespace.bdev_name' }],
   },
   bdev_nvme_attach_controller: {
-    options: { '-b': { param: 'name' }, '-n': { param: 'subnqn' }, '-q': { param: 'hostnqn' }, ...listener(''), ...DHCHAP_KEYS },
+    options: { '-b': { param: 'name' }, '-n': { param: 'subnqn' }, '-q': { param: 'hostnqn' }, ...listener(''), ...DHCHAP_KEYS, ...PSK },
     positionals: [],
   },
   keyring_file_add_key: { options: {}, positionals: [{ param: 'name' }, { param: 'path' }] },
   keyring_file_remove_key: { options: {}, positionals: [{ param: 'name' }] },
-  // --psk goes through as the param it names, which the gateway refuses: TLS is not supported yet.
-  nvmf_subsystem_add_host: { options: { ...DHCHAP_KEYS, '--psk': { param: 'psk' } }, positionals: [{ param: 'nqn' }, { param: 'host' }] },
+  nvmf_subsystem_add_host: { options: { ...DHCHAP_KEYS, ...PSK }, positionals: [{ param: 'nqn' }, { param: 'host' }] },
   nvmf_subsystem_set_keys: { options: DHCHAP_KEYS, positionals: [{ param: 'nqn' }, { param: 'host' }] },
   nvmf_set_config: {
     options: { '--dhchap-digests': { param: 'dhchap_digests', list: true }, '--dhchap-dhgroups': { param: 'dhchap_dhgroups', list: true } },

@@ -175,8 +175,8 @@ export const RPC_COMMAND: Command = {
     + 'dots nest (--listen_address.trtype tcp). Options come before METHOD.\n'
     + 'rpc.py\'s own forms work for the first methods one meets: nvmf_create_transport -t tcp,\n'
     + 'bdev_malloc_create -b Malloc0 64 512, nvmf_create_subsystem NQN -a, nvmf_subsystem_add_ns NQN BDEV,\n'
-    + 'nvmf_subsystem_add_listener NQN -t tcp -a IP -s PORT, bdev_nvme_attach_controller -b NAME -t tcp -a IP -s PORT -n NQN,\n'
-    + 'keyring_file_add_key NAME PATH, nvmf_subsystem_add_host NQN HOST --dhchap-key NAME [--dhchap-ctrlr-key NAME]\n'
+    + 'nvmf_subsystem_add_listener NQN -t tcp -a IP -s PORT [-k], bdev_nvme_attach_controller -b NAME -t tcp -a IP -s PORT -n NQN,\n'
+    + 'keyring_file_add_key NAME PATH, nvmf_subsystem_add_host NQN HOST --dhchap-key NAME [--dhchap-ctrlr-key NAME] [--psk NAME]\n'
     + 'exits 1 on an error response, printed with its JSON-RPC code',
   flags: RPC_FLAGS,
   operands: 'METHOD [\'{"json":"params"}\' | --key value ...]',

@@ -56,14 +56,18 @@ async function runTarget(args: ParsedArgs): Promise<number> {
   if (json) {
     console.log(JSON.stringify({ listeners, subsystems }, null, 2));
   } else {
-    for (const l of listeners) console.log(`listening: ${l.trtype} ${l.traddr}:${l.trsvcid} (portid ${l.portid})`);
+    for (const l of listeners) {
+      console.log(`listening: ${l.trtype} ${l.traddr}:${l.trsvcid} (portid ${l.portid}${l.secureChannel ? ', secure channel: TLS required' : ''})`);
+    }
     for (const s of subsystems) {
       console.log(`subsystem ${s.nqn}: ${s.namespaces.length} namespace(s)`);
       const l = listeners[0];
       if (l) {
-        console.log(`  nvme discover -t ${l.trtype} -a ${l.traddr} -s ${l.trsvcid}`);
-        console.log(`  nvme connect -t ${l.trtype} -a ${l.traddr} -s ${l.trsvcid} -n ${s.nqn}`);
-        console.log(`  rdmagate id-ctrl -t ${l.trtype} -a ${l.traddr} -s ${l.trsvcid} -n ${s.nqn}`);
+        // A secure channel wants the host's PSK (the config's hosts[].psk), never printed here.
+        const tls = l.secureChannel ? ' --tls-key KEY' : '';
+        console.log(`  nvme discover -t ${l.trtype} -a ${l.traddr} -s ${l.trsvcid}${tls}`);
+        console.log(`  nvme connect -t ${l.trtype} -a ${l.traddr} -s ${l.trsvcid} -n ${s.nqn}${tls}`);
+        console.log(`  rdmagate id-ctrl -t ${l.trtype} -a ${l.traddr} -s ${l.trsvcid} -n ${s.nqn}${tls}`);
       }
     }
     console.log('Ctrl-C stops the target');

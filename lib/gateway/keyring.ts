@@ -1,8 +1,12 @@
 /**
  * The gateway's keyring, as SPDK's keyring_file module: named secrets, each read from a file
- * that only its owner may read. RPCs name a key (nvmf_subsystem_add_host's dhchap_key,
- * bdev_nvme_attach_controller's), never a secret, so that no secret travels over JSON-RPC
- * or lands in the saved config, which keeps the name and the path only.
+ * that only its owner may read. RPCs name a key (nvmf_subsystem_add_host's dhchap_key and
+ * psk, bdev_nvme_attach_controller's), never a secret, so that no secret travels over
+ * JSON-RPC or lands in the saved config, which keeps the name and the path only.
+ *
+ * A key file holds a DH-HMAC-CHAP secret (`DHHC-1:0X:<base64>:`, as nvme gen-dhchap-key
+ * writes it) or an NVMe/TCP TLS PSK (`NVMeTLSkey-1:0X:<base64>:`, as nvme gen-tls-key writes
+ * it); a PSK's form is checked as it is added, and each key is used only as what it holds.
  *
  * A secret is read once, when its key is added, and kept in a private field: listings, log
  * lines, error messages and the config never reach it; Key.secret() hands it to the Target.
@@ -11,12 +15,24 @@ import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { ConflictError, InvalidArgumentError, NotFoundError, RdmagateError } from '../errors';
 import type { DhchapKeys } from '../nvmf/dhchap';
+import { decodeTlsPsk, TLS_PSK_PREFIX, type TlsPsk } from '../nvmf/tls';
 
 /** SPDK's name for the module whose keys are files: keyring_get_keys' `module`. */
 export const KEYRING_FILE_MODULE = 'keyring_file';
 
 /** A DHHC-1 secret is under 200 characters; a key file far larger is some other file. */
 const MAX_KEY_FILE_BYTES = 4096;
+
+const DHCHAP_PREFIX = 'DHHC-1:';
+
+/** What a key file holds: a DH-HMAC-CHAP secret, or an NVMe/TCP TLS pre-shared key. */
+export type KeyKind = 'dhchap' | 'tls-psk';
+
+/** How messages name what a key holds, and the form it should have. */
+const KIND_TEXT: Record<KeyKind, string> = {
+  'dhchap': 'a DH-HMAC-CHAP secret (DHHC-1:0X:<base64>:, as nvme gen-dhchap-key writes it)',
+  'tls-psk': 'an NVMe/TCP TLS PSK (NVMeTLSkey-1:0X:<base64>:, as nvme gen-tls-key writes it)',
+};
 
 /**
  * One key. Users (a subsystem's host, a backend) hold the object, not the name, so that a key
@@ -27,7 +43,7 @@ export class Key {
   #removed = false;
 
   /** @internal */
-  constructor(readonly name: string, readonly path: string, secret: string) {
+  constructor(readonly name: string, readonly path: string, secret: string, readonly kind: KeyKind) {
     this.#secret = secret;
   }
 
@@ -71,6 +87,11 @@ export interface DhchapKeyRefs {
   dhchapCtrlrKey?: Key;
 }
 
+/** Every key a subsystem host or a backend holds: its DH-HMAC-CHAP keys and its NVMe/TCP TLS PSK. */
+export interface KeyRefs extends DhchapKeyRefs {
+  psk?: Key;
+}
+
 export class Keyring {
   readonly #keys = new Map<string, Key>();
   /** Keys removed while in use: listed (removed: true) until no user holds them, as SPDK lists them. */
@@ -80,12 +101,15 @@ export class Keyring {
    * Adds key `name` from the file at `path`, read now. As SPDK's keyring_file: the path is
    * absolute, and the file a regular file of this process's user whose mode gives the group
    * and others nothing (ERR_PERMISSION_DENIED otherwise, like SPDK's -EPERM). A name taken
-   * is ERR_ALREADY_EXISTS; a missing file ERR_NOT_FOUND.
+   * is ERR_ALREADY_EXISTS; a missing file ERR_NOT_FOUND. The file must hold a DHHC-1 secret
+   * or a TLS PSK in the interchange form, a PSK's form checked now (ERR_INVALID_ARG, naming
+   * the key and its file, never what it holds).
    */
   addFileKey(name: string, path: string): Key {
     if (this.#keys.has(name)) throw new ConflictError('ERR_ALREADY_EXISTS', `key '${name}' already exists in the keyring`);
     if (!isAbsolute(path)) throw new InvalidArgumentError(`key '${name}': path must be absolute, got ${JSON.stringify(path)}`);
-    const key = new Key(name, path, readKeyFile(name, path));
+    const secret = readKeyFile(name, path);
+    const key = new Key(name, path, secret, keyKind(name, path, secret));
     this.#keys.set(name, key);
     return key;
   }
@@ -112,15 +136,29 @@ export class Keyring {
     if (names.dhchap_ctrlr_key !== undefined && names.dhchap_key === undefined) {
       throw new InvalidArgumentError('dhchap_ctrlr_key needs dhchap_key: bidirectional authentication authenticates the host too');
     }
-    const get = (name: string | undefined, param: string) => {
-      if (name === undefined) return undefined;
-      const key = this.#keys.get(name);
-      if (!key) throw new InvalidArgumentError(`${param}: no key '${name}' in the keyring (add it first with keyring_file_add_key)`);
-      return key;
-    };
-    const dhchapKey = get(names.dhchap_key, 'dhchap_key');
-    const dhchapCtrlrKey = get(names.dhchap_ctrlr_key, 'dhchap_ctrlr_key');
+    const dhchapKey = this.#get(names.dhchap_key, 'dhchap_key', 'dhchap');
+    const dhchapCtrlrKey = this.#get(names.dhchap_ctrlr_key, 'dhchap_ctrlr_key', 'dhchap');
     return { ...(dhchapKey ? { dhchapKey } : {}), ...(dhchapCtrlrKey ? { dhchapCtrlrKey } : {}) };
+  }
+
+  /**
+   * The TLS PSK `name` names (SPDK's psk param: a key name), as dhchapKeys checks its keys:
+   * in the keyring, and holding a PSK. None named: none.
+   */
+  tlsPsk(name: string | undefined): { psk?: Key } {
+    const psk = this.#get(name, 'psk', 'tls-psk');
+    return psk ? { psk } : {};
+  }
+
+  /** Key `name` for param `param`, which takes keys of `kind`; an InvalidArgumentError that names it otherwise. */
+  #get(name: string | undefined, param: string, kind: KeyKind): Key | undefined {
+    if (name === undefined) return undefined;
+    const key = this.#keys.get(name);
+    if (!key) throw new InvalidArgumentError(`${param}: no key '${name}' in the keyring (add it first with keyring_file_add_key)`);
+    if (key.kind !== kind) {
+      throw new InvalidArgumentError(`${param}: key '${name}' (${key.path}) holds ${KIND_TEXT[key.kind]}, where ${param} takes ${KIND_TEXT[kind]}`);
+    }
+    return key;
   }
 
   /** Every key, removed ones still held included, with `users` (one entry per use) counted. */
@@ -148,6 +186,11 @@ export function dhchapSecrets(refs: DhchapKeyRefs): DhchapKeys {
   };
 }
 
+/** The PSK of `refs`, for the Target and the host's options: as dhchapSecrets, the only place it leaves the keyring. */
+export function pskSecret(refs: KeyRefs): TlsPsk {
+  return refs.psk ? { psk: refs.psk.secret() } : {};
+}
+
 /** The names of `refs`, as the RPCs' params name them: what save_config and the listings show. */
 export function dhchapKeyNames(refs: DhchapKeyRefs | undefined): { dhchap_key?: string; dhchap_ctrlr_key?: string } {
   return {
@@ -156,15 +199,43 @@ export function dhchapKeyNames(refs: DhchapKeyRefs | undefined): { dhchap_key?: 
   };
 }
 
+/** As dhchapKeyNames, with the PSK's name (`psk`, SPDK's param) first. */
+export function keyNames(refs: KeyRefs | undefined): { psk?: string; dhchap_key?: string; dhchap_ctrlr_key?: string } {
+  return { ...(refs?.psk ? { psk: refs.psk.name } : {}), ...dhchapKeyNames(refs) };
+}
+
+/** Native code's words for a TLS PSK it refuses (native/tls/psk.cc), as against a DH-HMAC-CHAP secret. */
+const PSK_REFUSAL = /TLS PSK/;
+
 /**
  * `e` with the key names in its message where native code refused a secret (ERR_INVALID_KEY):
  * it cannot say which key file holds it. Native messages never hold the secret.
  */
-export function explainInvalidKey(e: unknown, refs: DhchapKeyRefs): unknown {
+export function explainInvalidKey(e: unknown, refs: KeyRefs): unknown {
   if (!(e instanceof RdmagateError) || e.code !== 'ERR_INVALID_KEY') return e;
-  const names = [refs.dhchapKey, refs.dhchapCtrlrKey].filter((k) => k !== undefined).map((k) => `'${k.name}' (${k.path})`);
-  return new RdmagateError('ERR_INVALID_KEY', `key ${names.join(' or ')} does not hold a DH-HMAC-CHAP secret ` +
-    `(DHHC-1:0X:<base64>:, as nvme gen-dhchap-key writes it): ${e.message}`);
+  const kind: KeyKind = refs.psk && PSK_REFUSAL.test(e.message) ? 'tls-psk' : 'dhchap';
+  const keys = kind === 'tls-psk' ? [refs.psk] : [refs.dhchapKey, refs.dhchapCtrlrKey];
+  const names = keys.filter((k) => k !== undefined).map((k) => `'${k.name}' (${k.path})`);
+  return new RdmagateError('ERR_INVALID_KEY', `key ${names.join(' or ')} does not hold ${KIND_TEXT[kind]}: ${e.message}`);
+}
+
+/**
+ * What the file of key `name` holds, by its prefix; a TLS PSK's form is checked here (native
+ * code checks a DH-HMAC-CHAP secret where it is used). Messages name the key and its file only.
+ */
+function keyKind(name: string, path: string, secret: string): KeyKind {
+  if (secret.startsWith(DHCHAP_PREFIX)) return 'dhchap';
+  if (secret.startsWith(TLS_PSK_PREFIX)) {
+    const decoded = decodeTlsPsk(secret);
+    if (decoded === 'form') {
+      throw new InvalidArgumentError(`key '${name}': ${path} is not ${KIND_TEXT['tls-psk']}: its hash must be 00, 01 or 02, ` +
+        'its key 32 bytes (01) or 48 bytes (02), in base64');
+    }
+    if (decoded === 'crc') throw new InvalidArgumentError(`key '${name}': ${path} holds a TLS PSK whose checksum does not match its key`);
+    decoded.key.fill(0);
+    return 'tls-psk';
+  }
+  throw new InvalidArgumentError(`key '${name}': ${path} holds neither ${KIND_TEXT.dhchap} nor ${KIND_TEXT['tls-psk']}`);
 }
 
 /**

@@ -6,7 +6,7 @@
 import type { JsonObject } from '../jsonrpc/json';
 import type { Target, TransportType } from '../nvmf/target';
 import type { ConfigEntry } from './config-entry';
-import { Keyring, type DhchapKeyRefs } from './keyring';
+import { Keyring, type KeyRefs } from './keyring';
 import { PendingBackends } from './pending-backends';
 
 export type { ConfigEntry } from './config-entry';
@@ -61,12 +61,13 @@ export class GatewayState {
   /** Named secrets (keyring_file_add_key), which the methods below refer to by name. */
   readonly keyring = new Keyring();
   /**
-   * The keys each subsystem host authenticates with (key: hostKeysId()): the Target holds
-   * the secrets, this the keys' names for save_config and their use counts for the keyring.
+   * The keys each subsystem host authenticates with (key: hostKeysId()), its TLS PSK
+   * included: the Target holds the secrets, this the keys' names for save_config and their
+   * use counts for the keyring.
    */
-  readonly hostKeys = new Map<string, DhchapKeyRefs>();
-  /** The keys each backend controller authenticates with, by controller name. */
-  readonly backendKeys = new Map<string, DhchapKeyRefs>();
+  readonly hostKeys = new Map<string, KeyRefs>();
+  /** The keys each backend controller authenticates with (its TLS PSK included), by controller name. */
+  readonly backendKeys = new Map<string, KeyRefs>();
 
   constructor(readonly target: Target, readonly limits: TargetLimits) {}
 }

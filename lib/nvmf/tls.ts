@@ -5,7 +5,7 @@
  */
 import { InvalidArgumentError } from '../errors';
 import type { NativeTlsPsk } from '../native';
-import { encodeKeyText } from './key-text';
+import { crc32, encodeKeyText } from './key-text';
 
 /** What a host connects with, or a target's host is known by, over TLS. */
 export interface TlsPsk {
@@ -30,10 +30,37 @@ export function tlsPsk(o: TlsPsk, prefix = ''): NativeTlsPsk {
   return { psk: o.psk };
 }
 
+/** The interchange form's prefix: a key text that starts so is meant as a TLS PSK. */
+export const TLS_PSK_PREFIX = 'NVMeTLSkey-1:';
+
 /** The configured PSK's transform: 0 none, 1 SHA-256 (a 32-byte key), 2 SHA-384 (a 48-byte key). */
 export type TlsPskHash = 0 | 1 | 2;
 
 /** `key` in the interchange form (`nvme gen-tls-key`'s output). */
 export function encodeTlsPsk(key: Uint8Array, hash: TlsPskHash): string {
-  return encodeKeyText('NVMeTLSkey-1:', hash, key);
+  return encodeKeyText(TLS_PSK_PREFIX, hash, key);
+}
+
+const TLS_PSK_FORM = /^NVMeTLSkey-1:0([0-2]):([A-Za-z0-9+/]+={0,2}):?$/;
+
+/**
+ * The hash and key of a PSK in the interchange form, checked as native code checks it (a
+ * 32- or 48-byte key, 01 with 32 bytes, 02 with 48, 00 with either; the trailing colon
+ * optional); `form` when it is not one, `crc` when its check value does not match its key.
+ * For TypeScript that must check a PSK before native code sees it (the gateway's keyring,
+ * as a key file is added); nothing here repeats the key.
+ */
+export function decodeTlsPsk(text: string): { hash: TlsPskHash; key: Buffer } | 'form' | 'crc' {
+  const m = TLS_PSK_FORM.exec(text);
+  const bytes = m ? Buffer.from(m[2]!, 'base64') : undefined;
+  if (!bytes || bytes.toString('base64') !== m![2]) return 'form';
+  const hash = Number(m![1]) as TlsPskHash;
+  const keyBytes = bytes.length - 4;
+  if (hash === 0 ? keyBytes !== 32 && keyBytes !== 48 : keyBytes !== (hash === 1 ? 32 : 48)) return 'form';
+  const key = bytes.subarray(0, keyBytes);
+  if (crc32(key) !== bytes.readUInt32LE(keyBytes)) {
+    bytes.fill(0);
+    return 'crc';
+  }
+  return { hash, key };
 }

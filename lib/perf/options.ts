@@ -6,6 +6,7 @@
 import { InvalidArgumentError } from '../errors';
 import type { DhchapKeys } from '../nvmf/dhchap';
 import type { HostPolling } from '../nvmf/host/options';
+import type { TlsPsk } from '../nvmf/tls';
 import { parseCount, parseSeconds, parseSize } from './units';
 
 export const READ_WRITE = ['read', 'write', 'randread', 'randwrite', 'randrw'] as const;
@@ -56,6 +57,8 @@ export interface PerfOptionsInput {
   /** nvme-cli's -S and -C: DH-HMAC-CHAP secrets for a remote target (ConnectOptions'). */
   dhchapKey?: string;
   dhchapCtrlrKey?: string;
+  /** nvme-cli's --tls-key: an NVMe/TCP TLS PSK for a remote target (ConnectOptions.psk). */
+  psk?: string;
   nsid?: number | string;
   /** --target local: the namespace's bdev; default null, or malloc with --verify. */
   bdev?: string;
@@ -74,7 +77,7 @@ export interface PerfOptionsInput {
  */
 export type PerfTarget =
   | ({ kind: 'remote'; transport: 'tcp' | 'rdma'; traddr: string; trsvcid: number; subnqn: string;
-    paths?: PerfPath[]; multipathPolicy?: MultipathPolicyName } & DhchapKeys)
+    paths?: PerfPath[]; multipathPolicy?: MultipathPolicyName } & DhchapKeys & TlsPsk)
   | { kind: 'local'; bdev: LocalBdev; reactors: number };
 
 export interface PerfOptions {
@@ -124,14 +127,14 @@ function pathList(o: PerfOptionsInput): PerfPath[] | undefined {
 }
 
 function target(o: PerfOptionsInput): PerfTarget {
-  const remoteFlags = [o.transport, o.traddr, o.trsvcid, o.nqn, o.dhchapKey, o.dhchapCtrlrKey, o.paths].some((x) => x !== undefined);
+  const remoteFlags = [o.transport, o.traddr, o.trsvcid, o.nqn, o.dhchapKey, o.dhchapCtrlrKey, o.psk, o.paths].some((x) => x !== undefined);
   const paths = pathList(o);
   if (o.multipathPolicy !== undefined && (paths?.length ?? 0) < 2) {
     throw new InvalidArgumentError('--multipath-policy applies to more than one path (-a given more than once)');
   }
   if (o.target !== undefined) {
     if (o.target !== 'local') throw new InvalidArgumentError(`--target must be 'local', got ${JSON.stringify(o.target)}`);
-    if (remoteFlags) throw new InvalidArgumentError('--target local starts its own target: -t, -a, -s, -n, -S and -C do not apply');
+    if (remoteFlags) throw new InvalidArgumentError('--target local starts its own target: -t, -a, -s, -n, --tls-key, -S and -C do not apply');
     return {
       kind: 'local',
       // A null bdev drops writes, so a verify run defaults to malloc (asked for, null fails it).
@@ -154,6 +157,7 @@ function target(o: PerfOptionsInput): PerfTarget {
       ? { paths, multipathPolicy: oneOf(o.multipathPolicy, 'multipath-policy', MULTIPATH_POLICIES, 'active_passive') } : {}),
     ...(o.dhchapKey !== undefined ? { dhchapKey: o.dhchapKey } : {}),
     ...(o.dhchapCtrlrKey !== undefined ? { dhchapCtrlrKey: o.dhchapCtrlrKey } : {}),
+    ...(o.psk !== undefined ? { psk: o.psk } : {}),
   };
 }
 

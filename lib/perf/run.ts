@@ -162,7 +162,7 @@ export async function runPerf(o: PerfOptions, hooks: PerfHooks = {}): Promise<Pe
       transport: o.target.kind === 'remote' ? o.target.transport : 'tcp',
       traddr: where.traddr, trsvcid: where.trsvcid, subnqn: where.subnqn,
       nrIoQueues: o.numjobs, queueSize, reactors: o.hostReactors, recvPipe: o.recvPipe,
-      ...(o.target.kind === 'remote' ? { dhchapKey: o.target.dhchapKey, dhchapCtrlrKey: o.target.dhchapCtrlrKey } : {}),
+      ...(o.target.kind === 'remote' ? { dhchapKey: o.target.dhchapKey, dhchapCtrlrKey: o.target.dhchapCtrlrKey, psk: o.target.psk } : {}),
       // Reads then complete with their last C2HData PDU (its SUCCESS flag): one PDU per read
       // instead of two. Every target that lists the option in its discovery log takes it.
       disableSqFlow: true,
@@ -218,9 +218,9 @@ export async function runPerf(o: PerfOptions, hooks: PerfHooks = {}): Promise<Pe
   return report;
 }
 
-/** The options as a report carries them: a remote target's DH-HMAC-CHAP secrets left out, so that no printout holds them. */
+/** The options as a report carries them: a remote target's DH-HMAC-CHAP secrets and TLS PSK left out, so that no printout holds them. */
 function withoutSecrets(o: PerfOptions): PerfOptions {
   if (o.target.kind !== 'remote') return o;
-  const { dhchapKey: _key, dhchapCtrlrKey: _ctrlrKey, ...target } = o.target;
+  const { dhchapKey: _key, dhchapCtrlrKey: _ctrlrKey, psk: _psk, ...target } = o.target;
   return { ...o, target };
 }

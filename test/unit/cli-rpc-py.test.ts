@@ -42,6 +42,20 @@ describe('rdmagate rpc: rpc.py\'s forms', () => {
     assert.throws(() => rpcPyParams('keyring_file_add_key', ['key0']), /missing path/);
   });
 
+  it('takes rpc.py\'s TLS lines: -k/--secure-channel on a listener, --psk NAME on a host and a backend', () => {
+    const nqn = 'nqn.2016-06.io.spdk:cnode1';
+    const host = 'nqn.2016-06.io.spdk:host1';
+    const listen_address = { trtype: 'tcp', traddr: '127.0.0.1', trsvcid: '4420' };
+    assert.deepEqual(params('nvmf_subsystem_add_listener', `${nqn} -t tcp -a 127.0.0.1 -s 4420 -k`), { nqn, listen_address, secure_channel: true });
+    assert.deepEqual(params('nvmf_subsystem_add_listener', `${nqn} -t tcp -a 127.0.0.1 -s 4420 --secure-channel`),
+      { nqn, listen_address, secure_channel: true });
+    assert.deepEqual(params('nvmf_subsystem_add_listener', `-k ${nqn} -t tcp -a 127.0.0.1 -s 4420`), { nqn, listen_address, secure_channel: true });
+    assert.deepEqual(params('nvmf_subsystem_add_host', `${nqn} ${host} --psk key0 --dhchap-key key1`), { nqn, host, psk: 'key0', dhchap_key: 'key1' });
+    assert.deepEqual(params('bdev_nvme_attach_controller', `-b Nvme0 -t tcp -a 127.0.0.1 -s 4420 -f ipv4 -n ${nqn} -q ${host} --psk key0`),
+      { name: 'Nvme0', trtype: 'tcp', traddr: '127.0.0.1', trsvcid: '4420', adrfam: 'ipv4', subnqn: nqn, hostnqn: host, psk: 'key0' });
+    assert.throws(() => rpcPyParams('bdev_nvme_attach_controller', ['-b', 'Nvme0', '--psk']), /--psk needs a value/);
+  });
+
   it('leaves --key value pairs and JSON to the general form', () => {
     assert.equal(isRpcPyForm('nvmf_create_transport', ['--trtype', 'tcp']), false);
     assert.equal(isRpcPyForm('nvmf_subsystem_add_ns', ['{"nqn":"x"}']), false);

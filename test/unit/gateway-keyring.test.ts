@@ -164,7 +164,7 @@ describe('gateway keyring and DH-HMAC-CHAP key names', function () {
       noSecretIn(logs.join('\n'));
     });
 
-    it('refuses unknown key names, a controller key alone and a TLS PSK, changing nothing', async () => {
+    it('refuses unknown key names, a controller key alone and a DH-HMAC-CHAP secret named as a TLS PSK, changing nothing', async () => {
       const g = await gateway();
       await g.rpc('keyring_file_add_key', { name: 'key0', path: keyFile('key0') });
       await g.rpc('nvmf_create_subsystem', { nqn: NQN });
@@ -174,7 +174,7 @@ describe('gateway keyring and DH-HMAC-CHAP key names', function () {
         /dhchap_ctrlr_key: no key 'nockey'/);
       await rpcRejects(g.rpc('nvmf_subsystem_add_host', { nqn: NQN, host: HOST, dhchap_ctrlr_key: 'key0' }), -32602,
         /dhchap_ctrlr_key needs dhchap_key/);
-      await rpcRejects(g.rpc('nvmf_subsystem_add_host', { nqn: NQN, host: HOST, psk: 'key0' }), -95, /TLS.*not supported/);
+      await rpcRejects(g.rpc('nvmf_subsystem_add_host', { nqn: NQN, host: HOST, psk: 'key0' }), -32602, /psk: key 'key0' .* holds a DH-HMAC-CHAP secret/);
       const [s] = await g.rpc('nvmf_get_subsystems', { nqn: NQN }) as { hosts: JsonObject[] }[];
       assert.deepEqual(s!.hosts, [], 'no host was added');
 
@@ -186,7 +186,7 @@ describe('gateway keyring and DH-HMAC-CHAP key names', function () {
       await rpcRejects(g.rpc('bdev_nvme_attach_controller', { name: 'Nvme0', trtype: 'tcp', traddr: '127.0.0.1', trsvcid: '1',
         subnqn: BACKEND_NQN, dhchap_key: 'nokey' }), -32602, /dhchap_key: no key 'nokey'/);
       await rpcRejects(g.rpc('bdev_nvme_attach_controller', { name: 'Nvme0', trtype: 'tcp', traddr: '127.0.0.1', trsvcid: '1',
-        subnqn: BACKEND_NQN, psk: 'key0' }), -95, /TLS.*not supported/);
+        subnqn: BACKEND_NQN, psk: 'key0' }), -32602, /psk: key 'key0' .* holds a DH-HMAC-CHAP secret/);
       assert.deepEqual(await g.rpc('bdev_nvme_get_controllers'), []);
 
       await rpcRejects(g.rpc('nvmf_set_config', { dhchap_digests: ['md5'] }), -32602, /dhchap_digests\[0\] must be one of sha256, sha384, sha512/);

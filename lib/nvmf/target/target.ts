@@ -414,13 +414,14 @@ export class Target {
       throw new InvalidArgumentError('allowAnyHost must be a boolean');
     }
     const hosts = o.hosts ?? [];
-    if (!Array.isArray(hosts)) throw new InvalidArgumentError('hosts must be an array of host NQNs or { nqn, dhchapKey?, dhchapCtrlrKey? }');
+    if (!Array.isArray(hosts)) throw new InvalidArgumentError('hosts must be an array of host NQNs or { nqn, dhchapKey?, dhchapCtrlrKey?, psk? }');
     hosts.forEach((h, i) => {
       if (typeof h !== 'object' || h === null) {
         v.string(h, `hosts[${i}]`);
       } else {
         v.string(h.nqn, `hosts[${i}].nqn`);
         dhchapKeys(h, `hosts[${i}].`);
+        tlsPsk(h, `hosts[${i}].`);
       }
     });
     if (o.anaReporting !== undefined && typeof o.anaReporting !== 'boolean') throw new InvalidArgumentError('anaReporting must be a boolean');

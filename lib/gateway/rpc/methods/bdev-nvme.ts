@@ -2,18 +2,17 @@
  * Backends: SPDK's bdev_nvme_attach_controller, bdev_nvme_detach_controller and
  * bdev_nvme_get_controllers. A remote NVMe/TCP or NVMe/RDMA controller is attached through
  * rdmagate's host; each of its namespaces becomes a bdev "<name>n<nsid>" that subsystems can
- * export.
+ * export. With psk (a keyring key's name, as SPDK's) an NVMe/TCP backend is reached over TLS.
  */
 import { randomUUID } from 'node:crypto';
 import { InvalidArgumentError, NotFoundError, RdmagateError } from '../../../errors';
 import { withoutUndefined, type JsonObject } from '../../../jsonrpc/json';
 import { defaultHostNqn } from '../../../nvmf/host/options';
 import type { NvmeControllerInfo } from '../../../nvmf/target';
-import { dhchapSecrets, explainInvalidKey } from '../../keyring';
+import { dhchapSecrets, explainInvalidKey, pskSecret, type KeyRefs } from '../../keyring';
 import type { ConfigEntry, GatewayState } from '../../state';
 import { method, type MethodTable } from '../method';
 import * as p from '../params';
-import { pskUnsupported } from './nvmf';
 import { deleteWhenReleased } from './release';
 
 const NVME_IO_TYPES: Record<string, boolean> = {
@@ -47,8 +46,9 @@ const attachShape = {
   ctrlr_loss_timeout_sec: p.optional(p.integer(-1, 86400)),
   reconnect_delay_sec: p.optional(p.integer(0, 3600)),
   disable_sq_flow_control: p.optional(p.boolean()),
-  psk: p.optional(p.string()),
   // Key names (keyring_file_add_key), as in SPDK: the params, saved as they are, hold no secret.
+  // psk: an NVMe/TCP TLS PSK's, with which every queue connects over TLS 1.3.
+  psk: p.optional(p.string()),
   dhchap_key: p.optional(p.string()),
   dhchap_ctrlr_key: p.optional(p.string()),
 };
@@ -58,8 +58,8 @@ export const bdevNvmeMethods: MethodTable = {
     const { state } = ctx;
     const trtype = a.trtype.toLowerCase();
     if (trtype !== 'tcp' && trtype !== 'rdma') throw new InvalidArgumentError(`trtype: unknown transport '${a.trtype}'`);
-    if (a.psk !== undefined) throw pskUnsupported();
-    const keys = state.keyring.dhchapKeys(a);
+    if (a.psk !== undefined && trtype !== 'tcp') throw new InvalidArgumentError(`psk is NVMe/TCP's (TLS): trtype ${a.trtype} has none`);
+    const keys: KeyRefs = { ...state.keyring.dhchapKeys(a), ...state.keyring.tlsPsk(a.psk) };
     const { ctrlLoss, reconnectDelay } = reconnectPolicy(a.ctrlr_loss_timeout_sec, a.reconnect_delay_sec);
     // Saved with the config: a machine without /etc/nvme/hostnqn makes a new one at each
     // start, and a backend that allow-lists the gateway (a Mayastor nexus) would refuse it.
@@ -80,6 +80,7 @@ export const bdevNvmeMethods: MethodTable = {
       firstReconnectDelay: Math.min(FIRST_RECONNECT_DELAY_SEC, reconnectDelay),
       attachTimeoutMs: a.fabrics_connect_timeout_us === undefined ? 30000 : Math.ceil(a.fabrics_connect_timeout_us / 1000),
       ...dhchapSecrets(keys),
+      ...pskSecret(keys),
     }).catch((e: unknown) => { throw explainInvalidKey(e, keys); });
     const bdevs = await attaching.catch((e: unknown) => {
       // A saved backend that does not answer: the rest of the config is served meanwhile.
@@ -122,7 +123,9 @@ export const bdevNvmeMethods: MethodTable = {
         delete params.dhchap_key;
         delete params.dhchap_ctrlr_key;
         Object.assign(params, withoutUndefined(names));
-        state.backendKeys.set(name, keys);
+        // Its TLS PSK is not one of these keys, and stays.
+        const psk = state.backendKeys.get(name)?.psk;
+        state.backendKeys.set(name, { ...keys, ...(psk ? { psk } : {}) });
       };
       try {
         await state.target.setNvmeControllerKeys(name, dhchapSecrets(keys));

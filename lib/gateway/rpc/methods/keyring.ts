@@ -1,7 +1,8 @@
 /**
  * The keyring: SPDK's keyring_file_add_key, keyring_file_remove_key and keyring_get_keys,
  * and the keyring section of save_config, which comes first so that the methods naming keys
- * find them when a config is replayed. No secret is in any params, result or entry.
+ * find them when a config is replayed. A key file holds a DH-HMAC-CHAP secret or an NVMe/TCP
+ * TLS PSK (keyring.ts). No secret is in any params, result or entry.
  */
 import { withoutUndefined } from '../../../jsonrpc/json';
 import type { Key } from '../../keyring';
@@ -13,7 +14,7 @@ import * as p from '../params';
 export function keyUsers(state: GatewayState): Key[] {
   const hosts = state.target.subsystems().flatMap((s) => s.hosts.map((h) => state.hostKeys.get(hostKeysId(s.nqn, h))));
   const backends = [...state.nvmeControllers.keys()].map((name) => state.backendKeys.get(name));
-  return [...hosts, ...backends].flatMap((refs) => [refs?.dhchapKey, refs?.dhchapCtrlrKey]).filter((k): k is Key => k !== undefined);
+  return [...hosts, ...backends].flatMap((refs) => [refs?.dhchapKey, refs?.dhchapCtrlrKey, refs?.psk]).filter((k): k is Key => k !== undefined);
 }
 
 /** The keyring section of save_config: each key's name and path, which it is read from again. */

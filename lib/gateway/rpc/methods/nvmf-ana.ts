@@ -9,7 +9,7 @@ import { InvalidArgumentError, NotFoundError } from '../../../errors';
 import { ANA_STATES } from '../../../nvmf/target';
 import { method, type MethodTable } from '../method';
 import * as p from '../params';
-import { addressText, listenAddress, listenAddressJson, NQN, NSID_MAX, sameAddress, subsystemOf, toTransport } from './nvmf';
+import { addressText, listenAddress, listenAddressJson, NQN, NSID_MAX, sameAddress, secureChannelJson, subsystemOf, toTransport } from './nvmf';
 
 export const nvmfAnaMethods: MethodTable = {
   nvmf_subsystem_listener_set_ana_state: method({
@@ -29,6 +29,7 @@ export const nvmfAnaMethods: MethodTable = {
   nvmf_subsystem_get_listeners: method({ nqn: NQN }, { mutates: false })
     .handle(({ nqn }, { state }) => subsystemOf(state, nqn).info().listeners.map((l) => ({
       address: listenAddressJson(l),
+      ...secureChannelJson(l),
       ...(l.anaStates ? { ana_states: l.anaStates.map((g) => ({ ana_group: g.anagrpid, ana_state: g.state })) } : {}),
     }))),
   nvmf_subsystem_set_ns_ana_group: method({ nqn: NQN, nsid: p.integer(1, NSID_MAX), anagrpid: p.integer(1, NSID_MAX) },

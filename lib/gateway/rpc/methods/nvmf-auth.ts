@@ -9,11 +9,12 @@ import { dhchapSecrets, explainInvalidKey } from '../../keyring';
 import { hostKeysId } from '../../state';
 import { method, type MethodTable } from '../method';
 import * as p from '../params';
-import { NQN, subsystemOf } from './nvmf';
+import { NQN, setHostKeyRefs, subsystemOf } from './nvmf';
 
 export const nvmfAuthMethods: MethodTable = {
   // No key named: the host's keys are cleared, and it connects without authenticating (SPDK's).
-  // Queues that have authenticated stay; new ones use the new keys.
+  // Queues that have authenticated stay; new ones use the new keys. Its TLS PSK (psk of
+  // nvmf_subsystem_add_host) is not one of these keys, and stays.
   nvmf_subsystem_set_keys: method({
     nqn: NQN, host: NQN, dhchap_key: p.optional(p.string()), dhchap_ctrlr_key: p.optional(p.string()),
   }, { mutates: true })
@@ -26,8 +27,8 @@ export const nvmfAuthMethods: MethodTable = {
       } catch (e) {
         throw explainInvalidKey(e, keys);
       }
-      if (keys.dhchapKey) state.hostKeys.set(hostKeysId(nqn, host), keys);
-      else state.hostKeys.delete(hostKeysId(nqn, host));
+      const psk = state.hostKeys.get(hostKeysId(nqn, host))?.psk;
+      setHostKeyRefs(state, nqn, host, { ...keys, ...(psk ? { psk } : {}) });
       return true;
     }),
   // SPDK takes these before its subsystems start only; here they apply at once, to the

@@ -1,16 +1,17 @@
 /**
  * NVMe-oF target: SPDK's nvmf_* methods over the Target API. Subsystems made here are
- * reachable only on their own listeners, as SPDK's are.
+ * reachable only on their own listeners, as SPDK's are. NVMe/TCP TLS as SPDK has it: a
+ * listener with secure_channel, a host with a psk (a keyring key's name).
  */
 import { isIP } from 'node:net';
-import { ConflictError, InvalidArgumentError, NotFoundError, RdmagateError } from '../../../errors';
+import { ConflictError, InvalidArgumentError, NotFoundError } from '../../../errors';
 import { withoutUndefined, type JsonObject } from '../../../jsonrpc/json';
 import * as rdma from '../../../rdma';
 import { DHCHAP_DEFAULT_DHGROUPS, DHCHAP_DEFAULT_DIGESTS } from '../../../nvmf/dhchap';
 import {
   ANA_STATES, Listener, type ListenerInfo, type QpairInfo, type Subsystem, type SubsystemInfo, type TransportType,
 } from '../../../nvmf/target';
-import { dhchapKeyNames, dhchapSecrets, explainInvalidKey } from '../../keyring';
+import { dhchapSecrets, explainInvalidKey, keyNames, pskSecret, type KeyRefs } from '../../keyring';
 import { hostKeysId, listenerKey, type ConfigEntry, type GatewayState, type TargetLimits } from '../../state';
 import { method, type MethodTable } from '../method';
 import * as p from '../params';
@@ -74,6 +75,15 @@ export function listenAddressJson(l: ListenerInfo): JsonObject {
   return { trtype: toTrtype(l.trtype), adrfam: l.adrfam, traddr: l.traddr, trsvcid: String(l.trsvcid) };
 }
 
+/**
+ * SPDK's secure_channel of a listener (NVMe/TCP TLS required), as nvmf_get_subsystems,
+ * nvmf_subsystem_get_listeners and save_config carry it: only where it is true, so that
+ * what other listeners show is what it was before TLS.
+ */
+export function secureChannelJson(l: ListenerInfo): { secure_channel?: true } {
+  return l.secureChannel ? { secure_channel: true } : {};
+}
+
 /** A qpair's peer ("10.0.0.1:4420" or "[fe80::1]:4420") as SPDK's peer_address. */
 function peerAddressJson(q: QpairInfo): JsonObject | undefined {
   const m = /^\[?([^\]]*)\]?:(\d+)$/.exec(q.peer);
@@ -81,21 +91,22 @@ function peerAddressJson(q: QpairInfo): JsonObject | undefined {
   return { trtype: toTrtype(q.transport), adrfam: isIP(m[1]) === 6 ? 'IPv6' : 'IPv4', traddr: m[1], trsvcid: m[2] };
 }
 
-/** A host of a subsystem as nvmf_get_subsystems and save_config show it: the names of its keys, never a secret. */
-function hostJson(state: GatewayState, nqn: string, host: string): { nqn: string; dhchap_key?: string; dhchap_ctrlr_key?: string } {
-  return { nqn: host, ...dhchapKeyNames(state.hostKeys.get(hostKeysId(nqn, host))) };
+/** A host of a subsystem as nvmf_get_subsystems and save_config show it: the names of its keys (psk too), never a secret. */
+function hostJson(state: GatewayState, nqn: string, host: string): { nqn: string; psk?: string; dhchap_key?: string; dhchap_ctrlr_key?: string } {
+  return { nqn: host, ...keyNames(state.hostKeys.get(hostKeysId(nqn, host))) };
 }
 
-/** SPDK's answer to a TLS PSK, which rdmagate's NVMe/TCP does not do yet: said, not ignored. */
-export function pskUnsupported(): RdmagateError {
-  return new RdmagateError('ERR_NOT_SUPPORTED', 'psk: NVMe/TCP TLS (and so a pre-shared key) is not supported by this gateway yet');
+/** Remembers the keys host `host` of `nqn` holds, for save_config and the keyring's counts; none: forgotten. */
+export function setHostKeyRefs(state: GatewayState, nqn: string, host: string, refs: KeyRefs): void {
+  if (refs.dhchapKey || refs.psk) state.hostKeys.set(hostKeysId(nqn, host), refs);
+  else state.hostKeys.delete(hostKeysId(nqn, host));
 }
 
 function subsystemJson(state: GatewayState, s: SubsystemInfo): JsonObject {
   const common = {
     nqn: s.nqn,
     subtype: s.subtype,
-    listen_addresses: s.listeners.map(listenAddressJson),
+    listen_addresses: s.listeners.map((l) => ({ ...listenAddressJson(l), ...secureChannelJson(l) })),
     allow_any_host: s.allowAnyHost,
     hosts: s.hosts.map((h) => hostJson(state, s.nqn, h)),
   };
@@ -196,7 +207,7 @@ export function nvmfConfig(state: GatewayState): ConfigEntry[] {
       ...(s.minCntlid !== 1 || s.maxCntlid !== 0xffef ? { min_cntlid: s.minCntlid, max_cntlid: s.maxCntlid } : {}),
     } });
     for (const l of s.listeners) {
-      out.push({ method: 'nvmf_subsystem_add_listener', params: { nqn, listen_address: listenAddressJson(l) } });
+      out.push({ method: 'nvmf_subsystem_add_listener', params: { nqn, listen_address: listenAddressJson(l), ...secureChannelJson(l) } });
     }
     for (const host of s.hosts) {
       const { nqn: _, ...keys } = hostJson(state, nqn, host);
@@ -288,10 +299,15 @@ export const nvmfMethods: MethodTable = {
       if (nqn !== undefined && list.length === 0) throw new NotFoundError(`No such device: no subsystem ${nqn}`);
       return list.map((s) => subsystemJson(state, s));
     }),
-  nvmf_subsystem_add_listener: method({ nqn: NQN, listen_address: listenAddress, ana_state: p.optional(p.oneOf(ANA_STATES)) },
-    { mutates: true })
-    .handle(({ nqn, listen_address: la, ana_state }, { state }) => {
+  // secure_channel: NVMe/TCP TLS required on this listener (SPDK's -k/--secure-channel). A
+  // listener that other subsystems share has one setting: asking for the other is -17.
+  nvmf_subsystem_add_listener: method({ nqn: NQN, listen_address: listenAddress, secure_channel: p.optional(p.boolean()),
+    ana_state: p.optional(p.oneOf(ANA_STATES)) }, { mutates: true })
+    .handle(({ nqn, listen_address: la, secure_channel, ana_state }, { state }) => {
       const s = subsystemOf(state, nqn);
+      if (secure_channel && la.trtype !== 'TCP') {
+        throw new InvalidArgumentError(`secure_channel is NVMe/TCP's (TLS): a ${la.trtype} listener has none`);
+      }
       checkListenAddress(state, la);
       if (ana_state !== undefined && !s.info().anaReporting) throw new InvalidArgumentError(`${nqn} was made without ana_reporting`);
       if (s.info().listeners.some(sameAddress(la))) {
@@ -299,7 +315,7 @@ export const nvmfMethods: MethodTable = {
       }
       const existed = state.target.listeners().some(sameAddress(la));
       const listener = { transport: toTransport(la.trtype), address: la.traddr, port: la.trsvcid };
-      s.addListener(listener);
+      s.addListener({ ...listener, secureChannel: secure_channel ?? false });
       if (!existed) state.ownedListeners.add(listenerKey(toTransport(la.trtype), la.traddr, la.trsvcid));
       if (ana_state !== undefined) s.setListenerAnaState(listener, ana_state);
       return true;
@@ -347,22 +363,22 @@ export const nvmfMethods: MethodTable = {
       subsystemOf(state, nqn).removeNamespace(nsid);
       return true;
     }),
-  // The keys are named (keyring_file_add_key), as in SPDK: no secret travels in params.
+  // The keys are named (keyring_file_add_key), as in SPDK: no secret travels in params. With
+  // psk the host may connect through secure_channel listeners (NVMe/TCP TLS), with a TLS PSK
+  // derived from that key for it and this subsystem.
   nvmf_subsystem_add_host: method({
     nqn: NQN, host: NQN, psk: p.optional(p.string()), dhchap_key: p.optional(p.string()), dhchap_ctrlr_key: p.optional(p.string()),
   }, { mutates: true })
     .handle(({ nqn, host, psk, ...names }, { state }) => {
-      if (psk !== undefined) throw pskUnsupported();
       const s = subsystemOf(state, nqn);
       if (s.info().hosts.includes(host)) throw new ConflictError('ERR_ALREADY_EXISTS', `${host} is already allowed on ${nqn}`);
-      const keys = state.keyring.dhchapKeys(names);
+      const keys: KeyRefs = { ...state.keyring.dhchapKeys(names), ...state.keyring.tlsPsk(psk) };
       try {
-        s.addHost({ nqn: host, ...dhchapSecrets(keys) });
+        s.addHost({ nqn: host, ...dhchapSecrets(keys), ...pskSecret(keys) });
       } catch (e) {
         throw explainInvalidKey(e, keys);
       }
-      if (keys.dhchapKey) state.hostKeys.set(hostKeysId(nqn, host), keys);
-      else state.hostKeys.delete(hostKeysId(nqn, host));
+      setHostKeyRefs(state, nqn, host, keys);
       return true;
     }),
   nvmf_subsystem_remove_host: method({ nqn: NQN, host: NQN }, { mutates: true })
