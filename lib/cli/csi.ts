@@ -12,8 +12,10 @@
  * With --gateway (repeated), the controller exports every volume on each gateway of a
  * group (GroupExporter) and watches them (GroupAgent): see README, "Gateway groups".
  * --key-dir is where the controller writes the DH-HMAC-CHAP keys of volumes that require
- * authentication, for the gateway's keyring to read: the gateway must see it at the same path
- * and run as the same user (deploy/controller.yaml: the state directory both containers mount).
+ * authentication, and the TLS PSKs of volumes that require TLS, for the gateway's keyring to
+ * read: the gateway must see it at the same path and run as the same user (deploy/controller.yaml:
+ * the state directory both containers mount). --tls-listen (a member's tls=) is where nodes reach
+ * the gateway over NVMe/TCP with TLS: a port of its own, default the TCP address's next port.
  * Runs until SIGINT or SIGTERM.
  */
 import { isAbsolute, join } from 'node:path';
@@ -42,13 +44,15 @@ const CSI_FLAGS: FlagSpec[] = [
   { name: 'log-level', value: LOG_LEVELS.join('|'), help: 'JSON lines to stderr from this level up (default info)' },
   { name: 'pool-dir', value: 'DIR', help: `controller: the local pool's volumes (default ${DEFAULT_POOL_DIR})` },
   { name: 'gateway-socket', value: 'PATH', help: `controller: the gateway's JSON-RPC socket (default ${DEFAULT_SOCKET_PATH})` },
-  { name: 'key-dir', value: 'DIR', help: 'controller: where the DH-HMAC-CHAP keys of volumes with a dhchap parameter are written, 0600, '
-    + `for the gateway's keyring, which must see them at this path as their owner (default ${DEFAULT_KEY_DIR}; made on first use)` },
+  { name: 'key-dir', value: 'DIR', help: 'controller: where the DH-HMAC-CHAP keys and TLS PSKs of volumes with a dhchap or tls parameter '
+    + `are written, 0600, for the gateway's keyring, which must see them at this path as their owner (default ${DEFAULT_KEY_DIR}; made on first use)` },
   { name: 'tcp-listen', value: 'IP:PORT', help: 'controller, required: where nodes reach the gateway over NVMe/TCP' },
+  { name: 'tls-listen', value: 'IP:PORT', help: 'controller: where nodes reach the gateway over NVMe/TCP with TLS, for volumes with tls: "true" '
+    + '(a secure-channel listener: another port than --tcp-listen\'s; default --tcp-listen\'s address, its port + 1)' },
   { name: 'rdma-listen', value: 'IP:PORT', help: 'controller: where nodes reach the gateway over NVMe/RDMA' },
-  { name: 'gateway', value: 'NAME=SOCKET,tcp=IP:PORT[,rdma=IP:PORT]', list: true,
+  { name: 'gateway', value: 'NAME=SOCKET,tcp=IP:PORT[,rdma=IP:PORT][,tls=IP:PORT]', list: true,
     help: 'controller: a member of the gateway group that exports every volume, each member once, in a fixed order (a member\'s '
-      + 'place is its controller ID range: append, do not reorder); instead of --gateway-socket, --tcp-listen and --rdma-listen' },
+      + 'place is its controller ID range: append, do not reorder); instead of --gateway-socket, --tcp-listen, --rdma-listen and --tls-listen' },
   { name: 'group-min-members', value: 'N', help: 'controller, with --gateway: a publish or unpublish fails (UNAVAILABLE) unless at '
     + 'least N members took it (default 1); the others are resynced when they answer again' },
   { name: 'group-health-interval', value: 'SECONDS', help: 'controller, with --gateway: how often each member is probed; the volumes of '
@@ -67,7 +71,7 @@ const CSI_FLAGS: FlagSpec[] = [
 
 /** One gateway, or a group of them. */
 type GatewayFlags =
-  | { kind: 'single'; tcp: ListenAddress; rdma?: ListenAddress; socket: string }
+  | { kind: 'single'; tcp: ListenAddress; rdma?: ListenAddress; tls?: ListenAddress; socket: string }
   | { kind: 'group'; members: GroupMemberSpec[]; minMembers: number; healthIntervalMs: number };
 
 /** What the controller part needs from its flags, checked before anything starts. */
@@ -153,10 +157,11 @@ function parseGatewayFlags(flag: Flag): GatewayFlags {
     const tcp = flag('tcp-listen');
     if (!tcp) throw new InvalidArgumentError('--tcp-listen IP:PORT is required: where nodes reach the gateway over NVMe/TCP');
     const rdma = flag('rdma-listen');
+    const tls = flag('tls-listen');
     return { kind: 'single', tcp: parseListenAddress(tcp, '--tcp-listen'), ...(rdma ? { rdma: parseListenAddress(rdma, '--rdma-listen') } : {}),
-      socket: flag('gateway-socket') ?? DEFAULT_SOCKET_PATH };
+      ...(tls ? { tls: parseListenAddress(tls, '--tls-listen') } : {}), socket: flag('gateway-socket') ?? DEFAULT_SOCKET_PATH };
   }
-  for (const f of ['gateway-socket', 'tcp-listen', 'rdma-listen']) {
+  for (const f of ['gateway-socket', 'tcp-listen', 'rdma-listen', 'tls-listen']) {
     if (flag(f) !== undefined) throw new InvalidArgumentError(`--${f} is for one gateway: with --gateway, each member says its own`);
   }
   const specs = parseGatewayMembers(members, { requireTcp: true });
@@ -183,7 +188,7 @@ async function startController(f: ControllerFlags, log: CsiLogger): Promise<Part
   const g = f.gateways;
   if (g.kind === 'single') {
     const rpc = socketGatewayRpc(g.socket);
-    const exporter = new NvmfExporter({ rpc, tcp: g.tcp, ...(g.rdma ? { rdma: g.rdma } : {}) });
+    const exporter = new NvmfExporter({ rpc, tcp: g.tcp, ...(g.rdma ? { rdma: g.rdma } : {}), ...(g.tls ? { tls: g.tls } : {}) });
     const controller = new ControllerService({ plugins, exporter, log, keyDir: f.keyDir });
     return { services: { Controller: controller.handlers() }, probe: async () => { await rpc.call('nvmf_get_transports'); } };
   }
@@ -201,7 +206,7 @@ async function startGroupController(g: Extract<GatewayFlags, { kind: 'group' }>,
   const sockets = new Map(g.members.map((m) => [m.name, m.socket]));
   const group = new GatewayGroup({
     members: g.members.map((m) => ({ name: m.name, rpc: socketGatewayRpc(m.socket, GROUP_RPC_TIMEOUT_MS), tcp: m.tcp,
-      ...(m.rdma ? { rdma: m.rdma } : {}) })),
+      ...(m.rdma ? { rdma: m.rdma } : {}), ...(m.tls ? { tls: m.tls } : {}) })),
     minMembers: g.minMembers,
   });
   const exporter = new GroupExporter({ group, log });

@@ -16,16 +16,21 @@
  * the gateway's keyring reads them, and the host is allowed with them; unpublishing takes the
  * host off, then its keys off the keyring, then removes the files, so that a retry after a
  * crash at any step finds what is left and finishes it.
+ *
+ * TLS: a volume created with `tls: "true"` is NVMe/TCP only, exported on the gateway's secure-
+ * channel listener (its TLS address), and published only with the TLS PSK in the request's
+ * `secrets` (tls-secrets.ts), which goes the DH-HMAC-CHAP keys' way: a 0600 file in the key
+ * directory, the gateway's keyring, the host allowed with it (psk), all undone on unpublish.
  */
 import { isMultiNode, requireCapabilities, requireCapability, unsupportedReason } from './capabilities';
 import { dhchapSecretSource, dhchapSecretsFor } from './dhchap-secrets';
 import { aborted, alreadyExists, failedPrecondition, invalidArgument, notFound, outOfRange, resourceExhausted } from './errors';
 import type { KnownExport } from './group-exporter';
-import { DhchapKeyDir, type HostKeys } from './key-dir';
+import { DhchapKeyDir, hostKeyNames } from './key-dir';
 import type { CsiLogger } from './log';
 import { OperationLocks } from './locks';
 import { isHostNqn } from './nqn';
-import { dhchapModeFromContext, parseVolumeParameters, publishContextMap, RDMA_TOPOLOGY_KEY, volumeContext, type Transport,
+import { dhchapModeFromContext, parseVolumeParameters, publishContextMap, RDMA_TOPOLOGY_KEY, tlsFromContext, volumeContext, type Transport,
   type VolumeParameters } from './parameters';
 import type { ContentSource, SnapshotRecord, StoragePlugin, VolumeRecord } from './plugins/plugin';
 import type {
@@ -37,6 +42,7 @@ import type {
   Topology, ValidateVolumeCapabilitiesRequest, ValidateVolumeCapabilitiesResponse, Volume,
 } from './types';
 import type { RpcHandlers } from './server';
+import { tlsPskFor, tlsPskSource } from './tls-secrets';
 import type { VolumeExporter } from './volume-exporter';
 
 /** A volume created with no capacity_range. */
@@ -56,9 +62,9 @@ export interface ControllerServiceOptions {
   exporter: VolumeExporter;
   log: CsiLogger;
   /**
-   * Where the DH-HMAC-CHAP key files that the gateway's keyring reads are written (--key-dir):
-   * the gateway must see them at this path, as their owner. Without it, volumes that require
-   * DH-HMAC-CHAP are not published (FAILED_PRECONDITION).
+   * Where the DH-HMAC-CHAP key and TLS PSK files that the gateway's keyring reads are written
+   * (--key-dir): the gateway must see them at this path, as their owner. Without it, volumes
+   * that require DH-HMAC-CHAP or TLS are not created (INVALID_ARGUMENT) or published (FAILED_PRECONDITION).
    */
   keyDir?: string;
 }
@@ -104,6 +110,9 @@ export class ControllerService {
     plugin.checkParameters(params);
     if (params.dhchap && !this.#keys) {
       throw invalidArgument(`parameter dhchap=${params.dhchap}: this controller has no key directory (--key-dir) to give the gateway keys from`);
+    }
+    if (params.tls && !this.#keys) {
+      throw invalidArgument('parameter tls=true: this controller has no key directory (--key-dir) to give the gateway PSKs from');
     }
     const source = contentSource(req);
     // Malformed before missing: a negative size is INVALID_ARGUMENT even for a source that does not exist.
@@ -172,6 +181,9 @@ export class ControllerService {
       const secrets = dhchap
         ? dhchapSecretsFor(dhchapSecretSource(req.secrets, dhchap, id, 'ControllerPublishVolume'), dhchap, id, node) : undefined;
       if (secrets && !this.#keys) throw failedPrecondition(`volume ${id} requires DH-HMAC-CHAP, and this controller has no key directory (--key-dir)`);
+      const tls = tlsFromContext(v.context);
+      const psk = tls ? tlsPskFor(tlsPskSource(req.secrets, id, 'ControllerPublishVolume'), id, node) : undefined;
+      if (psk && !this.#keys) throw failedPrecondition(`volume ${id} requires NVMe/TCP TLS, and this controller has no key directory (--key-dir)`);
       if (!isMultiNode(cap.access_mode?.mode)) {
         const others = ((await this.#exporter.exports()).get(id) ?? []).filter((h) => h !== node);
         if (others.length > 0) {
@@ -182,12 +194,15 @@ export class ControllerService {
       // read-only export, which is why PUBLISH_READONLY is not advertised.
       const transport = (v.context.transport ?? 'tcp') as Transport;
       const source = await found.plugin.blockSource(id);
-      const keys = secrets ? await this.#keys!.storeAll(id, node, secrets) : undefined;
-      const publish = await this.#exporter.publish({ volumeId: id, uuid: v.uuid, source }, node, transport, keys ? { keys } : {});
+      const keys = secrets || psk
+        ? await this.#keys!.storeAll(id, node, { ...(secrets ? { dhchap: secrets } : {}), ...(psk ? { psk } : {}) }) : undefined;
+      const publish = await this.#exporter.publish({ volumeId: id, uuid: v.uuid, source, ...(tls ? { tls } : {}) }, node, transport,
+        keys ? { keys } : {});
       // The host's older key files, off the gateway's keyring now: a key changed in the Secret.
-      if (keys) await this.#keys!.remove(id, node, keyNames(keys));
+      if (keys) await this.#keys!.remove(id, node, hostKeyNames(keys));
       this.#log.info('volume published', { volume: id, node, transport, traddr: publish.traddr, trsvcid: publish.trsvcid,
-        ...(publish.paths ? { paths: publish.paths.length } : {}), ...(keys ? { dhchap, keys: keyNames(keys) } : {}) });
+        ...(publish.paths ? { paths: publish.paths.length } : {}), ...(dhchap ? { dhchap } : {}), ...(tls ? { tls } : {}),
+        ...(keys ? { keys: hostKeyNames(keys) } : {}) });
       return { publish_context: publishContextMap(publish) };
     });
   }
@@ -352,11 +367,16 @@ export class ControllerService {
     if (!found) return undefined;
     const source = await found.plugin.blockSource(id);
     const keyDir = this.#keys;
-    // A volume that requires DH-HMAC-CHAP: the host's keys as the last publish wrote them (no keys: no host).
-    const keys = dhchapModeFromContext(found.volume.context)
-      ? async (host: string) => keyDir?.current(id, host) : undefined;
-    return { spec: { volumeId: id, uuid: found.volume.uuid, source }, transport: (found.volume.context.transport ?? 'tcp') as Transport,
-      ...(keys ? { keys } : {}) };
+    const dhchap = dhchapModeFromContext(found.volume.context) !== undefined;
+    const tls = tlsFromContext(found.volume.context);
+    // A volume that requires DH-HMAC-CHAP or TLS: the host's keys as the last publish wrote them
+    // (one it needs missing: no host).
+    const keys = dhchap || tls ? async (host: string) => {
+      const k = await keyDir?.current(id, host);
+      return k && (!dhchap || k.key) && (!tls || k.psk) ? k : undefined;
+    } : undefined;
+    return { spec: { volumeId: id, uuid: found.volume.uuid, source, ...(tls ? { tls } : {}) },
+      transport: (found.volume.context.transport ?? 'tcp') as Transport, ...(keys ? { keys } : {}) };
   }
 
   #plugin(name: string): StoragePlugin {
@@ -400,7 +420,8 @@ export class ControllerService {
   #transportFor(p: VolumeParameters, req: { requisite: Topology[]; preferred: Topology[] } | undefined): Transport {
     const rdmaNode = (t: Topology) => t.segments?.[RDMA_TOPOLOGY_KEY] === 'true';
     const requisite = req?.requisite ?? [];
-    if (p.transport === 'tcp') return 'tcp';
+    // TLS is NVMe/TCP's (parseVolumeParameters refused tls with transport rdma).
+    if (p.transport === 'tcp' || p.tls) return 'tcp';
     if (p.transport === 'rdma') {
       if (!this.#exporter.hasRdma) throw invalidArgument('transport=rdma, but the gateway has no RDMA listen address configured');
       if (requisite.length > 0 && !requisite.some(rdmaNode)) {
@@ -415,10 +436,6 @@ export class ControllerService {
     if (preferred.length > 0) return rdmaNode(preferred[0]) ? 'rdma' : 'tcp';
     return requisite.length > 0 && requisite.every(rdmaNode) ? 'rdma' : 'tcp';
   }
-}
-
-function keyNames(keys: HostKeys): string[] {
-  return [keys.key.name, ...(keys.ctrlrKey ? [keys.ctrlrKey.name] : [])];
 }
 
 function requireName(value: string | undefined, what: string): string {

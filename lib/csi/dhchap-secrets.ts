@@ -63,7 +63,7 @@ export type DhchapSecretSource =
 /** Which CSI call the secrets came with, for messages that say which StorageClass parameters feed it. */
 export type SecretsCall = 'ControllerPublishVolume' | 'NodeStageVolume';
 
-const SECRET_PARAMETER: Record<SecretsCall, string> = {
+export const SECRET_PARAMETER: Record<SecretsCall, string> = {
   ControllerPublishVolume: 'csi.storage.k8s.io/controller-publish-secret-name and -namespace',
   NodeStageVolume: 'csi.storage.k8s.io/node-stage-secret-name and -namespace',
 };
@@ -74,10 +74,7 @@ const SECRET_PARAMETER: Record<SecretsCall, string> = {
  * host's, which would let a gateway that reflects the host's own answer pass for one that knows.
  */
 export function dhchapSecretSource(secrets: StringMap | undefined, mode: DhchapMode, volumeId: string, call: SecretsCall): DhchapSecretSource {
-  const get = (k: string) => {
-    const v = secrets?.[k]?.trim();
-    return v === undefined || v === '' ? undefined : v;
-  };
+  const get = (k: string) => secretValue(secrets, k);
   const master = get(DHCHAP_MASTER_SECRET_KEY);
   const host = get(DHCHAP_SECRET_KEY);
   const ctrl = get(DHCHAP_CTRL_SECRET_KEY);
@@ -87,10 +84,7 @@ export function dhchapSecretSource(secrets: StringMap | undefined, mode: DhchapM
       throw invalidArgument(`${needs}, and the secrets of ${call} hold both ${DHCHAP_MASTER_SECRET_KEY} and ` +
         `${host !== undefined ? DHCHAP_SECRET_KEY : DHCHAP_CTRL_SECRET_KEY}: give one or the other`);
     }
-    const bytes = Buffer.byteLength(master, 'utf8');
-    if (bytes < MIN_MASTER_SECRET_BYTES) {
-      throw invalidArgument(`${needs}: ${DHCHAP_MASTER_SECRET_KEY} must be at least ${MIN_MASTER_SECRET_BYTES} bytes, got ${bytes}`);
-    }
+    checkMasterSecret(master, DHCHAP_MASTER_SECRET_KEY, needs);
     return { kind: 'master', master };
   }
   if (host === undefined) {
@@ -120,13 +114,33 @@ export function dhchapSecretsFor(source: DhchapSecretSource, mode: DhchapMode, v
 
 /** One derived secret (see the top of this file). */
 export function deriveDhchapSecret(master: string, role: 'host' | 'ctrl', volumeId: string, hostnqn: string): string {
-  const key = createHmac('sha256', Buffer.from(master, 'utf8'))
-    .update(role === 'host' ? HOST_LABEL : CTRL_LABEL, 'utf8')
+  return encodeDhchapSecret(deriveVolumeHostKey(master, role === 'host' ? HOST_LABEL : CTRL_LABEL, volumeId, hostnqn));
+}
+
+/**
+ * The 32 bytes HMAC-SHA-256(master, label || volume_id || 0x00 || hostnqn), every string in
+ * UTF-8: one volume's key for one host, under `label` (what it is for). The derivation that
+ * DH-HMAC-CHAP's keys and NVMe/TCP's PSKs (tls-secrets.ts) share, each under its own labels.
+ */
+export function deriveVolumeHostKey(master: string, label: string, volumeId: string, hostnqn: string): Buffer {
+  return createHmac('sha256', Buffer.from(master, 'utf8'))
+    .update(label, 'utf8')
     .update(volumeId, 'utf8')
     .update(Buffer.of(0))
     .update(hostnqn, 'utf8')
     .digest();
-  return encodeDhchapSecret(key);
+}
+
+/** The Secret's value for `key`, surrounding whitespace dropped; undefined when it is missing or empty. */
+export function secretValue(secrets: StringMap | undefined, key: string): string | undefined {
+  const v = secrets?.[key]?.trim();
+  return v === undefined || v === '' ? undefined : v;
+}
+
+/** INVALID_ARGUMENT unless master secret `master` (the Secret's `key`) has at least MIN_MASTER_SECRET_BYTES bytes; `needs` says what asks for it. */
+export function checkMasterSecret(master: string, key: string, needs: string): void {
+  const bytes = Buffer.byteLength(master, 'utf8');
+  if (bytes < MIN_MASTER_SECRET_BYTES) throw invalidArgument(`${needs}: ${key} must be at least ${MIN_MASTER_SECRET_BYTES} bytes, got ${bytes}`);
 }
 
 /**

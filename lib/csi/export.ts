@@ -20,11 +20,18 @@
  * keys changed, and the host's others taken off the keyring once unused. A host taken off the
  * volume loses its keys after it is off (never before: it would be left allowed with no key).
  * Keys are found by their names' prefix, the volume's and host's, so this needs no record either.
+ *
+ * A volume that requires NVMe/TCP TLS (ExportSpec.tls) has its one listener on the gateway's TLS
+ * address with secure_channel (a TLS listener is a port of its own: NVMe/TCP cannot serve TLS
+ * and plain connections on one port), and its hosts allowed with a psk, a keyring entry read
+ * from the host's PSK file, as the DH-HMAC-CHAP keys are. A host's PSK cannot be changed in
+ * place (nvmf_subsystem_set_keys is DH-HMAC-CHAP's): a host whose PSK changed is taken off and
+ * allowed again with the new one.
  */
 import { isIP } from 'node:net';
 import { JsonRpcError, RpcErrorCode, rpcCall, type JsonObject, type JsonValue } from '../jsonrpc';
 import { failedPrecondition, invalidArgument } from './errors';
-import { keyNamePrefix, type HostKeys, type KeyFile } from './key-dir';
+import { hostKeyNames, keyNamePrefix, type HostKeys, type KeyFile } from './key-dir';
 import { volumeNqn, volumeSerial, VOLUME_NQN_PREFIX, type PublishContext, type Transport } from './parameters';
 import type { NvmfBlockSource } from './plugins/plugin';
 import type { ExportOptions, ExportSpec, VolumeExporter } from './volume-exporter';
@@ -63,6 +70,11 @@ export interface NvmfExporterOptions {
   rpc: GatewayRpc;
   /** Where nodes reach the gateway over NVMe/TCP. Required: every node can use TCP. */
   tcp: ListenAddress;
+  /**
+   * Where nodes reach it over NVMe/TCP with TLS (a secure-channel listener, for volumes whose
+   * StorageClass sets tls): another port than `tcp`'s. Default: tcp's address, its port + 1.
+   */
+  tls?: ListenAddress;
   /** Where nodes with RDMA reach it; without it, every volume is exported over TCP. */
   rdma?: ListenAddress;
   /**
@@ -85,13 +97,17 @@ export interface VolumeExport {
   /** The transports of its listeners. */
   transports: Transport[];
   anaReporting: boolean;
-  /** The keyring entries each host authenticates with ("KEY" or "KEY,CTRLR_KEY"), by host NQN; hosts without keys are absent. */
+  /**
+   * The keyring entries each host is allowed with ("KEY", "KEY,CTRLR_KEY", then ",psk=PSK"
+   * where it has a TLS PSK, or "psk=PSK" alone), by host NQN; hosts without keys are absent.
+   */
   hostKeys: Record<string, string>;
 }
 
 /** A host of a subsystem as nvmf_get_subsystems lists it: the names of its keys, never a secret. */
 interface HostJson {
   nqn: string;
+  psk?: string;
   dhchap_key?: string;
   dhchap_ctrlr_key?: string;
 }
@@ -123,11 +139,17 @@ export const VOLUME_MODEL = 'rdmagate csi volume';
 export class NvmfExporter implements VolumeExporter {
   readonly #rpc: GatewayRpc;
   readonly #listen: Partial<Record<Transport, ListenAddress>>;
+  readonly #tls: ListenAddress | undefined;
   readonly #ana: CntlidRange | undefined;
 
   constructor(options: NvmfExporterOptions) {
     this.#rpc = options.rpc;
     this.#listen = { tcp: checkAddress(options.tcp, 'tcp'), ...(options.rdma ? { rdma: checkAddress(options.rdma, 'rdma') } : {}) };
+    this.#tls = options.tls ? checkAddress(options.tls, 'tls') : defaultTlsAddress(options.tcp);
+    if (this.#tls && this.#tls.traddr === options.tcp.traddr && this.#tls.trsvcid === options.tcp.trsvcid) {
+      throw invalidArgument(`the tls listen address must be another port than the tcp one (${options.tcp.traddr}:${options.tcp.trsvcid}): ` +
+        'a TLS listener takes only TLS connections');
+    }
     if (options.ana) {
       const { min, max } = options.ana;
       if (!Number.isInteger(min) || !Number.isInteger(max) || min < 1 || max > CNTLID_MAX || min > max) {
@@ -137,9 +159,9 @@ export class NvmfExporter implements VolumeExporter {
     }
   }
 
-  /** Where nodes reach this gateway over `transport`; undefined when it has no such address. */
-  listenAddress(transport: Transport): ListenAddress | undefined {
-    return this.#listen[transport];
+  /** Where nodes reach this gateway over `transport` (NVMe/TCP with TLS: `tls`); undefined when it has no such address. */
+  listenAddress(transport: Transport, tls = false): ListenAddress | undefined {
+    return tls ? (transport === 'tcp' ? this.#tls : undefined) : this.#listen[transport];
   }
 
   /** Whether the gateway has an RDMA listen address configured. */
@@ -153,8 +175,14 @@ export class NvmfExporter implements VolumeExporter {
 
   /** Exports the volume to `hostnqn` over `transport`; returns what the node needs to connect. */
   async publish(spec: ExportSpec, hostnqn: string, transport: Transport, options: PublishOptions = {}): Promise<PublishContext> {
-    const listen = this.#listen[transport];
-    if (!listen) throw failedPrecondition(`the volume uses ${transport}, and the gateway has no ${transport} listen address configured`);
+    const secure = spec.tls === true;
+    if (secure && transport !== 'tcp') throw failedPrecondition(`volume ${spec.volumeId} requires NVMe/TCP TLS, and it uses ${transport}`);
+    if (secure && !options.keys?.psk) throw failedPrecondition(`volume ${spec.volumeId} requires NVMe/TCP TLS: a host is allowed only with a PSK`);
+    const listen = this.listenAddress(transport, secure);
+    if (!listen) {
+      throw failedPrecondition(secure ? `volume ${spec.volumeId} requires NVMe/TCP TLS, and the gateway has no TLS listen address (its tcp port is 65535)`
+        : `the volume uses ${transport}, and the gateway has no ${transport} listen address configured`);
+    }
     const nqn = volumeNqn(spec.volumeId);
     const nguid = spec.uuid.replace(/-/g, '');
     await this.#ensureTransport(transport);
@@ -174,7 +202,8 @@ export class NvmfExporter implements VolumeExporter {
     const address = { trtype: TRTYPE[transport], adrfam: isIP(listen.traddr) === 6 ? 'IPv6' : 'IPv4', traddr: listen.traddr, trsvcid };
     const anaState = this.#ana && sub.ana_reporting ? options.anaState ?? 'optimized' : undefined;
     if (!sub.listen_addresses?.some((l) => l.trtype === TRTYPE[transport] && l.traddr === listen.traddr && l.trsvcid === trsvcid)) {
-      await this.#rpc.call('nvmf_subsystem_add_listener', { nqn, listen_address: address, ...(anaState ? { ana_state: anaState } : {}) });
+      await this.#rpc.call('nvmf_subsystem_add_listener', { nqn, listen_address: address, ...(secure ? { secure_channel: true } : {}),
+        ...(anaState ? { ana_state: anaState } : {}) });
     } else if (anaState) {
       await this.setAnaState(spec.volumeId, anaState);
     }
@@ -306,33 +335,41 @@ export class NvmfExporter implements VolumeExporter {
   }
 
   /**
-   * Puts `hostnqn` on the subsystem's allow list: with `keys`, authenticating with them (their
-   * keyring entries added first, a host there with other keys given these, and its keys of
-   * this volume that are no longer used removed); without, as it is.
+   * Puts `hostnqn` on the subsystem's allow list: with `keys`, with them (their keyring entries
+   * added first, a host there with other DH-HMAC-CHAP keys given these, one with another PSK
+   * allowed again with this one, and its keys of this volume that are no longer used removed);
+   * without, as it is.
    */
   async #allowHost(nqn: string, sub: SubsystemJson, hostnqn: string, volumeId: string, keys: HostKeys | undefined): Promise<void> {
-    const host = sub.hosts?.find((h) => h.nqn === hostnqn);
+    let host = sub.hosts?.find((h) => h.nqn === hostnqn);
     if (!keys) {
       if (!host) await this.#rpc.call('nvmf_subsystem_add_host', { nqn, host: hostnqn });
       return;
     }
-    await this.#addKeys([keys.key, ...(keys.ctrlrKey ? [keys.ctrlrKey] : [])]);
-    const names = { dhchap_key: keys.key.name, ...(keys.ctrlrKey ? { dhchap_ctrlr_key: keys.ctrlrKey.name } : {}) };
+    await this.#addKeys([keys.key, keys.ctrlrKey, keys.psk].filter((k): k is KeyFile => k !== undefined));
+    const names = { ...(keys.key ? { dhchap_key: keys.key.name } : {}), ...(keys.ctrlrKey ? { dhchap_ctrlr_key: keys.ctrlrKey.name } : {}) };
+    const psk: { psk?: string } = keys.psk ? { psk: keys.psk.name } : {};
+    if (host && host.psk !== psk.psk) {
+      // No method changes a host's PSK in place: off, and on again with the new one. Its
+      // connections drop; it connects again once it has the new PSK (staged again).
+      await this.#rpc.call('nvmf_subsystem_remove_host', { nqn, host: hostnqn });
+      host = undefined;
+    }
     if (!host) {
-      await this.#rpc.call('nvmf_subsystem_add_host', { nqn, host: hostnqn, ...names });
+      await this.#rpc.call('nvmf_subsystem_add_host', { nqn, host: hostnqn, ...(psk.psk ? { psk: psk.psk } : {}), ...names });
     } else if (host.dhchap_key !== names.dhchap_key || host.dhchap_ctrlr_key !== names.dhchap_ctrlr_key) {
       // Connections that authenticated stay; the host's next ones use the new keys.
       await this.#rpc.call('nvmf_subsystem_set_keys', { nqn, host: hostnqn, ...names })
         .catch(methodMissing('nvmf_subsystem_set_keys', 'change the keys of a host of a volume that requires DH-HMAC-CHAP'));
     }
-    await this.#removeKeys(keyNamePrefix(volumeId, hostnqn), Object.values(names));
+    await this.#removeKeys(keyNamePrefix(volumeId, hostnqn), hostKeyNames(keys));
   }
 
   /** Adds each key file to the gateway's keyring unless a key of its name is there (names are never reused for another secret). */
   async #addKeys(files: KeyFile[]): Promise<void> {
     const have = await this.#keyNames();
     if (have === undefined) {
-      throw failedPrecondition('the gateway has no keyring (keyring_get_keys): it cannot serve volumes that require DH-HMAC-CHAP');
+      throw failedPrecondition('the gateway has no keyring (keyring_get_keys): it cannot serve volumes that require DH-HMAC-CHAP or TLS');
     }
     for (const f of files) {
       if (have.includes(f.name)) continue;
@@ -466,13 +503,19 @@ function volumeExport(s: SubsystemJson): VolumeExport {
   const transports = (s.listen_addresses ?? []).map((l) => l.trtype.toLowerCase()).filter((t): t is Transport => t === 'tcp' || t === 'rdma');
   const hostKeys: Record<string, string> = {};
   for (const h of s.hosts ?? []) {
-    if (h.dhchap_key) hostKeys[h.nqn] = [h.dhchap_key, ...(h.dhchap_ctrlr_key ? [h.dhchap_ctrlr_key] : [])].join(',');
+    const names = [...(h.dhchap_key ? [h.dhchap_key] : []), ...(h.dhchap_ctrlr_key ? [h.dhchap_ctrlr_key] : []), ...(h.psk ? [`psk=${h.psk}`] : [])];
+    if (names.length > 0) hostKeys[h.nqn] = names.join(',');
   }
   return { volumeId: s.nqn.slice(VOLUME_NQN_PREFIX.length), hosts: (s.hosts ?? []).map((h) => h.nqn), transports: [...new Set(transports)],
     anaReporting: s.ana_reporting === true, hostKeys };
 }
 
-function checkAddress(a: ListenAddress, transport: Transport): ListenAddress {
+/** The TLS address where none is given: the TCP address, the next port (none after 65535). */
+function defaultTlsAddress(tcp: ListenAddress): ListenAddress | undefined {
+  return tcp && tcp.trsvcid < 65535 ? { traddr: tcp.traddr, trsvcid: tcp.trsvcid + 1 } : undefined;
+}
+
+function checkAddress(a: ListenAddress, transport: Transport | 'tls'): ListenAddress {
   if (!a || isIP(a.traddr) === 0) throw invalidArgument(`the ${transport} listen address must be a numeric IP address, got ${JSON.stringify(a?.traddr)}`);
   if (!Number.isInteger(a.trsvcid) || a.trsvcid < 1 || a.trsvcid > 65535) throw invalidArgument(`the ${transport} listen port must be in [1, 65535]`);
   return a;

@@ -11,10 +11,10 @@
  * answer the last call or health check) and stale (it missed a change, so it must be
  * resynced before its exports are trusted).
  *
- * `--gateway NAME=SOCKET,tcp=IP:PORT[,rdma=IP:PORT]` declares a member; the flag may be
- * repeated, and since a repeated flag's values are joined with commas, a list of members
- * parses the same: a `NAME=SOCKET` item starts a member, `tcp=` and `rdma=` items belong to
- * the member before them.
+ * `--gateway NAME=SOCKET,tcp=IP:PORT[,rdma=IP:PORT][,tls=IP:PORT]` declares a member; the flag
+ * may be repeated, and since a repeated flag's values are joined with commas, a list of members
+ * parses the same: a `NAME=SOCKET` item starts a member, `tcp=`, `rdma=` and `tls=` items
+ * belong to the member before them.
  */
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
@@ -33,6 +33,8 @@ export interface GroupMemberSpec {
   /** Required by the CSI controller; `group check` needs only the socket. */
   tcp?: ListenAddress;
   rdma?: ListenAddress;
+  /** Its NVMe/TCP TLS address (secure-channel listeners); default: tcp's address, the next port. */
+  tls?: ListenAddress;
 }
 
 export interface GroupMember {
@@ -42,6 +44,7 @@ export interface GroupMember {
   readonly rpc: GatewayRpc;
   readonly tcp?: ListenAddress;
   readonly rdma?: ListenAddress;
+  readonly tls?: ListenAddress;
 }
 
 export interface GatewayGroupOptions {
@@ -142,13 +145,13 @@ export class GatewayGroup {
 }
 
 function checkName(name: string): void {
-  if (typeof name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(name) || name === 'tcp' || name === 'rdma') {
-    throw new InvalidArgumentError(`a gateway group member's name must be 1 to 63 letters, digits, '.', '_' or '-' (not tcp or rdma), got "${name}"`);
+  if (typeof name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(name) || name === 'tcp' || name === 'rdma' || name === 'tls') {
+    throw new InvalidArgumentError(`a gateway group member's name must be 1 to 63 letters, digits, '.', '_' or '-' (not tcp, rdma or tls), got "${name}"`);
   }
 }
 
 /**
- * `--gateway` values (repeated ones joined with commas): `NAME=SOCKET,tcp=IP:PORT[,rdma=IP:PORT]`
+ * `--gateway` values (repeated ones joined with commas): `NAME=SOCKET,tcp=IP:PORT[,rdma=IP:PORT][,tls=IP:PORT]`
  * per member. With `requireTcp`, each member must have its tcp address (the CSI controller).
  */
 export function parseGatewayMembers(text: string, options: { requireTcp?: boolean } = {}): GroupMemberSpec[] {
@@ -157,8 +160,8 @@ export function parseGatewayMembers(text: string, options: { requireTcp?: boolea
     const eq = item.indexOf('=');
     const key = eq > 0 ? item.slice(0, eq) : '';
     const value = eq > 0 ? item.slice(eq + 1) : '';
-    if (!key || !value) throw new InvalidArgumentError(`--gateway: "${item}" is neither NAME=SOCKET nor tcp=IP:PORT nor rdma=IP:PORT`);
-    if (key === 'tcp' || key === 'rdma') {
+    if (!key || !value) throw new InvalidArgumentError(`--gateway: "${item}" is neither NAME=SOCKET nor tcp=, rdma= or tls=IP:PORT`);
+    if (key === 'tcp' || key === 'rdma' || key === 'tls') {
       const m = out[out.length - 1];
       if (!m) throw new InvalidArgumentError(`--gateway: ${key}= must follow the member's NAME=SOCKET`);
       if (m[key]) throw new InvalidArgumentError(`--gateway: member "${m.name}" has ${key}= twice`);

@@ -3,7 +3,7 @@
  * subsystems and namespaces as its JSON-RPC reports them, and the drift between them, one
  * finding each: a member that does not answer, a subsystem missing on a member, a serial,
  * model, namespace set (NSID, NGUID, UUID) or host list that differs, a host whose
- * DH-HMAC-CHAP keys (by keyring name) differ, so that one member would admit it without
+ * DH-HMAC-CHAP keys or TLS PSK (by keyring name) differ, so that one member would admit it without
  * authentication or with a key the others no longer take, a subsystem shared
  * without ANA reporting, controller ID ranges that overlap, a subsystem with no listener
  * on a member, and a subsystem with no optimized listener or more than one over the group
@@ -48,7 +48,7 @@ export interface SubsystemView {
   cntlid: { min: number; max: number };
   allowAnyHost: boolean;
   hosts: string[];
-  /** Each host's DH-HMAC-CHAP keys by keyring name: `key/ctrlr-key`, `-` for none. */
+  /** Each host's DH-HMAC-CHAP keys by keyring name: `key/ctrlr-key`, `-` for none; then ` psk=NAME` where it has a TLS PSK. */
   hostKeys: Record<string, string>;
   namespaces: NamespaceView[];
   listeners: ListenerView[];
@@ -83,7 +83,7 @@ interface SubsystemJson {
   min_cntlid?: number;
   max_cntlid?: number;
   allow_any_host?: boolean;
-  hosts?: { nqn: string; dhchap_key?: string; dhchap_ctrlr_key?: string }[];
+  hosts?: { nqn: string; dhchap_key?: string; dhchap_ctrlr_key?: string; psk?: string }[];
   namespaces?: { nsid: number; nguid?: string; uuid?: string }[];
   listen_addresses?: { trtype: string; traddr: string; trsvcid: string }[];
 }
@@ -129,7 +129,8 @@ export function compare(views: readonly MemberView[]): { ok: boolean; findings: 
       const keys = holders.map((x) => x.s.hostKeys[host] ?? '-/-');
       if (new Set(keys).size > 1) {
         add('host-keys', holders.map((x) => x.member),
-          `the DH-HMAC-CHAP keys of ${host} differ: ${holders.map((x, i) => `${x.member} ${keys[i]}`).join(', ')}`);
+          `the ${keys.some((k) => k.includes(' psk=')) ? 'keys (DH-HMAC-CHAP, TLS PSK)' : 'DH-HMAC-CHAP keys'} of ${host} differ: ` +
+          `${holders.map((x, i) => `${x.member} ${keys[i]}`).join(', ')}`);
       }
     }
     if (holders.length > 1) {
@@ -172,7 +173,8 @@ async function readMember(m: CheckMember): Promise<MemberView> {
         cntlid: { min: s.min_cntlid ?? 1, max: s.max_cntlid ?? 0xffef },
         allowAnyHost: s.allow_any_host === true,
         hosts: (s.hosts ?? []).map((h) => h.nqn).sort(),
-        hostKeys: Object.fromEntries((s.hosts ?? []).map((h) => [h.nqn, `${h.dhchap_key ?? '-'}/${h.dhchap_ctrlr_key ?? '-'}`])),
+        hostKeys: Object.fromEntries((s.hosts ?? []).map((h) => [h.nqn,
+          `${h.dhchap_key ?? '-'}/${h.dhchap_ctrlr_key ?? '-'}${h.psk ? ` psk=${h.psk}` : ''}`])),
         namespaces: (s.namespaces ?? []).map((n) => ({ nsid: n.nsid, nguid: (n.nguid ?? '').toLowerCase(), uuid: (n.uuid ?? '').toLowerCase() }))
           .sort((a, b) => a.nsid - b.nsid),
         listeners: (s.listen_addresses ?? []).map((l) => {

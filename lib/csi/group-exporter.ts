@@ -18,6 +18,7 @@
  * reads the same key files (the controller's --key-dir, which each must see at the same path).
  * A member that missed a publish, or a change of a host's keys, is given the host's newest key
  * files on its resync (ExportSpecLookup's `keys`); without them it is not allowed the host at all.
+ * A volume that requires TLS is the same with the host's PSK file, on each member's TLS address.
  */
 import { RpcTransportError } from '../jsonrpc';
 import { invalidArgument, unavailable } from './errors';
@@ -62,8 +63,8 @@ export interface KnownExport {
   spec: ExportSpec;
   transport: Transport;
   /**
-   * For a volume that requires DH-HMAC-CHAP: the keys a host is allowed with (its newest key
-   * files), or undefined when they are gone, in which case the host is not allowed at all.
+   * For a volume that requires DH-HMAC-CHAP or TLS: the keys a host is allowed with (its newest
+   * key files), or undefined when any it needs is gone, in which case the host is not allowed at all.
    */
   keys?: (hostnqn: string) => Promise<HostKeys | undefined>;
 }
@@ -86,7 +87,8 @@ export class GroupExporter implements VolumeExporter {
     }
     for (const m of this.group.members) {
       if (!m.tcp) throw invalidArgument(`gateway group member "${m.name}" needs a tcp address, where nodes reach it over NVMe/TCP`);
-      this.#exporters.set(m.name, new NvmfExporter({ rpc: m.rpc, tcp: m.tcp, ...(m.rdma ? { rdma: m.rdma } : {}), ana: cntlidRange(m.index) }));
+      this.#exporters.set(m.name, new NvmfExporter({ rpc: m.rpc, tcp: m.tcp, ...(m.rdma ? { rdma: m.rdma } : {}), ...(m.tls ? { tls: m.tls } : {}),
+        ana: cntlidRange(m.index) }));
     }
   }
 
@@ -113,9 +115,10 @@ export class GroupExporter implements VolumeExporter {
       if (optimized.name !== want?.name) await this.#balance(spec.volumeId, took);
       const first = (ok.find((o) => o.member === optimized) ?? ok[0]!).value;
       const order = [optimized, ...this.group.ranking(spec.volumeId).filter((m) => m !== optimized)];
-      const paths: PublishPath[] = order.map((m) => {
-        const a = this.exporter(m.name).listenAddress(transport)!;
-        return { traddr: a.traddr, trsvcid: String(a.trsvcid) };
+      const paths: PublishPath[] = order.flatMap((m) => {
+        // A member with no address for it (a TLS volume, a member whose tcp port is 65535) refused the publish.
+        const a = this.exporter(m.name).listenAddress(transport, spec.tls === true);
+        return a ? [{ traddr: a.traddr, trsvcid: String(a.trsvcid) }] : [];
       });
       return { ...first, paths };
     });

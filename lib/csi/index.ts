@@ -30,7 +30,7 @@ export {
   GroupExporter, type AnaMove, type ExportSpecLookup, type GroupExporterOptions, type KnownExport, type ResyncResult,
 } from './group-exporter';
 export { DRIVER_NAME, IdentityService, type IdentityServiceOptions } from './identity';
-export { DhchapKeyDir, keyNamePrefix, type HostKeys, type KeyFile, type KeyRole } from './key-dir';
+export { DhchapKeyDir, hostKeyNames, keyNamePrefix, type HostKeys, type HostSecrets, type KeyFile, type KeyRole } from './key-dir';
 export { CsiLogger, REDACTED, redactSecrets } from './log';
 export { NodeService, type NodeServiceOptions } from './node';
 export type { ExecResult } from './node-system';
@@ -47,3 +47,4 @@ export type {
 } from './plugins/plugin';
 export { CONTROLLER_ROLE, CSI_ROLES, CsiRoleError, parseCsiRoles, type CsiRole, type CsiRoleErrorReason, type CsiRoles } from './roles';
 export { CsiServer, parseEndpoint, type CsiServerOptions, type RpcHandler, type RpcHandlers } from './server';
+export { checkTlsPsk, deriveTlsPsk, TLS_MASTER_SECRET_KEY, TLS_PSK_KEY, tlsPskFor, tlsPskSource, type TlsPskSource } from './tls-secrets';

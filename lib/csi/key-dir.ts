@@ -1,6 +1,6 @@
 /**
- * The controller's key directory (--key-dir): the DH-HMAC-CHAP secrets that publishing gives
- * the gateway, one file each. The gateway takes keys only from files (keyring_file_add_key,
+ * The controller's key directory (--key-dir): the DH-HMAC-CHAP secrets and NVMe/TCP TLS PSKs
+ * (tls-secrets.ts) that publishing gives the gateway, one file each. The gateway takes keys only from files (keyring_file_add_key,
  * as SPDK's keyring_file), so that no secret travels over JSON-RPC or lands in its saved
  * config; the file name is the key's name in its keyring.
  *
@@ -12,7 +12,8 @@
  * A file is `<dir>/csi_<volume>_<host>_<role>_<generation>`, mode 0600:
  *   volume      the volume_id where it is a plain name, else `sha256-` and 32 hex digits of it;
  *   host        16 hex digits of SHA-256(host NQN) (NQNs may hold anything but NUL);
- *   role        `key` (the host's secret) or `ctrlr_key` (the controller's);
+ *   role        `key` (the host's secret), `ctrlr_key` (the controller's) or `psk` (the host's
+ *               TLS PSK, in the interchange form);
  *   generation  the time it was written in ms, at least one more than any before it.
  * A changed secret is a new file, never a rewrite: the gateway read the old one when it added
  * that key, so a new name is the only way it reads the new secret, and a gateway that missed
@@ -26,7 +27,7 @@ import { join } from 'node:path';
 import { writeFileDurably } from '../durable-file';
 import type { DhchapSecrets } from './dhchap-secrets';
 
-export type KeyRole = 'key' | 'ctrlr_key';
+export type KeyRole = 'key' | 'ctrlr_key' | 'psk';
 
 /** A key file, and the key's name in the gateway's keyring. */
 export interface KeyFile {
@@ -34,11 +35,26 @@ export interface KeyFile {
   path: string;
 }
 
-/** The keys a host authenticates with on a volume: the gateway's dhchap_key and dhchap_ctrlr_key. */
+/**
+ * The keys a host is allowed on a volume with: the gateway's dhchap_key and dhchap_ctrlr_key
+ * (a volume that requires DH-HMAC-CHAP), and psk (one that requires TLS).
+ */
 export interface HostKeys {
-  key: KeyFile;
+  key?: KeyFile;
   /** Bidirectional only. */
   ctrlrKey?: KeyFile;
+  psk?: KeyFile;
+}
+
+/** What a host is given on a volume: its DH-HMAC-CHAP secrets, its TLS PSK, or both. */
+export interface HostSecrets {
+  dhchap?: DhchapSecrets;
+  psk?: string;
+}
+
+/** The names of `keys`, as the gateway's keyring has them. */
+export function hostKeyNames(keys: HostKeys): string[] {
+  return [keys.key, keys.ctrlrKey, keys.psk].filter((k): k is KeyFile => k !== undefined).map((k) => k.name);
 }
 
 const PLAIN_VOLUME_ID = /^[A-Za-z0-9][A-Za-z0-9.-]{0,63}$/;
@@ -62,7 +78,7 @@ export function keyNamePrefix(volumeId: string, hostnqn?: string): string {
 /** The role and generation of a key name under `prefix` (a volume's and host's), or undefined for another name. */
 function parseName(name: string, prefix: string): { role: KeyRole; generation: number } | undefined {
   if (!name.startsWith(prefix)) return undefined;
-  const m = /^(key|ctrlr_key)_(\d{1,16})$/.exec(name.slice(prefix.length));
+  const m = /^(key|ctrlr_key|psk)_(\d{1,16})$/.exec(name.slice(prefix.length));
   return m ? { role: m[1] as KeyRole, generation: Number(m[2]) } : undefined;
 }
 
@@ -88,24 +104,27 @@ export class DhchapKeyDir {
   }
 
   /** The files of a host's secrets for a volume (store, for each). */
-  async storeAll(volumeId: string, hostnqn: string, secrets: DhchapSecrets): Promise<HostKeys> {
-    const key = await this.store(volumeId, hostnqn, 'key', secrets.dhchapKey);
-    const ctrlrKey = secrets.dhchapCtrlrKey === undefined ? undefined : await this.store(volumeId, hostnqn, 'ctrlr_key', secrets.dhchapCtrlrKey);
-    return { key, ...(ctrlrKey ? { ctrlrKey } : {}) };
+  async storeAll(volumeId: string, hostnqn: string, secrets: HostSecrets): Promise<HostKeys> {
+    const d = secrets.dhchap;
+    const key = d ? await this.store(volumeId, hostnqn, 'key', d.dhchapKey) : undefined;
+    const ctrlrKey = d?.dhchapCtrlrKey === undefined ? undefined : await this.store(volumeId, hostnqn, 'ctrlr_key', d.dhchapCtrlrKey);
+    const psk = secrets.psk === undefined ? undefined : await this.store(volumeId, hostnqn, 'psk', secrets.psk);
+    return { ...(key ? { key } : {}), ...(ctrlrKey ? { ctrlrKey } : {}), ...(psk ? { psk } : {}) };
   }
 
   /**
-   * The newest files of the volume's keys for `hostnqn`, or undefined when there is no host key:
-   * what a gateway that missed a publish is given.
+   * The newest files of the volume's keys for `hostnqn` (what a gateway that missed a publish
+   * is given), or undefined when there is none; which a volume needs is the caller's to check.
    */
   async current(volumeId: string, hostnqn: string): Promise<HostKeys | undefined> {
     const newest: Partial<Record<KeyRole, KeyFile & { generation: number }>> = {};
     for (const f of await this.#list(keyNamePrefix(volumeId, hostnqn))) {
       if ((newest[f.role]?.generation ?? -1) < f.generation) newest[f.role] = f;
     }
-    const { key, ctrlr_key: ctrlr } = newest;
-    if (!key) return undefined;
-    return { key: { name: key.name, path: key.path }, ...(ctrlr ? { ctrlrKey: { name: ctrlr.name, path: ctrlr.path } } : {}) };
+    const file = (f: (KeyFile & { generation: number }) | undefined) => (f ? { name: f.name, path: f.path } : undefined);
+    const [key, ctrlrKey, psk] = [file(newest.key), file(newest.ctrlr_key), file(newest.psk)];
+    if (!key && !psk) return undefined;
+    return { ...(key ? { key } : {}), ...(ctrlrKey ? { ctrlrKey } : {}), ...(psk ? { psk } : {}) };
   }
 
   /** The volume's key files (for `hostnqn`, or for every host). */

@@ -16,7 +16,8 @@
  * secrets (NodeStageVolume's `secrets`, dhchap-secrets.ts: given, or derived for this volume
  * and this node's host NQN as the controller derived them), checked before anything is done,
  * and attached with them; an attacher that cannot carry them refuses, never connecting
- * without them.
+ * without them. A volume that requires TLS (volume_context `tls`) is the same with its PSK
+ * (tls-secrets.ts), and is connected over NVMe/TCP with TLS only.
  */
 import { lstat, mkdir, open, rmdir, stat, statfs, unlink } from 'node:fs/promises';
 import { basename, dirname, isAbsolute } from 'node:path';
@@ -29,10 +30,11 @@ import { OperationLocks } from './locks';
 import { blockDeviceBytes, deviceNumber, growFs, hostNqn, makeFs, mount, mountAt, mountsOf, probeFs, remountReadOnly, umount,
   type MountEntry } from './node-system';
 import { isHostNqn } from './nqn';
-import { connectionModeFromContext, dhchapModeFromContext, fsType, parsePublishContext, RDMA_TOPOLOGY_KEY, tuningFromContext,
+import { connectionModeFromContext, dhchapModeFromContext, fsType, parsePublishContext, RDMA_TOPOLOGY_KEY, tlsFromContext, tuningFromContext,
   type FsType } from './parameters';
 import { hasActiveRdmaPort } from './rdma-ports';
 import type { RpcHandlers } from './server';
+import { tlsPskFor, tlsPskSource } from './tls-secrets';
 import type {
   Empty, NodeCapabilityName, NodeExpandVolumeRequest, NodeExpandVolumeResponse, NodeGetCapabilitiesResponse,
   NodeGetInfoResponse, NodeGetVolumeStatsRequest, NodeGetVolumeStatsResponse, NodePublishVolumeRequest,
@@ -112,11 +114,20 @@ export class NodeService {
     if (dhchap && !this.#attacher.supportsDhchap) {
       throw failedPrecondition(`volume ${id} requires DH-HMAC-CHAP, and node role ${this.role}'s attacher cannot authenticate`);
     }
+    const tls = tlsFromContext(req.volume_context);
+    const pskSource = tls ? tlsPskSource(req.secrets, id, 'NodeStageVolume') : undefined;
+    if (tls && ctx.transport !== 'tcp') {
+      throw invalidArgument(`volume ${id} requires NVMe/TCP TLS, and publish_context.transport is ${ctx.transport}`);
+    }
+    if (tls && !this.#attacher.supportsTls) {
+      throw failedPrecondition(`volume ${id} requires NVMe/TCP TLS, and node role ${this.role}'s attacher cannot connect with a PSK`);
+    }
     return this.#locks.with([id], 'NodeStageVolume', async () => {
       const hostnqn = await this.hostnqn();
       const keys = dhchap && secrets ? dhchapSecretsFor(secrets, dhchap, id, hostnqn) : undefined;
+      const psk = pskSource ? tlsPskFor(pskSource, id, hostnqn) : undefined;
       const dev = await this.#attacher.attach(ctx, tuning, hostnqn,
-        { ...(connectionMode ? { connectionMode } : {}), ...(keys ? { dhchap: keys } : {}) });
+        { ...(connectionMode ? { connectionMode } : {}), ...(keys ? { dhchap: keys } : {}), ...(psk ? { psk } : {}) });
       if (this.#attacher.exposesToHost) {
         this.#log.info('volume exposed to the host', { volume: id, device: dev, transport: ctx.transport });
         return {};

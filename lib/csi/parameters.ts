@@ -66,6 +66,11 @@ export interface VolumeParameters {
   connectionMode?: ConnectionMode;
   /** DH-HMAC-CHAP on the volume's export; unset (or `none`): none. */
   dhchap?: DhchapMode;
+  /**
+   * NVMe/TCP TLS 1.3 with a PSK (tls-secrets.ts): the volume is exported on the gateway's
+   * secure-channel listener only, and nodes connect with the PSK. TCP only. Unset: no TLS.
+   */
+  tls?: boolean;
   /** The parameters as given, less the CO's own keys: what idempotency compares. */
   given: StringMap;
 }
@@ -110,15 +115,21 @@ export function parseVolumeParameters(parameters: StringMap): VolumeParameters {
       case 'dhchap':
         if (v !== 'none') out.dhchap = dhchapMode(v, 'parameter dhchap');
         break;
+      case 'tls':
+        if (v !== 'true' && v !== 'false') throw invalidArgument(`parameter tls must be true or false, got "${v}"`);
+        if (v === 'true') out.tls = true;
+        break;
       default:
         if (k in TUNING) {
           const t = TUNING[k as keyof ConnectTuning];
           out.tuning[k as keyof ConnectTuning] = integer(v, `parameter ${k}`, t.min, t.max);
           break;
         }
-        throw invalidArgument(`unknown parameter "${k}"; known: plugin, transport, fsType, ${Object.keys(TUNING).join(', ')}, replicas, thin, connectionMode, dhchap`);
+        throw invalidArgument(`unknown parameter "${k}"; known: plugin, transport, fsType, ${Object.keys(TUNING).join(', ')}, replicas, thin, connectionMode, dhchap, tls`);
     }
   }
+  // TLS is NVMe/TCP's: a class that asks for both cannot be served (transport auto becomes tcp).
+  if (out.tls && out.transport === 'rdma') throw invalidArgument('parameter tls: "true" is NVMe/TCP\'s (TLS), and transport is rdma: use tcp or auto');
   return out;
 }
 
@@ -129,6 +140,8 @@ export function volumeContext(p: VolumeParameters, transport: Transport): String
   if (p.connectionMode) ctx.connectionMode = p.connectionMode;
   // The mode only, never a secret: volume_context is visible to anyone who can read the PV.
   if (p.dhchap) ctx.dhchap = p.dhchap;
+  // The flag only: the PSK comes with each publish and stage, from the Secret.
+  if (p.tls) ctx.tls = 'true';
   for (const [k, v] of Object.entries(p.tuning)) ctx[k] = String(v);
   return ctx;
 }
@@ -153,6 +166,14 @@ export function connectionModeFromContext(ctx: StringMap): ConnectionMode | unde
 export function dhchapModeFromContext(ctx: StringMap): DhchapMode | undefined {
   const v = ctx?.dhchap;
   return v === undefined || v === '' || v === 'none' ? undefined : dhchapMode(v, 'volume_context dhchap');
+}
+
+/** Whether a volume was created with `tls: "true"` (volume_context). */
+export function tlsFromContext(ctx: StringMap): boolean {
+  const v = ctx?.tls;
+  if (v === undefined || v === '' || v === 'false') return false;
+  if (v !== 'true') throw invalidArgument(`volume_context tls must be true or false, got "${v}"`);
+  return true;
 }
 
 export function dhchapMode(v: string, what: string): DhchapMode {

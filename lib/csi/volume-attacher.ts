@@ -17,6 +17,12 @@ export interface AttachOptions {
    * connects with them, or refuses (FAILED_PRECONDITION) where it cannot: never without them.
    */
   dhchap?: DhchapSecrets;
+  /**
+   * The volume requires NVMe/TCP TLS: the host's PSK for it, in the interchange form. An
+   * attacher that connects connects over TLS with it, or refuses (FAILED_PRECONDITION) where it
+   * cannot: never without it.
+   */
+  psk?: string;
 }
 
 export interface VolumeAttacher {
@@ -32,6 +38,8 @@ export interface VolumeAttacher {
    * unauthenticated.
    */
   readonly supportsDhchap?: boolean;
+  /** True when attach honours AttachOptions.psk; the node service refuses a volume that requires TLS on an attacher without it. */
+  readonly supportsTls?: boolean;
   /** Throws (a CsiError) when this node cannot attach volumes at all: Probe's answer. */
   probe(): Promise<void>;
   /**

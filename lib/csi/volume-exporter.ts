@@ -11,13 +11,19 @@ export interface ExportSpec {
   volumeId: string;
   uuid: string;
   source: BlockSource;
+  /**
+   * The volume requires NVMe/TCP TLS: it is exported on the gateway's secure-channel listener
+   * (its TLS address) only, and each host is allowed with its PSK (ExportOptions.keys.psk).
+   */
+  tls?: boolean;
 }
 
 export interface ExportOptions {
   /**
-   * The host must authenticate with these keys (DH-HMAC-CHAP): their files are added to the
-   * gateway's keyring and the host allowed with them; the host's other keys of the volume are
-   * taken off the keyring. Without them, the host is allowed as it is.
+   * The host must authenticate with these keys (DH-HMAC-CHAP), or connect over TLS with this
+   * PSK, or both: their files are added to the gateway's keyring and the host allowed with
+   * them; the host's other keys of the volume are taken off the keyring. Without them, the
+   * host is allowed as it is.
    */
   keys?: HostKeys;
 }

@@ -6,7 +6,8 @@
  */
 import type { GatewayRpc } from '../csi/export';
 import { RpcErrorCode, type JsonObject } from '../jsonrpc';
-import { isRpcError } from './errors';
+import { failedPrecondition, isRpcError } from './errors';
+import type { KeyFile } from './keys';
 import type { AddressFamily, Fabric } from './state';
 
 export interface BdevJson {
@@ -28,13 +29,16 @@ export interface ListenAddressJson {
   adrfam?: string;
   traddr: string;
   trsvcid: string;
+  /** NVMe/TCP TLS required (SPDK lists it where true). */
+  secure_channel?: boolean;
 }
 
 export interface SubsystemJson {
   nqn: string;
   listen_addresses: ListenAddressJson[];
   allow_any_host: boolean;
-  hosts: { nqn: string }[];
+  /** psk: the name of the host's TLS PSK in the keyring. */
+  hosts: { nqn: string; psk?: string }[];
   serial_number: string;
   model_number: string;
   max_namespaces: number;
@@ -117,14 +121,49 @@ export class GatewayCalls {
     return list?.[0];
   }
 
-  /** Attaches a backend controller; its namespaces become bdevs <name>n<nsid>. */
-  async attachController(name: string, t: AttachTarget, digests: { hdgst: boolean; ddgst: boolean }): Promise<string[]> {
+  /**
+   * Attaches a backend controller; its namespaces become bdevs <name>n<nsid>. With `psk`
+   * (NVMe/TCP only), over TLS: the key file is added to the keyring first, unless there.
+   */
+  async attachController(name: string, t: AttachTarget, digests: { hdgst: boolean; ddgst: boolean }, psk?: KeyFile): Promise<string[]> {
+    if (psk) await this.ensureKey(psk);
     return await this.rpc.call('bdev_nvme_attach_controller', {
       name, trtype: t.trtype.toLowerCase(), traddr: t.traddr, adrfam: t.adrfam, trsvcid: String(t.trsvcid), subnqn: t.subnqn,
       ...(t.hostnqn ? { hostnqn: t.hostnqn } : {}),
-      // Digests are NVMe/TCP's; RDMA has none.
-      ...(t.trtype === 'TCP' ? { hdgst: digests.hdgst, ddgst: digests.ddgst } : {}),
+      // Digests and TLS are NVMe/TCP's; RDMA has neither.
+      ...(t.trtype === 'TCP' ? { hdgst: digests.hdgst, ddgst: digests.ddgst, ...(psk ? { psk: psk.name } : {}) } : {}),
     }) as string[];
+  }
+
+  /**
+   * Adds a key file to the gateway's keyring unless a key of its name is there (a name is
+   * never reused for another PSK). FAILED_PRECONDITION from a gateway without a keyring.
+   */
+  async ensureKey(key: KeyFile): Promise<void> {
+    let list: { name: string; removed?: boolean }[];
+    try {
+      list = await this.rpc.call('keyring_get_keys', {}) as unknown as { name: string; removed?: boolean }[];
+    } catch (e) {
+      if (isRpcError(e, RpcErrorCode.METHOD_NOT_FOUND)) throw failedPrecondition('the gateway has no keyring (keyring_get_keys): it cannot take a TLS PSK');
+      throw e;
+    }
+    if (list.some((k) => k.name === key.name && !k.removed)) return;
+    try {
+      await this.rpc.call('keyring_file_add_key', { name: key.name, path: key.path });
+    } catch (e) {
+      if (isRpcError(e, RpcErrorCode.EEXIST)) return;
+      const unreadable: number[] = [RpcErrorCode.ENODEV, RpcErrorCode.EPERM, RpcErrorCode.EACCES];
+      if (unreadable.some((c) => isRpcError(e, c))) {
+        throw failedPrecondition(`the gateway cannot read the key file ${key.path} (${(e as Error).message}): it must see the bridge's ` +
+          'key directory at the same path and run as the same user, which owns the files');
+      }
+      throw e;
+    }
+  }
+
+  /** Takes key `name` off the gateway's keyring; false when it was not there. */
+  async removeKey(name: string): Promise<boolean> {
+    return (await orMissing(this.rpc.call('keyring_file_remove_key', { name }))) !== undefined;
   }
 
   /** false when there was nothing to detach. */
@@ -172,13 +211,18 @@ export class GatewayCalls {
     return (await orMissing(this.rpc.call('nvmf_delete_subsystem', { nqn }))) !== undefined;
   }
 
-  /** Lets exactly `hostnqn` in, or any host when it is ''. */
-  async setHosts(nqn: string, hostnqn: string, current: SubsystemJson): Promise<void> {
+  /**
+   * Lets exactly `hostnqn` in (with `psk`, its TLS PSK: the key file added to the keyring first),
+   * or any host when it is ''. A host there with another PSK (or none) is taken off and let in
+   * again with this one: no method changes a host's PSK in place.
+   */
+  async setHosts(nqn: string, hostnqn: string, current: SubsystemJson, psk?: KeyFile): Promise<void> {
     for (const h of current.hosts) {
-      if (h.nqn !== hostnqn) await orMissing(this.rpc.call('nvmf_subsystem_remove_host', { nqn, host: h.nqn }));
+      if (h.nqn !== hostnqn || h.psk !== psk?.name) await orMissing(this.rpc.call('nvmf_subsystem_remove_host', { nqn, host: h.nqn }));
     }
-    if (hostnqn !== '' && !current.hosts.some((h) => h.nqn === hostnqn)) {
-      await this.rpc.call('nvmf_subsystem_add_host', { nqn, host: hostnqn });
+    if (hostnqn !== '' && !current.hosts.some((h) => h.nqn === hostnqn && h.psk === psk?.name)) {
+      if (psk) await this.ensureKey(psk);
+      await this.rpc.call('nvmf_subsystem_add_host', { nqn, host: hostnqn, ...(psk ? { psk: psk.name } : {}) });
     }
     if (current.allow_any_host !== (hostnqn === '')) {
       await this.rpc.call('nvmf_subsystem_allow_any_host', { nqn, allow_any_host: hostnqn === '' });
@@ -194,10 +238,10 @@ export class GatewayCalls {
     }
   }
 
-  /** true when the listener was added, false when the subsystem had it. */
-  async addListener(nqn: string, a: ListenAddress): Promise<boolean> {
+  /** true when the listener was added, false when the subsystem had it. `secure`: NVMe/TCP TLS required (SPDK's secure_channel). */
+  async addListener(nqn: string, a: ListenAddress, secure = false): Promise<boolean> {
     try {
-      await this.rpc.call('nvmf_subsystem_add_listener', { nqn, listen_address: listenJson(a) });
+      await this.rpc.call('nvmf_subsystem_add_listener', { nqn, listen_address: listenJson(a), ...(secure ? { secure_channel: true } : {}) });
       return true;
     } catch (e) {
       if (isRpcError(e, RpcErrorCode.EEXIST)) return false;

@@ -4,10 +4,12 @@
  * changes; one that lost it (a fresh DPU gateway) gets them back, with the same NSIDs,
  * NGUIDs and UUIDs, so hosts see the same disks. Dependencies first: volumes and remote
  * controllers, then subsystems, their listeners, their namespaces. A resource that
- * cannot be applied is logged and the others go on.
+ * cannot be applied is logged and the others go on. TLS PSKs are added to the gateway's
+ * keyring again from the bridge's key files (keys.ts), before what names them.
  */
 import type { Logger } from '../log/logger';
 import type { GatewayCalls } from './gateway-calls';
+import type { KeyFile, OpiKeyDir } from './keys';
 import { childName, Collection, parseVolumeRef, topName } from './names';
 import type { BridgeState, RemoteControllerRecord } from './state';
 
@@ -18,8 +20,13 @@ export interface ReconcileReport {
   failed: { name: string; error: string }[];
 }
 
-export async function reconcile(state: BridgeState, gateway: GatewayCalls, log: Logger): Promise<ReconcileReport> {
+export async function reconcile(state: BridgeState, gateway: GatewayCalls, log: Logger, keys?: OpiKeyDir): Promise<ReconcileReport> {
   const report: ReconcileReport = { applied: [], failed: [] };
+  const pskFile = (name: string | undefined): KeyFile | undefined => {
+    if (name === undefined) return undefined;
+    if (!keys) throw new Error(`its TLS PSK '${name}' is in a key directory this bridge was not given`);
+    return keys.file(name);
+  };
   const apply = async (name: string, fn: () => Promise<void>) => {
     try {
       await fn();
@@ -37,7 +44,7 @@ export async function reconcile(state: BridgeState, gateway: GatewayCalls, log: 
     });
   }
   for (const c of state.remoteControllers.values()) {
-    if (c.activePath !== null) await apply(c.name, () => attachSomePath(state, gateway, c, log));
+    if (c.activePath !== null) await apply(c.name, () => attachSomePath(state, gateway, c, log, pskFile(c.pskKey)));
   }
   for (const s of state.subsystems.values()) {
     await apply(s.name, async () => {
@@ -46,15 +53,15 @@ export async function reconcile(state: BridgeState, gateway: GatewayCalls, log: 
         await gateway.createSubsystem({ ...s.spec, ...s.applied });
         there = await gateway.subsystem(s.spec.nqn);
       }
-      if (there) await gateway.setHosts(s.spec.nqn, s.spec.hostnqn, there);
+      if (there) await gateway.setHosts(s.spec.nqn, s.spec.hostnqn, there, pskFile(s.pskKey));
     });
   }
   for (const c of state.controllers.values()) {
     await apply(c.name, async () => {
-      const nqn = state.subsystems.get(topName(Collection.subsystems, c.subsystem))?.spec.nqn;
-      if (!nqn) throw new Error(`its subsystem ${c.subsystem} is not recorded`);
+      const sub = state.subsystems.get(topName(Collection.subsystems, c.subsystem));
+      if (!sub) throw new Error(`its subsystem ${c.subsystem} is not recorded`);
       await gateway.ensureTransport(c.spec.trtype);
-      await gateway.addListener(nqn, c.spec);
+      await gateway.addListener(sub.spec.nqn, c.spec, sub.pskKey !== undefined);
     });
   }
   for (const n of state.namespaces.values()) {
@@ -72,14 +79,15 @@ export async function reconcile(state: BridgeState, gateway: GatewayCalls, log: 
 }
 
 /** Attaches the controller through its active path, or, if that fails, the first standby that works. */
-async function attachSomePath(state: BridgeState, gateway: GatewayCalls, c: RemoteControllerRecord, log: Logger): Promise<void> {
+async function attachSomePath(state: BridgeState, gateway: GatewayCalls, c: RemoteControllerRecord, log: Logger,
+  psk: KeyFile | undefined): Promise<void> {
   if (await gateway.nvmeController(c.id)) return;
   const paths = state.pathsOf(c.id);
   const ordered = [...paths.filter((p) => p.id === c.activePath), ...paths.filter((p) => p.id !== c.activePath)];
   let last: unknown = new Error('it has no paths');
   for (const p of ordered) {
     try {
-      await gateway.attachController(c.id, p.spec, c.spec);
+      await gateway.attachController(c.id, p.spec, c.spec, psk);
       if (p.id !== c.activePath) {
         log.warn('opi: remote controller attached through a standby path', { controller: c.name, path: p.name,
           was: childName(Collection.remoteControllers, c.id, Collection.paths, c.activePath ?? '') });

@@ -26,6 +26,8 @@ export interface RemoteControllerRecord {
   spec: { multipath: Multipath; ioQueuesCount: number; queueSize: number; hdgst: boolean; ddgst: boolean };
   /** The path the gateway's controller is attached through; the others are standbys. */
   activePath: string | null;
+  /** Its TLS PSK (tcp.psk): the key's name, its file in the bridge's key directory (keys.ts). Absent: no TLS. */
+  pskKey?: string;
 }
 
 export interface PathRecord {
@@ -41,6 +43,11 @@ export interface SubsystemRecord {
   spec: { nqn: string; serialNumber: string; modelNumber: string; maxNamespaces: number; hostnqn: string };
   /** What the gateway chose where the spec left it open, kept so that it is chosen again. */
   applied: { serialNumber: string; modelNumber: string; maxNamespaces: number };
+  /**
+   * Its host's TLS PSK (spec.psk): the key's name, its file in the bridge's key directory
+   * (keys.ts). With one, its NVMe/TCP controllers are secure-channel listeners. Absent: no TLS.
+   */
+  pskKey?: string;
 }
 
 export interface ControllerRecord {
@@ -92,6 +99,11 @@ export class BridgeState {
 
   namespacesOf(subsystem: string): NamespaceRecord[] {
     return [...this.namespaces.values()].filter((n) => n.subsystem === subsystem);
+  }
+
+  /** The names of the keys the records hold (their files are kept; others are pruned). */
+  keyNames(): Set<string> {
+    return new Set([...this.remoteControllers.values(), ...this.subsystems.values()].flatMap((r) => (r.pskKey ? [r.pskKey] : [])));
   }
 
   /** The namespaces whose volume_name_ref is `ref`, or under it (a remote controller's namespaces). */

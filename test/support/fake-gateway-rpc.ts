@@ -4,7 +4,8 @@
  * duplicate, EBUSY for a backend controller whose bdev a subsystem still uses. It
  * records every call, so tests can say what the exporter asked of the gateway. Its keyring
  * reads each key file when the key is added, as the gateway's does, and refuses one that
- * is not 0600 (EPERM) or not there (ENODEV); hosts are allowed with key names it has.
+ * is not 0600 (EPERM) or not there (ENODEV); hosts are allowed with key names it has (DH-HMAC-CHAP
+ * keys, a TLS psk), listeners with secure_channel, backends with a psk.
  */
 import { readFileSync, statSync } from 'node:fs';
 import { JsonRpcError, RpcErrorCode, type JsonObject, type JsonValue } from '../../lib';
@@ -15,8 +16,10 @@ interface Subsystem {
   hosts: Set<string>;
   /** The key names each host authenticates with. */
   hostKeys: Map<string, { dhchap_key?: string; dhchap_ctrlr_key?: string }>;
+  /** The TLS PSK (key name) of each host that has one. */
+  hostPsks: Map<string, string>;
   namespaces: { nsid: number; bdev_name: string; uuid?: string }[];
-  listen: { trtype: string; traddr: string; trsvcid: string }[];
+  listen: { trtype: string; traddr: string; trsvcid: string; secure_channel?: true }[];
 }
 
 interface Controller {
@@ -24,6 +27,8 @@ interface Controller {
   trsvcid: string;
   subnqn: string;
   adrfam: string;
+  /** The TLS PSK (key name) it was attached with. */
+  psk?: string;
 }
 
 export class FakeGatewayRpc implements GatewayRpc {
@@ -71,7 +76,9 @@ export class FakeGatewayRpc implements GatewayRpc {
         const name = str('name');
         if (this.controllers.has(name)) throw new JsonRpcError(RpcErrorCode.EEXIST, `controller ${name} exists`);
         if (params.trtype !== 'tcp') throw new JsonRpcError(RpcErrorCode.INVALID_PARAMS, `trtype ${str('trtype')}`);
-        this.controllers.set(name, { traddr: str('traddr'), trsvcid: str('trsvcid'), subnqn: str('subnqn'), adrfam: str('adrfam') });
+        if (params.psk !== undefined && !this.keys.has(str('psk'))) throw new JsonRpcError(RpcErrorCode.INVALID_PARAMS, `no key '${str('psk')}'`);
+        this.controllers.set(name, { traddr: str('traddr'), trsvcid: str('trsvcid'), subnqn: str('subnqn'), adrfam: str('adrfam'),
+          ...(params.psk !== undefined ? { psk: str('psk') } : {}) });
         this.bdevs.set(`${name}n1`, 'nvme');
         return [`${name}n1`];
       }
@@ -95,13 +102,14 @@ export class FakeGatewayRpc implements GatewayRpc {
         if (params.nqn !== undefined && !this.subsystems.has(str('nqn'))) throw enodev(`no subsystem ${str('nqn')}`);
         const list = params.nqn !== undefined ? [this.subsystems.get(str('nqn'))!] : [...this.subsystems.values()];
         return list.map((s) => ({
-          nqn: s.nqn, hosts: [...s.hosts].map((nqn) => ({ nqn, ...s.hostKeys.get(nqn) })), namespaces: s.namespaces.map((n) => ({ ...n })),
+          nqn: s.nqn, hosts: [...s.hosts].map((nqn) => ({ nqn, ...(s.hostPsks.has(nqn) ? { psk: s.hostPsks.get(nqn)! } : {}), ...s.hostKeys.get(nqn) })),
+          namespaces: s.namespaces.map((n) => ({ ...n })),
           listen_addresses: s.listen.map((l) => ({ ...l })),
         }));
       }
       case 'nvmf_create_subsystem':
         if (this.subsystems.has(str('nqn'))) throw new JsonRpcError(RpcErrorCode.EEXIST, 'subsystem exists');
-        this.subsystems.set(str('nqn'), { nqn: str('nqn'), hosts: new Set(), hostKeys: new Map(), namespaces: [], listen: [] });
+        this.subsystems.set(str('nqn'), { nqn: str('nqn'), hosts: new Set(), hostKeys: new Map(), hostPsks: new Map(), namespaces: [], listen: [] });
         return true;
       case 'nvmf_delete_subsystem':
         if (!this.subsystems.delete(str('nqn'))) throw enodev(`no subsystem ${str('nqn')}`);
@@ -115,14 +123,17 @@ export class FakeGatewayRpc implements GatewayRpc {
       }
       case 'nvmf_subsystem_add_listener': {
         const l = params.listen_address as { trtype: string; traddr: string; trsvcid: string };
-        this.#subsystem(str('nqn')).listen.push({ trtype: l.trtype, traddr: l.traddr, trsvcid: l.trsvcid });
+        this.#subsystem(str('nqn')).listen.push({ trtype: l.trtype, traddr: l.traddr, trsvcid: l.trsvcid,
+          ...(params.secure_channel === true ? { secure_channel: true as const } : {}) });
         return true;
       }
       case 'nvmf_subsystem_add_host': {
         const s = this.#subsystem(str('nqn'));
         if (s.hosts.has(str('host'))) throw new JsonRpcError(RpcErrorCode.EEXIST, `${str('host')} is already allowed`);
-        s.hosts.add(str('host'));
+        if (params.psk !== undefined && !this.keys.has(str('psk'))) throw new JsonRpcError(RpcErrorCode.INVALID_PARAMS, `no key '${str('psk')}'`);
         this.#setKeys(s, str('host'), params);
+        s.hosts.add(str('host'));
+        if (params.psk !== undefined) s.hostPsks.set(str('host'), str('psk'));
         return true;
       }
       case 'nvmf_subsystem_set_keys': {
@@ -135,6 +146,7 @@ export class FakeGatewayRpc implements GatewayRpc {
         const s = this.#subsystem(str('nqn'));
         s.hosts.delete(str('host'));
         s.hostKeys.delete(str('host'));
+        s.hostPsks.delete(str('host'));
         return true;
       }
       case 'keyring_file_add_key': {

@@ -4,14 +4,16 @@
  * gateway and the OPI bridge over it, with the host function made through OPI), and, for
  * the host's kernel, the project's own NVMe host connected once to the host function, whose
  * namespaces are mirrored into a fake sysfs as the kernel would show them. So a disk
- * appears only when the DPU really hot-added a namespace with the volume's NGUID.
+ * appears only when the DPU really hot-added a namespace with the volume's NGUID. A volume
+ * that requires TLS is exported by the storage target on a secure channel only, for the host's
+ * PSK: the DPU reaches it only with the PSK the host put in its remote controller.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BufferPool, Gateway, OpiBridge, Target, nvmf, opiClient, type OpiClient } from '../../lib';
-import { CsiError, DpuBridgeAttacher, dpuResourceId, GrpcStatus, volumeNqn, type HostFunction, type PublishContext } from '../../lib/csi';
+import { CsiError, deriveTlsPsk, DpuBridgeAttacher, dpuResourceId, GrpcStatus, volumeNqn, type HostFunction, type PublishContext } from '../../lib/csi';
 import { socketGatewayRpc, type GatewayRpc } from '../../lib/csi/export';
 import { FakeKernelAttacher } from './fake-kernel-attacher';
 
@@ -19,6 +21,9 @@ const VOLUME_ID = '3f2a1b4c-5d6e-4f70-8192-a3b4c5d6e7f8';
 const NGUID = VOLUME_ID.replace(/-/g, '');
 const HOSTNQN = 'nqn.2014-08.org.nvmexpress:uuid:00000000-0000-0000-0000-00000000d0d0';
 const FUNCTION_NQN = 'nqn.2019-06.io.rdmagate:dpu-host-function';
+/** A volume that requires TLS, and the PSK the node derives for it. */
+const TLS_VOLUME_ID = '6c1d2e3f-4a5b-4c6d-8e7f-a0b1c2d3e4f5';
+const TLS_PSK = deriveTlsPsk('the StorageClass Secret\'s tls-master-secret, 32 bytes and more', TLS_VOLUME_ID, HOSTNQN);
 
 let nextPort = 21000 + Math.floor(Math.random() * 8000);
 
@@ -29,6 +34,7 @@ describe('CSI host role driving its DPU through the OPI bridge (DpuBridgeAttache
   let dir: string;
   let storage: Target;
   let storagePort: number;
+  let securePort: number;
   let gateway: Gateway;
   let rpc: GatewayRpc;
   let bridge: OpiBridge;
@@ -79,6 +85,11 @@ describe('CSI host role driving its DPU through the OPI bridge (DpuBridgeAttache
     storage.createBdev({ type: 'malloc', name: 'vol', sizeBytes: 8 << 20 });
     storage.addSubsystem({ nqn: volumeNqn(VOLUME_ID) }).addNamespace({ bdev: 'vol', nsid: 1, uuid: VOLUME_ID, nguid: NGUID });
     storagePort = storage.listen({ transport: 'tcp', address: '127.0.0.1', port: 0 }).port;
+    // The TLS volume: its host allowed with its PSK, on a listener that takes TLS only.
+    storage.createBdev({ type: 'malloc', name: 'tlsvol', sizeBytes: 8 << 20 });
+    storage.addSubsystem({ nqn: volumeNqn(TLS_VOLUME_ID), allowAnyHost: false, hosts: [{ nqn: HOSTNQN, psk: TLS_PSK }] })
+      .addNamespace({ bdev: 'tlsvol', nsid: 1, uuid: TLS_VOLUME_ID, nguid: TLS_VOLUME_ID.replace(/-/g, '') });
+    securePort = storage.listen({ transport: 'tcp', address: '127.0.0.1', port: 0, secureChannel: true }).port;
   });
 
   after(() => storage.close());
@@ -156,6 +167,41 @@ describe('CSI host role driving its DPU through the OPI bridge (DpuBridgeAttache
     ]);
     assert.deepEqual([lists[0].nvme_remote_controllers, lists[1].nvme_namespaces], [[], []]);
     assert.equal(await a.device(VOLUME_ID), undefined);
+  });
+
+  it('stages a volume that requires TLS over NVMe-oF: the DPU\'s remote controller connects with the host\'s PSK; I/O reaches the storage', async () => {
+    const a = attacher();
+    await a.probe();
+    const tlsCtx: PublishContext = { transport: 'tcp', traddr: '127.0.0.1', trsvcid: String(securePort), subnqn: volumeNqn(TLS_VOLUME_ID),
+      uuid: TLS_VOLUME_ID, nguid: TLS_VOLUME_ID.replace(/-/g, '') };
+    const id = dpuResourceId(TLS_VOLUME_ID);
+    const dev = await a.attach(tlsCtx, {}, HOSTNQN, { connectionMode: 'nvmf', psk: TLS_PSK });
+    assert.equal(dev, join(dir, 'dev', 'nvme0n1'));
+    assert.deepEqual((await gatewayHolds()).controllers, [id], 'the DPU attached the storage over TLS');
+    assert.equal(await a.attach(tlsCtx, {}, HOSTNQN, { connectionMode: 'nvmf', psk: TLS_PSK }), dev, 'a retried stage finds what is there');
+    const keys = (await rpc.call('keyring_get_keys')) as { name: string }[];
+    assert.equal(keys.length, 1, 'the PSK in the DPU gateway\'s keyring');
+
+    const w = pool.acquire();
+    const r = pool.acquire();
+    w.fill(0x3c);
+    await host!.queuePairs[0].write(1, 8, 8, w);
+    const direct = await nvmf.connect({ traddr: '127.0.0.1', trsvcid: securePort, subnqn: volumeNqn(TLS_VOLUME_ID), hostnqn: HOSTNQN, psk: TLS_PSK });
+    try {
+      await direct.queuePairs[0].read(1, 8, 8, r);
+      assert.ok(Buffer.from(r.buffer, r.byteOffset, 4096).equals(Buffer.alloc(4096, 0x3c)));
+    } finally {
+      await direct.close();
+      w.release();
+      r.release();
+    }
+    await a.detach(TLS_VOLUME_ID);
+    assert.deepEqual(await gatewayHolds(), { controllers: [], bdevs: [], namespaces: [] });
+    assert.deepEqual(await rpc.call('keyring_get_keys'), [], 'the PSK went with the controller');
+    // Without the PSK the DPU cannot reach the volume at all.
+    await assert.rejects(a.attach(tlsCtx, {}, HOSTNQN, { connectionMode: 'nvmf' }), (e: unknown) =>
+      e instanceof CsiError && e.grpcCode === GrpcStatus.UNAVAILABLE);
+    await a.detach(TLS_VOLUME_ID);
   });
 
   it('stages in AIO mode: the DPU\'s kernel host connects, its block device is an AIO volume behind the function; it grows and goes', async () => {

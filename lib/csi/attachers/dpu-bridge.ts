@@ -21,6 +21,11 @@
  * A volume that requires DH-HMAC-CHAP is refused (FAILED_PRECONDITION) before the DPU is
  * asked anything: neither OPI's CreateNvmePath nor ConnectKernelNvme carries DH-HMAC-CHAP
  * secrets, and the DPU would connect unauthenticated.
+ *
+ * A volume that requires TLS is staged in `nvmf` mode with its PSK in the remote controller
+ * (OPI's NvmeRemoteController.tcp.psk, the interchange string as bytes): the DPU's engine
+ * connects to the gateway over TLS with it. `aio` mode refuses it (FAILED_PRECONDITION) before
+ * the DPU is asked anything: ConnectKernelNvme has no PSK field.
  */
 import { createHash } from 'node:crypto';
 import { CsiError, failedPrecondition, invalidArgument } from '../errors';
@@ -70,6 +75,7 @@ const KERNEL: BridgeServiceName = 'KernelNvmeService';
 export class DpuBridgeAttacher implements VolumeAttacher {
   readonly role = 'host';
   readonly supportsDhchap = true;
+  readonly supportsTls = true;
   readonly #opi: OpiClient;
   readonly #subsystemId: string | undefined;
   readonly #defaultMode: ConnectionMode;
@@ -121,10 +127,14 @@ export class DpuBridgeAttacher implements VolumeAttacher {
       throw failedPrecondition(`volume ${volumeId} requires DH-HMAC-CHAP, which the DPU's OPI bridge cannot carry (CreateNvmePath and ` +
         'ConnectKernelNvme have no DH-HMAC-CHAP fields): stage it on a node of role default, or use a StorageClass without dhchap');
     }
+    const mode = options.connectionMode ?? this.#defaultMode;
+    if (options.psk && mode !== 'nvmf') {
+      throw failedPrecondition(`volume ${volumeId} requires NVMe/TCP TLS, which connection mode aio cannot carry (ConnectKernelNvme ` +
+        'has no PSK field): use connectionMode nvmf, where the DPU\'s remote controller connects with the PSK');
+    }
     const id = dpuResourceId(volumeId);
     const fn = await this.hostFunction();
-    const mode = options.connectionMode ?? this.#defaultMode;
-    const volumeRef = mode === 'nvmf' ? await this.#remoteNamespace(id, ctx, tuning, hostnqn)
+    const volumeRef = mode === 'nvmf' ? await this.#remoteNamespace(id, ctx, tuning, hostnqn, options.psk)
       : await this.#aioVolume(id, volumeId, ctx, tuning, hostnqn);
     await this.#call(FE, 'CreateNvmeNamespace', { parent: `nvmeSubsystems/${fn.subsystemId}`, nvme_namespace_id: id,
       nvme_namespace: { spec: { volume_name_ref: volumeRef, nguid: ctx.nguid.toLowerCase(), uuid: ctx.uuid.toLowerCase() } } });
@@ -167,10 +177,11 @@ export class DpuBridgeAttacher implements VolumeAttacher {
     await this.#disks.rescan(volumeId);
   }
 
-  async #remoteNamespace(id: string, ctx: PublishContext, tuning: ConnectTuning, hostnqn: string): Promise<string> {
+  async #remoteNamespace(id: string, ctx: PublishContext, tuning: ConnectTuning, hostnqn: string, psk: string | undefined): Promise<string> {
     const controller = `nvmeRemoteControllers/${id}`;
     await this.#call(RC, 'CreateNvmeRemoteController', { nvme_remote_controller_id: id,
-      nvme_remote_controller: { multipath: 'NVME_MULTIPATH_FAILOVER', ...(tuning.nr_io_queues ? { io_queues_count: tuning.nr_io_queues } : {}) } });
+      nvme_remote_controller: { multipath: 'NVME_MULTIPATH_FAILOVER', ...(tuning.nr_io_queues ? { io_queues_count: tuning.nr_io_queues } : {}),
+        ...(psk ? { tcp: { psk: Buffer.from(psk, 'utf8') } } : {}) } });
     await this.#call(RC, 'CreateNvmePath', { parent: controller, nvme_path_id: 'path0', nvme_path: {
       trtype: ctx.transport === 'rdma' ? 'NVME_TRANSPORT_TYPE_RDMA' : 'NVME_TRANSPORT_TYPE_TCP', traddr: ctx.traddr,
       fabrics: { trsvcid: Number(ctx.trsvcid), subnqn: ctx.subnqn, hostnqn,

@@ -17,8 +17,11 @@ export interface ExposedVolume {
   serial?: string;
 }
 
-/** Where the DPU gets the data from: a local block device, or the gateway's subsystem to connect to. */
-export type DpuSource = { kind: 'block'; device: string } | { kind: 'nvmf'; ctx: PublishContext };
+/**
+ * Where the DPU gets the data from: a local block device, or the gateway's subsystem to connect
+ * to (over NVMe/TCP with TLS, with `psk`, where the volume requires it).
+ */
+export type DpuSource = { kind: 'block'; device: string } | { kind: 'nvmf'; ctx: PublishContext; psk?: string };
 
 export interface DpuFrontend {
   /** Throws (a CsiError) when the frontend cannot expose anything: part of the node's Probe. */

@@ -15,6 +15,10 @@
  * secrets, as the default role does; NVMe-oF mode is refused (FAILED_PRECONDITION) before
  * anything is done, since OPI's CreateNvmePath has no DH-HMAC-CHAP fields and the DPU would
  * connect unauthenticated.
+ *
+ * A volume that requires TLS: in AIO mode the kernel host connects with the PSK; in NVMe-oF mode
+ * the frontend is handed the PSK with the subsystem to connect to (OPI's
+ * NvmeRemoteController.tcp.psk carries one).
  */
 import { failedPrecondition, invalidArgument } from '../errors';
 import { volumeIdOfNqn, volumeSerial, type ConnectionMode, type ConnectTuning, type PublishContext } from '../parameters';
@@ -38,6 +42,7 @@ export class DpuAttacher implements VolumeAttacher {
   readonly role = 'dpu';
   readonly exposesToHost = true;
   readonly supportsDhchap = true;
+  readonly supportsTls = true;
   readonly #kernel: VolumeAttacher;
   readonly #frontends: Partial<Record<ConnectionMode, DpuFrontend>>;
   readonly #defaultMode: ConnectionMode;
@@ -61,13 +66,17 @@ export class DpuAttacher implements VolumeAttacher {
           'DH-HMAC-CHAP fields): use connectionMode aio, where the DPU\'s kernel host authenticates'
         : `volume ${volumeIdOf(ctx)} requires DH-HMAC-CHAP, and this DPU's kernel attacher cannot authenticate`);
     }
+    if (options.psk && mode === 'aio' && !this.#kernel.supportsTls) {
+      throw failedPrecondition(`volume ${volumeIdOf(ctx)} requires NVMe/TCP TLS, and this DPU's kernel attacher cannot connect with a PSK`);
+    }
     const frontend = this.#frontend(mode);
     const volume = { volumeId: volumeIdOf(ctx), nguid: ctx.nguid, uuid: ctx.uuid, serial: volumeSerial(ctx.nguid) };
     if (mode === 'nvmf') {
-      await frontend.expose(volume, { kind: 'nvmf', ctx });
+      await frontend.expose(volume, { kind: 'nvmf', ctx, ...(options.psk ? { psk: options.psk } : {}) });
       return ctx.subnqn;
     }
-    const device = await this.#kernel.attach(ctx, tuning, hostnqn, options.dhchap ? { dhchap: options.dhchap } : {});
+    const device = await this.#kernel.attach(ctx, tuning, hostnqn,
+      { ...(options.dhchap ? { dhchap: options.dhchap } : {}), ...(options.psk ? { psk: options.psk } : {}) });
     await frontend.expose(volume, { kind: 'block', device });
     return device;
   }

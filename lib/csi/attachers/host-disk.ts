@@ -30,6 +30,8 @@ export class HostDiskAttacher implements VolumeAttacher {
   readonly role = 'host';
   /** It connects nothing: the DPU's node plugin (role dpu) connects, with the secrets its own NodeStageVolume is given. */
   readonly supportsDhchap = true;
+  /** As for DH-HMAC-CHAP: the DPU's node plugin connects, over TLS with the PSK its own NodeStageVolume is given. */
+  readonly supportsTls = true;
   readonly #sysfs: string;
   readonly #dev: string;
   readonly #timeoutMs: number;

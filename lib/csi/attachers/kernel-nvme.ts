@@ -14,6 +14,10 @@
  * the command as shown, and nvme-cli's own output, have them replaced. nvme-cli takes them on
  * its command line, so for the moment it runs the node's /proc shows them to local users
  * (unless mounted hidepid), as any `nvme connect --dhchap-secret` does.
+ *
+ * A volume that requires TLS is connected with `--tls --tls-key <PSK>` (nvme-cli 2.x: the PSK in
+ * the interchange form, which nvme-cli puts in the kernel's keyring, as the retained PSK for
+ * this host and subsystem, before it connects): kept out of messages and logs the same way.
  */
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
@@ -55,6 +59,7 @@ const DEAD_STATES = new Set(['deleting', 'deleting (no IO)', 'dead']);
 export class KernelNvmeAttacher implements VolumeAttacher {
   readonly role = 'default';
   readonly supportsDhchap = true;
+  readonly supportsTls = true;
   readonly #deviceTimeoutMs: number;
   readonly #pollMs: number;
   readonly #log: CsiLogger | undefined;
@@ -86,7 +91,7 @@ export class KernelNvmeAttacher implements VolumeAttacher {
     for (const path of paths) {
       try {
         await connectPath({ transport: ctx.transport, subnqn: ctx.subnqn, ...path }, tuning, hostnqn, this.#sys,
-          { perPath: true, ...(options.dhchap ? { dhchap: options.dhchap } : {}) });
+          { perPath: true, ...(options.dhchap ? { dhchap: options.dhchap } : {}), ...(options.psk ? { psk: options.psk } : {}) });
       } catch (e) {
         failures.push({ path, error: e });
       }
@@ -181,7 +186,7 @@ export function nvmeConnect(to: NvmeConnectTarget, tuning: ConnectTuning, hostnq
  * that address (perPath, for multipath), or of the subsystem at all.
  */
 async function connectPath(to: NvmeConnectTarget, tuning: ConnectTuning, hostnqn: string | undefined, sys: KernelNvmeSystem,
-  options: { perPath: boolean; dhchap?: DhchapSecrets }): Promise<void> {
+  options: { perPath: boolean; dhchap?: DhchapSecrets; psk?: string }): Promise<void> {
   const live = (await controllersOf(to.subnqn, sys)).filter((c) => !DEAD_STATES.has(c.state));
   if (live.some((c) => !options.perPath || sameAddress(c.address, to))) return;
   if (!existsSync(join(sys.sysfsRoot, 'module', `nvme_${to.transport}`))) await sys.exec('modprobe', [`nvme-${to.transport}`]);
@@ -191,9 +196,14 @@ async function connectPath(to: NvmeConnectTarget, tuning: ConnectTuning, hostnqn
   if (tuning.ctrl_loss_tmo !== undefined) args.push('-l', String(tuning.ctrl_loss_tmo));
   if (tuning.keep_alive_tmo !== undefined) args.push('-k', String(tuning.keep_alive_tmo));
   if (tuning.reconnect_delay !== undefined) args.push('-c', String(tuning.reconnect_delay));
-  const secrets = options.dhchap ? [options.dhchap.dhchapKey, ...(options.dhchap.dhchapCtrlrKey ? [options.dhchap.dhchapCtrlrKey] : [])] : [];
+  const secrets = [...(options.dhchap ? [options.dhchap.dhchapKey, ...(options.dhchap.dhchapCtrlrKey ? [options.dhchap.dhchapCtrlrKey] : [])] : []),
+    ...(options.psk ? [options.psk] : [])];
   if (options.dhchap) args.push('--dhchap-secret', options.dhchap.dhchapKey);
   if (options.dhchap?.dhchapCtrlrKey) args.push('--dhchap-ctrl-secret', options.dhchap.dhchapCtrlrKey);
+  if (options.psk) {
+    if (to.transport !== 'tcp') throw failedPrecondition(`TLS is NVMe/TCP's: ${to.subnqn} is published over ${to.transport}`);
+    args.push('--tls', '--tls-key', options.psk);
+  }
   const r = await sys.exec('nvme', args);
   // EALREADY: a connect of our own raced this one; the caller's device wait settles it.
   if (r.code !== 0 && !/already connected/i.test(r.stderr)) {

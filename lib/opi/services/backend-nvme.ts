@@ -5,14 +5,22 @@
  * (bdev_nvme_attach_controller), whose namespaces become bdevs <id>n<nsid>. Further paths
  * are standbys: the gateway's bdev_nvme keeps one path per controller (multipath is a
  * later issue), so deleting the active path moves the controller to a standby.
+ *
+ * A controller with tcp.psk (NVMe/TCP TLS) attaches over TLS: its PSK goes to a 0600 file in
+ * the bridge's key directory, the gateway's keyring takes it from there (keyring_file_add_key,
+ * the key named after the controller), and bdev_nvme_attach_controller names it (psk). Its
+ * paths must be NVMe/TCP. Get and List answer psk empty. An update replaces the PSK when it
+ * carries one, and clears it only when its mask names tcp or tcp.psk; an attached controller's
+ * PSK cannot change (it takes effect when it attaches).
  */
 import type { UndoSteps } from '../changes';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '../errors';
-import { bytes, enumValue, flag, integer, message, requiredMessage, requiredText, text, type Raw } from '../fields';
+import { enumValue, flag, integer, message, requiredMessage, requiredText, text, type Raw } from '../fields';
 import type { BdevJson } from '../gateway-calls';
 import type { ListResponse, NvmeMultipath, NvmePath, NvmeRemoteController, NvmeRemoteNamespace, StatsResponse } from '../messages';
 import { childName, Collection, parseChild, parseRemoteNamespace, parseTop, remoteNamespaceBdev, resourceId, topName } from '../names';
 import { paginate } from '../pages';
+import { prunePsks, pskFile, readPsk, samePsk, storePsk } from '../psk';
 import type { Multipath, PathRecord, RemoteControllerRecord } from '../state';
 import { volumeStats, zeroStats } from '../stats';
 import { maskPaths, overlay } from '../update-mask';
@@ -31,9 +39,6 @@ function readControllerSpec(v: Raw, path: string): RemoteControllerRecord['spec'
   const multipath = enumValue(v, 'multipath', `${path}.multipath`, MULTIPATHS);
   if (multipath === 'NVME_MULTIPATH_UNSPECIFIED') throw invalidArgument(`${path}.multipath is required`);
   const tcp = message(v, 'tcp', `${path}.tcp`);
-  if (bytes(tcp, 'psk', `${path}.tcp.psk`).length > 0) {
-    throw invalidArgument(`${path}.tcp.psk: NVMe/TCP with TLS is not supported by this gateway`);
-  }
   return {
     multipath: multipath as Multipath,
     // Recorded: the gateway gives a backend one I/O queue per reactor, of the target's depth.
@@ -62,6 +67,17 @@ function readPathSpec(v: Raw, path: string): PathRecord['spec'] {
   const hostnqn = text(f, 'hostnqn', `${path}.fabrics.hostnqn`);
   if (hostnqn !== '') checkNqn(hostnqn, `${path}.fabrics.hostnqn`);
   return { trtype, traddr, trsvcid, subnqn, adrfam, hostnqn };
+}
+
+/** The controller's tcp.psk ('' for none), checked: INVALID_ARGUMENT for anything but a PSK, never repeating it. */
+function readControllerPsk(v: Raw, path: string): string {
+  return readPsk(message(v, 'tcp', `${path}.tcp`), 'psk', `${path}.tcp.psk`);
+}
+
+/** Whether an update's own mask names the PSK (an update without a mask never clears it). */
+function masksPsk(req: Raw): boolean {
+  const paths = (message(req, 'update_mask', 'update_mask')?.paths ?? []) as string[];
+  return paths.includes('tcp') || paths.includes('tcp.psk');
 }
 
 /** The same remote target: two paths to it would be one path twice. */
@@ -100,24 +116,26 @@ export class NvmeRemoteControllerService {
     const v = requiredMessage(req, 'nvme_remote_controller', 'nvme_remote_controller');
     const id = resourceId(text(req, 'nvme_remote_controller_id', 'nvme_remote_controller_id'), 'nvme_remote_controller_id');
     const spec = readControllerSpec(v, 'nvme_remote_controller');
-    return this.ctx.changes.run(async () => this.#makeController(id, spec));
+    const psk = readControllerPsk(v, 'nvme_remote_controller');
+    return this.ctx.changes.run(async () => this.#makeController(id, spec, psk));
   }
 
-  #makeController(id: string, spec: RemoteControllerRecord['spec']): NvmeRemoteController {
+  async #makeController(id: string, spec: RemoteControllerRecord['spec'], psk: string): Promise<NvmeRemoteController> {
     const name = topName(Collection.remoteControllers, id);
     const existing = this.ctx.state.remoteControllers.get(name);
     if (existing) {
-      if (sameSpec(existing.spec, spec)) return controllerProto(existing);
+      if (sameSpec(existing.spec, spec) && await samePsk(this.ctx, existing.pskKey, psk)) return controllerProto(existing);
       throw alreadyExists(`${name} already exists with another spec`);
     }
-    // Nothing on the gateway yet: its controller is attached with the first path.
-    const record: RemoteControllerRecord = { name, id, spec, activePath: null };
+    // Nothing on the gateway yet: its controller is attached with the first path (and the PSK's key with it).
+    const pskKey = psk === '' ? undefined : await storePsk(this.ctx, 'rc', id, psk);
+    const record: RemoteControllerRecord = { name, id, spec, activePath: null, ...(pskKey ? { pskKey } : {}) };
     this.ctx.state.remoteControllers.set(name, record);
     return controllerProto(record);
   }
 
   async deleteController(req: Raw): Promise<object> {
-    return deleteResource(this.ctx, req, (name) => parseTop(name, Collection.remoteControllers, 'name'), (s) => s.remoteControllers,
+    const r = await deleteResource(this.ctx, req, (name) => parseTop(name, Collection.remoteControllers, 'name'), (s) => s.remoteControllers,
       async (record) => {
         const { state } = this.ctx;
         // OPI deletes no children for the caller: paths go first, each by its own Delete.
@@ -126,6 +144,9 @@ export class NvmeRemoteControllerService {
         const users = state.namespacesUsing(record.name);
         if (users.length > 0) throw failedPrecondition(`${record.name} is used by ${users.map((n) => n.name).join(', ')}`);
       });
+    // Its PSK, off the keyring and out of the key directory, now that the record is gone.
+    await prunePsks(this.ctx);
+    return r;
   }
 
   async updateController(req: Raw): Promise<NvmeRemoteController> {
@@ -134,15 +155,23 @@ export class NvmeRemoteControllerService {
     const id = parseTop(name, Collection.remoteControllers, 'nvme_remote_controller.name');
     const paths = maskPaths(req, CONTROLLER_UPDATABLE, CONTROLLER_FIELDS);
     const allowMissing = flag(req, 'allow_missing', 'allow_missing');
-    return this.ctx.changes.run(async () => {
+    const clearsPsk = masksPsk(req);
+    let pskChanged = false;
+    const r = await this.ctx.changes.run(async () => {
       const current = this.ctx.state.remoteControllers.get(name);
       if (!current) {
         if (!allowMissing) throw notFound(`${name} does not exist`);
-        return this.#makeController(id, readControllerSpec(v, 'nvme_remote_controller'));
+        return this.#makeController(id, readControllerSpec(v, 'nvme_remote_controller'), readControllerPsk(v, 'nvme_remote_controller'));
       }
-      const next = readControllerSpec(overlay(controllerProto(current) as unknown as Raw, v, paths), 'nvme_remote_controller');
+      const merged = overlay(controllerProto(current) as unknown as Raw, v, paths);
+      const next = readControllerSpec(merged, 'nvme_remote_controller');
+      // The PSK is never answered, so the merged one is the request's or none: none keeps it, unless the mask names it.
+      const asked = readControllerPsk(merged, 'nvme_remote_controller');
+      const psk = asked !== '' || clearsPsk ? asked : undefined;
+      pskChanged = psk !== undefined && !(await samePsk(this.ctx, current.pskKey, psk));
       const attached = current.activePath !== null;
-      const shapesAttach = (['ioQueuesCount', 'queueSize', 'hdgst', 'ddgst'] as const).filter((k) => next[k] !== current.spec[k]);
+      const shapesAttach = [...(['ioQueuesCount', 'queueSize', 'hdgst', 'ddgst'] as const).filter((k) => next[k] !== current.spec[k]),
+        ...(pskChanged ? ['psk'] : [])];
       if (attached && shapesAttach.length > 0) {
         throw failedPrecondition(`${name} is attached: ${shapesAttach.join(', ')} take effect when it attaches; delete its paths first`);
       }
@@ -150,9 +179,18 @@ export class NvmeRemoteControllerService {
       if (next.multipath === 'NVME_MULTIPATH_DISABLE' && pathCount > 1) {
         throw failedPrecondition(`${name} has ${pathCount} paths: delete all but one before disabling multipath`);
       }
+      if (pskChanged && psk !== '' && this.ctx.state.pathsOf(current.id).some((p) => p.spec.trtype !== 'TCP')) {
+        throw failedPrecondition(`${name} has NVMe/RDMA paths: a TLS PSK is NVMe/TCP's`);
+      }
       current.spec = next;
+      if (pskChanged) {
+        delete current.pskKey;
+        if (psk) current.pskKey = await storePsk(this.ctx, 'rc', current.id, psk);
+      }
       return controllerProto(current);
     });
+    if (pskChanged) await prunePsks(this.ctx);
+    return r;
   }
 
   async listControllers(req: Raw): Promise<ListResponse<'nvme_remote_controllers', NvmeRemoteController>> {
@@ -183,7 +221,7 @@ export class NvmeRemoteControllerService {
         throw failedPrecondition(`${name} cannot be reset while its namespaces are exported (${users.map((n) => n.name).join(', ')})`);
       }
       await gateway.detachController(record.id);
-      await gateway.attachController(record.id, active.spec, record.spec);
+      await gateway.attachController(record.id, active.spec, record.spec, pskFile(this.ctx, record.pskKey));
       return {};
     });
   }
@@ -241,6 +279,9 @@ export class NvmeRemoteControllerService {
     }
     const twin = state.pathsOf(controller).find((p) => sameTarget(p.spec, spec));
     if (twin) throw alreadyExists(`${twin.name} already reaches ${spec.subnqn} at ${spec.traddr}:${spec.trsvcid}`);
+    if (ctrl.pskKey !== undefined && spec.trtype !== 'TCP') {
+      throw invalidArgument(`nvme_path.trtype: ${ctrl.name} has a TLS PSK (tcp.psk), which is NVMe/TCP's; this path is ${transportOf(spec.trtype)}`);
+    }
     const record: PathRecord = { name, id, controller, spec };
     if (ctrl.activePath !== null) {
       if (ctrl.spec.multipath === 'NVME_MULTIPATH_DISABLE') {
@@ -266,7 +307,7 @@ export class NvmeRemoteControllerService {
       throw failedPrecondition(`the gateway already has a controller '${ctrl.id}', attached to ` +
         `${trid ? `${trid.subnqn} at ${trid.traddr}:${trid.trsvcid}` : 'another target'}`);
     }
-    await gateway.attachController(ctrl.id, spec, ctrl.spec);
+    await gateway.attachController(ctrl.id, spec, ctrl.spec, pskFile(this.ctx, ctrl.pskKey));
     undo.add(`bdev_nvme_detach_controller ${ctrl.id}`, () => gateway.detachController(ctrl.id));
   }
 
@@ -287,8 +328,9 @@ export class NvmeRemoteControllerService {
       ctrl.activePath = null;
       const standby = state.pathsOf(ctrl.id).find((p) => p.id !== record.id);
       if (standby) {
-        undo.add(`re-attach ${ctrl.id} through ${record.name}`, () => gateway.attachController(ctrl.id, record.spec, ctrl.spec));
-        await gateway.attachController(ctrl.id, standby.spec, ctrl.spec);
+        const psk = pskFile(this.ctx, ctrl.pskKey);
+        undo.add(`re-attach ${ctrl.id} through ${record.name}`, () => gateway.attachController(ctrl.id, record.spec, ctrl.spec, psk));
+        await gateway.attachController(ctrl.id, standby.spec, ctrl.spec, psk);
         ctrl.activePath = standby.id;
       }
     });

@@ -4,11 +4,14 @@ import type { ChangeRunner, UndoSteps } from '../changes';
 import { notFound } from '../errors';
 import { flag, text, type Raw } from '../fields';
 import type { GatewayCalls } from '../gateway-calls';
+import type { OpiKeyDir } from '../keys';
 import type { BridgeState } from '../state';
 
 export interface ServiceContext {
   readonly state: BridgeState;
   readonly gateway: GatewayCalls;
+  /** Where TLS PSKs are written for the gateway's keyring; undefined: PSKs are refused (FAILED_PRECONDITION). */
+  readonly keys: OpiKeyDir | undefined;
   /** Every change goes through it: one at a time, saved, undone on failure. */
   readonly changes: ChangeRunner;
   readonly log: Logger;

@@ -4,14 +4,24 @@
  * subsystem (NVMe/TCP or NVMe/RDMA on the host-facing address), connected once by the
  * host's kernel; a namespace exports a remote namespace or an AIO volume, hot-added to
  * the connected host (it learns of it by the namespace notice).
+ *
+ * A subsystem's spec.psk (with its hostnqn: a PSK is one host's) is that host's NVMe/TCP TLS
+ * PSK: the host is allowed with it (nvmf_subsystem_add_host's psk, a keyring key read from a
+ * 0600 file in the bridge's key directory), and the subsystem's NVMe/TCP controllers are
+ * secure-channel listeners, as OPI's SPDK bridge makes them (its NVMe/RDMA controllers are
+ * refused: they would take the host without TLS). Get and List answer psk empty; an update
+ * replaces the PSK when it carries one and clears it only when its mask names spec or
+ * spec.psk; adding or clearing it while the subsystem has controllers is refused, since a
+ * listener is secure or not from its creation.
  */
 import type { UndoSteps } from '../changes';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '../errors';
-import { bytes, flag, integer, message, requiredMessage, requiredText, text, type Raw } from '../fields';
+import { flag, integer, message, requiredMessage, requiredText, text, type Raw } from '../fields';
 import type { SubsystemJson } from '../gateway-calls';
 import type { ListResponse, NvmeController, NvmeNamespace, NvmeSubsystem, StatsResponse, VolumeStats } from '../messages';
 import { childName, Collection, parseChild, parseTop, parseVolumeRef, resourceId, topName } from '../names';
 import { paginate } from '../pages';
+import { prunePsks, pskFile, readPsk, samePsk, storePsk } from '../psk';
 import type { ControllerRecord, NamespaceRecord, SubsystemRecord } from '../state';
 import { volumeStats } from '../stats';
 import { maskPaths, overlay } from '../update-mask';
@@ -32,7 +42,6 @@ function printable(value: string, max: number, path: string): string {
 function readSubsystemSpec(v: Raw, path: string): SubsystemRecord['spec'] {
   const s = requiredMessage(v, 'spec', `${path}.spec`);
   const p = `${path}.spec`;
-  if (bytes(s, 'psk', `${p}.psk`).length > 0) throw invalidArgument(`${p}.psk: NVMe/TCP with TLS is not supported by this gateway`);
   const hostnqn = text(s, 'hostnqn', `${p}.hostnqn`);
   return {
     nqn: checkOwnNqn(requiredText(s, 'nqn', `${p}.nqn`), `${p}.nqn`),
@@ -41,6 +50,22 @@ function readSubsystemSpec(v: Raw, path: string): SubsystemRecord['spec'] {
     maxNamespaces: integer(s, 'max_namespaces', `${p}.max_namespaces`, 0, 1024),
     hostnqn: hostnqn === '' ? '' : checkOwnNqn(hostnqn, `${p}.hostnqn`),
   };
+}
+
+/** The subsystem's spec.psk ('' for none), checked: a PSK, and one host's (hostnqn given). */
+function readSubsystemPsk(v: Raw, path: string): string {
+  const s = requiredMessage(v, 'spec', `${path}.spec`);
+  const psk = readPsk(s, 'psk', `${path}.spec.psk`);
+  if (psk !== '' && text(s, 'hostnqn', `${path}.spec.hostnqn`) === '') {
+    throw invalidArgument(`${path}.spec.psk needs ${path}.spec.hostnqn: a TLS PSK is one host's, and without hostnqn any host is let in`);
+  }
+  return psk;
+}
+
+/** Whether an update's own mask names the PSK (an update without a mask never clears it). */
+function masksPsk(req: Raw): boolean {
+  const paths = (message(req, 'update_mask', 'update_mask')?.paths ?? []) as string[];
+  return paths.includes('spec') || paths.includes('spec.psk');
 }
 
 function qosIsEmpty(q: Raw | undefined): boolean {
@@ -128,15 +153,16 @@ export class FrontendNvmeService {
     const v = requiredMessage(req, 'nvme_subsystem', 'nvme_subsystem');
     const id = resourceId(text(req, 'nvme_subsystem_id', 'nvme_subsystem_id'), 'nvme_subsystem_id');
     const spec = readSubsystemSpec(v, 'nvme_subsystem');
-    return this.ctx.changes.run((undo) => this.#makeSubsystem(id, spec, undo));
+    const psk = readSubsystemPsk(v, 'nvme_subsystem');
+    return this.ctx.changes.run((undo) => this.#makeSubsystem(id, spec, psk, undo));
   }
 
-  async #makeSubsystem(id: string, spec: SubsystemRecord['spec'], undo: UndoSteps): Promise<NvmeSubsystem> {
+  async #makeSubsystem(id: string, spec: SubsystemRecord['spec'], psk: string, undo: UndoSteps): Promise<NvmeSubsystem> {
     const { state, gateway } = this.ctx;
     const name = topName(Collection.subsystems, id);
     const existing = state.subsystems.get(name);
     if (existing) {
-      if (subsystemMatches(existing, spec)) return subsystemProto(existing);
+      if (subsystemMatches(existing, spec) && await samePsk(this.ctx, existing.pskKey, psk)) return subsystemProto(existing);
       throw alreadyExists(`${name} already exists with another spec`);
     }
     const twin = [...state.subsystems.values()].find((s) => s.spec.nqn === spec.nqn);
@@ -153,37 +179,57 @@ export class FrontendNvmeService {
       undo.add(`nvmf_delete_subsystem ${spec.nqn}`, () => gateway.deleteSubsystem(spec.nqn));
       there = await this.#gatewaySubsystem(spec.nqn);
     }
-    await gateway.setHosts(spec.nqn, spec.hostnqn, there);
+    const pskKey = psk === '' ? undefined : await storePsk(this.ctx, 'ss', id, psk);
+    await gateway.setHosts(spec.nqn, spec.hostnqn, there, pskFile(this.ctx, pskKey));
     const record: SubsystemRecord = { name, id, spec,
-      applied: { serialNumber: there.serial_number, modelNumber: there.model_number, maxNamespaces: there.max_namespaces } };
+      applied: { serialNumber: there.serial_number, modelNumber: there.model_number, maxNamespaces: there.max_namespaces },
+      ...(pskKey ? { pskKey } : {}) };
     state.subsystems.set(name, record);
     return subsystemProto(record);
   }
 
   async deleteSubsystem(req: Raw): Promise<object> {
-    return deleteResource(this.ctx, req, (name) => parseTop(name, Collection.subsystems, 'name'), (s) => s.subsystems, async (record) => {
+    const r = await deleteResource(this.ctx, req, (name) => parseTop(name, Collection.subsystems, 'name'), (s) => s.subsystems, async (record) => {
       const { state, gateway } = this.ctx;
       const children = [...state.controllersOf(record.id), ...state.namespacesOf(record.id)];
       if (children.length > 0) throw failedPrecondition(`${record.name} still has ${children.map((c) => c.name).join(', ')}`);
       await gateway.deleteSubsystem(record.spec.nqn);
     });
+    await prunePsks(this.ctx);
+    return r;
   }
 
-  /** Only the allowed host can change: the gateway fixes NQN, serial, model and namespace limit at creation. */
+  /** Only the allowed host and its PSK can change: the gateway fixes NQN, serial, model and namespace limit at creation. */
   async updateSubsystem(req: Raw): Promise<NvmeSubsystem> {
     const v = requiredMessage(req, 'nvme_subsystem', 'nvme_subsystem');
     const name = text(v, 'name', 'nvme_subsystem.name');
     const id = parseTop(name, Collection.subsystems, 'nvme_subsystem.name');
     const paths = maskPaths(req, SUBSYSTEM_UPDATABLE, ['spec']);
     const allowMissing = flag(req, 'allow_missing', 'allow_missing');
-    return this.ctx.changes.run(async (undo) => {
+    const clearsPsk = masksPsk(req);
+    let pskChanged = false;
+    const r = await this.ctx.changes.run(async (undo) => {
       const { state, gateway } = this.ctx;
       const current = state.subsystems.get(name);
       if (!current) {
         if (!allowMissing) throw notFound(`${name} does not exist`);
-        return this.#makeSubsystem(id, readSubsystemSpec(v, 'nvme_subsystem'), undo);
+        return this.#makeSubsystem(id, readSubsystemSpec(v, 'nvme_subsystem'), readSubsystemPsk(v, 'nvme_subsystem'), undo);
       }
-      const next = readSubsystemSpec(overlay(subsystemProto(current) as unknown as Raw, v, paths), 'nvme_subsystem');
+      const merged = overlay(subsystemProto(current) as unknown as Raw, v, paths);
+      const next = readSubsystemSpec(merged, 'nvme_subsystem');
+      // The PSK is never answered, so the merged one is the request's or none: none keeps it, unless the mask names it.
+      const asked = readPsk(message(merged, 'spec', 'nvme_subsystem.spec'), 'psk', 'nvme_subsystem.spec.psk');
+      const psk = asked !== '' || clearsPsk ? asked : undefined;
+      pskChanged = psk !== undefined && !(await samePsk(this.ctx, current.pskKey, psk));
+      const pskKeyNow = pskChanged ? undefined : current.pskKey;
+      if ((psk ?? (current.pskKey !== undefined ? 'kept' : '')) !== '' && next.hostnqn === '') {
+        throw invalidArgument('nvme_subsystem.spec.psk needs nvme_subsystem.spec.hostnqn: a TLS PSK is one host\'s, and without hostnqn any host is let in');
+      }
+      const controllers = state.controllersOf(current.id);
+      if (pskChanged && (psk === '') !== (current.pskKey === undefined) && controllers.length > 0) {
+        throw failedPrecondition(`${name} has controllers (${controllers.map((c) => c.name).join(', ')}), whose listeners are secure or not ` +
+          `from their creation: delete them before ${psk === '' ? 'clearing' : 'giving it'} a PSK`);
+      }
       const { spec, applied } = current;
       if (next.nqn !== spec.nqn) throw invalidArgument('nvme_subsystem.spec.nqn cannot be changed');
       const fixed = [
@@ -192,14 +238,20 @@ export class FrontendNvmeService {
         ['max_namespaces', sameOrApplied(next.maxNamespaces, spec.maxNamespaces, applied.maxNamespaces)],
       ].filter(([, same]) => !same).map(([f]) => `nvme_subsystem.spec.${String(f)}`);
       if (fixed.length > 0) throw invalidArgument(`${fixed.join(', ')} cannot be changed: the subsystem has it from its creation`);
-      if (next.hostnqn !== spec.hostnqn) {
+      if (next.hostnqn !== spec.hostnqn || pskChanged) {
         const there = await this.#gatewaySubsystem(spec.nqn);
-        undo.add(`restore the hosts of ${spec.nqn}`, async () => gateway.setHosts(spec.nqn, spec.hostnqn, await this.#gatewaySubsystem(spec.nqn)));
-        await gateway.setHosts(spec.nqn, next.hostnqn, there);
+        const before = pskFile(this.ctx, current.pskKey);
+        undo.add(`restore the hosts of ${spec.nqn}`, async () => gateway.setHosts(spec.nqn, spec.hostnqn, await this.#gatewaySubsystem(spec.nqn), before));
+        const pskKey = pskChanged && psk ? await storePsk(this.ctx, 'ss', current.id, psk) : pskKeyNow;
+        await gateway.setHosts(spec.nqn, next.hostnqn, there, pskFile(this.ctx, pskKey));
         current.spec = { ...spec, hostnqn: next.hostnqn };
+        delete current.pskKey;
+        if (pskKey) current.pskKey = pskKey;
       }
       return subsystemProto(current);
     });
+    if (pskChanged) await prunePsks(this.ctx);
+    return r;
   }
 
   async listSubsystems(req: Raw): Promise<ListResponse<'nvme_subsystems', NvmeSubsystem>> {
@@ -241,9 +293,13 @@ export class FrontendNvmeService {
     if (twin) throw alreadyExists(`${twin.name} already listens on ${spec.trtype} ${spec.traddr}:${spec.trsvcid}`);
     const sameId = spec.cntlid === null ? undefined : siblings.find((c) => c.spec.cntlid === spec.cntlid);
     if (sameId) throw alreadyExists(`${sameId.name} already has nvme_controller_id ${spec.cntlid}`);
+    if (sub.pskKey !== undefined && spec.trtype !== 'TCP') {
+      throw failedPrecondition(`${sub.name} has a TLS PSK: its controllers are NVMe/TCP secure-channel listeners, and an ${spec.trtype} ` +
+        'one would let its host in without TLS');
+    }
     const record: ControllerRecord = { name, id, subsystem, spec };
     await gateway.ensureTransport(spec.trtype);
-    if (await gateway.addListener(sub.spec.nqn, spec)) {
+    if (await gateway.addListener(sub.spec.nqn, spec, sub.pskKey !== undefined)) {
       undo.add(`nvmf_subsystem_remove_listener ${sub.spec.nqn}`, () => gateway.removeListener(sub.spec.nqn, spec));
     }
     state.controllers.set(name, record);

@@ -1,0 +1,66 @@
+/**
+ * NVMe/TCP TLS PSKs in OPI requests (NvmeRemoteController.tcp.psk, NvmeSubsystem.spec.psk):
+ * bytes holding the interchange string `NVMeTLSkey-1:0X:<base64>:` that `nvme gen-tls-key`
+ * writes. Checked before anything changes, kept in the bridge's key directory (keys.ts) and
+ * named to the gateway, never answered (Get and List give psk empty), logged or saved in the
+ * state file; no message repeats one.
+ */
+import { decodeTlsPsk } from '../nvmf/tls';
+import { failedPrecondition, invalidArgument } from './errors';
+import { bytes, type Raw } from './fields';
+import type { KeyFile, KeyOwner } from './keys';
+import type { ServiceContext } from './services/context';
+
+/** The PSK in field `key` of `raw`, '' when it is empty; INVALID_ARGUMENT naming `path` for anything but a PSK. */
+export function readPsk(raw: Raw | undefined, key: string, path: string): string {
+  const b = bytes(raw, key, path);
+  if (b.length === 0) return '';
+  const text = Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8').trim();
+  const decoded = decodeTlsPsk(text);
+  if (decoded === 'form') {
+    throw invalidArgument(`${path} is not an NVMe/TCP TLS PSK: it must hold NVMeTLSkey-1:0X:<base64 of a key and its CRC-32>:, ` +
+      'as `nvme gen-tls-key` writes it (01 with a 32-byte key, 02 with a 48-byte key, 00 with either)');
+  }
+  if (decoded === 'crc') throw invalidArgument(`${path} is not an NVMe/TCP TLS PSK: its CRC-32 does not match its key`);
+  return text;
+}
+
+/** Whether the key named `name` (undefined: none) is PSK `psk` ('' : none). */
+export async function samePsk(ctx: ServiceContext, name: string | undefined, psk: string): Promise<boolean> {
+  if (name === undefined || psk === '') return name === undefined && psk === '';
+  return (await ctx.keys?.holds(name, psk)) ?? false;
+}
+
+/** A new key file for PSK `psk` of `owner` `id`: its name. FAILED_PRECONDITION for a bridge without a key directory. */
+export async function storePsk(ctx: ServiceContext, owner: KeyOwner, id: string, psk: string): Promise<string> {
+  if (!ctx.keys) {
+    throw failedPrecondition('this bridge has no key directory (OpiBridgeOptions.keyDir, default beside its state file): ' +
+      'it cannot give the gateway a TLS PSK');
+  }
+  return (await ctx.keys.store(owner, id, psk)).name;
+}
+
+/** The file of key `name` (undefined: no key). */
+export function pskFile(ctx: ServiceContext, name: string | undefined): KeyFile | undefined {
+  if (name === undefined) return undefined;
+  if (!ctx.keys) throw failedPrecondition(`this bridge has no key directory: the PSK '${name}' it recorded cannot be read`);
+  return ctx.keys.file(name);
+}
+
+/**
+ * Takes the keys no record names any more off the gateway's keyring (those of this bridge:
+ * `opi_` names) and out of the key directory, as a change of its own, after the change that
+ * stopped using them. A failure is logged: the next prune takes them.
+ */
+export async function prunePsks(ctx: ServiceContext): Promise<void> {
+  const keys = ctx.keys;
+  if (!keys) return;
+  await ctx.changes.run(async () => {
+    const keep = ctx.state.keyNames();
+    const listed = await ctx.gateway.rpc.call('keyring_get_keys', {}).catch(() => []) as unknown as { name: string; removed?: boolean }[];
+    for (const k of listed) {
+      if (k.name.startsWith('opi_') && !k.removed && !keep.has(k.name)) await ctx.gateway.removeKey(k.name);
+    }
+    await keys.prune(keep);
+  }).catch((e: unknown) => ctx.log.warn('opi: could not remove unused TLS PSKs', { error: (e as Error).message }));
+}
