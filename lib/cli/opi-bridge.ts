@@ -16,6 +16,7 @@ const OPI_BRIDGE_FLAGS: FlagSpec[] = [
   { name: 'listen', value: 'ADDR:PORT', help: `the gRPC address, ADDR:PORT, [IPv6]:PORT or unix:/path (default ${DEFAULT_OPI_LISTEN})` },
   { name: 'gateway-socket', value: 'PATH', help: `the gateway's JSON-RPC socket (default ${DEFAULT_SOCKET_PATH})` },
   { name: 'state', value: 'PATH', help: `where its resources are kept, and re-applied from at start (default ${DEFAULT_OPI_STATE_PATH})` },
+  { name: 'key-dir', value: 'DIR', help: 'where the TLS PSKs of its resources go as 0600 files for the gateway\'s keyring (default: beside --state)' },
   { name: 'kernel-nvme', boolean: true, help: 'also serve rdmagate.dpu.v1.KernelNvmeService: this machine\'s kernel NVMe-oF host, '
     + 'for AIO mode' },
   { name: 'log-level', value: LOG_LEVELS.join('|'), help: 'JSON lines to stderr from this level up (default info)' },
@@ -36,6 +37,7 @@ async function runOpiBridge(args: ParsedArgs): Promise<number> {
   const bridge = new OpiBridge({
     rpc: socketGatewayRpc(flag('gateway-socket') ?? DEFAULT_SOCKET_PATH),
     statePath: flag('state') ?? DEFAULT_OPI_STATE_PATH,
+    ...(flag('key-dir') !== undefined ? { keyDir: flag('key-dir') } : {}),
     listen,
     log: stderrSink(level),
     ...(args.flags.get('kernel-nvme') === true ? { kernel: new KernelNvmeAttacher() } : {}),
