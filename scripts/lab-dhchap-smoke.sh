@@ -13,24 +13,13 @@ HOSTNQN=nqn.2014-08.org.nvmexpress:uuid:$(cat /proc/sys/kernel/random/uuid)
 PORT=4420 PORTID=4420 IMG=/tmp/dhchap-smoke.img
 H=$N/hosts/$HOSTNQN S=$N/subsystems/$SUBNQN P=$N/ports/$PORTID
 fail=0
+. "$(dirname "${BASH_SOURCE[0]}")/lab-smoke-lib.sh" || exit 1   # bad now ctrl blockdev disconnect expect_fail nvmet_teardown
 ok() { echo "ok   - $*"; }
-bad() { echo "FAIL - $*"; fail=1; }
-now() { cut -d' ' -f1 /proc/uptime; }
 MARK=0
-new_dmesg() {   # kernel log lines since the last call (nvme/nvmet/auth only)
+new_logs() {    # kernel log lines since the last call (nvme/nvmet/auth only)
   local n; n=$(dmesg | wc -l)
   dmesg | tail -n +$((MARK + 1)) | grep -iE 'nvme|auth|dhchap' | sed 's/^/    dmesg: /'
   MARK=$n
-}
-ctrl() {        # the host controller(s) connected to $SUBNQN
-  local c; for c in /sys/class/nvme/nvme*; do
-    [ -e "$c/subsysnqn" ] && [ "$(cat "$c/subsysnqn")" = "$SUBNQN" ] && basename "$c"
-  done
-}
-blockdev() {    # its namespace's block device
-  local b; for b in /sys/block/nvme*; do
-    [ -b "/dev/${b##*/}" ] && [ "$(cat "$b/device/subsysnqn" 2>/dev/null)" = "$SUBNQN" ] && { basename "$b"; return; }
-  done
 }
 connect() {     # connect ARGS...: nvme connect to $SUBNQN as $HOSTNQN
   local t=$(now) rc
@@ -39,7 +28,6 @@ connect() {     # connect ARGS...: nvme connect to $SUBNQN as $HOSTNQN
   echo "    (nvme connect rc=$rc, $(awk -v a=$t -v b=$(now) 'BEGIN{printf "%.2f", b-a}')s)"
   return $rc
 }
-disconnect() { nvme disconnect -n $SUBNQN 2>&1 | sed 's/^/    nvme: /'; }
 expect_ok() {   # expect_ok DESC ARGS...: connect, read from the namespace, disconnect
   local desc=$1 c d i; shift
   echo "### $desc"
@@ -58,15 +46,7 @@ expect_ok() {   # expect_ok DESC ARGS...: connect, read from the namespace, disc
   else
     bad "$desc: nvme connect failed"
   fi
-  new_dmesg
-}
-expect_fail() { # expect_fail DESC ARGS...: the connect must be refused and leave no controller
-  local desc=$1; shift
-  echo "### $desc"
-  if connect "$@"; then bad "$desc: nvme connect succeeded"; disconnect
-  elif [ -n "$(ctrl)" ]; then bad "$desc: connect failed, but a controller was left: $(ctrl)"; disconnect
-  else ok "$desc: refused"; fi
-  new_dmesg
+  new_logs
 }
 set_host() {    # set_host HASH DHGROUP KEY [CTRLKEY]: the target's view of $HOSTNQN
   echo "$1" > "$H/dhchap_hash" && echo "$2" > "$H/dhchap_dhgroup" && echo "$3" > "$H/dhchap_key" \
@@ -74,10 +54,7 @@ set_host() {    # set_host HASH DHGROUP KEY [CTRLKEY]: the target's view of $HOS
     || { bad "configfs: cannot set $1 $2 on $H"; return 1; }
 }
 cleanup() {
-  [ -n "$(ctrl)" ] && disconnect >/dev/null
-  rm -f "$P/subsystems/$SUBNQN" "$S/allowed_hosts/$HOSTNQN" 2>/dev/null
-  [ -d "$S/namespaces/1" ] && { echo 0 > "$S/namespaces/1/enable"; rmdir "$S/namespaces/1"; }
-  rmdir "$S" "$P" "$H" 2>/dev/null
+  nvmet_teardown
   rm -f $IMG
 }
 trap cleanup EXIT
@@ -100,7 +77,7 @@ KEY=$(nvme gen-dhchap-key -n "$HOSTNQN") && CKEY=$(nvme gen-dhchap-key -n "$SUBN
   || { echo "FAIL - nvme gen-dhchap-key"; exit 1; }
 echo "    host key $KEY"; echo "    ctrl key $CKEY"; echo "    wrong    $WRONG"
 set_host 'hmac(sha256)' ffdhe2048 "$KEY" || exit 1
-new_dmesg >/dev/null
+new_logs >/dev/null
 
 expect_ok   "unidirectional, hmac(sha256) ffdhe2048, right secret" --dhchap-secret "$KEY"
 expect_fail "unidirectional, wrong secret" --dhchap-secret "$WRONG"

@@ -26,10 +26,9 @@ SECRET32=$(seq 0 31 | xargs printf %02x) SECRET48=$(seq 0 47 | xargs printf %02x
 KAT_HOSTNQN=nqn.2014-08.org.nvmexpress:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6
 KAT_SUBNQN=nqn.2024-01.io.rdmagate:kat
 fail=0
+. "$(dirname "${BASH_SOURCE[0]}")/lab-smoke-lib.sh" || exit 1   # bad now ctrl blockdev disconnect expect_fail nvmet_teardown
 ok() { echo "PASS - $*"; }
-bad() { echo "FAIL - $*"; fail=1; }
 info() { echo "INFO - $*"; }
-now() { cut -d' ' -f1 /proc/uptime; }
 MARK=0 TMARK=0
 tlshd_new() { tail -n +$((TMARK + 1)) $TLSHD_LOG_FILE | tr -d '\0'; }   # tlshd's log since the last new_logs
 new_logs() {    # kernel (nvme/tls) and tlshd log lines since the last call
@@ -41,16 +40,6 @@ new_logs() {    # kernel (nvme/tls) and tlshd log lines since the last call
          | head -8 | sed 's/^/    tlshd: /'; fi
   TMARK=$(wc -l < $TLSHD_LOG_FILE)
 }
-ctrl() {        # the host controller(s) connected to $SUBNQN
-  local c; for c in /sys/class/nvme/nvme*; do
-    [ -e "$c/subsysnqn" ] && [ "$(cat "$c/subsysnqn")" = "$SUBNQN" ] && basename "$c"
-  done
-}
-blockdev() {    # its namespace's block device
-  local b; for b in /sys/block/nvme*; do
-    [ -b "/dev/${b##*/}" ] && [ "$(cat "$b/device/subsysnqn" 2>/dev/null)" = "$SUBNQN" ] && { basename "$b"; return; }
-  done
-}
 connect() {     # connect ARGS...: nvme connect to $SUBNQN as $HOSTNQN
   local t=$(now) rc
   timeout 60 nvme connect -t tcp -a 127.0.0.1 -s $PORT -n $SUBNQN --hostnqn "$HOSTNQN" "$@" 2>&1 | sed 's/^/    nvme: /'
@@ -58,7 +47,6 @@ connect() {     # connect ARGS...: nvme connect to $SUBNQN as $HOSTNQN
   echo "    (nvme connect $* -> rc=$rc, $(awk -v a=$t -v b=$(now) 'BEGIN{printf "%.2f", b-a}')s)"
   return $rc
 }
-disconnect() { nvme disconnect -n $SUBNQN 2>&1 | sed 's/^/    nvme: /'; }
 ktls_sessions() { awk '$1 == "TlsCurrTxSw" {print $2}' /proc/net/tls_stat; }   # open kTLS (sw) sockets
 io_check() {    # io_check DEV: fio write + verify, then a dd round trip with cmp
   local d=$1
@@ -98,14 +86,6 @@ expect_ok() {   # expect_ok DESC CIPHERS ARGS...: connect over TLS (cipher: a re
     bad "$desc: nvme connect failed"; new_logs all
   fi
 }
-expect_fail() { # expect_fail DESC ARGS...: the connect must be refused and leave no controller
-  local desc=$1; shift
-  echo "### $desc"
-  if connect "$@"; then bad "$desc: nvme connect succeeded"; disconnect
-  elif [ -n "$(ctrl)" ]; then bad "$desc: connect failed, but a controller was left: $(ctrl)"; disconnect
-  else ok "$desc: refused"; fi
-  new_logs
-}
 insert_key() {  # insert_key KEYRING INTERCHANGE HOSTNQN SUBNQN IDVERSION: prints the new key's id (hex)
   nvme check-tls-key --keyring="$1" --keydata="$2" -n "$3" -c "$4" --identity="$5" --insert 2>&1 \
     | sed -n 's/^Inserted TLS key //p'
@@ -117,10 +97,7 @@ drop_psks() {   # unlink every psk from .nvme
   local id; for id in $(keyctl rlist %:.nvme 2>/dev/null); do keyctl unlink $id %:.nvme >/dev/null 2>&1; done
 }
 cleanup() {
-  [ -n "$(ctrl)" ] && disconnect >/dev/null
-  rm -f "$P/subsystems/$SUBNQN" "$S/allowed_hosts/$HOSTNQN" 2>/dev/null
-  [ -d "$S/namespaces/1" ] && { echo 0 > "$S/namespaces/1/enable"; rmdir "$S/namespaces/1"; }
-  rmdir "$S" "$P" "$H" 2>/dev/null
+  nvmet_teardown
   [ -n "${TLSHD_PID:-}" ] && kill $TLSHD_PID 2>/dev/null
   rm -f $IMG /tmp/pattern /tmp/readback
 }

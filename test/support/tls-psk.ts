@@ -1,9 +1,16 @@
 /**
- * The TLS PSK a host and a subsystem derive from a configured PSK (`NVMeTLSkey-1:0X:...:`),
- * identity version 0, as libnvme 1.x derives it (native/tls/psk.cc is the implementation;
- * this is the test's own, to offer a PSK under an identity of the test's choosing).
+ * TLS PSKs for tests: a configured PSK in its interchange form (`NVMeTLSkey-1:0X:...:`), as
+ * `nvme gen-tls-key` writes it, of a random key; and the TLS PSK a host and a subsystem derive
+ * from one, identity version 0, as libnvme 1.x derives it (native/tls/psk.cc is the
+ * implementation; this is the test's own, to offer a PSK under an identity of the test's choosing).
  */
-import { hkdfSync } from 'node:crypto';
+import { hkdfSync, randomBytes } from 'node:crypto';
+import { encodeTlsPsk } from '../../lib/nvmf';
+
+/** A configured PSK of a random key: 32 bytes for hash 1 (SHA-256), 48 for hash 2 (SHA-384). */
+export function tlsPsk(hash: 1 | 2 = 1): string {
+  return encodeTlsPsk(randomBytes(hash === 2 ? 48 : 32), hash);
+}
 
 function expandLabel(hash: string, ikm: Buffer, label: string, context: string, len: number): Buffer {
   // libnvme's HkdfLabel: the length little-endian, "tls13 " label context, no length bytes.

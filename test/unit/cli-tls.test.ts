@@ -8,9 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Gateway, Target, nvmf, type JsonObject } from '../../lib';
@@ -19,11 +17,12 @@ import { commandFlags, type Command } from '../../lib/cli/command';
 import { DISCOVER_COMMAND, ID_CTRL_COMMAND, ID_NS_COMMAND } from '../../lib/cli/nvme';
 import { PERF_COMMAND } from '../../lib/cli/perf';
 import { tlsFlags } from '../../lib/cli/tls-flags';
-import { encodeTlsPsk } from '../../lib/nvmf';
 import { defaultHostNqn } from '../../lib/nvmf/host/options';
 import { decodeTlsPsk } from '../../lib/nvmf/tls';
 import { fioJson, formatNormal, perfOptions, runPerf } from '../../lib/perf';
 import { CLI_MAIN, runCli } from '../support/cli-run';
+import { freePort } from '../support/free-port';
+import { tlsPsk } from '../support/tls-psk';
 
 const NQN = 'nqn.2026-12.io.rdmagate:cli-tls';
 const HOST = 'nqn.2014-08.org.nvmexpress:uuid:5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b';
@@ -36,23 +35,11 @@ const NVME_CLI_KEYS = [...new Map((JSON.parse(readFileSync(resolve(__dirname, '.
   { hmac: number; secretHex: string; interchange: string }[])
   .map((v) => [`${v.hmac} ${v.secretHex}`, { hmac: String(v.hmac), secret: v.secretHex, interchange: v.interchange }])).values()];
 
-const psk = () => encodeTlsPsk(randomBytes(32), 1);
 const body = (key: string) => key.split(':')[2]!;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 describe('NVMe/TCP TLS on the command line (--tls, --tls-key, gen-tls-key)', function () {
   this.timeout(60000);
-  const key = psk();
+  const key = tlsPsk();
 
   describe('parsing', () => {
     const hostCommands: Command[] = [DISCOVER_COMMAND, ID_CTRL_COMMAND, ID_NS_COMMAND, PERF_COMMAND];
@@ -255,7 +242,7 @@ describe('NVMe/TCP TLS on the command line (--tls, --tls-key, gen-tls-key)', fun
       assert.equal(none.code, 1);
       assert.match(none.stderr, /a listener that requires TLS \(a secure channel\) drops a host that connects without it; .*--tls-key KEY/);
       assert.match(none.stderr, /\(ERR_NVME_CONNECT\)\n$/);
-      const other = psk();
+      const other = tlsPsk();
       const wrong = await runCli(['id-ctrl', ...where(), '-n', NQN, '--tls-key', other]);
       assert.equal(wrong.code, 1);
       assert.match(wrong.stderr, /TLS handshake .* failed.*\(ERR_NVME_CONNECT\)\n$/);

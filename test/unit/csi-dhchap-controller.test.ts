@@ -11,68 +11,28 @@
  * own host only with the keys the node derives.
  */
 import assert from 'node:assert/strict';
-import { createHmac, randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createHmac } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { Gateway, nvmf, type JsonObject, type JsonValue, type LogEntry } from '../../lib';
+import { nvmf, type JsonObject, type JsonValue } from '../../lib';
 import {
-  ControllerService, CsiLogger, deriveDhchapSecret, checkDhchapSecret, dhchapSecretSource, dhchapSecretsFor, GatewayGroup, GrpcStatus,
-  GroupExporter, KernelNvmeAttacher, keyNamePrefix, LocalPlugin, NodeService, NvmfExporter, volumeNqn, type GatewayRpc, type VolumeExporter,
+  ControllerService, deriveDhchapSecret, checkDhchapSecret, dhchapSecretSource, dhchapSecretsFor, GatewayGroup, GrpcStatus,
+  GroupExporter, KernelNvmeAttacher, keyNamePrefix, NodeService, NvmfExporter, volumeNqn, type GatewayRpc,
 } from '../../lib/csi';
 import { parseVolumeParameters, volumeContext } from '../../lib/csi/parameters';
-import type { ControllerPublishVolumeRequest, CreateVolumeRequest, StringMap, VolumeCapability } from '../../lib/csi/types';
+import type { StringMap } from '../../lib/csi/types';
 import { rejectsInProcess } from '../support/csi-assert';
+import { BLOCK, keyedControllerFixture, MUTATING, NODE_A, NODE_B, SHARED } from '../support/csi-keyed-controller';
 import { dhchapSecret, secretBody } from '../support/dhchap-secret';
 import { FakeGatewayRpc } from '../support/fake-gateway-rpc';
 import { FakeNvmeHost } from './fake-nvme-host';
 
-const NODE_A = `nqn.2014-08.org.nvmexpress:uuid:${randomUUID()}`;
-const NODE_B = `nqn.2014-08.org.nvmexpress:uuid:${randomUUID()}`;
-const MiB = 1 << 20;
-const BLOCK: VolumeCapability = { block: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' } };
-const SHARED: VolumeCapability = { block: {}, access_mode: { mode: 'MULTI_NODE_MULTI_WRITER' } };
 const MASTER = 'correct horse battery staple, and then some more';
-
-/** Not a look-up: what changed the gateway. */
-const MUTATING = /^(nvmf_create|nvmf_delete|nvmf_subsystem_(add|remove|set)|bdev_uring_(create|delete)|keyring_file_)/;
 
 describe('CSI volumes that require DH-HMAC-CHAP: the controller', function () {
   this.timeout(30000);
-  let dir: string;
-  let keyDir: string;
-  let logs: LogEntry[];
-  let log: CsiLogger;
-  let plugin: LocalPlugin;
-
-  beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'rdmagate-csi-dhchap-'));
-    keyDir = join(dir, 'keys');
-    logs = [];
-    log = new CsiLogger((e) => logs.push(e));
-    plugin = new LocalPlugin({ poolDir: join(dir, 'pool'), log });
-    await plugin.open();
-  });
-
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
-
-  const controllerWith = (exporter: VolumeExporter, withKeys = true) =>
-    new ControllerService({ plugins: [plugin], exporter, log, ...(withKeys ? { keyDir } : {}) });
-  const createReq = (name: string, parameters: StringMap, cap = BLOCK): CreateVolumeRequest => ({
-    name, capacity_range: { required_bytes: 4 * MiB, limit_bytes: 0 }, volume_capabilities: [cap], parameters, secrets: {},
-  });
-  const publishReq = (id: string, node: string, secrets: StringMap, cap = BLOCK): ControllerPublishVolumeRequest => ({
-    volume_id: id, node_id: node, volume_capability: cap, readonly: false, secrets, volume_context: {},
-  });
-  const keyFiles = () => (existsSync(keyDir) ? readdirSync(keyDir).sort() : []);
-  /** No log line holds any of `secrets` (nor the key part of a DHHC-1 one). */
-  const noSecretLogged = (...secrets: string[]) => {
-    const text = JSON.stringify(logs);
-    for (const s of secrets) {
-      assert.ok(!text.includes(s), 'a secret in the log');
-      if (s.startsWith('DHHC-1:')) assert.ok(!text.includes(secretBody(s)), 'a key in the log');
-    }
-  };
+  const t = keyedControllerFixture('rdmagate-csi-dhchap-');
+  const { controllerWith, createReq, publishReq, keyFiles, noSecretLogged, withGateway } = t;
 
   describe('the StorageClass parameter', () => {
     it('dhchap: unidirectional | bidirectional | none, recorded in volume_context as the mode only', () => {
@@ -91,7 +51,7 @@ describe('CSI volumes that require DH-HMAC-CHAP: the controller', function () {
       const c = controllerWith(new NvmfExporter({ rpc: new FakeGatewayRpc(), tcp: { traddr: '192.0.2.1', trsvcid: 4420 } }));
       const { volume } = await c.createVolume({ ...createReq('pvc-auth', { dhchap: 'bidirectional' }), secrets: { 'dhchap-master-secret': MASTER } });
       assert.deepEqual(volume.volume_context, { plugin: 'local', transport: 'tcp', dhchap: 'bidirectional' });
-      assert.ok(!JSON.stringify(plugin.volumes()).includes(MASTER));
+      assert.ok(!JSON.stringify(t.plugin.volumes()).includes(MASTER));
       // A controller with nowhere to write keys refuses such a class at once, not at publish.
       const without = controllerWith(new NvmfExporter({ rpc: new FakeGatewayRpc(), tcp: { traddr: '192.0.2.1', trsvcid: 4420 } }), false);
       await rejectsInProcess(without.createVolume(createReq('pvc-nokeys', { dhchap: 'unidirectional' })), GrpcStatus.INVALID_ARGUMENT,
@@ -172,7 +132,7 @@ describe('CSI volumes that require DH-HMAC-CHAP: the controller', function () {
       assert.ok(hostKey.name.startsWith(keyNamePrefix(id, NODE_A)) && /_key_\d+$/.test(hostKey.name), hostKey.name);
       assert.ok(/_ctrlr_key_\d+$/.test(ctrlKey.name), ctrlKey.name);
       for (const [k, secret] of [[hostKey, key], [ctrlKey, ctrl]] as const) {
-        assert.equal(k.path, join(keyDir, k.name), 'the file is named as the key');
+        assert.equal(k.path, join(t.keyDir, k.name), 'the file is named as the key');
         assert.equal(statSync(k.path).mode & 0o777, 0o600);
         assert.equal(readFileSync(k.path, 'utf8'), `${secret}\n`);
       }
@@ -225,12 +185,12 @@ describe('CSI volumes that require DH-HMAC-CHAP: the controller', function () {
       assert.equal(keyFiles().length, 4);
 
       // The node, on its own, derives the same keys and hands them to nvme connect.
-      const host = new FakeNvmeHost(join(dir, 'node'));
+      const host = new FakeNvmeHost(join(t.dir, 'node'));
       host.subsystem(volumeNqn(id), { uuid: id, nguid: id.replace(/-/g, '') });
-      const node = new NodeService({ role: 'default', log, nodeId: NODE_A, rdma: false,
+      const node = new NodeService({ role: 'default', log: t.log, nodeId: NODE_A, rdma: false,
         attacher: new KernelNvmeAttacher({ system: host, deviceTimeoutMs: 1000, pollMs: 10 }) });
       const ctx = (await controller.publishVolume(publishReq(id, NODE_A, secrets, SHARED))).publish_context;
-      await node.stageVolume({ volume_id: id, staging_target_path: join(dir, 'staging'), volume_capability: SHARED, publish_context: ctx,
+      await node.stageVolume({ volume_id: id, staging_target_path: join(t.dir, 'staging'), volume_capability: SHARED, publish_context: ctx,
         volume_context: { dhchap: 'bidirectional' }, secrets });
       const connect = host.commands.find((c) => c[1] === 'connect')!;
       assert.equal(connect[connect.indexOf('--dhchap-secret') + 1], secretOf(hostKeys(NODE_A).dhchap_key));
@@ -261,7 +221,7 @@ describe('CSI volumes that require DH-HMAC-CHAP: the controller', function () {
         await rejectsInProcess(controller.publishVolume(publishReq(id, NODE_A, secrets)), GrpcStatus.INVALID_ARGUMENT, /DH-HMAC-CHAP/);
       }
       assert.deepEqual(mutations(), [], 'the gateway was not changed');
-      assert.ok(!existsSync(keyDir), 'no key file (not even the directory)');
+      assert.ok(!existsSync(t.keyDir), 'no key file (not even the directory)');
       // A volume without dhchap ignores secrets the CO passes anyway.
       const plain = await create('pvc-plain', 'none');
       await controller.publishVolume(publishReq(plain, NODE_A, { 'dhchap-secret': dhchapSecret(1) }));
@@ -286,7 +246,7 @@ describe('CSI volumes that require DH-HMAC-CHAP: the controller', function () {
     const rpcs = { a: new FakeGatewayRpc(), b: new FakeGatewayRpc() };
     const group = new GatewayGroup({ members: Object.entries(rpcs).map(([name, rpc], i) => ({ name, rpc,
       tcp: { traddr: '192.0.2.1', trsvcid: 4420 + i } })) });
-    const exporter = new GroupExporter({ group, log });
+    const exporter = new GroupExporter({ group, log: t.log });
     const controller = controllerWith(exporter);
     const id = (await controller.createVolume(createReq('pvc-group', { dhchap: 'unidirectional' }, SHARED))).volume.volume_id;
     const secrets = { 'dhchap-master-secret': MASTER };
@@ -310,7 +270,7 @@ describe('CSI volumes that require DH-HMAC-CHAP: the controller', function () {
     group.markDown('b');
     await controller.publishVolume(publishReq(id, NODE_B, secrets, SHARED));
     group.markUp('b');
-    for (const f of readdirSync(keyDir)) if (f.startsWith(keyNamePrefix(id, NODE_B))) rmSync(join(keyDir, f));
+    for (const f of readdirSync(t.keyDir)) if (f.startsWith(keyNamePrefix(id, NODE_B))) rmSync(join(t.keyDir, f));
     const lost = await exporter.resync('b', 'a', (v) => controller.exportSpec(v));
     assert.deepEqual(lost.unknown, [id]);
     assert.equal(rpcs.b.subsystems.get(volumeNqn(id))!.hosts.has(NODE_B), false);
@@ -318,12 +278,7 @@ describe('CSI volumes that require DH-HMAC-CHAP: the controller', function () {
   });
 
   it('end to end: the keys the controller gives the real gateway admit rdmagate\'s host with the node\'s derived keys, and nothing else', async () => {
-    const port = 10000 + Math.floor(Math.random() * 20000);
-    const gateway = new Gateway({ socketPath: null, configPath: null, log: () => undefined });
-    await gateway.start();
-    try {
-      const rpc: GatewayRpc = { call: (method, params) => gateway.rpc(method, params) };
-      const controller = controllerWith(new NvmfExporter({ rpc, tcp: { traddr: '127.0.0.1', trsvcid: port } }));
+    await withGateway(async (gateway, controller) => {
       const id = (await controller.createVolume(createReq('pvc-e2e', { dhchap: 'bidirectional' }, SHARED))).volume.volume_id;
       const secrets = { 'dhchap-master-secret': MASTER };
       const ctx = (await controller.publishVolume(publishReq(id, NODE_A, secrets, SHARED))).publish_context;
@@ -350,8 +305,6 @@ describe('CSI volumes that require DH-HMAC-CHAP: the controller', function () {
       assert.deepEqual(await gateway.rpc('keyring_get_keys'), []);
       assert.deepEqual(keyFiles(), []);
       noSecretLogged(MASTER, keysOf(NODE_A).dhchapKey, keysOf(NODE_B).dhchapKey);
-    } finally {
-      await gateway.close();
-    }
+    });
   });
 });

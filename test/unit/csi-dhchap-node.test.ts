@@ -10,88 +10,27 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { LogEntry } from '../../lib/log/logger';
 import { opiClient } from '../../lib/opi/client';
 import {
-  CsiClient, CsiLogger, CsiServer, deriveDhchapSecret, DpuAttacher, DpuBridgeAttacher, GrpcStatus, KernelNvmeAttacher, NodeService,
-  REDACTED, volumeNqn, type AttachOptions, type DpuFrontend, type PublishContext, type VolumeAttacher,
+  CsiClient, CsiServer, deriveDhchapSecret, DpuAttacher, DpuBridgeAttacher, GrpcStatus,
+  REDACTED, volumeNqn, type DpuFrontend,
 } from '../../lib/csi';
-import type { ConnectTuning } from '../../lib/csi/parameters';
 import type { StringMap } from '../../lib/csi/types';
 import { rejectsInProcess, rejectsOverGrpc } from '../support/csi-assert';
-import { dhchapSecret, secretBody } from '../support/dhchap-secret';
+import { EchoingNvmeHost, keyedNodeFixture, RecordingAttacher } from '../support/csi-keyed-node';
+import { dhchapSecret } from '../support/dhchap-secret';
 import { FakeKernelAttacher } from './fake-kernel-attacher';
-import { FakeNvmeHost } from './fake-nvme-host';
 
-const BLOCK = { block: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' as const } };
 const HOSTNQN = 'nqn.2014-08.org.nvmexpress:uuid:6b1c4e2a-1d7f-4c3e-9a8f-0a0b0c0d0e0f';
 const MASTER = 'a master secret of more than thirty-two bytes';
 
-/** nvme-cli that echoes its arguments when it fails, as a careless version might. */
-class EchoingNvmeHost extends FakeNvmeHost {
-  override async exec(cmd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    const r = await super.exec(cmd, args);
-    return r.code === 0 ? r : { ...r, stderr: `${r.stderr}invalid arguments: ${args.join(' ')}\n` };
-  }
-}
-
-/** An attacher that records the options it was given, and says whether it authenticates. */
-class RecordingAttacher implements VolumeAttacher {
-  readonly role = 'default';
-  readonly options: AttachOptions[] = [];
-  constructor(readonly supportsDhchap: boolean) {}
-  async probe(): Promise<void> {}
-  async attach(_ctx: PublishContext, _tuning: ConnectTuning, _hostnqn: string, options: AttachOptions = {}): Promise<string> {
-    this.options.push(options);
-    return '/dev/nvme9n1';
-  }
-  async device(): Promise<string | undefined> { return undefined; }
-  async detach(): Promise<void> {}
-  async rescan(): Promise<void> {}
-}
-
 describe('CSI volumes that require DH-HMAC-CHAP: the node', function () {
   this.timeout(20000);
-  let dir: string;
-  let host: FakeNvmeHost;
-  let logs: LogEntry[];
-  let log: CsiLogger;
-
-  beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'rdmagate-csi-dhchap-node-'));
-    host = new FakeNvmeHost(dir);
-    logs = [];
-    log = new CsiLogger((e) => logs.push(e));
-  });
-
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
-
-  const nodeWith = (attacher: VolumeAttacher, role: 'default' | 'dpu' | 'host' = 'default') =>
-    new NodeService({ role, log, nodeId: HOSTNQN, attacher, rdma: false });
-  const kernelNode = (system: FakeNvmeHost = host) =>
-    nodeWith(new KernelNvmeAttacher({ system, log, deviceTimeoutMs: 1000, pollMs: 10 }));
-
-  /** A volume the fake host can connect, and its publish_context. */
-  function volume(paths?: { traddr: string; trsvcid: string }[]): { id: string; ctx: StringMap } {
-    const id = randomUUID();
-    const nguid = id.replace(/-/g, '');
-    host.subsystem(volumeNqn(id), { uuid: id, nguid });
-    return { id, ctx: { transport: 'tcp', traddr: '10.0.0.1', trsvcid: '4420', subnqn: volumeNqn(id), uuid: id, nguid,
-      ...(paths ? { paths: JSON.stringify(paths) } : {}) } };
-  }
-  const stageReq = (id: string, ctx: StringMap, dhchap: string, secrets: StringMap) => ({ volume_id: id,
-    staging_target_path: join(dir, 'staging', id), volume_capability: BLOCK, publish_context: ctx, volume_context: { dhchap }, secrets });
-  const flag = (args: string[], name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
-  const connects = () => host.commands.filter((c) => c[0] === 'nvme' && c[1] === 'connect');
-  const noSecretIn = (text: string, ...secrets: string[]) => {
-    for (const s of secrets) {
-      assert.ok(!text.includes(s), `a secret in: ${text}`);
-      if (s.startsWith('DHHC-1:')) assert.ok(!text.includes(secretBody(s)), `a key in: ${text}`);
-    }
-  };
+  const t = keyedNodeFixture('rdmagate-csi-dhchap-node-', HOSTNQN, '4420');
+  const { nodeWith, kernelNode, volume, flag, connects, noSecretIn } = t;
+  /** A stage request for a volume whose volume_context has `dhchap` (the mode). */
+  const stageReq = (id: string, ctx: StringMap, dhchap: string, secrets: StringMap) => t.stageReq(id, ctx, { dhchap }, secrets);
 
   it('given secrets: nvme connect with --dhchap-secret and --dhchap-ctrl-secret (bidirectional), only the first without', async () => {
     const node = kernelNode();
@@ -111,7 +50,7 @@ describe('CSI volumes that require DH-HMAC-CHAP: the node', function () {
     const plain = volume();
     await node.stageVolume(stageReq(plain.id, plain.ctx, '', {}));
     assert.equal(flag(connects()[2], '--dhchap-secret'), undefined, 'a volume without dhchap connects as before');
-    noSecretIn(JSON.stringify(logs), key, ctrl);
+    noSecretIn(JSON.stringify(t.logs), key, ctrl);
   });
 
   it('a master secret: keys derived for this volume and this node, every path of a group with them', async () => {
@@ -137,11 +76,11 @@ describe('CSI volumes that require DH-HMAC-CHAP: the node', function () {
     ] as const) {
       await rejectsInProcess(node.stageVolume(stageReq(id, ctx, dhchap, secrets)), GrpcStatus.INVALID_ARGUMENT, message);
     }
-    assert.deepEqual(host.commands, [], 'nothing was run');
+    assert.deepEqual(t.host.commands, [], 'nothing was run');
   });
 
   it('no secret in an error or a log line: the command shown redacted, nvme-cli\'s words too, over gRPC as in process', async () => {
-    const echoing = new EchoingNvmeHost(join(dir, 'echo'));
+    const echoing = new EchoingNvmeHost(join(t.dir, 'echo'));
     const node = kernelNode(echoing);
     const key = dhchapSecret(1);
     const ctrl = dhchapSecret(3);
@@ -155,8 +94,8 @@ describe('CSI volumes that require DH-HMAC-CHAP: the node', function () {
     noSecretIn(e.message, key, ctrl);
 
     // Over gRPC: the answer and the server's own log of the failed call.
-    const endpoint = `unix://${join(dir, 'node.sock')}`;
-    const server = await CsiServer.start({ endpoint, log, services: { Node: node.handlers() } });
+    const endpoint = `unix://${join(t.dir, 'node.sock')}`;
+    const server = await CsiServer.start({ endpoint, log: t.log, services: { Node: node.handlers() } });
     const client = new CsiClient(endpoint);
     try {
       const r = await rejectsOverGrpc(client.call('Node', 'NodeStageVolume', stageReq(id, ctx, 'bidirectional', secrets)),
@@ -170,13 +109,13 @@ describe('CSI volumes that require DH-HMAC-CHAP: the node', function () {
       client.close();
       await server.close();
     }
-    assert.ok(logs.some((l) => l.msg === 'rpc failed'), 'the failure is logged');
-    assert.ok(logs.some((l) => l.level === 'warn' && /could not be connected/.test(l.msg)), 'the failed path is logged');
-    noSecretIn(JSON.stringify(logs), key, ctrl);
+    assert.ok(t.logs.some((l) => l.msg === 'rpc failed'), 'the failure is logged');
+    assert.ok(t.logs.some((l) => l.level === 'warn' && /could not be connected/.test(l.msg)), 'the failed path is logged');
+    noSecretIn(JSON.stringify(t.logs), key, ctrl);
   });
 
   it('an attacher that does not say it authenticates: FAILED_PRECONDITION, never an unauthenticated connect', async () => {
-    const fake = new FakeKernelAttacher(dir);
+    const fake = new FakeKernelAttacher(t.dir);
     const node = nodeWith(fake);
     const { id, ctx } = volume();
     await rejectsInProcess(node.stageVolume(stageReq(id, ctx, 'unidirectional', { 'dhchap-secret': dhchapSecret(1) })),
@@ -194,7 +133,7 @@ describe('CSI volumes that require DH-HMAC-CHAP: the node', function () {
 
     it('dpu role, nvmf mode: FAILED_PRECONDITION (OPI has no DH-HMAC-CHAP fields), before anything is exposed', async () => {
       const exposed: string[] = [];
-      const kernel = new RecordingAttacher(true);
+      const kernel = new RecordingAttacher({ dhchap: true });
       const node = nodeWith(new DpuAttacher({ kernel, aio: frontend(exposed), nvmf: frontend(exposed), defaultMode: 'nvmf' }), 'dpu');
       const { id, ctx } = volume();
       await rejectsInProcess(node.stageVolume(stageReq(id, ctx, 'unidirectional', { 'dhchap-secret': dhchapSecret(1) })),
@@ -205,14 +144,14 @@ describe('CSI volumes that require DH-HMAC-CHAP: the node', function () {
 
     it('dpu role, aio mode: the DPU\'s kernel host connects with the secrets', async () => {
       const exposed: string[] = [];
-      const kernel = new RecordingAttacher(true);
+      const kernel = new RecordingAttacher({ dhchap: true });
       const node = nodeWith(new DpuAttacher({ kernel, aio: frontend(exposed) }), 'dpu');
       const { id, ctx } = volume();
       await node.stageVolume(stageReq(id, ctx, 'unidirectional', { 'dhchap-master-secret': MASTER }));
       assert.deepEqual(kernel.options, [{ dhchap: { dhchapKey: deriveDhchapSecret(MASTER, 'host', id, HOSTNQN) } }]);
       assert.deepEqual(exposed, [id]);
       // A DPU kernel attacher that cannot authenticate is refused, not used.
-      const plainKernel = new RecordingAttacher(false);
+      const plainKernel = new RecordingAttacher({ dhchap: false });
       const refusing = nodeWith(new DpuAttacher({ kernel: plainKernel, aio: frontend(exposed) }), 'dpu');
       await rejectsInProcess(refusing.stageVolume(stageReq(id, ctx, 'unidirectional', { 'dhchap-master-secret': MASTER })),
         GrpcStatus.FAILED_PRECONDITION, /kernel attacher cannot authenticate/);

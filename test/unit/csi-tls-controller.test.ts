@@ -12,72 +12,29 @@
  * node derives, and nothing else.
  */
 import assert from 'node:assert/strict';
-import { createHmac, randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createHmac, randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { BufferPool, Gateway, nvmf, type LogEntry } from '../../lib';
+import { BufferPool, nvmf } from '../../lib';
 import {
-  checkGroup, ControllerService, CsiLogger, deriveDhchapSecret, deriveTlsPsk, GatewayGroup, GrpcStatus, GroupExporter, keyNamePrefix, LocalPlugin,
-  NvmfExporter, parseGatewayMembers, tlsPskFor, tlsPskSource, volumeNqn, type GatewayRpc, type VolumeExporter,
+  checkGroup, ControllerService, deriveDhchapSecret, deriveTlsPsk, GatewayGroup, GrpcStatus, GroupExporter, keyNamePrefix,
+  NvmfExporter, parseGatewayMembers, tlsPskFor, tlsPskSource, volumeNqn,
 } from '../../lib/csi';
 import { parseVolumeParameters, volumeContext } from '../../lib/csi/parameters';
-import type { ControllerPublishVolumeRequest, CreateVolumeRequest, StringMap, VolumeCapability } from '../../lib/csi/types';
+import type { StringMap } from '../../lib/csi/types';
 import { encodeTlsPsk } from '../../lib/nvmf';
 import { rejectsInProcess } from '../support/csi-assert';
-import { dhchapSecret } from '../support/dhchap-secret';
+import { BLOCK, keyedControllerFixture, MUTATING, NODE_A, NODE_B, SHARED } from '../support/csi-keyed-controller';
+import { dhchapSecret, secretBody } from '../support/dhchap-secret';
 import { FakeGatewayRpc } from '../support/fake-gateway-rpc';
+import { tlsPsk } from '../support/tls-psk';
 
-const NODE_A = `nqn.2014-08.org.nvmexpress:uuid:${randomUUID()}`;
-const NODE_B = `nqn.2014-08.org.nvmexpress:uuid:${randomUUID()}`;
-const MiB = 1 << 20;
-const BLOCK: VolumeCapability = { block: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' } };
-const SHARED: VolumeCapability = { block: {}, access_mode: { mode: 'MULTI_NODE_MULTI_WRITER' } };
 const MASTER = 'a TLS master secret, and more than thirty-two bytes of it';
-
-const tlsPsk = (hash: 1 | 2 = 1) => encodeTlsPsk(randomBytes(hash === 2 ? 48 : 32), hash);
-/** The base64 part of a PSK: what must appear in no output. */
-const body = (psk: string) => psk.split(':')[2]!;
-
-/** Not a look-up: what changed the gateway. */
-const MUTATING = /^(nvmf_create|nvmf_delete|nvmf_subsystem_(add|remove|set)|bdev_uring_(create|delete)|keyring_file_)/;
 
 describe('CSI volumes that require NVMe/TCP TLS: the controller', function () {
   this.timeout(30000);
-  let dir: string;
-  let keyDir: string;
-  let logs: LogEntry[];
-  let log: CsiLogger;
-  let plugin: LocalPlugin;
-
-  beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'rdmagate-csi-tls-'));
-    keyDir = join(dir, 'keys');
-    logs = [];
-    log = new CsiLogger((e) => logs.push(e));
-    plugin = new LocalPlugin({ poolDir: join(dir, 'pool'), log });
-    await plugin.open();
-  });
-
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
-
-  const controllerWith = (exporter: VolumeExporter, withKeys = true) =>
-    new ControllerService({ plugins: [plugin], exporter, log, ...(withKeys ? { keyDir } : {}) });
-  const createReq = (name: string, parameters: StringMap, cap = BLOCK): CreateVolumeRequest => ({
-    name, capacity_range: { required_bytes: 4 * MiB, limit_bytes: 0 }, volume_capabilities: [cap], parameters, secrets: {},
-  });
-  const publishReq = (id: string, node: string, secrets: StringMap, cap = BLOCK): ControllerPublishVolumeRequest => ({
-    volume_id: id, node_id: node, volume_capability: cap, readonly: false, secrets, volume_context: {},
-  });
-  const keyFiles = () => (existsSync(keyDir) ? readdirSync(keyDir).sort() : []);
-  /** No log line holds any of `keys` (nor their key part). */
-  const noKeyLogged = (...keys: string[]) => {
-    const text = JSON.stringify(logs);
-    for (const k of keys) {
-      assert.ok(!text.includes(k), 'a key in the log');
-      if (k.startsWith('NVMeTLSkey-1:')) assert.ok(!text.includes(body(k)), 'a key in the log');
-    }
-  };
+  const t = keyedControllerFixture('rdmagate-csi-tls-');
+  const { controllerWith, createReq, publishReq, keyFiles, noSecretLogged, withGateway } = t;
 
   describe('the StorageClass parameter and the secrets', () => {
     it('tls: "true" | "false", recorded in volume_context as the flag only; NVMe/TCP only', async () => {
@@ -98,7 +55,7 @@ describe('CSI volumes that require NVMe/TCP TLS: the controller', function () {
         secrets: { 'tls-master-secret': MASTER } });
       assert.deepEqual(volume.volume_context, { plugin: 'local', transport: 'tcp', tls: 'true' });
       assert.deepEqual(volume.accessible_topology, []);
-      assert.ok(!JSON.stringify(plugin.volumes()).includes(MASTER), 'no secret in the volume\'s record');
+      assert.ok(!JSON.stringify(t.plugin.volumes()).includes(MASTER), 'no secret in the volume\'s record');
       // A controller with nowhere to write keys refuses such a class at once, not at publish.
       await rejectsInProcess(controllerWith(exporter, false).createVolume(createReq('pvc-nokeys', { tls: 'true' })),
         GrpcStatus.INVALID_ARGUMENT, /tls=true: this controller has no key directory \(--key-dir\)/);
@@ -120,7 +77,7 @@ describe('CSI volumes that require NVMe/TCP TLS: the controller', function () {
         assert.throws(() => tlsPskSource(secrets, 'vol-1', 'ControllerPublishVolume'), (e: Error & { grpcCode?: number }) => {
           assert.equal(e.grpcCode, GrpcStatus.INVALID_ARGUMENT, e.message);
           assert.match(e.message, message);
-          for (const s of Object.values(secrets)) assert.ok(!e.message.includes(s) && !e.message.includes(body(s) ?? s), e.message);
+          for (const s of Object.values(secrets)) assert.ok(!e.message.includes(s) && !e.message.includes(secretBody(s) ?? s), e.message);
           return true;
         });
       }
@@ -135,7 +92,7 @@ describe('CSI volumes that require NVMe/TCP TLS: the controller', function () {
       const psk = deriveTlsPsk(MASTER, 'vol-1', NODE_A);
       const mac = createHmac('sha256', MASTER).update(`rdmagate tls psk${'vol-1'}\0${NODE_A}`).digest();
       assert.match(psk, /^NVMeTLSkey-1:01:[A-Za-z0-9+/]{48}:$/);
-      assert.ok(Buffer.from(body(psk), 'base64').subarray(0, 32).equals(mac), 'the key is HMAC(master, label || volume_id || 0 || hostnqn)');
+      assert.ok(Buffer.from(secretBody(psk), 'base64').subarray(0, 32).equals(mac), 'the key is HMAC(master, label || volume_id || 0 || hostnqn)');
       assert.equal(psk, encodeTlsPsk(mac, 1), 'with its CRC-32');
       const all = [psk, deriveTlsPsk(MASTER, 'vol-2', NODE_A), deriveTlsPsk(MASTER, 'vol-1', NODE_B), deriveTlsPsk(`${MASTER}!`, 'vol-1', NODE_A)];
       assert.equal(new Set(all).size, all.length, 'each volume, host and master its own PSK');
@@ -167,7 +124,7 @@ describe('CSI volumes that require NVMe/TCP TLS: the controller', function () {
         uuid: r.publish_context.uuid, nguid: r.publish_context.nguid }, 'the TLS port (tcp + 1), and no key');
       const [added] = rpc.callsOf('keyring_file_add_key') as { name: string; path: string }[];
       assert.ok(added.name.startsWith(keyNamePrefix(id, NODE_A)) && /_psk_\d+$/.test(added.name), added.name);
-      assert.equal(added.path, join(keyDir, added.name));
+      assert.equal(added.path, join(t.keyDir, added.name));
       assert.equal(statSync(added.path).mode & 0o777, 0o600);
       assert.equal(readFileSync(added.path, 'utf8'), `${key}\n`);
       assert.deepEqual(rpc.callsOf('nvmf_subsystem_add_host'), [{ nqn: volumeNqn(id), host: NODE_A, psk: added.name }]);
@@ -182,7 +139,7 @@ describe('CSI volumes that require NVMe/TCP TLS: the controller', function () {
       await controller.publishVolume(publishReq(id, NODE_A, { 'tls-psk': key }));
       assert.equal(mutations().length, before, 'a repeated publish changes nothing');
       assert.deepEqual(keyFiles(), [added.name]);
-      noKeyLogged(key);
+      noSecretLogged(key);
     });
 
     it('a TLS address of its own (--tls-listen); with DH-HMAC-CHAP too: one add_host with the psk and both keys', async () => {
@@ -198,7 +155,7 @@ describe('CSI volumes that require NVMe/TCP TLS: the controller', function () {
       assert.equal(keyFiles().length, 3);
       assert.throws(() => new NvmfExporter({ rpc, tcp: { traddr: '192.0.2.1', trsvcid: 4420 }, tls: { traddr: '192.0.2.1', trsvcid: 4420 } }),
         /another port than the tcp one/);
-      noKeyLogged(MASTER, deriveTlsPsk(MASTER, id, NODE_A));
+      noSecretLogged(MASTER, deriveTlsPsk(MASTER, id, NODE_A));
     });
 
     it('a changed PSK: a new file and key, the host taken off and allowed again with it, the old key and file removed', async () => {
@@ -217,7 +174,7 @@ describe('CSI volumes that require NVMe/TCP TLS: the controller', function () {
       assert.deepEqual(rpc.callsOf('keyring_file_remove_key'), [{ name: old.name }]);
       assert.deepEqual(keyFiles(), [fresh.name]);
       assert.equal(rpc.keys.get(fresh.name)?.secret, second);
-      noKeyLogged(first, second);
+      noSecretLogged(first, second);
     });
 
     it('missing or malformed secrets: INVALID_ARGUMENT before anything is written or asked of the gateway; unpublish takes it all off', async () => {
@@ -227,7 +184,7 @@ describe('CSI volumes that require NVMe/TCP TLS: the controller', function () {
         await rejectsInProcess(controller.publishVolume(publishReq(id, NODE_A, secrets, SHARED)), GrpcStatus.INVALID_ARGUMENT, /TLS/);
       }
       assert.deepEqual(mutations(), [], 'the gateway was not changed');
-      assert.ok(!existsSync(keyDir), 'no key file (not even the directory)');
+      assert.ok(!existsSync(t.keyDir), 'no key file (not even the directory)');
 
       const secrets = { 'tls-master-secret': MASTER };
       await controller.publishVolume(publishReq(id, NODE_A, secrets, SHARED));
@@ -250,7 +207,7 @@ describe('CSI volumes that require NVMe/TCP TLS: the controller', function () {
       assert.deepEqual(rpc.callsOf('nvmf_subsystem_add_host').at(-1), { nqn: volumeNqn(plain), host: NODE_A });
       assert.equal(rpc.callsOf('nvmf_subsystem_add_listener').at(-1)?.secure_channel, undefined);
       assert.equal((rpc.callsOf('nvmf_subsystem_add_listener').at(-1)?.listen_address as { trsvcid: string }).trsvcid, '4420');
-      noKeyLogged(MASTER, deriveTlsPsk(MASTER, id, NODE_A), deriveTlsPsk(MASTER, id, NODE_B));
+      noSecretLogged(MASTER, deriveTlsPsk(MASTER, id, NODE_A), deriveTlsPsk(MASTER, id, NODE_B));
     });
   });
 
@@ -262,7 +219,7 @@ describe('CSI volumes that require NVMe/TCP TLS: the controller', function () {
     const rpcs = { a: new FakeGatewayRpc(), b: new FakeGatewayRpc() };
     const group = new GatewayGroup({ members: Object.entries(rpcs).map(([name, rpc], i) => ({ name, rpc,
       tcp: { traddr: `192.0.2.${i + 1}`, trsvcid: 4420 }, ...(i === 1 ? { tls: { traddr: '192.0.2.2', trsvcid: 5000 } } : {}) })) });
-    const exporter = new GroupExporter({ group, log });
+    const exporter = new GroupExporter({ group, log: t.log });
     const controller = controllerWith(exporter);
     const id = (await controller.createVolume(createReq('pvc-group', { tls: 'true' }, SHARED))).volume.volume_id;
     const secrets = { 'tls-master-secret': MASTER };
@@ -285,7 +242,7 @@ describe('CSI volumes that require NVMe/TCP TLS: the controller', function () {
     group.markDown('b');
     await controller.publishVolume(publishReq(id, NODE_B, secrets, SHARED));
     group.markUp('b');
-    for (const f of readdirSync(keyDir)) if (f.startsWith(keyNamePrefix(id, NODE_B))) rmSync(join(keyDir, f));
+    for (const f of readdirSync(t.keyDir)) if (f.startsWith(keyNamePrefix(id, NODE_B))) rmSync(join(t.keyDir, f));
     const lost = await exporter.resync('b', 'a', (v) => controller.exportSpec(v));
     assert.deepEqual(lost.unknown, [id]);
     assert.equal(rpcs.b.subsystems.get(volumeNqn(id))!.hosts.has(NODE_B), false);
@@ -296,17 +253,12 @@ describe('CSI volumes that require NVMe/TCP TLS: the controller', function () {
     rpcs.b.subsystems.get(volumeNqn(id))!.hostPsks.set(NODE_A, 'csi_stale_psk');
     const [finding] = (await checkGroup(members)).findings.filter((f) => f.kind === 'host-keys');
     assert.match(finding!.message, new RegExp(`the keys \\(DH-HMAC-CHAP, TLS PSK\\) of ${NODE_A.replace(/\./g, '\\.')} differ: a -/- psk=csi_\\S+, b -/- psk=csi_stale_psk$`));
-    noKeyLogged(MASTER, deriveTlsPsk(MASTER, id, NODE_A), deriveTlsPsk(MASTER, id, NODE_B));
+    noSecretLogged(MASTER, deriveTlsPsk(MASTER, id, NODE_A), deriveTlsPsk(MASTER, id, NODE_B));
   });
 
   it('end to end: the real gateway serves the volume over TLS to rdmagate\'s host with the node\'s PSK, and to nothing else', async () => {
-    const port = 10000 + Math.floor(Math.random() * 20000);
-    const gateway = new Gateway({ socketPath: null, configPath: null, log: () => undefined });
-    await gateway.start();
-    const pool = new BufferPool({ chunkSize: 64 * 1024 });
-    try {
-      const rpc: GatewayRpc = { call: (method, params) => gateway.rpc(method, params) };
-      const controller = controllerWith(new NvmfExporter({ rpc, tcp: { traddr: '127.0.0.1', trsvcid: port } }));
+    await withGateway(async (gateway, controller, port) => {
+      const pool = new BufferPool({ chunkSize: 64 * 1024 });
       const id = (await controller.createVolume(createReq('pvc-e2e', { tls: 'true' }, SHARED))).volume.volume_id;
       const secrets = { 'tls-master-secret': MASTER };
       const ctx = (await controller.publishVolume(publishReq(id, NODE_A, secrets, SHARED))).publish_context;
@@ -342,9 +294,7 @@ describe('CSI volumes that require NVMe/TCP TLS: the controller', function () {
       await controller.unpublishVolume({ volume_id: id, node_id: '', secrets: {} });
       assert.deepEqual(await gateway.rpc('keyring_get_keys'), []);
       assert.deepEqual(keyFiles(), []);
-      noKeyLogged(MASTER, pskOf(NODE_A), pskOf(NODE_B));
-    } finally {
-      await gateway.close();
-    }
+      noSecretLogged(MASTER, pskOf(NODE_A), pskOf(NODE_B));
+    });
   });
 });

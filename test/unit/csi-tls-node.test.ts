@@ -9,91 +9,26 @@
  * mode (ConnectKernelNvme has no PSK). The kernel and nvme-cli are faked (fake-nvme-host.ts).
  */
 import assert from 'node:assert/strict';
-import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import type { LogEntry } from '../../lib/log/logger';
 import {
-  CsiClient, CsiLogger, CsiServer, deriveDhchapSecret, deriveTlsPsk, DpuAttacher, DpuBridgeAttacher, GrpcStatus, KernelNvmeAttacher,
-  NodeService, REDACTED, volumeNqn, type AttachOptions, type DpuFrontend, type DpuSource, type PublishContext, type VolumeAttacher,
+  CsiClient, CsiServer, deriveDhchapSecret, deriveTlsPsk, DpuAttacher, DpuBridgeAttacher, GrpcStatus,
+  REDACTED, volumeNqn, type DpuFrontend, type DpuSource,
 } from '../../lib/csi';
-import type { ConnectTuning } from '../../lib/csi/parameters';
 import type { StringMap } from '../../lib/csi/types';
-import { encodeTlsPsk } from '../../lib/nvmf';
 import type { OpiClient } from '../../lib/opi/client';
 import { rejectsInProcess, rejectsOverGrpc } from '../support/csi-assert';
+import { EchoingNvmeHost, keyedNodeFixture, RecordingAttacher } from '../support/csi-keyed-node';
 import { dhchapSecret } from '../support/dhchap-secret';
-import { FakeNvmeHost } from './fake-nvme-host';
+import { tlsPsk } from '../support/tls-psk';
 
-const BLOCK = { block: {}, access_mode: { mode: 'SINGLE_NODE_WRITER' as const } };
 const HOSTNQN = 'nqn.2014-08.org.nvmexpress:uuid:7c2d5f3b-2e80-4d4f-8b90-1b2c3d4e5f60';
 const MASTER = 'a TLS master secret of more than thirty-two bytes';
 
-const tlsPsk = () => encodeTlsPsk(randomBytes(32), 1);
-const body = (k: string) => k.split(':')[2]!;
-
-/** nvme-cli that echoes its arguments when it fails, as a careless version might. */
-class EchoingNvmeHost extends FakeNvmeHost {
-  override async exec(cmd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    const r = await super.exec(cmd, args);
-    return r.code === 0 ? r : { ...r, stderr: `${r.stderr}invalid arguments: ${args.join(' ')}\n` };
-  }
-}
-
-/** An attacher that records the options it was given, and says whether it takes a PSK. */
-class RecordingAttacher implements VolumeAttacher {
-  readonly role = 'default';
-  readonly supportsDhchap = true;
-  readonly options: AttachOptions[] = [];
-  constructor(readonly supportsTls: boolean) {}
-  async probe(): Promise<void> {}
-  async attach(_ctx: PublishContext, _tuning: ConnectTuning, _hostnqn: string, options: AttachOptions = {}): Promise<string> {
-    this.options.push(options);
-    return '/dev/nvme9n1';
-  }
-  async device(): Promise<string | undefined> { return undefined; }
-  async detach(): Promise<void> {}
-  async rescan(): Promise<void> {}
-}
-
 describe('CSI volumes that require NVMe/TCP TLS: the node', function () {
   this.timeout(20000);
-  let dir: string;
-  let host: FakeNvmeHost;
-  let logs: LogEntry[];
-  let log: CsiLogger;
-
-  beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'rdmagate-csi-tls-node-'));
-    host = new FakeNvmeHost(dir);
-    logs = [];
-    log = new CsiLogger((e) => logs.push(e));
-  });
-
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
-
-  const nodeWith = (attacher: VolumeAttacher, role: 'default' | 'dpu' | 'host' = 'default') =>
-    new NodeService({ role, log, nodeId: HOSTNQN, attacher, rdma: false });
-  const kernelNode = (system: FakeNvmeHost = host) => nodeWith(new KernelNvmeAttacher({ system, log, deviceTimeoutMs: 1000, pollMs: 10 }));
-
-  function volume(paths?: { traddr: string; trsvcid: string }[]): { id: string; ctx: StringMap } {
-    const id = randomUUID();
-    const nguid = id.replace(/-/g, '');
-    host.subsystem(volumeNqn(id), { uuid: id, nguid });
-    return { id, ctx: { transport: 'tcp', traddr: '10.0.0.1', trsvcid: '4421', subnqn: volumeNqn(id), uuid: id, nguid,
-      ...(paths ? { paths: JSON.stringify(paths) } : {}) } };
-  }
-  const stageReq = (id: string, ctx: StringMap, volumeContext: StringMap, secrets: StringMap) => ({ volume_id: id,
-    staging_target_path: join(dir, 'staging', id), volume_capability: BLOCK, publish_context: ctx, volume_context: volumeContext, secrets });
-  const flag = (args: string[], name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
-  const connects = () => host.commands.filter((c) => c[0] === 'nvme' && c[1] === 'connect');
-  const noKeyIn = (text: string, ...keys: string[]) => {
-    for (const k of keys) {
-      assert.ok(!text.includes(k), `a key in: ${text}`);
-      assert.ok(!text.includes(body(k)), `a key in: ${text}`);
-    }
-  };
+  const t = keyedNodeFixture('rdmagate-csi-tls-node-', HOSTNQN, '4421');
+  const { nodeWith, kernelNode, volume, stageReq, flag, connects, noSecretIn } = t;
 
   it('a given PSK: nvme connect -t tcp --tls --tls-key <PSK> -q <its host NQN>; with DH-HMAC-CHAP too; none for a volume without tls', async () => {
     const node = kernelNode();
@@ -116,7 +51,7 @@ describe('CSI volumes that require NVMe/TCP TLS: the node', function () {
     const plain = volume();
     await node.stageVolume(stageReq(plain.id, plain.ctx, { tls: 'false' }, { 'tls-psk': key }));
     assert.ok(!connects()[2].includes('--tls') && !connects()[2].includes('--tls-key'), 'a volume without tls connects as before');
-    noKeyIn(JSON.stringify(logs), key, dh);
+    noSecretIn(JSON.stringify(t.logs), key, dh);
   });
 
   it('a master secret: the PSK derived for this volume and this node, on every path of a group', async () => {
@@ -142,11 +77,11 @@ describe('CSI volumes that require NVMe/TCP TLS: the node', function () {
     ] as [StringMap, StringMap, RegExp, StringMap][]) {
       await rejectsInProcess(node.stageVolume(stageReq(id, c, volumeContext, secrets)), GrpcStatus.INVALID_ARGUMENT, message);
     }
-    assert.deepEqual(host.commands, [], 'nothing was run');
+    assert.deepEqual(t.host.commands, [], 'nothing was run');
   });
 
   it('no PSK in an error or a log line: the command shown redacted, nvme-cli\'s words too, over gRPC as in process', async () => {
-    const echoing = new EchoingNvmeHost(join(dir, 'echo'));
+    const echoing = new EchoingNvmeHost(join(t.dir, 'echo'));
     const node = kernelNode(echoing);
     const key = tlsPsk();
     const id = randomUUID();
@@ -155,30 +90,30 @@ describe('CSI volumes that require NVMe/TCP TLS: the node', function () {
     const e = await rejectsInProcess(node.stageVolume(stageReq(id, ctx, { tls: 'true' }, { 'tls-psk': key })), GrpcStatus.FAILED_PRECONDITION,
       /^nvme connect .* failed \(1\)/);
     assert.ok(e.message.includes(`--tls --tls-key ${REDACTED}`), e.message);
-    noKeyIn(e.message, key);
+    noSecretIn(e.message, key);
 
-    const endpoint = `unix://${join(dir, 'node.sock')}`;
-    const server = await CsiServer.start({ endpoint, log, services: { Node: node.handlers() } });
+    const endpoint = `unix://${join(t.dir, 'node.sock')}`;
+    const server = await CsiServer.start({ endpoint, log: t.log, services: { Node: node.handlers() } });
     const client = new CsiClient(endpoint);
     try {
       const r = await rejectsOverGrpc(client.call('Node', 'NodeStageVolume', stageReq(id, ctx, { tls: 'true' }, { 'tls-psk': key })),
         GrpcStatus.FAILED_PRECONDITION);
-      noKeyIn(r.message, key);
+      noSecretIn(r.message, key);
     } finally {
       client.close();
       await server.close();
     }
-    assert.ok(logs.some((l) => l.msg === 'rpc failed'), 'the failure is logged');
-    noKeyIn(JSON.stringify(logs), key);
+    assert.ok(t.logs.some((l) => l.msg === 'rpc failed'), 'the failure is logged');
+    noSecretIn(JSON.stringify(t.logs), key);
   });
 
   it('an attacher that cannot carry a PSK: FAILED_PRECONDITION, never a connect in the clear', async () => {
-    const plain = new RecordingAttacher(false);
+    const plain = new RecordingAttacher({ dhchap: true, tls: false });
     const { id, ctx } = volume();
     await rejectsInProcess(nodeWith(plain).stageVolume(stageReq(id, ctx, { tls: 'true' }, { 'tls-psk': tlsPsk() })),
       GrpcStatus.FAILED_PRECONDITION, /requires NVMe\/TCP TLS, and node role default's attacher cannot connect with a PSK/);
     assert.deepEqual(plain.options, []);
-    const able = new RecordingAttacher(true);
+    const able = new RecordingAttacher({ dhchap: true, tls: true });
     await nodeWith(able).stageVolume(stageReq(id, ctx, { tls: 'true' }, { 'tls-master-secret': MASTER }));
     assert.deepEqual(able.options, [{ psk: deriveTlsPsk(MASTER, id, HOSTNQN) }]);
   });
@@ -192,7 +127,7 @@ describe('CSI volumes that require NVMe/TCP TLS: the node', function () {
 
     it('dpu role: aio mode\'s kernel host connects with the PSK; nvmf mode hands it to the frontend; a kernel without TLS is refused', async () => {
       const exposed: DpuSource[] = [];
-      const kernel = new RecordingAttacher(true);
+      const kernel = new RecordingAttacher({ dhchap: true, tls: true });
       const { id, ctx } = volume();
       const psk = deriveTlsPsk(MASTER, id, HOSTNQN);
       const aio = nodeWith(new DpuAttacher({ kernel, aio: frontend(exposed) }), 'dpu');
@@ -202,7 +137,7 @@ describe('CSI volumes that require NVMe/TCP TLS: the node', function () {
       await nvmf.stageVolume(stageReq(id, ctx, { tls: 'true' }, { 'tls-master-secret': MASTER }));
       assert.equal(kernel.options.length, 1, 'nvmf mode connects nothing here');
       assert.deepEqual(exposed.map((s) => [s.kind, s.kind === 'nvmf' ? s.psk : undefined]), [['block', undefined], ['nvmf', psk]]);
-      const plainKernel = new RecordingAttacher(false);
+      const plainKernel = new RecordingAttacher({ dhchap: true, tls: false });
       await rejectsInProcess(nodeWith(new DpuAttacher({ kernel: plainKernel, aio: frontend(exposed) }), 'dpu')
         .stageVolume(stageReq(id, ctx, { tls: 'true' }, { 'tls-master-secret': MASTER })),
       GrpcStatus.FAILED_PRECONDITION, /kernel attacher cannot connect with a PSK/);
@@ -225,7 +160,7 @@ describe('CSI volumes that require NVMe/TCP TLS: the node', function () {
         close: () => undefined,
       } as unknown as OpiClient;
       const attacher = new DpuBridgeAttacher({ opi, connect: async () => undefined,
-        disks: { sysfsRoot: join(dir, 'none'), devRoot: join(dir, 'none'), deviceTimeoutMs: 50, pollMs: 10 } });
+        disks: { sysfsRoot: join(t.dir, 'none'), devRoot: join(t.dir, 'none'), deviceTimeoutMs: 50, pollMs: 10 } });
       const node = nodeWith(attacher, 'host');
       const { id, ctx } = volume();
       await rejectsInProcess(node.stageVolume(stageReq(id, ctx, { tls: 'true', connectionMode: 'aio' }, { 'tls-master-secret': MASTER })),
@@ -240,7 +175,7 @@ describe('CSI volumes that require NVMe/TCP TLS: the node', function () {
       const path = calls.find((c) => c.method === 'CreateNvmePath')!.request.nvme_path as { fabrics: { hostnqn: string; trsvcid: number } };
       assert.equal(path.fabrics.hostnqn, HOSTNQN, 'the PSK is this host\'s, and the path connects as it');
       assert.equal(path.fabrics.trsvcid, 4421);
-      noKeyIn(JSON.stringify(logs), deriveTlsPsk(MASTER, id, HOSTNQN));
+      noSecretIn(JSON.stringify(t.logs), deriveTlsPsk(MASTER, id, HOSTNQN));
       // DH-HMAC-CHAP stays refused through the bridge (OPI has no field for it).
       await rejectsInProcess(node.stageVolume(stageReq(id, ctx, { dhchap: 'unidirectional' }, { 'dhchap-master-secret': MASTER })),
         GrpcStatus.FAILED_PRECONDITION, /DH-HMAC-CHAP/);

@@ -6,69 +6,25 @@
  * secret reaches a result, an error, a log line, a metric or the saved file.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Gateway, Target, nvmf, renderMetrics, type JsonObject, type JsonRpcError, type SpdkConfig } from '../../lib';
+import { Target, nvmf, renderMetrics, type Gateway, type JsonObject, type SpdkConfig } from '../../lib';
 import { Keyring } from '../../lib/gateway/keyring';
-import { dhchapSecret, secretBody } from '../support/dhchap-secret';
+import { dhchapSecret } from '../support/dhchap-secret';
+import { gatewayKeysFixture, rpcRejects } from '../support/gateway-keys';
 
 const NQN = 'nqn.2026-11.io.rdmagate:keyring';
 const HOST = 'nqn.2014-08.org.nvmexpress:uuid:6e7f8a9b-0c1d-4e2f-8a3b-4c5d6e7f8a9b';
 const HOST2 = 'nqn.2014-08.org.nvmexpress:uuid:7f8a9b0c-1d2e-4f3a-9b4c-5d6e7f8a9b0c';
 const BACKEND_NQN = 'nqn.2026-11.io.rdmagate:keyring-backend';
 
-async function rpcRejects(p: Promise<unknown>, code: number, message?: RegExp): Promise<JsonRpcError> {
-  let error: JsonRpcError | undefined;
-  await assert.rejects(p, (e: JsonRpcError) => {
-    assert.equal(e.rpcCode, code, e.message);
-    if (message) assert.match(e.message, message);
-    error = e;
-    return true;
-  });
-  return error!;
-}
-
 describe('gateway keyring and DH-HMAC-CHAP key names', function () {
   this.timeout(30000);
-  let dir: string;
-  let logs: string[];
-  const gateways: Gateway[] = [];
-  /** Secrets written to key files by this test: none may show anywhere. */
-  let secrets: string[];
-
-  beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'rdmagate-keyring-'));
-    logs = [];
-    secrets = [];
-  });
-
-  afterEach(async () => {
-    for (const g of gateways.splice(0)) await g.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  async function gateway(): Promise<Gateway> {
-    const g = new Gateway({ socketPath: null, configPath: join(dir, 'config.json'), log: (e) => logs.push(JSON.stringify(e)) });
-    await g.start();
-    gateways.push(g);
-    return g;
-  }
+  const t = gatewayKeysFixture('rdmagate-keyring-');
+  const { gateway, noSecretIn } = t;
 
   /** A key file holding `secret` (a new one by default), as nvme gen-dhchap-key's output is saved: with a newline. */
-  function keyFile(name: string, mode = 0o600, secret = dhchapSecret(1)): string {
-    const path = join(dir, name);
-    writeFileSync(path, `${secret}\n`);
-    chmodSync(path, mode);  // whatever the umask made of it
-    secrets.push(secret);
-    return path;
-  }
-
-  /** No secret in any of `texts`. */
-  function noSecretIn(...texts: string[]): void {
-    assert.ok(secrets.length > 0);
-    for (const s of secrets) for (const t of texts) assert.ok(!t.includes(secretBody(s)), `a secret shows in ${t.slice(0, 200)}`);
-  }
+  const keyFile = (name: string, mode = 0o600, secret = dhchapSecret(1)): string => t.keyFile(name, secret, mode);
 
   describe('the keyring', () => {
     it('adds, lists and removes file keys, in SPDK\'s shape', async () => {
@@ -80,7 +36,7 @@ describe('gateway keyring and DH-HMAC-CHAP key names', function () {
       assert.equal(await g.rpc('keyring_file_remove_key', { name: 'key0' }), true);
       assert.deepEqual(await g.rpc('keyring_get_keys'), []);
       await rpcRejects(g.rpc('keyring_file_remove_key', { name: 'key0' }), -19, /no key 'key0'/);
-      noSecretIn(JSON.stringify(listed), logs.join('\n'));
+      noSecretIn(JSON.stringify(listed), t.logs.join('\n'));
     });
 
     it('refuses a key file that its group or others may read (-EPERM), and says how to fix it', async () => {
@@ -93,18 +49,18 @@ describe('gateway keyring and DH-HMAC-CHAP key names', function () {
       // The class beneath the RPC: the code says what it is.
       assert.throws(() => new Keyring().addFileKey('k', keyFile('open', 0o644)), { code: 'ERR_PERMISSION_DENIED' });
       assert.deepEqual(await g.rpc('keyring_get_keys'), []);
-      noSecretIn(logs.join('\n'));
+      noSecretIn(t.logs.join('\n'));
     });
 
     it('refuses a missing file, a relative path, a directory, an empty file and a name taken', async () => {
       const g = await gateway();
-      await rpcRejects(g.rpc('keyring_file_add_key', { name: 'k', path: join(dir, 'none') }), -19, /no file/);
-      assert.throws(() => new Keyring().addFileKey('k', join(dir, 'none')), { code: 'ERR_NOT_FOUND' });
+      await rpcRejects(g.rpc('keyring_file_add_key', { name: 'k', path: join(t.dir, 'none') }), -19, /no file/);
+      assert.throws(() => new Keyring().addFileKey('k', join(t.dir, 'none')), { code: 'ERR_NOT_FOUND' });
       await rpcRejects(g.rpc('keyring_file_add_key', { name: 'k', path: 'relative/key' }), -32602, /absolute/);
-      const sub = join(dir, 'sub');
+      const sub = join(t.dir, 'sub');
       mkdirSync(sub, { mode: 0o700 });
       await rpcRejects(g.rpc('keyring_file_add_key', { name: 'k', path: sub }), -32602, /not a regular file/);
-      const empty = join(dir, 'empty');
+      const empty = join(t.dir, 'empty');
       writeFileSync(empty, '\n', { mode: 0o600 });
       chmodSync(empty, 0o600);
       await rpcRejects(g.rpc('keyring_file_add_key', { name: 'k', path: empty }), -32602, /empty/);
@@ -154,14 +110,14 @@ describe('gateway keyring and DH-HMAC-CHAP key names', function () {
       assert.deepEqual(s!.hosts, [{ nqn: HOST, dhchap_key: 'key0', dhchap_ctrlr_key: 'ckey0' }, { nqn: HOST2 }]);
       const keys = await g.rpc('keyring_get_keys') as JsonObject[];
       assert.deepEqual(keys.map((k) => [k.name, k.refcnt]), [['key0', 2], ['ckey0', 2]]);
-      const saved = readFileSync(join(dir, 'config.json'), 'utf8');
-      noSecretIn(JSON.stringify(config), saved, JSON.stringify(s), JSON.stringify(keys), logs.join('\n'), renderMetrics(g.target));
+      const saved = readFileSync(join(t.dir, 'config.json'), 'utf8');
+      noSecretIn(JSON.stringify(config), saved, JSON.stringify(s), JSON.stringify(keys), t.logs.join('\n'), renderMetrics(g.target));
 
       await g.close();
       const again = await gateway();
       assert.deepEqual(await again.rpc('save_config'), config);
       assert.deepEqual(await again.rpc('keyring_get_keys'), keys);
-      noSecretIn(logs.join('\n'));
+      noSecretIn(t.logs.join('\n'));
     });
 
     it('refuses unknown key names, a controller key alone and a DH-HMAC-CHAP secret named as a TLS PSK, changing nothing', async () => {
@@ -220,7 +176,7 @@ describe('gateway keyring and DH-HMAC-CHAP key names', function () {
       await c.close();
       await assert.rejects(connect({ dhchapKey: dhchapSecret(2) }), { code: 'ERR_NVME_AUTH' });
       await assert.rejects(connect({}), { code: 'ERR_NVME_CONNECT' });
-      noSecretIn(logs.join('\n'), renderMetrics(g.target));
+      noSecretIn(t.logs.join('\n'), renderMetrics(g.target));
     });
 
     it('nvmf_subsystem_set_keys rotates a host\'s keys, and clears them when it names none', async () => {
@@ -263,7 +219,7 @@ describe('gateway keyring and DH-HMAC-CHAP key names', function () {
       await g.rpc('keyring_file_add_key', { name: 'bad', path: keyFile('bad', 0o600, garbage) });
       await g.rpc('nvmf_create_subsystem', { nqn: NQN });
       const e = await rpcRejects(g.rpc('nvmf_subsystem_add_host', { nqn: NQN, host: HOST, dhchap_key: 'bad' }), -32602, /'bad'/);
-      noSecretIn(e.message, logs.join('\n'));
+      noSecretIn(e.message, t.logs.join('\n'));
     });
 
     it('bdev_nvme_attach_controller authenticates to a backend with the keys it names', async () => {
@@ -290,7 +246,7 @@ describe('gateway keyring and DH-HMAC-CHAP key names', function () {
         assert.equal(entry.params.dhchap_key, 'key0');
         assert.equal(entry.params.dhchap_ctrlr_key, 'ckey0');
         assert.deepEqual((await g.rpc('keyring_get_keys') as JsonObject[]).map((k) => [k.name, k.refcnt]), [['key0', 2], ['ckey0', 2], ['wrong', 1]]);
-        noSecretIn(JSON.stringify(config), readFileSync(join(dir, 'config.json'), 'utf8'), logs.join('\n'));
+        noSecretIn(JSON.stringify(config), readFileSync(join(t.dir, 'config.json'), 'utf8'), t.logs.join('\n'));
         // bdev_nvme_set_keys: the backend's keys rotate with no reconnect; a key the backend
         // does not hold is ERR_NVME_AUTH (-13).
         const rotated = dhchapSecret(2);
@@ -309,7 +265,7 @@ describe('gateway keyring and DH-HMAC-CHAP key names', function () {
         await g.rpc('bdev_nvme_detach_controller', { name: 'Nvme0' });
         assert.deepEqual((await g.rpc('keyring_get_keys') as JsonObject[]).map((k) => k.refcnt), [1, 1, 1, 1]);
       } finally {
-        for (const g of gateways.splice(0)) await g.close();
+        for (const g of t.gateways.splice(0)) await g.close();
         backend.close();
       }
     });

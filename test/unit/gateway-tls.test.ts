@@ -9,91 +9,26 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BufferPool, Gateway, Target, nvmf, renderMetrics, type JsonObject, type JsonRpcError, type RdmagateError,
-  type SpdkConfig } from '../../lib';
+import { BufferPool, Gateway, Target, nvmf, renderMetrics, type JsonObject, type RdmagateError, type SpdkConfig } from '../../lib';
 import { Keyring } from '../../lib/gateway/keyring';
-import { encodeTlsPsk, type TlsPskHash } from '../../lib/nvmf';
+import { encodeTlsPsk } from '../../lib/nvmf';
 import { dhchapSecret } from '../support/dhchap-secret';
+import { freePort } from '../support/free-port';
+import { gatewayKeysFixture, rpcRejects } from '../support/gateway-keys';
+import { tlsPsk } from '../support/tls-psk';
 
 const NQN = 'nqn.2026-12.io.rdmagate:gateway-tls';
 const HOST = 'nqn.2014-08.org.nvmexpress:uuid:3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f';
 const HOST2 = 'nqn.2014-08.org.nvmexpress:uuid:4d5e6f7a-8b9c-4d0e-9f1a-2b3c4d5e6f7a';
 const BACKEND_NQN = 'nqn.2026-12.io.rdmagate:gateway-tls-backend';
 
-const psk = (hash: TlsPskHash = 1) => encodeTlsPsk(randomBytes(hash === 2 ? 48 : 32), hash);
-
-async function rpcRejects(p: Promise<unknown>, code: number, message?: RegExp): Promise<JsonRpcError> {
-  let error: JsonRpcError | undefined;
-  await assert.rejects(p, (e: JsonRpcError) => {
-    assert.equal(e.rpcCode, code, e.message);
-    if (message) assert.match(e.message, message);
-    error = e;
-    return true;
-  });
-  return error!;
-}
-
-/** A TCP port free now (for the gateway's listeners, which take an explicit one). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 describe('gateway: NVMe/TCP TLS (secure_channel listeners, psk by keyring name)', function () {
   this.timeout(60000);
-  let dir: string;
-  let logs: string[];
-  const gateways: Gateway[] = [];
-  const targets: Target[] = [];
-  /** The key material this test wrote: none may show anywhere. */
-  let secrets: string[];
+  const t = gatewayKeysFixture('rdmagate-gateway-tls-');
+  const { gateway, keyFile, noSecretIn } = t;
   const pool = new BufferPool({ chunkSize: 128 * 1024 });
-
-  beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'rdmagate-gateway-tls-'));
-    logs = [];
-    secrets = [];
-  });
-
-  afterEach(async () => {
-    for (const g of gateways.splice(0)) await g.close();
-    for (const t of targets.splice(0)) t.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  async function gateway(): Promise<Gateway> {
-    const g = new Gateway({ socketPath: null, configPath: join(dir, 'config.json'), log: (e) => logs.push(JSON.stringify(e)) });
-    await g.start();
-    gateways.push(g);
-    return g;
-  }
-
-  /** A key file holding `text`, as nvme gen-tls-key's output is saved: with a newline, mode 0600 unless said. */
-  function keyFile(name: string, text: string, mode = 0o600): string {
-    const path = join(dir, name);
-    writeFileSync(path, `${text}\n`);
-    chmodSync(path, mode);
-    secrets.push(text);
-    return path;
-  }
-
-  function noSecretIn(...texts: string[]): void {
-    assert.ok(secrets.length > 0);
-    for (const s of secrets) {
-      const body = s.split(':')[2] || s;  // a key's base64, or the whole of a file that holds none
-      for (const t of texts) assert.ok(!t.includes(body), `key material shows in ${t.slice(0, 300)}`);
-    }
-  }
 
   /** Writes and reads back `blocks` blocks at `lba` through the first I/O queue. */
   async function roundTrip(c: nvmf.Controller, lba: number, blocks: number): Promise<void> {
@@ -130,8 +65,8 @@ describe('gateway: NVMe/TCP TLS (secure_channel listeners, psk by keyring name)'
   describe('the keyring', () => {
     it('takes key files holding a TLS PSK (hash 01 and 02) beside DHHC-1 secrets, and lists neither\'s material', async () => {
       const g = await gateway();
-      const p1 = keyFile('psk1', psk(1));
-      const p2 = keyFile('psk2', psk(2), 0o400);
+      const p1 = keyFile('psk1', tlsPsk(1));
+      const p2 = keyFile('psk2', tlsPsk(2), 0o400);
       const d = keyFile('dh', dhchapSecret(1));
       for (const [name, path] of [['psk1', p1], ['psk2', p2], ['dh', d]]) {
         assert.equal(await g.rpc('keyring_file_add_key', { name, path }), true);
@@ -139,12 +74,12 @@ describe('gateway: NVMe/TCP TLS (secure_channel listeners, psk by keyring name)'
       const listed = await g.rpc('keyring_get_keys');
       assert.deepEqual(listed, [p1, p2, d].map((path, i) =>
         ({ name: ['psk1', 'psk2', 'dh'][i], module: 'keyring_file', removed: false, probed: false, refcnt: 1, path })));
-      noSecretIn(JSON.stringify(listed), JSON.stringify(await g.rpc('save_config')), logs.join('\n'));
+      noSecretIn(JSON.stringify(listed), JSON.stringify(await g.rpc('save_config')), t.logs.join('\n'));
     });
 
     it('refuses a file that holds no valid PSK or secret, naming the key and its file, never what it holds', async () => {
       const g = await gateway();
-      const good = psk(1);
+      const good = tlsPsk(1);
       const body = good.split(':')[2]!;
       // A checksum that does not match its key: the last base64 digit of the CRC changed.
       const badCrc = good.replace(/(.)(=*):$/, (_m, c: string, pad: string) => `${c === 'A' ? 'B' : 'A'}${pad}:`);
@@ -166,14 +101,14 @@ describe('gateway: NVMe/TCP TLS (secure_channel listeners, psk by keyring name)'
       }
       // The class beneath: a typed error, and the same owner and mode checks as for DHHC-1 secrets.
       assert.throws(() => new Keyring().addFileKey('x', keyFile('x', badHash)), { code: 'ERR_INVALID_ARG' });
-      await rpcRejects(g.rpc('keyring_file_add_key', { name: 'open', path: keyFile('open', psk(1), 0o644) }), -1, /chmod 0600/);
+      await rpcRejects(g.rpc('keyring_file_add_key', { name: 'open', path: keyFile('open', tlsPsk(1), 0o644) }), -1, /chmod 0600/);
       assert.deepEqual(await g.rpc('keyring_get_keys'), []);
-      noSecretIn(logs.join('\n'));
+      noSecretIn(t.logs.join('\n'));
     });
 
     it('uses each key only as what it holds: a PSK is no dhchap_key, a DHHC-1 secret no psk', async () => {
       const g = await gateway();
-      await g.rpc('keyring_file_add_key', { name: 'psk0', path: keyFile('psk0', psk(1)) });
+      await g.rpc('keyring_file_add_key', { name: 'psk0', path: keyFile('psk0', tlsPsk(1)) });
       await g.rpc('keyring_file_add_key', { name: 'dh0', path: keyFile('dh0', dhchapSecret(1)) });
       await g.rpc('nvmf_create_subsystem', { nqn: NQN });
       await rpcRejects(g.rpc('nvmf_subsystem_add_host', { nqn: NQN, host: HOST, psk: 'dh0' }), -32602,
@@ -197,7 +132,7 @@ describe('gateway: NVMe/TCP TLS (secure_channel listeners, psk by keyring name)'
     it('admits the host with the psk named by nvmf_subsystem_add_host, which moves data; refuses one without it', async () => {
       const g = await gateway();
       const port = await freePort();
-      const key = psk(1);
+      const key = tlsPsk(1);
       await g.rpc('keyring_file_add_key', { name: 'psk0', path: keyFile('psk0', key) });
       await exportSecure(g, port, { psk: 'psk0' });
       await g.rpc('nvmf_subsystem_add_host', { nqn: NQN, host: HOST2 });
@@ -216,21 +151,21 @@ describe('gateway: NVMe/TCP TLS (secure_channel listeners, psk by keyring name)'
         return true;
       });
       await refused(connect(port));                           // no TLS
-      await refused(connect(port, { psk: psk(1) }));          // another PSK
+      await refused(connect(port, { psk: tlsPsk(1) }));       // another PSK
       await refused(connect(port, { psk: key, hostnqn: HOST2 }));  // a host allowed, but with no PSK
       // Discovery through the same listener needs the PSK too (nvme discover --tls).
       const log = await nvmf.discover({ traddr: '127.0.0.1', trsvcid: port, hostnqn: HOST, psk: key });
       const entry = log.find((e) => e.subnqn === NQN)!;
       assert.equal(entry.treq & 3, 1, 'TREQ: secure channel required');
       assert.equal(entry.sectype, 2, 'SECTYPE: TLS 1.3');
-      noSecretIn(logs.join('\n'), renderMetrics(g.target));
+      noSecretIn(t.logs.join('\n'), renderMetrics(g.target));
     });
 
     it('shows secure_channel and the psk\'s name in nvmf_get_subsystems, nvmf_subsystem_get_listeners, keyring_get_keys and save_config', async () => {
       const g = await gateway();
       const port = await freePort();
       const plainPort = await freePort();
-      const key = psk(2);
+      const key = tlsPsk(2);
       const path = keyFile('psk0', key);
       await g.rpc('keyring_file_add_key', { name: 'psk0', path });
       await exportSecure(g, port, { psk: 'psk0' });
@@ -250,12 +185,12 @@ describe('gateway: NVMe/TCP TLS (secure_channel listeners, psk by keyring name)'
       ]);
       assert.deepEqual(nvmfSection.filter((e) => e.method === 'nvmf_subsystem_add_host').map((e) => e.params),
         [{ nqn: NQN, host: HOST, psk: 'psk0' }]);
-      noSecretIn(JSON.stringify(config), readFileSync(join(dir, 'config.json'), 'utf8'), JSON.stringify(s), logs.join('\n'),
+      noSecretIn(JSON.stringify(config), readFileSync(join(t.dir, 'config.json'), 'utf8'), JSON.stringify(s), t.logs.join('\n'),
         renderMetrics(g.target));
 
       // The saved config, replayed by load_config into a gateway of its own, is the same config.
       const other = new Gateway({ socketPath: null, configPath: null, log: () => undefined });
-      gateways.push(other);
+      t.gateways.push(other);
       await other.start();
       await g.close();  // its listeners' ports are the other's now
       assert.equal(await other.rpc('load_config', config as unknown as JsonObject), true);
@@ -269,13 +204,13 @@ describe('gateway: NVMe/TCP TLS (secure_channel listeners, psk by keyring name)'
       await roundTrip(c, 8, 8);
       await c.close();
       await assert.rejects(connect(port), { code: 'ERR_NVME_CONNECT' });
-      noSecretIn(logs.join('\n'));
+      noSecretIn(t.logs.join('\n'));
     });
 
     it('keeps secure_channel NVMe/TCP\'s and one setting per listener', async () => {
       const g = await gateway();
       const port = await freePort();
-      await g.rpc('keyring_file_add_key', { name: 'psk0', path: keyFile('psk0', psk(1)) });
+      await g.rpc('keyring_file_add_key', { name: 'psk0', path: keyFile('psk0', tlsPsk(1)) });
       await exportSecure(g, port, { psk: 'psk0' });
       await rpcRejects(g.rpc('nvmf_subsystem_add_listener', { nqn: NQN, secure_channel: true,
         listen_address: { trtype: 'RDMA', adrfam: 'IPv4', traddr: '127.0.0.1', trsvcid: String(port) } }), -32602, /secure_channel is NVMe\/TCP's/);
@@ -290,7 +225,7 @@ describe('gateway: NVMe/TCP TLS (secure_channel listeners, psk by keyring name)'
     it('keeps the host\'s psk through nvmf_subsystem_set_keys, with DH-HMAC-CHAP over TLS', async () => {
       const g = await gateway();
       const port = await freePort();
-      const key = psk(1);
+      const key = tlsPsk(1);
       const dh = dhchapSecret(1);
       await g.rpc('keyring_file_add_key', { name: 'psk0', path: keyFile('psk0', key) });
       await g.rpc('keyring_file_add_key', { name: 'dh0', path: keyFile('dh0', dh) });
@@ -310,7 +245,7 @@ describe('gateway: NVMe/TCP TLS (secure_channel listeners, psk by keyring name)'
       // Removing the host drops its use of the key.
       await g.rpc('nvmf_subsystem_remove_host', { nqn: NQN, host: HOST });
       assert.deepEqual((await g.rpc('keyring_get_keys') as JsonObject[]).map((k) => [k.name, k.refcnt]), [['psk0', 1], ['dh0', 1]]);
-      noSecretIn(logs.join('\n'), JSON.stringify(await g.rpc('save_config')));
+      noSecretIn(t.logs.join('\n'), JSON.stringify(await g.rpc('save_config')));
     });
   });
 
@@ -318,18 +253,18 @@ describe('gateway: NVMe/TCP TLS (secure_channel listeners, psk by keyring name)'
     /** A second Target: the backend, on a secure listener, for HOST with `key`. */
     function secureBackend(key: string): number {
       const backend = new Target({ reactors: 1 });
-      targets.push(backend);
+      t.targets.push(backend);
       backend.createBdev({ type: 'malloc', name: 'B0', sizeBytes: 4 << 20 });
       backend.addSubsystem({ nqn: BACKEND_NQN, allowAnyHost: false, hosts: [{ nqn: HOST, psk: key }] }).addNamespace({ bdev: 'B0' });
       return backend.listen({ transport: 'tcp', address: '127.0.0.1', port: 0, secureChannel: true }).port;
     }
 
     it('attaches a backend over TLS with the PSK it names, and serves it over TLS after a restart too', async () => {
-      const key = psk(1);
+      const key = tlsPsk(1);
       const backendPort = secureBackend(key);
       const g = await gateway();
       await g.rpc('keyring_file_add_key', { name: 'backend', path: keyFile('backend', key) });
-      await g.rpc('keyring_file_add_key', { name: 'wrong', path: keyFile('wrong', psk(1)) });
+      await g.rpc('keyring_file_add_key', { name: 'wrong', path: keyFile('wrong', tlsPsk(1)) });
       const attach = { trtype: 'tcp', traddr: '127.0.0.1', adrfam: 'IPv4', trsvcid: String(backendPort), subnqn: BACKEND_NQN, hostnqn: HOST,
         ctrlr_loss_timeout_sec: 0, reconnect_delay_sec: 0 };
       let e = await rpcRejects(g.rpc('bdev_nvme_attach_controller', { name: 'NoKey', ...attach }), -5);
@@ -341,7 +276,7 @@ describe('gateway: NVMe/TCP TLS (secure_channel listeners, psk by keyring name)'
 
       // The backend's namespace exported on the gateway's own secure listener: TLS on both legs.
       const port = await freePort();
-      const frontKey = psk(2);
+      const frontKey = tlsPsk(2);
       await g.rpc('keyring_file_add_key', { name: 'front', path: keyFile('front', frontKey) });
       await exportSecure(g, port, { psk: 'front' }, 'Nvme0n1');
       const c = await connect(port, { psk: frontKey });
@@ -353,7 +288,7 @@ describe('gateway: NVMe/TCP TLS (secure_channel listeners, psk by keyring name)'
       assert.equal(entry.params.psk, 'backend');
       assert.deepEqual((await g.rpc('keyring_get_keys') as JsonObject[]).map((k) => [k.name, k.refcnt]),
         [['backend', 2], ['wrong', 1], ['front', 2]]);
-      noSecretIn(JSON.stringify(config), readFileSync(join(dir, 'config.json'), 'utf8'), logs.join('\n'), renderMetrics(g.target));
+      noSecretIn(JSON.stringify(config), readFileSync(join(t.dir, 'config.json'), 'utf8'), t.logs.join('\n'), renderMetrics(g.target));
 
       await g.close();
       const again = await gateway();
@@ -370,7 +305,7 @@ describe('gateway: NVMe/TCP TLS (secure_channel listeners, psk by keyring name)'
       await again.rpc('nvmf_delete_subsystem', { nqn: NQN });
       await again.rpc('bdev_nvme_detach_controller', { name: 'Nvme0' });
       assert.deepEqual((await again.rpc('keyring_get_keys') as JsonObject[]).map((k) => k.refcnt), [1, 1, 1]);
-      noSecretIn(logs.join('\n'));
+      noSecretIn(t.logs.join('\n'));
     });
   });
 });

@@ -1,16 +1,15 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, openSync, readFileSync, readSync, truncateSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { BufferPool, Gateway, JsonRpcError, OpiBridge, RpcErrorCode, Target, nvmf, opiClient, type JsonObject,
-  type OpiClient } from '../../lib';
-import { socketGatewayRpc, type GatewayRpc } from '../../lib/csi/export';
-import { OpiStatus, type OpiServiceName } from '../../lib/opi';
+import { BufferPool, JsonRpcError, OpiBridge, RpcErrorCode, Target, nvmf, opiClient } from '../../lib';
+import type { GatewayRpc } from '../../lib/csi/export';
+import { OpiStatus } from '../../lib/opi';
 import type { AioVolume, NvmeController, NvmeNamespace, NvmePath, NvmeRemoteController, NvmeRemoteNamespace,
   NvmeSubsystem, VolumeStats } from '../../lib/opi/messages';
 import { rejectsOverOpi as rejects } from '../support/csi-assert';
+import { opiBridgeHarness } from '../support/opi-bridge-harness';
 
 const BACKEND_NQN = 'nqn.2026-11.io.rdmagate:opi-backend';
 const FRONT_NQN = 'nqn.2026-11.io.rdmagate:opi-front';
@@ -45,30 +44,11 @@ const fabricsController = (trsvcid: number) => ({
 
 describe('OPI storage API bridge (opi_api.storage.v1) over the gateway', function () {
   this.timeout(60000);
-  let dir: string;
   let backend: Target;
   let backendPorts: number[];
-  let gateway: Gateway;
-  let rpc: GatewayRpc;
-  let bridge: OpiBridge;
-  let client: OpiClient;
-  let statePath: string;
   const pool = new BufferPool({ chunkSize: 64 * 1024 });
-
-  async function startGateway(): Promise<void> {
-    gateway = new Gateway({ socketPath: join(dir, `gw-${nextPort}.sock`), configPath: null, log: () => undefined });
-    await gateway.start();
-    rpc = socketGatewayRpc(gateway.socketPath!);
-  }
-
-  async function startBridge(): Promise<void> {
-    bridge = new OpiBridge({ rpc, statePath, listen: '127.0.0.1:0', log: () => undefined });
-    await bridge.start();
-    client = opiClient(bridge.address!);
-  }
-
-  const call = <T>(service: OpiServiceName, method: string, request: object = {}) => client.call<T>(service, method, request);
-  const gw = <T>(method: string, params: JsonObject = {}) => rpc.call(method, params) as Promise<T>;
+  const h = opiBridgeHarness('rdmagate-opi-');
+  const { call, gw, aioFile } = h;
 
   before(() => {
     backend = new Target({ reactors: 1 });
@@ -80,31 +60,10 @@ describe('OPI storage API bridge (opi_api.storage.v1) over the gateway', functio
 
   after(() => backend.close());
 
-  beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'rdmagate-opi-'));
-    statePath = join(dir, 'state', 'opi-bridge.json');
-    await startGateway();
-    await startBridge();
-  });
-
-  afterEach(async () => {
-    client?.close();
-    await bridge?.close();
-    await gateway?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  function aioFile(name: string, bytes: number): string {
-    const file = join(dir, name);
-    writeFileSync(file, Buffer.alloc(0));
-    truncateSync(file, bytes);
-    return file;
-  }
-
   it('refuses a bad construction with typed errors', () => {
     assert.throws(() => new OpiBridge({} as never), { code: 'ERR_INVALID_ARG', message: /rpc must be a GatewayRpc/ });
-    assert.throws(() => new OpiBridge({ rpc, statePath: '' }), { code: 'ERR_INVALID_ARG', message: /statePath/ });
-    assert.throws(() => new OpiBridge({ rpc, listen: 5 as never }), { code: 'ERR_INVALID_ARG', message: /listen/ });
+    assert.throws(() => new OpiBridge({ rpc: h.rpc, statePath: '' }), { code: 'ERR_INVALID_ARG', message: /statePath/ });
+    assert.throws(() => new OpiBridge({ rpc: h.rpc, listen: 5 as never }), { code: 'ERR_INVALID_ARG', message: /listen/ });
   });
 
   describe('NvmeRemoteControllerService', () => {
@@ -248,7 +207,7 @@ describe('OPI storage API bridge (opi_api.storage.v1) over the gateway', functio
         /aio_volume\.block_size/);
       await rejects(call(AIO, 'CreateAioVolume', { aio_volume: { filename: '/x', uuid: 'nope' } }), OpiStatus.INVALID_ARGUMENT,
         /aio_volume\.uuid/);
-      await rejects(call(AIO, 'CreateAioVolume', { aio_volume: { filename: join(dir, 'absent.img') }, aio_volume_id: 'gone' }),
+      await rejects(call(AIO, 'CreateAioVolume', { aio_volume: { filename: join(h.dir, 'absent.img') }, aio_volume_id: 'gone' }),
         OpiStatus.NOT_FOUND, /absent.img/);
       assert.deepEqual((await call<{ aio_volumes: AioVolume[] }>(AIO, 'ListAioVolumes')).aio_volumes, []);
       await rejects(call(AIO, 'GetAioVolume', { name: 'aioVolumes/a/b' }), OpiStatus.INVALID_ARGUMENT);
@@ -474,7 +433,7 @@ describe('OPI storage API bridge (opi_api.storage.v1) over the gateway', functio
     assert.deepEqual(await gw('bdev_get_bdevs'), []);
     assert.deepEqual(await gw('bdev_nvme_get_controllers'), []);
     assert.deepEqual((await gw<Subsystems[]>('nvmf_get_subsystems')).filter((s) => s.nqn !== 'nqn.2014-08.org.nvmexpress.discovery'), []);
-    const saved = JSON.parse(readFileSync(statePath, 'utf8')) as Record<string, unknown[]>;
+    const saved = JSON.parse(readFileSync(h.statePath, 'utf8')) as Record<string, unknown[]>;
     for (const k of ['aioVolumes', 'remoteControllers', 'paths', 'subsystems', 'controllers', 'namespaces']) assert.deepEqual(saved[k], [], k);
   });
 
@@ -496,12 +455,12 @@ describe('OPI storage API bridge (opi_api.storage.v1) over the gateway', functio
     const [before] = await gw<Subsystems[]>('nvmf_get_subsystems', { nqn: FRONT_NQN });
     const aioBefore = await call<AioVolume>(AIO, 'GetAioVolume', { name: 'aioVolumes/a' });
 
-    client.close();
-    await bridge.close();
-    await gateway.close();
-    await startGateway();  // a fresh gateway: no config
+    h.client.close();
+    await h.bridge.close();
+    await h.gateway.close();
+    await h.startGateway();  // a fresh gateway: no config
     assert.deepEqual(await gw('bdev_get_bdevs'), []);
-    await startBridge();
+    await h.startBridge();
 
     const [after] = await gw<Subsystems[]>('nvmf_get_subsystems', { nqn: FRONT_NQN });
     assert.deepEqual(after, before, 'the same subsystem: host, listener, namespaces with their NSIDs, NGUIDs and UUIDs');
@@ -511,12 +470,12 @@ describe('OPI storage API bridge (opi_api.storage.v1) over the gateway', functio
     await host.close();
 
     // Restarted again over the same gateway, which kept it all: nothing changes.
-    client.close();
-    await bridge.close();
-    const again = new OpiBridge({ rpc, statePath, listen: '127.0.0.1:0', log: () => undefined });
+    h.client.close();
+    await h.bridge.close();
+    const again = new OpiBridge({ rpc: h.rpc, statePath: h.statePath, listen: '127.0.0.1:0', log: () => undefined });
     const report = await again.start();
-    bridge = again;
-    client = opiClient(again.address!);
+    h.bridge = again;
+    h.client = opiClient(again.address!);
     assert.deepEqual(report.failed, []);
     assert.deepEqual(report.applied.sort(), ['aioVolumes/a', 'nvmeRemoteControllers/r', 'nvmeSubsystems/s',
       'nvmeSubsystems/s/nvmeControllers/c', 'nvmeSubsystems/s/nvmeNamespaces/n1', 'nvmeSubsystems/s/nvmeNamespaces/n2']);
@@ -557,13 +516,13 @@ describe('OPI storage API bridge (opi_api.storage.v1) over the gateway', functio
     const failing = new Set<string>();
     const faulty: GatewayRpc = { call: (method, params) => {
       if (failing.delete(method)) return Promise.reject(new JsonRpcError(RpcErrorCode.INTERNAL_ERROR, `injected failure of ${method}`));
-      return rpc.call(method, params);
+      return h.rpc.call(method, params);
     } };
-    client.close();
-    await bridge.close();
-    bridge = new OpiBridge({ rpc: faulty, statePath, listen: '127.0.0.1:0', log: () => undefined });
-    await bridge.start();
-    client = opiClient(bridge.address!);
+    h.client.close();
+    await h.bridge.close();
+    h.bridge = new OpiBridge({ rpc: faulty, statePath: h.statePath, listen: '127.0.0.1:0', log: () => undefined });
+    await h.bridge.start();
+    h.client = opiClient(h.bridge.address!);
 
     failing.add('nvmf_subsystem_add_host');
     await rejects(call(FE, 'CreateNvmeSubsystem', { nvme_subsystem: { spec: { nqn: FRONT_NQN, hostnqn: HOSTNQN } }, nvme_subsystem_id: 's' }),
@@ -591,15 +550,15 @@ describe('OPI storage API bridge (opi_api.storage.v1) over the gateway', functio
   });
 
   it('refuses a state file it cannot use', async () => {
-    const bad = join(dir, 'bad.json');
+    const bad = join(h.dir, 'bad.json');
     writeFileSync(bad, JSON.stringify({ version: 9 }));
-    const b = new OpiBridge({ rpc, statePath: bad, listen: '127.0.0.1:0', log: () => undefined });
+    const b = new OpiBridge({ rpc: h.rpc, statePath: bad, listen: '127.0.0.1:0', log: () => undefined });
     await assert.rejects(b.start(), { code: 'ERR_OPI_STATE', message: /version 9/ });
   });
 
   it('rdmagate opi-bridge serves the API over a gateway socket until SIGTERM', async () => {
-    const state = join(dir, 'cli-state.json');
-    const child = spawn(process.execPath, [MAIN, 'opi-bridge', '--listen', '127.0.0.1:0', '--gateway-socket', gateway.socketPath!,
+    const state = join(h.dir, 'cli-state.json');
+    const child = spawn(process.execPath, [MAIN, 'opi-bridge', '--listen', '127.0.0.1:0', '--gateway-socket', h.gateway.socketPath!,
       '--state', state, '--log-level', 'error']);
     let out = '';
     const address = await new Promise<string>((resolve, reject) => {

@@ -10,15 +10,15 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { BufferPool, Gateway, OpiBridge, Target, nvmf, opiClient, type JsonObject, type OpiClient } from '../../lib';
-import { socketGatewayRpc, type GatewayRpc } from '../../lib/csi/export';
+import { BufferPool, Target, nvmf } from '../../lib';
 import { encodeTlsPsk } from '../../lib/nvmf';
-import { OpiStatus, type OpiServiceName } from '../../lib/opi';
+import { OpiStatus } from '../../lib/opi';
 import type { NvmeRemoteController, NvmeSubsystem } from '../../lib/opi/messages';
 import { rejectsOverOpi as rejects } from '../support/csi-assert';
+import { opiBridgeHarness } from '../support/opi-bridge-harness';
+import { tlsPsk } from '../support/tls-psk';
 
 const BACKEND_NQN = 'nqn.2026-12.io.rdmagate:opi-tls-backend';
 const FRONT_NQN = 'nqn.2026-12.io.rdmagate:opi-tls-front';
@@ -31,43 +31,23 @@ const FE = 'FrontendNvmeService';
 let nextPort = 23000 + Math.floor(Math.random() * 8000);
 const port = () => nextPort++;
 
-const tlsPsk = (hash: 1 | 2 = 1) => encodeTlsPsk(randomBytes(hash === 2 ? 48 : 32), hash);
 const body = (k: string) => k.split(':')[2]!;
 const bytesOf = (k: string) => Buffer.from(k, 'utf8');
 
 describe('OPI bridge: NVMe/TCP TLS (tcp.psk, spec.psk) over the gateway', function () {
   this.timeout(60000);
   const KEY = tlsPsk();
-  let dir: string;
   let backend: Target;
   let securePort: number;
-  let gateway: Gateway;
-  let rpc: GatewayRpc;
-  let bridge: OpiBridge;
-  let client: OpiClient;
-  let statePath: string;
-  let keyDir: string;
   const pool = new BufferPool({ chunkSize: 64 * 1024 });
+  const h = opiBridgeHarness('rdmagate-opi-tls-');
+  const { call, gw, aioFile } = h;
 
-  const call = <T>(service: OpiServiceName, method: string, request: object = {}) => client.call<T>(service, method, request);
-  const gw = <T>(method: string, params: JsonObject = {}) => rpc.call(method, params) as Promise<T>;
   const tlsPath = (trsvcid: number) => ({ trtype: 'NVME_TRANSPORT_TYPE_TCP', traddr: '127.0.0.1',
     fabrics: { trsvcid, subnqn: BACKEND_NQN, adrfam: 'NVME_ADDRESS_FAMILY_IPV4', hostnqn: HOSTNQN } });
   const ctrl = (psk?: string) => ({ multipath: 'NVME_MULTIPATH_FAILOVER', tcp: { hdgst: false, ddgst: false, ...(psk ? { psk: bytesOf(psk) } : {}) } });
   const keyNames = async () => ((await gw<{ name: string }[]>('keyring_get_keys')).map((k) => k.name)).sort();
-  const keyFiles = () => (existsSync(keyDir) ? readdirSync(keyDir).filter((f) => !f.startsWith('.')).sort() : []);
-
-  async function startGateway(): Promise<void> {
-    gateway = new Gateway({ socketPath: join(dir, `gw-${port()}.sock`), configPath: null, log: () => undefined });
-    await gateway.start();
-    rpc = socketGatewayRpc(gateway.socketPath!);
-  }
-
-  async function startBridge(options: { statePath?: string | null; keyDir?: string | null } = {}): Promise<void> {
-    bridge = new OpiBridge({ rpc, statePath, listen: '127.0.0.1:0', log: () => undefined, ...options });
-    await bridge.start();
-    client = opiClient(bridge.address!);
-  }
+  const keyFiles = () => (existsSync(h.keyDir) ? readdirSync(h.keyDir).filter((f) => !f.startsWith('.')).sort() : []);
 
   /** Writes `seed`-patterned blocks through `c` and reads them back, then checks the backend holds them (over TLS, as HOSTNQN). */
   async function roundTrip(c: nvmf.Controller, lba: number, seed: number): Promise<void> {
@@ -99,21 +79,6 @@ describe('OPI bridge: NVMe/TCP TLS (tcp.psk, spec.psk) over the gateway', functi
 
   after(() => backend.close());
 
-  beforeEach(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'rdmagate-opi-tls-'));
-    statePath = join(dir, 'state', 'opi-bridge.json');
-    keyDir = join(dir, 'state', 'opi-bridge-keys');
-    await startGateway();
-    await startBridge();
-  });
-
-  afterEach(async () => {
-    client?.close();
-    await bridge?.close();
-    await gateway?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
   it('refuses what is not a PSK, and a PSK where it cannot apply, with INVALID_ARGUMENT that does not repeat it', async () => {
     const bad: [string, RegExp][] = [
       ['not a key at all', /nvme_remote_controller\.tcp\.psk is not an NVMe\/TCP TLS PSK: it must hold/],
@@ -137,9 +102,9 @@ describe('OPI bridge: NVMe/TCP TLS (tcp.psk, spec.psk) over the gateway', functi
     assert.deepEqual(await keyNames(), []);
 
     // A bridge with no key directory takes no PSK: FAILED_PRECONDITION, and nothing is made.
-    client.close();
-    await bridge.close();
-    await startBridge({ statePath: null });
+    h.client.close();
+    await h.bridge.close();
+    await h.startBridge({ statePath: null });
     await rejects(call(RC, 'CreateNvmeRemoteController', { nvme_remote_controller: ctrl(KEY), nvme_remote_controller_id: 'rc2' }),
       OpiStatus.FAILED_PRECONDITION, /no key directory/);
     assert.deepEqual((await call<{ nvme_remote_controllers: unknown[] }>(RC, 'ListNvmeRemoteControllers')).nvme_remote_controllers, []);
@@ -157,8 +122,8 @@ describe('OPI bridge: NVMe/TCP TLS (tcp.psk, spec.psk) over the gateway', functi
       OpiStatus.ALREADY_EXISTS, /another spec/);
     const [file] = keyFiles();
     assert.match(file!, /^opi_rc_rc1_psk_\d+$/);
-    assert.equal(statSync(join(keyDir, file!)).mode & 0o777, 0o600);
-    assert.equal(readFileSync(join(keyDir, file!), 'utf8'), `${KEY}\n`);
+    assert.equal(statSync(join(h.keyDir, file!)).mode & 0o777, 0o600);
+    assert.equal(readFileSync(join(h.keyDir, file!), 'utf8'), `${KEY}\n`);
 
     await call(RC, 'CreateNvmePath', { parent, nvme_path: tlsPath(securePort), nvme_path_id: 'p1' });
     const ctrls = await gw<{ name: string; ctrlrs: { trid: { trsvcid: string } }[] }[]>('bdev_nvme_get_controllers');
@@ -168,7 +133,7 @@ describe('OPI bridge: NVMe/TCP TLS (tcp.psk, spec.psk) over the gateway', functi
       ...(await call<{ nvme_remote_controllers: NvmeRemoteController[] }>(RC, 'ListNvmeRemoteControllers')).nvme_remote_controllers]) {
       assert.equal(got.tcp?.psk.length, 0, 'Get and List answer psk empty');
     }
-    const saved = readFileSync(statePath, 'utf8');
+    const saved = readFileSync(h.statePath, 'utf8');
     assert.ok(!saved.includes(body(KEY)) && saved.includes(file!), 'the state file names the key, never holds it');
 
     // An attached controller's PSK cannot change; an update that does not name it keeps it.
@@ -219,12 +184,12 @@ describe('OPI bridge: NVMe/TCP TLS (tcp.psk, spec.psk) over the gateway', functi
     await call(RC, 'CreateNvmeRemoteController', { nvme_remote_controller: ctrl(KEY), nvme_remote_controller_id: 'rc1' });
     await call(RC, 'CreateNvmePath', { parent: 'nvmeRemoteControllers/rc1', nvme_path: tlsPath(securePort), nvme_path_id: 'p1' });
     const names = await keyNames();
-    client.close();
-    await bridge.close();
-    await gateway.close();
-    await startGateway();
+    h.client.close();
+    await h.bridge.close();
+    await h.gateway.close();
+    await h.startGateway();
     assert.deepEqual(await keyNames(), [], 'a fresh gateway');
-    await startBridge();
+    await h.startBridge();
     assert.deepEqual(await keyNames(), names);
     const ctrls = await gw<{ name: string }[]>('bdev_nvme_get_controllers');
     assert.deepEqual(ctrls.map((c) => c.name), ['rc1']);
@@ -232,9 +197,7 @@ describe('OPI bridge: NVMe/TCP TLS (tcp.psk, spec.psk) over the gateway', functi
   });
 
   it('spec.psk: the host allowed with it, the TCP controllers secure channels; the host connects over TLS only', async () => {
-    const filename = join(dir, 'vol.img');
-    writeFileSync(filename, Buffer.alloc(0));
-    truncateSync(filename, 4 << 20);
+    const filename = aioFile('vol.img', 4 << 20);
     await call(AIO, 'CreateAioVolume', { aio_volume: { filename, block_size: 512 }, aio_volume_id: 'v1' });
     const hostKey = tlsPsk(2);
     const sub = await call<NvmeSubsystem>(FE, 'CreateNvmeSubsystem', { nvme_subsystem_id: 'front',
