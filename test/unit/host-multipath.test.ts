@@ -122,6 +122,27 @@ describe('host multipath', function () {
     }
   });
 
+  it('passes by a path that lacks the namespace for a while (a restarted gateway before it re-adds it)', async () => {
+    const c = await open();
+    await roundTrip(c, 0, 0x21);
+    const a = targets.get('A')!;
+    const until = async (done: () => boolean) => {
+      while (!done()) await new Promise((r) => setTimeout(r, 10));
+    };
+    a.subsystem(NQN)!.removeNamespace(1);
+    await until(() => c.namespaces.length === 0);  // path A read its notice; c.namespaces are the first path's
+    const served = () => a.qpairs().filter((q) => q.qid > 0).reduce((n, q) => n + q.commands, 0);
+    const before = served();
+    for (let i = 0; i < 8; i++) await roundTrip(c, 8 * i, 0x30 + i);
+    assert.equal(served(), before, 'nothing went down the path without the namespace');
+    const b = pool.acquire();
+    await assert.rejects(c.queuePairs[0]!.read(7, 0, 8, b), { code: 'ERR_INVALID_ARG' });
+    b.release();
+    a.subsystem(NQN)!.addNamespace({ bdev: 'File0', nsid: 1, uuid: UUID, nguid: UUID.replace(/-/g, '') });
+    await until(() => c.namespaces.length === 1);
+    await roundTrip(c, 64, 0x41);
+  });
+
   it('does not retry a command\'s own error, and refuses paths that are not one subsystem', async () => {
     const c = await open();
     const b = pool.acquire();

@@ -250,9 +250,14 @@ export class MultipathController {
           }
         }
       }
-      // No usable path now: wait for one to come back (reconnected, or its backoff over).
+      // No usable path now: wait for one to come back (reconnected, or its backoff over), or
+      // for the namespace on one (a gateway that restarted adds it after its listener is up).
       if (Date.now() >= deadline || this.#connected().every((c) => c.state === 'closed' || c.state === 'removed')) {
         throw lastError ?? new NvmeDisconnectedError(`no path to ${this.#paths[0]!.options.subnqn} is usable`);
+      }
+      if (nsid !== ANY_NAMESPACE && lastError === undefined &&
+          !this.#connected().some((c) => c.state === 'reconnecting' || c.hasNamespace(nsid))) {
+        throw new InvalidArgumentError(`namespace ${nsid} is not active on any path to ${this.#paths[0]!.options.subnqn}`);
       }
       await new Promise((r) => setTimeout(r, NO_PATH_POLL_MS));
     }
@@ -264,6 +269,8 @@ export class MultipathController {
     const rankOf = (i: number): number | undefined => {
       const p = this.#paths[i]!;
       if (p.controller?.state !== 'live' || tried & (1 << i) || p.passedOverUntil > now) return undefined;
+      // A path that does not have the namespace now (not yet re-added after a restart) is no path for it.
+      if (nsid !== ANY_NAMESPACE && !p.controller.hasNamespace(nsid)) return undefined;
       return rank(p, nsid);
     };
     let best = Infinity;
