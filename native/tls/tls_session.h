@@ -8,9 +8,9 @@
 // (as tlshd hands it to the kernel for Linux's own NVMe/TCP): the session's traffic keys
 // are set on the socket (TLS_TX, TLS_RX), and reads and sends are plain readv and sendmsg
 // that the kernel decrypts and encrypts, sends from the caller's pages. This is done here
-// rather than by OpenSSL's own kTLS, which the OpenSSL that Node carries (and that an addon
-// binds to) is built without. Where the kernel has no kTLS, OpenSSL encrypts and decrypts
-// in user space.
+// rather than by OpenSSL's own kTLS, which did not engage in the lab with the OpenSSL an
+// addon binds to (Node's own, whose symbols come first). Where the kernel has no kTLS,
+// OpenSSL encrypts and decrypts in user space.
 #pragma once
 
 #include <sys/types.h>
