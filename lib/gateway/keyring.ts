@@ -192,7 +192,7 @@ export function pskSecret(refs: KeyRefs): TlsPsk {
 }
 
 /** The names of `refs`, as the RPCs' params name them: what save_config and the listings show. */
-export function dhchapKeyNames(refs: DhchapKeyRefs | undefined): { dhchap_key?: string; dhchap_ctrlr_key?: string } {
+function dhchapKeyNames(refs: DhchapKeyRefs | undefined): { dhchap_key?: string; dhchap_ctrlr_key?: string } {
   return {
     ...(refs?.dhchapKey ? { dhchap_key: refs.dhchapKey.name } : {}),
     ...(refs?.dhchapCtrlrKey ? { dhchap_ctrlr_key: refs.dhchapCtrlrKey.name } : {}),

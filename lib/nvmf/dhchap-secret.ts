@@ -6,7 +6,7 @@
  * for TypeScript that makes secrets (the CSI driver's derived keys) or must check one before
  * it can call native code (before writing a key file).
  */
-import { crc32, encodeKeyText } from './key-text';
+import { decodeKeyText, encodeKeyText } from './key-text';
 
 export type DhchapKeyHash = 0 | 1 | 2 | 3;
 
@@ -23,10 +23,5 @@ export function encodeDhchapSecret(key: Uint8Array, hash: DhchapKeyHash = 0): st
  * hash, base64 or key length), `crc` when its check value does not match its key.
  */
 export function decodeDhchapSecret(secret: string): { hash: DhchapKeyHash; key: Buffer } | 'form' | 'crc' {
-  const m = FORM.exec(secret);
-  const bytes = m ? Buffer.from(m[2]!, 'base64') : undefined;
-  if (!bytes || bytes.toString('base64') !== m![2] || !KEY_BYTES.has(bytes.length - 4)) return 'form';
-  const key = bytes.subarray(0, bytes.length - 4);
-  if (crc32(key) !== bytes.readUInt32LE(bytes.length - 4)) return 'crc';
-  return { hash: Number(m![1]) as DhchapKeyHash, key };
+  return decodeKeyText(FORM, secret, (_, bytes) => KEY_BYTES.has(bytes)) as { hash: DhchapKeyHash; key: Buffer } | 'form' | 'crc';
 }

@@ -22,6 +22,26 @@ export function crc32(data: Uint8Array): number {
   return (c ^ 0xffffffff) >>> 0;
 }
 
+/**
+ * The hash and key of `text` in the form `form` matches (its groups: the hash digit(s), the
+ * base64), where `keyLengthOk(hash, bytes)`; `form` when it is not one, `crc` when its check
+ * value does not match its key (whose bytes are then zeroed).
+ */
+export function decodeKeyText(form: RegExp, text: string, keyLengthOk: (hash: number, bytes: number) => boolean):
+  { hash: number; key: Buffer } | 'form' | 'crc' {
+  const m = form.exec(text);
+  const bytes = m ? Buffer.from(m[2]!, 'base64') : undefined;
+  if (!bytes || bytes.toString('base64') !== m![2]) return 'form';
+  const hash = Number(m![1]);
+  if (!keyLengthOk(hash, bytes.length - 4)) return 'form';
+  const key = bytes.subarray(0, bytes.length - 4);
+  if (crc32(key) !== bytes.readUInt32LE(bytes.length - 4)) {
+    bytes.fill(0);
+    return 'crc';
+  }
+  return { hash, key };
+}
+
 /** `key` in the text form, with `prefix` ("DHHC-1:", "NVMeTLSkey-1:") and hash indicator `hash`. */
 export function encodeKeyText(prefix: string, hash: number, key: Uint8Array): string {
   const crc = Buffer.alloc(4);

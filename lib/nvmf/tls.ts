@@ -5,7 +5,7 @@
  */
 import { InvalidArgumentError } from '../errors';
 import type { NativeTlsPsk } from '../native';
-import { crc32, encodeKeyText } from './key-text';
+import { decodeKeyText, encodeKeyText } from './key-text';
 
 /** What a host connects with, or a target's host is known by, over TLS. */
 export interface TlsPsk {
@@ -51,16 +51,6 @@ const TLS_PSK_FORM = /^NVMeTLSkey-1:0([0-2]):([A-Za-z0-9+/]+={0,2}):?$/;
  * as a key file is added); nothing here repeats the key.
  */
 export function decodeTlsPsk(text: string): { hash: TlsPskHash; key: Buffer } | 'form' | 'crc' {
-  const m = TLS_PSK_FORM.exec(text);
-  const bytes = m ? Buffer.from(m[2]!, 'base64') : undefined;
-  if (!bytes || bytes.toString('base64') !== m![2]) return 'form';
-  const hash = Number(m![1]) as TlsPskHash;
-  const keyBytes = bytes.length - 4;
-  if (hash === 0 ? keyBytes !== 32 && keyBytes !== 48 : keyBytes !== (hash === 1 ? 32 : 48)) return 'form';
-  const key = bytes.subarray(0, keyBytes);
-  if (crc32(key) !== bytes.readUInt32LE(keyBytes)) {
-    bytes.fill(0);
-    return 'crc';
-  }
-  return { hash, key };
+  const lengthOk = (hash: number, bytes: number) => (hash === 0 ? bytes === 32 || bytes === 48 : bytes === (hash === 1 ? 32 : 48));
+  return decodeKeyText(TLS_PSK_FORM, text, lengthOk) as { hash: TlsPskHash; key: Buffer } | 'form' | 'crc';
 }

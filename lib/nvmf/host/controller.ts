@@ -214,9 +214,9 @@ export class Controller extends EventEmitter {
     return parseAnaLog(await this.getLogPage(LOG_ANA, { bytes: Math.ceil(bytes / 4) * 4, lsp: ANA_LSP_RGO }));
   }
 
-  /** @internal Whether namespace `nsid` is active here, as last read (multipath picks paths by it). */
-  hasNamespace(nsid: number): boolean {
-    return this.#byNsid.has(nsid);
+  /** @internal Namespace `nsid` if it is active here, as last read (multipath picks paths by it). */
+  namespace(nsid: number): NamespaceIdentity | undefined {
+    return this.#byNsid.get(nsid);
   }
 
   /** Reads the active namespace list and identifies each namespace. */

@@ -86,10 +86,16 @@ interface Path {
   ana: Map<number, AnaGroupState>;
 }
 
-/** A path's rank for a namespace: 0 optimized (or no ANA), 1 non-optimized, undefined not to be used. */
+/**
+ * A path's rank for a namespace: 0 optimized (or no ANA), 1 non-optimized, undefined not to
+ * be used, as a path that does not have the namespace now (a restarted gateway before it
+ * re-adds it).
+ */
 function rank(path: Path, nsid: number): number | undefined {
-  const group = path.controller!.namespaces.find((n) => n.nsid === nsid)?.anagrpid;
-  const state = group ? path.ana.get(group) : undefined;
+  if (nsid === ANY_NAMESPACE) return 0;
+  const ns = path.controller!.namespace(nsid);
+  if (!ns) return undefined;
+  const state = ns.anagrpid ? path.ana.get(ns.anagrpid) : undefined;
   if (state === undefined || state === 'optimized') return 0;
   return state === 'non_optimized' ? 1 : undefined;
 }
@@ -256,7 +262,7 @@ export class MultipathController {
         throw lastError ?? new NvmeDisconnectedError(`no path to ${this.#paths[0]!.options.subnqn} is usable`);
       }
       if (nsid !== ANY_NAMESPACE && lastError === undefined &&
-          !this.#connected().some((c) => c.state === 'reconnecting' || c.hasNamespace(nsid))) {
+          !this.#connected().some((c) => c.state === 'reconnecting' || c.namespace(nsid) !== undefined)) {
         throw new InvalidArgumentError(`namespace ${nsid} is not active on any path to ${this.#paths[0]!.options.subnqn}`);
       }
       await new Promise((r) => setTimeout(r, NO_PATH_POLL_MS));
@@ -269,8 +275,6 @@ export class MultipathController {
     const rankOf = (i: number): number | undefined => {
       const p = this.#paths[i]!;
       if (p.controller?.state !== 'live' || tried & (1 << i) || p.passedOverUntil > now) return undefined;
-      // A path that does not have the namespace now (not yet re-added after a restart) is no path for it.
-      if (nsid !== ANY_NAMESPACE && !p.controller.hasNamespace(nsid)) return undefined;
       return rank(p, nsid);
     };
     let best = Infinity;
