@@ -32,14 +32,16 @@ DhchapHost::~DhchapHost() {
 bool DhchapHost::failed(std::string why, uint8_t explanation) {
   error_ = std::move(why);
   explanation_ = explanation;
+  replied_ = false;
+  bidirectional_ = false;
+  wipe(c2_);
   wipe(session_key_);
   return false;
 }
 
 bool DhchapHost::controller_failure(const uint8_t* data, size_t len) {
   if (len < sizeof(AuthFailure) || data[0] != kAuthCommonMessages || data[1] != kAuthFailure1) return false;
-  error_ = std::string("the controller refused authentication: ") + spec::auth_failure_explanation(read_message<AuthFailure>(data).rescode_exp);
-  explanation_ = 0;
+  failed(std::string("the controller refused authentication: ") + spec::auth_failure_explanation(read_message<AuthFailure>(data).rescode_exp), 0);
   return true;
 }
 
@@ -68,14 +70,15 @@ Bytes DhchapHost::reply(const uint8_t* data, size_t len) {
   if (len < sizeof(DhchapChallenge) || data[0] != kAuthDhchapMessages || data[1] != kDhchapChallenge)
     return refuse("the controller sent no Challenge", kAuthIncorrectProtocolMessage);
   auto c = read_message<DhchapChallenge>(data);
-  hash_ = c.hashid;
-  group_ = c.dhgid;
-  size_t hl = hash_length(hash_);
+  size_t hl = hash_length(c.hashid);
   if (c.t_id != tid_) return refuse("the controller's Challenge is for another transaction", kAuthIncorrectPayload);
   if (hl == 0 || c.hl != hl) return refuse("the controller chose a hash this host did not offer", kAuthHashUnusable);
-  if (group_ > kDhFfdhe8192) return refuse("the controller chose a DH group this host did not offer", kAuthDhgroupUnusable);
-  if (c.dhvlen != dh_value_length(group_) || len < sizeof c + hl + c.dhvlen)
+  if (c.dhgid > kDhFfdhe8192) return refuse("the controller chose a DH group this host did not offer", kAuthDhgroupUnusable);
+  if (c.dhvlen != dh_value_length(c.dhgid) || len < sizeof c + hl + c.dhvlen)
     return refuse("the controller's Challenge is truncated", kAuthIncorrectPayload);
+  // Only a Challenge that passed the checks above sets the transaction's hash and group.
+  hash_ = c.hashid;
+  group_ = c.dhgid;
   const uint8_t* c1 = data + sizeof c;
   Bytes dh_value;
   if (group_ != kDhNull) {
@@ -109,6 +112,7 @@ Bytes DhchapHost::reply(const uint8_t* data, size_t len) {
   if (bidirectional_) out.insert(out.end(), c2_.begin(), c2_.end());
   else out.resize(out.size() + hl);  // C2 is there, unused, whatever CVALID says
   out.insert(out.end(), dh_value.begin(), dh_value.end());
+  replied_ = true;
   return out;
 }
 
@@ -116,6 +120,7 @@ bool DhchapHost::success1(const uint8_t* data, size_t len) {
   if (controller_failure(data, len)) return false;
   if (len < sizeof(DhchapSuccess1) || data[0] != kAuthDhchapMessages || data[1] != kDhchapSuccess1)
     return failed("the controller sent no Success1", kAuthIncorrectProtocolMessage);
+  if (!replied_) return failed("the controller sent Success1 before this host replied to a Challenge", kAuthIncorrectProtocolMessage);
   auto s = read_message<DhchapSuccess1>(data);
   size_t hl = hash_length(hash_);
   if (s.t_id != tid_) return failed("the controller's Success1 is for another transaction", kAuthIncorrectPayload);

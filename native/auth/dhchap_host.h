@@ -44,6 +44,7 @@ class DhchapHost {
   std::string hostnqn_, subnqn_;
   uint16_t tid_;
   uint8_t hash_ = 0, group_ = 0;
+  bool replied_ = false;  // reply() answered a valid Challenge: Success1 may follow
   bool bidirectional_ = false;
   uint32_t s2_ = 0;
   Bytes c2_, session_key_;

@@ -245,6 +245,31 @@ void test_refusals() {
     CHECK(host.reply(buf.data(), buf.size()).empty());
     CHECK(!host.failure2().empty());
   }
+  {  // a refused Challenge after a good one leaves nothing of either for a Success1 (the
+     // fuzzer found a refused hash id kept, and a Success1 then computed with it)
+    DhchapController ctl([&] { return DhchapKeys{hkey, hkey}; }, policy, kHost, kSub);
+    DhchapHost host(hkey, hkey, kHost, kSub, 1);
+    std::vector<uint8_t> buf(DhchapHost::kReceiveLength);
+    to_challenge(ctl, host, buf);
+    CHECK(!host.reply(buf.data(), buf.size()).empty());
+    buf[10] = 7;  // HashID
+    CHECK(host.reply(buf.data(), buf.size()).empty());
+    DhchapSuccess1 s{};
+    s.auth_type = kAuthDhchapMessages;
+    s.auth_id = kDhchapSuccess1;
+    s.t_id = 1;
+    s.rvalid = 1;
+    CHECK(!host.success1(reinterpret_cast<const uint8_t*>(&s), sizeof s));
+    CHECK(host.error().find("before") != std::string::npos);
+  }
+  {  // a Success1 with no Challenge before it
+    DhchapHost host(hkey, nullptr, kHost, kSub, 1);
+    DhchapSuccess1 s{};
+    s.auth_type = kAuthDhchapMessages;
+    s.auth_id = kDhchapSuccess1;
+    s.t_id = 1;
+    CHECK(!host.success1(reinterpret_cast<const uint8_t*>(&s), sizeof s));
+  }
 }
 
 void test_policy_names() {
