@@ -117,7 +117,10 @@ export class BackendWatch {
 
   /** Logs the transition once, if it is one that an operator needs to see; returns `to`. */
   #transition(c: NvmeControllerInfo, params: JsonObject, from: NvmeControllerState, to: NvmeControllerState): NvmeControllerState {
-    const fields = (): Record<string, JsonValue> => ({ ...backendFields(c.name, params, c.reason), from, to });
+    // With failover paths, which one it is on now (the params name its first).
+    const active = c.paths.length > 1 ? c.paths.find((x) => x.active) : undefined;
+    const fields = (): Record<string, JsonValue> => ({ ...backendFields(c.name, params, c.reason), from, to,
+      ...(active ? { path: `${active.traddr}:${active.trsvcid}` } : {}) });
     // connecting and deleting are an attach and a detach, which their RPCs report.
     if (to === 'resetting' && from !== 'connecting') this.#log.warn('backend lost', fields());
     else if (to === 'enabled' && (from === 'resetting' || from === 'failed')) this.#log.info('backend reconnected', fields());

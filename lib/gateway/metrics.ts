@@ -32,6 +32,7 @@ const BACKEND_COUNTERS: [keyof HostCounters, string, string][] = [
   ['bytesCopied', 'rdmagate_backend_copied_bytes_total', 'Bytes the backend host copied by CPU.'],
   ['timeouts', 'rdmagate_backend_timeouts_total', 'Backend commands that timed out.'],
   ['reconnects', 'rdmagate_backend_reconnects_total', 'Reconnects to the backend controller.'],
+  ['failovers', 'rdmagate_backend_failovers_total', 'Reconnect attempts that moved to another path of the backend.'],
 ];
 
 const LISTENER_COUNTERS: [keyof Pick<ListenerState, 'refusedConnections' | 'acceptPauses'>, string, string][] = [
@@ -113,6 +114,11 @@ export function renderMetrics(target: Target): string {
   for (const [field, name, help] of BACKEND_COUNTERS) {
     out.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
     for (const c of backends) out.push(`${name}{name="${label(c.name)}"} ${c.counters[field]}`);
+  }
+  const path = 'rdmagate_backend_path_active';
+  out.push(`# HELP ${path} A backend's path: 1 for the one in use (or tried next), 0 for its failover paths.`, `# TYPE ${path} gauge`);
+  for (const c of backends) {
+    for (const x of c.paths) out.push(`${path}{name="${label(c.name)}",traddr="${label(x.traddr)}",trsvcid="${x.trsvcid}"} ${x.active ? 1 : 0}`);
   }
   const subsystems = target.subsystems();
   out.push('# HELP rdmagate_subsystem_namespaces Namespaces of a subsystem.', '# TYPE rdmagate_subsystem_namespaces gauge');

@@ -54,6 +54,8 @@ export class GatewayState {
   readonly ownedListeners = new Set<string>();
   /** Backend controllers attached by bdev_nvme_attach_controller: name → its call's params. */
   readonly nvmeControllers = new Map<string, JsonObject>();
+  /** Failover paths added to them (lib/gateway/backend-paths.ts): name → each path's attach params. */
+  readonly nvmePaths = new Map<string, JsonObject[]>();
   /** Those of nvmeControllers that a replayed config named and that have not answered yet. */
   readonly pendingBackends = new PendingBackends();
   /** Malloc bdevs created so far: SPDK names unnamed ones Malloc<count>. */

@@ -126,6 +126,8 @@ export interface HostCounters {
   /** Commands resent after a reconnect. */
   retries: number;
   reconnects: number;
+  /** Reconnect attempts that moved to another path (a backend's failover paths). */
+  failovers: number;
 }
 
 export interface NativeNvmeController {

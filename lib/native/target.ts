@@ -35,6 +35,14 @@ export interface NvmeControllerInfo {
   reason?: string;
   /** The backend host's own counters: what it sent, received and copied. */
   counters: HostCounters;
+  /** Its paths (failover): the first is the one attached; `active` is in use, or tried next. */
+  paths: NvmeControllerPath[];
+}
+
+export interface NvmeControllerPath {
+  traddr: string;
+  trsvcid: number;
+  active: boolean;
 }
 
 export interface ListenerInfo {
@@ -186,6 +194,8 @@ export interface NativeTarget {
   attachNvmeController(name: string, options: NativeHostOptions, timeoutMs: number): Promise<NativeBdevInfo[]>;
   detachNvmeController(name: string): void;
   resetNvmeController(name: string): void;
+  addNvmeControllerPath(name: string, traddr: string, trsvcid: number): void;
+  removeNvmeControllerPath(name: string, traddr: string, trsvcid: number): void;
   /** DH-HMAC-CHAP again on every queue of backend `name`, with these secrets (which its reconnects use too). */
   setNvmeControllerKeys(name: string, keys: NativeDhchapKeys, timeoutMs: number): Promise<void>;
   nvmeControllers(): NvmeControllerInfo[];

@@ -65,6 +65,10 @@ class NvmfBackend : public host::ControllerEvents, public std::enable_shared_fro
   // The last connect or loss failure, in words; empty while there was none.
   std::string reason();
   host::ControllerCounters counters() const { return controller_->counters(); }
+  // Failover paths (host::Controller::add_path and remove_path), any thread.
+  void add_path(const host::TransportAddress& to) { controller_->add_path(to); }
+  void remove_path(const host::TransportAddress& to) { controller_->remove_path(to); }
+  host::ControllerPaths paths() const { return controller_->paths(); }
 
   // Reactor thread.
   void submit(uint32_t nsid, const IoRequest& io, uint32_t block_size, IoDone done, void* ctx);

@@ -9,6 +9,7 @@
 #include "spec/fabrics.h"
 #include "spec/identify.h"
 #include "spec/log_pages.h"
+#include "util/error.h"
 
 namespace rdmagate::host {
 
@@ -52,6 +53,7 @@ Controller::Controller(uint64_t id, std::vector<Reactor*> reactors, ControllerOp
       options_(std::move(options)),
       events_(std::move(events)) {
   keys_ = auth::DhchapKeys{options_.dhchap_key, options_.dhchap_ctrlr_key};
+  paths_.push_back(TransportAddress{options_.traddr, options_.trsvcid});
 }
 
 Controller::~Controller() = default;
@@ -84,7 +86,63 @@ ControllerCounters Controller::counters() const {
   for (uint32_t i = 0, n = io_published_.load(std::memory_order_acquire); i < n; ++i)
     add(io_[i]->counters());
   t.reconnects = reconnects_.load();
+  t.failovers = failovers_.load();
   return t;
+}
+
+// --- paths -------------------------------------------------------------------------------
+
+void Controller::add_path(const TransportAddress& to) {
+  validate(to);
+  std::lock_guard<std::mutex> lock(paths_mutex_);
+  if (std::find(paths_.begin(), paths_.end(), to) != paths_.end())
+    throw Error("ERR_ALREADY_EXISTS", "the controller already has a path to " + to.text());
+  paths_.push_back(to);
+}
+
+void Controller::remove_path(const TransportAddress& to) {
+  {
+    std::lock_guard<std::mutex> lock(paths_mutex_);
+    auto it = std::find(paths_.begin(), paths_.end(), to);
+    if (it == paths_.end()) throw Error("ERR_NOT_FOUND", "the controller has no path to " + to.text());
+    if (paths_.size() == 1) throw Error("ERR_BUSY", to.text() + " is the controller's only path");
+    size_t i = size_t(it - paths_.begin());
+    paths_.erase(it);
+    // The one before it, so that the next advance_path() lands where the removed one was.
+    if (i < path_ || (i == path_ && i > 0)) --path_;
+    else if (i == path_) path_ = paths_.size() - 1;
+  }
+  auto self = shared_from_this();
+  reactor_.post([self] { self->leave_removed_path(); });
+}
+
+ControllerPaths Controller::paths() const {
+  std::lock_guard<std::mutex> lock(paths_mutex_);
+  return ControllerPaths{paths_, path_};
+}
+
+TransportAddress Controller::current_path() const {
+  std::lock_guard<std::mutex> lock(paths_mutex_);
+  return paths_[path_];
+}
+
+void Controller::advance_path() {
+  std::lock_guard<std::mutex> lock(paths_mutex_);
+  if (paths_.size() < 2) return;
+  path_ = (path_ + 1) % paths_.size();
+  failovers_.fetch_add(1);
+}
+
+void Controller::leave_removed_path() {
+  bool gone;
+  {
+    std::lock_guard<std::mutex> lock(paths_mutex_);
+    gone = std::find(paths_.begin(), paths_.end(), attempt_to_) == paths_.end();
+  }
+  Failure why{kErrDisconnected, "its path " + attempt_to_.text() + " was removed", 0, 0};
+  if (state_ == State::kLive && gone) error_recovery(why);
+  else if (state_ == State::kConnecting && gone) attempt_failed(gen_, why);
+  else if (state_ == State::kResetting || state_ == State::kRemoved) advance_path();
 }
 
 // --- the connect sequence ----------------------------------------------------------------
@@ -94,7 +152,8 @@ void Controller::attempt() {
   ++gen_;
   state_ = State::kConnecting;
   io_connected_ = 0;
-  admin_->connect(QueueConnect{gen_, spec::kCntlidDynamic, kAdminIncapsule});
+  attempt_to_ = current_path();
+  admin_->connect(QueueConnect{gen_, attempt_to_, spec::kCntlidDynamic, kAdminIncapsule});
 }
 
 void Controller::on_queue_connected(uint16_t qid, uint64_t gen, uint16_t cntlid) {
@@ -250,8 +309,6 @@ QueueConfig Controller::queue_config(uint16_t qid, uint16_t depth) const {
   q.transport = options_.transport;
   q.qid = qid;
   q.depth = depth;
-  q.traddr = options_.traddr;
-  q.trsvcid = options_.trsvcid;
   q.subnqn = options_.subnqn;
   q.hostnqn = options_.hostnqn;
   q.hostid = options_.hostid;
@@ -278,7 +335,7 @@ void Controller::connect_io_queues(uint64_t gen) {
       io_.push_back(std::make_shared<QueuePair>(r, q, weak_from_this(), events_));
     }
   }
-  QueueConnect c{gen, info_.cntlid, info_.incapsule_max};
+  QueueConnect c{gen, attempt_to_, info_.cntlid, info_.incapsule_max};
   for (uint16_t i = 0; i < io_count_; ++i) {
     std::shared_ptr<QueuePair> q = io_[i];
     q->reactor().post([q, c] { q->connect(c); });
@@ -335,6 +392,7 @@ void Controller::attempt_failed(uint64_t gen, Failure failure) {
   shutdown_queues(failure);
   ++nr_reconnects_;
   state_ = State::kResetting;
+  advance_path();
   if (should_reconnect()) schedule_reconnect();
   else remove(failure);
 }
@@ -345,6 +403,7 @@ void Controller::error_recovery(const Failure& failure) {
   ++gen_;
   reactor_.cancel_timer(ka_timer_);
   shutdown_queues(failure);
+  advance_path();
   bool again = should_reconnect();
   events_->on_disconnected(id_, failure, again);
   if (again) schedule_reconnect();
@@ -390,6 +449,7 @@ void Controller::schedule_revive() {
     if (!c || c->state_ != State::kRemoved) return;
     c->reconnect_timer_ = 0;
     c->one_attempt_ = true;
+    c->advance_path();
     c->restart();
   });
 }

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "host/failure.h"
@@ -60,6 +61,13 @@ struct ControllerCounters {
   uint64_t pdus_sent = 0, pdus_received = 0, digest_errors = 0;
   uint64_t commands = 0, completions = 0, r2ts = 0, timeouts = 0, retries = 0;
   uint64_t reconnects = 0;
+  uint64_t failovers = 0;  // reconnect attempts that moved to another path
+};
+
+// The paths a controller is reached by, and the one in use (or tried next).
+struct ControllerPaths {
+  std::vector<TransportAddress> paths;
+  size_t active = 0;
 };
 
 class Controller final : public QueueOwner, public std::enable_shared_from_this<Controller> {
@@ -92,6 +100,15 @@ class Controller final : public QueueOwner, public std::enable_shared_from_this<
   void authenticate(uint32_t op_id, auth::SecretRef key, auth::SecretRef ctrlr_key);
   ControllerCounters counters() const;
   uint64_t id() const { return id_; }
+
+  // Any thread. Failover (SPDK's multipath "failover"): further paths to the same
+  // subsystem. When the association is lost, each reconnect attempt goes to the next path
+  // in turn. Throws ERR_INVALID_ARG for a bad address, ERR_ALREADY_EXISTS for a path it has.
+  void add_path(const TransportAddress& to);
+  // Any thread: forgets a path; the one in use is left at once for the next (as after a
+  // loss). Throws ERR_NOT_FOUND for a path it lacks, ERR_BUSY for its only path.
+  void remove_path(const TransportAddress& to);
+  ControllerPaths paths() const;
 
   // JS thread, after on_connected: I/O queue `index` (qid index + 1), or nullptr.
   QueuePair* io_queue(uint32_t index) const;
@@ -144,6 +161,11 @@ class Controller final : public QueueOwner, public std::enable_shared_from_this<
   void do_reset();
   // Reconnects now, with a fresh ctrl_loss_tmo window.
   void restart();
+  // Before a reconnect attempt: the next path, when there are several.
+  void advance_path();
+  TransportAddress current_path() const;
+  // The path in use was removed: leave it now.
+  void leave_removed_path();
   void schedule_revive();
   void shutdown_queues(const Failure& why);
   void kill_queues(const Failure& why);
@@ -186,6 +208,7 @@ class Controller final : public QueueOwner, public std::enable_shared_from_this<
   size_t closing_queues_ = 0;  // queues whose connections are not released yet
   bool closing_admin_ = false;  // the admin queue is still to be killed
   ControllerInfo info_;
+  TransportAddress attempt_to_;  // the path of the current (or last) attempt
 
   std::shared_ptr<QueuePair> admin_;
   // Grown once, during the first connect, with capacity reserved up front so that the
@@ -194,6 +217,11 @@ class Controller final : public QueueOwner, public std::enable_shared_from_this<
   std::atomic<uint32_t> io_published_{0};
   std::atomic<uint32_t> max_transfer_{0};
   std::atomic<uint64_t> reconnects_{0};
+  std::atomic<uint64_t> failovers_{0};
+
+  mutable std::mutex paths_mutex_;  // the admin reactor reads them, any thread changes them
+  std::vector<TransportAddress> paths_;
+  size_t path_ = 0;  // paths_[path_]: the path in use, or tried next
 };
 
 }  // namespace rdmagate::host

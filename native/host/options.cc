@@ -22,16 +22,25 @@ uint64_t reconnect_delay_ms(const ControllerOptions& o, uint32_t failed_attempts
   return std::min(delay, cap);
 }
 
-void validate(const ControllerOptions& o) {
+std::string TransportAddress::text() const {
+  bool v6 = traddr.find(':') != std::string::npos;
+  return (v6 ? "[" + traddr + "]" : traddr) + ":" + std::to_string(trsvcid);
+}
+
+void validate(const TransportAddress& a) {
   addrinfo hints{};
   hints.ai_flags = AI_NUMERICHOST;
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* res = nullptr;
   // Numeric only: a name lookup would block the reactor, and NVMe/TCP addresses are IPs.
-  if (o.traddr.empty() || getaddrinfo(o.traddr.c_str(), nullptr, &hints, &res) != 0)
-    invalid("traddr must be a numeric IPv4 or IPv6 address, got '" + o.traddr + "'");
+  if (a.traddr.empty() || getaddrinfo(a.traddr.c_str(), nullptr, &hints, &res) != 0)
+    invalid("traddr must be a numeric IPv4 or IPv6 address, got '" + a.traddr + "'");
   freeaddrinfo(res);
-  if (o.trsvcid == 0) invalid("trsvcid must be in [1, 65535]");
+  if (a.trsvcid == 0) invalid("trsvcid must be in [1, 65535]");
+}
+
+void validate(const ControllerOptions& o) {
+  validate(TransportAddress{o.traddr, o.trsvcid});
   if (!spec::valid_nqn(o.subnqn)) invalid("subnqn is not a valid NQN: '" + o.subnqn + "'");
   if (!spec::valid_nqn(o.hostnqn)) invalid("hostnqn is not a valid NQN: '" + o.hostnqn + "'");
   if (o.queue_size < 2) invalid("queueSize must be at least 2");

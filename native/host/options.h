@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "auth/dhchap_secret.h"
 #include "mem/buffer_pool.h"
@@ -15,6 +16,16 @@
 namespace rdmagate::host {
 
 enum class Transport : uint8_t { kTcp, kRdma };
+
+// Where a controller is reached: one path to it.
+struct TransportAddress {
+  std::string traddr;  // numeric IPv4 or IPv6 address
+  uint16_t trsvcid = spec::kTcpPort;  // NVMe/RDMA's port is 4420 too
+
+  bool operator==(const TransportAddress& o) const { return traddr == o.traddr && trsvcid == o.trsvcid; }
+  // "addr:port", "[v6]:port".
+  std::string text() const;
+};
 
 // What happens to I/O in flight when the connection is lost.
 enum class IoFailureMode : uint8_t {
@@ -67,8 +78,9 @@ inline constexpr uint32_t kMinReconnectDelayMs = 10;
 // The wait before reconnect attempt `failed_attempts` + 1 after the association was lost.
 uint64_t reconnect_delay_ms(const ControllerOptions& o, uint32_t failed_attempts);
 
-// Throws Error("ERR_INVALID_ARG") naming the first bad field, and ERR_RDMA_UNAVAILABLE
+// Throw Error("ERR_INVALID_ARG") naming the first bad field, and ERR_RDMA_UNAVAILABLE
 // for NVMe/RDMA without rdma-core.
+void validate(const TransportAddress& a);
 void validate(const ControllerOptions& o);
 
 }  // namespace rdmagate::host

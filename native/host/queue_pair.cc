@@ -47,8 +47,8 @@ QueuePair::QueuePair(Reactor& reactor, QueueConfig config, std::weak_ptr<QueueOw
   for (uint16_t i = config_.depth; i-- > 0;) free_.push_back(i);
   for (uint16_t i = 0; i < slots_.size(); ++i) slots_[i].cid = i;
   completions_.reserve(size_t(config_.depth) * 2);
-  QueueEndpoint at{config_.traddr, config_.trsvcid, config_.qid, config_.depth, config_.hdgst,
-                   config_.ddgst, config_.recv_pipe, config_.lend_pool, nullptr};
+  QueueEndpoint at{config_.qid, config_.depth, config_.hdgst, config_.ddgst, config_.recv_pipe,
+                   config_.lend_pool, nullptr};
   if (config_.tls_psk)
     at.tls = std::make_shared<const tls::TlsPsk>(
         config_.tls_psk->derive(config_.hostnqn, config_.subnqn, config_.tls_identity_version));
@@ -69,13 +69,14 @@ void QueuePair::connect(const QueueConnect& c) {
 
   auto weak = weak_from_this();
   uint64_t gen = generation_;
-  connect_timer_ = reactor_.add_timer(uint64_t(config_.timeout_ms) * 1000, [weak, gen] {
+  std::string to = c.to.text();
+  connect_timer_ = reactor_.add_timer(uint64_t(config_.timeout_ms) * 1000, [weak, gen, to] {
     auto q = weak.lock();
     if (!q || q->generation_ != gen || q->state_ != State::kConnecting) return;
     q->connect_timer_ = 0;
     q->transport_->fail(Failure{kErrConnect,
                                 "timed out connecting queue " + std::to_string(q->config_.qid) +
-                                    " to " + q->config_.traddr + ":" + std::to_string(q->config_.trsvcid) +
+                                    " to " + to +
                                     " after " + std::to_string(q->config_.timeout_ms) + " ms",
                                 ETIMEDOUT});
   });
@@ -88,7 +89,7 @@ void QueuePair::connect(const QueueConnect& c) {
   connect_data_.assign(reinterpret_cast<const uint8_t*>(&d),
                        reinterpret_cast<const uint8_t*>(&d) + sizeof d);
   connected_incapsule_ = c.incapsule_max;
-  transport_->connect(c.cntlid);
+  transport_->connect(c.to, c.cntlid);
 }
 
 void QueuePair::on_established() {

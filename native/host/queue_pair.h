@@ -68,8 +68,6 @@ struct QueueConfig {
   Transport transport = Transport::kTcp;
   uint16_t qid = 0;
   uint16_t depth = 32;  // command slots; SQSIZE is depth - 1
-  std::string traddr;
-  uint16_t trsvcid = 0;
   std::string subnqn;
   std::string hostnqn;
   std::array<uint8_t, 16> hostid{};
@@ -90,6 +88,7 @@ struct QueueConfig {
 // What a connect attempt needs that only the controller knows at the time.
 struct QueueConnect {
   uint64_t generation = 0;
+  TransportAddress to;          // the controller's path for this attempt
   uint16_t cntlid = 0;          // for the ConnectData: dynamic on the admin queue
   uint32_t incapsule_max = 0;   // in-capsule data limit in bytes once connected
 };

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "host/failure.h"
+#include "host/options.h"
 #include "mem/buffer_pool.h"
 #include "spec/nvme.h"
 #include "tls/psk.h"
@@ -35,10 +36,8 @@ struct TcpParams {
   uint32_t maxh2cdata = 0;      // most data bytes in one H2CData PDU
 };
 
-// Where a queue connects and what it is; fixed for the queue's life.
+// What a queue is, fixed for its life (where it connects is given at each connect).
 struct QueueEndpoint {
-  std::string traddr;
-  uint16_t trsvcid = 0;
   uint16_t qid = 0;
   uint16_t depth = 0;  // command slots; cids run from 0 to depth (the last is Connect's)
   bool hdgst = false;
@@ -81,10 +80,10 @@ class QueueTransport {
 
   virtual ~QueueTransport() = default;
 
-  // Opens a new connection (closing any previous one without reports); on_established
-  // or on_failed follows. `cntlid` is the controller's for I/O queues (NVMe/RDMA names
-  // it in its connect request).
-  virtual void connect(uint16_t cntlid) = 0;
+  // Opens a new connection to `to` (closing any previous one without reports);
+  // on_established or on_failed follows. `cntlid` is the controller's for I/O queues
+  // (NVMe/RDMA names it in its connect request).
+  virtual void connect(const TransportAddress& to, uint16_t cntlid) = 0;
   // Connect succeeded: writes up to `max` bytes (from IOCCSZ) may travel in the
   // capsule from now on; a transport may allow fewer. Until then, none do but
   // those the transport always allows (NVMe/TCP's 8 KiB).

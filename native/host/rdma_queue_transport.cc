@@ -161,15 +161,14 @@ const TcpParams& RdmaQueueTransport::tcp_params() const {
 }
 
 std::string RdmaQueueTransport::where() const {
-  bool v6 = endpoint_.traddr.find(':') != std::string::npos;
-  return "queue " + std::to_string(endpoint_.qid) + " at " + (v6 ? "[" + endpoint_.traddr + "]" : endpoint_.traddr) +
-         ":" + std::to_string(endpoint_.trsvcid);
+  return "queue " + std::to_string(endpoint_.qid) + " at " + to_.text();
 }
 
 // --- connection ------------------------------------------------------------------------
 
-void RdmaQueueTransport::connect(uint16_t cntlid) {
+void RdmaQueueTransport::connect(const TransportAddress& to, uint16_t cntlid) {
   close();
+  to_ = to;
   spec::RdmaCmRequest r{};
   r.recfmt = spec::kRdmaCmRecfmt;
   r.qid = endpoint_.qid;
@@ -184,7 +183,7 @@ void RdmaQueueTransport::connect(uint16_t cntlid) {
   o.private_data.assign(reinterpret_cast<const uint8_t*>(&r), reinterpret_cast<const uint8_t*>(&r) + sizeof r);
   try {
     link_ = std::make_shared<Link>(this, releases_, endpoint_.qid, endpoint_.depth);
-    connection_ = rdma::Connection::connect(reactor_, link_, rdma::resolve_address(endpoint_.traddr, endpoint_.trsvcid),
+    connection_ = rdma::Connection::connect(reactor_, link_, rdma::resolve_address(to_.traddr, to_.trsvcid),
                                             std::move(o));
   } catch (const Error& e) {
     close();

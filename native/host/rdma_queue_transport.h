@@ -28,7 +28,7 @@ class RdmaQueueTransport final : public QueueTransport {
   // Reactor thread, or after close().
   ~RdmaQueueTransport() override;
 
-  void connect(uint16_t cntlid) override;
+  void connect(const TransportAddress& to, uint16_t cntlid) override;
   void enable_incapsule(uint32_t max) override;
   uint32_t incapsule_capacity() const override;
   uint32_t send(const TransportCommand& cmd) override;
@@ -74,6 +74,7 @@ class RdmaQueueTransport final : public QueueTransport {
 
   Reactor& reactor_;
   const QueueEndpoint endpoint_;
+  TransportAddress to_;  // this connection's
   Handler& handler_;
   TransportCounters& counters_;
   uint32_t incapsule_max_ = 0;

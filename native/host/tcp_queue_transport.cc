@@ -33,11 +33,11 @@ const TcpParams& TcpQueueTransport::tcp_params() const {
   return conn_ ? conn_->params() : none;
 }
 
-void TcpQueueTransport::connect(uint16_t) {
+void TcpQueueTransport::connect(const TransportAddress& to, uint16_t) {
   for (Slot& s : slots_) s.active = false;
   incapsule_max_ = kConnectIncapsule;
   conn_ = std::make_unique<TcpConnection>(reactor_, static_cast<TcpConnection::Handler&>(*this), counters_);
-  conn_->connect(endpoint_.traddr, endpoint_.trsvcid, endpoint_.hdgst, endpoint_.ddgst, endpoint_.recv_pipe,
+  conn_->connect(to.traddr, to.trsvcid, endpoint_.hdgst, endpoint_.ddgst, endpoint_.recv_pipe,
                  endpoint_.tls.get());
 }
 

@@ -20,7 +20,7 @@ class TcpQueueTransport final : public QueueTransport, private TcpConnection::Ha
                     TransportCounters& counters);
   ~TcpQueueTransport() override;
 
-  void connect(uint16_t cntlid) override;
+  void connect(const TransportAddress& to, uint16_t cntlid) override;
   void enable_incapsule(uint32_t max) override { incapsule_max_ = max; }
   uint32_t incapsule_capacity() const override { return UINT32_MAX; }  // IOCCSZ alone limits it
   uint32_t send(const TransportCommand& cmd) override;

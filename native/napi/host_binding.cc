@@ -693,6 +693,7 @@ Napi::Object host_counters_object(Napi::Env env, const host::ControllerCounters&
   o.Set("timeouts", double(c.timeouts));
   o.Set("retries", double(c.retries));
   o.Set("reconnects", double(c.reconnects));
+  o.Set("failovers", double(c.failovers));
   return o;
 }
 

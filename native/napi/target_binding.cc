@@ -57,6 +57,8 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
                              InstanceMethod("detachNvmeController", &TargetBinding::detach_nvme_controller),
                              InstanceMethod("nvmeControllers", &TargetBinding::nvme_controllers),
                              InstanceMethod("resetNvmeController", &TargetBinding::reset_nvme_controller),
+                             InstanceMethod("addNvmeControllerPath", &TargetBinding::add_nvme_controller_path),
+                             InstanceMethod("removeNvmeControllerPath", &TargetBinding::remove_nvme_controller_path),
                              InstanceMethod("setNvmeControllerKeys", &TargetBinding::set_nvme_controller_keys),
                              InstanceMethod("bdevs", &TargetBinding::bdevs),
                              InstanceMethod("addSubsystem", &TargetBinding::add_subsystem),
@@ -373,13 +375,32 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
     return promise;
   }
 
-  // resetNvmeController(name): reconnects now; the state says how it ends.
-  void reset_nvme_controller(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
+  bdev::NvmfBackend& backend_named(const Napi::CallbackInfo& info) {
     std::string name = str(info, 0, "name");
     auto it = backends_.find(name);
-    if (it == backends_.end()) throw make_error(env, "ERR_NOT_FOUND", "no NVMe controller named " + name);
-    it->second->reset();
+    if (it == backends_.end()) throw make_error(info.Env(), "ERR_NOT_FOUND", "no NVMe controller named " + name);
+    return *it->second;
+  }
+
+  // resetNvmeController(name): reconnects now; the state says how it ends.
+  void reset_nvme_controller(const Napi::CallbackInfo& info) { backend_named(info).reset(); }
+
+  // addNvmeControllerPath(name, traddr, trsvcid), removeNvmeControllerPath(name, traddr,
+  // trsvcid): failover paths of backend `name`.
+  host::TransportAddress address_arg(const Napi::CallbackInfo& info) {
+    uint32_t port = arg_u32(info, 2, "trsvcid");
+    if (port > 65535) throw make_error(info.Env(), "ERR_INVALID_ARG", "trsvcid must be in [1, 65535]");
+    return host::TransportAddress{str(info, 1, "traddr"), uint16_t(port)};
+  }
+  void add_nvme_controller_path(const Napi::CallbackInfo& info) {
+    bdev::NvmfBackend& backend = backend_named(info);
+    host::TransportAddress to = address_arg(info);
+    guarded(info.Env(), [&] { backend.add_path(to); });
+  }
+  void remove_nvme_controller_path(const Napi::CallbackInfo& info) {
+    bdev::NvmfBackend& backend = backend_named(info);
+    host::TransportAddress to = address_arg(info);
+    guarded(info.Env(), [&] { backend.remove_path(to); });
   }
 
   Napi::Value nvme_controllers(const Napi::CallbackInfo& info) {
@@ -392,6 +413,16 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
       o.Set("state", backend->state_name());
       if (std::string why = backend->reason(); !why.empty()) o.Set("reason", why);
       o.Set("counters", host_counters_object(env, backend->counters()));
+      host::ControllerPaths paths = backend->paths();
+      Napi::Array list = Napi::Array::New(env);
+      for (size_t i = 0; i < paths.paths.size(); ++i) {
+        Napi::Object p = Napi::Object::New(env);
+        p.Set("traddr", paths.paths[i].traddr);
+        p.Set("trsvcid", double(paths.paths[i].trsvcid));
+        p.Set("active", i == paths.active);
+        list.Set(uint32_t(i), p);
+      }
+      o.Set("paths", list);
       out.Set(n++, o);
     }
     return out;

@@ -203,12 +203,12 @@ describe('backend watch: what one look logs', () => {
 
   function counters(reconnects: number): HostCounters {
     return { bytesSent: 0, bytesReceived: 0, bytesCopied: 0, pdusSent: 0, pdusReceived: 0, digestErrors: 0, commands: 0,
-      completions: 0, r2ts: 0, timeouts: 0, retries: 0, reconnects };
+      completions: 0, r2ts: 0, timeouts: 0, retries: 0, reconnects, failovers: 0 };
   }
 
   /** Sets what the target reports, looks once, and returns the new lines as msg from→to. */
   function look(state: NvmeControllerState, reconnects: number, reason?: string): string[] {
-    now = [{ name: 'Nvme0', state, counters: counters(reconnects), ...(reason ? { reason } : {}) }];
+    now = [{ name: 'Nvme0', state, counters: counters(reconnects), paths: [], ...(reason ? { reason } : {}) }];
     const before = entries.length;
     watch.poll();
     return entries.slice(before).map((e) => `${e.msg} ${String(e.from)}>${String(e.to)}`);

@@ -399,6 +399,26 @@ export class Target {
       v.integer(timeoutMs, 'timeoutMs', 1, 2 ** 31 - 1));
   }
 
+  /**
+   * Adds a failover path to backend `name` (SPDK's multipath "failover"): another address of
+   * the same subsystem. When the backend loses its association, each reconnect attempt goes
+   * to the next path in turn, so I/O held meanwhile resumes through a path that answers.
+   * ERR_ALREADY_EXISTS for a path it has.
+   */
+  addNvmeControllerPath(name: string, traddr: string, trsvcid: number): void {
+    this.nativeHandle.addNvmeControllerPath(v.string(name, 'name'), v.string(traddr, 'traddr'),
+      v.integer(trsvcid, 'trsvcid', 1, 65535));
+  }
+
+  /**
+   * Removes a path of backend `name`; the one in use is left at once for the next. ERR_NOT_FOUND
+   * for a path it lacks, ERR_BUSY for its only path (detach the backend instead).
+   */
+  removeNvmeControllerPath(name: string, traddr: string, trsvcid: number): void {
+    this.nativeHandle.removeNvmeControllerPath(v.string(name, 'name'), v.string(traddr, 'traddr'),
+      v.integer(trsvcid, 'trsvcid', 1, 65535));
+  }
+
   nvmeControllers(): NvmeControllerInfo[] {
     return this.nativeHandle.nvmeControllers();
   }

@@ -3,12 +3,15 @@
  * bdev_nvme_get_controllers. A remote NVMe/TCP or NVMe/RDMA controller is attached through
  * rdmagate's host; each of its namespaces becomes a bdev "<name>n<nsid>" that subsystems can
  * export. With psk (a keyring key's name, as SPDK's) an NVMe/TCP backend is reached over TLS.
+ * An attach naming an attached controller adds a failover path to it (multipath "failover",
+ * SPDK's default; lib/gateway/backend-paths.ts), and a detach naming one of its paths removes it.
  */
 import { randomUUID } from 'node:crypto';
-import { InvalidArgumentError, NotFoundError, RdmagateError } from '../../../errors';
+import { ConflictError, InvalidArgumentError, NotFoundError, RdmagateError } from '../../../errors';
 import { withoutUndefined, type JsonObject } from '../../../jsonrpc/json';
 import { defaultHostNqn } from '../../../nvmf/host/options';
-import type { NvmeControllerInfo } from '../../../nvmf/target';
+import type { BdevInfo, NvmeControllerInfo } from '../../../nvmf/target';
+import { addBackendPath, applyBackendPaths, backendPaths, pathOf, removeBackendPath, samePath, type PathAddress } from '../../backend-paths';
 import { dhchapSecrets, explainInvalidKey, pskSecret, type KeyRefs } from '../../keyring';
 import type { ConfigEntry, GatewayState } from '../../state';
 import { method, type MethodTable } from '../method';
@@ -51,7 +54,25 @@ const attachShape = {
   psk: p.optional(p.string()),
   dhchap_key: p.optional(p.string()),
   dhchap_ctrlr_key: p.optional(p.string()),
+  // What a second attach under the same name does: add a failover path (failover, the default),
+  // or refuse (disable). SPDK's active-active "multipath" (a controller per path) is not had.
+  multipath: p.optional(p.string()),
 };
+
+const MULTIPATH_MODES = ['disable', 'failover', 'multipath'];
+
+function multipathMode(given: string | undefined): 'disable' | 'failover' {
+  const mode = (given ?? 'failover').toLowerCase();
+  if (!MULTIPATH_MODES.includes(mode)) throw new InvalidArgumentError(`multipath: '${given}' is none of ${MULTIPATH_MODES.join(', ')}`);
+  if (mode === 'multipath') {
+    throw new InvalidArgumentError("multipath: 'multipath' (active-active, a controller per path) is not supported for backends; 'failover' is");
+  }
+  return mode as 'disable' | 'failover';
+}
+
+function controllerBdevs(state: GatewayState, name: string): string[] {
+  return [...state.bdevs.keys()].filter((b) => state.bdevs.get(b)?.module === 'nvme' && b.startsWith(`${name}n`));
+}
 
 export const bdevNvmeMethods: MethodTable = {
   bdev_nvme_attach_controller: method(attachShape, { mutates: true }).handle(async (a, ctx) => {
@@ -59,17 +80,26 @@ export const bdevNvmeMethods: MethodTable = {
     const trtype = a.trtype.toLowerCase();
     if (trtype !== 'tcp' && trtype !== 'rdma') throw new InvalidArgumentError(`trtype: unknown transport '${a.trtype}'`);
     if (a.psk !== undefined && trtype !== 'tcp') throw new InvalidArgumentError(`psk is NVMe/TCP's (TLS): trtype ${a.trtype} has none`);
+    const mode = multipathMode(a.multipath);
+    const existing = state.nvmeControllers.get(a.name);
+    // The same path again for a backend still pending is its retry (or an operator's).
+    const retry = existing !== undefined && state.pendingBackends.has(a.name) && samePath(pathOf(existing), pathOf(a));
+    if (existing && !retry) {
+      if (mode === 'disable') throw new ConflictError('ERR_ALREADY_EXISTS', `A controller named ${a.name} already exists and multipath is disabled`);
+      addBackendPath(state, a.name, withoutUndefined({ ...a, trtype }));
+      return controllerBdevs(state, a.name);
+    }
     const keys: KeyRefs = { ...state.keyring.dhchapKeys(a), ...state.keyring.tlsPsk(a.psk) };
     const { ctrlLoss, reconnectDelay } = reconnectPolicy(a.ctrlr_loss_timeout_sec, a.reconnect_delay_sec);
     // Saved with the config: a machine without /etc/nvme/hostnqn makes a new one at each
     // start, and a backend that allow-lists the gateway (a Mayastor nexus) would refuse it.
     const hostnqn = a.hostnqn ?? defaultHostNqn();
     const params = withoutUndefined({ ...a, hostnqn });
-    const attaching = state.target.attachNvmeController({
+    const attach = (at: PathAddress) => state.target.attachNvmeController({
       name: a.name,
       transport: trtype,
-      traddr: a.traddr,
-      trsvcid: a.trsvcid === undefined ? 4420 : Number(a.trsvcid),
+      traddr: at.traddr,
+      trsvcid: at.trsvcid,
       subnqn: a.subnqn,
       hostnqn,
       headerDigest: a.hdgst ?? false,
@@ -82,7 +112,9 @@ export const bdevNvmeMethods: MethodTable = {
       ...dhchapSecrets(keys),
       ...pskSecret(keys),
     }).catch((e: unknown) => { throw explainInvalidKey(e, keys); });
-    const bdevs = await attaching.catch((e: unknown) => {
+    // A pending backend's retry goes through each of its paths until one answers.
+    const paths = retry ? backendPaths(state, a.name) : [pathOf(a)];
+    const attached = await attachThrough(paths, attach).catch((e: unknown) => {
       // A saved backend that does not answer: the rest of the config is served meanwhile.
       if (!ctx.replaying || !UNREACHABLE.has((e as RdmagateError).code)) throw e;
       state.pendingBackends.add(a.name, params, (e as Error).message, { ctrlLossSec: ctrlLoss, reconnectDelaySec: reconnectDelay });
@@ -90,7 +122,8 @@ export const bdevNvmeMethods: MethodTable = {
       state.backendKeys.set(a.name, keys);
       return undefined;
     });
-    if (!bdevs) return [];
+    if (!attached) return [];
+    const { bdevs, through } = attached;
     // One config entry for the controller and all its bdevs: save_config writes it once.
     const createdBy: ConfigEntry = { method: 'bdev_nvme_attach_controller', params };
     for (const b of bdevs) {
@@ -105,6 +138,7 @@ export const bdevNvmeMethods: MethodTable = {
     }
     state.nvmeControllers.set(a.name, createdBy.params);
     state.backendKeys.set(a.name, keys);
+    if (retry) applyBackendPaths(state, a.name, through);
     await state.pendingBackends.attached(a.name, (entry) => ctx.replay(entry.method, entry.params));
     return bdevs.map((b) => b.name);
   }),
@@ -140,33 +174,48 @@ export const bdevNvmeMethods: MethodTable = {
 
   bdev_nvme_detach_controller: method({ name: p.string(), trtype: p.optional(p.string()), traddr: p.optional(p.string()),
     adrfam: p.optional(p.string()), trsvcid: p.optional(p.string()), subnqn: p.optional(p.string()) }, { mutates: true })
-    .handle(async ({ name }, { state }) => {
+    .handle(async ({ name, traddr, trsvcid, adrfam }, { state }) => {
       if (!state.nvmeControllers.has(name)) throw new NotFoundError(`No such device: no NVMe controller ${name}`);
+      // A path named: only that path goes, or the controller with its only path (SPDK's rule).
+      if (traddr !== undefined) {
+        const at = { traddr, trsvcid: trsvcid === undefined ? 4420 : Number(trsvcid), ...(adrfam ? { adrfam } : {}) };
+        const paths = backendPaths(state, name);
+        if (!paths.some((x) => samePath(x, at))) throw new NotFoundError(`No such device: controller ${name} has no path ${traddr}:${at.trsvcid}`);
+        if (paths.length > 1) {
+          removeBackendPath(state, name, at);
+          return true;
+        }
+      }
       if (state.pendingBackends.has(name)) {
         state.pendingBackends.remove(name);
-        state.nvmeControllers.delete(name);
-        state.backendKeys.delete(name);
+        forget(state, name);
         return true;
       }
-      const ofController = (bdev: string) => state.bdevs.get(bdev)?.module === 'nvme' && bdev.startsWith(`${name}n`);
+      const bdevs = new Set(controllerBdevs(state, name));
       // ERR_BUSY while a namespace uses one of its bdevs
-      await deleteWhenReleased(state.target, ofController, () => state.target.detachNvmeController(name));
-      for (const bdev of [...state.bdevs.keys()].filter(ofController)) state.bdevs.delete(bdev);
-      state.nvmeControllers.delete(name);
-      state.backendKeys.delete(name);
+      await deleteWhenReleased(state.target, (bdev) => bdevs.has(bdev), () => state.target.detachNvmeController(name));
+      for (const bdev of bdevs) state.bdevs.delete(bdev);
+      forget(state, name);
       return true;
     }),
 
   bdev_nvme_get_controllers: method({ name: p.optional(p.string()) }, { mutates: false })
     .handle(({ name }, { state }) => {
-      const live = new Map(state.target.nvmeControllers().map((c) => [c.name, c.state]));
+      const live = new Map(state.target.nvmeControllers().map((c) => [c.name, c]));
       const names = name === undefined ? [...state.nvmeControllers.keys()] : [name];
       if (name !== undefined && !state.nvmeControllers.has(name)) throw new NotFoundError(`No such device: no NVMe controller ${name}`);
       return names.map((n) => {
         const a = state.nvmeControllers.get(n)!;
-        const trid: JsonObject = { trtype: String(a.trtype).toUpperCase(), adrfam: String(a.adrfam ?? 'IPv4'), traddr: String(a.traddr),
-          trsvcid: String(a.trsvcid ?? '4420'), subnqn: String(a.subnqn) };
-        return { name: n, ctrlrs: [{ state: live.get(n) ?? state.pendingBackends.state(n) ?? 'deleting', trid }] };
+        const c = live.get(n);
+        // As SPDK: trid is the path in use (or tried next), alternate_trids the others.
+        const paths = backendPaths(state, n);
+        const active = c?.paths.find((x) => x.active);
+        const inUse = paths.find((x) => active && samePath(x, active)) ?? paths[0]!;
+        const trid = (at: PathAddress): JsonObject => ({ trtype: String(a.trtype).toUpperCase(), adrfam: at.adrfam ?? String(a.adrfam ?? 'IPv4'),
+          traddr: at.traddr, trsvcid: String(at.trsvcid), subnqn: String(a.subnqn) });
+        const others = paths.filter((x) => x !== inUse);
+        return { name: n, ctrlrs: [{ state: c?.state ?? state.pendingBackends.state(n) ?? 'deleting', trid: trid(inUse),
+          ...(others.length ? { alternate_trids: others.map(trid) } : {}) }] };
       });
     }),
 
@@ -185,6 +234,28 @@ export const bdevNvmeMethods: MethodTable = {
       throw new RdmagateError('ERR_NVME_CONNECT', `reset of ${name} failed${info?.reason ? `: ${info.reason}` : ''}`);
     }),
 };
+
+/** Backend `name` is detached: what the gateway kept of it goes. */
+function forget(state: GatewayState, name: string): void {
+  state.nvmeControllers.delete(name);
+  state.nvmePaths.delete(name);
+  state.backendKeys.delete(name);
+}
+
+/** Attaches through the first of `paths` that answers. */
+async function attachThrough(paths: PathAddress[], attach: (at: PathAddress) => Promise<BdevInfo[]>):
+    Promise<{ bdevs: BdevInfo[]; through: PathAddress }> {
+  let first: unknown;
+  for (const at of paths) {
+    try {
+      return { bdevs: await attach(at), through: at };
+    } catch (e) {
+      first ??= e;
+      if (!UNREACHABLE.has((e as RdmagateError).code)) throw e;
+    }
+  }
+  throw first;
+}
 
 /** Why an attach fails when the backend is away rather than wrong. */
 const UNREACHABLE = new Set(['ERR_NVME_CONNECT', 'ERR_NVME_TIMEOUT', 'ERR_NVME_DISCONNECTED', 'ERR_NVME_TRANSPORT']);

@@ -7,6 +7,7 @@ import type { BdevRecord, ConfigEntry, GatewayState } from '../../state';
 import { method, type MethodTable } from '../method';
 import * as p from '../params';
 import { deleteWhenReleased } from './release';
+import { backendPathEntries } from '../../backend-paths';
 
 /** What the native malloc and null bdevs serve (native/bdev): read, write, flush, write zeroes and unmap. */
 const RAM_IO_TYPES: Record<string, boolean> = {
@@ -76,7 +77,8 @@ function bdevJson(b: BdevInfo, r: BdevRecord | undefined, claimed: boolean): Jso
 
 /** The bdev section of save_config: the call that made each bdev, once, in creation order. */
 export function bdevConfig(state: GatewayState): ConfigEntry[] {
-  return [...new Set([...state.bdevs.values()].map((r) => r.createdBy)), ...state.pendingBackends.attachEntries()];
+  return [...new Set([...state.bdevs.values()].map((r) => r.createdBy)), ...state.pendingBackends.attachEntries(),
+    ...backendPathEntries(state)];
 }
 
 export const bdevMethods: MethodTable = {

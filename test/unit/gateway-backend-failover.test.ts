@@ -1,0 +1,217 @@
+/**
+ * Failover paths for the gateway's backends (issue 17, item 3; SPDK's bdev_nvme multipath
+ * "failover"): a backend reached through two addresses keeps serving its export when the
+ * path in use goes away, with the frontend host's I/O held and then completed through the
+ * other path. Each path here is a TCP relay in front of one backend target, so that a path
+ * can be cut (its relay closed, every connection through it dropped) while the backend runs.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BufferPool, Gateway, Target, nvmf } from '../../lib';
+import { renderMetrics } from '../../lib/gateway/metrics';
+import type { JsonRpcError } from '../../lib/jsonrpc/errors';
+
+const BACKEND_NQN = 'nqn.2026-12.io.rdmagate:failover-backend';
+const FRONT_NQN = 'nqn.2026-12.io.rdmagate:failover-front';
+
+/** A TCP relay to `port`; cut() closes it and every connection through it. */
+class Relay {
+  readonly #server: net.Server;
+  readonly #sockets = new Set<net.Socket>();
+  port = 0;
+
+  constructor(readonly to: number) {
+    this.#server = net.createServer((client) => {
+      const upstream = net.connect(to, '127.0.0.1');
+      for (const s of [client, upstream]) {
+        this.#sockets.add(s);
+        s.on('error', () => undefined);
+        s.on('close', () => { this.#sockets.delete(s); client.destroy(); upstream.destroy(); });
+      }
+      client.pipe(upstream).pipe(client);
+    });
+  }
+
+  async open(port = 0): Promise<this> {
+    await new Promise<void>((resolve) => this.#server.listen(port, '127.0.0.1', resolve));
+    this.port = (this.#server.address() as net.AddressInfo).port;
+    return this;
+  }
+
+  async cut(): Promise<void> {
+    const closed = new Promise((resolve) => this.#server.close(resolve));
+    for (const s of this.#sockets) s.destroy();
+    await closed;
+  }
+}
+
+interface Trid { traddr: string; trsvcid: string }
+interface ControllerJson { ctrlrs: { state: string; trid: Trid; alternate_trids?: Trid[] }[] }
+
+describe('gateway: backend failover paths', function () {
+  this.timeout(60000);
+  let dir: string;
+  let backend: Target;
+  let relays: Relay[];
+  const gateways: Gateway[] = [];
+  const hosts: nvmf.Controller[] = [];
+  const pool = new BufferPool({ chunkSize: 64 * 1024 });
+  let frontPort: number;
+
+  async function gateway(): Promise<Gateway> {
+    const g = new Gateway({ socketPath: null, configPath: join(dir, 'config.json') });
+    await g.start();
+    gateways.push(g);
+    return g;
+  }
+
+  function attach(g: Gateway, relay: Relay, extra: Record<string, unknown> = {}): Promise<unknown> {
+    return g.rpc('bdev_nvme_attach_controller', { name: 'Nvme0', trtype: 'tcp', traddr: '127.0.0.1', trsvcid: String(relay.port),
+      subnqn: BACKEND_NQN, ctrlr_loss_timeout_sec: 30, reconnect_delay_sec: 1, ...extra });
+  }
+
+  async function exportBackend(g: Gateway): Promise<void> {
+    await g.rpc('nvmf_create_transport', { trtype: 'TCP' });
+    await g.rpc('nvmf_create_subsystem', { nqn: FRONT_NQN, allow_any_host: true });
+    await g.rpc('nvmf_subsystem_add_ns', { nqn: FRONT_NQN, namespace: { bdev_name: 'Nvme0n1', nsid: 1 } });
+    await g.rpc('nvmf_subsystem_add_listener', { nqn: FRONT_NQN,
+      listen_address: { trtype: 'TCP', adrfam: 'IPv4', traddr: '127.0.0.1', trsvcid: String(frontPort) } });
+  }
+
+  async function controller(g: Gateway): Promise<ControllerJson['ctrlrs'][0]> {
+    const [c] = await g.rpc('bdev_nvme_get_controllers', { name: 'Nvme0' }) as unknown as ControllerJson[];
+    return c!.ctrlrs[0]!;
+  }
+
+  async function connectHost(): Promise<nvmf.Controller> {
+    const h = await nvmf.connect({ traddr: '127.0.0.1', trsvcid: frontPort, subnqn: FRONT_NQN });
+    hosts.push(h);
+    return h;
+  }
+
+  /** A write through the export, read back. */
+  async function writeThrough(h: nvmf.Controller, seed: number, lba = 16): Promise<void> {
+    const b = pool.acquire();
+    try {
+      b.fill(seed, 0, 4096);
+      await h.queuePairs[0]!.write(1, lba, 8, b);
+      b.fill(0, 0, 4096);
+      await h.queuePairs[0]!.read(1, lba, 8, b);
+      assert.equal(b[0], seed);
+      assert.equal(b[4095], seed);
+    } finally {
+      b.release();
+    }
+  }
+
+  /** The attach calls save_config writes, as [trsvcid, multipath]. */
+  async function savedAttaches(g: Gateway): Promise<[string, unknown][]> {
+    const { subsystems } = await g.rpc('save_config') as { subsystems: { subsystem: string; config: { method: string; params: Record<string, unknown> }[] }[] };
+    return subsystems.find((s) => s.subsystem === 'bdev')!.config
+      .filter((e) => e.method === 'bdev_nvme_attach_controller')
+      .map((e) => [String(e.params.trsvcid), e.params.multipath]);
+  }
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'rdmagate-failover-'));
+    backend = new Target();
+    backend.createBdev({ type: 'malloc', name: 'Malloc0', sizeBytes: 4 << 20 });
+    backend.addSubsystem({ nqn: BACKEND_NQN, allowAnyHost: true }).addNamespace({ bdev: 'Malloc0' });
+    const port = backend.listen({ transport: 'tcp', address: '127.0.0.1', port: 0 }).port;
+    relays = [await new Relay(port).open(), await new Relay(port).open()];
+    frontPort = 34000 - (process.pid % 2000);  // below Linux's ephemeral ports, apart from the other gateway tests'
+  });
+
+  afterEach(async () => {
+    for (const h of hosts.splice(0)) await h.close().catch(() => undefined);
+    for (const g of gateways.splice(0)) await g.close();
+    for (const r of relays) await r.cut().catch(() => undefined);
+    backend.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('keeps the export serving when the path in use is cut: I/O goes on through the other path', async () => {
+    const [a, b] = relays as [Relay, Relay];
+    const g = await gateway();
+    assert.deepEqual(await attach(g, a), ['Nvme0n1']);
+    assert.deepEqual(await attach(g, b, { multipath: 'failover' }), ['Nvme0n1'], 'a second path, the same bdevs');
+    await exportBackend(g);
+    const h = await connectHost();
+    await writeThrough(h, 0x11);
+    assert.equal((await controller(g)).trid.trsvcid, String(a.port));
+
+    await a.cut();
+    // Held while the backend reconnects, then completed through b.
+    await writeThrough(h, 0x22, 64);
+    const c = await controller(g);
+    assert.equal(c.state, 'enabled');
+    assert.equal(c.trid.trsvcid, String(b.port));
+    assert.deepEqual(c.alternate_trids?.map((t) => t.trsvcid), [String(a.port)]);
+    const metrics = renderMetrics(g.target);
+    assert.match(metrics, /rdmagate_backend_failovers_total\{name="Nvme0"\} [1-9]/);
+    assert.match(metrics, new RegExp(`rdmagate_backend_path_active\\{name="Nvme0",traddr="127.0.0.1",trsvcid="${b.port}"\\} 1`));
+    // Both paths saved, as SPDK saves them: the controller's own, then the added one.
+    assert.deepEqual(await savedAttaches(g), [[String(a.port), undefined], [String(b.port), 'failover']]);
+  });
+
+  it('refuses a path that is not one of the same controller, and changes nothing', async () => {
+    const [a, b] = relays as [Relay, Relay];
+    const g = await gateway();
+    await attach(g, a);
+    const refused = (code: number) => (e: JsonRpcError) => e.rpcCode === code;
+    await assert.rejects(attach(g, a), refused(-17), 'the same path again');
+    await assert.rejects(attach(g, b, { multipath: 'disable' }), refused(-17));
+    await assert.rejects(attach(g, b, { multipath: 'multipath' }), refused(-32602));
+    await assert.rejects(attach(g, b, { multipath: 'sideways' }), refused(-32602));
+    await assert.rejects(attach(g, b, { subnqn: 'nqn.2026-12.io.rdmagate:another' }), refused(-32602));
+    await assert.rejects(attach(g, b, { trtype: 'rdma' }), refused(-32602));
+    await assert.rejects(attach(g, b, { hdgst: true }), refused(-32602));
+    const c = await controller(g);
+    assert.equal(c.trid.trsvcid, String(a.port));
+    assert.equal(c.alternate_trids, undefined);
+    assert.deepEqual(await savedAttaches(g), [[String(a.port), undefined]]);
+    await assert.rejects(g.rpc('bdev_nvme_detach_controller', { name: 'Nvme0', traddr: '127.0.0.1', trsvcid: '1' }), refused(-19),
+      'a path it lacks: not its only path');
+    assert.equal((await controller(g)).state, 'enabled');
+  });
+
+  it('a detach naming the path in use moves the backend to the other; naming the last path detaches it', async () => {
+    const [a, b] = relays as [Relay, Relay];
+    const g = await gateway();
+    await attach(g, a);
+    await attach(g, b);
+    await exportBackend(g);
+    const h = await connectHost();
+    assert.equal(await g.rpc('bdev_nvme_detach_controller', { name: 'Nvme0', traddr: '127.0.0.1', trsvcid: String(a.port) }), true);
+    await writeThrough(h, 0x33);
+    const c = await controller(g);
+    assert.equal(c.trid.trsvcid, String(b.port));
+    assert.equal(c.alternate_trids, undefined);
+    // b is now the controller's own path in the saved config.
+    assert.deepEqual(await savedAttaches(g), [[String(b.port), undefined]]);
+    await g.rpc('nvmf_subsystem_remove_ns', { nqn: FRONT_NQN, nsid: 1 });
+    assert.equal(await g.rpc('bdev_nvme_detach_controller', { name: 'Nvme0', traddr: '127.0.0.1', trsvcid: String(b.port) }), true);
+    assert.deepEqual(await g.rpc('bdev_nvme_get_controllers'), []);
+  });
+
+  it('starts from its saved config while the first path is down, through the second', async () => {
+    const [a, b] = relays as [Relay, Relay];
+    let g = await gateway();
+    await attach(g, a);
+    await attach(g, b);
+    await exportBackend(g);
+    await g.close();
+    gateways.length = 0;
+    await a.cut();
+
+    g = await gateway();
+    while ((await controller(g)).state !== 'enabled') await new Promise((r) => setTimeout(r, 50));
+    assert.equal((await controller(g)).trid.trsvcid, String(b.port));
+    await writeThrough(await connectHost(), 0x44);
+    // The saved config is the same as before: a then b.
+    assert.deepEqual(await savedAttaches(g), [[String(a.port), undefined], [String(b.port), 'failover']]);
+  });
+});
