@@ -274,7 +274,7 @@ function dpuAttacher(flag: Flag): VolumeAttacher {
 async function dpuBridgeAttacher(endpoint: string, flag: Flag, log: CsiLogger): Promise<VolumeAttacher> {
   const mode = connectionModeFlag(flag('connection-mode'), 'nvmf');
   const fn = flag('dpu-function');
-  const attacher = new DpuBridgeAttacher({ opi: opiClient(endpoint), defaultMode: mode, ...(fn ? { subsystemId: fn } : {}) });
+  const attacher = new DpuBridgeAttacher({ opi: opiClient(endpoint), defaultMode: mode, log, ...(fn ? { subsystemId: fn } : {}) });
   try {
     const f = await attacher.connectHostFunction();
     log.info('connected to the DPU host function', { dpu: endpoint, nqn: f.nqn, transport: f.transport, traddr: f.traddr, trsvcid: f.trsvcid });

@@ -6,15 +6,20 @@
  * namespaces are mirrored into a fake sysfs as the kernel would show them. So a disk
  * appears only when the DPU really hot-added a namespace with the volume's NGUID. A volume
  * that requires TLS is exported by the storage target on a secure channel only, for the host's
- * PSK: the DPU reaches it only with the PSK the host put in its remote controller.
+ * PSK: the DPU reaches it only with the PSK the host put in its remote controller. A volume
+ * published through a gateway group is exported on a second listener too, and a path to a
+ * port nothing listens on stands for a gateway that is down.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BufferPool, Gateway, OpiBridge, Target, nvmf, opiClient, type OpiClient } from '../../lib';
-import { CsiError, deriveTlsPsk, DpuBridgeAttacher, dpuResourceId, GrpcStatus, volumeNqn, type HostFunction, type PublishContext } from '../../lib/csi';
+import { CsiError, CsiLogger, deriveTlsPsk, DpuBridgeAttacher, dpuResourceId, GrpcStatus, volumeNqn, type HostFunction, type PublishContext,
+  type PublishPath } from '../../lib/csi';
 import { socketGatewayRpc, type GatewayRpc } from '../../lib/csi/export';
+import type { LogEntry } from '../../lib/log/logger';
 import { FakeKernelAttacher } from './fake-kernel-attacher';
 
 const VOLUME_ID = '3f2a1b4c-5d6e-4f70-8192-a3b4c5d6e7f8';
@@ -29,11 +34,22 @@ let nextPort = 21000 + Math.floor(Math.random() * 8000);
 
 type HostController = Awaited<ReturnType<typeof nvmf.connect>>;
 
+/** A local port nothing listens on: a gateway of the group that is down. */
+async function deadPort(): Promise<string> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return String(port);
+}
+
 describe('CSI host role driving its DPU through the OPI bridge (DpuBridgeAttacher)', function () {
   this.timeout(60000);
   let dir: string;
   let storage: Target;
   let storagePort: number;
+  /** The volume's second listener: another gateway of its group. */
+  let storagePort2: number;
   let securePort: number;
   let gateway: Gateway;
   let rpc: GatewayRpc;
@@ -42,6 +58,7 @@ describe('CSI host role driving its DPU through the OPI bridge (DpuBridgeAttache
   let host: HostController | undefined;
   let connects = 0;
   let dpuKernel: FakeKernelAttacher;
+  let logs: LogEntry[];
   const pool = new BufferPool({ chunkSize: 64 * 1024 });
 
   /** What the host's kernel shows of the function's namespaces: /sys/block/nvme0nN with its ids. */
@@ -68,10 +85,16 @@ describe('CSI host role driving its DPU through the OPI bridge (DpuBridgeAttache
   }
 
   const attacher = (opts: { opi?: OpiClient } = {}) => new DpuBridgeAttacher({ opi: opts.opi ?? opi, connect: connectHost,
-    disks: { sysfsRoot: join(dir, 'sys'), devRoot: join(dir, 'dev'), deviceTimeoutMs: 10000, pollMs: 20 } });
+    log: new CsiLogger((e) => logs.push(e)), disks: { sysfsRoot: join(dir, 'sys'), devRoot: join(dir, 'dev'), deviceTimeoutMs: 10000, pollMs: 20 } });
 
   const ctx = (): PublishContext => ({ transport: 'tcp', traddr: '127.0.0.1', trsvcid: String(storagePort), subnqn: volumeNqn(VOLUME_ID),
     uuid: VOLUME_ID, nguid: NGUID });
+
+  /** The volume as a gateway group publishes it: the first path is the optimized one, and traddr/trsvcid. */
+  const groupCtx = (ports: string[]): PublishContext => {
+    const paths: PublishPath[] = ports.map((trsvcid) => ({ traddr: '127.0.0.1', trsvcid }));
+    return { ...ctx(), traddr: paths[0]!.traddr, trsvcid: paths[0]!.trsvcid, paths };
+  };
 
   async function startBridge(statePath: string): Promise<void> {
     bridge = new OpiBridge({ rpc, statePath, listen: '127.0.0.1:0', log: () => undefined, kernel: dpuKernel });
@@ -85,6 +108,7 @@ describe('CSI host role driving its DPU through the OPI bridge (DpuBridgeAttache
     storage.createBdev({ type: 'malloc', name: 'vol', sizeBytes: 8 << 20 });
     storage.addSubsystem({ nqn: volumeNqn(VOLUME_ID) }).addNamespace({ bdev: 'vol', nsid: 1, uuid: VOLUME_ID, nguid: NGUID });
     storagePort = storage.listen({ transport: 'tcp', address: '127.0.0.1', port: 0 }).port;
+    storagePort2 = storage.listen({ transport: 'tcp', address: '127.0.0.1', port: 0 }).port;
     // The TLS volume: its host allowed with its PSK, on a listener that takes TLS only.
     storage.createBdev({ type: 'malloc', name: 'tlsvol', sizeBytes: 8 << 20 });
     storage.addSubsystem({ nqn: volumeNqn(TLS_VOLUME_ID), allowAnyHost: false, hosts: [{ nqn: HOSTNQN, psk: TLS_PSK }] })
@@ -109,6 +133,7 @@ describe('CSI host role driving its DPU through the OPI bridge (DpuBridgeAttache
       nvme_controller: { spec: { trtype: 'NVME_TRANSPORT_TYPE_TCP',
         fabrics_id: { traddr: '127.0.0.1', trsvcid: String(nextPort++), adrfam: 'NVME_ADDRESS_FAMILY_IPV4' } } } });
     connects = 0;
+    logs = [];
   });
 
   afterEach(async () => {
@@ -202,6 +227,94 @@ describe('CSI host role driving its DPU through the OPI bridge (DpuBridgeAttache
     await assert.rejects(a.attach(tlsCtx, {}, HOSTNQN, { connectionMode: 'nvmf' }), (e: unknown) =>
       e instanceof CsiError && e.grpcCode === GrpcStatus.UNAVAILABLE);
     await a.detach(TLS_VOLUME_ID);
+  });
+
+  /** The DPU's paths of the volume's remote controller, as OPI lists them. */
+  async function pathsOf(id: string): Promise<{ name: string; trtype: string; traddr: string; trsvcid: string }[]> {
+    const r = await opi.call<{ nvme_paths: { name: string; trtype: string; traddr: string; fabrics: { trsvcid: number | string; subnqn: string; hostnqn: string } }[] }>(
+      'NvmeRemoteControllerService', 'ListNvmePaths', { parent: `nvmeRemoteControllers/${id}` });
+    for (const p of r.nvme_paths) assert.deepEqual([p.fabrics.subnqn, p.fabrics.hostnqn], [volumeNqn(VOLUME_ID), HOSTNQN]);
+    // trsvcid is an int64 in OPI's proto: the client answers it as a string.
+    return r.nvme_paths.map((p) => ({ name: p.name, trtype: p.trtype, traddr: p.traddr, trsvcid: String(p.fabrics.trsvcid) }));
+  }
+
+  /** The port the DPU gateway's controller of the volume is attached through: its active path's. */
+  async function activePort(id: string): Promise<string | undefined> {
+    const ctrls = (await rpc.call('bdev_nvme_get_controllers', { name: id })) as { ctrlrs: { trid: { trsvcid: string } }[] }[];
+    return ctrls[0]?.ctrlrs[0]?.trid.trsvcid;
+  }
+
+  it('stages a volume of a gateway group over NVMe-oF: one NvmePath per path, in order, the first active; unstage deletes them all', async () => {
+    const a = attacher();
+    await a.probe();
+    const group = groupCtx([String(storagePort), String(storagePort2)]);
+    const dev = await a.attach(group, {}, HOSTNQN, { connectionMode: 'nvmf' });
+    assert.equal(dev, join(dir, 'dev', 'nvme0n1'));
+    const id = dpuResourceId(VOLUME_ID);
+    const expected = [
+      { name: `nvmeRemoteControllers/${id}/nvmePaths/path0`, trtype: 'NVME_TRANSPORT_TYPE_TCP', traddr: '127.0.0.1', trsvcid: String(storagePort) },
+      { name: `nvmeRemoteControllers/${id}/nvmePaths/path1`, trtype: 'NVME_TRANSPORT_TYPE_TCP', traddr: '127.0.0.1', trsvcid: String(storagePort2) },
+    ];
+    assert.deepEqual(await pathsOf(id), expected);
+    assert.equal(await activePort(id), String(storagePort), 'the DPU attached through the first path; the second is a standby');
+    assert.deepEqual(await gatewayHolds(), { controllers: [id], bdevs: [`${id}n1`], namespaces: [NGUID] });
+    assert.equal(logs.filter((l) => l.level === 'warn').length, 0);
+
+    assert.equal(await a.attach(group, {}, HOSTNQN, { connectionMode: 'nvmf' }), dev, 'a retried stage finds what is there');
+    assert.deepEqual(await pathsOf(id), expected);
+
+    await a.detach(VOLUME_ID);
+    assert.deepEqual(await gatewayHolds(), { controllers: [], bdevs: [], namespaces: [] });
+    const { nvme_remote_controllers } = await opi.call<{ nvme_remote_controllers: unknown[] }>('NvmeRemoteControllerService',
+      'ListNvmeRemoteControllers', {});
+    assert.deepEqual(nvme_remote_controllers, [], 'every path went, then the controller');
+  });
+
+  it('stages a volume of a gateway group whose first gateway is down through the second, with a warning naming the first', async () => {
+    const a = attacher();
+    await a.probe();
+    const down = await deadPort();
+    const group = groupCtx([down, String(storagePort2)]);
+    const dev = await a.attach(group, {}, HOSTNQN, { connectionMode: 'nvmf' });
+    assert.equal(dev, join(dir, 'dev', 'nvme0n1'));
+    const id = dpuResourceId(VOLUME_ID);
+    const onlySecond = [{ name: `nvmeRemoteControllers/${id}/nvmePaths/path1`, trtype: 'NVME_TRANSPORT_TYPE_TCP', traddr: '127.0.0.1',
+      trsvcid: String(storagePort2) }];
+    assert.deepEqual(await pathsOf(id), onlySecond);
+    assert.equal(await activePort(id), String(storagePort2));
+    const warnings = logs.filter((l) => l.level === 'warn');
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0]!.msg, /could not make a path/);
+    assert.deepEqual([warnings[0]!.traddr, warnings[0]!.trsvcid, warnings[0]!.subnqn], ['127.0.0.1', down, volumeNqn(VOLUME_ID)]);
+
+    // Retried with the controller attached, the first path is made as a standby: the bridge
+    // records a standby without connecting it, so the gateway's return makes it a failover target.
+    assert.equal(await a.attach(group, {}, HOSTNQN, { connectionMode: 'nvmf' }), dev, 'a retried stage, the gateway still down, succeeds');
+    assert.deepEqual(await pathsOf(id), [...onlySecond, { name: `nvmeRemoteControllers/${id}/nvmePaths/path0`, trtype: 'NVME_TRANSPORT_TYPE_TCP',
+      traddr: '127.0.0.1', trsvcid: down }]);
+    assert.equal(await activePort(id), String(storagePort2), 'still active through the second');
+    // Unstage takes the standby before the active path: the controller never moves onto the gateway that is down.
+    await a.detach(VOLUME_ID);
+    assert.deepEqual(await gatewayHolds(), { controllers: [], bdevs: [], namespaces: [] });
+  });
+
+  it('fails a stage whose every path is down, naming each, with the first path\'s status; nothing is attached', async () => {
+    const a = attacher();
+    await a.probe();
+    const [down1, down2] = [await deadPort(), await deadPort()];
+    // One path: the bridge's own answer, as before gateway groups.
+    await assert.rejects(a.attach(groupCtx([down1]), {}, HOSTNQN, { connectionMode: 'nvmf' }), (e: unknown) =>
+      e instanceof CsiError && e.grpcCode === GrpcStatus.UNAVAILABLE && /CreateNvmePath: .*Connection refused/.test(e.message));
+    await assert.rejects(a.attach(groupCtx([down1, down2]), {}, HOSTNQN, { connectionMode: 'nvmf' }), (e: unknown) =>
+      e instanceof CsiError && e.grpcCode === GrpcStatus.UNAVAILABLE && /^the DPU could make no path of /.test(e.message)
+        && e.message.includes(`127.0.0.1:${down1}: `) && e.message.includes(`127.0.0.1:${down2}: `));
+    const id = dpuResourceId(VOLUME_ID);
+    assert.deepEqual(await pathsOf(id), []);
+    assert.deepEqual(await gatewayHolds(), { controllers: [], bdevs: [], namespaces: [] });
+    await a.detach(VOLUME_ID);
+    const { nvme_remote_controllers } = await opi.call<{ nvme_remote_controllers: unknown[] }>('NvmeRemoteControllerService',
+      'ListNvmeRemoteControllers', {});
+    assert.deepEqual(nvme_remote_controllers, []);
   });
 
   it('stages in AIO mode: the DPU\'s kernel host connects, its block device is an AIO volume behind the function; it grows and goes', async () => {

@@ -4,9 +4,12 @@
  * the volume in and put it behind the NVMe function the DPU presents to this host; the host
  * then waits for the namespace to appear, as any disk of its DPU's (HostDiskAttacher).
  *
- *   nvmf  CreateNvmeRemoteController, CreateNvmePath (the publish context's transport,
- *         address and subsystem, with this node's host NQN, which the volume allows):
- *         the DPU's own NVMe-oF engine connects to the gateway, over RDMA where published so;
+ *   nvmf  CreateNvmeRemoteController (failover), then a CreateNvmePath per path of the
+ *         publish context (path0, path1, ... in its order: the publish context's transport
+ *         and subsystem, with this node's host NQN, which the volume allows): the DPU's own
+ *         NVMe-oF engine connects to the gateway through the first it can, over RDMA where
+ *         published so, and keeps the others as standbys. As the default role does, a path
+ *         that cannot be made is logged and left: staging needs one;
  *   aio   ConnectKernelNvme (rdmagate's extension: the DPU's kernel host connects), then
  *         CreateAioVolume over the block device it gave;
  *   both  CreateNvmeNamespace on the host function, with the volume's NGUID and UUID: the
@@ -28,8 +31,9 @@
  * the DPU is asked anything: ConnectKernelNvme has no PSK field.
  */
 import { createHash } from 'node:crypto';
-import { CsiError, failedPrecondition, invalidArgument } from '../errors';
-import { volumeIdOfNqn, type ConnectionMode, type ConnectTuning, type PublishContext } from '../parameters';
+import { CsiError, failedPrecondition, GrpcStatus, invalidArgument } from '../errors';
+import type { CsiLogger } from '../log';
+import { publishPaths, volumeIdOfNqn, type ConnectionMode, type ConnectTuning, type PublishContext, type PublishPath } from '../parameters';
 import type { AttachOptions, VolumeAttacher } from '../volume-attacher';
 import { OpiClientError, type OpiClient } from '../../opi/client';
 import { OpiStatus } from '../../opi/errors';
@@ -49,6 +53,8 @@ export interface DpuBridgeAttacherOptions {
   disks?: HostDiskAttacherOptions;
   /** Connects the host's kernel to the host function; default `nvme connect`. Tests replace it. */
   connect?: (fn: HostFunction) => Promise<void>;
+  /** Where a path the DPU cannot make is reported (staging goes on with the others). */
+  log?: CsiLogger;
 }
 
 /** The NVMe function the DPU presents to this host, as the host's kernel reaches it. */
@@ -81,6 +87,7 @@ export class DpuBridgeAttacher implements VolumeAttacher {
   readonly #defaultMode: ConnectionMode;
   readonly #disks: HostDiskAttacher;
   readonly #connect: (fn: HostFunction) => Promise<void>;
+  readonly #log: CsiLogger | undefined;
 
   constructor(options: DpuBridgeAttacherOptions) {
     this.#opi = options.opi;
@@ -88,6 +95,7 @@ export class DpuBridgeAttacher implements VolumeAttacher {
     this.#defaultMode = options.defaultMode ?? 'nvmf';
     this.#disks = new HostDiskAttacher(options.disks);
     this.#connect = options.connect ?? kernelConnect;
+    this.#log = options.log;
   }
 
   /** The bridge answers and offers a host function; the host's kernel is connected to it. */
@@ -153,7 +161,10 @@ export class DpuBridgeAttacher implements VolumeAttacher {
     const controller = `nvmeRemoteControllers/${id}`;
     const paths = await this.#list<{ name: string }>(RC, 'ListNvmePaths', { parent: controller }, 'nvme_paths')
       .catch((e: unknown) => (isStatus(e, OpiStatus.NOT_FOUND) ? [] : Promise.reject(e)));
-    for (const p of paths) await this.#call(RC, 'DeleteNvmePath', { name: p.name, allow_missing: true });
+    // Last made first: the active path (the first made, which the bridge lists first) goes
+    // last, as deleting it before a standby moves the controller onto that standby, and a
+    // standby whose gateway is down would fail the unstage.
+    for (const p of paths.reverse()) await this.#call(RC, 'DeleteNvmePath', { name: p.name, allow_missing: true });
     await this.#call(RC, 'DeleteNvmeRemoteController', { name: controller, allow_missing: true });
     await this.#call(AIO, 'DeleteAioVolume', { name: `aioVolumes/${id}`, allow_missing: true });
     await this.#call(KERNEL, 'DisconnectKernelNvme', { volume_id: volumeId, allow_missing: true })
@@ -182,10 +193,32 @@ export class DpuBridgeAttacher implements VolumeAttacher {
     await this.#call(RC, 'CreateNvmeRemoteController', { nvme_remote_controller_id: id,
       nvme_remote_controller: { multipath: 'NVME_MULTIPATH_FAILOVER', ...(tuning.nr_io_queues ? { io_queues_count: tuning.nr_io_queues } : {}),
         ...(psk ? { tcp: { psk: Buffer.from(psk, 'utf8') } } : {}) } });
-    await this.#call(RC, 'CreateNvmePath', { parent: controller, nvme_path_id: 'path0', nvme_path: {
-      trtype: ctx.transport === 'rdma' ? 'NVME_TRANSPORT_TYPE_RDMA' : 'NVME_TRANSPORT_TYPE_TCP', traddr: ctx.traddr,
-      fabrics: { trsvcid: Number(ctx.trsvcid), subnqn: ctx.subnqn, hostnqn,
-        adrfam: ctx.traddr.includes(':') ? 'NVME_ADDRESS_FAMILY_IPV6' : 'NVME_ADDRESS_FAMILY_IPV4' } } });
+    const paths = publishPaths(ctx);
+    const failures: { path: PublishPath; error: unknown }[] = [];
+    // One after another, in the publish context's order: the first the DPU makes is its
+    // active path (the optimized gateway's when it can), the later ones its standbys.
+    for (const [i, path] of paths.entries()) {
+      try {
+        await this.#call(RC, 'CreateNvmePath', { parent: controller, nvme_path_id: `path${i}`, nvme_path: {
+          trtype: ctx.transport === 'rdma' ? 'NVME_TRANSPORT_TYPE_RDMA' : 'NVME_TRANSPORT_TYPE_TCP', traddr: path.traddr,
+          fabrics: { trsvcid: Number(path.trsvcid), subnqn: ctx.subnqn, hostnqn,
+            adrfam: path.traddr.includes(':') ? 'NVME_ADDRESS_FAMILY_IPV6' : 'NVME_ADDRESS_FAMILY_IPV4' } } });
+      } catch (e) {
+        failures.push({ path, error: e });
+      }
+    }
+    if (failures.length === paths.length) {
+      if (failures.length === 1) throw failures[0]!.error;
+      // The first path's status (UNAVAILABLE when no gateway answered), with every path's reason.
+      const first = failures[0]!.error;
+      throw new CsiError(first instanceof CsiError ? first.grpcCode : GrpcStatus.FAILED_PRECONDITION,
+        `the DPU could make no path of ${ctx.subnqn}: ${failures.map(describeFailure).join('; ')}`);
+    }
+    for (const f of failures) {
+      this.#log?.warn('the DPU could not make a path of the volume; the others carry its I/O', {
+        subnqn: ctx.subnqn, transport: ctx.transport, traddr: f.path.traddr, trsvcid: f.path.trsvcid, error: errorText(f.error),
+      });
+    }
     return `${controller}/nvmeRemoteNamespaces/1`;
   }
 
@@ -230,6 +263,14 @@ export class DpuBridgeAttacher implements VolumeAttacher {
 
 function isStatus(e: unknown, code: OpiStatus): boolean {
   return (e instanceof OpiClientError || e instanceof CsiError) && e.grpcCode === code;
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function describeFailure(f: { path: PublishPath; error: unknown }): string {
+  return `${f.path.traddr}:${f.path.trsvcid}: ${errorText(f.error)}`;
 }
 
 /** The bridge's answer as the CO should see it: the same status, saying that the DPU said it. */
