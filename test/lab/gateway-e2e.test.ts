@@ -3,6 +3,7 @@ import { readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { Target, rdma } from '../../lib';
 import { disconnectAll, fio, fioAcrossRestart, inLab, namespaceDevice, run, sleep, untilQpairs } from './helpers';
 import { ramDisk, startKernelTarget, type KernelTarget } from './kernel-nvmet';
+import { until } from '../rdma/helpers';
 
 const BACKEND_NQN = 'nqn.2026-11.io.rdmagate:lab-backend';
 const FRONT_NQN = 'nqn.2026-11.io.rdmagate:lab-gateway';
@@ -52,6 +53,21 @@ describe('the gateway end to end: kernel nvmet-tcp backend, kernel nvme-rdma fro
       backend.link();  // and comes back
     });
     assert.equal(gateway.nvmeControllers()[0].state, 'enabled');
+  });
+
+  it('fails over to a second nvmet port when the first goes away: fio verify completes through it (failover path)', async () => {
+    backend.addPort(4423, 10);
+    gateway.addNvmeControllerPath('Nvme0', '127.0.0.1', 4423);
+    const onSecond = () => {
+      const [c] = gateway.nvmeControllers();
+      return c!.state === 'enabled' && c!.paths.find((p) => p.active)?.trsvcid === 4423;
+    };
+    await fioAcrossRestart(await namespaceDevice(FRONT_NQN), '40m', async () => {
+      backend.unlink();  // the first port goes and stays away while fio runs: only the second serves
+      await until(onSecond, 'the backend to reconnect through port 4423', 60000);
+    });
+    assert.ok(gateway.nvmeControllers()[0]!.counters.failovers >= 1);
+    backend.link();
   });
 
   it('a backend namespace that nvmet grows reaches the kernel nvme-rdma host through the gateway, by notices alone', async () => {

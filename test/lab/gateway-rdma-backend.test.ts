@@ -12,8 +12,9 @@ const WARM_NQN = 'nqn.2026-11.io.rdmagate:lab-rdma-backend-warm';
 const RDMA_ADDR = '192.168.77.1';
 const BACKEND_PORT = 4460;
 const FRONT_PORT = 4461;
+const BACKEND_PORT2 = 4462;
 
-interface NvmeController { name: string; ctrlrs: { state: string; trid: { trtype: string; traddr: string } }[] }
+interface NvmeController { name: string; ctrlrs: { state: string; trid: { trtype: string; traddr: string; trsvcid: string } }[] }
 
 describe('the gateway with an NVMe/RDMA backend: kernel nvmet-rdma behind it, the kernel nvme-tcp host in front (lab)', function () {
   this.timeout(600000);
@@ -98,5 +99,24 @@ describe('the gateway with an NVMe/RDMA backend: kernel nvmet-rdma behind it, th
       backend.link();
     });
     assert.equal((await controllers())[0].ctrlrs[0].state, 'enabled');
+  });
+
+  it('fails over to a second nvmet-rdma port when the first goes away: fio verify completes through it (multipath failover)', async () => {
+    backend.addPort(BACKEND_PORT2, 9);
+    assert.deepEqual(await gateway.rpc('bdev_nvme_attach_controller', { name: 'Nvme0', trtype: 'RDMA', adrfam: 'IPv4',
+      traddr: RDMA_ADDR, trsvcid: String(BACKEND_PORT2), subnqn: BACKEND_NQN, multipath: 'failover' }), ['Nvme0n1']);
+    const onSecond = async () => {
+      const [c] = await controllers();
+      return c.ctrlrs[0].state === 'enabled' && c.ctrlrs[0].trid.trsvcid === String(BACKEND_PORT2);
+    };
+    await fioAcrossRestart(await namespaceDevice(FRONT_NQN), '48m', async () => {
+      backend.unlink();  // the first port goes and stays away while fio runs: only the second serves
+      const end = Date.now() + 60000;
+      while (!(await onSecond())) {
+        assert.ok(Date.now() < end, 'the backend reconnects through the second port within 60 s');
+        await sleep(100);
+      }
+    });
+    backend.link();
   });
 });

@@ -56,14 +56,20 @@ export interface KernelTargetHost {
   dhgroup?: string;
 }
 
-export interface KernelTarget {
-  readonly nqn: string;
-  readonly address: string;
+/** A port the subsystem is offered on. */
+export interface KernelPort {
   readonly port: number;
   /** Takes the subsystem off the port: nvmet drops its controllers, and the port closes. */
   unlink(): void;
   /** Puts it back. */
   link(): void;
+}
+
+export interface KernelTarget extends KernelPort {
+  readonly nqn: string;
+  readonly address: string;
+  /** Offers the subsystem on another port too (same transport and address): a second path. */
+  addPort(port: number, portId: number): KernelPort;
   /** Removes everything this target created; safe to call twice. */
   close(): void;
 }
@@ -81,8 +87,6 @@ export function startKernelTarget(o: KernelTargetOptions): KernelTarget {
   const port = o.port ?? 4420;
   const sub = `${NVMET}/subsystems/${o.nqn}`;
   const ns = `${sub}/namespaces/1`;
-  const portDir = `${NVMET}/ports/${o.portId ?? 1}`;
-  const link = `${portDir}/subsystems/${o.nqn}`;
   const trtype = o.trtype ?? 'tcp';
   modprobe(`nvmet-${trtype}`);  // a port of that type needs it; loaded already in the lab
   mkdirSync(sub);
@@ -102,25 +106,37 @@ export function startKernelTarget(o: KernelTargetOptions): KernelTarget {
   writeFileSync(`${ns}/device_path`, o.device);
   if (o.bufferedIo) writeFileSync(`${ns}/buffered_io`, '1');
   writeFileSync(`${ns}/enable`, '1');
-  mkdirSync(portDir);
-  writeFileSync(`${portDir}/addr_trtype`, trtype);
-  writeFileSync(`${portDir}/addr_adrfam`, isIP(address) === 6 ? 'ipv6' : 'ipv4');
-  writeFileSync(`${portDir}/addr_traddr`, address);
-  writeFileSync(`${portDir}/addr_trsvcid`, String(port));
-  if (o.tls) {
-    writeFileSync(`${portDir}/addr_tsas`, 'tls1.3');
-    writeFileSync(`${portDir}/addr_treq`, 'required');
-  }
-  symlinkSync(sub, link);
+  const portDirs: string[] = [];
+  const openPort = (at: number, id: number): KernelPort => {
+    const dir = `${NVMET}/ports/${id}`;
+    const linked = `${dir}/subsystems/${o.nqn}`;
+    mkdirSync(dir);
+    portDirs.push(dir);
+    writeFileSync(`${dir}/addr_trtype`, trtype);
+    writeFileSync(`${dir}/addr_adrfam`, isIP(address) === 6 ? 'ipv6' : 'ipv4');
+    writeFileSync(`${dir}/addr_traddr`, address);
+    writeFileSync(`${dir}/addr_trsvcid`, String(at));
+    if (o.tls) {
+      writeFileSync(`${dir}/addr_tsas`, 'tls1.3');
+      writeFileSync(`${dir}/addr_treq`, 'required');
+    }
+    symlinkSync(sub, linked);
+    return { port: at, unlink: () => unlinkSync(linked), link: () => symlinkSync(sub, linked) };
+  };
+  const first = openPort(port, o.portId ?? 1);
   return {
     nqn: o.nqn,
     address,
     port,
-    unlink: () => unlinkSync(link),
-    link: () => symlinkSync(sub, link),
+    unlink: first.unlink,
+    link: first.link,
+    addPort: openPort,
     close: () => {
-      if (existsSync(link)) tryDo(() => unlinkSync(link));
-      if (existsSync(portDir)) tryDo(() => rmdirSync(portDir));
+      for (const dir of portDirs) {
+        const linked = `${dir}/subsystems/${o.nqn}`;
+        if (existsSync(linked)) tryDo(() => unlinkSync(linked));
+        if (existsSync(dir)) tryDo(() => rmdirSync(dir));
+      }
       if (existsSync(ns)) {
         tryDo(() => writeFileSync(`${ns}/enable`, '0'));
         tryDo(() => rmdirSync(ns));
