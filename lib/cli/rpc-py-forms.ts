@@ -89,9 +89,12 @@ const FORMS: Record<string, Form> = {
     positionals: [{ param: 'nqn' }, { param: 'namespace.bdev_name' }],
   },
   bdev_nvme_attach_controller: {
-    options: { '-b': { param: 'name' }, '-n': { param: 'subnqn' }, '-q': { param: 'hostnqn' }, ...listener(''), ...DHCHAP_KEYS, ...PSK },
+    options: { '-b': { param: 'name' }, '-n': { param: 'subnqn' }, '-q': { param: 'hostnqn' }, ...listener(''), ...DHCHAP_KEYS, ...PSK,
+      '-x': { param: 'multipath' } },
     positionals: [],
   },
+  // With -t/-a/-s, only that path of the controller goes.
+  bdev_nvme_detach_controller: { options: { ...listener(''), '-n': { param: 'subnqn' } }, positionals: [{ param: 'name' }] },
   keyring_file_add_key: { options: {}, positionals: [{ param: 'name' }, { param: 'path' }] },
   keyring_file_remove_key: { options: {}, positionals: [{ param: 'name' }] },
   nvmf_subsystem_add_host: { options: { ...DHCHAP_KEYS, ...PSK }, positionals: [{ param: 'nqn' }, { param: 'host' }] },

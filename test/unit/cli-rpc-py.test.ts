@@ -21,6 +21,11 @@ describe('rdmagate rpc: rpc.py\'s forms', () => {
       { nqn: 'nqn.2016-06.io.spdk:cnode1', listen_address: { trtype: 'tcp', traddr: '10.0.0.1', trsvcid: '4420' } });
     assert.deepEqual(params('bdev_nvme_attach_controller', '-b Nvme0 -t tcp -a 10.0.0.5 -s 4421 -n nqn.2019-05.io.openebs:nexus-1'),
       { name: 'Nvme0', trtype: 'tcp', traddr: '10.0.0.5', trsvcid: '4421', subnqn: 'nqn.2019-05.io.openebs:nexus-1' });
+    // A failover path, and taking one path off (rpc.py's -x, and detach's transport ID).
+    assert.deepEqual(params('bdev_nvme_attach_controller', '-b Nvme0 -t tcp -a 10.0.0.6 -s 4421 -n nqn.2019-05.io.openebs:nexus-1 -x failover'),
+      { name: 'Nvme0', trtype: 'tcp', traddr: '10.0.0.6', trsvcid: '4421', subnqn: 'nqn.2019-05.io.openebs:nexus-1', multipath: 'failover' });
+    assert.deepEqual(params('bdev_nvme_detach_controller', 'Nvme0 -t tcp -a 10.0.0.6 -s 4421'),
+      { name: 'Nvme0', trtype: 'tcp', traddr: '10.0.0.6', trsvcid: '4421' });
   });
 
   it('takes rpc.py\'s keyring and DH-HMAC-CHAP lines: key names, never secrets', () => {
