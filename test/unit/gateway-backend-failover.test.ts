@@ -2,12 +2,12 @@
  * Failover paths for the gateway's backends (issue 17, item 3; SPDK's bdev_nvme multipath
  * "failover"): a backend reached through two addresses keeps serving its export when the
  * path in use goes away, with the frontend host's I/O held and then completed through the
- * other path. Each path here is a TCP relay in front of one backend target, so that a path
- * can be cut (its relay closed, every connection through it dropped) while the backend runs.
+ * other path. Each path here is a listener of the backend's subsystem, taken off to cut it
+ * (as nvmet's port is unlinked in the lab). A relay in this process would not do: the
+ * gateway's close waits for its backends on the JS thread, which such a relay needs.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BufferPool, Gateway, Target, nvmf } from '../../lib';
@@ -17,35 +17,10 @@ import type { JsonRpcError } from '../../lib/jsonrpc/errors';
 const BACKEND_NQN = 'nqn.2026-12.io.rdmagate:failover-backend';
 const FRONT_NQN = 'nqn.2026-12.io.rdmagate:failover-front';
 
-/** A TCP relay to `port`; cut() closes it and every connection through it. */
-class Relay {
-  readonly #server: net.Server;
-  readonly #sockets = new Set<net.Socket>();
-  port = 0;
-
-  constructor(readonly to: number) {
-    this.#server = net.createServer((client) => {
-      const upstream = net.connect(to, '127.0.0.1');
-      for (const s of [client, upstream]) {
-        this.#sockets.add(s);
-        s.on('error', () => undefined);
-        s.on('close', () => { this.#sockets.delete(s); client.destroy(); upstream.destroy(); });
-      }
-      client.pipe(upstream).pipe(client);
-    });
-  }
-
-  async open(port = 0): Promise<this> {
-    await new Promise<void>((resolve) => this.#server.listen(port, '127.0.0.1', resolve));
-    this.port = (this.#server.address() as net.AddressInfo).port;
-    return this;
-  }
-
-  async cut(): Promise<void> {
-    const closed = new Promise((resolve) => this.#server.close(resolve));
-    for (const s of this.#sockets) s.destroy();
-    await closed;
-  }
+/** A path to the backend: one listener of its subsystem. cut() takes it off, which drops the controllers connected through it. */
+interface Path {
+  port: number;
+  cut(): void;
 }
 
 interface Trid { traddr: string; trsvcid: string }
@@ -55,7 +30,7 @@ describe('gateway: backend failover paths', function () {
   this.timeout(60000);
   let dir: string;
   let backend: Target;
-  let relays: Relay[];
+  let paths: Path[];
   const gateways: Gateway[] = [];
   const hosts: nvmf.Controller[] = [];
   const pool = new BufferPool({ chunkSize: 64 * 1024 });
@@ -68,8 +43,8 @@ describe('gateway: backend failover paths', function () {
     return g;
   }
 
-  function attach(g: Gateway, relay: Relay, extra: Record<string, unknown> = {}): Promise<unknown> {
-    return g.rpc('bdev_nvme_attach_controller', { name: 'Nvme0', trtype: 'tcp', traddr: '127.0.0.1', trsvcid: String(relay.port),
+  function attach(g: Gateway, path: Path, extra: Record<string, unknown> = {}): Promise<unknown> {
+    return g.rpc('bdev_nvme_attach_controller', { name: 'Nvme0', trtype: 'tcp', traddr: '127.0.0.1', trsvcid: String(path.port),
       subnqn: BACKEND_NQN, ctrlr_loss_timeout_sec: 30, reconnect_delay_sec: 1, ...extra });
   }
 
@@ -119,22 +94,24 @@ describe('gateway: backend failover paths', function () {
     dir = mkdtempSync(join(tmpdir(), 'rdmagate-failover-'));
     backend = new Target();
     backend.createBdev({ type: 'malloc', name: 'Malloc0', sizeBytes: 4 << 20 });
-    backend.addSubsystem({ nqn: BACKEND_NQN, allowAnyHost: true }).addNamespace({ bdev: 'Malloc0' });
-    const port = backend.listen({ transport: 'tcp', address: '127.0.0.1', port: 0 }).port;
-    relays = [await new Relay(port).open(), await new Relay(port).open()];
+    const sub = backend.addSubsystem({ nqn: BACKEND_NQN, allowAnyHost: true });
+    sub.addNamespace({ bdev: 'Malloc0' });
     frontPort = 34000 - (process.pid % 2000);  // below Linux's ephemeral ports, apart from the other gateway tests'
+    paths = [frontPort + 1, frontPort + 2].map((port) => {
+      sub.addListener({ transport: 'tcp', address: '127.0.0.1', port });
+      return { port, cut: () => sub.removeListener({ transport: 'tcp', address: '127.0.0.1', port }) };
+    });
   });
 
   afterEach(async () => {
     for (const h of hosts.splice(0)) await h.close().catch(() => undefined);
     for (const g of gateways.splice(0)) await g.close();
-    for (const r of relays) await r.cut().catch(() => undefined);
     backend.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
   it('keeps the export serving when the path in use is cut: I/O goes on through the other path', async () => {
-    const [a, b] = relays as [Relay, Relay];
+    const [a, b] = paths as [Path, Path];
     const g = await gateway();
     assert.deepEqual(await attach(g, a), ['Nvme0n1']);
     assert.deepEqual(await attach(g, b, { multipath: 'failover' }), ['Nvme0n1'], 'a second path, the same bdevs');
@@ -143,7 +120,7 @@ describe('gateway: backend failover paths', function () {
     await writeThrough(h, 0x11);
     assert.equal((await controller(g)).trid.trsvcid, String(a.port));
 
-    await a.cut();
+    a.cut();
     // Held while the backend reconnects, then completed through b.
     await writeThrough(h, 0x22, 64);
     const c = await controller(g);
@@ -158,7 +135,7 @@ describe('gateway: backend failover paths', function () {
   });
 
   it('refuses a path that is not one of the same controller, and changes nothing', async () => {
-    const [a, b] = relays as [Relay, Relay];
+    const [a, b] = paths as [Path, Path];
     const g = await gateway();
     await attach(g, a);
     const refused = (code: number) => (e: JsonRpcError) => e.rpcCode === code;
@@ -179,7 +156,7 @@ describe('gateway: backend failover paths', function () {
   });
 
   it('a detach naming the path in use moves the backend to the other; naming the last path detaches it', async () => {
-    const [a, b] = relays as [Relay, Relay];
+    const [a, b] = paths as [Path, Path];
     const g = await gateway();
     await attach(g, a);
     await attach(g, b);
@@ -198,14 +175,14 @@ describe('gateway: backend failover paths', function () {
   });
 
   it('starts from its saved config while the first path is down, through the second', async () => {
-    const [a, b] = relays as [Relay, Relay];
+    const [a, b] = paths as [Path, Path];
     let g = await gateway();
     await attach(g, a);
     await attach(g, b);
     await exportBackend(g);
     await g.close();
     gateways.length = 0;
-    await a.cut();
+    a.cut();
 
     g = await gateway();
     while ((await controller(g)).state !== 'enabled') await new Promise((r) => setTimeout(r, 50));
