@@ -29,7 +29,9 @@
  * allowed again with the new one.
  */
 import { isIP } from 'node:net';
-import { JsonRpcError, RpcErrorCode, rpcCall, type JsonObject, type JsonValue } from '../jsonrpc';
+import { KeyringClient } from '../gateway/keyring-client';
+import { JsonRpcError, RpcErrorCode, rpcCall, type JsonObject } from '../jsonrpc';
+import type { GatewayRpc } from '../jsonrpc/gateway-rpc';
 import { failedPrecondition, invalidArgument } from './errors';
 import { hostKeyNames, keyNamePrefix, type HostKeys, type KeyFile } from './key-dir';
 import { volumeNqn, volumeSerial, VOLUME_NQN_PREFIX, type PublishContext, type Transport } from './parameters';
@@ -37,11 +39,7 @@ import type { NvmfBlockSource } from './plugins/plugin';
 import type { ExportOptions, ExportSpec, VolumeExporter } from './volume-exporter';
 
 export type { ExportOptions, ExportSpec, VolumeExporter } from './volume-exporter';
-
-/** What the controller needs of the gateway: SPDK's method names and params. */
-export interface GatewayRpc {
-  call(method: string, params?: JsonObject): Promise<JsonValue>;
-}
+export type { GatewayRpc } from '../jsonrpc/gateway-rpc';
 
 /**
  * A GatewayRpc over the gateway's unix socket, with a connection per call, so that a
@@ -138,12 +136,14 @@ export const VOLUME_MODEL = 'rdmagate csi volume';
 
 export class NvmfExporter implements VolumeExporter {
   readonly #rpc: GatewayRpc;
+  readonly #keyring: KeyringClient;
   readonly #listen: Partial<Record<Transport, ListenAddress>>;
   readonly #tls: ListenAddress | undefined;
   readonly #ana: CntlidRange | undefined;
 
   constructor(options: NvmfExporterOptions) {
     this.#rpc = options.rpc;
+    this.#keyring = new KeyringClient(options.rpc, failedPrecondition);
     this.#listen = { tcp: checkAddress(options.tcp, 'tcp'), ...(options.rdma ? { rdma: checkAddress(options.rdma, 'rdma') } : {}) };
     this.#tls = options.tls ? checkAddress(options.tls, 'tls') : defaultTlsAddress(options.tcp);
     if (this.#tls && this.#tls.traddr === options.tcp.traddr && this.#tls.trsvcid === options.tcp.trsvcid) {
@@ -220,8 +220,11 @@ export class NvmfExporter implements VolumeExporter {
     const sub = await this.#subsystem(nqn);
     const hosts = (sub?.hosts ?? []).map((h) => h.nqn);
     if (hosts.includes(hostnqn)) await this.#rpc.call('nvmf_subsystem_remove_host', { nqn, host: hostnqn });
-    await this.#removeKeys(keyNamePrefix(volumeId, hostnqn));
-    if (hosts.some((h) => h !== hostnqn)) return false;
+    if (hosts.some((h) => h !== hostnqn)) {
+      await this.#keyring.removeByPrefix(keyNamePrefix(volumeId, hostnqn), await this.#keyring.names());
+      return false;
+    }
+    // The host's keys go with the volume's, once its subsystem is gone.
     await this.unexport(volumeId);
     return true;
   }
@@ -234,7 +237,7 @@ export class NvmfExporter implements VolumeExporter {
   async unexport(volumeId: string): Promise<void> {
     const nqn = volumeNqn(volumeId);
     if (await this.#subsystem(nqn)) await this.#rpc.call('nvmf_delete_subsystem', { nqn });
-    await this.#removeKeys(keyNamePrefix(volumeId));
+    await this.#keyring.removeByPrefix(keyNamePrefix(volumeId), await this.#keyring.names());
     const bdev = NvmfExporter.bdevName(volumeId);
     if (await this.#exists('bdev_get_bdevs', { name: bdev })) {
       await this.#rpc.call('bdev_uring_delete', { name: bdev }).catch(methodMissing('bdev_uring_delete'));
@@ -272,7 +275,7 @@ export class NvmfExporter implements VolumeExporter {
     } catch (e) {
       if (!(e instanceof JsonRpcError && e.rpcCode === RpcErrorCode.ENODEV)) throw e;
     }
-    await this.#removeKeys(keyNamePrefix(volumeId, hostnqn));
+    await this.#keyring.removeByPrefix(keyNamePrefix(volumeId, hostnqn), await this.#keyring.names());
   }
 
   /**
@@ -346,7 +349,9 @@ export class NvmfExporter implements VolumeExporter {
       if (!host) await this.#rpc.call('nvmf_subsystem_add_host', { nqn, host: hostnqn });
       return;
     }
-    await this.#addKeys([keys.key, keys.ctrlrKey, keys.psk].filter((k): k is KeyFile => k !== undefined));
+    // Listed once: the keys this adds are the ones the removal below keeps.
+    const listed = await this.#keyring.names();
+    await this.#keyring.add([keys.key, keys.ctrlrKey, keys.psk].filter((k): k is KeyFile => k !== undefined), listed);
     const names = { ...(keys.key ? { dhchap_key: keys.key.name } : {}), ...(keys.ctrlrKey ? { dhchap_ctrlr_key: keys.ctrlrKey.name } : {}) };
     const psk: { psk?: string } = keys.psk ? { psk: keys.psk.name } : {};
     if (host && host.psk !== psk.psk) {
@@ -362,52 +367,7 @@ export class NvmfExporter implements VolumeExporter {
       await this.#rpc.call('nvmf_subsystem_set_keys', { nqn, host: hostnqn, ...names })
         .catch(methodMissing('nvmf_subsystem_set_keys', 'change the keys of a host of a volume that requires DH-HMAC-CHAP'));
     }
-    await this.#removeKeys(keyNamePrefix(volumeId, hostnqn), hostKeyNames(keys));
-  }
-
-  /** Adds each key file to the gateway's keyring unless a key of its name is there (names are never reused for another secret). */
-  async #addKeys(files: KeyFile[]): Promise<void> {
-    const have = await this.#keyNames();
-    if (have === undefined) {
-      throw failedPrecondition('the gateway has no keyring (keyring_get_keys): it cannot serve volumes that require DH-HMAC-CHAP or TLS');
-    }
-    for (const f of files) {
-      if (have.includes(f.name)) continue;
-      try {
-        await this.#rpc.call('keyring_file_add_key', { name: f.name, path: f.path });
-      } catch (e) {
-        if (e instanceof JsonRpcError && e.rpcCode === RpcErrorCode.EEXIST) continue;  // added by a concurrent retry
-        const unreadable: number[] = [RpcErrorCode.ENODEV, RpcErrorCode.EPERM, RpcErrorCode.EACCES];
-        if (e instanceof JsonRpcError && unreadable.includes(e.rpcCode)) {
-          throw failedPrecondition(`the gateway cannot read the key file ${f.path} (${e.message}): it must see the controller's --key-dir ` +
-            'at the same path and run as the same user, which owns the files');
-        }
-        throw e;
-      }
-    }
-  }
-
-  /** Takes the keys named `prefix`… off the keyring, but those in `keep`; a key gone meanwhile is fine. */
-  async #removeKeys(prefix: string, keep: readonly string[] = []): Promise<void> {
-    for (const name of (await this.#keyNames()) ?? []) {
-      if (!name.startsWith(prefix) || keep.includes(name)) continue;
-      try {
-        await this.#rpc.call('keyring_file_remove_key', { name });
-      } catch (e) {
-        if (!(e instanceof JsonRpcError && e.rpcCode === RpcErrorCode.ENODEV)) throw e;
-      }
-    }
-  }
-
-  /** The names in the gateway's keyring (not those removed but still held); undefined from a gateway without a keyring. */
-  async #keyNames(): Promise<string[] | undefined> {
-    try {
-      const list = (await this.#rpc.call('keyring_get_keys')) as unknown as { name: string; removed?: boolean }[];
-      return list.filter((k) => !k.removed).map((k) => k.name);
-    } catch (e) {
-      if (e instanceof JsonRpcError && e.rpcCode === RpcErrorCode.METHOD_NOT_FOUND) return undefined;
-      throw e;
-    }
+    await this.#keyring.removeByPrefix(keyNamePrefix(volumeId, hostnqn), listed, hostKeyNames(keys));
   }
 
   /** The bdev the volume's namespace is made of, created (or attached) unless it is there. */

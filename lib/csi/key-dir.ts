@@ -1,39 +1,25 @@
 /**
- * The controller's key directory (--key-dir): the DH-HMAC-CHAP secrets and NVMe/TCP TLS PSKs
- * (tls-secrets.ts) that publishing gives the gateway, one file each. The gateway takes keys only from files (keyring_file_add_key,
- * as SPDK's keyring_file), so that no secret travels over JSON-RPC or lands in its saved
- * config; the file name is the key's name in its keyring.
+ * The controller's key directory (--key-dir, a KeyDir: lib/key-dir.ts): the DH-HMAC-CHAP
+ * secrets and NVMe/TCP TLS PSKs (tls-secrets.ts) that publishing gives the gateway, one file
+ * each, named as here.
  *
- * The gateway must read the files at the same path, as their owner: its keyring refuses a file
- * that is not its own user's or whose mode gives anyone else anything. So the controller and
- * the gateway run as one user and share the directory (deploy/controller.yaml: one pod, the
- * state hostPath); every member of a gateway group must see it at the same path too.
+ * The controller and the gateway run as one user and share the directory (deploy/controller.yaml:
+ * one pod, the state hostPath); every member of a gateway group must see it at the same path too.
  *
  * A file is `<dir>/csi_<volume>_<host>_<role>_<generation>`, mode 0600:
  *   volume      the volume_id where it is a plain name, else `sha256-` and 32 hex digits of it;
  *   host        16 hex digits of SHA-256(host NQN) (NQNs may hold anything but NUL);
  *   role        `key` (the host's secret), `ctrlr_key` (the controller's) or `psk` (the host's
  *               TLS PSK, in the interchange form);
- *   generation  the time it was written in ms, at least one more than any before it.
- * A changed secret is a new file, never a rewrite: the gateway read the old one when it added
- * that key, so a new name is the only way it reads the new secret, and a gateway that missed
- * the change (a group member down) still holds a name that says it is stale.
- *
- * Files are written to a temporary name and renamed, so that a name found is a whole secret.
+ *   generation  the time it was written in ms, at least one more than any before it (KeyDir's).
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { writeFileDurably } from '../durable-file';
+import { createHash } from 'node:crypto';
+import { KeyDir, type KeyFile } from '../key-dir';
 import type { DhchapSecrets } from './dhchap-secrets';
 
-export type KeyRole = 'key' | 'ctrlr_key' | 'psk';
+export type { KeyFile } from '../key-dir';
 
-/** A key file, and the key's name in the gateway's keyring. */
-export interface KeyFile {
-  name: string;
-  path: string;
-}
+export type KeyRole = 'key' | 'ctrlr_key' | 'psk';
 
 /**
  * The keys a host is allowed on a volume with: the gateway's dhchap_key and dhchap_ctrlr_key
@@ -83,24 +69,22 @@ function parseName(name: string, prefix: string): { role: KeyRole; generation: n
 }
 
 export class DhchapKeyDir {
-  constructor(readonly dir: string) {}
+  readonly #files: KeyDir;
+
+  constructor(dir: string) {
+    this.#files = new KeyDir(dir);
+  }
+
+  get dir(): string {
+    return this.#files.dir;
+  }
 
   /**
    * The file holding `secret` as volume `volumeId`'s `role` key for `hostnqn`: the newest one
    * that holds it already (a publish repeated), else a new one.
    */
   async store(volumeId: string, hostnqn: string, role: KeyRole, secret: string): Promise<KeyFile> {
-    const prefix = keyNamePrefix(volumeId, hostnqn);
-    const mine = (await this.#list(prefix)).filter((f) => f.role === role).sort((a, b) => b.generation - a.generation);
-    const want = Buffer.from(secret, 'utf8');
-    for (const f of mine) {
-      const have = Buffer.from((await readFile(f.path, 'utf8').catch(() => '')).trim(), 'utf8');
-      if (have.length === want.length && timingSafeEqual(have, want)) return { name: f.name, path: f.path };
-    }
-    const generation = Math.max(Date.now(), (mine[0]?.generation ?? 0) + 1);
-    const name = `${prefix}${role}_${generation}`;
-    await this.#write(name, `${secret}\n`);
-    return { name, path: join(this.dir, name) };
+    return await this.#files.store(`${keyNamePrefix(volumeId, hostnqn)}${role}_`, secret);
   }
 
   /** The files of a host's secrets for a volume (store, for each). */
@@ -134,37 +118,19 @@ export class DhchapKeyDir {
 
   /** Removes the volume's key files (for `hostnqn`, or every host's), but those named in `keep`. */
   async remove(volumeId: string, hostnqn?: string, keep: readonly string[] = []): Promise<string[]> {
-    const gone: string[] = [];
-    for (const f of await this.files(volumeId, hostnqn)) {
-      if (keep.includes(f.name)) continue;
-      await rm(f.path, { force: true });
-      gone.push(f.name);
-    }
+    const gone = (await this.files(volumeId, hostnqn)).map((f) => f.name).filter((name) => !keep.includes(name));
+    await this.#files.remove(gone);
     return gone;
   }
 
   async #list(prefix: string): Promise<(KeyFile & { role: KeyRole; generation: number })[]> {
-    let names: string[];
-    try {
-      names = await readdir(this.dir);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw e;
-    }
     const out: (KeyFile & { role: KeyRole; generation: number })[] = [];
-    for (const name of names) {
+    for (const name of await this.#files.names()) {
       // A volume's prefix with no host matches each host's names; parse what follows the host part.
       const host = /^csi_[^_]+_[0-9a-f]{16}_/.exec(name)?.[0];
       const parsed = host !== undefined && host.startsWith(prefix) ? parseName(name, host) : undefined;
-      if (parsed) out.push({ name, path: join(this.dir, name), ...parsed });
+      if (parsed) out.push({ ...this.#files.file(name), ...parsed });
     }
     return out;
-  }
-
-  /** Writes a new file (durably, 0600). */
-  async #write(name: string, text: string): Promise<void> {
-    // Made here, on the first publish that needs it: a controller without such volumes needs no directory.
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    await writeFileDurably(join(this.dir, name), text);
   }
 }

@@ -23,7 +23,7 @@
  *
  * Every check here runs before anything is changed, and no message repeats a key.
  */
-import { decodeTlsPsk, encodeTlsPsk } from '../nvmf/tls';
+import { checkTlsPskForm, encodeTlsPsk } from '../nvmf/tls';
 import { checkMasterSecret, SECRET_PARAMETER, secretValue, deriveVolumeHostKey, type SecretsCall } from './dhchap-secrets';
 import { invalidArgument } from './errors';
 import type { StringMap } from './types';
@@ -75,13 +75,8 @@ export function deriveTlsPsk(master: string, volumeId: string, hostnqn: string):
 /**
  * Checks a PSK's form as native code and the kernel read it: NVMeTLSkey-1, hash 00 to 02, a
  * 32- or 48-byte key that fits the hash, and its CRC-32. INVALID_ARGUMENT names `what` (the
- * Secret's key, an OPI field), never the value.
+ * Secret's key), never the value.
  */
 export function checkTlsPsk(value: string, what: string): void {
-  const decoded = decodeTlsPsk(value);
-  if (decoded === 'form') {
-    throw invalidArgument(`${what} is not an NVMe/TCP TLS PSK: it must be NVMeTLSkey-1:0X:<base64 of a key and its CRC-32>:, ` +
-      'as `nvme gen-tls-key` writes it (01 with a 32-byte key, 02 with a 48-byte key, 00 with either)');
-  }
-  if (decoded === 'crc') throw invalidArgument(`${what} is not an NVMe/TCP TLS PSK: its CRC-32 does not match its key`);
+  checkTlsPskForm(value, what, invalidArgument);
 }

@@ -15,7 +15,7 @@ import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { ConflictError, InvalidArgumentError, NotFoundError, RdmagateError } from '../errors';
 import type { DhchapKeys } from '../nvmf/dhchap';
-import { decodeTlsPsk, TLS_PSK_PREFIX, type TlsPsk } from '../nvmf/tls';
+import { checkTlsPskForm, TLS_PSK_PREFIX, type TlsPsk } from '../nvmf/tls';
 
 /** SPDK's name for the module whose keys are files: keyring_get_keys' `module`. */
 export const KEYRING_FILE_MODULE = 'keyring_file';
@@ -226,13 +226,7 @@ export function explainInvalidKey(e: unknown, refs: KeyRefs): unknown {
 function keyKind(name: string, path: string, secret: string): KeyKind {
   if (secret.startsWith(DHCHAP_PREFIX)) return 'dhchap';
   if (secret.startsWith(TLS_PSK_PREFIX)) {
-    const decoded = decodeTlsPsk(secret);
-    if (decoded === 'form') {
-      throw new InvalidArgumentError(`key '${name}': ${path} is not ${KIND_TEXT['tls-psk']}: its hash must be 00, 01 or 02, ` +
-        'its key 32 bytes (01) or 48 bytes (02), in base64');
-    }
-    if (decoded === 'crc') throw new InvalidArgumentError(`key '${name}': ${path} holds a TLS PSK whose checksum does not match its key`);
-    decoded.key.fill(0);
+    checkTlsPskForm(secret, `key '${name}': ${path}`, (m) => new InvalidArgumentError(m));
     return 'tls-psk';
   }
   throw new InvalidArgumentError(`key '${name}': ${path} holds neither ${KIND_TEXT.dhchap} nor ${KIND_TEXT['tls-psk']}`);

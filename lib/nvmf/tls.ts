@@ -47,10 +47,26 @@ const TLS_PSK_FORM = /^NVMeTLSkey-1:0([0-2]):([A-Za-z0-9+/]+={0,2}):?$/;
  * The hash and key of a PSK in the interchange form, checked as native code checks it (a
  * 32- or 48-byte key, 01 with 32 bytes, 02 with 48, 00 with either; the trailing colon
  * optional); `form` when it is not one, `crc` when its check value does not match its key.
- * For TypeScript that must check a PSK before native code sees it (the gateway's keyring,
- * as a key file is added); nothing here repeats the key.
+ * For TypeScript that must check a PSK before native code sees it (checkTlsPskForm); nothing
+ * here repeats the key.
  */
 export function decodeTlsPsk(text: string): { hash: TlsPskHash; key: Buffer } | 'form' | 'crc' {
   const lengthOk = (hash: number, bytes: number) => (hash === 0 ? bytes === 32 || bytes === 48 : bytes === (hash === 1 ? 32 : 48));
   return decodeKeyText(TLS_PSK_FORM, text, lengthOk) as { hash: TlsPskHash; key: Buffer } | 'form' | 'crc';
+}
+
+/**
+ * Checks that `text` is a PSK in the interchange form (decodeTlsPsk), for those that take one
+ * before native code sees it: the CSI driver's Secrets, OPI's psk fields, the gateway's key
+ * files. Otherwise throws what `invalid` (the caller's INVALID_ARGUMENT) makes of a message
+ * that names `what`, never the value.
+ */
+export function checkTlsPskForm(text: string, what: string, invalid: (message: string) => Error): void {
+  const decoded = decodeTlsPsk(text);
+  if (decoded === 'form') {
+    throw invalid(`${what} is not an NVMe/TCP TLS PSK: it must be NVMeTLSkey-1:0X:<base64 of a key and its CRC-32>:, ` +
+      'as `nvme gen-tls-key` writes it (01 with a 32-byte key, 02 with a 48-byte key, 00 with either)');
+  }
+  if (decoded === 'crc') throw invalid(`${what} is not an NVMe/TCP TLS PSK: its CRC-32 does not match its key`);
+  decoded.key.fill(0);  // only its form was asked for
 }

@@ -5,9 +5,10 @@
  * success, for the same object.
  */
 import type { GatewayRpc } from '../csi/export';
+import { KeyringClient } from '../gateway/keyring-client';
 import { RpcErrorCode, type JsonObject } from '../jsonrpc';
+import type { KeyFile } from '../key-dir';
 import { failedPrecondition, isRpcError } from './errors';
-import type { KeyFile } from './keys';
 import type { AddressFamily, Fabric } from './state';
 
 export interface BdevJson {
@@ -94,7 +95,12 @@ export function sameListenAddress(j: ListenAddressJson, a: { trtype: string; tra
 }
 
 export class GatewayCalls {
-  constructor(readonly rpc: GatewayRpc) {}
+  /** Where the bridge's TLS PSKs go: its errors are OPI's. */
+  readonly keyring: KeyringClient;
+
+  constructor(readonly rpc: GatewayRpc) {
+    this.keyring = new KeyringClient(rpc, failedPrecondition);
+  }
 
   async bdevs(): Promise<BdevJson[]> {
     return await this.rpc.call('bdev_get_bdevs', {}) as unknown as BdevJson[];
@@ -126,44 +132,13 @@ export class GatewayCalls {
    * (NVMe/TCP only), over TLS: the key file is added to the keyring first, unless there.
    */
   async attachController(name: string, t: AttachTarget, digests: { hdgst: boolean; ddgst: boolean }, psk?: KeyFile): Promise<string[]> {
-    if (psk) await this.ensureKey(psk);
+    if (psk) await this.keyring.add([psk], await this.keyring.names());
     return await this.rpc.call('bdev_nvme_attach_controller', {
       name, trtype: t.trtype.toLowerCase(), traddr: t.traddr, adrfam: t.adrfam, trsvcid: String(t.trsvcid), subnqn: t.subnqn,
       ...(t.hostnqn ? { hostnqn: t.hostnqn } : {}),
       // Digests and TLS are NVMe/TCP's; RDMA has neither.
       ...(t.trtype === 'TCP' ? { hdgst: digests.hdgst, ddgst: digests.ddgst, ...(psk ? { psk: psk.name } : {}) } : {}),
     }) as string[];
-  }
-
-  /**
-   * Adds a key file to the gateway's keyring unless a key of its name is there (a name is
-   * never reused for another PSK). FAILED_PRECONDITION from a gateway without a keyring.
-   */
-  async ensureKey(key: KeyFile): Promise<void> {
-    let list: { name: string; removed?: boolean }[];
-    try {
-      list = await this.rpc.call('keyring_get_keys', {}) as unknown as { name: string; removed?: boolean }[];
-    } catch (e) {
-      if (isRpcError(e, RpcErrorCode.METHOD_NOT_FOUND)) throw failedPrecondition('the gateway has no keyring (keyring_get_keys): it cannot take a TLS PSK');
-      throw e;
-    }
-    if (list.some((k) => k.name === key.name && !k.removed)) return;
-    try {
-      await this.rpc.call('keyring_file_add_key', { name: key.name, path: key.path });
-    } catch (e) {
-      if (isRpcError(e, RpcErrorCode.EEXIST)) return;
-      const unreadable: number[] = [RpcErrorCode.ENODEV, RpcErrorCode.EPERM, RpcErrorCode.EACCES];
-      if (unreadable.some((c) => isRpcError(e, c))) {
-        throw failedPrecondition(`the gateway cannot read the key file ${key.path} (${(e as Error).message}): it must see the bridge's ` +
-          'key directory at the same path and run as the same user, which owns the files');
-      }
-      throw e;
-    }
-  }
-
-  /** Takes key `name` off the gateway's keyring; false when it was not there. */
-  async removeKey(name: string): Promise<boolean> {
-    return (await orMissing(this.rpc.call('keyring_file_remove_key', { name }))) !== undefined;
   }
 
   /** false when there was nothing to detach. */
@@ -221,7 +196,7 @@ export class GatewayCalls {
       if (h.nqn !== hostnqn || h.psk !== psk?.name) await orMissing(this.rpc.call('nvmf_subsystem_remove_host', { nqn, host: h.nqn }));
     }
     if (hostnqn !== '' && !current.hosts.some((h) => h.nqn === hostnqn && h.psk === psk?.name)) {
-      if (psk) await this.ensureKey(psk);
+      if (psk) await this.keyring.add([psk], await this.keyring.names());
       await this.rpc.call('nvmf_subsystem_add_host', { nqn, host: hostnqn, ...(psk ? { psk: psk.name } : {}) });
     }
     if (current.allow_any_host !== (hostnqn === '')) {

@@ -5,10 +5,11 @@
  * named to the gateway, never answered (Get and List give psk empty), logged or saved in the
  * state file; no message repeats one.
  */
-import { decodeTlsPsk } from '../nvmf/tls';
+import type { KeyFile } from '../key-dir';
+import { checkTlsPskForm } from '../nvmf/tls';
 import { failedPrecondition, invalidArgument } from './errors';
 import { bytes, type Raw } from './fields';
-import type { KeyFile, KeyOwner } from './keys';
+import type { KeyOwner } from './keys';
 import type { ServiceContext } from './services/context';
 
 /** The PSK in field `key` of `raw`, '' when it is empty; INVALID_ARGUMENT naming `path` for anything but a PSK. */
@@ -16,12 +17,7 @@ export function readPsk(raw: Raw | undefined, key: string, path: string): string
   const b = bytes(raw, key, path);
   if (b.length === 0) return '';
   const text = Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8').trim();
-  const decoded = decodeTlsPsk(text);
-  if (decoded === 'form') {
-    throw invalidArgument(`${path} is not an NVMe/TCP TLS PSK: it must hold NVMeTLSkey-1:0X:<base64 of a key and its CRC-32>:, ` +
-      'as `nvme gen-tls-key` writes it (01 with a 32-byte key, 02 with a 48-byte key, 00 with either)');
-  }
-  if (decoded === 'crc') throw invalidArgument(`${path} is not an NVMe/TCP TLS PSK: its CRC-32 does not match its key`);
+  checkTlsPskForm(text, path, invalidArgument);
   return text;
 }
 
@@ -57,10 +53,9 @@ export async function prunePsks(ctx: ServiceContext): Promise<void> {
   if (!keys) return;
   await ctx.changes.run(async () => {
     const keep = ctx.state.keyNames();
-    const listed = await ctx.gateway.rpc.call('keyring_get_keys', {}).catch(() => []) as unknown as { name: string; removed?: boolean }[];
-    for (const k of listed) {
-      if (k.name.startsWith('opi_') && !k.removed && !keep.has(k.name)) await ctx.gateway.removeKey(k.name);
-    }
+    // A keyring that cannot be listed has nothing taken off; the files go all the same.
+    const listed = await ctx.gateway.keyring.names().catch(() => undefined);
+    await ctx.gateway.keyring.removeByPrefix('opi_', listed, keep);
     await keys.prune(keep);
   }).catch((e: unknown) => ctx.log.warn('opi: could not remove unused TLS PSKs', { error: (e as Error).message }));
 }

@@ -7,9 +7,10 @@
  * cannot be applied is logged and the others go on. TLS PSKs are added to the gateway's
  * keyring again from the bridge's key files (keys.ts), before what names them.
  */
+import type { KeyFile } from '../key-dir';
 import type { Logger } from '../log/logger';
 import type { GatewayCalls } from './gateway-calls';
-import type { KeyFile, OpiKeyDir } from './keys';
+import type { OpiKeyDir } from './keys';
 import { childName, Collection, parseVolumeRef, topName } from './names';
 import type { BridgeState, RemoteControllerRecord } from './state';
 

@@ -237,7 +237,7 @@ describe('CSI volumes that require DH-HMAC-CHAP: the controller', function () {
       };
       const c = controllerWith(new NvmfExporter({ rpc: refusing, tcp: { traddr: '192.0.2.1', trsvcid: 4420 } }));
       await rejectsInProcess(c.publishVolume(publishReq(id, NODE_A, { 'dhchap-secret': dhchapSecret(1) })), GrpcStatus.FAILED_PRECONDITION,
-        /must see the controller's --key-dir at the same path/);
+        /must see the key directory at the same path/);
       assert.deepEqual(rpc.callsOf('nvmf_subsystem_add_host'), [], 'the host is not allowed without its key');
     });
   });

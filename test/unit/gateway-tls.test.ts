@@ -87,7 +87,7 @@ describe('gateway: NVMe/TCP TLS (secure_channel listeners, psk by keyring name)'
       const badHash = `NVMeTLSkey-1:03:${body}:`;
       const notBase64 = 'NVMeTLSkey-1:01:not*base64*at*all:';
       const cases: [string, string, RegExp][] = [
-        ['crc', badCrc, /checksum does not match/],
+        ['crc', badCrc, /CRC-32 does not match/],
         ['len', wrongLength, /not an NVMe\/TCP TLS PSK/],
         ['hash', badHash, /not an NVMe\/TCP TLS PSK/],
         ['b64', notBase64, /not an NVMe\/TCP TLS PSK/],

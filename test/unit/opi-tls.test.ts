@@ -81,8 +81,8 @@ describe('OPI bridge: NVMe/TCP TLS (tcp.psk, spec.psk) over the gateway', functi
 
   it('refuses what is not a PSK, and a PSK where it cannot apply, with INVALID_ARGUMENT that does not repeat it', async () => {
     const bad: [string, RegExp][] = [
-      ['not a key at all', /nvme_remote_controller\.tcp\.psk is not an NVMe\/TCP TLS PSK: it must hold/],
-      [encodeTlsPsk(randomBytes(48), 1), /tcp\.psk is not an NVMe\/TCP TLS PSK: it must hold/],
+      ['not a key at all', /nvme_remote_controller\.tcp\.psk is not an NVMe\/TCP TLS PSK: it must be/],
+      [encodeTlsPsk(randomBytes(48), 1), /tcp\.psk is not an NVMe\/TCP TLS PSK: it must be/],
       [KEY.replace(/.(?=:$)/, (c) => (c === 'A' ? 'Q' : 'A')), /tcp\.psk is not an NVMe\/TCP TLS PSK/],
       [`DHHC-1:01:${body(KEY)}:`, /tcp\.psk is not an NVMe\/TCP TLS PSK/],
     ];
