@@ -20,9 +20,18 @@ export interface BdevJson {
   claimed?: boolean;
 }
 
+export interface TridJson {
+  trtype: string;
+  adrfam: string;
+  traddr: string;
+  trsvcid: string;
+  subnqn: string;
+}
+
 export interface NvmeControllerJson {
   name: string;
-  ctrlrs: { state: string; trid: { trtype: string; adrfam: string; traddr: string; trsvcid: string; subnqn: string } }[];
+  /** trid: the path in use; alternate_trids: its failover paths. */
+  ctrlrs: { state: string; trid: TridJson; alternate_trids?: TridJson[] }[];
 }
 
 export interface ListenAddressJson {
@@ -77,6 +86,15 @@ export interface IostatJson {
 }
 
 /** undefined where the gateway answers "no such device". */
+function tridJson(t: AttachTarget): JsonObject {
+  return { trtype: t.trtype.toLowerCase(), traddr: t.traddr, adrfam: t.adrfam, trsvcid: String(t.trsvcid), subnqn: t.subnqn };
+}
+
+/** Whether `trid` (as bdev_nvme_get_controllers shows it) is the address of `t`. */
+export function sameTrid(trid: TridJson, t: AttachTarget): boolean {
+  return trid.trtype.toUpperCase() === t.trtype && trid.traddr === t.traddr && Number(trid.trsvcid) === t.trsvcid && trid.subnqn === t.subnqn;
+}
+
 async function orMissing<T>(p: Promise<T>): Promise<T | undefined> {
   try {
     return await p;
@@ -134,8 +152,7 @@ export class GatewayCalls {
   async attachController(name: string, t: AttachTarget, digests: { hdgst: boolean; ddgst: boolean }, psk?: KeyFile): Promise<string[]> {
     if (psk) await this.keyring.add([psk], await this.keyring.names());
     return await this.rpc.call('bdev_nvme_attach_controller', {
-      name, trtype: t.trtype.toLowerCase(), traddr: t.traddr, adrfam: t.adrfam, trsvcid: String(t.trsvcid), subnqn: t.subnqn,
-      ...(t.hostnqn ? { hostnqn: t.hostnqn } : {}),
+      name, ...tridJson(t), ...(t.hostnqn ? { hostnqn: t.hostnqn } : {}),
       // Digests and TLS are NVMe/TCP's; RDMA has neither.
       ...(t.trtype === 'TCP' ? { hdgst: digests.hdgst, ddgst: digests.ddgst, ...(psk ? { psk: psk.name } : {}) } : {}),
     }) as string[];
@@ -144,6 +161,32 @@ export class GatewayCalls {
   /** false when there was nothing to detach. */
   async detachController(name: string): Promise<boolean> {
     return (await orMissing(this.rpc.call('bdev_nvme_detach_controller', { name }))) !== undefined;
+  }
+
+  /**
+   * Adds `t` as a failover path of controller `name` (an attach under its name, multipath
+   * failover): it shares the controller's settings and keys. A path it has already is fine.
+   */
+  async addPath(name: string, t: AttachTarget): Promise<void> {
+    try {
+      await this.rpc.call('bdev_nvme_attach_controller', { name, ...tridJson(t), ...(t.hostnqn ? { hostnqn: t.hostnqn } : {}),
+        multipath: 'failover' });
+    } catch (e) {
+      if (!isRpcError(e, RpcErrorCode.EEXIST)) throw e;
+    }
+  }
+
+  /**
+   * Takes path `t` off controller `name`: the gateway moves off it if it is in use, and
+   * detaches the controller if it is its only path. false when it was not there.
+   */
+  async removePath(name: string, t: AttachTarget): Promise<boolean> {
+    return (await orMissing(this.rpc.call('bdev_nvme_detach_controller', { name, ...tridJson(t) }))) !== undefined;
+  }
+
+  /** Reconnects controller `name` now (bdev_nvme_reset_controller). */
+  async resetController(name: string): Promise<void> {
+    await this.rpc.call('bdev_nvme_reset_controller', { name });
   }
 
   async createFileBdev(name: string, filename: string, blockSize: number, uuid: string): Promise<void> {

@@ -79,7 +79,10 @@ export async function reconcile(state: BridgeState, gateway: GatewayCalls, log: 
   return report;
 }
 
-/** Attaches the controller through its active path, or, if that fails, the first standby that works. */
+/**
+ * Attaches the controller through its active path, or, if that fails, the first standby that
+ * works; the others become its failover paths.
+ */
 async function attachSomePath(state: BridgeState, gateway: GatewayCalls, c: RemoteControllerRecord, log: Logger,
   psk: KeyFile | undefined): Promise<void> {
   if (await gateway.nvmeController(c.id)) return;
@@ -89,6 +92,7 @@ async function attachSomePath(state: BridgeState, gateway: GatewayCalls, c: Remo
   for (const p of ordered) {
     try {
       await gateway.attachController(c.id, p.spec, c.spec, psk);
+      for (const other of paths) if (other !== p) await gateway.addPath(c.id, other.spec);
       if (p.id !== c.activePath) {
         log.warn('opi: remote controller attached through a standby path', { controller: c.name, path: p.name,
           was: childName(Collection.remoteControllers, c.id, Collection.paths, c.activePath ?? '') });

@@ -139,9 +139,11 @@ describe('OPI storage API bridge (opi_api.storage.v1) over the gateway', functio
         OpiStatus.ALREADY_EXISTS, /p1 already reaches/);
       await call(RC, 'CreateNvmePath', { parent, nvme_path: tcpPath(backendPorts[1]), nvme_path_id: 'p2' });
 
-      type Ctrls = { name: string; ctrlrs: { trid: { trsvcid: string } }[] }[];
+      type Ctrls = { name: string; ctrlrs: { trid: { trsvcid: string }; alternate_trids?: { trsvcid: string }[] }[] }[];
       let ctrls = await gw<Ctrls>('bdev_nvme_get_controllers');
       assert.deepEqual(ctrls.map((c) => [c.name, c.ctrlrs[0].trid.trsvcid]), [['rc1', String(backendPorts[0])]], 'one controller, not two');
+      assert.deepEqual(ctrls[0]!.ctrlrs[0].alternate_trids?.map((t) => t.trsvcid), [String(backendPorts[1])],
+        'the standby is the gateway\'s failover path');
 
       const ns = await call<{ nvme_remote_namespaces: NvmeRemoteNamespace[] }>(RC, 'ListNvmeRemoteNamespaces', { parent });
       assert.deepEqual(ns.nvme_remote_namespaces.map((n) => [n.name, n.nsid, n.uuid]),
@@ -408,7 +410,10 @@ describe('OPI storage API bridge (opi_api.storage.v1) over the gateway', functio
       await rejects(call(FE, 'DeleteNvmeSubsystem', { name: sub.name }), OpiStatus.FAILED_PRECONDITION, /still has/);
       await rejects(call(AIO, 'DeleteAioVolume', { name: vol2.name }), OpiStatus.FAILED_PRECONDITION, /is used by/);
       await rejects(call(RC, 'DeleteNvmePath', { name: `${rcParent}/nvmePaths/p1` }), OpiStatus.FAILED_PRECONDITION, /whose namespaces are used/);
-      await rejects(call(RC, 'ResetNvmeRemoteController', { name: rcParent }), OpiStatus.FAILED_PRECONDITION, /namespaces are exported/);
+      // A reset reconnects the gateway's controller with its namespaces served all along.
+      await call(RC, 'ResetNvmeRemoteController', { name: rcParent });
+      const [rc] = await gw<{ ctrlrs: { state: string }[] }[]>('bdev_nvme_get_controllers');
+      assert.equal(rc!.ctrlrs[0]!.state, 'enabled');
       await rejects(call(FE, 'UpdateNvmeNamespace', { nvme_namespace: { name: ns2.name, spec: { ...ns2.spec, host_nsid: 5 } } }),
         OpiStatus.INVALID_ARGUMENT, /cannot be changed/);
       const nsStats = await call<{ stats: VolumeStats }>(FE, 'StatsNvmeNamespace', { name: ns1.name });
@@ -538,10 +543,12 @@ describe('OPI storage API bridge (opi_api.storage.v1) over the gateway', functio
     await call(RC, 'CreateNvmeRemoteController', { nvme_remote_controller: { multipath: 'NVME_MULTIPATH_FAILOVER' }, nvme_remote_controller_id: 'r' });
     await call(RC, 'CreateNvmePath', { parent, nvme_path: tcpPath(backendPorts[0]), nvme_path_id: 'p1' });
     await call(RC, 'CreateNvmePath', { parent, nvme_path: tcpPath(backendPorts[1]), nvme_path_id: 'p2' });
-    failing.add('bdev_nvme_attach_controller');  // the move to the standby fails
+    failing.add('bdev_nvme_detach_controller');  // the move to the standby fails
     await rejects(call(RC, 'DeleteNvmePath', { name: `${parent}/nvmePaths/p1` }), OpiStatus.INTERNAL, /injected/);
-    const ctrls = await gw<{ ctrlrs: { trid: { trsvcid: string } }[] }[]>('bdev_nvme_get_controllers');
-    assert.deepEqual(ctrls.map((c) => c.ctrlrs[0].trid.trsvcid), [String(backendPorts[0])], 'back on the path that was to go');
+    type Ctrls = { ctrlrs: { trid: { trsvcid: string }; alternate_trids?: { trsvcid: string }[] }[] }[];
+    const ctrls = await gw<Ctrls>('bdev_nvme_get_controllers');
+    assert.deepEqual(ctrls.map((c) => [c.ctrlrs[0].trid.trsvcid, c.ctrlrs[0].alternate_trids?.map((t) => t.trsvcid)]),
+      [[String(backendPorts[0]), [String(backendPorts[1])]]], 'still on the path that was to go, the standby its failover path');
     assert.deepEqual((await call<{ nvme_paths: NvmePath[] }>(RC, 'ListNvmePaths', { parent })).nvme_paths.map((p) => p.name),
       [`${parent}/nvmePaths/p1`, `${parent}/nvmePaths/p2`]);
     await call(RC, 'DeleteNvmePath', { name: `${parent}/nvmePaths/p2` });

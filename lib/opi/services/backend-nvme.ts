@@ -3,8 +3,11 @@
  * its gateway. A remote controller is a record until its first path; that path attaches
  * the gateway's controller, named after the controller's id
  * (bdev_nvme_attach_controller), whose namespaces become bdevs <id>n<nsid>. Further paths
- * are standbys: the gateway's bdev_nvme keeps one path per controller (multipath is a
- * later issue), so deleting the active path moves the controller to a standby.
+ * are standbys: the gateway's failover paths of that controller (an attach under its name,
+ * multipath failover), which its reconnects go through when the path in use is lost.
+ * NVME_MULTIPATH_MULTIPATH is served so too, active-passive: the gateway has no active-active
+ * backends. Deleting the active path with standbys left moves the controller onto the next,
+ * with its namespaces served all along; deleting its last path detaches it.
  *
  * A controller with tcp.psk (NVMe/TCP TLS) attaches over TLS: its PSK goes to a 0600 file in
  * the bridge's key directory, the gateway's keyring takes it from there (keyring_file_add_key,
@@ -16,7 +19,7 @@
 import type { UndoSteps } from '../changes';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '../errors';
 import { enumValue, flag, integer, message, requiredMessage, requiredText, text, type Raw } from '../fields';
-import type { BdevJson } from '../gateway-calls';
+import { sameTrid, type BdevJson } from '../gateway-calls';
 import type { ListResponse, NvmeMultipath, NvmePath, NvmeRemoteController, NvmeRemoteNamespace, StatsResponse } from '../messages';
 import { childName, Collection, parseChild, parseRemoteNamespace, parseTop, remoteNamespaceBdev, resourceId, topName } from '../names';
 import { paginate } from '../pages';
@@ -202,26 +205,14 @@ export class NvmeRemoteControllerService {
     return controllerProto(this.#controller(text(req, 'name', 'name'), 'name'));
   }
 
-  /**
-   * The gateway has no controller reset (SPDK's bdev_nvme_reset_controller), so a reset
-   * is a reconnect: detach and attach again through the active path. A controller whose
-   * namespaces are exported cannot be detached, and says so.
-   */
+  /** A reconnect now (the gateway's bdev_nvme_reset_controller), its namespaces served all along. */
   async resetController(req: Raw): Promise<object> {
     const name = text(req, 'name', 'name');
     this.#controller(name, 'name');
     return this.ctx.changes.run(async () => {
-      const { state, gateway } = this.ctx;
       const record = this.#controller(name, 'name');
-      const active = record.activePath === null ? undefined : state.paths.get(childName(Collection.remoteControllers, record.id,
-        Collection.paths, record.activePath));
-      if (!active) throw failedPrecondition(`${name} has no path: there is no connection to reset`);
-      const users = state.namespacesUsing(name);
-      if (users.length > 0) {
-        throw failedPrecondition(`${name} cannot be reset while its namespaces are exported (${users.map((n) => n.name).join(', ')})`);
-      }
-      await gateway.detachController(record.id);
-      await gateway.attachController(record.id, active.spec, record.spec, pskFile(this.ctx, record.pskKey));
+      if (record.activePath === null) throw failedPrecondition(`${name} has no path: there is no connection to reset`);
+      await this.ctx.gateway.resetController(record.id);
       return {};
     });
   }
@@ -287,7 +278,9 @@ export class NvmeRemoteControllerService {
       if (ctrl.spec.multipath === 'NVME_MULTIPATH_DISABLE') {
         throw failedPrecondition(`${ctrl.name} has multipath NVME_MULTIPATH_DISABLE and a path already`);
       }
-      state.paths.set(name, record);  // a standby: nothing to do on the gateway until it is needed
+      await this.ctx.gateway.addPath(ctrl.id, spec);
+      undo.add(`remove path ${name} from ${ctrl.id}`, () => this.ctx.gateway.removePath(ctrl.id, spec));
+      state.paths.set(name, record);  // a standby
       return pathProto(record);
     }
     await this.#attach(ctrl, spec, undo);
@@ -301,11 +294,10 @@ export class NvmeRemoteControllerService {
     const { gateway } = this.ctx;
     const there = await gateway.nvmeController(ctrl.id);
     if (there) {
-      const trid = there.ctrlrs[0]?.trid;
-      if (trid && trid.trtype.toUpperCase() === spec.trtype && trid.traddr === spec.traddr
-        && Number(trid.trsvcid) === spec.trsvcid && trid.subnqn === spec.subnqn) return;
+      const c = there.ctrlrs[0];
+      if (c && [c.trid, ...(c.alternate_trids ?? [])].some((t) => sameTrid(t, spec))) return;
       throw failedPrecondition(`the gateway already has a controller '${ctrl.id}', attached to ` +
-        `${trid ? `${trid.subnqn} at ${trid.traddr}:${trid.trsvcid}` : 'another target'}`);
+        `${c ? `${c.trid.subnqn} at ${c.trid.traddr}:${c.trid.trsvcid}` : 'another target'}`);
     }
     await gateway.attachController(ctrl.id, spec, ctrl.spec, pskFile(this.ctx, ctrl.pskKey));
     undo.add(`bdev_nvme_detach_controller ${ctrl.id}`, () => gateway.detachController(ctrl.id));
@@ -316,23 +308,22 @@ export class NvmeRemoteControllerService {
     return deleteResource(this.ctx, req, parse, (s) => s.paths, async (record, undo) => {
       const { state, gateway } = this.ctx;
       const ctrl = this.#controller(topName(Collection.remoteControllers, record.controller), 'name');
-      if (ctrl.activePath !== record.id) return;  // a standby
+      const standby = state.pathsOf(ctrl.id).find((p) => p.id !== record.id);
+      if (standby) {
+        // The gateway moves off it if it is in use, its namespaces served all along.
+        await gateway.removePath(ctrl.id, record.spec);
+        undo.add(`add path ${record.name} to ${ctrl.id} again`, () => gateway.addPath(ctrl.id, record.spec));
+        // The gateway's next path takes the removed one's place as the controller's own, as here.
+        if (ctrl.activePath === record.id) ctrl.activePath = standby.id;
+        return;
+      }
       const users = state.namespacesUsing(ctrl.name);
       if (users.length > 0) {
-        // Without multipath in the gateway, moving a controller means detaching it, which
-        // a served namespace forbids.
-        throw failedPrecondition(`${record.name} is the active path of ${ctrl.name}, whose namespaces are used by ` +
+        throw failedPrecondition(`${record.name} is the last path of ${ctrl.name}, whose namespaces are used by ` +
           `${users.map((n) => n.name).join(', ')}`);
       }
       await gateway.detachController(ctrl.id);
       ctrl.activePath = null;
-      const standby = state.pathsOf(ctrl.id).find((p) => p.id !== record.id);
-      if (standby) {
-        const psk = pskFile(this.ctx, ctrl.pskKey);
-        undo.add(`re-attach ${ctrl.id} through ${record.name}`, () => gateway.attachController(ctrl.id, record.spec, ctrl.spec, psk));
-        await gateway.attachController(ctrl.id, standby.spec, ctrl.spec, psk);
-        ctrl.activePath = standby.id;
-      }
     });
   }
 
@@ -368,11 +359,12 @@ export class NvmeRemoteControllerService {
     return pathProto(this.#path(text(req, 'name', 'name')));
   }
 
-  /** The active path carries the controller's I/O; a standby carries none. */
+  /** The path the gateway is on carries the controller's I/O; the others carry none. */
   async statsPath(req: Raw): Promise<StatsResponse> {
     const record = this.#path(text(req, 'name', 'name'));
     const ctrl = this.#controller(topName(Collection.remoteControllers, record.controller), 'name');
-    if (ctrl.activePath !== record.id) return { stats: zeroStats() };
+    const inUse = (await this.ctx.gateway.nvmeController(ctrl.id))?.ctrlrs[0]?.trid;
+    if (!inUse || !sameTrid(inUse, record.spec)) return { stats: zeroStats() };
     return { stats: await volumeStats(this.ctx.gateway, (await this.#namespaceBdevs(ctrl)).map((b) => b.name)) };
   }
 
