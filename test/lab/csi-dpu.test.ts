@@ -18,7 +18,8 @@
  * travels storage gateway → DPU backend → host function → the host's kernel), unstage,
  * unpublish, delete; nothing is left behind. Faults: the DPU's backend path dropped and
  * restored under fio, the whole DPU restarted between stage and unstage (the host's I/O
- * waits, as for a PCIe function), and a stage retried after the DPU died halfway.
+ * waits, as for a PCIe function), a stage retried after the DPU died halfway, and a volume
+ * of a gateway group whose gateway in use is closed under fio (the DPU fails over).
  *
  * The DPU runs NVMe-oF mode here. AIO mode needs the DPU's kernel host, and in one guest
  * the DPU's kernel and the host's kernel are the same kernel: it refuses a second namespace
@@ -31,7 +32,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statfsSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Gateway, opiClient, rdma, type JsonObject, type JsonValue, type OpiClient } from '../../lib';
-import { ControllerService, CsiClient, CsiLogger, CsiServer, dpuResourceId, IdentityService, LocalPlugin,
+import { ControllerService, CsiClient, CsiLogger, CsiServer, dpuResourceId, GatewayGroup, GroupExporter, IdentityService, LocalPlugin,
   NvmfExporter, socketGatewayRpc, volumeNqn, type GatewayRpc } from '../../lib/csi';
 import { until } from '../rdma/helpers';
 import { controllersOf, fioAcrossRestart, inLab, run, sleep, tryRun } from './helpers';
@@ -290,5 +291,70 @@ describe('the DPU path: a host\'s volume through its DPU, configured by OPI (lab
     assert.deepEqual(await dpuHolds(), { controllers: 1, bdevs: 1, namespaces: 1 });
     await unstageAndDelete(id, stage, target);
     assert.deepEqual(await dpuHolds(), { controllers: 0, bdevs: 0, namespaces: 0 });
+  });
+
+  it('a volume of a two-gateway group: the DPU makes a path to each, and rides out the loss of the gateway in use under fio', async () => {
+    // Two more storage gateways, on their sockets, as a group behind a controller of its own.
+    const members = ['gw-b', 'gw-c'].map((name, i) => ({ name, sock: join(dir, `${name}.sock`), tcp: 4480 + 2 * i, rdma: 4481 + 2 * i }));
+    const gateways = await Promise.all(members.map(async (m) => {
+      const g = new Gateway({ socketPath: m.sock, configPath: null, log: () => undefined, target: { reactors: 1 } });
+      await g.start();
+      return g;
+    }));
+    const log = new CsiLogger(() => undefined);
+    const group = new GatewayGroup({ members: members.map((m) => ({ name: m.name, rpc: socketGatewayRpc(m.sock, 2000),
+      tcp: { traddr: '127.0.0.1', trsvcid: m.tcp }, rdma: { traddr: STORAGE_RDMA, trsvcid: m.rdma } })) });
+    const plugin = new LocalPlugin({ poolDir: join(dir, 'group-pool'), log });
+    await plugin.open();
+    const server = await CsiServer.start({ endpoint: `unix://${dir}/group-controller.sock`, log, services: {
+      Controller: new ControllerService({ plugins: [plugin], exporter: new GroupExporter({ group, log }), log }).handlers() } });
+    const groupCtl = new CsiClient(`unix://${dir}/group-controller.sock`);
+    try {
+      const params = { transport: 'rdma', fsType: 'ext4', connectionMode: 'nvmf' };
+      const r = await groupCtl.call<{ volume: { volume_id: string; volume_context: Record<string, string> } }>('Controller', 'CreateVolume', {
+        name: 'dpu-group', capacity_range: { required_bytes: 64 * MiB }, volume_capabilities: [cap], parameters: params });
+      const id = r.volume.volume_id;
+      const { publish_context: pc } = await groupCtl.call<{ publish_context: Record<string, string> }>('Controller', 'ControllerPublishVolume',
+        { volume_id: id, node_id: nodeId, volume_capability: cap, volume_context: r.volume.volume_context });
+      const stage = { volume_id: id, publish_context: pc, staging_target_path: join(dir, 'staging', id), volume_capability: cap,
+        volume_context: r.volume.volume_context };
+      const target = join(dir, 'pods', id, 'mount');
+      await node.call('Node', 'NodeStageVolume', stage);
+      await node.call('Node', 'NodePublishVolume', { ...stage, target_path: target, readonly: false });
+
+      // The DPU's backend: one controller, on one member, the other member its failover path.
+      const dpuRpc = socketGatewayRpc(join(dir, 'dpu.sock'));
+      type Ctrl = { ctrlrs: { state: string; trid: { trsvcid: string }; alternate_trids?: { trsvcid: string }[] }[] };
+      const backend = async () => ((await dpuRpc.call('bdev_nvme_get_controllers')) as unknown as Ctrl[])[0]!.ctrlrs[0]!;
+      const first = await backend();
+      assert.deepEqual([first.trid.trsvcid, ...(first.alternate_trids ?? []).map((t) => t.trsvcid)].sort(),
+        members.map((m) => String(m.rdma)).sort(), 'a path to each member');
+      const inUse = members.findIndex((m) => String(m.rdma) === first.trid.trsvcid);
+      const survivor = members[1 - inUse]!;
+
+      // fio with verify on the file system while the gateway in use is closed for good.
+      const job = await fioAcrossRestart(join(target, 'fio.dat'), '0', async () => {
+        await gateways[inUse]!.close();
+        for (let i = 0; ; ++i) {
+          const now = await backend();
+          if (now.state === 'enabled' && now.trid.trsvcid === String(survivor.rdma)) break;
+          assert.ok(i < 600, `the DPU's backend moves to ${survivor.name} within 60 s (now ${now.state} on ${now.trid.trsvcid})`);
+          await sleep(100);
+        }
+      });
+      // The time without completed I/O across the failover, as fio saw it (emulated guest: not a speed).
+      console.log(`      longest write across the failover: ${(job.write.clat_ns.max / 1e6).toFixed(0)} ms`);
+
+      // Unstage on the node; the group's controller unpublishes and deletes with one member down.
+      await node.call('Node', 'NodeUnpublishVolume', { volume_id: id, target_path: target });
+      await node.call('Node', 'NodeUnstageVolume', { volume_id: id, staging_target_path: stage.staging_target_path });
+      assert.deepEqual(await dpuHolds(), { controllers: 0, bdevs: 0, namespaces: 0 }, 'the DPU holds nothing for the volume');
+      await groupCtl.call('Controller', 'ControllerUnpublishVolume', { volume_id: id, node_id: nodeId });
+      await groupCtl.call('Controller', 'DeleteVolume', { volume_id: id });
+    } finally {
+      groupCtl.close();
+      await server.close();
+      for (const g of gateways) await g.close();
+    }
   });
 });

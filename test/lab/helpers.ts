@@ -69,7 +69,7 @@ export interface FioJob {
   jobname: string;
   error: number;
   read: { io_bytes: number };
-  write: { io_bytes: number };
+  write: { io_bytes: number; clat_ns: { max: number } };
 }
 
 /** Runs fio with JSON output; throws with fio's own words on failure. */
@@ -83,9 +83,9 @@ export function fio(args: string[], timeoutMs = 600000): FioJob[] {
  * An 8 MiB verified 4 KiB randwrite fio job on `dev` at `offset`, with `restart` (the backend
  * leaving and coming back) run 2 s into it: fio must end with no error and every byte written.
  * The job is held to 400 IOPS, so that its writes last 5 s however fast the path is (an
- * unthrottled job could finish before the restart, and prove nothing).
+ * unthrottled job could finish before the restart, and prove nothing). Returns fio's job report.
  */
-export async function fioAcrossRestart(dev: string, offset: string, restart: () => Promise<void>): Promise<void> {
+export async function fioAcrossRestart(dev: string, offset: string, restart: () => Promise<void>): Promise<FioJob> {
   const job = spawn('fio', ['--name=restart', `--filename=${dev}`, '--ioengine=libaio', '--direct=1',
     '--rw=randwrite', '--bs=4k', '--iodepth=8', '--size=8m', '--rate_iops=400', `--offset=${offset}`, '--verify=crc32c', '--verify_fatal=1',
     '--do_verify=1', '--verify_state_save=0', '--output-format=json'], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -102,6 +102,7 @@ export async function fioAcrossRestart(dev: string, offset: string, restart: () 
   const [result] = (JSON.parse(out.slice(out.indexOf('{'))) as { jobs: FioJob[] }).jobs;
   assert.equal(result.error, 0);
   assert.equal(result.write.io_bytes, 8 << 20);
+  return result;
 }
 
 /**
