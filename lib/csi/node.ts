@@ -111,16 +111,10 @@ export class NodeService {
     const askedFs = cap.mount ? askedFsType(cap, req.volume_context?.fsType) : undefined;
     const dhchap = dhchapModeFromContext(req.volume_context);
     const secrets = dhchap ? dhchapSecretSource(req.secrets, dhchap, id, 'NodeStageVolume') : undefined;
-    if (dhchap && !this.#attacher.supportsDhchap) {
-      throw failedPrecondition(`volume ${id} requires DH-HMAC-CHAP, and node role ${this.role}'s attacher cannot authenticate`);
-    }
     const tls = tlsFromContext(req.volume_context);
     const pskSource = tls ? tlsPskSource(req.secrets, id, 'NodeStageVolume') : undefined;
     if (tls && ctx.transport !== 'tcp') {
       throw invalidArgument(`volume ${id} requires NVMe/TCP TLS, and publish_context.transport is ${ctx.transport}`);
-    }
-    if (tls && !this.#attacher.supportsTls) {
-      throw failedPrecondition(`volume ${id} requires NVMe/TCP TLS, and node role ${this.role}'s attacher cannot connect with a PSK`);
     }
     return this.#locks.with([id], 'NodeStageVolume', async () => {
       const hostnqn = await this.hostnqn();

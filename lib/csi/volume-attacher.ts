@@ -32,14 +32,6 @@ export interface VolumeAttacher {
    * here: the node service then makes no file system, mounts nothing and publishes nothing.
    */
   readonly exposesToHost?: boolean;
-  /**
-   * True when attach honours AttachOptions.dhchap (see there). The node service refuses a volume
-   * that requires DH-HMAC-CHAP on an attacher without it, rather than have it connect
-   * unauthenticated.
-   */
-  readonly supportsDhchap?: boolean;
-  /** True when attach honours AttachOptions.psk; the node service refuses a volume that requires TLS on an attacher without it. */
-  readonly supportsTls?: boolean;
   /** Throws (a CsiError) when this node cannot attach volumes at all: Probe's answer. */
   probe(): Promise<void>;
   /**

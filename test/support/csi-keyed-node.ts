@@ -26,16 +26,10 @@ export class EchoingNvmeHost extends FakeNvmeHost {
   }
 }
 
-/** An attacher that records the options it was given, and says whether it authenticates (dhchap) and takes a PSK (tls). */
+/** An attacher that records the options it was given. */
 export class RecordingAttacher implements VolumeAttacher {
   readonly role = 'default';
-  readonly supportsDhchap: boolean;
-  readonly supportsTls: boolean;
   readonly options: AttachOptions[] = [];
-  constructor(supports: { dhchap?: boolean; tls?: boolean }) {
-    this.supportsDhchap = supports.dhchap ?? false;
-    this.supportsTls = supports.tls ?? false;
-  }
   async probe(): Promise<void> {}
   async attach(_ctx: PublishContext, _tuning: ConnectTuning, _hostnqn: string, options: AttachOptions = {}): Promise<string> {
     this.options.push(options);

@@ -80,8 +80,6 @@ const KERNEL: BridgeServiceName = 'KernelNvmeService';
 
 export class DpuBridgeAttacher implements VolumeAttacher {
   readonly role = 'host';
-  readonly supportsDhchap = true;
-  readonly supportsTls = true;
   readonly #opi: OpiClient;
   readonly #subsystemId: string | undefined;
   readonly #defaultMode: ConnectionMode;

@@ -41,8 +41,6 @@ export interface DpuAttacherOptions {
 export class DpuAttacher implements VolumeAttacher {
   readonly role = 'dpu';
   readonly exposesToHost = true;
-  readonly supportsDhchap = true;
-  readonly supportsTls = true;
   readonly #kernel: VolumeAttacher;
   readonly #frontends: Partial<Record<ConnectionMode, DpuFrontend>>;
   readonly #defaultMode: ConnectionMode;
@@ -60,14 +58,9 @@ export class DpuAttacher implements VolumeAttacher {
 
   async attach(ctx: PublishContext, tuning: ConnectTuning, hostnqn: string, options: AttachOptions = {}): Promise<string> {
     const mode = options.connectionMode ?? this.#defaultMode;
-    if (options.dhchap && (mode === 'nvmf' || !this.#kernel.supportsDhchap)) {
-      throw failedPrecondition(mode === 'nvmf'
-        ? `volume ${volumeIdOf(ctx)} requires DH-HMAC-CHAP, which connection mode nvmf cannot carry (OPI's CreateNvmePath has no ` +
-          'DH-HMAC-CHAP fields): use connectionMode aio, where the DPU\'s kernel host authenticates'
-        : `volume ${volumeIdOf(ctx)} requires DH-HMAC-CHAP, and this DPU's kernel attacher cannot authenticate`);
-    }
-    if (options.psk && mode === 'aio' && !this.#kernel.supportsTls) {
-      throw failedPrecondition(`volume ${volumeIdOf(ctx)} requires NVMe/TCP TLS, and this DPU's kernel attacher cannot connect with a PSK`);
+    if (options.dhchap && mode === 'nvmf') {
+      throw failedPrecondition(`volume ${volumeIdOf(ctx)} requires DH-HMAC-CHAP, which connection mode nvmf cannot carry (OPI's ` +
+        'CreateNvmePath has no DH-HMAC-CHAP fields): use connectionMode aio, where the DPU\'s kernel host authenticates');
     }
     const frontend = this.#frontend(mode);
     const volume = { volumeId: volumeIdOf(ctx), nguid: ctx.nguid, uuid: ctx.uuid, serial: volumeSerial(ctx.nguid) };

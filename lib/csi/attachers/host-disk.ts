@@ -28,10 +28,6 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export class HostDiskAttacher implements VolumeAttacher {
   readonly role = 'host';
-  /** It connects nothing: the DPU's node plugin (role dpu) connects, with the secrets its own NodeStageVolume is given. */
-  readonly supportsDhchap = true;
-  /** As for DH-HMAC-CHAP: the DPU's node plugin connects, over TLS with the PSK its own NodeStageVolume is given. */
-  readonly supportsTls = true;
   readonly #sysfs: string;
   readonly #dev: string;
   readonly #timeoutMs: number;
@@ -50,6 +46,10 @@ export class HostDiskAttacher implements VolumeAttacher {
     // Nothing to connect with: a host that has no such disk yet is still a working node.
   }
 
+  /**
+   * Options' keys (dhchap, psk) are not needed here: it connects nothing, and the DPU's node plugin (role dpu) connects with the
+   * secrets and PSK its own NodeStageVolume is given.
+   */
   async attach(ctx: PublishContext, _tuning: ConnectTuning, _hostnqn: string, _options?: AttachOptions): Promise<string> {
     const want: VolumeIds = { nguid: idHex(ctx.nguid), uuid: idHex(ctx.uuid), serial: volumeSerial(idHex(ctx.nguid)) };
     const volumeId = volumeIdOfNqn(ctx.subnqn);

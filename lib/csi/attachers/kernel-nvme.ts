@@ -58,8 +58,6 @@ const DEAD_STATES = new Set(['deleting', 'deleting (no IO)', 'dead']);
 /** The kernel NVMe-oF host (nvme-tcp, nvme-rdma), through nvme-cli and sysfs. */
 export class KernelNvmeAttacher implements VolumeAttacher {
   readonly role = 'default';
-  readonly supportsDhchap = true;
-  readonly supportsTls = true;
   readonly #deviceTimeoutMs: number;
   readonly #pollMs: number;
   readonly #log: CsiLogger | undefined;
