@@ -90,6 +90,8 @@ interface Part {
   close?: () => Promise<void>;
 }
 
+/** Where a group controller keeps its stale members, in its pool directory. */
+const GROUP_STATE_FILE = 'gateway-group.json';
 /** The default of --group-health-interval, in seconds. */
 const DEFAULT_HEALTH_INTERVAL_S = 2;
 /** How long a group member has to answer one call of a publish or unpublish. */
@@ -192,7 +194,7 @@ async function startController(f: ControllerFlags, log: CsiLogger): Promise<Part
     const controller = new ControllerService({ plugins, exporter, log, keyDir: f.keyDir });
     return { services: { Controller: controller.handlers() }, probe: async () => { await rpc.call('nvmf_get_transports'); } };
   }
-  return startGroupController(g, plugins, log, f.keyDir);
+  return startGroupController(g, plugins, log, f.keyDir, f.poolDir);
 }
 
 /**
@@ -202,13 +204,15 @@ async function startController(f: ControllerFlags, log: CsiLogger): Promise<Part
  * answer to publish.
  */
 async function startGroupController(g: Extract<GatewayFlags, { kind: 'group' }>, plugins: StoragePlugin[], log: CsiLogger,
-  keyDir: string): Promise<Part> {
+  keyDir: string, poolDir: string): Promise<Part> {
   const sockets = new Map(g.members.map((m) => [m.name, m.socket]));
   const group = new GatewayGroup({
     members: g.members.map((m) => ({ name: m.name, rpc: socketGatewayRpc(m.socket, GROUP_RPC_TIMEOUT_MS), tcp: m.tcp,
       ...(m.rdma ? { rdma: m.rdma } : {}), ...(m.tls ? { tls: m.tls } : {}) })),
     minMembers: g.minMembers,
+    statePath: join(poolDir, GROUP_STATE_FILE),
   });
+  await group.load();
   const exporter = new GroupExporter({ group, log });
   const controller = new ControllerService({ plugins, exporter, log, keyDir });
   const probeTimeoutMs = Math.min(g.healthIntervalMs, 1000);

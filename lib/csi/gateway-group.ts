@@ -9,7 +9,10 @@
  *
  * The group also holds what the controller believes of each member: down (it did not
  * answer the last call or health check) and stale (it missed a change, so it must be
- * resynced before its exports are trusted).
+ * resynced before its exports are trusted). Stale is kept in a state file where one is
+ * given (the controller's: gateway-group.json in its pool directory), so that a controller
+ * restarted before a member's resync still resyncs it, instead of trusting exports that
+ * missed an unpublish (a host still allowed there).
  *
  * `--gateway NAME=SOCKET,tcp=IP:PORT[,rdma=IP:PORT][,tls=IP:PORT]` declares a member; the flag
  * may be repeated, and since a repeated flag's values are joined with commas, a list of members
@@ -19,6 +22,7 @@
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { InvalidArgumentError } from '../errors';
+import { StateFile } from './plugins/state-file';
 import type { CntlidRange, GatewayRpc, ListenAddress } from './export';
 
 /** The most members a group may have. */
@@ -51,6 +55,14 @@ export interface GatewayGroupOptions {
   members: readonly (Omit<GroupMember, 'index'>)[];
   /** Publish fails (UNAVAILABLE) unless at least this many members took the export. Default 1. */
   minMembers?: number;
+  /** Where the stale members are kept across restarts (load() reads it); none: in memory only. */
+  statePath?: string;
+}
+
+/** The state file's document. */
+interface GroupStateDoc {
+  version: 1;
+  stale: string[];
 }
 
 /** Member `index`'s controller IDs. */
@@ -72,6 +84,8 @@ export class GatewayGroup {
   readonly minMembers: number;
   readonly #down = new Set<string>();
   readonly #stale = new Set<string>();
+  readonly #state: StateFile<GroupStateDoc> | undefined;
+  #saved: Promise<void> = Promise.resolve();
 
   constructor(options: GatewayGroupOptions) {
     const list = options.members;
@@ -89,6 +103,32 @@ export class GatewayGroup {
       throw new InvalidArgumentError(`the group's minimum members must be in [1, ${list.length}], got ${min}`);
     }
     this.minMembers = min;
+    this.#state = options.statePath === undefined ? undefined : new StateFile<GroupStateDoc>(options.statePath);
+  }
+
+  /** Takes the stale members from the state file, if any (a corrupt one is ERR_CORRUPT_STATE); names no longer members are dropped. */
+  async load(): Promise<void> {
+    const doc = await this.#state?.load();
+    if (!doc) return;
+    if (doc.version !== 1 || !Array.isArray(doc.stale)) {
+      throw new InvalidArgumentError(`${this.#state!.path}: not a gateway group state of version 1`);
+    }
+    for (const name of doc.stale) if (this.member(name)) this.#stale.add(name);
+  }
+
+  /** Resolves once the stale members as they are now are in the state file (a change awaits it before it answers). */
+  saved(): Promise<void> {
+    return this.#saved;
+  }
+
+  #setStale(name: string, stale: boolean): void {
+    if (this.#stale.has(name) === stale) return;
+    if (stale) this.#stale.add(name);
+    else this.#stale.delete(name);
+    if (!this.#state) return;
+    const save = this.#state.save({ version: 1, stale: [...this.#stale].sort() });
+    save.catch(() => undefined);  // observed by saved(), where a change waits for it
+    this.#saved = save;
   }
 
   member(name: string): GroupMember | undefined {
@@ -120,7 +160,7 @@ export class GatewayGroup {
   /** It did not answer: it is down, and it has missed whatever the group does meanwhile. */
   markDown(name: string): void {
     this.#down.add(name);
-    this.#stale.add(name);
+    this.#setStale(name, true);
   }
 
   /** It answers again (it stays stale until resynced). */
@@ -130,12 +170,12 @@ export class GatewayGroup {
 
   /** It missed a change (or answered one with an error), and must be resynced. */
   markStale(name: string): void {
-    this.#stale.add(name);
+    this.#setStale(name, true);
   }
 
   /** It has what the group has. */
   markFresh(name: string): void {
-    this.#stale.delete(name);
+    this.#setStale(name, false);
   }
 
   /** The members up, in group order. */

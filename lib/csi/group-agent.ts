@@ -19,7 +19,8 @@
  * The agent cannot reach a lost member, so its listeners keep whatever they had; hosts
  * that still reach it see two optimized paths until it is back, which the backend makes
  * safe (it orders the writes of both gateways). Nothing here is a quorum: the controller
- * is the only decision maker, and what it believes is in memory only.
+ * is the only decision maker; which members are stale is kept in its state file
+ * (GatewayGroup), the rest is in memory.
  *
  * Without timers for tests: check() does one round; the clock and the probe are options.
  */

@@ -276,6 +276,8 @@ export class GroupExporter implements VolumeExporter {
       if (o.down) this.group.markDown(o.member.name);
       else this.group.markStale(o.member.name);
     }
+    // A member that missed the change is on record as stale before the change answers.
+    await this.group.saved();
     const took = outcomes.length - failed.length;
     if (took < this.group.minMembers) {
       const answered = failed.find((o) => !o.down);

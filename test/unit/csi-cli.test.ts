@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Gateway } from '../../lib';
@@ -85,6 +85,8 @@ describe('rdmagate csi (CLI)', function () {
         await second.close();
         await new Promise((r) => setTimeout(r, 1500));
         await assert.rejects(c.call('Identity', 'Probe'), /1 of 2 gateway group members answer/);
+        // The lost member is stale on record, in the pool directory, for a restarted controller.
+        assert.deepEqual(JSON.parse(readFileSync(join(dir, 'pool', 'gateway-group.json'), 'utf8')), { version: 1, stale: ['b'] });
       } finally {
         c.close();
       }
