@@ -32,8 +32,9 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statfsSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Gateway, opiClient, rdma, type JsonObject, type JsonValue, type OpiClient } from '../../lib';
-import { ControllerService, CsiClient, CsiLogger, CsiServer, dpuResourceId, GatewayGroup, GroupExporter, IdentityService, LocalPlugin,
+import { ControllerService, CsiClient, CsiLogger, CsiServer, dpuResourceId, IdentityService, LocalPlugin,
   NvmfExporter, socketGatewayRpc, volumeNqn, type GatewayRpc } from '../../lib/csi';
+import { startLabGroup } from './csi-group';
 import { until } from '../rdma/helpers';
 import { controllersOf, fioAcrossRestart, inLab, run, sleep, tryRun } from './helpers';
 
@@ -294,21 +295,9 @@ describe('the DPU path: a host\'s volume through its DPU, configured by OPI (lab
   });
 
   it('a volume of a two-gateway group: the DPU makes a path to each, and rides out the loss of the gateway in use under fio', async () => {
-    // Two more storage gateways, on their sockets, as a group behind a controller of its own.
-    const members = ['gw-b', 'gw-c'].map((name, i) => ({ name, sock: join(dir, `${name}.sock`), tcp: 4480 + 2 * i, rdma: 4481 + 2 * i }));
-    const gateways = await Promise.all(members.map(async (m) => {
-      const g = new Gateway({ socketPath: m.sock, configPath: null, log: () => undefined, target: { reactors: 1 } });
-      await g.start();
-      return g;
-    }));
-    const log = new CsiLogger(() => undefined);
-    const group = new GatewayGroup({ members: members.map((m) => ({ name: m.name, rpc: socketGatewayRpc(m.sock, 2000),
-      tcp: { traddr: '127.0.0.1', trsvcid: m.tcp }, rdma: { traddr: STORAGE_RDMA, trsvcid: m.rdma } })) });
-    const plugin = new LocalPlugin({ poolDir: join(dir, 'group-pool'), log });
-    await plugin.open();
-    const server = await CsiServer.start({ endpoint: `unix://${dir}/group-controller.sock`, log, services: {
-      Controller: new ControllerService({ plugins: [plugin], exporter: new GroupExporter({ group, log }), log }).handlers() } });
-    const groupCtl = new CsiClient(`unix://${dir}/group-controller.sock`);
+    // Two more storage gateways as a group, behind a controller of its own.
+    const { members, gateways, ctl: groupCtl, close } = await startLabGroup(dir, ['gw-b', 'gw-c'].map((name, i) =>
+      ({ name, tcp: 4480 + 2 * i, rdma: 4481 + 2 * i })), STORAGE_RDMA);
     try {
       const params = { transport: 'rdma', fsType: 'ext4', connectionMode: 'nvmf' };
       const r = await groupCtl.call<{ volume: { volume_id: string; volume_context: Record<string, string> } }>('Controller', 'CreateVolume', {
@@ -352,9 +341,7 @@ describe('the DPU path: a host\'s volume through its DPU, configured by OPI (lab
       await groupCtl.call('Controller', 'ControllerUnpublishVolume', { volume_id: id, node_id: nodeId });
       await groupCtl.call('Controller', 'DeleteVolume', { volume_id: id });
     } finally {
-      groupCtl.close();
-      await server.close();
-      for (const g of gateways) await g.close();
+      await close();
     }
   });
 });

@@ -10,6 +10,10 @@
  *   offline ControllerExpandVolume → NodeExpandVolume grows the file system → online
  *   ControllerExpandVolume: the kernel's block device grows from the gateway's notice, and
  *   NodeExpandVolume grows the mounted file system again.
+ *
+ * And a volume of a two-gateway group: NodeStage connects the kernel to every member (two
+ * paths of one multipath device), fio with verify runs while the member in use is closed,
+ * and NodeUnstage disconnects both paths.
  */
 import assert from 'node:assert/strict';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, rmSync, statfsSync, writeFileSync,
@@ -17,9 +21,10 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, rm
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Gateway, rdma, type JsonObject, type JsonValue } from '../../lib';
-import { ControllerService, CsiClient, CsiLogger, CsiServer, IdentityService, LocalPlugin, NodeService, NvmfExporter,
-  volumeNqn, type GatewayRpc } from '../../lib/csi';
-import { controllersOf, inLab, run, tryRun } from './helpers';
+import { ControllerService, CsiClient, CsiLogger, CsiServer, IdentityService, LocalPlugin, NodeService, NvmfExporter, volumeNqn,
+  type GatewayRpc } from '../../lib/csi';
+import { startLabGroup } from './csi-group';
+import { controllersOf, fioAcrossRestart, inLab, run, tryRun } from './helpers';
 
 const RDMA_ADDR = '192.168.77.1';
 const MiB = 1 << 20;
@@ -237,6 +242,48 @@ describe('CSI driver lifecycle with the kernel NVMe-oF host (lab)', function () 
     const file = join(dir, 'pool', 'volumes', `${id}.img`);
     assert.ok(readFileSync(file).subarray(0, MiB).equals(data));
     await ctl.call('Controller', 'DeleteVolume', { volume_id: id });
+  });
+
+  it('a volume of a two-gateway group: NodeStage connects every member as a path of one device, a member closed under fio, unstage removes both', async () => {
+    const { members, gateways, ctl: groupCtl, close } = await startLabGroup(dir, [{ name: 'gw-b', tcp: 4436 }, { name: 'gw-c', tcp: 4437 }]);
+    try {
+      const cap = mountCap('ext4');
+      const r = await groupCtl.call<{ volume: { volume_id: string; volume_context: Record<string, string> } }>('Controller', 'CreateVolume', {
+        name: 'lab-group', capacity_range: { required_bytes: 64 * MiB }, volume_capabilities: [cap], parameters: { transport: 'tcp', fsType: 'ext4' } });
+      const id = r.volume.volume_id;
+      created.push(id);
+      const { publish_context: pc } = await groupCtl.call<{ publish_context: Record<string, string> }>('Controller', 'ControllerPublishVolume',
+        { volume_id: id, node_id: nodeId, volume_capability: cap, volume_context: r.volume.volume_context });
+      const staging = join(dir, 'staging', id);
+      const target = join(dir, 'pods', id, 'mount');
+      const stage = { volume_id: id, publish_context: pc, staging_target_path: staging, volume_capability: cap, volume_context: r.volume.volume_context };
+      await node.call('Node', 'NodeStageVolume', stage);
+      await node.call('Node', 'NodePublishVolume', { ...stage, target_path: target, readonly: false });
+
+      // One controller per member, both under one subsystem (Linux native multipath): one block device.
+      const ctrls = controllersOf(volumeNqn(id));
+      assert.equal(ctrls.length, 2, `a path to each member: ${ctrls.join(', ')}`);
+      const ports = ctrls.map((c) => /trsvcid=(\d+)/.exec(readFileSync(`/sys/class/nvme/${c}/address`, 'utf8'))![1]).sort();
+      assert.deepEqual(ports, members.map((m) => String(m.tcp)));
+      const subsys = run('nvme', ['list-subsys', '-o', 'json']);
+      assert.ok(subsys.includes(volumeNqn(id)), 'nvme list-subsys shows the volume\'s subsystem');
+
+      // The first path of the publish context is the member whose listener is optimized: close it under fio.
+      const inUse = members.findIndex((m) => String(m.tcp) === pc.trsvcid);
+      assert.ok(inUse >= 0, `the publish context's first path is a member's: ${pc.trsvcid}`);
+      const job = await fioAcrossRestart(join(target, 'fio.dat'), '0', async () => {
+        await gateways[inUse]!.close();
+      });
+      console.log(`      longest write across the loss of ${members[inUse]!.name}: ${(job.write.clat_ns.max / 1e6).toFixed(0)} ms`);
+
+      await node.call('Node', 'NodeUnpublishVolume', { volume_id: id, target_path: target });
+      await node.call('Node', 'NodeUnstageVolume', { volume_id: id, staging_target_path: staging });
+      assert.deepEqual(controllersOf(volumeNqn(id)), [], 'both paths disconnected');
+      await groupCtl.call('Controller', 'ControllerUnpublishVolume', { volume_id: id, node_id: nodeId });
+      await groupCtl.call('Controller', 'DeleteVolume', { volume_id: id });
+    } finally {
+      await close();
+    }
   });
 });
 
