@@ -29,6 +29,8 @@ import { stderrSink } from '../log/logger';
 import { opiClient } from '../opi/client';
 import { LOG_LEVELS, logLevelFlag, stringFlags, type FlagSpec, type ParsedArgs } from './args';
 import { type Command } from './command';
+import { isTlsEndpoint, type RpcTlsCredentials } from '../jsonrpc/endpoint';
+import { RPC_TLS_FLAGS, rpcTlsFromFlags } from './rpc-tls-flags';
 
 const DEFAULT_POOL_DIR = '/var/lib/rdmagate/csi';
 const DEFAULT_KEY_DIR = '/var/lib/rdmagate/keys';
@@ -53,6 +55,8 @@ const CSI_FLAGS: FlagSpec[] = [
   { name: 'gateway', value: 'NAME=SOCKET,tcp=IP:PORT[,rdma=IP:PORT][,tls=IP:PORT]', list: true,
     help: 'controller: a member of the gateway group that exports every volume, each member once, in a fixed order (a member\'s '
       + 'place is its controller ID range: append, do not reorder); instead of --gateway-socket, --tcp-listen, --rdma-listen and --tls-listen' },
+  ...RPC_TLS_FLAGS.map((f) => ({ ...f, help: `controller, with --gateway members at tls://HOST:PORT (gateways on other machines, `
+    + `their --rpc-listen): ${f.help}` })),
   { name: 'group-min-members', value: 'N', help: 'controller, with --gateway: a publish or unpublish fails (UNAVAILABLE) unless at '
     + 'least N members took it (default 1); the others are resynced when they answer again' },
   { name: 'group-health-interval', value: 'SECONDS', help: 'controller, with --gateway: how often each member is probed; the volumes of '
@@ -72,7 +76,7 @@ const CSI_FLAGS: FlagSpec[] = [
 /** One gateway, or a group of them. */
 type GatewayFlags =
   | { kind: 'single'; tcp: ListenAddress; rdma?: ListenAddress; tls?: ListenAddress; socket: string }
-  | { kind: 'group'; members: GroupMemberSpec[]; minMembers: number; healthIntervalMs: number };
+  | { kind: 'group'; members: GroupMemberSpec[]; minMembers: number; healthIntervalMs: number; tls?: RpcTlsCredentials };
 
 /** What the controller part needs from its flags, checked before anything starts. */
 interface ControllerFlags {
@@ -153,7 +157,7 @@ function parseControllerFlags(flag: Flag): ControllerFlags {
 function parseGatewayFlags(flag: Flag): GatewayFlags {
   const members = flag('gateway');
   if (members === undefined) {
-    for (const f of ['group-min-members', 'group-health-interval']) {
+    for (const f of ['group-min-members', 'group-health-interval', ...RPC_TLS_FLAGS.map((t) => t.name)]) {
       if (flag(f) !== undefined) throw new InvalidArgumentError(`--${f} is for a gateway group (--gateway)`);
     }
     const tcp = flag('tcp-listen');
@@ -179,7 +183,9 @@ function parseGatewayFlags(flag: Flag): GatewayFlags {
   if (!/^\d+(\.\d+)?$/.test(interval) || Number(interval) < 0.1 || Number(interval) > 3600) {
     throw new InvalidArgumentError(`--group-health-interval must be seconds in [0.1, 3600], got '${interval}'`);
   }
-  return { kind: 'group', members: specs, minMembers: Number(min), healthIntervalMs: Math.round(Number(interval) * 1000) };
+  const remote = specs.find((m) => isTlsEndpoint(m.socket));
+  const tls = rpcTlsFromFlags(flag, remote ? `--gateway member "${remote.name}" at ${remote.socket}` : undefined);
+  return { kind: 'group', members: specs, minMembers: Number(min), healthIntervalMs: Math.round(Number(interval) * 1000), ...(tls ? { tls } : {}) };
 }
 
 /** The Controller service over its plugins; healthy means the gateway answers: without it nothing can be published. */
@@ -207,7 +213,7 @@ async function startGroupController(g: Extract<GatewayFlags, { kind: 'group' }>,
   keyDir: string, poolDir: string): Promise<Part> {
   const sockets = new Map(g.members.map((m) => [m.name, m.socket]));
   const group = new GatewayGroup({
-    members: g.members.map((m) => ({ name: m.name, rpc: socketGatewayRpc(m.socket, GROUP_RPC_TIMEOUT_MS), tcp: m.tcp,
+    members: g.members.map((m) => ({ name: m.name, rpc: socketGatewayRpc(m.socket, GROUP_RPC_TIMEOUT_MS, g.tls), tcp: m.tcp,
       ...(m.rdma ? { rdma: m.rdma } : {}), ...(m.tls ? { tls: m.tls } : {}) })),
     minMembers: g.minMembers,
     statePath: join(poolDir, GROUP_STATE_FILE),
@@ -218,7 +224,8 @@ async function startGroupController(g: Extract<GatewayFlags, { kind: 'group' }>,
   const probeTimeoutMs = Math.min(g.healthIntervalMs, 1000);
   const agent = new GroupAgent({
     exporter, log, lookup: (id) => controller.exportSpec(id),
-    probe: (m) => rpcCall(sockets.get(m.name)!, 'rpc_get_methods', undefined, { timeoutMs: probeTimeoutMs, retries: 0 }).then(() => true, () => false),
+    probe: (m) => rpcCall(sockets.get(m.name)!, 'rpc_get_methods', undefined, { timeoutMs: probeTimeoutMs, retries: 0,
+      ...(g.tls ? { tls: g.tls } : {}) }).then(() => true, () => false),
   });
   await agent.check();
   const drift = await checkGroup(group.members);

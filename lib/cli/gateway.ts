@@ -5,6 +5,8 @@ import { DEFAULT_CONFIG_PATH, DEFAULT_SOCKET_PATH, Gateway } from '../gateway';
 import { stringFlags, type FlagSpec, type ParsedArgs } from './args';
 import { type Command } from './command';
 import { DEMO_PORTS, exportDemo, startDemoBackend } from './gateway-demo';
+import { parseListenAddress } from '../csi/gateway-group';
+import { RPC_TLS_FLAGS, rpcTlsFromFlags } from './rpc-tls-flags';
 
 /** Loopback: metrics say much about the host, so serving them wider is asked for. */
 const DEFAULT_METRICS_ADDRESS = '127.0.0.1';
@@ -17,6 +19,9 @@ const GATEWAY_FLAGS: FlagSpec[] = [
   { name: 'buffer-pool-bytes', value: 'BYTES', help: 'the target\'s I/O buffer pool' },
   { name: 'metrics-port', value: 'PORT', help: 'serve Prometheus metrics at http://ADDRESS:PORT/metrics (default none; with --demo, 9464)' },
   { name: 'metrics-address', value: 'IP', help: 'the address the metrics are served on (default 127.0.0.1)' },
+  { name: 'rpc-listen', value: 'IP:PORT', help: 'also serve the JSON-RPC over TLS 1.3 there, for clients on other machines (a gateway '
+    + 'group\'s CSI controller), each with a certificate that --rpc-tls-ca signed' },
+  ...RPC_TLS_FLAGS,
   { name: 'demo', boolean: true, help: 'also start a RAM backend on NVMe/TCP 127.0.0.1:4421 and re-export it on 127.0.0.1:4420 '
     + '(and on NVMe/RDMA where an RDMA device has an address), as set up through the JSON-RPC' },
 ];
@@ -37,6 +42,10 @@ async function runGateway(args: ParsedArgs): Promise<number> {
   if (flag('metrics-address') !== undefined && metricsPort === undefined) {
     throw new InvalidArgumentError('--metrics-address needs --metrics-port');
   }
+  const rpcListen = flag('rpc-listen');
+  const rpcTls = rpcTlsFromFlags(flag, rpcListen === undefined ? undefined : '--rpc-listen');
+  if (rpcTls && rpcListen === undefined) throw new InvalidArgumentError('--rpc-tls-* are for --rpc-listen');
+  const rpcAt = rpcListen === undefined ? undefined : parseListenAddress(rpcListen, '--rpc-listen');
   const gateway = new Gateway({
     socketPath: flag('socket') ?? DEFAULT_SOCKET_PATH,
     // The demo is ephemeral unless a config path is given.
@@ -44,6 +53,7 @@ async function runGateway(args: ParsedArgs): Promise<number> {
     target: { ...(reactors === undefined ? {} : { reactors }),
       ...(bufferPoolBytes === undefined ? {} : { bufferPoolBytes }) },
     ...(metricsPort === undefined ? {} : { metrics: { address: metricsAddress, port: metricsPort } }),
+    ...(rpcAt && rpcTls ? { rpcTls: { address: rpcAt.traddr, port: rpcAt.trsvcid, ...rpcTls } } : {}),
   });
   const backend = demo ? startDemoBackend(DEMO_PORTS.backend) : undefined;
   try {

@@ -7,7 +7,9 @@
 import { InvalidArgumentError } from '../errors';
 import { checkGroup, parseGatewayMembers, type GroupCheckResult, type SubsystemView } from '../csi';
 import { rpcCall } from '../jsonrpc';
+import { isTlsEndpoint } from '../jsonrpc/endpoint';
 import { stringFlags, type FlagSpec, type ParsedArgs } from './args';
+import { RPC_TLS_FLAGS, rpcTlsFromFlags } from './rpc-tls-flags';
 import { isJson, OUTPUT_FORMAT_FLAG, type Command } from './command';
 
 const DEFAULT_TIMEOUT_MS = 5000;
@@ -16,6 +18,7 @@ const GROUP_FLAGS: FlagSpec[] = [
   { name: 'gateway', value: 'NAME=SOCKET[,tcp=IP:PORT][,rdma=IP:PORT]', list: true, required: true,
     help: 'a member of the group (repeat for each), as the CSI controller is given them; only the socket is used' },
   { name: 'timeout', value: 'MS', help: `how long each member has to answer each call (default ${DEFAULT_TIMEOUT_MS})` },
+  ...RPC_TLS_FLAGS,
   OUTPUT_FORMAT_FLAG,
 ];
 
@@ -27,8 +30,12 @@ async function runGroup(args: ParsedArgs): Promise<number> {
   const timeout = flag('timeout') ?? String(DEFAULT_TIMEOUT_MS);
   if (!/^\d+$/.test(timeout) || Number(timeout) < 1) throw new InvalidArgumentError(`--timeout must be milliseconds, got '${timeout}'`);
   const timeoutMs = Number(timeout);
-  const members = parseGatewayMembers(flag('gateway')!).map((m) => ({
-    name: m.name, socket: m.socket, rpc: { call: (method: string, params?: Parameters<typeof rpcCall>[2]) => rpcCall(m.socket, method, params, { timeoutMs }) },
+  const specs = parseGatewayMembers(flag('gateway')!);
+  const remote = specs.find((m) => isTlsEndpoint(m.socket));
+  const tls = rpcTlsFromFlags(flag, remote ? `--gateway member "${remote.name}" at ${remote.socket}` : undefined);
+  const members = specs.map((m) => ({
+    name: m.name, socket: m.socket, rpc: { call: (method: string, params?: Parameters<typeof rpcCall>[2]) =>
+      rpcCall(m.socket, method, params, { timeoutMs, ...(tls ? { tls } : {}) }) },
   }));
   const result = await checkGroup(members);
   if (isJson(args)) console.log(JSON.stringify(result, null, 2));

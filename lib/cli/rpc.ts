@@ -10,9 +10,12 @@ import { parseArgs, stringFlags, type FlagSpec, type ParsedArgs } from './args';
 import { commandFlags, type Command } from './command';
 import { methodBooleanParams } from './rpc-boolean-params';
 import { isRpcPyForm, rpcPyParams } from './rpc-py-forms';
+import { RPC_TLS_FLAGS, rpcTlsFromFlags } from './rpc-tls-flags';
+import { isTlsEndpoint, type RpcTlsCredentials } from '../jsonrpc/endpoint';
 
 interface RpcArgs {
   socketPath: string;
+  tls: RpcTlsCredentials | undefined;
   retries: number;
   timeoutMs: number;
   method: string;
@@ -21,9 +24,11 @@ interface RpcArgs {
 
 /** rpc.py's options and names. */
 const RPC_FLAGS: FlagSpec[] = [
-  { name: 'server', short: 's', value: 'SOCK', help: `the gateway's JSON-RPC socket (default ${DEFAULT_SOCKET_PATH})` },
+  { name: 'server', short: 's', value: 'SOCK', help: `the gateway's JSON-RPC socket (default ${DEFAULT_SOCKET_PATH}), or tls://HOST:PORT `
+    + '(its --rpc-listen, with --rpc-tls-*)' },
   { name: 'conn-retries', short: 'r', value: 'N', help: 'connect attempts after the first, 200 ms apart (default 0)' },
   { name: 'timeout', short: 't', value: 'S', help: 'seconds the connect and the call may take (default 60)' },
+  ...RPC_TLS_FLAGS,
 ];
 
 const HELP_WORDS = new Set(['-h', '--help']);
@@ -56,6 +61,7 @@ function rpcArgs(args: ParsedArgs): RpcArgs {
   const timeout = flag('timeout');
   return {
     socketPath: flag('server') ?? DEFAULT_SOCKET_PATH,
+    tls: rpcTlsFromFlags(flag, isTlsEndpoint(flag('server') ?? '') ? `-s ${flag('server')}` : undefined),
     retries: count(flag('conn-retries') ?? '0', '-r'),
     timeoutMs: timeout === undefined ? 60_000 : seconds(timeout),
     method,
@@ -157,7 +163,7 @@ function setPath(root: JsonObject, key: string, value: JsonValue): void {
 async function runRpc(args: ParsedArgs): Promise<number> {
   const a = rpcArgs(args);
   try {
-    const result = await rpcCall(a.socketPath, a.method, a.params, { retries: a.retries, timeoutMs: a.timeoutMs });
+    const result = await rpcCall(a.socketPath, a.method, a.params, { retries: a.retries, timeoutMs: a.timeoutMs, ...(a.tls ? { tls: a.tls } : {}) });
     console.log(JSON.stringify(result, null, 2));
     return 0;
   } catch (e) {

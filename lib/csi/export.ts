@@ -31,6 +31,7 @@
 import { isIP } from 'node:net';
 import { KeyringClient } from '../gateway/keyring-client';
 import { JsonRpcError, RpcErrorCode, rpcCall, type JsonObject } from '../jsonrpc';
+import type { RpcTlsCredentials } from '../jsonrpc/endpoint';
 import type { GatewayRpc } from '../jsonrpc/gateway-rpc';
 import { failedPrecondition, invalidArgument } from './errors';
 import { hostKeyNames, keyNamePrefix, type HostKeys, type KeyFile } from './key-dir';
@@ -42,12 +43,13 @@ export type { ExportOptions, ExportSpec, VolumeExporter } from './volume-exporte
 export type { GatewayRpc } from '../jsonrpc/gateway-rpc';
 
 /**
- * A GatewayRpc over the gateway's unix socket, with a connection per call, so that a
- * gateway restart costs the calls in flight and nothing after. Like any RpcClient, it
- * refuses a socket not owned by root or this user (ERR_SOCKET_OWNER).
+ * A GatewayRpc over the gateway's unix socket (or tls://HOST:PORT, with `tls`), with a
+ * connection per call, so that a gateway restart costs the calls in flight and nothing
+ * after. Like any RpcClient, it refuses a socket not owned by root or this user
+ * (ERR_SOCKET_OWNER), and a TLS listener whose certificate the CA did not sign.
  */
-export function socketGatewayRpc(socketPath: string, timeoutMs = 30_000): GatewayRpc {
-  return { call: (method, params) => rpcCall(socketPath, method, params, { timeoutMs, retries: 2 }) };
+export function socketGatewayRpc(socketPath: string, timeoutMs = 30_000, tls?: RpcTlsCredentials): GatewayRpc {
+  return { call: (method, params) => rpcCall(socketPath, method, params, { timeoutMs, retries: 2, ...(tls ? { tls } : {}) }) };
 }
 
 export interface ListenAddress {

@@ -23,6 +23,7 @@ import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { InvalidArgumentError } from '../errors';
 import { StateFile } from './plugins/state-file';
+import { isTlsEndpoint, parseRpcEndpoint } from '../jsonrpc/endpoint';
 import type { CntlidRange, GatewayRpc, ListenAddress } from './export';
 
 /** The most members a group may have. */
@@ -30,7 +31,7 @@ export const MAX_GROUP_MEMBERS = 16;
 /** Controller IDs per member: member i (from 0) has [i * CNTLID_SLOT + 1, (i + 1) * CNTLID_SLOT]. */
 export const CNTLID_SLOT = 4094;
 
-/** A member as declared: its name, its JSON-RPC socket and where nodes reach it. */
+/** A member as declared: its name, its JSON-RPC socket (or tls://HOST:PORT) and where nodes reach it. */
 export interface GroupMemberSpec {
   name: string;
   socket: string;
@@ -209,7 +210,11 @@ export function parseGatewayMembers(text: string, options: { requireTcp?: boolea
       continue;
     }
     checkName(key);
-    if (!value.startsWith('/')) throw new InvalidArgumentError(`--gateway: member "${key}"'s socket must be an absolute path, got "${value}"`);
+    // A member on another machine is reached by JSON-RPC over TLS (its gateway's --rpc-listen).
+    if (isTlsEndpoint(value)) parseRpcEndpoint(value, `--gateway: member "${key}"'s endpoint`);
+    else if (!value.startsWith('/')) {
+      throw new InvalidArgumentError(`--gateway: member "${key}"'s socket must be an absolute path or tls://HOST:PORT, got "${value}"`);
+    }
     out.push({ name: key, socket: value });
   }
   if (options.requireTcp) {

@@ -22,6 +22,7 @@ import { serveMetrics } from './metrics';
 import { gatewayMethods } from './rpc/methods';
 import { RpcServer } from './rpc/server';
 import { GatewayState, type TargetLimits } from './state';
+import type { RpcTlsCredentials } from '../jsonrpc/endpoint';
 
 export const DEFAULT_CONFIG_PATH = '/var/lib/rdmagate/config.json';
 /** setTimeout's largest delay. */
@@ -51,6 +52,13 @@ export interface GatewayOptions {
   log?: LogSink;
   /** Prometheus metrics at http://address:port/metrics. Default: none. */
   metrics?: { address?: string; port: number };
+  /**
+   * JSON-RPC over TLS 1.3 at address:port too (default address 0.0.0.0; port 0: any), for
+   * clients on other machines (a gateway group's CSI controller): the gateway's certificate
+   * and key, and the CA that must have signed each client's certificate (PEM text).
+   * Default: none, the unix socket only.
+   */
+  rpcTls?: { address?: string; port: number } & RpcTlsCredentials;
 }
 
 /**
@@ -71,6 +79,8 @@ export class Gateway {
   readonly #socketMode: number;
   readonly #rpcDeadlines: RpcDeadlines;
   #server: RpcServer | undefined;
+  #tlsServer: RpcServer | undefined;
+  readonly #rpcTls: ({ address: string; port: number } & RpcTlsCredentials) | undefined;
   #metrics: Server | undefined;
   #metricsPort: number | undefined;
   readonly #metricsOptions: { address: string; port: number } | undefined;
@@ -93,6 +103,12 @@ export class Gateway {
       const m = v.object<{ address?: string; port: number }>(o.metrics, 'metrics');
       this.#metricsOptions = { address: m.address === undefined ? '127.0.0.1' : v.string(m.address, 'metrics.address'),
         port: v.integer(m.port, 'metrics.port', 0, 65535) };
+    }
+    if (o.rpcTls !== undefined) {
+      const t = v.object<NonNullable<GatewayOptions['rpcTls']>>(o.rpcTls, 'rpcTls');
+      this.#rpcTls = { address: t.address === undefined ? '0.0.0.0' : v.string(t.address, 'rpcTls.address'),
+        port: v.integer(t.port, 'rpcTls.port', 0, 65535), cert: v.string(t.cert, 'rpcTls.cert'), key: v.string(t.key, 'rpcTls.key'),
+        ca: v.string(t.ca, 'rpcTls.ca') };
     }
     const targetOptions = v.object<TargetOptions>(o.target, 'target');
     const limits: TargetLimits = { ...TARGET_LIMITS };
@@ -117,6 +133,11 @@ export class Gateway {
   /** The metrics HTTP port, once started with metrics. */
   get metricsPort(): number | undefined {
     return this.#metricsPort;
+  }
+
+  /** The JSON-RPC TLS port, once started with rpcTls. */
+  get rpcTlsPort(): number | undefined {
+    return this.#tlsServer?.port;
   }
 
   /** The socket path, once started with one. */
@@ -154,6 +175,11 @@ export class Gateway {
           deadlines: this.#rpcDeadlines, dispatcher: this.#dispatcher, log: this.#log,
         });
       }
+      if (this.#rpcTls) {
+        const { address, port, ...tls } = this.#rpcTls;
+        this.#tlsServer = await RpcServer.listenTls({ address, port, tls, deadlines: this.#rpcDeadlines, dispatcher: this.#dispatcher,
+          log: this.#log });
+      }
     } catch (e) {
       this.#log.error('gateway start failed', { error: (e as Error).message });
       await this.close();
@@ -175,6 +201,7 @@ export class Gateway {
     this.#backendWatch.stop();
     this.#pendingBackends.stop();
     await this.#server?.close();
+    await this.#tlsServer?.close();
     await new Promise<void>((resolve) => (this.#metrics ? this.#metrics.close(() => resolve()) : resolve()));
     await this.#store?.idle();
     this.target.close();

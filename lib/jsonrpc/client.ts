@@ -1,13 +1,17 @@
 /**
- * A JSON-RPC client for the gateway's unix socket, as `rdmagate rpc` and tests use it. It
- * frames like SPDK's rpc.py: requests written as JSON, responses read as a stream of JSON
- * values, matched to requests by id. It connects only to a socket of root or its own user
- * (socket-trust.ts): requests carry what to export and to whom. The gateway closes a
- * connection idle for 300 s (ERR_RPC_CLOSED after): a client kept longer connects again.
+ * A JSON-RPC client for the gateway's unix socket, as `rdmagate rpc` and tests use it, or
+ * for its TLS listener (tls://HOST:PORT, endpoint.ts). It frames like SPDK's rpc.py:
+ * requests written as JSON, responses read as a stream of JSON values, matched to requests
+ * by id. It connects only to a socket of root or its own user (socket-trust.ts), or to a TLS
+ * listener whose certificate its CA signed: requests carry what to export and to whom. The
+ * gateway closes a connection idle for 300 s (ERR_RPC_CLOSED after): a client kept longer
+ * connects again.
  */
 import { createConnection, type Socket } from 'node:net';
-import { RdmagateError, SocketPathError } from '../errors';
+import { connect as tlsConnect } from 'node:tls';
+import { InvalidArgumentError, RdmagateError, SocketPathError } from '../errors';
 import { checkServerSocket } from '../socket-trust';
+import { parseRpcEndpoint, type RpcEndpoint, type RpcTlsCredentials } from './endpoint';
 import { JsonRpcError } from './errors';
 import type { JsonValue } from './json';
 import { JsonStreamParser } from './json-stream';
@@ -25,6 +29,8 @@ export interface RpcClientOptions {
   timeoutMs?: number;
   /** Connect attempts after the first, 200 ms apart, as rpc.py's -r; default 0. */
   retries?: number;
+  /** This client's certificate, key and the CA of the gateway's: needed for a tls:// endpoint. */
+  tls?: RpcTlsCredentials;
 }
 
 interface Pending {
@@ -53,22 +59,28 @@ export class RpcClient {
   }
 
   /**
-   * Throws SocketPathError, without retrying, for a socket of another user or in a directory
-   * others can write to; RpcTransportError (ERR_RPC_CONNECT) when none answers.
+   * `endpoint`: a unix socket path or tls://HOST:PORT. Throws SocketPathError, without
+   * retrying, for a socket of another user or in a directory others can write to;
+   * RpcTransportError (ERR_RPC_CONNECT) when none answers, or a TLS listener whose
+   * certificate does not verify (or that refuses this client's).
    */
-  static async connect(socketPath: string, options: RpcClientOptions = {}): Promise<RpcClient> {
+  static async connect(endpoint: string, options: RpcClientOptions = {}): Promise<RpcClient> {
     const timeoutMs = options.timeoutMs ?? 60_000;
     const retries = options.retries ?? 0;
+    const at = parseRpcEndpoint(endpoint);
+    if (at.kind === 'tls' && !options.tls) {
+      throw new InvalidArgumentError(`${endpoint}: a tls:// endpoint needs this client's certificate, key and CA (--rpc-tls-*)`);
+    }
     for (let attempt = 0; ; attempt++) {
       try {
-        await checkServerSocket(socketPath);
-        return new RpcClient(await open(socketPath, timeoutMs), timeoutMs);
+        if (at.kind === 'unix') await checkServerSocket(at.path);
+        return new RpcClient(await open(at, timeoutMs, options.tls), timeoutMs);
       } catch (e) {
         // Waiting does not make another user's socket ours; a missing one may yet appear.
         if (e instanceof SocketPathError && e.code !== 'ERR_SOCKET_DIR_MISSING') throw e;
         if (attempt >= retries) {
           throw new RpcTransportError('ERR_RPC_CONNECT',
-            `cannot connect to ${socketPath}: ${(e as Error).message} (is the gateway running?)`);
+            `cannot connect to ${endpoint}: ${(e as Error).message} (is the gateway running?)`);
         }
         await new Promise((r) => setTimeout(r, RETRY_DELAY_MS));
       }
@@ -132,9 +144,9 @@ export class RpcClient {
 }
 
 /** One call on a fresh connection: what `rdmagate rpc` does. */
-export async function rpcCall(socketPath: string, method: string, params?: Record<string, JsonValue>,
+export async function rpcCall(endpoint: string, method: string, params?: Record<string, JsonValue>,
   options: RpcClientOptions = {}): Promise<JsonValue> {
-  const client = await RpcClient.connect(socketPath, options);
+  const client = await RpcClient.connect(endpoint, options);
   try {
     return await client.call(method, params);
   } finally {
@@ -142,14 +154,16 @@ export async function rpcCall(socketPath: string, method: string, params?: Recor
   }
 }
 
-function open(socketPath: string, timeoutMs: number): Promise<Socket> {
+function open(at: RpcEndpoint, timeoutMs: number, tls: RpcTlsCredentials | undefined): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const s = createConnection(socketPath);
+    const s = at.kind === 'unix' ? createConnection(at.path)
+      : tlsConnect({ host: at.host, port: at.port, ...tls, minVersion: 'TLSv1.3' });
     const timer = setTimeout(() => {
       s.destroy();
       reject(new Error(`no connection within ${timeoutMs} ms`));
     }, timeoutMs);
-    s.once('connect', () => {
+    // Over TLS, the connection is there once the handshake (both certificates) is done.
+    s.once(at.kind === 'unix' ? 'connect' : 'secureConnect', () => {
       clearTimeout(timer);
       s.removeAllListeners('error');
       resolve(s);

@@ -9,3 +9,4 @@ export { RpcClient, RpcTransportError, rpcCall, type RpcClientOptions } from './
 export { JsonRpcError, RpcErrorCode } from './errors';
 export type { JsonObject, JsonValue } from './json';
 export { DEFAULT_SOCKET_DIR, DEFAULT_SOCKET_PATH } from './socket-path';
+export type { RpcTlsCredentials } from './endpoint';

@@ -65,7 +65,7 @@ describe('rdmagate help', function () {
   it('the gateway\'s help has all its flags, --demo and the metrics ones included', () => {
     const r = run(['gateway', '--help']);
     assert.deepEqual(helpFlags(r.stdout),
-      ['socket', 'config', 'reactors', 'buffer-pool-bytes', 'metrics-port', 'metrics-address', 'demo', 'help']);
+      ['socket', 'config', 'reactors', 'buffer-pool-bytes', 'metrics-port', 'metrics-address', 'rpc-listen', 'rpc-tls-cert', 'rpc-tls-key', 'rpc-tls-ca', 'demo', 'help']);
     assert.match(r.stdout, /^ {2}-s, --socket PATH /m);
   });
 
@@ -74,7 +74,7 @@ describe('rdmagate help', function () {
       ['rpc', 'bdev_malloc_create', '--name', 'x', '-h']]) {
       const r = run(args);
       assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
-      assert.match(r.stdout, /^usage: rdmagate rpc \[-s SOCK\] \[-r N\] \[-t S\] METHOD/, args.join(' '));
+      assert.match(r.stdout, /^usage: rdmagate rpc \[-s SOCK\] \[-r N\] \[-t S\] [^\n]*\n[^\n]*METHOD/, args.join(' '));
     }
     // A param's value may be -h: it is not a flag there.
     const value = run(['rpc', '-s', '/nonexistent-dir/x.sock', 'm', '--name', '-h']);

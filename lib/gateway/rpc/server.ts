@@ -2,13 +2,17 @@
  * The JSON-RPC server on a unix socket, framed as SPDK's: requests are JSON values written
  * back to back; each response is one JSON object followed by a newline, as SPDK writes
  * them. Requests of one connection run in order; connections run side by side. A
- * connection idle, or slow to send a request, is closed (deadlines.ts).
+ * connection idle, or slow to send a request, is closed (deadlines.ts). The same server
+ * may listen on TCP with TLS 1.3 (listenTls), for clients on other machines, each of which
+ * must present a certificate that the given CA signed.
  */
 import { chmod, unlink } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 import { dirname } from 'node:path';
 import { RdmagateError } from '../../errors';
 import { RpcErrorCode } from '../../jsonrpc/errors';
+import type { RpcTlsCredentials } from '../../jsonrpc/endpoint';
 import { JsonStreamParser, type JsonStreamItem } from '../../jsonrpc/json-stream';
 import type { Logger } from '../../log/logger';
 import { prepareSocketDir } from '../../socket-trust';
@@ -32,6 +36,17 @@ export interface RpcServerOptions {
   log: Logger;
 }
 
+export interface RpcTlsServerOptions {
+  address: string;
+  /** 0: any free port (RpcServer.port says which). */
+  port: number;
+  /** The server's certificate and key, and the CA that signs every client's certificate. */
+  tls: RpcTlsCredentials;
+  deadlines?: Partial<RpcDeadlines>;
+  dispatcher: RpcDispatcher;
+  log: Logger;
+}
+
 /** How long a connection closed for a parse error waits for the client to read the answer. */
 const LINGER_MS = 5000;
 
@@ -40,11 +55,49 @@ export class RpcServer {
   readonly #sockets = new Set<Socket>();
   readonly #deadlines: RpcDeadlines;
 
-  private constructor(readonly socketPath: string, private readonly dispatcher: RpcDispatcher, private readonly log: Logger,
-    deadlines: RpcDeadlines) {
+  /** socketPath: the unix socket's, undefined for a TLS listener. */
+  private constructor(readonly socketPath: string | undefined, private readonly dispatcher: RpcDispatcher, private readonly log: Logger,
+    deadlines: RpcDeadlines, tls?: RpcTlsCredentials) {
     this.#deadlines = deadlines;
     // Half-open: a client may shut down its side after the last request and still read the answers.
-    this.#server = createServer({ allowHalfOpen: true }, (s) => this.#serve(s));
+    this.#server = tls
+      ? createTlsServer({ ...tls, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.3', allowHalfOpen: true },
+        (s) => this.#serve(s))
+      : createServer({ allowHalfOpen: true }, (s) => this.#serve(s));
+    // Every connection, a TLS one still in its handshake included, so that close() ends them all.
+    this.#server.on('connection', (raw: Socket) => {
+      this.#sockets.add(raw);
+      raw.on('close', () => this.#sockets.delete(raw));
+    });
+  }
+
+  /** The TCP port of a TLS listener. */
+  get port(): number | undefined {
+    const a = this.#server.address();
+    return typeof a === 'object' && a ? a.port : undefined;
+  }
+
+  /** JSON-RPC over TLS 1.3 on `address:port`: only clients with a certificate that the CA signed get in. */
+  static async listenTls(o: RpcTlsServerOptions): Promise<RpcServer> {
+    const deadlines = { ...DEFAULT_RPC_DEADLINES, ...o.deadlines };
+    const s = new RpcServer(undefined, o.dispatcher, o.log, deadlines, o.tls);
+    // A handshake refused (no certificate, or not the CA's) is the client's failure, logged once each.
+    s.#server.on('tlsClientError', (e: Error, socket: Socket) => {
+      o.log.warn('rpc tls client refused', { peer: socket.remoteAddress ?? null, error: e.message });
+    });
+    await new Promise<void>((resolve, reject) => {
+      s.#server.once('error', reject);
+      s.#server.listen(o.port, o.address, () => {
+        s.#server.off('error', reject);
+        resolve();
+      });
+    }).catch((e: NodeJS.ErrnoException) => {
+      throw e.code === 'EADDRINUSE'
+        ? new RdmagateError('ERR_ADDRESS_IN_USE', `${o.address}:${o.port} is in use`)
+        : new RdmagateError('ERR_SYSTEM', `cannot listen on ${o.address}:${o.port}: ${e.message}`);
+    });
+    o.log.info('rpc listening', { tls: `${o.address}:${s.port}`, idleMs: deadlines.idleMs, requestMs: deadlines.requestMs });
+    return s;
   }
 
   static async listen(o: RpcServerOptions): Promise<RpcServer> {
@@ -83,7 +136,7 @@ export class RpcServer {
   async close(): Promise<void> {
     for (const s of this.#sockets) s.destroy();
     if (this.#server.listening) await new Promise<void>((resolve) => this.#server.close(() => resolve()));
-    await unlink(this.socketPath).catch(() => undefined);
+    if (this.socketPath !== undefined) await unlink(this.socketPath).catch(() => undefined);
   }
 
   #serve(socket: Socket): void {
