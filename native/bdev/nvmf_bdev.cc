@@ -240,6 +240,7 @@ void NvmfBackend::on_disconnected(uint64_t, const host::Failure& failure, bool r
 
 void NvmfBackend::on_reconnected(uint64_t id) {
   if (state_ != State::kClosed) state_ = State::kLive;
+  end_failover_wait(true);
   // A notice may have been lost with the connection: look at every namespace again.
   on_namespaces_changed(id, {0xffffffff});
 }
@@ -247,10 +248,12 @@ void NvmfBackend::on_reconnected(uint64_t id) {
 void NvmfBackend::on_removed(uint64_t, const host::Failure& failure) {
   set_reason(failure.message);
   if (state_ != State::kClosed) state_ = State::kFailed;
+  end_failover_wait(false);
 }
 
 void NvmfBackend::on_closed(uint64_t) {
   state_ = State::kClosed;
+  end_failover_wait(false);
   std::lock_guard<std::mutex> lock(mutex_);
   closed_ = true;
   cv_.notify_all();
@@ -305,26 +308,48 @@ void NvmfBackend::start(Lane& lane, uint32_t nsid, const IoRequest& io, uint32_t
   uint32_t slot = lane.free.back();
   lane.free.pop_back();
   InFlight& f = lane.slots[slot];
-  f = InFlight{done, ctx, nullptr, 0, nsid, bs};
+  f = InFlight{done, ctx, io, io.ranges, io.nr_ranges, nsid, bs, 0};
+  if (io.type == IoType::kUnmap && io.nr_ranges == 0) return finish(lane, slot, status::kSuccess);
+  issue(lane, slot);
+}
+
+void NvmfBackend::issue(Lane& lane, uint32_t slot) {
+  const InFlight& f = lane.slots[slot];
+  const IoRequest& io = f.io;
   uint32_t nlb = uint32_t(io.num_blocks);
   switch (io.type) {
-    case IoType::kRead:
-      send(lane, slot, kIoRead, nsid, io.offset_blocks, nlb, io.buf, nlb * bs, io.chunk);
-      break;
-    case IoType::kWrite:
-      send(lane, slot, kIoWrite, nsid, io.offset_blocks, nlb, io.buf, nlb * bs, io.chunk);
-      break;
-    case IoType::kWriteZeroes: send(lane, slot, kIoWriteZeroes, nsid, io.offset_blocks, nlb, nullptr, 0); break;
-    case IoType::kFlush: send(lane, slot, kIoFlush, nsid, 0, 0, nullptr, 0); break;
-    case IoType::kUnmap:
-      if (io.nr_ranges == 0) {
-        finish(lane, slot, status::kSuccess);
-        return;
+    case IoType::kRead: return send(lane, slot, kIoRead, f.nsid, io.offset_blocks, nlb, io.buf, nlb * f.block_size, io.chunk);
+    case IoType::kWrite: return send(lane, slot, kIoWrite, f.nsid, io.offset_blocks, nlb, io.buf, nlb * f.block_size, io.chunk);
+    case IoType::kWriteZeroes: return send(lane, slot, kIoWriteZeroes, f.nsid, io.offset_blocks, nlb, nullptr, 0);
+    case IoType::kFlush: return send(lane, slot, kIoFlush, f.nsid, 0, 0, nullptr, 0);
+    case IoType::kUnmap: return send(lane, slot, kIoDsm, f.nsid, f.ranges->slba, f.ranges->nlb, nullptr, 0);
+  }
+}
+
+bool NvmfBackend::retry_after_failover(Lane& lane, uint32_t slot) {
+  InFlight& f = lane.slots[slot];
+  // Each path once: a command that every path refuses gets its status.
+  if (f.path_retries >= controller_->paths().paths.size() - 1) return false;
+  ++f.path_retries;
+  lane.after_failover.push_back(slot);
+  bool asked = false;
+  if (failing_over_.compare_exchange_strong(asked, true)) controller_->fail_over("a command came back with a path error: failing over");
+  return true;
+}
+
+void NvmfBackend::end_failover_wait(bool resend) {
+  failing_over_.store(false);
+  auto self = shared_from_this();
+  for (auto& lane : lanes_) {
+    Lane* l = &lane;
+    l->reactor->post([self, l, resend] {
+      std::vector<uint32_t> slots;
+      slots.swap(l->after_failover);
+      for (uint32_t slot : slots) {
+        if (resend) self->issue(*l, slot);
+        else self->finish(*l, slot, status::kControllerPathingError);
       }
-      f.ranges = io.ranges;
-      f.ranges_left = io.nr_ranges;
-      send(lane, slot, kIoDsm, nsid, io.ranges[0].slba, io.ranges[0].nlb, nullptr, 0);
-      break;
+    });
   }
 }
 
@@ -373,6 +398,9 @@ void NvmfBackend::on_io_completions(uint64_t, const uint32_t* pairs, size_t coun
       send(lane, slot, kIoDsm, f.nsid, f.ranges->slba, f.ranges->nlb, nullptr, 0);
       continue;
     }
+    // A path status (SCT 3: ANA inaccessible, a pathing error) with DNR clear is the path's,
+    // not the command's: another path may take it.
+    if (word < host::kHostStatusBase && host::status_sct(word) == 3 && !(word & (1u << 14)) && retry_after_failover(lane, slot)) continue;
     finish(lane, slot, frontend_status(word));
   }
   // Completions free slots: send what was waiting for one.

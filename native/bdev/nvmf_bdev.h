@@ -88,11 +88,13 @@ class NvmfBackend : public host::ControllerEvents, public std::enable_shared_fro
   struct InFlight {
     IoDone done = nullptr;
     void* ctx = nullptr;
+    IoRequest io{};  // to send it again after a failover
     // Deallocate of several ranges goes one range per command, in a chain.
     const spec::DsmRange* ranges = nullptr;
     uint32_t ranges_left = 0;
     uint32_t nsid = 0;
     uint32_t block_size = 0;
+    uint32_t path_retries = 0;  // times it came back with a path error and was sent again
   };
   struct Waiting {
     uint32_t nsid;
@@ -108,6 +110,7 @@ class NvmfBackend : public host::ControllerEvents, public std::enable_shared_fro
     std::vector<InFlight> slots;
     std::vector<uint32_t> free;
     std::deque<Waiting> waiting;  // no slot free: sent as completions free some
+    std::vector<uint32_t> after_failover;  // slots whose command came back with a path error
   };
 
   NvmfBackend(std::string name, std::vector<Reactor*> reactors);
@@ -116,6 +119,14 @@ class NvmfBackend : public host::ControllerEvents, public std::enable_shared_fro
   void send(Lane& lane, uint32_t slot, uint8_t opcode, uint32_t nsid, uint64_t slba, uint32_t nlb, uint8_t* data,
             uint32_t length, BufferPool::Chunk* chunk = nullptr);
   void start(Lane& lane, uint32_t nsid, const IoRequest& io, uint32_t block_size, IoDone done, void* ctx);
+  // Sends slot's command (again), from where it stands (a deallocate chain: its current range).
+  void issue(Lane& lane, uint32_t slot);
+  // Reactor thread: a command came back with a path error. With another path to try, it waits
+  // for the failover (which the first such command asks for) and is sent again after it.
+  bool retry_after_failover(Lane& lane, uint32_t slot);
+  // Every lane, on its reactor: the commands waiting for a failover are sent again (`resend`)
+  // or fail with a pathing error.
+  void end_failover_wait(bool resend);
   // Frees `slot`, then reports `status` to the I/O that held it.
   void finish(Lane& lane, uint32_t slot, spec::Status status);
   std::vector<uint8_t> identify(uint8_t cns, uint32_t nsid, uint32_t timeout_ms);
@@ -138,6 +149,7 @@ class NvmfBackend : public host::ControllerEvents, public std::enable_shared_fro
   uint32_t next_admin_op_ = 1;
   std::map<uint32_t, uint64_t> ns_blocks_;  // by nsid: the namespaces attached
   std::map<uint32_t, uint32_t> size_probes_;  // Identify ops after a notice: op -> nsid
+  std::atomic<bool> failing_over_{false};  // a failover was asked for and has not ended
 
   std::mutex resized_mutex_;  // held while the handler runs, so close() waits it out
   std::function<void(uint32_t)> resized_;

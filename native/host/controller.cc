@@ -116,6 +116,14 @@ void Controller::remove_path(const TransportAddress& to) {
   reactor_.post([self] { self->leave_removed_path(); });
 }
 
+void Controller::fail_over(const std::string& why) {
+  auto self = shared_from_this();
+  reactor_.post([self, why] {
+    if (self->state_ != State::kLive || self->paths().paths.size() < 2) return;
+    self->error_recovery(Failure{kErrDisconnected, why, 0, 0});
+  });
+}
+
 ControllerPaths Controller::paths() const {
   std::lock_guard<std::mutex> lock(paths_mutex_);
   return ControllerPaths{paths_, path_};

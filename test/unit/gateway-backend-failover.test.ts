@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BufferPool, Gateway, Target, nvmf } from '../../lib';
+import { BufferPool, Gateway, Target, nvmf, type Subsystem } from '../../lib';
 import { renderMetrics } from '../../lib/gateway/metrics';
 import type { JsonRpcError } from '../../lib/jsonrpc/errors';
 
@@ -31,6 +31,7 @@ describe('gateway: backend failover paths', function () {
   let dir: string;
   let backend: Target;
   let paths: Path[];
+  let backendSub: Subsystem;
   const gateways: Gateway[] = [];
   const hosts: nvmf.Controller[] = [];
   const pool = new BufferPool({ chunkSize: 64 * 1024 });
@@ -94,7 +95,8 @@ describe('gateway: backend failover paths', function () {
     dir = mkdtempSync(join(tmpdir(), 'rdmagate-failover-'));
     backend = new Target();
     backend.createBdev({ type: 'malloc', name: 'Malloc0', sizeBytes: 4 << 20 });
-    const sub = backend.addSubsystem({ nqn: BACKEND_NQN, allowAnyHost: true });
+    const sub = backend.addSubsystem({ nqn: BACKEND_NQN, allowAnyHost: true, anaReporting: true });
+    backendSub = sub;
     sub.addNamespace({ bdev: 'Malloc0' });
     frontPort = 34000 - (process.pid % 2000);  // below Linux's ephemeral ports, apart from the other gateway tests'
     paths = [frontPort + 1, frontPort + 2].map((port) => {
@@ -132,6 +134,25 @@ describe('gateway: backend failover paths', function () {
     assert.match(metrics, new RegExp(`rdmagate_backend_path_active\\{name="Nvme0",traddr="127.0.0.1",trsvcid="${b.port}"\\} 1`));
     // Both paths saved, as SPDK saves them: the controller's own, then the added one.
     assert.deepEqual(await savedAttaches(g), [[String(a.port), undefined], [String(b.port), 'failover']]);
+  });
+
+  it('moves off a path whose ANA state turns inaccessible, and gives the host the status when every path is', async () => {
+    const [a, b] = paths as [Path, Path];
+    const g = await gateway();
+    await attach(g, a);
+    await attach(g, b);
+    await exportBackend(g);
+    const h = await connectHost();
+    await writeThrough(h, 0x55);
+    const listener = (p: Path) => ({ transport: 'tcp' as const, address: '127.0.0.1', port: p.port });
+    // A path status, not a lost connection: the command comes back Asymmetric Access Inaccessible.
+    backendSub.setListenerAnaState(listener(a), 'inaccessible');
+    await writeThrough(h, 0x66, 96);
+    assert.equal((await controller(g)).trid.trsvcid, String(b.port), 'failed over to b');
+    backendSub.setListenerAnaState(listener(b), 'inaccessible');
+    await assert.rejects(writeThrough(h, 0x77, 128), 'each path tried once, then the status reaches the host');
+    backendSub.setListenerAnaState(listener(a), 'optimized');
+    await writeThrough(h, 0x88, 160);
   });
 
   it('refuses a path that is not one of the same controller, and changes nothing', async () => {
