@@ -401,7 +401,7 @@ void Controller::attempt_failed(uint64_t gen, Failure failure) {
   ++nr_reconnects_;
   state_ = State::kResetting;
   advance_path();
-  if (should_reconnect()) schedule_reconnect();
+  if (should_reconnect()) schedule_reconnect(reconnect_delay_ms(options_, nr_reconnects_));
   else remove(failure);
 }
 
@@ -411,10 +411,13 @@ void Controller::error_recovery(const Failure& failure) {
   ++gen_;
   reactor_.cancel_timer(ka_timer_);
   shutdown_queues(failure);
+  // Another path: nothing to wait for before trying it (the delay spares a target that
+  // just went away, and the next failed attempt waits as ever).
+  bool elsewhere = paths().paths.size() > 1;
   advance_path();
   bool again = should_reconnect();
   events_->on_disconnected(id_, failure, again);
-  if (again) schedule_reconnect();
+  if (again) schedule_reconnect(elsewhere ? 0 : reconnect_delay_ms(options_, nr_reconnects_));
   else remove(failure);
 }
 
@@ -430,9 +433,9 @@ bool Controller::should_reconnect() const {
   return nr_reconnects_ < attempts;
 }
 
-void Controller::schedule_reconnect() {
+void Controller::schedule_reconnect(uint64_t delay_ms) {
   std::weak_ptr<Controller> weak = weak_from_this();
-  reconnect_timer_ = reactor_.add_timer(reconnect_delay_ms(options_, nr_reconnects_) * 1000, [weak] {
+  reconnect_timer_ = reactor_.add_timer(delay_ms * 1000, [weak] {
     if (auto c = weak.lock()) {
       c->reconnect_timer_ = 0;
       c->attempt();

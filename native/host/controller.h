@@ -158,7 +158,7 @@ class Controller final : public QueueOwner, public std::enable_shared_from_this<
   void error_recovery(const Failure& failure);
   bool backoff() const { return options_.first_reconnect_delay_ms < options_.reconnect_delay_ms; }
   bool should_reconnect() const;
-  void schedule_reconnect();
+  void schedule_reconnect(uint64_t delay_ms);
   void remove(const Failure& failure);
   void give_up_queues(const Failure& why);
   void do_reset();
