@@ -11,7 +11,7 @@ import { isJson, OUTPUT_FORMAT_FLAG, type Command } from './command';
 import { explainConnectRefusal } from './connect-refusal';
 import { DHCHAP_FLAGS, dhchapFlags } from './dhchap-flags';
 import { formatIdNs } from './id-ns-format';
-import { formatPath, MULTIPATH_POLICY_FLAG, multipathPolicy, pathFlags, type PathFlags } from './multipath';
+import { formatPath, MULTIPATH_POLICY_FLAG, MULTIPATH_SELECTOR_FLAG, multipathPolicy, pathFlags, type PathFlags } from './multipath';
 import { TLS_FLAGS, tlsFlags } from './tls-flags';
 
 /** The well-known discovery subsystem, which `discover` asks unless given -n. */
@@ -30,7 +30,7 @@ const TRSVCIDS: FlagSpec = { ...trsvcid('4420'), list: true,
   help: 'the port (default 4420); repeated: the i-th -s is the i-th -a\'s, one -s is every -a\'s' };
 
 const IDENTIFY_FLAGS: FlagSpec[] = [TRANSPORT, TRADDRS, TRSVCIDS, SUBNQN, HOSTNQN, HOSTID, ...DHCHAP_FLAGS, ...TLS_FLAGS,
-  MULTIPATH_POLICY_FLAG, OUTPUT_FORMAT_FLAG];
+  MULTIPATH_POLICY_FLAG, MULTIPATH_SELECTOR_FLAG, OUTPUT_FORMAT_FLAG];
 
 function port(args: ParsedArgs, fallback: number): number {
   return portOf(stringFlags(args)('trsvcid'), fallback);

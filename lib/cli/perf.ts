@@ -8,7 +8,7 @@ import type { FlagSpec, ParsedArgs } from './args';
 import { isJson, OUTPUT_FORMAT_FLAG, type Command } from './command';
 import { explainConnectRefusal } from './connect-refusal';
 import { DHCHAP_CTRL_SECRET_FLAG, DHCHAP_SECRET_FLAG } from './dhchap-flags';
-import { MULTIPATH_POLICY_FLAG, pathFlags } from './multipath';
+import { MULTIPATH_POLICY_FLAG, MULTIPATH_SELECTOR_FLAG, pathFlags } from './multipath';
 import { TLS_FLAG, TLS_KEY_FLAG, tlsFlags } from './tls-flags';
 
 /** Long names as fio and nvme-cli spell them; `key` is the PerfOptionsInput field. */
@@ -25,6 +25,7 @@ const FLAGS: (FlagSpec & { key?: string })[] = [
   TLS_FLAG,
   { ...TLS_KEY_FLAG, key: 'psk' },
   { ...MULTIPATH_POLICY_FLAG, key: 'multipathPolicy' },
+  { ...MULTIPATH_SELECTOR_FLAG, key: 'multipathSelector' },
   { name: 'target', value: 'local', help: 'start a target in this process instead, and run over loopback TCP' },
   { name: 'bdev', value: 'null|malloc', help: '--target local: the namespace\'s bdev (default null, malloc with --verify)' },
   { name: 'target-reactors', key: 'targetReactors', value: 'N', help: '--target local: its reactors (default 1)' },

@@ -5,7 +5,7 @@
  * @module
  */
 export { runPerf, type PerfHooks } from './run';
-export { MULTIPATH_POLICIES, perfOptions, READ_WRITE, type LocalBdev, type MultipathPolicyName, type PerfEngineName, type PerfOptions,
+export { MULTIPATH_POLICIES, MULTIPATH_SELECTORS, perfOptions, READ_WRITE, type LocalBdev, type MultipathPolicyName, type MultipathSelectorName, type PerfEngineName, type PerfOptions,
   type PerfOptionsInput, type PerfPath, type PerfTarget, type ReadWrite } from './options';
 export { cpuPerMillion, fioJson, formatNormal, PERCENTILES, type FioDirection, type FioJob, type FioLatency, type FioPath, type PerfJson,
   type PerfReport } from './report';

@@ -16,6 +16,9 @@ export type LocalBdev = 'null' | 'malloc';
 /** SPDK's names for the multipath policies (bdev_nvme_set_multipath_policy), as the command line has them. */
 export const MULTIPATH_POLICIES = ['active_passive', 'active_active'] as const;
 export type MultipathPolicyName = (typeof MULTIPATH_POLICIES)[number];
+/** SPDK's selectors for active_active. */
+export const MULTIPATH_SELECTORS = ['round_robin', 'queue_depth'] as const;
+export type MultipathSelectorName = (typeof MULTIPATH_SELECTORS)[number];
 
 /** One path to a remote target. */
 export interface PerfPath {
@@ -53,6 +56,8 @@ export interface PerfOptionsInput {
   paths?: { traddr: string; trsvcid?: number | string }[];
   /** With more than one path; default active_passive. */
   multipathPolicy?: string;
+  /** With multipathPolicy active_active; default round_robin. */
+  multipathSelector?: string;
   nqn?: string;
   /** nvme-cli's -S and -C: DH-HMAC-CHAP secrets for a remote target (ConnectOptions'). */
   dhchapKey?: string;
@@ -77,7 +82,7 @@ export interface PerfOptionsInput {
  */
 export type PerfTarget =
   | ({ kind: 'remote'; transport: 'tcp' | 'rdma'; traddr: string; trsvcid: number; subnqn: string;
-    paths?: PerfPath[]; multipathPolicy?: MultipathPolicyName } & DhchapKeys & TlsPsk)
+    paths?: PerfPath[]; multipathPolicy?: MultipathPolicyName; multipathSelector?: MultipathSelectorName } & DhchapKeys & TlsPsk)
   | { kind: 'local'; bdev: LocalBdev; reactors: number };
 
 export interface PerfOptions {
@@ -132,6 +137,9 @@ function target(o: PerfOptionsInput): PerfTarget {
   if (o.multipathPolicy !== undefined && (paths?.length ?? 0) < 2) {
     throw new InvalidArgumentError('--multipath-policy applies to more than one path (-a given more than once)');
   }
+  if (o.multipathSelector !== undefined && o.multipathPolicy !== 'active_active') {
+    throw new InvalidArgumentError('--multipath-selector chooses among active_active\'s paths: give --multipath-policy active_active');
+  }
   if (o.target !== undefined) {
     if (o.target !== 'local') throw new InvalidArgumentError(`--target must be 'local', got ${JSON.stringify(o.target)}`);
     if (remoteFlags) throw new InvalidArgumentError('--target local starts its own target: -t, -a, -s, -n, --tls-key, -S and -C do not apply');
@@ -154,7 +162,9 @@ function target(o: PerfOptionsInput): PerfTarget {
   return {
     kind: 'remote', transport, traddr: first.traddr, trsvcid: first.trsvcid, subnqn: o.nqn,
     ...(paths && paths.length > 1
-      ? { paths, multipathPolicy: oneOf(o.multipathPolicy, 'multipath-policy', MULTIPATH_POLICIES, 'active_passive') } : {}),
+      ? { paths, multipathPolicy: oneOf(o.multipathPolicy, 'multipath-policy', MULTIPATH_POLICIES, 'active_passive'),
+        ...(o.multipathSelector !== undefined
+          ? { multipathSelector: oneOf(o.multipathSelector, 'multipath-selector', MULTIPATH_SELECTORS, 'round_robin') } : {}) } : {}),
     ...(o.dhchapKey !== undefined ? { dhchapKey: o.dhchapKey } : {}),
     ...(o.dhchapCtrlrKey !== undefined ? { dhchapCtrlrKey: o.dhchapCtrlrKey } : {}),
     ...(o.psk !== undefined ? { psk: o.psk } : {}),

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { PathInfo } from '../nvmf/host';
 import type { DirectionStats } from './engine';
-import type { LocalBdev, MultipathPolicyName, PerfEngineName, PerfOptions } from './options';
+import type { LocalBdev, MultipathPolicyName, MultipathSelectorName, PerfEngineName, PerfOptions } from './options';
 import { formatMiB, formatShort } from './units';
 import type { VerifyFailure } from './verify';
 
@@ -27,7 +27,7 @@ export interface PerfReport {
     /** Set for --target local. */
     local: { bdev: LocalBdev; reactors: number } | undefined;
     /** Set with more than one path (traddr and trsvcid are then the first's): each path as the run left it. */
-    multipath?: { policy: MultipathPolicyName; paths: PathInfo[] };
+    multipath?: { policy: MultipathPolicyName; selector?: MultipathSelectorName; paths: PathInfo[] };
   };
   /** 0: the JS thread polled the host's queues (--polling event-loop). */
   hostReactors: number;
@@ -94,7 +94,7 @@ export interface PerfJson {
     transport: 'tcp';
     /** With more than one path, traddr and trsvcid are the first's, and multipath_policy and paths (every one) are there. */
     target: { traddr: string; trsvcid: number; subnqn: string; nsid: number; bdev?: LocalBdev;
-      multipath_policy?: MultipathPolicyName; paths?: FioPath[] };
+      multipath_policy?: MultipathPolicyName; multipath_selector?: MultipathSelectorName; paths?: FioPath[] };
     /** target: null when the target is not in this process; host: 0 when the JS thread polls the host (--polling event-loop). */
     reactors: { target: number | null; host: number };
     cpu_seconds_per_million_ios: number;
@@ -189,7 +189,8 @@ export function fioJson(r: PerfReport): PerfJson {
       ...(r.fallback ? { fallback: r.fallback } : {}),
       transport: t.transport,
       target: { traddr: t.traddr, trsvcid: t.trsvcid, subnqn: t.subnqn, nsid: t.nsid, ...(t.local ? { bdev: t.local.bdev } : {}),
-        ...(t.multipath ? { multipath_policy: t.multipath.policy, paths: t.multipath.paths.map(fioPath) } : {}) },
+        ...(t.multipath ? { multipath_policy: t.multipath.policy, ...(t.multipath.selector ? { multipath_selector: t.multipath.selector } : {}),
+          paths: t.multipath.paths.map(fioPath) } : {}) },
       reactors: { target: t.local?.reactors ?? null, host: r.hostReactors },
       cpu_seconds_per_million_ios: cpuPerMillion(r),
       ...(r.verify ? { verify: r.verify } : {}),

@@ -6,7 +6,7 @@
  */
 import { randomInt } from 'node:crypto';
 import { InvalidArgumentError } from '../errors';
-import { connect, connectMultipath, SPDK_MULTIPATH_POLICIES, type ConnectOptions, type Controller, type MultipathController,
+import { connect, connectMultipath, SPDK_MULTIPATH_POLICIES, SPDK_MULTIPATH_SELECTORS, type ConnectOptions, type Controller, type MultipathController,
   type NamespaceIdentity } from '../nvmf/host';
 import type { EnginePlan, EngineResult, EngineRun } from './engine';
 import { PerfVerifyError } from './errors';
@@ -141,7 +141,7 @@ async function measure(run: EngineRun, p: EnginePlan, hooks: PerfHooks): Promise
  */
 export async function runPerf(o: PerfOptions, hooks: PerfHooks = {}): Promise<PerfReport> {
   const multipath = o.target.kind === 'remote' && o.target.paths
-    ? { paths: o.target.paths, policy: o.target.multipathPolicy ?? 'active_passive' } : undefined;
+    ? { paths: o.target.paths, policy: o.target.multipathPolicy ?? 'active_passive', selector: o.target.multipathSelector } : undefined;
   // The host's multipath runs in JS over its paths' queues: the native engine cannot drive it.
   const engine: PerfEngineName = o.verify || multipath ? 'js' : o.engine;
   const queueSize = Math.min(MAX_QUEUE_SIZE, Math.max(MIN_QUEUE_SIZE, o.iodepth));
@@ -173,7 +173,7 @@ export async function runPerf(o: PerfOptions, hooks: PerfHooks = {}): Promise<Pe
     if (multipath) {
       const m = await connectMultipath({
         paths: multipath.paths.map((p) => ({ ...options, polling: o.polling, traddr: p.traddr, trsvcid: p.trsvcid })),
-        policy: SPDK_MULTIPATH_POLICIES[multipath.policy],
+        policy: multipath.selector ? SPDK_MULTIPATH_SELECTORS[multipath.selector] : SPDK_MULTIPATH_POLICIES[multipath.policy],
       });
       mp = m;
       controller = m;
@@ -198,7 +198,8 @@ export async function runPerf(o: PerfOptions, hooks: PerfHooks = {}): Promise<Pe
           transport: 'tcp', traddr: where.traddr, trsvcid: where.trsvcid, subnqn: where.subnqn, nsid: o.nsid,
           local: o.target.kind === 'local' ? { bdev: o.target.bdev, reactors: o.target.reactors } : undefined,
           // Each path's state, failovers and ANA states as the run leaves them.
-          ...(mp && multipath ? { multipath: { policy: multipath.policy, paths: mp.paths() } } : {}),
+          ...(mp && multipath ? { multipath: { policy: multipath.policy, ...(multipath.selector ? { selector: multipath.selector } : {}),
+            paths: mp.paths() } } : {}),
         },
         hostReactors: engine === 'js' && o.polling === 'event-loop' ? 0 : o.hostReactors,
         read: result.read,

@@ -59,6 +59,12 @@ describe('rdmagate id-ctrl / id-ns / perf over more than one path', function () 
       assert.throws(() => multipathPolicy(idCtrl(['-a', 'A', '--multipath-policy', 'active_active']), 1),
         invalid(/--multipath-policy applies to more than one path/));
       assert.ok(commandFlags(PERF_COMMAND).some((f) => f.name === 'multipath-policy'));
+      // SPDK's selectors for active_active.
+      assert.equal(multipathPolicy(idCtrl([...two, '--multipath-policy', 'active_active', '--multipath-selector', 'queue_depth']), 2), 'queue-depth');
+      assert.equal(multipathPolicy(idCtrl([...two, '--multipath-policy', 'active_active', '--multipath-selector', 'round_robin']), 2), 'round-robin');
+      assert.throws(() => multipathPolicy(idCtrl([...two, '--multipath-selector', 'queue_depth']), 2),
+        invalid(/--multipath-selector chooses among active_active's paths/));
+      assert.ok(commandFlags(PERF_COMMAND).some((f) => f.name === 'multipath-selector'));
     });
 
     it('perf options: paths in place of traddr and trsvcid, the first path also as traddr and trsvcid', () => {
@@ -182,6 +188,17 @@ describe('rdmagate id-ctrl / id-ns / perf over more than one path', function () 
       assert.equal(j.rdmagate.target.multipath_policy, 'active_active');
       assert.deepEqual(j.rdmagate.target.paths!.map((p) => [p.trsvcid, p.state, p.ana]),
         [[ports[0], 'live', { 1: 'optimized' }], [ports[1], 'live', { 1: 'optimized' }]]);
+      const after = served();
+      assert.ok(after[0]! > before[0]! && after[1]! > before[1]!, `both targets served I/O: ${before} -> ${after}`);
+    });
+
+    it('perf active_active with the queue_depth selector runs I/O down both paths, and says so', async () => {
+      const before = served();
+      const r = await runCli(['perf', ...bothPaths(), '--multipath-policy', 'active_active', '--multipath-selector', 'queue_depth',
+        '--rw', 'randread', '--bs', '4k', '--size', '64k', '--iodepth', '8', '--runtime', '1', '-o', 'json']);
+      assert.equal(r.code, 0, r.stderr);
+      const j = JSON.parse(r.stdout) as PerfJson & { rdmagate: { target: { multipath_selector?: string } } };
+      assert.equal(j.rdmagate.target.multipath_selector, 'queue_depth');
       const after = served();
       assert.ok(after[0]! > before[0]! && after[1]! > before[1]!, `both targets served I/O: ${before} -> ${after}`);
     });

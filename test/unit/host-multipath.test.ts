@@ -122,6 +122,26 @@ describe('host multipath', function () {
     }
   });
 
+  it('queue-depth sends each command down the path with the fewest outstanding', async () => {
+    const c = await open('queue-depth');
+    const served = () => ['A', 'B'].map((name) =>
+      targets.get(name)!.qpairs().filter((q) => q.qid > 0).reduce((a, q) => a + q.commands, 0));
+    const [a0, b0] = served();
+    // 16 writes at once: each pick sees the other path with fewer outstanding, so they split evenly.
+    const buffers = Array.from({ length: 16 }, () => pool.acquire());
+    try {
+      await Promise.all(buffers.map((b, i) => c.queuePairs[0]!.write(1, i * 8, 8, b)));
+    } finally {
+      for (const b of buffers) b.release();
+    }
+    const [a1, b1] = served();
+    assert.deepEqual([a1! - a0!, b1! - b0!], [8, 8]);
+    // One after another, nothing is outstanding at a pick: the first usable path takes each.
+    for (let i = 0; i < 4; i++) await roundTrip(c, i * 8, i + 1);
+    const [a2, b2] = served();
+    assert.deepEqual([a2! - a1!, b2! - b1!], [8, 0]);
+  });
+
   it('passes by a path that lacks the namespace for a while (a restarted gateway before it re-adds it)', async () => {
     const c = await open();
     await roundTrip(c, 0, 0x21);

@@ -1,5 +1,5 @@
 export { Controller, connect, type ControllerState } from './controller';
-export { MultipathController, MultipathQueuePair, connectMultipath, SPDK_MULTIPATH_POLICIES, type MultipathOptions, type MultipathPolicy,
+export { MultipathController, MultipathQueuePair, connectMultipath, SPDK_MULTIPATH_POLICIES, SPDK_MULTIPATH_SELECTORS, type MultipathOptions, type MultipathPolicy,
   type PathInfo } from './multipath';
 export { QueuePair } from './queue-pair';
 export { discover, type AddressFamily, type DiscoveryLogEntry, type SubsystemType, type TransportName } from './discovery';

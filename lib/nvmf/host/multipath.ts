@@ -41,15 +41,22 @@ const MAX_PATHS = 32;
 /** No namespace is in an ANA group: every live path ranks first (for admin commands). */
 const ANY_NAMESPACE = 0;
 
-export type MultipathPolicy = 'failover' | 'round-robin';
+export type MultipathPolicy = 'failover' | 'round-robin' | 'queue-depth';
 
 /**
  * SPDK's names for the policies (bdev_nvme_set_multipath_policy's --policy), which the
- * command line takes: round-robin is SPDK's active_active with its round_robin selector.
+ * command line takes: round-robin is SPDK's active_active with its round_robin selector,
+ * queue-depth the same with its queue_depth selector (SPDK_MULTIPATH_SELECTORS).
  */
 export const SPDK_MULTIPATH_POLICIES: Readonly<Record<'active_passive' | 'active_active', MultipathPolicy>> = {
   active_passive: 'failover',
   active_active: 'round-robin',
+};
+
+/** SPDK's selectors for active_active (bdev_nvme_set_multipath_policy's --selector). */
+export const SPDK_MULTIPATH_SELECTORS: Readonly<Record<'round_robin' | 'queue_depth', MultipathPolicy>> = {
+  round_robin: 'round-robin',
+  queue_depth: 'queue-depth',
 };
 
 export interface MultipathOptions {
@@ -58,6 +65,8 @@ export interface MultipathOptions {
   /**
    * failover (default): the first path in `paths` that is usable takes every command (active-passive).
    * round-robin: commands take turns over the usable paths (active-active).
+   * queue-depth: each command goes down the usable path with the fewest commands outstanding
+   * (active-active; a slower path gets fewer).
    */
   policy?: MultipathPolicy;
   /** While no path is usable, commands wait this long for one to come back (ms). Default 30000. */
@@ -82,6 +91,8 @@ interface Path {
   readonly controller: Controller | undefined;
   passedOverUntil: number;
   failovers: number;
+  /** Commands sent down it and not ended: what the queue-depth policy compares. */
+  outstanding: number;
   /** Each ANA group's state through this path, from its ANA log page; empty without ANA. */
   ana: Map<number, AnaGroupState>;
 }
@@ -125,12 +136,12 @@ export async function connectMultipath(options: MultipathOptions): Promise<Multi
   if (!Array.isArray(list) || list.length === 0 || list.length > MAX_PATHS) {
     throw new InvalidArgumentError(`paths must be an array of 1 to ${MAX_PATHS} connect options`);
   }
-  const policy = v.oneOf(o.policy, 'policy', ['failover', 'round-robin'] as const, 'failover');
+  const policy = v.oneOf(o.policy, 'policy', ['failover', 'round-robin', 'queue-depth'] as const, 'failover');
   const noPathTimeoutMs = v.optionalInteger(o.noPathTimeoutMs, 'noPathTimeoutMs', 0, 3_600_000, 30_000);
   // Failed at once rather than held through a reconnect: another path may serve it now.
   const settled = await Promise.allSettled(list.map((p) => connect({ ctrlLossTmo: -1, ...p, ioFailureMode: 'fail' })));
   const paths: Path[] = settled.map((s, i) => ({ options: list[i]!, controller: s.status === 'fulfilled' ? s.value : undefined,
-    passedOverUntil: 0, failovers: 0, ana: new Map() }));
+    passedOverUntil: 0, failovers: 0, outstanding: 0, ana: new Map() }));
   const live = paths.filter((p) => p.controller);
   if (live.length === 0) throw (settled[0] as PromiseRejectedResult).reason;
   try {
@@ -243,6 +254,7 @@ export class MultipathController {
       for (let i = this.#pick(tried, nsid); i >= 0; i = this.#pick(tried, nsid)) {
         tried |= 1 << i;
         const path = this.#paths[i]!;
+        path.outstanding++;
         try {
           return await op(path.controller!);
         } catch (e) {
@@ -254,6 +266,8 @@ export class MultipathController {
             path.passedOverUntil = Date.now() + PATH_STATUS_BACKOFF_MS;
             void readAna(path).then(() => { path.passedOverUntil = 0; });
           }
+        } finally {
+          path.outstanding--;
         }
       }
       // No usable path now: wait for one to come back (reconnected, or its backoff over), or
@@ -286,6 +300,13 @@ export class MultipathController {
       best = r;
     }
     if (count === 0) return -1;
+    if (this.#policy === 'queue-depth') {
+      let pick = -1;
+      for (let i = 0; i < this.#paths.length; i++) {
+        if (rankOf(i) === best && (pick < 0 || this.#paths[i]!.outstanding < this.#paths[pick]!.outstanding)) pick = i;
+      }
+      return pick;
+    }
     let nth = this.#policy === 'failover' ? 0 : this.#turn++ % count;
     for (let i = 0; i < this.#paths.length; i++) {
       if (rankOf(i) === best && nth-- === 0) return i;
