@@ -204,7 +204,8 @@ export class Gateway {
     await this.#tlsServer?.close();
     await new Promise<void>((resolve) => (this.#metrics ? this.#metrics.close(() => resolve()) : resolve()));
     await this.#store?.idle();
-    this.target.close();
+    // Off the JS thread: closing the backends waits for their controllers.
+    await this.target.closeAsync();
     this.#log.info('gateway closed');
   }
 

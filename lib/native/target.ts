@@ -236,6 +236,8 @@ export interface NativeTarget {
   qpairs(): QpairInfo[];
   namespaceStats(): NamespaceStats[];
   close(): void;
+  /** close(), off the JS thread: resolves once it is done. */
+  closeAsync(): Promise<void>;
 }
 
 export interface NativeTargetOptions {

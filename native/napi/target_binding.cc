@@ -82,7 +82,8 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
                              InstanceMethod("controllers", &TargetBinding::controllers),
                              InstanceMethod("qpairs", &TargetBinding::qpairs),
                              InstanceMethod("namespaceStats", &TargetBinding::namespace_stats),
-                             InstanceMethod("close", &TargetBinding::close)}));
+                             InstanceMethod("close", &TargetBinding::close),
+                             InstanceMethod("closeAsync", &TargetBinding::close_async)}));
   }
 
   // new NativeTarget({ reactors, pollMode, maxIoSize, inCapsuleDataSize, maxQueueDepth, maxIoQueues,
@@ -809,15 +810,38 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
   }
   void close(const Napi::CallbackInfo&) { shutdown(); }
 
-  // Backends run on the target's reactors: they close before the reactors stop.
-  void shutdown() {
-    for (auto& [name, backend] : backends_) backend->close();
-    for (auto& [name, backend] : backends_) backend->wait_closed(5000);
-    for (auto& backend : closing_backends_) backend->wait_closed(5000);
+  // closeAsync() -> Promise: what close() does, off the JS thread: the backends' shutdown
+  // waits for their controllers (up to 5 s each), and the JS thread may be what serves them.
+  Napi::Value close_async(const Napi::CallbackInfo& info) {
+    struct Closing {
+      std::vector<std::shared_ptr<bdev::NvmfBackend>> attached, detached;
+      std::unique_ptr<target::Target> target;
+    };
+    auto closing = std::make_shared<Closing>();
+    for (auto& [name, backend] : backends_) closing->attached.push_back(backend);
+    closing->detached.swap(closing_backends_);
     backends_.clear();
+    closing->target = std::move(target_);  // closed from here on, for every other call
+    return off_thread(info.Env(), [closing] { shutdown(closing->attached, closing->detached, closing->target); });
+  }
+
+  void shutdown() {
+    std::vector<std::shared_ptr<bdev::NvmfBackend>> attached;
+    for (auto& [name, backend] : backends_) attached.push_back(backend);
+    backends_.clear();
+    shutdown(attached, closing_backends_, target_);
     closing_backends_.clear();
-    if (target_) target_->close();
-    target_.reset();
+  }
+
+  // Backends run on the target's reactors: they close (the detached ones are closing) before
+  // the reactors stop.
+  static void shutdown(const std::vector<std::shared_ptr<bdev::NvmfBackend>>& attached,
+                       const std::vector<std::shared_ptr<bdev::NvmfBackend>>& detached, std::unique_ptr<target::Target>& target) {
+    for (auto& backend : attached) backend->close();
+    for (auto& backend : attached) backend->wait_closed(5000);
+    for (auto& backend : detached) backend->wait_closed(5000);
+    if (target) target->close();
+    target.reset();
   }
 
   std::unique_ptr<target::Target> target_;

@@ -534,14 +534,30 @@ export class Target {
     return this.#native === undefined;
   }
 
-  /** Stops listeners, disconnects every host and stops the reactors. */
+  /**
+   * Stops listeners, disconnects every host and stops the reactors. The JS thread waits
+   * meanwhile, for a backend's shutdown too (up to 5 s each): where the JS thread may be
+   * needed for that (a backend reached through something this process serves), or must
+   * not stall, closeAsync().
+   */
   close(): void {
     this.#native?.close();
     this.#native = undefined;
   }
 
+  /** close(), with the waiting off the JS thread: closed at once to every call, done when it resolves. */
+  async closeAsync(): Promise<void> {
+    const native = this.#native;
+    this.#native = undefined;
+    await native?.closeAsync();
+  }
+
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.closeAsync();
   }
 }
 
