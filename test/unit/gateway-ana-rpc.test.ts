@@ -23,7 +23,7 @@ describe('gateway JSON-RPC: ANA', function () {
   this.timeout(20000);
   let dir: string;
   const gateways: Gateway[] = [];
-  const port = String(33000 + (process.pid % 1000));
+  const port = String(19000 + (process.pid % 1000));  // below Linux's ephemeral ports (32768 on)
   const address = { trtype: 'TCP', adrfam: 'IPv4', traddr: '127.0.0.1', trsvcid: port };
 
   async function gateway(): Promise<Gateway> {

@@ -98,7 +98,7 @@ describe('gateway: backend failover paths', function () {
     const sub = backend.addSubsystem({ nqn: BACKEND_NQN, allowAnyHost: true, anaReporting: true });
     backendSub = sub;
     sub.addNamespace({ bdev: 'Malloc0' });
-    frontPort = 34000 - (process.pid % 2000);  // below Linux's ephemeral ports, apart from the other gateway tests'
+    frontPort = 18000 - (process.pid % 2000);  // below Linux's ephemeral ports (32768 on), apart from the other tests'
     paths = [frontPort + 1, frontPort + 2].map((port) => {
       sub.addListener({ transport: 'tcp', address: '127.0.0.1', port });
       return { port, cut: () => sub.removeListener({ transport: 'tcp', address: '127.0.0.1', port }) };

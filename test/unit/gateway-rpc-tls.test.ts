@@ -20,6 +20,8 @@ const FIXTURES = resolve(__dirname, '../../../test/fixtures/rpc-tls');
 const pem = (name: string) => readFileSync(join(FIXTURES, name), 'utf8');
 const file = (name: string) => join(FIXTURES, name);
 
+/** Where the exported volume listens: below Linux's ephemeral ports (32768 on), apart from the other tests'. */
+const EXPORT_PORT = 16000 - (process.pid % 2000);
 const CLIENT: RpcTlsCredentials = { cert: pem('client.crt'), key: pem('client.key'), ca: pem('ca.crt') };
 
 function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -78,14 +80,14 @@ describe('gateway JSON-RPC over TLS (remote members)', function () {
 
   it('a CSI gateway group with a member at tls://HOST:PORT exports through it', async () => {
     const group = new GatewayGroup({ members: [{ name: 'remote', rpc: socketGatewayRpc(endpoint, 5000, CLIENT),
-      tcp: { traddr: '127.0.0.1', trsvcid: 4420 } }] });
+      tcp: { traddr: '127.0.0.1', trsvcid: EXPORT_PORT } }] });
     const exporter = new GroupExporter({ group });
     const volume = 'tls-member-vol';
     const image = join(mkdtempSync(join(tmpdir(), 'rdmagate-rpc-tls-')), 'vol.img');
     writeFileSync(image, Buffer.alloc(1 << 20));
     const ctx = await exporter.publish({ volumeId: volume, uuid: '6f1c2d3e-4a5b-4c6d-8e7f-90a1b2c3d4e5',
       source: { kind: 'file', path: image, blockSize: 512 } }, 'nqn.2014-08.org.nvmexpress:uuid:4b1d2c3e-0000-4000-8000-000000000001', 'tcp');
-    assert.equal(ctx.trsvcid, '4420');
+    assert.equal(ctx.trsvcid, String(EXPORT_PORT));
     const subs = await gateway.rpc('nvmf_get_subsystems') as unknown as { nqn: string }[];
     assert.ok(subs.some((s) => s.nqn.endsWith(volume)), 'the volume is exported on the remote member');
   });
