@@ -6,6 +6,7 @@
 
 #include "host/failure.h"
 #include "spec/identify.h"
+#include "spec/log_pages.h"
 #include "util/error.h"
 
 namespace rdmagate::bdev {
@@ -29,6 +30,9 @@ Status frontend_status(uint32_t word) {
   if (word < host::kHostStatusBase) return Status{host::status_sct(word), host::status_sc(word)};
   return status::kControllerPathingError;
 }
+
+// An ANA log with every group and its NSIDs: a few groups of a few namespaces fit.
+constexpr uint32_t kAnaLogBytes = 4096;
 
 uint64_t next_backend_id() {
   static std::atomic<uint64_t> id{1u << 20};  // apart from the JS host's controller ids
@@ -134,6 +138,42 @@ void NvmfBackend::on_namespaces_changed(uint64_t, const std::vector<uint32_t>& n
     }
   }
   for (auto& [op, nsid] : probes) controller_->identify(op, kCnsNamespace, nsid);
+}
+
+void NvmfBackend::on_ana_changed(uint64_t) {
+  uint32_t op;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    op = next_admin_op_++;
+    ana_reads_.insert(op);
+  }
+  // Reading the log also lets the controller send the next notice.
+  controller_->get_log_page(op, spec::kLogAna, 0, 0, kAnaLogBytes);
+}
+
+// The first attached namespace that the ANA log puts in an inaccessible or lost group on
+// this path; 0 when none is.
+uint32_t NvmfBackend::unreachable_namespace(const std::vector<uint8_t>& log) {
+  spec::AnaLogHeader h;
+  if (log.size() < sizeof h) return 0;
+  memcpy(&h, log.data(), sizeof h);
+  std::lock_guard<std::mutex> lock(mutex_);
+  size_t at = sizeof h;
+  for (uint16_t g = 0; g < h.ngrps; ++g) {
+    spec::AnaGroupDescriptor d;
+    if (log.size() - at < sizeof d) return 0;
+    memcpy(&d, log.data() + at, sizeof d);
+    at += sizeof d;
+    if (uint64_t(d.nnsids) * 4 > log.size() - at) return 0;
+    uint8_t state = d.state & 0xf;
+    bool unreachable = state == spec::kAnaInaccessible || state == spec::kAnaPersistentLoss;
+    for (uint32_t i = 0; i < d.nnsids; ++i, at += 4) {
+      uint32_t nsid;
+      memcpy(&nsid, log.data() + at, 4);
+      if (unreachable && ns_blocks_.count(nsid)) return nsid;
+    }
+  }
+  return 0;
 }
 
 std::vector<uint8_t> NvmfBackend::identify(uint8_t cns, uint32_t nsid, uint32_t timeout_ms) {
@@ -260,6 +300,16 @@ void NvmfBackend::on_closed(uint64_t) {
 }
 
 void NvmfBackend::on_admin_done(uint64_t, uint32_t op_id, uint32_t status, uint32_t, std::vector<uint8_t>&& data) {
+  bool ana_read;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ana_read = ana_reads_.erase(op_id) > 0;
+  }
+  if (ana_read) {
+    uint32_t nsid = host::status_ok(status) ? unreachable_namespace(data) : 0;
+    if (nsid) controller_->fail_over("the ANA state of namespace " + std::to_string(nsid) + " through this path is inaccessible");
+    return;
+  }
   uint32_t resized = 0;
   {
     std::lock_guard<std::mutex> lock(mutex_);

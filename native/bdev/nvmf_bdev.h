@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -83,6 +84,9 @@ class NvmfBackend : public host::ControllerEvents, public std::enable_shared_fro
   void on_closed(uint64_t id) override;
   void on_admin_done(uint64_t id, uint32_t op_id, uint32_t status, uint32_t dw0, std::vector<uint8_t>&& data) override;
   void on_namespaces_changed(uint64_t id, const std::vector<uint32_t>& nsids) override;
+  // An ANA change notice: the log is read, and a path that became inaccessible (or lost) for
+  // an attached namespace is left for the next, before a command finds out.
+  void on_ana_changed(uint64_t id) override;
 
  private:
   struct InFlight {
@@ -130,6 +134,7 @@ class NvmfBackend : public host::ControllerEvents, public std::enable_shared_fro
   // Frees `slot`, then reports `status` to the I/O that held it.
   void finish(Lane& lane, uint32_t slot, spec::Status status);
   std::vector<uint8_t> identify(uint8_t cns, uint32_t nsid, uint32_t timeout_ms);
+  uint32_t unreachable_namespace(const std::vector<uint8_t>& log);
   void set_reason(const std::string& why);
 
   const std::string name_;
@@ -149,6 +154,7 @@ class NvmfBackend : public host::ControllerEvents, public std::enable_shared_fro
   uint32_t next_admin_op_ = 1;
   std::map<uint32_t, uint64_t> ns_blocks_;  // by nsid: the namespaces attached
   std::map<uint32_t, uint32_t> size_probes_;  // Identify ops after a notice: op -> nsid
+  std::set<uint32_t> ana_reads_;  // Get Log Page (ANA) ops after a notice
   std::atomic<bool> failing_over_{false};  // a failover was asked for and has not ended
 
   std::mutex resized_mutex_;  // held while the handler runs, so close() waits it out

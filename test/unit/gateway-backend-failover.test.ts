@@ -155,6 +155,19 @@ describe('gateway: backend failover paths', function () {
     await writeThrough(h, 0x88, 160);
   });
 
+  it('follows the ANA change notice: a path turned inaccessible is left before any command finds out', async () => {
+    const [a, b] = paths as [Path, Path];
+    const g = await gateway();
+    await attach(g, a);
+    await attach(g, b);
+    backendSub.setListenerAnaState({ transport: 'tcp', address: '127.0.0.1', port: a.port }, 'inaccessible');
+    for (let i = 0; (await controller(g)).trid.trsvcid !== String(b.port); i++) {
+      assert.ok(i < 250, 'the backend moves to b within 5 s, with no I/O');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal((await controller(g)).state, 'enabled');
+  });
+
   it('refuses a path that is not one of the same controller, and changes nothing', async () => {
     const [a, b] = paths as [Path, Path];
     const g = await gateway();
