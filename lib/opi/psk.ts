@@ -8,7 +8,7 @@
 import type { KeyFile } from '../key-dir';
 import { checkTlsPskForm } from '../nvmf/tls';
 import { failedPrecondition, invalidArgument } from './errors';
-import { bytes, type Raw } from './fields';
+import { bytes, message, type Raw } from './fields';
 import type { KeyOwner } from './keys';
 import type { ServiceContext } from './services/context';
 
@@ -25,6 +25,24 @@ export function readPsk(raw: Raw | undefined, key: string, path: string): string
 export async function samePsk(ctx: ServiceContext, name: string | undefined, psk: string): Promise<boolean> {
   if (name === undefined || psk === '') return name === undefined && psk === '';
   return (await ctx.keys?.holds(name, psk)) ?? false;
+}
+
+/**
+ * What an update does to a resource's PSK: `psk` undefined keeps the one there, '' clears it,
+ * anything else replaces it; `changed` when that differs from the key named `current`. The PSK
+ * is never answered, so the merged resource carries the request's PSK or none: none keeps
+ * it, unless the update's mask names the PSK (`masked`).
+ */
+export async function updatedPsk(ctx: ServiceContext, asked: string, masked: boolean, current: string | undefined):
+    Promise<{ psk: string | undefined; changed: boolean }> {
+  const psk = asked !== '' || masked ? asked : undefined;
+  return { psk, changed: psk !== undefined && !(await samePsk(ctx, current, psk)) };
+}
+
+/** Whether an update's mask names `field` (the PSK, or a message holding it): an update without a mask never clears it. */
+export function masksField(req: Raw, ...fields: string[]): boolean {
+  const paths = (message(req, 'update_mask', 'update_mask')?.paths ?? []) as string[];
+  return fields.some((f) => paths.includes(f));
 }
 
 /** A new key file for PSK `psk` of `owner` `id`: its name. FAILED_PRECONDITION for a bridge without a key directory. */

@@ -23,7 +23,7 @@ import { sameTrid, type BdevJson } from '../gateway-calls';
 import type { ListResponse, NvmeMultipath, NvmePath, NvmeRemoteController, NvmeRemoteNamespace, StatsResponse } from '../messages';
 import { childName, Collection, parseChild, parseRemoteNamespace, parseTop, remoteNamespaceBdev, resourceId, topName } from '../names';
 import { paginate } from '../pages';
-import { prunePsks, pskFile, readPsk, samePsk, storePsk } from '../psk';
+import { masksField, prunePsks, pskFile, readPsk, samePsk, storePsk, updatedPsk } from '../psk';
 import type { Multipath, PathRecord, RemoteControllerRecord } from '../state';
 import { volumeStats, zeroStats } from '../stats';
 import { maskPaths, overlay } from '../update-mask';
@@ -78,10 +78,6 @@ function readControllerPsk(v: Raw, path: string): string {
 }
 
 /** Whether an update's own mask names the PSK (an update without a mask never clears it). */
-function masksPsk(req: Raw): boolean {
-  const paths = (message(req, 'update_mask', 'update_mask')?.paths ?? []) as string[];
-  return paths.includes('tcp') || paths.includes('tcp.psk');
-}
 
 /** The same remote target: two paths to it would be one path twice. */
 function sameTarget(a: PathRecord['spec'], b: PathRecord['spec']): boolean {
@@ -158,7 +154,7 @@ export class NvmeRemoteControllerService {
     const id = parseTop(name, Collection.remoteControllers, 'nvme_remote_controller.name');
     const paths = maskPaths(req, CONTROLLER_UPDATABLE, CONTROLLER_FIELDS);
     const allowMissing = flag(req, 'allow_missing', 'allow_missing');
-    const clearsPsk = masksPsk(req);
+    const clearsPsk = masksField(req, 'tcp', 'tcp.psk');
     let pskChanged = false;
     const r = await this.ctx.changes.run(async () => {
       const current = this.ctx.state.remoteControllers.get(name);
@@ -168,10 +164,9 @@ export class NvmeRemoteControllerService {
       }
       const merged = overlay(controllerProto(current) as unknown as Raw, v, paths);
       const next = readControllerSpec(merged, 'nvme_remote_controller');
-      // The PSK is never answered, so the merged one is the request's or none: none keeps it, unless the mask names it.
-      const asked = readControllerPsk(merged, 'nvme_remote_controller');
-      const psk = asked !== '' || clearsPsk ? asked : undefined;
-      pskChanged = psk !== undefined && !(await samePsk(this.ctx, current.pskKey, psk));
+      const update = await updatedPsk(this.ctx, readControllerPsk(merged, 'nvme_remote_controller'), clearsPsk, current.pskKey);
+      const psk = update.psk;
+      pskChanged = update.changed;
       const attached = current.activePath !== null;
       const shapesAttach = [...(['ioQueuesCount', 'queueSize', 'hdgst', 'ddgst'] as const).filter((k) => next[k] !== current.spec[k]),
         ...(pskChanged ? ['psk'] : [])];

@@ -21,7 +21,7 @@ import type { SubsystemJson } from '../gateway-calls';
 import type { ListResponse, NvmeController, NvmeNamespace, NvmeSubsystem, StatsResponse, VolumeStats } from '../messages';
 import { childName, Collection, parseChild, parseTop, parseVolumeRef, resourceId, topName } from '../names';
 import { paginate } from '../pages';
-import { prunePsks, pskFile, readPsk, samePsk, storePsk } from '../psk';
+import { masksField, prunePsks, pskFile, readPsk, samePsk, storePsk, updatedPsk } from '../psk';
 import type { ControllerRecord, NamespaceRecord, SubsystemRecord } from '../state';
 import { volumeStats } from '../stats';
 import { maskPaths, overlay } from '../update-mask';
@@ -62,11 +62,6 @@ function readSubsystemPsk(v: Raw, path: string): string {
   return psk;
 }
 
-/** Whether an update's own mask names the PSK (an update without a mask never clears it). */
-function masksPsk(req: Raw): boolean {
-  const paths = (message(req, 'update_mask', 'update_mask')?.paths ?? []) as string[];
-  return paths.includes('spec') || paths.includes('spec.psk');
-}
 
 function qosIsEmpty(q: Raw | undefined): boolean {
   return q === undefined || Object.values(q).every((x) => x === null || x === undefined || Number(x) === 0);
@@ -206,7 +201,7 @@ export class FrontendNvmeService {
     const id = parseTop(name, Collection.subsystems, 'nvme_subsystem.name');
     const paths = maskPaths(req, SUBSYSTEM_UPDATABLE, ['spec']);
     const allowMissing = flag(req, 'allow_missing', 'allow_missing');
-    const clearsPsk = masksPsk(req);
+    const clearsPsk = masksField(req, 'spec', 'spec.psk');
     let pskChanged = false;
     const r = await this.ctx.changes.run(async (undo) => {
       const { state, gateway } = this.ctx;
@@ -217,10 +212,10 @@ export class FrontendNvmeService {
       }
       const merged = overlay(subsystemProto(current) as unknown as Raw, v, paths);
       const next = readSubsystemSpec(merged, 'nvme_subsystem');
-      // The PSK is never answered, so the merged one is the request's or none: none keeps it, unless the mask names it.
-      const asked = readPsk(message(merged, 'spec', 'nvme_subsystem.spec'), 'psk', 'nvme_subsystem.spec.psk');
-      const psk = asked !== '' || clearsPsk ? asked : undefined;
-      pskChanged = psk !== undefined && !(await samePsk(this.ctx, current.pskKey, psk));
+      const update = await updatedPsk(this.ctx, readPsk(message(merged, 'spec', 'nvme_subsystem.spec'), 'psk', 'nvme_subsystem.spec.psk'),
+        clearsPsk, current.pskKey);
+      const psk = update.psk;
+      pskChanged = update.changed;
       const pskKeyNow = pskChanged ? undefined : current.pskKey;
       if ((psk ?? (current.pskKey !== undefined ? 'kept' : '')) !== '' && next.hostnqn === '') {
         throw invalidArgument('nvme_subsystem.spec.psk needs nvme_subsystem.spec.hostnqn: a TLS PSK is one host\'s, and without hostnqn any host is let in');
