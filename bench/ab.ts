@@ -1,5 +1,5 @@
 /**
- * `npm run bench:ab -- --base DIR [--label NAME] [--rounds N]`: this checkout against
+ * `npm run bench:ab -- --base DIR [--label NAME] [--rounds N] [--only loopback|gateway]`: this checkout against
  * another built one (DIR: e.g. a `git worktree` of the commit before a change, after
  * `npm run build:all` there), on the same machine, in alternating runs: the loopback cases
  * through each one's `rdmagate perf --target local`, and the gateway hop through each one's
@@ -83,8 +83,10 @@ function main(): void {
   if (!base) throw new Error('--base DIR is required: a built checkout to compare this one with');
   const label = flag('--label') ?? 'change';
   const rounds = Number(flag('--rounds') ?? 3);
+  const only = flag('--only');
+  if (only !== undefined && only !== 'loopback' && only !== 'gateway') throw new Error('--only takes loopback or gateway');
   const results: CaseResult[] = [];
-  for (const c of LOOPBACK) {
+  for (const c of only === 'gateway' ? [] : LOOPBACK) {
     const before: Sample[] = [], after: Sample[] = [];
     for (let i = 0; i < rounds; i++) {
       before.push(loopback(base, c));
@@ -94,11 +96,11 @@ function main(): void {
     process.stderr.write(`${c.name}: ${results.at(-1)!.medianRatio}x\n`);
   }
   const gw = { before: [] as Map<string, Sample>[], after: [] as Map<string, Sample>[] };
-  for (let i = 0; i < rounds; i++) {
+  for (let i = 0; i < (only === 'loopback' ? 0 : rounds); i++) {
     gw.before.push(gateway(base));
     gw.after.push(gateway(ROOT));
   }
-  for (const name of gw.after[0]!.keys()) {
+  for (const name of gw.after[0]?.keys() ?? []) {
     results.push(summarize(name, gw.before.map((m) => m.get(name)!), gw.after.map((m) => m.get(name)!)));
   }
   const m = machine();
