@@ -32,7 +32,7 @@ export function samePath(a: PathAddress, b: PathAddress): boolean {
   return a.traddr === b.traddr && a.trsvcid === b.trsvcid;
 }
 
-function pathText(p: PathAddress): string {
+export function pathText(p: PathAddress): string {
   return p.traddr.includes(':') ? `[${p.traddr}]:${p.trsvcid}` : `${p.traddr}:${p.trsvcid}`;
 }
 

@@ -7,7 +7,8 @@
  *
  * A change lists the keyring once (names) and hands the list to its adds and removals.
  */
-import { JsonRpcError, RpcErrorCode } from '../jsonrpc';
+import { RpcErrorCode } from '../jsonrpc';
+import { isRpcError } from '../jsonrpc/errors';
 import type { GatewayRpc } from '../jsonrpc/gateway-rpc';
 import type { KeyFile } from '../key-dir';
 
@@ -20,7 +21,6 @@ interface KeyJson {
 /** The gateway's answers to a key file it cannot read: not there, or not its user's alone. */
 const UNREADABLE: readonly number[] = [RpcErrorCode.ENODEV, RpcErrorCode.EPERM, RpcErrorCode.EACCES];
 
-const isRpcError = (e: unknown, code: number): e is JsonRpcError => e instanceof JsonRpcError && e.rpcCode === code;
 
 export class KeyringClient {
   readonly #rpc: GatewayRpc;

@@ -30,6 +30,11 @@ export class JsonRpcError extends RdmagateError {
   }
 }
 
+/** Whether `e` is a JSON-RPC error response with `code`. */
+export function isRpcError(e: unknown, code: number): e is JsonRpcError {
+  return e instanceof JsonRpcError && e.rpcCode === code;
+}
+
 const BY_CODE: Record<string, number> = {
   ERR_INVALID_ARG: RpcErrorCode.INVALID_PARAMS,
   ERR_NOT_FOUND: RpcErrorCode.ENODEV,

@@ -47,10 +47,7 @@ const BY_RPC_CODE = new Map<number, status>([
   [RpcErrorCode.EOPNOTSUPP, status.FAILED_PRECONDITION],
 ]);
 
-/** Whether `e` is the gateway answering `code`. */
-export function isRpcError(e: unknown, code: number): boolean {
-  return e instanceof JsonRpcError && e.rpcCode === code;
-}
+export { isRpcError } from '../jsonrpc/errors';
 
 export function toOpiError(e: unknown): OpiError {
   if (e instanceof OpiError) return e;

@@ -379,7 +379,7 @@ void NvmfBackend::issue(Lane& lane, uint32_t slot) {
 bool NvmfBackend::retry_after_failover(Lane& lane, uint32_t slot) {
   InFlight& f = lane.slots[slot];
   // Each path once: a command that every path refuses gets its status.
-  if (f.path_retries >= controller_->paths().paths.size() - 1) return false;
+  if (f.path_retries + 1 >= controller_->path_count()) return false;
   ++f.path_retries;
   lane.after_failover.push_back(slot);
   bool asked = false;

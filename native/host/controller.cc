@@ -119,7 +119,7 @@ void Controller::remove_path(const TransportAddress& to) {
 void Controller::fail_over(const std::string& why) {
   auto self = shared_from_this();
   reactor_.post([self, why] {
-    if (self->state_ != State::kLive || self->paths().paths.size() < 2) return;
+    if (self->state_ != State::kLive || self->path_count() < 2) return;
     self->error_recovery(Failure{kErrDisconnected, why, 0, 0});
   });
 }
@@ -127,6 +127,11 @@ void Controller::fail_over(const std::string& why) {
 ControllerPaths Controller::paths() const {
   std::lock_guard<std::mutex> lock(paths_mutex_);
   return ControllerPaths{paths_, path_};
+}
+
+size_t Controller::path_count() const {
+  std::lock_guard<std::mutex> lock(paths_mutex_);
+  return paths_.size();
 }
 
 TransportAddress Controller::current_path() const {
@@ -413,7 +418,7 @@ void Controller::error_recovery(const Failure& failure) {
   shutdown_queues(failure);
   // Another path: nothing to wait for before trying it (the delay spares a target that
   // just went away, and the next failed attempt waits as ever).
-  bool elsewhere = paths().paths.size() > 1;
+  bool elsewhere = path_count() > 1;
   advance_path();
   bool again = should_reconnect();
   events_->on_disconnected(id_, failure, again);

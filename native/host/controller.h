@@ -109,6 +109,7 @@ class Controller final : public QueueOwner, public std::enable_shared_from_this<
   // loss). Throws ERR_NOT_FOUND for a path it lacks, ERR_BUSY for its only path.
   void remove_path(const TransportAddress& to);
   ControllerPaths paths() const;
+  size_t path_count() const;
   // Any thread: leave the path in use for the next now, as after a loss (a command came back
   // with a path error there: ANA inaccessible, say). Nothing unless live with several paths.
   void fail_over(const std::string& why);

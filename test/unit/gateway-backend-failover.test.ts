@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { BufferPool, Gateway, Target, nvmf, type Subsystem } from '../../lib';
 import { renderMetrics } from '../../lib/gateway/metrics';
 import type { JsonRpcError } from '../../lib/jsonrpc/errors';
+import { freePort } from '../support/free-port';
 
 const BACKEND_NQN = 'nqn.2026-12.io.rdmagate:failover-backend';
 const FRONT_NQN = 'nqn.2026-12.io.rdmagate:failover-front';
@@ -20,6 +21,7 @@ const FRONT_NQN = 'nqn.2026-12.io.rdmagate:failover-front';
 /** A path to the backend: one listener of its subsystem. cut() takes it off, which drops the controllers connected through it. */
 interface Path {
   port: number;
+  listener: { transport: 'tcp'; address: string; port: number };
   cut(): void;
 }
 
@@ -47,6 +49,15 @@ describe('gateway: backend failover paths', function () {
   function attach(g: Gateway, path: Path, extra: Record<string, unknown> = {}): Promise<unknown> {
     return g.rpc('bdev_nvme_attach_controller', { name: 'Nvme0', trtype: 'tcp', traddr: '127.0.0.1', trsvcid: String(path.port),
       subnqn: BACKEND_NQN, ctrlr_loss_timeout_sec: 30, reconnect_delay_sec: 1, ...extra });
+  }
+
+  /** A gateway with the backend attached through both paths (a, then b), and exported when asked. */
+  async function twoPathGateway(exported: boolean): Promise<Gateway> {
+    const g = await gateway();
+    await attach(g, paths[0]!);
+    await attach(g, paths[1]!);
+    if (exported) await exportBackend(g);
+    return g;
   }
 
   async function exportBackend(g: Gateway): Promise<void> {
@@ -98,11 +109,13 @@ describe('gateway: backend failover paths', function () {
     const sub = backend.addSubsystem({ nqn: BACKEND_NQN, allowAnyHost: true, anaReporting: true });
     backendSub = sub;
     sub.addNamespace({ bdev: 'Malloc0' });
-    frontPort = 18000 - (process.pid % 2000);  // below Linux's ephemeral ports (32768 on), apart from the other tests'
-    paths = [frontPort + 1, frontPort + 2].map((port) => {
-      sub.addListener({ transport: 'tcp', address: '127.0.0.1', port });
-      return { port, cut: () => sub.removeListener({ transport: 'tcp', address: '127.0.0.1', port }) };
-    });
+    frontPort = await freePort();
+    paths = [];
+    for (let i = 0; i < 2; i++) {
+      const listener = { transport: 'tcp' as const, address: '127.0.0.1', port: await freePort() };
+      sub.addListener(listener);
+      paths.push({ port: listener.port, listener, cut: () => sub.removeListener(listener) });
+    }
   });
 
   afterEach(async () => {
@@ -138,29 +151,23 @@ describe('gateway: backend failover paths', function () {
 
   it('moves off a path whose ANA state turns inaccessible, and gives the host the status when every path is', async () => {
     const [a, b] = paths as [Path, Path];
-    const g = await gateway();
-    await attach(g, a);
-    await attach(g, b);
-    await exportBackend(g);
+    const g = await twoPathGateway(true);
     const h = await connectHost();
     await writeThrough(h, 0x55);
-    const listener = (p: Path) => ({ transport: 'tcp' as const, address: '127.0.0.1', port: p.port });
     // A path status, not a lost connection: the command comes back Asymmetric Access Inaccessible.
-    backendSub.setListenerAnaState(listener(a), 'inaccessible');
+    backendSub.setListenerAnaState(a.listener, 'inaccessible');
     await writeThrough(h, 0x66, 96);
     assert.equal((await controller(g)).trid.trsvcid, String(b.port), 'failed over to b');
-    backendSub.setListenerAnaState(listener(b), 'inaccessible');
+    backendSub.setListenerAnaState(b.listener, 'inaccessible');
     await assert.rejects(writeThrough(h, 0x77, 128), 'each path tried once, then the status reaches the host');
-    backendSub.setListenerAnaState(listener(a), 'optimized');
+    backendSub.setListenerAnaState(a.listener, 'optimized');
     await writeThrough(h, 0x88, 160);
   });
 
   it('follows the ANA change notice: a path turned inaccessible is left before any command finds out', async () => {
     const [a, b] = paths as [Path, Path];
-    const g = await gateway();
-    await attach(g, a);
-    await attach(g, b);
-    backendSub.setListenerAnaState({ transport: 'tcp', address: '127.0.0.1', port: a.port }, 'inaccessible');
+    const g = await twoPathGateway(false);
+    backendSub.setListenerAnaState(a.listener, 'inaccessible');
     for (let i = 0; (await controller(g)).trid.trsvcid !== String(b.port); i++) {
       assert.ok(i < 250, 'the backend moves to b within 5 s, with no I/O');
       await new Promise((r) => setTimeout(r, 20));
@@ -191,10 +198,7 @@ describe('gateway: backend failover paths', function () {
 
   it('a detach naming the path in use moves the backend to the other; naming the last path detaches it', async () => {
     const [a, b] = paths as [Path, Path];
-    const g = await gateway();
-    await attach(g, a);
-    await attach(g, b);
-    await exportBackend(g);
+    const g = await twoPathGateway(true);
     const h = await connectHost();
     assert.equal(await g.rpc('bdev_nvme_detach_controller', { name: 'Nvme0', traddr: '127.0.0.1', trsvcid: String(a.port) }), true);
     await writeThrough(h, 0x33);
@@ -210,10 +214,7 @@ describe('gateway: backend failover paths', function () {
 
   it('starts from its saved config while the first path is down, through the second', async () => {
     const [a, b] = paths as [Path, Path];
-    let g = await gateway();
-    await attach(g, a);
-    await attach(g, b);
-    await exportBackend(g);
+    let g = await twoPathGateway(true);
     await g.close();
     gateways.length = 0;
     a.cut();

@@ -5,7 +5,6 @@
  * test/fixtures/rpc-tls (test-only).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -14,25 +13,14 @@ import { Gateway } from '../../lib';
 import { GatewayGroup, GroupExporter, socketGatewayRpc } from '../../lib/csi';
 import { rpcCall, type RpcTransportError } from '../../lib/jsonrpc';
 import type { RpcTlsCredentials } from '../../lib/jsonrpc/endpoint';
+import { runCli as cli } from '../support/cli-run';
+import { freePort } from '../support/free-port';
 
-const MAIN = resolve(__dirname, '../../lib/cli/main.js');
 const FIXTURES = resolve(__dirname, '../../../test/fixtures/rpc-tls');
 const pem = (name: string) => readFileSync(join(FIXTURES, name), 'utf8');
 const file = (name: string) => join(FIXTURES, name);
 
-/** Where the exported volume listens: below Linux's ephemeral ports (32768 on), apart from the other tests'. */
-const EXPORT_PORT = 16000 - (process.pid % 2000);
 const CLIENT: RpcTlsCredentials = { cert: pem('client.crt'), key: pem('client.key'), ca: pem('ca.crt') };
-
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((res) => {
-    const p = spawn(process.execPath, [MAIN, ...args]);
-    let stdout = '', stderr = '';
-    p.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    p.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    p.on('close', (code) => res({ code, stdout, stderr }));
-  });
-}
 
 describe('gateway JSON-RPC over TLS (remote members)', function () {
   this.timeout(30000);
@@ -79,15 +67,16 @@ describe('gateway JSON-RPC over TLS (remote members)', function () {
   });
 
   it('a CSI gateway group with a member at tls://HOST:PORT exports through it', async () => {
+    const exportPort = await freePort();
     const group = new GatewayGroup({ members: [{ name: 'remote', rpc: socketGatewayRpc(endpoint, 5000, CLIENT),
-      tcp: { traddr: '127.0.0.1', trsvcid: EXPORT_PORT } }] });
+      tcp: { traddr: '127.0.0.1', trsvcid: exportPort } }] });
     const exporter = new GroupExporter({ group });
     const volume = 'tls-member-vol';
     const image = join(mkdtempSync(join(tmpdir(), 'rdmagate-rpc-tls-')), 'vol.img');
     writeFileSync(image, Buffer.alloc(1 << 20));
     const ctx = await exporter.publish({ volumeId: volume, uuid: '6f1c2d3e-4a5b-4c6d-8e7f-90a1b2c3d4e5',
       source: { kind: 'file', path: image, blockSize: 512 } }, 'nqn.2014-08.org.nvmexpress:uuid:4b1d2c3e-0000-4000-8000-000000000001', 'tcp');
-    assert.equal(ctx.trsvcid, String(EXPORT_PORT));
+    assert.equal(ctx.trsvcid, String(exportPort));
     const subs = await gateway.rpc('nvmf_get_subsystems') as unknown as { nqn: string }[];
     assert.ok(subs.some((s) => s.nqn.endsWith(volume)), 'the volume is exported on the remote member');
   });

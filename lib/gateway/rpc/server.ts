@@ -140,7 +140,6 @@ export class RpcServer {
   }
 
   #serve(socket: Socket): void {
-    this.#sockets.add(socket);
     const parser = new JsonStreamParser();
     let queue = Promise.resolve();
     let broken = false;
@@ -190,10 +189,7 @@ export class RpcServer {
       queue = queue.then(() => { socket.end(); });
     });
     socket.on('error', (e) => this.log.debug('rpc connection error', { error: e.message }));
-    socket.on('close', () => {
-      deadlines.stop();
-      this.#sockets.delete(socket);
-    });
+    socket.on('close', () => deadlines.stop());
     refresh();
   }
 }

@@ -11,7 +11,7 @@ import { ConflictError, InvalidArgumentError, NotFoundError, RdmagateError } fro
 import { withoutUndefined, type JsonObject } from '../../../jsonrpc/json';
 import { defaultHostNqn } from '../../../nvmf/host/options';
 import type { BdevInfo, NvmeControllerInfo } from '../../../nvmf/target';
-import { addBackendPath, applyBackendPaths, backendPaths, pathOf, removeBackendPath, samePath, type PathAddress } from '../../backend-paths';
+import { addBackendPath, applyBackendPaths, backendPaths, pathOf, pathText, removeBackendPath, samePath, type PathAddress } from '../../backend-paths';
 import { dhchapSecrets, explainInvalidKey, pskSecret, type KeyRefs } from '../../keyring';
 import type { ConfigEntry, GatewayState } from '../../state';
 import { method, type MethodTable } from '../method';
@@ -178,9 +178,9 @@ export const bdevNvmeMethods: MethodTable = {
       if (!state.nvmeControllers.has(name)) throw new NotFoundError(`No such device: no NVMe controller ${name}`);
       // A path named: only that path goes, or the controller with its only path (SPDK's rule).
       if (traddr !== undefined) {
-        const at = { traddr, trsvcid: trsvcid === undefined ? 4420 : Number(trsvcid), ...(adrfam ? { adrfam } : {}) };
+        const at = pathOf({ traddr, trsvcid, adrfam });
         const paths = backendPaths(state, name);
-        if (!paths.some((x) => samePath(x, at))) throw new NotFoundError(`No such device: controller ${name} has no path ${traddr}:${at.trsvcid}`);
+        if (!paths.some((x) => samePath(x, at))) throw new NotFoundError(`No such device: controller ${name} has no path ${pathText(at)}`);
         if (paths.length > 1) {
           removeBackendPath(state, name, at);
           return true;
