@@ -40,6 +40,7 @@
         "native/util/fatal_signal.cc",
         "native/bdev/file_bdev.cc",
         "native/bdev/nvmf_bdev.cc",
+        "native/bdev/nvmf_namespace_bdev.cc",
         "native/util/uring.cc",
         "native/util/thread_pool.cc",
         "native/host/options.cc",

@@ -49,15 +49,8 @@ export function backendPaths(state: GatewayState, name: string): PathAddress[] {
  * pending (not answering since the gateway started) keeps it for its retries.
  */
 export function addBackendPath(state: GatewayState, name: string, path: JsonObject): void {
+  checkSharedFields(state, name, path, 'a failover path');
   const controller = state.nvmeControllers.get(name)!;
-  if (String(path.trtype).toLowerCase() !== String(controller.trtype).toLowerCase()) {
-    throw new InvalidArgumentError(`trtype: a failover path of ${name} has its transport, ${String(controller.trtype)}`);
-  }
-  for (const field of SHARED_FIELDS) {
-    if (path[field] !== undefined && path[field] !== (controller[field] ?? defaultOf(field))) {
-      throw new InvalidArgumentError(`${field}: a failover path of ${name} shares the controller's ${field}`);
-    }
-  }
   const at = pathOf(path);
   if (backendPaths(state, name).some((p) => samePath(p, at))) {
     throw new ConflictError('ERR_ALREADY_EXISTS', `A controller named ${name} already exists with the network path ${pathText(at)}`);
@@ -67,6 +60,19 @@ export function addBackendPath(state: GatewayState, name: string, path: JsonObje
     subnqn: String(controller.subnqn), multipath: 'failover' };
   if (at.adrfam !== undefined) saved.adrfam = at.adrfam;
   state.nvmePaths.set(name, [...(state.nvmePaths.get(name) ?? []), saved]);
+}
+
+/** Refuses (ERR_INVALID_ARG) `path`, `what` of controller `name`, when it names another transport, subsystem, host or key. */
+export function checkSharedFields(state: GatewayState, name: string, path: JsonObject, what: string): void {
+  const controller = state.nvmeControllers.get(name)!;
+  if (String(path.trtype).toLowerCase() !== String(controller.trtype).toLowerCase()) {
+    throw new InvalidArgumentError(`trtype: ${what} of ${name} has its transport, ${String(controller.trtype)}`);
+  }
+  for (const field of SHARED_FIELDS) {
+    if (path[field] !== undefined && path[field] !== (controller[field] ?? defaultOf(field))) {
+      throw new InvalidArgumentError(`${field}: ${what} of ${name} shares the controller's ${field}`);
+    }
+  }
 }
 
 function defaultOf(field: (typeof SHARED_FIELDS)[number]): boolean | undefined {

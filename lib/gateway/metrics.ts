@@ -116,9 +116,9 @@ export function renderMetrics(target: Target): string {
     for (const c of backends) out.push(`${name}{name="${label(c.name)}"} ${c.counters[field]}`);
   }
   const path = 'rdmagate_backend_path_active';
-  out.push(`# HELP ${path} A backend's path: 1 for the one in use (or tried next), 0 for its failover paths.`, `# TYPE ${path} gauge`);
+  out.push(`# HELP ${path} A backend's path: 1 for the one each controller uses (or tries next), 0 for its failover paths.`, `# TYPE ${path} gauge`);
   for (const c of backends) {
-    for (const x of c.paths) out.push(`${path}{name="${label(c.name)}",traddr="${label(x.traddr)}",trsvcid="${x.trsvcid}"} ${x.active ? 1 : 0}`);
+    for (const x of c.controllers.flatMap((m) => m.paths)) out.push(`${path}{name="${label(c.name)}",traddr="${label(x.traddr)}",trsvcid="${x.trsvcid}"} ${x.active ? 1 : 0}`);
   }
   const subsystems = target.subsystems();
   out.push('# HELP rdmagate_subsystem_namespaces Namespaces of a subsystem.', '# TYPE rdmagate_subsystem_namespaces gauge');

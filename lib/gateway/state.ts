@@ -42,6 +42,12 @@ export interface TransportRecord {
   params: JsonObject;
 }
 
+/** A further controller of a backend (lib/gateway/backend-multipath.ts): its attach params, and whether it is attached (else pending, retried in the background). */
+export interface MultipathMember {
+  readonly params: JsonObject;
+  attached: boolean;
+}
+
 export class GatewayState {
   /** Bdevs created through RPCs, in creation order. */
   readonly bdevs = new Map<string, BdevRecord>();
@@ -56,6 +62,10 @@ export class GatewayState {
   readonly nvmeControllers = new Map<string, JsonObject>();
   /** Failover paths added to them (lib/gateway/backend-paths.ts): name → each path's attach params. */
   readonly nvmePaths = new Map<string, JsonObject[]>();
+  /** Further controllers of them (multipath mode "multipath", lib/gateway/backend-multipath.ts): name → each one. */
+  readonly nvmeMultipath = new Map<string, MultipathMember[]>();
+  /** bdev_nvme_set_multipath_policy's params, by bdev name. */
+  readonly multipathPolicies = new Map<string, JsonObject>();
   /** Those of nvmeControllers that a replayed config named and that have not answered yet. */
   readonly pendingBackends = new PendingBackends();
   /** Malloc bdevs created so far: SPDK names unnamed ones Malloc<count>. */

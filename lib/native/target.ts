@@ -22,14 +22,28 @@ export interface NativeBdevInfo {
   nsid?: number;
   nguid?: Uint8Array;
   uuid?: Uint8Array;
+  /** NVMe bdevs: the controllers it is reached through, and how commands go down them. */
+  multipath?: MultipathInfo;
+}
+
+/** SPDK's bdev_nvme_set_multipath_policy: active_passive sends every command down the first usable path; active_active spreads them. */
+export type MultipathPolicyName = 'active_passive' | 'active_active';
+export type MultipathSelector = 'round_robin' | 'queue_depth';
+
+export interface MultipathInfo {
+  /** Controllers (SPDK's multipath mode "multipath") that reach the namespace. */
+  paths: number;
+  policy: MultipathPolicyName;
+  selector: MultipathSelector;
+  /** round_robin: commands in a row down one path. */
+  rrMinIo: number;
 }
 
 /** A backend controller's state, in SPDK's bdev_nvme words; resetting is reconnecting. */
 export type NvmeControllerState = 'connecting' | 'enabled' | 'resetting' | 'failed' | 'deleting';
 
-/** A backend controller attached with attachNvmeController (SPDK's bdev_nvme). */
-export interface NvmeControllerInfo {
-  name: string;
+/** One controller (association) of a backend. */
+export interface NvmeControllerMemberInfo {
   state: NvmeControllerState;
   /** The last connect or loss failure in words ("connection refused"), where the addon reports one. */
   reason?: string;
@@ -37,6 +51,16 @@ export interface NvmeControllerInfo {
   counters: HostCounters;
   /** Its paths (failover): the first is the one attached; `active` is in use, or tried next. */
   paths: NvmeControllerPath[];
+}
+
+/**
+ * A backend attached with attachNvmeController (SPDK's bdev_nvme): its first controller's
+ * fields, except that it is enabled while any controller is and counts every one's I/O.
+ */
+export interface NvmeControllerInfo extends NvmeControllerMemberInfo {
+  name: string;
+  /** Its controllers, the first attached first: more than one with multipath mode "multipath". */
+  controllers: NvmeControllerMemberInfo[];
 }
 
 export interface NvmeControllerPath {
@@ -191,8 +215,9 @@ export interface NativeTarget {
   createFileBdev(name: string, path: string, blockSize: number, direct: boolean): NativeBdevInfo;
   deleteBdev(name: string): void;
   resizeBdev(name: string, numBlocks: number | undefined): boolean;
-  attachNvmeController(name: string, options: NativeHostOptions, timeoutMs: number): Promise<NativeBdevInfo[]>;
-  detachNvmeController(name: string): void;
+  attachNvmeController(name: string, options: NativeHostOptions, timeoutMs: number, multipath: boolean): Promise<NativeBdevInfo[]>;
+  detachNvmeController(name: string, traddr?: string, trsvcid?: number): void;
+  setMultipathPolicy(bdev: string, policy: MultipathPolicyName, selector: MultipathSelector, rrMinIo: number): void;
   resetNvmeController(name: string): void;
   addNvmeControllerPath(name: string, traddr: string, trsvcid: number): void;
   removeNvmeControllerPath(name: string, traddr: string, trsvcid: number): void;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <optional>
 
 #include "host/failure.h"
 #include "spec/identify.h"
@@ -108,9 +109,21 @@ std::vector<RemoteNamespace> NvmfBackend::attach(uint32_t timeout_ms) {
     }
     if (ns.num_blocks && ns.block_size >= 512) out.push_back(ns);
   }
-  std::lock_guard<std::mutex> lock(mutex_);
-  for (auto& ns : out) ns_blocks_[ns.nsid] = ns.num_blocks;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto& ns : out) {
+      ns_blocks_[ns.nsid] = ns.num_blocks;
+      if (!ana_.count(ns.nsid)) ana_[ns.nsid] = std::make_unique<std::atomic<uint8_t>>(0);
+    }
+  }
+  read_ana(false);
   return out;
+}
+
+const std::atomic<uint8_t>* NvmfBackend::ana_state(uint32_t nsid) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = ana_.find(nsid);
+  return it == ana_.end() ? nullptr : it->second.get();
 }
 
 void NvmfBackend::on_resized(std::function<void(uint32_t nsid)> handler) {
@@ -140,40 +153,45 @@ void NvmfBackend::on_namespaces_changed(uint64_t, const std::vector<uint32_t>& n
   for (auto& [op, nsid] : probes) controller_->identify(op, kCnsNamespace, nsid);
 }
 
-void NvmfBackend::on_ana_changed(uint64_t) {
+void NvmfBackend::on_ana_changed(uint64_t) { read_ana(true); }
+
+void NvmfBackend::read_ana(bool after_notice) {
   uint32_t op;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     op = next_admin_op_++;
-    ana_reads_.insert(op);
+    ana_reads_[op] = after_notice;
   }
-  // Reading the log also lets the controller send the next notice.
+  // Reading the log also lets the controller send the next notice. A controller without
+  // ANA refuses it, and its namespaces keep state 0 (optimized, as far as anyone knows).
   controller_->get_log_page(op, spec::kLogAna, 0, 0, kAnaLogBytes);
 }
 
-// The first attached namespace that the ANA log puts in an inaccessible or lost group on
-// this path; 0 when none is.
-uint32_t NvmfBackend::unreachable_namespace(const std::vector<uint8_t>& log) {
+uint32_t NvmfBackend::take_ana_states(const std::vector<uint8_t>& log) {
   spec::AnaLogHeader h;
   if (log.size() < sizeof h) return 0;
   memcpy(&h, log.data(), sizeof h);
   std::lock_guard<std::mutex> lock(mutex_);
+  uint32_t unreachable_nsid = 0;
   size_t at = sizeof h;
   for (uint16_t g = 0; g < h.ngrps; ++g) {
     spec::AnaGroupDescriptor d;
-    if (log.size() - at < sizeof d) return 0;
+    if (log.size() - at < sizeof d) break;
     memcpy(&d, log.data() + at, sizeof d);
     at += sizeof d;
-    if (uint64_t(d.nnsids) * 4 > log.size() - at) return 0;
+    if (uint64_t(d.nnsids) * 4 > log.size() - at) break;
     uint8_t state = d.state & 0xf;
     bool unreachable = state == spec::kAnaInaccessible || state == spec::kAnaPersistentLoss;
     for (uint32_t i = 0; i < d.nnsids; ++i, at += 4) {
       uint32_t nsid;
       memcpy(&nsid, log.data() + at, 4);
-      if (unreachable && ns_blocks_.count(nsid)) return nsid;
+      auto cell = ana_.find(nsid);
+      if (cell == ana_.end()) continue;
+      cell->second->store(state, std::memory_order_relaxed);
+      if (unreachable && !unreachable_nsid) unreachable_nsid = nsid;
     }
   }
-  return 0;
+  return unreachable_nsid;
 }
 
 std::vector<uint8_t> NvmfBackend::identify(uint8_t cns, uint32_t nsid, uint32_t timeout_ms) {
@@ -281,8 +299,10 @@ void NvmfBackend::on_disconnected(uint64_t, const host::Failure& failure, bool r
 void NvmfBackend::on_reconnected(uint64_t id) {
   if (state_ != State::kClosed) state_ = State::kLive;
   end_failover_wait(true);
-  // A notice may have been lost with the connection: look at every namespace again.
+  // A notice may have been lost with the connection: look at every namespace again, and
+  // at the ANA states through this path, which may be another.
   on_namespaces_changed(id, {0xffffffff});
+  read_ana(false);
 }
 
 void NvmfBackend::on_removed(uint64_t, const host::Failure& failure) {
@@ -300,14 +320,19 @@ void NvmfBackend::on_closed(uint64_t) {
 }
 
 void NvmfBackend::on_admin_done(uint64_t, uint32_t op_id, uint32_t status, uint32_t, std::vector<uint8_t>&& data) {
-  bool ana_read;
+  std::optional<bool> ana_read;  // whether after a notice
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    ana_read = ana_reads_.erase(op_id) > 0;
+    if (auto it = ana_reads_.find(op_id); it != ana_reads_.end()) {
+      ana_read = it->second;
+      ana_reads_.erase(it);
+    }
   }
   if (ana_read) {
-    uint32_t nsid = host::status_ok(status) ? unreachable_namespace(data) : 0;
-    if (nsid) controller_->fail_over("the ANA state of namespace " + std::to_string(nsid) + " through this path is inaccessible");
+    uint32_t nsid = host::status_ok(status) ? take_ana_states(data) : 0;
+    // Only a change moves the controller: a path found inaccessible as it connects is kept,
+    // or two such paths would hand the controller back and forth for ever.
+    if (nsid && *ana_read) controller_->fail_over("the ANA state of namespace " + std::to_string(nsid) + " through this path is inaccessible");
     return;
   }
   uint32_t resized = 0;
@@ -333,6 +358,11 @@ void NvmfBackend::on_admin_done(uint64_t, uint32_t op_id, uint32_t status, uint3
 }
 
 // ---- data path (reactor threads) ----------------------------------------------
+
+size_t NvmfBackend::queued_here() {
+  Lane* lane = lane_here();
+  return lane ? lane->slots.size() - lane->free.size() + lane->waiting.size() : 0;
+}
 
 NvmfBackend::Lane* NvmfBackend::lane_here() {
   Reactor* r = Reactor::current();
@@ -459,13 +489,6 @@ void NvmfBackend::on_io_completions(uint64_t, const uint32_t* pairs, size_t coun
     touched->waiting.pop_front();
     start(*touched, w.nsid, w.io, w.block_size, w.done, w.ctx);
   }
-}
-
-NvmfBdev::NvmfBdev(const std::string& name, std::shared_ptr<NvmfBackend> backend, const RemoteNamespace& ns)
-    : Bdev(name, ns.block_size, ns.num_blocks), backend_(std::move(backend)), ns_(ns) {}
-
-void NvmfBdev::submit(const IoRequest& io, IoDone done, void* ctx) {
-  backend_->submit(ns_.nsid, io, block_size(), done, ctx);
 }
 
 }  // namespace rdmagate::bdev

@@ -13,7 +13,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -55,6 +54,7 @@ class NvmfBackend : public host::ControllerEvents, public std::enable_shared_fro
   void wait_closed(uint32_t timeout_ms);
   bool closed();
   const std::string& name() const { return name_; }
+  const std::vector<Reactor*>& reactors() const { return reactors_; }
   State state() const { return state_.load(); }
   // Called, on a reactor thread, when namespace `nsid` has a new size (after a Namespace
   // Attribute Changed notice or a reconnect, as SPDK's bdev_nvme resizes); never after
@@ -70,6 +70,19 @@ class NvmfBackend : public host::ControllerEvents, public std::enable_shared_fro
   void add_path(const host::TransportAddress& to) { controller_->add_path(to); }
   void remove_path(const host::TransportAddress& to) { controller_->remove_path(to); }
   host::ControllerPaths paths() const { return controller_->paths(); }
+  // Any thread: whether I/O is held through a reconnect (the default) or fails at once with a
+  // pathing error, for a multipath bdev to send it down another backend.
+  void hold_io(bool hold) {
+    holds_io_.store(hold, std::memory_order_release);
+    controller_->set_io_failure(hold ? host::IoFailureMode::kRetry : host::IoFailureMode::kFail);
+  }
+  bool holds_io() const { return holds_io_.load(std::memory_order_acquire); }
+  // The ANA state (spec::AnaState; 0 until the ANA log is read) of attached namespace `nsid`
+  // through this backend, kept from the log read at connect and at each ANA change notice;
+  // readable on any thread for the backend's life. Null for a namespace not attached.
+  const std::atomic<uint8_t>* ana_state(uint32_t nsid);
+  // Reactor thread: commands this reactor has sent to the backend and not seen completed.
+  size_t queued_here();
 
   // Reactor thread.
   void submit(uint32_t nsid, const IoRequest& io, uint32_t block_size, IoDone done, void* ctx);
@@ -134,7 +147,11 @@ class NvmfBackend : public host::ControllerEvents, public std::enable_shared_fro
   // Frees `slot`, then reports `status` to the I/O that held it.
   void finish(Lane& lane, uint32_t slot, spec::Status status);
   std::vector<uint8_t> identify(uint8_t cns, uint32_t nsid, uint32_t timeout_ms);
-  uint32_t unreachable_namespace(const std::vector<uint8_t>& log);
+  // Reads the ANA log; after a notice, also leaves a path that became unreachable.
+  void read_ana(bool after_notice);
+  // Takes each attached namespace's state from the log; returns the first that it puts in an
+  // inaccessible or lost group (0 when none is).
+  uint32_t take_ana_states(const std::vector<uint8_t>& log);
   void set_reason(const std::string& why);
 
   const std::string name_;
@@ -154,26 +171,13 @@ class NvmfBackend : public host::ControllerEvents, public std::enable_shared_fro
   uint32_t next_admin_op_ = 1;
   std::map<uint32_t, uint64_t> ns_blocks_;  // by nsid: the namespaces attached
   std::map<uint32_t, uint32_t> size_probes_;  // Identify ops after a notice: op -> nsid
-  std::set<uint32_t> ana_reads_;  // Get Log Page (ANA) ops after a notice
-  std::atomic<bool> failing_over_{false};  // a failover was asked for and has not ended
+  std::map<uint32_t, bool> ana_reads_;  // Get Log Page (ANA) ops: whether after a notice
+  std::map<uint32_t, std::unique_ptr<std::atomic<uint8_t>>> ana_;  // by attached nsid; never erased
+  std::atomic<bool> failing_over_{false};
+  std::atomic<bool> holds_io_{true};  // a failover was asked for and has not ended
 
   std::mutex resized_mutex_;  // held while the handler runs, so close() waits it out
   std::function<void(uint32_t)> resized_;
-};
-
-// One namespace of a backend.
-class NvmfBdev final : public Bdev {
- public:
-  NvmfBdev(const std::string& name, std::shared_ptr<NvmfBackend> backend, const RemoteNamespace& ns);
-  void submit(const IoRequest& io, IoDone done, void* ctx) override;
-  bool volatile_cache() const override { return true; }  // flushes are forwarded, so hosts should send them
-  const RemoteNamespace& remote() const { return ns_; }
-  NvmfBackend& backend() const { return *backend_; }
-  uint64_t medium_blocks() const override { return backend_->namespace_blocks(ns_.nsid); }
-
- private:
-  std::shared_ptr<NvmfBackend> backend_;
-  RemoteNamespace ns_;
 };
 
 }  // namespace rdmagate::bdev

@@ -51,7 +51,8 @@ Controller::Controller(uint64_t id, std::vector<Reactor*> reactors, ControllerOp
       reactors_(std::move(reactors)),
       reactor_(*reactors_.front()),
       options_(std::move(options)),
-      events_(std::move(events)) {
+      events_(std::move(events)),
+      io_failure_(options_.io_failure) {
   keys_ = auth::DhchapKeys{options_.dhchap_key, options_.dhchap_ctrlr_key};
   paths_.push_back(TransportAddress{options_.traddr, options_.trsvcid});
 }
@@ -61,6 +62,15 @@ Controller::~Controller() = default;
 void Controller::start() {
   auto self = shared_from_this();
   reactor_.post([self] { self->attempt(); });
+}
+
+void Controller::set_io_failure(IoFailureMode mode) {
+  io_failure_.store(mode);
+  // On the admin reactor, which makes the queues: none is made in between with the old mode.
+  auto self = shared_from_this();
+  reactor_.post([self, mode] {
+    for (auto& q : self->io_) q->reactor().post([q, mode] { q->set_io_failure(mode); });
+  });
 }
 
 QueuePair* Controller::io_queue(uint32_t index) const {
@@ -342,7 +352,7 @@ void Controller::connect_io_queues(uint64_t gen) {
   if (!connected_once_) {
     for (uint16_t i = 0; i < io_count_; ++i) {
       QueueConfig q = queue_config(uint16_t(i + 1), info_.queue_size);
-      q.io_failure = options_.io_failure;
+      q.io_failure = io_failure_.load();
       q.lend_pool = options_.lend_pool;
       Reactor& r = *reactors_[(i + 1) % reactors_.size()];
       io_.push_back(std::make_shared<QueuePair>(r, q, weak_from_this(), events_));

@@ -62,6 +62,14 @@ struct ControllerCounters {
   uint64_t commands = 0, completions = 0, r2ts = 0, timeouts = 0, retries = 0;
   uint64_t reconnects = 0;
   uint64_t failovers = 0;  // reconnect attempts that moved to another path
+
+  ControllerCounters& operator+=(const ControllerCounters& o) {
+    bytes_sent += o.bytes_sent, bytes_received += o.bytes_received, bytes_copied += o.bytes_copied;
+    pdus_sent += o.pdus_sent, pdus_received += o.pdus_received, digest_errors += o.digest_errors;
+    commands += o.commands, completions += o.completions, r2ts += o.r2ts, timeouts += o.timeouts;
+    retries += o.retries, reconnects += o.reconnects, failovers += o.failovers;
+    return *this;
+  }
 };
 
 // The paths a controller is reached by, and the one in use (or tried next).
@@ -113,6 +121,11 @@ class Controller final : public QueueOwner, public std::enable_shared_from_this<
   // Any thread: leave the path in use for the next now, as after a loss (a command came back
   // with a path error there: ANA inaccessible, say). Nothing unless live with several paths.
   void fail_over(const std::string& why);
+
+  // Any thread: what a lost association does to I/O from now on (ControllerOptions::io_failure);
+  // switched to kFail, I/O held for a reconnect fails now. A member of a multipath bdev fails
+  // it, for the bdev to send it down another controller.
+  void set_io_failure(IoFailureMode mode);
 
   // JS thread, after on_connected: I/O queue `index` (qid index + 1), or nullptr.
   QueuePair* io_queue(uint32_t index) const;
@@ -222,6 +235,7 @@ class Controller final : public QueueOwner, public std::enable_shared_from_this<
   std::atomic<uint32_t> max_transfer_{0};
   std::atomic<uint64_t> reconnects_{0};
   std::atomic<uint64_t> failovers_{0};
+  std::atomic<IoFailureMode> io_failure_;
 
   mutable std::mutex paths_mutex_;  // the admin reactor reads them, any thread changes them
   std::vector<TransportAddress> paths_;

@@ -38,6 +38,7 @@ QueuePair::QueuePair(Reactor& reactor, QueueConfig config, std::weak_ptr<QueueOw
                      std::shared_ptr<IoCompletionSink> sink)
     : reactor_(reactor),
       config_(std::move(config)),
+      io_failure_(config_.io_failure),
       owner_(std::move(owner)),
       sink_(std::move(sink)),
       slots_(size_t(config_.depth) + 1),
@@ -429,7 +430,7 @@ void QueuePair::prepare_io(Request& r, const SubmitEntry& e) {
 void QueuePair::dispatch(Request& r) {
   if (state_ == State::kLive) {
     start(r);
-  } else if (failing() || r.internal || config_.io_failure == IoFailureMode::kFail) {
+  } else if (failing() || r.internal || io_failure_ == IoFailureMode::kFail) {
     finish(r, kStatusDisconnected, nullptr);
   } else {
     r.state = Request::State::kParked;
@@ -472,7 +473,7 @@ void QueuePair::on_command_done(uint16_t cid, uint32_t status, const CompletionE
   // The target deleted this queue under the command (it is tearing the controller down):
   // in retry mode the command waits for the reconnect, as those on a lost connection do,
   // rather than failing. The queue is gone, so it is failed as a lost connection is.
-  if (config_.io_failure == IoFailureMode::kRetry && !r.internal && !failing() &&
+  if (io_failure_ == IoFailureMode::kRetry && !r.internal && !failing() &&
       status_sct(status) == spec::kSctGeneric && status_sc(status) == spec::status::kSqDeletion.sc) {
     if (state_ == State::kLive) {
       on_failed(Failure{kErrDisconnected, "the target deleted the queue (a command was aborted: SQ deletion)", 0, status});
@@ -571,7 +572,7 @@ void QueuePair::go_down(uint32_t status) {
   connect_timer_ = tick_timer_ = 0;
   for (Request& r : slots_) {
     if (r.state != Request::State::kActive) continue;
-    if (r.internal || failing() || config_.io_failure == IoFailureMode::kFail) {
+    if (r.internal || failing() || io_failure_ == IoFailureMode::kFail) {
       finish(r, status, nullptr);
     } else {
       r.state = Request::State::kParked;  // resent from the start after the reconnect
@@ -619,6 +620,15 @@ void QueuePair::kill(const Failure& why, std::function<void()> released) {
 
 void QueuePair::give_up(const Failure& why) {
   if (state_ != State::kDead) fail_all(State::kGivenUp, why);
+}
+
+void QueuePair::set_io_failure(IoFailureMode mode) {
+  io_failure_ = mode;
+  if (mode != IoFailureMode::kFail) return;
+  for (Request& r : slots_) {
+    if (r.state == Request::State::kParked) finish(r, kStatusDisconnected, nullptr);
+  }
+  flush_completions();
 }
 
 void QueuePair::fail_all(State state, const Failure& why) {

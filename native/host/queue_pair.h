@@ -128,6 +128,8 @@ class QueuePair final : public QueueTransport::Handler,
   // As kill(), but not final: the controller gave up on the association and may yet try
   // another (a revive or a reset); until connect(), submissions fail at once.
   void give_up(const Failure& why);
+  // What a lost connection does to I/O from now on; switched to kFail, I/O parked now fails.
+  void set_io_failure(IoFailureMode mode);
   const TcpParams& tcp_params() const { return transport_->tcp_params(); }
   // The most in-capsule data an I/O queue of this queue's transport carries.
   uint32_t incapsule_capacity() const { return transport_->incapsule_capacity(); }
@@ -224,6 +226,7 @@ class QueuePair final : public QueueTransport::Handler,
 
   Reactor& reactor_;
   const QueueConfig config_;
+  IoFailureMode io_failure_;  // config_'s until set_io_failure()
   const std::weak_ptr<QueueOwner> owner_;
   const std::shared_ptr<IoCompletionSink> sink_;
   QueueCounters counters_;

@@ -12,6 +12,7 @@
 #include "bdev/bdev_registry.h"
 #include "bdev/file_bdev.h"
 #include "bdev/nvmf_bdev.h"
+#include "bdev/nvmf_namespace_bdev.h"
 #include "napi/host_binding.h"
 #include "napi/dhchap_keys.h"
 #include "napi/tls_psk.h"
@@ -60,6 +61,7 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
                              InstanceMethod("addNvmeControllerPath", &TargetBinding::add_nvme_controller_path),
                              InstanceMethod("removeNvmeControllerPath", &TargetBinding::remove_nvme_controller_path),
                              InstanceMethod("setNvmeControllerKeys", &TargetBinding::set_nvme_controller_keys),
+                             InstanceMethod("setMultipathPolicy", &TargetBinding::set_multipath_policy),
                              InstanceMethod("bdevs", &TargetBinding::bdevs),
                              InstanceMethod("addSubsystem", &TargetBinding::add_subsystem),
                              InstanceMethod("removeSubsystem", &TargetBinding::remove_subsystem),
@@ -167,10 +169,17 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
     o.Set("blockSize", b.block_size());
     o.Set("numBlocks", double(b.num_blocks()));
     if (auto* n = dynamic_cast<const bdev::NvmfBdev*>(&b)) {
-      o.Set("nvmeController", n->backend().name());
+      o.Set("nvmeController", n->controller());
       o.Set("nsid", n->remote().nsid);
       o.Set("nguid", bytes(env, n->remote().nguid, 16));
       o.Set("uuid", bytes(env, n->remote().uuid, 16));
+      bdev::MultipathPolicy mp = n->policy();
+      Napi::Object m = Napi::Object::New(env);
+      m.Set("paths", double(n->path_count()));
+      m.Set("policy", mp.policy == bdev::MultipathPolicy::Policy::kActiveActive ? "active_active" : "active_passive");
+      m.Set("selector", mp.selector == bdev::MultipathPolicy::Selector::kQueueDepth ? "queue_depth" : "round_robin");
+      m.Set("rrMinIo", mp.rr_min_io);
+      o.Set("multipath", m);
     }
     if (auto f = bdev::file_bdev_info(b)) {
       o.Set("engine", f->engine);
@@ -178,19 +187,23 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
     }
     return o;
   }
-  // attachNvmeController(name, hostOptions, timeoutMs) -> Promise<bdev info[]>: the
-  // remote controller's namespaces become bdevs "<name>n<nsid>".
+  // attachNvmeController(name, hostOptions, timeoutMs, multipath) -> Promise<bdev info[]>:
+  // the remote controller's namespaces become bdevs "<name>n<nsid>". With `multipath`,
+  // controller `name` is attached already and this is another controller of its subsystem
+  // (SPDK's multipath mode "multipath"): its namespaces become further paths of those bdevs.
   Napi::Value attach_nvme_controller(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     std::string name = str(info, 0, "name");
     host::ControllerOptions o = parse_host_options(env, info[1]);
     o.lend_pool = t(env).shared_pool();  // frontend I/O is forwarded in the target's own buffers
     uint32_t timeout = arg_u32(info, 2, "timeoutMs");
-    if (backends_.count(name)) throw make_error(env, "ERR_ALREADY_EXISTS", "an NVMe controller named " + name + " is attached");
+    bool multipath = info[3].ToBoolean().Value();
+    if (multipath && !backends_.count(name)) throw make_error(env, "ERR_NOT_FOUND", "no NVMe controller named " + name);
+    if (!multipath && backends_.count(name)) throw make_error(env, "ERR_ALREADY_EXISTS", "an NVMe controller named " + name + " is attached");
     std::vector<Reactor*> reactors;
     for (size_t i = 0; i < t(env).reactor_count(); ++i) reactors.push_back(&t(env).reactor(i));
     auto backend = guarded(env, [&] { return bdev::NvmfBackend::create(name, o, reactors); });
-    backends_[name] = backend;  // reserved while attaching
+    backends_[name].push_back(backend);  // reserved while attaching
     return start_attach(env, name, backend, timeout);
   }
 
@@ -213,7 +226,7 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
             finish_attach(env, deferred, *attach, code, message);
           });
     } catch (...) {
-      drop_backend(name);
+      drop_member(name, *backend);
       throw;
     }
   }
@@ -222,26 +235,48 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
   void finish_attach(Napi::Env env, Napi::Promise::Deferred& deferred, Attach& c, const std::string& code,
                      const std::string& message) {
     if (!code.empty()) {
-      drop_backend(c.name);
+      drop_member(c.name, *c.backend);
       deferred.Reject(make_error(env, code, message).Value());
       return;
     }
     auto it = backends_.find(c.name);
-    if (it == backends_.end() || it->second != c.backend) {
+    if (it == backends_.end() || std::find(it->second.begin(), it->second.end(), c.backend) == it->second.end()) {
       c.backend->close();  // detached (or the target closed) while it attached
       deferred.Reject(make_error(env, "ERR_CLOSED", "NVMe controller " + c.name + " was detached while attaching").Value());
+      return;
+    }
+    // Another controller's namespaces join the bdevs they are paths of, all or none.
+    const bool joining = it->second.front() != c.backend;
+    std::vector<std::shared_ptr<bdev::NvmfBdev>> joined(c.namespaces.size());
+    try {
+      for (size_t i = 0; joining && i < c.namespaces.size(); ++i) {
+        joined[i] = std::dynamic_pointer_cast<bdev::NvmfBdev>(bdevs_.find(c.name + "n" + std::to_string(c.namespaces[i].nsid)));
+        if (joined[i] && joined[i]->has_path(*c.backend)) throw Error("ERR_ALREADY_EXISTS", joined[i]->name() + " has that path already");
+      }
+      for (size_t i = 0; i < c.namespaces.size(); ++i) {
+        if (joined[i]) joined[i]->add_path(c.backend, c.namespaces[i]);
+      }
+    } catch (const Error& e) {
+      for (size_t i = 0; i < c.namespaces.size(); ++i) {
+        if (joined[i]) joined[i]->remove_path(*c.backend);
+      }
+      drop_member(c.name, *c.backend);
+      deferred.Reject(make_error(env, e.code(), e.what()).Value());
       return;
     }
     Napi::Array out = Napi::Array::New(env, c.namespaces.size());
     for (uint32_t i = 0; i < c.namespaces.size(); ++i) {
       const auto& ns = c.namespaces[i];
-      auto b = std::make_shared<bdev::NvmfBdev>(c.name + "n" + std::to_string(ns.nsid), c.backend, ns);
-      try {
-        bdevs_.add(b);
-      } catch (const Error& e) {
-        drop_backend(c.name);
-        deferred.Reject(make_error(env, e.code(), e.what()).Value());
-        return;
+      std::shared_ptr<bdev::NvmfBdev> b = joined[i];
+      if (!b) {
+        b = std::make_shared<bdev::NvmfBdev>(c.name + "n" + std::to_string(ns.nsid), c.backend, ns);
+        try {
+          bdevs_.add(b);
+        } catch (const Error& e) {
+          if (!joining) drop_member(c.name, *c.backend);
+          deferred.Reject(make_error(env, e.code(), e.what()).Value());
+          return;
+        }
       }
       out.Set(i, bdev_object(env, *b));
     }
@@ -260,7 +295,7 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
   void backend_bdev_resized(const bdev::NvmfBackend& backend, const std::string& name) {
     auto b = bdevs_.find(name);
     auto* n = dynamic_cast<bdev::NvmfBdev*>(b.get());
-    if (!n || &n->backend() != &backend) return;
+    if (!n || !n->has_path(backend)) return;
     try {
       resize(name, std::nullopt);
     } catch (const Error&) {
@@ -274,31 +309,80 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
     return resized != nullptr;
   }
 
-  void drop_backend(const std::string& name) {
+  // Closes controller `backend` of `name` and forgets it (the name with its last one).
+  void drop_member(const std::string& name, const bdev::NvmfBackend& backend) {
     auto it = backends_.find(name);
     if (it == backends_.end()) return;
-    it->second->close();
+    auto& members = it->second;
+    auto m = std::find_if(members.begin(), members.end(), [&](auto& b) { return b.get() == &backend; });
+    if (m == members.end()) return;
+    (*m)->close();
     // Its queues close on the target's reactors, which must outlive that (shutdown() waits).
     closing_backends_.erase(std::remove_if(closing_backends_.begin(), closing_backends_.end(),
                                            [](const auto& b) { return b->closed(); }),
                             closing_backends_.end());
-    closing_backends_.push_back(std::move(it->second));
-    backends_.erase(it);
+    closing_backends_.push_back(std::move(*m));
+    members.erase(m);
+    if (members.empty()) backends_.erase(it);
   }
 
-  // detachNvmeController(name): its bdevs go (ERR_BUSY while a namespace uses one).
-  void detach_nvme_controller(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    std::string name = str(info, 0, "name");
-    if (!backends_.count(name)) throw make_error(env, "ERR_NOT_FOUND", "no NVMe controller named " + name);
-    auto backend = backends_[name];
+  // The bdevs of backend `name`, by name: a reference held here would make them busy.
+  std::vector<std::string> controller_bdevs(const std::string& name) {
     std::vector<std::string> mine;
     for (auto& b : bdevs_.list()) {
       auto* n = dynamic_cast<bdev::NvmfBdev*>(b.get());
-      if (n && &n->backend() == backend.get()) mine.push_back(b->name());
+      if (n && n->controller() == name) mine.push_back(b->name());
     }
-    for (auto& b : mine) guarded(env, [&] { bdevs_.remove(b); });
-    drop_backend(name);
+    return mine;
+  }
+
+  // detachNvmeController(name[, traddr, trsvcid]): its bdevs go (ERR_BUSY while a namespace
+  // uses one). With a path, of a backend with several controllers: only the controller with
+  // that path goes, and its bdevs keep their other paths (those it alone reaches go with it).
+  void detach_nvme_controller(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string name = str(info, 0, "name");
+    auto it = backends_.find(name);
+    if (it == backends_.end()) throw make_error(env, "ERR_NOT_FOUND", "no NVMe controller named " + name);
+    std::vector<std::shared_ptr<bdev::NvmfBackend>> members = it->second;
+    if (!info[1].IsUndefined() && members.size() > 1) {
+      host::TransportAddress at = address_arg(info);
+      auto m = std::find_if(members.begin(), members.end(), [&](auto& b) {
+        auto paths = b->paths().paths;
+        return std::find(paths.begin(), paths.end(), at) != paths.end();
+      });
+      if (m == members.end()) throw make_error(env, "ERR_NOT_FOUND", name + " has no controller with the path " + at.text());
+      const bdev::NvmfBackend& member = **m;
+      for (const std::string& b : controller_bdevs(name)) {
+        bool only_path;
+        {
+          auto n = std::dynamic_pointer_cast<bdev::NvmfBdev>(bdevs_.find(b));
+          only_path = n->has_path(member) && n->path_count() == 1;
+          if (!only_path) n->remove_path(member);
+        }
+        if (only_path) guarded(env, [&] { bdevs_.remove(b); });
+      }
+      drop_member(name, member);
+      return;
+    }
+    for (const std::string& b : controller_bdevs(name)) guarded(env, [&] { bdevs_.remove(b); });
+    for (auto& m : members) drop_member(name, *m);
+  }
+
+  // setMultipathPolicy(bdev, policy, selector, rrMinIo): SPDK's bdev_nvme_set_multipath_policy.
+  void set_multipath_policy(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string name = str(info, 0, "name");
+    auto b = std::dynamic_pointer_cast<bdev::NvmfBdev>(bdevs_.find(name));
+    if (!b) throw make_error(env, "ERR_NOT_FOUND", "no NVMe bdev named " + name);
+    std::string policy = str(info, 1, "policy"), selector = str(info, 2, "selector");
+    bdev::MultipathPolicy mp;
+    if (policy == "active_active") mp.policy = bdev::MultipathPolicy::Policy::kActiveActive;
+    else if (policy != "active_passive") throw make_error(env, "ERR_INVALID_ARG", "policy must be active_passive or active_active");
+    if (selector == "queue_depth") mp.selector = bdev::MultipathPolicy::Selector::kQueueDepth;
+    else if (selector != "round_robin") throw make_error(env, "ERR_INVALID_ARG", "selector must be round_robin or queue_depth");
+    mp.rr_min_io = arg_u32(info, 3, "rrMinIo");
+    guarded(env, [&] { b->set_policy(mp); });
   }
 
   // setNvmeControllerKeys(name, keys, timeoutMs) -> Promise: the backend re-authenticates
@@ -311,8 +395,10 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
     uint32_t timeout = arg_u32(info, 2, "timeoutMs");
     auto it = backends_.find(name);
     if (it == backends_.end()) throw make_error(env, "ERR_NOT_FOUND", "no NVMe controller named " + name);
-    std::shared_ptr<bdev::NvmfBackend> backend = it->second;
-    return off_thread(env, [backend, keys, timeout] { backend->authenticate(keys.host, keys.ctrlr, timeout); });
+    std::vector<std::shared_ptr<bdev::NvmfBackend>> members = it->second;
+    return off_thread(env, [members, keys, timeout] {
+      for (auto& m : members) m->authenticate(keys.host, keys.ctrlr, timeout);
+    });
   }
 
   // Settles an off_thread() promise on the JS thread, with an error `code` unless it is
@@ -376,18 +462,22 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
     return promise;
   }
 
-  bdev::NvmfBackend& backend_named(const Napi::CallbackInfo& info) {
+  // The controllers of backend `name`: one, or several with multipath.
+  const std::vector<std::shared_ptr<bdev::NvmfBackend>>& members_named(const Napi::CallbackInfo& info) {
     std::string name = str(info, 0, "name");
     auto it = backends_.find(name);
     if (it == backends_.end()) throw make_error(info.Env(), "ERR_NOT_FOUND", "no NVMe controller named " + name);
-    return *it->second;
+    return it->second;
+  }
+  bdev::NvmfBackend& backend_named(const Napi::CallbackInfo& info) { return *members_named(info).front(); }
+
+  // resetNvmeController(name): each of its controllers reconnects now; their states say how it ends.
+  void reset_nvme_controller(const Napi::CallbackInfo& info) {
+    for (auto& m : members_named(info)) m->reset();
   }
 
-  // resetNvmeController(name): reconnects now; the state says how it ends.
-  void reset_nvme_controller(const Napi::CallbackInfo& info) { backend_named(info).reset(); }
-
   // addNvmeControllerPath(name, traddr, trsvcid), removeNvmeControllerPath(name, traddr,
-  // trsvcid): failover paths of backend `name`.
+  // trsvcid): failover paths of backend `name` (of its first controller).
   host::TransportAddress address_arg(const Napi::CallbackInfo& info) {
     uint32_t port = arg_u32(info, 2, "trsvcid");
     if (port > 65535) throw make_error(info.Env(), "ERR_INVALID_ARG", "trsvcid must be in [1, 65535]");
@@ -408,25 +498,39 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
     Napi::Env env = info.Env();
     Napi::Array out = Napi::Array::New(env);
     uint32_t n = 0;
-    for (auto& [name, backend] : backends_) {
-      Napi::Object o = Napi::Object::New(env);
+    for (auto& [name, members] : backends_) {
+      // The first controller's fields, but enabled while any is, and every one's counters.
+      Napi::Object o = controller_object(env, *members.front());
       o.Set("name", name);
-      o.Set("state", backend->state_name());
-      if (std::string why = backend->reason(); !why.empty()) o.Set("reason", why);
-      o.Set("counters", host_counters_object(env, backend->counters()));
-      host::ControllerPaths paths = backend->paths();
-      Napi::Array list = Napi::Array::New(env);
-      for (size_t i = 0; i < paths.paths.size(); ++i) {
-        Napi::Object p = Napi::Object::New(env);
-        p.Set("traddr", paths.paths[i].traddr);
-        p.Set("trsvcid", double(paths.paths[i].trsvcid));
-        p.Set("active", i == paths.active);
-        list.Set(uint32_t(i), p);
+      host::ControllerCounters sum;
+      Napi::Array each = Napi::Array::New(env, members.size());
+      for (uint32_t i = 0; i < members.size(); ++i) {
+        sum += members[i]->counters();
+        if (members[i]->state() == bdev::NvmfBackend::State::kLive) o.Set("state", members[i]->state_name());
+        each.Set(i, controller_object(env, *members[i]));
       }
-      o.Set("paths", list);
+      o.Set("counters", host_counters_object(env, sum));
+      o.Set("controllers", each);
       out.Set(n++, o);
     }
     return out;
+  }
+  static Napi::Object controller_object(Napi::Env env, bdev::NvmfBackend& backend) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("state", backend.state_name());
+    if (std::string why = backend.reason(); !why.empty()) o.Set("reason", why);
+    o.Set("counters", host_counters_object(env, backend.counters()));
+    host::ControllerPaths paths = backend.paths();
+    Napi::Array list = Napi::Array::New(env);
+    for (size_t i = 0; i < paths.paths.size(); ++i) {
+      Napi::Object p = Napi::Object::New(env);
+      p.Set("traddr", paths.paths[i].traddr);
+      p.Set("trsvcid", double(paths.paths[i].trsvcid));
+      p.Set("active", i == paths.active);
+      list.Set(uint32_t(i), p);
+    }
+    o.Set("paths", list);
+    return o;
   }
 
   void delete_bdev(const Napi::CallbackInfo& info) {
@@ -818,7 +922,7 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
       std::unique_ptr<target::Target> target;
     };
     auto closing = std::make_shared<Closing>();
-    for (auto& [name, backend] : backends_) closing->attached.push_back(backend);
+    for (auto& [name, members] : backends_) closing->attached.insert(closing->attached.end(), members.begin(), members.end());
     closing->detached.swap(closing_backends_);
     backends_.clear();
     closing->target = std::move(target_);  // closed from here on, for every other call
@@ -827,7 +931,7 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
 
   void shutdown() {
     std::vector<std::shared_ptr<bdev::NvmfBackend>> attached;
-    for (auto& [name, backend] : backends_) attached.push_back(backend);
+    for (auto& [name, members] : backends_) attached.insert(attached.end(), members.begin(), members.end());
     backends_.clear();
     shutdown(attached, closing_backends_, target_);
     closing_backends_.clear();
@@ -846,7 +950,8 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
 
   std::unique_ptr<target::Target> target_;
   bdev::BdevRegistry bdevs_;
-  std::map<std::string, std::shared_ptr<bdev::NvmfBackend>> backends_;
+  // By name: its controllers, the first attached first (more than one with multipath).
+  std::map<std::string, std::vector<std::shared_ptr<bdev::NvmfBackend>>> backends_;
   std::vector<std::shared_ptr<bdev::NvmfBackend>> closing_backends_;  // detached, not closed yet
 };
 

@@ -208,7 +208,8 @@ describe('backend watch: what one look logs', () => {
 
   /** Sets what the target reports, looks once, and returns the new lines as msg from→to. */
   function look(state: NvmeControllerState, reconnects: number, reason?: string): string[] {
-    now = [{ name: 'Nvme0', state, counters: counters(reconnects), paths: [], ...(reason ? { reason } : {}) }];
+    const controller = { state, counters: counters(reconnects), paths: [], ...(reason ? { reason } : {}) };
+    now = [{ name: 'Nvme0', ...controller, controllers: [controller] }];
     const before = entries.length;
     watch.poll();
     return entries.slice(before).map((e) => `${e.msg} ${String(e.from)}>${String(e.to)}`);

@@ -7,7 +7,7 @@ import { tlsPsk, type TlsPsk } from '../tls';
 import type { ConnectOptions } from '../host/options';
 import { nguidBytes, nguidText, uuidBytes, uuidText } from './ids';
 import type { BdevInfo, ConnectionDeadlines, ControllerInfo, ListenerInfo, ListenerState, NamespaceStats, NativeBdevInfo, NvmeControllerInfo, QpairInfo, SubsystemInfo,
-  TransportType } from './types';
+  TransportType, MultipathPolicyName, MultipathSelector } from './types';
 
 export interface TargetOptions {
   /** Native reactor threads; connections are spread over them. Default 1. */
@@ -58,6 +58,13 @@ export interface NvmeAttachOptions extends Omit<ConnectOptions, 'polling'> {
   name: string;
   /** Connect and identify must finish within this. Default 30000. */
   attachTimeoutMs?: number;
+  /**
+   * Backend `name` is attached already, and this is another controller of its subsystem
+   * (SPDK's multipath mode "multipath"): each of its namespaces becomes one more path of the
+   * bdev that namespace is (refused, ERR_INVALID_ARG, when its NGUID, UUID or block size
+   * differ); a namespace new to the backend becomes a bdev of its own.
+   */
+  multipath?: boolean;
 }
 
 export interface SubsystemOptions {
@@ -366,17 +373,34 @@ export class Target {
     const name = v.string(o.name, 'name');
     if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new InvalidArgumentError('name may hold letters, digits, _ . - only');
     const timeout = v.optionalInteger(o.attachTimeoutMs, 'attachTimeoutMs', 1, 600000, 30000);
-    const { name: _n, attachTimeoutMs: _t, ...connect } = o as NvmeAttachOptions & Pick<ConnectOptions, 'polling'>;
+    if (o.multipath !== undefined && typeof o.multipath !== 'boolean') throw new InvalidArgumentError('multipath must be a boolean');
+    const { name: _n, attachTimeoutMs: _t, multipath, ...connect } = o as NvmeAttachOptions & Pick<ConnectOptions, 'polling'>;
     if (connect.polling !== undefined && connect.polling !== 'reactor') {
       throw new InvalidArgumentError("a backend is polled by the target's reactors: polling must be 'reactor' if given");
     }
     const native = connectOptions(connect);
-    return (await this.nativeHandle.attachNvmeController(name, native, timeout)).map(bdevInfo);
+    return (await this.nativeHandle.attachNvmeController(name, native, timeout, multipath ?? false)).map(bdevInfo);
   }
 
-  /** Detaches a backend; refused (ERR_BUSY) while a namespace uses one of its bdevs. */
-  detachNvmeController(name: string): void {
-    this.nativeHandle.detachNvmeController(v.string(name, 'name'));
+  /**
+   * Detaches a backend; refused (ERR_BUSY) while a namespace uses one of its bdevs. With
+   * `path`, of a backend with several controllers (multipath): only the controller reached by
+   * that path goes; its bdevs keep their other paths, and those it alone reaches go with it.
+   */
+  detachNvmeController(name: string, path?: { traddr: string; trsvcid: number }): void {
+    if (path === undefined) return this.nativeHandle.detachNvmeController(v.string(name, 'name'));
+    this.nativeHandle.detachNvmeController(v.string(name, 'name'), v.string(path.traddr, 'traddr'), v.integer(path.trsvcid, 'trsvcid', 1, 65535));
+  }
+
+  /**
+   * How commands to NVMe bdev `bdev` go down its paths (SPDK's bdev_nvme_set_multipath_policy):
+   * active_passive (the default) sends them down the first usable path, optimized before
+   * non-optimized; active_active spreads them over the usable paths of the best ANA state,
+   * round-robin (`rrMinIo` in a row, default 1) or to the least queued.
+   */
+  setMultipathPolicy(bdev: string, policy: MultipathPolicyName, selector: MultipathSelector = 'round_robin', rrMinIo = 1): void {
+    this.nativeHandle.setMultipathPolicy(v.string(bdev, 'bdev'), v.oneOf(policy, 'policy', ['active_passive', 'active_active'] as const, 'active_passive'),
+      v.oneOf(selector, 'selector', ['round_robin', 'queue_depth'] as const, 'round_robin'), v.integer(rrMinIo, 'rrMinIo', 1, 0xffffffff));
   }
 
   /**

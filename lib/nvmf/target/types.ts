@@ -6,8 +6,8 @@
 import type { NativeBdevInfo, NativeSubsystemInfo } from '../../native';
 
 export type {
-  ConnectionDeadlines, ControllerInfo, ListenerInfo, ListenerState, NamespaceStats, NativeBdevInfo, NativeSubsystemInfo,
-  NvmeControllerInfo, NvmeControllerState, QpairInfo, SubsystemListenerInfo, TransportType,
+  ConnectionDeadlines, ControllerInfo, ListenerInfo, ListenerState, MultipathInfo, MultipathPolicyName, MultipathSelector, NamespaceStats,
+  NativeBdevInfo, NativeSubsystemInfo, NvmeControllerInfo, NvmeControllerMemberInfo, NvmeControllerState, QpairInfo, SubsystemListenerInfo, TransportType,
 } from '../../native';
 
 export interface BdevInfo extends Omit<NativeBdevInfo, 'nguid' | 'uuid'> {

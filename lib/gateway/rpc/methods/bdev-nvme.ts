@@ -11,9 +11,10 @@ import { ConflictError, InvalidArgumentError, NotFoundError, RdmagateError } fro
 import { withoutUndefined, type JsonObject } from '../../../jsonrpc/json';
 import { defaultHostNqn } from '../../../nvmf/host/options';
 import type { BdevInfo, NvmeControllerInfo } from '../../../nvmf/target';
+import { applySavedPolicies, attachMember, detachMember, forgetMembers, memberAt, memberAttached, memberKey, multipathMembers, setPolicy } from '../../backend-multipath';
 import { addBackendPath, applyBackendPaths, backendPaths, pathOf, pathText, removeBackendPath, samePath, type PathAddress } from '../../backend-paths';
 import { dhchapSecrets, explainInvalidKey, pskSecret, type KeyRefs } from '../../keyring';
-import type { ConfigEntry, GatewayState } from '../../state';
+import type { BdevRecord, ConfigEntry, GatewayState } from '../../state';
 import { method, type MethodTable } from '../method';
 import * as p from '../params';
 import { deleteWhenReleased } from './release';
@@ -55,19 +56,30 @@ const attachShape = {
   dhchap_key: p.optional(p.string()),
   dhchap_ctrlr_key: p.optional(p.string()),
   // What a second attach under the same name does: add a failover path (failover, the default),
-  // or refuse (disable). SPDK's active-active "multipath" (a controller per path) is not had.
+  // attach another controller whose namespaces become further paths of the bdevs (multipath),
+  // or refuse (disable).
   multipath: p.optional(p.string()),
 };
 
-const MULTIPATH_MODES = ['disable', 'failover', 'multipath'];
+const MULTIPATH_MODES = ['disable', 'failover', 'multipath'] as const;
 
-function multipathMode(given: string | undefined): 'disable' | 'failover' {
+function multipathMode(given: string | undefined): (typeof MULTIPATH_MODES)[number] {
   const mode = (given ?? 'failover').toLowerCase();
-  if (!MULTIPATH_MODES.includes(mode)) throw new InvalidArgumentError(`multipath: '${given}' is none of ${MULTIPATH_MODES.join(', ')}`);
-  if (mode === 'multipath') {
-    throw new InvalidArgumentError("multipath: 'multipath' (active-active, a controller per path) is not supported for backends; 'failover' is");
+  if (!(MULTIPATH_MODES as readonly string[]).includes(mode)) {
+    throw new InvalidArgumentError(`multipath: '${given}' is none of ${MULTIPATH_MODES.join(', ')}`);
   }
-  return mode as 'disable' | 'failover';
+  return mode as (typeof MULTIPATH_MODES)[number];
+}
+
+function nvmeBdevRecord(b: BdevInfo, createdBy: ConfigEntry): BdevRecord {
+  return {
+    module: 'nvme',
+    productName: 'NVMe disk',
+    // The remote namespace's UUID is what hosts must see through the gateway too.
+    uuid: b.uuid && !/^0{8}-/.test(b.uuid) ? b.uuid : randomUUID(),
+    supportedIoTypes: NVME_IO_TYPES,
+    createdBy,
+  };
 }
 
 function controllerBdevs(state: GatewayState, name: string): string[] {
@@ -86,16 +98,22 @@ export const bdevNvmeMethods: MethodTable = {
     const retry = existing !== undefined && state.pendingBackends.has(a.name) && samePath(pathOf(existing), pathOf(a));
     if (existing && !retry) {
       if (mode === 'disable') throw new ConflictError('ERR_ALREADY_EXISTS', `A controller named ${a.name} already exists and multipath is disabled`);
-      addBackendPath(state, a.name, withoutUndefined({ ...a, trtype }));
-      return controllerBdevs(state, a.name);
+      if (mode === 'failover') {
+        if (memberAt(state, a.name, pathOf(a))) {
+          throw new ConflictError('ERR_ALREADY_EXISTS', `A controller named ${a.name} already exists with the network path ${pathText(pathOf(a))}`);
+        }
+        addBackendPath(state, a.name, withoutUndefined({ ...a, trtype }));
+        return controllerBdevs(state, a.name);
+      }
     }
     const keys: KeyRefs = { ...state.keyring.dhchapKeys(a), ...state.keyring.tlsPsk(a.psk) };
     const { ctrlLoss, reconnectDelay } = reconnectPolicy(a.ctrlr_loss_timeout_sec, a.reconnect_delay_sec);
     // Saved with the config: a machine without /etc/nvme/hostnqn makes a new one at each
     // start, and a backend that allow-lists the gateway (a Mayastor nexus) would refuse it.
-    const hostnqn = a.hostnqn ?? defaultHostNqn();
+    // A further controller is the same host as the first.
+    const hostnqn = a.hostnqn ?? (existing && !retry ? String(existing.hostnqn) : defaultHostNqn());
     const params = withoutUndefined({ ...a, hostnqn });
-    const attach = (at: PathAddress) => state.target.attachNvmeController({
+    const attach = (at: PathAddress, multipath = false) => state.target.attachNvmeController({
       name: a.name,
       transport: trtype,
       traddr: at.traddr,
@@ -111,7 +129,21 @@ export const bdevNvmeMethods: MethodTable = {
       attachTimeoutMs: a.fabrics_connect_timeout_us === undefined ? 30000 : Math.ceil(a.fabrics_connect_timeout_us / 1000),
       ...dhchapSecrets(keys),
       ...pskSecret(keys),
+      multipath,
     }).catch((e: unknown) => { throw explainInvalidKey(e, keys); });
+    if (existing && !retry) {
+      const at = pathOf(a);
+      const wasPending = memberAt(state, a.name, at)?.attached === false;
+      const bdevs = await attachMember(state, a.name, params, ctx.replaying ?? false,
+        { ctrlLossSec: ctrlLoss, reconnectDelaySec: reconnectDelay }, (to) => attach(to, true),
+        (e) => UNREACHABLE.has((e as RdmagateError).code));
+      // A namespace new to the backend is a bdev of its own, which this controller made.
+      const createdBy: ConfigEntry = { method: 'bdev_nvme_attach_controller', params };
+      for (const b of bdevs) if (!state.bdevs.has(b.name)) state.bdevs.set(b.name, nvmeBdevRecord(b, createdBy));
+      applySavedPolicies(state, bdevs.map((b) => b.name));
+      if (wasPending) await memberAttached(state, a.name, at);
+      return bdevs.map((b) => b.name);
+    }
     // A pending backend's retry goes through each of its paths until one answers.
     const paths = retry ? backendPaths(state, a.name) : [pathOf(a)];
     const attached = await attachThrough(paths, attach).catch((e: unknown) => {
@@ -126,19 +158,11 @@ export const bdevNvmeMethods: MethodTable = {
     const { bdevs, through } = attached;
     // One config entry for the controller and all its bdevs: save_config writes it once.
     const createdBy: ConfigEntry = { method: 'bdev_nvme_attach_controller', params };
-    for (const b of bdevs) {
-      state.bdevs.set(b.name, {
-        module: 'nvme',
-        productName: 'NVMe disk',
-        // The remote namespace's UUID is what hosts must see through the gateway too.
-        uuid: b.uuid && !/^0{8}-/.test(b.uuid) ? b.uuid : randomUUID(),
-        supportedIoTypes: NVME_IO_TYPES,
-        createdBy,
-      });
-    }
+    for (const b of bdevs) state.bdevs.set(b.name, nvmeBdevRecord(b, createdBy));
     state.nvmeControllers.set(a.name, createdBy.params);
     state.backendKeys.set(a.name, keys);
     if (retry) applyBackendPaths(state, a.name, through);
+    applySavedPolicies(state, bdevs.map((b) => b.name));
     await state.pendingBackends.attached(a.name, (entry) => ctx.replay(entry.method, entry.params));
     return bdevs.map((b) => b.name);
   }),
@@ -180,6 +204,12 @@ export const bdevNvmeMethods: MethodTable = {
       if (traddr !== undefined) {
         const at = pathOf({ traddr, trsvcid, adrfam });
         const paths = backendPaths(state, name);
+        // A further controller, or the first one's only path while a further one is attached.
+        const further = multipathMembers(state, name).some((m) => m.attached);
+        if (memberAt(state, name, at) || (further && paths.length === 1 && samePath(paths[0]!, at))) {
+          detachMember(state, name, at);
+          return true;
+        }
         if (!paths.some((x) => samePath(x, at))) throw new NotFoundError(`No such device: controller ${name} has no path ${pathText(at)}`);
         if (paths.length > 1) {
           removeBackendPath(state, name, at);
@@ -194,7 +224,10 @@ export const bdevNvmeMethods: MethodTable = {
       const bdevs = new Set(controllerBdevs(state, name));
       // ERR_BUSY while a namespace uses one of its bdevs
       await deleteWhenReleased(state.target, (bdev) => bdevs.has(bdev), () => state.target.detachNvmeController(name));
-      for (const bdev of bdevs) state.bdevs.delete(bdev);
+      for (const bdev of bdevs) {
+        state.bdevs.delete(bdev);
+        state.multipathPolicies.delete(bdev);
+      }
       forget(state, name);
       return true;
     }),
@@ -207,16 +240,51 @@ export const bdevNvmeMethods: MethodTable = {
       return names.map((n) => {
         const a = state.nvmeControllers.get(n)!;
         const c = live.get(n);
+        const first = c?.controllers[0];
         // As SPDK: trid is the path in use (or tried next), alternate_trids the others.
         const paths = backendPaths(state, n);
-        const active = c?.paths.find((x) => x.active);
+        const active = first?.paths.find((x) => x.active);
         const inUse = paths.find((x) => active && samePath(x, active)) ?? paths[0]!;
         const trid = (at: PathAddress): JsonObject => ({ trtype: String(a.trtype).toUpperCase(), adrfam: at.adrfam ?? String(a.adrfam ?? 'IPv4'),
           traddr: at.traddr, trsvcid: String(at.trsvcid), subnqn: String(a.subnqn) });
         const others = paths.filter((x) => x !== inUse);
-        return { name: n, ctrlrs: [{ state: c?.state ?? state.pendingBackends.state(n) ?? 'deleting', trid: trid(inUse),
-          ...(others.length ? { alternate_trids: others.map(trid) } : {}) }] };
+        const ctrlrs: JsonObject[] = [{ state: first?.state ?? state.pendingBackends.state(n) ?? 'deleting', trid: trid(inUse),
+          ...(others.length ? { alternate_trids: others.map(trid) } : {}) }];
+        // With multipath mode "multipath", a controller of its own per further path.
+        for (const m of multipathMembers(state, n)) {
+          const at = pathOf(m.params);
+          const own = m.attached ? c?.controllers.find((x) => x.paths.some((y) => samePath(y, at))) : undefined;
+          ctrlrs.push({ state: own?.state ?? state.pendingBackends.state(memberKey(n, at)) ?? 'deleting', trid: trid(at) });
+        }
+        return { name: n, ctrlrs };
       });
+    }),
+
+  // How commands go down an NVMe bdev's paths. As SPDK: a selector only for active_active,
+  // rr_min_io only for its round_robin.
+  bdev_nvme_set_multipath_policy: method({ name: p.string(), policy: p.string(), selector: p.optional(p.string()),
+    rr_min_io: p.optional(p.integer(1, 0xffffffff)) }, { mutates: true })
+    .handle((a, ctx) => {
+      const { state } = ctx;
+      if (a.policy !== 'active_passive' && a.policy !== 'active_active') {
+        throw new InvalidArgumentError(`policy: '${a.policy}' is neither active_passive nor active_active`);
+      }
+      if (a.selector !== undefined && a.selector !== 'round_robin' && a.selector !== 'queue_depth') {
+        throw new InvalidArgumentError(`selector: '${a.selector}' is neither round_robin nor queue_depth`);
+      }
+      if (a.selector !== undefined && a.policy !== 'active_active') throw new InvalidArgumentError('selector: only active_active has one');
+      if (a.rr_min_io !== undefined && (a.policy !== 'active_active' || (a.selector ?? 'round_robin') !== 'round_robin')) {
+        throw new InvalidArgumentError('rr_min_io: only active_active with the round_robin selector has one');
+      }
+      const params = withoutUndefined({ ...a });
+      if (state.bdevs.get(a.name)?.module !== 'nvme') {
+        // A replayed config's policy for a backend not attached yet: applied when it is.
+        if (!ctx.replaying) throw new NotFoundError(`No such device: no NVMe bdev ${a.name}`);
+      } else {
+        setPolicy(state, params);
+      }
+      state.multipathPolicies.set(a.name, params);
+      return true;
     }),
 
   // A reconnect now, whatever ctrlr_loss_timeout_sec says: the way back for a backend that
@@ -239,6 +307,7 @@ export const bdevNvmeMethods: MethodTable = {
 function forget(state: GatewayState, name: string): void {
   state.nvmeControllers.delete(name);
   state.nvmePaths.delete(name);
+  forgetMembers(state, name);
   state.backendKeys.delete(name);
 }
 

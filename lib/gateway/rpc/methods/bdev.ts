@@ -2,11 +2,12 @@
 import { randomUUID } from 'node:crypto';
 import { ConflictError, NotFoundError } from '../../../errors';
 import type { JsonObject } from '../../../jsonrpc/json';
-import type { BdevInfo } from '../../../nvmf/target';
+import type { BdevInfo, MultipathInfo } from '../../../nvmf/target';
 import type { BdevRecord, ConfigEntry, GatewayState } from '../../state';
 import { method, type MethodTable } from '../method';
 import * as p from '../params';
 import { deleteWhenReleased } from './release';
+import { memberEntries, policyEntries } from '../../backend-multipath';
 import { backendPathEntries } from '../../backend-paths';
 
 /** What the native malloc and null bdevs serve (native/bdev): read, write, flush, write zeroes and unmap. */
@@ -71,14 +72,23 @@ function bdevJson(b: BdevInfo, r: BdevRecord | undefined, claimed: boolean): Jso
     ...(claimed ? { claim_type: 'exclusive_write' } : {}),
     zoned: false,
     ...(r ? { supported_io_types: r.supportedIoTypes } : {}),
-    driver_specific: {},
+    driver_specific: b.multipath ? multipathJson(b.multipath) : {},
   };
+}
+
+/** An NVMe bdev's multipath policy, as SPDK's bdev_get_bdevs shows it, and how many controllers reach it. */
+function multipathJson(m: MultipathInfo): JsonObject {
+  return { mp_policy: m.policy, ...(m.policy === 'active_active' ? { selector: m.selector, rr_min_io: m.rrMinIo } : {}), paths: m.paths };
 }
 
 /** The bdev section of save_config: the call that made each bdev, once, in creation order. */
 export function bdevConfig(state: GatewayState): ConfigEntry[] {
-  return [...new Set([...state.bdevs.values()].map((r) => r.createdBy)), ...state.pendingBackends.attachEntries(),
-    ...backendPathEntries(state)];
+  const entries = [...state.bdevs.values()].map((r) => r.createdBy).concat(state.pendingBackends.attachEntries(),
+    backendPathEntries(state), memberEntries(state));
+  // Each call once: a further controller's is both a pending attach, or its new namespace's
+  // maker, and one of its backend's further controllers.
+  const seen = new Set<JsonObject>();
+  return entries.filter((e) => !seen.has(e.params) && seen.add(e.params)).concat(policyEntries(state));
 }
 
 export const bdevMethods: MethodTable = {
