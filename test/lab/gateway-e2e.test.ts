@@ -70,6 +70,32 @@ describe('the gateway end to end: kernel nvmet-tcp backend, kernel nvme-rdma fro
     backend.link();
   });
 
+  it('serves through both nvmet ports at once, a controller each (multipath active_active): fio verify completes while one goes away', async () => {
+    // The second port, a failover path until now, becomes a controller of its own; the backend
+    // leaves it for the first port, which is back.
+    gateway.removeNvmeControllerPath('Nvme0', '127.0.0.1', 4423);
+    await until(() => gateway.nvmeControllers()[0]!.state === 'enabled', 'the backend back on its first port', 60000);
+    const [bdev] = await gateway.attachNvmeController({ name: 'Nvme0', traddr: '127.0.0.1', trsvcid: 4423, subnqn: BACKEND_NQN,
+      reconnectDelay: 1, ctrlLossTmo: 120, multipath: true });
+    assert.equal(bdev!.name, 'Nvme0n1');
+    gateway.setMultipathPolicy('Nvme0n1', 'active_active', 'round_robin');
+    const controllers = () => gateway.nvmeControllers()[0]!.controllers;
+    const sent = () => controllers().map((c) => c.counters.commands);
+    const before = sent();
+    const job = await fioAcrossRestart(await namespaceDevice(FRONT_NQN), '56m', async () => {
+      await sleep(1000);
+      const both = sent();
+      assert.ok(both[0]! > before[0]! && both[1]! > before[1]!, `both controllers carry fio's I/O: ${before} -> ${both}`);
+      backend.unlink();  // the first port goes: its controller's commands go down the second
+      await until(() => controllers()[0]!.state !== 'enabled', 'the first controller to see its loss', 30000);
+      await sleep(2000);
+      backend.link();
+    });
+    // The longest a write waited: the time without completed I/O across the loss.
+    console.log(`      longest write across the loss of one controller: ${(job.write.clat_ns.max / 1e6).toFixed(0)} ms`);
+    await until(() => controllers().every((c) => c.state === 'enabled'), 'the first controller back', 60000);
+  });
+
   it('a backend namespace that nvmet grows reaches the kernel nvme-rdma host through the gateway, by notices alone', async () => {
     const backendNqn = `${BACKEND_NQN}-grow`;
     const frontNqn = `${FRONT_NQN}-grow`;
