@@ -93,6 +93,10 @@ const FORMS: Record<string, Form> = {
       '-x': { param: 'multipath' } },
     positionals: [],
   },
+  bdev_nvme_set_multipath_policy: {
+    options: { '-b': { param: 'name' }, '-p': { param: 'policy' }, '-s': { param: 'selector' }, '-r': { param: 'rr_min_io', number: true } },
+    positionals: [],
+  },
   // With -t/-a/-s, only that path of the controller goes.
   bdev_nvme_detach_controller: { options: { ...listener(''), '-n': { param: 'subnqn' } }, positionals: [{ param: 'name' }] },
   keyring_file_add_key: { options: {}, positionals: [{ param: 'name' }, { param: 'path' }] },

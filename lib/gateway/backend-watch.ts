@@ -6,10 +6,13 @@
 import type { JsonObject, JsonValue } from '../jsonrpc/json';
 import { backendFields } from './backend-fields';
 import type { Logger } from '../log/logger';
-import type { NvmeControllerInfo, NvmeControllerState, Target } from '../nvmf/target';
+import type { NvmeControllerMemberInfo, NvmeControllerState, Target } from '../nvmf/target';
 
 /** Often enough that an outage is logged when it starts, rarely enough to cost nothing. */
 const DEFAULT_INTERVAL_MS = 250;
+
+/** One controller of a backend, with what its log lines say of its address. */
+type Watched = NvmeControllerMemberInfo & { name: string; fields: JsonObject };
 
 interface Seen {
   /**
@@ -71,19 +74,29 @@ export class BackendWatch {
     }
   }
 
-  /** Compares every backend with what the last look found, and logs what changed. */
+  /**
+   * Compares every backend with what the last look found, and logs what changed: each of its
+   * controllers (more than one with multipath mode "multipath") on its own, a further one
+   * named "<name> via <address>".
+   */
   poll(): void {
     if (this.#target.closed) return;
     const live = new Set<string>();
     for (const c of this.#target.nvmeControllers()) {
       const params = this.#backends.get(c.name);
       if (params === undefined) continue;
-      live.add(c.name);
-      let seen = this.#seen.get(c.name);
-      // An attach returns once the backend is connected, and its host counts reconnects from 0.
-      if (seen?.params !== params) seen = { params, state: 'enabled', reconnects: 0 };
-      const reconnects = this.#compare(c, seen);
-      this.#seen.set(c.name, { params, state: c.state, reconnects });
+      c.controllers.forEach((m, i) => {
+        const at = m.paths[0];
+        const further = i > 0 && at !== undefined;
+        const w: Watched = { ...m, name: further ? `${c.name} via ${at.traddr}:${at.trsvcid}` : c.name,
+          fields: further ? { ...params, traddr: at.traddr, trsvcid: String(at.trsvcid) } : params };
+        live.add(w.name);
+        let seen = this.#seen.get(w.name);
+        // An attach returns once the backend is connected, and its host counts reconnects from 0.
+        if (seen?.params !== params) seen = { params, state: 'enabled', reconnects: 0 };
+        const reconnects = this.#compare(w, seen);
+        this.#seen.set(w.name, { params, state: w.state, reconnects });
+      });
     }
     for (const name of this.#seen.keys()) if (!live.has(name)) this.#seen.delete(name);
   }
@@ -96,30 +109,30 @@ export class BackendWatch {
    * before the backend's state says enabled, so a count is only taken in a settled state;
    * while resetting, the count waits for the next look.
    */
-  #compare(c: NvmeControllerInfo, seen: Seen): number {
+  #compare(c: Watched, seen: Seen): number {
     let from = seen.state;
     if (c.state === 'resetting' || c.state === 'connecting') {
-      if (c.state !== from) this.#transition(c, seen.params, from, c.state);
+      if (c.state !== from) this.#transition(c, from, c.state);
       return seen.reconnects;
     }
     let missed = c.counters.reconnects - seen.reconnects;
     if (missed > 0 && from !== 'enabled') {
-      from = this.#transition(c, seen.params, from, 'enabled');  // the reconnect this look sees
+      from = this.#transition(c, from, 'enabled');  // the reconnect this look sees
       missed--;
     }
     if (missed > 0) {
-      from = this.#transition(c, seen.params, from, 'resetting');
-      from = this.#transition(c, seen.params, from, 'enabled');
+      from = this.#transition(c, from, 'resetting');
+      from = this.#transition(c, from, 'enabled');
     }
-    if (c.state !== from) this.#transition(c, seen.params, from, c.state);
+    if (c.state !== from) this.#transition(c, from, c.state);
     return c.counters.reconnects;
   }
 
   /** Logs the transition once, if it is one that an operator needs to see; returns `to`. */
-  #transition(c: NvmeControllerInfo, params: JsonObject, from: NvmeControllerState, to: NvmeControllerState): NvmeControllerState {
+  #transition(c: Watched, from: NvmeControllerState, to: NvmeControllerState): NvmeControllerState {
     // With failover paths, which one it is on now (the params name its first).
     const active = c.paths.length > 1 ? c.paths.find((x) => x.active) : undefined;
-    const fields = (): Record<string, JsonValue> => ({ ...backendFields(c.name, params, c.reason), from, to,
+    const fields = (): Record<string, JsonValue> => ({ ...backendFields(c.name, c.fields, c.reason), from, to,
       ...(active ? { path: `${active.traddr}:${active.trsvcid}` } : {}) });
     // connecting and deleting are an attach and a detach, which their RPCs report.
     if (to === 'resetting' && from !== 'connecting') this.#log.warn('backend lost', fields());

@@ -115,6 +115,15 @@ export function renderMetrics(target: Target): string {
     out.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
     for (const c of backends) out.push(`${name}{name="${label(c.name)}"} ${c.counters[field]}`);
   }
+  const up = 'rdmagate_backend_controller_up';
+  out.push(`# HELP ${up} Whether each controller of a backend (one per path with multipath mode "multipath") is connected (1) or not (0), by the address it was attached through.`,
+    `# TYPE ${up} gauge`);
+  for (const c of backends) {
+    for (const m of c.controllers) {
+      const at = m.paths[0];
+      if (at) out.push(`${up}{name="${label(c.name)}",traddr="${label(at.traddr)}",trsvcid="${at.trsvcid}"} ${m.state === 'enabled' ? 1 : 0}`);
+    }
+  }
   const path = 'rdmagate_backend_path_active';
   out.push(`# HELP ${path} A backend's path: 1 for the one each controller uses (or tries next), 0 for its failover paths.`, `# TYPE ${path} gauge`);
   for (const c of backends) {

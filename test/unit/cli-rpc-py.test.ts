@@ -26,6 +26,8 @@ describe('rdmagate rpc: rpc.py\'s forms', () => {
       { name: 'Nvme0', trtype: 'tcp', traddr: '10.0.0.6', trsvcid: '4421', subnqn: 'nqn.2019-05.io.openebs:nexus-1', multipath: 'failover' });
     assert.deepEqual(params('bdev_nvme_detach_controller', 'Nvme0 -t tcp -a 10.0.0.6 -s 4421'),
       { name: 'Nvme0', trtype: 'tcp', traddr: '10.0.0.6', trsvcid: '4421' });
+    assert.deepEqual(params('bdev_nvme_set_multipath_policy', '-b Nvme0n1 -p active_active -s round_robin -r 4'),
+      { name: 'Nvme0n1', policy: 'active_active', selector: 'round_robin', rr_min_io: 4 });
   });
 
   it('takes rpc.py\'s keyring and DH-HMAC-CHAP lines: key names, never secrets', () => {

@@ -10,7 +10,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BufferPool, Gateway, Target, nvmf, type Subsystem } from '../../lib';
+import { renderMetrics } from '../../lib/gateway/metrics';
 import type { JsonRpcError } from '../../lib/jsonrpc/errors';
+import type { LogEntry } from '../../lib/log/logger';
 import type { NvmeError } from '../../lib/nvmf/errors';
 import { freePort } from '../support/free-port';
 
@@ -41,8 +43,10 @@ describe('gateway: active-active backends (multipath mode "multipath")', functio
   const pool = new BufferPool({ chunkSize: 64 * 1024 });
   let frontPort: number;
 
+  const logged: LogEntry[] = [];
+
   async function gateway(configPath = join(dir, 'config.json')): Promise<Gateway> {
-    const g = new Gateway({ socketPath: null, configPath });
+    const g = new Gateway({ socketPath: null, configPath, log: (e) => logged.push(e) });
     await g.start();
     gateways.push(g);
     return g;
@@ -153,6 +157,10 @@ describe('gateway: active-active backends (multipath mode "multipath")', functio
     const [, afterCut] = await spread(g, () => writes(h, 2, 16, 4));
     assert.ok(afterCut! >= 32, `down the second once the first is cut: ${afterCut}`);
     assert.deepEqual((await controllers(g)).map((c) => c.state), ['resetting', 'enabled']);
+    const metrics = renderMetrics(g.target);
+    assert.match(metrics, new RegExp(`rdmagate_backend_controller_up\\{name="Nvme0",traddr="127.0.0.1",trsvcid="${paths[0].port}"\\} 0`));
+    assert.match(metrics, new RegExp(`rdmagate_backend_controller_up\\{name="Nvme0",traddr="127.0.0.1",trsvcid="${paths[1].port}"\\} 1`));
+    assert.match(metrics, /rdmagate_backend_up\{name="Nvme0"\} 1/, 'the backend is up while a controller is');
 
     paths[0].restore();
     await waitFor('the first controller back', async () => (await controllers(g))[0]!.state === 'enabled');
@@ -170,11 +178,15 @@ describe('gateway: active-active backends (multipath mode "multipath")', functio
     const [bdev] = await g.rpc('bdev_get_bdevs', { name: 'Nvme0n1' }) as { driver_specific: Record<string, unknown> }[];
     assert.deepEqual(bdev!.driver_specific, { mp_policy: 'active_active', selector: 'round_robin', rr_min_io: 2, paths: 2 });
 
-    // Cut one: everything goes down the other, with no error at the host.
+    // Cut one: everything goes down the other, with no error at the host, and its loss is logged.
+    logged.length = 0;
     paths[1].cut();
     // Commands sent down it before its loss is seen come back with a path error and go down the other.
     const [only] = await spread(g, () => writes(h, 5, 32, 8));
     assert.ok(only! >= 64, `${only}`);
+    const lost = `Nvme0 via 127.0.0.1:${paths[1].port}`;
+    await waitFor('the loss logged', async () => logged.some((e) => e.msg === 'backend lost' && e.backend === lost));
+    assert.ok(!logged.some((e) => e.msg === 'backend lost' && e.backend === 'Nvme0'), 'the first controller was not lost');
     paths[1].restore();
     await waitFor('the second controller back', async () => (await controllers(g))[1]!.state === 'enabled');
     const [a2, b2] = await spread(g, () => writes(h, 6, 16));
