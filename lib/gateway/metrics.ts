@@ -11,7 +11,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { HostCounters } from '../nvmf/host';
-import { ANA_STATES, type ListenerState, type NamespaceStats, type NvmeControllerState, type Target } from '../nvmf/target';
+import { ANA_STATES, type ListenerState, type NamespaceStats, type NvmeControllerMemberInfo, type NvmeControllerState, type Target } from '../nvmf/target';
 
 const COUNTERS: [keyof CounterFields, string, string][] = [
   ['commands', 'rdmagate_qpair_commands_total', 'Commands received.'],
@@ -43,6 +43,10 @@ const LISTENER_COUNTERS: [keyof Pick<ListenerState, 'refusedConnections' | 'acce
 // Every state, so the compiler finds one missing here when a state is added.
 const BACKEND_STATES = Object.keys({ connecting: 0, enabled: 0, resetting: 0, failed: 0, deleting: 0 } satisfies
   Record<NvmeControllerState, 0>) as NvmeControllerState[];
+
+type BackendAnaState = NvmeControllerMemberInfo['anaStates'][number]['state'];
+const BACKEND_ANA_STATES = Object.keys({ optimized: 0, non_optimized: 0, inaccessible: 0, persistent_loss: 0, change: 0 } satisfies
+  Record<BackendAnaState, 0>) as BackendAnaState[];
 
 interface CounterFields {
   commands: number; errors: number; bytesRead: number; bytesWritten: number; inCapsuleBytes: number;
@@ -122,6 +126,20 @@ export function renderMetrics(target: Target): string {
     for (const m of c.controllers) {
       const at = m.paths[0];
       if (at) out.push(`${up}{name="${label(c.name)}",traddr="${label(at.traddr)}",trsvcid="${at.trsvcid}"} ${m.state === 'enabled' ? 1 : 0}`);
+    }
+  }
+  const bana = 'rdmagate_backend_ana_state';
+  out.push(`# HELP ${bana} A backend namespace's ANA state through each controller: 1 for the one it is in, 0 for the others.`,
+    `# TYPE ${bana} gauge`);
+  for (const c of backends) {
+    for (const m of c.controllers) {
+      const at = m.paths.find((x) => x.active) ?? m.paths[0];
+      if (!at) continue;
+      for (const a of m.anaStates) {
+        for (const state of BACKEND_ANA_STATES) {
+          out.push(`${bana}{name="${label(c.name)}",traddr="${label(at.traddr)}",trsvcid="${at.trsvcid}",nsid="${a.nsid}",state="${state}"} ${a.state === state ? 1 : 0}`);
+        }
+      }
     }
   }
   const path = 'rdmagate_backend_path_active';

@@ -51,6 +51,8 @@ export interface NvmeControllerMemberInfo {
   counters: HostCounters;
   /** Its paths (failover): the first is the one attached; `active` is in use, or tried next. */
   paths: NvmeControllerPath[];
+  /** The ANA state of each attached namespace through it, from its ANA log (none for a controller without ANA). */
+  anaStates: { nsid: number; state: 'optimized' | 'non_optimized' | 'inaccessible' | 'persistent_loss' | 'change' }[];
 }
 
 /**

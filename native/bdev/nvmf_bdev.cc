@@ -120,6 +120,13 @@ std::vector<RemoteNamespace> NvmfBackend::attach(uint32_t timeout_ms) {
   return out;
 }
 
+std::vector<std::pair<uint32_t, uint8_t>> NvmfBackend::ana_states() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<std::pair<uint32_t, uint8_t>> out;
+  for (auto& [nsid, cell] : ana_) out.emplace_back(nsid, cell->load(std::memory_order_relaxed));
+  return out;
+}
+
 const std::atomic<uint8_t>* NvmfBackend::ana_state(uint32_t nsid) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = ana_.find(nsid);

@@ -81,6 +81,8 @@ class NvmfBackend : public host::ControllerEvents, public std::enable_shared_fro
   // through this backend, kept from the log read at connect and at each ANA change notice;
   // readable on any thread for the backend's life. Null for a namespace not attached.
   const std::atomic<uint8_t>* ana_state(uint32_t nsid);
+  // Every attached namespace's ANA state through this backend, by nsid (0: not read yet).
+  std::vector<std::pair<uint32_t, uint8_t>> ana_states();
   // Reactor thread: commands this reactor has sent to the backend and not seen completed.
   size_t queued_here();
 

@@ -530,6 +530,16 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
       list.Set(uint32_t(i), p);
     }
     o.Set("paths", list);
+    Napi::Array ana = Napi::Array::New(env);
+    uint32_t n = 0;
+    for (auto [nsid, state] : backend.ana_states()) {
+      if (state == 0) continue;  // not read (a controller without ANA)
+      Napi::Object a = Napi::Object::New(env);
+      a.Set("nsid", nsid);
+      a.Set("state", ana_state_name(spec::AnaState(state)));
+      ana.Set(n++, a);
+    }
+    o.Set("anaStates", ana);
     return o;
   }
 

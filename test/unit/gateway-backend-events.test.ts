@@ -208,7 +208,7 @@ describe('backend watch: what one look logs', () => {
 
   /** Sets what the target reports, looks once, and returns the new lines as msg from→to. */
   function look(state: NvmeControllerState, reconnects: number, reason?: string): string[] {
-    const controller = { state, counters: counters(reconnects), paths: [], ...(reason ? { reason } : {}) };
+    const controller = { state, counters: counters(reconnects), paths: [], anaStates: [], ...(reason ? { reason } : {}) };
     now = [{ name: 'Nvme0', ...controller, controllers: [controller] }];
     const before = entries.length;
     watch.poll();

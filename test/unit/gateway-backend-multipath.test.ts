@@ -210,6 +210,11 @@ describe('gateway: active-active backends (multipath mode "multipath")', functio
     });
     const [a, b] = await spread(g, () => writes(h, 9, 16));
     assert.ok(a === 0 && b! >= 32, 'optimized before non-optimized');
+    const metrics = renderMetrics(g.target);
+    const ana = (port: number, state: string) =>
+      new RegExp(`rdmagate_backend_ana_state\\{name="Nvme0",traddr="127.0.0.1",trsvcid="${port}",nsid="1",state="${state}"\\} 1`);
+    assert.match(metrics, ana(paths[0].port, 'non_optimized'));
+    assert.match(metrics, ana(paths[1].port, 'optimized'));
     backendSub.setListenerAnaState(paths[0].listener, 'optimized');
     backendSub.setListenerAnaState(paths[1].listener, 'inaccessible');
     // Commands that meet the inaccessible path before its notice is read go down the other.
