@@ -41,6 +41,7 @@
         "native/bdev/file_bdev.cc",
         "native/bdev/nvmf_bdev.cc",
         "native/bdev/nvmf_namespace_bdev.cc",
+        "native/bdev/nvme_backends.cc",
         "native/util/uring.cc",
         "native/util/thread_pool.cc",
         "native/host/options.cc",

@@ -11,8 +11,7 @@
 
 #include "bdev/bdev_registry.h"
 #include "bdev/file_bdev.h"
-#include "bdev/nvmf_bdev.h"
-#include "bdev/nvmf_namespace_bdev.h"
+#include "bdev/nvme_backends.h"
 #include "napi/host_binding.h"
 #include "napi/dhchap_keys.h"
 #include "napi/tls_psk.h"
@@ -191,6 +190,8 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
   // the remote controller's namespaces become bdevs "<name>n<nsid>". With `multipath`,
   // controller `name` is attached already and this is another controller of its subsystem
   // (SPDK's multipath mode "multipath"): its namespaces become further paths of those bdevs.
+  // The attach waits for the connection and the Identify commands, up to `timeoutMs`, off the
+  // JS thread (off_thread, below); its end comes back to finish_attach there.
   Napi::Value attach_nvme_controller(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     std::string name = str(info, 0, "name");
@@ -198,107 +199,32 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
     o.lend_pool = t(env).shared_pool();  // frontend I/O is forwarded in the target's own buffers
     uint32_t timeout = arg_u32(info, 2, "timeoutMs");
     bool multipath = info[3].ToBoolean().Value();
-    if (multipath && !backends_.count(name)) throw make_error(env, "ERR_NOT_FOUND", "no NVMe controller named " + name);
-    if (!multipath && backends_.count(name)) throw make_error(env, "ERR_ALREADY_EXISTS", "an NVMe controller named " + name + " is attached");
     std::vector<Reactor*> reactors;
     for (size_t i = 0; i < t(env).reactor_count(); ++i) reactors.push_back(&t(env).reactor(i));
-    auto backend = guarded(env, [&] { return bdev::NvmfBackend::create(name, o, reactors); });
-    backends_[name].push_back(backend);  // reserved while attaching
-    return start_attach(env, name, backend, timeout);
-  }
-
-  // The attach waits for the connection and the Identify commands, up to `timeout` ms, off
-  // the JS thread (off_thread, below); its end comes back to finish_attach there.
-  struct Attach {
-    std::string name;
-    std::shared_ptr<bdev::NvmfBackend> backend;
-    std::vector<bdev::RemoteNamespace> namespaces;
-  };
-
-  Napi::Value start_attach(Napi::Env env, const std::string& name, std::shared_ptr<bdev::NvmfBackend> backend,
-                           uint32_t timeout) {
-    auto attach = std::make_shared<Attach>(Attach{name, std::move(backend), {}});
+    auto backend = guarded(env, [&] { return backends_.start_attach(name, o, reactors, multipath); });
+    auto namespaces = std::make_shared<std::vector<bdev::RemoteNamespace>>();
     try {
       return off_thread(
-          env, [attach, timeout] { attach->namespaces = attach->backend->attach(timeout); },
-          [this, attach](Napi::Env env, Napi::Promise::Deferred& deferred, const std::string& code, const std::string& message) {
-            if (static_cast<napi_env>(env) == nullptr) return attach->backend->close();  // the environment is going away
-            finish_attach(env, deferred, *attach, code, message);
+          env, [backend, namespaces, timeout] { *namespaces = backend->attach(timeout); },
+          [this, name, backend, namespaces](Napi::Env env, Napi::Promise::Deferred& deferred, const std::string& code,
+                                            const std::string& message) {
+            if (static_cast<napi_env>(env) == nullptr) return backend->close();  // the environment is going away
+            if (!code.empty()) {
+              backends_.drop(name, *backend);
+              return deferred.Reject(make_error(env, code, message).Value());
+            }
+            try {
+              auto bdevs = backends_.finish_attach(name, backend, *namespaces);
+              Napi::Array out = Napi::Array::New(env, bdevs.size());
+              for (uint32_t i = 0; i < bdevs.size(); ++i) out.Set(i, bdev_object(env, *bdevs[i]));
+              deferred.Resolve(out);
+            } catch (const Error& e) {
+              deferred.Reject(make_error(env, e.code(), e.what()).Value());
+            }
           });
     } catch (...) {
-      drop_member(name, *backend);
+      backends_.drop(name, *backend);
       throw;
-    }
-  }
-
-  // JS thread: the attach of `c.name` ended, with an error `code` unless it is empty.
-  void finish_attach(Napi::Env env, Napi::Promise::Deferred& deferred, Attach& c, const std::string& code,
-                     const std::string& message) {
-    if (!code.empty()) {
-      drop_member(c.name, *c.backend);
-      deferred.Reject(make_error(env, code, message).Value());
-      return;
-    }
-    auto it = backends_.find(c.name);
-    if (it == backends_.end() || std::find(it->second.begin(), it->second.end(), c.backend) == it->second.end()) {
-      c.backend->close();  // detached (or the target closed) while it attached
-      deferred.Reject(make_error(env, "ERR_CLOSED", "NVMe controller " + c.name + " was detached while attaching").Value());
-      return;
-    }
-    // Another controller's namespaces join the bdevs they are paths of, all or none.
-    const bool joining = it->second.front() != c.backend;
-    std::vector<std::shared_ptr<bdev::NvmfBdev>> joined(c.namespaces.size());
-    try {
-      for (size_t i = 0; joining && i < c.namespaces.size(); ++i) {
-        joined[i] = std::dynamic_pointer_cast<bdev::NvmfBdev>(bdevs_.find(c.name + "n" + std::to_string(c.namespaces[i].nsid)));
-        if (joined[i] && joined[i]->has_path(*c.backend)) throw Error("ERR_ALREADY_EXISTS", joined[i]->name() + " has that path already");
-      }
-      for (size_t i = 0; i < c.namespaces.size(); ++i) {
-        if (joined[i]) joined[i]->add_path(c.backend, c.namespaces[i]);
-      }
-    } catch (const Error& e) {
-      for (size_t i = 0; i < c.namespaces.size(); ++i) {
-        if (joined[i]) joined[i]->remove_path(*c.backend);
-      }
-      drop_member(c.name, *c.backend);
-      deferred.Reject(make_error(env, e.code(), e.what()).Value());
-      return;
-    }
-    Napi::Array out = Napi::Array::New(env, c.namespaces.size());
-    for (uint32_t i = 0; i < c.namespaces.size(); ++i) {
-      const auto& ns = c.namespaces[i];
-      std::shared_ptr<bdev::NvmfBdev> b = joined[i];
-      if (!b) {
-        b = std::make_shared<bdev::NvmfBdev>(c.name + "n" + std::to_string(ns.nsid), c.backend, ns);
-        try {
-          bdevs_.add(b);
-        } catch (const Error& e) {
-          if (!joining) drop_member(c.name, *c.backend);
-          deferred.Reject(make_error(env, e.code(), e.what()).Value());
-          return;
-        }
-      }
-      out.Set(i, bdev_object(env, *b));
-    }
-    // On a reactor thread, until the backend closes (before the target goes).
-    c.backend->on_resized([owner = this, backend = c.backend.get(), prefix = c.name + "n"](uint32_t nsid) {
-      owner->backend_bdev_resized(*backend, prefix + std::to_string(nsid));
-    });
-    // A size that changed between the attach's Identify and the handler.
-    for (auto& ns : c.namespaces) backend_bdev_resized(*c.backend, c.name + "n" + std::to_string(ns.nsid));
-    deferred.Resolve(out);
-  }
-
-  // Any thread: backend namespace `name` may have a new size. Its bdev (only if it is still
-  // this backend's) takes it and the hosts are told; a shrink while served is refused, and
-  // the bdev keeps its size (I/O past the backend's end fails there).
-  void backend_bdev_resized(const bdev::NvmfBackend& backend, const std::string& name) {
-    auto b = bdevs_.find(name);
-    auto* n = dynamic_cast<bdev::NvmfBdev*>(b.get());
-    if (!n || !n->has_path(backend)) return;
-    try {
-      resize(name, std::nullopt);
-    } catch (const Error&) {
     }
   }
 
@@ -309,64 +235,14 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
     return resized != nullptr;
   }
 
-  // Closes controller `backend` of `name` and forgets it (the name with its last one).
-  void drop_member(const std::string& name, const bdev::NvmfBackend& backend) {
-    auto it = backends_.find(name);
-    if (it == backends_.end()) return;
-    auto& members = it->second;
-    auto m = std::find_if(members.begin(), members.end(), [&](auto& b) { return b.get() == &backend; });
-    if (m == members.end()) return;
-    (*m)->close();
-    // Its queues close on the target's reactors, which must outlive that (shutdown() waits).
-    closing_backends_.erase(std::remove_if(closing_backends_.begin(), closing_backends_.end(),
-                                           [](const auto& b) { return b->closed(); }),
-                            closing_backends_.end());
-    closing_backends_.push_back(std::move(*m));
-    members.erase(m);
-    if (members.empty()) backends_.erase(it);
-  }
-
-  // The bdevs of backend `name`, by name: a reference held here would make them busy.
-  std::vector<std::string> controller_bdevs(const std::string& name) {
-    std::vector<std::string> mine;
-    for (auto& b : bdevs_.list()) {
-      auto* n = dynamic_cast<bdev::NvmfBdev*>(b.get());
-      if (n && n->controller() == name) mine.push_back(b->name());
-    }
-    return mine;
-  }
-
   // detachNvmeController(name[, traddr, trsvcid]): its bdevs go (ERR_BUSY while a namespace
   // uses one). With a path, of a backend with several controllers: only the controller with
   // that path goes, and its bdevs keep their other paths (those it alone reaches go with it).
   void detach_nvme_controller(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
     std::string name = str(info, 0, "name");
-    auto it = backends_.find(name);
-    if (it == backends_.end()) throw make_error(env, "ERR_NOT_FOUND", "no NVMe controller named " + name);
-    std::vector<std::shared_ptr<bdev::NvmfBackend>> members = it->second;
-    if (!info[1].IsUndefined() && members.size() > 1) {
-      host::TransportAddress at = address_arg(info);
-      auto m = std::find_if(members.begin(), members.end(), [&](auto& b) {
-        auto paths = b->paths().paths;
-        return std::find(paths.begin(), paths.end(), at) != paths.end();
-      });
-      if (m == members.end()) throw make_error(env, "ERR_NOT_FOUND", name + " has no controller with the path " + at.text());
-      const bdev::NvmfBackend& member = **m;
-      for (const std::string& b : controller_bdevs(name)) {
-        bool only_path;
-        {
-          auto n = std::dynamic_pointer_cast<bdev::NvmfBdev>(bdevs_.find(b));
-          only_path = n->has_path(member) && n->path_count() == 1;
-          if (!only_path) n->remove_path(member);
-        }
-        if (only_path) guarded(env, [&] { bdevs_.remove(b); });
-      }
-      drop_member(name, member);
-      return;
-    }
-    for (const std::string& b : controller_bdevs(name)) guarded(env, [&] { bdevs_.remove(b); });
-    for (auto& m : members) drop_member(name, *m);
+    std::optional<host::TransportAddress> at;
+    if (!info[1].IsUndefined()) at = address_arg(info);
+    guarded(info.Env(), [&] { backends_.detach(name, at); });
   }
 
   // setMultipathPolicy(bdev, policy, selector, rrMinIo): SPDK's bdev_nvme_set_multipath_policy.
@@ -386,16 +262,13 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
   }
 
   // setNvmeControllerKeys(name, keys, timeoutMs) -> Promise: the backend re-authenticates
-  // every queue with `keys` (SPDK's bdev_nvme_set_keys), waited for on a thread of its own,
-  // as an attach is (below).
+  // every queue with `keys` (SPDK's bdev_nvme_set_keys), each of its controllers, waited for
+  // on a thread of its own, as an attach is (below).
   Napi::Value set_nvme_controller_keys(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    std::string name = str(info, 0, "name");
     auth::DhchapKeys keys = parse_dhchap_keys(env, info[1]);
     uint32_t timeout = arg_u32(info, 2, "timeoutMs");
-    auto it = backends_.find(name);
-    if (it == backends_.end()) throw make_error(env, "ERR_NOT_FOUND", "no NVMe controller named " + name);
-    std::vector<std::shared_ptr<bdev::NvmfBackend>> members = it->second;
+    bdev::NvmeBackends::Members members = members_named(info);
     return off_thread(env, [members, keys, timeout] {
       for (auto& m : members) m->authenticate(keys.host, keys.ctrlr, timeout);
     });
@@ -463,11 +336,9 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
   }
 
   // The controllers of backend `name`: one, or several with multipath.
-  const std::vector<std::shared_ptr<bdev::NvmfBackend>>& members_named(const Napi::CallbackInfo& info) {
+  const bdev::NvmeBackends::Members& members_named(const Napi::CallbackInfo& info) {
     std::string name = str(info, 0, "name");
-    auto it = backends_.find(name);
-    if (it == backends_.end()) throw make_error(info.Env(), "ERR_NOT_FOUND", "no NVMe controller named " + name);
-    return it->second;
+    return guarded(info.Env(), [&]() -> const bdev::NvmeBackends::Members& { return backends_.members(name); });
   }
   bdev::NvmfBackend& backend_named(const Napi::CallbackInfo& info) { return *members_named(info).front(); }
 
@@ -498,7 +369,7 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
     Napi::Env env = info.Env();
     Napi::Array out = Napi::Array::New(env);
     uint32_t n = 0;
-    for (auto& [name, members] : backends_) {
+    for (auto& [name, members] : backends_.all()) {
       // The first controller's fields, but enabled while any is, and every one's counters.
       Napi::Object o = controller_object(env, *members.front());
       o.Set("name", name);
@@ -928,41 +799,36 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
   // waits for their controllers (up to 5 s each), and the JS thread may be what serves them.
   Napi::Value close_async(const Napi::CallbackInfo& info) {
     struct Closing {
-      std::vector<std::shared_ptr<bdev::NvmfBackend>> attached, detached;
+      bdev::NvmeBackends::Closing backends;
       std::unique_ptr<target::Target> target;
     };
-    auto closing = std::make_shared<Closing>();
-    for (auto& [name, members] : backends_) closing->attached.insert(closing->attached.end(), members.begin(), members.end());
-    closing->detached.swap(closing_backends_);
-    backends_.clear();
-    closing->target = std::move(target_);  // closed from here on, for every other call
-    return off_thread(info.Env(), [closing] { shutdown(closing->attached, closing->detached, closing->target); });
+    auto closing = std::make_shared<Closing>(Closing{backends_.take_all(), std::move(target_)});  // closed from here on
+    return off_thread(info.Env(), [closing] { shutdown(closing->backends, closing->target); });
   }
 
   void shutdown() {
-    std::vector<std::shared_ptr<bdev::NvmfBackend>> attached;
-    for (auto& [name, members] : backends_) attached.insert(attached.end(), members.begin(), members.end());
-    backends_.clear();
-    shutdown(attached, closing_backends_, target_);
-    closing_backends_.clear();
+    auto backends = backends_.take_all();
+    shutdown(backends, target_);
   }
 
-  // Backends run on the target's reactors: they close (the detached ones are closing) before
-  // the reactors stop.
-  static void shutdown(const std::vector<std::shared_ptr<bdev::NvmfBackend>>& attached,
-                       const std::vector<std::shared_ptr<bdev::NvmfBackend>>& detached, std::unique_ptr<target::Target>& target) {
-    for (auto& backend : attached) backend->close();
-    for (auto& backend : attached) backend->wait_closed(5000);
-    for (auto& backend : detached) backend->wait_closed(5000);
+  // Backends run on the target's reactors: they close before the reactors stop.
+  static void shutdown(bdev::NvmeBackends::Closing& backends, std::unique_ptr<target::Target>& target) {
+    backends.close_and_wait();
     if (target) target->close();
     target.reset();
   }
 
   std::unique_ptr<target::Target> target_;
   bdev::BdevRegistry bdevs_;
-  // By name: its controllers, the first attached first (more than one with multipath).
-  std::map<std::string, std::vector<std::shared_ptr<bdev::NvmfBackend>>> backends_;
-  std::vector<std::shared_ptr<bdev::NvmfBackend>> closing_backends_;  // detached, not closed yet
+  // Backend bdevs take a new size as their backend reports one (on a reactor thread); a
+  // shrink while served is refused, and the bdev keeps its size (I/O past the backend's end
+  // fails there).
+  bdev::NvmeBackends backends_{bdevs_, [this](const std::string& name) {
+    try {
+      resize(name, std::nullopt);
+    } catch (const Error&) {
+    }
+  }};
 };
 
 }  // namespace
