@@ -75,22 +75,97 @@ const char* NvmfBackend::state_name() const {
 
 // ---- control path -------------------------------------------------------------
 
-std::vector<RemoteNamespace> NvmfBackend::attach(uint32_t timeout_ms) {
-  {
-    std::unique_lock<std::mutex> lock(mutex_);
-    if (!cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [this] { return connect_done_; }))
-      throw Error("ERR_NVME_TIMEOUT", "backend " + name_ + ": no connection within " + std::to_string(timeout_ms) + " ms");
-    if (!connect_failure_.code.empty())
-      throw Error(connect_failure_.code, "backend " + name_ + ": " + connect_failure_.message, connect_failure_.errnum);
-  }
+struct NvmfBackend::Attach {
+  AttachDone done;
+  uint32_t timeout_ms;
+  Reactor::TimerId timer = 0;
+  bool ended = false;
+  std::vector<RemoteNamespace> namespaces;
+};
+
+void NvmfBackend::attach(uint32_t timeout_ms, AttachDone done) {
+  auto a = std::make_shared<Attach>();
+  a->done = std::move(done);
+  a->timeout_ms = timeout_ms;
+  auto self = shared_from_this();
+  reactors_.front()->post([self, a] {
+    self->attach_ = a;
+    a->timer = self->reactors_.front()->add_timer(uint64_t(a->timeout_ms) * 1000, [self, a] {
+      a->timer = 0;
+      bool connected;
+      {
+        std::lock_guard<std::mutex> lock(self->mutex_);
+        connected = self->connect_done_;
+      }
+      self->end_attach(a, "ERR_NVME_TIMEOUT", connected ? "Identify timed out"
+                                                         : "no connection within " + std::to_string(a->timeout_ms) + " ms");
+    });
+    // Connected (or failed) before this ran: on_connected / on_connect_failed, on this same
+    // reactor, have been and gone.
+    host::Failure failure;
+    {
+      std::lock_guard<std::mutex> lock(self->mutex_);
+      if (!self->connect_done_) return;
+      failure = self->connect_failure_;
+    }
+    if (!failure.code.empty()) return self->end_attach(a, failure.code, failure.message);
+    self->identify_namespaces(a);
+  });
+}
+
+void NvmfBackend::end_attach(const std::shared_ptr<Attach>& a, const std::string& code, const std::string& message) {
+  if (a->ended) return;
+  a->ended = true;
+  if (a->timer) reactors_.front()->cancel_timer(a->timer);
+  if (attach_ == a) attach_.reset();
   std::vector<RemoteNamespace> out;
-  std::vector<uint8_t> list = identify(kCnsActiveNsList, 0, timeout_ms);
-  for (size_t i = 0; i + 4 <= list.size(); i += 4) {
-    uint32_t nsid;
-    memcpy(&nsid, list.data() + i, 4);
-    if (nsid == 0) break;
-    std::vector<uint8_t> raw = identify(kCnsNamespace, nsid, timeout_ms);
+  if (code.empty()) {
+    out.swap(a->namespaces);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (auto& ns : out) {
+        ns_blocks_[ns.nsid] = ns.num_blocks;
+        if (!ana_.count(ns.nsid)) ana_[ns.nsid] = std::make_unique<std::atomic<uint8_t>>(0);
+      }
+    }
+    read_ana(false);
+  }
+  a->done(std::move(out), code, code.empty() ? "" : "backend " + name_ + ": " + message);
+}
+
+void NvmfBackend::identify_then(uint8_t cns, uint32_t nsid, AdminThen then) {
+  uint32_t op;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    op = next_admin_op_++;
+    admin_then_[op] = std::move(then);
+  }
+  controller_->identify(op, cns, nsid);
+}
+
+void NvmfBackend::identify_namespaces(const std::shared_ptr<Attach>& a) {
+  auto self = shared_from_this();
+  identify_then(kCnsActiveNsList, 0, [self, a](uint32_t status, std::vector<uint8_t>& list) {
+    if (!host::status_ok(status)) return self->end_attach(a, "ERR_NVME_STATUS", "Identify (CNS 2) failed");
+    std::vector<uint32_t> nsids;
+    for (size_t i = 0; i + 4 <= list.size(); i += 4) {
+      uint32_t nsid;
+      memcpy(&nsid, list.data() + i, 4);
+      if (nsid == 0) break;
+      nsids.push_back(nsid);
+    }
+    self->identify_next(a, std::move(nsids), 0);
+  });
+}
+
+void NvmfBackend::identify_next(const std::shared_ptr<Attach>& a, std::vector<uint32_t> nsids, size_t next) {
+  if (a->ended) return;
+  if (next == nsids.size()) return end_attach(a, "", "");
+  const uint32_t nsid = nsids[next];
+  auto self = shared_from_this();
+  identify_then(kCnsNamespace, nsid, [self, a, nsids = std::move(nsids), next, nsid](uint32_t status, std::vector<uint8_t>& raw) mutable {
     IdentifyNamespace id;
+    if (!host::status_ok(status) || raw.size() < sizeof id) return self->end_attach(a, "ERR_NVME_STATUS", "Identify (CNS 0) failed");
     memcpy(&id, raw.data(), sizeof id);
     RemoteNamespace ns{};
     ns.nsid = nsid;
@@ -98,26 +173,16 @@ std::vector<RemoteNamespace> NvmfBackend::attach(uint32_t timeout_ms) {
     ns.block_size = 1u << id.lbaf[flbas_index(id.flbas)].lbads;
     memcpy(ns.nguid, id.nguid, 16);
     // The UUID is only in the descriptor list; a controller without one leaves it zero.
-    try {
-      std::vector<uint8_t> d = identify(kCnsNsDescList, nsid, timeout_ms);
-      for (size_t at = 0; at + 4 <= d.size() && d[at] != 0;) {
+    self->identify_then(kCnsNsDescList, nsid, [self, a, nsids = std::move(nsids), next, ns](uint32_t status, std::vector<uint8_t>& d) mutable {
+      for (size_t at = 0; host::status_ok(status) && at + 4 <= d.size() && d[at] != 0;) {
         uint8_t type = d[at], len = d[at + 1];
         if (type == kNidtUuid && len == 16 && at + 20 <= d.size()) memcpy(ns.uuid, d.data() + at + 4, 16);
         at += 4 + len;
       }
-    } catch (const Error&) {
-    }
-    if (ns.num_blocks && ns.block_size >= 512) out.push_back(ns);
-  }
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    for (auto& ns : out) {
-      ns_blocks_[ns.nsid] = ns.num_blocks;
-      if (!ana_.count(ns.nsid)) ana_[ns.nsid] = std::make_unique<std::atomic<uint8_t>>(0);
-    }
-  }
-  read_ana(false);
-  return out;
+      if (ns.num_blocks && ns.block_size >= 512) a->namespaces.push_back(ns);
+      self->identify_next(a, std::move(nsids), next + 1);
+    });
+  });
 }
 
 std::vector<std::pair<uint32_t, uint8_t>> NvmfBackend::ana_states() {
@@ -201,23 +266,6 @@ uint32_t NvmfBackend::take_ana_states(const std::vector<uint8_t>& log) {
   return unreachable_nsid;
 }
 
-std::vector<uint8_t> NvmfBackend::identify(uint8_t cns, uint32_t nsid, uint32_t timeout_ms) {
-  uint32_t op;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    op = next_admin_op_++;
-  }
-  controller_->identify(op, cns, nsid);
-  std::unique_lock<std::mutex> lock(mutex_);
-  if (!cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] { return admin_results_.count(op) > 0; }))
-    throw Error("ERR_NVME_TIMEOUT", "backend " + name_ + ": Identify timed out");
-  auto [status, data] = std::move(admin_results_[op]);
-  admin_results_.erase(op);
-  if (!host::status_ok(status))
-    throw Error("ERR_NVME_STATUS", "backend " + name_ + ": Identify (CNS " + std::to_string(cns) + ") failed");
-  return data;
-}
-
 void NvmfBackend::authenticate(auth::SecretRef key, auth::SecretRef ctrlr_key, uint32_t timeout_ms) {
   uint32_t op;
   {
@@ -273,9 +321,11 @@ void NvmfBackend::on_connected(uint64_t, const host::ControllerInfo& info) {
     }
   }
   state_.store(State::kLive, std::memory_order_release);
-  std::lock_guard<std::mutex> lock(mutex_);
-  connect_done_ = true;
-  cv_.notify_all();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    connect_done_ = true;
+  }
+  if (auto a = attach_) identify_namespaces(a);
 }
 
 std::string NvmfBackend::reason() {
@@ -285,12 +335,15 @@ std::string NvmfBackend::reason() {
 
 void NvmfBackend::on_connect_failed(uint64_t, const host::Failure& failure) {
   state_ = State::kFailed;
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::unique_lock<std::mutex> lock(mutex_);
   reason_ = failure.message;
   connect_done_ = true;
   connect_failure_ = failure;
   if (connect_failure_.code.empty()) connect_failure_.code = host::kErrConnect;
-  cv_.notify_all();
+  if (auto a = attach_) {
+    lock.unlock();
+    end_attach(a, connect_failure_.code, failure.message);
+  }
 }
 
 void NvmfBackend::set_reason(const std::string& why) {
@@ -320,6 +373,7 @@ void NvmfBackend::on_removed(uint64_t, const host::Failure& failure) {
 
 void NvmfBackend::on_closed(uint64_t) {
   state_ = State::kClosed;
+  if (auto a = attach_) end_attach(a, "ERR_CLOSED", "closed while attaching");
   end_failover_wait(false);
   std::lock_guard<std::mutex> lock(mutex_);
   closed_ = true;
@@ -328,13 +382,18 @@ void NvmfBackend::on_closed(uint64_t) {
 
 void NvmfBackend::on_admin_done(uint64_t, uint32_t op_id, uint32_t status, uint32_t, std::vector<uint8_t>&& data) {
   std::optional<bool> ana_read;  // whether after a notice
+  AdminThen then;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (auto it = ana_reads_.find(op_id); it != ana_reads_.end()) {
       ana_read = it->second;
       ana_reads_.erase(it);
+    } else if (auto t = admin_then_.find(op_id); t != admin_then_.end()) {
+      then = std::move(t->second);
+      admin_then_.erase(t);
     }
   }
+  if (then) return then(status, data);
   if (ana_read) {
     uint32_t nsid = host::status_ok(status) ? take_ana_states(data) : 0;
     // Only a change moves the controller: a path found inaccessible as it connects is kept,

@@ -38,9 +38,12 @@ class NvmfBackend : public host::ControllerEvents, public std::enable_shared_fro
                                              std::vector<Reactor*> reactors);
   ~NvmfBackend() override;
 
-  // Blocking (not on a reactor): waits for the connection, then identifies the
-  // namespaces. Throws the connect failure.
-  std::vector<RemoteNamespace> attach(uint32_t timeout_ms);
+  // How an attach ended: the namespaces, or an error `code` (ERR_NVME_CONNECT and the
+  // other connect failures, ERR_NVME_TIMEOUT, ERR_NVME_STATUS) and its message.
+  using AttachDone = std::function<void(std::vector<RemoteNamespace> namespaces, const std::string& code, const std::string& message)>;
+  // Any thread, once: waits for the connection, then identifies the namespaces, all on the
+  // admin reactor, within `timeout_ms`; `done` runs there, blocking no thread meanwhile.
+  void attach(uint32_t timeout_ms, AttachDone done);
   void close();
   // Reconnects now (host::Controller::reset): resetting until it ends, in enabled or (a
   // backend that had failed, and fails this one attempt) in failed again.
@@ -148,7 +151,14 @@ class NvmfBackend : public host::ControllerEvents, public std::enable_shared_fro
   void end_failover_wait(bool resend);
   // Frees `slot`, then reports `status` to the I/O that held it.
   void finish(Lane& lane, uint32_t slot, spec::Status status);
-  std::vector<uint8_t> identify(uint8_t cns, uint32_t nsid, uint32_t timeout_ms);
+  // The attach's steps, on the admin reactor.
+  struct Attach;
+  void identify_namespaces(const std::shared_ptr<Attach>& a);
+  void identify_next(const std::shared_ptr<Attach>& a, std::vector<uint32_t> nsids, size_t next);
+  void end_attach(const std::shared_ptr<Attach>& a, const std::string& code, const std::string& message);
+  // Identify, whose outcome `then` gets on the admin reactor.
+  using AdminThen = std::function<void(uint32_t status, std::vector<uint8_t>& data)>;
+  void identify_then(uint8_t cns, uint32_t nsid, AdminThen then);
   // Reads the ANA log; after a notice, also leaves a path that became unreachable.
   void read_ana(bool after_notice);
   // Takes each attached namespace's state from the log; returns the first that it puts in an
@@ -170,6 +180,8 @@ class NvmfBackend : public host::ControllerEvents, public std::enable_shared_fro
   host::Failure connect_failure_;
   std::string reason_;
   std::map<uint32_t, std::pair<uint32_t, std::vector<uint8_t>>> admin_results_;
+  std::map<uint32_t, AdminThen> admin_then_;  // Identify ops of the attach
+  std::shared_ptr<Attach> attach_;  // admin reactor: the attach under way
   uint32_t next_admin_op_ = 1;
   std::map<uint32_t, uint64_t> ns_blocks_;  // by nsid: the namespaces attached
   std::map<uint32_t, uint32_t> size_probes_;  // Identify ops after a notice: op -> nsid

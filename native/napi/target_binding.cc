@@ -190,8 +190,8 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
   // the remote controller's namespaces become bdevs "<name>n<nsid>". With `multipath`,
   // controller `name` is attached already and this is another controller of its subsystem
   // (SPDK's multipath mode "multipath"): its namespaces become further paths of those bdevs.
-  // The attach waits for the connection and the Identify commands, up to `timeoutMs`, off the
-  // JS thread (off_thread, below); its end comes back to finish_attach there.
+  // The attach waits for the connection and the Identify commands, up to `timeoutMs`, on the
+  // target's reactor (NvmfBackend::attach), blocking no thread; its end comes back here.
   Napi::Value attach_nvme_controller(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     std::string name = str(info, 0, "name");
@@ -202,30 +202,29 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
     std::vector<Reactor*> reactors;
     for (size_t i = 0; i < t(env).reactor_count(); ++i) reactors.push_back(&t(env).reactor(i));
     auto backend = guarded(env, [&] { return backends_.start_attach(name, o, reactors, multipath); });
-    auto namespaces = std::make_shared<std::vector<bdev::RemoteNamespace>>();
-    try {
-      return off_thread(
-          env, [backend, namespaces, timeout] { *namespaces = backend->attach(timeout); },
-          [this, name, backend, namespaces](Napi::Env env, Napi::Promise::Deferred& deferred, const std::string& code,
-                                            const std::string& message) {
-            if (static_cast<napi_env>(env) == nullptr) return backend->close();  // the environment is going away
-            if (!code.empty()) {
-              backends_.drop(name, *backend);
-              return deferred.Reject(make_error(env, code, message).Value());
-            }
-            try {
-              auto bdevs = backends_.finish_attach(name, backend, *namespaces);
-              Napi::Array out = Napi::Array::New(env, bdevs.size());
-              for (uint32_t i = 0; i < bdevs.size(); ++i) out.Set(i, bdev_object(env, *bdevs[i]));
-              deferred.Resolve(out);
-            } catch (const Error& e) {
-              deferred.Reject(make_error(env, e.code(), e.what()).Value());
-            }
-          });
-    } catch (...) {
-      backends_.drop(name, *backend);
-      throw;
-    }
+    auto found = std::make_shared<std::vector<bdev::RemoteNamespace>>();
+    auto pending = Pending::create(env, this, [this, name, backend, found](Napi::Env env, Napi::Promise::Deferred& deferred,
+                                                                          const std::string& code, const std::string& message) {
+      if (static_cast<napi_env>(env) == nullptr) return backend->close();  // the environment is going away
+      if (!code.empty()) {
+        backends_.drop(name, *backend);
+        return deferred.Reject(make_error(env, code, message).Value());
+      }
+      try {
+        auto bdevs = backends_.finish_attach(name, backend, *found);
+        Napi::Array out = Napi::Array::New(env, bdevs.size());
+        for (uint32_t i = 0; i < bdevs.size(); ++i) out.Set(i, bdev_object(env, *bdevs[i]));
+        deferred.Resolve(out);
+      } catch (const Error& e) {
+        deferred.Reject(make_error(env, e.code(), e.what()).Value());
+      }
+    });
+    backend->attach(timeout, [pending, found](std::vector<bdev::RemoteNamespace> namespaces, const std::string& code,
+                                              const std::string& message) {
+      *found = std::move(namespaces);
+      pending->settle(code, message);
+    });
+    return pending->promise();
   }
 
   // Any thread: the registry's resize, then the hosts of the bdev's namespaces are told.
@@ -274,63 +273,90 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
     });
   }
 
-  // Settles an off_thread() promise on the JS thread, with an error `code` unless it is
-  // empty; called with a null env when the environment is going away (nothing to settle).
+  // Settles a pending promise on the JS thread, with an error `code` unless it is empty;
+  // called with a null env when the environment is going away (nothing to settle).
   using Finish = std::function<void(Napi::Env, Napi::Promise::Deferred&, const std::string& code, const std::string& message)>;
 
-  // Runs `work` on a thread of its own, then `finish` on the JS thread, through a
-  // thread-safe function that keeps the event loop alive meanwhile as the promise's pending
-  // I/O. A thread of its own: not one of libuv's four, which a few backends that answer
-  // slowly would otherwise hold, stalling every fs and dns call of the process. Without
-  // `finish`, the promise resolves, or rejects with the typed error for a native Error.
-  Napi::Value off_thread(Napi::Env env, std::function<void()> work, Finish finish = nullptr) {
+  // A promise settled from any thread, once, through a thread-safe function that keeps the
+  // event loop alive meanwhile as the promise's pending I/O. Dropped unsettled (its work
+  // never ran: the reactors stopped), it settles with ERR_CLOSED.
+  class Pending {
+   public:
+    static std::shared_ptr<Pending> create(Napi::Env env, TargetBinding* owner, Finish finish) {
+      std::shared_ptr<Pending> p(new Pending(env, owner, std::move(finish)));
+      owner->Ref();  // the binding stays while a call may still report to it
+      return p;
+    }
+    ~Pending() {
+      if (call_) settle("ERR_CLOSED", "the target closed first");
+    }
+    Napi::Promise promise() const { return promise_; }
+    void settle(const std::string& code, const std::string& message) {
+      Call* call = call_;
+      if (!call) return;
+      call_ = nullptr;
+      call->code = code;
+      call->message = message;
+      auto report = [](Napi::Env env, Napi::Function, Call* c) {
+        c->finish(env, c->deferred, c->code, c->message);
+        if (static_cast<napi_env>(env) != nullptr) c->owner->Unref();
+        delete c;
+      };
+      // napi_closing: the environment is going away; finish hears of it with no env.
+      if (tsfn_.BlockingCall(call, report) != napi_ok) {
+        call->finish(Napi::Env(nullptr), call->deferred, call->code, call->message);
+        delete call;
+      }
+      tsfn_.Release();
+    }
+
+   private:
     struct Call {
       Napi::Promise::Deferred deferred;
       TargetBinding* owner;
-      std::function<void()> work;
       Finish finish;
       std::string code, message;
     };
-    if (!finish) {
-      finish = [](Napi::Env env, Napi::Promise::Deferred& d, const std::string& code, const std::string& message) {
-        if (static_cast<napi_env>(env) == nullptr) return;
-        if (code.empty()) d.Resolve(env.Undefined());
-        else d.Reject(make_error(env, code, message).Value());
-      };
-    }
-    auto* call = new Call{Napi::Promise::Deferred::New(env), this, std::move(work), std::move(finish), {}, {}};
-    Napi::Promise promise = call->deferred.Promise();
-    auto tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
-                                              "rdmagate-backend", 0, 1);
-    Ref();  // the binding stays while a call may still report to it
+    Pending(Napi::Env env, TargetBinding* owner, Finish finish)
+        : call_(new Call{Napi::Promise::Deferred::New(env), owner, std::move(finish), {}, {}}),
+          promise_(call_->deferred.Promise()),
+          tsfn_(Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "rdmagate-backend", 0, 1)) {}
+    Call* call_;
+    Napi::Promise promise_;
+    Napi::ThreadSafeFunction tsfn_;
+  };
+
+  // Without `finish`, a promise resolves, or rejects with the typed error for a native Error.
+  static Finish settle_plainly() {
+    return [](Napi::Env env, Napi::Promise::Deferred& d, const std::string& code, const std::string& message) {
+      if (static_cast<napi_env>(env) == nullptr) return;
+      if (code.empty()) d.Resolve(env.Undefined());
+      else d.Reject(make_error(env, code, message).Value());
+    };
+  }
+
+  // Runs `work` on a thread of its own, then `finish` on the JS thread. A thread of its own:
+  // not one of libuv's four, which a few backends that answer slowly would otherwise hold,
+  // stalling every fs and dns call of the process.
+  Napi::Value off_thread(Napi::Env env, std::function<void()> work, Finish finish = nullptr) {
+    auto pending = Pending::create(env, this, finish ? std::move(finish) : settle_plainly());
+    Napi::Promise promise = pending->promise();
     try {
-      std::thread([call, tsfn]() mutable {
+      std::thread([pending, work = std::move(work)]() mutable {
+        std::string code, message;
         try {
-          call->work();
+          work();
         } catch (const Error& e) {
-          call->code = e.code();
-          call->message = e.what();
+          code = e.code();
+          message = e.what();
         } catch (const std::exception& e) {
-          call->code = "ERR_INTERNAL";
-          call->message = e.what();
+          code = "ERR_INTERNAL";
+          message = e.what();
         }
-        auto report = [](Napi::Env env, Napi::Function, Call* c) {
-          c->finish(env, c->deferred, c->code, c->message);
-          if (static_cast<napi_env>(env) != nullptr) c->owner->Unref();
-          delete c;
-        };
-        // napi_closing: the environment is going away; finish hears of it with no env.
-        if (tsfn.BlockingCall(call, report) != napi_ok) {
-          call->finish(Napi::Env(nullptr), call->deferred, call->code, call->message);
-          delete call;
-        }
-        tsfn.Release();
+        pending->settle(code, message);
       }).detach();
     } catch (const std::system_error& e) {
-      tsfn.Release();
-      Unref();
-      delete call;
-      throw make_error(env, "ERR_NO_MEMORY", std::string("no thread: ") + e.what());
+      throw make_error(env, "ERR_NO_MEMORY", std::string("no thread: ") + e.what());  // pending settles as it goes
     }
     return promise;
   }

@@ -1,7 +1,8 @@
 /**
- * An attach waits for its backend (connection, Identify) on a thread of its own, not on one
- * of libuv's four: backends that never answer cannot stall the process's fs and dns calls.
- * Shown by order, not by time: file reads finish while every attach is still waiting.
+ * An attach waits for its backend (connection, Identify) on the target's reactor, holding
+ * no thread, and none of libuv's four: backends that never answer cannot stall the
+ * process's fs and dns calls. Shown by order, not by time: file reads finish while every
+ * attach is still waiting.
  */
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
