@@ -2,7 +2,9 @@
  * The DPU path end to end in the lab guest, three machines:
  *
  *   storage  the CSI controller and the storage gateway (in this process), exporting each
- *            volume over NVMe/RDMA on Soft-RoCE (rxe0, 192.168.77.1);
+ *            volume over NVMe/RDMA on Soft-RoCE (rxe0, 192.168.77.1); volumes of the local
+ *            plugin, and of the mayastor plugin against Mayastor stood in for (its REST control
+ *            plane faked, its nexus a kernel nvmet-tcp subsystem the gateway reads through);
  *   DPU      `rdmagate dpu` (a child process): its gateway and the OPI bridge over it, the
  *            host function on NVMe/TCP on the host's link (10.77.0.1), its backends over
  *            NVMe/RDMA from rxe1;
@@ -28,15 +30,18 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, statfsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statfsSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Gateway, opiClient, rdma, type JsonObject, type JsonValue, type OpiClient } from '../../lib';
 import { ControllerService, CsiClient, CsiLogger, CsiServer, dpuResourceId, IdentityService, LocalPlugin,
   NvmfExporter, socketGatewayRpc, volumeNqn, type GatewayRpc } from '../../lib/csi';
+import type { MayastorFakeServer } from '../support/mayastor-fake-server';
+import { closeFakeMayastor, openMayastorPlugin, startFakeMayastor } from '../support/mayastor-fixture';
+import { startKernelTarget, type KernelTarget } from './kernel-nvmet';
 import { startLabGroup } from './csi-group';
 import { until } from '../rdma/helpers';
-import { controllersOf, fioAcrossRestart, inLab, run, sleep, tryRun } from './helpers';
+import { controllersOf, fio, fioAcrossRestart, inLab, run, sleep, tryRun } from './helpers';
 
 const MAIN = resolve(__dirname, '../../lib/cli/main.js');
 const STORAGE_RDMA = '192.168.77.1';
@@ -47,6 +52,8 @@ const DPU_LINK = '10.77.0.1';
 const HOST_LINK = '10.77.0.2';
 const OPI = `${DPU_LINK}:50071`;
 const HOST_FACING = { traddr: DPU_LINK, trsvcid: 4470 };
+/** Where the Mayastor stand-in's nexuses (kernel nvmet-tcp) listen. */
+const NEXUS_PORT = 4490;
 const MiB = 1 << 20;
 
 describe('the DPU path: a host\'s volume through its DPU, configured by OPI (lab)', function () {
@@ -63,6 +70,9 @@ describe('the DPU path: a host\'s volume through its DPU, configured by OPI (lab
   let ctl: CsiClient;
   let node: CsiClient;
   let nodeId: string;
+  let mayastor: MayastorFakeServer;
+  /** The Mayastor stand-in's published nexuses: kernel nvmet-tcp subsystems, by NQN. */
+  const nexuses = new Map<string, KernelTarget>();
 
   /** A network namespace for the host, whose one link is a veth pair to the DPU's side. */
   function hostLink(): void {
@@ -130,9 +140,27 @@ describe('the DPU path: a host\'s volume through its DPU, configured by OPI (lab
     storageRpc = { call: (method: string, params?: JsonObject): Promise<JsonValue> => storage.rpc(method, params) };
     const plugin = new LocalPlugin({ poolDir: join(dir, 'pool'), log });
     await plugin.open();
+    // Mayastor, stood in for: its REST control plane (a fake), whose nexus for a published
+    // volume is a kernel nvmet-tcp subsystem over a file of the volume's size.
+    mayastor = await startFakeMayastor();
+    mayastor.targetAddress = `127.0.0.1:${NEXUS_PORT}`;
+    mayastor.nexus = {
+      publish(nqn, bytes) {
+        const file = join(dir, `${nqn.replace(/[^A-Za-z0-9-]/g, '_')}.img`);
+        writeFileSync(file, '');
+        truncateSync(file, bytes);
+        nexuses.set(nqn, startKernelTarget({ nqn, device: file, port: NEXUS_PORT, portId: 30, bufferedIo: true }));
+      },
+      unpublish(nqn) {
+        nexuses.get(nqn)?.close();
+        nexuses.delete(nqn);
+      },
+    };
+    const mayastorPlugin = await openMayastorPlugin(mayastor.url, join(dir, 'mayastor'), log);
     const exporter = new NvmfExporter({ rpc: storageRpc, tcp: { traddr: '127.0.0.1', trsvcid: 4460 }, rdma: { traddr: STORAGE_RDMA, trsvcid: 4461 } });
     controllerServer = await CsiServer.start({ endpoint: `unix://${dir}/controller.sock`, log, services: {
-      Identity: new IdentityService({ controller: true }).handlers(), Controller: new ControllerService({ plugins: [plugin], exporter, log }).handlers() } });
+      Identity: new IdentityService({ controller: true }).handlers(),
+      Controller: new ControllerService({ plugins: [plugin, mayastorPlugin], exporter, log }).handlers() } });
 
     // The host's link to its DPU, the DPU, then the host's node plugin on the host's side of
     // the link, which connects the host's kernel to its function as it starts.
@@ -171,14 +199,17 @@ describe('the DPU path: a host\'s volume through its DPU, configured by OPI (lab
     await stopDpu();
     tryRun('ip', ['netns', 'del', HOST_NETNS]);
     await storage?.close();
+    for (const nexus of nexuses.values()) nexus.close();
+    if (mayastor) assert.deepEqual(await closeFakeMayastor(mayastor), [], 'the Mayastor REST exchanges follow its spec');
     if (process.env.RDMAGATE_LAB_VERBOSE) process.stderr.write(dpuLog + nodeLog);
   });
 
   type Cap = { mount: { fs_type: string }; access_mode: { mode: string } };
   const cap: Cap = { mount: { fs_type: 'ext4' }, access_mode: { mode: 'SINGLE_NODE_WRITER' } };
 
-  async function createAndPublish(name: string, bytes: number): Promise<{ id: string; stage: JsonObject; target: string }> {
-    const params = { transport: 'rdma', fsType: 'ext4', connectionMode: 'nvmf' };
+  async function createAndPublish(name: string, bytes: number, plugin: Record<string, string> = {}):
+      Promise<{ id: string; stage: JsonObject; target: string }> {
+    const params = { transport: 'rdma', fsType: 'ext4', connectionMode: 'nvmf', ...plugin };
     const r = await ctl.call<{ volume: { volume_id: string; volume_context: Record<string, string> } }>('Controller', 'CreateVolume', {
       name, capacity_range: { required_bytes: bytes }, volume_capabilities: [cap], parameters: params });
     const id = r.volume.volume_id;
@@ -255,6 +286,28 @@ describe('the DPU path: a host\'s volume through its DPU, configured by OPI (lab
     assert.deepEqual(await dpuHolds(), { controllers: 0, bdevs: 0, namespaces: 0 }, 'the DPU holds nothing for the volume');
     assert.equal(tryRun('findmnt', ['-n', '-o', 'TARGET', '--mountpoint', target]).stdout.trim(), '', 'nothing is mounted there');
     assert.equal(controllersOf(FUNCTION_NQN).length, 1, 'the host function stays, as a PCIe function does');
+  });
+
+  it('a Mayastor volume (its REST control plane, kernel nvmet-tcp as its nexus): storage gateway, DPU, host; fio with verify; nothing left', async () => {
+    const { id, stage, target } = await createAndPublish('dpu-mayastor', 64 * MiB, { plugin: 'mayastor', replicas: '1', thin: 'false' });
+    assert.equal(nexuses.size, 1, 'publishing made Mayastor publish its nexus, which nvmet serves');
+    const [nqn] = nexuses.keys();
+    // The storage gateway reads through the nexus over NVMe/TCP and exports it over NVMe/RDMA.
+    const [backend] = (await storageRpc.call('bdev_nvme_get_controllers')) as { ctrlrs: { trid: { traddr: string; trsvcid: string; subnqn: string } }[] }[];
+    assert.deepEqual(backend!.ctrlrs[0]!.trid, { trtype: 'TCP', adrfam: 'IPv4', traddr: '127.0.0.1', trsvcid: String(NEXUS_PORT), subnqn: nqn });
+    await node.call('Node', 'NodeStageVolume', stage);
+    await node.call('Node', 'NodePublishVolume', { ...stage, target_path: target, readonly: false });
+    assert.deepEqual(controllersOf(nqn!), [], 'the host connected nothing to the nexus');
+    assert.deepEqual(controllersOf(volumeNqn(id)), [], 'nor to the storage gateway: its DPU did');
+    const [job] = fio(['--name=mayastor', `--filename=${join(target, 'fio.dat')}`, '--ioengine=libaio', '--direct=1', '--rw=randwrite',
+      '--bs=4k', '--iodepth=8', '--size=16m', '--verify=crc32c', '--verify_fatal=1', '--do_verify=1']);
+    assert.equal(job!.error, 0);
+
+    await unstageAndDelete(id, stage, target);
+    assert.deepEqual(await dpuHolds(), { controllers: 0, bdevs: 0, namespaces: 0 }, 'the DPU holds nothing for the volume');
+    assert.deepEqual(await storageRpc.call('bdev_nvme_get_controllers'), [], 'the storage gateway no longer reads through the nexus');
+    assert.equal(nexuses.size, 0, 'Mayastor unpublished its nexus');
+    assert.equal(mayastor.volumes.size, 0, 'and deleted the volume');
   });
 
   it('the DPU restarted between stage and unstage: the host\'s I/O waits and goes on; unstage after it works', async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { Target, rdma } from '../../lib';
-import { disconnectAll, fio, fioAcrossRestart, inLab, namespaceDevice, run, sleep, untilQpairs } from './helpers';
+import { disconnectAll, fio, fioAcrossControllerLoss, fioAcrossRestart, inLab, namespaceDevice, run, sleep, untilQpairs } from './helpers';
 import { ramDisk, startKernelTarget, type KernelTarget } from './kernel-nvmet';
 import { until } from '../rdma/helpers';
 
@@ -79,21 +79,7 @@ describe('the gateway end to end: kernel nvmet-tcp backend, kernel nvme-rdma fro
       reconnectDelay: 1, ctrlLossTmo: 120, multipath: true });
     assert.equal(bdev!.name, 'Nvme0n1');
     gateway.setMultipathPolicy('Nvme0n1', 'active_active', 'round_robin');
-    const controllers = () => gateway.nvmeControllers()[0]!.controllers;
-    const sent = () => controllers().map((c) => c.counters.commands);
-    const before = sent();
-    const job = await fioAcrossRestart(await namespaceDevice(FRONT_NQN), '56m', async () => {
-      await sleep(1000);
-      const both = sent();
-      assert.ok(both[0]! > before[0]! && both[1]! > before[1]!, `both controllers carry fio's I/O: ${before} -> ${both}`);
-      backend.unlink();  // the first port goes: its controller's commands go down the second
-      await until(() => controllers()[0]!.state !== 'enabled', 'the first controller to see its loss', 30000);
-      await sleep(2000);
-      backend.link();
-    });
-    // The longest a write waited: the time without completed I/O across the loss.
-    console.log(`      longest write across the loss of one controller: ${(job.write.clat_ns.max / 1e6).toFixed(0)} ms`);
-    await until(() => controllers().every((c) => c.state === 'enabled'), 'the first controller back', 60000);
+    await fioAcrossControllerLoss(gateway, backend, await namespaceDevice(FRONT_NQN), '56m');
   });
 
   it('a backend namespace that nvmet grows reaches the kernel nvme-rdma host through the gateway, by notices alone', async () => {

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BufferPool, Gateway, nvmf, rdma } from '../../lib';
-import { disconnectAll, fio, fioAcrossRestart, inLab, namespaceDevice, run, sleep, untilQpairs } from './helpers';
+import { disconnectAll, fio, fioAcrossControllerLoss, fioAcrossRestart, inLab, namespaceDevice, run, sleep, untilQpairs } from './helpers';
 import { ramDisk, startKernelTarget, type KernelTarget } from './kernel-nvmet';
 
 const BACKEND_NQN = 'nqn.2026-11.io.rdmagate:lab-rdma-backend';
@@ -132,23 +132,6 @@ describe('the gateway with an NVMe/RDMA backend: kernel nvmet-rdma behind it, th
       traddr: RDMA_ADDR, trsvcid: String(BACKEND_PORT2), subnqn: BACKEND_NQN, multipath: 'multipath' }), ['Nvme0n1']);
     await gateway.rpc('bdev_nvme_set_multipath_policy', { name: 'Nvme0n1', policy: 'active_active', selector: 'queue_depth' });
     assert.deepEqual(await states(), ['enabled', 'enabled']);
-    const sent = () => gateway.target.nvmeControllers()[0]!.controllers.map((c) => c.counters.commands);
-    const before = sent();
-    const job = await fioAcrossRestart(await namespaceDevice(FRONT_NQN), '56m', async () => {
-      await sleep(1000);
-      const both = sent();
-      assert.ok(both[0]! > before[0]! && both[1]! > before[1]!, `both controllers carry fio's I/O: ${before} -> ${both}`);
-      backend.unlink();  // the first port goes: its controller's commands go down the second
-      for (const end = Date.now() + 30000; (await states())[0] === 'enabled'; await sleep(50)) {
-        assert.ok(Date.now() < end, 'the first controller sees its loss within 30 s');
-      }
-      await sleep(2000);
-      backend.link();
-    });
-    // The longest a write waited: the time without completed I/O across the loss.
-    console.log(`      longest write across the loss of one controller: ${(job.write.clat_ns.max / 1e6).toFixed(0)} ms`);
-    for (const end = Date.now() + 60000; (await states()).some((s) => s !== 'enabled'); await sleep(100)) {
-      assert.ok(Date.now() < end, 'the first controller back within 60 s');
-    }
+    await fioAcrossControllerLoss(gateway.target, backend, await namespaceDevice(FRONT_NQN), '56m');
   });
 });

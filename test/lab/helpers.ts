@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import type { IoBuffer } from '../../lib/buffers/io-buffer';
 import type { Controller } from '../../lib/nvmf/host';
+import type { Target } from '../../lib/nvmf/target';
 import { until } from '../rdma/helpers';
 
 /** Lab suites need root and the kernel's NVMe-oF modules: they run in the lab guest. */
@@ -103,6 +104,31 @@ export async function fioAcrossRestart(dev: string, offset: string, restart: () 
   assert.equal(result.error, 0);
   assert.equal(result.write.io_bytes, 8 << 20);
   return result;
+}
+
+/**
+ * fio with verify on `dev` (from `offset`) through a gateway whose backend has two
+ * controllers used at once (multipath active_active), while the first one's port (`first`)
+ * goes away for a few seconds: both carry fio's I/O before, the second alone meanwhile, and
+ * the first is back after. Logs the longest write, the time without completed I/O.
+ */
+export async function fioAcrossControllerLoss(target: Pick<Target, 'nvmeControllers'>, first: { unlink(): void; link(): void },
+  dev: string, offset: string): Promise<FioJob> {
+  const controllers = () => target.nvmeControllers()[0]!.controllers;
+  const sent = () => controllers().map((c) => c.counters.commands);
+  const before = sent();
+  const job = await fioAcrossRestart(dev, offset, async () => {
+    await sleep(1000);
+    const both = sent();
+    assert.ok(both[0]! > before[0]! && both[1]! > before[1]!, `both controllers carry fio's I/O: ${before} -> ${both}`);
+    first.unlink();  // its controller's commands go down the second
+    await until(() => controllers()[0]!.state !== 'enabled', 'the first controller to see its loss', 30000);
+    await sleep(2000);
+    first.link();
+  });
+  console.log(`      longest write across the loss of one controller: ${(job.write.clat_ns.max / 1e6).toFixed(0)} ms`);
+  await until(() => controllers().every((c) => c.state === 'enabled'), 'the first controller back', 60000);
+  return job;
 }
 
 /**

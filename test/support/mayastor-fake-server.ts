@@ -89,6 +89,11 @@ export class MayastorFakeServer {
   readonly snapshots = new Map<string, FakeSnapshot>();
   /** Where targets listen: the host:port of every device URI. */
   targetAddress = '10.1.0.5:8420';
+  /**
+   * What stands in for the io-engine's nexus, where one serves the data (a lab's kernel nvmet):
+   * told when a volume is published, with the NQN its device URI names, and when it no longer is.
+   */
+  nexus: { publish(nqn: string, bytes: number): void; unpublish(nqn: string): void } | undefined;
   readonly #server: Server;
   readonly #spec: OpenApi | undefined;
   readonly #injected: Injected[] = [];
@@ -276,6 +281,7 @@ export class MayastorFakeServer {
         if (!body.reuse_existing) throw new RestFailure('AlreadyPublished', `Volume '${v.uuid}' is already published on ${v.target.node}`);
       } else {
         const node = body.node ?? this.#pool(v.placement[0].pool).node;
+        this.nexus?.publish(this.#nexusNqn(v), v.size);
         v.target = { node, nexus: randomUUID() };
       }
       return { status: 200, body: this.#volumeJson(v) };
@@ -283,6 +289,7 @@ export class MayastorFakeServer {
     this.#route('DELETE', '/volumes/{volume_id}/target', (p) => {
       const v = this.#volume(p.volume_id);
       if (!v.target) throw new RestFailure('NotPublished', `Volume '${v.uuid}' is not published`);
+      this.nexus?.unpublish(this.#nexusNqn(v));
       delete v.target;
       return { status: 200, body: this.#volumeJson(v) };
     });
@@ -383,6 +390,10 @@ export class MayastorFakeServer {
     };
   }
 
+  #nexusNqn(v: FakeVolume): string {
+    return `nqn.2019-05.io.openebs:${v.uuid}`;
+  }
+
   #volumeJson(v: FakeVolume): JsonObject {
     const topology: JsonObject = {};
     for (const r of v.placement) topology[r.replica] = { node: this.#pool(r.pool).node, pool: r.pool, state: 'Online' };
@@ -398,7 +409,7 @@ export class MayastorFakeServer {
     if (v.target) {
       state.target = {
         uuid: v.target.nexus, node: v.target.node, size: v.size, state: 'Online', rebuilds: 0, protocol: 'nvmf',
-        deviceUri: `nvmf://${this.targetAddress}/nqn.2019-05.io.openebs:${v.uuid}`,
+        deviceUri: `nvmf://${this.targetAddress}/${this.#nexusNqn(v)}`,
         children: v.placement.map((r) => ({ uri: `bdev:///${r.replica}?uuid=${r.replica}`, state: 'Online' })),
       };
     }
