@@ -265,6 +265,49 @@ describe('gateway: active-active backends (multipath mode "multipath")', functio
     await assert.rejects(g2.rpc('bdev_nvme_detach_controller', { name: 'Nvme0', traddr: '127.0.0.1', trsvcid: String(paths[1].port) }));
   });
 
+  it('a bdev reached through one controller of several still has its I/O held while that controller reconnects', async () => {
+    // Nvme0n2 exists behind the first controller only: a second target serves Nvme0n1's
+    // namespace (the same identity) and not Nvme0n2's. The first controller now fails its I/O
+    // on a loss (for Nvme0n1 to go down the second), and Nvme0n2 holds it for the reconnect.
+    backend.createBdev({ type: 'malloc', name: 'Malloc1', sizeBytes: 4 << 20 });
+    const two = backendSub.addNamespace({ bdev: 'Malloc1' });
+    const one = backendSub.info().namespaces.find((n) => n.nsid === 1)!;
+    const other = new Target();
+    others.push(other);
+    other.createBdev({ type: 'malloc', name: 'Same0', sizeBytes: 4 << 20 });
+    const sub = other.addSubsystem({ nqn: BACKEND_NQN, allowAnyHost: true });
+    sub.addNamespace({ bdev: 'Same0', nsid: 1, nguid: one.nguid, uuid: one.uuid });
+    const port = await freePort();
+    sub.addListener({ transport: 'tcp', address: '127.0.0.1', port });
+    const g = await gateway();
+    assert.deepEqual(await attach(g, paths[0].port), ['Nvme0n1', 'Nvme0n2']);
+    assert.deepEqual(await attach(g, port, { multipath: 'multipath' }), ['Nvme0n1']);
+    await g.rpc('nvmf_create_transport', { trtype: 'TCP' });
+    await g.rpc('nvmf_create_subsystem', { nqn: FRONT_NQN, allow_any_host: true });
+    for (const nsid of [1, two.nsid]) {
+      await g.rpc('nvmf_subsystem_add_ns', { nqn: FRONT_NQN, namespace: { bdev_name: `Nvme0n${nsid}`, nsid } });
+    }
+    await g.rpc('nvmf_subsystem_add_listener', { nqn: FRONT_NQN,
+      listen_address: { trtype: 'TCP', adrfam: 'IPv4', traddr: '127.0.0.1', trsvcid: String(frontPort) } });
+    const h = await connectHost();
+    const b = pool.acquire();
+    try {
+      paths[0].cut();
+      await waitFor('the first controller to see its loss', async () => (await controllers(g))[0]!.state !== 'enabled');
+      b.fill(0x5a, 0, 4096);
+      const held = h.queuePairs[0]!.write(two.nsid, 0, 8, b);
+      await new Promise((r) => setTimeout(r, 300));
+      await h.queuePairs[0]!.write(1, 0, 8, b);  // Nvme0n1 goes down the second meanwhile
+      paths[0].restore();
+      await held;  // and Nvme0n2's write completes once the first is back, not with an error
+      b.fill(0, 0, 4096);
+      await h.queuePairs[0]!.read(two.nsid, 0, 8, b);
+      assert.equal(b[4095], 0x5a);
+    } finally {
+      b.release();
+    }
+  });
+
   it('refuses what is not another controller of the same namespaces, and changes nothing', async () => {
     const g = await gateway();
     await attach(g, paths[0].port);
