@@ -9,6 +9,7 @@ import { KeyringClient } from '../gateway/keyring-client';
 import { RpcErrorCode, type JsonObject } from '../jsonrpc';
 import type { KeyFile } from '../key-dir';
 import { failedPrecondition, isRpcError } from './errors';
+import type { NvmeMultipath } from './messages';
 import type { AddressFamily, Fabric } from './state';
 
 export interface BdevJson {
@@ -164,13 +165,14 @@ export class GatewayCalls {
   }
 
   /**
-   * Adds `t` as a failover path of controller `name` (an attach under its name, multipath
-   * failover): it shares the controller's settings and keys. A path it has already is fine.
+   * Adds `t` to controller `name`, an attach under its name: a failover path, or with
+   * NVME_MULTIPATH_MULTIPATH a controller of its own (multipath "multipath"). It shares the
+   * controller's settings and keys. A path it has already is fine.
    */
-  async addPath(name: string, t: AttachTarget): Promise<void> {
+  async addPath(name: string, t: AttachTarget, mode: NvmeMultipath): Promise<void> {
     try {
       await this.rpc.call('bdev_nvme_attach_controller', { name, ...tridJson(t), ...(t.hostnqn ? { hostnqn: t.hostnqn } : {}),
-        multipath: 'failover' });
+        multipath: mode === 'NVME_MULTIPATH_MULTIPATH' ? 'multipath' : 'failover' });
     } catch (e) {
       if (!isRpcError(e, RpcErrorCode.EEXIST)) throw e;
     }

@@ -92,7 +92,7 @@ async function attachSomePath(state: BridgeState, gateway: GatewayCalls, c: Remo
   for (const p of ordered) {
     try {
       await gateway.attachController(c.id, p.spec, c.spec, psk);
-      for (const other of paths) if (other !== p) await gateway.addPath(c.id, other.spec);
+      for (const other of paths) if (other !== p) await gateway.addPath(c.id, other.spec, c.spec.multipath);
       if (p.id !== c.activePath) {
         log.warn('opi: remote controller attached through a standby path', { controller: c.name, path: p.name,
           was: childName(Collection.remoteControllers, c.id, Collection.paths, c.activePath ?? '') });

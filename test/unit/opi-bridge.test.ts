@@ -127,6 +127,27 @@ describe('OPI storage API bridge (opi_api.storage.v1) over the gateway', functio
       assert.deepEqual(await call(RC, 'GetNvmeRemoteController', { name: b.name }), b);
     });
 
+    it('NVME_MULTIPATH_MULTIPATH: each path a controller of its own, both connected; deleting the first leaves the second', async () => {
+      const parent = 'nvmeRemoteControllers/mp1';
+      await call(RC, 'CreateNvmeRemoteController', { nvme_remote_controller: { ...ctrl, multipath: 'NVME_MULTIPATH_MULTIPATH' },
+        nvme_remote_controller_id: 'mp1' });
+      await call(RC, 'CreateNvmePath', { parent, nvme_path: tcpPath(backendPorts[0]), nvme_path_id: 'p1' });
+      await call(RC, 'CreateNvmePath', { parent, nvme_path: tcpPath(backendPorts[1]), nvme_path_id: 'p2' });
+      type Ctrls = { name: string; ctrlrs: { state: string; trid: { trsvcid: string }; alternate_trids?: unknown[] }[] }[];
+      let ctrls = await gw<Ctrls>('bdev_nvme_get_controllers');
+      assert.deepEqual(ctrls.map((c) => [c.name, c.ctrlrs.map((x) => [x.state, x.trid.trsvcid, x.alternate_trids])]),
+        [['mp1', [['enabled', String(backendPorts[0]), undefined], ['enabled', String(backendPorts[1]), undefined]]]],
+        'a controller per path, no failover paths');
+      const [bdev] = await gw<{ driver_specific: { paths: number } }[]>('bdev_get_bdevs', { name: 'mp1n1' });
+      assert.equal(bdev!.driver_specific.paths, 2, 'one bdev reached through both');
+      await call(RC, 'DeleteNvmePath', { name: `${parent}/nvmePaths/p1` });
+      ctrls = await gw<Ctrls>('bdev_nvme_get_controllers');
+      assert.deepEqual(ctrls.map((c) => [c.name, c.ctrlrs.map((x) => x.trid.trsvcid)]), [['mp1', [String(backendPorts[1])]]]);
+      await call(RC, 'DeleteNvmePath', { name: `${parent}/nvmePaths/p2` });
+      assert.deepEqual(await gw('bdev_nvme_get_controllers'), []);
+      await call(RC, 'DeleteNvmeRemoteController', { name: parent });
+    });
+
     it('attaches through the first path, keeps the second as a standby, and moves to it when the active path goes', async () => {
       const parent = 'nvmeRemoteControllers/rc1';
       await call(RC, 'CreateNvmeRemoteController', { nvme_remote_controller: ctrl, nvme_remote_controller_id: 'rc1' });
@@ -157,9 +178,11 @@ describe('OPI storage API bridge (opi_api.storage.v1) over the gateway', functio
         OpiStatus.FAILED_PRECONDITION, /is attached: hdgst/);
       await rejects(call(RC, 'UpdateNvmeRemoteController', { nvme_remote_controller: { name: parent, multipath: 'NVME_MULTIPATH_DISABLE' },
         update_mask: { paths: ['multipath'] } }), OpiStatus.FAILED_PRECONDITION, /has 2 paths/);
+      await rejects(call(RC, 'UpdateNvmeRemoteController', { nvme_remote_controller: { name: parent, multipath: 'NVME_MULTIPATH_MULTIPATH' },
+        update_mask: { paths: ['multipath'] } }), OpiStatus.FAILED_PRECONDITION, /made for NVME_MULTIPATH_FAILOVER/);
       const updated = await call<NvmeRemoteController>(RC, 'UpdateNvmeRemoteController', {
-        nvme_remote_controller: { name: parent, multipath: 'NVME_MULTIPATH_MULTIPATH', queue_size: 1 }, update_mask: { paths: ['multipath'] } });
-      assert.equal(updated.multipath, 'NVME_MULTIPATH_MULTIPATH');
+        nvme_remote_controller: { name: parent, multipath: 'NVME_MULTIPATH_FAILOVER', queue_size: 1 }, update_mask: { paths: ['multipath'] } });
+      assert.equal(updated.multipath, 'NVME_MULTIPATH_FAILOVER');
       assert.equal(updated.queue_size, '0', 'only the masked field changed');
       await rejects(call(RC, 'UpdateNvmePath', { nvme_path: { ...tcpPath(backendPorts[0]), name: `${parent}/nvmePaths/p1`, traddr: '127.0.0.2' },
         update_mask: { paths: ['traddr'] } }), OpiStatus.INVALID_ARGUMENT, /traddr cannot be changed/);

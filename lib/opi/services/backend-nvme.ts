@@ -4,10 +4,12 @@
  * the gateway's controller, named after the controller's id
  * (bdev_nvme_attach_controller), whose namespaces become bdevs <id>n<nsid>. Further paths
  * are standbys: the gateway's failover paths of that controller (an attach under its name,
- * multipath failover), which its reconnects go through when the path in use is lost.
- * NVME_MULTIPATH_MULTIPATH is served so too, active-passive: the gateway has no active-active
- * backends. Deleting the active path with standbys left moves the controller onto the next,
- * with its namespaces served all along; deleting its last path detaches it.
+ * multipath failover), which its reconnects go through when the path in use is lost. With
+ * NVME_MULTIPATH_MULTIPATH each further path is a controller of its own, connected all the
+ * time (an attach under its name, multipath "multipath"), whose namespaces are further paths
+ * of the same bdevs: losing one costs no reconnect. Deleting the active path with others left
+ * moves the controller onto the next, with its namespaces served all along; deleting its last
+ * path detaches it. A controller with several paths keeps its multipath mode.
  *
  * A controller with tcp.psk (NVMe/TCP TLS) attaches over TLS: its PSK goes to a 0600 file in
  * the bridge's key directory, the gateway's keyring takes it from there (keyring_file_add_key,
@@ -177,6 +179,9 @@ export class NvmeRemoteControllerService {
       if (next.multipath === 'NVME_MULTIPATH_DISABLE' && pathCount > 1) {
         throw failedPrecondition(`${name} has ${pathCount} paths: delete all but one before disabling multipath`);
       }
+      if (next.multipath !== current.spec.multipath && pathCount > 1) {
+        throw failedPrecondition(`${name} has ${pathCount} paths, made for ${current.spec.multipath}: delete all but one before changing multipath`);
+      }
       if (pskChanged && psk !== '' && this.ctx.state.pathsOf(current.id).some((p) => p.spec.trtype !== 'TCP')) {
         throw failedPrecondition(`${name} has NVMe/RDMA paths: a TLS PSK is NVMe/TCP's`);
       }
@@ -273,7 +278,7 @@ export class NvmeRemoteControllerService {
       if (ctrl.spec.multipath === 'NVME_MULTIPATH_DISABLE') {
         throw failedPrecondition(`${ctrl.name} has multipath NVME_MULTIPATH_DISABLE and a path already`);
       }
-      await this.ctx.gateway.addPath(ctrl.id, spec);
+      await this.ctx.gateway.addPath(ctrl.id, spec, ctrl.spec.multipath);
       undo.add(`remove path ${name} from ${ctrl.id}`, () => this.ctx.gateway.removePath(ctrl.id, spec));
       state.paths.set(name, record);  // a standby
       return pathProto(record);
@@ -289,8 +294,8 @@ export class NvmeRemoteControllerService {
     const { gateway } = this.ctx;
     const there = await gateway.nvmeController(ctrl.id);
     if (there) {
+      if (there.ctrlrs.some((c) => [c.trid, ...(c.alternate_trids ?? [])].some((t) => sameTrid(t, spec)))) return;
       const c = there.ctrlrs[0];
-      if (c && [c.trid, ...(c.alternate_trids ?? [])].some((t) => sameTrid(t, spec))) return;
       throw failedPrecondition(`the gateway already has a controller '${ctrl.id}', attached to ` +
         `${c ? `${c.trid.subnqn} at ${c.trid.traddr}:${c.trid.trsvcid}` : 'another target'}`);
     }
@@ -307,7 +312,7 @@ export class NvmeRemoteControllerService {
       if (standby) {
         // The gateway moves off it if it is in use, its namespaces served all along.
         await gateway.removePath(ctrl.id, record.spec);
-        undo.add(`add path ${record.name} to ${ctrl.id} again`, () => gateway.addPath(ctrl.id, record.spec));
+        undo.add(`add path ${record.name} to ${ctrl.id} again`, () => gateway.addPath(ctrl.id, record.spec, ctrl.spec.multipath));
         // The gateway's next path takes the removed one's place as the controller's own, as here.
         if (ctrl.activePath === record.id) ctrl.activePath = standby.id;
         return;
@@ -354,7 +359,11 @@ export class NvmeRemoteControllerService {
     return pathProto(this.#path(text(req, 'name', 'name')));
   }
 
-  /** The path the gateway is on carries the controller's I/O; the others carry none. */
+  /**
+   * The path the gateway is on carries the controller's I/O; the others carry none. With
+   * NVME_MULTIPATH_MULTIPATH, where every path carries some, the first path's counts are the
+   * namespaces' (the gateway counts per namespace, not per path).
+   */
   async statsPath(req: Raw): Promise<StatsResponse> {
     const record = this.#path(text(req, 'name', 'name'));
     const ctrl = this.#controller(topName(Collection.remoteControllers, record.controller), 'name');
