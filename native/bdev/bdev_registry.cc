@@ -18,6 +18,16 @@ void BdevRegistry::remove(const std::string& name) {
   bdevs_.erase(it);
 }
 
+void BdevRegistry::remove_all(const std::vector<std::string>& names) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const std::string& name : names) {
+    auto it = bdevs_.find(name);
+    if (it == bdevs_.end()) throw Error("ERR_NOT_FOUND", "no bdev " + name);
+    if (it->second.use_count() > 1) throw Error("ERR_BUSY", "bdev " + name + " is used by a namespace");
+  }
+  for (const std::string& name : names) bdevs_.erase(name);
+}
+
 std::shared_ptr<Bdev> BdevRegistry::resize(const std::string& name, std::optional<uint64_t> num_blocks) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = bdevs_.find(name);

@@ -18,6 +18,8 @@ class BdevRegistry {
   void add(std::shared_ptr<Bdev> bdev);
   // Throws ERR_NOT_FOUND; ERR_BUSY while a namespace still uses it.
   void remove(const std::string& name);
+  // All of them or, when one is missing or in use (the errors of remove()), none.
+  void remove_all(const std::vector<std::string>& names);
   std::shared_ptr<Bdev> find(const std::string& name) const;
   // Sets the size of bdev `name` to `num_blocks` (a null bdev), or without it to its
   // medium's (a file that grew, as SPDK's bdev_uring_rescan). Returns the bdev when its

@@ -101,27 +101,30 @@ std::vector<std::string> NvmeBackends::bdevs_of(const std::string& name) const {
 
 void NvmeBackends::detach(const std::string& name, const std::optional<host::TransportAddress>& at) {
   const Members members = this->members(name);
+  auto m = std::find_if(members.begin(), members.end(), [&](auto& b) {
+    auto paths = b->paths().paths;
+    return at && std::find(paths.begin(), paths.end(), *at) != paths.end();
+  });
+  if (at && m == members.end()) throw Error("ERR_NOT_FOUND", name + " has no controller with the path " + at->text());
   if (at && members.size() > 1) {
-    auto m = std::find_if(members.begin(), members.end(), [&](auto& b) {
-      auto paths = b->paths().paths;
-      return std::find(paths.begin(), paths.end(), *at) != paths.end();
-    });
-    if (m == members.end()) throw Error("ERR_NOT_FOUND", name + " has no controller with the path " + at->text());
+    // The bdevs it alone reaches go with it, all or none (ERR_BUSY while a namespace uses
+    // one); then the others lose it as a path.
     const NvmfBackend& member = **m;
+    std::vector<std::string> alone;
+    std::vector<std::shared_ptr<NvmfBdev>> shared;
     for (const std::string& b : bdevs_of(name)) {
-      bool only_path;
-      {
-        auto n = std::dynamic_pointer_cast<NvmfBdev>(bdevs_.find(b));
-        only_path = n->has_path(member) && n->path_count() == 1;
-        if (!only_path) n->remove_path(member);
-      }
-      if (only_path) bdevs_.remove(b);
+      auto n = std::dynamic_pointer_cast<NvmfBdev>(bdevs_.find(b));
+      if (!n || !n->has_path(member)) continue;
+      if (n->path_count() == 1) alone.push_back(b);
+      else shared.push_back(std::move(n));
     }
+    bdevs_.remove_all(alone);
+    for (auto& n : shared) n->remove_path(member);
     drop(name, member);
     return;
   }
-  for (const std::string& b : bdevs_of(name)) bdevs_.remove(b);
-  for (auto& m : members) drop(name, *m);
+  bdevs_.remove_all(bdevs_of(name));
+  for (auto& c : members) drop(name, *c);
 }
 
 const NvmeBackends::Members& NvmeBackends::members(const std::string& name) const {

@@ -4,8 +4,8 @@
 // while it attaches; its namespaces become bdevs, or further paths of the bdevs they are, all
 // or none; a bdev takes a new size when its backend reports one; a detach takes the bdevs
 // with it (refused while a namespace uses one), or one controller of several, whose bdevs keep
-// their other paths. The caller runs the blocking attach (NvmfBackend::attach) where it may
-// wait, and reports its end here.
+// their other paths. The caller runs the attach (NvmfBackend::attach, on the admin reactor)
+// and reports its end here.
 #pragma once
 
 #include <functional>

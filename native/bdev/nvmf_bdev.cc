@@ -165,6 +165,7 @@ void NvmfBackend::identify_next(const std::shared_ptr<Attach>& a, std::vector<ui
   auto self = shared_from_this();
   identify_then(kCnsNamespace, nsid, [self, a, nsids = std::move(nsids), next, nsid](uint32_t status, std::vector<uint8_t>& raw) mutable {
     IdentifyNamespace id;
+    if (a->ended) return;
     if (!host::status_ok(status) || raw.size() < sizeof id) return self->end_attach(a, "ERR_NVME_STATUS", "Identify (CNS 0) failed");
     memcpy(&id, raw.data(), sizeof id);
     RemoteNamespace ns{};

@@ -187,8 +187,8 @@ class NvmfBackend : public host::ControllerEvents, public std::enable_shared_fro
   std::map<uint32_t, uint32_t> size_probes_;  // Identify ops after a notice: op -> nsid
   std::map<uint32_t, bool> ana_reads_;  // Get Log Page (ANA) ops: whether after a notice
   std::map<uint32_t, std::unique_ptr<std::atomic<uint8_t>>> ana_;  // by attached nsid; never erased
-  std::atomic<bool> failing_over_{false};
-  std::atomic<bool> holds_io_{true};  // a failover was asked for and has not ended
+  std::atomic<bool> failing_over_{false};  // a failover was asked for and has not ended
+  std::atomic<bool> holds_io_{true};  // hold_io()'s
 
   std::mutex resized_mutex_;  // held while the handler runs, so close() waits it out
   std::function<void(uint32_t)> resized_;

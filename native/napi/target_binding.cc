@@ -125,6 +125,10 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
   ~TargetBinding() override { shutdown(); }
 
  private:
+  // Settles a pending promise on the JS thread, with an error `code` unless it is empty;
+  // called with a null env when the environment is going away (nothing to settle).
+  using Finish = std::function<void(Napi::Env, Napi::Promise::Deferred&, const std::string& code, const std::string& message)>;
+
   target::Target& t(Napi::Env env) {
     if (!target_) throw make_error(env, "ERR_CLOSED", "the target is closed");
     return *target_;
@@ -203,8 +207,27 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
     for (size_t i = 0; i < t(env).reactor_count(); ++i) reactors.push_back(&t(env).reactor(i));
     auto backend = guarded(env, [&] { return backends_.start_attach(name, o, reactors, multipath); });
     auto found = std::make_shared<std::vector<bdev::RemoteNamespace>>();
-    auto pending = Pending::create(env, this, [this, name, backend, found](Napi::Env env, Napi::Promise::Deferred& deferred,
-                                                                          const std::string& code, const std::string& message) {
+    std::shared_ptr<Pending> pending;
+    try {
+      pending = Pending::create(env, this, attach_finish(name, backend, found));
+    } catch (...) {
+      backends_.drop(name, *backend);
+      throw;
+    }
+    backend->attach(timeout, [pending, found](std::vector<bdev::RemoteNamespace> namespaces, const std::string& code,
+                                              const std::string& message) {
+      *found = std::move(namespaces);
+      pending->settle(code, message);
+    });
+    return pending->promise();
+  }
+
+  // JS thread: the attach of `backend` (controller `name`) ended: with `found`, its
+  // namespaces become bdevs; with an error code, it goes.
+  Finish attach_finish(const std::string& name, std::shared_ptr<bdev::NvmfBackend> backend,
+                       std::shared_ptr<std::vector<bdev::RemoteNamespace>> found) {
+    return [this, name, backend, found](Napi::Env env, Napi::Promise::Deferred& deferred, const std::string& code,
+                                        const std::string& message) {
       if (static_cast<napi_env>(env) == nullptr) return backend->close();  // the environment is going away
       if (!code.empty()) {
         backends_.drop(name, *backend);
@@ -218,13 +241,7 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
       } catch (const Error& e) {
         deferred.Reject(make_error(env, e.code(), e.what()).Value());
       }
-    });
-    backend->attach(timeout, [pending, found](std::vector<bdev::RemoteNamespace> namespaces, const std::string& code,
-                                              const std::string& message) {
-      *found = std::move(namespaces);
-      pending->settle(code, message);
-    });
-    return pending->promise();
+    };
   }
 
   // Any thread: the registry's resize, then the hosts of the bdev's namespaces are told.
@@ -262,7 +279,7 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
 
   // setNvmeControllerKeys(name, keys, timeoutMs) -> Promise: the backend re-authenticates
   // every queue with `keys` (SPDK's bdev_nvme_set_keys), each of its controllers, waited for
-  // on a thread of its own, as an attach is (below).
+  // on a thread of its own (off_thread, below).
   Napi::Value set_nvme_controller_keys(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auth::DhchapKeys keys = parse_dhchap_keys(env, info[1]);
@@ -272,10 +289,6 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
       for (auto& m : members) m->authenticate(keys.host, keys.ctrlr, timeout);
     });
   }
-
-  // Settles a pending promise on the JS thread, with an error `code` unless it is empty;
-  // called with a null env when the environment is going away (nothing to settle).
-  using Finish = std::function<void(Napi::Env, Napi::Promise::Deferred&, const std::string& code, const std::string& message)>;
 
   // A promise settled from any thread, once, through a thread-safe function that keeps the
   // event loop alive meanwhile as the promise's pending I/O. Dropped unsettled (its work
@@ -356,7 +369,7 @@ class TargetBinding : public Napi::ObjectWrap<TargetBinding> {
         pending->settle(code, message);
       }).detach();
     } catch (const std::system_error& e) {
-      throw make_error(env, "ERR_NO_MEMORY", std::string("no thread: ") + e.what());  // pending settles as it goes
+      pending->settle("ERR_NO_MEMORY", std::string("no thread: ") + e.what());
     }
     return promise;
   }

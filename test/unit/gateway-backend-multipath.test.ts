@@ -308,6 +308,39 @@ describe('gateway: active-active backends (multipath mode "multipath")', functio
     }
   });
 
+  it('a namespace only a further controller has is a bdev of its own; that controller\'s detach is refused while it is exported, and changes nothing', async () => {
+    // The second target serves Nvme0n1's namespace (the same identity) and one of its own.
+    const one = backendSub.info().namespaces.find((n) => n.nsid === 1)!;
+    const other = new Target();
+    others.push(other);
+    other.createBdev({ type: 'malloc', name: 'Same0', sizeBytes: 4 << 20 });
+    other.createBdev({ type: 'malloc', name: 'Own0', sizeBytes: 4 << 20 });
+    const sub = other.addSubsystem({ nqn: BACKEND_NQN, allowAnyHost: true });
+    sub.addNamespace({ bdev: 'Same0', nsid: 1, nguid: one.nguid, uuid: one.uuid });
+    sub.addNamespace({ bdev: 'Own0', nsid: 3 });
+    const port = await freePort();
+    sub.addListener({ transport: 'tcp', address: '127.0.0.1', port });
+    const g = await gateway();
+    await attach(g, paths[0].port);
+    assert.deepEqual(await attach(g, port, { multipath: 'multipath' }), ['Nvme0n1', 'Nvme0n3']);
+    await g.rpc('nvmf_create_subsystem', { nqn: FRONT_NQN, allow_any_host: true });
+    await g.rpc('nvmf_subsystem_add_ns', { nqn: FRONT_NQN, namespace: { bdev_name: 'Nvme0n3', nsid: 3 } });
+    const detach = () => g.rpc('bdev_nvme_detach_controller', { name: 'Nvme0', traddr: '127.0.0.1', trsvcid: String(port) });
+    await assert.rejects(detach(), refused(-16));
+    const pathsOf = async (bdev: string) =>
+      ((await g.rpc('bdev_get_bdevs', { name: bdev })) as { driver_specific: { paths: number } }[])[0]!.driver_specific.paths;
+    assert.equal(await pathsOf('Nvme0n1'), 2, 'Nvme0n1 kept the path');
+    assert.equal((await controllers(g)).length, 2);
+
+    await g.rpc('nvmf_subsystem_remove_ns', { nqn: FRONT_NQN, nsid: 3 });
+    await waitFor('the detach once Nvme0n3 is released', () => detach().then(() => true, () => false));
+    assert.equal(await pathsOf('Nvme0n1'), 1);
+    assert.deepEqual(((await g.rpc('bdev_get_bdevs')) as { name: string }[]).map((b) => b.name), ['Nvme0n1']);
+    const { subsystems } = await g.rpc('save_config') as { subsystems: { subsystem: string; config: { method: string; params: Record<string, unknown> }[] }[] };
+    assert.deepEqual(subsystems.find((x) => x.subsystem === 'bdev')!.config.filter((e) => e.method === 'bdev_nvme_attach_controller')
+      .map((e) => e.params.trsvcid), [String(paths[0].port)], 'the detached controller is not saved');
+  });
+
   it('refuses what is not another controller of the same namespaces, and changes nothing', async () => {
     const g = await gateway();
     await attach(g, paths[0].port);

@@ -137,8 +137,10 @@ export const bdevNvmeMethods: MethodTable = {
       const bdevs = await attachMember(state, a.name, params, ctx.replaying ?? false,
         { ctrlLossSec: ctrlLoss, reconnectDelaySec: reconnectDelay }, (to) => attach(to, true),
         (e) => UNREACHABLE.has((e as RdmagateError).code));
-      // A namespace new to the backend is a bdev of its own, which this controller made.
-      const createdBy: ConfigEntry = { method: 'bdev_nvme_attach_controller', params };
+      // A namespace new to the backend is a bdev of its own. save_config writes it with the
+      // backend's own attach (each further controller's is written once, after): a record
+      // naming this controller's would outlive the controller, its bdev kept by another path.
+      const createdBy: ConfigEntry = { method: 'bdev_nvme_attach_controller', params: existing };
       for (const b of bdevs) if (!state.bdevs.has(b.name)) state.bdevs.set(b.name, nvmeBdevRecord(b, createdBy));
       applySavedPolicies(state, bdevs.map((b) => b.name));
       if (wasPending) await memberAttached(state, a.name, at);
