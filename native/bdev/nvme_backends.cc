@@ -61,6 +61,7 @@ std::vector<std::shared_ptr<NvmfBdev>> NvmeBackends::finish_attach(const std::st
       }
     }
     drop(name, *backend);
+    rehold(name);
     throw;
   }
   // On a reactor thread, until the backend closes.
@@ -121,10 +122,24 @@ void NvmeBackends::detach(const std::string& name, const std::optional<host::Tra
     bdevs_.remove_all(alone);
     for (auto& n : shared) n->remove_path(member);
     drop(name, member);
+    rehold(name);
     return;
   }
   bdevs_.remove_all(bdevs_of(name));
   for (auto& c : members) drop(name, *c);
+}
+
+void NvmeBackends::rehold(const std::string& name) {
+  auto it = backends_.find(name);
+  if (it == backends_.end()) return;
+  std::vector<std::shared_ptr<NvmfBdev>> bdevs;
+  for (const std::string& b : bdevs_of(name)) {
+    if (auto n = std::dynamic_pointer_cast<NvmfBdev>(bdevs_.find(b))) bdevs.push_back(std::move(n));
+  }
+  for (auto& m : it->second) {
+    bool shared = std::any_of(bdevs.begin(), bdevs.end(), [&](auto& n) { return n->has_path(*m) && n->path_count() > 1; });
+    if (!shared) m->hold_io(true);
+  }
 }
 
 const NvmeBackends::Members& NvmeBackends::members(const std::string& name) const {

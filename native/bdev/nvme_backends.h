@@ -62,6 +62,10 @@ class NvmeBackends {
   std::vector<std::string> bdevs_of(const std::string& name) const;
   // Any thread: bdev `bdev` of `backend` may have a new size.
   void backend_resized(const NvmfBackend& backend, const std::string& bdev);
+  // After `name`'s bdevs lost a path: a controller that is no longer one of several paths of
+  // any bdev holds its I/O through a reconnect again (NvmfBackend::hold_io), so that a bdev
+  // back to one path is sent to at once, not by the bdev's waits.
+  void rehold(const std::string& name);
 
   BdevRegistry& bdevs_;
   const std::function<void(const std::string&)> resized_;

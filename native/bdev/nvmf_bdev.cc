@@ -287,6 +287,12 @@ void NvmfBackend::authenticate(auth::SecretRef key, auth::SecretRef ctrlr_key, u
 void NvmfBackend::close() {
   state_ = State::kClosed;
   on_resized(nullptr);
+  // An attach under way ends now, while the reactors run: its controller's close (which
+  // ends it too) may outlast the target's wait for it.
+  auto self = shared_from_this();
+  reactors_.front()->post([self] {
+    if (auto a = self->attach_) self->end_attach(a, "ERR_CLOSED", "closed while attaching");
+  });
   controller_->close();
 }
 

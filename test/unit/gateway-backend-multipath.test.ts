@@ -259,6 +259,13 @@ describe('gateway: active-active backends (multipath mode "multipath")', functio
     assert.deepEqual((await controllers(g2)).map((c) => c.trid.trsvcid), [String(paths[1].port)]);
     const [only] = await spread(g2, () => writes(h2, 15, 8));
     assert.ok(only! >= 16);
+    // Alone again, it holds I/O through its own reconnect, as a backend of one path does.
+    paths[1].cut();
+    await waitFor('the controller to see its loss', async () => (await controllers(g2))[0]!.state !== 'enabled');
+    const held = writes(h2, 16, 2);
+    await new Promise((r) => setTimeout(r, 300));
+    paths[1].restore();
+    await held;
     assert.deepEqual(await saved(g2), [['bdev_nvme_attach_controller', String(paths[1].port)],
       ['bdev_nvme_set_multipath_policy', 'active_active']]);
     // Its only path named: the backend goes (refused while exported).
