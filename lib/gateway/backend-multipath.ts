@@ -10,10 +10,10 @@
  * The first controller keeps its params (and its failover paths); each further one is saved
  * as an attach call of its own after it, as SPDK's save_config writes them.
  */
-import { ConflictError, NotFoundError, RdmagateError } from '../errors';
+import { NotFoundError, RdmagateError } from '../errors';
 import type { JsonObject } from '../jsonrpc/json';
 import type { BdevInfo } from '../nvmf/target';
-import { backendPaths, checkSharedFields, pathOf, pathText, samePath, type PathAddress } from './backend-paths';
+import { checkPathFree, checkSharedFields, pathOf, pathText, samePath, type PathAddress } from './backend-paths';
 import type { RetryPolicy } from './pending-backends';
 import type { ConfigEntry, GatewayState, MultipathMember } from './state';
 
@@ -45,9 +45,8 @@ export async function attachMember(state: GatewayState, name: string, params: Js
   checkSharedFields(state, name, params, 'a further controller');
   const at = pathOf(params);
   const known = memberAt(state, name, at);
-  if (known?.attached || backendPaths(state, name).some((p) => samePath(p, at))) {
-    throw new ConflictError('ERR_ALREADY_EXISTS', `A controller named ${name} already exists with the network path ${pathText(at)}`);
-  }
+  // A pending further controller's own retry is the one attach its address may have.
+  if (!known || known.attached) checkPathFree(state, name, at);
   const key = memberKey(name, at);
   const keep = (reason: string): BdevInfo[] => {
     members(state, name).push({ params, attached: false });

@@ -52,14 +52,23 @@ export function addBackendPath(state: GatewayState, name: string, path: JsonObje
   checkSharedFields(state, name, path, 'a failover path');
   const controller = state.nvmeControllers.get(name)!;
   const at = pathOf(path);
-  if (backendPaths(state, name).some((p) => samePath(p, at))) {
-    throw new ConflictError('ERR_ALREADY_EXISTS', `A controller named ${name} already exists with the network path ${pathText(at)}`);
-  }
+  checkPathFree(state, name, at);
   if (!state.pendingBackends.has(name)) state.target.addNvmeControllerPath(name, at.traddr, at.trsvcid);
   const saved: JsonObject = { name, trtype: String(controller.trtype), traddr: at.traddr, trsvcid: String(at.trsvcid),
     subnqn: String(controller.subnqn), multipath: 'failover' };
   if (at.adrfam !== undefined) saved.adrfam = at.adrfam;
   state.nvmePaths.set(name, [...(state.nvmePaths.get(name) ?? []), saved]);
+}
+
+/**
+ * Refuses (ERR_ALREADY_EXISTS) an address backend `name` has already: its controller's, a
+ * failover path's, or a further controller's (multipath "multipath", attached or pending).
+ */
+export function checkPathFree(state: GatewayState, name: string, at: PathAddress): void {
+  const further = (state.nvmeMultipath.get(name) ?? []).map((m) => pathOf(m.params));
+  if ([...backendPaths(state, name), ...further].some((p) => samePath(p, at))) {
+    throw new ConflictError('ERR_ALREADY_EXISTS', `A controller named ${name} already exists with the network path ${pathText(at)}`);
+  }
 }
 
 /** Refuses (ERR_INVALID_ARG) `path`, `what` of controller `name`, when it names another transport, subsystem, host or key. */

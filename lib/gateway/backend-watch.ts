@@ -5,6 +5,7 @@
  */
 import type { JsonObject, JsonValue } from '../jsonrpc/json';
 import { backendFields } from './backend-fields';
+import { memberKey } from './backend-multipath';
 import type { Logger } from '../log/logger';
 import type { NvmeControllerMemberInfo, NvmeControllerState, Target } from '../nvmf/target';
 
@@ -88,7 +89,7 @@ export class BackendWatch {
       c.controllers.forEach((m, i) => {
         const at = m.paths[0];
         const further = i > 0 && at !== undefined;
-        const w: Watched = { ...m, name: further ? `${c.name} via ${at.traddr}:${at.trsvcid}` : c.name,
+        const w: Watched = { ...m, name: further ? memberKey(c.name, at) : c.name,
           fields: further ? { ...params, traddr: at.traddr, trsvcid: String(at.trsvcid) } : params };
         live.add(w.name);
         let seen = this.#seen.get(w.name);

@@ -99,9 +99,6 @@ export const bdevNvmeMethods: MethodTable = {
     if (existing && !retry) {
       if (mode === 'disable') throw new ConflictError('ERR_ALREADY_EXISTS', `A controller named ${a.name} already exists and multipath is disabled`);
       if (mode === 'failover') {
-        if (memberAt(state, a.name, pathOf(a))) {
-          throw new ConflictError('ERR_ALREADY_EXISTS', `A controller named ${a.name} already exists with the network path ${pathText(pathOf(a))}`);
-        }
         addBackendPath(state, a.name, withoutUndefined({ ...a, trtype }));
         return controllerBdevs(state, a.name);
       }
