@@ -13,6 +13,7 @@
         "native/rdma/device.cc",
         "native/rdma/protection_domain.cc",
         "native/rdma/connection.cc",
+        "native/rdma/completion_queue.cc",
         "native/rdma/listener.cc",
         "native/rdma/shared_receive_queue.cc",
         "native/reactor/reactor.cc",

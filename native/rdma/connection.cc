@@ -116,24 +116,12 @@ void Connection::attach_id(rdma_cm_id* id) {
 void Connection::create_queue_pair() {
   const Api& a = *api();
   domain_ = ProtectionDomain::for_context(cm_id_->verbs);
-  comp_channel_ = a.ibv_create_comp_channel(cm_id_->verbs);
-  if (!comp_channel_) throw_errno("ibv_create_comp_channel");
-  set_nonblocking(comp_channel_->fd);
-  auto self = shared_from_this();
-  // While the CQ has traffic, the reactor polls it itself (in user space, no syscall) rather
-  // than wait for the completion event, which still comes and finds the CQ drained.
-  reactor_.add_fd(comp_channel_->fd, EPOLLIN, [self](uint32_t) { self->on_cq_event(); },
-                  [self] { return self->cq_ && self->drain_cq(); });
-  cq_ = a.ibv_create_cq(cm_id_->verbs, int(options_.send_depth + options_.recv_depth), nullptr,
-                        comp_channel_, 0);
-  if (!cq_) throw_errno("ibv_create_cq");
-  ++resources().cqs;
-  if (ibv_req_notify_cq(cq_, 0) != 0) throw_errno("ibv_req_notify_cq");
-
   srq_ = sink_->shared_receive_queue(domain_);
+  cq_entries_ = options_.send_depth + (srq_ ? 0 : options_.recv_depth);
+  cq_ = CompletionQueue::join(reactor_, cm_id_->verbs, cq_entries_, srq_.get());
   ibv_qp_init_attr init{};
-  init.send_cq = cq_;
-  init.recv_cq = cq_;
+  init.send_cq = cq_->cq();
+  init.recv_cq = cq_->cq();
   init.srq = srq_ ? srq_->srq() : nullptr;
   init.qp_type = IBV_QPT_RC;
   init.sq_sig_all = 1;
@@ -144,6 +132,8 @@ void Connection::create_queue_pair() {
   init.cap.max_inline_data = options_.inline_size;
   if (a.rdma_create_qp(cm_id_, domain_->pd(), &init) != 0) throw_errno("rdma_create_qp");
   ++resources().qps;
+  qp_num_ = cm_id_->qp->qp_num;
+  cq_->attach(qp_num_, this);
   std::lock_guard<std::mutex> lock(qp_mutex_);
   qp_ = cm_id_->qp;
   postable_ = true;  // receives may be posted before the connection is established
@@ -228,74 +218,51 @@ void Connection::fail(int status, const std::string& message, std::vector<uint8_
     sink_->on_connection_event(id_, {ConnectionEvent::Type::kFailed, status, message, std::move(pdata)});
 }
 
-void Connection::on_cq_event() {
-  ibv_cq* cq = nullptr;
-  void* ctx = nullptr;
-  if (!comp_channel_ || api()->ibv_get_cq_event(comp_channel_, &cq, &ctx) != 0) return;
-  api()->ibv_ack_cq_events(cq, 1);
-  // Re-arm before draining, so a completion that lands in between raises a new event.
-  ibv_req_notify_cq(cq_, 0);
-  drain_cq();
-}
-
-bool Connection::drain_cq() {
-  // Bounded: a busy queue refills its CQ while it is drained (the responses it posts
-  // complete at once on Soft-RoCE, the host answers with new commands), and an
-  // unbounded loop would starve every other connection on the reactor, keep-alives
-  // included. What is left is polled again next iteration, after the other handlers.
-  for (int i = 0; i < kDrainBatches; ++i) {
-    int n = poll_cq();
-    if (n < kPollBatch) return i > 0 || n > 0;
+void Connection::record(const ibv_wc& wc) {
+  auto lock = data_path_lock();
+  if (wc.wr_id & kSharedReceiveBit) {
+    // The SRQ's buffer, not ours: its owner reposts it, whatever the status. Once the
+    // teardown has begun, a capsule that did arrive is reported flushed: its command
+    // must not start on a connection whose buffers are being taken back.
+    bool ok = wc.status == IBV_WC_SUCCESS && postable_;
+    int status = ok || wc.status != IBV_WC_SUCCESS ? int(wc.status) : int(IBV_WC_WR_FLUSH_ERR);
+    if (ok) counters_.bytes_received += wc.byte_len;
+    batch_.push_back({wc.wr_id & ~kSharedReceiveBit, status, OpKind::kRecv, ok ? wc.byte_len : 0,
+                      ok ? uint32_t(wc.wc_flags) : 0, ok && (wc.wc_flags & IBV_WC_WITH_INV) ? wc.invalidated_rkey : 0,
+                      true});
+    return;
   }
-  auto self = shared_from_this();
-  reactor_.defer([self] {
-    if (self->cq_) self->drain_cq();
-  });
-  return true;
-}
-
-int Connection::poll_cq(bool shared_only) {
-  ibv_wc wc[kPollBatch];
-  int n = ibv_poll_cq(cq_, kPollBatch, wc);
-  if (n <= 0) return 0;
-  batch_.clear();
-  {
-    auto lock = data_path_lock();
-    for (int i = 0; i < n; ++i) {
-      if (wc[i].wr_id & kSharedReceiveBit) {
-        // The SRQ's buffer, not ours: its owner reposts it, whatever the status. Once the
-        // teardown has begun, a capsule that did arrive is reported flushed: its command
-        // must not start on a connection whose buffers are being taken back.
-        bool ok = wc[i].status == IBV_WC_SUCCESS && postable_;
-        int status = ok || wc[i].status != IBV_WC_SUCCESS ? int(wc[i].status) : int(IBV_WC_WR_FLUSH_ERR);
-        if (ok) counters_.bytes_received += wc[i].byte_len;
-        batch_.push_back({wc[i].wr_id & ~kSharedReceiveBit, status, OpKind::kRecv, ok ? wc[i].byte_len : 0,
-                          ok ? uint32_t(wc[i].wc_flags) : 0, ok && (wc[i].wc_flags & IBV_WC_WITH_INV) ? wc[i].invalidated_rkey : 0,
-                          true});
-        continue;
-      }
-      if (shared_only) continue;  // its slot was reported flushed already
-      Slot& s = slots_[wc[i].wr_id];
-      uint32_t bytes = s.kind == OpKind::kRecv ? wc[i].byte_len : s.length;
-      if (wc[i].status == IBV_WC_SUCCESS) {
-        switch (s.kind) {
-          case OpKind::kSend: counters_.bytes_sent += bytes; break;
-          case OpKind::kRecv: counters_.bytes_received += bytes; break;
-          case OpKind::kWrite: counters_.bytes_written += bytes; break;
-          case OpKind::kRead: counters_.bytes_read += bytes; break;
-        }
-      }
-      (s.kind == OpKind::kRecv ? recvs_outstanding_ : sends_outstanding_)--;
-      s.chunk->inflight--;
-      bool with_inv = wc[i].status == IBV_WC_SUCCESS && s.kind == OpKind::kRecv && (wc[i].wc_flags & IBV_WC_WITH_INV);
-      batch_.push_back({s.op_id, int(wc[i].status), s.kind, bytes,
-                        wc[i].status == IBV_WC_SUCCESS ? uint32_t(wc[i].wc_flags) : 0,
-                        with_inv ? wc[i].invalidated_rkey : 0, false});
-      free_slots_.push_back(uint32_t(wc[i].wr_id));
+  if (slots_flushed_) return;  // its slot was reported flushed already
+  Slot& s = slots_[wc.wr_id];
+  uint32_t bytes = s.kind == OpKind::kRecv ? wc.byte_len : s.length;
+  if (wc.status == IBV_WC_SUCCESS) {
+    switch (s.kind) {
+      case OpKind::kSend: counters_.bytes_sent += bytes; break;
+      case OpKind::kRecv: counters_.bytes_received += bytes; break;
+      case OpKind::kWrite: counters_.bytes_written += bytes; break;
+      case OpKind::kRead: counters_.bytes_read += bytes; break;
     }
   }
-  if (!batch_.empty()) sink_->on_completions(id_, batch_);
-  return n;
+  (s.kind == OpKind::kRecv ? recvs_outstanding_ : sends_outstanding_)--;
+  s.chunk->inflight--;
+  bool with_inv = wc.status == IBV_WC_SUCCESS && s.kind == OpKind::kRecv && (wc.wc_flags & IBV_WC_WITH_INV);
+  batch_.push_back({s.op_id, int(wc.status), s.kind, bytes, wc.status == IBV_WC_SUCCESS ? uint32_t(wc.wc_flags) : 0,
+                    with_inv ? wc.invalidated_rkey : 0, false});
+  free_slots_.push_back(uint32_t(wc.wr_id));
+}
+
+void Connection::deliver() {
+  if (in_delivery_) return;  // the delivery under way hands these over after its own
+  in_delivery_ = true;
+  struct Done {
+    bool& flag;
+    ~Done() { flag = false; }
+  } done{in_delivery_};
+  while (!batch_.empty()) {
+    std::swap(batch_, delivering_);
+    sink_->on_completions(id_, delivering_);
+    delivering_.clear();
+  }
 }
 
 uint32_t Connection::remote_key(BufferPool& pool, BufferPool::Chunk* chunk) {
@@ -433,10 +400,7 @@ void Connection::teardown() {
     postable_ = false;
     pending_.clear();  // their slots are flushed below with the rest
   }
-  if (cq_) {
-    while (poll_cq() > 0) {
-    }
-  }
+  if (cq_) cq_->drain();  // what completed so far, as it was
   {
     // Work requests the device never completed fail as flushed, so no caller waits forever.
     std::lock_guard<std::mutex> lock(qp_mutex_);
@@ -448,6 +412,7 @@ void Connection::teardown() {
       flushed.push_back({slots_[i].op_id, IBV_WC_WR_FLUSH_ERR, slots_[i].kind, 0});
       free_slots_.push_back(i);
     }
+    slots_flushed_ = true;
     sends_outstanding_ = recvs_outstanding_ = 0;
     if (qp_) {
       a.rdma_destroy_qp(cm_id_);
@@ -456,23 +421,15 @@ void Connection::teardown() {
     }
   }
   if (!flushed.empty()) sink_->on_completions(id_, flushed);
-  if (cq_ && srq_) {
-    // A shared receive that completed after the drain is the SRQ owner's buffer: hand
-    // it over, or that buffer is never posted again.
-    while (poll_cq(true) > 0) {
-    }
+  if (cq_) {
+    // A shared receive that completed after the first drain is the SRQ owner's buffer:
+    // hand it over, or that buffer is never posted again. Nothing of the QP can follow
+    // its destruction, so none is delivered to a later QP given the same number.
+    cq_->drain();
+    cq_->leave(qp_num_, cq_entries_, srq_.get());
+    cq_.reset();
   }
   srq_.reset();  // after the QP: an SRQ outlives the QPs attached to it
-  if (cq_) {
-    a.ibv_destroy_cq(cq_);
-    --resources().cqs;
-    cq_ = nullptr;
-  }
-  if (comp_channel_) {
-    reactor_.remove_fd(comp_channel_->fd);
-    a.ibv_destroy_comp_channel(comp_channel_);
-    comp_channel_ = nullptr;
-  }
   if (cm_id_) {
     a.rdma_destroy_id(cm_id_);
     --resources().cm_ids;

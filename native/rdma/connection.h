@@ -3,7 +3,8 @@
 //
 // Connection management runs on a reactor thread. Work requests may be posted from any
 // thread; each takes a preallocated slot, so posting allocates nothing. Completions
-// are polled on the reactor and handed to the sink in batches.
+// come through the reactor's completion queue for the device, shared with its other
+// connections there, and are handed to the sink in batches.
 #pragma once
 
 #include <infiniband/verbs.h>
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "mem/buffer_pool.h"
+#include "rdma/completion_queue.h"
 #include "rdma/protection_domain.h"
 #include "rdma/shared_receive_queue.h"
 #include "reactor/reactor.h"
@@ -120,9 +122,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  private:
   friend class Listener;
+  friend class CompletionQueue;
   enum class State { kResolving, kConnecting, kConnected, kClosing, kClosed };
-  static constexpr int kPollBatch = 32;    // completions per ibv_poll_cq
-  static constexpr int kDrainBatches = 4;  // polls per turn before other handlers run
   struct Slot {
     uint64_t op_id;
     BufferPool::Chunk* chunk;
@@ -144,11 +145,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   rdma_conn_param conn_param() const;
   void on_cm_events();
   void handle_cm_event(rdma_cm_event_type type, int status, std::vector<uint8_t> private_data);
-  void on_cq_event();
-  bool drain_cq();  // whether it found any completion
   void stop_remote_access();  // connected: to the error state, and a DREQ to the peer
-  // Hands completions to the sink; `shared_only` (after teardown) skips all but SRQ receives.
-  int poll_cq(bool shared_only = false);
+  // From the completion queue: one completion of this QP joins the batch, which
+  // deliver() hands to the sink once the CQ's poll has recorded all of its batch.
+  void record(const ibv_wc& wc);
+  void deliver();
   void fail(int status, const std::string& message, std::vector<uint8_t> private_data = {});
   void teardown();
 
@@ -161,8 +162,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   rdma_event_channel* channel_ = nullptr;
   rdma_cm_id* cm_id_ = nullptr;
   std::shared_ptr<ProtectionDomain> domain_;
-  ibv_comp_channel* comp_channel_ = nullptr;
-  ibv_cq* cq_ = nullptr;
+  std::shared_ptr<CompletionQueue> cq_;  // set before the QP exists; left after it is destroyed
+  uint32_t cq_entries_ = 0;  // what this connection reserved in cq_
+  uint32_t qp_num_ = 0;
 
   // Guards the QP against teardown while another thread posts, and the slots.
   mutable std::mutex qp_mutex_;
@@ -178,7 +180,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   uint32_t sends_outstanding_ = 0, recvs_outstanding_ = 0;
   ConnectionCounters counters_;
   std::string local_address_, peer_address_;  // guarded by qp_mutex_
-  std::vector<Completion> batch_;  // reactor thread: reused by every poll, so polling allocates nothing
+  // Reactor thread: reused by every poll, so polling allocates nothing. A delivery that
+  // polls the CQ again (a teardown from the sink) leaves what it records for the outer one.
+  std::vector<Completion> batch_, delivering_;
+  bool in_delivery_ = false;
+  bool slots_flushed_ = false;  // teardown reported every slot: only SRQ receives remain
   std::shared_ptr<SharedReceiveQueue> srq_;  // set before the QP exists; kept until it is destroyed
   // Sends, writes and reads posted this reactor iteration, not yet handed to the device.
   struct Pending {

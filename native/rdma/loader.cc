@@ -59,7 +59,7 @@ Loaded load() {
   V(ibv_get_device_guid); V(ibv_open_device); V(ibv_close_device); V(ibv_query_device);
   V(ibv_query_gid); V(ibv_alloc_pd); V(ibv_dealloc_pd); V(ibv_dereg_mr);
   V(ibv_create_comp_channel); V(ibv_destroy_comp_channel); V(ibv_create_cq);
-  V(ibv_destroy_cq); V(ibv_get_cq_event); V(ibv_ack_cq_events); V(ibv_wc_status_str);
+  V(ibv_destroy_cq); V(ibv_resize_cq); V(ibv_get_cq_event); V(ibv_ack_cq_events); V(ibv_wc_status_str);
   V(ibv_reg_mr); V(ibv_create_srq); V(ibv_destroy_srq);
   C(rdma_create_event_channel); C(rdma_destroy_event_channel); C(rdma_create_id);
   C(rdma_destroy_id); C(rdma_bind_addr); C(rdma_listen); C(rdma_resolve_addr);

@@ -28,6 +28,7 @@ struct Api {
   RDMAGATE_FN(ibv_destroy_comp_channel);
   RDMAGATE_FN(ibv_create_cq);
   RDMAGATE_FN(ibv_destroy_cq);
+  RDMAGATE_FN(ibv_resize_cq);
   RDMAGATE_FN(ibv_create_srq);
   RDMAGATE_FN(ibv_destroy_srq);
   RDMAGATE_FN(ibv_get_cq_event);

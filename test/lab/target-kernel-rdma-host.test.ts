@@ -61,6 +61,8 @@ describe('the Linux kernel nvme-rdma host against our NVMe/RDMA target (lab, Sof
     // Capsules land in one shared receive queue per device and reactor: one device here, two reactors.
     const srqSupported = rdma.devices().every((d) => d.limits.maxSrq > 0);
     assert.equal(rdma.resources().srqs - startCounts.srqs, srqSupported ? 2 : 0);
+    // And complete on one completion queue per reactor and device.
+    assert.equal(rdma.resources().cqs - startCounts.cqs, 2, 'three queue pairs, one CQ per reactor');
   });
 
   it('moves I/O data by RDMA READ/WRITE with no CPU copies beyond in-capsule data', async () => {
@@ -96,6 +98,8 @@ describe('the Linux kernel nvme-rdma host against our NVMe/RDMA target (lab, Sof
     run('nvme', ['connect', '-t', 'rdma', '-a', A1, '-s', String(third.port), '-n', NQN, '-i', '1']);
     assert.equal(controllersOf(NQN).length, 3);
     assert.equal(srqs(), srqSupported ? 4 : 0, 'the third listener shares them');
+    assert.equal(rdma.resources().qps - startCounts.qps, 6);
+    assert.equal(rdma.resources().cqs - startCounts.cqs, 4, 'six queue pairs complete on one CQ per device and reactor');
     run('nvme', ['disconnect', '-n', NQN]);
     third.close();
   });

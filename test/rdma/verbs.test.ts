@@ -218,6 +218,43 @@ describe('RDMA verbs (real device)', function () {
     assert.deepEqual(kernelResources(), kernelBefore);
   });
 
+  it('connections of one reactor on one device share one completion queue, grown as they join', async () => {
+    const before = await settledResources((now) => now.qps === start.qps && now.cqs === start.cqs);
+    const depth = { sendDepth: 512, receiveDepth: 512 };
+    const listener = new RdmaListener({ address: ADDRESS, port: 0, ...depth });
+    const pairs: [RdmaConnection, RdmaConnection][] = [];
+    for (let i = 0; i < 6; i++) {
+      const accepted = listener.accept();
+      const client = await rdma.connect({ address: ADDRESS, port: listener.port, ...depth });
+      pairs.push([client, await accepted]);
+    }
+    // 12 queue pairs that may each have 1,024 completions outstanding: far past the
+    // 1,024 entries the CQ starts with, so it was resized as they joined.
+    assert.equal(rdma.resources().qps - before.qps, 12);
+    assert.equal(rdma.resources().cqs - before.cqs, 1, 'one CQ for the reactor and the device');
+    // Each connection gets its own completions, with many in flight on all of them at once.
+    const pool = new BufferPool({ chunkSize: 4096, capacity: 16 * MiB });
+    const exchange = async (from: RdmaConnection, to: RdmaConnection, seed: number): Promise<void> => {
+      const rx = Array.from({ length: 64 }, () => pool.acquire());
+      const tx = Array.from({ length: 64 }, (_, i) => { const b = pool.acquire(); pattern(b, seed + i); return b; });
+      const received = rx.map((b) => to.postReceive(b));
+      await Promise.all(tx.map((b, i) => from.send(b, { length: 1000 + i })));
+      assert.deepEqual(await Promise.all(received), tx.map((_, i) => 1000 + i));
+      rx.forEach((b, i) => assert.deepEqual(b.subarray(0, 1000 + i), tx[i].subarray(0, 1000 + i)));
+      for (const b of [...rx, ...tx]) b.release();
+    };
+    await Promise.all(pairs.flatMap(([client, server], i) =>
+      [exchange(client, server, 1000 * i + 1), exchange(server, client, 1000 * i + 500)]));
+    for (const [client, server] of pairs) {
+      await client.close();
+      await until(() => server.state === 'closed', 'the server side to close');
+    }
+    listener.close();
+    pool.close();
+    const after = await settledResources((now) => now.qps === before.qps && now.cqs === before.cqs);
+    assert.equal(after.cqs, before.cqs, 'the CQ goes with its last connection');
+  });
+
   it('emits disconnect on both sides when one closes', async () => {
     const { listener, client, server } = await pair();
     const serverGone = new Promise((r) => server.once('disconnect', r));
