@@ -95,7 +95,7 @@ async function main(): Promise<void> {
   await loop;
   await reader.close();
   pool.close();
-  target.close();
+  target.closeSync();
   const row = (name: string, r: { us: number[]; seconds: number }) => ({ case: name, readsPerS: Math.round(READS / r.seconds),
     p50Us: +pct(r.us, 0.5).toFixed(1), p99Us: +pct(r.us, 0.99).toFixed(1), maxUs: +pct(r.us, 1).toFixed(1) });
   const neighbour = [row('reads alone', quiet), row(`reads beside FFDHE-8192 connects (${loops})`, busy)];

@@ -50,8 +50,8 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    gateway.close();
-    backend.close();
+    await gateway.close();
+    await backend.close();
   }
   const lines = [
     '# Gateway overhead: straight to the backend, and through the gateway',

@@ -33,7 +33,7 @@ function nullTarget(reactors: number, nqn: string): Target {
     target.addSubsystem({ nqn, allowAnyHost: true }).addNamespace({ bdev: 'Null0' });
     return target;
   } catch (e) {
-    target.close();
+    target.closeSync();
     throw e;
   }
 }
@@ -43,9 +43,9 @@ export function startDirect(reactors: number, transport: Transport, address: str
   const target = nullTarget(reactors, TARGET_NQN);
   try {
     const port = target.listen({ transport, address, port: 0 }).port;
-    return { traddr: address, trsvcid: port, nqn: TARGET_NQN, close: () => target.close() };
+    return { traddr: address, trsvcid: port, nqn: TARGET_NQN, close: () => target.closeSync() };
   } catch (e) {
-    target.close();
+    target.closeSync();
     throw e;
   }
 }
@@ -60,9 +60,9 @@ async function startForwarder(reactors: number, backend: Remote, nqn: string, tr
     await target.attachNvmeController({ name: 'Nvme0', ...backend });
     target.addSubsystem({ nqn, allowAnyHost: true }).addNamespace({ bdev: 'Nvme0n1' });
     const port = target.listen({ transport, address, port: 0 }).port;
-    return { traddr: address, trsvcid: port, nqn, close: () => target.close() };
+    return { traddr: address, trsvcid: port, nqn, close: () => target.closeSync() };
   } catch (e) {
-    target.close();
+    target.closeSync();
     throw e;
   }
 }
@@ -78,9 +78,9 @@ export async function startGateway(reactors: number, transport: Transport, addre
     const gateway = await startForwarder(reactors, { transport: 'tcp', traddr: LOOPBACK, trsvcid: backendPort, subnqn: BACKEND_NQN },
       GATEWAY_NQN, transport, address);
     // The gateway first: it holds a controller on the backend.
-    return { ...gateway, close: () => { gateway.close(); backend.close(); } };
+    return { ...gateway, close: () => { gateway.close(); backend.closeSync(); } };
   } catch (e) {
-    backend.close();
+    backend.closeSync();
     throw e;
   }
 }

@@ -162,7 +162,7 @@ async function main(): Promise<void> {
     await gateway.close();
     rmSync(dir, { recursive: true, force: true });
     await controller.close();
-    target.close();
+    await target.close();
     buf.release();
     pool.close();
   }

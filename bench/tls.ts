@@ -67,7 +67,7 @@ async function main(): Promise<void> {
       pairRatios: ratios.map((r) => +r.toFixed(3)),
     });
   }
-  target.close();
+  target.closeSync();
 
   const recordLayer = ktls ? 'kTLS (the kernel encrypts)' : 'OpenSSL in user space (no kTLS on this kernel)';
   const result = { machine: machine(), pairs: PAIRS, suite: 'TLS_AES_128_GCM_SHA256', recordLayer, rows };

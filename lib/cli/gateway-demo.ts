@@ -28,7 +28,7 @@ export function startDemoBackend(port: number): Target {
     t.addSubsystem({ nqn: DEMO_BACKEND_NQN, modelNumber: 'rdmagate demo backend' }).addNamespace({ bdev: 'Malloc0' });
     t.listen({ transport: 'tcp', address: '127.0.0.1', port });
   } catch (e) {
-    t.close();
+    t.closeSync();
     throw e;
   }
   return t;

@@ -60,7 +60,7 @@ async function runGateway(args: ParsedArgs): Promise<number> {
     await gateway.start();
     if (demo) for (const line of await exportDemo(gateway, DEMO_PORTS)) console.log(line);
   } catch (e) {
-    backend?.close();
+    await backend?.close();
     await gateway.close();
     throw metricsPort === undefined ? e : metricsListenError(e, metricsAddress, metricsPort);
   }
@@ -70,7 +70,7 @@ async function runGateway(args: ParsedArgs): Promise<number> {
     process.once('SIGTERM', resolve);
   });
   await gateway.close();
-  backend?.close();
+  await backend?.close();
   return 0;
 }
 

@@ -79,7 +79,7 @@ async function runTarget(args: ParsedArgs): Promise<number> {
     process.once('SIGTERM', resolve);
   });
   clearInterval(alive);
-  target.close();
+  await target.close();
   return 0;
 }
 

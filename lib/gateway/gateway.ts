@@ -205,7 +205,7 @@ export class Gateway {
     await new Promise<void>((resolve) => (this.#metrics ? this.#metrics.close(() => resolve()) : resolve()));
     await this.#store?.idle();
     // Off the JS thread: closing the backends waits for their controllers.
-    await this.target.closeAsync();
+    await this.target.close();
     this.#log.info('gateway closed');
   }
 

@@ -31,7 +31,7 @@ export interface LocalTarget {
   readonly traddr: string;
   readonly trsvcid: number;
   readonly subnqn: string;
-  close(): void;
+  close(): Promise<void>;
 }
 
 export function startLocalTarget(o: LocalTargetOptions): LocalTarget {
@@ -52,7 +52,7 @@ export function startLocalTarget(o: LocalTargetOptions): LocalTarget {
     const listener = target.listen({ transport: 'tcp', address: '127.0.0.1', port: 0 });
     return { traddr: listener.address, trsvcid: listener.port, subnqn: LOCAL_NQN, close: () => target.close() };
   } catch (e) {
-    target.close();
+    target.closeSync();
     throw e;
   }
 }

@@ -211,7 +211,7 @@ export async function runPerf(o: PerfOptions, hooks: PerfHooks = {}): Promise<Pe
       await controller.close();
     }
   } finally {
-    local?.close();
+    await local?.close();
   }
   if (report.verify && report.verify.bad > 0) {
     throw new PerfVerifyError(report, report.verify.bad, report.verify.blocks, report.verify.failures);

@@ -62,7 +62,7 @@ describe('the Linux kernel host authenticates to our target with DH-HMAC-CHAP (l
   });
 
   afterEach(() => disconnectAll(NQN));
-  after(() => target?.close());
+  after(() => target?.closeSync());
 
   for (const transport of ['tcp', 'rdma'] as const) {
     it(`${transport}: nvme connect --dhchap-secret, on the admin and every I/O queue, then fio verify`, async () => {

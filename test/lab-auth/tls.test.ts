@@ -69,7 +69,7 @@ describe('NVMe/TCP TLS with Linux (lab, trixie: 6.12, nvme-cli 2.13, tlshd)', fu
     dropKeys();
   });
   after(() => {
-    target?.close();
+    target?.closeSync();
     tlshd?.kill();
   });
 

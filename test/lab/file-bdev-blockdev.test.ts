@@ -15,7 +15,7 @@ describe('a block device as a namespace (file bdev on brd, lab)', function () {
     dev = ramDisk(64);
   });
 
-  after(() => target?.close());
+  after(() => target?.closeSync());
 
   it('reads its geometry from the device, and I/O through the target lands on it', async () => {
     target = new Target();

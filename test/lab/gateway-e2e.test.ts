@@ -29,7 +29,7 @@ describe('the gateway end to end: kernel nvmet-tcp backend, kernel nvme-rdma fro
   after(() => {
     if (!gateway) return;
     disconnectAll(FRONT_NQN);
-    gateway.close();
+    gateway.closeSync();
     backend.close();
   });
 

@@ -189,7 +189,7 @@ describe('our NVMe/RDMA host (lab, Soft-RoCE)', function () {
       target.addSubsystem({ nqn: OUR_NQN, serialNumber: 'RDMAHOST1' }).addNamespace({ bdev: 'Malloc0', nsid: 1 });
       target.listen({ transport: 'rdma', address: A2, port: PORT });
     });
-    after(() => target?.close());
+    after(() => target?.closeSync());
 
     it('discovers, connects 2 I/O queues, and passes the same I/O checks; the target moved the data by RDMA', async () => {
       const entries = await discover({ transport: 'rdma', traddr: A2 });
@@ -279,7 +279,7 @@ describe('our NVMe/RDMA host (lab, Soft-RoCE)', function () {
           return true;
         });
       } finally {
-        small.close();
+        small.closeSync();
       }
     });
   });

@@ -23,7 +23,7 @@ describe('the Linux kernel host against our NVMe/TCP target (lab)', function () 
   after(() => {
     if (target) {
       disconnectAll(NQN);
-      target.close();
+      target.closeSync();
     }
   });
 

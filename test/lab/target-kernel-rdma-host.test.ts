@@ -31,7 +31,7 @@ describe('the Linux kernel nvme-rdma host against our NVMe/RDMA target (lab, Sof
   after(() => {
     if (!target) return;
     disconnectAll(NQN);
-    target.close();
+    target.closeSync();
   });
 
   it('nvme discover -t rdma lists the subsystem on both interfaces', () => {
@@ -160,7 +160,7 @@ describe('the Linux kernel nvme-rdma host against our NVMe/RDMA target (lab, Sof
   it('closing the target frees every verbs object it made: QPs, CQs, MRs, PDs, cm ids', async () => {
     // A host that connected but never sent Connect must be torn down too.
     const idle = await rdma.connect({ address: A1, port: PORT, privateData: pdata({}) });
-    target.close();
+    target.closeSync();
     await new Promise<void>((r) => (idle.state === 'closed' ? r() : idle.once('disconnect', () => r())));
     if (global.gc) global.gc();
     assert.deepEqual(await settledResources((n) => isDeepStrictEqual(n, startCounts)), startCounts);

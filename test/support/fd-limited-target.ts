@@ -13,6 +13,6 @@ process.stdout.write(JSON.stringify({ port }) + '\n');
 createInterface({ input: process.stdin }).on('line', () => {
   process.stdout.write(JSON.stringify(target.listeners()[0]) + '\n');
 }).on('close', () => {
-  target.close();
+  target.closeSync();
   process.exit(0);
 });

@@ -71,7 +71,7 @@ export function gatewayKeysFixture(tmpPrefix: string): GatewayKeysFixture {
   });
   afterEach(async () => {
     for (const g of f.gateways.splice(0)) await g.close();
-    for (const t of f.targets.splice(0)) t.close();
+    for (const t of f.targets.splice(0)) t.closeSync();
     rmSync(f.dir, { recursive: true, force: true });
   });
   return f;

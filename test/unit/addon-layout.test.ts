@@ -102,7 +102,7 @@ describe('the addon\'s layout and lib/native/layout.ts', () => {
         assert.equal(stats.length, 1);
         assert.equal(stats[0].latencyBuckets.length, TARGET_LATENCY_BUCKETS);
       } finally {
-        target.close();
+        target.closeSync();
       }
     });
   });

@@ -78,7 +78,7 @@ describe('nvme-cli\'s DH-HMAC-CHAP flags (-S, -C)', function () {
     });
 
     after(() => {
-      target.close();
+      target.closeSync();
     });
 
     const where = () => ['-t', 'tcp', '-a', '127.0.0.1', '-s', String(port), '-n', NQN];

@@ -124,7 +124,7 @@ describe('rdmagate id-ctrl / id-ns / perf over more than one path', function () 
     });
 
     after(() => {
-      for (const t of targets) t.close();
+      for (const t of targets) t.closeSync();
       rmSync(dir, { recursive: true, force: true });
     });
 

@@ -121,7 +121,7 @@ describe('NVMe/TCP TLS on the command line (--tls, --tls-key, gen-tls-key)', fun
         const d = await nvmf.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: NQN, psk: two.stdout.trim(), ctrlLossTmo: 0 });
         await d.close();
       } finally {
-        target.close();
+        target.closeSync();
       }
     });
 

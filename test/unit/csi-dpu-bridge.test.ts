@@ -116,7 +116,7 @@ describe('CSI host role driving its DPU through the OPI bridge (DpuBridgeAttache
     securePort = storage.listen({ transport: 'tcp', address: '127.0.0.1', port: 0, secureChannel: true }).port;
   });
 
-  after(() => storage.close());
+  after(() => storage.closeSync());
 
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'rdmagate-dpu-host-'));

@@ -27,7 +27,7 @@ describe('DH-HMAC-CHAP: our host against our target (TCP)', function () {
   });
 
   afterEach(() => {
-    target.close();
+    target.closeSync();
   });
 
   /** The subsystem, open to `host` only, with its keys. */

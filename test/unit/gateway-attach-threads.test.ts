@@ -39,7 +39,7 @@ describe('backend attach and the libuv thread pool', function () {
       for (const s of settled) assert.match(s, /ERR_NVME_TIMEOUT|ERR_NVME_CONNECT/);
       assert.deepEqual(gateway.nvmeControllers(), [], 'failed attaches leave nothing behind');
     } finally {
-      gateway.close();
+      gateway.closeSync();
       for (const s of silent.sockets) s.destroy();
       silent.server.close();
     }
@@ -50,7 +50,7 @@ describe('backend attach and the libuv thread pool', function () {
     const gateway = new Target({ reactors: 1 });
     const attach = gateway.attachNvmeController({ name: 'Slow', traddr: '127.0.0.1', trsvcid: silent.port,
       subnqn: 'nqn.2026-11.io.rdmagate:silent', attachTimeoutMs: 2000, ctrlLossTmo: 0 });
-    gateway.close();
+    gateway.closeSync();
     await assert.rejects(attach, (e: Error & { code: string }) => /^ERR_/.test(e.code));
     for (const s of silent.sockets) s.destroy();
     silent.server.close();

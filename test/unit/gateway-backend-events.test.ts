@@ -65,7 +65,7 @@ describe('gateway: backend transitions in the log, backend state and namespace c
 
   afterEach(async () => {
     await g.close();
-    backend.close();
+    backend.closeSync();
   });
 
   const scrape = async (): Promise<string> => (await fetch(`http://127.0.0.1:${g.metricsPort}/metrics`)).text();
@@ -96,7 +96,7 @@ describe('gateway: backend transitions in the log, backend state and namespace c
     assert.deepEqual(await stateSeries('Nvme0'), oneOf('enabled'));
     assert.match(await scrape(), /^rdmagate_backend_up\{name="Nvme0"\} 1$/m, 'one series per backend, no state label');
 
-    backend.close();
+    backend.closeSync();
     const lost = await log.next('backend lost');
     assert.equal(lost.level, 'warn');
     assertNames(lost, 'enabled', 'resetting');
@@ -122,7 +122,7 @@ describe('gateway: backend transitions in the log, backend state and namespace c
 
   it('logs a backend that stays away past ctrlr_loss_timeout_sec as failed', async () => {
     await attach({ ctrlr_loss_timeout_sec: 1 });
-    backend.close();
+    backend.closeSync();
     const failed = await log.next('backend failed');
     assert.equal(failed.level, 'error');
     assert.equal(failed.to, 'failed');

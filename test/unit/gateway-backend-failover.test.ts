@@ -121,7 +121,7 @@ describe('gateway: backend failover paths', function () {
   afterEach(async () => {
     for (const h of hosts.splice(0)) await h.close().catch(() => undefined);
     for (const g of gateways.splice(0)) await g.close();
-    backend.close();
+    backend.closeSync();
     rmSync(dir, { recursive: true, force: true });
   });
 

@@ -139,8 +139,8 @@ describe('gateway: active-active backends (multipath mode "multipath")', functio
   afterEach(async () => {
     for (const h of hosts.splice(0)) await h.close().catch(() => undefined);
     for (const g of gateways.splice(0)) await g.close();
-    backend.close();
-    for (const t of others.splice(0)) t.close();
+    backend.closeSync();
+    for (const t of others.splice(0)) t.closeSync();
     rmSync(dir, { recursive: true, force: true });
   });
 

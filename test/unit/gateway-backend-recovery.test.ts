@@ -42,7 +42,7 @@ describe('gateway: backends that come back', function () {
   }
 
   function stopBackend(): void {
-    backend?.close();
+    backend?.closeSync();
     backend = undefined;
   }
 

@@ -1,12 +1,12 @@
 /**
- * A gateway's close waits for its backends off the JS thread (Target.closeAsync): a backend
+ * A gateway's close waits for its backends off the JS thread (Target.close): a backend
  * reached through something this process serves (here a TCP relay on its event loop) shuts
  * down cleanly, at once, and leaves no host socket behind. With the waiting on the JS
  * thread, the relay could not forward the shutdown: the close hung 5 s and left a socket.
  */
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { Gateway, Target, hostResources } from '../../lib';
+import { ClosedError, Gateway, Target, hostResources } from '../../lib';
 import { settle } from './host-fake-controller';
 
 const NQN = 'nqn.2026-12.io.rdmagate:close-backend';
@@ -44,7 +44,25 @@ describe('gateway close', function () {
       await gateway.close();
       relay.close();
       for (const s of sockets) s.destroy();
-      backend.close();
+      backend.closeSync();
+    }
+  });
+
+  it('Target.close() is closed to every call at once and resolves once the reactors are gone', async () => {
+    const target = new Target({ reactors: 2 });
+    target.createBdev({ type: 'malloc', name: 'Malloc0', sizeBytes: 1 << 20 });
+    const port = target.listen({ transport: 'tcp', address: '127.0.0.1', port: 0 }).port;
+    const closing = target.close();
+    assert.equal(target.closed, true);
+    assert.throws(() => target.bdevs(), ClosedError);
+    await closing;
+    await target.close();  // again: nothing left to do
+    // The listener went with it: its port takes a new listener.
+    const again = new Target();
+    try {
+      assert.equal(again.listen({ transport: 'tcp', address: '127.0.0.1', port }).port, port);
+    } finally {
+      await again.close();
     }
   });
 });

@@ -47,8 +47,8 @@ describe('gateway forwarding: an NVMe/TCP backend re-exported by the target', fu
   });
 
   afterEach(() => {
-    gateway?.close();
-    backend?.close();
+    gateway?.closeSync();
+    backend?.closeSync();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -116,7 +116,7 @@ describe('gateway forwarding: an NVMe/TCP backend re-exported by the target', fu
     try {
       const told = once(front, 'namespacesChanged');
       const directTold = once(direct, 'namespacesChanged');
-      backend.close();
+      backend.closeSync();
       truncateSync(image, 12 << 20);  // no notice can reach anyone now
       await new Promise((r) => setTimeout(r, 500));
       startBackend(backendPort);
@@ -153,7 +153,7 @@ describe('gateway forwarding: an NVMe/TCP backend re-exported by the target', fu
     const before = pool.acquire();
     fill(before, 1);
     await front.queuePairs[0].write(1, 100, 64, before);
-    backend.close();                         // the backend goes away...
+    backend.closeSync();                         // the backend goes away...
     const during = pool.acquire();
     fill(during, 2);
     const held = front.queuePairs[0].write(1, 200, 64, during);  // ...this write waits for it
@@ -181,7 +181,7 @@ describe('gateway forwarding: an NVMe/TCP backend re-exported by the target', fu
       const front = await nvmf.connect({ traddr: '127.0.0.1', trsvcid: port, subnqn: FRONT_NQN, queueSize: 64, timeoutMs: 30000 });
       let disconnects = 0;
       front.on('disconnect', () => disconnects++);
-      backend.close();
+      backend.closeSync();
       const reads = Array.from({ length: 16 }, () => pool.acquire());
       const held = reads.map((b, i) => front.queuePairs[0].read(1, i * 256, 256, b));
       // 4 KiB writes travel in the capsule (8 KiB allowed): they find no chunk left.
@@ -206,7 +206,7 @@ describe('gateway forwarding: an NVMe/TCP backend re-exported by the target', fu
       for (const b of [...reads, ...writes, back]) b.release();
       await front.close();
     } finally {
-      small.close();
+      small.closeSync();
     }
   });
 
@@ -214,7 +214,7 @@ describe('gateway forwarding: an NVMe/TCP backend re-exported by the target', fu
     const front = await nvmf.connect({ traddr: '127.0.0.1', trsvcid: frontPort, subnqn: FRONT_NQN, ctrlLossTmo: 0 });
     const data = pool.acquire();
     fill(data, 3);
-    backend.close();
+    backend.closeSync();
     const held = front.queuePairs[0].write(1, 300, 64, data).catch((e: Error) => e);
     await new Promise((r) => setTimeout(r, 200));
     await front.close();                     // the gateway tears the queue down with the write in its bdev

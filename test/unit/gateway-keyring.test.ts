@@ -266,7 +266,7 @@ describe('gateway keyring and DH-HMAC-CHAP key names', function () {
         assert.deepEqual((await g.rpc('keyring_get_keys') as JsonObject[]).map((k) => k.refcnt), [1, 1, 1, 1]);
       } finally {
         for (const g of t.gateways.splice(0)) await g.close();
-        backend.close();
+        backend.closeSync();
       }
     });
   });

@@ -43,7 +43,7 @@ describe('gateway JSON-RPC: bdev_nvme_* backends', function () {
 
   afterEach(async () => {
     for (const g of gateways.splice(0)) await g.close();
-    backend.close();
+    backend.closeSync();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -161,7 +161,7 @@ describe('gateway JSON-RPC: bdev_nvme_* backends', function () {
     await g.rpc('bdev_nvme_attach_controller', { name: 'Nvme1', trtype: 'tcp', traddr: '127.0.0.1',
       trsvcid: String(backendPort), subnqn: BACKEND_NQN, reconnect_delay_sec: 0 });
     // The backend goes; in its place, a listener that counts connections and drops them.
-    backend.close();
+    backend.closeSync();
     let attempts = 0;
     const refuser = createServer((s) => { attempts++; s.destroy(); });
     await new Promise<void>((resolve) => refuser.listen(backendPort, '127.0.0.1', resolve));

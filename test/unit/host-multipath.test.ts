@@ -69,7 +69,7 @@ describe('host multipath', function () {
 
   afterEach(async () => {
     for (const c of controllers.splice(0)) await c.close();
-    for (const t of targets.values()) t.close();
+    for (const t of targets.values()) t.closeSync();
     targets.clear();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -77,7 +77,7 @@ describe('host multipath', function () {
   it('rides out a lost path and a path that turns ANA inaccessible, with the data where it was written', async () => {
     const c = await open();
     await roundTrip(c, 0, 0x11);
-    targets.get('A')!.close();  // the first path is lost: its commands go down B
+    targets.get('A')!.closeSync();  // the first path is lost: its commands go down B
     await roundTrip(c, 8, 0x22);
     await roundTrip(c, 0, 0x33);
     assert.notEqual(c.paths()[0]!.state, 'live');

@@ -47,7 +47,7 @@ describe('our host against our target (loopback TCP)', function () {
   });
 
   afterEach(() => {
-    target.close();
+    target.closeSync();
   });
 
   it('discovers the subsystem', async () => {

@@ -58,7 +58,7 @@ describe('OPI storage API bridge (opi_api.storage.v1) over the gateway', functio
     backendPorts = [0, 0].map(() => backend.listen({ transport: 'tcp', address: '127.0.0.1', port: 0 }).port);
   });
 
-  after(() => backend.close());
+  after(() => backend.closeSync());
 
   it('refuses a bad construction with typed errors', () => {
     assert.throws(() => new OpiBridge({} as never), { code: 'ERR_INVALID_ARG', message: /rpc must be a GatewayRpc/ });

@@ -77,7 +77,7 @@ describe('OPI bridge: NVMe/TCP TLS (tcp.psk, spec.psk) over the gateway', functi
     securePort = backend.listen({ transport: 'tcp', address: '127.0.0.1', port: 0, secureChannel: true }).port;
   });
 
-  after(() => backend.close());
+  after(() => backend.closeSync());
 
   it('refuses what is not a PSK, and a PSK where it cannot apply, with INVALID_ARGUMENT that does not repeat it', async () => {
     const bad: [string, RegExp][] = [

@@ -260,7 +260,7 @@ describe('rdmagate perf', function () {
       } finally {
         buf.release();
         pool.close();
-        target.close();
+        target.closeSync();
       }
     });
   });

@@ -119,7 +119,7 @@ function nexusBackend(): Target {
     t.addSubsystem({ nqn: NEXUS_NQN, modelNumber: 'rdmagate readme backend' }).addNamespace({ bdev: 'Malloc0' });
     t.listen({ transport: 'tcp', address: '127.0.0.1', port: 0 });
   } catch (e) {
-    t.close();
+    t.closeSync();
     throw e;
   }
   return t;
@@ -138,7 +138,7 @@ async function startFixture(demo: boolean): Promise<Fixture> {
     return { dir, sock, ports, backend, gateway };
   } catch (e) {
     await gateway.close();
-    backend.close();
+    backend.closeSync();
     rmSync(dir, { recursive: true, force: true });
     throw e;
   }
@@ -146,7 +146,7 @@ async function startFixture(demo: boolean): Promise<Fixture> {
 
 async function closeFixture(f: Fixture): Promise<void> {
   await f.gateway.close();
-  f.backend.close();
+  f.backend.closeSync();
   rmSync(f.dir, { recursive: true, force: true });
 }
 

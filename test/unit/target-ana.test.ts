@@ -68,7 +68,7 @@ describe('NVMe/TCP target: ANA', function () {
 
   afterEach(() => {
     for (const c of clients.splice(0)) c.close();
-    target.close();
+    target.closeSync();
   });
 
   it('reports ANA in Identify: CMIC, ANACAP, ANAGRPMAX, NANAGRPID, the change notice, each namespace\'s group', async () => {

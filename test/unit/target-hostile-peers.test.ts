@@ -53,7 +53,7 @@ describe('NVMe/TCP target against hostile peers', function () {
 
   afterEach(() => {
     for (const c of clients.splice(0)) c.close();
-    target?.close();
+    target?.closeSync();
   });
 
   it('answers every command before Connect with Command Sequence Error, with no R2T and no buffer taken', async () => {

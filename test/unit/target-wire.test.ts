@@ -48,7 +48,7 @@ describe('NVMe/TCP target on the wire', function () {
 
   afterEach(() => {
     for (const c of clients.splice(0)) c.close();
-    target.close();
+    target.closeSync();
   });
 
   it('connects, reports CAP/VS, enables, and identifies the controller and namespace', async () => {

@@ -34,7 +34,7 @@ describe('NVMe/TCP TLS: our host against our target', function () {
     plain = target.listen({ transport: 'tcp', address: '127.0.0.1', port: 0 }).port;
   });
 
-  afterEach(() => target.close());
+  afterEach(() => target.closeSync());
 
   function subsystem(hosts: { nqn: string; psk?: string }[]): void {
     target.addSubsystem({ nqn: NQN, allowAnyHost: false, hosts }).addNamespace({ bdev: 'Malloc0', nsid: 1 });

@@ -70,7 +70,7 @@ describe('worker threads', function () {
     port = target.listen({ transport: 'tcp', address: '127.0.0.1', port: 0 }).port;
   });
 
-  afterEach(() => target.close());
+  afterEach(() => target.closeSync());
 
   it('a worker connects after the main thread has, and both move data at once', async () => {
     const pool = new BufferPool({ chunkSize: 4096 });

@@ -38,7 +38,7 @@ export function targetFromConfig(config: TargetConfig): Target {
     }
     for (const l of c.listeners ?? []) target.listen(l);
   } catch (e) {
-    target.close();
+    target.closeSync();
     throw e;
   }
   return target;

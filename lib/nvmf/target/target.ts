@@ -559,29 +559,32 @@ export class Target {
   }
 
   /**
-   * Stops listeners, disconnects every host and stops the reactors. The JS thread waits
-   * meanwhile, for a backend's shutdown too (up to 5 s each): where the JS thread may be
-   * needed for that (a backend reached through something this process serves), or must
-   * not stall, closeAsync().
+   * Stops listeners, disconnects every host and stops the reactors. The target is closed to
+   * every call at once; the waiting (for the reactors, and for each backend's shutdown, up
+   * to 5 s) happens off the JS thread, and the promise resolves when it is over.
    */
-  close(): void {
-    this.#native?.close();
-    this.#native = undefined;
-  }
-
-  /** close(), with the waiting off the JS thread: closed at once to every call, done when it resolves. */
-  async closeAsync(): Promise<void> {
+  async close(): Promise<void> {
     const native = this.#native;
     this.#native = undefined;
     await native?.closeAsync();
   }
 
+  /**
+   * close(), with the JS thread waiting meanwhile: for scripts and `using`. A backend reached
+   * through something this process serves needs the JS thread to shut down, and holds it
+   * here until its 5 s run out: close() has no such wait.
+   */
+  closeSync(): void {
+    this.#native?.close();
+    this.#native = undefined;
+  }
+
   [Symbol.dispose](): void {
-    this.close();
+    this.closeSync();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    await this.closeAsync();
+    await this.close();
   }
 }
 

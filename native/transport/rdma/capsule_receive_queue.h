@@ -1,8 +1,8 @@
 // The command capsule buffers of one reactor's NVMe/RDMA queue pairs on one device
 // (protection domain), posted to one shared receive queue. Capsules arrive in these
-// pre-posted, registered buffers whichever connection sent them; the completion comes on
-// that connection's CQ, so it reaches the right queue pair, which copies the SQE out and
-// reposts the buffer at once.
+// pre-posted, registered buffers whichever connection sent them; the reactor's CQ hands
+// the completion to that connection, so it reaches the right queue pair, which copies the
+// SQE out and reposts the buffer at once.
 //
 // Sizing: one buffer per command slot of the connections served, so a host never meets
 // an empty queue while within its queue depth, capped at kMaxCapsules (and the device's
