@@ -27,6 +27,6 @@ pkg=$work/app/node_modules/rdmagate
 [ ! -e "$pkg/build" ] || fail "npm install compiled the addon (build/ exists) though a prebuild was there"
 (cd "$work/app" && node -e "
   const { Target } = require('rdmagate');
-  new Target({ reactors: 1 }).close();
-  console.log('[test-pack] installed with no build, and the prebuild runs a Target');
+  new Target({ reactors: 1 }).close().then(() =>
+    console.log('[test-pack] installed with no build, and the prebuild runs a Target'));
 ") || fail "the installed package does not load"
