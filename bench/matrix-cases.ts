@@ -9,9 +9,9 @@ export const TRANSPORTS: readonly Transport[] = ['tcp', 'rdma'];
 
 /**
  * direct: host to the target. gateway: host to a gateway that forwards to a backend over
- * loopback TCP. dpu: host to a DPU (its own process) that attaches a storage gateway (a
- * third process, with its backend) over the transport under test and re-exports it to the
- * host over loopback TCP, standing in for the PCIe function a real DPU presents.
+ * loopback TCP. dpu: host to a DPU that attaches the gateway (with its backend, as on the
+ * gateway path) over the transport under test and re-exports it to the host over loopback
+ * TCP, standing in for the PCIe function a real DPU presents. Each role is a process.
  */
 export type PathKind = 'direct' | 'gateway' | 'dpu';
 export const PATHS: readonly PathKind[] = ['direct', 'gateway', 'dpu'];

@@ -3,6 +3,7 @@ import type { PerfReport } from '../lib/perf';
 // The histogram module itself, not lib/perf's index: that would load the addon, and this stays pure.
 import { LatencyHistogram } from '../lib/perf/histogram';
 import type { PathKind, Transport } from './matrix-cases';
+import { SERVER_ROLES, type ServerRole } from './matrix-role-spec';
 
 export interface CellMetrics {
   /** Reads and writes together. */
@@ -15,29 +16,20 @@ export interface CellMetrics {
   p50Us: number;
   p99Us: number;
   p999Us: number;
-  /**
-   * Percent of one core, the bench process, over the counted window: every end for the
-   * direct and gateway paths, the host alone for the dpu path.
-   */
+  /** Percent of one core, the host's (the bench process), over the counted window. */
   usrCpu: number;
   sysCpu: number;
-  /**
-   * CPU-seconds per million I/Os completed in the counted window, every end together: the
-   * bench process's for the direct and gateway paths; for the dpu path the sum of roleCpu.
-   */
+  /** CPU-seconds per million I/Os completed in the counted window, every role together (the sum of roleCpu). */
   cpuSecondsPerMillionIos: number;
 }
 
 /**
- * The dpu path's CPU-seconds per million I/O, per process: the host (the bench process,
- * over the counted window), the DPU and the storage (backend and storage gateway), each
- * from /proc/<pid>/stat around the whole perf run, at its rate scaled to the counted window.
+ * CPU-seconds per million I/O, per role, each a process of its own: the host (the bench
+ * process, over the counted window) and the path's other roles (the target; or the gateway
+ * and the backend; or those and the DPU), each from /proc/<pid>/stat around the whole perf
+ * run, at its rate scaled to the counted window.
  */
-export interface RoleCpu {
-  host: number;
-  dpu: number;
-  storage: number;
-}
+export type RoleCpu = { host: number } & Partial<Record<ServerRole, number>>;
 
 /** A child's CPU-seconds over a perf run, and how long the run took: its rate is cpuS / wallS. */
 export interface RoleSample {
@@ -54,7 +46,7 @@ export interface CellKey {
 }
 
 export type CellResult =
-  | (CellKey & { status: 'measured' } & CellMetrics & { roleCpu?: RoleCpu })
+  | (CellKey & { status: 'measured' } & CellMetrics & { roleCpu: RoleCpu })
   | (CellKey & { status: 'skipped' | 'failed'; reason: string });
 
 export type MeasuredCell = Extract<CellResult, { status: 'measured' }>;
@@ -103,15 +95,16 @@ export function roleCpuPerMillion(s: RoleSample, window: Pick<PerfReport['cpu'],
 }
 
 /**
- * A dpu cell: the bench process holds only the host, so its figure is the host's; the DPU's
- * and the storage's come from their processes; the cell's total is the three together.
+ * The bench process holds only the host, so the perf report's figure is the host's; the
+ * other roles' come from their processes; the cell's total is all of them together.
  */
 export function withRoleCpu(m: CellMetrics, window: Pick<PerfReport['cpu'], 'wallS' | 'ios'>,
-  roles: { dpu: RoleSample; storage: RoleSample }): CellMetrics & { roleCpu: RoleCpu } {
-  const roleCpu: RoleCpu = {
-    host: m.cpuSecondsPerMillionIos,
-    dpu: round(roleCpuPerMillion(roles.dpu, window), 3),
-    storage: round(roleCpuPerMillion(roles.storage, window), 3),
-  };
-  return { ...m, cpuSecondsPerMillionIos: round(roleCpu.host + roleCpu.dpu + roleCpu.storage, 3), roleCpu };
+  roles: Partial<Record<ServerRole, RoleSample>>): CellMetrics & { roleCpu: RoleCpu } {
+  const roleCpu: RoleCpu = { host: m.cpuSecondsPerMillionIos };
+  for (const role of SERVER_ROLES) {
+    const sample = roles[role];
+    if (sample) roleCpu[role] = round(roleCpuPerMillion(sample, window), 3);
+  }
+  const total = Object.values(roleCpu).reduce((a, b) => a + b, 0);
+  return { ...m, cpuSecondsPerMillionIos: round(total, 3), roleCpu };
 }

@@ -6,7 +6,7 @@ import { formatCompact, PALETTE, type BarSeries, type GroupedBarChart } from './
 import type { Machine, RunLoad } from './machine';
 import type { MatrixOptions } from './matrix-args';
 import { LATENCY_WORKLOAD, PATHS, setupLabel, WORKLOADS, type PathKind } from './matrix-cases';
-import type { CellResult, MeasuredCell } from './matrix-cell';
+import type { CellResult, MeasuredCell, RoleCpu } from './matrix-cell';
 import { markdownTable, type Column } from './table';
 
 export type RdmaStatus = { available: true; device: string; address: string } | { available: false; reason: string };
@@ -93,21 +93,20 @@ export function everyCellTable(cells: readonly CellResult[]): string {
     cpu(c.cpuSecondsPerMillionIos)]));
 }
 
+const ROLE_TITLES: Record<keyof RoleCpu, string> = { host: 'host', target: 'target', dpu: 'DPU', gateway: 'gateway', backend: 'backend' };
+
 /**
- * Per role, for the dpu cells: host, DPU and storage CPU-seconds per million I/O, their
- * sum, and beside it the direct path's whole-process figure (host and target together) for
- * the same setup and workload.
+ * Per role: CPU-seconds per million I/O of each role's process, and all of them together,
+ * a row per cell; empty where the path has no such role.
  */
 export function roleCpuTable(cells: readonly CellResult[]): string {
-  const done = measured(cells);
-  const rows = done.filter((c) => c.path === 'dpu' && c.roleCpu).map((c) => {
-    const r = c.roleCpu!;
-    const direct = done.find((d) => d.path === 'direct' && setupLabel(d) === setupLabel(c) && d.workload === c.workload);
-    return [setupLabel(c), c.workload, cpu(r.host), cpu(r.dpu), cpu(r.storage), cpu(c.cpuSecondsPerMillionIos),
-      direct ? cpu(direct.cpuSecondsPerMillionIos) : ''];
-  });
-  const titles = ['host', 'DPU', 'storage', 'dpu path, all three', 'direct path, one process'];
-  return markdownTable([{ title: 'setup' }, { title: 'workload' }, ...titles.map((title) => ({ title, align: 'right' as const }))], rows);
+  const roles = Object.keys(ROLE_TITLES) as (keyof RoleCpu)[];
+  const rows = measured(cells).map((c) => [setupLabel(c), c.path, c.workload,
+    ...roles.map((role) => { const v = c.roleCpu[role]; return v === undefined ? '' : cpu(v); }),
+    cpu(c.cpuSecondsPerMillionIos)]);
+  const titles = [...roles.map((role) => ROLE_TITLES[role]), 'all'];
+  return markdownTable([{ title: 'setup' }, { title: 'path' }, { title: 'workload' },
+    ...titles.map((title) => ({ title, align: 'right' as const }))], rows);
 }
 
 /**
@@ -173,7 +172,7 @@ export function latencyChart(run: Pick<MatrixRun, 'machine' | 'options' | 'cells
 export function cpuChart(run: Pick<MatrixRun, 'machine' | 'options' | 'cells'>): GroupedBarChart {
   const categories = measuredWorkloads(run.cells);
   return {
-    title: 'CPU-seconds per million I/O: every end together (target, gateways, DPU and host)',
+    title: 'CPU-seconds per million I/O: every role together (host, target, gateway, backend, DPU)',
     subtitle: subtitle(run),
     yLabel: 'CPU-seconds per million I/O',
     categories,
@@ -188,20 +187,20 @@ function rdmaLine(run: MatrixRun): string {
   return selected ? `RDMA: on ${run.rdma.device}, ${run.rdma.address}.` : `RDMA: ${run.rdma.device} is present, but --only left it out.`;
 }
 
-/** The "CPU per role" section, when a dpu cell was measured; else nothing. */
+/** The "CPU per role" section, when a cell was measured; else nothing. */
 function roleSection(cells: readonly CellResult[]): string[] {
-  if (!measured(cells).some((c) => c.path === 'dpu' && c.roleCpu)) return [];
+  if (measured(cells).length === 0) return [];
   return [
-    '## CPU per role, host via DPU',
+    '## CPU per role',
     '',
-    'CPU-seconds per million I/O. "host": the bench process, which on the dpu path holds only the perf engine and its',
-    'NVMe/TCP connection to the DPU, over the counted window. "DPU": the DPU\'s process (the target the host connects to',
-    'and its own NVMe host towards the storage). "storage": the storage process (the storage gateway and its backend',
-    'null target). DPU and storage are read from /proc/<pid>/stat (utime + stime) around the whole perf run, ramp',
-    'included, and their rate is scaled to the counted window. "direct path, one process": the direct path\'s host and',
-    'target together, in one process, for reference; that path has no split, so its host share is not known. Reactors',
-    'poll a while before they sleep, so a role\'s figure includes CPU spent waiting for the others: a slower path costs',
-    'more per I/O at every role, and where all processes share the same cores they also take cores from each other.',
+    'CPU-seconds per million I/O, each role a process of its own. "host": the bench process, which holds only the perf',
+    'engine and its NVMe-oF connection, over the counted window. "target": the direct path\'s target. "DPU": the DPU\'s',
+    'process (the target the host connects to and its own NVMe host towards the gateway). "gateway": the gateway\'s',
+    'process (its target and its NVMe host towards the backend). "backend": the backend null target. The roles other than',
+    'the host are read from /proc/<pid>/stat (utime + stime) around the whole perf run, ramp included, and their rate is',
+    'scaled to the counted window. Reactors poll a while before they sleep, so a role\'s figure includes CPU spent waiting',
+    'for the others: a slower path costs more per I/O at every role, and where all processes share the same cores they',
+    'also take cores from each other.',
     '',
     roleCpuTable(cells),
     '',
@@ -224,15 +223,13 @@ export function matrixMarkdown(run: MatrixRun): string {
     'and for the host; the host runs one job per reactor, each on its own I/O queue at the workload\'s queue depth.',
     'Path "direct": the host to the target. Path "gateway": the host to a gateway that attaches a backend target over',
     'loopback NVMe/TCP and re-exports it over the transport under test. Path "dpu", host via a DPU: the host to a DPU',
-    'that attaches a storage gateway over the transport under test and re-exports it to the host over loopback NVMe/TCP',
-    '(where a real DPU presents a PCIe function); the storage gateway attaches its backend target over loopback',
-    'NVMe/TCP, as on the gateway path.',
+    'that attaches the gateway over the transport under test and re-exports it to the host over loopback NVMe/TCP',
+    '(where a real DPU presents a PCIe function); the gateway attaches its backend target over loopback NVMe/TCP, as on',
+    'the gateway path.',
     '',
-    'On the direct and gateway paths target, gateway and host run in one process on this machine\'s cores: usr/sys CPU',
-    '(percent of one core) is the whole process\'s, so CPU-seconds per million I/O is the cost of all ends together, not',
-    'of one of them. The dpu path runs three processes: the storage (backend and storage gateway), the DPU, and the host',
-    '(the bench process, which then holds only the perf engine); its usr/sys are the host\'s, its CPU-seconds per million',
-    'I/O the three processes\' together, and "CPU per role" below splits them.',
+    'Each role runs in a process of its own on this machine\'s cores: the host (the bench process, which holds only the',
+    'perf engine), and the target, or the gateway and its backend, or those and the DPU. usr/sys CPU (percent of one',
+    'core) is the host\'s; CPU-seconds per million I/O is every role\'s together, and "CPU per role" below splits it.',
     '',
     rdmaLine(run),
     '',

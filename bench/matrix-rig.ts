@@ -1,10 +1,14 @@
 /**
- * The targets one setup of the matrix measures. The direct path (a target with a null
- * namespace) and the gateway path (a backend null target on loopback TCP and a gateway that
- * attaches it and re-exports it, as bench/gateway.ts does) run in this process. The dpu path
- * runs its storage (backend and storage gateway) and its DPU in child processes of their
- * own (bench/matrix-role.ts), so that each role's CPU can be read from /proc, and leaves
- * only the host in this one. Also: whether and where this machine can serve NVMe/RDMA.
+ * The targets one setup of the matrix measures, each role in a child process of its own
+ * (bench/matrix-role.ts), so that each role's CPU can be read from /proc and the bench
+ * process holds only the host:
+ * - direct: the target;
+ * - gateway: the backend, and the gateway that attaches it over loopback NVMe/TCP and
+ *   re-exports it over the transport under test, as bench/gateway.ts does;
+ * - dpu: the backend and the gateway as on the gateway path, and the DPU that attaches the
+ *   gateway over the transport under test and shows the host its namespace over loopback
+ *   NVMe/TCP.
+ * Also: whether and where this machine can serve NVMe/RDMA.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -15,8 +19,8 @@ import * as rdma from '../lib/rdma';
 import { procStatCpuSeconds } from './machine';
 import type { PathKind, Transport } from './matrix-cases';
 import type { RdmaStatus } from './matrix-report';
-import { parseReadyLine, type RoleName, type RoleReady, type RoleSpec } from './matrix-role-spec';
-import { startDirect, startGateway } from './matrix-targets';
+import { parseReadyLine, type RoleReady, type RoleSpec, type ServerRole } from './matrix-role-spec';
+import { LOOPBACK } from './matrix-targets';
 
 export { LOOPBACK } from './matrix-targets';
 
@@ -33,11 +37,11 @@ export interface Rig {
   traddr: string;
   trsvcid: number;
   nqn: string;
-  /** The dpu path: the CPU-seconds its child processes have used so far, per role. */
-  roleCpuSeconds?(): Record<RoleName, number>;
+  /** The CPU-seconds each role's process has used so far. */
+  roleCpuSeconds(): Partial<Record<ServerRole, number>>;
   /** A child that exited while the rig was up, in words; undefined while all is well. */
-  trouble?(): string | undefined;
-  /** Takes everything down; children are waited for (and killed if they linger). */
+  trouble(): string | undefined;
+  /** Takes everything down, the host's side first; children are waited for (and killed if they linger). */
   close(): Promise<void>;
 }
 
@@ -51,6 +55,7 @@ export interface RigOptions {
 
 /** A role's process, once it listens. */
 interface RoleProcess {
+  spec: RoleSpec;
   ready: RoleReady;
   cpuSeconds(): number;
   /** Why it exited, if it has. */
@@ -103,6 +108,7 @@ async function startRole(spec: RoleSpec): Promise<RoleProcess> {
   }
   const pid = child.pid ?? first.pid;
   return {
+    spec,
     ready: first,
     cpuSeconds: () => procStatCpuSeconds(readFileSync(`/proc/${pid}/stat`, 'utf8')),
     exited: () => (exit === undefined ? undefined : why(exit)),
@@ -113,40 +119,46 @@ async function startRole(spec: RoleSpec): Promise<RoleProcess> {
   };
 }
 
-/** The dpu path: the storage in one child, the DPU attached to it in another. */
-async function startDpuRig(o: RigOptions): Promise<Rig> {
-  const storage = await startRole({ role: 'storage', reactors: o.reactors, transport: o.transport, address: o.address });
-  let dpu: RoleProcess;
-  try {
-    dpu = await startRole({
-      role: 'dpu', reactors: o.reactors, transport: o.transport,
-      traddr: storage.ready.traddr, trsvcid: storage.ready.port, subnqn: storage.ready.nqn,
-    });
-  } catch (e) {
-    await storage.close();
-    throw e;
+/**
+ * The roles of a path, from the far end to the host's side: each attaches the one before
+ * it over `transport` (or loopback TCP), where it listens.
+ */
+function chain(o: RigOptions): { role: ServerRole; transport: Transport; address: string }[] {
+  const underTest = { transport: o.transport, address: o.address };
+  const loopback = { transport: 'tcp' as const, address: LOOPBACK };
+  switch (o.path) {
+    case 'direct': return [{ role: 'target', ...underTest }];
+    case 'gateway': return [{ role: 'backend', ...loopback }, { role: 'gateway', ...underTest }];
+    case 'dpu': return [{ role: 'backend', ...loopback }, { role: 'gateway', ...underTest }, { role: 'dpu', ...loopback }];
   }
-  return {
-    transport: 'tcp', traddr: dpu.ready.traddr, trsvcid: dpu.ready.port, nqn: dpu.ready.nqn,
-    roleCpuSeconds: () => ({ dpu: dpu.cpuSeconds(), storage: storage.cpuSeconds() }),
-    trouble: () => dpu.exited() ?? storage.exited(),
-    // The DPU first: it holds a controller on the storage gateway.
-    close: async () => {
-      try {
-        await dpu.close();
-      } finally {
-        await storage.close();
-      }
-    },
-  };
+}
+
+async function closeAll(started: RoleProcess[]): Promise<void> {
+  // The host's side first: each holds a controller on the one before it.
+  for (const p of [...started].reverse()) await p.close();
 }
 
 export async function startRig(o: RigOptions): Promise<Rig> {
-  if (o.path === 'dpu') return startDpuRig(o);
-  const served = o.path === 'direct' ? startDirect(o.reactors, o.transport, o.address) : await startGateway(o.reactors, o.transport, o.address);
+  const started: RoleProcess[] = [];
+  try {
+    for (const { role, transport, address } of chain(o)) {
+      const before = started[started.length - 1];
+      const remote = before && {
+        transport: before.spec.transport, traddr: before.ready.traddr, trsvcid: before.ready.port, subnqn: before.ready.nqn,
+      };
+      const spec: RoleSpec = { role, reactors: o.reactors, transport, address, ...(remote ? { remote } : {}) };
+      started.push(await startRole(spec));
+    }
+  } catch (e) {
+    await closeAll(started);
+    throw e;
+  }
+  const front = started[started.length - 1];
   return {
-    transport: o.transport, traddr: served.traddr, trsvcid: served.trsvcid, nqn: served.nqn,
-    close: async () => served.close(),
+    transport: front.spec.transport, traddr: front.ready.traddr, trsvcid: front.ready.port, nqn: front.ready.nqn,
+    roleCpuSeconds: () => Object.fromEntries(started.map((p) => [p.ready.role, p.cpuSeconds()])),
+    trouble: () => started.map((p) => p.exited()).find((why) => why !== undefined),
+    close: () => closeAll(started),
   };
 }
 

@@ -1,12 +1,12 @@
 /**
- * One role of bench:matrix's dpu path, in a process of its own so that its CPU can be told
- * apart from the host's: `node dist/bench/matrix-role.js '<RoleSpec JSON>'`. Builds the
- * storage (backend and storage gateway) or the DPU, prints one JSON line (RoleReady) when it
- * listens, and closes on SIGTERM, SIGINT or SIGHUP, or when its stdin ends: the parent that
- * started it has gone, so nothing is left behind.
+ * One role of a bench:matrix path (target, backend, gateway or DPU), in a process of its own
+ * so that its CPU can be told apart from the host's and the other roles':
+ * `node dist/bench/matrix-role.js '<RoleSpec JSON>'`. Builds its target, prints one JSON
+ * line (RoleReady) when it listens, and closes on SIGTERM, SIGINT or SIGHUP, or when its
+ * stdin ends: the parent that started it has gone, so nothing is left behind.
  */
 import { parseRoleSpec, type RoleReady } from './matrix-role-spec';
-import { startDpu, startGateway, type Served } from './matrix-targets';
+import { startRoleTarget, type Served } from './matrix-targets';
 
 let served: Served | undefined;
 let closing = false;
@@ -14,13 +14,12 @@ let closing = false;
 function shutdown(code: number): void {
   if (closing) return;
   closing = true;
-  try {
-    served?.close();
-  } catch (e) {
-    console.error(`matrix-role: closing: ${e instanceof Error ? e.message : String(e)}`);
-    code = code || 1;
-  }
-  process.exit(code);
+  (served?.close() ?? Promise.resolve()).then(
+    () => process.exit(code),
+    (e: unknown) => {
+      console.error(`matrix-role: closing: ${e instanceof Error ? e.message : String(e)}`);
+      process.exit(code || 1);
+    });
 }
 
 async function main(): Promise<void> {
@@ -30,11 +29,9 @@ async function main(): Promise<void> {
   process.stdin.resume();
 
   const spec = parseRoleSpec(process.argv[2] ?? '');
-  const s = spec.role === 'storage'
-    ? await startGateway(spec.reactors, spec.transport, spec.address)
-    : await startDpu(spec.reactors, { transport: spec.transport, traddr: spec.traddr, trsvcid: spec.trsvcid, subnqn: spec.subnqn });
+  const s = await startRoleTarget(spec);
   if (closing) {
-    s.close();
+    await s.close();
     return;
   }
   served = s;

@@ -2,8 +2,8 @@
  * `npm run bench:matrix`: the TCP-against-RDMA study. For each transport (RDMA where a
  * device is present), reactor count and path (straight to a target, through the gateway, or
  * through a DPU), runs the workloads of matrix-cases.ts with the native perf engine against a
- * null bdev. The direct and gateway paths run all ends in this process; the dpu path runs
- * the storage and the DPU in child processes and the host here, and reports each role's CPU.
+ * null bdev. Each role (the target, the gateway, its backend, the DPU) runs in a child
+ * process and the host here, and each role's CPU is reported.
  * Writes matrix.json, matrix.md and the IOPS, latency and CPU charts (SVG and PNG) to
  * bench/results or --out; a progress line per cell to stderr.
  */
@@ -19,6 +19,7 @@ import { cellLabel, matrixCells, WORKLOADS, type CellSpec } from './matrix-cases
 import { cellMetrics, withRoleCpu, type CellKey, type CellResult } from './matrix-cell';
 import { cpuChart, iopsChart, latencyChart, loadLine, matrixMarkdown, type MatrixRun, type RdmaStatus } from './matrix-report';
 import { LOOPBACK, rdmaStatus, startRig, type Rig } from './matrix-rig';
+import type { ServerRole } from './matrix-role-spec';
 
 /** Connecting, and tearing down, per cell: for the time-left estimate only. */
 const CELL_OVERHEAD_S = 0.5;
@@ -45,8 +46,8 @@ function groups(cells: CellSpec[]): CellSpec[][] {
 
 async function measureCell(c: CellSpec, rig: Rig, o: MatrixOptions): Promise<CellResult> {
   const w = c.workload;
-  // The dpu path's children: their CPU around the whole run, scaled to the counted window.
-  const before = rig.roleCpuSeconds?.();
+  // The roles' processes: their CPU around the whole run, scaled to the counted window.
+  const before = rig.roleCpuSeconds();
   const startMs = performance.now();
   const report = await runPerf(perfOptions({
     transport: rig.transport, traddr: rig.traddr, trsvcid: rig.trsvcid, nqn: rig.nqn,
@@ -56,23 +57,16 @@ async function measureCell(c: CellSpec, rig: Rig, o: MatrixOptions): Promise<Cel
     runtime: o.runtimeS, rampTime: o.rampS,
   }));
   const wallS = (performance.now() - startMs) / 1000;
-  const metrics = cellMetrics(report);
-  const after = rig.roleCpuSeconds?.();
-  if (!before || !after) return { ...keyOf(c), status: 'measured', ...metrics };
-  return {
-    ...keyOf(c), status: 'measured',
-    ...withRoleCpu(metrics, report.cpu, {
-      dpu: { cpuS: after.dpu - before.dpu, wallS },
-      storage: { cpuS: after.storage - before.storage, wallS },
-    }),
-  };
+  const after = rig.roleCpuSeconds();
+  const samples = Object.fromEntries(Object.entries(after).map(([role, cpuS]) => [role, { cpuS: cpuS - (before[role as ServerRole] ?? 0), wallS }]));
+  return { ...keyOf(c), status: 'measured', ...withRoleCpu(cellMetrics(report), report.cpu, samples) };
 }
 
 function progressLine(index: number, total: number, c: CellSpec, r: CellResult, leftS: number): string {
   const head = `[${index}/${total}] ${cellLabel(c)}`;
   const left = leftS > 0 ? ` (about ${formatDuration(leftS)} left)` : '';
   if (r.status !== 'measured') return `${head}: ${r.status}: ${r.reason}${left}`;
-  const roles = r.roleCpu ? ` (host ${r.roleCpu.host}, DPU ${r.roleCpu.dpu}, storage ${r.roleCpu.storage})` : '';
+  const roles = ` (${Object.entries(r.roleCpu).map(([role, v]) => `${role} ${v}`).join(', ')})`;
   return `${head}: ${NUMBER.format(r.iops)} IOPS, ${r.mibPerS} MiB/s, mean ${r.meanUs} µs, p99 ${r.p99Us} µs, ` +
     `${r.cpuSecondsPerMillionIos} CPU-s/M I/O${roles}${left}`;
 }
@@ -168,10 +162,11 @@ async function main(argv: string[]): Promise<number> {
     options: { ...recorded, only: recorded.only ?? null, rdmaAddress: recorded.rdmaAddress ?? null },
     method: {
       bdev: 'null', engine: 'native', jobsPerReactor: 1, gatewayBackend: 'NVMe/TCP over loopback',
-      process: 'direct and gateway: one, all ends; dpu: three, the host (this one), the DPU and the storage',
-      dpuPath: 'host -(NVMe/TCP, loopback)-> DPU -(the transport under test)-> storage gateway -(NVMe/TCP, loopback)-> backend',
-      roleCpu: 'dpu cells: host from this process over the counted window; DPU and storage from /proc/<pid>/stat ' +
-        `(utime + stime at USER_HZ ${USER_HZ}) around the whole perf run, their rate scaled to the counted window`,
+      process: 'one per role: the host (this one); the target (direct), the gateway and the backend (gateway), and the DPU (dpu)',
+      gatewayPath: 'host -(the transport under test)-> gateway -(NVMe/TCP, loopback)-> backend',
+      dpuPath: 'host -(NVMe/TCP, loopback)-> DPU -(the transport under test)-> gateway -(NVMe/TCP, loopback)-> backend',
+      roleCpu: 'host from this process over the counted window; every other role from /proc/<pid>/stat ' +
+        `(utime + stime at USER_HZ ${USER_HZ}) around the whole perf run, its rate scaled to the counted window`,
     },
     workloads: WORKLOADS,
   };

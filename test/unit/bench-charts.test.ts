@@ -55,14 +55,15 @@ const MACHINE: Machine = { cpu: 'Test CPU', nproc: 2, kernel: 'Linux 6.1', node:
 function measuredCell(over: Partial<MeasuredCell> & Pick<MeasuredCell, 'transport' | 'reactors' | 'path' | 'workload'>): MeasuredCell {
   return {
     status: 'measured', ios: 1000, runtimeS: 1, iops: 1000, mibPerS: 3.9, meanUs: 10, p50Us: 9, p99Us: 30, p999Us: 50,
-    usrCpu: 20, sysCpu: 40, cpuSecondsPerMillionIos: 5, ...over,
+    usrCpu: 20, sysCpu: 40, cpuSecondsPerMillionIos: 5, roleCpu: { host: 5 }, ...over,
   };
 }
 
 /**
  * tcp at 1 and 2 reactors, all three paths, two workloads; rdma skipped; one tcp cell failed.
- * Direct and gateway cells cost reactors + 0.25 CPU-s per million I/O; dpu cells host 0.5,
- * DPU 1.25, storage reactors + 1, so reactors + 2.75 together.
+ * Direct and gateway cells cost reactors + 0.25 CPU-s per million I/O: host 0.25, and the
+ * target, or the gateway and the backend half each; dpu cells host 0.5, DPU 1.25, gateway
+ * reactors, backend 1, so reactors + 2.75 together.
  */
 function sampleCells(): CellResult[] {
   const cells: CellResult[] = [];
@@ -74,9 +75,10 @@ function sampleCells(): CellResult[] {
           cells.push({ transport: 'tcp', reactors, path, workload, status: 'failed', reason: 'connect timed out' });
         } else if (path === 'dpu') {
           cells.push(measuredCell({ transport: 'tcp', reactors, path, workload, iops: iops++, cpuSecondsPerMillionIos: reactors + 2.75,
-            roleCpu: { host: 0.5, dpu: 1.25, storage: reactors + 1 } }));
+            roleCpu: { host: 0.5, dpu: 1.25, gateway: reactors, backend: 1 } }));
         } else {
-          cells.push(measuredCell({ transport: 'tcp', reactors, path, workload, iops: iops++, cpuSecondsPerMillionIos: reactors + 0.25 }));
+          const roleCpu = path === 'direct' ? { host: 0.25, target: reactors } : { host: 0.25, gateway: reactors / 2, backend: reactors / 2 };
+          cells.push(measuredCell({ transport: 'tcp', reactors, path, workload, iops: iops++, cpuSecondsPerMillionIos: reactors + 0.25, roleCpu }));
         }
       }
     }
@@ -187,39 +189,37 @@ describe('bench:matrix charts, tables and arithmetic', () => {
       assert.equal(latency[4], '| tcp r1 | dpu | 10.0 | 9.0 | 30.0 | 50.0 |');
     });
 
-    it('CPU per role: a row per dpu cell, host / DPU / storage, their sum, and the direct path beside them', () => {
+    it('CPU per role: a row per measured cell, each role of its path, and all of them together', () => {
       const lines = roleCpuTable(sampleCells()).split('\n');
-      assert.equal(lines[0], '| setup | workload | host | DPU | storage | dpu path, all three | direct path, one process |');
-      assert.equal(lines[1], '|---|---|---:|---:|---:|---:|---:|');
-      assert.deepEqual(lines.slice(2), [
-        '| tcp r1 | 4k randread QD64 | 0.5 | 1.25 | 2 | 3.75 | 1.25 |',
-        '| tcp r1 | 4k randread QD1 | 0.5 | 1.25 | 2 | 3.75 | 1.25 |',
-        '| tcp r2 | 4k randread QD64 | 0.5 | 1.25 | 3 | 4.75 | 2.25 |',
-        '| tcp r2 | 4k randread QD1 | 0.5 | 1.25 | 3 | 4.75 | 2.25 |',
-      ]);
-      const noDirect = sampleCells().filter((c) => !(c.path === 'direct' && c.reactors === 2));
-      assert.ok(roleCpuTable(noDirect).split('\n')[4].endsWith('| 4.75 |  |'), 'no direct cell: an empty reference');
+      assert.equal(lines[0], '| setup | path | workload | host | target | DPU | gateway | backend | all |');
+      assert.equal(lines[1], '|---|---|---|---:|---:|---:|---:|---:|---:|');
+      assert.equal(lines.length, 2 + 11, 'the eleven measured cells');
+      assert.equal(lines[2], '| tcp r1 | direct | 4k randread QD64 | 0.25 | 1 |  |  |  | 1.25 |');
+      assert.equal(lines[4], '| tcp r1 | gateway | 4k randread QD64 | 0.25 |  |  | 0.5 | 0.5 | 1.25 |');
+      assert.equal(lines[6], '| tcp r1 | dpu | 4k randread QD64 | 0.5 |  | 1.25 | 1 | 1 | 3.75 |');
+      assert.equal(lines[12], '| tcp r2 | dpu | 4k randread QD1 | 0.5 |  | 1.25 | 2 | 1 | 4.75 |');
     });
 
     it('the report: machine, the skip reason, the shared-process note, the failed cell, the charts', () => {
       const md = matrixMarkdown(sampleRun());
       assert.ok(md.includes('Test CPU, 2 CPUs, Linux 6.1, Node v20.0.0'));
       assert.ok(md.includes('RDMA: not measured: no RDMA device.'));
-      assert.ok(md.includes('cost of all ends together'));
+      assert.ok(md.includes('CPU-seconds per million I/O is every role\'s together'));
+      assert.ok(md.includes('## CPU per role'));
       assert.ok(md.includes('- tcp r2 gateway 4k randread QD1: connect timed out'));
       assert.ok(md.includes('`npm run bench:matrix -- --quick`'));
       for (const png of ['matrix-iops.png', 'matrix-latency.png', 'matrix-cpu.png']) assert.ok(md.includes(`](${png})`));
     });
 
-    it('the report: a "CPU per role" section for the dpu cells, saying what each figure covers', () => {
+    it('the report: a "CPU per role" section, saying what each figure covers', () => {
       const md = matrixMarkdown(sampleRun());
       assert.ok(md.includes('through the gateway and through a DPU'));
-      assert.ok(md.includes('## CPU per role, host via DPU'));
-      assert.ok(md.includes('| tcp r1 | 4k randread QD64 | 0.5 | 1.25 | 2 | 3.75 | 1.25 |'));
+      assert.ok(md.includes('## CPU per role'));
+      assert.ok(md.includes('| tcp r1 | dpu | 4k randread QD64 | 0.5 |  | 1.25 | 1 | 1 | 3.75 |'));
       assert.ok(md.includes('/proc/<pid>/stat'));
       assert.ok(md.indexOf('## CPU per role') < md.indexOf('## Every cell'));
-      const noDpu = matrixMarkdown(sampleRun(sampleCells().filter((c) => c.path !== 'dpu')));
-      assert.ok(!noDpu.includes('## CPU per role'), 'no dpu cell measured: no section');
+      const none = matrixMarkdown(sampleRun(sampleCells().filter((c) => c.status !== 'measured')));
+      assert.ok(!none.includes('## CPU per role'), 'no cell measured: no section');
     });
   });
 
@@ -249,13 +249,13 @@ describe('bench:matrix charts, tables and arithmetic', () => {
       assert.deepEqual(chart.series.map((s) => s.values), [[10, 30], [10, 30], [10, 30], [10, 30], [10, 30]]);
     });
 
-    it('CPU: every end together, the dpu path\'s three processes summed', () => {
+    it('CPU: every role of a path together', () => {
       const chart = cpuChart(sampleRun());
       assert.deepEqual(chart.series.map((s) => s.values[0]), [1.25, 1.25, 3.75, 2.25, 2.25, 4.75]);
     });
   });
 
-  describe('per-role CPU for the dpu path', () => {
+  describe('per-role CPU', () => {
     it('reads utime + stime from /proc/<pid>/stat, at USER_HZ, past a command name with spaces and parentheses', () => {
       const line = '1234 (node (x) y) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 3 4 20 0 11 0 123 456 789\n';
       assert.equal(procStatCpuSeconds(line), 3);
@@ -274,15 +274,17 @@ describe('bench:matrix charts, tables and arithmetic', () => {
       assert.equal(roleCpuPerMillion({ cpuS: 1, wallS: 1 }, { wallS: 2, ios: 0 }), 0, 'no I/O: 0, not Infinity');
     });
 
-    it('a dpu cell: the bench process is the host, the total is the three roles', () => {
+    it('the bench process is the host, the total is every role', () => {
       const m = cellMetrics({
         read: { ios: 1_000_000, bytes: 4096e6, runtimeNs: 2e9, latency: new LatencyHistogram() },
         write: { ios: 0, bytes: 0, runtimeNs: 0, latency: new LatencyHistogram() },
         cpu: { userS: 1, systemS: 1, wallS: 2, ctx: 0, ios: 1_000_000 },
       });
-      const r = withRoleCpu(m, { wallS: 2, ios: 1_000_000 }, { dpu: { cpuS: 3, wallS: 3 }, storage: { cpuS: 1.5, wallS: 3 } });
-      assert.deepEqual(r.roleCpu, { host: 2, dpu: 2, storage: 1 });
-      assert.equal(r.cpuSecondsPerMillionIos, 5);
+      const r = withRoleCpu(m, { wallS: 2, ios: 1_000_000 },
+        { dpu: { cpuS: 3, wallS: 3 }, gateway: { cpuS: 1.5, wallS: 3 }, backend: { cpuS: 0.75, wallS: 3 } });
+      assert.deepEqual(r.roleCpu, { host: 2, dpu: 2, gateway: 1, backend: 0.5 });
+      assert.equal(r.cpuSecondsPerMillionIos, 5.5);
+      assert.deepEqual(withRoleCpu(m, { wallS: 2, ios: 1_000_000 }, { target: { cpuS: 1, wallS: 2 } }).roleCpu, { host: 2, target: 1 });
       assert.equal(r.usrCpu, 50, 'usr/sys stay the host\'s');
       assert.equal(r.iops, m.iops);
     });
@@ -308,16 +310,20 @@ describe('bench:matrix charts, tables and arithmetic', () => {
   });
 
   describe('the roles\' processes', () => {
-    it('a role spec: storage and dpu, checked field by field', () => {
-      assert.deepEqual(parseRoleSpec('{"role":"storage","reactors":2,"transport":"rdma","address":"192.168.77.1"}'),
-        { role: 'storage', reactors: 2, transport: 'rdma', address: '192.168.77.1' });
-      const dpu = { role: 'dpu', reactors: 1, transport: 'tcp', traddr: '127.0.0.1', trsvcid: 4420, subnqn: 'nqn.x' };
+    it('a role spec: each role, checked field by field', () => {
+      assert.deepEqual(parseRoleSpec('{"role":"target","reactors":2,"transport":"rdma","address":"192.168.77.1"}'),
+        { role: 'target', reactors: 2, transport: 'rdma', address: '192.168.77.1' });
+      const remote = { transport: 'rdma', traddr: '192.168.77.1', trsvcid: 4420, subnqn: 'nqn.x' };
+      const dpu = { role: 'dpu', reactors: 1, transport: 'tcp', address: '127.0.0.1', remote };
       assert.deepEqual(parseRoleSpec(JSON.stringify({ ...dpu, extra: 1 })), dpu);
       for (const [bad, why] of [
-        ['', /not JSON/], ['[]', /not an object/], ['{"role":"host","reactors":1,"transport":"tcp"}', /role must be storage or dpu/],
-        ['{"role":"storage","reactors":0,"transport":"tcp","address":"a"}', /reactors/],
-        ['{"role":"storage","reactors":1,"transport":"udp","address":"a"}', /transport/],
-        [JSON.stringify({ ...dpu, trsvcid: 70000 }), /trsvcid/], [JSON.stringify({ ...dpu, subnqn: '' }), /subnqn/],
+        ['', /not JSON/], ['[]', /not an object/], ['{"role":"host","reactors":1,"transport":"tcp"}', /role must be one of/],
+        ['{"role":"backend","reactors":0,"transport":"tcp","address":"a"}', /reactors/],
+        ['{"role":"backend","reactors":1,"transport":"udp","address":"a"}', /transport/],
+        [JSON.stringify({ ...dpu, remote: undefined }), /remote must be an object/],
+        [JSON.stringify({ ...dpu, role: 'backend' }), /a backend attaches nothing/],
+        [JSON.stringify({ ...dpu, remote: { ...remote, trsvcid: 70000 } }), /remote: trsvcid/],
+        [JSON.stringify({ ...dpu, remote: { ...remote, subnqn: '' } }), /remote: subnqn/],
       ] as const) {
         assert.throws(() => parseRoleSpec(bad), why, bad);
       }
