@@ -23,10 +23,10 @@
  * waits, as for a PCIe function), a stage retried after the DPU died halfway, and a volume
  * of a gateway group whose gateway in use is closed under fio (the DPU fails over).
  *
- * The DPU runs NVMe-oF mode here. AIO mode needs the DPU's kernel host, and in one guest
- * the DPU's kernel and the host's kernel are the same kernel: it refuses a second namespace
- * with the volume's NGUID (globally duplicate IDs), so AIO mode is tested in unit tests
- * with the DPU's kernel host stood in for.
+ * Both connection modes: nvmf (the DPU's own engine reaches the storage over NVMe/RDMA) and
+ * aio (the DPU's kernel host does, and its block device is an AIO volume behind the
+ * function). In one guest the DPU's kernel and the host's are one kernel; it takes both
+ * namespaces of an aio volume because the function's carries ids of its own.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -286,6 +286,47 @@ describe('the DPU path: a host\'s volume through its DPU, configured by OPI (lab
     assert.deepEqual(await dpuHolds(), { controllers: 0, bdevs: 0, namespaces: 0 }, 'the DPU holds nothing for the volume');
     assert.equal(tryRun('findmnt', ['-n', '-o', 'TARGET', '--mountpoint', target]).stdout.trim(), '', 'nothing is mounted there');
     assert.equal(controllersOf(FUNCTION_NQN).length, 1, 'the host function stays, as a PCIe function does');
+  });
+
+  it('AIO mode: the DPU\'s kernel host connects over NVMe/RDMA, its block device is an AIO volume behind the function; fio with verify, grow online, unstage; nothing left', async () => {
+    const { id, stage, target } = await createAndPublish('dpu-aio', 64 * MiB, { connectionMode: 'aio' });
+    await node.call('Node', 'NodeStageVolume', stage);
+    await node.call('Node', 'NodeStageVolume', stage);  // idempotent
+    await node.call('Node', 'NodePublishVolume', { ...stage, target_path: target, readonly: false });
+    // The one kernel connection to the storage is the DPU's: over NVMe/RDMA to an address
+    // the host's namespace has no route to.
+    const [kernelCtrl, ...more] = controllersOf(volumeNqn(id));
+    assert.ok(kernelCtrl && more.length === 0, 'the DPU\'s kernel host holds one controller of the volume');
+    assert.equal(readFileSync(`/sys/class/nvme/${kernelCtrl}/transport`, 'utf8').trim(), 'rdma');
+    assert.match(readFileSync(`/sys/class/nvme/${kernelCtrl}/address`, 'utf8'), new RegExp(`traddr=${STORAGE_RDMA.replace(/\./g, '\\.')}`));
+    assert.equal(controllersOf(FUNCTION_NQN).length, 1, 'the host\'s one connection, to its function');
+    assert.deepEqual(await dpuHolds(), { controllers: 0, bdevs: 1, namespaces: 1 }, 'an AIO volume, no backend');
+    const dev = run('findmnt', ['-n', '-o', 'SOURCE', '--target', target]).trim();
+    assert.match(dev, /^\/dev\/nvme\d+n\d+$/);
+    const devName = dev.replace('/dev/', '');
+    assert.notEqual(readFileSync(`/sys/class/block/${devName}/nguid`, 'utf8').trim().replace(/-/g, ''), id.replace(/-/g, ''),
+      'the function\'s namespace has ids of its own');
+    const [job] = fio(['--name=aio', `--filename=${join(target, 'fio.dat')}`, '--ioengine=libaio', '--direct=1', '--rw=randwrite',
+      '--bs=4k', '--iodepth=8', '--size=16m', '--verify=crc32c', '--verify_fatal=1', '--do_verify=1']);
+    assert.equal(job!.error, 0);
+
+    // Online expansion: the storage grows, the DPU's kernel device follows by the notice, the
+    // AIO volume re-reads it on NodeExpandVolume and the function tells the host's kernel.
+    const before = statfsSync(target);
+    const grown = 96 * MiB;
+    await ctl.call('Controller', 'ControllerExpandVolume', { volume_id: id, capacity_range: { required_bytes: grown }, volume_capability: cap });
+    const r = await node.call<{ capacity_bytes: string }>('Node', 'NodeExpandVolume',
+      { volume_id: id, volume_path: target, staging_target_path: stage.staging_target_path, volume_capability: cap });
+    assert.equal(r.capacity_bytes, String(grown));
+    assert.equal(Number(readFileSync(`/sys/class/block/${devName}/size`, 'utf8')) * 512, grown);
+    const after = statfsSync(target);
+    assert.ok(after.blocks * after.bsize > before.blocks * before.bsize + 24 * MiB, 'the mounted file system grew');
+
+    await unstageAndDelete(id, stage, target);
+    assert.deepEqual(await dpuHolds(), { controllers: 0, bdevs: 0, namespaces: 0 }, 'the DPU holds nothing for the volume');
+    assert.deepEqual(controllersOf(volumeNqn(id)), [], 'the DPU\'s kernel host let go of the volume');
+    assert.equal(tryRun('findmnt', ['-n', '-o', 'TARGET', '--mountpoint', target]).stdout.trim(), '', 'nothing is mounted there');
+    assert.equal(controllersOf(FUNCTION_NQN).length, 1, 'the host function stays');
   });
 
   it('a Mayastor volume (its REST control plane, kernel nvmet-tcp as its nexus): storage gateway, DPU, host; fio with verify; nothing left', async () => {

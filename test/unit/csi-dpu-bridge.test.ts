@@ -19,6 +19,7 @@ import { BufferPool, Gateway, OpiBridge, Target, nvmf, opiClient, type OpiClient
 import { CsiError, CsiLogger, deriveTlsPsk, DpuBridgeAttacher, dpuResourceId, GrpcStatus, volumeNqn, type HostFunction, type PublishContext,
   type PublishPath } from '../../lib/csi';
 import { socketGatewayRpc, type GatewayRpc } from '../../lib/csi/export';
+import { aioFunctionIds } from '../../lib/csi/attachers/disk-ids';
 import type { LogEntry } from '../../lib/log/logger';
 import { FakeKernelAttacher } from './fake-kernel-attacher';
 
@@ -326,9 +327,15 @@ describe('CSI host role driving its DPU through the OPI bridge (DpuBridgeAttache
     assert.deepEqual([conn.ctx.subnqn, conn.hostnqn, conn.tuning.ctrl_loss_tmo], [volumeNqn(VOLUME_ID), HOSTNQN, 30],
       'the DPU connected with the host\'s NQN and the StorageClass\'s tuning');
     const id = dpuResourceId(VOLUME_ID);
-    assert.deepEqual(await gatewayHolds(), { controllers: [], bdevs: [id], namespaces: [NGUID] });
+    // The function's namespace is the DPU's block device: ids of its own, derived from the volume's.
+    const own = aioFunctionIds({ nguid: NGUID });
+    assert.notEqual(own.nguid, NGUID);
+    assert.deepEqual(await gatewayHolds(), { controllers: [], bdevs: [id], namespaces: [own.nguid] });
+    assert.deepEqual(host!.namespaces.map((n) => [n.nguid, (n.uuid ?? '').replace(/-/g, '')]), [[own.nguid, own.uuid]]);
+    assert.match(host!.namespaces[0].uuid ?? '', /^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/, 'a version 8 UUID');
     assert.equal(await a.attach(ctx(), {}, HOSTNQN, { connectionMode: 'aio' }), dev, 'a retried stage finds what is there');
     assert.equal(dpuKernel.connects, 1);
+    assert.equal(await attacher().device(VOLUME_ID), dev, 'a node plugin restarted finds the disk by the derived ids');
 
     // The DPU's device grows: the AIO volume takes the size, and the host sees it by the notice.
     dpuKernel.growTo = { bytes: 8 << 20, afterMs: 0 };

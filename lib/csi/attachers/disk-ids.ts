@@ -4,6 +4,7 @@
  * disk that reports neither (virtio-blk), its serial number. A host behind a DPU has no
  * NQN or controller of its own to look for: the ids are all it can go by.
  */
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -81,4 +82,26 @@ export async function findDisk(sysfsRoot: string, devRoot: string, want: VolumeI
 /** Lower-case hex of an NGUID or UUID, dashes dropped. */
 export function idHex(id: string): string {
   return id.replace(/-/g, '').toLowerCase();
+}
+
+/**
+ * The NGUID and UUID (lower-case hex, dashes dropped) a DPU gives its host a volume of
+ * connection mode aio under: ids of its own, derived from the volume's. That namespace is
+ * the DPU's block device behind another subsystem, not the storage's namespace re-exported,
+ * and the DPU's kernel already holds a namespace with the volume's ids: Linux refuses a
+ * namespace whose ids one of another subsystem has, wherever the two meet (a host that also
+ * reaches the volume directly, or the lab's one kernel for DPU and host). Derived, not
+ * random, so that a retried stage and a restarted node plugin find the same disk.
+ */
+export function aioFunctionIds(volume: Pick<VolumeIds, 'nguid'>): { nguid: string; uuid: string } {
+  const b = createHash('sha256').update(`rdmagate dpu aio namespace ${volume.nguid}`).digest().subarray(0, 16);
+  b[6] = (b[6]! & 0x0f) | 0x80;  // UUID version 8: RFC 9562's custom layout
+  b[8] = (b[8]! & 0x3f) | 0x80;  // the RFC 9562 variant
+  const hex = b.toString('hex');
+  return { nguid: hex, uuid: hex };
+}
+
+/** A UUID's text form from its 32 hex digits. */
+export function uuidText(hex: string): string {
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }

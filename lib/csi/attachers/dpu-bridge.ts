@@ -12,8 +12,10 @@
  *         that cannot be made is logged and left: staging needs one;
  *   aio   ConnectKernelNvme (rdmagate's extension: the DPU's kernel host connects), then
  *         CreateAioVolume over the block device it gave;
- *   both  CreateNvmeNamespace on the host function, with the volume's NGUID and UUID: the
- *         DPU hot-adds it and the host's kernel learns of it by the namespace notice.
+ *   both  CreateNvmeNamespace on the host function: the DPU hot-adds it and the host's
+ *         kernel learns of it by the namespace notice. In nvmf mode it carries the volume's
+ *         NGUID and UUID, as a gateway re-exports a namespace; in aio mode ids derived from
+ *         them (aioFunctionIds), as it is the DPU's block device, not the storage's namespace.
  *
  * The host's kernel connects to the host function once (connectHostFunction, at node
  * start), as a PCIe function is simply there; it never connects per volume. Every resource
@@ -39,6 +41,7 @@ import { OpiClientError, type OpiClient } from '../../opi/client';
 import { OpiStatus } from '../../opi/errors';
 import type { AioVolume, KernelNvmeDevice, NvmeController, NvmeSubsystem } from '../../opi/messages';
 import type { BridgeServiceName } from '../../opi/proto';
+import { aioFunctionIds, idHex, uuidText } from './disk-ids';
 import { HostDiskAttacher, type HostDiskAttacherOptions } from './host-disk';
 import { nvmeConnect } from './kernel-nvme';
 
@@ -91,7 +94,7 @@ export class DpuBridgeAttacher implements VolumeAttacher {
     this.#opi = options.opi;
     this.#subsystemId = options.subsystemId;
     this.#defaultMode = options.defaultMode ?? 'nvmf';
-    this.#disks = new HostDiskAttacher(options.disks);
+    this.#disks = new HostDiskAttacher({ alternateIds: (v) => ({ ...v, ...aioFunctionIds(v) }), ...options.disks });
     this.#connect = options.connect ?? kernelConnect;
     this.#log = options.log;
   }
@@ -142,9 +145,10 @@ export class DpuBridgeAttacher implements VolumeAttacher {
     const fn = await this.hostFunction();
     const volumeRef = mode === 'nvmf' ? await this.#remoteNamespace(id, ctx, tuning, hostnqn, options.psk)
       : await this.#aioVolume(id, volumeId, ctx, tuning, hostnqn);
+    const ids = mode === 'nvmf' ? { nguid: idHex(ctx.nguid), uuid: idHex(ctx.uuid) } : aioFunctionIds({ nguid: idHex(ctx.nguid) });
     await this.#call(FE, 'CreateNvmeNamespace', { parent: `nvmeSubsystems/${fn.subsystemId}`, nvme_namespace_id: id,
-      nvme_namespace: { spec: { volume_name_ref: volumeRef, nguid: ctx.nguid.toLowerCase(), uuid: ctx.uuid.toLowerCase() } } });
-    return this.#disks.attach(ctx, tuning, hostnqn);
+      nvme_namespace: { spec: { volume_name_ref: volumeRef, nguid: ids.nguid, uuid: uuidText(ids.uuid) } } });
+    return this.#disks.attach({ ...ctx, nguid: ids.nguid, uuid: uuidText(ids.uuid) }, tuning, hostnqn);
   }
 
   device(volumeId: string): Promise<string | undefined> {
@@ -230,7 +234,8 @@ export class DpuBridgeAttacher implements VolumeAttacher {
     // The DPU's kernel may name the device differently after a reconnect: a volume over the
     // old name, left by a stage that stopped halfway, is made again over the new one.
     if (existing && existing.filename !== dev.device) await this.#call(AIO, 'DeleteAioVolume', { name });
-    await this.#call(AIO, 'CreateAioVolume', { aio_volume_id: id, aio_volume: { filename: dev.device, block_size: 512 } });
+    // Block size 0: the device's own logical block size (a volume of 4 KiB blocks has no 512 B one).
+    await this.#call(AIO, 'CreateAioVolume', { aio_volume_id: id, aio_volume: { filename: dev.device, block_size: 0 } });
     return name;
   }
 

@@ -22,6 +22,11 @@ export interface HostDiskAttacherOptions {
   deviceTimeoutMs?: number;
   /** How often to look meanwhile; default 200 ms. */
   pollMs?: number;
+  /**
+   * Other ids a volume's disk may carry, tried after the volume's own when a node plugin
+   * that restarted looks for a disk it attached before: the DPU bridge's aio namespaces.
+   */
+  alternateIds?: (volume: VolumeIds) => VolumeIds;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -32,6 +37,7 @@ export class HostDiskAttacher implements VolumeAttacher {
   readonly #dev: string;
   readonly #timeoutMs: number;
   readonly #pollMs: number;
+  readonly #alternateIds: ((volume: VolumeIds) => VolumeIds) | undefined;
   /** The ids of the volumes attached since this process started, by volume_id. */
   readonly #known = new Map<string, VolumeIds>();
 
@@ -40,6 +46,7 @@ export class HostDiskAttacher implements VolumeAttacher {
     this.#dev = options.devRoot ?? '/dev';
     this.#timeoutMs = options.deviceTimeoutMs ?? 60_000;
     this.#pollMs = options.pollMs ?? 200;
+    this.#alternateIds = options.alternateIds;
   }
 
   async probe(): Promise<void> {
@@ -67,8 +74,12 @@ export class HostDiskAttacher implements VolumeAttacher {
   }
 
   async device(volumeId: string): Promise<string | undefined> {
+    const known = this.#known.get(volumeId);
+    if (known) return findDisk(this.#sysfs, this.#dev, known);
     const want = this.#idsOf(volumeId);
-    return want ? findDisk(this.#sysfs, this.#dev, want) : undefined;
+    if (!want) return undefined;
+    const alternate = this.#alternateIds?.(want);
+    return (await findDisk(this.#sysfs, this.#dev, want)) ?? (alternate && findDisk(this.#sysfs, this.#dev, alternate));
   }
 
   async detach(volumeId: string): Promise<void> {
@@ -89,12 +100,10 @@ export class HostDiskAttacher implements VolumeAttacher {
   }
 
   /**
-   * The volume's ids: remembered from attach, else (after a restart) from the volume_id
-   * itself, since this driver's volumes take their id as their UUID (and NGUID).
+   * The volume's ids after a restart, from the volume_id itself, since this driver's volumes
+   * take their id as their UUID (and NGUID).
    */
   #idsOf(volumeId: string): VolumeIds | undefined {
-    const known = this.#known.get(volumeId);
-    if (known) return known;
     if (!UUID.test(volumeId)) return undefined;
     const hex = idHex(volumeId);
     return { nguid: hex, uuid: hex, serial: volumeSerial(hex) };
