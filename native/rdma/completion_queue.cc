@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <exception>
 #include <mutex>
 #include <vector>
 
@@ -32,8 +33,8 @@ struct Registry {
 };
 
 Registry& registry() {
-  static Registry r;
-  return r;
+  static Registry* r = new Registry;  // never destroyed: a CQ may end during static destruction
+  return *r;
 }
 
 }  // namespace
@@ -94,10 +95,9 @@ void CompletionQueue::open(uint32_t entries) {
 CompletionQueue::~CompletionQueue() {
   const Api& a = *api();
   if (channel_) reactor_.remove_fd(channel_->fd);
-  if (cq_) {
-    a.ibv_destroy_cq(cq_);
-    --resources().cqs;
-  }
+  // A CQ whose QPs were never destroyed (a reactor gone before its connections' teardown)
+  // cannot be destroyed: it stays counted, as it stays allocated.
+  if (cq_ && a.ibv_destroy_cq(cq_) == 0) --resources().cqs;
   if (channel_) a.ibv_destroy_comp_channel(channel_);
   Registry& r = registry();
   std::lock_guard<std::mutex> lock(r.mutex);
@@ -120,8 +120,8 @@ bool CompletionQueue::reserve(uint32_t entries) {
   return true;
 }
 
-void CompletionQueue::leave(uint32_t qp_num, uint32_t entries, const SharedReceiveQueue* srq) {
-  if (qp_num) connections_.erase(qp_num);
+void CompletionQueue::leave(Connection* connection, uint32_t qp_num, uint32_t entries, const SharedReceiveQueue* srq) {
+  if (find(qp_num) == connection) connections_.erase(qp_num);
   reserved_ -= entries;
   if (!srq) return;
   auto it = srq_users_.find(srq);
@@ -159,13 +159,13 @@ bool CompletionQueue::poll_some() {
   return true;
 }
 
-void CompletionQueue::drain() {
+void CompletionQueue::drain(Connection* connection) {
   auto self = shared_from_this();
-  while (poll() == kPollBatch) {
+  while (poll(connection) == kPollBatch) {
   }
 }
 
-int CompletionQueue::poll() {
+int CompletionQueue::poll(Connection* only) {
   ibv_wc wc[kPollBatch];
   int n = ibv_poll_cq(cq_, kPollBatch, wc);
   if (n <= 0) return 0;
@@ -176,7 +176,9 @@ int CompletionQueue::poll() {
   uint32_t last_qp = 0;
   for (int i = 0; i < n; ++i) {
     Connection* c = last && wc[i].qp_num == last_qp ? last : find(wc[i].qp_num);
-    if (!c) continue;  // a QP destroyed already: its requests were reported flushed
+    // None: a QP destroyed already, whose teardown drained the CQ after the destruction,
+    // so nothing of it can be left (not even a shared receive, whose buffer would be lost).
+    if (!c) continue;
     c->record(wc[i]);
     if (c == last) continue;
     last = c;
@@ -184,7 +186,21 @@ int CompletionQueue::poll() {
     if (std::none_of(touched, touched + count, [c](const auto& t) { return t.get() == c; }))
       touched[count++] = c->shared_from_this();
   }
-  for (int i = 0; i < count; ++i) touched[i]->deliver();
+  // Every connection gets its batch, whichever sink throws: the first exception goes on to
+  // the reactor once all are delivered.
+  std::exception_ptr failure;
+  for (int i = 0; i < count; ++i) {
+    if (only && touched[i].get() != only) {
+      reactor_.defer([c = std::move(touched[i])] { c->deliver(); });
+      continue;
+    }
+    try {
+      touched[i]->deliver();
+    } catch (...) {
+      if (!failure) failure = std::current_exception();
+    }
+  }
+  if (failure) std::rethrow_exception(failure);
   return n;
 }
 

@@ -43,11 +43,14 @@ class CompletionQueue : public std::enable_shared_from_this<CompletionQueue> {
   uint32_t capacity() const { return capacity_; }
   // Completions of QP `qp_num` go to `connection` until leave().
   void attach(uint32_t qp_num, Connection* connection) { connections_[qp_num] = connection; }
-  // Gives back what join() reserved, and stops delivering to `qp_num` (0: none attached).
-  void leave(uint32_t qp_num, uint32_t entries, const SharedReceiveQueue* srq);
-  // Polls until the CQ is found empty: every completion queued before the call has been
-  // delivered when it returns.
-  void drain();
+  // Gives back what `connection` reserved with join(), and stops delivering its QP's
+  // completions (`qp_num` 0: it attached none).
+  void leave(Connection* connection, uint32_t qp_num, uint32_t entries, const SharedReceiveQueue* srq);
+  // Polls until the CQ is found empty, for `connection`'s teardown: every completion queued
+  // before the call is recorded by its connection when it returns. `connection` delivers its
+  // own itself; the others deliver theirs on the reactor's next turn, not from inside a
+  // teardown that may run deep in their sink.
+  void drain(Connection* connection);
 
  private:
   CompletionQueue(Reactor& reactor, ibv_context* context) : reactor_(reactor), context_(context) {}
@@ -57,7 +60,9 @@ class CompletionQueue : public std::enable_shared_from_this<CompletionQueue> {
   void on_event();
   // Bounded, for the reactor's turn: what is left is polled again after the other handlers.
   bool poll_some();
-  int poll();  // one batch; delivers it
+  // One batch, recorded by each completion's connection and then delivered, or (with
+  // `only`) delivered by `only` alone and by the others on the next turn.
+  int poll(Connection* only = nullptr);
   Connection* find(uint32_t qp_num) const {
     auto it = connections_.find(qp_num);
     return it == connections_.end() ? nullptr : it->second;

@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <exception>
 
 #include "rdma/listener.h"
 #include "rdma/loader.h"
@@ -255,13 +256,23 @@ void Connection::deliver() {
   if (in_delivery_) return;  // the delivery under way hands these over after its own
   in_delivery_ = true;
   struct Done {
-    bool& flag;
-    ~Done() { flag = false; }
-  } done{in_delivery_};
-  while (!batch_.empty()) {
-    std::swap(batch_, delivering_);
-    sink_->on_completions(id_, delivering_);
-    delivering_.clear();
+    Connection& c;
+    ~Done() {
+      c.in_delivery_ = false;
+      c.delivering_.clear();  // delivered, also when the sink threw: never handed over twice
+    }
+  };
+  {
+    Done done{*this};
+    while (!batch_.empty()) {
+      std::swap(batch_, delivering_);
+      sink_->on_completions(id_, delivering_);
+      delivering_.clear();
+    }
+  }
+  if (disconnect_pending_) {
+    disconnect_pending_ = false;
+    sink_->on_connection_event(id_, {ConnectionEvent::Type::kDisconnected, 0, "", {}});
   }
 }
 
@@ -394,22 +405,32 @@ void Connection::teardown() {
   bool announce = state_ == State::kConnected || state_ == State::kClosing;
   state_ = State::kClosed;
   const Api& a = *api();
-  std::vector<Completion> flushed;
   {
     std::lock_guard<std::mutex> lock(qp_mutex_);
     postable_ = false;
     pending_.clear();  // their slots are flushed below with the rest
   }
-  if (cq_) cq_->drain();  // what completed so far, as it was
+  // A sink that throws must not leave the QP alive on the CQ: the teardown goes on, and
+  // the first exception is raised again in a task of the reactor, which reports it.
+  std::exception_ptr failure;
+  auto drain = [&] {
+    try {
+      if (cq_) cq_->drain(this);
+    } catch (...) {
+      if (!failure) failure = std::current_exception();
+    }
+  };
+  drain();  // what completed so far, as it was
   {
-    // Work requests the device never completed fail as flushed, so no caller waits forever.
+    // Work requests the device never completed fail as flushed, after the real completions
+    // recorded above, so no caller waits forever.
     std::lock_guard<std::mutex> lock(qp_mutex_);
     std::vector<bool> free(slots_.size(), false);
     for (uint32_t i : free_slots_) free[i] = true;
     for (uint32_t i = 0; i < slots_.size(); ++i) {
       if (free[i]) continue;
       slots_[i].chunk->inflight--;
-      flushed.push_back({slots_[i].op_id, IBV_WC_WR_FLUSH_ERR, slots_[i].kind, 0});
+      batch_.push_back({slots_[i].op_id, IBV_WC_WR_FLUSH_ERR, slots_[i].kind, 0});
       free_slots_.push_back(i);
     }
     slots_flushed_ = true;
@@ -420,14 +441,18 @@ void Connection::teardown() {
       qp_ = nullptr;
     }
   }
-  if (!flushed.empty()) sink_->on_completions(id_, flushed);
   if (cq_) {
     // A shared receive that completed after the first drain is the SRQ owner's buffer:
     // hand it over, or that buffer is never posted again. Nothing of the QP can follow
     // its destruction, so none is delivered to a later QP given the same number.
-    cq_->drain();
-    cq_->leave(qp_num_, cq_entries_, srq_.get());
+    drain();
+    cq_->leave(this, qp_num_, cq_entries_, srq_.get());
     cq_.reset();
+  }
+  try {
+    deliver();  // unless this teardown runs inside a delivery of ours, which then hands these over
+  } catch (...) {
+    if (!failure) failure = std::current_exception();
   }
   srq_.reset();  // after the QP: an SRQ outlives the QPs attached to it
   if (cm_id_) {
@@ -442,7 +467,12 @@ void Connection::teardown() {
     channel_ = nullptr;
   }
   domain_.reset();
-  if (announce) sink_->on_connection_event(id_, {ConnectionEvent::Type::kDisconnected, 0, "", {}});
+  if (announce) {
+    // After every completion: a sink drops what it knew of the connection on kDisconnected.
+    if (in_delivery_) disconnect_pending_ = true;
+    else sink_->on_connection_event(id_, {ConnectionEvent::Type::kDisconnected, 0, "", {}});
+  }
+  if (failure) reactor_.post([failure] { std::rethrow_exception(failure); });
 }
 
 }  // namespace rdmagate::rdma

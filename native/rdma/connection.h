@@ -181,9 +181,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   ConnectionCounters counters_;
   std::string local_address_, peer_address_;  // guarded by qp_mutex_
   // Reactor thread: reused by every poll, so polling allocates nothing. A delivery that
-  // polls the CQ again (a teardown from the sink) leaves what it records for the outer one.
+  // polls the CQ again (a teardown from the sink) leaves what it records for the outer one,
+  // and the teardown's kDisconnected waits for the outer one to end.
   std::vector<Completion> batch_, delivering_;
   bool in_delivery_ = false;
+  bool disconnect_pending_ = false;
   bool slots_flushed_ = false;  // teardown reported every slot: only SRQ receives remain
   std::shared_ptr<SharedReceiveQueue> srq_;  // set before the QP exists; kept until it is destroyed
   // Sends, writes and reads posted this reactor iteration, not yet handed to the device.

@@ -49,23 +49,48 @@ const configShape = {
   })),
 };
 
+/** Config entries that load_config runs after all others, in file order: the listeners. */
+const OPENS_LAST = new Set(['nvmf_subsystem_add_listener', 'nvmf_subsystem_listener_set_ana_state']);
+
 export const configMethods: MethodTable = {
   save_config: method({}, { mutates: false })
     .handle((_, { state }) => saveConfig(state)),
   load_config: method(configShape, { mutates: true })
     .handle(async ({ subsystems }, ctx) => {
       // Entries run in file order and stop at the first failure, whose error is answered
-      // with its own code and the entry's place in the file.
+      // with its own code and the entry's place in the file. Listeners open last (with
+      // their ANA states, which need them), as SPDK starts its subsystems once the config is
+      // loaded: a host that connects during the load would find a namespace missing (Invalid
+      // Namespace, with DNR) or a host, key or ANA state not yet set. Those in the file
+      // before a failure still open, as they did.
+      const listeners: { at: string; entry: (typeof subsystems)[number]['config'][number] }[] = [];
+      const run = async (at: string, entry: (typeof listeners)[number]['entry']) => {
+        try {
+          await ctx.replay(entry.method, entry.params);
+        } catch (e) {
+          const err = toJsonRpcError(e);
+          throw new JsonRpcError(err.rpcCode, `${at} (${entry.method}): ${err.message}`);
+        }
+      };
+      const openListeners = async () => {
+        for (const { at, entry } of listeners.splice(0)) await run(at, entry);
+      };
       for (const [i, section] of subsystems.entries()) {
         for (const [j, entry] of section.config.entries()) {
+          const at = `subsystems[${i}].config[${j}]`;
+          if (OPENS_LAST.has(entry.method)) {
+            listeners.push({ at, entry });
+            continue;
+          }
           try {
-            await ctx.replay(entry.method, entry.params);
+            await run(at, entry);
           } catch (e) {
-            const err = toJsonRpcError(e);
-            throw new JsonRpcError(err.rpcCode, `subsystems[${i}].config[${j}] (${entry.method}): ${err.message}`);
+            await openListeners().catch(() => undefined);  // the first failure is the one answered
+            throw e;
           }
         }
       }
+      await openListeners();
       return true;
     }),
   framework_get_subsystems: method({}, { mutates: false })
