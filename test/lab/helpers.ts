@@ -53,8 +53,11 @@ export async function namespaceDevice(subnqn: string, timeoutMs = 20000): Promis
     if (c) {
       const ns = readdirSync(`/sys/class/nvme/${c}`).find((n) => /^nvme\d+c?\d*n\d+$/.test(n));
       if (ns) {
-        const dev = `/dev/${ns.replace(/c\d+/, '')}`;
-        if (existsSync(dev)) return dev;
+        // The head's disk, in sysfs and in /dev: a path shows up under its controller a moment
+        // before its head is added, while /dev may still hold the node of a head of that name
+        // that a disconnect just took away.
+        const name = ns.replace(/c\d+/, '');
+        if (existsSync(`/sys/block/${name}`) && existsSync(`/dev/${name}`)) return `/dev/${name}`;
       }
     }
     await new Promise((r) => setTimeout(r, 100));
