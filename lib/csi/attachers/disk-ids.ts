@@ -100,8 +100,3 @@ export function aioFunctionIds(volume: Pick<VolumeIds, 'nguid'>): { nguid: strin
   const hex = b.toString('hex');
   return { nguid: hex, uuid: hex };
 }
-
-/** A UUID's text form from its 32 hex digits. */
-export function uuidText(hex: string): string {
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
-}

@@ -41,7 +41,8 @@ import { OpiClientError, type OpiClient } from '../../opi/client';
 import { OpiStatus } from '../../opi/errors';
 import type { AioVolume, KernelNvmeDevice, NvmeController, NvmeSubsystem } from '../../opi/messages';
 import type { BridgeServiceName } from '../../opi/proto';
-import { aioFunctionIds, idHex, uuidText } from './disk-ids';
+import { uuidText } from '../../nvmf/target/ids';
+import { aioFunctionIds, idHex } from './disk-ids';
 import { HostDiskAttacher, type HostDiskAttacherOptions } from './host-disk';
 import { nvmeConnect } from './kernel-nvme';
 
@@ -146,9 +147,10 @@ export class DpuBridgeAttacher implements VolumeAttacher {
     const volumeRef = mode === 'nvmf' ? await this.#remoteNamespace(id, ctx, tuning, hostnqn, options.psk)
       : await this.#aioVolume(id, volumeId, ctx, tuning, hostnqn);
     const ids = mode === 'nvmf' ? { nguid: idHex(ctx.nguid), uuid: idHex(ctx.uuid) } : aioFunctionIds({ nguid: idHex(ctx.nguid) });
+    const uuid = uuidText(Buffer.from(ids.uuid, 'hex'));
     await this.#call(FE, 'CreateNvmeNamespace', { parent: `nvmeSubsystems/${fn.subsystemId}`, nvme_namespace_id: id,
-      nvme_namespace: { spec: { volume_name_ref: volumeRef, nguid: ids.nguid, uuid: uuidText(ids.uuid) } } });
-    return this.#disks.attach({ ...ctx, nguid: ids.nguid, uuid: uuidText(ids.uuid) }, tuning, hostnqn);
+      nvme_namespace: { spec: { volume_name_ref: volumeRef, nguid: ids.nguid, uuid } } });
+    return this.#disks.attach({ ...ctx, nguid: ids.nguid, uuid }, tuning, hostnqn);
   }
 
   device(volumeId: string): Promise<string | undefined> {
