@@ -22,6 +22,7 @@
  * `secrets` (tls-secrets.ts), which goes the DH-HMAC-CHAP keys' way: a 0600 file in the key
  * directory, the gateway's keyring, the host allowed with it (psk), all undone on unpublish.
  */
+import { capacityRange } from './capacity-range';
 import { isMultiNode, requireCapabilities, requireCapability, unsupportedReason } from './capabilities';
 import { dhchapSecretSource, dhchapSecretsFor } from './dhchap-secrets';
 import { aborted, alreadyExists, failedPrecondition, invalidArgument, notFound, outOfRange, resourceExhausted } from './errors';
@@ -38,7 +39,7 @@ import type {
   ControllerGetCapabilitiesResponse, ControllerPublishVolumeRequest, ControllerPublishVolumeResponse,
   ControllerUnpublishVolumeRequest, CreateSnapshotRequest, CreateSnapshotResponse, CreateVolumeRequest,
   CreateVolumeResponse, DeleteSnapshotRequest, DeleteVolumeRequest, Empty, GetCapacityRequest, GetCapacityResponse,
-  Int64, ListSnapshotsRequest, ListSnapshotsResponse, ListVolumesRequest, ListVolumesResponse, Snapshot, StringMap,
+  ListSnapshotsRequest, ListSnapshotsResponse, ListVolumesRequest, ListVolumesResponse, Snapshot, StringMap,
   Topology, ValidateVolumeCapabilitiesRequest, ValidateVolumeCapabilitiesResponse, Volume,
 } from './types';
 import type { RpcHandlers } from './server';
@@ -116,7 +117,7 @@ export class ControllerService {
     }
     const source = contentSource(req);
     // Malformed before missing: a negative size is INVALID_ARGUMENT even for a source that does not exist.
-    range(req.capacity_range ?? undefined);
+    capacityRange(req.capacity_range);
     const transport = this.#transportFor(params, req.accessibility_requirements ?? undefined);
     const lockKeys = [`volume name ${name}`, ...(source ? [`${source.kind} ${source.id}`] : [])];
     return this.#locks.with(lockKeys, 'CreateVolume', async () => {
@@ -331,7 +332,7 @@ export class ControllerService {
     if (!req.capacity_range) throw invalidArgument('capacity_range is required');
     if (req.volume_capability) requireCapability(req.volume_capability);
     // The range is checked before the volume is looked up: INVALID_ARGUMENT comes before NOT_FOUND.
-    const { required, limit } = range(req.capacity_range);
+    const { required, limit } = capacityRange(req.capacity_range);
     const target = required || limit;
     if (target === 0) throw invalidArgument('capacity_range needs required_bytes or limit_bytes');
     // A raw block volume has no file system to grow.
@@ -467,23 +468,12 @@ function contentSource(req: CreateVolumeRequest): ContentSource | undefined {
   throw invalidArgument('volume_content_source names neither a snapshot nor a volume');
 }
 
-function int64(v: Int64 | undefined, what: string): number {
-  const n = Number(v ?? 0);
-  if (!Number.isSafeInteger(n)) throw outOfRange(`${what} ${String(v)} is beyond what this driver handles`);
-  if (n < 0) throw invalidArgument(`${what} must not be negative`);
-  return n;
-}
-
-function range(r: CapacityRange | undefined): { required: number; limit: number } {
-  return { required: int64(r?.required_bytes, 'required_bytes'), limit: int64(r?.limit_bytes, 'limit_bytes') };
-}
-
 /**
  * The size to create: at least required_bytes and the source's size, rounded up to the
  * plugin's unit, at most limit_bytes; 1 GiB when nothing is asked.
  */
 async function capacityFor(r: CapacityRange | undefined, plugin: StoragePlugin, sourceBytes: number | undefined): Promise<number> {
-  const { required, limit } = range(r);
+  const { required, limit } = capacityRange(r);
   const unit = plugin.allocationUnit;
   if (limit && required > limit) throw outOfRange(`required_bytes ${required} is above limit_bytes ${limit}`);
   let base = Math.max(required, sourceBytes ?? 0);
@@ -501,7 +491,7 @@ async function capacityFor(r: CapacityRange | undefined, plugin: StoragePlugin, 
 
 /** Why an existing volume does not answer a repeated CreateVolume, or undefined when it does. */
 function incompatibility(v: VolumeRecord, r: CapacityRange | undefined, p: VolumeParameters, source: ContentSource | undefined): string | undefined {
-  const { required, limit } = range(r);
+  const { required, limit } = capacityRange(r);
   if (v.capacityBytes < required) return `capacity ${v.capacityBytes}, below required_bytes ${required}`;
   if (limit && v.capacityBytes > limit) return `capacity ${v.capacityBytes}, above limit_bytes ${limit}`;
   if (!sameMap(v.parameters, p.given)) return 'other parameters';

@@ -22,6 +22,7 @@
 import { lstat, mkdir, open, rmdir, stat, statfs, unlink } from 'node:fs/promises';
 import { basename, dirname, isAbsolute } from 'node:path';
 import { attacherFor, type NodeRole, type VolumeAttacher } from './attach';
+import { capacityRange } from './capacity-range';
 import { requireCapability } from './capabilities';
 import { dhchapSecretSource, dhchapSecretsFor } from './dhchap-secrets';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from './errors';
@@ -244,10 +245,11 @@ export class NodeService {
     const id = requireId(req.volume_id);
     const path = lookupPath(req.volume_path);
     if (req.volume_capability) requireCapability(req.volume_capability);
+    const { required } = capacityRange(req.capacity_range);
     return this.#locks.with([id], 'NodeExpandVolume', async () => {
       const dev = await this.#attacher.device(id);
       if (!dev) throw notFound(`volume ${id} is not attached to this node`);
-      await this.#attacher.rescan(id);
+      await this.#attacher.rescan(id, required || undefined);
       const bytes = await blockDeviceBytes(dev);
       // The file system to grow is on the host, which has its own NodeExpandVolume.
       if (req.volume_capability?.block || this.#attacher.exposesToHost) return { capacity_bytes: bytes };

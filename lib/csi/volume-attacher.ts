@@ -44,6 +44,10 @@ export interface VolumeAttacher {
   device(volumeId: string): Promise<string | undefined>;
   /** Disconnects the volume (and takes back what was exposed); nothing to do when it is not attached. */
   detach(volumeId: string): Promise<void>;
-  /** Has the host re-read the namespace's size (after the volume grew). */
-  rescan(volumeId: string): Promise<void>;
+  /**
+   * Has the host re-read the namespace's size (after the volume grew). With `minBytes`
+   * (NodeExpandVolume's capacity_range), resolves once the device holds at least that many
+   * bytes, as the kernel takes the size in the background; DEADLINE_EXCEEDED when it does not in time.
+   */
+  rescan(volumeId: string, minBytes?: number): Promise<void>;
 }

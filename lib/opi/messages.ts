@@ -190,6 +190,8 @@ export interface DisconnectKernelNvmeRequest {
 export interface RescanKernelNvmeRequest {
   volume_id?: string;
   subnqn?: string;
+  /** Wait until the device holds at least this many bytes (the size the volume grew to). */
+  min_size_bytes?: Int64;
 }
 
 export interface KernelNvmeDevice {

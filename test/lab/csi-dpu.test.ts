@@ -315,8 +315,9 @@ describe('the DPU path: a host\'s volume through its DPU, configured by OPI (lab
     const before = statfsSync(target);
     const grown = 96 * MiB;
     await ctl.call('Controller', 'ControllerExpandVolume', { volume_id: id, capacity_range: { required_bytes: grown }, volume_capability: cap });
-    const r = await node.call<{ capacity_bytes: string }>('Node', 'NodeExpandVolume',
-      { volume_id: id, volume_path: target, staging_target_path: stage.staging_target_path, volume_capability: cap });
+    // As kubelet asks, with the size the volume grew to: each step waits for the kernel below it to take it.
+    const r = await node.call<{ capacity_bytes: string }>('Node', 'NodeExpandVolume', { volume_id: id, volume_path: target,
+      staging_target_path: stage.staging_target_path, volume_capability: cap, capacity_range: { required_bytes: grown } });
     assert.equal(r.capacity_bytes, String(grown));
     assert.equal(Number(readFileSync(`/sys/class/block/${devName}/size`, 'utf8')) * 512, grown);
     const after = statfsSync(target);

@@ -11,7 +11,7 @@
  * port nothing listens on stands for a gateway that is down.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -72,6 +72,7 @@ describe('CSI host role driving its DPU through the OPI bridge (DpuBridgeAttache
       mkdirSync(join(block, name), { recursive: true });
       writeFileSync(join(block, name, 'nguid'), `${n.nguid}\n`);
       writeFileSync(join(block, name, 'uuid'), `${n.uuid}\n`);
+      writeFileSync(join(block, name, 'size'), `${n.size / 512}\n`);
       writeFileSync(join(dir, 'dev', name), '');
     }
   }
@@ -337,12 +338,16 @@ describe('CSI host role driving its DPU through the OPI bridge (DpuBridgeAttache
     assert.equal(dpuKernel.connects, 1);
     assert.equal(await attacher().device(VOLUME_ID), dev, 'a node plugin restarted finds the disk by the derived ids');
 
-    // The DPU's device grows: the AIO volume takes the size, and the host sees it by the notice.
-    dpuKernel.growTo = { bytes: 8 << 20, afterMs: 0 };
-    const changed = new Promise((r) => host!.once('namespacesChanged', r));
-    await a.rescan(VOLUME_ID);
-    await changed;
+    // The DPU's device grows in the background: the AIO volume takes the size, the host learns
+    // it by the notice, and rescan answers once the host's disk shows it.
+    dpuKernel.growTo = { bytes: 8 << 20, afterMs: 300 };
+    await a.rescan(VOLUME_ID, 8 << 20);
     assert.equal(host!.namespaces[0].size, 8 << 20);
+    assert.equal(readFileSync(join(dir, 'sys', 'block', 'nvme0n1', 'size'), 'utf8'), `${(8 << 20) / 512}\n`);
+    // Without the size to reach (a CO that sends no capacity_range), the AIO volume's new size is waited for.
+    dpuKernel.growTo = { bytes: 12 << 20, afterMs: 300 };
+    await a.rescan(VOLUME_ID);
+    assert.equal(readFileSync(join(dir, 'sys', 'block', 'nvme0n1', 'size'), 'utf8'), `${(12 << 20) / 512}\n`);
 
     await a.detach(VOLUME_ID);
     assert.deepEqual(await gatewayHolds(), { controllers: [], bdevs: [], namespaces: [] });

@@ -8,9 +8,9 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { LogEntry } from '../../lib/log/logger';
 import { CsiLogger, GrpcStatus, KernelNvmeAttacher, NodeService, volumeNqn } from '../../lib/csi';
 import { rejectsInProcess } from '../support/csi-assert';
@@ -114,6 +114,22 @@ describe('CSI node, default role: a volume of a gateway group, every path connec
     const other = volume(null);
     host.refuse.add('10.0.0.9:4420');
     await rejectsInProcess(stage(other.id, other.ctx), GrpcStatus.FAILED_PRECONDITION, /^nvme connect .* failed \(1\)/);
+  });
+
+  it('rescan: nvme ns-rescan on every path; with the size to reach it waits for the kernel\'s background scan, else DEADLINE_EXCEEDED', async () => {
+    const { id, ctx } = volume();
+    await stage(id, ctx);
+    const dev = (await attacher.device(id))!;
+    const bytes = () => Number(readFileSync(join(host.sysfsRoot, 'block', basename(dev), 'size'), 'utf8')) * 512;
+    host.rescanDelayMs = 200;
+    host.grow(volumeNqn(id), 4 << 20);
+    await attacher.rescan(id, 4 << 20);
+    assert.equal(bytes(), 4 << 20, 'rescan answered once the device held the new size');
+    assert.deepEqual(host.nvme().filter((c) => c.startsWith('ns-rescan')),
+      ['ns-rescan', 'ns-rescan'].map((c, i) => `${c} ${join(host.devRoot, `nvme${i}`)}`));
+
+    await rejectsInProcess(attacher.rescan(id, 8 << 20), GrpcStatus.DEADLINE_EXCEEDED, /holds 4194304 bytes .* not yet the 8388608/);
+    await unstage(id);
   });
 
   it('malformed paths are INVALID_ARGUMENT before anything is run', async () => {

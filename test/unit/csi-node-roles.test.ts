@@ -179,6 +179,18 @@ describe('CSI node roles: host and dpu', function () {
       assert.equal(await host.device('not-a-uuid'), undefined);
     });
 
+    it('rescan with the size to reach waits for the kernel to take it, and DEADLINE_EXCEEDED when it does not in time', async () => {
+      const id = randomUUID();
+      m.disk('nvme1n1', { nguid: id, size: '2048', 'device/rescan_controller': '' });
+      const grown = 8192 * 512;
+      // The kernel's scan work re-reads the size a moment after the rescan was asked for.
+      setTimeout(() => writeFileSync(join(m.sys, 'block', 'nvme1n1', 'size'), '8192\n'), 150);
+      await host.rescan(id, grown);
+      assert.equal(readFileSync(join(m.sys, 'block', 'nvme1n1', 'size'), 'utf8'), '8192\n');
+      await rejectsWithCode(host.rescan(id, 2 * grown), GrpcStatus.DEADLINE_EXCEEDED,
+        /nvme1n1 holds 4194304 bytes 1500 ms after the rescan, not yet the 8388608 the volume grew to/);
+    });
+
     it('NodeStageVolume on a host node waits for the disk (raw block: nothing to mount)', async () => {
       const id = randomUUID();
       const log = new CsiLogger(() => undefined);

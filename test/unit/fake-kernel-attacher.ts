@@ -6,6 +6,7 @@
 import { rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { VolumeAttacher } from '../../lib/csi';
+import { deadlineExceeded } from '../../lib/csi/errors';
 import { volumeIdOfNqn, type ConnectTuning, type PublishContext } from '../../lib/csi/parameters';
 
 export interface FakeConnection {
@@ -75,14 +76,21 @@ export class FakeKernelAttacher implements VolumeAttacher {
     this.connected.delete(volumeId);
   }
 
-  async rescan(volumeId: string): Promise<void> {
+  /** The device grows in the background; with minBytes, rescan waits until it holds them, as the real attacher does. */
+  async rescan(volumeId: string, minBytes?: number): Promise<void> {
     this.#fail('rescan');
     this.rescans++;
     const c = this.connected.get(volumeId);
     const grow = this.growTo;
     if (!c || !grow) return;
     const apply = () => truncateSync(c.device, grow.bytes);
-    if (grow.afterMs === 0) apply();
-    else setTimeout(apply, grow.afterMs);
+    if (minBytes === undefined) {
+      if (grow.afterMs === 0) apply();
+      else setTimeout(apply, grow.afterMs);
+      return;
+    }
+    await new Promise((r) => setTimeout(r, grow.afterMs));
+    apply();
+    if (grow.bytes < minBytes) throw deadlineExceeded(`${c.device} holds ${grow.bytes} bytes, not yet ${minBytes}`);
   }
 }

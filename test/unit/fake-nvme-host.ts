@@ -5,15 +5,18 @@
  * subsysnqn, state and address); the first controller of a subsystem also makes the
  * namespace's head block device (nvmeNn1, with the uuid and nguid the test registered),
  * and each controller a path entry (nvmeNcMn1) in its directory. Every command is recorded;
- * addresses in `refuse` fail to connect as nvme-cli does.
+ * addresses in `refuse` fail to connect as nvme-cli does. `nvme ns-rescan` takes a grown
+ * namespace's size in the background, `rescanDelayMs` later, as the kernel's scan work does.
  */
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KernelNvmeSystem } from '../../lib/csi';
 
 export interface FakeNamespace {
   uuid: string;
   nguid: string;
+  /** Bytes; default 1 MiB. */
+  size?: number;
 }
 
 export class FakeNvmeHost implements KernelNvmeSystem {
@@ -27,6 +30,8 @@ export class FakeNvmeHost implements KernelNvmeSystem {
   /** The head device of each connected subsystem. */
   readonly #heads = new Map<string, string>();
   #next = 0;
+  /** How long after `nvme ns-rescan` the head device shows the namespace's size. */
+  rescanDelayMs = 0;
 
   constructor(root: string) {
     this.sysfsRoot = join(root, 'sys');
@@ -39,6 +44,11 @@ export class FakeNvmeHost implements KernelNvmeSystem {
   /** What the subsystem's namespace 1 is, once connected. */
   subsystem(nqn: string, ns: FakeNamespace): void {
     this.#namespaces.set(nqn, ns);
+  }
+
+  /** The target grew the subsystem's namespace: a rescan shows it. */
+  grow(nqn: string, bytes: number): void {
+    this.#namespaces.get(nqn)!.size = bytes;
   }
 
   /** The nvme-cli subcommands run (connect, disconnect, ...), with -a:-s for connects. */
@@ -86,6 +96,7 @@ export class FakeNvmeHost implements KernelNvmeSystem {
           mkdirSync(join(this.sysfsRoot, 'block', head), { recursive: true });
           writeFileSync(join(this.sysfsRoot, 'block', head, 'uuid'), `${ns.uuid}\n`);
           writeFileSync(join(this.sysfsRoot, 'block', head, 'nguid'), `${ns.nguid}\n`);
+          this.#writeSize(nqn);
           writeFileSync(join(this.devRoot, head), '');
         }
         // The path's entry, nvme<subsys>c<ctrl>n1, as native multipath names it.
@@ -108,8 +119,21 @@ export class FakeNvmeHost implements KernelNvmeSystem {
         }
         return { code: 0, stdout: `NQN:${nqn} disconnected ${mine.length} controller(s)\n`, stderr: '' };
       }
+      case 'ns-rescan': {
+        const c = this.#controllers.get(args[1]!.replace(/^.*\//, ''));
+        if (!c) return { code: 1, stdout: '', stderr: `${args[1]}: No such file or directory\n` };
+        setTimeout(() => this.#writeSize(c.nqn), this.rescanDelayMs);
+        return { code: 0, stdout: '', stderr: '' };
+      }
       default:
         return { code: 1, stdout: '', stderr: `nvme ${args[0]}: not faked` };
     }
+  }
+
+  /** sysfs `size` of the subsystem's head: 512-byte sectors. */
+  #writeSize(nqn: string): void {
+    const head = this.#heads.get(nqn);
+    // Gone meanwhile (disconnected, or the test's directory removed): nothing to show.
+    if (head && existsSync(join(this.sysfsRoot, 'block', head))) writeFileSync(join(this.sysfsRoot, 'block', head, 'size'), `${(this.#namespaces.get(nqn)!.size ?? 1 << 20) / 512}\n`);
   }
 }

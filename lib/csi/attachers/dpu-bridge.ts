@@ -179,17 +179,22 @@ export class DpuBridgeAttacher implements VolumeAttacher {
   /**
    * The volume grew. Over NVMe-oF the DPU's backend learnt it by the gateway's notice and
    * passed it on; in AIO mode the DPU's kernel device and then its AIO volume re-read their
-   * size here, and the host function tells the host. Then the host's own device re-reads.
+   * size here, and the host function tells the host. Then the host's own device re-reads,
+   * and is waited for until it holds what the AIO volume now does (and `minBytes`).
    */
-  async rescan(volumeId: string): Promise<void> {
+  async rescan(volumeId: string, minBytes?: number): Promise<void> {
     const id = dpuResourceId(volumeId);
     const aio = await this.#find<AioVolume>(AIO, 'GetAioVolume', { name: `aioVolumes/${id}` });
+    let hostBytes = minBytes;
     if (aio) {
-      const dev = await this.#call<KernelNvmeDevice>(KERNEL, 'RescanKernelNvme', { volume_id: volumeId });
-      const blocks = Math.floor(Number(dev.size_bytes) / Number(aio.block_size));
+      const dev = await this.#call<KernelNvmeDevice>(KERNEL, 'RescanKernelNvme',
+        { volume_id: volumeId, ...(minBytes ? { min_size_bytes: minBytes } : {}) });
+      const blockSize = Number(aio.block_size);
+      const blocks = Math.floor(Number(dev.size_bytes) / blockSize);
       await this.#call(AIO, 'UpdateAioVolume', { aio_volume: { name: aio.name, blocks_count: blocks }, update_mask: { paths: ['blocks_count'] } });
+      hostBytes = Math.max(minBytes ?? 0, blocks * blockSize);
     }
-    await this.#disks.rescan(volumeId);
+    await this.#disks.rescan(volumeId, hostBytes);
   }
 
   async #remoteNamespace(id: string, ctx: PublishContext, tuning: ConnectTuning, hostnqn: string, psk: string | undefined): Promise<string> {

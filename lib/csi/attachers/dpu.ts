@@ -84,9 +84,9 @@ export class DpuAttacher implements VolumeAttacher {
     await this.#kernel.detach(volumeId);
   }
 
-  async rescan(volumeId: string): Promise<void> {
+  async rescan(volumeId: string, minBytes?: number): Promise<void> {
     // The DPU's device first, then what the host sees of it.
-    await this.#kernel.rescan(volumeId);
+    await this.#kernel.rescan(volumeId, minBytes);
     for (const f of Object.values(this.#frontends)) await f.grown?.(volumeId);
   }
 

@@ -11,6 +11,7 @@ import { basename, join } from 'node:path';
 import { deadlineExceeded, notFound } from '../errors';
 import { volumeIdOfNqn, volumeSerial, type ConnectTuning, type PublishContext } from '../parameters';
 import type { AttachOptions, VolumeAttacher } from '../volume-attacher';
+import { diskBytes, untilGrown } from './device-growth';
 import { findDisk, idHex, type VolumeIds } from './disk-ids';
 
 export interface HostDiskAttacherOptions {
@@ -18,7 +19,7 @@ export interface HostDiskAttacherOptions {
   sysfsRoot?: string;
   /** Where the device nodes are; default /dev. */
   devRoot?: string;
-  /** How long to wait for the DPU's disk to appear; default 60 s, then DEADLINE_EXCEEDED. */
+  /** How long to wait for the DPU's disk to appear, or to grow after a rescan; default 60 s, then DEADLINE_EXCEEDED. */
   deviceTimeoutMs?: number;
   /** How often to look meanwhile; default 200 ms. */
   pollMs?: number;
@@ -87,7 +88,7 @@ export class HostDiskAttacher implements VolumeAttacher {
     this.#known.delete(volumeId);
   }
 
-  async rescan(volumeId: string): Promise<void> {
+  async rescan(volumeId: string, minBytes?: number): Promise<void> {
     const dev = await this.device(volumeId);
     if (!dev) throw notFound(`volume ${volumeId} has no disk on this host`);
     // NVMe: rescan the controller, which re-reads each namespace's size; SCSI: the disk.
@@ -96,6 +97,9 @@ export class HostDiskAttacher implements VolumeAttacher {
     for (const f of ['rescan_controller', 'rescan']) {
       const path = join(device, f);
       if (existsSync(path)) await writeFile(path, '1');
+    }
+    if (minBytes !== undefined) {
+      await untilGrown(() => diskBytes(this.#sysfs, dev), minBytes, dev, { timeoutMs: this.#timeoutMs, pollMs: this.#pollMs });
     }
   }
 

@@ -22,12 +22,13 @@
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { deadlineExceeded, failedPrecondition, internal } from '../errors';
+import { deadlineExceeded, failedPrecondition, internal, notFound } from '../errors';
 import type { DhchapSecrets } from '../dhchap-secrets';
 import { REDACTED, type CsiLogger } from '../log';
 import { exec as execCommand, type ExecResult } from '../node-system';
 import { publishPaths, volumeNqn, type ConnectTuning, type PublishContext, type PublishPath } from '../parameters';
 import type { AttachOptions, VolumeAttacher } from '../volume-attacher';
+import { diskBytes, untilGrown } from './device-growth';
 
 /** What the attacher does to the machine: run a command, read sysfs, look in /dev. Tests give a fake one. */
 export interface KernelNvmeSystem {
@@ -42,7 +43,7 @@ export interface KernelNvmeSystem {
 const HOST_SYSTEM: KernelNvmeSystem = { exec: (cmd, args) => execCommand(cmd, args), sysfsRoot: '/sys', devRoot: '/dev' };
 
 export interface KernelNvmeAttacherOptions {
-  /** How long to wait for the namespace's block device after connecting. Default 30 s. */
+  /** How long to wait for the namespace's block device after connecting, or for its new size after a rescan. Default 30 s. */
   deviceTimeoutMs?: number;
   /** How often to look meanwhile; default 200 ms. */
   pollMs?: number;
@@ -130,10 +131,14 @@ export class KernelNvmeAttacher implements VolumeAttacher {
     await mustRun(this.#sys, 'nvme', ['disconnect', '-n', nqn]);
   }
 
-  async rescan(volumeId: string): Promise<void> {
+  async rescan(volumeId: string, minBytes?: number): Promise<void> {
     for (const c of await controllersOf(volumeNqn(volumeId), this.#sys)) {
       if (!DEAD_STATES.has(c.state)) await mustRun(this.#sys, 'nvme', ['ns-rescan', join(this.#sys.devRoot, c.name)]);
     }
+    if (minBytes === undefined) return;
+    const dev = await this.device(volumeId);
+    if (!dev) throw notFound(`volume ${volumeId} has no block device on this node`);
+    await untilGrown(() => diskBytes(this.#sys.sysfsRoot, dev), minBytes, dev, { timeoutMs: this.#deviceTimeoutMs, pollMs: this.#pollMs });
   }
 }
 

@@ -139,12 +139,15 @@ export class KernelNvmeService {
 
   async rescan(req: Raw): Promise<KernelNvmeDevice> {
     const { volumeId, subnqn } = readVolume(req);
+    const minBytes = integer(req, 'min_size_bytes', 'min_size_bytes', 0, Number.MAX_SAFE_INTEGER);
     return this.#queue.run(volumeId, async () => {
       const device = await this.attacher.device(volumeId);
       if (device === undefined) throw notFound(`volume ${volumeId} is not connected (no kernel controller of ${subnqn} with its namespace)`);
       const before = await deviceSize(device);
-      await this.attacher.rescan(volumeId);
-      return { volume_id: volumeId, device, size_bytes: await this.#settledSize(device, before) };
+      // With the size to reach, the attacher waits for it; without, a short wait for any change.
+      await this.attacher.rescan(volumeId, minBytes || undefined);
+      const size = minBytes ? await deviceSize(device) : await this.#settledSize(device, before);
+      return { volume_id: volumeId, device, size_bytes: size };
     });
   }
 
