@@ -35,7 +35,7 @@ export class UnimplementedAttacher implements VolumeAttacher {
   attach(): Promise<string> { return Promise.reject(this.#error()); }
   device(): Promise<string | undefined> { return Promise.reject(this.#error()); }
   detach(): Promise<void> { return Promise.reject(this.#error()); }
-  rescan(): Promise<void> { return Promise.reject(this.#error()); }
+  rescan(): Promise<number> { return Promise.reject(this.#error()); }
 
   #error(): Error {
     return unimplemented(`node role ${this.role}: ${this.what} is not implemented in this slice`);

@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { failedPrecondition, internal } from './errors';
 import { isHostNqn } from './nqn';
 import type { FsType } from './parameters';
@@ -129,10 +129,12 @@ export async function growFs(fs: string, dev: string, mountPoint: string): Promi
   else throw internal(`cannot grow a ${fs} file system`);
 }
 
-/** The size in bytes of a block device (sysfs counts 512-byte sectors whatever the block size). */
-export async function blockDeviceBytes(dev: string): Promise<number> {
-  const name = dev.replace(/^\/dev\//, '');
-  return Number((await readFile(`/sys/class/block/${name}/size`, 'utf8')).trim()) * 512;
+/** The size in bytes of a whole disk (sysfs counts 512-byte sectors whatever the block size). */
+export async function blockDeviceBytes(dev: string, sysfsRoot = '/sys'): Promise<number> {
+  const path = join(sysfsRoot, 'block', basename(dev), 'size');
+  const sectors = Number((await readFile(path, 'utf8')).trim());
+  if (!Number.isSafeInteger(sectors)) throw internal(`${path} does not hold a size`);
+  return sectors * 512;
 }
 
 /**

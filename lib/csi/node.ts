@@ -249,8 +249,7 @@ export class NodeService {
     return this.#locks.with([id], 'NodeExpandVolume', async () => {
       const dev = await this.#attacher.device(id);
       if (!dev) throw notFound(`volume ${id} is not attached to this node`);
-      await this.#attacher.rescan(id, required || undefined);
-      const bytes = await blockDeviceBytes(dev);
+      const bytes = await this.#attacher.rescan(id, required || undefined);
       // The file system to grow is on the host, which has its own NodeExpandVolume.
       if (req.volume_capability?.block || this.#attacher.exposesToHost) return { capacity_bytes: bytes };
       const mounted = await mountAt(path);

@@ -45,9 +45,10 @@ export interface VolumeAttacher {
   /** Disconnects the volume (and takes back what was exposed); nothing to do when it is not attached. */
   detach(volumeId: string): Promise<void>;
   /**
-   * Has the host re-read the namespace's size (after the volume grew). With `minBytes`
-   * (NodeExpandVolume's capacity_range), resolves once the device holds at least that many
-   * bytes, as the kernel takes the size in the background; DEADLINE_EXCEEDED when it does not in time.
+   * Has the host re-read the namespace's size (after the volume grew); resolves with the
+   * device's size in bytes. The kernel takes a new size in the background: with `minBytes`
+   * (NodeExpandVolume's capacity_range) this resolves once the device holds at least that
+   * many, DEADLINE_EXCEEDED when it does not in time.
    */
-  rescan(volumeId: string, minBytes?: number): Promise<void>;
+  rescan(volumeId: string, minBytes?: number): Promise<number>;
 }

@@ -33,6 +33,7 @@ export const notFound = (m: string) => new OpiError(status.NOT_FOUND, m);
 export const alreadyExists = (m: string) => new OpiError(status.ALREADY_EXISTS, m);
 export const failedPrecondition = (m: string) => new OpiError(status.FAILED_PRECONDITION, m);
 export const unimplemented = (m: string) => new OpiError(status.UNIMPLEMENTED, m);
+export const deadlineExceeded = (m: string) => new OpiError(status.DEADLINE_EXCEEDED, m);
 export const internal = (m: string) => new OpiError(status.INTERNAL, m);
 
 const BY_RPC_CODE = new Map<number, status>([

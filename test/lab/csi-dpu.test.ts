@@ -322,6 +322,13 @@ describe('the DPU path: a host\'s volume through its DPU, configured by OPI (lab
     assert.equal(Number(readFileSync(`/sys/class/block/${devName}/size`, 'utf8')) * 512, grown);
     const after = statfsSync(target);
     assert.ok(after.blocks * after.bsize > before.blocks * before.bsize + 24 * MiB, 'the mounted file system grew');
+    // A CO that sends no range: the DPU's kernel device is waited for until it shows what its
+    // controller reports (Identify Namespace), and the host's disk until it shows the AIO volume's new size.
+    const again = 128 * MiB;
+    await ctl.call('Controller', 'ControllerExpandVolume', { volume_id: id, capacity_range: { required_bytes: again }, volume_capability: cap });
+    const r2 = await node.call<{ capacity_bytes: string }>('Node', 'NodeExpandVolume',
+      { volume_id: id, volume_path: target, staging_target_path: stage.staging_target_path, volume_capability: cap });
+    assert.equal(r2.capacity_bytes, String(again));
 
     await unstageAndDelete(id, stage, target);
     assert.deepEqual(await dpuHolds(), { controllers: 0, bdevs: 0, namespaces: 0 }, 'the DPU holds nothing for the volume');

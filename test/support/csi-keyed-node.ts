@@ -37,7 +37,7 @@ export class RecordingAttacher implements VolumeAttacher {
   }
   async device(): Promise<string | undefined> { return undefined; }
   async detach(): Promise<void> {}
-  async rescan(): Promise<void> {}
+  async rescan(): Promise<number> { return 0; }
 }
 
 /** One test's directory, fake host and log (set before each test); its helpers need no `this`. */

@@ -11,7 +11,7 @@
  * port nothing listens on stands for a gateway that is down.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,18 +62,25 @@ describe('CSI host role driving its DPU through the OPI bridge (DpuBridgeAttache
   let logs: LogEntry[];
   const pool = new BufferPool({ chunkSize: 64 * 1024 });
 
-  /** What the host's kernel shows of the function's namespaces: /sys/block/nvme0nN with its ids. */
+  /**
+   * What the host's kernel shows of the function's namespaces: /sys/block/nvme0nN with its ids
+   * and size, changed in place (as sysfs is) while the attacher may be reading it.
+   */
   function mirror(c: HostController): void {
     const block = join(dir, 'sys', 'block');
-    rmSync(block, { recursive: true, force: true });
     mkdirSync(block, { recursive: true });
+    const shown = new Set(c.namespaces.map((n) => `nvme0n${n.nsid}`));
+    for (const name of readdirSync(block)) if (!shown.has(name)) rmSync(join(block, name), { recursive: true, force: true });
+    const put = (path: string, text: string) => {
+      if (!existsSync(path) || readFileSync(path, 'utf8') !== text) writeFileSync(path, text);
+    };
     for (const n of c.namespaces) {
       const name = `nvme0n${n.nsid}`;
       mkdirSync(join(block, name), { recursive: true });
-      writeFileSync(join(block, name, 'nguid'), `${n.nguid}\n`);
-      writeFileSync(join(block, name, 'uuid'), `${n.uuid}\n`);
-      writeFileSync(join(block, name, 'size'), `${n.size / 512}\n`);
-      writeFileSync(join(dir, 'dev', name), '');
+      put(join(block, name, 'nguid'), `${n.nguid}\n`);
+      put(join(block, name, 'uuid'), `${n.uuid}\n`);
+      put(join(block, name, 'size'), `${n.size / 512}\n`);
+      put(join(dir, 'dev', name), '');
     }
   }
 

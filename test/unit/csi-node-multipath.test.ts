@@ -116,20 +116,23 @@ describe('CSI node, default role: a volume of a gateway group, every path connec
     await rejectsInProcess(stage(other.id, other.ctx), GrpcStatus.FAILED_PRECONDITION, /^nvme connect .* failed \(1\)/);
   });
 
-  it('rescan: nvme ns-rescan on every path; with the size to reach it waits for the kernel\'s background scan, else DEADLINE_EXCEEDED', async () => {
+  it('rescan: nvme ns-rescan on every path, then waits for the kernel\'s background scan to show the size Identify Namespace reports', async () => {
     const { id, ctx } = volume();
     await stage(id, ctx);
     const dev = (await attacher.device(id))!;
     const bytes = () => Number(readFileSync(join(host.sysfsRoot, 'block', basename(dev), 'size'), 'utf8')) * 512;
+    assert.equal(bytes(), 1 << 20);
     host.rescanDelayMs = 200;
     host.grow(volumeNqn(id), 4 << 20);
-    await attacher.rescan(id, 4 << 20);
-    assert.equal(bytes(), 4 << 20, 'rescan answered once the device held the new size');
-    assert.deepEqual(host.nvme().filter((c) => c.startsWith('ns-rescan')),
-      ['ns-rescan', 'ns-rescan'].map((c, i) => `${c} ${join(host.devRoot, `nvme${i}`)}`));
+    assert.equal(await attacher.rescan(id), 4 << 20);
+    assert.equal(bytes(), 4 << 20, 'rescan answered once the device held the size the controller reports');
+    assert.deepEqual(host.nvme().filter((c) => c.startsWith('ns-rescan')), [0, 1].map((i) => `ns-rescan ${join(host.devRoot, `nvme${i}`)}`));
+    assert.deepEqual(host.nvme().filter((c) => c.startsWith('id-ns')), [`id-ns ${dev} -o json`]);
 
+    // The size the CO asks for and the controller does not (yet) report: DEADLINE_EXCEEDED, for the CO to retry.
     await rejectsInProcess(attacher.rescan(id, 8 << 20), GrpcStatus.DEADLINE_EXCEEDED, /holds 4194304 bytes .* not yet the 8388608/);
     await unstage(id);
+    await rejectsInProcess(attacher.rescan(id), GrpcStatus.NOT_FOUND, /no block device/);
   });
 
   it('malformed paths are INVALID_ARGUMENT before anything is run', async () => {

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Gateway, type JsonObject, type JsonValue } from '../../lib';
@@ -89,8 +89,9 @@ class FakeKernel implements VolumeAttacher {
     this.events.push('kernel detach');
     this.#devices.delete(volumeNqn(volumeId));
   }
-  async rescan(volumeId: string): Promise<void> {
-    this.events.push(`kernel rescan ${volumeId}`);
+  async rescan(volumeId: string, minBytes?: number): Promise<number> {
+    this.events.push(`kernel rescan ${volumeId}${minBytes === undefined ? '' : ` to ${minBytes}`}`);
+    return statSync(this.#devices.get(volumeNqn(volumeId))!).size;
   }
 }
 
@@ -162,12 +163,12 @@ describe('CSI node roles: host and dpu', function () {
 
     it('rescan writes 1 to the controller\'s rescan_controller (NVMe) or the disk\'s rescan (SCSI); detach lets go only', async () => {
       const [a, b, c] = [randomUUID(), randomUUID(), randomUUID()];
-      m.disk('nvme0n1', { nguid: a, 'device/rescan_controller': '' });
-      m.disk('sda', { wwid: `uuid.${b}`, 'device/rescan': '' });
-      m.disk('vdc', { serial: volumeSerial(c.replace(/-/g, '')) });
-      await host.rescan(a);
-      await host.rescan(b);
-      await host.rescan(c); // virtio-blk: nothing to write, nothing to fail
+      m.disk('nvme0n1', { nguid: a, size: '2048', 'device/rescan_controller': '' });
+      m.disk('sda', { wwid: `uuid.${b}`, size: '4096', 'device/rescan': '' });
+      m.disk('vdc', { serial: volumeSerial(c.replace(/-/g, '')), size: '8192' });
+      assert.equal(await host.rescan(a), 2048 * 512);
+      assert.equal(await host.rescan(b), 4096 * 512);
+      assert.equal(await host.rescan(c), 8192 * 512); // virtio-blk: nothing to write, nothing to fail
       assert.equal(readFileSync(join(m.sys, 'block', 'nvme0n1', 'device', 'rescan_controller'), 'utf8'), '1');
       assert.equal(readFileSync(join(m.sys, 'block', 'sda', 'device', 'rescan'), 'utf8'), '1');
       await rejectsWithCode(host.rescan(randomUUID()), GrpcStatus.NOT_FOUND);
@@ -185,7 +186,7 @@ describe('CSI node roles: host and dpu', function () {
       const grown = 8192 * 512;
       // The kernel's scan work re-reads the size a moment after the rescan was asked for.
       setTimeout(() => writeFileSync(join(m.sys, 'block', 'nvme1n1', 'size'), '8192\n'), 150);
-      await host.rescan(id, grown);
+      assert.equal(await host.rescan(id, grown), grown);
       assert.equal(readFileSync(join(m.sys, 'block', 'nvme1n1', 'size'), 'utf8'), '8192\n');
       await rejectsWithCode(host.rescan(id, 2 * grown), GrpcStatus.DEADLINE_EXCEEDED,
         /nvme1n1 holds 4194304 bytes 1500 ms after the rescan, not yet the 8388608 the volume grew to/);
@@ -284,15 +285,17 @@ describe('CSI node roles: host and dpu', function () {
       assert.equal((await namespaces()).length, 1);
     });
 
-    it('a device that grew: rescanned by the DPU\'s kernel first, then the bdev over it takes its size for the host', async () => {
+    it('NodeExpandVolume: the DPU\'s kernel rescans to capacity_range\'s size first, then the bdev over it takes that size for the host', async () => {
       const id = randomUUID();
       await stage(id);
       writeFileSync(join(dir, 'nvme1n1'), Buffer.alloc(1 << 20), { flag: 'a' });  // the connected namespace grew
       rpc.calls = [];
       events.length = 0;
-      await new DpuAttacher({ kernel, aio: new GatewayDpuFrontend({ rpc, subsystem: DPU_NQN }) }).rescan(id);
+      const r = await client.call<{ capacity_bytes: string }>('Node', 'NodeExpandVolume',
+        { volume_id: id, volume_path: join(dir, 'staging', id), capacity_range: { required_bytes: 2 << 20 } });
+      assert.equal(r.capacity_bytes, String(2 << 20), 'the size the DPU\'s device holds');
       assert.deepEqual(rpc.mutations(), [{ method: 'bdev_uring_rescan', params: { name: `dpu_${id}` } }]);
-      assert.deepEqual(events.filter((e) => e !== 'bdev_get_bdevs'), [`kernel rescan ${id}`, 'bdev_uring_rescan']);
+      assert.deepEqual(events.filter((e) => e !== 'bdev_get_bdevs'), [`kernel rescan ${id} to ${2 << 20}`, 'bdev_uring_rescan']);
       const [b] = (await gateway.rpc('bdev_get_bdevs', { name: `dpu_${id}` })) as JsonObject[];
       assert.equal(Number(b.num_blocks) * Number(b.block_size), 2 << 20);
     });

@@ -3,10 +3,10 @@
  * volume makes a sparse file that stands in for its block device; it records what it
  * was asked, counts connects, and lets a test fail or slow a call, or grow the device.
  */
-import { rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { VolumeAttacher } from '../../lib/csi';
-import { deadlineExceeded } from '../../lib/csi/errors';
+import { notFound } from '../../lib/csi/errors';
 import { volumeIdOfNqn, type ConnectTuning, type PublishContext } from '../../lib/csi/parameters';
 
 export interface FakeConnection {
@@ -76,21 +76,22 @@ export class FakeKernelAttacher implements VolumeAttacher {
     this.connected.delete(volumeId);
   }
 
-  /** The device grows in the background; with minBytes, rescan waits until it holds them, as the real attacher does. */
-  async rescan(volumeId: string, minBytes?: number): Promise<void> {
+  /** The device grows in the background, `growTo.afterMs` later; with minBytes, rescan answers after that growth, which may fall short. */
+  async rescan(volumeId: string, minBytes?: number): Promise<number> {
     this.#fail('rescan');
     this.rescans++;
     const c = this.connected.get(volumeId);
+    if (!c) throw notFound(`volume ${volumeId} is not connected`);
     const grow = this.growTo;
-    if (!c || !grow) return;
-    const apply = () => truncateSync(c.device, grow.bytes);
-    if (minBytes === undefined) {
-      if (grow.afterMs === 0) apply();
-      else setTimeout(apply, grow.afterMs);
-      return;
+    if (grow) {
+      const apply = () => truncateSync(c.device, grow.bytes);
+      if (minBytes === undefined && grow.afterMs > 0) setTimeout(apply, grow.afterMs);
+      else {
+        await new Promise((r) => setTimeout(r, grow.afterMs));
+        apply();
+      }
     }
-    await new Promise((r) => setTimeout(r, grow.afterMs));
-    apply();
-    if (grow.bytes < minBytes) throw deadlineExceeded(`${c.device} holds ${grow.bytes} bytes, not yet ${minBytes}`);
+    return statSync(c.device).size;
   }
+
 }

@@ -6,7 +6,8 @@
  * namespace's head block device (nvmeNn1, with the uuid and nguid the test registered),
  * and each controller a path entry (nvmeNcMn1) in its directory. Every command is recorded;
  * addresses in `refuse` fail to connect as nvme-cli does. `nvme ns-rescan` takes a grown
- * namespace's size in the background, `rescanDelayMs` later, as the kernel's scan work does.
+ * namespace's size in the background, `rescanDelayMs` later, as the kernel's scan work does,
+ * while `nvme id-ns` answers it at once (in 4 KiB blocks, the namespace's second format).
  */
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -118,6 +119,13 @@ export class FakeNvmeHost implements KernelNvmeSystem {
           this.#heads.delete(nqn);
         }
         return { code: 0, stdout: `NQN:${nqn} disconnected ${mine.length} controller(s)\n`, stderr: '' };
+      }
+      case 'id-ns': {
+        // The controller's view, which a rescan has yet to bring to sysfs.
+        const nqn = [...this.#heads.entries()].find(([, h]) => h === args[1]!.replace(/^.*\//, ''))?.[0];
+        if (!nqn) return { code: 1, stdout: '', stderr: `${args[1]}: No such file or directory\n` };
+        const size = this.#namespaces.get(nqn)!.size ?? 1 << 20;
+        return { code: 0, stdout: JSON.stringify({ nsze: size / 4096, flbas: 1, lbafs: [{ ms: 0, ds: 9, rp: 0 }, { ms: 0, ds: 12, rp: 0 }] }), stderr: '' };
       }
       case 'ns-rescan': {
         const c = this.#controllers.get(args[1]!.replace(/^.*\//, ''));

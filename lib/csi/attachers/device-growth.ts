@@ -4,8 +4,6 @@
  * queues its scan), so a step that reports or builds on the size after an expansion
  * waits until the device holds what the volume grew to.
  */
-import { readFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
 import { deadlineExceeded } from '../errors';
 
 export interface GrowthWait {
@@ -27,9 +25,4 @@ export async function untilGrown(read: () => Promise<number>, minBytes: number, 
     }
     await new Promise((r) => setTimeout(r, Math.min(wait.pollMs, Math.max(1, end - Date.now()))));
   }
-}
-
-/** A whole disk's size in bytes, from sysfs (which counts 512-byte sectors whatever the block size). */
-export async function diskBytes(sysfsRoot: string, device: string): Promise<number> {
-  return Number((await readFile(join(sysfsRoot, 'block', basename(device), 'size'), 'utf8')).trim()) * 512;
 }

@@ -33,7 +33,7 @@
  * the DPU is asked anything: ConnectKernelNvme has no PSK field.
  */
 import { createHash } from 'node:crypto';
-import { CsiError, failedPrecondition, GrpcStatus, invalidArgument } from '../errors';
+import { CsiError, deadlineExceeded, failedPrecondition, GrpcStatus, invalidArgument, unavailable } from '../errors';
 import type { CsiLogger } from '../log';
 import { publishPaths, volumeIdOfNqn, type ConnectionMode, type ConnectTuning, type PublishContext, type PublishPath } from '../parameters';
 import type { AttachOptions, VolumeAttacher } from '../volume-attacher';
@@ -180,21 +180,25 @@ export class DpuBridgeAttacher implements VolumeAttacher {
    * The volume grew. Over NVMe-oF the DPU's backend learnt it by the gateway's notice and
    * passed it on; in AIO mode the DPU's kernel device and then its AIO volume re-read their
    * size here, and the host function tells the host. Then the host's own device re-reads,
-   * and is waited for until it holds what the AIO volume now does (and `minBytes`).
+   * and is waited for until it holds `minBytes`, or in AIO mode what the AIO volume now does.
    */
-  async rescan(volumeId: string, minBytes?: number): Promise<void> {
+  async rescan(volumeId: string, minBytes?: number): Promise<number> {
     const id = dpuResourceId(volumeId);
     const aio = await this.#find<AioVolume>(AIO, 'GetAioVolume', { name: `aioVolumes/${id}` });
     let hostBytes = minBytes;
     if (aio) {
       const dev = await this.#call<KernelNvmeDevice>(KERNEL, 'RescanKernelNvme',
         { volume_id: volumeId, ...(minBytes ? { min_size_bytes: minBytes } : {}) });
+      const size = Number(dev.size_bytes);
+      // A bridge that predates min_size_bytes answers without waiting for it.
+      if (minBytes && size < minBytes) throw deadlineExceeded(`the DPU's ${dev.device} holds ${size} bytes, not yet ${minBytes}`);
       const blockSize = Number(aio.block_size);
-      const blocks = Math.floor(Number(dev.size_bytes) / blockSize);
+      if (!(blockSize > 0)) throw unavailable(`${aio.name} shows no block size: its bdev is not open on the DPU`);
+      const blocks = Math.floor(size / blockSize);
       await this.#call(AIO, 'UpdateAioVolume', { aio_volume: { name: aio.name, blocks_count: blocks }, update_mask: { paths: ['blocks_count'] } });
-      hostBytes = Math.max(minBytes ?? 0, blocks * blockSize);
+      hostBytes = blocks * blockSize;
     }
-    await this.#disks.rescan(volumeId, hostBytes);
+    return this.#disks.rescan(volumeId, hostBytes);
   }
 
   async #remoteNamespace(id: string, ctx: PublishContext, tuning: ConnectTuning, hostnqn: string, psk: string | undefined): Promise<string> {

@@ -84,10 +84,11 @@ export class DpuAttacher implements VolumeAttacher {
     await this.#kernel.detach(volumeId);
   }
 
-  async rescan(volumeId: string, minBytes?: number): Promise<void> {
+  async rescan(volumeId: string, minBytes?: number): Promise<number> {
     // The DPU's device first, then what the host sees of it.
-    await this.#kernel.rescan(volumeId, minBytes);
+    const bytes = await this.#kernel.rescan(volumeId, minBytes);
     for (const f of Object.values(this.#frontends)) await f.grown?.(volumeId);
+    return bytes;
   }
 
   #frontend(mode: ConnectionMode): DpuFrontend {

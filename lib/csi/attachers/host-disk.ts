@@ -9,9 +9,10 @@ import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { deadlineExceeded, notFound } from '../errors';
+import { blockDeviceBytes } from '../node-system';
 import { volumeIdOfNqn, volumeSerial, type ConnectTuning, type PublishContext } from '../parameters';
 import type { AttachOptions, VolumeAttacher } from '../volume-attacher';
-import { diskBytes, untilGrown } from './device-growth';
+import { untilGrown } from './device-growth';
 import { findDisk, idHex, type VolumeIds } from './disk-ids';
 
 export interface HostDiskAttacherOptions {
@@ -88,7 +89,7 @@ export class HostDiskAttacher implements VolumeAttacher {
     this.#known.delete(volumeId);
   }
 
-  async rescan(volumeId: string, minBytes?: number): Promise<void> {
+  async rescan(volumeId: string, minBytes?: number): Promise<number> {
     const dev = await this.device(volumeId);
     if (!dev) throw notFound(`volume ${volumeId} has no disk on this host`);
     // NVMe: rescan the controller, which re-reads each namespace's size; SCSI: the disk.
@@ -98,9 +99,7 @@ export class HostDiskAttacher implements VolumeAttacher {
       const path = join(device, f);
       if (existsSync(path)) await writeFile(path, '1');
     }
-    if (minBytes !== undefined) {
-      await untilGrown(() => diskBytes(this.#sysfs, dev), minBytes, dev, { timeoutMs: this.#timeoutMs, pollMs: this.#pollMs });
-    }
+    return untilGrown(() => blockDeviceBytes(dev, this.#sysfs), minBytes ?? 0, dev, { timeoutMs: this.#timeoutMs, pollMs: this.#pollMs });
   }
 
   /**

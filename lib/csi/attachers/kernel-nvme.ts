@@ -25,10 +25,10 @@ import { join } from 'node:path';
 import { deadlineExceeded, failedPrecondition, internal, notFound } from '../errors';
 import type { DhchapSecrets } from '../dhchap-secrets';
 import { REDACTED, type CsiLogger } from '../log';
-import { exec as execCommand, type ExecResult } from '../node-system';
+import { blockDeviceBytes, exec as execCommand, type ExecResult } from '../node-system';
 import { publishPaths, volumeNqn, type ConnectTuning, type PublishContext, type PublishPath } from '../parameters';
 import type { AttachOptions, VolumeAttacher } from '../volume-attacher';
-import { diskBytes, untilGrown } from './device-growth';
+import { untilGrown } from './device-growth';
 
 /** What the attacher does to the machine: run a command, read sysfs, look in /dev. Tests give a fake one. */
 export interface KernelNvmeSystem {
@@ -131,15 +131,21 @@ export class KernelNvmeAttacher implements VolumeAttacher {
     await mustRun(this.#sys, 'nvme', ['disconnect', '-n', nqn]);
   }
 
-  async rescan(volumeId: string, minBytes?: number): Promise<void> {
+  /**
+   * `nvme ns-rescan` only queues the kernel's scan: waits until the block device shows the
+   * size the controller now reports (Identify Namespace), and at least `minBytes`.
+   */
+  async rescan(volumeId: string, minBytes?: number): Promise<number> {
+    const dev = await this.device(volumeId);
+    if (!dev) throw notFound(`volume ${volumeId} has no block device on this node`);
     for (const c of await controllersOf(volumeNqn(volumeId), this.#sys)) {
       if (!DEAD_STATES.has(c.state)) await mustRun(this.#sys, 'nvme', ['ns-rescan', join(this.#sys.devRoot, c.name)]);
     }
-    if (minBytes === undefined) return;
-    const dev = await this.device(volumeId);
-    if (!dev) throw notFound(`volume ${volumeId} has no block device on this node`);
-    await untilGrown(() => diskBytes(this.#sys.sysfsRoot, dev), minBytes, dev, { timeoutMs: this.#deviceTimeoutMs, pollMs: this.#pollMs });
+    const reported = await namespaceBytes(dev, this.#sys);
+    return untilGrown(() => blockDeviceBytes(dev, this.#sys.sysfsRoot), Math.max(minBytes ?? 0, reported), dev,
+      { timeoutMs: this.#deviceTimeoutMs, pollMs: this.#pollMs });
   }
+
 }
 
 interface KernelController {
@@ -162,6 +168,23 @@ async function mustRun(sys: KernelNvmeSystem, cmd: string, args: string[]): Prom
   const r = await sys.exec(cmd, args);
   if (r.code !== 0) throw internal(`${cmd} ${args.join(' ')} failed (${r.code}): ${(r.stderr || r.stdout).trim()}`);
   return r.stdout;
+}
+
+/** The namespace's size as its controller reports it now (`nvme id-ns`: NSZE blocks of the formatted LBA size). */
+async function namespaceBytes(dev: string, sys: KernelNvmeSystem): Promise<number> {
+  const out = await mustRun(sys, 'nvme', ['id-ns', dev, '-o', 'json']);
+  let ns: { nsze?: unknown; flbas?: unknown; lbafs?: { ds?: unknown }[] };
+  try {
+    ns = JSON.parse(out) as typeof ns;
+  } catch {
+    throw internal(`nvme id-ns ${dev} answered no JSON: ${out.slice(0, 200)}`);
+  }
+  // FLBAS: the format's index, bits 3:0 and (with more than 16 formats) bits 6:5 above them.
+  const flbas = Number(ns.flbas);
+  const ds = Number(ns.lbafs?.[(flbas & 0xf) | ((flbas >> 1) & 0x30)]?.ds);
+  const blocks = Number(ns.nsze);
+  if (!Number.isSafeInteger(blocks) || !(ds >= 9 && ds <= 31)) throw internal(`nvme id-ns ${dev} answered no size: ${out.slice(0, 200)}`);
+  return blocks * 2 ** ds;
 }
 
 async function readText(path: string): Promise<string | undefined> {

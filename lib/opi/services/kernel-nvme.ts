@@ -14,7 +14,7 @@ import { blockDeviceBytes } from '../../csi/node-system';
 import { VOLUME_NQN_PREFIX, volumeIdOfNqn, volumeNqn, type ConnectTuning, type PublishContext } from '../../csi/parameters';
 import { RdmagateError } from '../../errors';
 import type { Logger } from '../../log/logger';
-import { invalidArgument, notFound } from '../errors';
+import { deadlineExceeded, invalidArgument, notFound } from '../errors';
 import { flag, integer, message, requiredText, text, type Raw } from '../fields';
 import type { KernelNvmeDevice } from '../messages';
 import { PerKeyQueue } from '../per-key';
@@ -143,11 +143,15 @@ export class KernelNvmeService {
     return this.#queue.run(volumeId, async () => {
       const device = await this.attacher.device(volumeId);
       if (device === undefined) throw notFound(`volume ${volumeId} is not connected (no kernel controller of ${subnqn} with its namespace)`);
+      if (minBytes) {
+        // The attacher waits for the size to reach (a VolumeAttacher's rescan contract).
+        const size = await this.attacher.rescan(volumeId, minBytes);
+        if (size < minBytes) throw deadlineExceeded(`${device} holds ${size} bytes after the rescan, not yet ${minBytes}`);
+        return { volume_id: volumeId, device, size_bytes: size };
+      }
       const before = await deviceSize(device);
-      // With the size to reach, the attacher waits for it; without, a short wait for any change.
-      await this.attacher.rescan(volumeId, minBytes || undefined);
-      const size = minBytes ? await deviceSize(device) : await this.#settledSize(device, before);
-      return { volume_id: volumeId, device, size_bytes: size };
+      await this.attacher.rescan(volumeId);
+      return { volume_id: volumeId, device, size_bytes: await this.#settledSize(device, before) };
     });
   }
 
