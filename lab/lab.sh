@@ -21,6 +21,7 @@
 #   LAB_ACCEL    qemu accelerator (default tcg,thread=multi; kvm does not work with
 #                kvm_pvm hosts, see report)
 #   LAB_TIMEOUT  seconds before the guest is killed (default 1800)
+#   LAB_BOOT_TRIES  boots of a guest whose kernel dies before CMD starts (default 3)
 #   LAB_SHARE    host directory to share read-write into the guest at /host (virtio-9p)
 #   LAB_LOAD     modules modprobe'd before CMD (default: rdma_rxe ib_uverbs rdma_ucm
 #                nvmet nvmet-tcp nvmet-rdma nvme-tcp nvme-rdma); every module in
@@ -348,14 +349,24 @@ run_guest() {
   else args+=(-initrd "$KCACHE/stage1.cpio"
               -drive "file=$KCACHE/root.ext4,format=raw,if=virtio,snapshot=on,cache=unsafe"); fi
   [ -n "$SHARE" ] && args+=(-virtfs "local,path=$(readlink -f "$SHARE"),mount_tag=host,security_model=none,id=host")
-  set +e
-  timeout "$TIMEOUT" qemu-system-x86_64 "${args[@]}" </dev/null 2>"$rundir/qemu.err" \
-    | tr -d '\r' | tee "$rundir/console.log" | awk -v verbose="${LAB_VERBOSE:-0}" '
-        /@@LAB-END rc=/ { inrun=0; print > "/dev/stderr"; fflush(); next }
-        /^@@LAB-BEGIN@@/ { inrun=1; print > "/dev/stderr"; fflush(); next }
-        inrun || verbose=="1" { print; fflush() }'
-  local qrc=${PIPESTATUS[0]}
-  set -e
+  local qrc try
+  for try in $(seq "${LAB_BOOT_TRIES:-3}"); do
+    set +e
+    timeout "$TIMEOUT" qemu-system-x86_64 "${args[@]}" </dev/null 2>"$rundir/qemu.err" \
+      | tr -d '\r' | tee "$rundir/console.log" | awk -v verbose="${LAB_VERBOSE:-0}" '
+          /@@LAB-END rc=/ { inrun=0; print > "/dev/stderr"; fflush(); next }
+          /^@@LAB-BEGIN@@/ { inrun=1; print > "/dev/stderr"; fflush(); next }
+          inrun || verbose=="1" { print; fflush() }'
+    qrc=${PIPESTATUS[0]}
+    set -e
+    # A kernel that died while booting ran nothing of CMD, so booting again hides no result.
+    # Seen with trixie's 6.12 under multi-threaded TCG: an unhandled int3 where a CPU runs code
+    # that another is patching (a static key flipped at boot), about once in tens of boots.
+    grep -q '^@@LAB-BEGIN@@' "$rundir/console.log" && break
+    grep -qE 'Kernel panic|Oops' "$rundir/console.log" || break
+    log "the guest's kernel died while booting (try $try), before CMD ran:"
+    grep -E 'Oops|RIP:|Kernel panic' "$rundir/console.log" | head -4 >&2
+  done
   rc=$(sed -n 's/.*@@LAB-END rc=\([0-9]*\).*/\1/p' "$rundir/console.log" | tail -1)
   if [ -z "$rc" ]; then
     log "guest did not finish (qemu rc=$qrc); last console lines:"
