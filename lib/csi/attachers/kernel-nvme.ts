@@ -145,7 +145,6 @@ export class KernelNvmeAttacher implements VolumeAttacher {
     return untilGrown(() => blockDeviceBytes(dev, this.#sys.sysfsRoot), Math.max(minBytes ?? 0, reported), dev,
       { timeoutMs: this.#deviceTimeoutMs, pollMs: this.#pollMs });
   }
-
 }
 
 interface KernelController {
